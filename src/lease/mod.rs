@@ -1,0 +1,1 @@
+//! Leases: capability grammar, globs, subset, expiry and exact budgets (spec §9).

@@ -1,0 +1,295 @@
+//! The JSON codec: bytes → [`Frame`] with a §12 error on failure, and [`Frame`] → compact JSON.
+//!
+//! Decoding never panics and never buffers more than the frame it is given, which the host
+//! must already have bounded by [`Limits::max_frame_bytes`] (checked again here). Every
+//! failure maps to `INVALID_REQUEST` (COMPAT D18, D19) and names the envelope id when one
+//! could be read, so the answer can carry `request_id` (D20).
+
+use super::error::{ErrorCode, ErrorPayload};
+use super::ids::{TraceId, valid_envelope_id};
+use super::job::{MAX_IDEMPOTENCY_KEY_LEN, MAX_RUNTIME_SEC};
+use super::message::{ARCP_VERSION, Frame, Message, MessageType};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Default inbound frame cap: 1 MiB (D35).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// Size limits applied while decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted frame in bytes (WebSocket message or stdio line). Default 1 MiB.
+    pub max_frame_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+        }
+    }
+}
+
+/// What was wrong with an inbound frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// Larger than [`Limits::max_frame_bytes`] (D35).
+    TooLarge {
+        /// The frame's size.
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// Not UTF-8 JSON.
+    Malformed,
+    /// Valid JSON, but not an object.
+    NotObject,
+    /// A bad envelope field: `arcp`, `id`, `type`, `trace_id`, `event_seq`, `job_id`.
+    Envelope,
+    /// A `type` not in the catalogue.
+    UnknownType(String),
+    /// The payload does not fit its type's schema.
+    Payload(MessageType),
+}
+
+/// Why a frame could not be decoded, and how to answer it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DecodeError {
+    /// The failure class.
+    pub kind: DecodeErrorKind,
+    /// The envelope id, when it could be read (D20).
+    pub request_id: Option<String>,
+    /// The message type, when it could be read.
+    pub message_type: Option<MessageType>,
+    /// Human-readable detail, safe to send back.
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(kind: DecodeErrorKind, message: impl Into<String>) -> Self {
+        DecodeError {
+            kind,
+            request_id: None,
+            message_type: None,
+            message: message.into(),
+        }
+    }
+
+    /// The §12 code to answer with: always `INVALID_REQUEST` (D18, D19).
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidRequest
+    }
+
+    /// The `session.error` payload to answer with (`retryable: false`, no details).
+    pub fn to_error_payload(&self) -> ErrorPayload {
+        ErrorPayload::new(self.code(), self.message.clone())
+    }
+}
+
+/// The envelope as first read: every field optional so that one bad field still lets the
+/// others (above all `id`, for D20) be read.
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(borrow, default)]
+    arcp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    ty: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    session_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    trace_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    job_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    event_seq: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+fn opt_string(raw: Option<&RawValue>) -> Result<Option<String>, ()> {
+    match raw {
+        None => Ok(None),
+        Some(r) if r.get() == "null" => Ok(None),
+        Some(r) => serde_json::from_str::<String>(r.get()).map(Some).map_err(|_| ()),
+    }
+}
+
+/// Decodes one complete envelope.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    if bytes.len() > limits.max_frame_bytes {
+        return Err(DecodeError::new(
+            DecodeErrorKind::TooLarge {
+                size: bytes.len(),
+                limit: limits.max_frame_bytes,
+            },
+            format!(
+                "frame with {} bytes exceeds limit of {} bytes",
+                bytes.len(),
+                limits.max_frame_bytes
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| DecodeError::new(DecodeErrorKind::Malformed, "malformed frame: not UTF-8"))?;
+    let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) if e.is_data() && !text.trim_start().starts_with('{') => DecodeError::new(
+                    DecodeErrorKind::NotObject,
+                    "malformed frame: envelope must be a JSON object",
+                ),
+                Ok(_) => DecodeError::new(
+                    DecodeErrorKind::Envelope,
+                    format!("invalid envelope: {e}"),
+                ),
+                Err(_) => DecodeError::new(
+                    DecodeErrorKind::Malformed,
+                    format!("malformed JSON frame: {e}"),
+                ),
+            });
+        }
+    };
+    let envelope_err = |request_id: Option<String>, ty, msg: String| DecodeError {
+        kind: DecodeErrorKind::Envelope,
+        request_id,
+        message_type: ty,
+        message: msg,
+    };
+
+    // D16: any non-empty string up to 128 chars.
+    let id = match opt_string(raw.id) {
+        Ok(Some(id)) if valid_envelope_id(&id) => id,
+        _ => return Err(envelope_err(None, None, "invalid envelope: bad or missing id".into())),
+    };
+    let rid = || Some(id.clone());
+
+    let ty_name = match opt_string(raw.ty) {
+        Ok(Some(t)) => t,
+        _ => return Err(envelope_err(rid(), None, "invalid envelope: missing type".into())),
+    };
+    let Some(ty) = MessageType::parse(&ty_name) else {
+        return Err(DecodeError {
+            kind: DecodeErrorKind::UnknownType(ty_name.clone()),
+            request_id: rid(),
+            message_type: None,
+            message: format!("unknown envelope type: {ty_name:?}"),
+        });
+    };
+
+    // D17: absent means 1.1; any other value is refused.
+    match opt_string(raw.arcp) {
+        Ok(None) => {}
+        Ok(Some(v)) if v == ARCP_VERSION => {}
+        _ => {
+            return Err(envelope_err(rid(), Some(ty), "invalid envelope: unsupported arcp version".into()));
+        }
+    }
+    let session_id = opt_string(raw.session_id)
+        .map_err(|_| envelope_err(rid(), Some(ty), "invalid envelope: session_id must be a string".into()))?;
+    let job_id = opt_string(raw.job_id)
+        .map_err(|_| envelope_err(rid(), Some(ty), "invalid envelope: job_id must be a string".into()))?;
+    // D15: bare 32-hex, or a traceparent whose trace-id is taken.
+    let trace_id = match opt_string(raw.trace_id) {
+        Ok(None) => None,
+        Ok(Some(t)) => Some(TraceId::parse(&t).map_err(|e| envelope_err(rid(), Some(ty), e.to_string()))?),
+        Err(()) => return Err(envelope_err(rid(), Some(ty), "invalid envelope: trace_id must be a string".into())),
+    };
+    let event_seq = match raw.event_seq.map(RawValue::get) {
+        None | Some("null") => None,
+        Some(s) => match serde_json::from_str::<u64>(s) {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                return Err(envelope_err(rid(), Some(ty), "invalid envelope: event_seq must be an integer >= 1".into()));
+            }
+        },
+    };
+    if ty == MessageType::Cancel && job_id.is_none() {
+        // D6: the job to cancel is read from the envelope.
+        return Err(envelope_err(rid(), Some(ty), "job.cancel requires an envelope job_id".into()));
+    }
+
+    let payload_text = match raw.payload.map(RawValue::get) {
+        None | Some("null") => "{}",
+        Some(p) => p,
+    };
+    let payload_err = |msg: String| DecodeError {
+        kind: DecodeErrorKind::Payload(ty),
+        request_id: Some(id.clone()),
+        message_type: Some(ty),
+        message: format!("invalid {} payload: {msg}", ty.as_str()),
+    };
+    let message = Message::decode_payload(ty, payload_text).map_err(|e| payload_err(e.to_string()))?;
+    validate(&message).map_err(payload_err)?;
+
+    Ok(Frame {
+        id,
+        session_id,
+        trace_id,
+        job_id,
+        event_seq,
+        message,
+    })
+}
+
+/// Range checks the schema cannot express (WIRE.md §5–§12); failures are `INVALID_REQUEST`.
+fn validate(m: &Message) -> Result<(), String> {
+    match m {
+        Message::Hello(h) if h.auth.scheme != "bearer" => {
+            Err(format!("auth.scheme must be \"bearer\", got {:?}", h.auth.scheme))
+        }
+        Message::Resume(r) if r.auth.as_ref().is_some_and(|a| a.scheme != "bearer") => {
+            Err("auth.scheme must be \"bearer\"".into())
+        }
+        Message::ListJobs(l) if l.limit.is_some_and(|n| !(1..=1000).contains(&n)) => {
+            Err("limit must be between 1 and 1000".into())
+        }
+        Message::Submit(s) => {
+            if s
+                .idempotency_key
+                .as_ref()
+                .is_some_and(|k| k.is_empty() || k.chars().count() > MAX_IDEMPOTENCY_KEY_LEN)
+            {
+                return Err("idempotency_key must be 1 to 256 characters".into());
+            }
+            if s.max_runtime_sec.is_some_and(|n| !(1..=MAX_RUNTIME_SEC).contains(&n)) {
+                return Err("max_runtime_sec must be between 1 and 86400".into());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Frame {
+    /// Decodes one complete envelope with the default [`Limits`].
+    pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+        decode(bytes, &Limits::default())
+    }
+
+    /// Appends the compact JSON encoding to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        // Serializing these types cannot fail: every map key is a string and no Serialize
+        // impl returns a custom error. Should that ever change, leave `out` as it was.
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            debug_assert!(false, "frame serialization failed");
+            out.truncate(start);
+        }
+    }
+
+    /// The compact JSON encoding.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The compact JSON encoding as a `String`.
+    pub fn to_json(&self) -> String {
+        String::from_utf8(self.encode()).unwrap_or_default()
+    }
+}

@@ -1,0 +1,251 @@
+//! Identifiers: prefixed ULIDs minted from host-supplied time and entropy, envelope ids,
+//! trace ids (COMPAT D15, D16).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use ulid::Ulid;
+
+/// The longest envelope id accepted on input (D16).
+pub const MAX_ENVELOPE_ID_LEN: usize = 128;
+
+/// What an id names; decides its prefix (WIRE.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdKind {
+    /// An envelope `id` or a ping nonce: a bare upper-case ULID.
+    Envelope,
+    /// `sess_…`
+    Session,
+    /// `job_…`
+    Job,
+    /// `res_…` (chunked results)
+    Result,
+    /// `rtk_…` (resume tokens)
+    ResumeToken,
+    /// `cred_…` (provisioned credentials)
+    Credential,
+}
+
+impl IdKind {
+    /// The prefix including its underscore, or `""` for bare ULIDs.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            IdKind::Envelope => "",
+            IdKind::Session => "sess_",
+            IdKind::Job => "job_",
+            IdKind::Result => "res_",
+            IdKind::ResumeToken => "rtk_",
+            IdKind::Credential => "cred_",
+        }
+    }
+}
+
+/// A source of randomness the host gives the core; the core never reads an RNG itself.
+///
+/// Resume tokens and credential ids are minted from it, so production hosts should back it
+/// with the operating system's CSPRNG. [`SeededEntropy`] is a deterministic stand-in for tests
+/// and simulation.
+pub trait Entropy {
+    /// 128 fresh random bits.
+    fn next_u128(&mut self) -> u128;
+}
+
+/// A deterministic splitmix64 generator: reproducible ids for tests, simulation and fuzzing.
+/// Not for production resume tokens.
+#[derive(Debug, Clone)]
+pub struct SeededEntropy(u64);
+
+impl SeededEntropy {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SeededEntropy(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Entropy for SeededEntropy {
+    fn next_u128(&mut self) -> u128 {
+        (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64())
+    }
+}
+
+impl<E: Entropy + ?Sized> Entropy for Box<E> {
+    fn next_u128(&mut self) -> u128 {
+        (**self).next_u128()
+    }
+}
+
+/// Mints monotonic ULIDs: within one millisecond (or when the host clock steps back) the
+/// random part is incremented, so ids sort in minting order as the reference's do.
+#[derive(Debug, Clone, Default)]
+pub struct IdMinter {
+    last: Option<Ulid>,
+}
+
+impl IdMinter {
+    /// A minter with no history.
+    pub fn new() -> Self {
+        IdMinter::default()
+    }
+
+    /// The next ULID at wall-clock millisecond `unix_ms`, drawing fresh bits from `entropy`
+    /// when the millisecond advanced.
+    pub fn next_ulid(&mut self, unix_ms: u64, entropy: &mut dyn Entropy) -> Ulid {
+        let fresh = Ulid::from_parts(unix_ms, entropy.next_u128());
+        let id = match self.last {
+            Some(last) if last.timestamp_ms() >= unix_ms => match last.increment() {
+                Ok(next) => next,
+                Err(_) => fresh,
+            },
+            _ => fresh,
+        };
+        self.last = Some(id);
+        id
+    }
+
+    /// The next id of `kind`, e.g. `job_01M85JT4SAGX7B3XWCKQ17M6DG`.
+    pub fn mint(&mut self, kind: IdKind, unix_ms: u64, entropy: &mut dyn Entropy) -> String {
+        let ulid = self.next_ulid(unix_ms, entropy);
+        let mut s = String::with_capacity(kind.prefix().len() + 26);
+        s.push_str(kind.prefix());
+        s.push_str(&ulid.to_string());
+        s
+    }
+}
+
+/// `true` for an acceptable inbound envelope id: any non-empty string up to 128 chars (D16).
+pub fn valid_envelope_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().count() <= MAX_ENVELOPE_ID_LEN
+}
+
+/// A W3C trace id: 32 lower-case hex digits, not all zero (D15).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TraceId(String);
+
+/// Why a string is not a trace id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid trace_id {0:?}: expected 32 lower-case hex digits or a traceparent header")]
+pub struct TraceIdError(pub String);
+
+fn is_hex_lower(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl TraceId {
+    /// Accepts a bare trace id, or a full `traceparent` header `VV-TRACEID-SPANID-FF`, whose
+    /// trace-id part is taken (D15).
+    pub fn parse(s: &str) -> Result<Self, TraceIdError> {
+        let bad = || TraceIdError(s.to_owned());
+        let id = if s.len() == 32 {
+            s
+        } else {
+            let mut parts = s.split('-');
+            let (v, t, sp, fl) = (parts.next(), parts.next(), parts.next(), parts.next());
+            match (v, t, sp, fl) {
+                (Some(v), Some(t), Some(sp), Some(fl))
+                    if is_hex_lower(v, 2) && v != "ff" && is_hex_lower(sp, 16) && is_hex_lower(fl, 2) =>
+                {
+                    if v == "00" && parts.next().is_some() {
+                        return Err(bad());
+                    }
+                    t
+                }
+                _ => return Err(bad()),
+            }
+        };
+        if !is_hex_lower(id, 32) || id.bytes().all(|b| b == b'0') {
+            return Err(bad());
+        }
+        Ok(TraceId(id.to_owned()))
+    }
+
+    /// The bare 32-hex form, as emitted.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for TraceId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TraceId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        TraceId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_have_prefixes_and_are_monotonic() {
+        let mut e = SeededEntropy::new(7);
+        let mut m = IdMinter::new();
+        let a = m.mint(IdKind::Job, 1_795_483_836_909, &mut e);
+        let b = m.mint(IdKind::Envelope, 1_795_483_836_909, &mut e);
+        let c = m.mint(IdKind::Session, 1_795_483_836_000, &mut e);
+        assert!(a.starts_with("job_") && a.len() == 30, "{a}");
+        assert_eq!(b.len(), 26);
+        assert!(a[4..] < *b.as_str(), "{a} {b}");
+        assert!(b.as_str() < &c[5..], "clock stepped back, still monotonic: {b} {c}");
+        assert_eq!(&a[4..14], "01M85JT8FD");
+        for (k, p) in [(IdKind::Result, "res_"), (IdKind::ResumeToken, "rtk_"), (IdKind::Credential, "cred_")] {
+            assert!(m.mint(k, 1, &mut e).starts_with(p));
+        }
+    }
+
+    #[test]
+    fn same_seed_same_ids() {
+        let ids = |seed| {
+            let mut e = SeededEntropy::new(seed);
+            let mut m = IdMinter::new();
+            (0..3).map(|i| m.mint(IdKind::Job, 1000 + i, &mut e)).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(1), ids(1));
+        assert_ne!(ids(1), ids(2));
+    }
+
+    #[test]
+    fn envelope_ids_d16() {
+        assert!(valid_envelope_id("01M85JT534R5B12K18DKFQ4APD"));
+        assert!(valid_envelope_id("my-request-1"));
+        assert!(valid_envelope_id(&"x".repeat(128)));
+        assert!(!valid_envelope_id(&"x".repeat(129)));
+        assert!(!valid_envelope_id(""));
+    }
+
+    #[test]
+    fn trace_ids_d15() {
+        let bare = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(TraceId::parse(bare).unwrap().as_str(), bare);
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(TraceId::parse(tp).unwrap().as_str(), bare);
+        for bad in [
+            "00000000000000000000000000000000",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            "4bf92f",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert!(TraceId::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

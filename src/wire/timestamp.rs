@@ -1,0 +1,306 @@
+//! RFC 3339 UTC timestamps as ARCP uses them (WIRE.md §3, COMPAT D22).
+//!
+//! A decoded [`Timestamp`] keeps the exact text it arrived with and re-encodes it byte for
+//! byte, so client-supplied `expires_at` / `created_after` are echoed unchanged. Timestamps the
+//! core mints are rendered `YYYY-MM-DDTHH:MM:SS.ffffffZ`, without the fraction when it is zero.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Microseconds in one second.
+const MICROS: i64 = 1_000_000;
+/// The largest instant a timestamp can hold: 9999-12-31T23:59:59.999999Z.
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
+/// The smallest: 0000-01-01T00:00:00Z.
+const MIN_MICROS: i64 = -62_167_219_200_000_000;
+
+/// A UTC instant with microsecond precision, plus the text it is written as.
+///
+/// Equality, ordering and hashing look only at the instant, so `…Z` and `…+00:00` forms of
+/// the same moment compare equal.
+#[derive(Clone)]
+pub struct Timestamp {
+    micros: i64,
+    text: Box<str>,
+}
+
+/// Why a string is not an ARCP timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {0:?}: expected YYYY-MM-DDTHH:MM:SS[.fraction] with Z or +00:00")]
+pub struct TimestampError(pub String);
+
+impl Timestamp {
+    /// The instant `micros` microseconds after the Unix epoch, rendered in the canonical form.
+    /// Values outside years 0000–9999 are clamped to that range.
+    pub fn from_unix_micros(micros: i64) -> Self {
+        let micros = micros.clamp(MIN_MICROS, MAX_MICROS);
+        Timestamp {
+            micros,
+            text: render(micros).into_boxed_str(),
+        }
+    }
+
+    /// The instant of `t` (a value the host read; the core never reads a clock itself).
+    pub fn from_system_time(t: SystemTime) -> Self {
+        let micros = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_micros()).unwrap_or(MAX_MICROS),
+            Err(e) => i64::try_from(e.duration().as_micros()).map_or(MIN_MICROS, |m| -m),
+        };
+        Timestamp::from_unix_micros(micros)
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)`. Fractions of up to nine digits are
+    /// accepted and truncated to microseconds; every other offset is refused (D22).
+    pub fn parse(text: &str) -> Result<Self, TimestampError> {
+        parse_micros(text.as_bytes())
+            .map(|micros| Timestamp {
+                micros,
+                text: text.into(),
+            })
+            .ok_or_else(|| TimestampError(text.to_owned()))
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn unix_micros(&self) -> i64 {
+        self.micros
+    }
+
+    /// Milliseconds since the Unix epoch, as used for ULID timestamps (0 before the epoch).
+    pub fn unix_millis(&self) -> u64 {
+        u64::try_from(self.micros.div_euclid(1000)).unwrap_or(0)
+    }
+
+    /// The text this timestamp is written as on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// This instant shifted by `d`, rendered canonically (saturating at the range ends).
+    pub fn add(&self, d: Duration) -> Timestamp {
+        let add = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        Timestamp::from_unix_micros(self.micros.saturating_add(add))
+    }
+
+    /// The same instant in the canonical `…Z` rendering.
+    pub fn canonical(&self) -> Timestamp {
+        Timestamp::from_unix_micros(self.micros)
+    }
+
+    /// The same instant rendered with a `+00:00` suffix, as the reference writes
+    /// `session.ping.sent_at` (D25).
+    pub fn with_offset_suffix(&self) -> Timestamp {
+        let mut s = render(self.micros);
+        s.pop();
+        s.push_str("+00:00");
+        Timestamp {
+            micros: self.micros,
+            text: s.into_boxed_str(),
+        }
+    }
+
+    /// How far `self` lies after `earlier`, or `None` when it does not.
+    pub fn duration_since(&self, earlier: &Timestamp) -> Option<Duration> {
+        let d = self.micros.checked_sub(earlier.micros)?;
+        u64::try_from(d).ok().map(Duration::from_micros)
+    }
+}
+
+fn render(micros: i64) -> String {
+    let secs = micros.div_euclid(MICROS);
+    let frac = micros.rem_euclid(MICROS);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (sod / 3600, (sod % 3600) / 60, sod % 60);
+    if frac == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    } else {
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac:06}Z")
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(b: &[u8]) -> Option<i64> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')))
+}
+
+fn parse_micros(b: &[u8]) -> Option<i64> {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    {
+        return None;
+    }
+    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let mut rest = &b[19..];
+    let mut frac = 0i64;
+    if let Some(after_dot) = rest.strip_prefix(b".") {
+        let n = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        let f = &after_dot[..n];
+        let micros_digits = &f[..n.min(6)];
+        frac = digits(micros_digits)? * 10i64.pow(6 - u32::try_from(micros_digits.len()).ok()?);
+        rest = &after_dot[n..];
+    }
+    if rest != b"Z" && rest != b"+00:00" {
+        return None;
+    }
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&mo) || d < 1 || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    if d > month_days[usize::try_from(mo - 1).ok()?] {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    Some((days * 86_400 + h * 3600 + mi * 60 + s) * MICROS + frac)
+}
+
+impl PartialEq for Timestamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.micros == other.micros
+    }
+}
+impl Eq for Timestamp {}
+impl PartialOrd for Timestamp {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timestamp {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.micros.cmp(&other.micros)
+    }
+}
+impl Hash for Timestamp {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.micros.hash(state);
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({})", self.text)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = TimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Timestamp::parse(s)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_form_has_six_digit_fraction_or_none() {
+        let t = Timestamp::from_unix_micros(1_795_483_842_000_996);
+        assert_eq!(t.as_str(), "2026-11-24T01:30:42.000996Z");
+        let t = Timestamp::from_unix_micros(1_795_483_842_000_000);
+        assert_eq!(t.as_str(), "2026-11-24T01:30:42Z");
+        assert_eq!(Timestamp::from_unix_micros(0).as_str(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn parses_z_and_offset_with_and_without_fraction() {
+        let a = Timestamp::parse("2026-11-24T01:30:36.909290+00:00").unwrap();
+        let b = Timestamp::parse("2026-11-24T01:30:36.909290Z").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "2026-11-24T01:30:36.909290+00:00");
+        assert_eq!(a.unix_micros(), 1_795_483_836_909_290);
+        let c = Timestamp::parse("2026-11-24T01:30:36Z").unwrap();
+        assert_eq!(c.unix_micros(), 1_795_483_836_000_000);
+        let d = Timestamp::parse("2026-11-24T01:30:36.9+00:00").unwrap();
+        assert_eq!(d.unix_micros(), 1_795_483_836_900_000);
+        let e = Timestamp::parse("2026-11-24T01:30:36.123456789Z").unwrap();
+        assert_eq!(e.unix_micros(), 1_795_483_836_123_456);
+    }
+
+    #[test]
+    fn refuses_naive_non_utc_and_garbage() {
+        for bad in [
+            "2026-11-24T01:30:36",
+            "2026-11-24T01:30:36+02:00",
+            "2026-11-24T01:30:36-00:00",
+            "2026-11-24 01:30:36Z",
+            "2026-13-24T01:30:36Z",
+            "2026-02-29T01:30:36Z",
+            "2026-11-24T24:00:00Z",
+            "2026-11-24T01:30:36.Z",
+            "2026-11-24T01:30:36.1234567890Z",
+            "",
+            "2026-11-24T01:30:36z",
+        ] {
+            assert!(Timestamp::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Timestamp::parse("2024-02-29T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn offset_suffix_rendering_matches_reference_ping() {
+        let t = Timestamp::from_unix_micros(1_795_483_836_909_290).with_offset_suffix();
+        assert_eq!(t.as_str(), "2026-11-24T01:30:36.909290+00:00");
+    }
+
+    #[test]
+    fn render_parse_roundtrip_over_range() {
+        for m in [MIN_MICROS, -1, 0, 1, 951_782_400_000_000, MAX_MICROS] {
+            let t = Timestamp::from_unix_micros(m);
+            assert_eq!(Timestamp::parse(t.as_str()).unwrap().unix_micros(), m, "{t}");
+        }
+    }
+}
