@@ -3,7 +3,7 @@
 //! Each target is a one-line wrapper over a function here, so `cargo test` (which enables the
 //! feature through the crate's self dev-dependency) keeps them compiling and exercised.
 
-use crate::wire::{Frame, LineFramer, Limits, decode};
+use crate::wire::{Frame, Limits, LineFramer, decode};
 
 /// Decodes `data` as one frame and, when it decodes, checks that re-encoding and decoding
 /// again gives the same frame. Then feeds `data` through a stdio framer with a small cap and
@@ -12,7 +12,11 @@ pub fn decode_bytes(data: &[u8]) {
     let limits = Limits::default();
     if let Ok(frame) = decode(data, &limits) {
         let again = decode(&frame.encode(), &limits);
-        assert_eq!(again.as_ref(), Ok(&frame), "encode→decode must be the identity");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&frame),
+            "encode→decode must be the identity"
+        );
     }
     let mut framer = LineFramer::new(4096);
     let mut lines = 0usize;

@@ -30,6 +30,8 @@
 //!
 //! - [`wire`]: every frame, typed; the JSON codec; the stdio line framer; ids and timestamps.
 //! - [`lease`]: capability grammar, path-safe globs, subset, expiry and exact budgets.
+//! - [`time`]: the host-supplied monotonic [`time::Instant`] and the [`time::WallClock`] anchor.
+//! - [`timer`]: the ordered deadline index behind every `poll_timeout`.
 //!
 //! Where the code implements one of the reference/spec differences D1–D38 of the project's
 //! `COMPAT.md`, a comment names it.
@@ -38,6 +40,8 @@
 #![deny(missing_docs)]
 
 pub mod lease;
+pub mod time;
+pub mod timer;
 pub mod wire;
 
 #[cfg(feature = "fuzzing")]

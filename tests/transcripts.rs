@@ -39,7 +39,9 @@ fn every_transcript_frame_roundtrips() {
                 let original: Value = serde_json::from_str(raw).unwrap();
                 let again: Value = serde_json::from_slice(&frame.encode()).unwrap();
                 if original != again {
-                    failures.push(format!("{file}:{line}: re-encoded differs\n  in:  {raw}\n  out: {again}"));
+                    failures.push(format!(
+                        "{file}:{line}: re-encoded differs\n  in:  {raw}\n  out: {again}"
+                    ));
                 }
                 if let Message::Event(ev) = &frame.message {
                     if let arcp_proto::wire::EventBody::Other { kind, .. } = &ev.body {
@@ -50,7 +52,12 @@ fn every_transcript_frame_roundtrips() {
             Err(e) => failures.push(format!("{file}:{line}: {e}\n  {raw}")),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     let checked: usize = by_type.values().sum();
     println!("transcript frames decoded and re-encoded: {checked}");
     for (t, n) in &by_type {

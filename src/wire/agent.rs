@@ -25,8 +25,9 @@ fn spec_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
 }
 
 /// Reference name grammar `[a-zA-Z][a-zA-Z0-9._-]*`.
@@ -34,12 +35,15 @@ fn reference_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_alphabetic()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// Version grammar: the spec's `[a-zA-Z0-9.+_-]+`, which contains the reference's.
 fn version_ok(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'_' | b'-'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'+' | b'_' | b'-'))
 }
 
 impl AgentRef {
@@ -106,12 +110,30 @@ mod tests {
     #[test]
     fn union_of_grammars_d23() {
         let r = AgentRef::parse("versioned@2.0.0").unwrap();
-        assert_eq!((r.name.as_str(), r.version.as_deref()), ("versioned", Some("2.0.0")));
+        assert_eq!(
+            (r.name.as_str(), r.version.as_deref()),
+            ("versioned", Some("2.0.0"))
+        );
         // spec only: leading digit, '+' in version
-        assert_eq!(AgentRef::parse("3d-render@1.0.0+build.5").unwrap().to_string(), "3d-render@1.0.0+build.5");
+        assert_eq!(
+            AgentRef::parse("3d-render@1.0.0+build.5")
+                .unwrap()
+                .to_string(),
+            "3d-render@1.0.0+build.5"
+        );
         // reference only: upper case
         assert_eq!(AgentRef::parse("CodeRefactor").unwrap().version, None);
-        for bad in ["", "@1.0", "echo@", "-echo", "echo@1@2", "ec ho", "9Upper", "echo@1.0/x", "_x"] {
+        for bad in [
+            "",
+            "@1.0",
+            "echo@",
+            "-echo",
+            "echo@1@2",
+            "ec ho",
+            "9Upper",
+            "echo@1.0/x",
+            "_x",
+        ] {
             assert!(AgentRef::parse(bad).is_err(), "{bad}");
         }
         assert!(AgentRef::parse(&"a".repeat(129)).is_err());

@@ -113,7 +113,9 @@ fn opt_string(raw: Option<&RawValue>) -> Result<Option<String>, ()> {
     match raw {
         None => Ok(None),
         Some(r) if r.get() == "null" => Ok(None),
-        Some(r) => serde_json::from_str::<String>(r.get()).map(Some).map_err(|_| ()),
+        Some(r) => serde_json::from_str::<String>(r.get())
+            .map(Some)
+            .map_err(|_| ()),
     }
 }
 
@@ -142,10 +144,9 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
                     DecodeErrorKind::NotObject,
                     "malformed frame: envelope must be a JSON object",
                 ),
-                Ok(_) => DecodeError::new(
-                    DecodeErrorKind::Envelope,
-                    format!("invalid envelope: {e}"),
-                ),
+                Ok(_) => {
+                    DecodeError::new(DecodeErrorKind::Envelope, format!("invalid envelope: {e}"))
+                }
                 Err(_) => DecodeError::new(
                     DecodeErrorKind::Malformed,
                     format!("malformed JSON frame: {e}"),
@@ -163,13 +164,25 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     // D16: any non-empty string up to 128 chars.
     let id = match opt_string(raw.id) {
         Ok(Some(id)) if valid_envelope_id(&id) => id,
-        _ => return Err(envelope_err(None, None, "invalid envelope: bad or missing id".into())),
+        _ => {
+            return Err(envelope_err(
+                None,
+                None,
+                "invalid envelope: bad or missing id".into(),
+            ));
+        }
     };
     let rid = || Some(id.clone());
 
     let ty_name = match opt_string(raw.ty) {
         Ok(Some(t)) => t,
-        _ => return Err(envelope_err(rid(), None, "invalid envelope: missing type".into())),
+        _ => {
+            return Err(envelope_err(
+                rid(),
+                None,
+                "invalid envelope: missing type".into(),
+            ));
+        }
     };
     let Some(ty) = MessageType::parse(&ty_name) else {
         return Err(DecodeError {
@@ -185,31 +198,61 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
         Ok(None) => {}
         Ok(Some(v)) if v == ARCP_VERSION => {}
         _ => {
-            return Err(envelope_err(rid(), Some(ty), "invalid envelope: unsupported arcp version".into()));
+            return Err(envelope_err(
+                rid(),
+                Some(ty),
+                "invalid envelope: unsupported arcp version".into(),
+            ));
         }
     }
-    let session_id = opt_string(raw.session_id)
-        .map_err(|_| envelope_err(rid(), Some(ty), "invalid envelope: session_id must be a string".into()))?;
-    let job_id = opt_string(raw.job_id)
-        .map_err(|_| envelope_err(rid(), Some(ty), "invalid envelope: job_id must be a string".into()))?;
+    let session_id = opt_string(raw.session_id).map_err(|_| {
+        envelope_err(
+            rid(),
+            Some(ty),
+            "invalid envelope: session_id must be a string".into(),
+        )
+    })?;
+    let job_id = opt_string(raw.job_id).map_err(|_| {
+        envelope_err(
+            rid(),
+            Some(ty),
+            "invalid envelope: job_id must be a string".into(),
+        )
+    })?;
     // D15: bare 32-hex, or a traceparent whose trace-id is taken.
     let trace_id = match opt_string(raw.trace_id) {
         Ok(None) => None,
-        Ok(Some(t)) => Some(TraceId::parse(&t).map_err(|e| envelope_err(rid(), Some(ty), e.to_string()))?),
-        Err(()) => return Err(envelope_err(rid(), Some(ty), "invalid envelope: trace_id must be a string".into())),
+        Ok(Some(t)) => {
+            Some(TraceId::parse(&t).map_err(|e| envelope_err(rid(), Some(ty), e.to_string()))?)
+        }
+        Err(()) => {
+            return Err(envelope_err(
+                rid(),
+                Some(ty),
+                "invalid envelope: trace_id must be a string".into(),
+            ));
+        }
     };
     let event_seq = match raw.event_seq.map(RawValue::get) {
         None | Some("null") => None,
         Some(s) => match serde_json::from_str::<u64>(s) {
             Ok(n) if n >= 1 => Some(n),
             _ => {
-                return Err(envelope_err(rid(), Some(ty), "invalid envelope: event_seq must be an integer >= 1".into()));
+                return Err(envelope_err(
+                    rid(),
+                    Some(ty),
+                    "invalid envelope: event_seq must be an integer >= 1".into(),
+                ));
             }
         },
     };
     if ty == MessageType::Cancel && job_id.is_none() {
         // D6: the job to cancel is read from the envelope.
-        return Err(envelope_err(rid(), Some(ty), "job.cancel requires an envelope job_id".into()));
+        return Err(envelope_err(
+            rid(),
+            Some(ty),
+            "job.cancel requires an envelope job_id".into(),
+        ));
     }
 
     let payload_text = match raw.payload.map(RawValue::get) {
@@ -222,7 +265,8 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
         message_type: Some(ty),
         message: format!("invalid {} payload: {msg}", ty.as_str()),
     };
-    let message = Message::decode_payload(ty, payload_text).map_err(|e| payload_err(e.to_string()))?;
+    let message =
+        Message::decode_payload(ty, payload_text).map_err(|e| payload_err(e.to_string()))?;
     validate(&message).map_err(payload_err)?;
 
     Ok(Frame {
@@ -238,9 +282,10 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
 /// Range checks the schema cannot express (WIRE.md §5–§12); failures are `INVALID_REQUEST`.
 fn validate(m: &Message) -> Result<(), String> {
     match m {
-        Message::Hello(h) if h.auth.scheme != "bearer" => {
-            Err(format!("auth.scheme must be \"bearer\", got {:?}", h.auth.scheme))
-        }
+        Message::Hello(h) if h.auth.scheme != "bearer" => Err(format!(
+            "auth.scheme must be \"bearer\", got {:?}",
+            h.auth.scheme
+        )),
         Message::Resume(r) if r.auth.as_ref().is_some_and(|a| a.scheme != "bearer") => {
             Err("auth.scheme must be \"bearer\"".into())
         }
@@ -248,14 +293,15 @@ fn validate(m: &Message) -> Result<(), String> {
             Err("limit must be between 1 and 1000".into())
         }
         Message::Submit(s) => {
-            if s
-                .idempotency_key
+            if s.idempotency_key
                 .as_ref()
                 .is_some_and(|k| k.is_empty() || k.chars().count() > MAX_IDEMPOTENCY_KEY_LEN)
             {
                 return Err("idempotency_key must be 1 to 256 characters".into());
             }
-            if s.max_runtime_sec.is_some_and(|n| !(1..=MAX_RUNTIME_SEC).contains(&n)) {
+            if s.max_runtime_sec
+                .is_some_and(|n| !(1..=MAX_RUNTIME_SEC).contains(&n))
+            {
                 return Err("max_runtime_sec must be between 1 and 86400".into());
             }
             Ok(())

@@ -234,7 +234,10 @@ impl Amount {
 /// `true` for 1–10 ASCII alphanumerics starting with a letter.
 pub fn valid_currency(cur: &str) -> bool {
     let b = cur.as_bytes();
-    !b.is_empty() && b.len() <= 10 && b[0].is_ascii_alphabetic() && b.iter().all(u8::is_ascii_alphanumeric)
+    !b.is_empty()
+        && b.len() <= 10
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(u8::is_ascii_alphanumeric)
 }
 
 impl fmt::Display for Amount {
@@ -310,7 +313,11 @@ impl<'de> Deserialize<'de> for Budget {
                         serde_json::Value::Number(n) => {
                             Decimal::from_json_number(n).map_err(de::Error::custom)?
                         }
-                        _ => return Err(de::Error::custom("budget value must be a string or number")),
+                        _ => {
+                            return Err(de::Error::custom(
+                                "budget value must be a string or number",
+                            ));
+                        }
                     };
                     if !valid_currency(&cur) {
                         return Err(de::Error::custom(format!("invalid currency {cur:?}")));
@@ -333,29 +340,64 @@ mod tests {
         let a = Decimal::parse("1.00").unwrap();
         let b = Decimal::parse("2.5").unwrap();
         assert_eq!(a.checked_add(&b).unwrap().to_string(), "3.50");
-        let r = Decimal::parse("0.20").unwrap().checked_sub(&Decimal::parse("0.40").unwrap());
+        let r = Decimal::parse("0.20")
+            .unwrap()
+            .checked_sub(&Decimal::parse("0.40").unwrap());
         assert_eq!(r.unwrap().to_string(), "-0.20");
         assert_eq!(Decimal::parse("0.005").unwrap().to_string(), "0.005");
         assert_eq!(Decimal::parse("1000").unwrap().to_string(), "1000");
-        assert_eq!(Decimal::parse("1.0").unwrap(), Decimal::parse("1.000").unwrap());
+        assert_eq!(
+            Decimal::parse("1.0").unwrap(),
+            Decimal::parse("1.000").unwrap()
+        );
     }
 
     #[test]
     fn json_numbers_convert_exactly() {
         let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).unwrap();
-        assert_eq!(Decimal::from_json_number(&n("5.0")).unwrap().to_string(), "5.0");
+        assert_eq!(
+            Decimal::from_json_number(&n("5.0")).unwrap().to_string(),
+            "5.0"
+        );
         assert_eq!(Decimal::from_json_number(&n("5")).unwrap().to_string(), "5");
-        assert_eq!(Decimal::from_json_number(&n("1e-7")).unwrap().to_string(), "0.0000001");
-        assert_eq!(Decimal::from_json_number(&n("2.5e2")).unwrap().to_string(), "250.0");
-        assert_eq!(Decimal::from_json_number(&n("-0.25")).unwrap().to_string(), "-0.25");
+        assert_eq!(
+            Decimal::from_json_number(&n("1e-7")).unwrap().to_string(),
+            "0.0000001"
+        );
+        assert_eq!(
+            Decimal::from_json_number(&n("2.5e2")).unwrap().to_string(),
+            "250.0"
+        );
+        assert_eq!(
+            Decimal::from_json_number(&n("-0.25")).unwrap().to_string(),
+            "-0.25"
+        );
     }
 
     #[test]
     fn amount_grammar() {
         let a = Amount::parse("USD:1.00").unwrap();
-        assert_eq!((a.currency.as_str(), a.value.to_string()), ("USD", "1.00".to_owned()));
-        assert_eq!(Amount::parse("credits:1000").unwrap().to_string(), "credits:1000");
-        for bad in ["USD", "USD:", ":1", "1USD:1", "USD:-1", "USD:1e3", "USD:+1", "ABCDEFGHIJK:1", "USD:1.", "USD:.5", "US D:1"] {
+        assert_eq!(
+            (a.currency.as_str(), a.value.to_string()),
+            ("USD", "1.00".to_owned())
+        );
+        assert_eq!(
+            Amount::parse("credits:1000").unwrap().to_string(),
+            "credits:1000"
+        );
+        for bad in [
+            "USD",
+            "USD:",
+            ":1",
+            "1USD:1",
+            "USD:-1",
+            "USD:1e3",
+            "USD:+1",
+            "ABCDEFGHIJK:1",
+            "USD:1.",
+            "USD:.5",
+            "US D:1",
+        ] {
             assert!(Amount::parse(bad).is_err(), "{bad}");
         }
     }
@@ -365,16 +407,25 @@ mod tests {
         let b: Budget = serde_json::from_str(r#"{"USD":"USD:5.00","EUR":5.0}"#).unwrap();
         assert_eq!(b.get("USD").unwrap().to_string(), "5.00");
         assert_eq!(b.get("EUR").unwrap().to_string(), "5.0");
-        assert_eq!(serde_json::to_string(&b).unwrap(), r#"{"USD":"USD:5.00","EUR":"EUR:5.0"}"#);
+        assert_eq!(
+            serde_json::to_string(&b).unwrap(),
+            r#"{"USD":"USD:5.00","EUR":"EUR:5.0"}"#
+        );
         let neg: Budget = serde_json::from_str(r#"{"USD":"USD:-0.20"}"#).unwrap();
-        assert_eq!(serde_json::to_string(&neg).unwrap(), r#"{"USD":"USD:-0.20"}"#);
+        assert_eq!(
+            serde_json::to_string(&neg).unwrap(),
+            r#"{"USD":"USD:-0.20"}"#
+        );
         assert!(serde_json::from_str::<Budget>(r#"{"USD":"EUR:1"}"#).is_err());
         assert!(serde_json::from_str::<Budget>(r#"{"USD":true}"#).is_err());
     }
 
     #[test]
     fn too_many_digits_is_an_error_not_a_panic() {
-        assert!(matches!(Decimal::parse(&"9".repeat(40)), Err(DecimalError::TooLong(_))));
+        assert!(matches!(
+            Decimal::parse(&"9".repeat(40)),
+            Err(DecimalError::TooLong(_))
+        ));
         let big = Decimal::parse(&"9".repeat(30)).unwrap();
         let tiny = Decimal::parse("0.000000000000000001").unwrap();
         assert_eq!(big.checked_add(&tiny), Err(DecimalError::Overflow));

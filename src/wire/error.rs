@@ -138,7 +138,11 @@ pub struct ErrorPayload {
     pub retryable: bool,
     /// Extra structured detail. `None` omits the key (what the core emits, D21); a decoded
     /// `"details": null` is kept as `Some(Value::Null)` and re-encoded as such.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub details: Option<Value>,
 }
 

@@ -149,7 +149,10 @@ impl TraceId {
             let (v, t, sp, fl) = (parts.next(), parts.next(), parts.next(), parts.next());
             match (v, t, sp, fl) {
                 (Some(v), Some(t), Some(sp), Some(fl))
-                    if is_hex_lower(v, 2) && v != "ff" && is_hex_lower(sp, 16) && is_hex_lower(fl, 2) =>
+                    if is_hex_lower(v, 2)
+                        && v != "ff"
+                        && is_hex_lower(sp, 16)
+                        && is_hex_lower(fl, 2) =>
                 {
                     if v == "00" && parts.next().is_some() {
                         return Err(bad());
@@ -204,9 +207,16 @@ mod tests {
         assert!(a.starts_with("job_") && a.len() == 30, "{a}");
         assert_eq!(b.len(), 26);
         assert!(a[4..] < *b.as_str(), "{a} {b}");
-        assert!(b.as_str() < &c[5..], "clock stepped back, still monotonic: {b} {c}");
+        assert!(
+            b.as_str() < &c[5..],
+            "clock stepped back, still monotonic: {b} {c}"
+        );
         assert_eq!(&a[4..14], "01M85JT8FD");
-        for (k, p) in [(IdKind::Result, "res_"), (IdKind::ResumeToken, "rtk_"), (IdKind::Credential, "cred_")] {
+        for (k, p) in [
+            (IdKind::Result, "res_"),
+            (IdKind::ResumeToken, "rtk_"),
+            (IdKind::Credential, "cred_"),
+        ] {
             assert!(m.mint(k, 1, &mut e).starts_with(p));
         }
     }
@@ -216,7 +226,9 @@ mod tests {
         let ids = |seed| {
             let mut e = SeededEntropy::new(seed);
             let mut m = IdMinter::new();
-            (0..3).map(|i| m.mint(IdKind::Job, 1000 + i, &mut e)).collect::<Vec<_>>()
+            (0..3)
+                .map(|i| m.mint(IdKind::Job, 1000 + i, &mut e))
+                .collect::<Vec<_>>()
         };
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));

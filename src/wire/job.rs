@@ -21,7 +21,11 @@ pub struct Submit {
     /// `name` or `name@version`.
     pub agent: AgentRef,
     /// The agent's input; `None` when absent (treated as null).
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input: Option<Value>,
     /// Requested lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +189,11 @@ pub struct JobResult {
     /// How it ended.
     pub final_status: FinalStatus,
     /// The inline result; omitted when null (D34), a decoded explicit null kept.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub result: Option<Value>,
     /// The streamed result's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -216,7 +224,11 @@ pub struct JobError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
     /// Omitted when empty.
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub details: Option<Value>,
 }
 

@@ -36,8 +36,7 @@ pub use ids::{
 };
 pub use job::{
     Accepted, Cancel, Credential, CredentialConstraints, FinalStatus, JobError, JobResult,
-    MAX_IDEMPOTENCY_KEY_LEN, MAX_RUNTIME_SEC, Replayed, Submit, Subscribe, Subscribed,
-    Unsubscribe,
+    MAX_IDEMPOTENCY_KEY_LEN, MAX_RUNTIME_SEC, Replayed, Submit, Subscribe, Subscribed, Unsubscribe,
 };
 pub use lease::{LeaseConstraints, LeaseMap};
 pub use message::{ARCP_VERSION, Direction, Frame, Message, MessageType};

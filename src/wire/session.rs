@@ -316,4 +316,3 @@ pub struct Close {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
-

@@ -55,7 +55,11 @@ impl LineFramer {
             }
             let total = self.buf.len() + chunk.len();
             // The cap applies to the line without its `\r\n` terminator.
-            let content_len = if complete && chunk.last() == Some(&b'\r') { total - 1 } else { total };
+            let content_len = if complete && chunk.last() == Some(&b'\r') {
+                total - 1
+            } else {
+                total
+            };
             if content_len > limit && (complete || total > limit + 1) {
                 self.buf.clear();
                 self.discarding = !complete;
@@ -94,7 +98,9 @@ mod tests {
     fn lines(f: &mut LineFramer, input: &[&[u8]]) -> Vec<Result<String, LineTooLong>> {
         let mut out = Vec::new();
         for chunk in input {
-            f.feed(chunk, |l| out.push(l.map(|b| String::from_utf8_lossy(b).into_owned())));
+            f.feed(chunk, |l| {
+                out.push(l.map(|b| String::from_utf8_lossy(b).into_owned()))
+            });
         }
         out
     }
@@ -103,7 +109,10 @@ mod tests {
     fn splits_across_chunks_and_strips_cr() {
         let mut f = LineFramer::new(16);
         let got = lines(&mut f, &[b"{\"a\"", b":1}\r\n\n{\"b\":2}\n{\"c"]);
-        assert_eq!(got, vec![Ok("{\"a\":1}".to_owned()), Ok("{\"b\":2}".to_owned())]);
+        assert_eq!(
+            got,
+            vec![Ok("{\"a\":1}".to_owned()), Ok("{\"b\":2}".to_owned())]
+        );
         assert_eq!(f.buffered(), 3);
     }
 
@@ -111,7 +120,10 @@ mod tests {
     fn over_long_line_reported_once_and_skipped_with_bounded_buffer() {
         let mut f = LineFramer::new(8);
         let got = lines(&mut f, &[b"0123456", b"789abcdef", b"ghij", b"k\nok\n"]);
-        assert_eq!(got, vec![Err(LineTooLong { limit: 8 }), Ok("ok".to_owned())]);
+        assert_eq!(
+            got,
+            vec![Err(LineTooLong { limit: 8 }), Ok("ok".to_owned())]
+        );
         assert_eq!(f.buffered(), 0);
     }
 
@@ -121,7 +133,11 @@ mod tests {
         let got = lines(&mut f, &[b"abcd\r\nabcde\n", b"abcd", b"\n"]);
         assert_eq!(
             got,
-            vec![Ok("abcd".to_owned()), Err(LineTooLong { limit: 4 }), Ok("abcd".to_owned())]
+            vec![
+                Ok("abcd".to_owned()),
+                Err(LineTooLong { limit: 4 }),
+                Ok("abcd".to_owned())
+            ]
         );
     }
 }

@@ -155,12 +155,21 @@ fn digits(b: &[u8]) -> Option<i64> {
 }
 
 fn parse_micros(b: &[u8]) -> Option<i64> {
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
     let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
-    let (h, mi, s) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (h, mi, s) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     let mut rest = &b[19..];
     let mut frac = 0i64;
     if let Some(after_dot) = rest.strip_prefix(b".") {
@@ -177,7 +186,20 @@ fn parse_micros(b: &[u8]) -> Option<i64> {
         return None;
     }
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=12).contains(&mo) || d < 1 || h > 23 || mi > 59 || s > 59 {
         return None;
     }
@@ -252,7 +274,10 @@ mod tests {
         assert_eq!(t.as_str(), "2026-11-24T01:30:42.000996Z");
         let t = Timestamp::from_unix_micros(1_795_483_842_000_000);
         assert_eq!(t.as_str(), "2026-11-24T01:30:42Z");
-        assert_eq!(Timestamp::from_unix_micros(0).as_str(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_unix_micros(0).as_str(),
+            "1970-01-01T00:00:00Z"
+        );
     }
 
     #[test]
@@ -300,7 +325,11 @@ mod tests {
     fn render_parse_roundtrip_over_range() {
         for m in [MIN_MICROS, -1, 0, 1, 951_782_400_000_000, MAX_MICROS] {
             let t = Timestamp::from_unix_micros(m);
-            assert_eq!(Timestamp::parse(t.as_str()).unwrap().unix_micros(), m, "{t}");
+            assert_eq!(
+                Timestamp::parse(t.as_str()).unwrap().unix_micros(),
+                m,
+                "{t}"
+            );
         }
     }
 }
