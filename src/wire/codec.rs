@@ -136,14 +136,24 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| DecodeError::new(DecodeErrorKind::Malformed, "malformed frame: not UTF-8"))?;
+    // Serde would read a JSON array into the envelope struct positionally: refuse
+    // non-objects before parsing.
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => DecodeError::new(
+                DecodeErrorKind::NotObject,
+                "malformed frame: envelope must be a JSON object",
+            ),
+            Err(e) => DecodeError::new(
+                DecodeErrorKind::Malformed,
+                format!("malformed JSON frame: {e}"),
+            ),
+        });
+    }
     let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
             return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                Ok(_) if e.is_data() && !text.trim_start().starts_with('{') => DecodeError::new(
-                    DecodeErrorKind::NotObject,
-                    "malformed frame: envelope must be a JSON object",
-                ),
                 Ok(_) => {
                     DecodeError::new(DecodeErrorKind::Envelope, format!("invalid envelope: {e}"))
                 }
