@@ -39,5 +39,45 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The anchor the issue quotes: serde_json's own typed parse + serialize of a plain envelope
+/// struct, measured in the same run so that load on the machine affects both alike.
+fn baseline(c: &mut Criterion) {
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Body {
+        level: String,
+        message: String,
+    }
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Payload {
+        kind: String,
+        ts: String,
+        body: Body,
+    }
+    #[derive(serde::Deserialize, serde::Serialize)]
+    struct Envelope {
+        arcp: String,
+        id: String,
+        #[serde(rename = "type")]
+        ty: String,
+        session_id: String,
+        trace_id: String,
+        job_id: String,
+        event_seq: u64,
+        payload: Payload,
+    }
+    let mut g = c.benchmark_group("baseline_serde_struct");
+    g.throughput(Throughput::Elements(1));
+    let mut buf = Vec::with_capacity(1024);
+    g.bench_function("decode_encode", |b| {
+        b.iter(|| {
+            let e: Envelope = serde_json::from_str(black_box(JOB_EVENT)).expect("parses");
+            buf.clear();
+            serde_json::to_writer(&mut buf, &e).expect("writes");
+            buf.len()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, baseline);
 criterion_main!(benches);

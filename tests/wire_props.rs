@@ -13,8 +13,12 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn env_id() -> impl Strategy<Value = String> {
-    prop_oneof!["[0-9A-HJKMNP-TV-Z]{26}", "[a-z_]{1,5}_[0-9A-Z]{26}", "\\PC{1,40}"]
-        .prop_filter("valid envelope id", |s| valid_envelope_id(s))
+    prop_oneof![
+        "[0-9A-HJKMNP-TV-Z]{26}",
+        "[a-z_]{1,5}_[0-9A-Z]{26}",
+        "\\PC{1,40}"
+    ]
+    .prop_filter("valid envelope id", |s| valid_envelope_id(s))
 }
 
 fn ts() -> impl Strategy<Value = Timestamp> {
@@ -53,110 +57,278 @@ fn extra() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 fn agent() -> impl Strategy<Value = AgentRef> {
-    ("[a-z][a-z0-9._-]{0,10}", proptest::option::of("[a-zA-Z0-9][a-zA-Z0-9.+_-]{0,8}"))
+    (
+        "[a-z][a-z0-9._-]{0,10}",
+        proptest::option::of("[a-zA-Z0-9][a-zA-Z0-9.+_-]{0,8}"),
+    )
         .prop_map(|(n, v)| AgentRef::new(n, v))
 }
 
 fn lease() -> impl Strategy<Value = LeaseMap> {
-    prop::collection::btree_map("[a-z.]{1,12}", prop::collection::vec(any::<String>(), 0..3), 0..4)
-        .prop_map(|m| LeaseMap(m.into_iter().collect()))
+    prop::collection::btree_map(
+        "[a-z.]{1,12}",
+        prop::collection::vec(any::<String>(), 0..3),
+        0..4,
+    )
+    .prop_map(|m| LeaseMap(m.into_iter().collect()))
 }
 
 fn budget() -> impl Strategy<Value = Budget> {
-    prop::collection::btree_map("[A-Z][A-Za-z0-9]{0,9}", (-10_000_000i128..10_000_000, 0u32..6), 0..3)
-        .prop_map(|m| {
-            Budget(m.into_iter().map(|(c, (mant, sc))| (c, Decimal::new(mant, sc).unwrap())).collect())
-        })
+    prop::collection::btree_map(
+        "[A-Z][A-Za-z0-9]{0,9}",
+        (-10_000_000i128..10_000_000, 0u32..6),
+        0..3,
+    )
+    .prop_map(|m| {
+        Budget(
+            m.into_iter()
+                .map(|(c, (mant, sc))| (c, Decimal::new(mant, sc).unwrap()))
+                .collect(),
+        )
+    })
 }
 
 fn body() -> impl Strategy<Value = EventBody> {
     prop_oneof![
-        (text(), any::<String>(), extra()).prop_map(|(level, message, extra)| EventBody::Log(LogBody {
-            level,
-            message,
-            attributes: None,
-            extra
-        })),
-        (any::<String>(), extra()).prop_map(|(text, extra)| EventBody::Thought(ThoughtBody { text, extra })),
-        (text(), text(), proptest::option::of(json()), extra()).prop_map(|(id, name, arguments, extra)| {
-            EventBody::ToolCall(ToolCallBody { tool_call_id: id, name, arguments, extra })
-        }),
-        (text(), prop_oneof![number().prop_map(MetricValue::Number), "[0-9]{1,4}\\.[0-9]{1,3}".prop_map(MetricValue::Text)], proptest::option::of(text()), extra())
-            .prop_map(|(name, value, unit, extra)| EventBody::Metric(MetricBody { name, value, unit, attributes: None, extra })),
+        (text(), any::<String>(), extra()).prop_map(|(level, message, extra)| EventBody::Log(
+            LogBody {
+                level,
+                message,
+                attributes: None,
+                extra
+            }
+        )),
+        (any::<String>(), extra())
+            .prop_map(|(text, extra)| EventBody::Thought(ThoughtBody { text, extra })),
+        (text(), text(), proptest::option::of(json()), extra()).prop_map(
+            |(id, name, arguments, extra)| {
+                EventBody::ToolCall(ToolCallBody {
+                    tool_call_id: id,
+                    name,
+                    arguments,
+                    extra,
+                })
+            }
+        ),
+        (
+            text(),
+            prop_oneof![
+                number().prop_map(MetricValue::Number),
+                "[0-9]{1,4}\\.[0-9]{1,3}".prop_map(MetricValue::Text)
+            ],
+            proptest::option::of(text()),
+            extra()
+        )
+            .prop_map(|(name, value, unit, extra)| EventBody::Metric(MetricBody {
+                name,
+                value,
+                unit,
+                attributes: None,
+                extra
+            })),
         (number(), proptest::option::of(number()), extra()).prop_map(|(current, total, extra)| {
-            EventBody::Progress(ProgressBody { current, total, units: None, message: None, extra })
-        }),
-        (text(), any::<u64>(), any::<String>(), any::<bool>(), any::<bool>(), extra()).prop_map(|(result_id, chunk_seq, data, b64, more, extra)| {
-            EventBody::ResultChunk(ResultChunkBody {
-                result_id,
-                chunk_seq,
-                data,
-                encoding: if b64 { ChunkEncoding::Base64 } else { ChunkEncoding::Utf8 },
-                more,
+            EventBody::Progress(ProgressBody {
+                current,
+                total,
+                units: None,
+                message: None,
                 extra,
             })
         }),
-        (text(), proptest::option::of(text()), proptest::option::of(text())).prop_map(|(phase, id, value)| {
-            EventBody::Status(StatusBody { phase, message: None, id, value, extra: Map::new() })
-        }),
+        (
+            text(),
+            any::<u64>(),
+            any::<String>(),
+            any::<bool>(),
+            any::<bool>(),
+            extra()
+        )
+            .prop_map(|(result_id, chunk_seq, data, b64, more, extra)| {
+                EventBody::ResultChunk(ResultChunkBody {
+                    result_id,
+                    chunk_seq,
+                    data,
+                    encoding: if b64 {
+                        ChunkEncoding::Base64
+                    } else {
+                        ChunkEncoding::Utf8
+                    },
+                    more,
+                    extra,
+                })
+            }),
+        (
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of(text())
+        )
+            .prop_map(|(phase, id, value)| {
+                EventBody::Status(StatusBody {
+                    phase,
+                    message: None,
+                    id,
+                    value,
+                    extra: Map::new(),
+                })
+            }),
         ("x-vendor\\.[a-z]{1,8}", json()).prop_map(|(kind, body)| EventBody::Other { kind, body }),
     ]
 }
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        any::<u64>().prop_map(|n| Message::Ack(Ack { last_processed_seq: n })),
-        (text(), ts()).prop_map(|(nonce, sent_at)| Message::Ping(Ping { nonce, sent_at })),
-        (text(), ts()).prop_map(|(ping_nonce, received_at)| Message::Pong(Pong { ping_nonce, received_at })),
-        (any::<String>(), proptest::option::of(text())).prop_map(|(reason, code)| Message::Bye(Bye { reason, code })),
-        (proptest::option::of(any::<String>()), proptest::option::of(text())).prop_map(|(reason, code)| Message::Cancel(Cancel { reason, code })),
-        (text(), proptest::option::of(any::<bool>()), proptest::option::of(any::<u64>()))
-            .prop_map(|(job_id, history, from_event_seq)| Message::Subscribe(Subscribe { job_id, history, from_event_seq })),
-        (proptest::option::of(1u32..=1000), proptest::option::of(text()), proptest::option::of(ts()))
-            .prop_map(|(limit, cursor, created_after)| Message::ListJobs(ListJobs {
-                filter: Some(JobFilter { status: Some(vec!["running".into()]), agent: None, created_after }),
-                limit,
-                cursor
-            })),
-        (prop::sample::select(ErrorCode::ALL.to_vec()), any::<String>(), any::<bool>(), proptest::option::of(json()))
-            .prop_map(|(code, message, retryable, details)| Message::Error(ErrorPayload { code, message, retryable, details })),
-        (agent(), proptest::option::of(json()), proptest::option::of(lease()), proptest::option::of("\\PC{1,20}"), proptest::option::of(1u32..=86_400), extra())
-            .prop_map(|(agent, input, lease_request, idempotency_key, max_runtime_sec, extra)| Message::Submit(Submit {
-                agent,
-                input,
-                lease_request,
-                lease_constraints: None,
-                idempotency_key,
-                max_runtime_sec,
-                parent_job_id: None,
-                delegate_id: None,
-                extra,
-            })),
-        (ts(), body()).prop_map(|(ts, body)| Message::Event(JobEvent { ts, body })),
-        (prop::sample::select(vec![FinalStatus::Success, FinalStatus::Cancelled, FinalStatus::TimedOut]), proptest::option::of(json()), proptest::option::of(ts()))
-            .prop_map(|(final_status, result, completed_at)| Message::Result(JobResult { final_status, result, result_id: None, result_size: None, summary: None, completed_at })),
-        (prop::sample::select(ErrorCode::ALL.to_vec()), any::<String>(), ts())
-            .prop_map(|(code, message, t)| Message::JobError(JobError { final_status: FinalStatus::Error, retryable: code.retryable(), code, message, completed_at: Some(t), details: None })),
-        (text(), agent(), ts(), lease(), proptest::option::of(budget()), proptest::option::of(env_id()))
-            .prop_map(|(job_id, agent, accepted_at, lease, budget, request_id)| Message::Accepted(Accepted {
-                job_id,
-                agent,
-                accepted_at,
-                lease,
-                lease_constraints: None,
-                budget,
-                parent_job_id: None,
-                delegate_id: None,
-                trace_id: None,
-                credentials: None,
-                request_id,
-            })),
-        (text(), text(), prop::collection::vec("[a-z_.]{1,12}", 0..4)).prop_map(|(name, token, features)| Message::Hello(Hello {
-            client: ClientInfo { name, version: "1.0.0".into(), extra: Map::new() },
-            auth: Auth::bearer(token),
-            capabilities: Some(Capabilities { encodings: Some(vec!["json".into()]), features: Some(features), agents: Some(vec![]) }),
-            resume: None,
+        any::<u64>().prop_map(|n| Message::Ack(Ack {
+            last_processed_seq: n
         })),
+        (text(), ts()).prop_map(|(nonce, sent_at)| Message::Ping(Ping { nonce, sent_at })),
+        (text(), ts()).prop_map(|(ping_nonce, received_at)| Message::Pong(Pong {
+            ping_nonce,
+            received_at
+        })),
+        (any::<String>(), proptest::option::of(text()))
+            .prop_map(|(reason, code)| Message::Bye(Bye { reason, code })),
+        (
+            proptest::option::of(any::<String>()),
+            proptest::option::of(text())
+        )
+            .prop_map(|(reason, code)| Message::Cancel(Cancel { reason, code })),
+        (
+            text(),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(
+                |(job_id, history, from_event_seq)| Message::Subscribe(Subscribe {
+                    job_id,
+                    history,
+                    from_event_seq
+                })
+            ),
+        (
+            proptest::option::of(1u32..=1000),
+            proptest::option::of(text()),
+            proptest::option::of(ts())
+        )
+            .prop_map(
+                |(limit, cursor, created_after)| Message::ListJobs(ListJobs {
+                    filter: Some(JobFilter {
+                        status: Some(vec!["running".into()]),
+                        agent: None,
+                        created_after
+                    }),
+                    limit,
+                    cursor
+                })
+            ),
+        (
+            prop::sample::select(ErrorCode::ALL.to_vec()),
+            any::<String>(),
+            any::<bool>(),
+            proptest::option::of(json())
+        )
+            .prop_map(
+                |(code, message, retryable, details)| Message::Error(ErrorPayload {
+                    code,
+                    message,
+                    retryable,
+                    details
+                })
+            ),
+        (
+            agent(),
+            proptest::option::of(json()),
+            proptest::option::of(lease()),
+            proptest::option::of("\\PC{1,20}"),
+            proptest::option::of(1u32..=86_400),
+            extra()
+        )
+            .prop_map(
+                |(agent, input, lease_request, idempotency_key, max_runtime_sec, extra)| {
+                    Message::Submit(Submit {
+                        agent,
+                        input,
+                        lease_request,
+                        lease_constraints: None,
+                        idempotency_key,
+                        max_runtime_sec,
+                        parent_job_id: None,
+                        delegate_id: None,
+                        extra,
+                    })
+                }
+            ),
+        (ts(), body()).prop_map(|(ts, body)| Message::Event(JobEvent { ts, body })),
+        (
+            prop::sample::select(vec![
+                FinalStatus::Success,
+                FinalStatus::Cancelled,
+                FinalStatus::TimedOut
+            ]),
+            proptest::option::of(json()),
+            proptest::option::of(ts())
+        )
+            .prop_map(
+                |(final_status, result, completed_at)| Message::Result(JobResult {
+                    final_status,
+                    result,
+                    result_id: None,
+                    result_size: None,
+                    summary: None,
+                    completed_at
+                })
+            ),
+        (
+            prop::sample::select(ErrorCode::ALL.to_vec()),
+            any::<String>(),
+            ts()
+        )
+            .prop_map(|(code, message, t)| Message::JobError(JobError {
+                final_status: FinalStatus::Error,
+                retryable: code.retryable(),
+                code,
+                message,
+                completed_at: Some(t),
+                details: None
+            })),
+        (
+            text(),
+            agent(),
+            ts(),
+            lease(),
+            proptest::option::of(budget()),
+            proptest::option::of(env_id())
+        )
+            .prop_map(|(job_id, agent, accepted_at, lease, budget, request_id)| {
+                Message::Accepted(Accepted {
+                    job_id,
+                    agent,
+                    accepted_at,
+                    lease,
+                    lease_constraints: None,
+                    budget,
+                    parent_job_id: None,
+                    delegate_id: None,
+                    trace_id: None,
+                    credentials: None,
+                    request_id,
+                })
+            }),
+        (text(), text(), prop::collection::vec("[a-z_.]{1,12}", 0..4)).prop_map(
+            |(name, token, features)| Message::Hello(Hello {
+                client: ClientInfo {
+                    name,
+                    version: "1.0.0".into(),
+                    extra: Map::new()
+                },
+                auth: Auth::bearer(token),
+                capabilities: Some(Capabilities {
+                    encodings: Some(vec!["json".into()]),
+                    features: Some(features),
+                    agents: Some(vec![])
+                }),
+                resume: None,
+            })
+        ),
     ]
 }
 
@@ -185,7 +357,13 @@ fn frame() -> impl Strategy<Value = Frame> {
 fn real_frames() -> Vec<Vec<u8>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
     let mut out = Vec::new();
-    for name in ["handshake.jsonl", "budget_exhaustion.jsonl", "result_chunks.jsonl", "subscribe.jsonl", "provisioned_credentials.jsonl"] {
+    for name in [
+        "handshake.jsonl",
+        "budget_exhaustion.jsonl",
+        "result_chunks.jsonl",
+        "subscribe.jsonl",
+        "provisioned_credentials.jsonl",
+    ] {
         for line in std::fs::read_to_string(dir.join(name)).unwrap().lines() {
             let v: Value = serde_json::from_str(line).unwrap();
             if let Some(raw) = v.get("raw").and_then(Value::as_str) {
@@ -234,7 +412,13 @@ proptest! {
 
 #[test]
 fn fuzz_entry_point_runs_on_fixed_inputs() {
-    for input in [&b""[..], b"{}", b"\n\n{\"id\":\"A\",\"type\":\"session.ack\",\"payload\":{\"last_processed_seq\":1}}\n", b"[", &[0xff, 0xfe]] {
+    for input in [
+        &b""[..],
+        b"{}",
+        b"\n\n{\"id\":\"A\",\"type\":\"session.ack\",\"payload\":{\"last_processed_seq\":1}}\n",
+        b"[",
+        &[0xff, 0xfe],
+    ] {
         arcp_proto::fuzzing::decode_bytes(input);
     }
 }
