@@ -350,3 +350,23 @@ fn spec_aliases_decode() {
     .unwrap();
     assert!(accepted.lease.is_empty());
 }
+
+#[test]
+fn hello_agents_in_any_shape_are_kept_not_refused() {
+    let f = dec(
+        r#"{"id":"K1","type":"session.hello","payload":{"client":{"name":"c","version":"1","x":true},"auth":{"scheme":"bearer","token":"t"},"capabilities":{"features":["ack"],"agents":[{"name":"mine"},7]}}}"#,
+    );
+    let Message::Hello(h) = &f.message else {
+        panic!()
+    };
+    let agents = h.capabilities.as_ref().unwrap().agents.as_ref().unwrap();
+    assert_eq!(
+        agents.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        vec!["mine", ""]
+    );
+    assert_eq!(h.features(), ["ack".to_owned()]);
+    assert_eq!(
+        json_of(&f)["payload"]["client"],
+        json!({"name":"c","version":"1","x":true})
+    );
+}
