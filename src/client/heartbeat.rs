@@ -24,6 +24,13 @@ impl Heartbeat {
         };
     }
 
+    /// The welcome arrived: monitoring starts, counting sends from the hello.
+    pub fn enable(&mut self, now: Instant, interval: Option<Duration>, auto_ping: bool) {
+        self.interval = interval.filter(|i| !i.is_zero());
+        self.auto_ping = auto_ping;
+        self.last_recv = self.last_recv.max(now);
+    }
+
     pub fn stop(&mut self) {
         self.interval = None;
     }

@@ -131,7 +131,7 @@ impl ClientSession {
         };
         self.state = ClientState::Open;
         self.resuming = false;
-        self.heartbeat.start(now, interval, self.config.auto_ping);
+        self.heartbeat.enable(now, interval, self.config.auto_ping);
         self.push_event(ClientEvent::Welcome(Box::new(WelcomeInfo {
             session_id: sid,
             resumed,
