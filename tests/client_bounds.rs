@@ -197,3 +197,29 @@ fn outstanding_pings_are_bounded() {
     c.handle_timeout(ms(1000));
     assert_eq!(json_of(&txs(&mut c)[0])["type"], "session.ping");
 }
+
+#[test]
+fn ended_jobs_are_bounded_and_a_second_terminal_is_dropped() {
+    let mut cfg = config();
+    cfg.max_ended_jobs = 2;
+    let mut c = open(cfg);
+    let done = json!({"final_status": "success"});
+    feed(&mut c, ms(1), result("job_a", 1, done.clone()));
+    feed(&mut c, ms(1), result("job_a", 2, done.clone()));
+    feed(&mut c, ms(1), log("job_a", 3));
+    let ev = evs(&mut c);
+    assert_eq!(seqs(&ev), vec![1]);
+    assert!(matches!(
+        &ev[1..],
+        [ClientEvent::ProtocolError(_), ClientEvent::ProtocolError(_)]
+    ));
+    // Two more jobs end: job_a is forgotten (oldest first), so its terminal counts again.
+    feed(&mut c, ms(2), result("job_b", 4, done.clone()));
+    feed(&mut c, ms(2), result("job_c", 5, done.clone()));
+    feed(&mut c, ms(2), result("job_a", 6, done.clone()));
+    feed(&mut c, ms(2), result("job_c", 7, done));
+    let ev = evs(&mut c);
+    assert_eq!(seqs(&ev), vec![4, 5, 6]);
+    assert!(matches!(ev.last(), Some(ClientEvent::ProtocolError(_))));
+    assert_eq!(c.last_event_seq(), 7);
+}

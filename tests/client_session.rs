@@ -637,3 +637,58 @@ fn peer_faults_become_events_not_errors() {
     );
     assert!(matches!(&evs(&mut c)[..], [ClientEvent::ProtocolError(_)]));
 }
+
+#[test]
+fn idempotent_resubmit_gets_the_terminal_copy_d27() {
+    let mut c = open(config());
+    let first = c
+        .submit(
+            ms(1),
+            SubmitRequest::new("echo", json!({"k": 1})).idempotency_key("key"),
+        )
+        .unwrap();
+    feed(&mut c, ms(2), accepted(JOB, Some(first.as_str())));
+    feed(
+        &mut c,
+        ms(2),
+        result(
+            JOB,
+            1,
+            json!({"final_status": "success", "result": {"k": 1}}),
+        ),
+    );
+    let again = c
+        .submit(
+            ms(3),
+            SubmitRequest::new("echo", json!({"k": 1})).idempotency_key("key"),
+        )
+        .unwrap();
+    feed(&mut c, ms(4), accepted(JOB, Some(again.as_str())));
+    feed(
+        &mut c,
+        ms(4),
+        result(
+            JOB,
+            2,
+            json!({"final_status": "success", "result": {"k": 1}}),
+        ),
+    );
+    // Without a new accepted, a third terminal is a peer fault.
+    feed(
+        &mut c,
+        ms(5),
+        result(
+            JOB,
+            3,
+            json!({"final_status": "success", "result": {"k": 1}}),
+        ),
+    );
+    let ev = evs(&mut c);
+    let terminals = ev
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::Terminal { .. }))
+        .count();
+    assert_eq!(terminals, 2);
+    assert!(matches!(&ev[2], ClientEvent::Accepted { request_id: Some(r), .. } if *r == again));
+    assert!(matches!(ev.last(), Some(ClientEvent::ProtocolError(_))));
+}

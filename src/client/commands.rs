@@ -278,6 +278,8 @@ impl ClientSession {
             Some(RequestKind::Subscribe(job_id.to_owned())),
         )?;
         self.seq.subscribe(job_id);
+        // A subscription with history may replay the job's terminal again.
+        self.ended.rearm(job_id);
         Ok(id)
     }
 

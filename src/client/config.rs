@@ -78,6 +78,10 @@ pub struct ClientConfig {
     pub max_result_bytes: usize,
     /// Result streams being reassembled at once. A stream opened beyond it is refused.
     pub max_open_results: usize,
+    /// Ended jobs remembered so that a second terminal (or a late event) of a job is
+    /// dropped; oldest forgotten first. The one allowed repeat is the terminal copy after an
+    /// idempotent resubmit's `job.accepted` (D27), or a `subscribe` to the job again.
+    pub max_ended_jobs: usize,
 }
 
 impl ClientConfig {
@@ -100,6 +104,7 @@ impl ClientConfig {
             max_chunk_bytes: 512 * 1024,
             max_result_bytes: 64 * 1024 * 1024,
             max_open_results: 64,
+            max_ended_jobs: 4096,
         }
     }
 

@@ -198,6 +198,9 @@ impl ClientSession {
             Message::Accepted(a) => {
                 let request_id =
                     self.take_pending(a.request_id.clone(), |k| *k == RequestKind::Submit);
+                // D27: an idempotent resubmit of an ended job is followed by a copy of its
+                // terminal; that copy is the one allowed repeat.
+                self.ended.rearm(&a.job_id);
                 self.push_event(ClientEvent::Accepted {
                     request_id,
                     job_id: a.job_id.clone(),
@@ -292,6 +295,14 @@ impl ClientSession {
             )));
             return;
         };
+        if self.ended.contains(&job_id) {
+            // One terminal per job, nothing after it (the D27 copy re-arms via job.accepted).
+            self.push_event(protocol_error(format!(
+                "{} for ended job {job_id}",
+                message.message_type().as_str()
+            )));
+            return;
+        }
         match message {
             Message::Event(event) => {
                 let refused = match &event.body {
@@ -332,6 +343,7 @@ impl ClientSession {
     fn terminal(&mut self, job_id: String, event_seq: u64, space: SeqSpace, outcome: JobOutcome) {
         // A subscription ends with its job.
         self.seq.unsubscribe(&job_id);
+        self.ended.insert(&job_id);
         self.push_event(ClientEvent::Terminal {
             job_id,
             event_seq,

@@ -52,7 +52,7 @@ use crate::wire::{
 use ack::AutoAcker;
 use heartbeat::Heartbeat;
 use results::{ChunkLimits, Reassembly};
-use sequence::Sequencer;
+use sequence::{EndedJobs, Sequencer};
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -78,6 +78,7 @@ pub struct ClientSession {
     results: Reassembly,
     heartbeat: Heartbeat,
     acks: AutoAcker,
+    ended: EndedJobs,
 }
 
 impl fmt::Debug for ClientSession {
@@ -102,6 +103,7 @@ impl ClientSession {
             max_open_results: config.max_open_results,
         };
         let acks = AutoAcker::new(config.auto_ack);
+        let max_ended = config.max_ended_jobs;
         ClientSession {
             config,
             wall,
@@ -120,6 +122,7 @@ impl ClientSession {
             results: Reassembly::new(limits),
             heartbeat: Heartbeat::default(),
             acks,
+            ended: EndedJobs::new(max_ended),
         }
     }
 

@@ -2,7 +2,7 @@
 //! numbering of the reference (COMPAT D10), and the one-resume rule for gaps.
 
 use super::event::SeqSpace;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// How a subscribed job's frames are numbered; learned from its first frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,48 @@ impl Sequencer {
         } else {
             self.last = seq;
             Verdict::DeliverAfterGap { expected }
+        }
+    }
+}
+
+/// Jobs whose terminal was delivered, oldest first, bounded.
+#[derive(Debug)]
+pub(crate) struct EndedJobs {
+    cap: usize,
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl EndedJobs {
+    pub fn new(cap: usize) -> Self {
+        EndedJobs {
+            cap,
+            order: VecDeque::new(),
+            set: HashSet::new(),
+        }
+    }
+
+    pub fn contains(&self, job_id: &str) -> bool {
+        self.set.contains(job_id)
+    }
+
+    pub fn insert(&mut self, job_id: &str) {
+        if self.cap == 0 || self.set.contains(job_id) {
+            return;
+        }
+        while self.order.len() >= self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(job_id.to_owned());
+        self.set.insert(job_id.to_owned());
+    }
+
+    /// The job may legitimately end again (D27 resubmit, or a new subscription).
+    pub fn rearm(&mut self, job_id: &str) {
+        if self.set.remove(job_id) {
+            self.order.retain(|j| j != job_id);
         }
     }
 }
