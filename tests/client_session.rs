@@ -692,3 +692,10 @@ fn idempotent_resubmit_gets_the_terminal_copy_d27() {
     assert!(matches!(&ev[2], ClientEvent::Accepted { request_id: Some(r), .. } if *r == again));
     assert!(matches!(ev.last(), Some(ClientEvent::ProtocolError(_))));
 }
+
+#[test]
+fn a_session_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<arcp_proto::client::ClientSession>();
+    assert_send::<ClientEvent>();
+}

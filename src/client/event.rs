@@ -92,7 +92,7 @@ pub enum CloseReason {
     HeartbeatLost,
     /// A gap or duplicate in `event_seq`; the next connect resumes.
     SequenceBroken,
-    /// An inbound frame over `max_frame_bytes` (D35).
+    /// An inbound frame over `max_frame_bytes` (D35: on WebSocket close with code 1009).
     FrameTooLarge,
     /// The event queue reached `max_pending_events`.
     EventQueueOverflow,
