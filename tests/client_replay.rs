@@ -276,6 +276,22 @@ fn every_transcript_replays_frame_exact() {
                     Value::Array(expected)
                 ));
             }
+            let delivered: Vec<u64> = conn
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    ClientEvent::JobEvent { event_seq, .. }
+                    | ClientEvent::Terminal { event_seq, .. } => Some(*event_seq),
+                    _ => None,
+                })
+                .collect();
+            if (name.as_str(), cname.as_str()) == ("resume_replay.jsonl", "s2") {
+                // Resumed at 5: exactly 6..=15 replayed, then the new job's 16.
+                assert_eq!(delivered, (6..=16).collect::<Vec<_>>());
+            }
+            if (name.as_str(), cname.as_str()) == ("ack.jsonl", "s2") {
+                assert_eq!(delivered, (11..=16).collect::<Vec<_>>());
+            }
             for e in &conn.events {
                 match e {
                     ClientEvent::Terminal { .. } => terminals += 1,
