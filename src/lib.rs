@@ -28,6 +28,7 @@
 //!
 //! ## Modules
 //!
+//! - [`client`]: [`client::ClientSession`], the Sans-IO client state machine.
 //! - [`wire`]: every frame, typed; the JSON codec; the stdio line framer; ids and timestamps.
 //! - [`lease`]: capability grammar, path-safe globs, subset, expiry and exact budgets.
 //! - [`time`]: the host-supplied monotonic [`time::Instant`] and the [`time::WallClock`] anchor.
@@ -39,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod lease;
 pub mod time;
 pub mod timer;
