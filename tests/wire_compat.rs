@@ -175,6 +175,7 @@ fn d18_d19_d20_every_decode_failure_is_invalid_request_with_request_id() {
             (ErrorCode::InvalidRequest, false, None),
             "{raw}"
         );
+        assert_eq!(p.request_id.as_deref(), rid, "{raw}");
     }
     // The lease pattern type is checked at decode: a non-string pattern is INVALID_REQUEST (D18).
     let e = Frame::decode(br#"{"id":"B7","type":"job.submit","payload":{"agent":"echo","lease_request":{"fs.read":[1]}}}"#).unwrap_err();

@@ -224,14 +224,16 @@ fn message() -> impl Strategy<Value = Message> {
             prop::sample::select(ErrorCode::ALL.to_vec()),
             any::<String>(),
             any::<bool>(),
-            proptest::option::of(json())
+            proptest::option::of(json()),
+            proptest::option::of(env_id())
         )
             .prop_map(
-                |(code, message, retryable, details)| Message::Error(ErrorPayload {
+                |(code, message, retryable, details, request_id)| Message::Error(ErrorPayload {
                     code,
                     message,
                     retryable,
-                    details
+                    details,
+                    request_id
                 })
             ),
         (

@@ -84,9 +84,14 @@ impl DecodeError {
         ErrorCode::InvalidRequest
     }
 
-    /// The `session.error` payload to answer with (`retryable: false`, no details).
+    /// The `session.error` payload to answer with: `retryable: false`, no details, and
+    /// `request_id` naming the failing frame when its id could be read (D20).
     pub fn to_error_payload(&self) -> ErrorPayload {
-        ErrorPayload::new(self.code(), self.message.clone())
+        let p = ErrorPayload::new(self.code(), self.message.clone());
+        match &self.request_id {
+            Some(id) => p.with_request_id(id.clone()),
+            None => p,
+        }
     }
 }
 
