@@ -82,14 +82,45 @@ pub(crate) fn read_events(
     let mut rows = stmt.query(params![session_id, after, limit])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        out.push(StoredEvent {
-            session_id: row.get(0)?,
-            event_seq: seq_from_sql(row.get(1)?, "events.event_seq")?,
-            job_id: row.get(2)?,
-            frame: row.get(3)?,
-        });
+        out.push(event_from_row(row)?);
     }
     Ok(out)
+}
+
+pub(crate) fn read_job_events(
+    conn: &Connection,
+    session_id: &str,
+    job_id: &str,
+    after_seq: u64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let after = seq_to_sql(after_seq)?;
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    // A range scan of the session's primary-key span, filtered by job: no extra index to
+    // maintain on every append.
+    let mut stmt = conn.prepare_cached(
+        "SELECT session_id, event_seq, job_id, frame FROM events
+         WHERE session_id = ?1 AND event_seq > ?2 AND job_id = ?3
+         ORDER BY event_seq LIMIT ?4",
+    )?;
+    let mut rows = stmt.query(params![session_id, after, job_id, limit])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(event_from_row(row)?);
+    }
+    Ok(out)
+}
+
+fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        session_id: row.get(0)?,
+        event_seq: seq_from_sql(row.get(1)?, "events.event_seq")?,
+        job_id: row.get(2)?,
+        frame: row.get(3)?,
+    })
 }
 
 pub(crate) fn last_event_seq(

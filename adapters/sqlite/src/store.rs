@@ -157,6 +157,22 @@ impl SqliteStore {
         ops::read_events(&self.conn, session_id, after_seq, limit)
     }
 
+    /// Like [`read_events`](Self::read_events), restricted to the events of `session_id`
+    /// whose `job_id` is `job_id` (e.g. to replay one job's history to a subscriber).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_events`](Self::read_events).
+    pub fn read_job_events(
+        &self,
+        session_id: &str,
+        job_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        ops::read_job_events(&self.conn, session_id, job_id, after_seq, limit)
+    }
+
     /// The highest `event_seq` still stored for `session_id`, or `None` if it has no stored
     /// events (never appended, or all pruned: the [`SessionRecord::last_event_seq`] then says
     /// where the seq counter stands).
@@ -340,5 +356,19 @@ impl SqliteStore {
     /// [`StoreError::Sqlite`].
     pub fn outstanding_credentials(&self) -> Result<Vec<CredentialRecord>, StoreError> {
         ops::outstanding_credentials(&self.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_so_an_adapter_can_move_it_to_a_blocking_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<SqliteStore>();
+        let store = SqliteStore::open_in_memory().unwrap();
+        let handle = std::thread::spawn(move || store.schema_version().unwrap());
+        assert_eq!(handle.join().unwrap(), 1);
     }
 }

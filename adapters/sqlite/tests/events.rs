@@ -200,3 +200,44 @@ fn large_frames_round_trip_byte_exact() {
     assert_eq!(got[0].frame.len(), 1_048_576);
     assert_eq!(got[0], big);
 }
+
+#[test]
+fn read_job_events_filters_by_job_within_session() {
+    let mut s = store();
+    s.append_events(&[
+        event("s1", 1, Some("j1")),
+        event("s1", 2, Some("j2")),
+        event("s1", 3, None),
+        event("s1", 4, Some("j1")),
+        event("s1", 5, Some("j1")),
+        event("s2", 1, Some("j1")),
+    ])
+    .unwrap();
+    let seq_of = |v: Vec<arcp_sqlite::StoredEvent>| -> Vec<u64> {
+        v.into_iter().map(|e| e.event_seq).collect()
+    };
+    assert_eq!(
+        seq_of(s.read_job_events("s1", "j1", 0, 10).unwrap()),
+        vec![1, 4, 5]
+    );
+    assert_eq!(
+        seq_of(s.read_job_events("s1", "j1", 1, 1).unwrap()),
+        vec![4]
+    );
+    assert_eq!(
+        seq_of(s.read_job_events("s1", "j2", 0, 10).unwrap()),
+        vec![2]
+    );
+    assert_eq!(
+        seq_of(s.read_job_events("s2", "j1", 0, 10).unwrap()),
+        vec![1]
+    );
+    assert_eq!(
+        seq_of(s.read_job_events("s1", "j1", 0, 0).unwrap()),
+        Vec::<u64>::new()
+    );
+    assert!(matches!(
+        s.read_job_events("s1", "j1", u64::MAX, 1).unwrap_err(),
+        StoreError::SeqOutOfRange { seq: u64::MAX }
+    ));
+}
