@@ -177,12 +177,16 @@ pub(crate) fn put_session(conn: &Connection, rec: &SessionRecord) -> Result<(), 
     Ok(())
 }
 
-pub(crate) fn sessions(conn: &Connection) -> Result<Vec<SessionRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+/// Session records (all of them, or the one with `only`'s id), features included.
+fn load_sessions(conn: &Connection, only: Option<&str>) -> Result<Vec<SessionRecord>, StoreError> {
+    // Two statements: read them from one snapshot so a concurrent writer on another connection
+    // cannot pair a session with another version's features.
+    let snapshot = conn.unchecked_transaction()?;
+    let mut stmt = snapshot.prepare_cached(
         "SELECT session_id, principal, resume_token_hash, last_event_seq, window_expires_at
-         FROM sessions ORDER BY session_id",
+         FROM sessions WHERE ?1 IS NULL OR session_id = ?1 ORDER BY session_id",
     )?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query(params![only])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         out.push(SessionRecord {
@@ -195,7 +199,7 @@ pub(crate) fn sessions(conn: &Connection) -> Result<Vec<SessionRecord>, StoreErr
         });
     }
     drop(rows);
-    let mut features = conn.prepare_cached(
+    let mut features = snapshot.prepare_cached(
         "SELECT feature FROM session_features WHERE session_id = ?1 ORDER BY position",
     )?;
     for rec in &mut out {
@@ -205,6 +209,17 @@ pub(crate) fn sessions(conn: &Connection) -> Result<Vec<SessionRecord>, StoreErr
         }
     }
     Ok(out)
+}
+
+pub(crate) fn sessions(conn: &Connection) -> Result<Vec<SessionRecord>, StoreError> {
+    load_sessions(conn, None)
+}
+
+pub(crate) fn session(
+    conn: &Connection,
+    session_id: &str,
+) -> Result<Option<SessionRecord>, StoreError> {
+    Ok(load_sessions(conn, Some(session_id))?.pop())
 }
 
 pub(crate) fn delete_session(conn: &Connection, session_id: &str) -> Result<usize, StoreError> {

@@ -108,6 +108,10 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// Commit durability (default [`Synchronous::Normal`]).
     pub synchronous: Synchronous,
+    /// Create the file if it does not exist (default `true`). With `false`, opening a missing
+    /// file fails with [`StoreError::Sqlite`] and creates nothing; a reader such as
+    /// `arcp replay --db PATH` wants that.
+    pub create_if_missing: bool,
 }
 
 impl Default for StoreOptions {
@@ -115,6 +119,7 @@ impl Default for StoreOptions {
         Self {
             busy_timeout: Duration::from_secs(5),
             synchronous: Synchronous::Normal,
+            create_if_missing: true,
         }
     }
 }
@@ -267,5 +272,6 @@ mod tests {
         assert_eq!(Synchronous::default(), Synchronous::Normal);
         let opts = StoreOptions::default();
         assert_eq!(opts.busy_timeout, Duration::from_secs(5));
+        assert!(opts.create_if_missing);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::StoreError;
 use crate::ops;
@@ -52,8 +52,21 @@ impl SqliteStore {
     pub fn open_with(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let file_backed = path != Path::new(":memory:");
-        let conn = Connection::open(path)?;
+        let mut flags = OpenFlags::default();
+        if !options.create_if_missing {
+            flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
+        }
+        let conn = Connection::open_with_flags(path, flags)?;
         Self::init(conn, options, file_backed)
+    }
+
+    /// The record of `session_id`, if stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] / [`StoreError::Corrupt`].
+    pub fn session(&self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        ops::session(&self.conn, session_id)
     }
 
     /// Opens a private, empty in-memory store (for tests: nothing survives the value).

@@ -291,3 +291,23 @@ fn damaged_values_are_reported_as_corrupt() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn create_if_missing_false_opens_only_existing_files() {
+    let dir = TempDir::new("existing");
+    let no_create = StoreOptions {
+        create_if_missing: false,
+        ..StoreOptions::default()
+    };
+    let err = SqliteStore::open_with(dir.db(), &no_create).unwrap_err();
+    assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+    assert!(!dir.db().exists());
+
+    {
+        let mut store = SqliteStore::open(dir.db()).unwrap();
+        write_everything(&mut store);
+    }
+    let store = SqliteStore::open_with(dir.db(), &no_create).unwrap();
+    assert_everything(&store);
+    assert_eq!(store.journal_mode().unwrap(), "wal");
+}

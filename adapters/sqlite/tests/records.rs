@@ -14,6 +14,8 @@ fn session_upsert_replaces_fields_and_features() {
     let mut s = store();
     s.put_session(&session("s1", 0, None)).unwrap();
     assert_eq!(s.sessions().unwrap(), vec![session("s1", 0, None)]);
+    assert_eq!(s.session("s1").unwrap(), Some(session("s1", 0, None)));
+    assert_eq!(s.session("s2").unwrap(), None);
 
     let mut updated = session("s1", 42, Some(1_700_000_600_000_000));
     updated.resume_token_hash = "sha256:rotated".to_owned();
@@ -44,6 +46,11 @@ fn sessions_are_listed_by_id_with_their_own_features() {
     assert_eq!(all, vec![session("a", 2, Some(5)), b]);
     // Feature order is kept as given, not sorted.
     assert_eq!(all[1].features, vec!["z", "a", "m"]);
+    assert_eq!(
+        s.session("b").unwrap().unwrap().features,
+        vec!["z", "a", "m"]
+    );
+    assert_eq!(s.session("a").unwrap(), Some(session("a", 2, Some(5))));
 }
 
 #[test]
