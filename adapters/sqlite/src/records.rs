@@ -1,0 +1,146 @@
+//! The store's own record types and the batched operation enum.
+//!
+//! These types are deliberately plain (strings, integers, byte blobs) and independent of the
+//! runtime's internals: the adapter that executes the runtime's storage effects converts to
+//! and from them. Frames are stored as their encoded JSON bytes; the store never parses them.
+//!
+//! Times are Unix microseconds (`i64`), the unit of `arcp_proto::wire::Timestamp::unix_micros`.
+
+/// One outbound frame of a session's event stream, as the durable log holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StoredEvent {
+    /// The session whose `event_seq` space the frame belongs to.
+    pub session_id: String,
+    /// The frame's `event_seq` in that session (unique per session; at most `i64::MAX`).
+    pub event_seq: u64,
+    /// The job the frame is about, if any (kept so a job's events can be told apart).
+    pub job_id: Option<String>,
+    /// The encoded frame, exactly as transmitted (JSON bytes).
+    pub frame: Vec<u8>,
+}
+
+/// A session's durable record: what a restarted runtime needs to accept a resume.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionRecord {
+    /// The session id (primary key).
+    pub session_id: String,
+    /// The authenticated principal that owns the session.
+    pub principal: String,
+    /// A hash of the current resume token (never the token itself).
+    pub resume_token_hash: String,
+    /// The last `event_seq` the runtime issued on this session. The store keeps it as given;
+    /// it is the authority on the seq counter even after [`prune_acked`] removed the events.
+    ///
+    /// [`prune_acked`]: crate::SqliteStore::prune_acked
+    pub last_event_seq: u64,
+    /// When the resume window of a detached session closes (Unix micros); `None` while a
+    /// connection is attached. [`prune_expired_sessions`] deletes records whose window has
+    /// closed.
+    ///
+    /// [`prune_expired_sessions`]: crate::SqliteStore::prune_expired_sessions
+    pub window_expires_at: Option<i64>,
+    /// The negotiated features, in order.
+    pub features: Vec<String>,
+}
+
+/// A job's durable record. `data` is an opaque blob (JSON) owned by the runtime; the other
+/// fields are columns so they can be listed and filtered without decoding it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JobRecord {
+    /// The job id (primary key).
+    pub job_id: String,
+    /// The session that submitted the job (its stream gets the job's terminal frame).
+    pub session_id: String,
+    /// The submitting principal.
+    pub principal: String,
+    /// The agent reference, as the runtime renders it (e.g. `echo` or `versioned@2.0.0`).
+    pub agent: String,
+    /// The job status, as the runtime renders it (e.g. `running`).
+    pub status: String,
+    /// When the job was accepted (Unix micros).
+    pub submitted_at: i64,
+    /// Whether the job has reached a terminal state. On restart, every job stored with
+    /// `terminal == false` is one the runtime must end.
+    pub terminal: bool,
+    /// Everything else the runtime needs, as it chose to encode it.
+    pub data: Vec<u8>,
+}
+
+/// An idempotency entry: `(principal, key)` maps to the job it created.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyRecord {
+    /// The principal the key is scoped to.
+    pub principal: String,
+    /// The client's idempotency key.
+    pub key: String,
+    /// A fingerprint of the submit's parameters (a resubmit with another one conflicts).
+    pub fingerprint: String,
+    /// The job the first submit created.
+    pub job_id: String,
+    /// The encoded `job.accepted` payload to answer resubmits with.
+    pub accepted: Vec<u8>,
+    /// When the entry lapses (Unix micros); see
+    /// [`prune_expired_idempotency`](crate::SqliteStore::prune_expired_idempotency).
+    pub expires_at: i64,
+}
+
+/// A credential minted for a job and not yet revoked. On restart every outstanding credential
+/// is revoked again, so the record must hold what revocation needs (in `data`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CredentialRecord {
+    /// The credential id (primary key).
+    pub credential_id: String,
+    /// The job it was minted for.
+    pub job_id: String,
+    /// Whatever the runtime needs to revoke it (opaque; never the secret value unless the
+    /// runtime chooses so).
+    pub data: Vec<u8>,
+}
+
+/// One mutation, for [`SqliteStore::apply`](crate::SqliteStore::apply), which runs a whole
+/// slice of them in a single transaction. Each variant does exactly what the
+/// [`SqliteStore`](crate::SqliteStore) method of the same name does.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum StoreOp {
+    /// [`append_events`](crate::SqliteStore::append_events).
+    AppendEvents(Vec<StoredEvent>),
+    /// [`prune_acked`](crate::SqliteStore::prune_acked): delete the session's events with
+    /// `event_seq <= up_to_seq`.
+    PruneAcked {
+        /// The session.
+        session_id: String,
+        /// The highest acknowledged seq.
+        up_to_seq: u64,
+    },
+    /// [`put_session`](crate::SqliteStore::put_session) (upsert).
+    PutSession(SessionRecord),
+    /// [`delete_session`](crate::SqliteStore::delete_session) (with its events).
+    DeleteSession(String),
+    /// [`prune_expired_sessions`](crate::SqliteStore::prune_expired_sessions).
+    PruneExpiredSessions {
+        /// The current wall-clock time (Unix micros).
+        now_unix_micros: i64,
+    },
+    /// [`put_job`](crate::SqliteStore::put_job) (upsert).
+    PutJob(JobRecord),
+    /// [`delete_job`](crate::SqliteStore::delete_job).
+    DeleteJob(String),
+    /// [`put_idempotency`](crate::SqliteStore::put_idempotency) (upsert).
+    PutIdempotency(IdempotencyRecord),
+    /// [`delete_idempotency`](crate::SqliteStore::delete_idempotency).
+    DeleteIdempotency {
+        /// The principal the key is scoped to.
+        principal: String,
+        /// The idempotency key.
+        key: String,
+    },
+    /// [`prune_expired_idempotency`](crate::SqliteStore::prune_expired_idempotency).
+    PruneExpiredIdempotency {
+        /// The current wall-clock time (Unix micros).
+        now_unix_micros: i64,
+    },
+    /// [`put_credential`](crate::SqliteStore::put_credential) (upsert).
+    PutCredential(CredentialRecord),
+    /// [`delete_credential`](crate::SqliteStore::delete_credential).
+    DeleteCredential(String),
+}
