@@ -1,0 +1,1 @@
+//! The client side: WebSocket and stdio clients driving [`arcp_proto::client::ClientSession`].

@@ -1,0 +1,13 @@
+//! # arcp-tokio
+//!
+//! The tokio adapter for [`arcp_proto`]: a WebSocket and stdio **server** hosting agents
+//! (with the optional SQLite durable store), a WebSocket and stdio **client**, and the `arcp`
+//! command-line tool. All protocol logic lives in the Sans-IO core; this crate owns sockets,
+//! timers, storage and agent tasks, and drives the core by the driving contract documented in
+//! [`arcp_proto`].
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod server;

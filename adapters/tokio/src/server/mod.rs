@@ -1,0 +1,1 @@
+//! The runtime side: WebSocket and stdio servers driving [`arcp_proto::runtime::Runtime`].
