@@ -804,3 +804,19 @@ fn cost_budget_grants_no_operation() {
         Some(ErrorCode::PermissionDenied)
     );
 }
+
+#[test]
+fn bound_worst_case_subset_check_terminates_with_a_verdict() {
+    // Eight maximal patterns each side, shaped to keep the inclusion search busy: every
+    // parent star can stop or swallow at every child position, and nothing ever aligns.
+    let side = |unit: &str| {
+        let pat = unit.repeat(MAX_PATTERN_BYTES / unit.len());
+        let pats = vec![format!("\"{pat}\""); MAX_LEASE_PATTERN_BYTES / MAX_PATTERN_BYTES];
+        format!(r#"{{"tool.call":[{}]}}"#, pats.join(","))
+    };
+    let parent = lease(&side("*a"));
+    let child = lease(&side("*b"));
+    let e = child.check_subset_of(&parent, None).unwrap_err();
+    assert_eq!(e.code, ErrorCode::LeaseSubsetViolation);
+    assert_eq!(parent.check_subset_of(&parent, None), Ok(()));
+}
