@@ -701,3 +701,22 @@ fn cost_budget_grants_no_operation() {
         Some(ErrorCode::PermissionDenied)
     );
 }
+
+#[test]
+fn an_empty_lease_grants_nothing_and_has_no_budget() {
+    let l = Lease::parse(&LeaseMap::default(), None).unwrap();
+    assert_eq!(l.budget(), None);
+    assert_eq!(l.expires_at(), None);
+    assert_eq!(serde_json::to_string(l.map()).unwrap(), "{}");
+    for (ns, t) in [("fs.read", "/a"), ("tool.call", "t"), ("bogus", "x")] {
+        assert_eq!(
+            code(check(&l, ns, t)),
+            Some(ErrorCode::PermissionDenied),
+            "{ns}"
+        );
+    }
+    assert_eq!(
+        l.check_subset_of(&lease(r#"{"tool.call":["t"]}"#), None),
+        Ok(())
+    );
+}
