@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 pub mod lease;
+pub mod runtime;
 pub mod time;
 pub mod timer;
 pub mod wire;

@@ -144,6 +144,10 @@ pub struct ErrorPayload {
         skip_serializing_if = "Option::is_none"
     )]
     pub details: Option<Value>,
+    /// The envelope id of the request that failed (D20); absent on session-level failures
+    /// and on every error the reference emits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ErrorPayload {
@@ -155,7 +159,14 @@ impl ErrorPayload {
             message: message.into(),
             retryable,
             details: None,
+            request_id: None,
         }
+    }
+
+    /// Names the failing request's envelope id (D20).
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = Some(request_id.into());
+        self
     }
 
     /// Adds a `details` object (omitted when `details` is empty, D21).
