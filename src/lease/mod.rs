@@ -61,12 +61,9 @@ impl LeaseError {
     /// The error as a wire payload, with `retryable: false` (D18: lease validation failures
     /// are `INVALID_REQUEST`, never the reference's retryable `INTERNAL_ERROR`).
     pub fn to_error_payload(&self) -> ErrorPayload {
-        ErrorPayload {
-            code: self.code.clone(),
-            message: self.message.clone(),
-            retryable: false,
-            details: None,
-        }
+        let mut e = ErrorPayload::new(self.code.clone(), self.message.clone());
+        e.retryable = false;
+        e
     }
 }
 

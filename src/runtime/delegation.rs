@@ -36,10 +36,7 @@ impl Runtime {
                 ));
             }
         };
-        lease.check_subset_of(&parent.lease)?;
-        if lease.expires_at.is_none() {
-            lease.expires_at = parent.lease.expires_at.clone();
-        }
+        *lease = lease.subset_of(&parent.lease)?;
         Ok(())
     }
 
@@ -61,25 +58,15 @@ impl Runtime {
             &Operation::new("agent.delegate", agent.name.clone()),
         )?;
         let resolved = self.resolve_agent(&agent)?;
-        let mut lease = JobLease::parse(&lease_map, lease_constraints.as_ref())?;
-        if let Some(exp) = &lease.expires_at {
-            if *exp <= self.wall.timestamp_at(now) {
-                return Err(ErrorPayload::new(
-                    ErrorCode::InvalidRequest,
-                    "lease_constraints.expires_at must be in the future",
-                ));
-            }
-        }
+        let requested = JobLease::parse(&lease_map, lease_constraints.as_ref())?;
+        requested.check_future(&self.wall.timestamp_at(now))?;
         let Some(parent) = self.jobs.get(parent_id) else {
             return Err(ErrorPayload::new(
                 ErrorCode::JobNotFound,
                 "parent job not found",
             ));
         };
-        lease.check_subset_of(&parent.lease)?;
-        if lease.expires_at.is_none() {
-            lease.expires_at = parent.lease.expires_at.clone();
-        }
+        let lease = requested.subset_of(&parent.lease)?;
         let session_id = parent.session_id.clone();
         let principal = parent.principal.clone();
         let trace_id = parent.trace_id.clone();

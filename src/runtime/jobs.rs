@@ -193,14 +193,7 @@ impl Runtime {
             submit.lease_request.as_ref().unwrap_or(&Default::default()),
             submit.lease_constraints.as_ref(),
         )?;
-        if let Some(exp) = &lease.expires_at {
-            if *exp <= self.wall.timestamp_at(now) {
-                return Err(err(
-                    ErrorCode::InvalidRequest,
-                    "lease_constraints.expires_at must be in the future",
-                ));
-            }
-        }
+        lease.check_future(&self.wall.timestamp_at(now))?;
         if let Some(parent) = &submit.parent_job_id {
             self.check_parent(&principal, parent, &mut lease)?;
         }

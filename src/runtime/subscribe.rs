@@ -87,7 +87,7 @@ impl Runtime {
             agent: job.agent.clone(),
             lease: Some(job.lease.map.clone()),
             lease_constraints: job.lease_constraints.clone(),
-            budget: job.lease.remaining.clone(),
+            budget: job.lease.remaining().cloned(),
             // D9: credentials only to the submitting principal.
             credentials: (owner && may_see_secrets && !job.credentials.is_empty())
                 .then(|| job.credentials.clone()),
