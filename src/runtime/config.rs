@@ -90,8 +90,9 @@ pub struct Bounds {
     /// Largest inbound frame (D35). Over it: WebSocket close 1009 without an error frame;
     /// stdio `session.error INVALID_REQUEST` then close. The session stays resumable.
     pub max_frame_bytes: usize,
-    /// Frames queued for one connection and not yet polled. Over it the connection is closed
-    /// (slow consumer); its session stays resumable and its frames stay in the ring.
+    /// Live frames queued for one connection and not yet polled. Over it the connection is
+    /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
+    /// in the ring. Replays (resume, subscription history) are bounded by the ring instead.
     pub max_transmit_queue: usize,
     /// Events kept per session for resume. Over it the oldest are dropped and a resume below
     /// them gets `RESUME_WINDOW_EXPIRED` (D5).

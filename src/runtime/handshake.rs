@@ -277,7 +277,7 @@ impl Runtime {
             .map(|s| s.ring.after(last).map(|e| e.frame.clone()).collect())
             .unwrap_or_default();
         for f in replay {
-            self.transmit(conn, f);
+            self.transmit_replay(conn, f);
         }
         self.push_event(RuntimeEvent::SessionOpened {
             conn,

@@ -309,7 +309,17 @@ impl Runtime {
     /// Queues `frame` for `conn`. Over the connection's transmit cap the connection is closed
     /// as a slow consumer; its session stays resumable.
     fn transmit(&mut self, conn: ConnId, frame: Frame) {
-        let cap = self.cfg.bounds.max_transmit_queue;
+        self.transmit_capped(conn, frame, self.cfg.bounds.max_transmit_queue);
+    }
+
+    /// Queues a replayed frame (resume replay, subscription history): these are already
+    /// bounded by the session ring's caps, so they bypass the transmit cap, and a resume
+    /// always completes.
+    fn transmit_replay(&mut self, conn: ConnId, frame: Frame) {
+        self.transmit_capped(conn, frame, usize::MAX);
+    }
+
+    fn transmit_capped(&mut self, conn: ConnId, frame: Frame, cap: usize) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };

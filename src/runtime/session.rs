@@ -111,7 +111,12 @@ impl Runtime {
 
     /// Stamps `frame` with session `sid`'s next `event_seq`, keeps it in the ring and sends it
     /// when the session is attached. Returns the seq (0 for an unknown or expired session).
-    pub(super) fn stamp(&mut self, sid: &str, mut frame: Frame) -> u64 {
+    pub(super) fn stamp(&mut self, sid: &str, frame: Frame) -> u64 {
+        self.stamp_with(sid, frame, false)
+    }
+
+    /// [`Runtime::stamp`]; `replay` frames bypass the transmit cap (see `transmit_replay`).
+    pub(super) fn stamp_with(&mut self, sid: &str, mut frame: Frame, replay: bool) -> u64 {
         let Some(s) = self.sessions.get_mut(sid) else {
             return 0;
         };
@@ -124,7 +129,11 @@ impl Runtime {
         frame.event_seq = Some(seq);
         s.ring.push(seq, frame.clone());
         if let Some(conn) = s.conn {
-            self.transmit(conn, frame);
+            if replay {
+                self.transmit_replay(conn, frame);
+            } else {
+                self.transmit(conn, frame);
+            }
         }
         seq
     }

@@ -111,7 +111,7 @@ impl Runtime {
             let f = Frame::new(id, m)
                 .with_job(job_id.clone())
                 .with_trace(trace.clone());
-            self.stamp(sid, f);
+            self.stamp_with(sid, f, true);
         }
         if live && !already {
             if let Some(j) = self.jobs.get_mut(&job_id) {
