@@ -167,6 +167,9 @@ pub struct RuntimeConfig {
     pub revoke_retry_delay: Duration,
     /// Attempts to revoke a credential before a permanent failure is reported.
     pub revoke_attempts: u32,
+    /// A durable store is configured: storage effects are emitted (write-ahead appends,
+    /// session, job, idempotency and credential records). Without one, none are.
+    pub durable: bool,
     /// Every queue bound.
     pub bounds: Bounds,
 }
@@ -185,6 +188,7 @@ impl Default for RuntimeConfig {
             heartbeat_interval: Duration::from_secs(30),
             revoke_retry_delay: Duration::from_secs(1),
             revoke_attempts: 3,
+            durable: false,
             bounds: Bounds::default(),
         }
     }

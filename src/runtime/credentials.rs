@@ -97,6 +97,7 @@ impl Runtime {
             }
             _ => {
                 job.revoking.remove(pos);
+                self.persist_credential(job_id, credential_id, true);
             }
         }
     }

@@ -1,7 +1,10 @@
 //! Effects: everything that touches IO, secrets or other processes, requested by the core and
 //! performed by the host, which reports back with [`EffectOutcome`].
 
-use crate::wire::{AgentRef, Credential, LeaseConstraints, LeaseMap, TraceId};
+use crate::wire::{
+    Accepted, AgentRef, Credential, Frame, JobStatus, LeaseConstraints, LeaseMap, Message,
+    Timestamp, TraceId,
+};
 use serde_json::Value;
 
 /// A host-assigned connection handle.
@@ -119,6 +122,113 @@ pub enum Effect {
         /// Why; decides the WebSocket close code.
         reason: CloseReason,
     },
+    /// (Durable store only.) Append frames to the session's event log. They are transmitted
+    /// only after this completes (write-ahead). Answer `Done` or `Failed`.
+    AppendEvents(Vec<StoredFrame>),
+    /// (Durable store only.) Read a session's logged frames with `event_seq > after_seq`, for
+    /// a resume beyond the in-memory ring. Answer [`EffectOutcome::EventsRead`].
+    ReadEvents {
+        /// The session.
+        session_id: String,
+        /// Replay starts after this seq.
+        after_seq: u64,
+    },
+    /// (Durable store only.) Upsert a session record. A welcome carrying a new resume token
+    /// is transmitted only after this completes. Answer `Done` or `Failed`.
+    PersistSession(SessionRecord),
+    /// (Durable store only.) Upsert a job record. Answer `Done`.
+    PersistJob(Box<JobRecord>),
+    /// (Durable store only.) Upsert an idempotency record. Answer `Done`.
+    PersistIdempotency(IdempotencyRecord),
+    /// (Durable store only.) Upsert (or, when revoked, delete) a credential record.
+    PersistCredential(CredentialRecord),
+}
+
+/// One seq-bearing frame for the durable event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFrame {
+    /// The session whose `event_seq` space it belongs to.
+    pub session_id: String,
+    /// Its `event_seq`.
+    pub event_seq: u64,
+    /// The job it is about.
+    pub job_id: Option<String>,
+    /// The frame exactly as it is (or will be) transmitted.
+    pub frame: Frame,
+}
+
+/// A session's durable record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The session.
+    pub session_id: String,
+    /// Its principal.
+    pub principal: String,
+    /// SHA-256 (lower-case hex) of the current resume token.
+    pub resume_token_hash: String,
+    /// The last `event_seq` stamped in the session.
+    pub last_event_seq: u64,
+    /// When the resume window of a detached session closes; `None` while attached.
+    pub window_expires_at: Option<Timestamp>,
+    /// The negotiated features.
+    pub features: Vec<String>,
+}
+
+/// A job's durable record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// The job.
+    pub job_id: String,
+    /// The submitting session.
+    pub session_id: String,
+    /// The submitting principal.
+    pub principal: String,
+    /// The resolved agent.
+    pub agent: AgentRef,
+    /// Its state.
+    pub status: JobStatus,
+    /// When it was accepted.
+    pub submitted_at: Timestamp,
+    /// Highest `event_seq` in the submitting session's numbering.
+    pub last_event_seq: u64,
+    /// The lease as requested.
+    pub lease: LeaseMap,
+    /// Its constraints.
+    pub lease_constraints: Option<LeaseConstraints>,
+    /// The trace id.
+    pub trace_id: Option<TraceId>,
+    /// The parent of a delegation.
+    pub parent_job_id: Option<String>,
+    /// The `job.accepted` payload (for idempotent resubmits).
+    pub accepted: Option<Accepted>,
+    /// The terminal message, once ended.
+    pub terminal: Option<Message>,
+}
+
+/// An idempotency key's durable record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// The principal it is scoped to.
+    pub principal: String,
+    /// The key.
+    pub key: String,
+    /// Canonical JSON of the submit payload.
+    pub fingerprint: String,
+    /// The job it created.
+    pub job_id: String,
+    /// When it lapses.
+    pub expires_at: Timestamp,
+}
+
+/// An outstanding credential's durable record (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// The credential.
+    pub credential_id: String,
+    /// Its job.
+    pub job_id: String,
+    /// `true` once revoked: the record may be deleted.
+    pub revoked: bool,
 }
 
 /// The result of an effect.
@@ -128,6 +238,11 @@ pub enum EffectOutcome {
     Authenticated {
         /// Who the token belongs to.
         principal: String,
+    },
+    /// `ReadEvents` succeeded: the stored frames after the requested seq, in any order.
+    EventsRead {
+        /// The frames.
+        frames: Vec<Frame>,
     },
     /// `MintCredentials` succeeded.
     Minted {

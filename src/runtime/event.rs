@@ -111,6 +111,12 @@ pub enum RuntimeEvent {
         /// Its final status (`success`, `error`, `cancelled`, `timed_out`).
         status: crate::wire::JobStatus,
     },
+    /// A storage effect failed; the runtime carried on without durability for it (a failed
+    /// append's frame is still transmitted).
+    StorageFailed {
+        /// The host's message.
+        message: String,
+    },
     /// A credential could not be revoked after every attempt.
     CredentialRevocationFailed {
         /// The job.

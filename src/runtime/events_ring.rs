@@ -94,6 +94,12 @@ impl EventRing {
         self.freed_through
     }
 
+    /// Marks every seq ≤ `seq` as no longer kept here (a restored session's events live in
+    /// the store only).
+    pub fn mark_freed(&mut self, seq: u64) {
+        self.freed_through = self.freed_through.max(seq);
+    }
+
     /// Drops everything (the session is gone).
     pub fn clear(&mut self) {
         if let Some(last) = self.entries.back() {

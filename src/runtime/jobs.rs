@@ -5,7 +5,7 @@
 use super::chunks::ChunkState;
 use super::effect::{AgentStart, ConnId, Effect, EffectId, EffectOutcome};
 use super::event::{AgentEvent, AgentReply, RuntimeEvent};
-use super::handshake::HelloRequest;
+use super::handshake::{HelloRequest, PendingWelcome};
 use super::leasing::{JobLease, Operation, float_number};
 use super::{Runtime, TimerKey};
 use crate::time::Instant;
@@ -29,6 +29,12 @@ pub(super) enum Pending {
         job_id: String,
         credential_id: String,
     },
+    Append {
+        session_id: String,
+        seq: u64,
+    },
+    Welcome(Box<PendingWelcome>),
+    ReadForResume(Box<PendingWelcome>),
 }
 
 /// A job that passed validation and waits for its credentials.
@@ -125,6 +131,26 @@ impl Runtime {
                 job_id,
                 credential_id,
             } => self.revoke_done(now, &job_id, &credential_id, outcome),
+            Pending::Append { session_id, seq } => {
+                if let EffectOutcome::Failed { message } = outcome {
+                    self.push_event(RuntimeEvent::StorageFailed { message });
+                }
+                self.append_done(&session_id, seq);
+            }
+            Pending::Welcome(pw) => {
+                let ok = match outcome {
+                    EffectOutcome::Failed { message } => Err(message),
+                    _ => Ok(()),
+                };
+                self.welcome_persisted(now, id, *pw, ok);
+            }
+            Pending::ReadForResume(pw) => {
+                let frames = match outcome {
+                    EffectOutcome::EventsRead { frames } => Some(frames),
+                    _ => None,
+                };
+                self.resume_read(now, id, *pw, frames);
+            }
         }
     }
 
@@ -332,9 +358,14 @@ impl Runtime {
         };
         self.jobs.insert(nj.job_id.clone(), job);
         self.job_order.push_back(nj.job_id.clone());
+        self.persist_job(&nj.job_id);
+        for c in &credentials {
+            self.persist_credential(&nj.job_id, &c.id, false);
+        }
         if let Some((key, fp)) = &nj.idempotency {
             self.idem
                 .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            self.persist_idempotency(now, &nj.principal, key, fp, &nj.job_id);
         }
         if nj.request_id.is_some() {
             let conn = self.sessions.get(&nj.session_id).and_then(|s| s.conn);
@@ -499,6 +530,7 @@ impl Runtime {
                 None,
             );
         }
+        self.persist_job(job_id);
         self.revoke_all(job_id);
         self.push_event(RuntimeEvent::JobEnded {
             job_id: job_id.to_owned(),
@@ -519,7 +551,7 @@ impl Runtime {
         self.fail_job_with(now, job_id, code, message, retryable, stop_agent);
     }
 
-    fn fail_job_with(
+    pub(super) fn fail_job_with(
         &mut self,
         now: Instant,
         job_id: &str,

@@ -14,6 +14,7 @@ mod chunks;
 mod config;
 mod credentials;
 mod delegation;
+mod durability;
 mod effect;
 mod event;
 mod events_ring;
@@ -27,7 +28,11 @@ mod session;
 mod subscribe;
 
 pub use config::{ALL_FEATURES, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
-pub use effect::{AgentStart, CloseReason, ConnId, Effect, EffectId, EffectOutcome, TransportKind};
+pub use durability::StoreSnapshot;
+pub use effect::{
+    AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
+    IdempotencyRecord, JobRecord, SessionRecord, StoredFrame, TransportKind,
+};
 pub use event::{AgentEvent, AgentReply, RuntimeEvent};
 pub use leasing::Operation;
 

@@ -3,9 +3,11 @@
 
 use super::config::Bounds;
 use super::effect::{CloseReason, ConnId};
+use super::effect::{Effect, StoredFrame};
 use super::event::RuntimeEvent;
 use super::events_ring::EventRing;
 use super::handshake::Phase;
+use super::jobs::Pending;
 use super::{Runtime, TimerKey};
 use crate::time::Instant;
 use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
@@ -15,7 +17,8 @@ use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
 pub(super) struct Session {
     pub id: String,
     pub principal: String,
-    pub token: String,
+    /// SHA-256 (hex) of the current resume token; the token itself is never kept.
+    pub token_hash: String,
     /// The negotiated features (the intersection, in the runtime's order).
     pub features: Vec<String>,
     pub conn: Option<ConnId>,
@@ -28,20 +31,26 @@ pub(super) struct Session {
     pub expired: bool,
     /// Unfinished jobs submitted by (or delegated within) this session.
     pub active_jobs: usize,
+    /// A welcome for this session is waiting for the store.
+    pub welcoming: bool,
+    /// Every seq ≤ this is durable (with a store) and may be transmitted.
+    pub durable_through: u64,
+    /// Seqs above `durable_through` whose append already completed.
+    pub appended: std::collections::BTreeSet<u64>,
 }
 
 impl Session {
     pub fn new(
         id: String,
         principal: String,
-        token: String,
+        token_hash: String,
         features: Vec<String>,
         bounds: &Bounds,
     ) -> Self {
         Session {
             id,
             principal,
-            token,
+            token_hash,
             features,
             conn: None,
             last_seq: 0,
@@ -49,6 +58,9 @@ impl Session {
             subscriptions: Vec::new(),
             expired: false,
             active_jobs: 0,
+            welcoming: false,
+            durable_through: 0,
+            appended: Default::default(),
         }
     }
 
@@ -81,7 +93,8 @@ impl Runtime {
             if s.conn == Some(conn) {
                 s.conn = None;
                 let at = self.now + self.cfg.resume_window;
-                self.timers.set(TimerKey::ResumeWindow(sid), at);
+                self.timers.set(TimerKey::ResumeWindow(sid.clone()), at);
+                self.persist_detached(&sid, at);
             }
         }
     }
@@ -128,6 +141,24 @@ impl Runtime {
         frame.session_id = Some(s.id.clone());
         frame.event_seq = Some(seq);
         s.ring.push(seq, frame.clone());
+        if self.cfg.durable {
+            // Write-ahead: transmitted once the append holding it completed.
+            let record = StoredFrame {
+                session_id: s.id.clone(),
+                event_seq: seq,
+                job_id: frame.job_id.clone(),
+                frame,
+            };
+            self.push_effect(
+                Effect::AppendEvents(vec![record]),
+                Some(Pending::Append {
+                    session_id: sid.to_owned(),
+                    seq,
+                }),
+            );
+            return seq;
+        }
+        s.durable_through = seq;
         if let Some(conn) = s.conn {
             if replay {
                 self.transmit_replay(conn, frame);
