@@ -43,10 +43,10 @@ fn every_transcript_frame_roundtrips() {
                         "{file}:{line}: re-encoded differs\n  in:  {raw}\n  out: {again}"
                     ));
                 }
-                if let Message::Event(ev) = &frame.message {
-                    if let arcp_proto::wire::EventBody::Other { kind, .. } = &ev.body {
-                        failures.push(format!("{file}:{line}: kind {kind} not typed"));
-                    }
+                if let Message::Event(ev) = &frame.message
+                    && let arcp_proto::wire::EventBody::Other { kind, .. } = &ev.body
+                {
+                    failures.push(format!("{file}:{line}: kind {kind} not typed"));
                 }
             }
             Err(e) => failures.push(format!("{file}:{line}: {e}\n  {raw}")),

@@ -26,17 +26,19 @@ const FEATURES: [&str; 6] = [
 ];
 
 fn config() -> RuntimeConfig {
-    let mut cfg = RuntimeConfig::default();
-    cfg.heartbeat_interval = Duration::from_secs(2);
-    cfg.resume_window = Duration::from_secs(30);
-    cfg.agents = vec![
-        AgentSpec::new("echo", &["1.0.0"]),
-        AgentSpec::new("slow", &["1.0.0"]),
-        AgentSpec::new("budget", &["1.0.0"]),
-        AgentSpec::new("versioned", &["1.0.0", "2.0.0"]).with_default("2.0.0"),
-    ];
-    cfg.observer_policy = ObserverPolicy {
-        observers: vec!["auditor".into()],
+    let mut cfg = RuntimeConfig {
+        heartbeat_interval: Duration::from_secs(2),
+        resume_window: Duration::from_secs(30),
+        agents: vec![
+            AgentSpec::new("echo", &["1.0.0"]),
+            AgentSpec::new("slow", &["1.0.0"]),
+            AgentSpec::new("budget", &["1.0.0"]),
+            AgentSpec::new("versioned", &["1.0.0", "2.0.0"]).with_default("2.0.0"),
+        ],
+        observer_policy: ObserverPolicy {
+            observers: vec!["auditor".into()],
+        },
+        ..RuntimeConfig::default()
     };
     let b = &mut cfg.bounds;
     b.max_frame_bytes = 2048;
@@ -167,7 +169,7 @@ fn frame_json(u: &mut Unstructured<'_>, w: &mut World, conn: ConnId) -> arbitrar
         }
         9 => serde_json::json!({"id":id,"type":"session.bye","payload":{"reason":"f"}}),
         10 => return Ok(vec![b'x'; 2049]),
-        11 => return Ok(u.arbitrary::<Vec<u8>>()?),
+        11 => return u.arbitrary::<Vec<u8>>(),
         _ => serde_json::json!({"id":id,"type":"session.close","payload":{}}),
     };
     Ok(serde_json::to_vec(&v).unwrap_or_default())
@@ -274,10 +276,10 @@ fn check(rt: &mut Runtime, w: &mut World) {
             w.last_seq.remove(&conn);
             w.welcomed.push(conn);
         }
-        if let (Message::Accepted(a), _) = (&f.message, ()) {
-            if !w.jobs.contains(&a.job_id) {
-                w.jobs.push(a.job_id.clone());
-            }
+        if let (Message::Accepted(a), _) = (&f.message, ())
+            && !w.jobs.contains(&a.job_id)
+        {
+            w.jobs.push(a.job_id.clone());
         }
         let job = f.job_id.clone().unwrap_or_default();
         if let Message::Subscribed(_) = &f.message {
@@ -299,10 +301,10 @@ fn check(rt: &mut Runtime, w: &mut World) {
         }
     }
     while let Some((id, e)) = rt.poll_effect() {
-        if let Effect::StartAgent(s) = &e {
-            if !w.jobs.contains(&s.job_id) {
-                w.jobs.push(s.job_id.clone());
-            }
+        if let Effect::StartAgent(s) = &e
+            && !w.jobs.contains(&s.job_id)
+        {
+            w.jobs.push(s.job_id.clone());
         }
         match &e {
             Effect::Authenticate { .. } | Effect::StartAgent(_) => {

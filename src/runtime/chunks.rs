@@ -91,13 +91,14 @@ impl Runtime {
             ChunkEncoding::Base64 => base64_len(&data),
         };
         // The reference's extra empty final chunk: fold it into the held chunk (D32).
-        if data.is_empty() && !more {
-            if let Some(mut held) = st.held.take() {
-                held.more = false;
-                st.done = true;
-                self.emit_event(now, job_id, EventBody::ResultChunk(held));
-                return;
-            }
+        if data.is_empty()
+            && !more
+            && let Some(mut held) = st.held.take()
+        {
+            held.more = false;
+            st.done = true;
+            self.emit_event(now, job_id, EventBody::ResultChunk(held));
+            return;
         }
         let result_id = match &st.result_id {
             Some(r) => r.clone(),

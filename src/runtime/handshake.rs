@@ -298,7 +298,7 @@ impl Runtime {
             resume_token: pw.token,
             resume_window_sec: self.cfg.resume_window.as_secs(),
             // D26: only with `heartbeat` negotiated.
-            heartbeat_interval_sec: heartbeat.then(|| self.cfg.heartbeat_interval.as_secs()),
+            heartbeat_interval_sec: heartbeat.then_some(self.cfg.heartbeat_interval.as_secs()),
             // D24: the runtime's full feature list and inventory.
             capabilities: Capabilities {
                 encodings: Some(vec!["json".into()]),

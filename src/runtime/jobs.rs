@@ -186,19 +186,19 @@ impl Runtime {
         };
         let principal = session.principal.clone();
         let fingerprint = serde_json::to_string(&submit).unwrap_or_default();
-        if let Some(key) = &submit.idempotency_key {
-            if let Some(entry) = self.idem.get(now, &principal, key) {
-                if entry.fingerprint != fingerprint {
-                    return Err(err(
-                        ErrorCode::DuplicateKey,
-                        "idempotency_key reused with different parameters",
-                    ));
-                }
-                let job_id = entry.job_id.clone();
-                if self.jobs.contains_key(&job_id) {
-                    self.replay_accepted(now, conn, sid, request_id, &job_id);
-                    return Ok(None);
-                }
+        if let Some(key) = &submit.idempotency_key
+            && let Some(entry) = self.idem.get(now, &principal, key)
+        {
+            if entry.fingerprint != fingerprint {
+                return Err(err(
+                    ErrorCode::DuplicateKey,
+                    "idempotency_key reused with different parameters",
+                ));
+            }
+            let job_id = entry.job_id.clone();
+            if self.jobs.contains_key(&job_id) {
+                self.replay_accepted(now, conn, sid, request_id, &job_id);
+                return Ok(None);
             }
         }
         let active = session.active_jobs;
@@ -279,12 +279,12 @@ impl Runtime {
         let Some(pos) = victim else {
             return false;
         };
-        if let Some(id) = self.job_order.remove(pos) {
-            if let Some(job) = self.jobs.remove(&id) {
-                for s in &job.subscribers {
-                    if let Some(s) = self.sessions.get_mut(s) {
-                        s.subscriptions.retain(|x| *x != id);
-                    }
+        if let Some(id) = self.job_order.remove(pos)
+            && let Some(job) = self.jobs.remove(&id)
+        {
+            for s in &job.subscribers {
+                if let Some(s) = self.sessions.get_mut(s) {
+                    s.subscriptions.retain(|x| *x != id);
                 }
             }
         }
@@ -455,26 +455,25 @@ impl Runtime {
                 .get(&sid)
                 .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
             let mut msg = message.clone();
-            if !keep_secret {
-                if let Message::Event(JobEvent {
+            if !keep_secret
+                && let Message::Event(JobEvent {
                     body: EventBody::Status(st),
                     ..
                 }) = &mut msg
-                {
-                    if st.phase == "credential_rotated" {
-                        st.value = None;
-                    }
-                }
+                && st.phase == "credential_rotated"
+            {
+                st.value = None;
             }
             let id = self.mint(now, IdKind::Envelope);
             let f = Frame::new(id, msg)
                 .with_job(job_id)
                 .with_trace(trace.clone());
             let seq = self.stamp(&sid, f);
-            if sid == owner_sid && seq > 0 {
-                if let Some(j) = self.jobs.get_mut(job_id) {
-                    j.last_event_seq = seq;
-                }
+            if sid == owner_sid
+                && seq > 0
+                && let Some(j) = self.jobs.get_mut(job_id)
+            {
+                j.last_event_seq = seq;
             }
         }
         if terminal {
@@ -700,10 +699,10 @@ impl Runtime {
                 // The reference re-serialises metric values as floats.
                 if let MetricValue::Number(n) = &m.value {
                     m.value = MetricValue::Number(float_number(n.as_f64().unwrap_or(0.0)));
-                } else if let MetricValue::Text(t) = &m.value {
-                    if let Ok(v) = t.parse::<f64>() {
-                        m.value = MetricValue::Number(float_number(v));
-                    }
+                } else if let MetricValue::Text(t) = &m.value
+                    && let Ok(v) = t.parse::<f64>()
+                {
+                    m.value = MetricValue::Number(float_number(v));
                 }
                 self.emit_event(now, job_id, EventBody::Metric(m));
                 if let Some(Some(rem)) = applied {

@@ -89,13 +89,13 @@ impl Runtime {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = Phase::AwaitHello;
         }
-        if let Some(s) = self.sessions.get_mut(&sid) {
-            if s.conn == Some(conn) {
-                s.conn = None;
-                let at = self.now + self.cfg.resume_window;
-                self.timers.set(TimerKey::ResumeWindow(sid.clone()), at);
-                self.persist_detached(&sid, at);
-            }
+        if let Some(s) = self.sessions.get_mut(&sid)
+            && s.conn == Some(conn)
+        {
+            s.conn = None;
+            let at = self.now + self.cfg.resume_window;
+            self.timers.set(TimerKey::ResumeWindow(sid.clone()), at);
+            self.persist_detached(&sid, at);
         }
     }
 
@@ -208,11 +208,11 @@ impl Runtime {
             Message::Pong(_) => {}
             Message::Ack(a) => {
                 // D26: ignored without `ack`; D5: frees only acked events.
-                if has("ack") {
-                    if let Some(s) = self.sessions.get_mut(&sid) {
-                        let upto = a.last_processed_seq.min(s.last_seq);
-                        s.ring.ack(upto);
-                    }
+                if has("ack")
+                    && let Some(s) = self.sessions.get_mut(&sid)
+                {
+                    let upto = a.last_processed_seq.min(s.last_seq);
+                    s.ring.ack(upto);
                 }
             }
             // D1: bye closes the transport; the session stays resumable.

@@ -15,10 +15,9 @@ pub(super) fn strip_secret(msg: &mut Message) {
         body: EventBody::Status(st),
         ..
     }) = msg
+        && st.phase == "credential_rotated"
     {
-        if st.phase == "credential_rotated" {
-            st.value = None;
-        }
+        st.value = None;
     }
 }
 
@@ -36,7 +35,7 @@ impl Runtime {
         };
         let principal = session.principal.clone();
         let may_see_secrets = session.has("provisioned_credentials");
-        let already = session.subscriptions.iter().any(|j| *j == sub.job_id);
+        let already = session.subscriptions.contains(&sub.job_id);
         let count = session.subscriptions.len();
         let Some(job) = self.jobs.get(&sub.job_id).filter(|j| {
             self.cfg

@@ -28,8 +28,10 @@ pub const ALL: [&str; 11] = [
 ];
 
 pub fn contract_config() -> RuntimeConfig {
-    let mut cfg = RuntimeConfig::default();
-    cfg.heartbeat_interval = Duration::from_secs(2);
+    let mut cfg = RuntimeConfig {
+        heartbeat_interval: Duration::from_secs(2),
+        ..RuntimeConfig::default()
+    };
     cfg.agents = [
         "echo",
         "chatty",
@@ -101,11 +103,11 @@ impl Host {
             while let Some((id, e)) = self.rt.poll_effect() {
                 progressed = true;
                 self.all_effects.push(e.clone());
-                if self.auto {
-                    if let Some(outcome) = self.auto_answer(&e) {
-                        self.rt.handle_effect_result(self.now, id, outcome);
-                        continue;
-                    }
+                if self.auto
+                    && let Some(outcome) = self.auto_answer(&e)
+                {
+                    self.rt.handle_effect_result(self.now, id, outcome);
+                    continue;
                 }
                 self.effects.push((id, e));
             }
