@@ -30,6 +30,9 @@
 //!
 //! - [`wire`]: every frame, typed; the JSON codec; the stdio line framer; ids and timestamps.
 //! - [`lease`]: capability grammar, path-safe globs, subset, expiry and exact budgets.
+//! - [`runtime`]: the Sans-IO [`runtime::Runtime`]: every session, job, subscription, event
+//!   ring, idempotency key and credential, driven by `handle_*` inputs and drained through
+//!   `poll_*` outputs (frames, effects, events, deadlines).
 //! - [`time`]: the host-supplied monotonic [`time::Instant`] and the [`time::WallClock`] anchor.
 //! - [`timer`]: the ordered deadline index behind every `poll_timeout`.
 //!

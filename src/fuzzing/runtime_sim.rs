@@ -25,7 +25,7 @@ const FEATURES: [&str; 6] = [
     "agent_versions",
 ];
 
-fn config() -> RuntimeConfig {
+fn config(durable: bool) -> RuntimeConfig {
     let mut cfg = RuntimeConfig {
         heartbeat_interval: Duration::from_secs(2),
         resume_window: Duration::from_secs(30),
@@ -38,6 +38,7 @@ fn config() -> RuntimeConfig {
         observer_policy: ObserverPolicy {
             observers: vec!["auditor".into()],
         },
+        durable,
         ..RuntimeConfig::default()
     };
     let b = &mut cfg.bounds;
@@ -247,6 +248,7 @@ fn outcome(u: &mut Unstructured<'_>, e: &Effect) -> arbitrary::Result<EffectOutc
                 message: "bad".into(),
             },
         },
+        Effect::ReadEvents { .. } => EffectOutcome::EventsRead { frames: Vec::new() },
         Effect::MintCredentials { .. } => EffectOutcome::Minted {
             credentials: vec![Credential {
                 id: "cred_f".into(),
@@ -358,12 +360,15 @@ fn forget_conn(w: &mut World, conn: ConnId) {
     w.opened.retain(|c| *c != conn);
 }
 
-/// Drives a [`Runtime`] with steps decoded from `data`; panics only on a broken invariant.
+/// Drives a [`Runtime`] with steps decoded from `data` (with or without a durable store);
+/// panics only on a broken invariant.
 pub fn runtime_steps(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let mut now = Instant::from_millis(1000);
+    // One run in four has a durable store: write-ahead appends completed in any order.
+    let durable = u.int_in_range(0..=3u8).unwrap_or(0) == 0;
     let mut rt = Runtime::new(
-        config(),
+        config(durable),
         WallClock::new(now, 1_795_483_825_000_000),
         Box::new(SeededEntropy::new(1)),
     );
