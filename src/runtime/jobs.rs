@@ -110,13 +110,19 @@ impl Runtime {
             Pending::Mint(nj) => match outcome {
                 EffectOutcome::Minted { credentials } => self.accept(now, *nj, credentials),
                 EffectOutcome::Failed { message } => {
-                    if let (Some(conn), Some(rid)) = (nj.conn, nj.request_id) {
-                        let e = err(
-                            ErrorCode::InternalError,
-                            format!("credential provisioning failed: {message}"),
-                        )
-                        .with_request_id(rid);
-                        self.send_error(now, conn, e);
+                    let e = err(
+                        ErrorCode::InternalError,
+                        format!("credential provisioning failed: {message}"),
+                    );
+                    let mut answer = self.minting.remove(&nj.job_id).unwrap_or_default();
+                    if let (Some(conn), Some(rid)) = (nj.conn, nj.request_id.clone()) {
+                        answer.insert(0, (conn, nj.session_id.clone(), rid));
+                    }
+                    for (conn, _, rid) in answer {
+                        self.send_error(now, conn, e.clone().with_request_id(rid));
+                    }
+                    if let Some((key, _)) = &nj.idempotency {
+                        self.idem.remove(&nj.principal, key);
                     }
                     self.release_job_slot(&nj.session_id);
                 }
@@ -200,7 +206,15 @@ impl Runtime {
                 self.replay_accepted(now, conn, sid, request_id, &job_id);
                 return Ok(None);
             }
+            // Still minting credentials: answered once the job is accepted (D27).
+            if let Some(waiters) = self.minting.get_mut(&job_id) {
+                waiters.push((conn, sid.to_owned(), request_id.to_owned()));
+                return Ok(None);
+            }
         }
+        let Some(session) = self.sessions.get(sid) else {
+            return Ok(None);
+        };
         let active = session.active_jobs;
         if active >= self.cfg.bounds.max_jobs_per_session {
             return Err(err(
@@ -309,6 +323,12 @@ impl Runtime {
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
             };
+            // The key is reserved while minting, so a resubmit waits for this job (D27).
+            if let Some((key, fp)) = &nj.idempotency {
+                self.idem
+                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            }
+            self.minting.insert(nj.job_id.clone(), Vec::new());
             self.push_effect(effect, Some(Pending::Mint(Box::new(nj))));
         } else {
             self.accept(now, nj, Vec::new());
@@ -363,9 +383,19 @@ impl Runtime {
             self.persist_credential(&nj.job_id, &c.id, false);
         }
         if let Some((key, fp)) = &nj.idempotency {
-            self.idem
-                .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            let reserved = self
+                .idem
+                .get(now, &nj.principal, key)
+                .is_some_and(|e| e.job_id == nj.job_id);
+            if !reserved {
+                self.idem
+                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            }
             self.persist_idempotency(now, &nj.principal, key, fp, &nj.job_id);
+        }
+        // Resubmits that arrived while the credentials were minted (D27).
+        for (conn, sid, rid) in self.minting.remove(&nj.job_id).unwrap_or_default() {
+            self.replay_accepted(now, conn, &sid, &rid, &nj.job_id);
         }
         if nj.request_id.is_some() {
             let conn = self.sessions.get(&nj.session_id).and_then(|s| s.conn);
