@@ -283,7 +283,7 @@ fn check(rt: &mut Runtime, w: &mut World) {
         let has = |feat: &str| {
             w.negotiated
                 .get(&conn)
-                .is_some_and(|n| n.iter().any(|x| *x == feat))
+                .is_some_and(|n| n.contains(&feat))
         };
         match &f.message {
             Message::Ping(_) => assert!(has("heartbeat"), "ping without heartbeat"),
