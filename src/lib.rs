@@ -50,3 +50,8 @@ pub mod wire;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -280,11 +280,7 @@ fn check(rt: &mut Runtime, w: &mut World) {
         let again = decode(&bytes, &crate::wire::Limits::default());
         assert!(again.is_ok(), "emitted frame does not decode: {f:?}");
         // No frame outside the negotiated features (D26).
-        let has = |feat: &str| {
-            w.negotiated
-                .get(&conn)
-                .is_some_and(|n| n.contains(&feat))
-        };
+        let has = |feat: &str| w.negotiated.get(&conn).is_some_and(|n| n.contains(&feat));
         match &f.message {
             Message::Ping(_) => assert!(has("heartbeat"), "ping without heartbeat"),
             Message::Subscribed(_) => assert!(has("subscribe"), "subscribed without subscribe"),

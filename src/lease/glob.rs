@@ -27,10 +27,13 @@
 //! language is not the one above: it adds `{a,b}` alternation and `\` escapes that neither
 //! `fnmatch` nor the reference has (a tool named `fetch-{x}` would change meaning), and it
 //! gives `**` a different meaning depending on where it sits (`/**/` is zero or more
-//! directories, `a**` is `a*`). Proving a hand-written inclusion check sound against a second
-//! engine's corner cases is harder than having one parse that both the matcher and the
-//! inclusion check read. So both live here, on the same token list, and the property tests
-//! check the inclusion against the matcher.
+//! directories, `a**` is `a*`); `[^a]` negates where `fnmatch` reads `^` as a member; and it
+//! refuses `[ab` and `[z-a]`, which `fnmatch` accepts. Proving a hand-written inclusion check
+//! sound against a second engine's corner cases is harder than having one parse that both the
+//! matcher and the inclusion check read. So both live here, on the same token list; the
+//! property tests check the inclusion against the matcher and the matcher against an
+//! independent backtracker, and `tests/lease_globset.rs` pins every difference above and
+//! checks that the two engines agree on the syntax they share.
 //!
 //! # Inclusion
 //!

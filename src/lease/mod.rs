@@ -10,7 +10,18 @@
 //! - [`Glob`] is the pattern language (see its module docs for the syntax and the reason it
 //!   is hand-written), [`normalize_path`] the `fs.*` target normalisation.
 //!
-//! Every lease error has `retryable: false`.
+//! # Namespaces and targets
+//!
+//! | namespace | patterns | targets |
+//! |---|---|---|
+//! | `fs.read`, `fs.write` | [`Glob`]s | normalised first ([`normalize_path`]); relative, NUL, `\` or escaping targets are denied (D29) |
+//! | `net.fetch` | `scheme://host[:port][/path-glob]`; host exact or `*.suffix` (one or more labels); a malformed pattern is `INVALID_REQUEST` | scheme, host (case-insensitive) and port (default filled in) compared exactly, the normalised path matched as a [`Glob`]; query and fragment ignored; userinfo, `%2e`/`%2f`/`%5c`/`%00`, `\`, whitespace and control characters denied |
+//! | `tool.call`, `agent.delegate`, `model.use`, `x-vendor.*` | [`Glob`]s | matched as given |
+//! | `cost.budget` | amounts `CUR:decimal`, summed per currency | grants no operation |
+//!
+//! Every lease error has `retryable: false`. The cost of the checks is bounded by
+//! [`MAX_PATTERN_BYTES`], [`MAX_LEASE_PATTERNS`], [`MAX_LEASE_PATTERN_BYTES`] and
+//! [`MAX_TARGET_BYTES`]: matching is `O(pattern · target)`, inclusion `O(parent · child)`.
 
 mod authorize;
 mod budget;

@@ -70,6 +70,7 @@ pub(super) struct Job {
     pub lease_constraints: Option<LeaseConstraints>,
     pub trace_id: Option<TraceId>,
     pub parent_job_id: Option<String>,
+    pub delegate_id: Option<String>,
     pub submitted_at: Timestamp,
     pub credentials: Vec<Credential>,
     /// The `job.accepted` payload, replayed on an idempotent resubmit (D27).
@@ -367,6 +368,7 @@ impl Runtime {
             lease_constraints: nj.lease_constraints.clone(),
             trace_id: nj.trace_id.clone(),
             parent_job_id: nj.parent_job_id.clone(),
+            delegate_id: nj.delegate_id.clone(),
             submitted_at: accepted_at,
             credentials: credentials.clone(),
             accepted: nj.request_id.is_some().then(|| accepted.clone()),

@@ -75,6 +75,7 @@ impl Runtime {
                 status: j.status,
                 submitted_at: Some(j.submitted_at.clone()),
                 parent_job_id: j.parent_job_id.clone(),
+                delegate_id: j.delegate_id.clone(),
                 trace_id: j.trace_id.clone(),
                 created_at: Some(j.submitted_at.clone()),
                 lease: Some(j.lease.map.clone()),

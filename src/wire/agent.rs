@@ -98,7 +98,7 @@ impl Serialize for AgentRef {
 
 impl<'de> Deserialize<'de> for AgentRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        let s = super::cowstr::CowStr::deserialize(d)?;
         AgentRef::parse(&s).map_err(serde::de::Error::custom)
     }
 }

@@ -5,12 +5,15 @@
 //! failure maps to `INVALID_REQUEST` (COMPAT D18, D19) and names the envelope id when one
 //! could be read, so the answer can carry `request_id` (D20).
 
+use super::cowstr::CowStr;
 use super::error::{ErrorCode, ErrorPayload};
 use super::ids::{TraceId, valid_envelope_id};
 use super::job::{MAX_IDEMPOTENCY_KEY_LEN, MAX_RUNTIME_SEC};
 use super::message::{ARCP_VERSION, Frame, Message, MessageType};
-use serde::Deserialize;
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use std::fmt;
 
 /// Default inbound frame cap: 1 MiB (D35).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
@@ -121,6 +124,129 @@ fn opt_string(raw: Option<&RawValue>) -> Result<Option<String>, ()> {
 
 /// Decodes one complete envelope.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    if bytes.len() <= limits.max_frame_bytes
+        && let Some(frame) = decode_fast(bytes)
+    {
+        return Ok(frame);
+    }
+    decode_checked(bytes, limits)
+}
+
+/// The single-pass path for well-formed frames: the payload is decoded straight into its type
+/// when `type` precedes it (as every known emitter writes it). Anything unusual returns `None`
+/// and [`decode_checked`] runs instead, which reports the precise error.
+fn decode_fast(bytes: &[u8]) -> Option<Frame> {
+    // One UTF-8 check up front; the str reader then skips per-string validation.
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let env = FastEnvelope::deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    let id = env.id.filter(|id| valid_envelope_id(id))?;
+    let ty = env.ty?;
+    if env.arcp.is_some_and(|v| &*v != ARCP_VERSION) || env.event_seq == Some(0) {
+        return None;
+    }
+    if ty == MessageType::Cancel && env.job_id.is_none() {
+        return None;
+    }
+    let trace_id = match env.trace_id {
+        Some(t) => Some(TraceId::parse(&t).ok()?),
+        None => None,
+    };
+    let message = match env.message {
+        Some(m) => m,
+        None => Message::decode_payload(ty, env.raw_payload.map_or("{}", RawValue::get)).ok()?,
+    };
+    // A repeated `type` key could disagree with the payload already decoded.
+    if message.message_type() != ty {
+        return None;
+    }
+    validate(&message).ok()?;
+    Some(Frame {
+        id,
+        session_id: env.session_id,
+        trace_id,
+        job_id: env.job_id,
+        event_seq: env.event_seq,
+        message,
+    })
+}
+
+struct FastEnvelope<'a> {
+    arcp: Option<CowStr<'a>>,
+    id: Option<String>,
+    ty: Option<MessageType>,
+    session_id: Option<String>,
+    trace_id: Option<CowStr<'a>>,
+    job_id: Option<String>,
+    event_seq: Option<u64>,
+    message: Option<Message>,
+    raw_payload: Option<&'a RawValue>,
+}
+
+struct PayloadSeed(MessageType);
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed {
+    type Value = Message;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+        Message::deserialize_payload(self.0, d)
+    }
+}
+
+impl<'de> Deserialize<'de> for FastEnvelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FastEnvelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an ARCP envelope")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut env = FastEnvelope {
+                    arcp: None,
+                    id: None,
+                    ty: None,
+                    session_id: None,
+                    trace_id: None,
+                    job_id: None,
+                    event_seq: None,
+                    message: None,
+                    raw_payload: None,
+                };
+                while let Some(key) = map.next_key::<CowStr<'de>>()? {
+                    match &*key {
+                        "arcp" => env.arcp = map.next_value()?,
+                        "id" => env.id = map.next_value()?,
+                        "type" => {
+                            let t: CowStr<'de> = map.next_value()?;
+                            env.ty = Some(
+                                MessageType::parse(&t)
+                                    .ok_or_else(|| A::Error::custom("unknown type"))?,
+                            );
+                        }
+                        "session_id" => env.session_id = map.next_value()?,
+                        "trace_id" => env.trace_id = map.next_value()?,
+                        "job_id" => env.job_id = map.next_value()?,
+                        "event_seq" => env.event_seq = map.next_value()?,
+                        "payload" => match env.ty {
+                            Some(ty) => env.message = Some(map.next_value_seed(PayloadSeed(ty))?),
+                            None => env.raw_payload = Some(map.next_value()?),
+                        },
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The checked path: every field read separately so that one bad field still lets `id` be
+/// reported (D20).
+fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     if bytes.len() > limits.max_frame_bytes {
         return Err(DecodeError::new(
             DecodeErrorKind::TooLarge {
@@ -136,14 +262,24 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| DecodeError::new(DecodeErrorKind::Malformed, "malformed frame: not UTF-8"))?;
+    // Serde would read a JSON array into the envelope struct positionally: refuse
+    // non-objects before parsing.
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => DecodeError::new(
+                DecodeErrorKind::NotObject,
+                "malformed frame: envelope must be a JSON object",
+            ),
+            Err(e) => DecodeError::new(
+                DecodeErrorKind::Malformed,
+                format!("malformed JSON frame: {e}"),
+            ),
+        });
+    }
     let raw: RawEnvelope<'_> = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
             return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                Ok(_) if e.is_data() && !text.trim_start().starts_with('{') => DecodeError::new(
-                    DecodeErrorKind::NotObject,
-                    "malformed frame: envelope must be a JSON object",
-                ),
                 Ok(_) => {
                     DecodeError::new(DecodeErrorKind::Envelope, format!("invalid envelope: {e}"))
                 }
@@ -265,8 +401,14 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
         message_type: Some(ty),
         message: format!("invalid {} payload: {msg}", ty.as_str()),
     };
-    let message =
-        Message::decode_payload(ty, payload_text).map_err(|e| payload_err(e.to_string()))?;
+    let message = match ty {
+        // Agent data must not make a frame undecodable: fall back to the verbatim body.
+        MessageType::Event => {
+            super::event::JobEvent::from_json_lenient(payload_text).map(Message::Event)
+        }
+        _ => Message::decode_payload(ty, payload_text),
+    }
+    .map_err(|e| payload_err(e.to_string()))?;
     validate(&message).map_err(payload_err)?;
 
     Ok(Frame {

@@ -113,7 +113,7 @@ impl Serialize for ErrorCode {
 
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        let s = super::cowstr::CowStr::deserialize(d)?;
         Ok(ErrorCode::parse(&s))
     }
 }

@@ -5,38 +5,107 @@
 //! its shape, is kept verbatim as [`EventBody::Other`].
 
 use super::agent::AgentRef;
-use super::error::{ErrorPayload, present};
+use super::cowstr::CowStr;
+use super::error::ErrorPayload;
 use super::lease::{LeaseConstraints, LeaseMap};
 use super::timestamp::Timestamp;
-use serde::de::Error as _;
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::fmt;
 
+/// Declares a typed event body: a struct whose unknown fields are kept in `extra`, with a
+/// hand-rolled single-pass `Deserialize` (serde's `flatten` buffers the whole body, which
+/// halves codec throughput).
+///
+/// Field modes: `req` (required), `opt` (`Option<T>`, null reads as absent), `present`
+/// (`Option<Value>`, an explicit null kept as `Some(Null)`). Aliases are the spec's names (D14).
 macro_rules! body {
-    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $f:ident : $t:ty),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[doc = $fd:literal])* $f:ident : $t:ty = $mode:ident $([$($alias:literal),*])?),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Serialize)]
         pub struct $name {
-            $($(#[$fm])* pub $f: $t,)*
+            $($(#[doc = $fd])* #[serde(skip_serializing_if = "Skip::skip")] pub $f: $t,)*
             /// Fields this version does not know, kept verbatim.
             #[serde(flatten)]
             pub extra: Map<String, Value>,
         }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name), " object"))
+                    }
+                    #[allow(non_snake_case)]
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        $(let mut $f: Option<$t> = None;)*
+                        let mut extra = Map::new();
+                        while let Some(key) = map.next_key::<CowStr<'de>>()? {
+                            match &*key {
+                                $(stringify!($f) $($(| $alias)*)? => {
+                                    if $f.is_some() {
+                                        return Err(A::Error::duplicate_field(stringify!($f)));
+                                    }
+                                    $f = Some(body!(@read $mode map));
+                                })*
+                                _ => {
+                                    let v: Value = map.next_value()?;
+                                    extra.insert(key.0.into_owned(), v);
+                                }
+                            }
+                        }
+                        Ok($name {
+                            $($f: body!(@finish $mode $f),)*
+                            extra,
+                        })
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
     };
+    (@read req $map:ident) => { $map.next_value()? };
+    (@read opt $map:ident) => { $map.next_value()? };
+    (@read present $map:ident) => { Some($map.next_value::<Value>()?) };
+    (@finish req $f:ident) => { $f.ok_or_else(|| A::Error::missing_field(stringify!($f)))? };
+    (@finish opt $f:ident) => { $f.flatten() };
+    (@finish present $f:ident) => { $f.flatten() };
 }
+
+/// `skip_serializing_if` for body fields: absent options are omitted, everything else written.
+trait Skip {
+    fn skip(&self) -> bool {
+        false
+    }
+}
+impl<T> Skip for Option<T> {
+    fn skip(&self) -> bool {
+        self.is_none()
+    }
+}
+impl Skip for String {}
+impl Skip for u64 {}
+impl Skip for bool {}
+impl Skip for Number {}
+impl Skip for AgentRef {}
+impl Skip for MetricValue {}
+impl Skip for ChunkEncoding {}
 
 body!(
     /// `log`: `{level, message, attributes?}`.
     LogBody {
         /// `debug`, `info`, `warn` or `error`.
-        level: String,
+        level: String = req,
         /// The line.
-        message: String,
+        message: String = req,
         /// Structured attributes.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        attributes: Option<Value>,
+        attributes: Option<Value> = opt,
     }
 );
 
@@ -44,7 +113,7 @@ body!(
     /// `thought`: `{text}`.
     ThoughtBody {
         /// The thought.
-        text: String,
+        text: String = req,
     }
 );
 
@@ -52,14 +121,11 @@ body!(
     /// `tool_call`: reference names, spec names accepted (D14).
     ToolCallBody {
         /// Call id (spec: `call_id`).
-        #[serde(alias = "call_id")]
-        tool_call_id: String,
+        tool_call_id: String = req ["call_id"],
         /// Tool name (spec: `tool`).
-        #[serde(alias = "tool")]
-        name: String,
+        name: String = req ["tool"],
         /// Arguments (spec: `args`).
-        #[serde(default, alias = "args", deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-        arguments: Option<Value>,
+        arguments: Option<Value> = present ["args"],
     }
 );
 
@@ -67,14 +133,11 @@ body!(
     /// `tool_result`: `{tool_call_id, output}` or `{tool_call_id, error}` (D14).
     ToolResultBody {
         /// Call id (spec: `call_id`).
-        #[serde(alias = "call_id")]
-        tool_call_id: String,
+        tool_call_id: String = req ["call_id"],
         /// Output (spec: `result`).
-        #[serde(default, alias = "result", deserialize_with = "present", skip_serializing_if = "Option::is_none")]
-        output: Option<Value>,
+        output: Option<Value> = present ["result"],
         /// The failure.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        error: Option<ErrorPayload>,
+        error: Option<ErrorPayload> = opt,
     }
 );
 
@@ -82,16 +145,13 @@ body!(
     /// `status`: `{phase, message?}`; a credential rotation adds `id` and `value`.
     StatusBody {
         /// Phase name, e.g. `"credential_rotated"`.
-        phase: String,
+        phase: String = req,
         /// Optional text.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
+        message: Option<String> = opt,
         /// Rotated credential id.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
+        id: Option<String> = opt,
         /// Rotated credential value (never forwarded to subscribers).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<String>,
+        value: Option<String> = opt,
     }
 );
 
@@ -99,15 +159,13 @@ body!(
     /// `metric`: `{name, value, unit?, attributes?}`.
     MetricBody {
         /// Metric name; `cost.*` metrics decrement budgets.
-        name: String,
+        name: String = req,
         /// A number, or an exact decimal string.
-        value: MetricValue,
+        value: MetricValue = req,
         /// Unit; for cost metrics, the currency.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        unit: Option<String>,
+        unit: Option<String> = opt,
         /// Structured attributes (spec: `dimensions`).
-        #[serde(default, alias = "dimensions", skip_serializing_if = "Option::is_none")]
-        attributes: Option<Value>,
+        attributes: Option<Value> = opt ["dimensions"],
     }
 );
 
@@ -115,23 +173,17 @@ body!(
     /// `artifact_ref`: reference names, spec names accepted (D14).
     ArtifactRefBody {
         /// Artifact id.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        artifact_id: Option<String>,
+        artifact_id: Option<String> = opt,
         /// Media type (spec: `content_type`).
-        #[serde(default, alias = "content_type", skip_serializing_if = "Option::is_none")]
-        media_type: Option<String>,
+        media_type: Option<String> = opt ["content_type"],
         /// Size (spec: `byte_size`).
-        #[serde(default, alias = "byte_size", skip_serializing_if = "Option::is_none")]
-        size_bytes: Option<u64>,
+        size_bytes: Option<u64> = opt ["byte_size"],
         /// Where it lives.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        uri: Option<String>,
+        uri: Option<String> = opt,
         /// Short description.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        summary: Option<String>,
+        summary: Option<String> = opt,
         /// Content hash.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sha256: Option<String>,
+        sha256: Option<String> = opt,
     }
 );
 
@@ -139,15 +191,13 @@ body!(
     /// `delegate`: `{child_job_id, agent, lease?, lease_constraints?}` (WIRE.md §15).
     DelegateBody {
         /// The child job.
-        child_job_id: String,
+        child_job_id: String = req,
         /// Resolved child agent.
-        agent: AgentRef,
+        agent: AgentRef = req,
         /// The child's lease.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        lease: Option<LeaseMap>,
+        lease: Option<LeaseMap> = opt,
         /// The child's constraints.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        lease_constraints: Option<LeaseConstraints>,
+        lease_constraints: Option<LeaseConstraints> = opt,
     }
 );
 
@@ -155,16 +205,13 @@ body!(
     /// `progress`: `{current, total?, units?, message?}`; `current` any non-negative number (D33).
     ProgressBody {
         /// Work done so far.
-        current: Number,
+        current: Number = req,
         /// Total work, when known.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        total: Option<Number>,
+        total: Option<Number> = opt,
         /// Unit of `current`/`total`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        units: Option<String>,
+        units: Option<String> = opt,
         /// Optional text.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        message: Option<String>,
+        message: Option<String> = opt,
     }
 );
 
@@ -172,15 +219,15 @@ body!(
     /// `result_chunk`: one piece of a streamed result (WIRE.md §13.4).
     ResultChunkBody {
         /// `res_…`
-        result_id: String,
+        result_id: String = req,
         /// 0-based position.
-        chunk_seq: u64,
+        chunk_seq: u64 = req,
         /// The data, in `encoding`.
-        data: String,
+        data: String = req,
         /// `utf8` or `base64`.
-        encoding: ChunkEncoding,
+        encoding: ChunkEncoding = req,
         /// `false` on the last chunk.
-        more: bool,
+        more: bool = req,
     }
 );
 
@@ -323,18 +370,91 @@ impl Serialize for JobEvent {
 #[derive(Deserialize)]
 struct RawJobEvent<'a> {
     #[serde(borrow)]
-    kind: std::borrow::Cow<'a, str>,
+    kind: Cow<'a, str>,
     ts: Timestamp,
     #[serde(borrow, default)]
     body: Option<&'a RawValue>,
 }
 
+impl JobEvent {
+    /// Decodes a `job.event` payload leniently: a known kind whose body does not fit its
+    /// typed shape is kept verbatim as [`EventBody::Other`] instead of failing.
+    pub fn from_json_lenient(json: &str) -> Result<JobEvent, serde_json::Error> {
+        let raw: RawJobEvent<'_> = serde_json::from_str(json)?;
+        let body_text = raw.body.map_or("{}", RawValue::get);
+        let body = EventBody::from_raw(&raw.kind, body_text)?;
+        Ok(JobEvent { ts: raw.ts, body })
+    }
+}
+
+/// Decodes a body straight into the type its kind names (the single-pass path).
+struct BodySeed<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
+    type Value = EventBody;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EventBody, D::Error> {
+        Ok(match self.0 {
+            "log" => EventBody::Log(LogBody::deserialize(d)?),
+            "thought" => EventBody::Thought(ThoughtBody::deserialize(d)?),
+            "tool_call" => EventBody::ToolCall(ToolCallBody::deserialize(d)?),
+            "tool_result" => EventBody::ToolResult(ToolResultBody::deserialize(d)?),
+            "status" => EventBody::Status(StatusBody::deserialize(d)?),
+            "metric" => EventBody::Metric(MetricBody::deserialize(d)?),
+            "artifact_ref" => EventBody::ArtifactRef(ArtifactRefBody::deserialize(d)?),
+            "delegate" => EventBody::Delegate(DelegateBody::deserialize(d)?),
+            "progress" => EventBody::Progress(ProgressBody::deserialize(d)?),
+            "result_chunk" => EventBody::ResultChunk(ResultChunkBody::deserialize(d)?),
+            other => EventBody::Other {
+                kind: other.to_owned(),
+                body: Value::deserialize(d)?,
+            },
+        })
+    }
+}
+
+/// Strict, single-pass decoding: a known kind's body must fit its typed shape. The codec falls
+/// back to [`JobEvent::from_json_lenient`] when it does not, so agent data never makes a
+/// frame undecodable.
 impl<'de> Deserialize<'de> for JobEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Bodies are decoded in a second step, by kind; a body-less event has `{}`.
-        let raw = RawJobEvent::deserialize(d)?;
-        let body_text = raw.body.map_or("{}", RawValue::get);
-        let body = EventBody::from_raw(&raw.kind, body_text).map_err(D::Error::custom)?;
-        Ok(JobEvent { ts: raw.ts, body })
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JobEvent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a job.event payload")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JobEvent, A::Error> {
+                let mut kind: Option<CowStr<'de>> = None;
+                let mut ts: Option<Timestamp> = None;
+                let mut body: Option<EventBody> = None;
+                let mut early_body: Option<Value> = None;
+                while let Some(key) = map.next_key::<CowStr<'de>>()? {
+                    match &*key {
+                        "kind" if kind.is_none() => kind = Some(map.next_value()?),
+                        "ts" if ts.is_none() => ts = Some(map.next_value()?),
+                        "body" if body.is_none() && early_body.is_none() => match &kind {
+                            Some(k) => body = Some(map.next_value_seed(BodySeed(k))?),
+                            None => early_body = Some(map.next_value()?),
+                        },
+                        "kind" | "ts" | "body" => {
+                            return Err(A::Error::custom(format!("duplicate field `{}`", &*key)));
+                        }
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                let kind = kind.ok_or_else(|| A::Error::missing_field("kind"))?;
+                let ts = ts.ok_or_else(|| A::Error::missing_field("ts"))?;
+                let body = match (body, early_body) {
+                    (Some(b), _) => b,
+                    (None, early) => BodySeed(&kind)
+                        .deserialize(early.unwrap_or_else(|| Value::Object(Map::new())))
+                        .map_err(A::Error::custom)?,
+                };
+                Ok(JobEvent { ts, body })
+            }
+        }
+        d.deserialize_map(V)
     }
 }

@@ -121,12 +121,18 @@ impl IdMinter {
 
 /// `true` for an acceptable inbound envelope id: any non-empty string up to 128 chars (D16).
 pub fn valid_envelope_id(id: &str) -> bool {
-    !id.is_empty() && id.chars().count() <= MAX_ENVELOPE_ID_LEN
+    !id.is_empty() && (id.len() <= MAX_ENVELOPE_ID_LEN || id.chars().count() <= MAX_ENVELOPE_ID_LEN)
 }
 
-/// A W3C trace id: 32 lower-case hex digits, not all zero (D15).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TraceId(String);
+/// A W3C trace id: 32 lower-case hex digits, not all zero (D15). Stored inline, no allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId([u8; 32]);
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({})", self.as_str())
+    }
+}
 
 /// Why a string is not a trace id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,30 +171,33 @@ impl TraceId {
         if !is_hex_lower(id, 32) || id.bytes().all(|b| b == b'0') {
             return Err(bad());
         }
-        Ok(TraceId(id.to_owned()))
+        let mut out = [0u8; 32];
+        out.copy_from_slice(id.as_bytes());
+        Ok(TraceId(out))
     }
 
     /// The bare 32-hex form, as emitted.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII hex digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for TraceId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
 impl<'de> Deserialize<'de> for TraceId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        let s = super::cowstr::CowStr::deserialize(d)?;
         TraceId::parse(&s).map_err(serde::de::Error::custom)
     }
 }

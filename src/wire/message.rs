@@ -68,6 +68,11 @@ macro_rules! catalogue {
                 match self { $( Message::$variant(p) => m.serialize_entry("payload", p), )* }
             }
 
+            pub(crate) fn deserialize_payload<'de, D: serde::Deserializer<'de>>(ty: MessageType, d: D) -> Result<Message, D::Error> {
+                use serde::Deserialize as _;
+                Ok(match ty { $( MessageType::$variant => Message::$variant(<$payload>::deserialize(d)?), )* })
+            }
+
             pub(crate) fn decode_payload(ty: MessageType, json: &str) -> Result<Message, serde_json::Error> {
                 Ok(match ty { $( MessageType::$variant => Message::$variant(serde_json::from_str(json)?), )* })
             }

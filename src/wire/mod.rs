@@ -10,6 +10,7 @@
 
 mod agent;
 mod codec;
+mod cowstr;
 mod decimal;
 mod error;
 mod event;

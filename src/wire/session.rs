@@ -63,13 +63,20 @@ pub enum AgentInfo {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default: Option<String>,
     },
+    /// Any other entry (a client's hello may list agents in its own shape; the runtime ignores
+    /// them), kept verbatim.
+    Other(serde_json::Value),
 }
 
 impl AgentInfo {
-    /// The agent's name, whichever form.
+    /// The agent's name, whichever form (`""` for an unrecognised entry without one).
     pub fn name(&self) -> &str {
         match self {
             AgentInfo::Name(n) | AgentInfo::Versions { name: n, .. } => n,
+            AgentInfo::Other(v) => v
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
         }
     }
 }
@@ -272,6 +279,9 @@ pub struct JobSummary {
     /// Parent job of a delegation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_job_id: Option<String>,
+    /// The delegation id, when the submit carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate_id: Option<String>,
     /// The job's trace id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<TraceId>,

@@ -259,7 +259,7 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        let s = super::cowstr::CowStr::deserialize(d)?;
         Timestamp::parse(&s).map_err(serde::de::Error::custom)
     }
 }
