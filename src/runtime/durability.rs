@@ -182,7 +182,7 @@ impl Runtime {
             last_event_seq: j.last_event_seq,
             lease: j.lease.map.clone(),
             lease_constraints: j.lease_constraints.clone(),
-            trace_id: j.trace_id.clone(),
+            trace_id: j.trace_id,
             parent_job_id: j.parent_job_id.clone(),
             delegate_id: j.delegate_id.clone(),
             accepted: j.accepted.clone(),

@@ -354,7 +354,7 @@ impl Runtime {
             budget: nj.lease.budget.clone(), // D12
             parent_job_id: nj.parent_job_id.clone(),
             delegate_id: nj.delegate_id.clone(),
-            trace_id: nj.trace_id.clone(),
+            trace_id: nj.trace_id,
             credentials: (!credentials.is_empty()).then(|| credentials.clone()),
             request_id: nj.request_id.clone(),
         };
@@ -366,7 +366,7 @@ impl Runtime {
             status: JobStatus::Running,
             lease: nj.lease.clone(),
             lease_constraints: nj.lease_constraints.clone(),
-            trace_id: nj.trace_id.clone(),
+            trace_id: nj.trace_id,
             parent_job_id: nj.parent_job_id.clone(),
             delegate_id: nj.delegate_id.clone(),
             submitted_at: accepted_at,
@@ -405,7 +405,7 @@ impl Runtime {
                 let frame = self
                     .envelope(now, conn, Message::Accepted(accepted))
                     .with_job(nj.job_id.clone())
-                    .with_trace(nj.trace_id.clone());
+                    .with_trace(nj.trace_id);
                 self.transmit(conn, frame);
             }
         }
@@ -450,14 +450,14 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let trace = job.trace_id.clone();
+        let trace = job.trace_id;
         let terminal = job.terminal.clone();
         if let Some(mut acc) = job.accepted.clone() {
             acc.request_id = Some(request_id.to_owned());
             let f = self
                 .envelope(now, conn, Message::Accepted(acc))
                 .with_job(job_id)
-                .with_trace(trace.clone());
+                .with_trace(trace);
             self.transmit(conn, f);
         }
         if let Some(t) = terminal {
@@ -476,7 +476,7 @@ impl Runtime {
         };
         let owner_sid = job.session_id.clone();
         let owner = job.principal.clone();
-        let trace = job.trace_id.clone();
+        let trace = job.trace_id;
         let subs = job.subscribers.clone();
         let terminal = message.message_type().is_terminal();
         let mut targets = vec![owner_sid.clone()];
@@ -497,9 +497,7 @@ impl Runtime {
                 st.value = None;
             }
             let id = self.mint(now, IdKind::Envelope);
-            let f = Frame::new(id, msg)
-                .with_job(job_id)
-                .with_trace(trace.clone());
+            let f = Frame::new(id, msg).with_job(job_id).with_trace(trace);
             let seq = self.stamp(&sid, f);
             if sid == owner_sid
                 && seq > 0
