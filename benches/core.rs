@@ -25,9 +25,11 @@ struct Bench {
 }
 
 fn config(jobs: usize, ring: usize) -> RuntimeConfig {
-    let mut cfg = RuntimeConfig::default();
-    cfg.agents = vec![AgentSpec::new("echo", &["1.0.0"])];
-    cfg.heartbeat_interval = Duration::ZERO;
+    let mut cfg = RuntimeConfig {
+        agents: vec![AgentSpec::new("echo", &["1.0.0"])],
+        heartbeat_interval: Duration::ZERO,
+        ..RuntimeConfig::default()
+    };
     cfg.bounds.max_jobs_per_session = jobs.max(1);
     cfg.bounds.max_ring_events = ring;
     cfg.bounds.max_pending_effects = jobs.max(1) * 4 + 64;
