@@ -728,3 +728,53 @@ fn unknown_agent_in_registry_ends_internal_error() {
     assert_eq!(end["payload"]["code"], "INTERNAL_ERROR");
     assert_eq!(h.live_tasks(), 0);
 }
+
+#[test]
+fn lease_check_budget_exhausted_is_fatal() {
+    let mut h = Harness::contract();
+    let c = h.connect(1, "alice-token");
+    let job = h
+        .submit(
+            c,
+            "r1",
+            json!({"agent": "lease-check", "input": {"ops": [
+                    {"capability": "fs.read", "target": "/a"},
+                    {"capability": "fs.read", "target": "/b"}]},
+                "lease_request": {"fs.read": ["/**"], "cost.budget": ["USD:0.00"]}}),
+        )
+        .unwrap();
+    let f = h.job_frames(c, &job);
+    assert_eq!(
+        kinds(&f),
+        ["job.accepted", "tool_call", "tool_result", "job.error"]
+    );
+    assert_eq!(events(&f)[1]["error"]["code"], "BUDGET_EXHAUSTED");
+    assert_eq!(last(&f)["payload"]["code"], "BUDGET_EXHAUSTED");
+}
+
+#[test]
+fn delegator_passes_lease_constraints_to_the_delegate_event() {
+    let mut h = Harness::contract();
+    let c = h.connect(1, "alice-token");
+    let job = h
+        .submit(
+            c,
+            "r1",
+            json!({"agent": "delegator",
+            "input": {"agent": "echo@1.0.0", "input": "hi", "lease": {"fs.read": ["/p/**"]},
+                      "lease_constraints": {"expires_at": "2026-11-24T01:40:00Z"}},
+            "lease_request": {"agent.delegate": ["echo"], "fs.read": ["/p/**"]}}),
+        )
+        .unwrap();
+    let f = nth_job(&h.peek(c), 0);
+    assert_eq!(kinds(&f), ["delegate", "job.result", "job.result"]);
+    let body = &f[0]["payload"]["body"];
+    assert_eq!(body["agent"], "echo@1.0.0");
+    assert_eq!(body["lease"], json!({"fs.read": ["/p/**"]}));
+    assert_eq!(
+        body["lease_constraints"],
+        json!({"expires_at": "2026-11-24T01:40:00Z"})
+    );
+    assert_eq!(f[2]["job_id"], job.as_str());
+    assert_eq!(f[2]["payload"]["result"]["child_result"], "hi");
+}
