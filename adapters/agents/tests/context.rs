@@ -47,8 +47,9 @@ async fn inspect(_input: Value, ctx: JobContext) -> Result<Value, AgentError> {
 }
 
 async fn manual_stream(_input: Value, ctx: JobContext) -> Result<Value, AgentError> {
-    ctx.result_chunk("ab".into(), ChunkEncoding::Utf8).await?;
-    ctx.result_chunk("cd".into(), ChunkEncoding::Utf8).await?;
+    ctx.result_chunk("ab", ChunkEncoding::Utf8).await?;
+    ctx.result_chunk(String::from("cd"), ChunkEncoding::Utf8)
+        .await?;
     let n = ctx.stream_base64(b"xyz", 2).await?;
     assert_eq!(n, 2);
     assert_eq!(ctx.chunks_sent(), 4);
@@ -140,4 +141,36 @@ fn explicit_chunks_get_more_false_on_the_last_and_the_summary() {
     assert_eq!(end["summary"], "four");
     assert_eq!(end["result_size"], 7);
     assert!(end.get("result").is_none());
+}
+
+async fn panics(input: Value, ctx: JobContext) -> Result<Value, AgentError> {
+    ctx.log("info", "before").await?;
+    if input.is_null() {
+        panic!("agent bug");
+    }
+    Ok(input)
+}
+
+#[test]
+fn a_panicking_agent_ends_its_job_internal_error() {
+    let mut r = registry();
+    r.register("panics", None, panics);
+    let mut h = Harness::with_registry(r, |_| {});
+    let c = h.connect(1, "alice-token");
+    let job = h.submit(c, "r1", json!({"agent": "panics"})).unwrap();
+    let f = h.job_frames(c, &job);
+    assert_eq!(kinds(&f), ["job.accepted", "log", "job.error"]);
+    let end = &f.last().unwrap()["payload"];
+    assert_eq!(end["code"], "INTERNAL_ERROR");
+    assert_eq!(end["message"], "agent panicked");
+    assert_eq!(end["retryable"], true);
+    assert_eq!(h.live_tasks(), 0);
+    // The runtime carries on.
+    let job = h
+        .submit(c, "r2", json!({"agent": "echo", "input": 5}))
+        .unwrap();
+    assert_eq!(
+        h.job_frames(c, &job).last().unwrap()["payload"]["result"],
+        5
+    );
 }
