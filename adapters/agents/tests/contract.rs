@@ -778,3 +778,19 @@ fn delegator_passes_lease_constraints_to_the_delegate_event() {
     assert_eq!(f[2]["job_id"], job.as_str());
     assert_eq!(f[2]["payload"]["result"]["child_result"], "hi");
 }
+
+#[test]
+fn slow_max_runtime_matches_transcript() {
+    let (h, _) = replay_against_transcript("max_runtime");
+    assert_eq!(h.elapsed_ms(), 1000);
+}
+
+#[test]
+fn lease_expiry_matches_transcript() {
+    // expires_at 01:30:42Z, about 2.05 s after the recording's welcome: the second op's
+    // 5 s delay outlives the lease (D30).
+    let (h, ours) = replay_against_transcript("lease_expiry");
+    assert_eq!(last(&nth_job(&ours, 0))["payload"]["code"], "LEASE_EXPIRED");
+    assert!(h.elapsed_ms() < 5000);
+    assert_eq!(h.live_tasks(), 0);
+}

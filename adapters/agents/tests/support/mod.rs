@@ -13,7 +13,9 @@ use arcp_proto::runtime::{
     RuntimeEvent, TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{Budget, Credential, CredentialConstraints, ErrorPayload, SeededEntropy};
+use arcp_proto::wire::{
+    Budget, Credential, CredentialConstraints, ErrorPayload, SeededEntropy, Timestamp,
+};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -105,12 +107,21 @@ impl Harness {
     }
 
     pub fn with_registry(registry: AgentRegistry, tweak: impl FnOnce(&mut RuntimeConfig)) -> Self {
+        Harness::at_wall(registry, tweak, T0_UNIX_MICROS)
+    }
+
+    /// A harness whose wall clock starts at `unix_micros`.
+    pub fn at_wall(
+        registry: AgentRegistry,
+        tweak: impl FnOnce(&mut RuntimeConfig),
+        unix_micros: i64,
+    ) -> Self {
         let mut cfg = contract_config(&registry);
         tweak(&mut cfg);
         let now = Instant::from_millis(1_000);
         let rt = Runtime::new(
             cfg,
-            WallClock::new(now, T0_UNIX_MICROS),
+            WallClock::new(now, unix_micros),
             Box::new(SeededEntropy::new(11)),
         );
         let registry = Arc::new(registry);
@@ -636,7 +647,14 @@ pub fn transcript_submits(name: &str, conn: &str) -> Vec<(String, Value)> {
 /// that every accepted job's frames (with delegated children) have the recording's shape,
 /// after the D32 rewrite. Returns the harness and our frames.
 pub fn replay_against_transcript(name: &str) -> (Harness, Vec<Value>) {
-    let mut h = Harness::contract();
+    // The wall clock starts when the recording's welcome was sent (absolute expiries).
+    let t0 = transcript_r2c(name, "s1")
+        .iter()
+        .find(|f| f["type"] == "session.welcome")
+        .and_then(|f| f["payload"]["accepted_at"].as_str())
+        .map(|t| Timestamp::parse(t).unwrap().unix_micros())
+        .unwrap_or(T0_UNIX_MICROS);
+    let mut h = Harness::at_wall(contract_agents(), |_| {}, t0);
     let c = h.connect(1, "alice-token");
     for (id, payload) in transcript_submits(name, "s1") {
         h.submit(c, &id, payload);
