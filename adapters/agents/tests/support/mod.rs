@@ -507,6 +507,20 @@ impl Drop for Sleep {
     }
 }
 
+/// The bodies of the `job.event` frames.
+pub fn events(frames: &[Value]) -> Vec<Value> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "job.event")
+        .map(|f| f["payload"]["body"].clone())
+        .collect()
+}
+
+/// The last frame.
+pub fn last(frames: &[Value]) -> Value {
+    frames.last().cloned().unwrap()
+}
+
 // ---- transcripts ------------------------------------------------------------------------
 
 /// The r2c frames of `name`'s transcript on connection `conn`, as JSON.
