@@ -79,7 +79,7 @@ struct Conn {
 pub struct Runtime {
     cfg: RuntimeConfig,
     wall: WallClock,
-    entropy: Box<dyn Entropy>,
+    entropy: Box<dyn Entropy + Send>,
     ids: IdMinter,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<String, Session>,
@@ -112,7 +112,7 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A runtime with `config`, wall time from `wall` and ids and tokens from `entropy`.
-    pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy>) -> Self {
+    pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy + Send>) -> Self {
         Runtime {
             idem: Idempotency::new(
                 config.bounds.max_idempotency_entries,
