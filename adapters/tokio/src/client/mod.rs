@@ -40,12 +40,14 @@ pub use arcp_proto::client::{
     ApiError, AutoAck, ClientState, JobOutcome, ListJobsRequest, ResultValue, ResumeState,
     SeqSpace, SubmitRequest, WelcomeInfo,
 };
+/// Wire types a client application uses directly.
+pub use arcp_proto::wire::{ErrorCode, JobFilter, JobStatus, Jobs, LeaseConstraints, Timestamp};
 pub use job::{JobEventItem, JobEvents, JobHandle, JobInfo, Subscription};
 pub use transport::Target;
 
 use arcp_proto::client::{ALL_FEATURES, ClientConfig, ClientSession};
 use arcp_proto::time::{Instant as CoreInstant, WallClock};
-use arcp_proto::wire::{DEFAULT_MAX_FRAME_BYTES, Entropy, ErrorCode, ErrorPayload, Jobs};
+use arcp_proto::wire::{DEFAULT_MAX_FRAME_BYTES, Entropy, ErrorPayload};
 use driver::{Command, Driver, DriverConfig, Shared};
 use futures_util::Stream;
 use serde_json::Value;
