@@ -651,3 +651,141 @@ async fn connect_to_nothing_is_a_transport_error() {
     assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
     assert!(err.retryable());
 }
+
+#[tokio::test]
+async fn a_frame_over_the_cap_drops_the_transport_and_a_replayed_one_ends_the_session() {
+    let Some(peer) = start_peer("frame_over_cap").await else {
+        return;
+    };
+    let client = within(
+        10,
+        "connect",
+        Client::builder(&peer.url)
+            .token("alice-token")
+            .max_frame_bytes(2048)
+            .reconnect(2, Duration::from_millis(20))
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let small = within(
+        10,
+        "small",
+        client.submit(SubmitRequest::new("echo", json!("ok"))),
+    )
+    .await
+    .unwrap();
+    within(10, "small done", small.done()).await.unwrap();
+    // The job.result of a 4 KiB echo exceeds the 2 KiB cap (D35): the transport is closed,
+    // the resume replays the same frame, twice, and the client gives up.
+    let big = within(
+        10,
+        "big",
+        client.submit(SubmitRequest::new("echo", json!("x".repeat(4096)))),
+    )
+    .await
+    .unwrap();
+    let err = within(20, "big done", big.done()).await.unwrap_err();
+    match &err {
+        ClientError::Transport(why) => assert!(why.contains("without progress"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.state(), ClientState::Closed);
+    assert_eq!(client.welcomes(), 3);
+}
+
+#[tokio::test]
+async fn callers_wait_for_room_in_a_one_slot_command_queue() {
+    let Some(peer) = start_peer("command_capacity").await else {
+        return;
+    };
+    let client = within(
+        10,
+        "connect",
+        Client::builder(&peer.url)
+            .token("alice-token")
+            .command_capacity(1)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let submits = (0..20).map(|i| {
+        let client = &client;
+        async move {
+            let h = client.submit(SubmitRequest::new("echo", json!(i))).await?;
+            h.done().await
+        }
+    });
+    let outcomes = within(30, "20 submits", futures_util::future::join_all(submits)).await;
+    let values: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| match o.unwrap() {
+            JobOutcome::Success {
+                result: ResultValue::Inline(v),
+                ..
+            } => v,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, (0..20).map(|i| json!(i)).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn ack_ping_and_feature_gating() {
+    let Some(peer) = start_peer("ack_ping_features").await else {
+        return;
+    };
+    let client = within(10, "connect", Client::connect(&peer.url, "alice-token"))
+        .await
+        .unwrap();
+    let h = within(
+        10,
+        "submit",
+        client.submit(SubmitRequest::new("chatty", json!({"count": 1}))),
+    )
+    .await
+    .unwrap();
+    within(10, "done", h.done()).await.unwrap();
+    assert_eq!(client.latest_event_seq(), 9);
+    within(10, "ack", client.ack(9)).await.unwrap();
+    let err = within(10, "ack beyond", client.ack(10)).await.unwrap_err();
+    assert!(matches!(err, ClientError::Api(_)), "{err:?}");
+    within(10, "ping", client.ping()).await.unwrap();
+    within(10, "close", client.close()).await.unwrap();
+
+    // Only heartbeat negotiated: list_jobs, subscribe and ack are refused locally (D26).
+    let narrow = within(
+        10,
+        "narrow",
+        Client::builder(&peer.url)
+            .token("alice-token")
+            .features(["heartbeat"])
+            .connect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(narrow.features(), vec!["heartbeat".to_owned()]);
+    let err = within(10, "list", narrow.list_jobs(ListJobsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated(
+            "list_jobs"
+        ))
+    );
+    let err = within(10, "subscribe", narrow.subscribe("job_x", true, None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated(
+            "subscribe"
+        ))
+    );
+    let err = within(10, "ack", narrow.ack(0)).await.unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated("ack"))
+    );
+}

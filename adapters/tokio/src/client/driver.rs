@@ -141,6 +141,9 @@ struct Route {
     pending: Option<(mpsc::Receiver<JobEventItem>, oneshot::Receiver<Terminal>)>,
 }
 
+/// A loss within this time after a welcome, with no new event, counts as a stall.
+const STALL_WINDOW: Duration = Duration::from_secs(5);
+
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The driver task's state.
@@ -166,6 +169,10 @@ pub(crate) struct Driver {
     blocked: Option<Wait>,
     reconnect_at: Option<TokioInstant>,
     attempts: u32,
+    /// When the last welcome arrived and the session seq then.
+    welcomed: Option<(TokioInstant, u64)>,
+    /// Consecutive transport losses soon after a welcome without any new event.
+    stalls: u32,
     /// Why the session ended, reported to everything still waiting.
     close_error: Option<ClientError>,
     closed: bool,
@@ -203,6 +210,8 @@ impl Driver {
             blocked: None,
             reconnect_at: None,
             attempts: 0,
+            welcomed: None,
+            stalls: 0,
             close_error: None,
             closed: false,
         }
@@ -331,8 +340,21 @@ impl Driver {
         if self.session.state() == ClientState::Closed {
             return;
         }
+        // A transport that keeps failing right after each resume without delivering
+        // anything (e.g. an oversized frame the runtime replays every time, D35) is given
+        // up instead of looping forever.
+        let seq = self.session.last_event_seq();
+        match self.welcomed {
+            Some((at, s)) if s == seq && at.elapsed() < STALL_WINDOW => self.stalls += 1,
+            _ => self.stalls = 0,
+        }
         if !self.cfg.target.can_resume() {
             self.give_up(why);
+        } else if self.stalls >= self.cfg.max_reconnect_attempts {
+            self.give_up(format!(
+                "transport lost {} times right after resuming, without progress: {why}",
+                self.stalls
+            ));
         } else if self.cfg.auto_resume {
             let backoff = self
                 .cfg
@@ -382,6 +404,7 @@ impl Driver {
         match ev {
             ClientEvent::Welcome(info) => {
                 self.attempts = 0;
+                self.welcomed = Some((TokioInstant::now(), self.session.last_event_seq()));
                 self.reconnect_at = None;
                 self.shared.with(|s| s.welcomes += 1);
                 if let Some(first) = self.first_welcome.take() {
