@@ -789,3 +789,57 @@ async fn ack_ping_and_feature_gating() {
         ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated("ack"))
     );
 }
+
+#[tokio::test]
+async fn a_delegated_childs_frames_arrive_on_the_unrouted_stream() {
+    let Some(peer) = start_peer("delegation_unrouted").await else {
+        return;
+    };
+    let client = within(
+        10,
+        "connect",
+        Client::builder(&peer.url)
+            .token("alice-token")
+            .unrouted_events(16)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let mut parent = within(
+        10,
+        "submit",
+        client.submit(
+            SubmitRequest::new(
+                "delegator",
+                json!({"agent": "echo", "input": 5, "lease": {}}),
+            )
+            .lease("agent.delegate", vec!["echo".into()]),
+        ),
+    )
+    .await
+    .unwrap();
+    let events: Vec<_> = within(10, "parent events", parent.events().collect::<Vec<_>>()).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind(), "delegate");
+    let child_id = events[0].body()["child_job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outcome = within(10, "parent done", parent.done()).await.unwrap();
+    match success_value(&outcome) {
+        ResultValue::Inline(v) => {
+            assert_eq!(v["child_job_id"], json!(child_id));
+            assert_eq!(v["child_result"], json!(5));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut unrouted = client.unrouted_events().unwrap();
+    let item = within(10, "child terminal", unrouted.next()).await.unwrap();
+    assert_eq!(item.job_id(), child_id);
+    match item {
+        StreamItem::Terminal { outcome, .. } => {
+            assert_eq!(success_value(&outcome), &ResultValue::Inline(json!(5)));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -633,3 +633,73 @@ impl Client {
         request(&self.commands, |reply| Command::Close { reply }).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcp_proto::wire::{EventBody, JobEvent, LogBody};
+
+    #[test]
+    fn error_code_and_retryable() {
+        let refused = ClientError::refused(&ErrorPayload::new(ErrorCode::DuplicateKey, "dup"));
+        assert_eq!(refused.code(), Some(ErrorCode::DuplicateKey));
+        assert!(!refused.retryable());
+        assert_eq!(refused.to_string(), "DUPLICATE_KEY: dup");
+        let failed = ClientError::JobFailed {
+            job_id: "job_1".into(),
+            code: ErrorCode::InternalError,
+            message: "boom".into(),
+            retryable: true,
+            details: None,
+        };
+        assert_eq!(failed.code(), Some(ErrorCode::InternalError));
+        assert!(failed.retryable());
+        assert_eq!(failed.to_string(), "job job_1 failed: INTERNAL_ERROR: boom");
+        assert!(ClientError::Transport("x".into()).retryable());
+        assert_eq!(ClientError::Closed.code(), None);
+        assert!(!ClientError::Closed.retryable());
+        assert!(!ClientError::Overflow { limit: 2 }.retryable());
+    }
+
+    #[test]
+    fn event_item_kind_body_and_stream_item_accessors() {
+        let event = JobEvent {
+            ts: arcp_proto::wire::Timestamp::parse("2026-11-24T01:30:25.165442Z").unwrap(),
+            body: EventBody::Log(LogBody {
+                level: "info".into(),
+                message: "round 0".into(),
+                attributes: None,
+                extra: serde_json::Map::new(),
+            }),
+        };
+        let item = JobEventItem {
+            job_id: "job_1".into(),
+            event_seq: 7,
+            space: SeqSpace::Session,
+            event,
+        };
+        assert_eq!(item.kind(), "log");
+        assert_eq!(
+            item.body(),
+            serde_json::json!({"level": "info", "message": "round 0"})
+        );
+        let s = StreamItem::Event(item);
+        assert_eq!((s.job_id(), s.event_seq()), ("job_1", 7));
+        let t = StreamItem::Terminal {
+            job_id: "job_2".into(),
+            event_seq: 9,
+            space: SeqSpace::Session,
+            outcome: JobOutcome::Cancelled { completed_at: None },
+        };
+        assert_eq!((t.job_id(), t.event_seq()), ("job_2", 9));
+    }
+
+    #[test]
+    fn entropy_never_repeats_in_a_run() {
+        let mut e = HashEntropy { counter: 0 };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            assert!(seen.insert(e.next_u128()));
+        }
+    }
+}
