@@ -34,6 +34,7 @@
 
 mod driver;
 mod job;
+mod shared;
 mod transport;
 
 pub use arcp_proto::client::{
@@ -48,9 +49,10 @@ pub use transport::Target;
 use arcp_proto::client::{ALL_FEATURES, ClientConfig, ClientSession};
 use arcp_proto::time::{Instant as CoreInstant, WallClock};
 use arcp_proto::wire::{DEFAULT_MAX_FRAME_BYTES, Entropy, ErrorPayload};
-use driver::{Command, Driver, DriverConfig, Shared};
+use driver::{Driver, DriverConfig};
 use futures_util::Stream;
 use serde_json::Value;
+use shared::{Command, Shared};
 use std::ffi::OsString;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
