@@ -662,3 +662,47 @@ async fn a_delegated_childs_frames_arrive_on_the_unrouted_stream() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn subscribing_to_a_finished_job_replays_it_to_the_end() {
+    let Some(peer) = start_peer("subscribe_finished").await else {
+        return;
+    };
+    let alice = within(10, "connect", Client::connect(&peer.url, "alice-token"))
+        .await
+        .unwrap();
+    let h = within(
+        10,
+        "submit",
+        alice.submit(SubmitRequest::new("chatty", json!({"count": 2}))),
+    )
+    .await
+    .unwrap();
+    let job_id = h.job_id().to_owned();
+    within(10, "done", h.done()).await.unwrap();
+    let observer = within(10, "observer", Client::connect(&peer.url, "auditor-token"))
+        .await
+        .unwrap();
+    // The reference replays all 15 frames, terminal included, before job.subscribed (D9).
+    let mut sub = within(10, "subscribe", observer.subscribe(&job_id, true, None))
+        .await
+        .unwrap();
+    assert_eq!(sub.replayed(), 15);
+    let seqs: Vec<u64> = within(
+        10,
+        "events",
+        sub.handle.events().map(|e| e.event_seq).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(seqs, (1..=14).collect::<Vec<u64>>());
+    let outcome = within(10, "done", sub.handle.done()).await.unwrap();
+    assert_eq!(
+        success_value(&outcome),
+        &ResultValue::Inline(json!({"rounds": 2, "events": 14}))
+    );
+    // The subscription ended with its job: subscribing again replays again.
+    let again = within(10, "again", observer.subscribe(&job_id, true, None))
+        .await
+        .unwrap();
+    assert_eq!(again.replayed(), 15);
+}

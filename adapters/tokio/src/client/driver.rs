@@ -465,7 +465,8 @@ impl Driver {
             subscribed,
             handle,
         };
-        if reply.send(Ok(sub)).is_err() {
+        let ended = self.routes.get(&job).is_some_and(|r| r.done.is_none());
+        if reply.send(Ok(sub)).is_err() || ended {
             self.routes.remove(&job);
         }
     }
@@ -550,10 +551,15 @@ impl Driver {
                     outcome,
                     ..
                 } => {
-                    if let Some(route) = self.routes.remove(&job)
-                        && let Some(done) = route.done
-                    {
+                    // The stream ends after what it holds; `done` gets the outcome.
+                    route.events = None;
+                    if let Some(done) = route.done.take() {
                         let _ = done.send(Ok((event_seq, space, outcome)));
+                    }
+                    // A subscription whose replay ended before `job.subscribed` (the
+                    // reference's order, D9) keeps its receivers until it is handed out.
+                    if route.pending.is_none() {
+                        self.routes.remove(&job);
                     }
                 }
             }
