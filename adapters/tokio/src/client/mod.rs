@@ -21,6 +21,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! | Python SDK | here |
+//! |---|---|
+//! | `ARCPClient(client=…, token=…, features=…, auto_ack=…)` + `connect(transport)` | [`Client::builder`]`(url).client_info(..).token(..).features(..).auto_ack(..).connect()`, or [`Client::connect`]`(url, token)` |
+//! | `StdioTransport(...)` | [`Client::spawn_stdio`]`(argv, token)` / [`Client::stdio_builder`] |
+//! | `client.submit(agent=…, input=…, lease_request=…, …)` | [`Client::submit`]`(`[`SubmitRequest`]`)` → [`JobHandle`] |
+//! | `handle.job_id`, `.lease`, `.budget`, `.agent_ref` | [`JobHandle::job_id`], [`lease`](JobHandle::lease), [`budget`](JobHandle::budget), [`agent_ref`](JobHandle::agent_ref), [`credentials`](JobHandle::credentials) |
+//! | `async for event in handle.events()`, `event["kind"]`, `event["body"]` | `while let Some(event) = handle.events().next().await`, [`JobEventItem::kind`], [`JobEventItem::body`] |
+//! | `await handle.done` | [`JobHandle::done`] (`Ok` outcome, or [`ClientError::JobFailed`]) |
+//! | `client.latest_event_seq` | [`Client::latest_event_seq`] |
+//! | `client.resume(transport, resume=SessionResume(...))` | [`ClientBuilder::resume`]`(`[`ResumeState`]`)`; in-process: automatic, or [`Client::resume`] |
+//! | `list_jobs(filter=ListJobsFilter(...))`, `subscribe`, `unsubscribe`, `cancel`, `ack` | [`Client::list_jobs`], [`Client::subscribe`] → [`Subscription`], [`Client::unsubscribe`], [`Client::cancel`], [`Client::ack`] |
+//! | `ARCPError.code`, `.retryable` | [`ClientError::code`], [`ClientError::retryable`] |
+//!
 //! One task owns the `ClientSession` and follows the driving contract (see `driver.rs`):
 //! commands from the application, frames from the transport and deadlines are its inputs.
 //! Every channel is bounded: commands ([`ClientBuilder::command_capacity`]), each job's
