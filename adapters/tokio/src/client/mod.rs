@@ -256,6 +256,7 @@ pub struct ClientBuilder {
     version: String,
     features: Vec<String>,
     auto_ack: Option<AutoAck>,
+    auto_ping: bool,
     auto_resume: bool,
     resume: Option<ResumeState>,
     max_frame_bytes: usize,
@@ -278,6 +279,7 @@ impl ClientBuilder {
             version: env!("CARGO_PKG_VERSION").into(),
             features: ALL_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
             auto_ack: None,
+            auto_ping: false,
             auto_resume: true,
             resume: None,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
@@ -322,6 +324,13 @@ impl ClientBuilder {
             every_n: every_n.max(1),
             interval,
         });
+        self
+    }
+
+    /// Send a `session.ping` whenever nothing was sent for one heartbeat interval (only
+    /// when `heartbeat` was negotiated; default off, like the reference client).
+    pub fn auto_ping(mut self, on: bool) -> Self {
+        self.auto_ping = on;
         self
     }
 
@@ -388,6 +397,7 @@ impl ClientBuilder {
         let mut config = ClientConfig::named(&self.name, &self.version, self.token);
         config.features = self.features;
         config.auto_ack = self.auto_ack;
+        config.auto_ping = self.auto_ping;
         config.max_frame_bytes = self.max_frame_bytes;
         let wall = WallClock::new(CoreInstant::ZERO, unix_micros());
         let entropy = Box::new(HashEntropy { counter: 0 });
@@ -707,6 +717,18 @@ mod tests {
             outcome: JobOutcome::Cancelled { completed_at: None },
         };
         assert_eq!((t.job_id(), t.event_seq()), ("job_2", 9));
+    }
+
+    #[test]
+    fn public_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Client>();
+        send_sync::<ClientError>();
+        send::<JobHandle>();
+        send::<Subscription>();
+        send::<UnroutedEvents>();
+        send::<JobEvents<'static>>();
     }
 
     #[test]
