@@ -73,8 +73,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
-/// The `reason` of [`Client::cancel`] (the reference runtime requires one, COMPAT D6).
-pub const DEFAULT_CANCEL_REASON: &str = "client.cancel";
+pub use arcp_proto::client::DEFAULT_CANCEL_REASON;
 
 /// Everything a client call can fail with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
