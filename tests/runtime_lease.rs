@@ -510,3 +510,33 @@ fn idempotent_resubmit_while_credentials_are_minted_waits_for_the_job_d27() {
             .any(|(_, e)| matches!(e, Effect::MintCredentials { .. }))
     );
 }
+
+#[test]
+fn progress_current_must_be_a_non_negative_number_d33() {
+    use arcp_proto::wire::ProgressBody;
+    let mut h = Host::contract();
+    let (c, _, _) = h.hello(1, "alice-token", &ALL);
+    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    let progress = |current: serde_json::Number, total: Option<serde_json::Number>| {
+        AgentEvent::Event(EventBody::Progress(ProgressBody {
+            current,
+            total,
+            units: None,
+            message: None,
+            extra: Default::default(),
+        }))
+    };
+    let n = |v: f64| serde_json::Number::from_f64(v).unwrap();
+    for bad in [progress(n(-1.0), None), progress(n(1.0), Some(n(-2.0)))] {
+        let e = h.rt.handle_agent_event(h.now, &job, bad).unwrap_err();
+        assert_eq!((e.code, e.retryable), (ErrorCode::InvalidRequest, false));
+    }
+    h.drain();
+    assert!(h.take(c).is_empty(), "a refused progress emits nothing");
+    h.rt.handle_agent_event(h.now, &job, progress(n(2.5), Some(10.into())))
+        .unwrap();
+    h.drain();
+    let out = h.take_json(c);
+    assert_eq!(out[0]["payload"]["body"], json!({"current":2.5,"total":10}));
+    assert_eq!(out[0]["event_seq"], json!(1));
+}

@@ -371,3 +371,73 @@ fn hello_agents_in_any_shape_are_kept_not_refused() {
         json!({"name":"c","version":"1","x":true})
     );
 }
+
+#[test]
+fn d14_spec_body_names_accepted_reference_names_emitted() {
+    let f = dec(
+        r#"{"id":"L1","type":"job.event","payload":{"kind":"tool_call","ts":"2026-11-24T01:30:39Z","body":{"tool":"search","args":{"q":"x"},"call_id":"c1"}}}"#,
+    );
+    assert_eq!(
+        json_of(&f)["payload"]["body"],
+        json!({"tool_call_id":"c1","name":"search","arguments":{"q":"x"}})
+    );
+    let f = dec(
+        r#"{"id":"L2","type":"job.event","payload":{"kind":"tool_result","ts":"2026-11-24T01:30:39Z","body":{"call_id":"c1","result":[1]}}}"#,
+    );
+    assert_eq!(
+        json_of(&f)["payload"]["body"],
+        json!({"tool_call_id":"c1","output":[1]})
+    );
+    let f = dec(
+        r#"{"id":"L3","type":"job.event","payload":{"kind":"artifact_ref","ts":"2026-11-24T01:30:39Z","body":{"uri":"mem://a","content_type":"text/plain","byte_size":2,"sha256":"ab"}}}"#,
+    );
+    assert_eq!(
+        json_of(&f)["payload"]["body"],
+        json!({"media_type":"text/plain","size_bytes":2,"uri":"mem://a","sha256":"ab"})
+    );
+    let f = dec(
+        r#"{"id":"L4","type":"job.event","payload":{"kind":"metric","ts":"2026-11-24T01:30:39Z","body":{"name":"n","value":1.5,"dimensions":{"k":"v"}}}}"#,
+    );
+    assert_eq!(
+        json_of(&f)["payload"]["body"],
+        json!({"name":"n","value":1.5,"attributes":{"k":"v"}})
+    );
+}
+
+#[test]
+fn d33_progress_current_any_number_kept_exactly() {
+    let raw = r#"{"arcp":"1.1","id":"M1","type":"job.event","payload":{"kind":"progress","ts":"2026-11-24T01:30:39Z","body":{"current":2.5,"total":10,"units":"MB"}}}"#;
+    let f = dec(raw);
+    let Message::Event(ev) = &f.message else {
+        panic!()
+    };
+    let EventBody::Progress(p) = &ev.body else {
+        panic!("{:?}", ev.body)
+    };
+    assert_eq!(
+        (
+            p.current.as_f64(),
+            p.total.as_ref().and_then(|t| t.as_u64())
+        ),
+        (Some(2.5), Some(10))
+    );
+    assert_eq!(f.to_json(), raw);
+}
+
+#[test]
+fn d38_every_section_12_code_accepted_and_only_internal_error_retryable() {
+    for code in ErrorCode::ALL {
+        let raw = format!(
+            r#"{{"id":"N1","type":"session.error","payload":{{"code":"{}","message":"m","retryable":{}}}}}"#,
+            code.as_str(),
+            code.retryable()
+        );
+        let Message::Error(p) = dec(&raw).message else {
+            panic!()
+        };
+        assert_eq!(p.code, code);
+        assert_eq!(code.retryable(), code == ErrorCode::InternalError);
+    }
+    let Message::Error(p) = dec(r#"{"id":"N2","type":"session.error","payload":{"code":"X_VENDOR","message":"m","retryable":false}}"#).message else { panic!() };
+    assert_eq!((p.code.as_str(), p.code.retryable()), ("X_VENDOR", false));
+}

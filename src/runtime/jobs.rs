@@ -763,6 +763,19 @@ impl Runtime {
                     self.emit_event(now, job_id, EventBody::Metric(rem));
                 }
             }
+            // D33: `current` (and `total`) any non-negative number; anything else is refused
+            // to the agent and nothing is emitted.
+            AgentEvent::Event(EventBody::Progress(p))
+                if p.current.as_f64().is_none_or(|c| c < 0.0)
+                    || p.total
+                        .as_ref()
+                        .is_some_and(|t| t.as_f64().is_none_or(|t| t < 0.0)) =>
+            {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "progress current and total must be non-negative numbers",
+                ));
+            }
             AgentEvent::Event(body) => self.emit_event(now, job_id, body),
             AgentEvent::ResultChunk {
                 chunk_seq,
