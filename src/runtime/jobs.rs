@@ -666,12 +666,6 @@ impl Runtime {
         job.lease.authorize(&self.wall.timestamp_at(now), op)
     }
 
-    /// A job's remaining budget counters (`None`: unknown job or no budget). Agents read it
-    /// through their host (`JobContext::budget`).
-    pub fn job_budget(&self, job_id: &str) -> Option<crate::wire::Budget> {
-        self.jobs.get(job_id)?.lease.remaining().cloned()
-    }
-
     /// Something a running agent emitted. Errors go back to the agent (the job's state is
     /// unchanged): an unknown or ended job, a negative cost (D31), a refused delegation.
     pub fn handle_agent_event(
