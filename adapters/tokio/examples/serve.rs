@@ -58,11 +58,16 @@ async fn main() {
         .credentials(credentials)
         .heartbeat_interval(Duration::from_secs(heartbeat));
     if stdio {
-        if let Err(e) = builder.serve_stdio().await {
-            eprintln!("error: {e}");
-            std::process::exit(1);
-        }
-        return;
+        let code = match builder.serve_stdio().await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
+        // The session is over: exit now, which also closes stdout. (A pending read of
+        // tokio's stdin sits on a blocking thread that would delay a normal return.)
+        std::process::exit(code);
     }
     match builder.bind_ws(("127.0.0.1", port), &path).await {
         Ok((url, _handle)) => {
