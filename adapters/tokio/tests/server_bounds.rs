@@ -51,7 +51,7 @@ async fn a_consumer_that_stops_reading_is_closed_1008_and_can_resume() {
         assert_eq!(seq, last + 1, "replay without a gap");
         last = seq;
     }
-    assert!(last >= 1 && last <= 80, "{last}");
+    assert!((1..=80).contains(&last), "{last}");
     server.shutdown().await;
 }
 
