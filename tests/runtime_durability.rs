@@ -275,6 +275,7 @@ fn restore_ends_unfinished_jobs_and_revokes_outstanding_credentials() {
             lease_constraints: None,
             trace_id: None,
             parent_job_id: None,
+            delegate_id: None,
             accepted: None,
             terminal: None,
         }],

@@ -451,3 +451,62 @@ fn no_credentials_without_the_feature() {
             .any(|e| matches!(e, Effect::MintCredentials { .. }))
     );
 }
+
+#[test]
+fn idempotent_resubmit_while_credentials_are_minted_waits_for_the_job_d27() {
+    let mut h = Host::contract();
+    let (c, _, _) = h.hello(1, "alice-token", &ALL);
+    h.auto = false;
+    let p = json!({"agent":"rotator","idempotency_key":"k","lease_request":{"model.use":["m/*"]}});
+    h.send(c, json!({"id":eid(1),"type":"job.submit","payload":p}));
+    h.send(c, json!({"id":eid(2),"type":"job.submit","payload":p}));
+    assert!(h.take(c).is_empty());
+    let mints: Vec<_> = h
+        .effects
+        .iter()
+        .filter(|(_, e)| matches!(e, Effect::MintCredentials { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(mints.len(), 1, "one job, one mint");
+    h.effects.clear();
+    h.rt.handle_effect_result(
+        h.now,
+        mints[0].0,
+        EffectOutcome::Minted {
+            credentials: vec![],
+        },
+    );
+    h.drain();
+    let out = h.take_json(c);
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0]["payload"]["request_id"], eid(2).as_str());
+    assert_eq!(out[1]["payload"]["request_id"], eid(1).as_str());
+    assert_eq!(out[0]["job_id"], out[1]["job_id"]);
+    // A failed mint answers every waiter and frees the key.
+    h.send(c, json!({"id":eid(3),"type":"job.submit","payload":{"agent":"rotator","idempotency_key":"k2","lease_request":{"model.use":["m/*"]}}}));
+    h.send(c, json!({"id":eid(4),"type":"job.submit","payload":{"agent":"rotator","idempotency_key":"k2","lease_request":{"model.use":["m/*"]}}}));
+    let (id, _) = h
+        .effects
+        .iter()
+        .find(|(_, e)| matches!(e, Effect::MintCredentials { .. }))
+        .cloned()
+        .unwrap();
+    h.effects.clear();
+    h.rt.handle_effect_result(
+        h.now,
+        id,
+        EffectOutcome::Failed {
+            message: "down".into(),
+        },
+    );
+    h.drain();
+    let out = h.take_json(c);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|v| v["payload"]["code"] == "INTERNAL_ERROR"));
+    h.send(c, json!({"id":eid(5),"type":"job.submit","payload":{"agent":"rotator","idempotency_key":"k2","lease_request":{"model.use":["m/*"]}}}));
+    assert!(
+        h.effects
+            .iter()
+            .any(|(_, e)| matches!(e, Effect::MintCredentials { .. }))
+    );
+}

@@ -78,6 +78,10 @@ struct World {
     auto: Vec<(EffectId, Effect)>,
     /// Connections the host must report closed (after a `CloseConnection`).
     closing: Vec<ConnId>,
+    /// Features the last hello on a connection asked for.
+    requested: HashMap<ConnId, Vec<&'static str>>,
+    /// Features negotiated on a connection (from its welcome).
+    negotiated: HashMap<ConnId, Vec<&'static str>>,
 }
 
 fn eid(n: u32) -> String {
@@ -115,6 +119,10 @@ fn frame_json(u: &mut Unstructured<'_>, w: &mut World, conn: ConnId) -> arbitrar
         13 | 14 => 2,
         c => c,
     };
+    if choice <= 1 {
+        // Only a connection's first hello counts: later ones are refused.
+        w.requested.entry(conn).or_insert_with(|| features.clone());
+    }
     let v = match choice {
         0 => serde_json::json!({"id":id,"type":"session.hello","payload":{
             "client":{"name":"f","version":"1"},"auth":{"scheme":"bearer","token":token},
@@ -271,7 +279,28 @@ fn check(rt: &mut Runtime, w: &mut World) {
         let bytes = f.encode();
         let again = decode(&bytes, &crate::wire::Limits::default());
         assert!(again.is_ok(), "emitted frame does not decode: {f:?}");
+        // No frame outside the negotiated features (D26).
+        let has = |feat: &str| w.negotiated.get(&conn).is_some_and(|n| n.contains(&feat));
+        match &f.message {
+            Message::Ping(_) => assert!(has("heartbeat"), "ping without heartbeat"),
+            Message::Subscribed(_) => assert!(has("subscribe"), "subscribed without subscribe"),
+            Message::Jobs(_) => assert!(has("list_jobs"), "jobs without list_jobs"),
+            Message::Accepted(a) if a.credentials.is_some() => {
+                assert!(
+                    has("provisioned_credentials"),
+                    "credentials without the feature"
+                );
+            }
+            _ => {}
+        }
         if let Message::Welcome(wl) = &f.message {
+            let req = w.requested.get(&conn).cloned().unwrap_or_default();
+            assert_eq!(
+                wl.heartbeat_interval_sec.is_some(),
+                req.contains(&"heartbeat"),
+                "heartbeat_interval_sec outside the intersection"
+            );
+            w.negotiated.insert(conn, req);
             if let Some(sid) = &wl.session_id {
                 w.sessions.push((sid.clone(), wl.resume_token.clone()));
             }
@@ -358,6 +387,8 @@ fn forget_conn(w: &mut World, conn: ConnId) {
     w.ended.retain(|(c, _), _| *c != conn);
     w.welcomed.retain(|c| *c != conn);
     w.opened.retain(|c| *c != conn);
+    w.requested.remove(&conn);
+    w.negotiated.remove(&conn);
 }
 
 /// Drives a [`Runtime`] with steps decoded from `data` (with or without a durable store);

@@ -182,8 +182,9 @@ impl Runtime {
             last_event_seq: j.last_event_seq,
             lease: j.lease.map.clone(),
             lease_constraints: j.lease_constraints.clone(),
-            trace_id: j.trace_id.clone(),
+            trace_id: j.trace_id,
             parent_job_id: j.parent_job_id.clone(),
+            delegate_id: j.delegate_id.clone(),
             accepted: j.accepted.clone(),
             terminal: j.terminal.clone(),
         };
@@ -287,6 +288,7 @@ impl Runtime {
                 lease_constraints: r.lease_constraints,
                 trace_id: r.trace_id,
                 parent_job_id: r.parent_job_id,
+                delegate_id: r.delegate_id,
                 submitted_at: r.submitted_at,
                 credentials: Vec::new(),
                 accepted: r.accepted,

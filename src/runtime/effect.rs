@@ -199,6 +199,8 @@ pub struct JobRecord {
     pub trace_id: Option<TraceId>,
     /// The parent of a delegation.
     pub parent_job_id: Option<String>,
+    /// The delegation id (extension).
+    pub delegate_id: Option<String>,
     /// The `job.accepted` payload (for idempotent resubmits).
     pub accepted: Option<Accepted>,
     /// The terminal message, once ended.

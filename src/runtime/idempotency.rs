@@ -82,6 +82,11 @@ impl Idempotency {
         );
     }
 
+    /// Forgets a key (its submit failed before a job existed).
+    pub fn remove(&mut self, principal: &str, key: &str) {
+        self.entries.remove(&(principal.to_owned(), key.to_owned()));
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()

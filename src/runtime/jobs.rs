@@ -70,6 +70,7 @@ pub(super) struct Job {
     pub lease_constraints: Option<LeaseConstraints>,
     pub trace_id: Option<TraceId>,
     pub parent_job_id: Option<String>,
+    pub delegate_id: Option<String>,
     pub submitted_at: Timestamp,
     pub credentials: Vec<Credential>,
     /// The `job.accepted` payload, replayed on an idempotent resubmit (D27).
@@ -110,13 +111,19 @@ impl Runtime {
             Pending::Mint(nj) => match outcome {
                 EffectOutcome::Minted { credentials } => self.accept(now, *nj, credentials),
                 EffectOutcome::Failed { message } => {
-                    if let (Some(conn), Some(rid)) = (nj.conn, nj.request_id) {
-                        let e = err(
-                            ErrorCode::InternalError,
-                            format!("credential provisioning failed: {message}"),
-                        )
-                        .with_request_id(rid);
-                        self.send_error(now, conn, e);
+                    let e = err(
+                        ErrorCode::InternalError,
+                        format!("credential provisioning failed: {message}"),
+                    );
+                    let mut answer = self.minting.remove(&nj.job_id).unwrap_or_default();
+                    if let (Some(conn), Some(rid)) = (nj.conn, nj.request_id.clone()) {
+                        answer.insert(0, (conn, nj.session_id.clone(), rid));
+                    }
+                    for (conn, _, rid) in answer {
+                        self.send_error(now, conn, e.clone().with_request_id(rid));
+                    }
+                    if let Some((key, _)) = &nj.idempotency {
+                        self.idem.remove(&nj.principal, key);
                     }
                     self.release_job_slot(&nj.session_id);
                 }
@@ -200,7 +207,15 @@ impl Runtime {
                 self.replay_accepted(now, conn, sid, request_id, &job_id);
                 return Ok(None);
             }
+            // Still minting credentials: answered once the job is accepted (D27).
+            if let Some(waiters) = self.minting.get_mut(&job_id) {
+                waiters.push((conn, sid.to_owned(), request_id.to_owned()));
+                return Ok(None);
+            }
         }
+        let Some(session) = self.sessions.get(sid) else {
+            return Ok(None);
+        };
         let active = session.active_jobs;
         if active >= self.cfg.bounds.max_jobs_per_session {
             return Err(err(
@@ -309,6 +324,12 @@ impl Runtime {
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
             };
+            // The key is reserved while minting, so a resubmit waits for this job (D27).
+            if let Some((key, fp)) = &nj.idempotency {
+                self.idem
+                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            }
+            self.minting.insert(nj.job_id.clone(), Vec::new());
             self.push_effect(effect, Some(Pending::Mint(Box::new(nj))));
         } else {
             self.accept(now, nj, Vec::new());
@@ -333,7 +354,7 @@ impl Runtime {
             budget: nj.lease.budget.clone(), // D12
             parent_job_id: nj.parent_job_id.clone(),
             delegate_id: nj.delegate_id.clone(),
-            trace_id: nj.trace_id.clone(),
+            trace_id: nj.trace_id,
             credentials: (!credentials.is_empty()).then(|| credentials.clone()),
             request_id: nj.request_id.clone(),
         };
@@ -345,8 +366,9 @@ impl Runtime {
             status: JobStatus::Running,
             lease: nj.lease.clone(),
             lease_constraints: nj.lease_constraints.clone(),
-            trace_id: nj.trace_id.clone(),
+            trace_id: nj.trace_id,
             parent_job_id: nj.parent_job_id.clone(),
+            delegate_id: nj.delegate_id.clone(),
             submitted_at: accepted_at,
             credentials: credentials.clone(),
             accepted: nj.request_id.is_some().then(|| accepted.clone()),
@@ -363,9 +385,19 @@ impl Runtime {
             self.persist_credential(&nj.job_id, &c.id, false);
         }
         if let Some((key, fp)) = &nj.idempotency {
-            self.idem
-                .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            let reserved = self
+                .idem
+                .get(now, &nj.principal, key)
+                .is_some_and(|e| e.job_id == nj.job_id);
+            if !reserved {
+                self.idem
+                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            }
             self.persist_idempotency(now, &nj.principal, key, fp, &nj.job_id);
+        }
+        // Resubmits that arrived while the credentials were minted (D27).
+        for (conn, sid, rid) in self.minting.remove(&nj.job_id).unwrap_or_default() {
+            self.replay_accepted(now, conn, &sid, &rid, &nj.job_id);
         }
         if nj.request_id.is_some() {
             let conn = self.sessions.get(&nj.session_id).and_then(|s| s.conn);
@@ -373,7 +405,7 @@ impl Runtime {
                 let frame = self
                     .envelope(now, conn, Message::Accepted(accepted))
                     .with_job(nj.job_id.clone())
-                    .with_trace(nj.trace_id.clone());
+                    .with_trace(nj.trace_id);
                 self.transmit(conn, frame);
             }
         }
@@ -418,14 +450,14 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let trace = job.trace_id.clone();
+        let trace = job.trace_id;
         let terminal = job.terminal.clone();
         if let Some(mut acc) = job.accepted.clone() {
             acc.request_id = Some(request_id.to_owned());
             let f = self
                 .envelope(now, conn, Message::Accepted(acc))
                 .with_job(job_id)
-                .with_trace(trace.clone());
+                .with_trace(trace);
             self.transmit(conn, f);
         }
         if let Some(t) = terminal {
@@ -444,7 +476,7 @@ impl Runtime {
         };
         let owner_sid = job.session_id.clone();
         let owner = job.principal.clone();
-        let trace = job.trace_id.clone();
+        let trace = job.trace_id;
         let subs = job.subscribers.clone();
         let terminal = message.message_type().is_terminal();
         let mut targets = vec![owner_sid.clone()];
@@ -465,9 +497,7 @@ impl Runtime {
                 st.value = None;
             }
             let id = self.mint(now, IdKind::Envelope);
-            let f = Frame::new(id, msg)
-                .with_job(job_id)
-                .with_trace(trace.clone());
+            let f = Frame::new(id, msg).with_job(job_id).with_trace(trace);
             let seq = self.stamp(&sid, f);
             if sid == owner_sid
                 && seq > 0

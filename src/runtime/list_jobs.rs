@@ -75,11 +75,11 @@ impl Runtime {
                 status: j.status,
                 submitted_at: Some(j.submitted_at.clone()),
                 parent_job_id: j.parent_job_id.clone(),
-                trace_id: j.trace_id.clone(),
+                delegate_id: j.delegate_id.clone(),
+                trace_id: j.trace_id,
                 created_at: Some(j.submitted_at.clone()),
                 lease: Some(j.lease.map.clone()),
                 last_event_seq: Some(j.last_event_seq),
-                delegate_id: None,
             })
             .collect();
         let end = start.saturating_add(page.len());

@@ -91,6 +91,9 @@ pub struct Runtime {
     effects: VecDeque<(EffectId, Effect)>,
     events: VecDeque<RuntimeEvent>,
     pending: HashMap<EffectId, jobs::Pending>,
+    /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
+    /// (connection, session, request id).
+    minting: HashMap<String, Vec<(ConnId, String, String)>>,
     next_effect: u64,
     timers: Timers<TimerKey>,
     /// The `now` of the current input (for paths that run deep inside one).
@@ -127,6 +130,7 @@ impl Runtime {
             effects: VecDeque::new(),
             events: VecDeque::new(),
             pending: HashMap::new(),
+            minting: HashMap::new(),
             next_effect: 0,
             timers: Timers::new(),
             now: Instant::ZERO,

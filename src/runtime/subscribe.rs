@@ -91,12 +91,12 @@ impl Runtime {
             credentials: (owner && may_see_secrets && !job.credentials.is_empty())
                 .then(|| job.credentials.clone()),
             parent_job_id: job.parent_job_id.clone(),
-            trace_id: job.trace_id.clone(),
+            trace_id: job.trace_id,
             subscribed_from: Some(if n == 0 { 0 } else { last_seq + n }),
             replayed: Some(Replayed::Count(n)),
         };
         let job_id = job.id.clone();
-        let trace = job.trace_id.clone();
+        let trace = job.trace_id;
         let live = !job.status.is_terminal() && job.session_id != sid;
         let f = self
             .envelope(now, conn, Message::Subscribed(subscribed))
@@ -107,9 +107,7 @@ impl Runtime {
                 strip_secret(&mut m);
             }
             let id = self.mint(now, IdKind::Envelope);
-            let f = Frame::new(id, m)
-                .with_job(job_id.clone())
-                .with_trace(trace.clone());
+            let f = Frame::new(id, m).with_job(job_id.clone()).with_trace(trace);
             self.stamp_with(sid, f, true);
         }
         if live && !already {

@@ -271,6 +271,7 @@ fn job_to_store(r: &JobRecord) -> arcp_sqlite::JobRecord {
         "lease_constraints": r.lease_constraints,
         "trace_id": r.trace_id,
         "parent_job_id": r.parent_job_id,
+        "delegate_id": r.delegate_id,
         "accepted": r.accepted,
         "terminal": terminal,
         "submitted_at": r.submitted_at,
@@ -298,6 +299,7 @@ fn job_from_store(r: arcp_sqlite::JobRecord) -> Option<JobRecord> {
         serde_json::from_value(field("lease_constraints")).ok()?;
     let trace_id: Option<TraceId> = serde_json::from_value(field("trace_id")).ok()?;
     let parent_job_id: Option<String> = serde_json::from_value(field("parent_job_id")).ok()?;
+    let delegate_id: Option<String> = serde_json::from_value(field("delegate_id")).ok()?;
     let accepted: Option<Accepted> = serde_json::from_value(field("accepted")).ok()?;
     let terminal: Option<Message> = match field("terminal") {
         Value::String(s) => Some(decode(s.as_bytes(), &store_limits()).ok()?.message),
@@ -317,6 +319,7 @@ fn job_from_store(r: arcp_sqlite::JobRecord) -> Option<JobRecord> {
         lease_constraints,
         trace_id,
         parent_job_id,
+        delegate_id,
         accepted,
         terminal,
     })
@@ -341,6 +344,7 @@ mod tests {
             lease_constraints: None,
             trace_id: None,
             parent_job_id: Some("job_0".into()),
+            delegate_id: Some("del_1".into()),
             accepted: None,
             terminal: Some(Message::JobError(JobError {
                 final_status: arcp_proto::wire::FinalStatus::Error,
