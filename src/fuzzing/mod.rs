@@ -5,14 +5,13 @@
 
 mod client;
 mod lease;
+mod runtime_sim;
 
 pub use client::*;
 pub use lease::*;
+pub use runtime_sim::runtime_steps;
 
 use crate::wire::{Frame, Limits, LineFramer, decode};
-
-mod runtime_sim;
-pub use runtime_sim::runtime_steps;
 
 /// Decodes `data` as one frame and, when it decodes, checks that re-encoding and decoding
 /// again gives the same frame. Then feeds `data` through a stdio framer with a small cap and

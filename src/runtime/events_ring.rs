@@ -38,7 +38,7 @@ impl EventRing {
 
     /// Keeps `frame` (whose `event_seq` is `seq`), dropping the oldest entries when over a cap.
     pub fn push(&mut self, seq: u64, frame: Frame) {
-        let bytes = frame.encode().len();
+        let bytes = frame.encoded_len();
         self.entries.push_back(RingEntry { seq, bytes, frame });
         self.bytes = self.bytes.saturating_add(bytes);
         while self.entries.len() > self.max_events || self.bytes > self.max_bytes {

@@ -1,0 +1,71 @@
+//! Subscribing to jobs (README): attach read-only to a job submitted elsewhere and observe
+//! its stream (with history replay) without cancel authority.
+//!
+//! `cargo run -p arcp-tokio --example subscribe -- --url ws://127.0.0.1:PORT/arcp`
+//! (first submits a `slow` job as `alice-token`, so there is something running to watch;
+//! the dashboard uses `ARCP_OBSERVER_TOKEN`, default `auditor-token`).
+
+mod common;
+
+use arcp_tokio::client::{Client, ClientError, JobFilter, ListJobsRequest, SubmitRequest};
+use futures_util::StreamExt;
+use serde_json::json;
+
+#[tokio::main]
+async fn main() -> Result<(), ClientError> {
+    let url = common::url();
+    // Elsewhere: a CLI submitted a job.
+    let cli = Client::connect(&url, common::token()).await?;
+    let job = cli
+        .submit(SubmitRequest::new(
+            "slow",
+            json!({"seconds": 2, "tick": 0.2}),
+        ))
+        .await?;
+
+    let observer = Client::builder(&url)
+        .client_info("dashboard", "1.0.0")
+        .token(std::env::var("ARCP_OBSERVER_TOKEN").unwrap_or_else(|_| "auditor-token".into()))
+        .features(["list_jobs", "subscribe"])
+        .connect()
+        .await?;
+
+    let listing = observer
+        .list_jobs(ListJobsRequest {
+            filter: Some(JobFilter {
+                status: Some(vec!["running".into()]),
+                ..JobFilter::default()
+            }),
+            ..ListJobsRequest::default()
+        })
+        .await?;
+    let mut sub = observer
+        .subscribe(&listing.jobs[0].job_id, true, None)
+        .await?;
+    println!(
+        "subscribed from seq={} replayed={}",
+        sub.subscribed_from(),
+        sub.replayed()
+    );
+
+    let mut events = sub.handle.events();
+    let mut seen = 0;
+    while let Some(event) = events.next().await {
+        println!(
+            "[seq>{}] {}",
+            sub.subscribed.subscribed_from.unwrap_or(0),
+            event.kind()
+        );
+        seen += 1;
+        if seen == 5 {
+            break;
+        }
+    }
+
+    // ... later ...
+    observer.unsubscribe(&sub.job_id).await?;
+
+    println!("submitter's view: {:?}", job.done().await?);
+    observer.close().await?;
+    cli.close().await
+}

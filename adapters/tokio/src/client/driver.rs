@@ -1,0 +1,740 @@
+//! The task that owns the [`ClientSession`] and drives it by the driving contract: feed one
+//! input (a frame, a command, a timeout, a transport change), drain `poll_transmit` then
+//! `poll_event`, ask `poll_timeout` last, and sleep until the earliest of socket input,
+//! application command, delivery capacity, or deadline.
+
+use super::job::{JobEventItem, JobHandle, JobInfo, Subscription};
+use super::shared::{Command, Reply, Shared, Terminal};
+use super::transport::{RecvError, Target, Transport};
+use super::{ClientError, StreamItem};
+use arcp_proto::client::{
+    ClientEvent, ClientSession, ClientState, RequestError, RequestId, WelcomeInfo,
+};
+use arcp_proto::time::Instant as CoreInstant;
+use arcp_proto::wire::Jobs;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant as TokioInstant;
+
+/// Knobs of the driver (from the builder).
+#[derive(Debug, Clone)]
+pub(crate) struct DriverConfig {
+    pub target: Target,
+    pub max_frame_bytes: usize,
+    pub event_capacity: usize,
+    pub max_buffered_events: usize,
+    pub auto_resume: bool,
+    pub max_reconnect_attempts: u32,
+    pub reconnect_delay: Duration,
+}
+
+/// A job (or subscription) the application holds a handle for.
+struct Route {
+    events: Option<mpsc::Sender<JobEventItem>>,
+    done: Option<oneshot::Sender<Terminal>>,
+    /// The receivers of a subscription not yet handed out (until `job.subscribed`).
+    pending: Option<(mpsc::Receiver<JobEventItem>, oneshot::Receiver<Terminal>)>,
+}
+
+/// A loss within this time after a welcome, with no new event, counts as a stall.
+const STALL_WINDOW: Duration = Duration::from_secs(5);
+
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The driver task's state.
+pub(crate) struct Driver {
+    session: ClientSession,
+    cfg: DriverConfig,
+    origin: TokioInstant,
+    transport: Option<Transport>,
+    commands: mpsc::Receiver<Command>,
+    commands_tx: mpsc::WeakSender<Command>,
+    shared: Arc<Shared>,
+    welcome_waiters: Vec<Reply<()>>,
+    first_welcome: Option<oneshot::Sender<Result<WelcomeInfo, ClientError>>>,
+    submits: HashMap<RequestId, Reply<JobHandle>>,
+    lists: HashMap<RequestId, Reply<Jobs>>,
+    subs: HashMap<RequestId, (String, Reply<Subscription>)>,
+    pings: HashMap<String, Reply<Duration>>,
+    routes: HashMap<String, Route>,
+    unrouted: Option<mpsc::Sender<StreamItem>>,
+    /// Events and terminals waiting for room in their channel, in arrival order. While it
+    /// holds `max_buffered_events` items the transport is not read.
+    stash: VecDeque<StreamItem>,
+    blocked: Option<Wait>,
+    reconnect_at: Option<TokioInstant>,
+    attempts: u32,
+    /// When the last welcome arrived and the session seq then.
+    welcomed: Option<(TokioInstant, u64)>,
+    /// Consecutive transport losses soon after a welcome without any new event.
+    stalls: u32,
+    /// Why the session ended, reported to everything still waiting.
+    close_error: Option<ClientError>,
+    closed: bool,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        session: ClientSession,
+        cfg: DriverConfig,
+        transport: Transport,
+        commands: mpsc::Receiver<Command>,
+        commands_tx: mpsc::WeakSender<Command>,
+        shared: Arc<Shared>,
+        first_welcome: oneshot::Sender<Result<WelcomeInfo, ClientError>>,
+        unrouted: Option<mpsc::Sender<StreamItem>>,
+    ) -> Self {
+        Driver {
+            session,
+            cfg,
+            origin: TokioInstant::now(),
+            transport: Some(transport),
+            commands,
+            commands_tx,
+            shared,
+            welcome_waiters: Vec::new(),
+            first_welcome: Some(first_welcome),
+            submits: HashMap::new(),
+            lists: HashMap::new(),
+            subs: HashMap::new(),
+            pings: HashMap::new(),
+            routes: HashMap::new(),
+            unrouted,
+            stash: VecDeque::new(),
+            blocked: None,
+            reconnect_at: None,
+            attempts: 0,
+            welcomed: None,
+            stalls: 0,
+            close_error: None,
+            closed: false,
+        }
+    }
+
+    /// The core's clock: microseconds since the driver started.
+    fn now(&self) -> CoreInstant {
+        let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        CoreInstant::from_micros(micros)
+    }
+
+    fn to_tokio(&self, at: CoreInstant) -> TokioInstant {
+        self.origin + Duration::from_micros(at.as_micros())
+    }
+
+    /// Runs until the session is closed (by `close`, a refused handshake, the runtime, or
+    /// giving up on reconnecting) or every `Client` is dropped.
+    pub(crate) async fn run(mut self) {
+        let now = self.now();
+        self.session.handle_connected(now);
+        self.pump().await;
+        while !self.closed {
+            // Contract step 3: the deadline is asked last, after draining.
+            let core_deadline = self.session.poll_timeout().map(|t| self.to_tokio(t));
+            let deadline = match (core_deadline, self.reconnect_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let can_read =
+                self.transport.is_some() && self.stash.len() < self.cfg.max_buffered_events;
+            let waiting = self.blocked.is_some();
+            let wake = tokio::select! {
+                biased;
+                cmd = self.commands.recv() => Wake::Command(cmd),
+                () = wait_blocked(&mut self.blocked), if waiting => Wake::Capacity,
+                r = recv(&mut self.transport), if can_read => Wake::Frame(r),
+                () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(Some(cmd)) => self.command(cmd).await,
+                Wake::Command(None) => {
+                    // Every Client is gone: end the session politely.
+                    let now = self.now();
+                    let _ = self.session.close(now, "client.close");
+                }
+                Wake::Capacity => self.blocked = None,
+                Wake::Frame(Ok(bytes)) => {
+                    let now = self.now();
+                    self.session.handle_frame(now, &bytes);
+                }
+                Wake::Frame(Err(RecvError::TooLarge)) => {
+                    // D35: the transport refused an oversized frame; the session stays
+                    // resumable.
+                    self.lost("inbound frame over the size cap").await;
+                }
+                Wake::Frame(Err(RecvError::Closed(why))) => self.lost(&why).await,
+                Wake::Timer => {
+                    if self.reconnect_at.is_some_and(|t| t <= TokioInstant::now()) {
+                        self.reconnect_at = None;
+                        self.reconnect().await;
+                    }
+                    // Contract step 5: re-read the clock, then call handle_timeout if due.
+                    let now = self.now();
+                    if self.session.poll_timeout().is_some_and(|t| t <= now) {
+                        self.session.handle_timeout(now);
+                    }
+                }
+            }
+            self.pump().await;
+        }
+        if let Some(t) = self.transport.take() {
+            t.close().await;
+        }
+    }
+
+    /// Contract step 2: drain transmits, then events, until both are empty.
+    async fn pump(&mut self) {
+        loop {
+            while let Some(frame) = self.session.poll_transmit() {
+                let Some(t) = self.transport.as_mut() else {
+                    continue;
+                };
+                if let Err(e) = t.send(frame.encode()).await {
+                    self.transport = None;
+                    let now = self.now();
+                    self.session.handle_disconnected(now);
+                    self.schedule_reconnect(format!("send failed: {e}"));
+                }
+            }
+            match self.session.poll_event() {
+                Some(ev) => self.on_event(ev).await,
+                None => break,
+            }
+        }
+        self.deliver();
+        let s = &self.session;
+        let (state, sid, token, features, seq) = (
+            s.state(),
+            s.session_id().map(str::to_owned),
+            s.resume_token().map(str::to_owned),
+            s.features().to_vec(),
+            s.last_event_seq(),
+        );
+        self.shared.with(|snap| {
+            snap.state = state;
+            snap.session_id = sid;
+            snap.resume_token = token;
+            snap.features = features;
+            snap.received_seq = seq;
+        });
+    }
+
+    /// The transport broke (read error, peer close, oversized frame).
+    async fn lost(&mut self, why: &str) {
+        if let Some(t) = self.transport.take() {
+            t.close().await;
+        }
+        let now = self.now();
+        self.session.handle_disconnected(now);
+        self.schedule_reconnect(why.to_owned());
+    }
+
+    /// After a transport loss: reconnect later (automatic resume), wait for `resume()`, or
+    /// give up (stdio: a new child is a new runtime).
+    fn schedule_reconnect(&mut self, why: String) {
+        if self.session.state() == ClientState::Closed {
+            return;
+        }
+        // A transport that keeps failing right after each resume without delivering
+        // anything (e.g. an oversized frame the runtime replays every time, D35) is given
+        // up instead of looping forever.
+        let seq = self.session.last_event_seq();
+        match self.welcomed {
+            Some((at, s)) if s == seq && at.elapsed() < STALL_WINDOW => self.stalls += 1,
+            _ => self.stalls = 0,
+        }
+        if !self.cfg.target.can_resume() {
+            self.give_up(why);
+        } else if self.stalls >= self.cfg.max_reconnect_attempts {
+            self.give_up(format!(
+                "transport lost {} times right after resuming, without progress: {why}",
+                self.stalls
+            ));
+        } else if self.cfg.auto_resume {
+            let backoff = self
+                .cfg
+                .reconnect_delay
+                .saturating_mul(1u32 << self.attempts.min(6));
+            self.reconnect_at = Some(TokioInstant::now() + backoff);
+        } else {
+            for w in self.welcome_waiters.drain(..) {
+                let _ = w.send(Err(ClientError::Transport(why.clone())));
+            }
+        }
+    }
+
+    async fn reconnect(&mut self) {
+        if self.session.state() != ClientState::Disconnected {
+            return;
+        }
+        match Transport::open(&self.cfg.target, self.cfg.max_frame_bytes).await {
+            Ok(t) => {
+                self.transport = Some(t);
+                let now = self.now();
+                // Resume is internal: the core sends hello with payload.resume (D2).
+                self.session.handle_connected(now);
+            }
+            Err(e) => {
+                self.attempts += 1;
+                if self.attempts >= self.cfg.max_reconnect_attempts {
+                    self.give_up(e);
+                } else {
+                    self.schedule_reconnect(e);
+                }
+            }
+        }
+    }
+
+    fn give_up(&mut self, why: String) {
+        self.close_error = Some(ClientError::Transport(why));
+        let now = self.now();
+        let _ = self.session.close(now, "client.close");
+    }
+
+    fn fail_error(&self) -> ClientError {
+        self.close_error.clone().unwrap_or(ClientError::Closed)
+    }
+
+    async fn on_event(&mut self, ev: ClientEvent) {
+        match ev {
+            ClientEvent::Welcome(info) => {
+                self.attempts = 0;
+                self.welcomed = Some((TokioInstant::now(), self.session.last_event_seq()));
+                self.reconnect_at = None;
+                self.shared.with(|s| s.welcomes += 1);
+                if let Some(first) = self.first_welcome.take() {
+                    let _ = first.send(Ok(*info));
+                }
+                for w in self.welcome_waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            ClientEvent::HandshakeFailed { error, .. } => {
+                let err = ClientError::refused(&error);
+                if let Some(first) = self.first_welcome.take() {
+                    let _ = first.send(Err(err.clone()));
+                }
+                for w in self.welcome_waiters.drain(..) {
+                    let _ = w.send(Err(err.clone()));
+                }
+                self.close_error = Some(err);
+            }
+            ClientEvent::Accepted {
+                request_id,
+                job_id,
+                accepted,
+            } => {
+                let reply = request_id.and_then(|r| self.submits.remove(&r));
+                if let Some(reply) = reply {
+                    let (tx, rx) = mpsc::channel(self.cfg.event_capacity);
+                    let (done_tx, done_rx) = oneshot::channel();
+                    let handle = self.handle(
+                        job_id.clone(),
+                        JobInfo::from_accepted(accepted),
+                        rx,
+                        done_rx,
+                    );
+                    if reply.send(Ok(handle)).is_ok() {
+                        self.routes.insert(
+                            job_id,
+                            Route {
+                                events: Some(tx),
+                                done: Some(done_tx),
+                                pending: None,
+                            },
+                        );
+                    }
+                }
+            }
+            ClientEvent::JobEvent {
+                job_id,
+                event_seq,
+                space,
+                event,
+            } => self.stash.push_back(StreamItem::Event(JobEventItem {
+                job_id,
+                event_seq,
+                space,
+                event,
+            })),
+            ClientEvent::Terminal {
+                job_id,
+                event_seq,
+                space,
+                outcome,
+            } => self.stash.push_back(StreamItem::Terminal {
+                job_id,
+                event_seq,
+                space,
+                outcome,
+            }),
+            ClientEvent::RequestFailed {
+                request_id, error, ..
+            } => {
+                let err = match error {
+                    RequestError::Runtime(p) => ClientError::refused(&p),
+                    RequestError::ConnectionLost => {
+                        ClientError::Transport("connection lost before the answer".into())
+                    }
+                    RequestError::SessionClosed => self.fail_error(),
+                };
+                if let Some(r) = self.submits.remove(&request_id) {
+                    let _ = r.send(Err(err));
+                } else if let Some(r) = self.lists.remove(&request_id) {
+                    let _ = r.send(Err(err));
+                } else if let Some((job, r)) = self.subs.remove(&request_id) {
+                    self.routes.remove(&job);
+                    let _ = r.send(Err(err));
+                }
+            }
+            ClientEvent::Jobs { request_id, jobs } => {
+                if let Some(r) = request_id.and_then(|r| self.lists.remove(&r)) {
+                    let _ = r.send(Ok(jobs));
+                }
+            }
+            ClientEvent::Subscribed {
+                request_id,
+                subscribed,
+            } => self.on_subscribed(request_id, subscribed),
+            ClientEvent::Pong { nonce, rtt } => {
+                if let Some(r) = self.pings.remove(&nonce) {
+                    let _ = r.send(Ok(rtt.unwrap_or_default()));
+                }
+            }
+            ClientEvent::CloseTransport(_) => {
+                if let Some(t) = self.transport.take() {
+                    t.close().await;
+                }
+                let now = self.now();
+                self.session.handle_disconnected(now);
+                self.schedule_reconnect("the session dropped the transport".into());
+            }
+            ClientEvent::Closed(_) => self.on_closed(),
+            // Surfaced by the core for hosts that log; the handles see their effect.
+            ClientEvent::ResumeStateChanged(_)
+            | ClientEvent::ResultRefused { .. }
+            | ClientEvent::SessionError(_)
+            | ClientEvent::HeartbeatLost
+            | ClientEvent::SequenceBroken { .. }
+            | ClientEvent::SequenceGap { .. }
+            | ClientEvent::DuplicateDropped { .. }
+            | ClientEvent::EventQueueOverflow { .. }
+            | ClientEvent::ProtocolError(_) => {}
+        }
+    }
+
+    fn handle(
+        &self,
+        job_id: String,
+        info: JobInfo,
+        rx: mpsc::Receiver<JobEventItem>,
+        done: oneshot::Receiver<Terminal>,
+    ) -> JobHandle {
+        // The handle keeps a weak-turned-strong sender so `cancel` works while the client
+        // lives; when every Client is gone the upgrade fails and a closed channel remains.
+        let commands = self
+            .commands_tx
+            .upgrade()
+            .unwrap_or_else(|| mpsc::channel(1).0);
+        JobHandle::new(job_id, info, rx, done, Arc::clone(&self.shared), commands)
+    }
+
+    fn on_subscribed(
+        &mut self,
+        request_id: Option<RequestId>,
+        subscribed: Box<arcp_proto::wire::Subscribed>,
+    ) {
+        let Some((job, reply)) = request_id.and_then(|r| self.subs.remove(&r)) else {
+            return;
+        };
+        let Some((rx, done_rx)) = self.routes.get_mut(&job).and_then(|r| r.pending.take()) else {
+            return;
+        };
+        let handle = self.handle(
+            job.clone(),
+            JobInfo::from_subscribed(&subscribed),
+            rx,
+            done_rx,
+        );
+        let sub = Subscription {
+            job_id: job.clone(),
+            subscribed,
+            handle,
+        };
+        let ended = self.routes.get(&job).is_some_and(|r| r.done.is_none());
+        if reply.send(Ok(sub)).is_err() || ended {
+            self.routes.remove(&job);
+        }
+    }
+
+    fn on_closed(&mut self) {
+        self.closed = true;
+        let err = self.fail_error();
+        if let Some(first) = self.first_welcome.take() {
+            let _ = first.send(Err(err.clone()));
+        }
+        for w in self.welcome_waiters.drain(..) {
+            let _ = w.send(Err(err.clone()));
+        }
+        for (_, r) in self.submits.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        for (_, r) in self.lists.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        for (_, (_, r)) in self.subs.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        for (_, r) in self.pings.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        // What already arrived is still delivered where there is room; nothing waits.
+        self.deliver();
+        self.stash.clear();
+        self.blocked = None;
+        for (_, route) in self.routes.drain() {
+            if let Some(done) = route.done {
+                let _ = done.send(Err(err.clone()));
+            }
+        }
+    }
+
+    /// Moves stashed items into their channels until one is full; then arms `blocked` to
+    /// wake when it has room.
+    fn deliver(&mut self) {
+        self.blocked = None;
+        while let Some(item) = self.stash.pop_front() {
+            let job = item.job_id().to_owned();
+            let Some(route) = self.routes.get_mut(&job) else {
+                // No handle: the unrouted stream (when configured) or nowhere.
+                let Some(tx) = &self.unrouted else { continue };
+                match tx.try_send(item) {
+                    Ok(()) => continue,
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        let tx = tx.clone();
+                        self.stash.push_front(item);
+                        self.blocked = Some(Box::pin(async move {
+                            let _ = tx.reserve_owned().await;
+                        }));
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.unrouted = None;
+                        continue;
+                    }
+                }
+            };
+            match item {
+                StreamItem::Event(ev) => {
+                    let Some(tx) = &route.events else { continue };
+                    match tx.try_send(ev) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(ev)) => {
+                            let tx = tx.clone();
+                            self.stash.push_front(StreamItem::Event(ev));
+                            self.blocked = Some(Box::pin(async move {
+                                let _ = tx.reserve_owned().await;
+                            }));
+                            break;
+                        }
+                        // The stream was dropped (or `done` called): discard its events.
+                        Err(mpsc::error::TrySendError::Closed(_)) => route.events = None,
+                    }
+                }
+                StreamItem::Terminal {
+                    event_seq,
+                    space,
+                    outcome,
+                    ..
+                } => {
+                    // The stream ends after what it holds; `done` gets the outcome.
+                    route.events = None;
+                    if let Some(done) = route.done.take() {
+                        let _ = done.send(Ok((event_seq, space, outcome)));
+                    }
+                    // A subscription whose replay ended before `job.subscribed` (the
+                    // reference's order, D9) keeps its receivers until it is handed out.
+                    if route.pending.is_none() {
+                        self.routes.remove(&job);
+                    }
+                }
+            }
+        }
+        self.check_subscribe_overflow();
+    }
+
+    /// A subscription whose replay fills its channel and the whole stash before
+    /// `job.subscribed` arrives (the reference sends it after the replay, D9) could never
+    /// be handed out: it fails with `Overflow` and is unsubscribed, instead of stalling.
+    fn check_subscribe_overflow(&mut self) {
+        if self.blocked.is_none() || self.stash.len() < self.cfg.max_buffered_events {
+            return;
+        }
+        let Some(job) = self.stash.front().map(|i| i.job_id().to_owned()) else {
+            return;
+        };
+        if self.routes.get(&job).is_none_or(|r| r.pending.is_none()) {
+            return;
+        }
+        self.routes.remove(&job);
+        self.stash.retain(|i| i.job_id() != job);
+        self.blocked = None;
+        let limit = self.cfg.max_buffered_events;
+        let key = self
+            .subs
+            .iter()
+            .find(|(_, (j, _))| *j == job)
+            .map(|(k, _)| k.clone());
+        if let Some((_, reply)) = key.and_then(|k| self.subs.remove(&k)) {
+            let _ = reply.send(Err(ClientError::Overflow { limit }));
+        }
+        let now = self.now();
+        let _ = self.session.unsubscribe(now, &job);
+        self.deliver();
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        let now = self.now();
+        match cmd {
+            Command::Submit { req, reply } => match self.session.submit(now, *req) {
+                Ok(id) => {
+                    self.submits.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Cancel {
+                job_id,
+                reason,
+                reply,
+            } => {
+                // D6: the reference runtime requires payload `reason` (it refuses `{}`).
+                let r = self.session.cancel(now, &job_id, Some(&reason)).map(|_| ());
+                let _ = reply.send(r.map_err(Into::into));
+            }
+            Command::ListJobs { req, reply } => match self.session.list_jobs(now, req) {
+                Ok(id) => {
+                    self.lists.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Subscribe {
+                job_id,
+                history,
+                from_event_seq,
+                reply,
+            } => {
+                if self.routes.contains_key(&job_id) {
+                    let e = arcp_proto::client::ApiError::AlreadySubscribed(job_id);
+                    let _ = reply.send(Err(e.into()));
+                    return;
+                }
+                match self
+                    .session
+                    .subscribe(now, &job_id, history, from_event_seq)
+                {
+                    Ok(id) => {
+                        let (tx, rx) = mpsc::channel(self.cfg.event_capacity);
+                        let (done_tx, done_rx) = oneshot::channel();
+                        self.routes.insert(
+                            job_id.clone(),
+                            Route {
+                                events: Some(tx),
+                                done: Some(done_tx),
+                                pending: Some((rx, done_rx)),
+                            },
+                        );
+                        self.subs.insert(id, (job_id, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::Unsubscribe { job_id, reply } => {
+                let r = self.session.unsubscribe(now, &job_id).map(|_| ());
+                if r.is_ok() {
+                    // Nothing of the job is delivered after this; its stream ends.
+                    self.routes.remove(&job_id);
+                    self.stash.retain(|i| i.job_id() != job_id);
+                }
+                let _ = reply.send(r.map_err(Into::into));
+            }
+            Command::Ack { seq, reply } => {
+                let _ = reply.send(self.session.ack(now, seq).map_err(Into::into));
+            }
+            Command::Ping { reply } => match self.session.ping(now) {
+                Ok(nonce) => {
+                    self.pings.insert(nonce, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
+            Command::Close { reply } => {
+                let r = self.session.close(now, "client.close");
+                // Answer once the bye is out and the snapshot shows the close.
+                self.pump().await;
+                let _ = reply.send(r.map_err(Into::into));
+            }
+            Command::DropTransport { reply } => {
+                if let Some(t) = self.transport.take() {
+                    t.close().await;
+                    let now = self.now();
+                    self.session.handle_disconnected(now);
+                    self.schedule_reconnect("transport dropped by the application".into());
+                    self.pump().await;
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Command::Resume { reply } => match self.session.state() {
+                ClientState::Open => {
+                    let _ = reply.send(Ok(()));
+                }
+                ClientState::Closed => {
+                    let _ = reply.send(Err(self.fail_error()));
+                }
+                ClientState::Handshaking => self.welcome_waiters.push(reply),
+                ClientState::Disconnected => {
+                    self.welcome_waiters.push(reply);
+                    self.reconnect_at = None;
+                    self.reconnect().await;
+                }
+            },
+        }
+    }
+}
+
+enum Wake {
+    Command(Option<Command>),
+    Capacity,
+    Frame(Result<Vec<u8>, RecvError>),
+    Timer,
+}
+
+async fn wait_blocked(blocked: &mut Option<Wait>) {
+    if let Some(w) = blocked.as_mut() {
+        w.await;
+    }
+}
+
+async fn recv(transport: &mut Option<Transport>) -> Result<Vec<u8>, RecvError> {
+    match transport.as_mut() {
+        Some(t) => t.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<TokioInstant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

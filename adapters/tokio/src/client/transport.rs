@@ -1,0 +1,198 @@
+//! The client's transports: WebSocket (tokio-tungstenite 0.30) and stdio to a child process
+//! (NDJSON over its stdin/stdout, framed by [`LineFramer`]).
+//!
+//! A transport moves whole envelopes as bytes; every protocol decision stays in the core.
+//! `recv` is cancel-safe, so the driver can `select!` on it.
+
+use arcp_proto::wire::LineFramer;
+use futures_util::{SinkExt, StreamExt};
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long opening a transport (TCP + WebSocket upgrade) may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a close may take before the transport is simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Bytes read from a child's stdout per read call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where a client connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A WebSocket URL, e.g. `ws://127.0.0.1:7777/arcp`.
+    WebSocket(String),
+    /// A child process serving one session on its stdin/stdout: program, then arguments.
+    Stdio(Vec<OsString>),
+}
+
+impl Target {
+    /// `true` when a new transport reaches the same runtime (so a resume can succeed). A
+    /// new stdio child is a new runtime.
+    pub(crate) fn can_resume(&self) -> bool {
+        matches!(self, Target::WebSocket(_))
+    }
+}
+
+/// Why a transport failed or what it delivered instead of a frame.
+#[derive(Debug)]
+pub(crate) enum RecvError {
+    /// The peer closed, or the stream ended.
+    Closed(String),
+    /// An inbound frame over the cap (D35); the transport must be closed.
+    TooLarge,
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// One open transport.
+pub(crate) enum Transport {
+    WebSocket(Box<Ws>),
+    Stdio(Box<StdioLink>),
+}
+
+pub(crate) struct StdioLink {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    framer: LineFramer,
+    /// Complete lines read but not yet returned (at most one read's worth).
+    lines: VecDeque<Result<Vec<u8>, ()>>,
+    buf: Vec<u8>,
+}
+
+impl Transport {
+    /// Opens a transport to `target`; inbound frames are capped at `max_frame_bytes`.
+    pub(crate) async fn open(target: &Target, max_frame_bytes: usize) -> Result<Self, String> {
+        match target {
+            Target::WebSocket(url) => {
+                // The frame cap is mirrored into the WebSocket config (D35): tungstenite then
+                // refuses a larger message itself.
+                let config = WebSocketConfig::default()
+                    .max_message_size(Some(max_frame_bytes))
+                    .max_frame_size(Some(max_frame_bytes));
+                let connect =
+                    tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+                match tokio::time::timeout(OPEN_TIMEOUT, connect).await {
+                    Ok(Ok((ws, _response))) => Ok(Transport::WebSocket(Box::new(ws))),
+                    Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
+                    Err(_) => Err(format!("cannot connect to {url}: timed out")),
+                }
+            }
+            Target::Stdio(argv) => {
+                let Some((program, args)) = argv.split_first() else {
+                    return Err("empty stdio command".to_owned());
+                };
+                let mut child = Command::new(program)
+                    .args(args)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .map_err(|e| format!("cannot spawn {}: {e}", program.to_string_lossy()))?;
+                let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                    return Err("child has no stdin/stdout".to_owned());
+                };
+                Ok(Transport::Stdio(Box::new(StdioLink {
+                    child,
+                    stdin,
+                    stdout,
+                    framer: LineFramer::new(max_frame_bytes),
+                    lines: VecDeque::new(),
+                    buf: vec![0; READ_CHUNK],
+                })))
+            }
+        }
+    }
+
+    /// Sends one encoded envelope.
+    pub(crate) async fn send(&mut self, frame: Vec<u8>) -> Result<(), String> {
+        match self {
+            Transport::WebSocket(ws) => {
+                let text = String::from_utf8(frame).map_err(|e| e.to_string())?;
+                ws.send(WsMessage::text(text))
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Transport::Stdio(link) => {
+                let mut line = frame;
+                line.push(b'\n');
+                link.stdin
+                    .write_all(&line)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                link.stdin.flush().await.map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The next inbound envelope. Cancel-safe.
+    pub(crate) async fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        match self {
+            Transport::WebSocket(ws) => loop {
+                match ws.next().await {
+                    None => return Err(RecvError::Closed("connection closed".into())),
+                    Some(Ok(WsMessage::Text(t))) => return Ok(t.as_bytes().to_vec()),
+                    Some(Ok(WsMessage::Binary(b))) => return Ok(b.to_vec()),
+                    Some(Ok(WsMessage::Close(_))) => {
+                        return Err(RecvError::Closed("closed by the runtime".into()));
+                    }
+                    // Pings are answered by tungstenite; pongs and raw frames carry nothing.
+                    Some(Ok(_)) => {}
+                    Some(Err(tungstenite::Error::Capacity(_))) => return Err(RecvError::TooLarge),
+                    Some(Err(e)) => return Err(RecvError::Closed(e.to_string())),
+                }
+            },
+            Transport::Stdio(link) => loop {
+                if let Some(line) = link.lines.pop_front() {
+                    return line.map_err(|()| RecvError::TooLarge);
+                }
+                // `read` is cancel-safe: nothing is consumed unless it completes.
+                let n = link
+                    .stdout
+                    .read(&mut link.buf)
+                    .await
+                    .map_err(|e| RecvError::Closed(e.to_string()))?;
+                if n == 0 {
+                    return Err(RecvError::Closed("child closed its stdout".into()));
+                }
+                let StdioLink {
+                    framer, lines, buf, ..
+                } = &mut **link;
+                framer.feed(&buf[..n], |line| {
+                    lines.push_back(line.map(<[u8]>::to_vec).map_err(|_| ()));
+                });
+            },
+        }
+    }
+
+    /// Closes the transport (a WebSocket close handshake, or the child's stdin then the
+    /// child), bounded by a short timeout.
+    pub(crate) async fn close(self) {
+        match self {
+            Transport::WebSocket(mut ws) => {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+            }
+            Transport::Stdio(link) => {
+                let StdioLink {
+                    mut child, stdin, ..
+                } = *link;
+                drop(stdin);
+                if tokio::time::timeout(CLOSE_TIMEOUT, child.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = child.kill().await;
+                }
+            }
+        }
+    }
+}
