@@ -285,3 +285,35 @@ async fn without_credentials_the_feature_is_not_advertised_and_none_are_issued()
     assert_eq!(w["payload"].get("heartbeat_interval_sec"), None);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn configured_tokens_replace_the_contract_tokens_and_observers_see_every_job() {
+    let (url, server) = Server::builder()
+        .tokens([("carol-token", "carol"), ("dave-token", "dave")])
+        .observer("dave")
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .await
+        .unwrap();
+    let mut refused = Peer::connect(&url).await;
+    refused.send(&hello("alice-token", None)).await;
+    assert_eq!(refused.recv().await["payload"]["code"], "UNAUTHENTICATED");
+    let mut carol = Peer::connect(&url).await;
+    carol.hello("carol-token").await;
+    let a = carol.submit("slow", json!({"seconds": 30})).await;
+    let job = a["job_id"].clone();
+    let mut dave = Peer::connect(&url).await;
+    dave.hello("dave-token").await;
+    dave.send(
+        &json!({"arcp": "1.1", "id": eid(), "type": "session.list_jobs",
+                      "session_id": dave.session_id, "payload": {}}),
+    )
+    .await;
+    let jobs = dave.until("session.jobs").await;
+    let listed = jobs.last().unwrap()["payload"]["jobs"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["job_id"], job);
+    server.shutdown().await;
+}
