@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The interop matrix (issue [interop]): five runs, one at a time, each checked against its
+# expected closing line. Needs ../shared/interop beside the clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PEER_DIR=${ARCP_PEER_DIR:-../shared/interop}
+export ARCP_PEER_VENV=${ARCP_PEER_VENV:-.peer-venv}
+export ARCP_PEER_DIR=$PEER_DIR
+export ARCP_PEER_PYTHON=${ARCP_PEER_PYTHON:-$ARCP_PEER_VENV/bin/python}
+
+bash "$PEER_DIR/setup.sh" >/dev/null
+cargo build -q -p arcp-tokio --bin arcp --example interop
+ARCP=target/debug/arcp
+RUNNER=target/debug/examples/interop
+failures=0
+
+# expect NAME EXPECTED-LINE COMMAND...: runs COMMAND, prints its closing line, checks it.
+expect() {
+    local name=$1 want=$2
+    shift 2
+    local log
+    log=$(mktemp)
+    "$@" >"$log" 2>&1 || true
+    local got
+    got=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    grep -E '^(FAIL|SKIP) ' "$log" || true
+    if [ "$got" = "$want" ]; then
+        echo "interop $name: $got"
+    else
+        echo "interop $name: got '${got:-no closing line}', expected '$want'"
+        tail -n 20 "$log"
+        failures=$((failures + 1))
+    fi
+    rm -f "$log"
+}
+
+# Starts `arcp serve --port 0` in the background and sets SERVE_PID and SERVE_URL.
+start_serve() {
+    local out
+    out=$(mktemp)
+    "$ARCP" serve --port 0 >"$out" 2>&1 &
+    SERVE_PID=$!
+    for _ in $(seq 1 100); do
+        SERVE_URL=$(grep -oE 'ws://[^ ]+' "$out" | head -n 1 || true)
+        [ -n "$SERVE_URL" ] && break
+        sleep 0.1
+    done
+    rm -f "$out"
+    [ -n "$SERVE_URL" ] || { echo "arcp serve did not print LISTENING"; exit 1; }
+}
+
+stop_serve() {
+    kill "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
+}
+
+start_serve
+expect "reference client -> arcp serve (ws)" "25 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --url "$SERVE_URL"
+stop_serve
+
+expect "reference client -> arcp serve (stdio)" "20 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "$ARCP serve --stdio"
+
+expect "rust runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
+    "$RUNNER" --spawn-peer ws
+
+expect "rust runner -> peer_runtime.py (stdio)" "20 passed, 0 failed" \
+    "$RUNNER" --spawn-peer stdio
+
+start_serve
+expect "rust runner -> arcp serve (ws)" "25 passed, 0 failed" \
+    "$RUNNER" --url "$SERVE_URL"
+stop_serve
+
+if [ "$failures" -ne 0 ]; then
+    echo "interop: $failures run(s) off their expected count"
+    exit 1
+fi
+echo "interop: all five runs as expected"
