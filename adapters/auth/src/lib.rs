@@ -43,7 +43,41 @@ pub use static_tokens::StaticTokens;
 
 pub use jsonwebtoken::Algorithm;
 
+use arcp_proto::runtime::EffectOutcome;
 use std::sync::Arc;
+
+/// Runs `auth` on `token` and shapes the answer to the core's `Authenticate` effect:
+/// [`EffectOutcome::Authenticated`] or [`EffectOutcome::AuthFailed`] (reason label from
+/// [`AuthFailure::as_str`], message without the token). Call it where blocking is allowed.
+///
+/// ```
+/// use arcp_auth::{StaticTokens, effect_outcome};
+/// use arcp_proto::runtime::EffectOutcome;
+///
+/// let auth = StaticTokens::new().with_token("s3cret", "alice");
+/// assert_eq!(
+///     effect_outcome(&auth, "s3cret"),
+///     EffectOutcome::Authenticated { principal: "alice".into() }
+/// );
+/// assert_eq!(
+///     effect_outcome(&auth, "guess"),
+///     EffectOutcome::AuthFailed {
+///         reason: "unknown_token".into(),
+///         message: "invalid bearer token".into(),
+///     }
+/// );
+/// ```
+pub fn effect_outcome(auth: &(impl Authenticator + ?Sized), token: &str) -> EffectOutcome {
+    match auth.authenticate(token) {
+        Ok(p) => EffectOutcome::Authenticated {
+            principal: p.into_string(),
+        },
+        Err(e) => EffectOutcome::AuthFailed {
+            reason: e.reason().as_str().to_owned(),
+            message: e.message().to_owned(),
+        },
+    }
+}
 
 /// Who a token belongs to: the `principal` the runtime scopes sessions and jobs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
