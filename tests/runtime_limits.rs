@@ -512,3 +512,34 @@ fn frames_events_and_bytes_out_match_what_the_host_polled() {
     );
     assert!(bytes > 600, "six real frames: {bytes} bytes");
 }
+
+#[test]
+fn auth_failure_reasons_are_capped_with_other() {
+    use arcp_proto::runtime::MAX_AUTH_FAILURE_REASONS;
+    assert_eq!(MAX_AUTH_FAILURE_REASONS, 32);
+    let mut h = Host::contract();
+    h.auto = false;
+    for i in 0..40u64 {
+        let c = h.open(100 + i);
+        h.send(c, hello("whatever", &[]));
+        let (id, _) = h.effects.pop().unwrap();
+        h.rt.handle_effect_result(
+            h.now,
+            id,
+            EffectOutcome::AuthFailed {
+                reason: format!("r{:02}", i % 35),
+                message: "no".into(),
+            },
+        );
+        h.drain();
+    }
+    let m = h.rt.metrics().auth_failures;
+    assert_eq!(m.len(), 32);
+    // r00..r30 kept (31 keys) with r00..r04 seen twice; r31..r34 fall under "other".
+    assert_eq!(m.get("r00"), Some(&2));
+    assert_eq!(m.get("r05"), Some(&1));
+    assert_eq!(m.get("r30"), Some(&1));
+    assert_eq!(m.get("r31"), None);
+    assert_eq!(m.get("other"), Some(&4));
+    assert_eq!(m.values().sum::<u64>(), 40);
+}

@@ -37,7 +37,7 @@ mod jwt;
 mod static_tokens;
 
 pub use error::{AuthError, AuthFailure};
-pub use jwks::JwksSource;
+pub use jwks::{JwksSource, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
 pub use jwt::{JwtAuthenticator, JwtKey};
 pub use static_tokens::StaticTokens;
 

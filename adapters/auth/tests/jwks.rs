@@ -222,3 +222,63 @@ fn an_unreachable_issuer_is_key_source_and_a_retry_waits_for_the_interval() {
     a.authenticate(&t).unwrap_err();
     assert_eq!(a.jwks_source().unwrap().fetch_count(), 2);
 }
+
+#[test]
+fn at_most_max_jwks_keys_are_kept() {
+    assert_eq!(arcp_auth::MAX_JWKS_KEYS, 64);
+    let keys: Vec<TestKey> = (0..65).map(|_| ed_key()).collect();
+    let kids: Vec<String> = (0..65).map(|i| format!("k{i}")).collect();
+    let entries: Vec<(&str, &serde_json::Value)> = kids
+        .iter()
+        .zip(&keys)
+        .map(|(k, t)| (k.as_str(), &t.jwk))
+        .collect();
+    let server = JwksServer::start(jwks(&entries));
+    let a = JwtAuthenticator::jwks(
+        JwksSource::new(server.url.clone()).with_min_refresh_interval(Duration::from_secs(60)),
+    );
+    let t = sign(
+        Algorithm::EdDSA,
+        Some("k63"),
+        &claims("k63"),
+        &keys[63].encoding,
+    );
+    assert_eq!(a.authenticate(&t), Ok(Principal("k63".into())));
+    let t = sign(
+        Algorithm::EdDSA,
+        Some("k64"),
+        &claims("k64"),
+        &keys[64].encoding,
+    );
+    assert_eq!(
+        a.authenticate(&t).unwrap_err().reason(),
+        AuthFailure::UnknownKey
+    );
+    assert_eq!(server.hits(), 1);
+}
+
+#[test]
+fn a_document_over_max_jwks_bytes_is_a_key_source_failure() {
+    assert_eq!(arcp_auth::MAX_JWKS_BYTES, 1 << 20);
+    let ked = ed_key();
+    let doc = jwks(&[("ed", &ked.jwk)]);
+    // The same document padded past 1 MiB with whitespace is refused unread.
+    let padded = format!("{doc}{}", " ".repeat((1 << 20) + 1 - doc.len()));
+    let server = JwksServer::start(padded);
+    let a = JwtAuthenticator::jwks(JwksSource::new(server.url.clone()));
+    let t = sign(
+        Algorithm::EdDSA,
+        Some("ed"),
+        &claims("alice"),
+        &ked.encoding,
+    );
+    assert_eq!(
+        a.authenticate(&t).unwrap_err().reason(),
+        AuthFailure::KeySource
+    );
+    // Exactly at the cap it is accepted.
+    let fits = format!("{doc}{}", " ".repeat((1 << 20) - doc.len()));
+    let server = JwksServer::start(fits);
+    let a = JwtAuthenticator::jwks(JwksSource::new(server.url.clone()));
+    assert_eq!(a.authenticate(&t), Ok(Principal("alice".into())));
+}
