@@ -80,6 +80,8 @@ pub enum SubscribeDecision {
     OverLimit,
 }
 
+/// `PERMISSION_DENIED`, not retryable, `details: {"limit": ...}` (D21: `details` only when
+/// non-empty). The caller adds the request's id (D20).
 fn limit_error(kind: LimitKind, message: &str) -> ErrorPayload {
     let mut details = Map::new();
     details.insert("limit".into(), Value::String(kind.as_str().into()));

@@ -23,6 +23,35 @@
 //! a blocking pool thread is the right place for it. A boxed-future trait would tie every
 //! implementation to an executor for the sake of that rare fetch.
 //!
+//! # Example
+//!
+//! ```no_run
+//! use arcp_auth::{Authenticator, FirstOf, JwksSource, JwtAuthenticator, JwtKey, StaticTokens};
+//! use std::time::Duration;
+//!
+//! // `--jwt-secret`: HS256/384/512 tokens from one issuer, for one audience.
+//! let hs = JwtAuthenticator::with_keys(vec![JwtKey::hmac(b"a shared secret of 32+ bytes....")])
+//!     .with_issuer("https://issuer.example")
+//!     .with_audience("arcp")
+//!     .with_leeway(Duration::from_secs(30));
+//! // `--jwks-url`: keys from the issuer, the principal from the `email` claim.
+//! let jwks = JwtAuthenticator::jwks(
+//!     JwksSource::new("https://issuer.example/.well-known/jwks.json")
+//!         .with_ttl(Duration::from_secs(600))
+//!         .with_min_refresh_interval(Duration::from_secs(30)),
+//! )
+//! .with_audience("arcp")
+//! .with_principal_claim("email");
+//! // `--token`: a static operator token first, then the JWT schemes.
+//! let auth = FirstOf(vec![
+//!     Box::new(StaticTokens::new().with_token("ops-token", "ops")),
+//!     Box::new(hs),
+//!     Box::new(jwks),
+//! ]);
+//! let outcome = arcp_auth::effect_outcome(&auth, "ops-token");
+//! # let _ = outcome;
+//! ```
+//!
 //! # Failures
 //!
 //! Every failure is an [`AuthError`]: its [`AuthError::code`] is always
