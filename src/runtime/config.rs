@@ -1,5 +1,6 @@
 //! Runtime configuration: identity, features, agent inventory, observer policy and every bound.
 
+use super::limits::AbuseLimits;
 use crate::wire::{AgentInfo, RuntimeInfo};
 use std::time::Duration;
 
@@ -172,6 +173,8 @@ pub struct RuntimeConfig {
     pub durable: bool,
     /// Every queue bound.
     pub bounds: Bounds,
+    /// Per-principal abuse limits (spec §14); off by default.
+    pub limits: AbuseLimits,
 }
 
 impl Default for RuntimeConfig {
@@ -190,6 +193,7 @@ impl Default for RuntimeConfig {
             revoke_attempts: 3,
             durable: false,
             bounds: Bounds::default(),
+            limits: AbuseLimits::default(),
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum CloseReason {
     HeartbeatLost,
     /// The connection's transmit queue overflowed: WebSocket 1008.
     SlowConsumer,
+    /// No throughput past the zero-throughput timeout (spec §14): WebSocket 1008.
+    ZeroThroughput,
 }
 
 impl CloseReason {
@@ -45,7 +47,7 @@ impl CloseReason {
     pub fn websocket_code(self) -> u16 {
         match self {
             CloseReason::FrameTooLarge => 1009,
-            CloseReason::SlowConsumer => 1008,
+            CloseReason::SlowConsumer | CloseReason::ZeroThroughput => 1008,
             _ => 1000,
         }
     }
@@ -250,6 +252,15 @@ pub enum EffectOutcome {
     Minted {
         /// The credentials issued.
         credentials: Vec<Credential>,
+    },
+    /// `Authenticate` failed for a known reason: `UNAUTHENTICATED` with `message` (which
+    /// must not contain the token); `reason` labels the `auth_failures` counter (keep it a
+    /// small fixed set, e.g. `arcp_auth::AuthFailure::as_str`).
+    AuthFailed {
+        /// A short label, e.g. `expired`.
+        reason: String,
+        /// Sent to the peer.
+        message: String,
     },
     /// The effect completed.
     Done,

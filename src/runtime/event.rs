@@ -121,6 +121,28 @@ pub enum RuntimeEvent {
         /// The host's message.
         message: String,
     },
+    /// A `job.subscribe` was decided (spec §14 subscription audit); one per subscribe.
+    SubscribeAudit {
+        /// The subscribing session.
+        session_id: String,
+        /// Its principal.
+        subscriber_principal: String,
+        /// The job named by the subscribe.
+        job_id: String,
+        /// The job's submitting principal; `None` when no such job is known.
+        target_principal: Option<String>,
+        /// The decision.
+        decision: super::limits::SubscribeDecision,
+    },
+    /// An abuse limit refused a hello or submit, or closed a connection.
+    LimitExceeded {
+        /// The connection.
+        conn: ConnId,
+        /// The principal, once known (`None` for a connection without a session).
+        principal: Option<String>,
+        /// Which limit.
+        limit: super::limits::LimitKind,
+    },
     /// A credential could not be revoked after every attempt.
     CredentialRevocationFailed {
         /// The job.

@@ -186,6 +186,11 @@ impl Runtime {
 
     fn open_session(&mut self, now: Instant, principal: String, req: HelloRequest) {
         let conn = req.conn;
+        // Spec §14: PERMISSION_DENIED, details.limit "sessions_per_principal", then close.
+        if let Err(err) = self.check_session_limit(conn, &principal) {
+            self.fail_handshake(now, conn, err.with_request_id(req.request_id));
+            return;
+        }
         if self.sessions.len() >= self.cfg.bounds.max_sessions && !self.forget_expired_session() {
             let err = ErrorPayload::new(ErrorCode::InternalError, "too many sessions")
                 .with_request_id(req.request_id);
@@ -388,6 +393,7 @@ impl Runtime {
             Some(_) => None,
         };
         if let Some(err) = refusal {
+            self.metrics.resume_refused(&err.code);
             self.fail_handshake(now, conn, err);
             return;
         }
@@ -456,6 +462,7 @@ impl Runtime {
         let covered = got.len() as u64 == need.saturating_sub(last);
         if !covered {
             let err = window_expired(last, need, &pw.request_id);
+            self.metrics.resume_refused(&err.code);
             self.fail_handshake(now, pw.conn, err);
             return;
         }

@@ -103,8 +103,18 @@ impl Runtime {
             Pending::Auth(req) => {
                 let principal = match outcome {
                     EffectOutcome::Authenticated { principal } => Ok(principal),
-                    EffectOutcome::Failed { message } => Err(message),
-                    _ => Err("invalid bearer token".to_owned()),
+                    EffectOutcome::AuthFailed { reason, message } => {
+                        self.metrics.auth_failed(&reason);
+                        Err(message)
+                    }
+                    EffectOutcome::Failed { message } => {
+                        self.metrics.auth_failed("failed");
+                        Err(message)
+                    }
+                    _ => {
+                        self.metrics.auth_failed("invalid_outcome");
+                        Err("invalid bearer token".to_owned())
+                    }
                 };
                 self.auth_done(now, id, *req, principal);
             }
@@ -217,6 +227,8 @@ impl Runtime {
             return Ok(None);
         };
         let active = session.active_jobs;
+        // Spec §14: PERMISSION_DENIED, details.limit "jobs_per_principal".
+        self.check_job_limit(conn, &principal)?;
         if active >= self.cfg.bounds.max_jobs_per_session {
             return Err(err(
                 ErrorCode::InternalError,

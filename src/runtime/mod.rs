@@ -23,7 +23,9 @@ mod heartbeat;
 mod idempotency;
 mod jobs;
 mod leasing;
+mod limits;
 mod list_jobs;
+mod metrics;
 mod session;
 mod subscribe;
 
@@ -35,6 +37,8 @@ pub use effect::{
 };
 pub use event::{AgentEvent, AgentReply, RuntimeEvent};
 pub use leasing::Operation;
+pub use limits::{AbuseLimits, LimitKind, SubscribeDecision};
+pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};
 
 use crate::time::{Instant, WallClock};
 use crate::timer::Timers;
@@ -61,6 +65,8 @@ enum TimerKey {
     LeaseExpiry(String),
     /// Retry revoking a credential: (job, credential).
     RevokeRetry(String, String),
+    /// Zero-throughput check of a connection (spec §14).
+    ZeroThroughput(ConnId),
 }
 
 /// One transport connection.
@@ -73,6 +79,8 @@ struct Conn {
     last_rx: Instant,
     /// Set when a frame was queued since the last heartbeat tick.
     sent_since_tick: bool,
+    /// Last non-heartbeat frame received or handed out (zero-throughput limit).
+    last_activity: Instant,
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -98,6 +106,8 @@ pub struct Runtime {
     timers: Timers<TimerKey>,
     /// The `now` of the current input (for paths that run deep inside one).
     now: Instant,
+    /// Counters for the host.
+    metrics: RuntimeMetrics,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -134,7 +144,14 @@ impl Runtime {
             next_effect: 0,
             timers: Timers::new(),
             now: Instant::ZERO,
+            metrics: RuntimeMetrics::default(),
         }
+    }
+
+    /// A snapshot of the counters (sessions, jobs by final status, frames and bytes out,
+    /// resume outcomes, auth failures by reason, limits hit).
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.metrics.clone()
     }
 
     /// The configuration.
@@ -160,8 +177,10 @@ impl Runtime {
                 queued: 0,
                 last_rx: now,
                 sent_since_tick: false,
+                last_activity: now,
             },
         );
+        self.arm_zero_throughput(now, conn);
     }
 
     /// A transport connection ended (for any reason). Its session becomes resumable for the
@@ -171,6 +190,7 @@ impl Runtime {
         let _ = now;
         self.detach_session_of(conn);
         self.conns.remove(&conn);
+        self.timers.cancel(&TimerKey::ZeroThroughput(conn));
     }
 
     /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
@@ -212,6 +232,11 @@ impl Runtime {
                 return;
             }
         };
+        if !limits::is_heartbeat(&frame.message)
+            && let Some(c) = self.conns.get_mut(&conn)
+        {
+            c.last_activity = now;
+        }
         if phase_open {
             self.handle_session_frame(now, conn, frame);
         } else {
@@ -270,6 +295,7 @@ impl Runtime {
                 TimerKey::MaxRuntime(job) => self.max_runtime_elapsed(now, &job),
                 TimerKey::LeaseExpiry(job) => self.lease_expired(now, &job),
                 TimerKey::RevokeRetry(job, cred) => self.revoke_retry(now, &job, &cred),
+                TimerKey::ZeroThroughput(conn) => self.zero_throughput_check(now, conn),
             }
         }
     }
@@ -279,9 +305,17 @@ impl Runtime {
     /// The next frame to send, and where.
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
         let (conn, frame) = self.transmits.pop_front()?;
+        let heartbeat = limits::is_heartbeat(&frame.message);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.queued = c.queued.saturating_sub(1);
+            if !heartbeat {
+                c.last_activity = self.now;
+            }
         }
+        self.metrics.frame_out(
+            matches!(frame.message, Message::Event(_)),
+            frame.encoded_len(),
+        );
         Some((conn, frame))
     }
 
@@ -308,6 +342,7 @@ impl Runtime {
     }
 
     fn push_event(&mut self, ev: RuntimeEvent) {
+        self.metrics.observe(&ev);
         if self.events.len() >= self.cfg.bounds.max_pending_events {
             self.events.pop_front();
         }

@@ -3,6 +3,7 @@
 
 use super::Runtime;
 use super::effect::ConnId;
+use super::limits::SubscribeDecision;
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, EventBody, Frame, IdKind, JobEvent, Message, Replayed, Subscribe,
@@ -42,6 +43,7 @@ impl Runtime {
                 .observer_policy
                 .may_observe(&principal, &j.principal)
         }) else {
+            self.audit_subscribe(sid, &principal, &sub.job_id, SubscribeDecision::Denied);
             // D37: the same answer whether or not the job exists.
             let e = ErrorPayload::new(
                 ErrorCode::PermissionDenied,
@@ -52,6 +54,7 @@ impl Runtime {
             return;
         };
         if !already && count >= self.cfg.bounds.max_subscriptions_per_session {
+            self.audit_subscribe(sid, &principal, &sub.job_id, SubscribeDecision::OverLimit);
             let e = ErrorPayload::new(
                 ErrorCode::InternalError,
                 "too many subscriptions on this session",
@@ -115,9 +118,10 @@ impl Runtime {
                 j.subscribers.push(sid.to_owned());
             }
             if let Some(s) = self.sessions.get_mut(sid) {
-                s.subscriptions.push(job_id);
+                s.subscriptions.push(job_id.clone());
             }
         }
+        self.audit_subscribe(sid, &principal, &job_id, SubscribeDecision::Allowed);
     }
 
     /// `job.unsubscribe`: no reply; an unknown job is ignored.

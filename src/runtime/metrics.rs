@@ -1,0 +1,109 @@
+//! Counters the host reads through `Runtime::metrics()`: sessions, jobs by final status,
+//! frames and bytes out, resume outcomes, auth failures by reason, limits hit.
+
+use super::event::RuntimeEvent;
+use super::limits::LimitKind;
+use crate::wire::{ErrorCode, JobStatus};
+use std::collections::BTreeMap;
+
+/// Distinct auth-failure reasons kept; further reasons are counted under `"other"`.
+pub const MAX_AUTH_FAILURE_REASONS: usize = 32;
+
+/// A snapshot of the runtime's counters. Every counter only grows (saturating).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeMetrics {
+    /// New sessions welcomed (resumes are counted in `resumes_succeeded`).
+    pub sessions_opened: u64,
+    /// Jobs that ended `success`.
+    pub jobs_succeeded: u64,
+    /// Jobs that ended `error`.
+    pub jobs_failed: u64,
+    /// Jobs that ended `cancelled`.
+    pub jobs_cancelled: u64,
+    /// Jobs that ended `timed_out`.
+    pub jobs_timed_out: u64,
+    /// Frames handed to the host by `poll_transmit`.
+    pub frames_out: u64,
+    /// Of those, `job.event` frames.
+    pub events_out: u64,
+    /// Compact JSON bytes of the frames handed out.
+    pub bytes_out: u64,
+    /// Resumes that were welcomed.
+    pub resumes_succeeded: u64,
+    /// Resumes refused `RESUME_WINDOW_EXPIRED`.
+    pub resumes_expired: u64,
+    /// Resumes refused otherwise (unknown session, wrong token or principal, attached).
+    pub resumes_denied: u64,
+    /// Failed authentications, by reason: the host's reason from
+    /// [`EffectOutcome::AuthFailed`](super::EffectOutcome::AuthFailed), `"failed"` for a plain
+    /// `Failed`, `"invalid_outcome"` for any other answer. At most
+    /// [`MAX_AUTH_FAILURE_REASONS`] keys, then `"other"`.
+    pub auth_failures: BTreeMap<String, u64>,
+    /// Hellos refused by `max_sessions_per_principal`.
+    pub sessions_per_principal_denied: u64,
+    /// Submits refused by `max_jobs_per_principal`.
+    pub jobs_per_principal_denied: u64,
+    /// Connections closed for zero throughput.
+    pub zero_throughput_closed: u64,
+}
+
+fn inc(c: &mut u64) {
+    *c = c.saturating_add(1);
+}
+
+impl RuntimeMetrics {
+    /// Counts what a runtime event says (sessions opened, resumes, job ends).
+    pub(super) fn observe(&mut self, ev: &RuntimeEvent) {
+        match ev {
+            RuntimeEvent::SessionOpened { resumed: false, .. } => inc(&mut self.sessions_opened),
+            RuntimeEvent::SessionOpened { resumed: true, .. } => inc(&mut self.resumes_succeeded),
+            RuntimeEvent::JobEnded { status, .. } => match status {
+                JobStatus::Success => inc(&mut self.jobs_succeeded),
+                JobStatus::Error => inc(&mut self.jobs_failed),
+                JobStatus::Cancelled => inc(&mut self.jobs_cancelled),
+                JobStatus::TimedOut => inc(&mut self.jobs_timed_out),
+                JobStatus::Pending | JobStatus::Running => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// A frame handed to the host.
+    pub(super) fn frame_out(&mut self, is_event: bool, bytes: usize) {
+        inc(&mut self.frames_out);
+        if is_event {
+            inc(&mut self.events_out);
+        }
+        self.bytes_out = self.bytes_out.saturating_add(bytes as u64);
+    }
+
+    /// A refused resume.
+    pub(super) fn resume_refused(&mut self, code: &ErrorCode) {
+        if *code == ErrorCode::ResumeWindowExpired {
+            inc(&mut self.resumes_expired);
+        } else {
+            inc(&mut self.resumes_denied);
+        }
+    }
+
+    /// A failed authentication.
+    pub(super) fn auth_failed(&mut self, reason: &str) {
+        let key = if self.auth_failures.contains_key(reason)
+            || self.auth_failures.len() < MAX_AUTH_FAILURE_REASONS - 1
+        {
+            reason
+        } else {
+            "other"
+        };
+        inc(self.auth_failures.entry(key.to_owned()).or_insert(0));
+    }
+
+    /// A limit refused or closed something.
+    pub(super) fn limit_hit(&mut self, kind: LimitKind) {
+        match kind {
+            LimitKind::SessionsPerPrincipal => inc(&mut self.sessions_per_principal_denied),
+            LimitKind::JobsPerPrincipal => inc(&mut self.jobs_per_principal_denied),
+            LimitKind::ZeroThroughput => inc(&mut self.zero_throughput_closed),
+        }
+    }
+}
