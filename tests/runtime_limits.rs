@@ -420,8 +420,6 @@ fn metrics_count_sessions_jobs_frames_resumes_and_auth_failures() {
         // its replay of the 4 terminals, an expired resume.
         frames_out: 18,
         events_out: 0,
-        // Exact bytes are checked against the encoding in the next test.
-        bytes_out: m.bytes_out,
         resumes_succeeded: 1,
         resumes_expired: 1,
         resumes_denied: 1,
@@ -462,7 +460,7 @@ fn pump(h: &mut Host) -> Vec<arcp_proto::wire::Frame> {
 }
 
 #[test]
-fn frames_events_and_bytes_out_match_what_the_host_polled() {
+fn frames_and_events_out_match_what_the_host_polled() {
     let mut h = Host::contract();
     let c = arcp_proto::runtime::ConnId(1);
     h.rt.handle_connection_opened(h.now, c, arcp_proto::runtime::TransportKind::WebSocket);
@@ -504,13 +502,8 @@ fn frames_events_and_bytes_out_match_what_the_host_polled() {
             "session.pong"
         ]
     );
-    let bytes: usize = frames.iter().map(|f| f.encode().len()).sum();
     let m = h.rt.metrics();
-    assert_eq!(
-        (m.frames_out, m.events_out, m.bytes_out),
-        (6, 3, bytes as u64)
-    );
-    assert!(bytes > 600, "six real frames: {bytes} bytes");
+    assert_eq!((m.frames_out, m.events_out), (6, 3));
 }
 
 #[test]

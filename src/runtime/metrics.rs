@@ -26,8 +26,6 @@ pub struct RuntimeMetrics {
     pub frames_out: u64,
     /// Of those, `job.event` frames.
     pub events_out: u64,
-    /// Compact JSON bytes of the frames handed out.
-    pub bytes_out: u64,
     /// Resumes that were welcomed.
     pub resumes_succeeded: u64,
     /// Resumes refused `RESUME_WINDOW_EXPIRED`.
@@ -69,12 +67,13 @@ impl RuntimeMetrics {
     }
 
     /// A frame handed to the host.
-    pub(super) fn frame_out(&mut self, is_event: bool, bytes: usize) {
+    /// (Bytes out are the adapter's to count: it holds the encoded frame, and counting here
+    /// would serialise every frame a second time.)
+    pub(super) fn frame_out(&mut self, is_event: bool) {
         inc(&mut self.frames_out);
         if is_event {
             inc(&mut self.events_out);
         }
-        self.bytes_out = self.bytes_out.saturating_add(bytes as u64);
     }
 
     /// A refused resume.

@@ -312,10 +312,8 @@ impl Runtime {
                 c.last_activity = self.now;
             }
         }
-        self.metrics.frame_out(
-            matches!(frame.message, Message::Event(_)),
-            frame.encoded_len(),
-        );
+        self.metrics
+            .frame_out(matches!(frame.message, Message::Event(_)));
         Some((conn, frame))
     }
 
