@@ -31,6 +31,9 @@
 //! - [`client`]: [`client::ClientSession`], the Sans-IO client state machine.
 //! - [`wire`]: every frame, typed; the JSON codec; the stdio line framer; ids and timestamps.
 //! - [`lease`]: capability grammar, path-safe globs, subset, expiry and exact budgets.
+//! - [`runtime`]: the Sans-IO [`runtime::Runtime`]: every session, job, subscription, event
+//!   ring, idempotency key and credential, driven by `handle_*` inputs and drained through
+//!   `poll_*` outputs (frames, effects, events, deadlines).
 //! - [`time`]: the host-supplied monotonic [`time::Instant`] and the [`time::WallClock`] anchor.
 //! - [`timer`]: the ordered deadline index behind every `poll_timeout`.
 //!
@@ -42,6 +45,7 @@
 
 pub mod client;
 pub mod lease;
+pub mod runtime;
 pub mod time;
 pub mod timer;
 pub mod wire;

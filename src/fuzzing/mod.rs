@@ -5,9 +5,11 @@
 
 mod client;
 mod lease;
+mod runtime_sim;
 
 pub use client::*;
 pub use lease::*;
+pub use runtime_sim::runtime_steps;
 
 use crate::wire::{Frame, Limits, LineFramer, decode};
 

@@ -474,6 +474,25 @@ impl Frame {
         }
     }
 
+    /// The length in bytes of the compact JSON encoding, computed without allocating.
+    pub fn encoded_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut c = Count(0);
+        match serde_json::to_writer(&mut c, self) {
+            Ok(()) => c.0,
+            Err(_) => 0,
+        }
+    }
+
     /// The compact JSON encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);

@@ -115,11 +115,35 @@ fn render(micros: i64) -> String {
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (sod / 3600, (sod % 3600) / 60, sod % 60);
-    if frac == 0 {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{frac:06}Z")
+    // Hand-rolled rather than `format!`: this runs for every event the runtime stamps.
+    fn put(b: &mut [u8; 27], at: usize, width: usize, mut v: i64) {
+        for i in (0..width).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
     }
+    let mut b = [0u8; 27];
+    put(&mut b, 0, 4, y);
+    put(&mut b, 5, 2, m);
+    put(&mut b, 8, 2, d);
+    put(&mut b, 11, 2, hh);
+    put(&mut b, 14, 2, mm);
+    put(&mut b, 17, 2, ss);
+    b[4] = b'-';
+    b[7] = b'-';
+    b[10] = b'T';
+    b[13] = b':';
+    b[16] = b':';
+    let len = if frac == 0 {
+        b[19] = b'Z';
+        20
+    } else {
+        b[19] = b'.';
+        put(&mut b, 20, 6, frac);
+        b[26] = b'Z';
+        27
+    };
+    String::from_utf8_lossy(&b[..len]).into_owned()
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.

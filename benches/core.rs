@@ -1,0 +1,216 @@
+//! Core throughput without IO: the runtime turning agent events into frames, with 1, 1,000
+//! and 10,000 live jobs; resume replay of 10,000 events; and the deadline index with 10,000
+//! timers.
+
+use arcp_proto::runtime::{
+    AgentEvent, AgentSpec, ConnId, Effect, EffectOutcome, Runtime, RuntimeConfig, TransportKind,
+};
+use arcp_proto::time::{Instant, WallClock};
+use arcp_proto::wire::{EventBody, Frame, LogBody, Message, SeededEntropy};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Map;
+use std::hint::black_box;
+use std::time::Duration;
+
+const T0: i64 = 1_795_483_825_000_000;
+
+struct Bench {
+    rt: Runtime,
+    now: Instant,
+    conn: ConnId,
+    token: String,
+    session: String,
+    jobs: Vec<String>,
+    out: Vec<u8>,
+}
+
+fn config(jobs: usize, ring: usize) -> RuntimeConfig {
+    let mut cfg = RuntimeConfig {
+        agents: vec![AgentSpec::new("echo", &["1.0.0"])],
+        heartbeat_interval: Duration::ZERO,
+        ..RuntimeConfig::default()
+    };
+    cfg.bounds.max_jobs_per_session = jobs.max(1);
+    cfg.bounds.max_ring_events = ring;
+    cfg.bounds.max_pending_effects = jobs.max(1) * 4 + 64;
+    cfg.bounds.max_transmit_queue = ring.max(jobs) + 64;
+    cfg
+}
+
+impl Bench {
+    /// A session with `jobs` running jobs (the first with `max_runtime_sec` when `timed`).
+    fn new(jobs: usize, ring: usize, timed: bool) -> Bench {
+        let now = Instant::from_millis(1_000);
+        let rt = Runtime::new(
+            config(jobs, ring),
+            WallClock::new(now, T0),
+            Box::new(SeededEntropy::new(1)),
+        );
+        let mut b = Bench {
+            rt,
+            now,
+            conn: ConnId(1),
+            token: String::new(),
+            session: String::new(),
+            jobs: Vec::new(),
+            out: Vec::with_capacity(1 << 16),
+        };
+        assert_eq!(b.connect(None), 1, "welcome");
+        for i in 0..jobs {
+            let extra = if timed {
+                format!(r#","max_runtime_sec":{}"#, 60 + i % 600)
+            } else {
+                String::new()
+            };
+            let submit = format!(
+                r#"{{"id":"01M85JT00000000000000{i:05}","type":"job.submit","payload":{{"agent":"echo","input":{{"i":{i}}}{extra}}}}}"#
+            );
+            b.rt.handle_frame(b.now, b.conn, submit.as_bytes());
+            b.drain();
+        }
+        assert_eq!(b.jobs.len(), jobs, "every job accepted");
+        b
+    }
+
+    /// Opens the connection and says hello; returns the frames it produced.
+    fn connect(&mut self, resume: Option<u64>) -> usize {
+        self.rt
+            .handle_connection_opened(self.now, self.conn, TransportKind::WebSocket);
+        let resume = match resume {
+            Some(seq) => format!(
+                r#","resume":{{"session_id":"{}","resume_token":"{}","last_event_seq":{seq}}}"#,
+                self.session, self.token
+            ),
+            None => String::new(),
+        };
+        let hello = format!(
+            r#"{{"id":"01M85JSTHWXKC5VT8RX7CA7DJV","type":"session.hello","payload":{{"client":{{"name":"bench","version":"1"}},"auth":{{"scheme":"bearer","token":"t"}},"capabilities":{{"features":["ack","progress"]}}{resume}}}}}"#
+        );
+        self.rt.handle_frame(self.now, self.conn, hello.as_bytes());
+        self.drain()
+    }
+
+    /// Answers effects and encodes every frame, as an adapter would; returns frames written.
+    fn drain(&mut self) -> usize {
+        let mut frames = 0;
+        loop {
+            let mut progressed = false;
+            while let Some((_, f)) = self.rt.poll_transmit() {
+                self.observe(&f);
+                self.out.clear();
+                f.encode_into(&mut self.out);
+                frames += 1;
+                progressed = true;
+            }
+            while let Some((id, effect)) = self.rt.poll_effect() {
+                let outcome = match effect {
+                    Effect::Authenticate { .. } => EffectOutcome::Authenticated {
+                        principal: "alice".into(),
+                    },
+                    _ => EffectOutcome::Done,
+                };
+                self.rt.handle_effect_result(self.now, id, outcome);
+                progressed = true;
+            }
+            while self.rt.poll_event().is_some() {}
+            if !progressed {
+                return frames;
+            }
+        }
+    }
+
+    fn observe(&mut self, f: &Frame) {
+        match &f.message {
+            Message::Welcome(w) => {
+                self.token = w.resume_token.clone();
+                self.session = f.session_id.clone().unwrap_or_default();
+            }
+            Message::Accepted(a) => self.jobs.push(a.job_id.clone()),
+            _ => {}
+        }
+    }
+
+    fn log(&mut self, job: usize) {
+        let body = EventBody::Log(LogBody {
+            level: "info".into(),
+            message: "processing chunk 2 of 10".into(),
+            attributes: None,
+            extra: Map::new(),
+        });
+        let id = self.jobs[job].clone();
+        let _ = self
+            .rt
+            .handle_agent_event(self.now, &id, AgentEvent::Event(body));
+    }
+
+    fn ack_all(&mut self) {
+        let ack = br#"{"id":"01M85JT5PXGN1W69722XHFAR2N","type":"session.ack","payload":{"last_processed_seq":18446744073709551615}}"#;
+        self.rt.handle_frame(self.now, self.conn, ack);
+    }
+}
+
+fn events(c: &mut Criterion) {
+    let mut g = c.benchmark_group("runtime_events");
+    g.throughput(Throughput::Elements(1000));
+    for live in [1usize, 1_000, 10_000] {
+        let mut b = Bench::new(live, 20_000, false);
+        g.bench_function(format!("{live}_live_jobs"), |bench| {
+            bench.iter(|| {
+                let mut frames = 0;
+                for _ in 0..1000 {
+                    b.log(0);
+                    frames += b.drain();
+                }
+                assert_eq!(black_box(frames), 1000);
+                b.ack_all();
+            })
+        });
+    }
+    g.finish();
+}
+
+fn resume_replay(c: &mut Criterion) {
+    let mut g = c.benchmark_group("resume_replay");
+    g.throughput(Throughput::Elements(10_000));
+    g.sample_size(20);
+    g.bench_function("10000_events", |bench| {
+        bench.iter_batched(
+            || {
+                let mut b = Bench::new(1, 10_000, false);
+                for _ in 0..9_999 {
+                    b.log(0);
+                    b.drain();
+                }
+                b.rt.handle_connection_closed(b.now, b.conn);
+                b.drain();
+                b.conn = ConnId(2);
+                b
+            },
+            |mut b| {
+                let frames = b.connect(Some(0));
+                assert_eq!(frames, 10_000, "welcome + 9,999 replayed events");
+                frames
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+fn timers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timers_10000");
+    let mut b = Bench::new(10_000, 20_000, true);
+    g.bench_function("poll_timeout", |bench| {
+        bench.iter(|| black_box(b.rt.poll_timeout()))
+    });
+    g.bench_function("handle_timeout_nothing_due", |bench| {
+        bench.iter(|| {
+            b.rt.handle_timeout(b.now);
+            black_box(b.drain())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, events, resume_replay, timers);
+criterion_main!(benches);

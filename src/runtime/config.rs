@@ -1,0 +1,211 @@
+//! Runtime configuration: identity, features, agent inventory, observer policy and every bound.
+
+use crate::wire::{AgentInfo, RuntimeInfo};
+use std::time::Duration;
+
+/// Every feature flag this implementation can advertise, in the reference's order (§5.3).
+pub const ALL_FEATURES: [&str; 11] = [
+    "heartbeat",
+    "ack",
+    "list_jobs",
+    "subscribe",
+    "lease_expires_at",
+    "cost.budget",
+    "progress",
+    "result_chunk",
+    "agent_versions",
+    "model.use",
+    "provisioned_credentials",
+];
+
+/// One agent of the inventory: a name and its registered versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// The agent's name.
+    pub name: String,
+    /// Registered versions in registration order; empty for an unversioned agent.
+    pub versions: Vec<String>,
+    /// The version a bare name resolves to; `None` means the first registered one.
+    pub default: Option<String>,
+}
+
+impl AgentSpec {
+    /// An agent registered at the given versions; the first is the default.
+    pub fn new(name: impl Into<String>, versions: &[&str]) -> Self {
+        AgentSpec {
+            name: name.into(),
+            versions: versions.iter().map(|v| (*v).to_owned()).collect(),
+            default: None,
+        }
+    }
+
+    /// Sets the default version.
+    pub fn with_default(mut self, version: impl Into<String>) -> Self {
+        self.default = Some(version.into());
+        self
+    }
+
+    /// The version a bare name resolves to.
+    pub fn default_version(&self) -> Option<&str> {
+        self.default
+            .as_deref()
+            .or_else(|| self.versions.first().map(String::as_str))
+    }
+
+    /// The welcome inventory entry: rich with `agent_versions`, a bare name without (D24).
+    pub fn info(&self, rich: bool) -> AgentInfo {
+        if rich {
+            AgentInfo::Versions {
+                name: self.name.clone(),
+                versions: self.versions.clone(),
+                default: self.default_version().map(str::to_owned),
+            }
+        } else {
+            AgentInfo::Name(self.name.clone())
+        }
+    }
+}
+
+/// Who may observe (list and subscribe to) whose jobs.
+///
+/// Every principal always sees its own jobs; `observers` additionally see every job. Nobody
+/// but the submitting session may cancel (D7).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObserverPolicy {
+    /// Principals that may list and subscribe to every job.
+    pub observers: Vec<String>,
+}
+
+impl ObserverPolicy {
+    /// `true` when `principal` may see a job submitted by `owner`.
+    pub fn may_observe(&self, principal: &str, owner: &str) -> bool {
+        principal == owner || self.observers.iter().any(|o| o == principal)
+    }
+}
+
+/// Every queue's limit (DESIGN.md "Bounds"). Each overflow has a defined wire outcome,
+/// documented on its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounds {
+    /// Largest inbound frame (D35). Over it: WebSocket close 1009 without an error frame;
+    /// stdio `session.error INVALID_REQUEST` then close. The session stays resumable.
+    pub max_frame_bytes: usize,
+    /// Live frames queued for one connection and not yet polled. Over it the connection is
+    /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
+    /// in the ring. Replays (resume, subscription history) are bounded by the ring instead.
+    pub max_transmit_queue: usize,
+    /// Events kept per session for resume. Over it the oldest are dropped and a resume below
+    /// them gets `RESUME_WINDOW_EXPIRED` (D5).
+    pub max_ring_events: usize,
+    /// Encoded bytes kept per session ring; same outcome as `max_ring_events`.
+    pub max_ring_bytes: usize,
+    /// Effects awaiting a result. A hello over it: `session.error INTERNAL_ERROR` + close; a
+    /// submit over it: `session.error INTERNAL_ERROR` (retryable).
+    pub max_pending_effects: usize,
+    /// Unfinished jobs one session may have submitted. Over it: `session.error INTERNAL_ERROR`
+    /// (retryable), no job.
+    pub max_jobs_per_session: usize,
+    /// Jobs remembered for listing and subscription; the oldest finished job is forgotten
+    /// first. When every remembered job is unfinished, a submit gets `INTERNAL_ERROR`.
+    pub max_retained_jobs: usize,
+    /// Subscriptions one session may hold. Over it: `session.error INTERNAL_ERROR`.
+    pub max_subscriptions_per_session: usize,
+    /// Idempotency keys remembered (all principals). Over it the oldest key is forgotten.
+    pub max_idempotency_entries: usize,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+    /// Largest `data` of one result chunk (UTF-8 length of the text). Over it the job fails
+    /// `INTERNAL_ERROR` (spec §14).
+    pub max_chunk_bytes: usize,
+    /// Largest total `data` of one streamed result; over it the job fails `INTERNAL_ERROR`.
+    pub max_result_bytes: usize,
+    /// Sessions known (attached, detached or resumable). A new session over it:
+    /// `session.error INTERNAL_ERROR` + close.
+    pub max_sessions: usize,
+    /// Runtime events not yet polled; over it the oldest is dropped.
+    pub max_pending_events: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            max_frame_bytes: crate::wire::DEFAULT_MAX_FRAME_BYTES,
+            max_transmit_queue: 4096,
+            max_ring_events: 10_000,
+            max_ring_bytes: 64 << 20,
+            max_pending_effects: 10_000,
+            max_jobs_per_session: 1000,
+            max_retained_jobs: 100_000,
+            max_subscriptions_per_session: 1000,
+            max_idempotency_entries: 100_000,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            // D32 defaults: 512 KiB per chunk (a chunk frame fits the 1 MiB cap), 64 MiB total.
+            max_chunk_bytes: 512 << 10,
+            max_result_bytes: 64 << 20,
+            max_sessions: 100_000,
+            max_pending_events: 10_000,
+        }
+    }
+}
+
+/// Everything a [`Runtime`](super::Runtime) is built from.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// `welcome.runtime`.
+    pub runtime: RuntimeInfo,
+    /// Features advertised; the session's set is the intersection in this order.
+    pub features: Vec<String>,
+    /// The agent inventory.
+    pub agents: Vec<AgentSpec>,
+    /// Who may observe whose jobs.
+    pub observer_policy: ObserverPolicy,
+    /// `resume_window_sec`: how long a detached session stays resumable.
+    pub resume_window: Duration,
+    /// `heartbeat_interval_sec` (whole seconds on the wire).
+    pub heartbeat_interval: Duration,
+    /// Wait between attempts to revoke a credential.
+    pub revoke_retry_delay: Duration,
+    /// Attempts to revoke a credential before a permanent failure is reported.
+    pub revoke_attempts: u32,
+    /// A durable store is configured: storage effects are emitted (write-ahead appends,
+    /// session, job, idempotency and credential records). Without one, none are.
+    pub durable: bool,
+    /// Every queue bound.
+    pub bounds: Bounds,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            runtime: RuntimeInfo {
+                name: "arcp-proto".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            features: ALL_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            agents: Vec::new(),
+            observer_policy: ObserverPolicy::default(),
+            resume_window: Duration::from_secs(600),
+            heartbeat_interval: Duration::from_secs(30),
+            revoke_retry_delay: Duration::from_secs(1),
+            revoke_attempts: 3,
+            durable: false,
+            bounds: Bounds::default(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The session's features: the runtime's, in its order, that the client also asked for.
+    pub fn negotiate(&self, requested: &[String]) -> Vec<String> {
+        self.features
+            .iter()
+            .filter(|f| requested.iter().any(|r| r == *f))
+            .cloned()
+            .collect()
+    }
+
+    /// The agent named `name`.
+    pub fn agent(&self, name: &str) -> Option<&AgentSpec> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+}

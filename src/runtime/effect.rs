@@ -1,0 +1,261 @@
+//! Effects: everything that touches IO, secrets or other processes, requested by the core and
+//! performed by the host, which reports back with [`EffectOutcome`].
+
+use crate::wire::{
+    Accepted, AgentRef, Credential, Frame, JobStatus, LeaseConstraints, LeaseMap, Message,
+    Timestamp, TraceId,
+};
+use serde_json::Value;
+
+/// A host-assigned connection handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// The transport a connection runs over; decides the oversize-frame outcome (D35).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// One envelope per WebSocket text message.
+    WebSocket,
+    /// One envelope per line on stdin/stdout.
+    Stdio,
+}
+
+/// Identifies one effect; its result comes back through
+/// [`Runtime::handle_effect_result`](super::Runtime::handle_effect_result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EffectId(pub u64);
+
+/// Why the runtime closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// After `session.bye` or `session.close` (D1): WebSocket 1000.
+    Normal,
+    /// A handshake failure (bad first frame, bad token, refused resume): WebSocket 1000.
+    HandshakeFailed,
+    /// An inbound frame over the size cap (D35): WebSocket 1009.
+    FrameTooLarge,
+    /// Nothing received for two heartbeat intervals (D25): WebSocket 1000.
+    HeartbeatLost,
+    /// The connection's transmit queue overflowed: WebSocket 1008.
+    SlowConsumer,
+}
+
+impl CloseReason {
+    /// The WebSocket close code to use.
+    pub fn websocket_code(self) -> u16 {
+        match self {
+            CloseReason::FrameTooLarge => 1009,
+            CloseReason::SlowConsumer => 1008,
+            _ => 1000,
+        }
+    }
+}
+
+/// Everything a started agent needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentStart {
+    /// The job to run.
+    pub job_id: String,
+    /// The resolved agent (`name@version`, or a bare name for an unversioned agent).
+    pub agent: AgentRef,
+    /// The job's input (`null` when absent).
+    pub input: Value,
+    /// The effective lease.
+    pub lease: LeaseMap,
+    /// Its constraints.
+    pub lease_constraints: Option<LeaseConstraints>,
+    /// Credentials minted for the job.
+    pub credentials: Vec<Credential>,
+    /// The submitting principal.
+    pub principal: String,
+    /// The parent job of a delegation.
+    pub parent_job_id: Option<String>,
+    /// The job's trace id.
+    pub trace_id: Option<TraceId>,
+    /// `max_runtime_sec`, which the core enforces itself.
+    pub max_runtime_sec: Option<u32>,
+}
+
+/// A request to the host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Map a bearer token to a principal. Answer with [`EffectOutcome::Authenticated`] or
+    /// [`EffectOutcome::Failed`].
+    Authenticate {
+        /// The connection that sent the hello.
+        conn: ConnId,
+        /// The bearer token.
+        token: String,
+    },
+    /// Start an agent. Its progress comes back through `handle_agent_event`; answer with
+    /// [`EffectOutcome::Done`] (a [`EffectOutcome::Failed`] ends the job `INTERNAL_ERROR`).
+    StartAgent(Box<AgentStart>),
+    /// Stop a job's agent; the job has already ended on the wire. Answer with `Done`.
+    CancelAgent {
+        /// The job.
+        job_id: String,
+    },
+    /// Mint credentials for a job whose lease names `model.use` (§9.8). Answer with
+    /// [`EffectOutcome::Minted`] (possibly empty) or `Failed`.
+    MintCredentials {
+        /// The job being accepted.
+        job_id: String,
+        /// The submitting principal.
+        principal: String,
+        /// The effective lease.
+        lease: LeaseMap,
+        /// Its constraints.
+        lease_constraints: Option<LeaseConstraints>,
+    },
+    /// Revoke a credential at the job's end. Answer `Done` or `Failed` (retried by the core).
+    RevokeCredential {
+        /// The job it was minted for.
+        job_id: String,
+        /// The credential.
+        credential_id: String,
+    },
+    /// Close a connection. Flush the frames already polled for it first. Answer `Done` (or
+    /// nothing: the host reports the close with `handle_connection_closed`).
+    CloseConnection {
+        /// The connection.
+        conn: ConnId,
+        /// Why; decides the WebSocket close code.
+        reason: CloseReason,
+    },
+    /// (Durable store only.) Append frames to the session's event log. They are transmitted
+    /// only after this completes (write-ahead). Answer `Done` or `Failed`.
+    AppendEvents(Vec<StoredFrame>),
+    /// (Durable store only.) Read a session's logged frames with `event_seq > after_seq`, for
+    /// a resume beyond the in-memory ring. Answer [`EffectOutcome::EventsRead`].
+    ReadEvents {
+        /// The session.
+        session_id: String,
+        /// Replay starts after this seq.
+        after_seq: u64,
+    },
+    /// (Durable store only.) Upsert a session record. A welcome carrying a new resume token
+    /// is transmitted only after this completes. Answer `Done` or `Failed`.
+    PersistSession(SessionRecord),
+    /// (Durable store only.) Upsert a job record. Answer `Done`.
+    PersistJob(Box<JobRecord>),
+    /// (Durable store only.) Upsert an idempotency record. Answer `Done`.
+    PersistIdempotency(IdempotencyRecord),
+    /// (Durable store only.) Upsert (or, when revoked, delete) a credential record.
+    PersistCredential(CredentialRecord),
+}
+
+/// One seq-bearing frame for the durable event log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFrame {
+    /// The session whose `event_seq` space it belongs to.
+    pub session_id: String,
+    /// Its `event_seq`.
+    pub event_seq: u64,
+    /// The job it is about.
+    pub job_id: Option<String>,
+    /// The frame exactly as it is (or will be) transmitted.
+    pub frame: Frame,
+}
+
+/// A session's durable record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The session.
+    pub session_id: String,
+    /// Its principal.
+    pub principal: String,
+    /// SHA-256 (lower-case hex) of the current resume token.
+    pub resume_token_hash: String,
+    /// The last `event_seq` stamped in the session.
+    pub last_event_seq: u64,
+    /// When the resume window of a detached session closes; `None` while attached.
+    pub window_expires_at: Option<Timestamp>,
+    /// The negotiated features.
+    pub features: Vec<String>,
+}
+
+/// A job's durable record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    /// The job.
+    pub job_id: String,
+    /// The submitting session.
+    pub session_id: String,
+    /// The submitting principal.
+    pub principal: String,
+    /// The resolved agent.
+    pub agent: AgentRef,
+    /// Its state.
+    pub status: JobStatus,
+    /// When it was accepted.
+    pub submitted_at: Timestamp,
+    /// Highest `event_seq` in the submitting session's numbering.
+    pub last_event_seq: u64,
+    /// The lease as requested.
+    pub lease: LeaseMap,
+    /// Its constraints.
+    pub lease_constraints: Option<LeaseConstraints>,
+    /// The trace id.
+    pub trace_id: Option<TraceId>,
+    /// The parent of a delegation.
+    pub parent_job_id: Option<String>,
+    /// The delegation id (extension).
+    pub delegate_id: Option<String>,
+    /// The `job.accepted` payload (for idempotent resubmits).
+    pub accepted: Option<Accepted>,
+    /// The terminal message, once ended.
+    pub terminal: Option<Message>,
+}
+
+/// An idempotency key's durable record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    /// The principal it is scoped to.
+    pub principal: String,
+    /// The key.
+    pub key: String,
+    /// Canonical JSON of the submit payload.
+    pub fingerprint: String,
+    /// The job it created.
+    pub job_id: String,
+    /// When it lapses.
+    pub expires_at: Timestamp,
+}
+
+/// An outstanding credential's durable record (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// The credential.
+    pub credential_id: String,
+    /// Its job.
+    pub job_id: String,
+    /// `true` once revoked: the record may be deleted.
+    pub revoked: bool,
+}
+
+/// The result of an effect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EffectOutcome {
+    /// `Authenticate` succeeded.
+    Authenticated {
+        /// Who the token belongs to.
+        principal: String,
+    },
+    /// `ReadEvents` succeeded: the stored frames after the requested seq, in any order.
+    EventsRead {
+        /// The frames.
+        frames: Vec<Frame>,
+    },
+    /// `MintCredentials` succeeded.
+    Minted {
+        /// The credentials issued.
+        credentials: Vec<Credential>,
+    },
+    /// The effect completed.
+    Done,
+    /// The effect failed.
+    Failed {
+        /// Why; sent to the peer where the failure reaches the wire.
+        message: String,
+    },
+}

@@ -1,0 +1,129 @@
+//! What agents hand the runtime ([`AgentEvent`]) and what the runtime tells its host
+//! ([`RuntimeEvent`]).
+
+use super::effect::ConnId;
+use crate::wire::{AgentRef, ChunkEncoding, ErrorCode, EventBody, LeaseConstraints, LeaseMap};
+use serde_json::Value;
+
+/// Something a running agent emits, fed in with `Runtime::handle_agent_event`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// An event of any kind. A `metric` whose name starts with `cost.` and whose unit is a
+    /// budgeted currency decrements the budget (a negative cost is refused, D31); a
+    /// `result_chunk` body is treated as [`AgentEvent::ResultChunk`].
+    Event(EventBody),
+    /// One chunk of a streamed result; the runtime assigns `result_id` and checks order and
+    /// caps (D32).
+    ResultChunk {
+        /// 0-based position.
+        chunk_seq: u64,
+        /// The data, in `encoding`.
+        data: String,
+        /// `utf8` or `base64`.
+        encoding: ChunkEncoding,
+        /// `false` on the last chunk (an extra empty final chunk is also accepted).
+        more: bool,
+    },
+    /// Successful end. After chunks, `result` must be `None` and the terminal carries
+    /// `result_id` and `result_size`; `summary` is only sent for a streamed result.
+    Result {
+        /// The inline result (`None` or `Some(Null)`: no `result` key, D34).
+        result: Option<Value>,
+        /// Description of a streamed result.
+        summary: Option<String>,
+    },
+    /// Failed end.
+    Error {
+        /// The code.
+        code: ErrorCode,
+        /// The message.
+        message: String,
+        /// `None`: the code's default.
+        retryable: Option<bool>,
+    },
+    /// A delegation (§10, D28): start a child job with a subset lease.
+    Delegate {
+        /// The child agent.
+        agent: AgentRef,
+        /// Its input.
+        input: Value,
+        /// The child's lease.
+        lease: LeaseMap,
+        /// The child's constraints.
+        lease_constraints: Option<LeaseConstraints>,
+    },
+    /// A credential of the job was rotated (§9.8).
+    CredentialRotated {
+        /// The credential id.
+        id: String,
+        /// The new secret.
+        value: String,
+    },
+}
+
+/// What an accepted agent event produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentReply {
+    /// Accepted.
+    Ok,
+    /// A delegation started this child job.
+    Delegated {
+        /// The child's id.
+        child_job_id: String,
+    },
+}
+
+/// Things the host may want to know; none of them needs an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuntimeEvent {
+    /// A session was established (new or resumed) on a connection.
+    SessionOpened {
+        /// The connection.
+        conn: ConnId,
+        /// The session.
+        session_id: String,
+        /// Its principal.
+        principal: String,
+        /// `true` for a resume.
+        resumed: bool,
+    },
+    /// A session's resume window elapsed; it is gone.
+    SessionExpired {
+        /// The session.
+        session_id: String,
+    },
+    /// A connection's heartbeat was lost (D25); it is being closed.
+    HeartbeatLost {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A peer sent something invalid; it was answered on the wire.
+    ProtocolViolation {
+        /// The connection.
+        conn: ConnId,
+        /// What was wrong.
+        message: String,
+    },
+    /// A job ended.
+    JobEnded {
+        /// The job.
+        job_id: String,
+        /// Its final status (`success`, `error`, `cancelled`, `timed_out`).
+        status: crate::wire::JobStatus,
+    },
+    /// A storage effect failed; the runtime carried on without durability for it (a failed
+    /// append's frame is still transmitted).
+    StorageFailed {
+        /// The host's message.
+        message: String,
+    },
+    /// A credential could not be revoked after every attempt.
+    CredentialRevocationFailed {
+        /// The job.
+        job_id: String,
+        /// The credential.
+        credential_id: String,
+        /// The last failure.
+        message: String,
+    },
+}

@@ -1,0 +1,820 @@
+//! Jobs: submit (idempotency D27 → agent → lease → credentials → `job.accepted` →
+//! `StartAgent`), agent events with the session's `event_seq`, terminal frames, cancel
+//! (D6, D7, D37), `max_runtime_sec` (D8), lease expiry (D30) and the lease gate.
+
+use super::chunks::ChunkState;
+use super::effect::{AgentStart, ConnId, Effect, EffectId, EffectOutcome};
+use super::event::{AgentEvent, AgentReply, RuntimeEvent};
+use super::handshake::{HelloRequest, PendingWelcome};
+use super::leasing::{JobLease, Operation, float_number};
+use super::{Runtime, TimerKey};
+use crate::time::Instant;
+use crate::wire::{
+    Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind,
+    JobError, JobEvent, JobResult, JobStatus, LeaseConstraints, Message, MetricValue, Submit,
+    Timestamp, TraceId,
+};
+use serde_json::Value;
+use std::time::Duration;
+
+/// What an outstanding effect was for.
+#[derive(Debug)]
+pub(super) enum Pending {
+    Auth(Box<HelloRequest>),
+    Mint(Box<NewJob>),
+    Start {
+        job_id: String,
+    },
+    Revoke {
+        job_id: String,
+        credential_id: String,
+    },
+    Append {
+        session_id: String,
+        seq: u64,
+    },
+    Welcome(Box<PendingWelcome>),
+    ReadForResume(Box<PendingWelcome>),
+}
+
+/// A job that passed validation and waits for its credentials.
+#[derive(Debug)]
+pub(super) struct NewJob {
+    pub job_id: String,
+    pub conn: Option<ConnId>,
+    pub session_id: String,
+    pub principal: String,
+    /// `None` for a delegated child (no `job.accepted`).
+    pub request_id: Option<String>,
+    pub trace_id: Option<TraceId>,
+    pub agent: AgentRef,
+    pub input: Value,
+    pub lease: JobLease,
+    pub lease_constraints: Option<LeaseConstraints>,
+    pub idempotency: Option<(String, String)>,
+    pub max_runtime_sec: Option<u32>,
+    pub parent_job_id: Option<String>,
+    pub delegate_id: Option<String>,
+}
+
+/// One job, for the runtime's lifetime (bounded by `max_retained_jobs`).
+#[derive(Debug)]
+pub(super) struct Job {
+    pub id: String,
+    pub principal: String,
+    /// The submitting session; its frames carry this session's `event_seq`.
+    pub session_id: String,
+    pub agent: AgentRef,
+    pub status: JobStatus,
+    pub lease: JobLease,
+    pub lease_constraints: Option<LeaseConstraints>,
+    pub trace_id: Option<TraceId>,
+    pub parent_job_id: Option<String>,
+    pub delegate_id: Option<String>,
+    pub submitted_at: Timestamp,
+    pub credentials: Vec<Credential>,
+    /// The `job.accepted` payload, replayed on an idempotent resubmit (D27).
+    pub accepted: Option<Accepted>,
+    /// The terminal message, copied on an idempotent resubmit (D27).
+    pub terminal: Option<Message>,
+    /// Subscribed sessions (not the submitting one).
+    pub subscribers: Vec<String>,
+    /// Highest `event_seq` in the submitting session's numbering (D11).
+    pub last_event_seq: u64,
+    pub chunks: ChunkState,
+    /// Credentials still to revoke: (id, attempts so far).
+    pub revoking: Vec<(String, u32)>,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
+    ErrorPayload::new(code, msg)
+}
+
+impl Runtime {
+    /// Routes a finished effect.
+    pub(super) fn complete_effect(
+        &mut self,
+        now: Instant,
+        id: EffectId,
+        p: Pending,
+        outcome: EffectOutcome,
+    ) {
+        match p {
+            Pending::Auth(req) => {
+                let principal = match outcome {
+                    EffectOutcome::Authenticated { principal } => Ok(principal),
+                    EffectOutcome::Failed { message } => Err(message),
+                    _ => Err("invalid bearer token".to_owned()),
+                };
+                self.auth_done(now, id, *req, principal);
+            }
+            Pending::Mint(nj) => match outcome {
+                EffectOutcome::Minted { credentials } => self.accept(now, *nj, credentials),
+                EffectOutcome::Failed { message } => {
+                    let e = err(
+                        ErrorCode::InternalError,
+                        format!("credential provisioning failed: {message}"),
+                    );
+                    let mut answer = self.minting.remove(&nj.job_id).unwrap_or_default();
+                    if let (Some(conn), Some(rid)) = (nj.conn, nj.request_id.clone()) {
+                        answer.insert(0, (conn, nj.session_id.clone(), rid));
+                    }
+                    for (conn, _, rid) in answer {
+                        self.send_error(now, conn, e.clone().with_request_id(rid));
+                    }
+                    if let Some((key, _)) = &nj.idempotency {
+                        self.idem.remove(&nj.principal, key);
+                    }
+                    self.release_job_slot(&nj.session_id);
+                }
+                _ => self.accept(now, *nj, Vec::new()),
+            },
+            Pending::Start { job_id } => {
+                if let EffectOutcome::Failed { message } = outcome {
+                    self.fail_job(now, &job_id, ErrorCode::InternalError, message, false);
+                }
+            }
+            Pending::Revoke {
+                job_id,
+                credential_id,
+            } => self.revoke_done(now, &job_id, &credential_id, outcome),
+            Pending::Append { session_id, seq } => {
+                if let EffectOutcome::Failed { message } = outcome {
+                    self.push_event(RuntimeEvent::StorageFailed { message });
+                }
+                self.append_done(&session_id, seq);
+            }
+            Pending::Welcome(pw) => {
+                let ok = match outcome {
+                    EffectOutcome::Failed { message } => Err(message),
+                    _ => Ok(()),
+                };
+                self.welcome_persisted(now, id, *pw, ok);
+            }
+            Pending::ReadForResume(pw) => {
+                let frames = match outcome {
+                    EffectOutcome::EventsRead { frames } => Some(frames),
+                    _ => None,
+                };
+                self.resume_read(now, id, *pw, frames);
+            }
+        }
+    }
+
+    /// `job.submit` (WIRE.md §12, D27).
+    pub(super) fn submit(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: String,
+        trace_id: Option<TraceId>,
+        submit: Submit,
+    ) {
+        match self.validate_submit(now, conn, sid, &request_id, trace_id, submit) {
+            Ok(None) => {}
+            Ok(Some(nj)) => self.admit(now, nj),
+            Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
+        }
+    }
+
+    /// Idempotency first (D27), then caps, agent, lease, expiry, parent (D28).
+    fn validate_submit(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: &str,
+        trace_id: Option<TraceId>,
+        submit: Submit,
+    ) -> Result<Option<NewJob>, ErrorPayload> {
+        let Some(session) = self.sessions.get(sid) else {
+            return Ok(None);
+        };
+        let principal = session.principal.clone();
+        let fingerprint = serde_json::to_string(&submit).unwrap_or_default();
+        if let Some(key) = &submit.idempotency_key
+            && let Some(entry) = self.idem.get(now, &principal, key)
+        {
+            if entry.fingerprint != fingerprint {
+                return Err(err(
+                    ErrorCode::DuplicateKey,
+                    "idempotency_key reused with different parameters",
+                ));
+            }
+            let job_id = entry.job_id.clone();
+            if self.jobs.contains_key(&job_id) {
+                self.replay_accepted(now, conn, sid, request_id, &job_id);
+                return Ok(None);
+            }
+            // Still minting credentials: answered once the job is accepted (D27).
+            if let Some(waiters) = self.minting.get_mut(&job_id) {
+                waiters.push((conn, sid.to_owned(), request_id.to_owned()));
+                return Ok(None);
+            }
+        }
+        let Some(session) = self.sessions.get(sid) else {
+            return Ok(None);
+        };
+        let active = session.active_jobs;
+        if active >= self.cfg.bounds.max_jobs_per_session {
+            return Err(err(
+                ErrorCode::InternalError,
+                "too many unfinished jobs on this session",
+            ));
+        }
+        if !self.make_room_for_job() {
+            return Err(err(
+                ErrorCode::InternalError,
+                "too many jobs in the runtime",
+            ));
+        }
+        let agent = self.resolve_agent(&submit.agent)?;
+        let mut lease = JobLease::parse(
+            submit.lease_request.as_ref().unwrap_or(&Default::default()),
+            submit.lease_constraints.as_ref(),
+        )?;
+        lease.check_future(&self.wall.timestamp_at(now))?;
+        if let Some(parent) = &submit.parent_job_id {
+            self.check_parent(&principal, parent, &mut lease)?;
+        }
+        if self.effects_full() {
+            return Err(err(ErrorCode::InternalError, "runtime busy, retry later"));
+        }
+        let job_id = self.mint(now, IdKind::Job);
+        Ok(Some(NewJob {
+            job_id,
+            conn: Some(conn),
+            session_id: sid.to_owned(),
+            principal: principal.clone(),
+            request_id: Some(request_id.to_owned()),
+            trace_id,
+            agent,
+            input: submit.input.unwrap_or(Value::Null),
+            lease,
+            lease_constraints: submit.lease_constraints,
+            idempotency: submit.idempotency_key.map(|k| (k, fingerprint)),
+            max_runtime_sec: submit.max_runtime_sec,
+            parent_job_id: submit.parent_job_id,
+            delegate_id: submit.delegate_id,
+        }))
+    }
+
+    /// Resolves `name[@version]` against the inventory (§7.5).
+    pub(super) fn resolve_agent(&self, r: &AgentRef) -> Result<AgentRef, ErrorPayload> {
+        let Some(spec) = self.cfg.agent(&r.name) else {
+            return Err(err(
+                ErrorCode::AgentNotAvailable,
+                format!("agent {:?} is not available", r.name),
+            ));
+        };
+        match &r.version {
+            Some(v) if spec.versions.iter().any(|x| x == v) => Ok(r.clone()),
+            Some(v) => Err(err(
+                ErrorCode::AgentVersionNotAvailable,
+                format!("agent {:?} has no version {v:?}", r.name),
+            )),
+            None => Ok(AgentRef::new(
+                r.name.clone(),
+                spec.default_version().map(str::to_owned),
+            )),
+        }
+    }
+
+    /// Forgets the oldest finished job when the retention cap is reached; `false` when every
+    /// remembered job is unfinished.
+    pub(super) fn make_room_for_job(&mut self) -> bool {
+        if self.jobs.len() < self.cfg.bounds.max_retained_jobs {
+            return true;
+        }
+        let victim = self
+            .job_order
+            .iter()
+            .position(|j| self.jobs.get(j).is_none_or(|j| j.status.is_terminal()));
+        let Some(pos) = victim else {
+            return false;
+        };
+        if let Some(id) = self.job_order.remove(pos)
+            && let Some(job) = self.jobs.remove(&id)
+        {
+            for s in &job.subscribers {
+                if let Some(s) = self.sessions.get_mut(s) {
+                    s.subscriptions.retain(|x| *x != id);
+                }
+            }
+        }
+        true
+    }
+
+    /// Reserves the session's job slot and mints credentials when the lease names `model.use`
+    /// and the session negotiated `provisioned_credentials` (§9.8); otherwise accepts now.
+    pub(super) fn admit(&mut self, now: Instant, nj: NewJob) {
+        if let Some(s) = self.sessions.get_mut(&nj.session_id) {
+            s.active_jobs += 1;
+        }
+        let wants_creds = nj.lease.map.get("model.use").is_some()
+            && self
+                .sessions
+                .get(&nj.session_id)
+                .is_some_and(|s| s.has("provisioned_credentials"));
+        if wants_creds {
+            let effect = Effect::MintCredentials {
+                job_id: nj.job_id.clone(),
+                principal: nj.principal.clone(),
+                lease: nj.lease.map.clone(),
+                lease_constraints: nj.lease_constraints.clone(),
+            };
+            // The key is reserved while minting, so a resubmit waits for this job (D27).
+            if let Some((key, fp)) = &nj.idempotency {
+                self.idem
+                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            }
+            self.minting.insert(nj.job_id.clone(), Vec::new());
+            self.push_effect(effect, Some(Pending::Mint(Box::new(nj))));
+        } else {
+            self.accept(now, nj, Vec::new());
+        }
+    }
+
+    pub(super) fn release_job_slot(&mut self, sid: &str) {
+        if let Some(s) = self.sessions.get_mut(sid) {
+            s.active_jobs = s.active_jobs.saturating_sub(1);
+        }
+    }
+
+    /// Creates the job, sends `job.accepted` (not for delegated children) and starts the agent.
+    pub(super) fn accept(&mut self, now: Instant, nj: NewJob, credentials: Vec<Credential>) {
+        let accepted_at = self.wall.timestamp_at(now);
+        let accepted = Accepted {
+            job_id: nj.job_id.clone(),
+            agent: nj.agent.clone(),
+            accepted_at: accepted_at.clone(),
+            lease: nj.lease.map.clone(),
+            lease_constraints: nj.lease_constraints.clone(),
+            budget: nj.lease.budget.clone(), // D12
+            parent_job_id: nj.parent_job_id.clone(),
+            delegate_id: nj.delegate_id.clone(),
+            trace_id: nj.trace_id,
+            credentials: (!credentials.is_empty()).then(|| credentials.clone()),
+            request_id: nj.request_id.clone(),
+        };
+        let job = Job {
+            id: nj.job_id.clone(),
+            principal: nj.principal.clone(),
+            session_id: nj.session_id.clone(),
+            agent: nj.agent.clone(),
+            status: JobStatus::Running,
+            lease: nj.lease.clone(),
+            lease_constraints: nj.lease_constraints.clone(),
+            trace_id: nj.trace_id,
+            parent_job_id: nj.parent_job_id.clone(),
+            delegate_id: nj.delegate_id.clone(),
+            submitted_at: accepted_at,
+            credentials: credentials.clone(),
+            accepted: nj.request_id.is_some().then(|| accepted.clone()),
+            terminal: None,
+            subscribers: Vec::new(),
+            last_event_seq: 0,
+            chunks: ChunkState::default(),
+            revoking: Vec::new(),
+        };
+        self.jobs.insert(nj.job_id.clone(), job);
+        self.job_order.push_back(nj.job_id.clone());
+        self.persist_job(&nj.job_id);
+        for c in &credentials {
+            self.persist_credential(&nj.job_id, &c.id, false);
+        }
+        if let Some((key, fp)) = &nj.idempotency {
+            let reserved = self
+                .idem
+                .get(now, &nj.principal, key)
+                .is_some_and(|e| e.job_id == nj.job_id);
+            if !reserved {
+                self.idem
+                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+            }
+            self.persist_idempotency(now, &nj.principal, key, fp, &nj.job_id);
+        }
+        // Resubmits that arrived while the credentials were minted (D27).
+        for (conn, sid, rid) in self.minting.remove(&nj.job_id).unwrap_or_default() {
+            self.replay_accepted(now, conn, &sid, &rid, &nj.job_id);
+        }
+        if nj.request_id.is_some() {
+            let conn = self.sessions.get(&nj.session_id).and_then(|s| s.conn);
+            if let Some(conn) = conn {
+                let frame = self
+                    .envelope(now, conn, Message::Accepted(accepted))
+                    .with_job(nj.job_id.clone())
+                    .with_trace(nj.trace_id);
+                self.transmit(conn, frame);
+            }
+        }
+        if let Some(secs) = nj.max_runtime_sec {
+            let at = now + Duration::from_secs(u64::from(secs));
+            self.timers.set(TimerKey::MaxRuntime(nj.job_id.clone()), at);
+        }
+        if let Some(exp) = &nj.lease.expires_at {
+            // D30: ended with LEASE_EXPIRED at expires_at.
+            let at = self.wall.instant_at(exp);
+            self.timers
+                .set(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
+        }
+        let start = AgentStart {
+            job_id: nj.job_id.clone(),
+            agent: nj.agent,
+            input: nj.input,
+            lease: nj.lease.map,
+            lease_constraints: nj.lease_constraints,
+            credentials,
+            principal: nj.principal,
+            parent_job_id: nj.parent_job_id,
+            trace_id: nj.trace_id,
+            max_runtime_sec: nj.max_runtime_sec,
+        };
+        self.push_effect(
+            Effect::StartAgent(Box::new(start)),
+            Some(Pending::Start { job_id: nj.job_id }),
+        );
+    }
+
+    /// D27: the stored `job.accepted` with this request's id, in a fresh envelope on the
+    /// current session, then a copy of the terminal frame when the job has ended.
+    fn replay_accepted(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: &str,
+        job_id: &str,
+    ) {
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
+        let trace = job.trace_id;
+        let terminal = job.terminal.clone();
+        if let Some(mut acc) = job.accepted.clone() {
+            acc.request_id = Some(request_id.to_owned());
+            let f = self
+                .envelope(now, conn, Message::Accepted(acc))
+                .with_job(job_id)
+                .with_trace(trace);
+            self.transmit(conn, f);
+        }
+        if let Some(t) = terminal {
+            let id = self.mint(now, IdKind::Envelope);
+            let f = Frame::new(id, t).with_job(job_id).with_trace(trace);
+            self.stamp(sid, f);
+        }
+    }
+
+    /// Sends a job frame to its submitting session and every subscriber, each in its own
+    /// `event_seq` space (D10). A rotated credential's value only reaches sessions of the
+    /// submitting principal that negotiated `provisioned_credentials` (§9.8, D26).
+    pub(super) fn emit_job(&mut self, now: Instant, job_id: &str, message: Message) {
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
+        let owner_sid = job.session_id.clone();
+        let owner = job.principal.clone();
+        let trace = job.trace_id;
+        let subs = job.subscribers.clone();
+        let terminal = message.message_type().is_terminal();
+        let mut targets = vec![owner_sid.clone()];
+        targets.extend(subs.iter().filter(|s| **s != owner_sid).cloned());
+        for sid in targets {
+            let keep_secret = self
+                .sessions
+                .get(&sid)
+                .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
+            let mut msg = message.clone();
+            if !keep_secret
+                && let Message::Event(JobEvent {
+                    body: EventBody::Status(st),
+                    ..
+                }) = &mut msg
+                && st.phase == "credential_rotated"
+            {
+                st.value = None;
+            }
+            let id = self.mint(now, IdKind::Envelope);
+            let f = Frame::new(id, msg).with_job(job_id).with_trace(trace);
+            let seq = self.stamp(&sid, f);
+            if sid == owner_sid
+                && seq > 0
+                && let Some(j) = self.jobs.get_mut(job_id)
+            {
+                j.last_event_seq = seq;
+            }
+        }
+        if terminal {
+            for s in &subs {
+                if let Some(s) = self.sessions.get_mut(s) {
+                    s.subscriptions.retain(|x| x != job_id);
+                }
+            }
+            if let Some(j) = self.jobs.get_mut(job_id) {
+                j.subscribers.clear();
+            }
+        }
+    }
+
+    /// A `job.event` of `body`, stamped now.
+    pub(super) fn emit_event(&mut self, now: Instant, job_id: &str, body: EventBody) {
+        let ev = JobEvent {
+            ts: self.wall.timestamp_at(now),
+            body,
+        };
+        self.emit_job(now, job_id, Message::Event(ev));
+    }
+
+    /// Ends a job with `message` (a `job.result` or `job.error`), exactly once.
+    pub(super) fn finish(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        message: Message,
+        status: JobStatus,
+        stop_agent: bool,
+    ) {
+        let Some(job) = self.jobs.get_mut(job_id) else {
+            return;
+        };
+        if job.status.is_terminal() {
+            return;
+        }
+        job.status = status;
+        job.terminal = Some(message.clone());
+        let sid = job.session_id.clone();
+        self.flush_held_chunk(now, job_id, status == JobStatus::Success);
+        self.emit_job(now, job_id, message);
+        self.release_job_slot(&sid);
+        self.timers.cancel(&TimerKey::MaxRuntime(job_id.to_owned()));
+        self.timers
+            .cancel(&TimerKey::LeaseExpiry(job_id.to_owned()));
+        if stop_agent {
+            self.push_effect(
+                Effect::CancelAgent {
+                    job_id: job_id.to_owned(),
+                },
+                None,
+            );
+        }
+        self.persist_job(job_id);
+        self.revoke_all(job_id);
+        self.push_event(RuntimeEvent::JobEnded {
+            job_id: job_id.to_owned(),
+            status,
+        });
+    }
+
+    /// Ends a job with `job.error`.
+    pub(super) fn fail_job(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        code: ErrorCode,
+        message: String,
+        stop_agent: bool,
+    ) {
+        let retryable = code.retryable();
+        self.fail_job_with(now, job_id, code, message, retryable, stop_agent);
+    }
+
+    pub(super) fn fail_job_with(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        code: ErrorCode,
+        message: String,
+        retryable: bool,
+        stop_agent: bool,
+    ) {
+        let e = JobError {
+            final_status: FinalStatus::Error,
+            code,
+            message,
+            retryable,
+            completed_at: Some(self.wall.timestamp_at(now)),
+            details: None,
+        };
+        self.finish(
+            now,
+            job_id,
+            Message::JobError(e),
+            JobStatus::Error,
+            stop_agent,
+        );
+    }
+
+    fn end_with_status(&mut self, now: Instant, job_id: &str, status: FinalStatus) {
+        let r = JobResult {
+            final_status: status,
+            result: None,
+            result_id: None,
+            result_size: None,
+            summary: None,
+            completed_at: Some(self.wall.timestamp_at(now)),
+        };
+        self.finish(now, job_id, Message::Result(r), status.status(), true);
+    }
+
+    /// `job.cancel` (D6, D7, D37): only the submitting session cancels.
+    pub(super) fn cancel(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: String,
+        job_id: &str,
+    ) {
+        let principal = self
+            .sessions
+            .get(sid)
+            .map(|s| s.principal.clone())
+            .unwrap_or_default();
+        let verdict = match self.jobs.get(job_id) {
+            Some(j)
+                if self
+                    .cfg
+                    .observer_policy
+                    .may_observe(&principal, &j.principal) =>
+            {
+                if j.session_id != sid {
+                    Err(err(
+                        ErrorCode::PermissionDenied,
+                        "only the submitting session may cancel this job",
+                    ))
+                } else {
+                    Ok(!j.status.is_terminal())
+                }
+            }
+            _ => Err(err(
+                ErrorCode::JobNotFound,
+                format!("job {job_id:?} not found"),
+            )),
+        };
+        match verdict {
+            Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
+            Ok(true) => self.end_with_status(now, job_id, FinalStatus::Cancelled),
+            Ok(false) => {}
+        }
+    }
+
+    /// D8: `job.result timed_out`.
+    pub(super) fn max_runtime_elapsed(&mut self, now: Instant, job_id: &str) {
+        self.end_with_status(now, job_id, FinalStatus::TimedOut);
+    }
+
+    /// D30: `job.error LEASE_EXPIRED` at `expires_at`.
+    pub(super) fn lease_expired(&mut self, now: Instant, job_id: &str) {
+        self.fail_job(
+            now,
+            job_id,
+            ErrorCode::LeaseExpired,
+            "lease expired while job was running".into(),
+            true,
+        );
+    }
+
+    /// The lease gate agents call before every authority-bearing operation: expiry
+    /// (`LEASE_EXPIRED`), patterns (`PERMISSION_DENIED`), budget (`BUDGET_EXHAUSTED`) (D30).
+    pub fn authorize(
+        &self,
+        now: Instant,
+        job_id: &str,
+        op: &Operation,
+    ) -> Result<(), ErrorPayload> {
+        let Some(job) = self.jobs.get(job_id) else {
+            return Err(err(
+                ErrorCode::JobNotFound,
+                format!("job {job_id:?} not found"),
+            ));
+        };
+        if job.status.is_terminal() {
+            return Err(err(ErrorCode::InvalidRequest, "the job has ended"));
+        }
+        job.lease.authorize(&self.wall.timestamp_at(now), op)
+    }
+
+    /// Something a running agent emitted. Errors go back to the agent (the job's state is
+    /// unchanged): an unknown or ended job, a negative cost (D31), a refused delegation.
+    pub fn handle_agent_event(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        event: AgentEvent,
+    ) -> Result<AgentReply, ErrorPayload> {
+        self.now = now;
+        match self.jobs.get(job_id) {
+            None => {
+                return Err(err(
+                    ErrorCode::JobNotFound,
+                    format!("job {job_id:?} not found"),
+                ));
+            }
+            Some(j) if j.status.is_terminal() => {
+                return Err(err(ErrorCode::InvalidRequest, "the job has ended"));
+            }
+            Some(_) => {}
+        }
+        match event {
+            AgentEvent::Event(EventBody::ResultChunk(c)) => {
+                self.result_chunk(now, job_id, c.chunk_seq, c.data, c.encoding, c.more);
+            }
+            AgentEvent::Event(EventBody::Metric(mut m)) => {
+                let applied = match self.jobs.get_mut(job_id) {
+                    Some(j) => j.lease.apply_cost(&m)?,
+                    None => None,
+                };
+                // The reference re-serialises metric values as floats.
+                if let MetricValue::Number(n) = &m.value {
+                    m.value = MetricValue::Number(float_number(n.as_f64().unwrap_or(0.0)));
+                } else if let MetricValue::Text(t) = &m.value
+                    && let Ok(v) = t.parse::<f64>()
+                {
+                    m.value = MetricValue::Number(float_number(v));
+                }
+                self.emit_event(now, job_id, EventBody::Metric(m));
+                if let Some(Some(rem)) = applied {
+                    self.emit_event(now, job_id, EventBody::Metric(rem));
+                }
+            }
+            AgentEvent::Event(body) => self.emit_event(now, job_id, body),
+            AgentEvent::ResultChunk {
+                chunk_seq,
+                data,
+                encoding,
+                more,
+            } => self.result_chunk(now, job_id, chunk_seq, data, encoding, more),
+            AgentEvent::Result { result, summary } => {
+                self.agent_result(now, job_id, result, summary)
+            }
+            AgentEvent::Error {
+                code,
+                message,
+                retryable,
+            } => {
+                let r = retryable.unwrap_or_else(|| code.retryable());
+                self.fail_job_with(now, job_id, code, message, r, false);
+            }
+            AgentEvent::Delegate {
+                agent,
+                input,
+                lease,
+                lease_constraints,
+            } => {
+                let child = self.delegate(now, job_id, agent, input, lease, lease_constraints)?;
+                return Ok(AgentReply::Delegated {
+                    child_job_id: child,
+                });
+            }
+            AgentEvent::CredentialRotated { id, value } => {
+                self.rotate_credential(now, job_id, id, value)?;
+            }
+        }
+        Ok(AgentReply::Ok)
+    }
+
+    /// A successful end: inline, or streamed when chunks were sent (D32, D34).
+    fn agent_result(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        result: Option<Value>,
+        summary: Option<String>,
+    ) {
+        let streamed = self.jobs.get(job_id).and_then(|j| j.chunks.streamed());
+        let result = result.filter(|v| !v.is_null());
+        let r = match streamed {
+            Some((rid, size)) => {
+                if result.is_some() {
+                    self.fail_job(
+                        now,
+                        job_id,
+                        ErrorCode::InvalidRequest,
+                        "inline result after result chunks".into(),
+                        false,
+                    );
+                    return;
+                }
+                JobResult {
+                    final_status: FinalStatus::Success,
+                    result: None,
+                    result_id: Some(rid),
+                    result_size: Some(size),
+                    summary,
+                    completed_at: Some(self.wall.timestamp_at(now)),
+                }
+            }
+            None => JobResult {
+                final_status: FinalStatus::Success,
+                result,
+                result_id: None,
+                result_size: None,
+                summary: None,
+                completed_at: Some(self.wall.timestamp_at(now)),
+            },
+        };
+        self.finish(now, job_id, Message::Result(r), JobStatus::Success, false);
+    }
+}

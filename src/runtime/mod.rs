@@ -1,0 +1,389 @@
+//! `Runtime`: the Sans-IO runtime state machine.
+//!
+//! One [`Runtime`] owns every session, keyed by a host-assigned [`ConnId`], because jobs
+//! outlive sessions and resume, subscribe, idempotency and `list_jobs` all cross sessions.
+//!
+//! Inputs: [`Runtime::handle_connection_opened`], [`Runtime::handle_connection_closed`],
+//! [`Runtime::handle_frame`], [`Runtime::handle_effect_result`],
+//! [`Runtime::handle_agent_event`], [`Runtime::handle_timeout`]; the lease gate
+//! [`Runtime::authorize`]. Outputs: [`Runtime::poll_transmit`], [`Runtime::poll_effect`],
+//! [`Runtime::poll_event`], [`Runtime::poll_timeout`]. Drive it as the crate docs' driving
+//! contract says. Nothing here returns an `Err` for peer input.
+
+mod chunks;
+mod config;
+mod credentials;
+mod delegation;
+mod durability;
+mod effect;
+mod event;
+mod events_ring;
+mod handshake;
+mod heartbeat;
+mod idempotency;
+mod jobs;
+mod leasing;
+mod list_jobs;
+mod session;
+mod subscribe;
+
+pub use config::{ALL_FEATURES, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
+pub use durability::StoreSnapshot;
+pub use effect::{
+    AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
+    IdempotencyRecord, JobRecord, SessionRecord, StoredFrame, TransportKind,
+};
+pub use event::{AgentEvent, AgentReply, RuntimeEvent};
+pub use leasing::Operation;
+
+use crate::time::{Instant, WallClock};
+use crate::timer::Timers;
+use crate::wire::{
+    Entropy, ErrorCode, ErrorPayload, Frame, IdKind, IdMinter, Limits, Message, decode,
+};
+use std::collections::{HashMap, VecDeque};
+
+use handshake::Phase;
+use idempotency::Idempotency;
+use jobs::Job;
+use session::Session;
+
+/// What a deadline in the runtime's index is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum TimerKey {
+    /// Heartbeat tick of a connection.
+    Heartbeat(ConnId),
+    /// A detached session's resume window.
+    ResumeWindow(String),
+    /// A job's `max_runtime_sec` (D8).
+    MaxRuntime(String),
+    /// A job's lease `expires_at` (D30).
+    LeaseExpiry(String),
+    /// Retry revoking a credential: (job, credential).
+    RevokeRetry(String, String),
+}
+
+/// One transport connection.
+#[derive(Debug)]
+struct Conn {
+    kind: TransportKind,
+    phase: Phase,
+    /// Frames queued in `transmits` for this connection.
+    queued: usize,
+    last_rx: Instant,
+    /// Set when a frame was queued since the last heartbeat tick.
+    sent_since_tick: bool,
+}
+
+/// The Sans-IO ARCP runtime. See the module docs.
+pub struct Runtime {
+    cfg: RuntimeConfig,
+    wall: WallClock,
+    entropy: Box<dyn Entropy>,
+    ids: IdMinter,
+    conns: HashMap<ConnId, Conn>,
+    sessions: HashMap<String, Session>,
+    jobs: HashMap<String, Job>,
+    /// Job ids in submission order (for `list_jobs` and retention).
+    job_order: VecDeque<String>,
+    idem: Idempotency,
+    transmits: VecDeque<(ConnId, Frame)>,
+    effects: VecDeque<(EffectId, Effect)>,
+    events: VecDeque<RuntimeEvent>,
+    pending: HashMap<EffectId, jobs::Pending>,
+    /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
+    /// (connection, session, request id).
+    minting: HashMap<String, Vec<(ConnId, String, String)>>,
+    next_effect: u64,
+    timers: Timers<TimerKey>,
+    /// The `now` of the current input (for paths that run deep inside one).
+    now: Instant,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("conns", &self.conns.len())
+            .field("sessions", &self.sessions.len())
+            .field("jobs", &self.jobs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with `config`, wall time from `wall` and ids and tokens from `entropy`.
+    pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy>) -> Self {
+        Runtime {
+            idem: Idempotency::new(
+                config.bounds.max_idempotency_entries,
+                config.bounds.idempotency_ttl,
+            ),
+            cfg: config,
+            wall,
+            entropy,
+            ids: IdMinter::new(),
+            conns: HashMap::new(),
+            sessions: HashMap::new(),
+            jobs: HashMap::new(),
+            job_order: VecDeque::new(),
+            transmits: VecDeque::new(),
+            effects: VecDeque::new(),
+            events: VecDeque::new(),
+            pending: HashMap::new(),
+            minting: HashMap::new(),
+            next_effect: 0,
+            timers: Timers::new(),
+            now: Instant::ZERO,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    /// Moves the wall-clock anchor (e.g. after the host's wall clock stepped).
+    pub fn reanchor(&mut self, wall: WallClock) {
+        self.wall = wall;
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// A transport connection opened; the runtime now waits for its `session.hello`.
+    pub fn handle_connection_opened(&mut self, now: Instant, conn: ConnId, kind: TransportKind) {
+        self.now = now;
+        self.conns.insert(
+            conn,
+            Conn {
+                kind,
+                phase: Phase::AwaitHello,
+                queued: 0,
+                last_rx: now,
+                sent_since_tick: false,
+            },
+        );
+    }
+
+    /// A transport connection ended (for any reason). Its session becomes resumable for the
+    /// resume window; its jobs keep running (§6.7, D3).
+    pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
+        self.now = now;
+        let _ = now;
+        self.detach_session_of(conn);
+        self.conns.remove(&conn);
+    }
+
+    /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
+    /// Peer faults are answered on the wire, never returned.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        self.now = now;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.last_rx = now;
+        let kind = c.kind;
+        let phase_open = match &c.phase {
+            Phase::Closing => return,
+            Phase::Open(_) => true,
+            Phase::AwaitHello | Phase::Authenticating(_) => false,
+        };
+        // D35: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
+        if bytes.len() > self.cfg.bounds.max_frame_bytes {
+            if kind == TransportKind::Stdio {
+                let err = ErrorPayload::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "frame of {} bytes exceeds the limit of {} bytes",
+                        bytes.len(),
+                        self.cfg.bounds.max_frame_bytes
+                    ),
+                );
+                self.send_error(now, conn, err);
+            }
+            self.close_conn(now, conn, CloseReason::FrameTooLarge);
+            return;
+        }
+        let limits = Limits {
+            max_frame_bytes: self.cfg.bounds.max_frame_bytes,
+        };
+        let frame = match decode(bytes, &limits) {
+            Ok(f) => f,
+            Err(e) => {
+                let mut err = e.to_error_payload();
+                if let Some(id) = &e.request_id {
+                    err = err.with_request_id(id.clone()); // D20
+                }
+                self.violation(conn, e.message.clone());
+                self.send_error(now, conn, err);
+                if !phase_open {
+                    // Before the handshake every fault ends the connection (WIRE.md §5.4),
+                    // answered INVALID_REQUEST, never INTERNAL_ERROR (D18).
+                    self.close_conn(now, conn, CloseReason::HandshakeFailed);
+                }
+                // D19: after the handshake the session continues.
+                return;
+            }
+        };
+        if phase_open {
+            self.handle_session_frame(now, conn, frame);
+        } else {
+            self.handle_handshake_frame(now, conn, frame);
+        }
+    }
+
+    /// The result of an effect the host performed.
+    pub fn handle_effect_result(&mut self, now: Instant, id: EffectId, outcome: EffectOutcome) {
+        self.now = now;
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        self.complete_effect(now, id, p, outcome);
+    }
+
+    /// Wakes expired deadlines: heartbeats, `max_runtime_sec`, lease expiry, resume windows,
+    /// revocation retries.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some((_, key)) = self.timers.pop_expired(now) {
+            match key {
+                TimerKey::Heartbeat(conn) => self.heartbeat_tick(now, conn),
+                TimerKey::ResumeWindow(sid) => self.resume_window_elapsed(now, &sid),
+                TimerKey::MaxRuntime(job) => self.max_runtime_elapsed(now, &job),
+                TimerKey::LeaseExpiry(job) => self.lease_expired(now, &job),
+                TimerKey::RevokeRetry(job, cred) => self.revoke_retry(now, &job, &cred),
+            }
+        }
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// The next frame to send, and where.
+    pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
+        let (conn, frame) = self.transmits.pop_front()?;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queued = c.queued.saturating_sub(1);
+        }
+        Some((conn, frame))
+    }
+
+    /// The next effect to perform.
+    pub fn poll_effect(&mut self) -> Option<(EffectId, Effect)> {
+        self.effects.pop_front()
+    }
+
+    /// The next event for the host.
+    pub fn poll_event(&mut self) -> Option<RuntimeEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline; call [`Runtime::handle_timeout`] once it has passed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    // ---- plumbing -----------------------------------------------------------------------
+
+    fn mint(&mut self, now: Instant, kind: IdKind) -> String {
+        let ms = self.wall.unix_millis_at(now);
+        self.ids.mint(kind, ms, &mut *self.entropy)
+    }
+
+    fn push_event(&mut self, ev: RuntimeEvent) {
+        if self.events.len() >= self.cfg.bounds.max_pending_events {
+            self.events.pop_front();
+        }
+        self.events.push_back(ev);
+    }
+
+    fn violation(&mut self, conn: ConnId, message: String) {
+        self.push_event(RuntimeEvent::ProtocolViolation { conn, message });
+    }
+
+    /// Queues an effect that expects a result, remembering what it was for.
+    fn push_effect(&mut self, effect: Effect, pending: Option<jobs::Pending>) -> EffectId {
+        self.next_effect = self.next_effect.wrapping_add(1);
+        let id = EffectId(self.next_effect);
+        if let Some(p) = pending {
+            self.pending.insert(id, p);
+        }
+        self.effects.push_back((id, effect));
+        id
+    }
+
+    /// `true` when another effect that needs an answer fits (bound `max_pending_effects`).
+    fn effects_full(&self) -> bool {
+        self.pending.len() >= self.cfg.bounds.max_pending_effects
+    }
+
+    /// Queues `frame` for `conn`. Over the connection's transmit cap the connection is closed
+    /// as a slow consumer; its session stays resumable.
+    fn transmit(&mut self, conn: ConnId, frame: Frame) {
+        self.transmit_capped(conn, frame, self.cfg.bounds.max_transmit_queue);
+    }
+
+    /// Queues a replayed frame (resume replay, subscription history): these are already
+    /// bounded by the session ring's caps, so they bypass the transmit cap, and a resume
+    /// always completes.
+    fn transmit_replay(&mut self, conn: ConnId, frame: Frame) {
+        self.transmit_capped(conn, frame, usize::MAX);
+    }
+
+    fn transmit_capped(&mut self, conn: ConnId, frame: Frame, cap: usize) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Closing) {
+            return;
+        }
+        if c.queued >= cap {
+            c.queued = 0;
+            self.transmits.retain(|(id, _)| *id != conn);
+            self.detach_session_of(conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.phase = Phase::Closing;
+            }
+            self.push_effect(
+                Effect::CloseConnection {
+                    conn,
+                    reason: CloseReason::SlowConsumer,
+                },
+                None,
+            );
+            return;
+        }
+        c.queued += 1;
+        c.sent_since_tick = true;
+        self.transmits.push_back((conn, frame));
+    }
+
+    /// A fresh envelope on `conn`, with the connection's session id when it has one.
+    fn envelope(&mut self, now: Instant, conn: ConnId, message: Message) -> Frame {
+        let id = self.mint(now, IdKind::Envelope);
+        let frame = Frame::new(id, message);
+        match self.conns.get(&conn).map(|c| &c.phase) {
+            Some(Phase::Open(sid)) => frame.with_session(sid.clone()),
+            _ => frame,
+        }
+    }
+
+    fn send_error(&mut self, now: Instant, conn: ConnId, err: ErrorPayload) {
+        let frame = self.envelope(now, conn, Message::Error(err));
+        self.transmit(conn, frame);
+    }
+
+    /// Closes `conn`: stops sending to it, detaches its session and asks the host to close.
+    fn close_conn(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Closing) {
+            return;
+        }
+        let _ = now;
+        self.detach_session_of(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::Closing;
+        }
+        self.push_effect(Effect::CloseConnection { conn, reason }, None);
+    }
+}

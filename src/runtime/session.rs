@@ -1,0 +1,283 @@
+//! Sessions: the per-session `event_seq` space and ring, frame dispatch after the handshake,
+//! ack (D5), detach and the resume window (§6.7).
+
+use super::config::Bounds;
+use super::effect::{CloseReason, ConnId};
+use super::effect::{Effect, StoredFrame};
+use super::event::RuntimeEvent;
+use super::events_ring::EventRing;
+use super::handshake::Phase;
+use super::jobs::Pending;
+use super::{Runtime, TimerKey};
+use crate::time::Instant;
+use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
+
+/// One logical session; it outlives its connections.
+#[derive(Debug)]
+pub(super) struct Session {
+    pub id: String,
+    pub principal: String,
+    /// SHA-256 (hex) of the current resume token; the token itself is never kept.
+    pub token_hash: String,
+    /// The negotiated features (the intersection, in the runtime's order).
+    pub features: Vec<String>,
+    pub conn: Option<ConnId>,
+    /// The last `event_seq` stamped in this session.
+    pub last_seq: u64,
+    pub ring: EventRing,
+    /// Jobs this session subscribed to, in subscription order.
+    pub subscriptions: Vec<String>,
+    /// The resume window elapsed; only the record remains (resume: `RESUME_WINDOW_EXPIRED`).
+    pub expired: bool,
+    /// Unfinished jobs submitted by (or delegated within) this session.
+    pub active_jobs: usize,
+    /// A welcome for this session is waiting for the store.
+    pub welcoming: bool,
+    /// Every seq ≤ this is durable (with a store) and may be transmitted.
+    pub durable_through: u64,
+    /// Seqs above `durable_through` whose append already completed.
+    pub appended: std::collections::BTreeSet<u64>,
+}
+
+impl Session {
+    pub fn new(
+        id: String,
+        principal: String,
+        token_hash: String,
+        features: Vec<String>,
+        bounds: &Bounds,
+    ) -> Self {
+        Session {
+            id,
+            principal,
+            token_hash,
+            features,
+            conn: None,
+            last_seq: 0,
+            ring: EventRing::new(bounds.max_ring_events, bounds.max_ring_bytes),
+            subscriptions: Vec::new(),
+            expired: false,
+            active_jobs: 0,
+            welcoming: false,
+            durable_through: 0,
+            appended: Default::default(),
+        }
+    }
+
+    /// `true` when `feature` was negotiated.
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+}
+
+impl Runtime {
+    /// The session attached to `conn`.
+    pub(super) fn session_of(&self, conn: ConnId) -> Option<&Session> {
+        match &self.conns.get(&conn)?.phase {
+            Phase::Open(sid) => self.sessions.get(sid),
+            _ => None,
+        }
+    }
+
+    /// Detaches `conn`'s session (if any): it becomes resumable for the resume window; its
+    /// jobs keep running and their frames keep going into its ring (D3).
+    pub(super) fn detach_session_of(&mut self, conn: ConnId) {
+        self.timers.cancel(&TimerKey::Heartbeat(conn));
+        let Some(Phase::Open(sid)) = self.conns.get(&conn).map(|c| c.phase.clone()) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::AwaitHello;
+        }
+        if let Some(s) = self.sessions.get_mut(&sid)
+            && s.conn == Some(conn)
+        {
+            s.conn = None;
+            let at = self.now + self.cfg.resume_window;
+            self.timers.set(TimerKey::ResumeWindow(sid.clone()), at);
+            self.persist_detached(&sid, at);
+        }
+    }
+
+    /// The resume window of a detached session elapsed: its buffer is freed, its
+    /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` (D2). Its jobs keep
+    /// running (§6.7).
+    pub(super) fn resume_window_elapsed(&mut self, _now: Instant, sid: &str) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        if s.conn.is_some() {
+            return;
+        }
+        s.expired = true;
+        s.ring.clear();
+        let subs = std::mem::take(&mut s.subscriptions);
+        for job in subs {
+            if let Some(j) = self.jobs.get_mut(&job) {
+                j.subscribers.retain(|x| x != sid);
+            }
+        }
+        self.push_event(RuntimeEvent::SessionExpired {
+            session_id: sid.to_owned(),
+        });
+    }
+
+    /// Stamps `frame` with session `sid`'s next `event_seq`, keeps it in the ring and sends it
+    /// when the session is attached. Returns the seq (0 for an unknown or expired session).
+    pub(super) fn stamp(&mut self, sid: &str, frame: Frame) -> u64 {
+        self.stamp_with(sid, frame, false)
+    }
+
+    /// [`Runtime::stamp`]; `replay` frames bypass the transmit cap (see `transmit_replay`).
+    pub(super) fn stamp_with(&mut self, sid: &str, mut frame: Frame, replay: bool) -> u64 {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return 0;
+        };
+        if s.expired {
+            return 0;
+        }
+        s.last_seq += 1;
+        let seq = s.last_seq;
+        frame.session_id = Some(s.id.clone());
+        frame.event_seq = Some(seq);
+        s.ring.push(seq, frame.clone());
+        if self.cfg.durable {
+            // Write-ahead: transmitted once the append holding it completed.
+            let record = StoredFrame {
+                session_id: s.id.clone(),
+                event_seq: seq,
+                job_id: frame.job_id.clone(),
+                frame,
+            };
+            self.push_effect(
+                Effect::AppendEvents(vec![record]),
+                Some(Pending::Append {
+                    session_id: sid.to_owned(),
+                    seq,
+                }),
+            );
+            return seq;
+        }
+        s.durable_through = seq;
+        if let Some(conn) = s.conn {
+            if replay {
+                self.transmit_replay(conn, frame);
+            } else {
+                self.transmit(conn, frame);
+            }
+        }
+        seq
+    }
+
+    /// A decoded frame on an established session.
+    pub(super) fn handle_session_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
+        let sid = session.id.clone();
+        // D36: an inbound session_id must be absent or this connection's session.
+        if frame.session_id.as_deref().is_some_and(|s| s != sid) {
+            let err = ErrorPayload::new(
+                ErrorCode::InvalidRequest,
+                "session_id does not match this connection's session",
+            )
+            .with_request_id(frame.id);
+            self.send_error(now, conn, err);
+            return;
+        }
+        let has = |f: &str| self.sessions.get(&sid).is_some_and(|s| s.has(f));
+        let request_id = frame.id.clone();
+        match frame.message {
+            Message::Hello(_) | Message::Resume(_) => {
+                let err = ErrorPayload::new(
+                    ErrorCode::InvalidRequest,
+                    "session.hello already sent on this connection",
+                )
+                .with_request_id(request_id);
+                self.send_error(now, conn, err);
+            }
+            // D26: ping is always answered.
+            Message::Ping(p) => {
+                let pong = Pong {
+                    ping_nonce: p.nonce,
+                    received_at: self.wall.timestamp_at(now),
+                };
+                let f = self.envelope(now, conn, Message::Pong(pong));
+                self.transmit(conn, f);
+            }
+            Message::Pong(_) => {}
+            Message::Ack(a) => {
+                // D26: ignored without `ack`; D5: frees only acked events.
+                if has("ack")
+                    && let Some(s) = self.sessions.get_mut(&sid)
+                {
+                    let upto = a.last_processed_seq.min(s.last_seq);
+                    s.ring.ack(upto);
+                }
+            }
+            // D1: bye closes the transport; the session stays resumable.
+            Message::Bye(_) => self.close_conn(now, conn, CloseReason::Normal),
+            Message::Close(_) => {
+                let f = self.envelope(now, conn, Message::Closed(Close::default()));
+                self.transmit(conn, f);
+                self.close_conn(now, conn, CloseReason::Normal);
+            }
+            Message::ListJobs(l) => {
+                if has("list_jobs") {
+                    self.list_jobs(now, conn, &sid, request_id, l);
+                } else {
+                    self.not_negotiated(now, conn, "list_jobs", request_id);
+                }
+            }
+            Message::Subscribe(sub) => {
+                if has("subscribe") {
+                    self.subscribe(now, conn, &sid, request_id, sub);
+                } else {
+                    self.not_negotiated(now, conn, "subscribe", request_id);
+                }
+            }
+            Message::Unsubscribe(u) => {
+                if has("subscribe") {
+                    self.unsubscribe(&sid, &u.job_id);
+                } else {
+                    self.not_negotiated(now, conn, "subscribe", request_id);
+                }
+            }
+            Message::Submit(s) => {
+                let trace = frame.trace_id;
+                self.submit(now, conn, &sid, request_id, trace, s);
+            }
+            Message::Cancel(_) => match frame.job_id {
+                Some(job) => self.cancel(now, conn, &sid, request_id, &job),
+                None => {
+                    let err = ErrorPayload::new(
+                        ErrorCode::InvalidRequest,
+                        "job.cancel requires an envelope job_id",
+                    )
+                    .with_request_id(request_id);
+                    self.send_error(now, conn, err);
+                }
+            },
+            other => {
+                let err = ErrorPayload::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{:?} is not sent by a client",
+                        other.message_type().as_str()
+                    ),
+                )
+                .with_request_id(request_id);
+                self.send_error(now, conn, err);
+            }
+        }
+    }
+
+    fn not_negotiated(&mut self, now: Instant, conn: ConnId, feature: &str, request_id: String) {
+        let err = ErrorPayload::new(
+            ErrorCode::InvalidRequest,
+            format!("feature {feature:?} not negotiated for this session"),
+        )
+        .with_request_id(request_id);
+        self.send_error(now, conn, err);
+    }
+}

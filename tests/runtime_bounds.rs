@@ -1,0 +1,230 @@
+//! Every bound of `Bounds` has a defined outcome (DESIGN.md "Bounds").
+
+mod runtime_support;
+
+use arcp_proto::runtime::{AgentEvent, CloseReason, Effect, EffectOutcome};
+use arcp_proto::wire::{EventBody, LogBody};
+use runtime_support::*;
+use serde_json::json;
+use std::time::Duration;
+
+fn log() -> AgentEvent {
+    AgentEvent::Event(EventBody::Log(LogBody {
+        level: "info".into(),
+        message: "x".into(),
+        attributes: None,
+        extra: Default::default(),
+    }))
+}
+
+#[test]
+fn transmit_queue_overflow_closes_as_slow_consumer_and_the_session_resumes() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_transmit_queue = 3;
+    let mut h = Host::new(cfg);
+    let (c, sid, token) = h.hello(1, "alice-token", &ALL);
+    let job = h.submit(c, &eid(1), json!({"agent":"chatty"}));
+    // Without draining, the fourth frame overflows the queue.
+    for _ in 0..4 {
+        h.rt.handle_agent_event(h.now, &job, log()).unwrap();
+    }
+    h.drain();
+    assert!(h.take(c).is_empty(), "queued frames are dropped");
+    assert_eq!(
+        h.all_effects.last(),
+        Some(&Effect::CloseConnection {
+            conn: c,
+            reason: CloseReason::SlowConsumer
+        })
+    );
+    assert_eq!(CloseReason::SlowConsumer.websocket_code(), 1008);
+    h.close(c);
+    let c2 = h.open(2);
+    let mut hello = hello("alice-token", &ALL);
+    hello["payload"]["resume"] = json!({"session_id":sid,"resume_token":token,"last_event_seq":0});
+    h.send(c2, hello);
+    // The replay is bounded by the ring, not the transmit cap: every frame comes back.
+    let out = h.take(c2);
+    assert_eq!(types(&out)[0], "session.welcome");
+    assert_eq!(seqs(&out), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn pending_effects_cap_refuses_hello_and_submit() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_pending_effects = 1;
+    let mut h = Host::new(cfg);
+    h.auto = false;
+    let c1 = h.open(1);
+    h.send(c1, hello("alice-token", &[]));
+    let c2 = h.open(2);
+    h.send(c2, hello("alice-token", &[]));
+    let out = h.take_json(c2);
+    assert_eq!(out[0]["payload"]["code"], "INTERNAL_ERROR");
+    assert_eq!(out[0]["payload"]["retryable"], true);
+    assert!(h.all_effects.contains(&Effect::CloseConnection {
+        conn: c2,
+        reason: CloseReason::HandshakeFailed
+    }));
+    let (id, _) = h.effects.remove(0);
+    h.rt.handle_effect_result(
+        h.now,
+        id,
+        EffectOutcome::Authenticated {
+            principal: "alice".into(),
+        },
+    );
+    h.drain();
+    let _ = h.take(c1);
+    // One StartAgent outstanding fills the cap; the next submit is refused.
+    h.send(
+        c1,
+        json!({"id":eid(1),"type":"job.submit","payload":{"agent":"echo"}}),
+    );
+    assert_eq!(h.take_json(c1)[0]["type"], "job.accepted");
+    h.send(
+        c1,
+        json!({"id":eid(2),"type":"job.submit","payload":{"agent":"echo"}}),
+    );
+    let out = h.take_json(c1);
+    assert_eq!(out[0]["payload"]["code"], "INTERNAL_ERROR");
+    assert_eq!(out[0]["payload"]["request_id"], eid(2).as_str());
+}
+
+#[test]
+fn jobs_per_session_cap() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_jobs_per_session = 2;
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    let a = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    h.submit(c, &eid(2), json!({"agent":"slow"}));
+    h.send(
+        c,
+        json!({"id":eid(3),"type":"job.submit","payload":{"agent":"slow"}}),
+    );
+    let out = h.take_json(c);
+    assert_eq!(out[0]["payload"]["code"], "INTERNAL_ERROR");
+    assert_eq!(
+        out[0]["payload"]["message"],
+        "too many unfinished jobs on this session"
+    );
+    h.rt.handle_agent_event(
+        h.now,
+        &a,
+        AgentEvent::Result {
+            result: None,
+            summary: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let _ = h.take(c);
+    h.submit(c, &eid(4), json!({"agent":"slow"}));
+}
+
+#[test]
+fn retained_jobs_cap_forgets_the_oldest_finished_job() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_retained_jobs = 2;
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &["list_jobs"]);
+    let a = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    let b = h.submit(c, &eid(2), json!({"agent":"slow"}));
+    h.send(
+        c,
+        json!({"id":eid(3),"type":"job.submit","payload":{"agent":"slow"}}),
+    );
+    assert_eq!(
+        h.take_json(c)[0]["payload"]["message"],
+        "too many jobs in the runtime"
+    );
+    h.rt.handle_agent_event(
+        h.now,
+        &a,
+        AgentEvent::Result {
+            result: None,
+            summary: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    let _ = h.take(c);
+    let d = h.submit(c, &eid(4), json!({"agent":"slow"}));
+    h.send(
+        c,
+        json!({"id":eid(5),"type":"session.list_jobs","payload":{}}),
+    );
+    let out = h.take_json(c);
+    let ids: Vec<&str> = out[0]["payload"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![b.as_str(), d.as_str()]);
+}
+
+#[test]
+fn sessions_cap_reuses_expired_records_first() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_sessions = 1;
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    let c2 = h.open(2);
+    h.send(c2, hello("alice-token", &[]));
+    let out = h.take_json(c2);
+    assert_eq!(out[0]["payload"]["code"], "INTERNAL_ERROR");
+    assert_eq!(out[0]["payload"]["message"], "too many sessions");
+    h.close(c);
+    h.advance(Duration::from_secs(600));
+    h.hello(3, "alice-token", &[]);
+}
+
+#[test]
+fn idempotency_entries_cap_forgets_the_oldest_key() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_idempotency_entries = 1;
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    let a = h.submit(c, &eid(1), json!({"agent":"echo","idempotency_key":"k1"}));
+    h.submit(c, &eid(2), json!({"agent":"echo","idempotency_key":"k2"}));
+    let again = h.submit(c, &eid(3), json!({"agent":"echo","idempotency_key":"k1"}));
+    assert_ne!(a, again, "k1 was forgotten: a new job");
+    assert_eq!(h.started_jobs().len(), 3);
+}
+
+#[test]
+fn idempotency_ttl_expires_keys() {
+    let mut cfg = contract_config();
+    cfg.bounds.idempotency_ttl = Duration::from_secs(5);
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    let a = h.submit(c, &eid(1), json!({"agent":"echo","idempotency_key":"k1"}));
+    let same = h.submit(c, &eid(2), json!({"agent":"echo","idempotency_key":"k1"}));
+    assert_eq!(a, same);
+    h.advance(Duration::from_secs(5));
+    let fresh = h.submit(c, &eid(3), json!({"agent":"echo","idempotency_key":"k1"}));
+    assert_ne!(a, fresh);
+}
+
+#[test]
+fn pending_events_cap_drops_the_oldest() {
+    let mut cfg = contract_config();
+    cfg.bounds.max_pending_events = 2;
+    let mut h = Host::new(cfg);
+    for i in 0..3u64 {
+        let c = arcp_proto::runtime::ConnId(i + 1);
+        h.rt.handle_connection_opened(h.now, c, arcp_proto::runtime::TransportKind::WebSocket);
+        h.rt.handle_frame(h.now, c, b"{bad");
+    }
+    let mut evs = Vec::new();
+    while let Some(e) = h.rt.poll_event() {
+        evs.push(e);
+    }
+    assert_eq!(evs.len(), 2);
+    assert!(matches!(
+        &evs[0],
+        arcp_proto::runtime::RuntimeEvent::ProtocolViolation { conn, .. } if conn.0 == 2
+    ));
+}
