@@ -5,7 +5,7 @@
 
 use super::job::{JobEventItem, JobHandle, JobInfo, Subscription};
 use super::transport::{RecvError, Target, Transport};
-use super::{ClientError, StreamItem};
+use super::{ClientError, FrameTap, StreamItem, TapEvent};
 use arcp_proto::client::{
     ClientEvent, ClientSession, ClientState, JobOutcome, ListJobsRequest, RequestError, RequestId,
     SeqSpace, SubmitRequest, WelcomeInfo,
@@ -66,6 +66,10 @@ pub(crate) enum Command {
     Resume {
         reply: Reply<()>,
     },
+    SendRaw {
+        frame: Vec<u8>,
+        reply: Reply<()>,
+    },
 }
 
 /// What the driver publishes for the application's getters.
@@ -122,7 +126,7 @@ impl Shared {
 }
 
 /// Knobs of the driver (from the builder).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct DriverConfig {
     pub target: Target,
     pub max_frame_bytes: usize,
@@ -131,6 +135,7 @@ pub(crate) struct DriverConfig {
     pub auto_resume: bool,
     pub max_reconnect_attempts: u32,
     pub reconnect_delay: Duration,
+    pub tap: Option<FrameTap>,
 }
 
 /// A job (or subscription) the application holds a handle for.
@@ -259,6 +264,7 @@ impl Driver {
                 }
                 Wake::Capacity => self.blocked = None,
                 Wake::Frame(Ok(bytes)) => {
+                    self.tap(TapEvent::Received(&bytes));
                     let now = self.now();
                     self.session.handle_frame(now, &bytes);
                 }
@@ -284,6 +290,23 @@ impl Driver {
         }
         if let Some(t) = self.transport.take() {
             t.close().await;
+            self.tap(TapEvent::Closed("session ended"));
+        }
+    }
+
+    /// Reports a frame or the transport's end to the frame tap, when one is set.
+    fn tap(&self, ev: TapEvent<'_>) {
+        if let Some(tap) = &self.cfg.tap {
+            tap(ev);
+        }
+    }
+
+    /// Sends one encoded frame, telling the tap first.
+    async fn send_bytes(&mut self, frame: Vec<u8>) -> Result<(), String> {
+        self.tap(TapEvent::Sent(&frame));
+        match self.transport.as_mut() {
+            Some(t) => t.send(frame).await,
+            None => Err("no transport".to_owned()),
         }
     }
 
@@ -291,11 +314,12 @@ impl Driver {
     async fn pump(&mut self) {
         loop {
             while let Some(frame) = self.session.poll_transmit() {
-                let Some(t) = self.transport.as_mut() else {
+                if self.transport.is_none() {
                     continue;
-                };
-                if let Err(e) = t.send(frame.encode()).await {
+                }
+                if let Err(e) = self.send_bytes(frame.encode()).await {
                     self.transport = None;
+                    self.tap(TapEvent::Closed(&e));
                     let now = self.now();
                     self.session.handle_disconnected(now);
                     self.schedule_reconnect(format!("send failed: {e}"));
@@ -328,6 +352,7 @@ impl Driver {
     async fn lost(&mut self, why: &str) {
         if let Some(t) = self.transport.take() {
             t.close().await;
+            self.tap(TapEvent::Closed(why));
         }
         let now = self.now();
         self.session.handle_disconnected(now);
@@ -509,6 +534,7 @@ impl Driver {
             ClientEvent::CloseTransport(_) => {
                 if let Some(t) = self.transport.take() {
                     t.close().await;
+                    self.tap(TapEvent::Closed("closed by the client session"));
                 }
                 let now = self.now();
                 self.session.handle_disconnected(now);
@@ -710,6 +736,8 @@ impl Driver {
             } => {
                 // D6: the reference runtime requires payload `reason` (it refuses `{}`).
                 let r = self.session.cancel(now, &job_id, Some(&reason)).map(|_| ());
+                // Answer once the frame is written (as the reference's `await cancel_job`).
+                self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
             }
             Command::ListJobs { req, reply } => match self.session.list_jobs(now, req) {
@@ -760,10 +788,13 @@ impl Driver {
                     self.routes.remove(&job_id);
                     self.stash.retain(|i| i.job_id() != job_id);
                 }
+                self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
             }
             Command::Ack { seq, reply } => {
-                let _ = reply.send(self.session.ack(now, seq).map_err(Into::into));
+                let r = self.session.ack(now, seq);
+                self.pump().await;
+                let _ = reply.send(r.map_err(Into::into));
             }
             Command::Ping { reply } => match self.session.ping(now) {
                 Ok(nonce) => {
@@ -782,12 +813,21 @@ impl Driver {
             Command::DropTransport { reply } => {
                 if let Some(t) = self.transport.take() {
                     t.close().await;
+                    self.tap(TapEvent::Closed("transport dropped by the application"));
                     let now = self.now();
                     self.session.handle_disconnected(now);
                     self.schedule_reconnect("transport dropped by the application".into());
                     self.pump().await;
                 }
                 let _ = reply.send(Ok(()));
+            }
+            Command::SendRaw { frame, reply } => {
+                let r = if self.transport.is_some() {
+                    self.send_bytes(frame).await.map_err(ClientError::Transport)
+                } else {
+                    Err(ClientError::Transport("no transport".into()))
+                };
+                let _ = reply.send(r);
             }
             Command::Resume { reply } => match self.session.state() {
                 ClientState::Open => {
