@@ -228,3 +228,9 @@ fn pending_events_cap_drops_the_oldest() {
         arcp_proto::runtime::RuntimeEvent::ProtocolViolation { conn, .. } if conn.0 == 2
     ));
 }
+
+#[test]
+fn runtime_is_send_so_an_async_host_can_own_it_on_a_task() {
+    fn assert_send<T: Send>() {}
+    assert_send::<arcp_proto::runtime::Runtime>();
+}

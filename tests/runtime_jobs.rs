@@ -91,7 +91,9 @@ fn submit_accepts_then_starts_the_agent_and_streams_gap_free() {
     assert!(h.take(c).is_empty());
     assert!(h.events.contains(&RuntimeEvent::JobEnded {
         job_id: job.clone(),
-        status: JobStatus::Success
+        status: JobStatus::Success,
+        result: Some(json!({"x": 1})),
+        error_code: None,
     }));
 }
 

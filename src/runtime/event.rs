@@ -110,6 +110,10 @@ pub enum RuntimeEvent {
         job_id: String,
         /// Its final status (`success`, `error`, `cancelled`, `timed_out`).
         status: crate::wire::JobStatus,
+        /// The inline result of a `job.result` that carried one (e.g. for a delegating parent).
+        result: Option<Value>,
+        /// The code of a `job.error`.
+        error_code: Option<ErrorCode>,
     },
     /// A storage effect failed; the runtime carried on without durability for it (a failed
     /// append's frame is still transmitted).

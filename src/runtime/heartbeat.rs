@@ -1,5 +1,5 @@
-//! Heartbeats (§6.4, D25, D26): with `heartbeat` negotiated, the runtime pings a connection
-//! it has heard nothing from for an interval, and closes it after two silent intervals. Jobs
+//! Heartbeats (§6.4, D25, D26): with `heartbeat` negotiated, the runtime pings every interval
+//! regardless of other traffic (WIRE.md §8), and closes a connection after two silent intervals. Jobs
 //! keep running and the session stays resumable.
 
 use super::effect::{CloseReason, ConnId};
@@ -24,7 +24,9 @@ impl Runtime {
             self.close_conn(now, conn, CloseReason::HeartbeatLost);
             return;
         }
-        if silent >= interval {
+        // WIRE.md §8: a ping every interval regardless of other traffic (the reference's
+        // peer client expects two pings within 2.5 intervals even while it answers them).
+        {
             let nonce = self.mint(now, IdKind::Envelope);
             let ping = Ping {
                 nonce,

@@ -542,6 +542,11 @@ impl Runtime {
         if job.status.is_terminal() {
             return;
         }
+        let (result, error_code) = match &message {
+            Message::Result(r) => (r.result.clone(), None),
+            Message::JobError(e) => (None, Some(e.code.clone())),
+            _ => (None, None),
+        };
         job.status = status;
         job.terminal = Some(message.clone());
         let sid = job.session_id.clone();
@@ -564,6 +569,8 @@ impl Runtime {
         self.push_event(RuntimeEvent::JobEnded {
             job_id: job_id.to_owned(),
             status,
+            result,
+            error_code,
         });
     }
 

@@ -101,3 +101,10 @@ impl JobLease {
 pub(crate) fn float_number(v: f64) -> serde_json::Number {
     serde_json::Number::from_f64(v).unwrap_or_else(|| serde_json::Number::from(0))
 }
+
+impl super::Runtime {
+    /// The remaining budget counters of a job (`None`: unknown job or unbudgeted lease).
+    pub fn job_budget(&self, job_id: &str) -> Option<Budget> {
+        self.jobs.get(job_id)?.lease.remaining().cloned()
+    }
+}

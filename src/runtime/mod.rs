@@ -79,7 +79,7 @@ struct Conn {
 pub struct Runtime {
     cfg: RuntimeConfig,
     wall: WallClock,
-    entropy: Box<dyn Entropy>,
+    entropy: Box<dyn Entropy + Send>,
     ids: IdMinter,
     conns: HashMap<ConnId, Conn>,
     sessions: HashMap<String, Session>,
@@ -112,7 +112,7 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A runtime with `config`, wall time from `wall` and ids and tokens from `entropy`.
-    pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy>) -> Self {
+    pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy + Send>) -> Self {
         Runtime {
             idem: Idempotency::new(
                 config.bounds.max_idempotency_entries,
@@ -187,20 +187,8 @@ impl Runtime {
             Phase::Open(_) => true,
             Phase::AwaitHello | Phase::Authenticating(_) => false,
         };
-        // D35: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
         if bytes.len() > self.cfg.bounds.max_frame_bytes {
-            if kind == TransportKind::Stdio {
-                let err = ErrorPayload::new(
-                    ErrorCode::InvalidRequest,
-                    format!(
-                        "frame of {} bytes exceeds the limit of {} bytes",
-                        bytes.len(),
-                        self.cfg.bounds.max_frame_bytes
-                    ),
-                );
-                self.send_error(now, conn, err);
-            }
-            self.close_conn(now, conn, CloseReason::FrameTooLarge);
+            self.oversized(now, conn, kind, bytes.len());
             return;
         }
         let limits = Limits {
@@ -229,6 +217,37 @@ impl Runtime {
         } else {
             self.handle_handshake_frame(now, conn, frame);
         }
+    }
+
+    /// An inbound frame of `len` bytes over the cap that the transport refused to buffer
+    /// (a stdio line the [`LineFramer`](crate::wire::LineFramer) skipped, a WebSocket message
+    /// the library rejected): the same outcome as passing it to [`Runtime::handle_frame`].
+    pub fn handle_oversized_frame(&mut self, now: Instant, conn: ConnId, len: usize) {
+        self.now = now;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Closing) {
+            return;
+        }
+        c.last_rx = now;
+        let kind = c.kind;
+        self.oversized(now, conn, kind, len);
+    }
+
+    /// D35: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
+    fn oversized(&mut self, now: Instant, conn: ConnId, kind: TransportKind, len: usize) {
+        if kind == TransportKind::Stdio {
+            let err = ErrorPayload::new(
+                ErrorCode::InvalidRequest,
+                format!(
+                    "frame of {len} bytes exceeds the limit of {} bytes",
+                    self.cfg.bounds.max_frame_bytes
+                ),
+            );
+            self.send_error(now, conn, err);
+        }
+        self.close_conn(now, conn, CloseReason::FrameTooLarge);
     }
 
     /// The result of an effect the host performed.

@@ -113,7 +113,7 @@ impl Host {
             }
             while let Some(e) = self.rt.poll_event() {
                 progressed = true;
-                if let RuntimeEvent::JobEnded { job_id, status } = e
+                if let RuntimeEvent::JobEnded { job_id, status, .. } = e
                     && let Some(parent) = self.waiting.remove(&job_id)
                 {
                     self.child_done(&parent, &job_id, status);

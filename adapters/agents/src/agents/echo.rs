@@ -1,0 +1,11 @@
+//! `echo`: result = input, verbatim; no events. A null input gives a `job.result` without a
+//! `result` key (D34).
+
+use crate::agent::AgentError;
+use crate::context::JobContext;
+use serde_json::Value;
+
+/// The `echo` agent.
+pub async fn echo(input: Value, _ctx: JobContext) -> Result<Value, AgentError> {
+    Ok(input)
+}

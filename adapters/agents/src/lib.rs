@@ -1,0 +1,40 @@
+//! `arcp-agents`: the agent API of arcp-proto, written once so the same agent code runs on
+//! every adapter (tokio, futures, blocking), plus the ARCP interop contract agents.
+//!
+//! - An agent is an `async fn(input: Value, ctx: JobContext) -> Result<Value, AgentError>`
+//!   ([`Agent`] is implemented for every such function).
+//! - [`JobContext`] emits events (log, thought, status, metric and cost, tool calls and
+//!   results, progress, artifact refs), streams results in `utf8`/`base64` chunks, checks
+//!   the lease ([`JobContext::authorize`]), rotates credentials, delegates to child jobs,
+//!   sleeps on the adapter's timer and observes cancellation.
+//! - An adapter implements [`JobHost`] (each call round-trips through the task that owns the
+//!   `arcp_proto::runtime::Runtime`), feeds [`AgentRegistry::specs`] into
+//!   `RuntimeConfig.agents`, spawns [`run_job`] for every `Effect::StartAgent`, fires the
+//!   job's [`CancelToken`] on `Effect::CancelAgent`, and records `RuntimeEvent::JobEnded`
+//!   in a [`JobEnds`] to answer [`JobHost::wait_job`].
+//! - [`contract_agents`] hosts the contract agents of `interop/README.md` ("Agent
+//!   contract", as adjusted by COMPAT.md D9, D13, D29, D31, D32).
+//!
+//! Dependencies: `arcp-proto`, `futures-core` and `serde_json` only; no executor.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod agent;
+pub mod agents;
+mod base64;
+mod cancel;
+mod context;
+mod host;
+mod job_ends;
+mod registry;
+mod run;
+
+pub use agent::{Agent, AgentError};
+pub use agents::contract_agents;
+pub use base64::encode_base64;
+pub use cancel::{CancelToken, Cancelled};
+pub use context::JobContext;
+pub use host::{BoxFuture, JobEnd, JobHost, final_status};
+pub use job_ends::JobEnds;
+pub use registry::AgentRegistry;
+pub use run::run_job;

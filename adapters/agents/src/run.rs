@@ -1,0 +1,101 @@
+//! [`run_job`]: what an adapter spawns for `Effect::StartAgent`.
+
+use crate::agent::AgentError;
+use crate::cancel::CancelToken;
+use crate::context::JobContext;
+use crate::host::{BoxFuture, JobHost};
+use crate::registry::AgentRegistry;
+use arcp_proto::runtime::{AgentEvent, AgentStart};
+use arcp_proto::wire::ErrorCode;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+/// Resolves the agent of `start`, runs it with a [`JobContext`] and emits the terminal
+/// [`AgentEvent`] through `host.emit`: `Result` (with no inline result after streamed chunks
+/// when the agent returns `null`, D32/D34) or `Error`. An agent the registry does not know
+/// ends the job `INTERNAL_ERROR`.
+///
+/// Returns when done. The adapter answers the `StartAgent` effect `Done` right away and
+/// spawns this; on `Effect::CancelAgent` it fires `cancel`, and this future then drops the
+/// agent at its next suspension point and returns without emitting anything (the job has
+/// already ended on the wire).
+pub fn run_job(
+    registry: Arc<AgentRegistry>,
+    start: AgentStart,
+    host: Arc<dyn JobHost>,
+    cancel: CancelToken,
+) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let job_id = start.job_id.clone();
+        let Some(agent) = registry.resolve(&start.agent) else {
+            let _ = host
+                .emit(
+                    &job_id,
+                    AgentEvent::Error {
+                        code: ErrorCode::InternalError,
+                        message: format!("agent {} is not registered", start.agent),
+                        retryable: None,
+                    },
+                )
+                .await;
+            return;
+        };
+        let input = start.input.clone();
+        let ctx = JobContext::new(start, host.clone(), cancel.clone(), Some(registry));
+        let watcher = ctx.clone();
+        let outcome = {
+            let run = agent.run(input, ctx);
+            match until_cancelled(run, &cancel).await {
+                Some(o) => o,
+                None => return,
+            }
+        };
+        let event = match outcome {
+            Ok(value) => {
+                let streamed = watcher.chunks_sent() > 0;
+                let summary = watcher.take_summary();
+                if streamed && value.is_null() {
+                    AgentEvent::Result {
+                        result: None,
+                        summary,
+                    }
+                } else {
+                    // An inline result after chunks is passed on: the runtime refuses it.
+                    AgentEvent::Result {
+                        result: Some(value),
+                        summary: None,
+                    }
+                }
+            }
+            Err(AgentError {
+                code,
+                message,
+                retryable,
+            }) => AgentEvent::Error {
+                code,
+                message,
+                retryable,
+            },
+        };
+        if cancel.is_cancelled() {
+            return;
+        }
+        // An Err here means the job had already ended (e.g. lease expiry): nothing to do.
+        let _ = host.emit(&job_id, event).await;
+    })
+}
+
+/// Runs `fut` until it completes (`Some`) or `cancel` fires (`None`, `fut` dropped).
+async fn until_cancelled<F: Future>(fut: F, cancel: &CancelToken) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut cancelled = pin!(cancel.cancelled());
+    std::future::poll_fn(move |cx| {
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}

@@ -1,0 +1,99 @@
+//! A simple in-process credential provisioner (§9.8, WIRE.md §14.7): one virtual bearer
+//! credential per job whose lease names `model.use`, shaped like the reference's
+//! (`cred_…` id, `virt-…` value, the `llm-gateway.invalid` endpoint). Revocation always
+//! succeeds: nothing outside this process ever honoured the value.
+
+use arcp_proto::runtime::EffectOutcome;
+use arcp_proto::wire::{Credential, CredentialConstraints, IdMinter, LeaseConstraints, LeaseMap};
+
+/// Where provisioned credentials claim to be valid.
+pub const ENDPOINT: &str = "https://llm-gateway.invalid/v1";
+
+/// The provisioner. Ids come from the host's entropy through [`IdMinter`].
+#[derive(Debug, Default)]
+pub(crate) struct Provisioner {
+    ids: IdMinter,
+}
+
+impl Provisioner {
+    pub(crate) fn new() -> Self {
+        Provisioner::default()
+    }
+
+    /// The answer to `MintCredentials`: one credential when the lease names `model.use`
+    /// (with the lease's budget, models and expiry as D13 constraints), none otherwise.
+    pub(crate) fn mint(
+        &mut self,
+        unix_ms: u64,
+        entropy: &mut dyn arcp_proto::wire::Entropy,
+        lease: &LeaseMap,
+        constraints: Option<&LeaseConstraints>,
+    ) -> EffectOutcome {
+        let get = |ns: &str| {
+            lease
+                .0
+                .iter()
+                .find(|(k, _)| k == ns)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(models) = get("model.use") else {
+            return EffectOutcome::Minted {
+                credentials: Vec::new(),
+            };
+        };
+        let id = format!("cred_{}", self.ids.next_ulid(unix_ms, entropy));
+        let value = format!("virt-{}", self.ids.next_ulid(unix_ms, entropy));
+        EffectOutcome::Minted {
+            credentials: vec![Credential {
+                id,
+                scheme: "bearer".into(),
+                value,
+                endpoint: Some(ENDPOINT.into()),
+                profile: Some("openai".into()),
+                constraints: Some(CredentialConstraints {
+                    cost_budget: get("cost.budget"),
+                    model_use: Some(models),
+                    expires_at: constraints.and_then(|c| c.expires_at.clone()),
+                }),
+            }],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcp_proto::wire::SeededEntropy;
+
+    #[test]
+    fn mints_one_virtual_credential_for_model_use_and_none_otherwise() {
+        let mut p = Provisioner::new();
+        let mut e = SeededEntropy::new(7);
+        let lease = LeaseMap(vec![
+            ("model.use".into(), vec!["tier-fast/*".into()]),
+            ("cost.budget".into(), vec!["USD:1.00".into()]),
+        ]);
+        let EffectOutcome::Minted { credentials } = p.mint(1_000, &mut e, &lease, None) else {
+            panic!("not minted");
+        };
+        assert_eq!(credentials.len(), 1);
+        let c = &credentials[0];
+        assert!(c.id.starts_with("cred_") && c.id.len() == 31, "{}", c.id);
+        assert!(
+            c.value.starts_with("virt-") && c.value.len() == 31,
+            "{}",
+            c.value
+        );
+        assert_eq!(c.endpoint.as_deref(), Some(ENDPOINT));
+        let k = c.constraints.as_ref().unwrap();
+        assert_eq!(k.model_use, Some(vec!["tier-fast/*".to_string()]));
+        assert_eq!(k.cost_budget, Some(vec!["USD:1.00".to_string()]));
+        let none = p.mint(1_000, &mut e, &LeaseMap(vec![]), None);
+        assert_eq!(
+            none,
+            EffectOutcome::Minted {
+                credentials: vec![]
+            }
+        );
+    }
+}

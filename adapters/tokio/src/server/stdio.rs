@@ -1,0 +1,107 @@
+//! The stdio transport: one session over a byte stream pair (stdin/stdout), one envelope per
+//! line, split by [`LineFramer`]. An over-cap line is never buffered: the runtime answers
+//! `session.error INVALID_REQUEST` and closes (COMPAT D35).
+
+use super::driver::{ConnPorts, Input, Outbound};
+use arcp_proto::runtime::{ConnId, TransportKind};
+use arcp_proto::wire::LineFramer;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+/// Serves one session on `reader`/`writer` until the peer's EOF or the runtime closes it.
+pub(crate) async fn session<R, W>(
+    mut reader: R,
+    writer: W,
+    conn: ConnId,
+    tx: mpsc::Sender<Input>,
+    max_frame_bytes: usize,
+    outbound_capacity: usize,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out_tx, out_rx) = mpsc::channel(outbound_capacity.max(1));
+    let (kill_tx, kill_rx) = oneshot::channel();
+    let opened = Input::Opened {
+        conn,
+        kind: TransportKind::Stdio,
+        ports: ConnPorts {
+            out: out_tx,
+            kill: kill_tx,
+        },
+    };
+    if tx.send(opened).await.is_err() {
+        return;
+    }
+    let (done_tx, mut done_rx) = oneshot::channel::<()>();
+    let writer_task = tokio::spawn(write_loop(writer, out_rx, kill_rx, done_tx));
+    let mut framer = LineFramer::new(max_frame_bytes);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut inputs = Vec::new();
+    'read: loop {
+        let n = tokio::select! {
+            biased;
+            _ = &mut done_rx => break 'read,
+            r = reader.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break 'read,
+                Ok(n) => n,
+            },
+        };
+        framer.feed(buf.get(..n).unwrap_or_default(), |line| {
+            inputs.push(match line {
+                Ok(bytes) => Input::Frame {
+                    conn,
+                    bytes: bytes.to_vec(),
+                },
+                Err(too_long) => Input::Oversized {
+                    conn,
+                    len: too_long.limit.saturating_add(1),
+                },
+            });
+        });
+        for input in inputs.drain(..) {
+            if tx.send(input).await.is_err() {
+                break 'read;
+            }
+        }
+    }
+    let _ = tx.send(Input::Closed { conn }).await;
+    // The writer ends once the driver drops its queue (or after the close it was sent).
+    let _ = writer_task.await;
+}
+
+async fn write_loop<W>(
+    mut writer: W,
+    mut out: mpsc::Receiver<Outbound>,
+    mut kill: oneshot::Receiver<u16>,
+    done: oneshot::Sender<()>,
+) where
+    W: AsyncWrite + Unpin,
+{
+    let mut killable = true;
+    loop {
+        let item = tokio::select! {
+            biased;
+            k = &mut kill, if killable => match k {
+                Ok(code) => Some(Outbound::Close(code)),
+                Err(_) => { killable = false; continue; }
+            },
+            o = out.recv() => o,
+        };
+        match item {
+            None | Some(Outbound::Close(_)) => break,
+            Some(Outbound::Frame(mut bytes)) => {
+                bytes.push(b'\n');
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                if out.is_empty() && writer.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+    let _ = done.send(());
+}

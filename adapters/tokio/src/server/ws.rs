@@ -1,0 +1,202 @@
+//! The WebSocket transport (tokio-tungstenite 0.30).
+//!
+//! The accept loop only accepts TCP connections; each WebSocket handshake runs on the
+//! connection's own task (bounded by a timeout), so an idle TCP connection never blocks other
+//! accepts. The frame cap is mirrored into `WebSocketConfig::max_message_size` and
+//! `max_frame_size`: an over-cap message never gets buffered, and the runtime decides the
+//! outcome (COMPAT D35: close 1009, no error frame). Close codes come from the runtime's
+//! `CloseReason` (1000 normally, 1009 over the cap, 1008 slow consumer); a request for another
+//! path than the served one is upgraded and closed 1008.
+
+use super::driver::{ConnPorts, Input, Outbound};
+use arcp_proto::runtime::{ConnId, TransportKind};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// What every WebSocket connection task needs.
+#[derive(Debug)]
+pub(crate) struct WsOptions {
+    pub(crate) path: String,
+    pub(crate) max_frame_bytes: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) outbound_capacity: usize,
+    pub(crate) conn_ids: Arc<AtomicU64>,
+}
+
+/// Accepts TCP connections until `stop` turns true; each one gets its own task.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    opts: Arc<WsOptions>,
+    tx: mpsc::Sender<Input>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => {
+                    let _ = tcp.set_nodelay(true);
+                    tokio::spawn(connection(tcp, opts.clone(), tx.clone()));
+                }
+                // Out of descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+        }
+    }
+}
+
+/// The WebSocket config for a frame cap of `max` bytes.
+pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input>) {
+    let mut path = String::new();
+    // The closure's type is fixed by tungstenite's `Callback` (a large `ErrorResponse`).
+    #[allow(clippy::result_large_err)]
+    let cb = |req: &Request, resp: Response| {
+        path = req.uri().path().to_owned();
+        Ok(resp)
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+        tcp,
+        cb,
+        Some(ws_config(opts.max_frame_bytes)),
+    );
+    let Ok(Ok(mut ws)) = tokio::time::timeout(opts.handshake_timeout, handshake).await else {
+        return;
+    };
+    if path != opts.path {
+        let _ = ws
+            .close(Some(CloseFrame {
+                code: CloseCode::Policy,
+                reason: "unknown path".into(),
+            }))
+            .await;
+        return;
+    }
+    let conn = ConnId(opts.conn_ids.fetch_add(1, Ordering::Relaxed));
+    let (out_tx, out_rx) = mpsc::channel(opts.outbound_capacity.max(1));
+    let (kill_tx, kill_rx) = oneshot::channel();
+    let opened = Input::Opened {
+        conn,
+        kind: TransportKind::WebSocket,
+        ports: ConnPorts {
+            out: out_tx,
+            kill: kill_tx,
+        },
+    };
+    if tx.send(opened).await.is_err() {
+        return;
+    }
+    let (sink, mut stream) = ws.split();
+    let (done_tx, mut done_rx) = oneshot::channel::<()>();
+    tokio::spawn(write_loop(sink, out_rx, kill_rx, done_tx));
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = &mut done_rx => break,
+            m = stream.next() => m,
+        };
+        let input = match msg {
+            None | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Text(t))) => Input::Frame {
+                conn,
+                bytes: t.as_bytes().to_vec(),
+            },
+            Some(Ok(Message::Binary(b))) => Input::Frame {
+                conn,
+                bytes: b.to_vec(),
+            },
+            Some(Ok(_)) => continue,
+            Some(Err(WsError::Capacity(e))) => {
+                // D35: the runtime answers with CloseConnection(FrameTooLarge) → 1009.
+                let len = match e {
+                    tokio_tungstenite::tungstenite::error::CapacityError::MessageTooLong {
+                        size,
+                        ..
+                    } => size,
+                    _ => opts.max_frame_bytes.saturating_add(1),
+                };
+                let _ = tx.send(Input::Oversized { conn, len }).await;
+                // Wait (bounded) for the writer to send the close.
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
+                break;
+            }
+            Some(Err(_)) => break,
+        };
+        if tx.send(input).await.is_err() {
+            break;
+        }
+    }
+    let _ = tx.send(Input::Closed { conn }).await;
+}
+
+/// Writes frames as they come (flushing whenever the queue runs empty), then the close.
+async fn write_loop<S>(
+    mut sink: S,
+    mut out: mpsc::Receiver<Outbound>,
+    kill: oneshot::Receiver<u16>,
+    done: oneshot::Sender<()>,
+) where
+    S: futures_util::Sink<Message, Error = WsError> + Unpin,
+{
+    let mut kill = Some(kill);
+    loop {
+        let item = tokio::select! {
+            biased;
+            Some(code) = killed(&mut kill) => Some(Outbound::Close(code)),
+            o = out.recv() => o,
+        };
+        match item {
+            None => {
+                let _ = sink.close().await;
+                break;
+            }
+            Some(Outbound::Frame(bytes)) => {
+                let text = String::from_utf8(bytes)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                if sink.feed(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+                if out.is_empty() && sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            Some(Outbound::Close(code)) => {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: "".into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                let _ = sink.close().await;
+                break;
+            }
+        }
+    }
+    let _ = done.send(());
+}
+
+/// Resolves with the kill code once; pending forever after (or when never killed).
+async fn killed(k: &mut Option<oneshot::Receiver<u16>>) -> Option<u16> {
+    match k {
+        Some(rx) => {
+            let r = rx.await.ok();
+            *k = None;
+            r
+        }
+        None => std::future::pending().await,
+    }
+}
