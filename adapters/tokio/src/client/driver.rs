@@ -331,6 +331,11 @@ impl Driver {
             }
         }
         self.deliver();
+        self.publish();
+    }
+
+    /// Copies the session's state into the snapshot the application's getters read.
+    fn publish(&self) {
         let s = &self.session;
         let (state, sid, token, features, seq) = (
             s.state(),
@@ -432,6 +437,8 @@ impl Driver {
                 self.welcomed = Some((TokioInstant::now(), self.session.last_event_seq()));
                 self.reconnect_at = None;
                 self.shared.with(|s| s.welcomes += 1);
+                // The getters (features, resume token) must be current once connect returns.
+                self.publish();
                 if let Some(first) = self.first_welcome.take() {
                     let _ = first.send(Ok(*info));
                 }
