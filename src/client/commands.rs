@@ -34,6 +34,10 @@ pub struct SubmitRequest {
     pub parent_job_id: Option<String>,
 }
 
+/// The `reason` a `job.cancel` carries when the caller gives none (D6: the reference runtime
+/// refuses a cancel without one).
+pub const DEFAULT_CANCEL_REASON: &str = "client.cancel";
+
 impl SubmitRequest {
     /// A submit of `agent` (`name` or `name@version`) with `input` and an empty lease.
     pub fn new(agent: impl Into<String>, input: Value) -> Self {
@@ -180,7 +184,8 @@ impl ClientSession {
         )
     }
 
-    /// `job.cancel` of `job_id` (D6: the job is the envelope's `job_id`). The job's
+    /// `job.cancel` of `job_id` (D6: the job is the envelope's `job_id`; without a `reason`,
+    /// [`DEFAULT_CANCEL_REASON`] is sent, since the reference runtime requires one). The job's
     /// terminal frame answers it; a refusal comes as `RequestFailed` with this id (D20).
     pub fn cancel(
         &mut self,
@@ -193,8 +198,9 @@ impl ClientSession {
         if job_id.is_empty() {
             return Err(ApiError::InvalidArgument("empty job_id".into()));
         }
+        // D6: the reference runtime requires `reason`; send a default when none is given.
         let cancel = Cancel {
-            reason: reason.map(str::to_owned),
+            reason: Some(reason.unwrap_or(DEFAULT_CANCEL_REASON).to_owned()),
             code: None,
         };
         self.send_request(

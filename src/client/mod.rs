@@ -36,7 +36,7 @@ mod inbound;
 mod results;
 mod sequence;
 
-pub use commands::{ListJobsRequest, SubmitRequest};
+pub use commands::{DEFAULT_CANCEL_REASON, ListJobsRequest, SubmitRequest};
 pub use config::{ALL_FEATURES, AutoAck, ClientConfig};
 pub use error::ApiError;
 pub use event::{

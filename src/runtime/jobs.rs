@@ -400,7 +400,14 @@ impl Runtime {
             self.replay_accepted(now, conn, &sid, &rid, &nj.job_id);
         }
         if nj.request_id.is_some() {
-            let conn = self.sessions.get(&nj.session_id).and_then(|s| s.conn);
+            let session = self.sessions.get(&nj.session_id);
+            let conn = session.and_then(|s| s.conn);
+            // D26: the session may have resumed without `provisioned_credentials` while the
+            // credentials were minted; they then stay off the wire.
+            let mut accepted = accepted;
+            if !session.is_some_and(|s| s.has("provisioned_credentials")) {
+                accepted.credentials = None;
+            }
             if let Some(conn) = conn {
                 let frame = self
                     .envelope(now, conn, Message::Accepted(accepted))
@@ -452,8 +459,18 @@ impl Runtime {
         };
         let trace = job.trace_id;
         let terminal = job.terminal.clone();
+        let owner = job.principal.clone();
         if let Some(mut acc) = job.accepted.clone() {
             acc.request_id = Some(request_id.to_owned());
+            // D26 over D27: the copy keeps the payload, except that credentials only go to a
+            // session of the submitting principal that negotiated `provisioned_credentials`.
+            let may_see = self
+                .sessions
+                .get(sid)
+                .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
+            if !may_see {
+                acc.credentials = None;
+            }
             let f = self
                 .envelope(now, conn, Message::Accepted(acc))
                 .with_job(job_id)

@@ -290,11 +290,11 @@ impl JobContext {
     /// streaming, the agent returns `null`.
     pub async fn result_chunk(
         &self,
-        data: String,
+        data: impl Into<String>,
         encoding: ChunkEncoding,
     ) -> Result<(), AgentError> {
         let seq = lock(&self.shared.stream).next_seq;
-        self.result_chunk_at(seq, data, encoding, true).await
+        self.result_chunk_at(seq, data.into(), encoding, true).await
     }
 
     /// Streams one chunk with an explicit `chunk_seq` and `more` flag (the runtime refuses
@@ -328,7 +328,7 @@ impl JobContext {
         let chars: Vec<char> = text.chars().collect();
         let mut n = 0u64;
         for run in chars.chunks(size) {
-            self.result_chunk(run.iter().collect(), ChunkEncoding::Utf8)
+            self.result_chunk(run.iter().collect::<String>(), ChunkEncoding::Utf8)
                 .await?;
             n += 1;
         }

@@ -25,17 +25,39 @@ struct Inner {
     next_waiter: u64,
 }
 
+impl Inner {
+    /// An end nobody is waiting for.
+    fn unclaimed(&self, id: &str) -> bool {
+        self.entries.get(id).is_none_or(|e| e.waiters.is_empty())
+    }
+
+    /// Forgets the oldest unclaimed ends until at most `max_entries` are left.
+    fn evict(&mut self) {
+        let mut unclaimed = self.order.iter().filter(|id| self.unclaimed(id)).count();
+        while unclaimed > self.max_entries {
+            let Some(pos) = self.order.iter().position(|id| self.unclaimed(id)) else {
+                break;
+            };
+            if let Some(id) = self.order.remove(pos) {
+                self.entries.remove(&id);
+            }
+            unclaimed -= 1;
+        }
+    }
+}
+
 fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records job ends and wakes waiters. Cloning shares the record.
 ///
-/// Bound: at most `max_entries` recorded ends are kept. Recording one more forgets the
-/// oldest recorded end that nobody is waiting for; a later `wait` for a forgotten job stays
-/// pending (as for a job that has not ended), so callers wait on children they have just
-/// started, as the delegating context does. A wait registered before the end is never
-/// forgotten: it is woken when the end is recorded.
+/// Bound: at most `max_entries` recorded ends that no pending wait has claimed are kept;
+/// recording one more forgets the oldest unclaimed end. A later `wait` for a forgotten job
+/// stays pending (as for a job that has not ended), so callers wait on children they have
+/// just started, as the delegating context does. An end claimed by a wait registered before
+/// it was recorded is never forgotten before that wait has seen it (these extra entries are
+/// bounded by the number of live waits).
 #[derive(Debug, Clone)]
 pub struct JobEnds {
     inner: Arc<Mutex<Inner>>,
@@ -67,18 +89,7 @@ impl JobEnds {
             // never forgotten under them.
             wake.extend(entry.waiters.iter().map(|(_, w)| w.clone()));
             g.order.push_back(job_id.to_owned());
-            while g.order.len() > g.max_entries {
-                let Some(pos) = g
-                    .order
-                    .iter()
-                    .position(|id| g.entries.get(id).is_none_or(|e| e.waiters.is_empty()))
-                else {
-                    break;
-                };
-                if let Some(id) = g.order.remove(pos) {
-                    g.entries.remove(&id);
-                }
-            }
+            g.evict();
         }
         for w in wake {
             w.wake();
@@ -134,6 +145,7 @@ impl Future for Wait {
         if let Some(end) = &entry.end {
             let end = end.clone();
             entry.waiters.retain(|(i, _)| *i != id);
+            g.evict();
             drop(g);
             self.id = None;
             return Poll::Ready(end);

@@ -16,6 +16,32 @@
 //!   contract", as adjusted by COMPAT.md D9, D13, D29, D31, D32).
 //!
 //! Dependencies: `arcp-proto`, `futures-core` and `serde_json` only; no executor.
+//!
+//! ```
+//! use arcp_agents::{AgentError, JobContext, contract_agents};
+//! use serde_json::{Value, json};
+//!
+//! async fn greet(input: Value, ctx: JobContext) -> Result<Value, AgentError> {
+//!     ctx.log("info", "greeting").await?;
+//!     ctx.authorize("tool.call", "greeter").await?; // PERMISSION_DENIED unless leased
+//!     ctx.cost("cost.inference", "0.01", "USD").await?;
+//!     Ok(json!({ "hello": input }))
+//! }
+//!
+//! let mut registry = contract_agents();
+//! registry.register("greet", Some("1.0.0"), greet);
+//! let config = arcp_proto::runtime::RuntimeConfig {
+//!     agents: registry.specs(),
+//!     ..Default::default()
+//! };
+//! assert_eq!(config.agents.len(), 11);
+//! ```
+//!
+//! The adapter side, for each runtime output (see the test host in `tests/support`):
+//! `Effect::StartAgent(start)` → answer `EffectOutcome::Done`, create a [`CancelToken`] for
+//! `start.job_id` and spawn `run_job(registry, *start, host, token)`;
+//! `Effect::CancelAgent { job_id }` → fire that token; `RuntimeEvent::JobEnded` →
+//! [`JobEnd::from_runtime_event`] into [`JobEnds::record`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

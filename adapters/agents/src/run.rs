@@ -8,6 +8,7 @@ use crate::registry::AgentRegistry;
 use arcp_proto::runtime::{AgentEvent, AgentStart};
 use arcp_proto::wire::ErrorCode;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -15,7 +16,7 @@ use std::task::Poll;
 /// Resolves the agent of `start`, runs it with a [`JobContext`] and emits the terminal
 /// [`AgentEvent`] through `host.emit`: `Result` (with no inline result after streamed chunks
 /// when the agent returns `null`, D32/D34) or `Error`. An agent the registry does not know
-/// ends the job `INTERNAL_ERROR`.
+/// ends the job `INTERNAL_ERROR`, and so does an agent that panics (when panics unwind).
 ///
 /// Returns when done. The adapter answers the `StartAgent` effect `Done` right away and
 /// spawns this; on `Effect::CancelAgent` it fires `cancel`, and this future then drops the
@@ -48,7 +49,8 @@ pub fn run_job(
         let outcome = {
             let run = agent.run(input, ctx);
             match until_cancelled(run, &cancel).await {
-                Some(o) => o,
+                Some(Ok(o)) => o,
+                Some(Err(Panicked)) => Err(AgentError::internal("agent panicked")),
                 None => return,
             }
         };
@@ -87,15 +89,33 @@ pub fn run_job(
     })
 }
 
-/// Runs `fut` until it completes (`Some`) or `cancel` fires (`None`, `fut` dropped).
-async fn until_cancelled<F: Future>(fut: F, cancel: &CancelToken) -> Option<F::Output> {
+/// The agent's future panicked (with `panic = "unwind"`).
+struct Panicked;
+
+/// Runs `fut` until it completes (`Some(Ok)`), panics (`Some(Err)`, so that the job still
+/// ends, `INTERNAL_ERROR`) or `cancel` fires (`None`); `fut` is dropped in every case and
+/// never polled after a panic.
+async fn until_cancelled<F: Future>(
+    fut: F,
+    cancel: &CancelToken,
+) -> Option<Result<F::Output, Panicked>> {
     let mut fut = pin!(fut);
     let mut cancelled = pin!(cancel.cancelled());
+    let mut panicked = false;
     std::future::poll_fn(move |cx| {
+        if panicked {
+            return Poll::Ready(Some(Err(Panicked)));
+        }
         if cancelled.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
-        fut.as_mut().poll(cx).map(Some)
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(p) => p.map(|o| Some(Ok(o))),
+            Err(_) => {
+                panicked = true;
+                Poll::Ready(Some(Err(Panicked)))
+            }
+        }
     })
     .await
 }

@@ -91,3 +91,35 @@ async fn spawning_a_missing_program_is_a_transport_error() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_stdio_line_over_the_cap_ends_the_session() {
+    let Some(argv) = stdio_argv("stdio_line_over_cap") else {
+        return;
+    };
+    let client = within(
+        30,
+        "spawn",
+        Client::stdio_builder(argv)
+            .token("alice-token")
+            .max_frame_bytes(2048)
+            .connect(),
+    )
+    .await
+    .unwrap();
+    let h = within(
+        10,
+        "big echo",
+        client.submit(SubmitRequest::new("echo", json!("y".repeat(4096)))),
+    )
+    .await
+    .unwrap();
+    // D35: the line is refused by the framer and the transport closed; a stdio session
+    // cannot resume, so it ends and the handle reports the transport failure.
+    let err = within(10, "done", h.done()).await.unwrap_err();
+    match &err {
+        ClientError::Transport(why) => assert!(why.contains("size cap"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(client.state(), ClientState::Closed);
+}

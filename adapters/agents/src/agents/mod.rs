@@ -13,16 +13,16 @@ mod rotator;
 mod slow;
 mod versioned;
 
-pub use budget::budget;
-pub use chatty::chatty;
+pub use budget::{MAX_BUDGET_STEPS, budget};
+pub use chatty::{MAX_CHATTY_ROUNDS, chatty};
 pub use chunked::chunked;
 pub use delegator::delegator;
 pub use echo::echo;
 pub use failing::failing;
-pub use firehose::firehose;
-pub use lease_check::lease_check;
+pub use firehose::{MAX_FIREHOSE_EVENTS, firehose};
+pub use lease_check::{MAX_LEASE_CHECK_OPS, lease_check};
 pub use rotator::rotator;
-pub use slow::slow;
+pub use slow::{MAX_SLOW_TICKS, slow};
 pub use versioned::versioned;
 
 use crate::agent::AgentError;

@@ -4,126 +4,21 @@
 //! application command, delivery capacity, or deadline.
 
 use super::job::{JobEventItem, JobHandle, JobInfo, Subscription};
+use super::shared::{Command, Reply, Shared, Terminal};
 use super::transport::{RecvError, Target, Transport};
 use super::{ClientError, FrameTap, StreamItem, TapEvent};
 use arcp_proto::client::{
-    ClientEvent, ClientSession, ClientState, JobOutcome, ListJobsRequest, RequestError, RequestId,
-    SeqSpace, SubmitRequest, WelcomeInfo,
+    ClientEvent, ClientSession, ClientState, RequestError, RequestId, WelcomeInfo,
 };
 use arcp_proto::time::Instant as CoreInstant;
 use arcp_proto::wire::Jobs;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
-
-/// How a job ended, as the driver hands it to `JobHandle::done`.
-pub(crate) type Terminal = Result<(u64, SeqSpace, JobOutcome), ClientError>;
-
-type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
-
-/// What the application asks the driver.
-pub(crate) enum Command {
-    Submit {
-        req: Box<SubmitRequest>,
-        reply: Reply<JobHandle>,
-    },
-    Cancel {
-        job_id: String,
-        reason: String,
-        reply: Reply<()>,
-    },
-    ListJobs {
-        req: ListJobsRequest,
-        reply: Reply<Jobs>,
-    },
-    Subscribe {
-        job_id: String,
-        history: bool,
-        from_event_seq: Option<u64>,
-        reply: Reply<Subscription>,
-    },
-    Unsubscribe {
-        job_id: String,
-        reply: Reply<()>,
-    },
-    Ack {
-        seq: u64,
-        reply: Reply<()>,
-    },
-    Ping {
-        reply: Reply<Duration>,
-    },
-    Close {
-        reply: Reply<()>,
-    },
-    DropTransport {
-        reply: Reply<()>,
-    },
-    Resume {
-        reply: Reply<()>,
-    },
-    SendRaw {
-        frame: Vec<u8>,
-        reply: Reply<()>,
-    },
-}
-
-/// What the driver publishes for the application's getters.
-#[derive(Debug, Clone)]
-pub(crate) struct Snapshot {
-    pub state: ClientState,
-    pub session_id: Option<String>,
-    pub resume_token: Option<String>,
-    pub features: Vec<String>,
-    /// Highest session `event_seq` the driver received.
-    pub received_seq: u64,
-    /// Highest session `event_seq` the application consumed from a stream or `done`.
-    pub consumed_seq: u64,
-    /// Welcomes received (the first one and every resume).
-    pub welcomes: u64,
-}
-
-/// State shared between the driver and the application's handles.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    snap: Mutex<Snapshot>,
-}
-
-impl Shared {
-    pub(crate) fn new(consumed_seq: u64) -> Self {
-        Shared {
-            snap: Mutex::new(Snapshot {
-                state: ClientState::Disconnected,
-                session_id: None,
-                resume_token: None,
-                features: Vec::new(),
-                received_seq: consumed_seq,
-                consumed_seq,
-                welcomes: 0,
-            }),
-        }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Snapshot) -> R) -> R {
-        let mut guard = match self.snap.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard)
-    }
-
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        self.with(|s| s.clone())
-    }
-
-    pub(crate) fn consumed(&self, seq: u64) {
-        self.with(|s| s.consumed_seq = s.consumed_seq.max(seq));
-    }
-}
 
 /// Knobs of the driver (from the builder).
 #[derive(Clone)]
@@ -599,7 +494,8 @@ impl Driver {
             subscribed,
             handle,
         };
-        if reply.send(Ok(sub)).is_err() {
+        let ended = self.routes.get(&job).is_some_and(|r| r.done.is_none());
+        if reply.send(Ok(sub)).is_err() || ended {
             self.routes.remove(&job);
         }
     }
@@ -684,10 +580,15 @@ impl Driver {
                     outcome,
                     ..
                 } => {
-                    if let Some(route) = self.routes.remove(&job)
-                        && let Some(done) = route.done
-                    {
+                    // The stream ends after what it holds; `done` gets the outcome.
+                    route.events = None;
+                    if let Some(done) = route.done.take() {
                         let _ = done.send(Ok((event_seq, space, outcome)));
+                    }
+                    // A subscription whose replay ended before `job.subscribed` (the
+                    // reference's order, D9) keeps its receivers until it is handed out.
+                    if route.pending.is_none() {
+                        self.routes.remove(&job);
                     }
                 }
             }

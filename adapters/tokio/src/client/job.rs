@@ -2,7 +2,7 @@
 //! event stream, and a `done` future.
 
 use super::ClientError;
-use super::driver::{Command, Shared, Terminal};
+use super::shared::{Command, Shared, Terminal};
 use arcp_proto::client::{JobOutcome, SeqSpace};
 use arcp_proto::wire::{
     Accepted, AgentRef, Budget, Credential, JobEvent, LeaseConstraints, LeaseMap, Replayed,

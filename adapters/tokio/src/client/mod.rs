@@ -21,6 +21,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! | Python SDK | here |
+//! |---|---|
+//! | `ARCPClient(client=…, token=…, features=…, auto_ack=…)` + `connect(transport)` | [`Client::builder`]`(url).client_info(..).token(..).features(..).auto_ack(..).connect()`, or [`Client::connect`]`(url, token)` |
+//! | `StdioTransport(...)` | [`Client::spawn_stdio`]`(argv, token)` / [`Client::stdio_builder`] |
+//! | `client.submit(agent=…, input=…, lease_request=…, …)` | [`Client::submit`]`(`[`SubmitRequest`]`)` → [`JobHandle`] |
+//! | `handle.job_id`, `.lease`, `.budget`, `.agent_ref` | [`JobHandle::job_id`], [`lease`](JobHandle::lease), [`budget`](JobHandle::budget), [`agent_ref`](JobHandle::agent_ref), [`credentials`](JobHandle::credentials) |
+//! | `async for event in handle.events()`, `event["kind"]`, `event["body"]` | `while let Some(event) = handle.events().next().await`, [`JobEventItem::kind`], [`JobEventItem::body`] |
+//! | `await handle.done` | [`JobHandle::done`] (`Ok` outcome, or [`ClientError::JobFailed`]) |
+//! | `client.latest_event_seq` | [`Client::latest_event_seq`] |
+//! | `client.resume(transport, resume=SessionResume(...))` | [`ClientBuilder::resume`]`(`[`ResumeState`]`)`; in-process: automatic, or [`Client::resume`] |
+//! | `list_jobs(filter=ListJobsFilter(...))`, `subscribe`, `unsubscribe`, `cancel`, `ack` | [`Client::list_jobs`], [`Client::subscribe`] → [`Subscription`], [`Client::unsubscribe`], [`Client::cancel`], [`Client::ack`] |
+//! | `ARCPError.code`, `.retryable` | [`ClientError::code`], [`ClientError::retryable`] |
+//!
 //! One task owns the `ClientSession` and follows the driving contract (see `driver.rs`):
 //! commands from the application, frames from the transport and deadlines are its inputs.
 //! Every channel is bounded: commands ([`ClientBuilder::command_capacity`]), each job's
@@ -34,6 +47,7 @@
 
 mod driver;
 mod job;
+mod shared;
 mod transport;
 
 pub use arcp_proto::client::{
@@ -48,9 +62,10 @@ pub use transport::Target;
 use arcp_proto::client::{ALL_FEATURES, ClientConfig, ClientSession};
 use arcp_proto::time::{Instant as CoreInstant, WallClock};
 use arcp_proto::wire::{DEFAULT_MAX_FRAME_BYTES, Entropy, ErrorPayload};
-use driver::{Command, Driver, DriverConfig, Shared};
+use driver::{Driver, DriverConfig};
 use futures_util::Stream;
 use serde_json::Value;
+use shared::{Command, Shared};
 use std::ffi::OsString;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -58,8 +73,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
-/// The `reason` of [`Client::cancel`] (the reference runtime requires one, COMPAT D6).
-pub const DEFAULT_CANCEL_REASON: &str = "client.cancel";
+pub use arcp_proto::client::DEFAULT_CANCEL_REASON;
 
 /// Everything a client call can fail with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -257,6 +271,7 @@ pub struct ClientBuilder {
     version: String,
     features: Vec<String>,
     auto_ack: Option<AutoAck>,
+    auto_ping: bool,
     auto_resume: bool,
     resume: Option<ResumeState>,
     max_frame_bytes: usize,
@@ -291,6 +306,7 @@ impl ClientBuilder {
             version: env!("CARGO_PKG_VERSION").into(),
             features: ALL_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
             auto_ack: None,
+            auto_ping: false,
             auto_resume: true,
             resume: None,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
@@ -336,6 +352,13 @@ impl ClientBuilder {
             every_n: every_n.max(1),
             interval,
         });
+        self
+    }
+
+    /// Send a `session.ping` whenever nothing was sent for one heartbeat interval (only
+    /// when `heartbeat` was negotiated; default off, like the reference client).
+    pub fn auto_ping(mut self, on: bool) -> Self {
+        self.auto_ping = on;
         self
     }
 
@@ -409,6 +432,7 @@ impl ClientBuilder {
         let mut config = ClientConfig::named(&self.name, &self.version, self.token);
         config.features = self.features;
         config.auto_ack = self.auto_ack;
+        config.auto_ping = self.auto_ping;
         config.max_frame_bytes = self.max_frame_bytes;
         let wall = WallClock::new(CoreInstant::ZERO, unix_micros());
         let entropy = Box::new(HashEntropy { counter: 0 });
@@ -676,5 +700,87 @@ impl Client {
     /// get [`ClientError::Closed`].
     pub async fn close(&self) -> Result<(), ClientError> {
         request(&self.commands, |reply| Command::Close { reply }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcp_proto::wire::{EventBody, JobEvent, LogBody};
+
+    #[test]
+    fn error_code_and_retryable() {
+        let refused = ClientError::refused(&ErrorPayload::new(ErrorCode::DuplicateKey, "dup"));
+        assert_eq!(refused.code(), Some(ErrorCode::DuplicateKey));
+        assert!(!refused.retryable());
+        assert_eq!(refused.to_string(), "DUPLICATE_KEY: dup");
+        let failed = ClientError::JobFailed {
+            job_id: "job_1".into(),
+            code: ErrorCode::InternalError,
+            message: "boom".into(),
+            retryable: true,
+            details: None,
+        };
+        assert_eq!(failed.code(), Some(ErrorCode::InternalError));
+        assert!(failed.retryable());
+        assert_eq!(failed.to_string(), "job job_1 failed: INTERNAL_ERROR: boom");
+        assert!(ClientError::Transport("x".into()).retryable());
+        assert_eq!(ClientError::Closed.code(), None);
+        assert!(!ClientError::Closed.retryable());
+        assert!(!ClientError::Overflow { limit: 2 }.retryable());
+    }
+
+    #[test]
+    fn event_item_kind_body_and_stream_item_accessors() {
+        let event = JobEvent {
+            ts: arcp_proto::wire::Timestamp::parse("2026-11-24T01:30:25.165442Z").unwrap(),
+            body: EventBody::Log(LogBody {
+                level: "info".into(),
+                message: "round 0".into(),
+                attributes: None,
+                extra: serde_json::Map::new(),
+            }),
+        };
+        let item = JobEventItem {
+            job_id: "job_1".into(),
+            event_seq: 7,
+            space: SeqSpace::Session,
+            event,
+        };
+        assert_eq!(item.kind(), "log");
+        assert_eq!(
+            item.body(),
+            serde_json::json!({"level": "info", "message": "round 0"})
+        );
+        let s = StreamItem::Event(item);
+        assert_eq!((s.job_id(), s.event_seq()), ("job_1", 7));
+        let t = StreamItem::Terminal {
+            job_id: "job_2".into(),
+            event_seq: 9,
+            space: SeqSpace::Session,
+            outcome: JobOutcome::Cancelled { completed_at: None },
+        };
+        assert_eq!((t.job_id(), t.event_seq()), ("job_2", 9));
+    }
+
+    #[test]
+    fn public_types_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<Client>();
+        send_sync::<ClientError>();
+        send::<JobHandle>();
+        send::<Subscription>();
+        send::<UnroutedEvents>();
+        send::<JobEvents<'static>>();
+    }
+
+    #[test]
+    fn entropy_never_repeats_in_a_run() {
+        let mut e = HashEntropy { counter: 0 };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            assert!(seen.insert(e.next_u128()));
+        }
     }
 }
