@@ -232,3 +232,88 @@ async fn shutdown_closes_live_connections_1000() {
     server.shutdown().await;
     assert_eq!(p.end().await, End::Close(1000));
 }
+
+#[tokio::test]
+async fn credentials_are_provisioned_for_model_use_and_rotated_to_fresh_virtual_values() {
+    let (url, server) = spawn_local_ws().await.unwrap();
+    let mut p = Peer::connect(&url).await;
+    p.hello("alice-token").await;
+    let mut s = submit("rotator", json!({"delay_sec": 0.01}));
+    s["session_id"] = json!(p.session_id);
+    s["payload"]["lease_request"] = json!({"model.use": ["tier-fast/*"]});
+    p.send(&s).await;
+    let a = p.recv().await;
+    assert_eq!(a["type"], "job.accepted", "{a}");
+    let creds = a["payload"]["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 1);
+    let c = &creds[0];
+    let id = c["id"].as_str().unwrap();
+    let value = c["value"].as_str().unwrap();
+    assert!(id.starts_with("cred_") && id.len() == 31, "{id}");
+    assert!(value.starts_with("virt-") && value.len() == 31, "{value}");
+    assert_eq!(c["endpoint"], "https://llm-gateway.invalid/v1");
+    assert_eq!(c["scheme"], "bearer");
+    assert_eq!(c["constraints"]["model_use"], json!(["tier-fast/*"]));
+    let job = a["job_id"].as_str().unwrap().to_owned();
+    let frames = p.until_terminal(&job).await;
+    let rotated = &frames[0]["payload"]["body"];
+    assert_eq!(rotated["phase"], "credential_rotated");
+    assert_eq!(rotated["id"], id);
+    let new = rotated["value"].as_str().unwrap();
+    assert!(
+        new.starts_with("virt-") && new.len() == 31 && new != value,
+        "{new}"
+    );
+    assert_eq!(frames[1]["payload"]["result"], json!({"rotated": [id]}));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_credentials_the_feature_is_not_advertised_and_none_are_issued() {
+    let (url, server) = Server::builder()
+        .credentials(false)
+        .heartbeat_interval(Duration::ZERO)
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .await
+        .unwrap();
+    let mut p = Peer::connect(&url).await;
+    let w = p.hello("alice-token").await;
+    let features = w["payload"]["capabilities"]["features"].as_array().unwrap();
+    assert_eq!(features.len(), 9);
+    assert!(!features.contains(&json!("provisioned_credentials")));
+    assert!(!features.contains(&json!("heartbeat")));
+    assert_eq!(w["payload"].get("heartbeat_interval_sec"), None);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn configured_tokens_replace_the_contract_tokens_and_observers_see_every_job() {
+    let (url, server) = Server::builder()
+        .tokens([("carol-token", "carol"), ("dave-token", "dave")])
+        .observer("dave")
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .await
+        .unwrap();
+    let mut refused = Peer::connect(&url).await;
+    refused.send(&hello("alice-token", None)).await;
+    assert_eq!(refused.recv().await["payload"]["code"], "UNAUTHENTICATED");
+    let mut carol = Peer::connect(&url).await;
+    carol.hello("carol-token").await;
+    let a = carol.submit("slow", json!({"seconds": 30})).await;
+    let job = a["job_id"].clone();
+    let mut dave = Peer::connect(&url).await;
+    dave.hello("dave-token").await;
+    dave.send(
+        &json!({"arcp": "1.1", "id": eid(), "type": "session.list_jobs",
+                      "session_id": dave.session_id, "payload": {}}),
+    )
+    .await;
+    let jobs = dave.until("session.jobs").await;
+    let listed = jobs.last().unwrap()["payload"]["jobs"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["job_id"], job);
+    server.shutdown().await;
+}

@@ -405,7 +405,7 @@ enum Step {
 }
 
 /// Unix milliseconds now (credential ids).
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

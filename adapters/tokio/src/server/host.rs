@@ -17,10 +17,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 /// The tokio [`JobHost`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct TokioJobHost {
     tx: mpsc::Sender<Input>,
     ends: JobEnds,
+    /// Mints rotated secrets (`virt-…`) when credential provisioning is on.
+    rotations: Option<std::sync::Mutex<arcp_proto::wire::IdMinter>>,
 }
 
 fn gone() -> ErrorPayload {
@@ -80,6 +82,12 @@ impl JobHost for TokioJobHost {
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(d))
     }
+
+    fn rotated_secret(&self, _job_id: &str, _credential_id: &str) -> Option<String> {
+        let mut ids = self.rotations.as_ref()?.lock().ok()?;
+        let ulid = ids.next_ulid(super::driver::wall_ms(), &mut super::driver::OsEntropy);
+        Some(format!("virt-{ulid}"))
+    }
 }
 
 /// The running agent tasks, owned by the driver.
@@ -91,17 +99,20 @@ pub(crate) struct AgentTasks {
 }
 
 impl AgentTasks {
-    /// `tx` is the driver's input channel; `max_ends` bounds the remembered job ends.
+    /// `tx` is the driver's input channel; `max_ends` bounds the remembered job ends;
+    /// `credentials`: rotated secrets come from this host (else the agent API derives them).
     pub(crate) fn new(
         registry: Arc<AgentRegistry>,
         tx: mpsc::Sender<Input>,
         max_ends: usize,
+        credentials: bool,
     ) -> Self {
         AgentTasks {
             registry,
             host: Arc::new(TokioJobHost {
                 tx: tx.clone(),
                 ends: JobEnds::new(max_ends),
+                rotations: credentials.then(Default::default),
             }),
             tx,
             running: HashMap::new(),

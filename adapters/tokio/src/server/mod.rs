@@ -262,7 +262,12 @@ impl ServerBuilder {
             None => None,
         };
         let (tx, rx) = mpsc::channel(self.input_capacity);
-        let agents = AgentTasks::new(Arc::new(registry), tx.clone(), cfg.bounds.max_retained_jobs);
+        let agents = AgentTasks::new(
+            Arc::new(registry),
+            tx.clone(),
+            cfg.bounds.max_retained_jobs,
+            self.credentials,
+        );
         let tokens = self.tokens.clone().unwrap_or_else(TokenTable::contract);
         let creds = self.credentials.then(credentials::Provisioner::new);
         let driver = Driver::new(
@@ -318,6 +323,10 @@ impl ServerBuilder {
     }
 
     /// Serves one session on this process's stdin/stdout until EOF or the session closes.
+    ///
+    /// A read of tokio's stdin runs on a blocking thread that the tokio runtime waits for
+    /// when it shuts down: a program that serves stdio should exit the process once this
+    /// returns (as `examples/serve.rs` does), which also closes stdout for the peer.
     pub async fn serve_stdio(self) -> Result<(), ServerError> {
         self.serve_io(tokio::io::stdin(), tokio::io::stdout()).await
     }

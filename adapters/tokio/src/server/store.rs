@@ -162,9 +162,23 @@ fn store_limits() -> Limits {
     }
 }
 
-/// Opens (or creates) the store at `path` and reads what the runtime is rebuilt from.
+/// Opens (or creates) the store at `path`, drops what lapsed while no runtime ran (sessions
+/// whose resume window closed, with their events; expired idempotency keys) and reads what
+/// the runtime is rebuilt from.
 pub(crate) fn open(path: PathBuf) -> Result<(SqliteStore, StoreSnapshot), StoreError> {
-    let store = SqliteStore::open(&path)?;
+    let mut store = SqliteStore::open(&path)?;
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    store.apply(&[
+        StoreOp::PruneExpiredSessions {
+            now_unix_micros: now_us,
+        },
+        StoreOp::PruneExpiredIdempotency {
+            now_unix_micros: now_us,
+        },
+    ])?;
     let snapshot = snapshot(&store)?;
     Ok((store, snapshot))
 }
@@ -299,6 +313,7 @@ fn job_from_store(r: arcp_sqlite::JobRecord) -> Option<JobRecord> {
         serde_json::from_value(field("lease_constraints")).ok()?;
     let trace_id: Option<TraceId> = serde_json::from_value(field("trace_id")).ok()?;
     let parent_job_id: Option<String> = serde_json::from_value(field("parent_job_id")).ok()?;
+    let delegate_id: Option<String> = serde_json::from_value(field("delegate_id")).ok()?;
     let accepted: Option<Accepted> = serde_json::from_value(field("accepted")).ok()?;
     let terminal: Option<Message> = match field("terminal") {
         Value::String(s) => Some(decode(s.as_bytes(), &store_limits()).ok()?.message),
@@ -318,8 +333,7 @@ fn job_from_store(r: arcp_sqlite::JobRecord) -> Option<JobRecord> {
         lease_constraints,
         trace_id,
         parent_job_id,
-        // Merge resolution (main added JobRecord.delegate_id): absent in older rows.
-        delegate_id: serde_json::from_value(field("delegate_id")).unwrap_or(None),
+        delegate_id,
         accepted,
         terminal,
     })
@@ -401,6 +415,44 @@ mod tests {
         assert_eq!(
             out[1],
             (EffectId(2), EffectOutcome::EventsRead { frames: vec![f] })
+        );
+    }
+
+    #[test]
+    fn opening_drops_lapsed_sessions_and_keeps_live_ones_with_their_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let mut st = SqliteStore::open(&path).unwrap();
+            let rec = |id: &str, window: Option<i64>| arcp_sqlite::SessionRecord {
+                session_id: id.into(),
+                principal: "alice".into(),
+                resume_token_hash: "h".into(),
+                last_event_seq: 2,
+                window_expires_at: window,
+                features: vec!["ack".into()],
+            };
+            st.put_session(&rec("sess_gone", Some(1))).unwrap();
+            st.put_session(&rec("sess_live", Some(i64::MAX))).unwrap();
+            st.put_session(&rec("sess_attached", None)).unwrap();
+            // Appends ran ahead of the live session's record.
+            st.append_events(&[arcp_sqlite::StoredEvent {
+                session_id: "sess_live".into(),
+                event_seq: 5,
+                job_id: None,
+                frame: b"{}".to_vec(),
+            }])
+            .unwrap();
+        }
+        let (_st, snap) = open(path).unwrap();
+        let got: Vec<(String, u64)> = snap
+            .sessions
+            .iter()
+            .map(|s| (s.session_id.clone(), s.last_event_seq))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("sess_attached".into(), 2), ("sess_live".into(), 5)]
         );
     }
 }
