@@ -11,12 +11,16 @@ use std::time::{Duration, Instant};
 pub const SEQ_TYPES: [&str; 3] = ["job.event", "job.result", "job.error"];
 /// Terminal frame types.
 pub const TERMINAL_TYPES: [&str; 2] = ["job.result", "job.error"];
+/// Frames a tap keeps per direction (far above any scenario's needs). Past it the tap
+/// records the overflow and every wait fails, instead of growing without bound.
+pub const MAX_TAP_FRAMES: usize = 100_000;
 
 #[derive(Default)]
 struct State {
     inbound: Vec<Value>,
     outbound: Vec<Value>,
     closed: bool,
+    overflow: bool,
     close_info: Option<String>,
     session_id: Option<String>,
 }
@@ -90,7 +94,14 @@ impl Tap {
 
     /// A frame the client wrote.
     pub fn c2r(&self, text: &str) {
-        self.lock().outbound.push(parse(text));
+        {
+            let mut s = self.lock();
+            if s.outbound.len() >= MAX_TAP_FRAMES {
+                s.overflow = true;
+            } else {
+                s.outbound.push(parse(text));
+            }
+        }
         self.changed.notify_all();
     }
 
@@ -106,7 +117,11 @@ impl Tap {
             {
                 s.session_id = Some(sid.to_owned());
             }
-            s.inbound.push(frame);
+            if s.inbound.len() >= MAX_TAP_FRAMES {
+                s.overflow = true;
+            } else {
+                s.inbound.push(frame);
+            }
         }
         self.changed.notify_all();
         if let Some(nonce) = ping_nonce {
@@ -239,6 +254,12 @@ impl Tap {
                     return Ok(f.clone());
                 }
             }
+            if s.overflow {
+                return Err(Stop::fail(format!(
+                    "[{}] more than {MAX_TAP_FRAMES} frames while waiting for {desc}",
+                    self.label
+                )));
+            }
             if s.closed {
                 return Err(Stop::fail(format!(
                     "[{}] connection closed while waiting for {desc}",
@@ -329,5 +350,82 @@ impl Tap {
             "session.error",
             start,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    struct Recorder(StdMutex<Vec<String>>);
+
+    impl RawLink for Recorder {
+        fn send_text(&self, text: &str) -> Result<(), String> {
+            self.0.lock().unwrap().push(text.to_owned());
+            Ok(())
+        }
+        fn close(&self) {}
+        fn abort(&self) {}
+    }
+
+    #[test]
+    fn waits_see_frames_learn_the_session_and_time_out() {
+        let tap = Tap::new("s1");
+        tap.r2c(r#"{"type":"session.welcome","session_id":"sess_1","payload":{}}"#);
+        tap.r2c("not json");
+        assert_eq!(tap.session_id().as_deref(), Some("sess_1"));
+        assert_eq!(
+            tap.inbound_at(1).unwrap(),
+            json!({"__unparsed__": "not json"})
+        );
+        let f = tap
+            .wait_for(|f| ty(f) == "session.welcome", 0.1, "welcome", 0)
+            .unwrap();
+        assert_eq!(f["session_id"], "sess_1");
+        assert_eq!(
+            tap.wait_for(|f| ty(f) == "session.welcome", 0.05, "welcome", 1)
+                .unwrap_err(),
+            Stop::fail("[s1] timed out after 0.05s waiting for welcome")
+        );
+        let env = tap.envelope("session.ack", json!({"last_processed_seq": 1}));
+        assert_eq!(env["session_id"], "sess_1");
+        assert_eq!(env["arcp"], "1.1");
+        tap.closed("eof");
+        assert!(tap.wait_closed(0.0));
+        assert_eq!(
+            tap.wait_for(|_| false, 1.0, "anything", 0).unwrap_err(),
+            Stop::fail("[s1] connection closed while waiting for anything")
+        );
+    }
+
+    #[test]
+    fn raw_connections_answer_pings_with_the_nonce() {
+        let tap = Tap::new("s2");
+        let link = Arc::new(Recorder(StdMutex::new(Vec::new())));
+        tap.auto_pong(link.clone());
+        tap.r2c(
+            r#"{"type":"session.ping","payload":{"nonce":"n1","sent_at":"2026-01-01T00:00:00Z"}}"#,
+        );
+        let sent = link.0.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        let pong: Value = serde_json::from_str(&sent[0]).unwrap();
+        assert_eq!(pong["type"], "session.pong");
+        assert_eq!(pong["payload"]["ping_nonce"], "n1");
+    }
+
+    #[test]
+    fn the_tap_is_bounded() {
+        let tap = Tap::new("s3");
+        for _ in 0..MAX_TAP_FRAMES + 1 {
+            tap.r2c("{}");
+        }
+        assert_eq!(tap.len(), MAX_TAP_FRAMES);
+        assert_eq!(
+            tap.wait_for(|_| false, 1.0, "x", 0).unwrap_err(),
+            Stop::fail(format!(
+                "[s3] more than {MAX_TAP_FRAMES} frames while waiting for x"
+            ))
+        );
     }
 }
