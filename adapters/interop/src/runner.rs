@@ -382,8 +382,9 @@ pub fn main_with(harness: Arc<dyn Harness>, argv: &[String]) -> i32 {
     let chosen = match select(&args.only) {
         Ok(c) => c,
         Err(e) => {
+            // As peer_client.py's `SystemExit(message)`: status 1.
             eprintln!("{e}");
-            return 2;
+            return 1;
         }
     };
     let mut _peer = None;
