@@ -127,13 +127,20 @@ pub(super) fn unsubscribe(ctx: &Ctx) -> Res {
         0,
     )?;
     let first_b = payload(&b.tap.job_events(&job, None)[0]).clone();
-    let in_a = a
-        .tap
-        .job_events(&job, None)
-        .iter()
-        .any(|f| *payload(f) == first_b);
+    // Delivery order across two connections is not protocol behaviour (the runtime may
+    // write the subscriber's copy first): give the submitter's copy a bounded moment.
+    let seen_by_a = |t: &crate::tap::Tap| {
+        t.job_events(&job, None)
+            .iter()
+            .any(|f| *payload(f) == first_b)
+    };
+    let _ = a.tap.wait_until(
+        seen_by_a,
+        1.0,
+        "the subscriber's first event on the submitting session",
+    );
     eq(
-        &json!(in_a),
+        &json!(seen_by_a(&a.tap)),
         &json!(true),
         "subscriber event also seen by the submitter",
     )?;

@@ -115,6 +115,9 @@ impl Harness for TokioHarness {
             .client_info(req.client_name.clone(), req.client_version.clone())
             .features(req.features.clone())
             .auto_resume(false)
+            // Handles are kept unread until `done` (the scenarios read the tap): room for
+            // every event of the contract agents, so the client never stops reading.
+            .event_capacity(4096)
             .frame_tap(tap_callback(tap));
         if let Some(r) = &req.resume {
             builder = builder.resume(ResumeState {
