@@ -6,7 +6,7 @@
 use super::job::{JobEventItem, JobHandle, JobInfo, Subscription};
 use super::shared::{Command, Reply, Shared, Terminal};
 use super::transport::{RecvError, Target, Transport};
-use super::{ClientError, StreamItem};
+use super::{ClientError, FrameTap, StreamItem, TapEvent};
 use arcp_proto::client::{
     ClientEvent, ClientSession, ClientState, RequestError, RequestId, WelcomeInfo,
 };
@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant as TokioInstant;
 
 /// Knobs of the driver (from the builder).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct DriverConfig {
     pub target: Target,
     pub max_frame_bytes: usize,
@@ -30,6 +30,7 @@ pub(crate) struct DriverConfig {
     pub auto_resume: bool,
     pub max_reconnect_attempts: u32,
     pub reconnect_delay: Duration,
+    pub tap: Option<FrameTap>,
 }
 
 /// A job (or subscription) the application holds a handle for.
@@ -158,6 +159,7 @@ impl Driver {
                 }
                 Wake::Capacity => self.blocked = None,
                 Wake::Frame(Ok(bytes)) => {
+                    self.tap(TapEvent::Received(&bytes));
                     let now = self.now();
                     self.session.handle_frame(now, &bytes);
                 }
@@ -183,6 +185,23 @@ impl Driver {
         }
         if let Some(t) = self.transport.take() {
             t.close().await;
+            self.tap(TapEvent::Closed("session ended"));
+        }
+    }
+
+    /// Reports a frame or the transport's end to the frame tap, when one is set.
+    fn tap(&self, ev: TapEvent<'_>) {
+        if let Some(tap) = &self.cfg.tap {
+            tap(ev);
+        }
+    }
+
+    /// Sends one encoded frame, telling the tap first.
+    async fn send_bytes(&mut self, frame: Vec<u8>) -> Result<(), String> {
+        self.tap(TapEvent::Sent(&frame));
+        match self.transport.as_mut() {
+            Some(t) => t.send(frame).await,
+            None => Err("no transport".to_owned()),
         }
     }
 
@@ -190,11 +209,12 @@ impl Driver {
     async fn pump(&mut self) {
         loop {
             while let Some(frame) = self.session.poll_transmit() {
-                let Some(t) = self.transport.as_mut() else {
+                if self.transport.is_none() {
                     continue;
-                };
-                if let Err(e) = t.send(frame.encode()).await {
+                }
+                if let Err(e) = self.send_bytes(frame.encode()).await {
                     self.transport = None;
+                    self.tap(TapEvent::Closed(&e));
                     let now = self.now();
                     self.session.handle_disconnected(now);
                     self.schedule_reconnect(format!("send failed: {e}"));
@@ -206,6 +226,11 @@ impl Driver {
             }
         }
         self.deliver();
+        self.publish();
+    }
+
+    /// Copies the session's state into the snapshot the application's getters read.
+    fn publish(&self) {
         let s = &self.session;
         let (state, sid, token, features, seq) = (
             s.state(),
@@ -227,6 +252,7 @@ impl Driver {
     async fn lost(&mut self, why: &str) {
         if let Some(t) = self.transport.take() {
             t.close().await;
+            self.tap(TapEvent::Closed(why));
         }
         let now = self.now();
         self.session.handle_disconnected(now);
@@ -306,6 +332,8 @@ impl Driver {
                 self.welcomed = Some((TokioInstant::now(), self.session.last_event_seq()));
                 self.reconnect_at = None;
                 self.shared.with(|s| s.welcomes += 1);
+                // The getters (features, resume token) must be current once connect returns.
+                self.publish();
                 if let Some(first) = self.first_welcome.take() {
                     let _ = first.send(Ok(*info));
                 }
@@ -408,6 +436,7 @@ impl Driver {
             ClientEvent::CloseTransport(_) => {
                 if let Some(t) = self.transport.take() {
                     t.close().await;
+                    self.tap(TapEvent::Closed("closed by the client session"));
                 }
                 let now = self.now();
                 self.session.handle_disconnected(now);
@@ -615,6 +644,8 @@ impl Driver {
             } => {
                 // D6: the reference runtime requires payload `reason` (it refuses `{}`).
                 let r = self.session.cancel(now, &job_id, Some(&reason)).map(|_| ());
+                // Answer once the frame is written (as the reference's `await cancel_job`).
+                self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
             }
             Command::ListJobs { req, reply } => match self.session.list_jobs(now, req) {
@@ -665,10 +696,13 @@ impl Driver {
                     self.routes.remove(&job_id);
                     self.stash.retain(|i| i.job_id() != job_id);
                 }
+                self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
             }
             Command::Ack { seq, reply } => {
-                let _ = reply.send(self.session.ack(now, seq).map_err(Into::into));
+                let r = self.session.ack(now, seq);
+                self.pump().await;
+                let _ = reply.send(r.map_err(Into::into));
             }
             Command::Ping { reply } => match self.session.ping(now) {
                 Ok(nonce) => {
@@ -687,12 +721,21 @@ impl Driver {
             Command::DropTransport { reply } => {
                 if let Some(t) = self.transport.take() {
                     t.close().await;
+                    self.tap(TapEvent::Closed("transport dropped by the application"));
                     let now = self.now();
                     self.session.handle_disconnected(now);
                     self.schedule_reconnect("transport dropped by the application".into());
                     self.pump().await;
                 }
                 let _ = reply.send(Ok(()));
+            }
+            Command::SendRaw { frame, reply } => {
+                let r = if self.transport.is_some() {
+                    self.send_bytes(frame).await.map_err(ClientError::Transport)
+                } else {
+                    Err(ClientError::Transport("no transport".into()))
+                };
+                let _ = reply.send(r);
             }
             Command::Resume { reply } => match self.session.state() {
                 ClientState::Open => {

@@ -220,6 +220,22 @@ impl Stream for UnroutedEvents {
     }
 }
 
+/// What a [`FrameTap`] observes: every frame exactly as written to or read from the
+/// transport, and the end of each transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapEvent<'a> {
+    /// A frame the client is about to write (client to runtime).
+    Sent(&'a [u8]),
+    /// A frame the client read, before the session acts on it (runtime to client).
+    Received(&'a [u8]),
+    /// The transport ended (why).
+    Closed(&'a str),
+}
+
+/// An observer of raw frames ([`ClientBuilder::frame_tap`]), called on the client's task:
+/// it must return quickly and must not block.
+pub type FrameTap = Arc<dyn Fn(TapEvent<'_>) + Send + Sync>;
+
 /// Ids minted by the client (envelope ids) draw on the process's randomly keyed hasher, so
 /// the crate needs no RNG dependency.
 struct HashEntropy {
@@ -247,7 +263,7 @@ fn unix_micros() -> i64 {
 }
 
 /// Configures and opens a [`Client`] (the Python SDK's `ARCPClient(...)` arguments).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     target: Target,
     token: String,
@@ -265,6 +281,18 @@ pub struct ClientBuilder {
     unrouted_capacity: Option<usize>,
     max_reconnect_attempts: u32,
     reconnect_delay: Duration,
+    tap: Option<FrameTap>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("target", &self.target)
+            .field("features", &self.features)
+            .field("auto_resume", &self.auto_resume)
+            .field("tap", &self.tap.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientBuilder {
@@ -288,6 +316,7 @@ impl ClientBuilder {
             unrouted_capacity: None,
             max_reconnect_attempts: 5,
             reconnect_delay: Duration::from_millis(100),
+            tap: None,
         }
     }
 
@@ -388,6 +417,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Observe every raw frame in both directions and each transport's end (interop
+    /// harnesses, debugging). Frames written with [`Client::send_raw`] are observed too.
+    pub fn frame_tap(mut self, tap: FrameTap) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+
     /// Opens the transport and completes the handshake (or the resume).
     pub async fn connect(self) -> Result<Client, ClientError> {
         let transport = transport::Transport::open(&self.target, self.max_frame_bytes)
@@ -427,6 +463,7 @@ impl ClientBuilder {
             auto_resume: self.auto_resume,
             max_reconnect_attempts: self.max_reconnect_attempts,
             reconnect_delay: self.reconnect_delay,
+            tap: self.tap,
         };
         let driver = Driver::new(
             session,
@@ -584,7 +621,7 @@ impl Client {
         self.cancel_with_reason(job_id, DEFAULT_CANCEL_REASON).await
     }
 
-    /// Sends `job.cancel` for `job_id` with `reason`.
+    /// Sends `job.cancel` for `job_id` with `reason`; returns once the frame is written.
     pub async fn cancel_with_reason(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
         request(&self.commands, |reply| Command::Cancel {
             job_id: job_id.to_owned(),
@@ -616,7 +653,8 @@ impl Client {
         .await
     }
 
-    /// Ends a subscription; its stream ends and its `done` reports `Closed`.
+    /// Ends a subscription (returns once `job.unsubscribe` is written); its stream ends and
+    /// its `done` reports `Closed`.
     pub async fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError> {
         request(&self.commands, |reply| Command::Unsubscribe {
             job_id: job_id.to_owned(),
@@ -625,7 +663,7 @@ impl Client {
         .await
     }
 
-    /// `session.ack` of everything up to `last_processed_seq`.
+    /// `session.ack` of everything up to `last_processed_seq`; returns once it is written.
     pub async fn ack(&self, last_processed_seq: u64) -> Result<(), ClientError> {
         request(&self.commands, |reply| Command::Ack {
             seq: last_processed_seq,
@@ -649,6 +687,13 @@ impl Client {
     /// runtime and the session resumes (automatically, or with [`Client::resume`]).
     pub async fn drop_transport(&self) -> Result<(), ClientError> {
         request(&self.commands, |reply| Command::DropTransport { reply }).await
+    }
+
+    /// Writes `frame` (one encoded envelope) on the current transport as is, bypassing the
+    /// session: for tests and interop harnesses that need a frame the API refuses to send.
+    /// The session does not know about it (a hand-written `session.bye` is not a close).
+    pub async fn send_raw(&self, frame: Vec<u8>) -> Result<(), ClientError> {
+        request(&self.commands, |reply| Command::SendRaw { frame, reply }).await
     }
 
     /// Ends the session with `session.bye` and closes the transport. Handles still waiting

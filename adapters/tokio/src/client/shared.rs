@@ -55,6 +55,11 @@ pub(crate) enum Command {
     Resume {
         reply: Reply<()>,
     },
+    /// Write these bytes on the transport as is (`Client::send_raw`).
+    SendRaw {
+        frame: Vec<u8>,
+        reply: Reply<()>,
+    },
 }
 
 /// What the driver publishes for the application's getters.

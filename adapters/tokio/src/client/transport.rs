@@ -179,7 +179,10 @@ impl Transport {
     pub(crate) async fn close(self) {
         match self {
             Transport::WebSocket(mut ws) => {
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
+                // Path-qualified: with futures-sink's `alloc` on (feature unification), `Box<Ws>`
+                // is itself a `Sink` and `ws.close` would resolve to `SinkExt::close`.
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, WebSocketStream::close(&mut ws, None))
+                    .await;
             }
             Transport::Stdio(link) => {
                 let StdioLink {

@@ -1,0 +1,32 @@
+//! The interop scenario runner with the tokio client: the 25 scenarios of
+//! `../shared/interop/peer_client.py` (written once in `arcp-interop`), driven through
+//! [`arcp_tokio::client::Client`] with a frame tap.
+//!
+//! ```text
+//! cargo run -p arcp-tokio --example interop -- (--url URL | --stdio "COMMAND" | --spawn-peer ws|stdio) [--python-peer]
+//! ```
+//!
+//! Output: `PASS name` / `FAIL name: reason` / `SKIP name: reason`, then `N passed, N
+//! failed`; the exit status is 1 on any failure. `--spawn-peer` runs `$ARCP_PEER_PYTHON`
+//! (default `.peer-venv/bin/python`) on `$ARCP_PEER_DIR/peer_runtime.py` (default
+//! `../shared/interop`) and implies `--python-peer`.
+//!
+//! The tokio implementation of `arcp_interop::Harness` is in `interop_harness/mod.rs`.
+
+mod interop_harness;
+
+use interop_harness::TokioHarness;
+use std::sync::Arc;
+
+fn main() {
+    let harness = match TokioHarness::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("cannot start the tokio runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = arcp_interop::main_with(Arc::new(harness), &argv);
+    std::process::exit(code);
+}
