@@ -168,7 +168,13 @@ fn serve_then_submit_jobs_tail_and_replay() {
 fn a_cancel_from_another_session_is_sent_but_does_not_stop_the_job() {
     let served = Served::start(&[]);
     let mut submit = Command::new(ARCP)
-        .args(["submit", "--url", &served.url, "slow", r#"{"seconds": 1, "tick": 0.5}"#])
+        .args([
+            "submit",
+            "--url",
+            &served.url,
+            "slow",
+            r#"{"seconds": 1, "tick": 0.5}"#,
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn submit");
@@ -190,7 +196,10 @@ fn a_cancel_from_another_session_is_sent_but_does_not_stop_the_job() {
     std::io::Read::read_to_string(&mut reader, &mut rest).expect("read rest");
     let status = submit.wait().expect("wait submit");
     assert_eq!(status.code(), Some(0));
-    assert!(rest.ends_with("result: {\"slept\":1,\"ticks\":2}\n"), "{rest}");
+    assert!(
+        rest.ends_with("result: {\"slept\":1,\"ticks\":2}\n"),
+        "{rest}"
+    );
 }
 
 #[test]
