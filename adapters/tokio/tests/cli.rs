@@ -335,3 +335,76 @@ fn serve_stdio_answers_a_hello() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
 }
+
+/// `arcp serve --db` SIGKILLed mid-job and restarted on the same file: a client resumes the
+/// session with no gap in `event_seq` and gets the job's terminal frame, `INTERNAL_ERROR`
+/// "runtime restarted".
+#[tokio::test]
+async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
+    use arcp_tokio::client::{Client, ErrorCode, JobOutcome, StreamItem, SubmitRequest};
+    use futures_util::StreamExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("arcp.db");
+    let db = db.to_str().expect("utf-8 path");
+    let mut first = Served::start(&["--db", db]);
+    let client = Client::builder(first.url.clone())
+        .token("alice-token")
+        .auto_resume(false)
+        .connect()
+        .await
+        .expect("connect");
+    let mut handle = client
+        .submit(SubmitRequest::new(
+            "slow",
+            serde_json::json!({"seconds": 30, "tick": 0.1}),
+        ))
+        .await
+        .expect("submit");
+    let mut seen = Vec::new();
+    {
+        let mut events = handle.events();
+        while seen.len() < 4 {
+            let e = events.next().await.expect("an event");
+            seen.push(e.event_seq);
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4]);
+    let state = client.resume_state().expect("resume state");
+    assert_eq!(state.last_event_seq, 4);
+    first.child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on unix
+    let _ = first.child.wait();
+    drop(handle);
+    drop(client);
+
+    let second = Served::start(&["--db", db]);
+    let resumed = Client::builder(second.url.clone())
+        .token("alice-token")
+        .resume(state.clone())
+        .unrouted_events(1024)
+        .connect()
+        .await
+        .expect("resume on the restarted runtime");
+    assert_eq!(resumed.session_id(), state.session_id);
+    let mut stream = resumed.unrouted_events().expect("unrouted stream");
+    let mut next = state.last_event_seq + 1;
+    let terminal = loop {
+        let item = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
+            .await
+            .expect("frames within 30 s")
+            .expect("stream open");
+        assert_eq!(item.event_seq(), next, "no gap, no duplicate");
+        next += 1;
+        if let StreamItem::Terminal { outcome, .. } = item {
+            break outcome;
+        }
+    };
+    match terminal {
+        JobOutcome::Failed { code, message, .. } => {
+            assert_eq!(code, ErrorCode::InternalError);
+            assert_eq!(message, "runtime restarted");
+        }
+        other => panic!("unexpected terminal {other:?}"),
+    }
+    let _ = resumed.close().await;
+}
