@@ -23,6 +23,8 @@
 //! connection is dropped), plus every bound of the core's `RuntimeConfig`.
 
 mod auth;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod credentials;
 mod driver;
 mod host;
