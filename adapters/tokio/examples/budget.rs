@@ -1,7 +1,8 @@
 //! Leases and budgets (README): request capabilities, a budget and an expiry; read the
 //! budget-remaining metrics; handle the runtime's enforcement decision.
 //!
-//! `cargo run -p arcp-tokio --example budget -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example budget` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 //! (the README's `web-research` is the contract agent `budget`).
 
 mod common;
@@ -15,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let client = Client::connect(common::url(), common::token()).await?;
+    let client = Client::connect(common::url().await, common::token()).await?;
 
     let expires_at = Timestamp::from_system_time(SystemTime::now() + Duration::from_secs(600));
 

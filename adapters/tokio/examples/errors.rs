@@ -1,7 +1,8 @@
 //! Error handling (README): catch the typed error taxonomy and respect `retryable` —
 //! `LEASE_EXPIRED` and `BUDGET_EXHAUSTED` never are.
 //!
-//! `cargo run -p arcp-tokio --example errors -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example errors` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 //! (the README's `flaky` is the contract agent `failing`).
 
 mod common;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let client = Client::connect(common::url(), common::token()).await?;
+    let client = Client::connect(common::url().await, common::token()).await?;
 
     let attempt = async {
         let handle = client

@@ -1,7 +1,8 @@
 //! Consuming events (README): iterate the ordered event stream, with coalesced automatic
 //! acknowledgement.
 //!
-//! `cargo run -p arcp-tokio --example events -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example events` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 
 mod common;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let client = Client::builder(common::url())
+    let client = Client::builder(common::url().await)
         .client_info("ack-demo", "1.0.0")
         .token(common::token())
         // Coalesced session.ack: send when 32+ events have accrued, at most every 250 ms.

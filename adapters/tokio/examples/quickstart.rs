@@ -1,6 +1,7 @@
 //! Quick start (README): connect to a runtime, submit a job, stream its events to completion.
 //!
-//! `cargo run -p arcp-tokio --example quickstart -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example quickstart` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 //! (the README's `data-analyzer` is the contract agent `echo`).
 
 mod common;
@@ -11,7 +12,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let client = Client::builder(common::url())
+    let client = Client::builder(common::url().await)
         .client_info("quickstart", "1.0.0")
         .token(common::token())
         .connect()

@@ -2,7 +2,8 @@
 //! `session.bye`, and resume it from a second client with the resume token; the runtime
 //! replays every event after `last_event_seq`.
 //!
-//! `cargo run -p arcp-tokio --example resume -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example resume` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 //! (the README's `long-running` is the contract agent `slow`).
 
 mod common;
@@ -22,7 +23,7 @@ fn new_client(url: &str) -> ClientBuilder {
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let url = common::url();
+    let url = common::url().await;
     let first = new_client(&url).connect().await?;
     let session_id = first.session_id().to_owned();
 

@@ -1,7 +1,8 @@
 //! Submitting jobs (README): a version-pinned agent, an input, a lease request with an
 //! expiry, an idempotency key and a runtime limit.
 //!
-//! `cargo run -p arcp-tokio --example submit -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example submit` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 //! (the README's `weekly-report@2.1.0` is the contract agent `versioned@2.0.0`).
 
 mod common;
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let client = Client::connect(common::url(), common::token()).await?;
+    let client = Client::connect(common::url().await, common::token()).await?;
 
     let expires_at = Timestamp::from_system_time(SystemTime::now() + Duration::from_secs(60));
 

@@ -1,7 +1,8 @@
 //! Subscribing to jobs (README): attach read-only to a job submitted elsewhere and observe
 //! its stream (with history replay) without cancel authority.
 //!
-//! `cargo run -p arcp-tokio --example subscribe -- --url ws://127.0.0.1:PORT/arcp`
+//! `cargo run -p arcp-tokio --example subscribe` runs it against an in-process runtime
+//! with the demo agents; `-- --url ws://127.0.0.1:PORT/arcp` runs it against another one
 //! (first submits a `slow` job as `alice-token`, so there is something running to watch;
 //! the dashboard uses `ARCP_OBSERVER_TOKEN`, default `auditor-token`).
 
@@ -13,7 +14,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {
-    let url = common::url();
+    let url = common::url().await;
     // Elsewhere: a CLI submitted a job.
     let cli = Client::connect(&url, common::token()).await?;
     let job = cli

@@ -9,5 +9,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod client;
 pub mod server;

@@ -1,5 +1,6 @@
-//! Runs every example of `examples/` (the Python SDK README's, line for line) to completion
-//! against the reference runtime, and checks its key output line.
+//! Runs every example of `examples/` (the Python SDK README's, line for line) to completion,
+//! without `--url` (each starts an in-process runtime) and against the reference runtime, and
+//! checks its key output line.
 
 mod client_support;
 
@@ -28,26 +29,26 @@ fn examples_dir() -> PathBuf {
         .join("examples")
 }
 
-#[tokio::test]
-async fn every_readme_example_runs_to_completion() {
-    let Some(peer) = start_peer("every_readme_example_runs_to_completion").await else {
-        return;
-    };
-    // Make sure the example binaries are current (cargo test builds them, a filtered
-    // `cargo test --test client_examples` may not).
+/// Makes sure the example binaries are current (cargo test builds them, a filtered
+/// `cargo test --test client_examples` may not).
+fn build_examples() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "-q", "-p", "arcp-tokio", "--examples"])
         .status()
         .expect("cargo build --examples");
     assert!(status.success());
+}
+
+/// Runs each example with `args` and checks its exit status and key line.
+async fn run_examples(args: &[&str]) {
     for (name, expected) in EXAMPLES {
         let bin = examples_dir().join(name);
-        let url = peer.url.clone();
         let out = tokio::time::timeout(
             Duration::from_secs(60),
             tokio::process::Command::new(&bin)
-                .args(["--url", &url])
+                .args(args)
+                .env_remove("ARCP_TOKEN")
                 .kill_on_drop(true)
                 .output(),
         )
@@ -57,18 +58,35 @@ async fn every_readme_example_runs_to_completion() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
-            "example {name} failed: {}\n{stdout}\n{}",
+            "example {name} {args:?} failed: {}\n{stdout}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(
             stdout.contains(expected),
-            "example {name}: {expected:?} not in\n{stdout}"
+            "example {name} {args:?}: {expected:?} not in\n{stdout}"
         );
     }
-    // Without --url an example is an argument error: exit 2.
+}
+
+#[tokio::test]
+async fn every_readme_example_runs_in_process_without_url() {
+    build_examples();
+    run_examples(&[]).await;
+    // An unknown argument is an argument error: exit 2.
     let out = Command::new(examples_dir().join("quickstart"))
+        .arg("--bogus")
         .output()
         .expect("run quickstart");
     assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.stdout, b"");
+}
+
+#[tokio::test]
+async fn every_readme_example_runs_against_the_reference() {
+    let Some(peer) = start_peer("every_readme_example_runs_against_the_reference").await else {
+        return;
+    };
+    build_examples();
+    run_examples(&["--url", &peer.url]).await;
 }

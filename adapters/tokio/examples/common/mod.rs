@@ -2,20 +2,37 @@
 
 #![allow(dead_code)]
 
-/// The `--url URL` argument (required for now), parsed by hand; exits 2 when missing.
-pub fn url() -> String {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--url" {
-            if let Some(url) = args.next() {
-                return url;
-            }
-        } else if let Some(url) = arg.strip_prefix("--url=") {
-            return url.to_owned();
+/// The in-process runtime, when one was started.
+static SERVER: std::sync::OnceLock<arcp_tokio::server::ServerHandle> = std::sync::OnceLock::new();
+
+/// The `--url URL` argument; without it, an in-process runtime hosting the demo agents is
+/// started on 127.0.0.1 (any free port) and its URL returned. The runtime lives until the
+/// example's process exits.
+pub async fn url() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {}
+        [flag, url] if flag == "--url" => return url.clone(),
+        [arg] if arg.starts_with("--url=") => return arg["--url=".len()..].to_owned(),
+        [flag] if flag == "--url" => usage("--url needs a value"),
+        _ => usage(&format!("unexpected arguments {args:?}")),
+    }
+    match arcp_tokio::server::spawn_local_ws().await {
+        // Kept for the life of the process: dropping the handle would stop the accept loop.
+        Ok((url, handle)) => {
+            let _ = SERVER.set(handle);
+            url
+        }
+        Err(e) => {
+            eprintln!("error: cannot start an in-process runtime: {e}");
+            std::process::exit(1);
         }
     }
+}
+
+fn usage(msg: &str) -> ! {
     let name = std::env::args().next().unwrap_or_else(|| "example".into());
-    eprintln!("usage: {name} --url ws://127.0.0.1:PORT/arcp");
+    eprintln!("error: {msg}; usage: {name} [--url ws://127.0.0.1:PORT/arcp]");
     std::process::exit(2);
 }
 

@@ -8,7 +8,7 @@ use super::shared::{Command, Reply, Shared, Terminal};
 use super::transport::{RecvError, Target, Transport};
 use super::{ClientError, FrameTap, StreamItem, TapEvent};
 use arcp_proto::client::{
-    ClientEvent, ClientSession, ClientState, RequestError, RequestId, WelcomeInfo,
+    ClientEvent, ClientSession, ClientState, ListJobsRequest, RequestError, RequestId, WelcomeInfo,
 };
 use arcp_proto::time::Instant as CoreInstant;
 use arcp_proto::wire::Jobs;
@@ -61,6 +61,11 @@ pub(crate) struct Driver {
     lists: HashMap<RequestId, Reply<Jobs>>,
     subs: HashMap<RequestId, (String, Reply<Subscription>)>,
     pings: HashMap<String, Reply<Duration>>,
+    /// Confirmed cancels waiting for their refusal or their barrier, by the cancel's id.
+    cancels: HashMap<RequestId, Reply<()>>,
+    /// Barrier `session.list_jobs` id → the cancel it confirms: the runtime answers requests
+    /// in order, so once the barrier is answered no refusal of the cancel can follow.
+    barriers: HashMap<RequestId, RequestId>,
     routes: HashMap<String, Route>,
     unrouted: Option<mpsc::Sender<StreamItem>>,
     /// Events and terminals waiting for room in their channel, in arrival order. While it
@@ -104,6 +109,8 @@ impl Driver {
             lists: HashMap::new(),
             subs: HashMap::new(),
             pings: HashMap::new(),
+            cancels: HashMap::new(),
+            barriers: HashMap::new(),
             routes: HashMap::new(),
             unrouted,
             stash: VecDeque::new(),
@@ -410,7 +417,14 @@ impl Driver {
                     }
                     RequestError::SessionClosed => self.fail_error(),
                 };
-                if let Some(r) = self.submits.remove(&request_id) {
+                if let Some(r) = self.cancels.remove(&request_id) {
+                    let _ = r.send(Err(err));
+                } else if let Some(cancel) = self.barriers.remove(&request_id) {
+                    // The barrier itself failed: the cancel was sent and not refused so far.
+                    if let Some(r) = self.cancels.remove(&cancel) {
+                        let _ = r.send(Ok(()));
+                    }
+                } else if let Some(r) = self.submits.remove(&request_id) {
                     let _ = r.send(Err(err));
                 } else if let Some(r) = self.lists.remove(&request_id) {
                     let _ = r.send(Err(err));
@@ -420,7 +434,11 @@ impl Driver {
                 }
             }
             ClientEvent::Jobs { request_id, jobs } => {
-                if let Some(r) = request_id.and_then(|r| self.lists.remove(&r)) {
+                if let Some(cancel) = request_id.as_ref().and_then(|r| self.barriers.remove(r)) {
+                    if let Some(r) = self.cancels.remove(&cancel) {
+                        let _ = r.send(Ok(()));
+                    }
+                } else if let Some(r) = request_id.and_then(|r| self.lists.remove(&r)) {
                     let _ = r.send(Ok(jobs));
                 }
             }
@@ -521,6 +539,10 @@ impl Driver {
         for (_, r) in self.pings.drain() {
             let _ = r.send(Err(err.clone()));
         }
+        for (_, r) in self.cancels.drain() {
+            let _ = r.send(Err(err.clone()));
+        }
+        self.barriers.clear();
         // What already arrived is still delivered where there is room; nothing waits.
         self.deliver();
         self.stash.clear();
@@ -648,6 +670,31 @@ impl Driver {
                 self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
             }
+            Command::CancelConfirmed {
+                job_id,
+                reason,
+                reply,
+            } => match self.session.cancel(now, &job_id, Some(&reason)) {
+                Ok(cancel) => {
+                    let barrier = ListJobsRequest {
+                        limit: Some(1),
+                        ..ListJobsRequest::default()
+                    };
+                    match self.session.list_jobs(now, barrier) {
+                        Ok(b) => {
+                            self.cancels.insert(cancel.clone(), reply);
+                            self.barriers.insert(b, cancel);
+                        }
+                        // No barrier possible (list_jobs not negotiated, a bound): sent only.
+                        Err(_) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+            },
             Command::ListJobs { req, reply } => match self.session.list_jobs(now, req) {
                 Ok(id) => {
                     self.lists.insert(id, reply);

@@ -631,6 +631,20 @@ impl Client {
         .await
     }
 
+    /// Sends `job.cancel` for `job_id` with `reason` and waits until the runtime has taken
+    /// it: `Ok` once a `session.list_jobs` sent right after it is answered (the runtime
+    /// answers in order), or the runtime's refusal as [`ClientError::Refused`] — e.g.
+    /// `PERMISSION_DENIED` from a session that did not submit the job (COMPAT D7) or
+    /// `JOB_NOT_FOUND` (D37). Without `list_jobs` negotiated it returns once sent.
+    pub async fn cancel_confirmed(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+        request(&self.commands, |reply| Command::CancelConfirmed {
+            job_id: job_id.to_owned(),
+            reason: reason.to_owned(),
+            reply,
+        })
+        .await
+    }
+
     /// `session.list_jobs` (one page; follow `next_cursor` for more).
     pub async fn list_jobs(&self, req: ListJobsRequest) -> Result<Jobs, ClientError> {
         request(&self.commands, |reply| Command::ListJobs { req, reply }).await

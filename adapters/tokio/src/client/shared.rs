@@ -25,6 +25,11 @@ pub(crate) enum Command {
         reason: String,
         reply: Reply<()>,
     },
+    CancelConfirmed {
+        job_id: String,
+        reason: String,
+        reply: Reply<()>,
+    },
     ListJobs {
         req: ListJobsRequest,
         reply: Reply<Jobs>,

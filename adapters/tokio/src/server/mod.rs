@@ -23,6 +23,8 @@
 //! connection is dropped), plus every bound of the core's `RuntimeConfig`.
 
 mod auth;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod credentials;
 mod driver;
 mod host;
@@ -370,7 +372,8 @@ struct Running {
     handshake_timeout: Duration,
 }
 
-/// A running server. Dropping it leaves the server running; call [`ServerHandle::shutdown`].
+/// A running server. Dropping it stops accepting new WebSocket connections (the runtime and
+/// the connections already open keep running); call [`ServerHandle::shutdown`] to stop it.
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: Option<SocketAddr>,

@@ -87,6 +87,18 @@ async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input
             .await;
         return;
     }
+    session(ws, &opts, tx).await;
+}
+
+/// Runs one WebSocket connection whose handshake is done (here or by an HTTP server that
+/// handed over the upgraded IO), until it closes.
+pub(crate) async fn session<S>(
+    ws: tokio_tungstenite::WebSocketStream<S>,
+    opts: &WsOptions,
+    tx: mpsc::Sender<Input>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let conn = ConnId(opts.conn_ids.fetch_add(1, Ordering::Relaxed));
     let (out_tx, out_rx) = mpsc::channel(opts.outbound_capacity.max(1));
     let (kill_tx, kill_rx) = oneshot::channel();

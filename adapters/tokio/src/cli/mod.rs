@@ -1,0 +1,332 @@
+//! The `arcp` command-line tool (the `arcp` binary is a one-line wrapper around [`main`]).
+//!
+//! Exit codes: 0 on success; 2 for an argument error (one line on stderr); 1 for an ARCP
+//! refusal (`error: CODE: message`), a job that failed, or a transport failure
+//! (`error: cannot connect to URL: reason`).
+
+mod cancel;
+mod demo;
+mod jobs;
+mod render;
+mod replay;
+mod serve;
+mod submit;
+mod tail;
+
+use crate::client::{Client, ClientError};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit code of an argument error.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code of a refusal, a failed job or a transport failure.
+pub const EXIT_FAILURE: i32 = 1;
+
+/// The `arcp` command line.
+#[derive(Debug, Parser)]
+#[command(name = "arcp", version, about = "ARCP v1.1 runtime and client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the demo agents over WebSocket (`--port`) or stdio (`--stdio`).
+    Serve(ServeArgs),
+    /// Run a runtime in-process, submit a `slow` job, drop the connection mid-job, resume, and
+    /// check that no event was lost or repeated.
+    Demo,
+    /// Submit a job and follow it to its end.
+    Submit(SubmitArgs),
+    /// Follow a job (subscribe with history).
+    Tail(TailArgs),
+    /// List the jobs this principal may see.
+    Jobs(ConnectArgs),
+    /// Cancel a job.
+    Cancel(CancelArgs),
+    /// Print the frames a session stored in a SQLite log.
+    Replay(ReplayArgs),
+}
+
+/// `arcp serve` (the flags and defaults of the reference's `peer_runtime.py`, plus `--db`).
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["port", "stdio"]))]
+struct ServeArgs {
+    /// WebSocket port (0 = any free port); prints `LISTENING ws://HOST:PORT/PATH`.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Serve one session over stdin/stdout.
+    #[arg(long)]
+    stdio: bool,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// WebSocket path.
+    #[arg(long, default_value = "/arcp")]
+    path: String,
+    /// A bearer token and its principal (repeatable). Without any, the contract tokens
+    /// `alice-token`, `bob-token` and `auditor-token` (an observer) are accepted.
+    #[arg(long = "token", value_name = "TOKEN=PRINCIPAL", value_parser = parse_token)]
+    tokens: Vec<(String, String)>,
+    /// A principal that may list and subscribe to every job (repeatable).
+    #[arg(long = "observer", value_name = "PRINCIPAL")]
+    observers: Vec<String>,
+    /// Heartbeat interval in whole seconds (0 disables).
+    #[arg(long, default_value_t = 2, value_name = "SEC")]
+    heartbeat_interval: u64,
+    /// How long a detached session stays resumable, in seconds.
+    #[arg(long, default_value_t = 600, value_name = "SEC")]
+    resume_window: u64,
+    /// Largest accepted inbound frame.
+    #[arg(long, default_value_t = 1_048_576, value_name = "N")]
+    max_frame_bytes: usize,
+    /// Do not provision credentials (drops `provisioned_credentials`).
+    #[arg(long)]
+    no_credentials: bool,
+    /// WebSocket mode: stop serving after SEC seconds (0 = run until signalled).
+    #[arg(long, default_value_t = 0.0, value_name = "SEC", value_parser = parse_seconds)]
+    exit_after: f64,
+    /// SQLite durable store (without it, no durable store).
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
+}
+
+/// `--url` and `--token`, shared by the client commands.
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// WebSocket URL of the runtime.
+    #[arg(long, env = "ARCP_URL", default_value = "ws://127.0.0.1:7777/arcp")]
+    url: String,
+    /// Bearer token.
+    #[arg(long, env = "ARCP_TOKEN", default_value = "alice-token")]
+    token: String,
+}
+
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    conn: ConnectArgs,
+    /// Print raw JSON lines instead of progress bars and readable lines.
+    #[arg(long)]
+    json: bool,
+    /// The agent (`name` or `name@version`).
+    agent: String,
+    /// The input, as JSON (default `{}`).
+    #[arg(value_name = "INPUT_JSON", value_parser = parse_json)]
+    input: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Args)]
+struct TailArgs {
+    #[command(flatten)]
+    conn: ConnectArgs,
+    /// Print raw JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// The job.
+    job: String,
+}
+
+#[derive(Debug, Args)]
+struct CancelArgs {
+    #[command(flatten)]
+    conn: ConnectArgs,
+    /// The job.
+    job: String,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// The SQLite log (`arcp serve --db PATH`).
+    #[arg(long, value_name = "PATH")]
+    db: PathBuf,
+    /// The session whose frames to print.
+    #[arg(long, value_name = "ID")]
+    session: String,
+}
+
+fn parse_token(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((t, p)) if !t.is_empty() && !p.is_empty() => Ok((t.to_owned(), p.to_owned())),
+        _ => Err(format!("expected TOKEN=PRINCIPAL, got {s:?}")),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number of seconds >= 0, got {s:?}")),
+    }
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("not valid JSON: {e}"))
+}
+
+/// A failure of a command, as the person at the terminal sees it.
+#[derive(Debug)]
+enum Failure {
+    /// Anything else (exit 1), printed as `error: {0}`.
+    Error(String),
+}
+
+impl Failure {
+    /// A client error: a refusal or failed job is `CODE: message`, a transport failure
+    /// while connecting to `url` is `cannot connect to URL: reason`.
+    fn client(url: &str, e: ClientError) -> Self {
+        match e {
+            ClientError::Refused { code, message, .. }
+            | ClientError::JobFailed { code, message, .. } => {
+                Failure::Error(format!("{code}: {message}"))
+            }
+            // The client's own text already names the URL when the connect failed.
+            ClientError::Transport(reason) if reason.starts_with("cannot connect to ") => {
+                Failure::Error(reason)
+            }
+            ClientError::Transport(reason) => {
+                Failure::Error(format!("cannot connect to {url}: {reason}"))
+            }
+            other => Failure::Error(other.to_string()),
+        }
+    }
+}
+
+/// Connects with the shared `--url` / `--token`.
+async fn connect(args: &ConnectArgs) -> Result<Client, Failure> {
+    Client::builder(args.url.clone())
+        .client_info("arcp-cli", env!("CARGO_PKG_VERSION"))
+        .token(args.token.clone())
+        .connect()
+        .await
+        .map_err(|e| Failure::client(&args.url, e))
+}
+
+/// Parses the process's arguments, runs the command, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    // Don't wait for a blocking stdin read (stdio serving) on the way out.
+    runtime.shutdown_background();
+    match outcome {
+        Ok(code) => code,
+        Err(Failure::Error(msg)) => {
+            eprintln!("error: {msg}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Help and version go to stdout (exit 0); any other parse error is one line (exit 2).
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                EXIT_USAGE
+            } else {
+                0
+            }
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{first} (see `arcp --help`)");
+            EXIT_USAGE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Demo => demo::run().await,
+        Command::Submit(args) => submit::run(args).await,
+        Command::Tail(args) => tail::run(args).await,
+        Command::Jobs(args) => jobs::run(args).await,
+        Command::Cancel(args) => cancel::run(args).await,
+        Command::Replay(args) => replay::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_pairs_parse() {
+        assert_eq!(
+            parse_token("t=alice"),
+            Ok(("t".to_owned(), "alice".to_owned()))
+        );
+        assert_eq!(
+            parse_token("t="),
+            Err("expected TOKEN=PRINCIPAL, got \"t=\"".to_owned())
+        );
+        assert_eq!(
+            parse_token("nope"),
+            Err("expected TOKEN=PRINCIPAL, got \"nope\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn serve_defaults_match_the_reference() {
+        let cli = Cli::try_parse_from(["arcp", "serve", "--port", "0"]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.port, Some(0));
+        assert!(!a.stdio);
+        assert_eq!(a.host, "127.0.0.1");
+        assert_eq!(a.path, "/arcp");
+        assert!(a.tokens.is_empty());
+        assert!(a.observers.is_empty());
+        assert_eq!(a.heartbeat_interval, 2);
+        assert_eq!(a.resume_window, 600);
+        assert_eq!(a.max_frame_bytes, 1_048_576);
+        assert!(!a.no_credentials);
+        assert_eq!(a.exit_after, 0.0);
+        assert_eq!(a.db, None);
+    }
+
+    #[test]
+    fn serve_needs_exactly_one_mode() {
+        let none = Cli::try_parse_from(["arcp", "serve"]).unwrap_err();
+        assert_eq!(none.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let both = Cli::try_parse_from(["arcp", "serve", "--port", "1", "--stdio"]).unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn submit_parses_agent_and_json_input() {
+        let cli = Cli::try_parse_from(["arcp", "submit", "--json", "echo", "{\"a\":1}"]).unwrap();
+        let Command::Submit(a) = cli.command else {
+            panic!("not submit")
+        };
+        assert!(a.json);
+        assert_eq!(a.agent, "echo");
+        assert_eq!(a.input, Some(serde_json::json!({"a": 1})));
+        let bad = Cli::try_parse_from(["arcp", "submit", "echo", "{nope"]).unwrap_err();
+        assert_eq!(bad.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+}

@@ -1,0 +1,421 @@
+//! The `arcp` binary end to end: `demo`, `serve` + the client commands, and the errors a
+//! person sees (exit codes 0 / 1 / 2 and their one-line messages).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
+
+/// `arcp ARGS` with `ARCP_URL` / `ARCP_TOKEN` cleared.
+fn arcp(args: &[&str]) -> Output {
+    Command::new(ARCP)
+        .args(args)
+        .env_remove("ARCP_URL")
+        .env_remove("ARCP_TOKEN")
+        .output()
+        .expect("run arcp")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `arcp serve --port 0 EXTRA…`, killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Served {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(ARCP)
+            .args(["serve", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn arcp serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read");
+        let url = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
+            .to_owned();
+        Served { child, url }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_resumes_without_gap_or_duplicate() {
+    let out = arcp(&["demo"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("-- dropping the connection after event_seq 5 --"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("result: {\"slept\":3,\"ticks\":12}"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("13 events (event_seq 1..13), 12 progress, gaps [], duplicates []"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("ok: no gap, no duplicate\n"), "{stdout}");
+    // Not a TTY: one plain line per progress event.
+    assert!(
+        stdout.contains("[##########....................] 4/12 ticks\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn serve_then_submit_jobs_tail_and_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("arcp.db");
+    let db = db.to_str().expect("utf-8 path");
+    let served = Served::start(&["--db", db]);
+    assert!(served.url.starts_with("ws://127.0.0.1:"), "{}", served.url);
+    assert!(served.url.ends_with("/arcp"), "{}", served.url);
+
+    let out = arcp(&[
+        "submit",
+        "--url",
+        &served.url,
+        "echo",
+        r#"{"hello":"world"}"#,
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("job job_"), "{stdout}");
+    assert!(
+        lines[0].contains(" (echo@1.0.0) in session sess_"),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], r#"result: {"hello":"world"}"#);
+    let job = lines[0].split(' ').nth(1).expect("job id").to_owned();
+    let session = lines[0].rsplit(' ').next().expect("session id").to_owned();
+
+    // --json: one JSON object per line, the last one the result.
+    let out = arcp(&["submit", "--url", &served.url, "--json", "echo", "[1]"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["type"], "job.result");
+    assert_eq!(last["final_status"], "success");
+    assert_eq!(last["result"], serde_json::json!([1]));
+
+    // ARCP_URL / ARCP_TOKEN are the defaults of --url / --token.
+    let out = Command::new(ARCP)
+        .arg("jobs")
+        .env("ARCP_URL", &served.url)
+        .env("ARCP_TOKEN", "alice-token")
+        .output()
+        .expect("run arcp jobs");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("{job}  success    echo@1.0.0")),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("2 job(s)\n"), "{stdout}");
+
+    let out = arcp(&["tail", "--url", &served.url, &job]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        stdout,
+        format!("job {job} (echo@1.0.0), 1 replayed\nresult: {{\"hello\":\"world\"}}\n")
+    );
+
+    let out = arcp(&["replay", "--db", db, "--session", &session]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let frame: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one frame");
+    assert_eq!(frame["type"], "job.result");
+    assert_eq!(frame["job_id"], job.as_str());
+    assert_eq!(frame["event_seq"], 1);
+    assert_eq!(text(&out.stderr), "1 frame(s)\n");
+
+    let out = arcp(&["replay", "--db", db, "--session", "sess_nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: no session sess_nope in {db}\n")
+    );
+}
+
+/// COMPAT D7: only the submitting session may cancel, so `arcp cancel` (its own session) is
+/// refused with `PERMISSION_DENIED` (exit 1) and the job runs on to its result; a job the
+/// principal cannot see is `JOB_NOT_FOUND` (D37).
+#[test]
+fn cancel_from_another_session_is_refused_and_the_job_runs_on() {
+    let served = Served::start(&[]);
+    let mut submit = Command::new(ARCP)
+        .args([
+            "submit",
+            "--url",
+            &served.url,
+            "slow",
+            r#"{"seconds": 1, "tick": 0.5}"#,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn submit");
+    let mut first = String::new();
+    let mut reader = BufReader::new(submit.stdout.take().expect("stdout"));
+    reader.read_line(&mut first).expect("read");
+    let job = first.split(' ').nth(1).expect("job id").to_owned();
+    let out = arcp(&[
+        "cancel",
+        "--url",
+        &served.url,
+        "--token",
+        "alice-token",
+        &job,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: PERMISSION_DENIED: only the submitting session may cancel this job\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+    let out = arcp(&["cancel", "--url", &served.url, "--token", "bob-token", &job]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: JOB_NOT_FOUND: job \"{job}\" not found\n")
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).expect("read rest");
+    let status = submit.wait().expect("wait submit");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        rest.ends_with("result: {\"slept\":1,\"ticks\":2}\n"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn a_refusal_is_code_and_message_exit_1() {
+    let served = Served::start(&[]);
+    let out = arcp(&["submit", "--url", &served.url, "--token", "bad", "echo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: UNAUTHENTICATED: invalid bearer token\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+
+    let out = arcp(&["submit", "--url", &served.url, "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: AGENT_NOT_AVAILABLE: agent \"nosuch\" is not available\n"
+    );
+
+    let out = arcp(&["submit", "--url", &served.url, "failing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "error: INTERNAL_ERROR: boom\n");
+}
+
+#[test]
+fn configured_tokens_replace_the_contract_ones() {
+    let served = Served::start(&["--token", "t1=carol"]);
+    let out = arcp(&["submit", "--url", &served.url, "--token", "t1", "echo", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("result: 2\n"));
+    let out = arcp(&["submit", "--url", &served.url, "echo"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: UNAUTHENTICATED: invalid bearer token\n"
+    );
+}
+
+#[test]
+fn argument_errors_are_one_line_exit_2() {
+    for args in [
+        &["serve", "--bogus"][..],
+        &["serve"][..],
+        &["serve", "--port", "1", "--stdio"][..],
+        &["serve", "--port", "0", "--token", "no-principal"][..],
+        &["submit", "echo", "{not json"][..],
+        &["tail"][..],
+        &["frobnicate"][..],
+    ] {
+        let out = arcp(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(
+            stderr.ends_with(" (see `arcp --help`)\n"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = arcp(&["serve", "--bogus"]);
+    assert_eq!(
+        text(&out.stderr),
+        "error: unexpected argument '--bogus' found (see `arcp --help`)\n"
+    );
+    let help = arcp(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(text(&help.stdout).contains("demo"));
+}
+
+#[test]
+fn an_unreachable_url_is_a_transport_error_exit_1() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/arcp");
+    for cmd in ["jobs", "submit"] {
+        let mut args = vec![cmd, "--url", &url];
+        if cmd == "submit" {
+            args.push("echo");
+        }
+        let out = arcp(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: cannot connect to {url}: ")),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn serve_exit_after_stops_by_itself() {
+    let mut child = Command::new(ARCP)
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--exit-after",
+            "0.5",
+            "--heartbeat-interval",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_stdio_answers_a_hello() {
+    use std::io::Write;
+    let mut child = Command::new(ARCP)
+        .args(["serve", "--stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let hello = r#"{"arcp":"1.1","id":"01J0000000000000000000000A","type":"session.hello","payload":{"client":{"name":"t","version":"1"},"auth":{"scheme":"bearer","token":"alice-token"},"capabilities":{"encodings":["json"]}}}"#;
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{hello}").expect("write");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let welcome: serde_json::Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(welcome["type"], "session.welcome", "{line}");
+    drop(stdin);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
+
+/// `arcp serve --db` SIGKILLed mid-job and restarted on the same file: a client resumes the
+/// session with no gap in `event_seq` and gets the job's terminal frame, `INTERNAL_ERROR`
+/// "runtime restarted".
+#[tokio::test]
+async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
+    use arcp_tokio::client::{Client, ErrorCode, JobOutcome, StreamItem, SubmitRequest};
+    use futures_util::StreamExt;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("arcp.db");
+    let db = db.to_str().expect("utf-8 path");
+    let mut first = Served::start(&["--db", db]);
+    let client = Client::builder(first.url.clone())
+        .token("alice-token")
+        .auto_resume(false)
+        .connect()
+        .await
+        .expect("connect");
+    let mut handle = client
+        .submit(SubmitRequest::new(
+            "slow",
+            serde_json::json!({"seconds": 30, "tick": 0.1}),
+        ))
+        .await
+        .expect("submit");
+    let mut seen = Vec::new();
+    {
+        let mut events = handle.events();
+        while seen.len() < 4 {
+            let e = events.next().await.expect("an event");
+            seen.push(e.event_seq);
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3, 4]);
+    let state = client.resume_state().expect("resume state");
+    assert_eq!(state.last_event_seq, 4);
+    first.child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on unix
+    let _ = first.child.wait();
+    drop(handle);
+    drop(client);
+
+    let second = Served::start(&["--db", db]);
+    let resumed = Client::builder(second.url.clone())
+        .token("alice-token")
+        .resume(state.clone())
+        .unrouted_events(1024)
+        .connect()
+        .await
+        .expect("resume on the restarted runtime");
+    assert_eq!(resumed.session_id(), state.session_id);
+    let mut stream = resumed.unrouted_events().expect("unrouted stream");
+    let mut next = state.last_event_seq + 1;
+    let terminal = loop {
+        let item = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
+            .await
+            .expect("frames within 30 s")
+            .expect("stream open");
+        assert_eq!(item.event_seq(), next, "no gap, no duplicate");
+        next += 1;
+        if let StreamItem::Terminal { outcome, .. } = item {
+            break outcome;
+        }
+    };
+    match terminal {
+        JobOutcome::Failed { code, message, .. } => {
+            assert_eq!(code, ErrorCode::InternalError);
+            assert_eq!(message, "runtime restarted");
+        }
+        other => panic!("unexpected terminal {other:?}"),
+    }
+    let _ = resumed.close().await;
+}
