@@ -441,3 +441,28 @@ fn d38_every_section_12_code_accepted_and_only_internal_error_retryable() {
     let Message::Error(p) = dec(r#"{"id":"N2","type":"session.error","payload":{"code":"X_VENDOR","message":"m","retryable":false}}"#).message else { panic!() };
     assert_eq!((p.code.as_str(), p.code.retryable()), ("X_VENDOR", false));
 }
+
+#[test]
+fn welcome_agent_entries_with_repeated_keys_round_trip() {
+    // Found by the decode fuzz target: a repeated key must not flip an entry between the
+    // rich and the verbatim form across encode → decode.
+    let raw = r#"{"id":"O1","type":"session.welcome","session_id":"s","payload":{"runtime":{"name":"r","version":"1"},"session_id":"s","resume_token":"t","resume_window_sec":600,"capabilities":{"encodings":["json"],"features":[],"agents":[{"name":"failing","versions":["1.0.0"],"default":"x","versions":["1.0.0"],"default":"1.0.0"},{"name":"e","versions":[],"default":null},{"name":"z","versions":["1"],"extra":true},"flat"]}}}"#;
+    arcp_proto::fuzzing::decode_bytes(raw.as_bytes());
+    let Message::Welcome(w) = dec(raw).message else {
+        panic!()
+    };
+    let agents = w.capabilities.agents.unwrap();
+    assert_eq!(
+        agents[0],
+        arcp_proto::wire::AgentInfo::Versions {
+            name: "failing".into(),
+            versions: vec!["1.0.0".into()],
+            default: Some("1.0.0".into())
+        }
+    );
+    assert!(matches!(&agents[1], arcp_proto::wire::AgentInfo::Other(v) if v["default"].is_null()));
+    assert!(
+        matches!(&agents[2], arcp_proto::wire::AgentInfo::Other(v) if v["extra"] == json!(true))
+    );
+    assert_eq!(agents[3], arcp_proto::wire::AgentInfo::Name("flat".into()));
+}

@@ -48,7 +48,7 @@ impl Auth {
 
 /// One entry of the welcome's agent inventory: a bare name (without `agent_versions`) or the
 /// rich `{name, versions, default?}` form (WIRE.md §5.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum AgentInfo {
     /// The flat form: just the name.
@@ -66,6 +66,35 @@ pub enum AgentInfo {
     /// Any other entry (a client's hello may list agents in its own shape; the runtime ignores
     /// them), kept verbatim.
     Other(serde_json::Value),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RichAgentInfo {
+    name: String,
+    versions: Vec<String>,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for AgentInfo {
+    /// Read as a JSON value first (a repeated key keeps its last value, as JSON parsers do),
+    /// then classified, so that decoding what was encoded gives the same entry back.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(match v {
+            Value::String(name) => AgentInfo::Name(name),
+            Value::Object(_) => match RichAgentInfo::deserialize(&v) {
+                Ok(r) if r.default.is_some() || v.get("default").is_none() => AgentInfo::Versions {
+                    name: r.name,
+                    versions: r.versions,
+                    default: r.default,
+                },
+                _ => AgentInfo::Other(v),
+            },
+            other => AgentInfo::Other(other),
+        })
+    }
 }
 
 impl AgentInfo {
