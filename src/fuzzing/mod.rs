@@ -11,6 +11,12 @@ pub use client::*;
 pub use lease::*;
 pub use runtime_sim::runtime_steps;
 
+/// The `session_pair` target: the whole-protocol simulation ([`crate::sim`]) driven by
+/// `data`; panics only on a broken invariant.
+pub fn session_pair(data: &[u8]) {
+    crate::sim::run(data);
+}
+
 use crate::wire::{Frame, Limits, LineFramer, decode};
 
 /// Decodes `data` as one frame and, when it decodes, checks that re-encoding and decoding
