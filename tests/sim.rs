@@ -168,6 +168,7 @@ fn resume_after_the_window_is_refused_and_surfaced() {
     s.run_until(s.now() + Duration::from_secs(25));
     s.connect(0);
     s.run_until(s.now() + Duration::from_millis(100));
+    assert!(s.checker.streams[0].expired_sent);
     assert!(s.checker.streams[0].resume_expired);
     assert_eq!(
         s.clients[0].session.state(),

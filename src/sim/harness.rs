@@ -11,7 +11,7 @@ use crate::runtime::{
     AgentReply, AgentSpec, ConnId, ObserverPolicy, Operation, Runtime, RuntimeConfig, TransportKind,
 };
 use crate::time::Instant;
-use crate::wire::SeededEntropy;
+use crate::wire::{ErrorCode, Message, SeededEntropy};
 use std::time::Duration;
 
 /// How one client slot is built.
@@ -208,6 +208,13 @@ impl Sim {
             return;
         }
         self.drop_link(i);
+        if let Some(m) = self.checker.streams.get(i) {
+            // Events may be given up only after the refusal was surfaced to the host.
+            assert!(
+                !m.expired_sent || m.resume_expired,
+                "client {i}: RESUME_WINDOW_EXPIRED answered but not surfaced"
+            );
+        }
         let session = self.new_session(&spec);
         if let (Some(c), Some(m)) = (self.clients.get_mut(i), self.checker.streams.get_mut(i)) {
             c.session = session;
@@ -445,7 +452,16 @@ impl Sim {
                 if let Some(c) = self.clients.get_mut(i)
                     && let Some(bytes) = c.link.pop_to_client(now)
                 {
+                    let handshaking = c.session.state() == ClientState::Handshaking;
                     c.session.handle_frame(now, &bytes);
+                    if handshaking
+                        && let Ok(f) = crate::wire::Frame::decode(&bytes)
+                        && matches!(&f.message,
+                            Message::Error(e) if e.code == ErrorCode::ResumeWindowExpired)
+                        && let Some(m) = self.checker.streams.get_mut(i)
+                    {
+                        m.expired_sent = true;
+                    }
                     self.log(|| format!("delivered to c{i}"));
                     self.drain();
                     any = true;

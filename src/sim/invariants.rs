@@ -23,6 +23,8 @@ pub struct StreamModel {
     pub subs: BTreeMap<String, (u64, bool)>,
     /// Sequenced frames the client refused and surfaced as a protocol error.
     pub surfaced: u64,
+    /// The client received `RESUME_WINDOW_EXPIRED` in answer to its resume.
+    pub expired_sent: bool,
     /// Frames the link delivered twice to this client.
     pub duplicates: u64,
     /// The runtime refused a resume with `RESUME_WINDOW_EXPIRED` and the client surfaced it.
