@@ -159,7 +159,10 @@ pub fn transition(u: &mut Unstructured<'_>, clients: usize) -> Result<Transition
         13 => Transition::Close(c),
         14 => Transition::Latency(c, ms(u, 800)?),
         15 => Transition::Duplicate(c),
-        16 => Transition::HostLatency(ms(u, 300)?, ms(u, 300)?, ms(u, 300)?),
+        16 => {
+            let max = super::host::MAX_HOST_LATENCY.as_millis() as u64;
+            Transition::HostLatency(ms(u, max)?, ms(u, max)?, ms(u, max)?)
+        }
         17 => Transition::Fail(u.int_in_range(0..=4u8)?, u.int_in_range(1..=3u32)?),
         18 | 19 => Transition::Agent(u.arbitrary()?, ms(u, 500)?, agent_event(u)?),
         20 => Transition::Authorize(u.arbitrary()?, u.int_in_range(0..=2u8)?),

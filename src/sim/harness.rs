@@ -547,7 +547,9 @@ impl Sim {
             }
         }
         let cfg = self.runtime.config();
-        let per_try = cfg.revoke_retry_delay + self.host.script.max_latency() * 2;
+        // Each attempt: the retry delay plus an effect round trip at the worst latency the
+        // script may have had.
+        let per_try = cfg.revoke_retry_delay + super::host::MAX_HOST_LATENCY * 2;
         let bound = per_try * cfg.revoke_attempts.max(1) + Duration::from_secs(1);
         self.checker
             .credentials(now, &self.host.minted, &self.host.revoked, bound);

@@ -15,6 +15,9 @@ pub const PRINCIPALS: [(&str, &str); 3] = [
     ("auditor-token", "auditor"),
 ];
 
+/// The longest latency a script may give an effect (the generator's ceiling).
+pub const MAX_HOST_LATENCY: Duration = Duration::from_millis(300);
+
 /// What the host does next; the generator edits it between steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostScript {
@@ -52,11 +55,12 @@ impl Default for HostScript {
 }
 
 impl HostScript {
-    /// The longest latency the script can give an effect.
+    /// The longest latency the script can give an effect, capped at [`MAX_HOST_LATENCY`].
     pub fn max_latency(&self) -> Duration {
         self.auth_latency
             .max(self.store_latency)
             .max(self.agent_latency)
+            .min(MAX_HOST_LATENCY)
     }
 }
 
