@@ -1,0 +1,23 @@
+//! Inputs the fuzz targets once failed on, replayed as plain tests.
+
+use arcp_proto::wire::{EventBody, Limits, Message, decode};
+
+/// `decode` target: a known event kind whose body repeats a key decoded as an untyped
+/// `Other` body, which re-encoded without the repeat and then decoded typed, so
+/// decode∘encode was not the identity. Duplicate keys now read last-wins, as `json.loads`.
+#[test]
+fn duplicate_key_in_an_event_body_reads_last_wins() {
+    let input = br#"{"arcp":"1.1","id":"01M85JT5PVPGC5HATV76D7P706","type":"job.event","session_id":"sess_01M85JT5PM0TWJFDZN5QSWT14K","job_id":"job_01M85JT5PTHG8FX5C9MVFMJS3S","event_seq":14,"payload":{"kind":"artifact_ref","ts":"2026-11-24T01:30:34.075425Z","body":{"artifact_ichildrt_chatsize_bytes":2,"uri":"mem://cxt/plain","size_bytes":2,"uri":"mem://chatty/summary","summary":"2 rounds"}}}"#;
+    let limits = Limits::default();
+    let frame = decode(input, &limits).unwrap();
+    let Message::Event(ev) = &frame.message else {
+        panic!("not an event: {frame:?}");
+    };
+    let EventBody::ArtifactRef(b) = &ev.body else {
+        panic!("not typed: {:?}", ev.body);
+    };
+    assert_eq!(b.uri.as_deref(), Some("mem://chatty/summary"));
+    assert_eq!(b.size_bytes, Some(2));
+    assert_eq!(b.extra.len(), 1);
+    assert_eq!(decode(&frame.encode(), &limits), Ok(frame));
+}
