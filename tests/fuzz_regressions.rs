@@ -21,3 +21,18 @@ fn duplicate_key_in_an_event_body_reads_last_wins() {
     assert_eq!(b.extra.len(), 1);
     assert_eq!(decode(&frame.encode(), &limits), Ok(frame));
 }
+
+/// `decode` target: a welcome whose agent entry repeats `versions` and `default`. The first
+/// decode keeps that entry untyped; its re-encoding decodes typed. The target accepts this
+/// for JSON with repeated names (RFC 8259 §4) but requires the same message type and the
+/// identity from the re-encoding on.
+#[test]
+fn repeated_names_in_a_welcome_agent_entry() {
+    let input = br#"{"arcp":"1.1","id":"01M85JT5PM0TWJFDZN5QSWT14N","type":"session.welcome","session_id":"sess_01M85JT5PM0TWJFDZN5QSWT14K","payload":{"runtime":{"name":"arcp-peer-runtime","version":"1.1.3"},"session_id":"sess_01M85JT5PM0TWJFDZN5QSWT14K","resume_token":"rtk_01M85JT5PM0TWJFDZN5QSWT14M","resume_window_sec":600,"capabilities":{"encodings":["json"],"features":["heartbeat"],"agents":[{"name":"slow","versions":["1.0.0"],"default":"1.d","versions":["1.0.0"],"default":"1.0.0"}]},"accepted_at":"2026-11-24T01:30:34.068902Z"}}"#;
+    arcp_proto::fuzzing::decode_bytes(input);
+    let limits = Limits::default();
+    let first = decode(input, &limits).unwrap();
+    let second = decode(&first.encode(), &limits).unwrap();
+    assert_eq!(second.message_type(), first.message_type());
+    assert_eq!(decode(&second.encode(), &limits), Ok(second));
+}

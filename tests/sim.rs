@@ -267,3 +267,72 @@ fn revocation_succeeds_at_the_terminal() {
     assert!(s.checker.ended_at.contains_key(&job));
     s.finish();
 }
+
+#[test]
+fn link_keeps_order_duplicates_and_loses_in_flight_on_a_cut() {
+    use arcp_proto::runtime::ConnId;
+    use arcp_proto::sim::Link;
+    use arcp_proto::time::Instant;
+    let t0 = Instant::from_millis(0);
+    let mut l = Link::new(ConnId(1), Duration::from_millis(50));
+    l.send_to_runtime(t0, b"lost".to_vec());
+    assert_eq!(l.in_flight(), 0, "a down link drops");
+    l.open(ConnId(1));
+    l.send_to_runtime(t0, b"a".to_vec());
+    l.latency = Duration::from_millis(5);
+    l.send_to_runtime(t0, b"b".to_vec());
+    // FIFO: b cannot overtake a although its latency is shorter.
+    assert_eq!(l.pop_to_runtime(Instant::from_millis(5)), None);
+    assert_eq!(
+        l.pop_to_runtime(Instant::from_millis(50)),
+        Some(b"a".to_vec())
+    );
+    assert_eq!(
+        l.pop_to_runtime(Instant::from_millis(50)),
+        Some(b"b".to_vec())
+    );
+    l.duplicate_next = true;
+    assert!(!l.send_to_client(t0, b"pong".to_vec(), false));
+    assert!(l.send_to_client(t0, b"ev".to_vec(), true));
+    assert_eq!(l.in_flight(), 3);
+    l.cut();
+    assert_eq!(l.in_flight(), 0);
+    assert!(!l.up);
+}
+
+#[test]
+fn clock_moves_instant_and_wall_time_together_and_never_back() {
+    use arcp_proto::sim::SimClock;
+    use arcp_proto::sim::clock::ORIGIN_UNIX_MICROS;
+    use arcp_proto::time::Instant;
+    let mut c = SimClock::new(Instant::from_millis(1_000));
+    assert_eq!(c.unix_micros(), ORIGIN_UNIX_MICROS);
+    c.advance_to(Instant::from_millis(3_500));
+    assert_eq!(c.unix_micros(), ORIGIN_UNIX_MICROS + 2_500_000);
+    c.advance_to(Instant::from_millis(2_000));
+    assert_eq!(c.now(), Instant::from_millis(3_500));
+    assert_eq!(
+        c.wall().unix_micros_at(c.now()),
+        ORIGIN_UNIX_MICROS + 2_500_000
+    );
+}
+
+#[test]
+fn step_sends_queued_output_before_time_moves() {
+    let mut s = Sim::new(vec![alice()], false);
+    s.connect(0);
+    s.run_until(s.now() + Duration::from_millis(100));
+    let now = s.now();
+    // Queued, not drained: the next step must send it at `now`, not after jumping ahead.
+    s.clients[0]
+        .session
+        .submit(now, SubmitRequest::new("slow", serde_json::json!(1)))
+        .unwrap();
+    assert_eq!(s.clients[0].session.pending_transmits(), 1);
+    assert!(s.step());
+    assert_eq!(s.clients[0].session.pending_transmits(), 0);
+    // Sent at `now` with the link's 10 ms latency, so delivered at now + 10 ms.
+    assert_eq!(s.now(), now + Duration::from_millis(10));
+    // It reached the runtime in that step, which asked the host to start the agent.
+    assert_eq!(s.host.started.len(), 1);
+}
