@@ -36,3 +36,24 @@ fn repeated_names_in_a_welcome_agent_entry() {
     assert_eq!(second.message_type(), first.message_type());
     assert_eq!(decode(&second.encode(), &limits), Ok(second));
 }
+
+/// `runtime` target: an idempotent resubmit from a session that did not negotiate
+/// `provisioned_credentials` got the original `job.accepted` with its `credentials` (D26).
+/// The copy now drops them.
+#[test]
+fn replayed_accepted_has_no_credentials_without_the_feature() {
+    arcp_proto::fuzzing::runtime_steps(include_bytes!(
+        "fuzz_crashes/runtime-credentials-in-replayed-accepted.bin"
+    ));
+}
+
+/// `session_pair` target: a `job.subscribe` (history) to the client's own ended job whose
+/// answer was lost with the link; after the resume, the renumbered history arrived without
+/// its `job.subscribed`. The simulator now treats a subscribe failed with `ConnectionLost` as
+/// possibly in effect.
+#[test]
+fn lost_subscribed_history_after_a_resume() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-lost-subscribed-history.bin"
+    ));
+}

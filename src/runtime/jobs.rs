@@ -401,7 +401,16 @@ impl Runtime {
         }
         if nj.request_id.is_some() {
             let conn = self.sessions.get(&nj.session_id).and_then(|s| s.conn);
+            // D26: a resume while minting may have renegotiated `provisioned_credentials` away.
+            let creds_ok = self
+                .sessions
+                .get(&nj.session_id)
+                .is_some_and(|s| s.has("provisioned_credentials"));
             if let Some(conn) = conn {
+                let mut accepted = accepted;
+                if !creds_ok {
+                    accepted.credentials = None;
+                }
                 let frame = self
                     .envelope(now, conn, Message::Accepted(accepted))
                     .with_job(nj.job_id.clone())
@@ -452,8 +461,17 @@ impl Runtime {
         };
         let trace = job.trace_id;
         let terminal = job.terminal.clone();
+        // D26: the copy goes to the resubmitting session (same principal, D27), which may
+        // not have negotiated `provisioned_credentials`: then no credentials.
+        let creds_ok = self
+            .sessions
+            .get(sid)
+            .is_some_and(|s| s.has("provisioned_credentials"));
         if let Some(mut acc) = job.accepted.clone() {
             acc.request_id = Some(request_id.to_owned());
+            if !creds_ok {
+                acc.credentials = None;
+            }
             let f = self
                 .envelope(now, conn, Message::Accepted(acc))
                 .with_job(job_id)

@@ -315,6 +315,18 @@ impl Sim {
                     self.checker.client_event(i, &ev);
                     match &ev {
                         ClientEvent::CloseTransport(_) => c.link.close_from_client(),
+                        // A subscribe lost with the link may still have taken effect: its
+                        // history (a new stream of the job, D10) can arrive after the resume
+                        // without the `job.subscribed` that marks it.
+                        ClientEvent::RequestFailed {
+                            kind: Some(crate::client::RequestKind::Subscribe(job)),
+                            error: crate::client::RequestError::ConnectionLost,
+                            ..
+                        } => {
+                            if let Some(m) = self.checker.streams.get_mut(i) {
+                                m.ended.remove(job);
+                            }
+                        }
                         // A sequenced frame the client refused (e.g. the history of a
                         // subscription whose answer a drop lost, for a job it saw end)
                         // consumes its seq and is surfaced instead of delivered.
