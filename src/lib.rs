@@ -52,6 +52,8 @@ pub mod wire;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "fuzzing")]
+pub mod sim;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

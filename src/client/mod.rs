@@ -204,6 +204,12 @@ impl ClientSession {
         self.events.len()
     }
 
+    /// Frames queued for [`poll_transmit`](Self::poll_transmit) (bounded by
+    /// `max_pending_transmits`).
+    pub fn pending_transmits(&self) -> usize {
+        self.transmits.len()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.config

@@ -332,6 +332,44 @@ impl Runtime {
         self.timers.next_deadline()
     }
 
+    // ---- read-only introspection (queue lengths and counters, for hosts and the simulator) ----
+
+    /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections.
+    pub fn pending_transmits(&self) -> usize {
+        self.transmits.len()
+    }
+
+    /// Frames queued for `conn` (bounded by `max_transmit_queue`, except resume replays).
+    pub fn pending_transmits_for(&self, conn: ConnId) -> usize {
+        self.conns.get(&conn).map_or(0, |c| c.queued)
+    }
+
+    /// Effects issued and not yet answered through
+    /// [`handle_effect_result`](Self::handle_effect_result) that the runtime waits for.
+    pub fn pending_effects(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Events queued for [`poll_event`](Self::poll_event) (bounded by `max_pending_events`).
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The highest `event_seq` a session has assigned (`None`: no such session).
+    pub fn session_last_seq(&self, session_id: &str) -> Option<u64> {
+        self.sessions.get(session_id).map(|s| s.last_seq)
+    }
+
+    /// Number of sessions held (attached or within their resume window).
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Number of jobs retained (running and ended).
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
     // ---- plumbing -----------------------------------------------------------------------
 
     fn mint(&mut self, now: Instant, kind: IdKind) -> String {

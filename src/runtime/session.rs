@@ -102,11 +102,22 @@ impl Runtime {
     /// The resume window of a detached session elapsed: its buffer is freed, its
     /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` (D2). Its jobs keep
     /// running (§6.7).
-    pub(super) fn resume_window_elapsed(&mut self, _now: Instant, sid: &str) {
+    pub(super) fn resume_window_elapsed(&mut self, now: Instant, sid: &str) {
         let Some(s) = self.sessions.get_mut(sid) else {
             return;
         };
         if s.conn.is_some() {
+            return;
+        }
+        if s.welcoming {
+            // A resume is being welcomed (durable replay read in flight): expiring now would
+            // welcome it over a cleared buffer and lose its replay silently. Check again
+            // shortly; if that resume fails, the session expires then (found by the
+            // `session_pair` simulation).
+            self.timers.set(
+                TimerKey::ResumeWindow(sid.to_owned()),
+                now + std::time::Duration::from_secs(1),
+            );
             return;
         }
         s.expired = true;

@@ -1,0 +1,59 @@
+//! Inputs the fuzz targets once failed on, replayed as plain tests.
+
+use arcp_proto::wire::{EventBody, Limits, Message, decode};
+
+/// `decode` target: a known event kind whose body repeats a key decoded as an untyped
+/// `Other` body, which re-encoded without the repeat and then decoded typed, so
+/// decode∘encode was not the identity. Duplicate keys now read last-wins, as `json.loads`.
+#[test]
+fn duplicate_key_in_an_event_body_reads_last_wins() {
+    let input = br#"{"arcp":"1.1","id":"01M85JT5PVPGC5HATV76D7P706","type":"job.event","session_id":"sess_01M85JT5PM0TWJFDZN5QSWT14K","job_id":"job_01M85JT5PTHG8FX5C9MVFMJS3S","event_seq":14,"payload":{"kind":"artifact_ref","ts":"2026-11-24T01:30:34.075425Z","body":{"artifact_ichildrt_chatsize_bytes":2,"uri":"mem://cxt/plain","size_bytes":2,"uri":"mem://chatty/summary","summary":"2 rounds"}}}"#;
+    let limits = Limits::default();
+    let frame = decode(input, &limits).unwrap();
+    let Message::Event(ev) = &frame.message else {
+        panic!("not an event: {frame:?}");
+    };
+    let EventBody::ArtifactRef(b) = &ev.body else {
+        panic!("not typed: {:?}", ev.body);
+    };
+    assert_eq!(b.uri.as_deref(), Some("mem://chatty/summary"));
+    assert_eq!(b.size_bytes, Some(2));
+    assert_eq!(b.extra.len(), 1);
+    assert_eq!(decode(&frame.encode(), &limits), Ok(frame));
+}
+
+/// `decode` target: a welcome whose agent entry repeats `versions` and `default`. The first
+/// decode keeps that entry untyped; its re-encoding decodes typed. The target accepts this
+/// for JSON with repeated names (RFC 8259 §4) but requires the same message type and the
+/// identity from the re-encoding on.
+#[test]
+fn repeated_names_in_a_welcome_agent_entry() {
+    let input = br#"{"arcp":"1.1","id":"01M85JT5PM0TWJFDZN5QSWT14N","type":"session.welcome","session_id":"sess_01M85JT5PM0TWJFDZN5QSWT14K","payload":{"runtime":{"name":"arcp-peer-runtime","version":"1.1.3"},"session_id":"sess_01M85JT5PM0TWJFDZN5QSWT14K","resume_token":"rtk_01M85JT5PM0TWJFDZN5QSWT14M","resume_window_sec":600,"capabilities":{"encodings":["json"],"features":["heartbeat"],"agents":[{"name":"slow","versions":["1.0.0"],"default":"1.d","versions":["1.0.0"],"default":"1.0.0"}]},"accepted_at":"2026-11-24T01:30:34.068902Z"}}"#;
+    arcp_proto::fuzzing::decode_bytes(input);
+    let limits = Limits::default();
+    let first = decode(input, &limits).unwrap();
+    let second = decode(&first.encode(), &limits).unwrap();
+    assert_eq!(second.message_type(), first.message_type());
+    assert_eq!(decode(&second.encode(), &limits), Ok(second));
+}
+
+/// `runtime` target: an idempotent resubmit from a session that did not negotiate
+/// `provisioned_credentials` got the original `job.accepted` with its `credentials` (D26).
+/// The copy now drops them.
+#[test]
+fn replayed_accepted_has_no_credentials_without_the_feature() {
+    arcp_proto::fuzzing::runtime_steps(include_bytes!(
+        "fuzz_crashes/runtime-credentials-in-replayed-accepted.bin"
+    ));
+}
+
+/// `session_pair` target: a `job.subscribe` (history) to the client's own ended job whose
+/// answer was lost with the link; after the resume, the renumbered history arrived without
+/// its `job.subscribed`. The simulator now treats a subscribe failed with `ConnectionLost` as
+/// possibly in effect.
+#[test]
+fn lost_subscribed_history_after_a_resume() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-lost-subscribed-history.bin"
+    ));
+}
