@@ -28,11 +28,13 @@
 mod driver;
 mod host;
 mod store;
-mod ws;
+pub(crate) mod ws;
 
+pub use arcp_agents::BoxFuture;
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
+pub(crate) use ws::ws_config;
 
-use arcp_agents::{AgentRegistry, BoxFuture, OsEntropy};
+use arcp_agents::{AgentRegistry, OsEntropy};
 use arcp_proto::runtime::{ALL_FEATURES, Bounds, ObserverPolicy, Runtime, RuntimeConfig};
 use async_channel::Sender;
 use driver::{Clock, Driver, Input};
