@@ -255,10 +255,10 @@ impl Driver {
     async fn drop_ws(&mut self, why: &str) {
         self.stream = None;
         if let Some(mut s) = self.sink.take() {
-            let _ = select_biased! {
+            select_biased! {
                 _ = s.close().fuse() => (),
                 _ = FutureExt::fuse(Timer::after(Duration::from_secs(2))) => (),
-            };
+            }
             self.tap(TapEvent::Closed(why));
         }
     }
