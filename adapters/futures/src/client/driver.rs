@@ -393,6 +393,8 @@ impl Driver {
             ClientEvent::Terminal {
                 job_id, outcome, ..
             } => {
+                // `done` returning means the getters (resume state) include the terminal.
+                self.publish();
                 let Some(route) = self.routes.get_mut(&job_id) else {
                     return;
                 };
