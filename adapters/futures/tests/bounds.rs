@@ -7,7 +7,7 @@ use arcp_futures::server::{BoxFuture, Server};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use futures_lite::AsyncReadExt;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use std::time::{Duration, Instant};
 
 fn spawn(f: BoxFuture<'static, ()>) {
