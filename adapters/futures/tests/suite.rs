@@ -1,6 +1,7 @@
 //! The same small suite on async-std's executor and on smol's: submit echo, chatty
-//! gap-free (through an event queue of capacity 1: back-pressure loses nothing), cancel, and
-//! resume (with the SQLite store: the replay after a resume is gap-free).
+//! gap-free (through an event queue of capacity 1, commands served meanwhile), back-pressure
+//! (`max_buffered_events` reached: the transport waits, nothing is lost), cancel, and resume
+//! (with the SQLite store: the replay after a resume is gap-free).
 
 use arcp_futures::client::{Client, JobOutcome, ResultValue, SubmitRequest, TapEvent};
 use arcp_futures::server::{BoxFuture, Server, ServerHandle};
@@ -8,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 type Spawn = fn(BoxFuture<'static, ()>);
 
@@ -69,6 +71,8 @@ async fn chatty_gap_free(spawn: Spawn) {
         .submit(SubmitRequest::new("chatty", json!({"count": 3})))
         .await
         .unwrap();
+    // The handle's queue is full and the rest waits in the driver: commands still work.
+    client.ping().await.unwrap();
     let mut seqs = Vec::new();
     let mut kinds = Vec::new();
     while let Some(ev) = h.events().next().await {
@@ -96,6 +100,43 @@ async fn chatty_gap_free(spawn: Spawn) {
         } => assert_eq!(v, json!({"rounds": 3, "events": 20})),
         other => panic!("unexpected outcome {other:?}"),
     }
+    client.close().await.unwrap();
+    server.shutdown().await;
+}
+
+/// `max_buffered_events` reached: the transport is not read (a ping's pong stays unread)
+/// until the application reads its events; then nothing is lost.
+async fn backpressure(spawn: Spawn) {
+    let (url, server) = serve(spawn, None).await;
+    let client = Client::builder(&url)
+        .token("alice-token")
+        .event_capacity(1)
+        .max_buffered_events(1)
+        .connect(spawn)
+        .await
+        .unwrap();
+    let mut h = client
+        .submit(SubmitRequest::new("chatty", json!({"count": 3})))
+        .await
+        .unwrap();
+    async_io::Timer::after(Duration::from_millis(300)).await;
+    let ping = client.ping();
+    let timer = async_io::Timer::after(Duration::from_millis(300));
+    let answered = futures_util::select_biased! {
+        r = futures_util::FutureExt::fuse(ping) => Some(r),
+        _ = futures_util::FutureExt::fuse(timer) => None,
+    };
+    assert_eq!(answered, None);
+    let mut seqs = Vec::new();
+    while let Some(ev) = h.events().next().await {
+        seqs.push(ev.event_seq);
+    }
+    assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
+    assert!(matches!(
+        h.done().await.unwrap(),
+        JobOutcome::Success { .. }
+    ));
+    client.ping().await.unwrap();
     client.close().await.unwrap();
     server.shutdown().await;
 }
@@ -175,6 +216,16 @@ fn smol_submit_echo() {
 #[test]
 fn smol_chatty_gap_free() {
     smol::block_on(chatty_gap_free(smol_spawn));
+}
+
+#[test]
+fn smol_backpressure() {
+    smol::block_on(backpressure(smol_spawn));
+}
+
+#[test]
+fn async_std_backpressure() {
+    async_std::task::block_on(backpressure(async_std_spawn));
 }
 
 #[test]

@@ -11,13 +11,13 @@ use arcp_proto::client::{
 };
 use arcp_proto::time::Instant as CoreInstant;
 use arcp_proto::wire::Jobs;
-use async_channel::{Receiver, Sender};
+use async_channel::{Receiver, Sender, TrySendError};
 use async_io::{Async, Timer};
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::Message;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt, select_biased};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,6 +126,7 @@ enum Wake {
     Command(Option<Command>),
     Frame(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
     Timer,
+    Room,
 }
 
 pub(crate) struct Driver {
@@ -137,6 +138,9 @@ pub(crate) struct Driver {
     shared: Arc<Mutex<Snapshot>>,
     welcome: Option<Sender<Result<(), ClientError>>>,
     event_capacity: usize,
+    max_buffered: usize,
+    /// Events waiting for room in their handle's queue, in arrival order.
+    stash: VecDeque<(Sender<JobEventItem>, JobEventItem)>,
     tap: Option<FrameTap>,
     submits: HashMap<RequestId, Reply<JobHandle>>,
     lists: HashMap<RequestId, Reply<Jobs>>,
@@ -155,6 +159,7 @@ impl Driver {
         shared: Arc<Mutex<Snapshot>>,
         welcome: Sender<Result<(), ClientError>>,
         event_capacity: usize,
+        max_buffered: usize,
         tap: Option<FrameTap>,
     ) -> Self {
         let (sink, stream) = StreamExt::split(ws);
@@ -167,6 +172,8 @@ impl Driver {
             shared,
             welcome: Some(welcome),
             event_capacity,
+            max_buffered: max_buffered.max(1),
+            stash: VecDeque::new(),
             tap,
             submits: HashMap::new(),
             lists: HashMap::new(),
@@ -200,9 +207,17 @@ impl Driver {
                 .poll_timeout()
                 .map(|t| self.origin + Duration::from_micros(t.as_micros()));
             let wake = {
+                // While `max_buffered_events` wait for room, the transport is not read.
+                let can_read = self.stash.len() < self.max_buffered;
                 let frame = async {
                     match self.stream.as_mut() {
-                        Some(s) => s.next().await,
+                        Some(s) if can_read => s.next().await,
+                        _ => std::future::pending().await,
+                    }
+                };
+                let room = async {
+                    match self.stash.front() {
+                        Some((tx, item)) => tx.send(item.clone()).await.is_ok(),
                         None => std::future::pending().await,
                     }
                 };
@@ -216,11 +231,17 @@ impl Driver {
                 };
                 select_biased! {
                     c = self.commands.recv().fuse() => Wake::Command(c.ok()),
+                    _ = room.fuse() => Wake::Room,
                     f = frame.fuse() => Wake::Frame(f),
                     () = timer.fuse() => Wake::Timer,
                 }
             };
             match wake {
+                Wake::Room => {
+                    // The front item went out (or its stream is gone): deliver what fits.
+                    self.stash.pop_front();
+                    self.deliver();
+                }
                 Wake::Command(Some(cmd)) => self.command(cmd).await,
                 Wake::Command(None) => {
                     // Every Client is gone: end the session politely.
@@ -314,6 +335,20 @@ impl Driver {
         }
     }
 
+    /// Moves stashed events into their handles' queues until one is full (the run loop then
+    /// waits for room); events of a dropped stream are discarded.
+    fn deliver(&mut self) {
+        while let Some((tx, item)) = self.stash.pop_front() {
+            match tx.try_send(item) {
+                Ok(()) | Err(TrySendError::Closed(_)) => {}
+                Err(TrySendError::Full(item)) => {
+                    self.stash.push_front((tx, item));
+                    return;
+                }
+            }
+        }
+    }
+
     fn fail_error(&self) -> ClientError {
         self.close_error.clone().unwrap_or(ClientError::Closed)
     }
@@ -382,13 +417,9 @@ impl Driver {
                     space,
                     event,
                 };
-                // Back-pressure: a full queue holds the driver (and the transport) until the
-                // application reads; a dropped stream discards.
-                if tx.send(item).await.is_err()
-                    && let Some(r) = self.routes.get_mut(&job_id)
-                {
-                    r.events = None;
-                }
+                // In order behind whatever already waits for room.
+                self.stash.push_back((tx, item));
+                self.deliver();
             }
             ClientEvent::Terminal {
                 job_id, outcome, ..
@@ -548,7 +579,9 @@ impl Driver {
             Command::Unsubscribe { job_id, reply } => {
                 let r = self.session.unsubscribe(now, &job_id).map(|_| ());
                 if r.is_ok() {
+                    // Nothing of the job is delivered after this; its stream ends.
                     self.routes.remove(&job_id);
+                    self.stash.retain(|(_, i)| i.job_id != job_id);
                 }
                 self.pump().await;
                 let _ = reply.try_send(r.map_err(Into::into));

@@ -24,8 +24,9 @@
 //! The same shape as arcp-tokio's client, thinner: one transport per client (no automatic
 //! reconnect; resume a session by connecting with [`ClientBuilder::resume`]). Every queue is
 //! bounded: commands ([`ClientBuilder::command_capacity`]) and each job's events
-//! ([`ClientBuilder::event_capacity`]; while a handle's queue is full the driver waits for
-//! room, so the transport is not read: back-pressure; `done` or dropping the handle discards
+//! ([`ClientBuilder::event_capacity`]), and the events waiting for room in a full handle
+//! queue ([`ClientBuilder::max_buffered_events`]; while that many wait the transport is not
+//! read: back-pressure; commands are still served; `done` or dropping the handle discards
 //! unread events instead).
 
 mod driver;
@@ -130,6 +131,7 @@ pub struct ClientBuilder {
     max_frame_bytes: usize,
     command_capacity: usize,
     event_capacity: usize,
+    max_buffered_events: usize,
     tap: Option<FrameTap>,
 }
 
@@ -185,6 +187,13 @@ impl ClientBuilder {
         self
     }
 
+    /// How many events may wait for room in a full handle queue; while that many wait the
+    /// transport is not read (commands are still served). Default 1024.
+    pub fn max_buffered_events(mut self, n: usize) -> Self {
+        self.max_buffered_events = n.max(1);
+        self
+    }
+
     /// Every frame written and read, and the transport's end, are reported to `tap`.
     pub fn frame_tap(mut self, tap: FrameTap) -> Self {
         self.tap = Some(tap);
@@ -223,6 +232,7 @@ impl ClientBuilder {
             Arc::clone(&shared),
             welcome_tx,
             self.event_capacity,
+            self.max_buffered_events,
             self.tap,
         );
         spawn(Box::pin(driver.run()));
@@ -267,6 +277,7 @@ impl Client {
             max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
             command_capacity: 64,
             event_capacity: 256,
+            max_buffered_events: 1024,
             tap: None,
         }
     }
