@@ -152,6 +152,7 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         session: ClientSession,
         ws: Ws,
