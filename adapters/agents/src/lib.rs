@@ -15,7 +15,10 @@
 //! - [`contract_agents`] hosts the contract agents of `interop/README.md` ("Agent
 //!   contract", as adjusted by COMPAT.md D9, D13, D29, D31, D32).
 //!
-//! Dependencies: `arcp-proto`, `futures-core` and `serde_json` only; no executor.
+//! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
+//! the in-process credential [`Provisioner`] and [`OsEntropy`].
+//!
+//! Dependencies: `arcp-proto`, `futures-core`, `getrandom` and `serde_json` only; no executor.
 //!
 //! ```
 //! use arcp_agents::{AgentError, JobContext, contract_agents};
@@ -47,9 +50,11 @@
 
 mod agent;
 pub mod agents;
+mod auth;
 mod base64;
 mod cancel;
 mod context;
+mod credentials;
 mod host;
 mod job_ends;
 mod registry;
@@ -57,9 +62,11 @@ mod run;
 
 pub use agent::{Agent, AgentError};
 pub use agents::contract_agents;
+pub use auth::{DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
 pub use base64::encode_base64;
 pub use cancel::{CancelToken, Cancelled};
 pub use context::JobContext;
+pub use credentials::{ENDPOINT as CREDENTIAL_ENDPOINT, OsEntropy, Provisioner, wall_ms};
 pub use host::{BoxFuture, JobEnd, JobHost, final_status};
 pub use job_ends::JobEnds;
 pub use registry::AgentRegistry;

@@ -51,6 +51,8 @@
 mod error;
 mod ops;
 mod records;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 mod schema;
 mod store;
 

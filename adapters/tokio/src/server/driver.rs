@@ -9,17 +9,16 @@
 //! 4. sleep until the earliest of: an input, a store batch completing, the deadline;
 //! 5. on wake re-read the clock and call `handle_timeout` once the deadline has passed.
 
-use super::auth::TokenTable;
-use super::credentials::Provisioner;
 use super::host::AgentTasks;
 use super::store::StoreWorker;
+use arcp_agents::{OsEntropy, Provisioner, TokenTable, wall_ms};
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{
     AgentEvent, AgentReply, ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent,
     TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{Budget, Entropy, ErrorPayload};
+use arcp_proto::wire::{Budget, ErrorPayload};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -104,31 +103,6 @@ impl Clock {
             .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         WallClock::new(now, micros)
-    }
-}
-
-/// Entropy from the operating system (ids, resume tokens).
-#[derive(Debug, Default)]
-pub(crate) struct OsEntropy;
-
-impl Entropy for OsEntropy {
-    fn next_u128(&mut self) -> u128 {
-        let mut b = [0u8; 16];
-        if getrandom::fill(&mut b).is_err() {
-            // No OS randomness: fall back to time and a process-random hasher key.
-            use std::hash::{BuildHasher, Hasher};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u128(
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0),
-            );
-            let lo = h.finish();
-            h.write_u64(lo);
-            return (u128::from(h.finish()) << 64) | u128::from(lo);
-        }
-        u128::from_le_bytes(b)
     }
 }
 
@@ -402,12 +376,4 @@ enum Step {
     Input(Option<Input>),
     Store(super::store::Completion),
     Timeout,
-}
-
-/// Unix milliseconds now (credential ids).
-pub(crate) fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

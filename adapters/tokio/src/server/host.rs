@@ -85,7 +85,7 @@ impl JobHost for TokioJobHost {
 
     fn rotated_secret(&self, _job_id: &str, _credential_id: &str) -> Option<String> {
         let mut ids = self.rotations.as_ref()?.lock().ok()?;
-        let ulid = ids.next_ulid(super::driver::wall_ms(), &mut super::driver::OsEntropy);
+        let ulid = ids.next_ulid(arcp_agents::wall_ms(), &mut arcp_agents::OsEntropy);
         Some(format!("virt-{ulid}"))
     }
 }

@@ -22,22 +22,20 @@
 //! frame cap (`max_frame_bytes`, D35), the handshake time (`handshake_timeout`: the TCP
 //! connection is dropped), plus every bound of the core's `RuntimeConfig`.
 
-mod auth;
 #[cfg(feature = "axum")]
 pub mod axum;
-mod credentials;
 mod driver;
 mod host;
 mod stdio;
 mod store;
 mod ws;
 
-pub use auth::{DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
-pub use credentials::ENDPOINT as CREDENTIAL_ENDPOINT;
+pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
 
 use arcp_agents::AgentRegistry;
+use arcp_agents::OsEntropy;
 use arcp_proto::runtime::{ALL_FEATURES, Bounds, ConnId, ObserverPolicy, Runtime, RuntimeConfig};
-use driver::{Clock, Driver, Input, OsEntropy};
+use driver::{Clock, Driver, Input};
 use host::AgentTasks;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -271,7 +269,7 @@ impl ServerBuilder {
             self.credentials,
         );
         let tokens = self.tokens.clone().unwrap_or_else(TokenTable::contract);
-        let creds = self.credentials.then(credentials::Provisioner::new);
+        let creds = self.credentials.then(arcp_agents::Provisioner::new);
         let driver = Driver::new(
             rt,
             clock,

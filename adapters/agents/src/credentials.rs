@@ -9,20 +9,21 @@ use arcp_proto::wire::{Credential, CredentialConstraints, IdMinter, LeaseConstra
 /// Where provisioned credentials claim to be valid.
 pub const ENDPOINT: &str = "https://llm-gateway.invalid/v1";
 
-/// The provisioner. Ids come from the host's entropy through [`IdMinter`].
+/// The provisioner (runtime-neutral; every adapter uses it). Ids come from the host's entropy through [`IdMinter`].
 #[derive(Debug, Default)]
-pub(crate) struct Provisioner {
+pub struct Provisioner {
     ids: IdMinter,
 }
 
 impl Provisioner {
-    pub(crate) fn new() -> Self {
+    /// A provisioner with a fresh id minter.
+    pub fn new() -> Self {
         Provisioner::default()
     }
 
     /// The answer to `MintCredentials`: one credential when the lease names `model.use`
     /// (with the lease's budget, models and expiry as D13 constraints), none otherwise.
-    pub(crate) fn mint(
+    pub fn mint(
         &mut self,
         unix_ms: u64,
         entropy: &mut dyn arcp_proto::wire::Entropy,
@@ -58,6 +59,39 @@ impl Provisioner {
             }],
         }
     }
+}
+
+/// Entropy from the operating system (ids, resume tokens, credential values).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsEntropy;
+
+impl arcp_proto::wire::Entropy for OsEntropy {
+    fn next_u128(&mut self) -> u128 {
+        let mut b = [0u8; 16];
+        if getrandom::fill(&mut b).is_err() {
+            // No OS randomness: fall back to time and a process-random hasher key.
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            let lo = h.finish();
+            h.write_u64(lo);
+            return (u128::from(h.finish()) << 64) | u128::from(lo);
+        }
+        u128::from_le_bytes(b)
+    }
+}
+
+/// Unix milliseconds now (credential ids).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

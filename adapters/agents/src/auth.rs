@@ -1,5 +1,5 @@
 //! Bearer-token authentication: a static table `token → principal`, answering the runtime's
-//! `Authenticate` effect.
+//! `Authenticate` effect (runtime-neutral; every adapter uses it).
 
 use arcp_proto::runtime::EffectOutcome;
 use std::collections::HashMap;
@@ -56,7 +56,7 @@ impl TokenTable {
     }
 
     /// The answer to an `Authenticate` effect.
-    pub(crate) fn authenticate(&self, token: &str) -> EffectOutcome {
+    pub fn authenticate(&self, token: &str) -> EffectOutcome {
         match self.principal(token) {
             Some(p) => EffectOutcome::Authenticated {
                 principal: p.to_owned(),

@@ -1,0 +1,390 @@
+//! The ONE task that owns the [`Runtime`], following the driving contract (as arcp-tokio's
+//! driver, on futures primitives):
+//!
+//! 1. feed exactly one input (a frame, a connection event, an agent call, an effect result, a
+//!    timeout);
+//! 2. drain `poll_transmit` (frames go straight into the connection's bounded writer queue),
+//!    then `poll_effect` (performed here when cheap, on the store thread when durable, on agent
+//!    tasks for `StartAgent`; their results become later inputs), then `poll_event`;
+//! 3. ask `poll_timeout` last;
+//! 4. sleep (an `async_io::Timer`) until the earliest of: an input, a store batch completing,
+//!    the deadline;
+//! 5. on wake re-read the clock and call `handle_timeout` once the deadline has passed.
+
+use super::host::AgentTasks;
+use super::store::StoreWorker;
+use arcp_agents::{OsEntropy, Provisioner, TokenTable, wall_ms};
+use arcp_proto::lease::Operation;
+use arcp_proto::runtime::{
+    AgentEvent, AgentReply, ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent,
+    TransportKind,
+};
+use arcp_proto::time::{Instant, WallClock};
+use arcp_proto::wire::{Budget, ErrorPayload};
+use async_channel::{Receiver, Sender, TrySendError};
+use futures_util::{FutureExt, select_biased};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A one-shot reply channel (bounded to one message).
+pub(crate) type Reply<T> = Sender<T>;
+
+/// What a connection's writer is asked to do.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// One encoded frame.
+    Frame(Vec<u8>),
+    /// Close with this WebSocket code after the frames before it.
+    Close(u16),
+}
+
+/// The driver's view of a live connection.
+#[derive(Debug)]
+pub(crate) struct ConnPorts {
+    /// In-order frames and the final close (bounded).
+    pub(crate) out: Sender<Outbound>,
+    /// Immediate close (slow consumer, shutdown), ahead of anything queued (capacity 1).
+    pub(crate) kill: Sender<u16>,
+}
+
+/// An input to the driver, from connection tasks, agent tasks and the server handle.
+#[derive(Debug)]
+pub(crate) enum Input {
+    Opened {
+        conn: ConnId,
+        kind: TransportKind,
+        ports: ConnPorts,
+    },
+    Frame {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// An inbound frame over the cap that the transport did not buffer (D35).
+    Oversized {
+        conn: ConnId,
+        len: usize,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    Agent {
+        job_id: String,
+        call: AgentCall,
+    },
+    AgentExited {
+        job_id: String,
+    },
+    Shutdown {
+        done: Reply<()>,
+    },
+}
+
+/// An agent's call, answered on its reply channel.
+#[derive(Debug)]
+pub(crate) enum AgentCall {
+    Emit(AgentEvent, Reply<Result<AgentReply, ErrorPayload>>),
+    Authorize(Operation, Reply<Result<(), ErrorPayload>>),
+    Budget(Reply<Option<Budget>>),
+}
+
+/// The host's monotonic clock as the core's [`Instant`], and the wall-clock anchor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(crate) fn deadline(&self, at: Instant) -> std::time::Instant {
+        self.origin + Duration::from_micros(at.as_micros())
+    }
+
+    pub(crate) fn wall(&self, now: Instant) -> WallClock {
+        let micros = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        WallClock::new(now, micros)
+    }
+}
+
+enum Local {
+    Result(EffectId, EffectOutcome),
+    Lost(ConnId),
+}
+
+enum Step {
+    Local(Local),
+    Input(Option<Input>),
+    Store(Option<arcp_sqlite::runtime::Completion>),
+    Timeout,
+}
+
+/// Everything the driver task owns.
+pub(crate) struct Driver {
+    pub(crate) rt: Runtime,
+    pub(crate) clock: Clock,
+    pub(crate) rx: Receiver<Input>,
+    pub(crate) conns: HashMap<ConnId, ConnPorts>,
+    pub(crate) auth: TokenTable,
+    pub(crate) creds: Option<Provisioner>,
+    pub(crate) store: Option<StoreWorker>,
+    pub(crate) agents: AgentTasks,
+    pub(crate) send_timeout: Duration,
+    ready: VecDeque<Local>,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        rt: Runtime,
+        clock: Clock,
+        rx: Receiver<Input>,
+        auth: TokenTable,
+        creds: Option<Provisioner>,
+        store: Option<StoreWorker>,
+        agents: AgentTasks,
+        send_timeout: Duration,
+    ) -> Self {
+        Driver {
+            rt,
+            clock,
+            rx,
+            conns: HashMap::new(),
+            auth,
+            creds,
+            store,
+            agents,
+            send_timeout,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Runs until [`Input::Shutdown`] (or every sender is gone).
+    pub(crate) async fn run(mut self) {
+        self.drain().await;
+        loop {
+            let input = match self.ready.pop_front() {
+                Some(l) => Step::Local(l),
+                None => self.wait().await,
+            };
+            let now = self.clock.now();
+            match input {
+                Step::Local(Local::Result(id, outcome)) => {
+                    self.rt.handle_effect_result(now, id, outcome)
+                }
+                Step::Local(Local::Lost(conn)) => self.rt.handle_connection_closed(now, conn),
+                Step::Store(done) => {
+                    if let Some(s) = &mut self.store {
+                        s.inflight = false;
+                    }
+                    self.ready.extend(
+                        done.unwrap_or_default()
+                            .into_iter()
+                            .map(|(id, o)| Local::Result(id, o)),
+                    );
+                }
+                Step::Timeout => {}
+                Step::Input(None) => return,
+                Step::Input(Some(Input::Shutdown { done })) => {
+                    self.shutdown().await;
+                    let _ = done.try_send(());
+                    return;
+                }
+                Step::Input(Some(i)) => self.feed(now, i),
+            }
+            self.drain().await;
+            let now = self.clock.now();
+            if self.rt.poll_timeout().is_some_and(|d| d <= now) {
+                self.rt.handle_timeout(now);
+                self.drain().await;
+            }
+        }
+    }
+
+    /// Step 4: sleep until the earliest of an input, a store completion, the deadline.
+    async fn wait(&mut self) -> Step {
+        let deadline = self.rt.poll_timeout().map(|d| self.clock.deadline(d));
+        let store = self
+            .store
+            .as_ref()
+            .filter(|s| s.inflight)
+            .map(|s| s.done.clone());
+        let store_done = async {
+            match store {
+                Some(rx) => rx.recv().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => {
+                    async_io::Timer::at(d).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        select_biased! {
+            done = store_done.fuse() => Step::Store(done),
+            i = self.rx.recv().fuse() => Step::Input(i.ok()),
+            () = sleep.fuse() => Step::Timeout,
+        }
+    }
+
+    fn feed(&mut self, now: Instant, input: Input) {
+        match input {
+            Input::Opened { conn, kind, ports } => {
+                self.conns.insert(conn, ports);
+                self.rt.handle_connection_opened(now, conn, kind);
+            }
+            Input::Frame { conn, bytes } => self.rt.handle_frame(now, conn, &bytes),
+            Input::Oversized { conn, len } => self.rt.handle_oversized_frame(now, conn, len),
+            Input::Closed { conn } => {
+                self.conns.remove(&conn);
+                self.rt.handle_connection_closed(now, conn);
+            }
+            Input::Agent { job_id, call } => match call {
+                AgentCall::Emit(ev, reply) => {
+                    let _ = reply.try_send(self.rt.handle_agent_event(now, &job_id, ev));
+                }
+                AgentCall::Authorize(op, reply) => {
+                    let _ = reply.try_send(self.rt.authorize(now, &job_id, &op));
+                }
+                AgentCall::Budget(reply) => {
+                    let _ = reply.try_send(self.rt.job_budget(&job_id));
+                }
+            },
+            Input::AgentExited { job_id } => self.agents.exited(&job_id),
+            Input::Shutdown { .. } => {}
+        }
+    }
+
+    /// Step 2: transmits, then effects, then events, each until `None`.
+    async fn drain(&mut self) {
+        while let Some((conn, frame)) = self.rt.poll_transmit() {
+            self.send(conn, Outbound::Frame(frame.encode())).await;
+        }
+        while let Some((id, effect)) = self.rt.poll_effect() {
+            self.perform(id, effect).await;
+        }
+        while let Some(ev) = self.rt.poll_event() {
+            match &ev {
+                RuntimeEvent::JobEnded { .. } => self.agents.job_ended(&ev),
+                RuntimeEvent::SessionExpired { session_id } => {
+                    if let Some(s) = &mut self.store {
+                        s.pending.delete_session(session_id.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = &mut self.store {
+            s.flush();
+        }
+    }
+
+    /// Queues `out` on the connection's writer; a queue that stays full for `send_timeout`
+    /// marks a slow consumer: the connection is closed at once (1008) and reported lost.
+    async fn send(&mut self, conn: ConnId, out: Outbound) {
+        let Some(ports) = self.conns.get(&conn) else {
+            return;
+        };
+        let sent = match ports.out.try_send(out) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full(out)) => {
+                let tx = ports.out.clone();
+                let timer = async_io::Timer::after(self.send_timeout);
+                select_biased! {
+                    r = tx.send(out).fuse() => r.is_ok(),
+                    _ = FutureExt::fuse(timer) => false,
+                }
+            }
+        };
+        if !sent && let Some(ports) = self.conns.remove(&conn) {
+            let _ = ports.kill.try_send(1008);
+            self.ready.push_back(Local::Lost(conn));
+        }
+    }
+
+    async fn perform(&mut self, id: EffectId, effect: Effect) {
+        if let Some(store) = &mut self.store
+            && store.pending.push(Some(id), &effect)
+        {
+            return;
+        }
+        let outcome = match effect {
+            Effect::Authenticate { token, .. } => self.auth.authenticate(&token),
+            Effect::StartAgent(start) => self.agents.start(*start),
+            Effect::CancelAgent { job_id } => {
+                self.agents.cancel(&job_id);
+                EffectOutcome::Done
+            }
+            Effect::MintCredentials {
+                lease,
+                lease_constraints,
+                ..
+            } => match &mut self.creds {
+                Some(p) => p.mint(
+                    wall_ms(),
+                    &mut OsEntropy,
+                    &lease,
+                    lease_constraints.as_ref(),
+                ),
+                None => EffectOutcome::Minted {
+                    credentials: Vec::new(),
+                },
+            },
+            // The in-process provisioner's credentials are honoured nowhere else.
+            Effect::RevokeCredential { .. } => EffectOutcome::Done,
+            Effect::CloseConnection { conn, reason } => {
+                self.send(conn, Outbound::Close(reason.websocket_code()))
+                    .await;
+                self.conns.remove(&conn);
+                EffectOutcome::Done
+            }
+            Effect::ReadEvents { .. } => EffectOutcome::EventsRead { frames: Vec::new() },
+            Effect::AppendEvents(_)
+            | Effect::PersistSession(_)
+            | Effect::PersistJob(_)
+            | Effect::PersistIdempotency(_)
+            | Effect::PersistCredential(_) => EffectOutcome::Done,
+        };
+        self.ready.push_back(Local::Result(id, outcome));
+    }
+
+    /// Cancels every agent, closes every connection (1000) and waits for the store to
+    /// commit what is pending.
+    async fn shutdown(&mut self) {
+        self.agents.shutdown();
+        for (_, ports) in self.conns.drain() {
+            let _ = ports.out.try_send(Outbound::Close(1000));
+        }
+        if let Some(s) = &mut self.store {
+            loop {
+                if s.inflight {
+                    match s.done.recv().await {
+                        Ok(_) => s.inflight = false,
+                        Err(_) => break,
+                    }
+                }
+                if s.pending.is_empty() {
+                    break;
+                }
+                s.flush();
+                if !s.inflight {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The durable store's thread: the storage effects mapped by [`arcp_sqlite::runtime`]
+//! (shared with arcp-tokio), executed on one dedicated thread (SQLite calls block), one
+//! batch at a time (see that module for the write-ahead rule).
+
+use arcp_sqlite::SqliteStore;
+use arcp_sqlite::runtime::{Batch, Completion, run_batch};
+use async_channel::{Receiver, Sender, TrySendError};
+
+/// The store's thread: takes one [`Batch`] at a time and answers with its [`Completion`].
+#[derive(Debug)]
+pub(crate) struct StoreWorker {
+    tx: Sender<Batch>,
+    pub(crate) done: Receiver<Completion>,
+    /// A batch is being written (at most one: batches commit in order).
+    pub(crate) inflight: bool,
+    /// What accumulates meanwhile.
+    pub(crate) pending: Batch,
+}
+
+impl StoreWorker {
+    /// Starts the thread owning `store`. `read_limit` caps the frames one `ReadEvents` returns.
+    pub(crate) fn spawn(mut store: SqliteStore, read_limit: usize) -> std::io::Result<Self> {
+        let (tx, rx) = async_channel::bounded::<Batch>(1);
+        let (done_tx, done) = async_channel::bounded::<Completion>(1);
+        std::thread::Builder::new()
+            .name("arcp-sqlite".into())
+            .spawn(move || {
+                while let Ok(batch) = rx.recv_blocking() {
+                    let out = run_batch(&mut store, batch, read_limit);
+                    if done_tx.send_blocking(out).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(StoreWorker {
+            tx,
+            done,
+            inflight: false,
+            pending: Batch::default(),
+        })
+    }
+
+    /// Sends the pending batch when none is in flight. Never blocks: the channel holds one
+    /// batch and only one is ever outstanding.
+    pub(crate) fn flush(&mut self) {
+        if self.inflight || self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        match self.tx.try_send(batch) {
+            Ok(()) => self.inflight = true,
+            Err(TrySendError::Full(b) | TrySendError::Closed(b)) => self.pending = b,
+        }
+    }
+}
