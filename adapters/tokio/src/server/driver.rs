@@ -400,7 +400,7 @@ impl Driver {
 enum Step {
     Local(Local),
     Input(Option<Input>),
-    Store(super::store::Completion),
+    Store(super::records::Completion),
     Timeout,
 }
 

@@ -26,6 +26,7 @@ mod auth;
 mod credentials;
 mod driver;
 mod host;
+mod records;
 mod stdio;
 mod store;
 mod ws;

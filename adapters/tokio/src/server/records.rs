@@ -1,0 +1,407 @@
+//! The runtime's storage effects mapped onto [`arcp_sqlite`] records, and back: runtime-neutral
+//! (plain functions over a `SqliteStore`), shared with arcp-blocking (which includes this file
+//! by path) so the mapping is written once.
+//!
+//! Every storage effect drained in one pass goes into a single [`SqliteStore::apply`]
+//! transaction ([`run_batch`]); the effects are reported complete only after it committed, so
+//! the runtime's write-ahead rule holds: a frame reaches the wire only after the append holding
+//! it is on disk (issue 5 item 10). `ReadEvents` is served after that batch's writes.
+
+use arcp_proto::runtime::{
+    CredentialRecord, Effect, EffectId, EffectOutcome, IdempotencyRecord, JobRecord, SessionRecord,
+    StoreSnapshot, StoredFrame,
+};
+use arcp_proto::wire::{
+    Accepted, AgentRef, Frame, JobStatus, LeaseConstraints, LeaseMap, Limits, Message, Timestamp,
+    TraceId, decode,
+};
+use arcp_sqlite::{SqliteStore, StoreError, StoreOp};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Storage effects collected for one transaction, plus reads to serve after it.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    ops: Vec<StoreOp>,
+    ids: Vec<EffectId>,
+    reads: Vec<(EffectId, String, u64)>,
+}
+
+impl Batch {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.reads.is_empty() && self.ids.is_empty()
+    }
+
+    /// Adds a storage effect (`Some(id)`) or housekeeping (`None`). Returns `false` (and
+    /// leaves the effect alone) when `effect` is not a storage effect.
+    pub(crate) fn push(&mut self, id: Option<EffectId>, effect: &Effect) -> bool {
+        let op = match effect {
+            Effect::AppendEvents(frames) => {
+                StoreOp::AppendEvents(frames.iter().map(stored_event).collect())
+            }
+            Effect::PersistSession(r) => StoreOp::PutSession(session_to_store(r)),
+            Effect::PersistJob(r) => StoreOp::PutJob(job_to_store(r)),
+            Effect::PersistIdempotency(r) => StoreOp::PutIdempotency(idem_to_store(r)),
+            Effect::PersistCredential(r) if r.revoked => {
+                StoreOp::DeleteCredential(r.credential_id.clone())
+            }
+            Effect::PersistCredential(r) => StoreOp::PutCredential(cred_to_store(r)),
+            Effect::ReadEvents {
+                session_id,
+                after_seq,
+            } => {
+                if let Some(id) = id {
+                    self.reads.push((id, session_id.clone(), *after_seq));
+                }
+                return true;
+            }
+            _ => return false,
+        };
+        self.ops.push(op);
+        if let Some(id) = id {
+            self.ids.push(id);
+        }
+        true
+    }
+
+    /// Housekeeping without an effect id: a session whose resume window closed.
+    pub(crate) fn delete_session(&mut self, session_id: String) {
+        self.ops.push(StoreOp::DeleteSession(session_id));
+    }
+}
+
+/// The outcome of one batch: one result per effect id.
+pub(crate) type Completion = Vec<(EffectId, EffectOutcome)>;
+
+pub(crate) fn run_batch(store: &mut SqliteStore, batch: Batch, read_limit: usize) -> Completion {
+    let mut out = Vec::with_capacity(batch.ids.len() + batch.reads.len());
+    let applied = if batch.ops.is_empty() {
+        Ok(())
+    } else {
+        store.apply(&batch.ops)
+    };
+    let outcome = match &applied {
+        Ok(()) => EffectOutcome::Done,
+        Err(e) => EffectOutcome::Failed {
+            message: format!("durable store: {e}"),
+        },
+    };
+    out.extend(batch.ids.into_iter().map(|id| (id, outcome.clone())));
+    for (id, session, after) in batch.reads {
+        let r = match store.read_events(&session, after, read_limit) {
+            Ok(events) => EffectOutcome::EventsRead {
+                frames: events
+                    .iter()
+                    .filter_map(|e| decode(&e.frame, &store_limits()).ok())
+                    .collect(),
+            },
+            Err(e) => EffectOutcome::Failed {
+                message: format!("durable store: {e}"),
+            },
+        };
+        out.push((id, r));
+    }
+    out
+}
+
+/// Decoding frames we wrote ourselves: the inbound cap does not apply to them.
+fn store_limits() -> Limits {
+    Limits {
+        max_frame_bytes: usize::MAX,
+    }
+}
+
+/// Opens (or creates) the store at `path`, drops what lapsed while no runtime ran (sessions
+/// whose resume window closed, with their events; expired idempotency keys) and reads what
+/// the runtime is rebuilt from.
+pub(crate) fn open(path: PathBuf) -> Result<(SqliteStore, StoreSnapshot), StoreError> {
+    let mut store = SqliteStore::open(&path)?;
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    store.apply(&[
+        StoreOp::PruneExpiredSessions {
+            now_unix_micros: now_us,
+        },
+        StoreOp::PruneExpiredIdempotency {
+            now_unix_micros: now_us,
+        },
+    ])?;
+    let snapshot = snapshot(&store)?;
+    Ok((store, snapshot))
+}
+
+/// The runtime's [`StoreSnapshot`] from the store's records. A session's counter is the
+/// larger of its record's and its highest stored event (appends may be ahead of the record),
+/// so the "runtime restarted" terminal takes the next seq and a resume sees no gap.
+pub(crate) fn snapshot(store: &SqliteStore) -> Result<StoreSnapshot, StoreError> {
+    let mut sessions = Vec::new();
+    for r in store.sessions()? {
+        let stored = store.last_event_seq(&r.session_id)?.unwrap_or(0);
+        sessions.push(SessionRecord {
+            last_event_seq: r.last_event_seq.max(stored),
+            session_id: r.session_id,
+            principal: r.principal,
+            resume_token_hash: r.resume_token_hash,
+            window_expires_at: r.window_expires_at.map(Timestamp::from_unix_micros),
+            features: r.features,
+        });
+    }
+    let jobs = store
+        .jobs()?
+        .into_iter()
+        .filter_map(job_from_store)
+        .collect();
+    let idempotency = store
+        .idempotency_records()?
+        .into_iter()
+        .map(|r| IdempotencyRecord {
+            principal: r.principal,
+            key: r.key,
+            fingerprint: r.fingerprint,
+            job_id: r.job_id,
+            expires_at: Timestamp::from_unix_micros(r.expires_at),
+        })
+        .collect();
+    let credentials = store
+        .outstanding_credentials()?
+        .into_iter()
+        .map(|r| CredentialRecord {
+            credential_id: r.credential_id,
+            job_id: r.job_id,
+            revoked: false,
+        })
+        .collect();
+    Ok(StoreSnapshot {
+        sessions,
+        jobs,
+        idempotency,
+        credentials,
+    })
+}
+
+fn stored_event(f: &StoredFrame) -> arcp_sqlite::StoredEvent {
+    arcp_sqlite::StoredEvent {
+        session_id: f.session_id.clone(),
+        event_seq: f.event_seq,
+        job_id: f.job_id.clone(),
+        frame: f.frame.encode(),
+    }
+}
+
+fn session_to_store(r: &SessionRecord) -> arcp_sqlite::SessionRecord {
+    arcp_sqlite::SessionRecord {
+        session_id: r.session_id.clone(),
+        principal: r.principal.clone(),
+        resume_token_hash: r.resume_token_hash.clone(),
+        last_event_seq: r.last_event_seq,
+        window_expires_at: r.window_expires_at.as_ref().map(Timestamp::unix_micros),
+        features: r.features.clone(),
+    }
+}
+
+fn idem_to_store(r: &IdempotencyRecord) -> arcp_sqlite::IdempotencyRecord {
+    arcp_sqlite::IdempotencyRecord {
+        principal: r.principal.clone(),
+        key: r.key.clone(),
+        fingerprint: r.fingerprint.clone(),
+        job_id: r.job_id.clone(),
+        // The runtime keeps the accepted payload on the job record.
+        accepted: Vec::new(),
+        expires_at: r.expires_at.unix_micros(),
+    }
+}
+
+fn cred_to_store(r: &CredentialRecord) -> arcp_sqlite::CredentialRecord {
+    arcp_sqlite::CredentialRecord {
+        credential_id: r.credential_id.clone(),
+        job_id: r.job_id.clone(),
+        data: Vec::new(),
+    }
+}
+
+/// The job's opaque `data` blob: everything the columns do not hold, as JSON. The terminal
+/// message is kept as an encoded envelope (the wire codec is its only serializer).
+fn job_to_store(r: &JobRecord) -> arcp_sqlite::JobRecord {
+    let terminal = r
+        .terminal
+        .as_ref()
+        .map(|m| String::from_utf8_lossy(&Frame::new("terminal", m.clone()).encode()).into_owned());
+    let data = json!({
+        "last_event_seq": r.last_event_seq,
+        "lease": r.lease,
+        "lease_constraints": r.lease_constraints,
+        "trace_id": r.trace_id,
+        "parent_job_id": r.parent_job_id,
+        "delegate_id": r.delegate_id,
+        "accepted": r.accepted,
+        "terminal": terminal,
+        "submitted_at": r.submitted_at,
+    });
+    arcp_sqlite::JobRecord {
+        job_id: r.job_id.clone(),
+        session_id: r.session_id.clone(),
+        principal: r.principal.clone(),
+        agent: r.agent.to_string(),
+        status: r.status.as_str().to_owned(),
+        submitted_at: r.submitted_at.unix_micros(),
+        terminal: r.status.is_terminal(),
+        data: serde_json::to_vec(&data).unwrap_or_default(),
+    }
+}
+
+/// The inverse of [`job_to_store`]; a record that does not parse is skipped.
+fn job_from_store(r: arcp_sqlite::JobRecord) -> Option<JobRecord> {
+    let data: Value = serde_json::from_slice(&r.data).ok()?;
+    let field = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
+    let status: JobStatus = serde_json::from_value(Value::String(r.status)).ok()?;
+    let agent: AgentRef = r.agent.parse().ok()?;
+    let lease: LeaseMap = serde_json::from_value(field("lease")).ok()?;
+    let lease_constraints: Option<LeaseConstraints> =
+        serde_json::from_value(field("lease_constraints")).ok()?;
+    let trace_id: Option<TraceId> = serde_json::from_value(field("trace_id")).ok()?;
+    let parent_job_id: Option<String> = serde_json::from_value(field("parent_job_id")).ok()?;
+    let delegate_id: Option<String> = serde_json::from_value(field("delegate_id")).ok()?;
+    let accepted: Option<Accepted> = serde_json::from_value(field("accepted")).ok()?;
+    let terminal: Option<Message> = match field("terminal") {
+        Value::String(s) => Some(decode(s.as_bytes(), &store_limits()).ok()?.message),
+        _ => None,
+    };
+    let submitted_at: Timestamp = serde_json::from_value(field("submitted_at"))
+        .unwrap_or_else(|_| Timestamp::from_unix_micros(r.submitted_at));
+    Some(JobRecord {
+        job_id: r.job_id,
+        session_id: r.session_id,
+        principal: r.principal,
+        agent,
+        status,
+        submitted_at,
+        last_event_seq: field("last_event_seq").as_u64().unwrap_or(0),
+        lease,
+        lease_constraints,
+        trace_id,
+        parent_job_id,
+        delegate_id,
+        accepted,
+        terminal,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arcp_proto::wire::{ErrorCode, JobError};
+
+    #[test]
+    fn job_records_round_trip_through_the_opaque_blob() {
+        let rec = JobRecord {
+            job_id: "job_1".into(),
+            session_id: "sess_1".into(),
+            principal: "alice".into(),
+            agent: "versioned@2.0.0".parse().unwrap(),
+            status: JobStatus::Error,
+            submitted_at: Timestamp::parse("2026-11-24T01:30:43.059797Z").unwrap(),
+            last_event_seq: 9,
+            lease: LeaseMap(vec![("fs.read".into(), vec!["/a/**".into()])]),
+            lease_constraints: None,
+            trace_id: None,
+            parent_job_id: Some("job_0".into()),
+            delegate_id: Some("del_1".into()),
+            accepted: None,
+            terminal: Some(Message::JobError(JobError {
+                final_status: arcp_proto::wire::FinalStatus::Error,
+                code: ErrorCode::InternalError,
+                message: "runtime restarted".into(),
+                retryable: true,
+                details: None,
+                completed_at: None,
+            })),
+        };
+        let stored = job_to_store(&rec);
+        assert_eq!(stored.status, "error");
+        assert!(stored.terminal);
+        assert_eq!(stored.agent, "versioned@2.0.0");
+        assert_eq!(job_from_store(stored), Some(rec));
+    }
+
+    #[test]
+    fn a_batch_commits_in_one_transaction_and_reads_see_it() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        let mut b = Batch::default();
+        let f = Frame::new(
+            "01J0000000000000000000000A",
+            Message::Pong(arcp_proto::wire::Pong {
+                ping_nonce: "n".into(),
+                received_at: Timestamp::from_unix_micros(0),
+            }),
+        )
+        .with_session("sess_1")
+        .with_event_seq(1);
+        assert!(b.push(
+            Some(EffectId(1)),
+            &Effect::AppendEvents(vec![StoredFrame {
+                session_id: "sess_1".into(),
+                event_seq: 1,
+                job_id: None,
+                frame: f.clone(),
+            }])
+        ));
+        assert!(b.push(
+            Some(EffectId(2)),
+            &Effect::ReadEvents {
+                session_id: "sess_1".into(),
+                after_seq: 0
+            }
+        ));
+        assert!(!b.push(
+            Some(EffectId(3)),
+            &Effect::CancelAgent { job_id: "j".into() }
+        ));
+        let out = run_batch(&mut store, b, 100);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], (EffectId(1), EffectOutcome::Done));
+        assert_eq!(
+            out[1],
+            (EffectId(2), EffectOutcome::EventsRead { frames: vec![f] })
+        );
+    }
+
+    #[test]
+    fn opening_drops_lapsed_sessions_and_keeps_live_ones_with_their_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let mut st = SqliteStore::open(&path).unwrap();
+            let rec = |id: &str, window: Option<i64>| arcp_sqlite::SessionRecord {
+                session_id: id.into(),
+                principal: "alice".into(),
+                resume_token_hash: "h".into(),
+                last_event_seq: 2,
+                window_expires_at: window,
+                features: vec!["ack".into()],
+            };
+            st.put_session(&rec("sess_gone", Some(1))).unwrap();
+            st.put_session(&rec("sess_live", Some(i64::MAX))).unwrap();
+            st.put_session(&rec("sess_attached", None)).unwrap();
+            // Appends ran ahead of the live session's record.
+            st.append_events(&[arcp_sqlite::StoredEvent {
+                session_id: "sess_live".into(),
+                event_seq: 5,
+                job_id: None,
+                frame: b"{}".to_vec(),
+            }])
+            .unwrap();
+        }
+        let (_st, snap) = open(path).unwrap();
+        let got: Vec<(String, u64)> = snap
+            .sessions
+            .iter()
+            .map(|s| (s.session_id.clone(), s.last_event_seq))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("sess_attached".into(), 2), ("sess_live".into(), 5)]
+        );
+    }
+}
