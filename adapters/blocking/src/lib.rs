@@ -14,3 +14,4 @@
 pub mod client;
 pub mod exec;
 pub mod server;
+mod socket;

@@ -330,3 +330,8 @@ impl ServerHandle {
 pub fn spawn_local_ws() -> Result<(String, ServerHandle), ServerError> {
     Server::builder().bind_ws("127.0.0.1:0", "/arcp")
 }
+
+/// The OS entropy source (shared with the client).
+pub(crate) fn entropy() -> OsEntropy {
+    OsEntropy
+}
