@@ -13,6 +13,7 @@ bash "$PEER_DIR/setup.sh" >/dev/null
 cargo build -q -p arcp-tokio --bin arcp --example interop
 ARCP=target/debug/arcp
 RUNNER=target/debug/examples/interop
+SERVE_CMD=("$ARCP" serve)
 failures=0
 
 # expect NAME EXPECTED-LINE COMMAND...: runs COMMAND, prints its closing line, checks it.
@@ -39,7 +40,7 @@ expect() {
 start_serve() {
     local out
     out=$(mktemp)
-    "$ARCP" serve --port 0 >"$out" 2>&1 &
+    "${SERVE_CMD[@]}" --port 0 >"$out" 2>&1 &
     SERVE_PID=$!
     for _ in $(seq 1 100); do
         SERVE_URL=$(grep -oE 'ws://[^ ]+' "$out" | head -n 1 || true)
@@ -47,7 +48,7 @@ start_serve() {
         sleep 0.1
     done
     rm -f "$out"
-    [ -n "$SERVE_URL" ] || { echo "arcp serve did not print LISTENING"; exit 1; }
+    [ -n "$SERVE_URL" ] || { echo "${SERVE_CMD[*]} did not print LISTENING"; exit 1; }
 }
 
 stop_serve() {
@@ -74,8 +75,20 @@ expect "rust runner -> arcp serve (ws)" "25 passed, 0 failed" \
     "$RUNNER" --url "$SERVE_URL"
 stop_serve
 
+# arcp-blocking (issue 7). Its examples share arcp-tokio's names, so building them replaces
+# target/debug/examples/{serve,interop}: only after the runs above.
+cargo build -q -p arcp-blocking --example serve --example interop
+SERVE_CMD=(target/debug/examples/serve)
+start_serve
+expect "reference client -> arcp-blocking serve (ws)" "25 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --url "$SERVE_URL"
+stop_serve
+
+expect "arcp-blocking runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
+    target/debug/examples/interop --spawn-peer ws
+
 if [ "$failures" -ne 0 ]; then
     echo "interop: $failures run(s) off their expected count"
     exit 1
 fi
-echo "interop: all five runs as expected"
+echo "interop: all runs as expected"
