@@ -84,6 +84,9 @@ expect "reference client -> arcp-blocking serve (ws)" "25 passed, 0 failed" \
     "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --url "$SERVE_URL"
 stop_serve
 
+expect "reference client -> arcp-blocking serve (stdio)" "20 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "target/debug/examples/serve --stdio"
+
 expect "arcp-blocking runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
     target/debug/examples/interop --spawn-peer ws
 

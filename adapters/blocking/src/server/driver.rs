@@ -40,8 +40,8 @@ pub(crate) enum Outbound {
 pub(crate) struct ConnPorts {
     /// In-order frames and the final close (bounded).
     pub(crate) out: SyncSender<Outbound>,
-    /// The socket, shut down at once for a slow consumer.
-    pub(crate) tcp: TcpStream,
+    /// The socket, shut down at once for a slow consumer (`None` for stdio).
+    pub(crate) tcp: Option<TcpStream>,
 }
 
 /// A one-shot answer channel.
@@ -51,7 +51,11 @@ pub(crate) type Reply<T> = SyncSender<T>;
 #[derive(Debug)]
 pub(crate) enum Input {
     /// A transport connection opened.
-    Opened { conn: ConnId, ports: ConnPorts },
+    Opened {
+        conn: ConnId,
+        kind: TransportKind,
+        ports: ConnPorts,
+    },
     /// One complete inbound frame.
     Frame { conn: ConnId, bytes: Vec<u8> },
     /// An inbound frame over the cap that the transport did not buffer (D35).
@@ -235,10 +239,9 @@ impl Driver {
 
     fn feed(&mut self, now: Instant, input: Input) {
         match input {
-            Input::Opened { conn, ports } => {
+            Input::Opened { conn, kind, ports } => {
                 self.conns.insert(conn, ports);
-                self.rt
-                    .handle_connection_opened(now, conn, TransportKind::WebSocket);
+                self.rt.handle_connection_opened(now, conn, kind);
             }
             Input::Frame { conn, bytes } => self.rt.handle_frame(now, conn, &bytes),
             Input::Oversized { conn, len } => self.rt.handle_oversized_frame(now, conn, len),
@@ -314,7 +317,9 @@ impl Driver {
             }
         };
         if !sent && let Some(ports) = self.conns.remove(&conn) {
-            let _ = ports.tcp.shutdown(Shutdown::Both);
+            if let Some(tcp) = &ports.tcp {
+                let _ = tcp.shutdown(Shutdown::Both);
+            }
             self.ready.push_back(Local::Lost(conn));
         }
     }

@@ -30,6 +30,7 @@ mod driver;
 mod host;
 #[path = "../../../tokio/src/server/records.rs"]
 mod records;
+mod stdio;
 mod ws;
 
 pub use auth::{DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
@@ -221,15 +222,8 @@ impl ServerBuilder {
         cfg
     }
 
-    /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
-    /// (`ws://HOST:PORT/PATH`) and a handle for shutdown.
-    pub fn bind_ws(
-        mut self,
-        addr: impl ToSocketAddrs,
-        path: &str,
-    ) -> Result<(String, ServerHandle), ServerError> {
-        let listener = TcpListener::bind(addr)?;
-        let local = listener.local_addr()?;
+    /// Builds the runtime (restoring from the store) and starts the driver thread.
+    fn start(mut self) -> Result<(Self, SyncSender<Input>, JoinHandle<()>), ServerError> {
         let registry = self
             .agents
             .take()
@@ -265,11 +259,24 @@ impl ServerBuilder {
         let driver = std::thread::Builder::new()
             .name("arcp-driver".into())
             .spawn(move || driver.run())?;
+        Ok((self, tx, driver))
+    }
+
+    /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
+    /// (`ws://HOST:PORT/PATH`) and a handle for shutdown.
+    pub fn bind_ws(
+        self,
+        addr: impl ToSocketAddrs,
+        path: &str,
+    ) -> Result<(String, ServerHandle), ServerError> {
+        let listener = TcpListener::bind(addr)?;
+        let local = listener.local_addr()?;
+        let (this, tx, driver) = self.start()?;
         let opts = Arc::new(ws::WsOptions {
             path: path.to_owned(),
-            max_frame_bytes: self.max_frame_bytes,
-            handshake_timeout: self.handshake_timeout,
-            outbound_capacity: self.outbound_capacity,
+            max_frame_bytes: this.max_frame_bytes,
+            handshake_timeout: this.handshake_timeout,
+            outbound_capacity: this.outbound_capacity,
             conn_ids: AtomicU64::new(1),
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -280,7 +287,7 @@ impl ServerBuilder {
         Ok((
             format!("ws://{local}{path}"),
             ServerHandle {
-                local_addr: local,
+                local_addr: Some(local),
                 tx,
                 stop,
                 accept: Some(accept),
@@ -288,12 +295,46 @@ impl ServerBuilder {
             },
         ))
     }
+
+    /// Serves one session on this process's stdin/stdout (one envelope per line) until EOF
+    /// or the session closes, then shuts the server down. A read of stdin cannot be
+    /// interrupted: a program that serves stdio should exit once this returns (as
+    /// `examples/serve.rs` does).
+    pub fn serve_stdio(self) -> Result<(), ServerError> {
+        self.serve_io(std::io::stdin(), std::io::stdout())
+    }
+
+    /// Serves one session on a byte stream pair (one envelope per line); see
+    /// [`Self::serve_stdio`].
+    pub fn serve_io<R, W>(self, reader: R, writer: W) -> Result<(), ServerError>
+    where
+        R: std::io::Read + Send + 'static,
+        W: std::io::Write + Send + 'static,
+    {
+        let (this, tx, driver) = self.start()?;
+        stdio::session(
+            reader,
+            writer,
+            &tx,
+            this.max_frame_bytes,
+            this.outbound_capacity,
+        );
+        ServerHandle {
+            local_addr: None,
+            tx,
+            stop: Arc::new(AtomicBool::new(true)),
+            accept: None,
+            driver: Some(driver),
+        }
+        .shutdown();
+        Ok(())
+    }
 }
 
 /// A running server. Dropping it leaves the server running; call [`ServerHandle::shutdown`].
 #[derive(Debug)]
 pub struct ServerHandle {
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
     tx: SyncSender<Input>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
@@ -301,8 +342,8 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// The listener's address.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The listener's address (`None` for stdio).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }
 
@@ -311,7 +352,9 @@ impl ServerHandle {
     pub fn shutdown(mut self) {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the blocking accept.
-        let _ = TcpStream::connect(self.local_addr);
+        if let Some(a) = self.local_addr {
+            let _ = TcpStream::connect(a);
+        }
         if let Some(a) = self.accept.take() {
             let _ = a.join();
         }

@@ -14,7 +14,7 @@
 
 use super::driver::{ConnPorts, Input, Outbound};
 use crate::socket::Shared;
-use arcp_proto::runtime::ConnId;
+use arcp_proto::runtime::{ConnId, TransportKind};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -105,9 +105,10 @@ fn connection(tcp: TcpStream, opts: &WsOptions, tx: &SyncSender<Input>) {
     };
     let ports = ConnPorts {
         out: out_tx,
-        tcp: ports_tcp,
+        tcp: Some(ports_tcp),
     };
-    if tx.send(Input::Opened { conn, ports }).is_err() {
+    let kind = TransportKind::WebSocket;
+    if tx.send(Input::Opened { conn, kind, ports }).is_err() {
         return;
     }
     let wtcp = tcp.try_clone().ok();
