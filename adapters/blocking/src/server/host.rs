@@ -50,22 +50,25 @@ impl JobHost for ThreadJobHost {
         job_id: &str,
         event: AgentEvent,
     ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>> {
-        let r = self
-            .call(job_id, |tx| AgentCall::Emit(event, tx))
-            .unwrap_or_else(|| Err(gone()));
-        Box::pin(std::future::ready(r))
+        let job_id = job_id.to_owned();
+        // The round trip happens when the future is first polled, as with an async host.
+        Box::pin(async move {
+            self.call(&job_id, |tx| AgentCall::Emit(event, tx))
+                .unwrap_or_else(|| Err(gone()))
+        })
     }
 
     fn authorize(&self, job_id: &str, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
-        let r = self
-            .call(job_id, |tx| AgentCall::Authorize(op, tx))
-            .unwrap_or_else(|| Err(gone()));
-        Box::pin(std::future::ready(r))
+        let job_id = job_id.to_owned();
+        Box::pin(async move {
+            self.call(&job_id, |tx| AgentCall::Authorize(op, tx))
+                .unwrap_or_else(|| Err(gone()))
+        })
     }
 
     fn budget(&self, job_id: &str) -> BoxFuture<'_, Option<Budget>> {
-        let r = self.call(job_id, AgentCall::Budget).flatten();
-        Box::pin(std::future::ready(r))
+        let job_id = job_id.to_owned();
+        Box::pin(async move { self.call(&job_id, AgentCall::Budget).flatten() })
     }
 
     fn wait_job(&self, job_id: &str) -> BoxFuture<'_, JobEnd> {
