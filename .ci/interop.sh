@@ -49,7 +49,7 @@ start_serve() {
         sleep 0.1
     done
     rm -f "$out"
-    [ -n "$SERVE_URL" ] || { echo "arcp serve did not print LISTENING"; exit 1; }
+    [ -n "$SERVE_URL" ] || { echo "$* did not print LISTENING"; exit 1; }
 }
 
 stop_serve() {
@@ -89,6 +89,20 @@ stop_serve
 
 expect "arcp-futures runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
     "$FUTURES_RUNNER" --spawn-peer ws
+
+# arcp-blocking (issue 7). Its examples share arcp-tokio's names, so building them replaces
+# target/debug/examples/{serve,interop}: only after the runs above.
+cargo build -q -p arcp-blocking --example serve --example interop
+start_serve target/debug/examples/serve
+expect "reference client -> arcp-blocking serve (ws)" "25 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --url "$SERVE_URL"
+stop_serve
+
+expect "reference client -> arcp-blocking serve (stdio)" "20 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "target/debug/examples/serve --stdio"
+
+expect "arcp-blocking runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
+    target/debug/examples/interop --spawn-peer ws
 
 if [ "$failures" -ne 0 ]; then
     echo "interop: $failures run(s) off their expected count"

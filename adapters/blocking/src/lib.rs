@@ -1,0 +1,17 @@
+//! # arcp-blocking
+//!
+//! The blocking-threads adapter for [`arcp_proto`]: a WebSocket **server** hosting agents
+//! (with the optional SQLite durable store) and a WebSocket **client**, on `std` threads and
+//! tungstenite's synchronous API. There is no async runtime anywhere: the agent code of
+//! [`arcp_agents`] (written once, `async`) runs on one thread per job under
+//! [`exec::block_on`], a thread-parking executor whose timer is this adapter's
+//! [`exec::sleep`]. All protocol logic lives in the Sans-IO core; this crate owns sockets,
+//! threads, deadlines and storage, and drives the core by the driving contract.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod client;
+pub mod exec;
+pub mod server;
+mod socket;
