@@ -123,12 +123,25 @@ fn a_dropped_session_resumes_and_receives_the_terminal() {
     let state = c.resume_state().expect("resume state");
     c.drop_transport();
     let (tap, seen) = recorder();
-    let r = Client::builder(&url)
-        .token("alice-token")
-        .resume(state.clone())
-        .frame_tap(tap)
-        .connect()
-        .unwrap();
+    // The runtime may not have noticed the drop yet: a resume of a session still attached is
+    // refused, and the client retries (WIRE.md §6, point 1).
+    let mut attempts = 0;
+    let r = loop {
+        match Client::builder(&url)
+            .token("alice-token")
+            .resume(state.clone())
+            .frame_tap(tap.clone())
+            .connect()
+        {
+            Ok(r) => break r,
+            Err(e) if attempts < 50 && e.to_string().contains("attached") => {
+                attempts += 1;
+                seen.lock().unwrap().clear();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("resume failed: {e}"),
+        }
+    };
     assert!(matches!(
         r.done(&job, Duration::from_secs(10)).unwrap(),
         JobOutcome::Success { .. }
@@ -177,12 +190,25 @@ fn with_a_db_a_session_survives_a_restart() {
         .bind_ws("127.0.0.1:0", "/arcp")
         .unwrap();
     let (tap, seen) = recorder();
-    let r = Client::builder(&url)
-        .token("alice-token")
-        .resume(state.clone())
-        .frame_tap(tap)
-        .connect()
-        .unwrap();
+    // The runtime may not have noticed the drop yet: a resume of a session still attached is
+    // refused, and the client retries (WIRE.md §6, point 1).
+    let mut attempts = 0;
+    let r = loop {
+        match Client::builder(&url)
+            .token("alice-token")
+            .resume(state.clone())
+            .frame_tap(tap.clone())
+            .connect()
+        {
+            Ok(r) => break r,
+            Err(e) if attempts < 50 && e.to_string().contains("attached") => {
+                attempts += 1;
+                seen.lock().unwrap().clear();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("resume failed: {e}"),
+        }
+    };
     let jobs = r
         .list_jobs(arcp_blocking::client::ListJobsRequest::default())
         .unwrap();

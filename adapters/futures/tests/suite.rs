@@ -184,20 +184,34 @@ async fn resume(spawn: Spawn) {
     let tap_seen = Arc::clone(&seen);
     let mut from_zero = state.clone();
     from_zero.last_event_seq = 0;
-    let b = Client::builder(&url)
-        .token("alice-token")
-        .resume(from_zero)
-        .frame_tap(Arc::new(move |ev: TapEvent<'_>| {
-            if let TapEvent::Received(bytes) = ev {
-                let v: Value = serde_json::from_slice(bytes).unwrap();
-                if let (Some(seq), Some(j)) = (v["event_seq"].as_u64(), v["job_id"].as_str()) {
-                    tap_seen.lock().unwrap().push((seq, j.to_owned()));
-                }
+    let tap: arcp_futures::client::FrameTap = Arc::new(move |ev: TapEvent<'_>| {
+        if let TapEvent::Received(bytes) = ev {
+            let v: Value = serde_json::from_slice(bytes).unwrap();
+            if let (Some(seq), Some(j)) = (v["event_seq"].as_u64(), v["job_id"].as_str()) {
+                tap_seen.lock().unwrap().push((seq, j.to_owned()));
             }
-        }))
-        .connect(spawn)
-        .await
-        .unwrap();
+        }
+    });
+    // The runtime may not have noticed the drop yet: a resume of a session still attached is
+    // refused, and the client retries (WIRE.md §6, point 1).
+    let mut attempts = 0;
+    let b = loop {
+        match Client::builder(&url)
+            .token("alice-token")
+            .resume(from_zero.clone())
+            .frame_tap(Arc::clone(&tap))
+            .connect(spawn)
+            .await
+        {
+            Ok(b) => break b,
+            Err(e) if attempts < 50 && e.to_string().contains("attached") => {
+                attempts += 1;
+                seen.lock().unwrap().clear();
+                async_io::Timer::after(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("resume failed: {e}"),
+        }
+    };
     assert_eq!(b.session_id().as_deref(), Some(state.session_id.as_str()));
     // A ping round trip: everything replayed before it has arrived.
     b.ping().await.unwrap();
