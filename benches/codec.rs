@@ -2,7 +2,7 @@
 //! `session.welcome`. Target: decode + encode ≥ 1,000,000 frames/s on one core.
 
 use arcp_proto::wire::Frame;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 
 /// A `job.event` log line as the reference emits it, with a trace id: 337 bytes.
@@ -39,32 +39,34 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// The baseline's plain envelope struct: the log body.
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Body {
+    level: String,
+    message: String,
+}
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Payload {
+    kind: String,
+    ts: String,
+    body: Body,
+}
+#[derive(serde::Deserialize, serde::Serialize)]
+struct Envelope {
+    arcp: String,
+    id: String,
+    #[serde(rename = "type")]
+    ty: String,
+    session_id: String,
+    trace_id: String,
+    job_id: String,
+    event_seq: u64,
+    payload: Payload,
+}
+
 /// The anchor the issue quotes: serde_json's own typed parse + serialize of a plain envelope
 /// struct, measured in the same run so that load on the machine affects both alike.
 fn baseline(c: &mut Criterion) {
-    #[derive(serde::Deserialize, serde::Serialize)]
-    struct Body {
-        level: String,
-        message: String,
-    }
-    #[derive(serde::Deserialize, serde::Serialize)]
-    struct Payload {
-        kind: String,
-        ts: String,
-        body: Body,
-    }
-    #[derive(serde::Deserialize, serde::Serialize)]
-    struct Envelope {
-        arcp: String,
-        id: String,
-        #[serde(rename = "type")]
-        ty: String,
-        session_id: String,
-        trace_id: String,
-        job_id: String,
-        event_seq: u64,
-        payload: Payload,
-    }
     let mut g = c.benchmark_group("baseline_serde_struct");
     g.throughput(Throughput::Elements(1));
     let mut buf = Vec::with_capacity(1024);
@@ -80,4 +82,48 @@ fn baseline(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench, baseline);
-criterion_main!(benches);
+
+/// `CODEC_ITERS=N CODEC_CASE=decode_encode|decode|encode|baseline` runs the `job.event` case
+/// N times without criterion, for instruction counts under `valgrind --tool=callgrind`
+/// (run with N and 2N; the difference / N is the per-frame cost).
+fn counted() -> bool {
+    let Some(n) = std::env::var("CODEC_ITERS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let case = std::env::var("CODEC_CASE").unwrap_or_else(|_| "decode_encode".into());
+    let frame = Frame::decode(JOB_EVENT.as_bytes()).expect("bench frame decodes");
+    let mut buf = Vec::with_capacity(1024);
+    let mut total = 0usize;
+    for _ in 0..n {
+        buf.clear();
+        match case.as_str() {
+            "decode" => {
+                let f = Frame::decode(black_box(JOB_EVENT.as_bytes())).expect("decodes");
+                total += black_box(&f).event_seq.unwrap_or(0) as usize;
+            }
+            "encode" => black_box(&frame).encode_into(&mut buf),
+            "baseline" => {
+                let e: Envelope = serde_json::from_str(black_box(JOB_EVENT)).expect("parses");
+                serde_json::to_writer(&mut buf, &e).expect("writes");
+            }
+            _ => {
+                let f = Frame::decode(black_box(JOB_EVENT.as_bytes())).expect("decodes");
+                f.encode_into(&mut buf);
+            }
+        }
+        total += buf.len();
+    }
+    println!("{case}: {n} iterations, {total}");
+    true
+}
+
+fn main() {
+    if counted() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

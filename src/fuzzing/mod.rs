@@ -78,6 +78,17 @@ fn has_duplicate_names(data: &[u8]) -> bool {
 /// decodes every line. Panics only if an invariant is broken.
 pub fn decode_bytes(data: &[u8]) {
     let limits = Limits::default();
+    // The hand-written `job.event` scanner must agree with the general decoder exactly.
+    let general = crate::wire::decode_general(data, &limits);
+    let fast = decode(data, &limits);
+    assert_eq!(fast, general, "scanner and general decoder disagree");
+    if let (Ok(a), Ok(b)) = (&fast, &general) {
+        assert_eq!(
+            a.encode(),
+            b.encode(),
+            "scanner and general decoder disagree"
+        );
+    }
     if let Ok(frame) = decode(data, &limits) {
         let again = decode(&frame.encode(), &limits);
         if has_duplicate_names(data) {

@@ -130,6 +130,28 @@ fn opt_string(raw: Option<&RawValue>) -> Result<Option<String>, ()> {
 /// Decodes one complete envelope.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     if bytes.len() <= limits.max_frame_bytes
+        && let Some(frame) = super::scan::decode_event(bytes)
+    {
+        return Ok(frame);
+    }
+    decode_general(bytes, limits)
+}
+
+/// [`decode`] without the hand-written `job.event` scanner: the serde-based decoder alone.
+/// Exported under the `fuzzing` feature so the fuzz target can check that both give the same
+/// answer; not part of the stable API.
+#[cfg(feature = "fuzzing")]
+pub fn decode_general(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    decode_general_impl(bytes, limits)
+}
+
+#[cfg(not(feature = "fuzzing"))]
+fn decode_general(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    decode_general_impl(bytes, limits)
+}
+
+fn decode_general_impl(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    if bytes.len() <= limits.max_frame_bytes
         && let Some(frame) = decode_fast(bytes)
     {
         return Ok(frame);

@@ -397,7 +397,7 @@ impl JobEvent {
 }
 
 /// Decodes a body straight into the type its kind names (the single-pass path).
-struct BodySeed<'k>(&'k str);
+pub(crate) struct BodySeed<'k>(pub(crate) &'k str);
 
 impl<'de> DeserializeSeed<'de> for BodySeed<'_> {
     type Value = EventBody;

@@ -1,0 +1,537 @@
+//! The hand-written decoder for the hot shape: a `job.event` envelope.
+//!
+//! One pass over the bytes, no intermediate values: envelope strings are borrowed from the
+//! input and copied once into the owned fields the [`Frame`] needs, `log` bodies are read
+//! directly, and other bodies are handed to serde as the exact slice they occupy.
+//!
+//! It only ever says "this is the frame" or "not mine": anything unusual (another message
+//! type, a duplicate or unknown key, a `null`, an escaped key, a number that is not a plain
+//! integer, a body that does not fit its kind…) returns `None` and the general serde-based
+//! decoder runs instead, so every error and every unusual-but-valid input is handled in one
+//! place. The `fuzzing` feature's differential check ([`super::codec::decode_general`])
+//! holds the two to the same answers.
+
+use super::event::{BodySeed, EventBody, JobEvent, LogBody};
+use super::ids::{TraceId, valid_envelope_id};
+use super::message::{ARCP_VERSION, Frame, Message, MessageType};
+use super::timestamp::Timestamp;
+use serde::de::DeserializeSeed;
+use std::borrow::Cow;
+
+/// Bytes that end a plain run inside a JSON string: `"`, `\` and control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i < 0x20 || i == b'"' as usize || i == b'\\' as usize;
+        i += 1;
+    }
+    t
+};
+
+/// A cursor over UTF-8 text (checked once up front), reading JSON tokens.
+struct Scan<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `want` after optional whitespace.
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.peek()? == want).then(|| self.pos += 1)
+    }
+
+    /// After a member: `true` when another follows (`,`), `false` at the closing `}`.
+    fn more(&mut self) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.pos += 1;
+                Some(true)
+            }
+            b'}' => {
+                self.pos += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// Length of the plain run from the cursor: bytes before the next `"`, `\` or control.
+    fn run(&self) -> Option<usize> {
+        self.bytes()
+            .get(self.pos..)?
+            .iter()
+            .position(|&c| STRING_STOP[usize::from(c)])
+    }
+
+    /// A string without escapes, borrowed (keys, kinds, ids, timestamps).
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let end = start + self.run()?;
+        if self.bytes().get(end) != Some(&b'"') {
+            return None;
+        }
+        self.pos = end + 1;
+        self.text.get(start..end)
+    }
+
+    /// An object key followed by its `:`.
+    fn key(&mut self) -> Option<&'a str> {
+        let k = self.plain_str()?;
+        self.expect(b':')?;
+        Some(k)
+    }
+
+    /// Any string: borrowed when it has no escapes, unescaped into an owned one otherwise.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let start = self.pos;
+        let mut end = start + self.run()?;
+        match self.bytes().get(end)? {
+            b'"' => {
+                self.pos = end + 1;
+                return self.text.get(start..end).map(Cow::Borrowed);
+            }
+            b'\\' => {}
+            _ => return None,
+        }
+        let mut out = String::with_capacity(end - start + 16);
+        out.push_str(self.text.get(start..end)?);
+        loop {
+            // At a backslash.
+            let esc = *self.bytes().get(end + 1)?;
+            self.pos = end + 2;
+            let c = match esc {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => self.unicode_escape()?,
+                _ => return None,
+            };
+            out.push(c);
+            let from = self.pos;
+            end = from + self.run()?;
+            out.push_str(self.text.get(from..end)?);
+            match self.bytes().get(end)? {
+                b'"' => {
+                    self.pos = end + 1;
+                    return Some(Cow::Owned(out));
+                }
+                b'\\' => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = self.bytes().get(self.pos..self.pos + 4)?;
+        let mut v = 0u32;
+        for &c in h {
+            v = v * 16 + char::from(c).to_digit(16)?;
+        }
+        self.pos += 4;
+        Some(v)
+    }
+
+    /// After `\u`: one code point, a surrogate pair as one; lone surrogates are refused, as
+    /// serde_json refuses them.
+    fn unicode_escape(&mut self) -> Option<char> {
+        let hi = self.hex4()?;
+        let cp = match hi {
+            0xD800..=0xDBFF => {
+                if self.bytes().get(self.pos..self.pos + 2)? != b"\\u" {
+                    return None;
+                }
+                self.pos += 2;
+                let lo = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&lo) {
+                    return None;
+                }
+                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return None,
+            _ => hi,
+        };
+        char::from_u32(cp)
+    }
+
+    /// A non-negative integer without sign, fraction, exponent or leading zero.
+    fn uint(&mut self) -> Option<u64> {
+        self.ws();
+        let start = self.pos;
+        let mut n: u64 = 0;
+        while let Some(&c) = self.bytes().get(self.pos) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.pos += 1;
+        }
+        let len = self.pos - start;
+        if len == 0 || (len > 1 && self.bytes().get(start) == Some(&b'0')) {
+            return None;
+        }
+        Some(n)
+    }
+
+    /// Moves past one JSON value and returns its text. Structure is only tracked far enough
+    /// to find the value's end (strings, nesting); the caller hands the text to serde_json,
+    /// which validates it fully.
+    fn skip_value(&mut self) -> Option<&'a str> {
+        self.ws();
+        let start = self.pos;
+        let mut depth = 0usize;
+        loop {
+            match *self.bytes().get(self.pos)? {
+                b'"' => {
+                    self.pos += 1;
+                    loop {
+                        self.pos += self.run()?;
+                        match *self.bytes().get(self.pos)? {
+                            b'"' => break,
+                            b'\\' => self.pos += 2,
+                            _ => return None,
+                        }
+                    }
+                    self.pos += 1;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.pos += 1;
+                    continue;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    self.pos += 1;
+                }
+                b',' | b':' if depth > 0 => {
+                    self.pos += 1;
+                    continue;
+                }
+                b' ' | b'\n' | b'\r' | b'\t' if depth > 0 => {
+                    self.pos += 1;
+                    continue;
+                }
+                b',' | b':' | b' ' | b'\n' | b'\r' | b'\t' => return None,
+                _ => {
+                    // A scalar: up to the next structural byte or whitespace.
+                    let rest = self.bytes().get(self.pos..)?;
+                    let n = rest
+                        .iter()
+                        .position(|c| {
+                            matches!(
+                                c,
+                                b',' | b':'
+                                    | b'}'
+                                    | b']'
+                                    | b'{'
+                                    | b'['
+                                    | b'"'
+                                    | b' '
+                                    | b'\n'
+                                    | b'\r'
+                                    | b'\t'
+                            )
+                        })
+                        .unwrap_or(rest.len());
+                    self.pos += n;
+                }
+            }
+            if depth == 0 {
+                return self.text.get(start..self.pos);
+            }
+        }
+    }
+
+    /// A `log` body `{level, message}` with nothing else; `None` for any other shape.
+    fn log_body(&mut self) -> Option<LogBody> {
+        self.expect(b'{')?;
+        let (mut level, mut message) = (None, None);
+        loop {
+            match self.key()? {
+                "level" if level.is_none() => level = Some(self.string()?.into_owned()),
+                "message" if message.is_none() => message = Some(self.string()?.into_owned()),
+                _ => return None,
+            }
+            if !self.more()? {
+                break;
+            }
+        }
+        Some(LogBody {
+            level: level?,
+            message: message?,
+            attributes: None,
+            extra: serde_json::Map::new(),
+        })
+    }
+
+    /// A body of `kind`: `log` read directly, anything else through its typed serde path.
+    fn body(&mut self, kind: &str) -> Option<EventBody> {
+        let start = self.pos;
+        if kind == "log" {
+            if let Some(b) = self.log_body() {
+                return Some(EventBody::Log(b));
+            }
+            self.pos = start;
+        }
+        let text = self.skip_value()?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let body = BodySeed(kind).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(body)
+    }
+
+    /// A `job.event` payload `{kind, ts, body}`, `kind` before `body`.
+    fn job_event(&mut self) -> Option<JobEvent> {
+        self.expect(b'{')?;
+        let (mut kind, mut ts, mut body) = (None, None, None);
+        loop {
+            match self.key()? {
+                "kind" if kind.is_none() => kind = Some(self.plain_str()?),
+                "ts" if ts.is_none() => ts = Some(Timestamp::parse(self.plain_str()?).ok()?),
+                "body" if body.is_none() => body = Some(self.body(kind?)?),
+                _ => return None,
+            }
+            if !self.more()? {
+                break;
+            }
+        }
+        Some(JobEvent {
+            ts: ts?,
+            body: body?,
+        })
+    }
+}
+
+/// Decodes a `job.event` frame of the usual shape, or `None` when the general decoder must
+/// look at it. Never panics.
+pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut s = Scan { text, pos: 0 };
+    s.expect(b'{')?;
+    let mut id = None;
+    let mut ty = false;
+    let mut session_id = None;
+    let mut trace_id = None;
+    let mut job_id = None;
+    let mut event_seq = None;
+    let mut payload = None;
+    let mut arcp = false;
+    loop {
+        match s.key()? {
+            "arcp" if !arcp => {
+                // D17: absent or "1.1".
+                if s.plain_str()? != ARCP_VERSION {
+                    return None;
+                }
+                arcp = true;
+            }
+            "id" if id.is_none() => {
+                let v = s.string()?;
+                // D16.
+                if !valid_envelope_id(&v) {
+                    return None;
+                }
+                id = Some(v.into_owned());
+            }
+            "type" if !ty => {
+                if MessageType::parse(s.plain_str()?)? != MessageType::Event {
+                    return None;
+                }
+                ty = true;
+            }
+            "session_id" if session_id.is_none() => session_id = Some(s.string()?.into_owned()),
+            // D15.
+            "trace_id" if trace_id.is_none() => {
+                trace_id = Some(TraceId::parse(s.plain_str()?).ok()?);
+            }
+            "job_id" if job_id.is_none() => job_id = Some(s.string()?.into_owned()),
+            "event_seq" if event_seq.is_none() => {
+                let n = s.uint()?;
+                if n == 0 {
+                    return None;
+                }
+                event_seq = Some(n);
+            }
+            // The payload is read by type, so `type` must come first (as every emitter has it).
+            "payload" if payload.is_none() && ty => payload = Some(s.job_event()?),
+            _ => return None,
+        }
+        if !s.more()? {
+            break;
+        }
+    }
+    s.ws();
+    if s.pos != bytes.len() {
+        return None;
+    }
+    Some(Frame {
+        id: id?,
+        session_id,
+        trace_id,
+        job_id,
+        event_seq,
+        message: Message::Event(payload?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Limits, decode_general};
+
+    const EVENT: &str = r#"{"arcp":"1.1","id":"01M85JTBDCGZY6PRZCN3ZQJQGE","type":"job.event","session_id":"sess_01M85JTBDAGK0NMC72Z2YHC55J","trace_id":"14b167e2dcd4868ce98a862440549382","job_id":"job_01M85JTBDBZA2WQT7CQ7YJ9FXK","event_seq":2,"payload":{"kind":"log","ts":"2026-11-24T01:30:39.916517Z","body":{"level":"info","message":"processing chunk 2 of 10"}}}"#;
+
+    /// Every transcript frame: the scanner either declines or gives the general decoder's frame.
+    #[test]
+    fn agrees_with_general_decoder_on_transcripts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+        let (mut taken, mut all) = (0, 0);
+        for f in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+            for line in text.lines() {
+                let rec: serde_json::Value = serde_json::from_str(line).unwrap();
+                let Some(raw) = rec.get("raw").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                all += 1;
+                let general = decode_general(raw.as_bytes(), &Limits::default()).unwrap();
+                if let Some(f) = decode_event(raw.as_bytes()) {
+                    taken += 1;
+                    assert_eq!(f, general, "{raw}");
+                    assert_eq!(f.encode(), general.encode(), "{raw}");
+                }
+            }
+        }
+        assert_eq!(all, 496);
+        assert!(taken > 100, "scanner took only {taken} frames");
+    }
+
+    #[test]
+    fn reads_the_hot_shape() {
+        let f = decode_event(EVENT.as_bytes()).unwrap();
+        assert_eq!(f.id, "01M85JTBDCGZY6PRZCN3ZQJQGE");
+        assert_eq!(
+            f.session_id.as_deref(),
+            Some("sess_01M85JTBDAGK0NMC72Z2YHC55J")
+        );
+        assert_eq!(f.job_id.as_deref(), Some("job_01M85JTBDBZA2WQT7CQ7YJ9FXK"));
+        assert_eq!(f.event_seq, Some(2));
+        let Message::Event(ev) = &f.message else {
+            panic!("not an event")
+        };
+        assert_eq!(ev.ts.as_str(), "2026-11-24T01:30:39.916517Z");
+        let EventBody::Log(b) = &ev.body else {
+            panic!("not a log")
+        };
+        assert_eq!(
+            (b.level.as_str(), b.message.as_str()),
+            ("info", "processing chunk 2 of 10")
+        );
+        assert_eq!(f.encode(), EVENT.as_bytes());
+    }
+
+    #[test]
+    fn unescapes_strings_like_serde() {
+        let raw = EVENT.replace(
+            "processing chunk 2 of 10",
+            r#"a \"q\" \\ \/ \b\f\n\r\t \u00e9 \ud83d\ude00 é end"#,
+        );
+        let f = decode_event(raw.as_bytes()).unwrap();
+        assert_eq!(
+            Ok(&f),
+            decode_general(raw.as_bytes(), &Limits::default()).as_ref()
+        );
+        let Message::Event(ev) = &f.message else {
+            panic!("not an event")
+        };
+        let EventBody::Log(b) = &ev.body else {
+            panic!("not a log")
+        };
+        assert_eq!(b.message, "a \"q\" \\ / \u{8}\u{c}\n\r\t é 😀 é end");
+    }
+
+    /// Shapes the scanner leaves to the general decoder (which then answers, Ok or Err).
+    #[test]
+    fn declines_unusual_shapes() {
+        for (from, to) in [
+            (r#""type":"job.event""#, r#""type":"job.result""#),
+            (r#""arcp":"1.1""#, r#""arcp":"1.0""#),
+            (r#""event_seq":2"#, r#""event_seq":0"#),
+            (r#""event_seq":2"#, r#""event_seq":2.0"#),
+            (r#""event_seq":2"#, r#""event_seq":02"#),
+            (r#""event_seq":2"#, r#""event_seq":null"#),
+            (r#""session_id":"#, r#""x":1,"session_id":"#),
+            (r#""job_id":"#, r#""id":"dup","job_id":"#),
+            (r#""level":"info""#, r#""level":"info","level":"warn""#),
+            (r#""message":"processing"#, r#""message":"\ud800 x"#),
+            (r#""trace_id":"14b1"#, r#""trace_id":"14B1"#),
+            (
+                r#""ts":"2026-11-24T01:30:39.916517Z""#,
+                r#""ts":"2026-11-24T01:30:39+02:00""#,
+            ),
+        ] {
+            let raw = EVENT.replace(from, to);
+            assert_ne!(raw, EVENT, "{from}");
+            assert!(decode_event(raw.as_bytes()).is_none(), "{raw}");
+        }
+        assert!(decode_event(format!("{EVENT} x").as_bytes()).is_none());
+        assert!(decode_event(EVENT.replace("\"type\":\"job.event\",", "").as_bytes()).is_none());
+        // Whitespace anywhere JSON allows it is fine.
+        let spaced = EVENT
+            .replace("\",", "\" ,\n ")
+            .replace("\":", "\"\t:\r ")
+            .replace('{', " { ")
+            .replace('}', " } ");
+        let f = decode_event(spaced.as_bytes()).unwrap();
+        assert_eq!(f.encode(), EVENT.as_bytes());
+    }
+
+    #[test]
+    fn other_kinds_go_through_their_typed_bodies() {
+        let raw = EVENT.replace(
+            r#""kind":"log","ts":"2026-11-24T01:30:39.916517Z","body":{"level":"info","message":"processing chunk 2 of 10"}"#,
+            r#""kind":"metric","ts":"2026-11-24T01:30:39Z","body":{"name":"cost.usd","value":0.4,"unit":"USD","attributes":{"k":["]}",{"x":null}]}}"#,
+        );
+        let f = decode_event(raw.as_bytes()).unwrap();
+        assert_eq!(
+            Ok(&f),
+            decode_general(raw.as_bytes(), &Limits::default()).as_ref()
+        );
+        let Message::Event(ev) = &f.message else {
+            panic!("not an event")
+        };
+        assert!(matches!(ev.body, EventBody::Metric(_)));
+        assert_eq!(f.encode(), raw.as_bytes());
+        // A log body with more than level and message takes the same path.
+        let raw = EVENT.replace(r#" of 10""#, r#" of 10","attributes":{"a":1}"#);
+        let f = decode_event(raw.as_bytes()).unwrap();
+        assert_eq!(
+            Ok(&f),
+            decode_general(raw.as_bytes(), &Limits::default()).as_ref()
+        );
+        assert_eq!(f.encode(), raw.as_bytes());
+    }
+}
