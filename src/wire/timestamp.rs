@@ -24,7 +24,36 @@ const MIN_MICROS: i64 = -62_167_219_200_000_000;
 #[derive(Clone)]
 pub struct Timestamp {
     micros: i64,
-    text: Box<str>,
+    text: Text,
+}
+
+/// The longest text a timestamp can have: `YYYY-MM-DDTHH:MM:SS` (19), a dot and nine fraction
+/// digits (10), `+00:00` (6).
+const MAX_TEXT: usize = 35;
+
+/// The text, stored inline: every accepted form fits in [`MAX_TEXT`] bytes, so decoding a
+/// timestamp allocates nothing.
+#[derive(Clone, Copy)]
+struct Text {
+    len: u8,
+    buf: [u8; MAX_TEXT],
+}
+
+impl Text {
+    fn new(s: &str) -> Option<Text> {
+        let mut buf = [0u8; MAX_TEXT];
+        buf.get_mut(..s.len())?.copy_from_slice(s.as_bytes());
+        Some(Text {
+            len: u8::try_from(s.len()).ok()?,
+            buf,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ever filled from a `&str` cut at its end.
+        std::str::from_utf8(self.buf.get(..usize::from(self.len)).unwrap_or_default())
+            .unwrap_or_default()
+    }
 }
 
 /// Why a string is not an ARCP timestamp.
@@ -39,7 +68,7 @@ impl Timestamp {
         let micros = micros.clamp(MIN_MICROS, MAX_MICROS);
         Timestamp {
             micros,
-            text: render(micros).into_boxed_str(),
+            text: render(micros, "Z"),
         }
     }
 
@@ -56,9 +85,11 @@ impl Timestamp {
     /// accepted and truncated to microseconds; every other offset is refused (D22).
     pub fn parse(text: &str) -> Result<Self, TimestampError> {
         parse_micros(text.as_bytes())
-            .map(|micros| Timestamp {
-                micros,
-                text: text.into(),
+            .and_then(|micros| {
+                Some(Timestamp {
+                    micros,
+                    text: Text::new(text)?,
+                })
             })
             .ok_or_else(|| TimestampError(text.to_owned()))
     }
@@ -75,7 +106,7 @@ impl Timestamp {
 
     /// The text this timestamp is written as on the wire.
     pub fn as_str(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 
     /// This instant shifted by `d`, rendered canonically (saturating at the range ends).
@@ -92,12 +123,9 @@ impl Timestamp {
     /// The same instant rendered with a `+00:00` suffix, as the reference writes
     /// `session.ping.sent_at` (D25).
     pub fn with_offset_suffix(&self) -> Timestamp {
-        let mut s = render(self.micros);
-        s.pop();
-        s.push_str("+00:00");
         Timestamp {
             micros: self.micros,
-            text: s.into_boxed_str(),
+            text: render(self.micros, "+00:00"),
         }
     }
 
@@ -108,7 +136,8 @@ impl Timestamp {
     }
 }
 
-fn render(micros: i64) -> String {
+/// The canonical rendering of `micros`, ending in `suffix` (`Z` or `+00:00`).
+fn render(micros: i64, suffix: &str) -> Text {
     let secs = micros.div_euclid(MICROS);
     let frac = micros.rem_euclid(MICROS);
     let days = secs.div_euclid(86_400);
@@ -116,13 +145,13 @@ fn render(micros: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (sod / 3600, (sod % 3600) / 60, sod % 60);
     // Hand-rolled rather than `format!`: this runs for every event the runtime stamps.
-    fn put(b: &mut [u8; 27], at: usize, width: usize, mut v: i64) {
+    fn put(b: &mut [u8; MAX_TEXT], at: usize, width: usize, mut v: i64) {
         for i in (0..width).rev() {
             b[at + i] = b'0' + (v % 10) as u8;
             v /= 10;
         }
     }
-    let mut b = [0u8; 27];
+    let mut b = [0u8; MAX_TEXT];
     put(&mut b, 0, 4, y);
     put(&mut b, 5, 2, m);
     put(&mut b, 8, 2, d);
@@ -134,16 +163,21 @@ fn render(micros: i64) -> String {
     b[10] = b'T';
     b[13] = b':';
     b[16] = b':';
-    let len = if frac == 0 {
-        b[19] = b'Z';
-        20
+    let at = if frac == 0 {
+        19
     } else {
         b[19] = b'.';
         put(&mut b, 20, 6, frac);
-        b[26] = b'Z';
-        27
+        26
     };
-    String::from_utf8_lossy(&b[..len]).into_owned()
+    let end = at + suffix.len();
+    if let Some(dst) = b.get_mut(at..end) {
+        dst.copy_from_slice(suffix.as_bytes());
+    }
+    Text {
+        len: u8::try_from(end).unwrap_or(0),
+        buf: b,
+    }
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
@@ -258,13 +292,13 @@ impl Hash for Timestamp {
 
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Timestamp({})", self.text)
+        write!(f, "Timestamp({})", self.as_str())
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
@@ -277,7 +311,7 @@ impl std::str::FromStr for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -337,6 +371,14 @@ mod tests {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
         assert!(Timestamp::parse("2024-02-29T00:00:00Z").is_ok());
+    }
+
+    #[test]
+    fn longest_accepted_text_is_kept_inline() {
+        let long = "2026-11-24T01:30:36.123456789+00:00";
+        assert_eq!(long.len(), MAX_TEXT);
+        assert_eq!(Timestamp::parse(long).unwrap().as_str(), long);
+        assert!(Timestamp::parse("2026-11-24T01:30:36.1234567891+00:00").is_err());
     }
 
     #[test]
