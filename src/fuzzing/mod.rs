@@ -90,6 +90,12 @@ pub fn decode_bytes(data: &[u8]) {
         );
     }
     if let Ok(frame) = decode(data, &limits) {
+        // The hand-written encoder must write what the `Serialize` impl writes.
+        assert_eq!(
+            Some(frame.encode()),
+            serde_json::to_vec(&frame).ok(),
+            "encoder and Serialize disagree"
+        );
         let again = decode(&frame.encode(), &limits);
         if has_duplicate_names(data) {
             // RFC 8259 §4: with repeated names the behaviour is the parser's choice. The

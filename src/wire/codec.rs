@@ -490,7 +490,7 @@ impl Frame {
         let start = out.len();
         // Serializing these types cannot fail: every map key is a string and no Serialize
         // impl returns a custom error. Should that ever change, leave `out` as it was.
-        if serde_json::to_writer(&mut *out, self).is_err() {
+        if super::encode::write_frame(self, out).is_err() {
             debug_assert!(false, "frame serialization failed");
             out.truncate(start);
         }

@@ -340,6 +340,24 @@ impl EventBody {
         }
     }
 
+    /// Appends the body's compact JSON.
+    pub(crate) fn write_body(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let out = &mut *out;
+        match self {
+            EventBody::Log(b) => serde_json::to_writer(out, b),
+            EventBody::Thought(b) => serde_json::to_writer(out, b),
+            EventBody::ToolCall(b) => serde_json::to_writer(out, b),
+            EventBody::ToolResult(b) => serde_json::to_writer(out, b),
+            EventBody::Status(b) => serde_json::to_writer(out, b),
+            EventBody::Metric(b) => serde_json::to_writer(out, b),
+            EventBody::ArtifactRef(b) => serde_json::to_writer(out, b),
+            EventBody::Delegate(b) => serde_json::to_writer(out, b),
+            EventBody::Progress(b) => serde_json::to_writer(out, b),
+            EventBody::ResultChunk(b) => serde_json::to_writer(out, b),
+            EventBody::Other { body, .. } => serde_json::to_writer(out, body),
+        }
+    }
+
     fn serialize_body<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
         match self {
             EventBody::Log(b) => m.serialize_entry("body", b),

@@ -68,6 +68,11 @@ macro_rules! catalogue {
                 match self { $( Message::$variant(p) => m.serialize_entry("payload", p), )* }
             }
 
+            /// Appends the payload's compact JSON.
+            pub(crate) fn write_payload(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+                match self { $( Message::$variant(p) => serde_json::to_writer(&mut *out, p), )* }
+            }
+
             pub(crate) fn deserialize_payload<'de, D: serde::Deserializer<'de>>(ty: MessageType, d: D) -> Result<Message, D::Error> {
                 use serde::Deserialize as _;
                 Ok(match ty { $( MessageType::$variant => Message::$variant(<$payload>::deserialize(d)?), )* })

@@ -12,6 +12,7 @@ mod agent;
 mod codec;
 mod cowstr;
 mod decimal;
+mod encode;
 mod error;
 mod event;
 mod ids;
