@@ -62,9 +62,10 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 fn write_event(out: &mut Vec<u8>, ev: &JobEvent) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"kind\":");
     write_str(out, ev.body.kind());
-    out.extend_from_slice(b",\"ts\":");
-    write_str(out, ev.ts.as_str());
-    out.extend_from_slice(b",\"body\":");
+    // Timestamp text is digits and `-T:.Z+` only (checked on parse): nothing to escape.
+    out.extend_from_slice(b",\"ts\":\"");
+    out.extend_from_slice(ev.ts.as_bytes());
+    out.extend_from_slice(b"\",\"body\":");
     match &ev.body {
         EventBody::Log(b) if b.attributes.is_none() && b.extra.is_empty() => {
             out.extend_from_slice(b"{\"level\":");
@@ -98,8 +99,10 @@ pub(crate) fn write_frame(f: &Frame, out: &mut Vec<u8>) -> serde_json::Result<()
         write_str(out, v);
     }
     if let Some(v) = &f.trace_id {
-        out.extend_from_slice(b",\"trace_id\":");
-        write_str(out, v.as_str());
+        // Lower-case hex only: nothing to escape.
+        out.extend_from_slice(b",\"trace_id\":\"");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
     }
     if let Some(v) = &f.job_id {
         out.extend_from_slice(b",\"job_id\":");

@@ -139,6 +139,17 @@ impl fmt::Debug for TraceId {
 #[error("invalid trace_id {0:?}: expected 32 lower-case hex digits or a traceparent header")]
 pub struct TraceIdError(pub String);
 
+/// `true` for the bytes `0-9a-f`.
+static HEX_LOWER: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = matches!(i as u8, b'0'..=b'9' | b'a'..=b'f');
+        i += 1;
+    }
+    t
+};
+
 fn is_hex_lower(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -147,6 +158,14 @@ impl TraceId {
     /// Accepts a bare trace id, or a full `traceparent` header `VV-TRACEID-SPANID-FF`, whose
     /// trace-id part is taken (D15).
     pub fn parse(s: &str) -> Result<Self, TraceIdError> {
+        // The bare form, as every frame carries it: one pass over a fixed-size array.
+        if let Ok(id) = <[u8; 32]>::try_from(s.as_bytes()) {
+            return if id.iter().all(|&b| HEX_LOWER[usize::from(b)]) && id != [b'0'; 32] {
+                Ok(TraceId(id))
+            } else {
+                Err(TraceIdError(s.to_owned()))
+            };
+        }
         let bad = || TraceIdError(s.to_owned());
         let id = if s.len() == 32 {
             s
@@ -174,6 +193,11 @@ impl TraceId {
         let mut out = [0u8; 32];
         out.copy_from_slice(id.as_bytes());
         Ok(TraceId(out))
+    }
+
+    /// The 32 ASCII hex digits, for writers that need no escaping.
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     /// The bare 32-hex form, as emitted.

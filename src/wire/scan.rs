@@ -13,7 +13,7 @@
 
 use super::event::{BodySeed, EventBody, JobEvent, LogBody};
 use super::ids::{TraceId, valid_envelope_id};
-use super::message::{ARCP_VERSION, Frame, Message, MessageType};
+use super::message::{Frame, Message};
 use super::timestamp::Timestamp;
 use serde::de::DeserializeSeed;
 use std::borrow::Cow;
@@ -119,11 +119,29 @@ impl<'a> Scan<'a> {
         self.text.get(start..end)
     }
 
-    /// An object key followed by its `:`.
-    fn key(&mut self) -> Option<&'a str> {
-        let k = self.plain_str()?;
+    /// Which of `keys` (each written with its quotes) the next key is, consuming it and its
+    /// `:`; `None` for any other key, escaped keys included. `hint` is the index expected
+    /// next (keys usually arrive in emitter order), tried first.
+    fn key_in(&mut self, keys: &[&[u8]], hint: usize) -> Option<usize> {
+        self.ws();
+        let rest = self.bytes().get(self.pos..)?;
+        let i = match keys.get(hint) {
+            Some(k) if rest.starts_with(k) => hint,
+            _ => keys.iter().position(|k| rest.starts_with(k))?,
+        };
+        self.pos += keys.get(i)?.len();
         self.expect(b':')?;
-        Some(k)
+        Some(i)
+    }
+
+    /// Consumes `lit` (a whole token, e.g. a quoted string) after optional whitespace.
+    fn literal(&mut self, lit: &[u8]) -> Option<()> {
+        self.ws();
+        if !self.bytes().get(self.pos..)?.starts_with(lit) {
+            return None;
+        }
+        self.pos += lit.len();
+        Some(())
     }
 
     /// Any string: borrowed when it has no escapes, unescaped into an owned one otherwise.
@@ -296,10 +314,13 @@ impl<'a> Scan<'a> {
     fn log_body(&mut self) -> Option<LogBody> {
         self.expect(b'{')?;
         let (mut level, mut message) = (None, None);
+        let mut hint = 0;
         loop {
-            match self.key()? {
-                "level" if level.is_none() => level = Some(self.string()?.into_owned()),
-                "message" if message.is_none() => message = Some(self.string()?.into_owned()),
+            let k = self.key_in(&[b"\"level\"", b"\"message\""], hint)?;
+            hint = k + 1;
+            match k {
+                0 if level.is_none() => level = Some(self.string()?.into_owned()),
+                1 if message.is_none() => message = Some(self.string()?.into_owned()),
                 _ => return None,
             }
             if !self.more()? {
@@ -334,11 +355,14 @@ impl<'a> Scan<'a> {
     fn job_event(&mut self) -> Option<JobEvent> {
         self.expect(b'{')?;
         let (mut kind, mut ts, mut body) = (None, None, None);
+        let mut hint = 0;
         loop {
-            match self.key()? {
-                "kind" if kind.is_none() => kind = Some(self.plain_str()?),
-                "ts" if ts.is_none() => ts = Some(Timestamp::parse(self.plain_str()?).ok()?),
-                "body" if body.is_none() => body = Some(self.body(kind?)?),
+            let k = self.key_in(&[b"\"kind\"", b"\"ts\"", b"\"body\""], hint)?;
+            hint = k + 1;
+            match k {
+                0 if kind.is_none() => kind = Some(self.plain_str()?),
+                1 if ts.is_none() => ts = Some(Timestamp::parse(self.plain_str()?).ok()?),
+                2 if body.is_none() => body = Some(self.body(kind?)?),
                 _ => return None,
             }
             if !self.more()? {
@@ -351,6 +375,24 @@ impl<'a> Scan<'a> {
         })
     }
 }
+
+/// The envelope keys (WIRE.md §2), quoted, in emitter order.
+const ENVELOPE_KEYS: [&[u8]; 8] = [
+    b"\"arcp\"",
+    b"\"id\"",
+    b"\"type\"",
+    b"\"session_id\"",
+    b"\"trace_id\"",
+    b"\"job_id\"",
+    b"\"event_seq\"",
+    b"\"payload\"",
+];
+
+/// `"1.1"` as a JSON token.
+const ARCP_VERSION_JSON: &[u8] = b"\"1.1\"";
+
+/// `"job.event"` as a JSON token.
+const EVENT_TYPE_JSON: &[u8] = b"\"job.event\"";
 
 /// Decodes a `job.event` frame of the usual shape, or `None` when the general decoder must
 /// look at it. Never panics.
@@ -366,16 +408,17 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
     let mut event_seq = None;
     let mut payload = None;
     let mut arcp = false;
+    let mut hint = 0;
     loop {
-        match s.key()? {
-            "arcp" if !arcp => {
+        let k = s.key_in(&ENVELOPE_KEYS, hint)?;
+        hint = k + 1;
+        match k {
+            0 if !arcp => {
                 // D17: absent or "1.1".
-                if s.plain_str()? != ARCP_VERSION {
-                    return None;
-                }
+                s.literal(ARCP_VERSION_JSON)?;
                 arcp = true;
             }
-            "id" if id.is_none() => {
+            1 if id.is_none() => {
                 let v = s.string()?;
                 // D16.
                 if !valid_envelope_id(&v) {
@@ -383,19 +426,17 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
                 }
                 id = Some(v.into_owned());
             }
-            "type" if !ty => {
-                if MessageType::parse(s.plain_str()?)? != MessageType::Event {
-                    return None;
-                }
+            2 if !ty => {
+                s.literal(EVENT_TYPE_JSON)?;
                 ty = true;
             }
-            "session_id" if session_id.is_none() => session_id = Some(s.string()?.into_owned()),
+            3 if session_id.is_none() => session_id = Some(s.string()?.into_owned()),
             // D15.
-            "trace_id" if trace_id.is_none() => {
+            4 if trace_id.is_none() => {
                 trace_id = Some(TraceId::parse(s.plain_str()?).ok()?);
             }
-            "job_id" if job_id.is_none() => job_id = Some(s.string()?.into_owned()),
-            "event_seq" if event_seq.is_none() => {
+            5 if job_id.is_none() => job_id = Some(s.string()?.into_owned()),
+            6 if event_seq.is_none() => {
                 let n = s.uint()?;
                 if n == 0 {
                     return None;
@@ -403,7 +444,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
                 event_seq = Some(n);
             }
             // The payload is read by type, so `type` must come first (as every emitter has it).
-            "payload" if payload.is_none() && ty => payload = Some(s.job_event()?),
+            7 if payload.is_none() && ty => payload = Some(s.job_event()?),
             _ => return None,
         }
         if !s.more()? {
@@ -427,7 +468,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Limits, decode_general};
+    use crate::wire::{ARCP_VERSION, Limits, MessageType, decode_general};
 
     const EVENT: &str = r#"{"arcp":"1.1","id":"01M85JTBDCGZY6PRZCN3ZQJQGE","type":"job.event","session_id":"sess_01M85JTBDAGK0NMC72Z2YHC55J","trace_id":"14b167e2dcd4868ce98a862440549382","job_id":"job_01M85JTBDBZA2WQT7CQ7YJ9FXK","event_seq":2,"payload":{"kind":"log","ts":"2026-11-24T01:30:39.916517Z","body":{"level":"info","message":"processing chunk 2 of 10"}}}"#;
 
@@ -470,6 +511,15 @@ mod tests {
                 proptest::prop_assert_eq!(s.run(), want);
             }
         }
+    }
+
+    #[test]
+    fn literals_match_their_sources() {
+        assert_eq!(ARCP_VERSION_JSON, serde_json::to_vec(ARCP_VERSION).unwrap());
+        assert_eq!(
+            EVENT_TYPE_JSON,
+            serde_json::to_vec(MessageType::Event.as_str()).unwrap()
+        );
     }
 
     #[test]

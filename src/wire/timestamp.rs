@@ -49,6 +49,10 @@ impl Text {
         })
     }
 
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
     fn as_str(&self) -> &str {
         // Only ever filled from a `&str` cut at its end.
         std::str::from_utf8(self.buf.get(..usize::from(self.len)).unwrap_or_default())
@@ -92,6 +96,11 @@ impl Timestamp {
                 })
             })
             .ok_or_else(|| TimestampError(text.to_owned()))
+    }
+
+    /// The text's bytes: ASCII digits and `-T:.Z+` only, so JSON needs no escaping.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
     }
 
     /// Microseconds since the Unix epoch.
@@ -205,66 +214,58 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn digits(b: &[u8]) -> Option<i64> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(b.iter().fold(0i64, |acc, c| acc * 10 + i64::from(c - b'0')))
-}
-
 fn parse_micros(b: &[u8]) -> Option<i64> {
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
+    let head: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    let d = |i: usize| -> Option<i64> {
+        let c = head.get(i)?.wrapping_sub(b'0');
+        (c < 10).then_some(i64::from(c))
+    };
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || head[10] != b'T'
+        || head[13] != b':'
+        || head[16] != b':'
     {
         return None;
     }
-    let (y, mo, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let y = d(0)? * 1000 + d(1)? * 100 + d(2)? * 10 + d(3)?;
+    let mo = d(5)? * 10 + d(6)?;
+    let day = d(8)? * 10 + d(9)?;
     let (h, mi, s) = (
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
+        d(11)? * 10 + d(12)?,
+        d(14)? * 10 + d(15)?,
+        d(17)? * 10 + d(18)?,
     );
-    let mut rest = &b[19..];
+    let mut rest = b.get(19..)?;
     let mut frac = 0i64;
     if let Some(after_dot) = rest.strip_prefix(b".") {
         let n = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 || n > 9 {
             return None;
         }
-        let f = &after_dot[..n];
-        let micros_digits = &f[..n.min(6)];
-        frac = digits(micros_digits)? * 10i64.pow(6 - u32::try_from(micros_digits.len()).ok()?);
-        rest = &after_dot[n..];
+        // Up to nine digits, truncated to microseconds.
+        let mut scale = 100_000;
+        for &c in after_dot.iter().take(n.min(6)) {
+            frac += i64::from(c - b'0') * scale;
+            scale /= 10;
+        }
+        rest = after_dot.get(n..)?;
     }
     if rest != b"Z" && rest != b"+00:00" {
         return None;
     }
     let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&mo) || d < 1 || h > 23 || mi > 59 || s > 59 {
+    let month_days = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || h > 23 || mi > 59 || s > 59 {
         return None;
     }
-    if d > month_days[usize::try_from(mo - 1).ok()?] {
-        return None;
-    }
-    let days = days_from_civil(y, mo, d);
+    let days = days_from_civil(y, mo, day);
     Some((days * 86_400 + h * 3600 + mi * 60 + s) * MICROS + frac)
 }
 
@@ -371,6 +372,26 @@ mod tests {
             assert!(Timestamp::parse(bad).is_err(), "{bad}");
         }
         assert!(Timestamp::parse("2024-02-29T00:00:00Z").is_ok());
+    }
+
+    proptest::proptest! {
+        /// Any instant, with any fraction length and either suffix, parses back to itself.
+        #[test]
+        fn parses_every_rendering(m in MIN_MICROS..=MAX_MICROS, digits in 0usize..=9, plus in proptest::bool::ANY) {
+            let canon = Timestamp::from_unix_micros(m - m.rem_euclid(MICROS)).as_str().to_owned();
+            let frac = m.rem_euclid(MICROS);
+            let body = canon.strip_suffix('Z').unwrap();
+            let f = format!("{frac:06}000");
+            let text = format!(
+                "{body}{}{}",
+                if digits == 0 { String::new() } else { format!(".{}", &f[..digits]) },
+                if plus { "+00:00" } else { "Z" }
+            );
+            let kept = if digits == 0 { 0 } else { f[..digits.min(6)].parse::<i64>().unwrap() * 10i64.pow(6 - digits.min(6) as u32) };
+            let t = Timestamp::parse(&text).unwrap();
+            proptest::prop_assert_eq!(t.unix_micros(), m - frac + kept);
+            proptest::prop_assert_eq!(t.as_str(), text.as_str());
+        }
     }
 
     #[test]
