@@ -18,45 +18,46 @@ use super::timestamp::Timestamp;
 use serde::de::DeserializeSeed;
 use std::borrow::Cow;
 
-/// Bytes that end a plain run inside a JSON string: `"`, `\` and control characters.
-static STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = i < 0x20 || i == b'"' as usize || i == b'\\' as usize;
-        i += 1;
-    }
-    t
-};
-
 /// The position of the first `"`, `\` or control character in `bytes`: the bytes a JSON
 /// string cannot hold unescaped. Eight bytes at a time (SWAR); the lowest flagged byte of a
 /// word is always exact (borrows only run upwards), and bytes ≥ 0x80 are never flagged.
 pub(crate) fn stop_position(bytes: &[u8]) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
+    /// The flagged bytes of one little-endian word.
+    fn hits(w: [u8; 8]) -> u64 {
         let x = u64::from_le_bytes(w);
         let q = x ^ (LO * u64::from(b'"'));
         let b = x ^ (LO * u64::from(b'\\'));
-        let hit = (q.wrapping_sub(LO) & !q)
-            | (b.wrapping_sub(LO) & !b)
-            | (x.wrapping_sub(LO * 0x20) & !x);
-        let hit = hit & HI;
-        if hit != 0 {
-            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        ((q.wrapping_sub(LO) & !q) | (b.wrapping_sub(LO) & !b) | (x.wrapping_sub(LO * 0x20) & !x))
+            & HI
+    }
+    fn word(w: &[u8]) -> [u8; 8] {
+        w.try_into().unwrap_or([b'a'; 8])
+    }
+    let first = |h: u64| (h.trailing_zeros() / 8) as usize;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let h = hits(word(chunk));
+        if h != 0 {
+            return Some(at + first(h));
         }
         at += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| STRING_STOP[usize::from(c)])
-        .map(|n| at + n)
+    let tail = chunks.remainder();
+    if tail.is_empty() {
+        return None;
+    }
+    // The last eight bytes as one word, overlapping bytes already found clean (a clean byte
+    // is never flagged below a real hit); a short input byte by byte.
+    let Some(from) = bytes.len().checked_sub(8) else {
+        return tail
+            .iter()
+            .position(|&c| c < 0x20 || c == b'"' || c == b'\\');
+    };
+    let h = hits(word(bytes.get(from..)?));
+    (h != 0).then(|| from + first(h))
 }
 
 /// A cursor over UTF-8 text (checked once up front), reading JSON tokens.
@@ -496,6 +497,17 @@ mod tests {
         assert_eq!(all, 496);
         assert!(taken > 100, "scanner took only {taken} frames");
     }
+
+    /// The byte-by-byte oracle for [`stop_position`]: `"`, `\` and control characters.
+    static STRING_STOP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = i < 0x20 || i == b'"' as usize || i == b'\\' as usize;
+            i += 1;
+        }
+        t
+    };
 
     proptest::proptest! {
         /// The word-at-a-time run finder agrees with a byte-by-byte scan at every offset.
