@@ -150,7 +150,7 @@ impl Runtime {
         let frames: Vec<_> = s
             .ring
             .after(from)
-            .filter(|e| e.seq <= to)
+            .take_while(|e| e.seq <= to)
             .map(|e| (e.frame.clone(), e.encoded.clone()))
             .collect();
         // A frame the ring dropped before it became durable cannot go out live: close, and

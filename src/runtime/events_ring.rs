@@ -82,9 +82,11 @@ impl EventRing {
         last_seq >= self.freed_through
     }
 
-    /// The kept frames with seq > `last_seq`, in order.
+    /// The kept frames with seq > `last_seq`, in order (seqs only grow: a binary search, not
+    /// a scan — the durable path calls this once per completed append).
     pub fn after(&self, last_seq: u64) -> impl Iterator<Item = &RingEntry> {
-        self.entries.iter().filter(move |e| e.seq > last_seq)
+        let start = self.entries.partition_point(|e| e.seq <= last_seq);
+        self.entries.range(start..)
     }
 
     /// Every kept frame.

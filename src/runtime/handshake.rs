@@ -331,7 +331,7 @@ impl Runtime {
                 .map(|s| {
                     s.ring
                         .after(after)
-                        .filter(|e| e.seq <= s.durable_through)
+                        .take_while(|e| e.seq <= s.durable_through)
                         .map(|e| Outgoing::Kept(e.frame.clone(), e.encoded.clone()))
                         .collect()
                 })

@@ -87,8 +87,10 @@ fn child_process_run_prints_every_figure_with_exact_counts() {
                 <= number(&f, &format!("accept_us_p99_{n}_sessions"))
         );
     }
-    // server + 3 streaming×2 + 3 + 3 + 4 + 6×2 + 4 + 5 (sqlite)
-    assert_eq!(f.len(), 1 + 2 * 6 + 4 + 4 + 2 * 6, "{f:?}");
+    // --events + 16: the whole run fits the ring.
+    exact(&f, "sqlite_max_ring_events", "1016");
+    // server, 6 streaming lines twice, 4 latency, 4 RSS, 6 per session count, the ring cap.
+    assert_eq!(f.len(), 1 + 2 * 6 + 4 + 4 + 2 * 6 + 1, "{f:?}");
 }
 
 #[test]

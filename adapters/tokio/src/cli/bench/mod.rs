@@ -69,6 +69,12 @@ pub(super) struct BenchArgs {
     /// `--serve-only`: the SQLite durable store.
     #[arg(long, value_name = "PATH", requires = "serve_only")]
     db: Option<PathBuf>,
+    /// The bench runtime's per-session ring cap (`max_ring_events`) for the SQLite run;
+    /// default `--events` + 16. With the store on, frames are sent only once durable, and
+    /// nothing slows an agent down to the store's pace, so a backlog beyond the ring (the
+    /// default 10,000) cuts the live stream (1008) and the client must resume.
+    #[arg(long, value_name = "N")]
+    ring_events: Option<usize>,
 }
 
 /// Prints one figure line (and flushes, so a reader of the pipe sees it at once).
@@ -80,15 +86,15 @@ fn figure(name: &str, value: impl std::fmt::Display) {
 
 pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
     if args.serve_only {
-        return server::serve_only(args.port, args.db.clone()).await;
+        return server::serve_only(args.port, args.db.clone(), args.ring_events).await;
     }
     if args.runs == 0 {
         return Err(Failure::Error("--runs must be at least 1".into()));
     }
     let target = match &args.url {
         Some(url) => server::Target::external(url.clone()),
-        None if args.in_process => server::Target::in_process(None).await?,
-        None => server::Target::child(None).await?,
+        None if args.in_process => server::Target::in_process(None, None).await?,
+        None => server::Target::child(None, None).await?,
     };
     figure("server", target.kind());
     let r = measure(&args, &target).await;
@@ -96,10 +102,14 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
     r?;
     if args.url.is_none() && !args.no_db {
         let db = server::TempDb::new();
+        let ring = args.ring_events.unwrap_or_else(|| {
+            usize::try_from(args.events.saturating_add(16)).unwrap_or(usize::MAX)
+        });
+        figure("sqlite_max_ring_events", ring);
         let target = if args.in_process {
-            server::Target::in_process(Some(db.path())).await?
+            server::Target::in_process(Some(db.path()), Some(ring)).await?
         } else {
-            server::Target::child(Some(db.path())).await?
+            server::Target::child(Some(db.path()), Some(ring)).await?
         };
         let r = streaming(&args, &target, "_sqlite").await;
         target.stop().await;

@@ -4,6 +4,7 @@
 use super::super::Failure;
 use crate::server::{Server, ServerBuilder, ServerHandle};
 use arcp_agents::agents::{CONTRACT_VERSION, firehose};
+use arcp_proto::runtime::Bounds;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,16 +12,25 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The bench runtime: `arcp serve`'s defaults, the contract agents plus `firehose` (never
-/// registered by `arcp serve`), and `db` as the durable store.
-fn builder(db: Option<PathBuf>) -> ServerBuilder {
+/// registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
+/// the per-session ring cap.
+fn builder(db: Option<PathBuf>, ring_events: Option<usize>) -> ServerBuilder {
     let mut agents = arcp_agents::contract_agents();
     agents.register("firehose", Some(CONTRACT_VERSION), firehose);
-    Server::builder().agents(agents).db(db)
+    let mut bounds = Bounds::default();
+    if let Some(n) = ring_events {
+        bounds.max_ring_events = n;
+    }
+    Server::builder().agents(agents).db(db).bounds(bounds)
 }
 
 /// `arcp bench --serve-only`: serves until stdin closes (the parent is gone) or a signal.
-pub(super) async fn serve_only(port: u16, db: Option<PathBuf>) -> Result<i32, Failure> {
-    let (url, handle) = builder(db)
+pub(super) async fn serve_only(
+    port: u16,
+    db: Option<PathBuf>,
+    ring_events: Option<usize>,
+) -> Result<i32, Failure> {
+    let (url, handle) = builder(db, ring_events)
         .bind_ws(("127.0.0.1", port), "/arcp")
         .await
         .map_err(|e| Failure::Error(format!("cannot serve on 127.0.0.1:{port}: {e}")))?;
@@ -55,8 +65,11 @@ impl Target {
         Target::External { url }
     }
 
-    pub(super) async fn in_process(db: Option<&Path>) -> Result<Self, Failure> {
-        let (url, handle) = builder(db.map(Path::to_path_buf))
+    pub(super) async fn in_process(
+        db: Option<&Path>,
+        ring_events: Option<usize>,
+    ) -> Result<Self, Failure> {
+        let (url, handle) = builder(db.map(Path::to_path_buf), ring_events)
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .map_err(|e| Failure::Error(format!("cannot start the bench server: {e}")))?;
@@ -64,13 +77,19 @@ impl Target {
     }
 
     /// Starts `arcp bench --serve-only` (this same executable) and reads its URL.
-    pub(super) async fn child(db: Option<&Path>) -> Result<Self, Failure> {
+    pub(super) async fn child(
+        db: Option<&Path>,
+        ring_events: Option<usize>,
+    ) -> Result<Self, Failure> {
         let exe = std::env::current_exe()
             .map_err(|e| Failure::Error(format!("cannot find this executable: {e}")))?;
         let mut cmd = Command::new(exe);
         cmd.args(["bench", "--serve-only", "--port", "0"]);
         if let Some(db) = db {
             cmd.arg("--db").arg(db);
+        }
+        if let Some(n) = ring_events {
+            cmd.arg("--ring-events").arg(n.to_string());
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
