@@ -93,3 +93,57 @@ fn both_polls_drain_one_queue_in_order() {
     let m = h.rt.metrics();
     assert_eq!(m.events_out, 3);
 }
+
+#[test]
+fn durable_appends_carry_the_bytes_that_are_then_transmitted() {
+    use arcp_proto::runtime::{Effect, EffectOutcome};
+    let mut cfg = contract_config();
+    cfg.durable = true;
+    let mut h = Host::new(cfg);
+    h.encoded = true;
+    let c = h.open(1);
+    h.send(c, hello("alice-token", &ALL));
+    // Persist the session (the welcome waits for it), then submit.
+    let held: Vec<_> = h.effects.drain(..).collect();
+    for (id, _) in held {
+        h.rt.handle_effect_result(h.now, id, EffectOutcome::Done);
+        h.drain();
+    }
+    h.send(
+        c,
+        json!({"arcp":"1.1","id":eid(1),"type":"job.submit","payload":{"agent":"chatty"}}),
+    );
+    let held: Vec<_> = h.effects.drain(..).collect();
+    for (id, _) in held {
+        h.rt.handle_effect_result(h.now, id, EffectOutcome::Done);
+        h.drain();
+    }
+    let job = h.started_jobs()[0].clone();
+    for i in 0..3 {
+        h.rt.handle_agent_event(h.now, &job, log(&format!("e{i}")))
+            .unwrap();
+    }
+    h.drain();
+    h.wire.clear();
+    let appends: Vec<_> = h
+        .effects
+        .drain(..)
+        .filter_map(|(id, e)| match e {
+            Effect::AppendEvents(v) => Some((id, v)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appends.len(), 3);
+    let mut stored = Vec::new();
+    for (id, records) in appends {
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        assert_eq!(r.encoded.as_ref(), r.frame.encode().as_slice());
+        stored.push(r.encoded.to_vec());
+        h.rt.handle_effect_result(h.now, id, EffectOutcome::Done);
+        h.drain();
+    }
+    // Transmitted only once durable, and exactly the stored bytes.
+    let sent: Vec<Vec<u8>> = h.wire.iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(sent, stored);
+}

@@ -162,6 +162,7 @@ impl Runtime {
                 event_seq: seq,
                 job_id: frame.job_id.clone(),
                 frame,
+                encoded: encoded.clone(),
             };
             self.push_effect(
                 Effect::AppendEvents(vec![record]),
