@@ -1,4 +1,6 @@
-//! Core throughput without IO: the runtime turning agent events into frames, with 1, 1,000
+//! Core throughput without IO: the runtime turning agent events into encoded frames (through
+//! `poll_transmit_encoded`, the ring's bytes; and for 1 job also `poll_transmit` + encoding
+//! again, as adapters did before), with 1, 1,000
 //! and 10,000 live jobs; resume replay of 10,000 events; and the deadline index with 10,000
 //! timers.
 
@@ -22,6 +24,9 @@ struct Bench {
     session: String,
     jobs: Vec<String>,
     out: Vec<u8>,
+    /// Drain with `poll_transmit_encoded` (the ring's bytes, as the tokio adapter sends them)
+    /// instead of `poll_transmit` + `encode_into`.
+    encoded: bool,
 }
 
 fn config(jobs: usize, ring: usize) -> RuntimeConfig {
@@ -54,6 +59,7 @@ impl Bench {
             session: String::new(),
             jobs: Vec::new(),
             out: Vec::with_capacity(1 << 16),
+            encoded: false,
         };
         assert_eq!(b.connect(None), 1, "welcome");
         for i in 0..jobs {
@@ -95,6 +101,14 @@ impl Bench {
         let mut frames = 0;
         loop {
             let mut progressed = false;
+            while self.encoded
+                && let Some((_, bytes)) = self.rt.poll_transmit_encoded()
+            {
+                // What an adapter does with them: hand them to the socket.
+                black_box(&bytes);
+                frames += 1;
+                progressed = true;
+            }
             while let Some((_, f)) = self.rt.poll_transmit() {
                 self.observe(&f);
                 self.out.clear();
@@ -152,9 +166,15 @@ impl Bench {
 fn events(c: &mut Criterion) {
     let mut g = c.benchmark_group("runtime_events");
     g.throughput(Throughput::Elements(1000));
-    for live in [1usize, 1_000, 10_000] {
+    for (live, encoded) in [(1usize, false), (1, true), (1_000, true), (10_000, true)] {
         let mut b = Bench::new(live, 20_000, false);
-        g.bench_function(format!("{live}_live_jobs"), |bench| {
+        b.encoded = encoded;
+        let how = if encoded {
+            "poll_transmit_encoded"
+        } else {
+            "poll_transmit_and_encode"
+        };
+        g.bench_function(format!("{live}_live_jobs_{how}"), |bench| {
             bench.iter(|| {
                 let mut frames = 0;
                 for _ in 0..1000 {
@@ -184,6 +204,7 @@ fn resume_replay(c: &mut Criterion) {
                 b.rt.handle_connection_closed(b.now, b.conn);
                 b.drain();
                 b.conn = ConnId(2);
+                b.encoded = true;
                 b
             },
             |mut b| {

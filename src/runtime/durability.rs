@@ -150,8 +150,8 @@ impl Runtime {
         let frames: Vec<_> = s
             .ring
             .after(from)
-            .filter(|e| e.seq <= to)
-            .map(|e| e.frame.clone())
+            .take_while(|e| e.seq <= to)
+            .map(|e| (e.frame.clone(), e.encoded.clone()))
             .collect();
         // A frame the ring dropped before it became durable cannot go out live: close, and
         // the client resumes from the store.
@@ -159,8 +159,8 @@ impl Runtime {
             self.close_conn(self.now, conn, super::CloseReason::SlowConsumer);
             return;
         }
-        for f in frames {
-            self.transmit(conn, f);
+        for (f, encoded) in frames {
+            self.transmit_kept(conn, f, encoded);
         }
     }
 

@@ -5,6 +5,7 @@ use crate::wire::{
     Accepted, AgentRef, Credential, Frame, JobStatus, LeaseConstraints, LeaseMap, Message,
     Timestamp, TraceId,
 };
+use bytes::Bytes;
 use serde_json::Value;
 
 /// A host-assigned connection handle.
@@ -157,6 +158,9 @@ pub struct StoredFrame {
     pub job_id: Option<String>,
     /// The frame exactly as it is (or will be) transmitted.
     pub frame: Frame,
+    /// Its encoding: the very bytes transmitted (encoded once, by the session ring), so a
+    /// store keeps them without encoding the frame again.
+    pub encoded: Bytes,
 }
 
 /// A session's durable record.

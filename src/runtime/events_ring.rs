@@ -4,14 +4,18 @@
 //! `RESUME_WINDOW_EXPIRED`, never a silent gap.
 
 use crate::wire::Frame;
+use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-/// One kept frame.
+/// One kept frame, with its encoding: encoded once here, the same bytes size the ring, go to
+/// the transport ([`Runtime::poll_transmit_encoded`](super::Runtime::poll_transmit_encoded))
+/// and are replayed on resume.
 #[derive(Debug, Clone)]
 pub(crate) struct RingEntry {
     pub seq: u64,
-    pub bytes: usize,
-    pub frame: Frame,
+    pub frame: Arc<Frame>,
+    pub encoded: Bytes,
 }
 
 /// The ring of one session.
@@ -36,20 +40,29 @@ impl EventRing {
         }
     }
 
-    /// Keeps `frame` (whose `event_seq` is `seq`), dropping the oldest entries when over a cap.
-    pub fn push(&mut self, seq: u64, frame: Frame) {
-        let bytes = frame.encoded_len();
-        self.entries.push_back(RingEntry { seq, bytes, frame });
-        self.bytes = self.bytes.saturating_add(bytes);
+    /// Keeps `frame` (whose `event_seq` is `seq`), dropping the oldest entries when over a cap;
+    /// returns the kept frame and its encoding (shared, not copied).
+    pub fn push(&mut self, seq: u64, frame: Frame) -> (Arc<Frame>, Bytes) {
+        let mut out = Vec::with_capacity(256);
+        frame.encode_into(&mut out);
+        let encoded = Bytes::from(out);
+        let frame = Arc::new(frame);
+        self.bytes = self.bytes.saturating_add(encoded.len());
+        self.entries.push_back(RingEntry {
+            seq,
+            frame: frame.clone(),
+            encoded: encoded.clone(),
+        });
         while self.entries.len() > self.max_events || self.bytes > self.max_bytes {
             match self.entries.pop_front() {
                 Some(e) => {
-                    self.bytes = self.bytes.saturating_sub(e.bytes);
+                    self.bytes = self.bytes.saturating_sub(e.encoded.len());
                     self.freed_through = self.freed_through.max(e.seq);
                 }
                 None => break,
             }
         }
+        (frame, encoded)
     }
 
     /// Frees every entry with seq ≤ `seq` (D5: only acked ones).
@@ -58,7 +71,7 @@ impl EventRing {
             if e.seq > seq {
                 break;
             }
-            self.bytes = self.bytes.saturating_sub(e.bytes);
+            self.bytes = self.bytes.saturating_sub(e.encoded.len());
             self.entries.pop_front();
         }
         self.freed_through = self.freed_through.max(seq);
@@ -69,9 +82,11 @@ impl EventRing {
         last_seq >= self.freed_through
     }
 
-    /// The kept frames with seq > `last_seq`, in order.
+    /// The kept frames with seq > `last_seq`, in order (seqs only grow: a binary search, not
+    /// a scan — the durable path calls this once per completed append).
     pub fn after(&self, last_seq: u64) -> impl Iterator<Item = &RingEntry> {
-        self.entries.iter().filter(move |e| e.seq > last_seq)
+        let start = self.entries.partition_point(|e| e.seq <= last_seq);
+        self.entries.range(start..)
     }
 
     /// Every kept frame.

@@ -6,7 +6,7 @@ use super::effect::{CloseReason, ConnId, Effect, EffectId};
 use super::event::RuntimeEvent;
 use super::jobs::Pending;
 use super::session::Session;
-use super::{Runtime, TimerKey};
+use super::{Outgoing, Runtime, TimerKey};
 use crate::time::Instant;
 use crate::wire::{
     Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, ResumeRequest, Welcome,
@@ -325,19 +325,19 @@ impl Runtime {
                 .max()
                 .unwrap_or(last)
                 .max(last);
-            let replay: Vec<Frame> = self
+            let replay: Vec<Outgoing> = self
                 .sessions
                 .get(&sid)
                 .map(|s| {
                     s.ring
                         .after(after)
-                        .filter(|e| e.seq <= s.durable_through)
-                        .map(|e| e.frame.clone())
+                        .take_while(|e| e.seq <= s.durable_through)
+                        .map(|e| Outgoing::Kept(e.frame.clone(), e.encoded.clone()))
                         .collect()
                 })
                 .unwrap_or_default();
-            for f in pw.stored.into_iter().chain(replay) {
-                self.transmit_replay(conn, f);
+            for out in pw.stored.into_iter().map(Outgoing::Plain).chain(replay) {
+                self.transmit_replay(conn, out);
             }
         }
         if heartbeat {

@@ -510,12 +510,22 @@ impl Runtime {
         let terminal = message.message_type().is_terminal();
         let mut targets = vec![owner_sid.clone()];
         targets.extend(subs.iter().filter(|s| **s != owner_sid).cloned());
-        for sid in targets {
+        let last = targets.len().saturating_sub(1);
+        // The last target takes the message itself: with no subscribers, no clone at all.
+        let mut message = Some(message);
+        for (i, sid) in targets.into_iter().enumerate() {
+            let next = if i == last {
+                message.take()
+            } else {
+                message.clone()
+            };
+            let Some(mut msg) = next else {
+                break;
+            };
             let keep_secret = self
                 .sessions
                 .get(&sid)
                 .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
-            let mut msg = message.clone();
             if !keep_secret
                 && let Message::Event(JobEvent {
                     body: EventBody::Status(st),

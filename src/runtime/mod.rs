@@ -45,7 +45,9 @@ use crate::timer::Timers;
 use crate::wire::{
     Entropy, ErrorCode, ErrorPayload, Frame, IdKind, IdMinter, Limits, Message, decode,
 };
+use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use handshake::Phase;
 use idempotency::Idempotency;
@@ -67,6 +69,27 @@ enum TimerKey {
     RevokeRetry(String, String),
     /// Zero-throughput check of a connection (spec §14).
     ZeroThroughput(ConnId),
+}
+
+/// A queued outbound frame.
+// The queue held bare `Frame`s before; boxing `Plain` would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Outgoing {
+    /// A frame not kept in a ring (welcome, accepted, errors, pongs, …): encoded when handed
+    /// out by [`Runtime::poll_transmit_encoded`].
+    Plain(Frame),
+    /// A ring-kept (seq-bearing) frame and the encoding the ring already made.
+    Kept(Arc<Frame>, Bytes),
+}
+
+impl Outgoing {
+    fn frame(&self) -> &Frame {
+        match self {
+            Outgoing::Plain(f) => f,
+            Outgoing::Kept(f, _) => f,
+        }
+    }
 }
 
 /// One transport connection.
@@ -95,7 +118,7 @@ pub struct Runtime {
     /// Job ids in submission order (for `list_jobs` and retention).
     job_order: VecDeque<String>,
     idem: Idempotency,
-    transmits: VecDeque<(ConnId, Frame)>,
+    transmits: VecDeque<(ConnId, Outgoing)>,
     effects: VecDeque<(EffectId, Effect)>,
     events: VecDeque<RuntimeEvent>,
     pending: HashMap<EffectId, jobs::Pending>,
@@ -302,19 +325,49 @@ impl Runtime {
 
     // ---- outputs ------------------------------------------------------------------------
 
-    /// The next frame to send, and where.
+    /// The next frame to send, and where. Same queue as
+    /// [`poll_transmit_encoded`](Self::poll_transmit_encoded); use one or the other.
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
-        let (conn, frame) = self.transmits.pop_front()?;
+        let (conn, out) = self.pop_transmit()?;
+        let frame = match out {
+            Outgoing::Plain(f) => f,
+            // The ring still holds the frame until it is acked, so this usually clones.
+            Outgoing::Kept(f, _) => Arc::try_unwrap(f).unwrap_or_else(|f| (*f).clone()),
+        };
+        Some((conn, frame))
+    }
+
+    /// The next frame to send, already encoded (compact JSON, one WebSocket text message or
+    /// one stdio line without its newline), and where. Seq-bearing frames were encoded once,
+    /// when the session ring kept them, and these are the same bytes (shared, not copied);
+    /// other frames are encoded here. Same queue as [`poll_transmit`](Self::poll_transmit).
+    pub fn poll_transmit_encoded(&mut self) -> Option<(ConnId, Bytes)> {
+        let (conn, out) = self.pop_transmit()?;
+        let bytes = match out {
+            Outgoing::Plain(f) => {
+                let mut v = Vec::with_capacity(256);
+                f.encode_into(&mut v);
+                Bytes::from(v)
+            }
+            Outgoing::Kept(_, b) => b,
+        };
+        Some((conn, bytes))
+    }
+
+    /// Pops the next transmit and accounts for it.
+    fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
+        let (conn, out) = self.transmits.pop_front()?;
+        let frame = out.frame();
         let heartbeat = limits::is_heartbeat(&frame.message);
+        let is_event = matches!(frame.message, Message::Event(_));
         if let Some(c) = self.conns.get_mut(&conn) {
             c.queued = c.queued.saturating_sub(1);
             if !heartbeat {
                 c.last_activity = self.now;
             }
         }
-        self.metrics
-            .frame_out(matches!(frame.message, Message::Event(_)));
-        Some((conn, frame))
+        self.metrics.frame_out(is_event);
+        Some((conn, out))
     }
 
     /// The next effect to perform.
@@ -408,17 +461,27 @@ impl Runtime {
     /// Queues `frame` for `conn`. Over the connection's transmit cap the connection is closed
     /// as a slow consumer; its session stays resumable.
     fn transmit(&mut self, conn: ConnId, frame: Frame) {
-        self.transmit_capped(conn, frame, self.cfg.bounds.max_transmit_queue);
+        self.transmit_capped(
+            conn,
+            Outgoing::Plain(frame),
+            self.cfg.bounds.max_transmit_queue,
+        );
+    }
+
+    /// [`Runtime::transmit`] of a ring-kept frame with its encoding.
+    fn transmit_kept(&mut self, conn: ConnId, frame: Arc<Frame>, encoded: Bytes) {
+        let cap = self.cfg.bounds.max_transmit_queue;
+        self.transmit_capped(conn, Outgoing::Kept(frame, encoded), cap);
     }
 
     /// Queues a replayed frame (resume replay, subscription history): these are already
     /// bounded by the session ring's caps, so they bypass the transmit cap, and a resume
     /// always completes.
-    fn transmit_replay(&mut self, conn: ConnId, frame: Frame) {
-        self.transmit_capped(conn, frame, usize::MAX);
+    fn transmit_replay(&mut self, conn: ConnId, out: Outgoing) {
+        self.transmit_capped(conn, out, usize::MAX);
     }
 
-    fn transmit_capped(&mut self, conn: ConnId, frame: Frame, cap: usize) {
+    fn transmit_capped(&mut self, conn: ConnId, out: Outgoing, cap: usize) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -443,7 +506,7 @@ impl Runtime {
         }
         c.queued += 1;
         c.sent_since_tick = true;
-        self.transmits.push_back((conn, frame));
+        self.transmits.push_back((conn, out));
     }
 
     /// A fresh envelope on `conn`, with the connection's session id when it has one.

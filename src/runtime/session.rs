@@ -8,7 +8,7 @@ use super::event::RuntimeEvent;
 use super::events_ring::EventRing;
 use super::handshake::Phase;
 use super::jobs::Pending;
-use super::{Runtime, TimerKey};
+use super::{Outgoing, Runtime, TimerKey};
 use crate::time::Instant;
 use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
 
@@ -151,14 +151,18 @@ impl Runtime {
         let seq = s.last_seq;
         frame.session_id = Some(s.id.clone());
         frame.event_seq = Some(seq);
-        s.ring.push(seq, frame.clone());
-        if self.cfg.durable {
+        let durable = self.cfg.durable;
+        // Encoded once, here: the ring sizes, replays and transmits these bytes.
+        let stored = durable.then(|| frame.clone());
+        let (kept, encoded) = s.ring.push(seq, frame);
+        if let Some(frame) = stored {
             // Write-ahead: transmitted once the append holding it completed.
             let record = StoredFrame {
                 session_id: s.id.clone(),
                 event_seq: seq,
                 job_id: frame.job_id.clone(),
                 frame,
+                encoded: encoded.clone(),
             };
             self.push_effect(
                 Effect::AppendEvents(vec![record]),
@@ -172,9 +176,9 @@ impl Runtime {
         s.durable_through = seq;
         if let Some(conn) = s.conn {
             if replay {
-                self.transmit_replay(conn, frame);
+                self.transmit_replay(conn, Outgoing::Kept(kept, encoded));
             } else {
-                self.transmit(conn, frame);
+                self.transmit_kept(conn, kept, encoded);
             }
         }
         seq

@@ -67,6 +67,12 @@ pub struct Host {
     /// Answer Authenticate / MintCredentials / RevokeCredential / StartAgent automatically.
     pub auto: bool,
     pub cred_counter: u32,
+    /// Drain with `poll_transmit_encoded` (decoding each frame back for `out`) instead of
+    /// `poll_transmit`.
+    pub encoded: bool,
+    /// Every frame sent, as bytes: `poll_transmit_encoded`'s, or `Frame::encode` of
+    /// `poll_transmit`'s.
+    pub wire: Vec<(ConnId, Vec<u8>)>,
 }
 
 impl Host {
@@ -86,6 +92,8 @@ impl Host {
             events: Vec::new(),
             auto: true,
             cred_counter: 0,
+            encoded: false,
+            wire: Vec::new(),
         }
     }
 
@@ -96,7 +104,16 @@ impl Host {
     pub fn drain(&mut self) {
         loop {
             let mut progressed = false;
+            if self.encoded {
+                while let Some((c, bytes)) = self.rt.poll_transmit_encoded() {
+                    let f = Frame::decode(&bytes).expect("the runtime's own encoding decodes");
+                    self.wire.push((c, bytes.to_vec()));
+                    self.out.push((c, f));
+                    progressed = true;
+                }
+            }
             while let Some(t) = self.rt.poll_transmit() {
+                self.wire.push((t.0, t.1.encode()));
                 self.out.push(t);
                 progressed = true;
             }

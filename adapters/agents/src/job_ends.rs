@@ -22,7 +22,17 @@ struct Inner {
     entries: HashMap<String, Entry>,
     /// Recorded ends, oldest first (the eviction order).
     order: VecDeque<String>,
+    /// Recorded ends in `order` that a pending wait has claimed (see [`Entry::claimed`]), so
+    /// eviction needs no scan to count the unclaimed ones.
+    claimed: usize,
     next_waiter: u64,
+}
+
+impl Entry {
+    /// A recorded end that a pending wait still has to see.
+    fn claimed(&self) -> bool {
+        self.end.is_some() && !self.waiters.is_empty()
+    }
 }
 
 impl Inner {
@@ -31,9 +41,19 @@ impl Inner {
         self.entries.get(id).is_none_or(|e| e.waiters.is_empty())
     }
 
-    /// Forgets the oldest unclaimed ends until at most `max_entries` are left.
+    /// Keeps `claimed` in step after an entry changed from `was` claimed to `now`.
+    fn claim_changed(&mut self, was: bool, now: bool) {
+        match (was, now) {
+            (false, true) => self.claimed += 1,
+            (true, false) => self.claimed = self.claimed.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Forgets the oldest unclaimed ends until at most `max_entries` are left (the oldest are
+    /// almost always unclaimed, so this is O(1) per recorded end, not a scan).
     fn evict(&mut self) {
-        let mut unclaimed = self.order.iter().filter(|id| self.unclaimed(id)).count();
+        let mut unclaimed = self.order.len().saturating_sub(self.claimed);
         while unclaimed > self.max_entries {
             let Some(pos) = self.order.iter().position(|id| self.unclaimed(id)) else {
                 break;
@@ -85,9 +105,11 @@ impl JobEnds {
                 return;
             }
             entry.end = Some(end);
+            let claimed = entry.claimed();
             // Waiters stay registered until they have polled the end, so their entry is
             // never forgotten under them.
             wake.extend(entry.waiters.iter().map(|(_, w)| w.clone()));
+            g.claim_changed(false, claimed);
             g.order.push_back(job_id.to_owned());
             g.evict();
         }
@@ -144,7 +166,10 @@ impl Future for Wait {
         let entry = g.entries.entry(self.job_id.clone()).or_default();
         if let Some(end) = &entry.end {
             let end = end.clone();
+            let was = entry.claimed();
             entry.waiters.retain(|(i, _)| *i != id);
+            let now = entry.claimed();
+            g.claim_changed(was, now);
             g.evict();
             drop(g);
             self.id = None;
@@ -166,13 +191,15 @@ impl Drop for Wait {
             return;
         };
         let mut g = lock(&self.inner);
-        let remove = match g.entries.get_mut(&self.job_id) {
+        let (remove, was, now) = match g.entries.get_mut(&self.job_id) {
             Some(e) => {
+                let was = e.claimed();
                 e.waiters.retain(|(i, _)| *i != id);
-                e.end.is_none() && e.waiters.is_empty()
+                (e.end.is_none() && e.waiters.is_empty(), was, e.claimed())
             }
-            None => false,
+            None => (false, false, false),
         };
+        g.claim_changed(was, now);
         if remove {
             g.entries.remove(&self.job_id);
         }

@@ -134,6 +134,17 @@ fn job_ends_bound_forgets_the_oldest_unclaimed_end() {
     // Seen: back under the bound (the oldest unclaimed, c, is forgotten).
     assert_eq!(ends.len(), 2);
     assert_eq!(ends.get("c"), None);
+    // A claimed end whose wait is dropped unseen becomes unclaimed: the bound applies again.
+    let mut dropped = ends.wait("f");
+    assert_eq!(poll(&mut dropped, &w), Poll::Pending);
+    ends.record("f", end(FinalStatus::Success));
+    assert_eq!(ends.len(), 3);
+    drop(dropped);
+    ends.record("g", end(FinalStatus::Success));
+    assert_eq!(ends.len(), 2);
+    assert_eq!(ends.get("e"), None);
+    assert_eq!(ends.get("f"), Some(end(FinalStatus::Success)));
+    assert_eq!(ends.get("g"), Some(end(FinalStatus::Success)));
     // max_entries 0 means 1.
     let one = JobEnds::new(0);
     one.record("x", end(FinalStatus::Success));

@@ -190,7 +190,7 @@ fn stored_event(f: &StoredFrame) -> crate::StoredEvent {
         session_id: f.session_id.clone(),
         event_seq: f.event_seq,
         job_id: f.job_id.clone(),
-        frame: f.frame.encode(),
+        frame: f.encoded.to_vec(),
     }
 }
 
@@ -349,6 +349,7 @@ mod tests {
                 event_seq: 1,
                 job_id: None,
                 frame: f.clone(),
+                encoded: f.encode().into(),
             }])
         ));
         assert!(b.push(

@@ -4,6 +4,7 @@
 //! refusal (`error: CODE: message`), a job that failed, or a transport failure
 //! (`error: cannot connect to URL: reason`).
 
+mod bench;
 mod cancel;
 mod demo;
 mod jobs;
@@ -47,6 +48,8 @@ enum Command {
     Cancel(CancelArgs),
     /// Print the frames a session stored in a SQLite log.
     Replay(ReplayArgs),
+    /// Load-test a runtime over loopback WebSocket and print one `name value` line per figure.
+    Bench(bench::BenchArgs),
 }
 
 /// `arcp serve` (the flags and defaults of the reference's `peer_runtime.py`, plus `--db`).
@@ -266,6 +269,7 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Jobs(args) => jobs::run(args).await,
         Command::Cancel(args) => cancel::run(args).await,
         Command::Replay(args) => replay::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

@@ -253,8 +253,8 @@ impl Driver {
 
     /// Step 2: transmits, then effects, then events, each until `None`.
     async fn drain(&mut self) {
-        while let Some((conn, frame)) = self.rt.poll_transmit() {
-            self.send(conn, Outbound::Frame(frame.encode())).await;
+        while let Some((conn, bytes)) = self.rt.poll_transmit_encoded() {
+            self.send(conn, Outbound::Frame(bytes.to_vec())).await;
         }
         while let Some((id, effect)) = self.rt.poll_effect() {
             self.perform(id, effect).await;

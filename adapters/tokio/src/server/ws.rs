@@ -55,9 +55,15 @@ pub(crate) async fn accept_loop(
     }
 }
 
+/// Bytes tungstenite reads per `read` call (a larger message grows the buffer as needed).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// The WebSocket config for a frame cap of `max` bytes.
 pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
     WebSocketConfig::default()
+        // tungstenite zero-fills its whole read buffer on every read: the 128 KiB default
+        // made each idle session cost ~130 KiB of RSS; inbound frames are small (arcp bench).
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
 }

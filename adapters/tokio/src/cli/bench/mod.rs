@@ -1,0 +1,257 @@
+//! `arcp bench`: the end-to-end load tool. It starts a bench runtime (by default as a child
+//! process, `arcp bench --serve-only`, so the server's own RSS can be read from
+//! `/proc/<pid>/status`), drives it with a raw tokio-tungstenite load client over loopback and
+//! prints one `name value` line per figure:
+//!
+//! - one streaming job: the `firehose` agent asked for `--events` events, a fresh session per
+//!   run, timed from the submit to the `job.result`; the median of `--runs`, plus the time to
+//!   the first event;
+//! - submit→accepted latency over `--submits` sequential `echo` submits on one session;
+//! - server RSS per idle session, before/after opening `--idle-sessions` sessions that
+//!   completed hello/welcome;
+//! - jobs/s and accept p99 with each of `--sessions` concurrent sessions, each submitting
+//!   `--jobs-per-session` `echo` jobs in sequence (the next submit once the previous one was
+//!   accepted; a session is done when all its results arrived);
+//! - the streaming figure again with the SQLite store on (a temporary file).
+//!
+//! Counts (`events_received`, `results_received`, …) are exact and checked by the tests;
+//! timings are never asserted.
+
+mod load;
+mod server;
+
+use super::Failure;
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `arcp bench` arguments.
+#[derive(Debug, Args)]
+pub(super) struct BenchArgs {
+    /// Measure this runtime instead of starting one (it must host `firehose`, e.g. a second
+    /// `arcp bench --serve-only --port 7777`); no RSS or SQLite figure then.
+    #[arg(long)]
+    url: Option<String>,
+    /// Bearer token of the load client.
+    #[arg(long, default_value = "alice-token")]
+    token: String,
+    /// Run the bench runtime inside this process instead of a child (no RSS figure).
+    #[arg(long, conflicts_with = "url")]
+    in_process: bool,
+    /// `firehose` events per streaming run.
+    #[arg(long, default_value_t = 120_000)]
+    events: u64,
+    /// Streaming runs (the median is printed).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Sequential `echo` submits for the submit→accepted latency.
+    #[arg(long, default_value_t = 5_000)]
+    submits: usize,
+    /// Idle sessions for the RSS figure.
+    #[arg(long, default_value_t = 1_000)]
+    idle_sessions: usize,
+    /// Concurrent-session figures: the session counts (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    sessions: Vec<usize>,
+    /// `echo` jobs each concurrent session submits in sequence.
+    #[arg(long, default_value_t = 20)]
+    jobs_per_session: usize,
+    /// Skip the SQLite streaming figure.
+    #[arg(long)]
+    no_db: bool,
+    /// Only serve: start the bench runtime (contract agents + `firehose`), print
+    /// `LISTENING ws://…`, and serve until stdin closes or a signal arrives.
+    #[arg(long, hide = true)]
+    serve_only: bool,
+    /// `--serve-only`: the port (0 = any free port).
+    #[arg(long, default_value_t = 0, requires = "serve_only")]
+    port: u16,
+    /// `--serve-only`: the SQLite durable store.
+    #[arg(long, value_name = "PATH", requires = "serve_only")]
+    db: Option<PathBuf>,
+    /// The bench runtime's per-session ring cap (`max_ring_events`) for the SQLite run;
+    /// default `--events` + 16. With the store on, frames are sent only once durable, and
+    /// nothing slows an agent down to the store's pace, so a backlog beyond the ring (the
+    /// default 10,000) cuts the live stream (1008) and the client must resume.
+    #[arg(long, value_name = "N")]
+    ring_events: Option<usize>,
+}
+
+/// Prints one figure line (and flushes, so a reader of the pipe sees it at once).
+fn figure(name: &str, value: impl std::fmt::Display) {
+    use std::io::Write;
+    println!("{name} {value}");
+    let _ = std::io::stdout().flush();
+}
+
+pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
+    if args.serve_only {
+        return server::serve_only(args.port, args.db.clone(), args.ring_events).await;
+    }
+    if args.runs == 0 {
+        return Err(Failure::Error("--runs must be at least 1".into()));
+    }
+    let target = match &args.url {
+        Some(url) => server::Target::external(url.clone()),
+        None if args.in_process => server::Target::in_process(None, None).await?,
+        None => server::Target::child(None, None).await?,
+    };
+    figure("server", target.kind());
+    let r = measure(&args, &target).await;
+    target.stop().await;
+    r?;
+    if args.url.is_none() && !args.no_db {
+        let db = server::TempDb::new();
+        let ring = args.ring_events.unwrap_or_else(|| {
+            usize::try_from(args.events.saturating_add(16)).unwrap_or(usize::MAX)
+        });
+        figure("sqlite_max_ring_events", ring);
+        let target = if args.in_process {
+            server::Target::in_process(Some(db.path()), Some(ring)).await?
+        } else {
+            server::Target::child(Some(db.path()), Some(ring)).await?
+        };
+        let r = streaming(&args, &target, "_sqlite").await;
+        target.stop().await;
+        r?;
+    }
+    Ok(0)
+}
+
+async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failure> {
+    let url = target.url();
+    streaming(args, target, "").await?;
+
+    let lat = load::accept_latency(url, &args.token, args.submits)
+        .await
+        .map_err(Failure::Error)?;
+    figure("accept_submits", args.submits);
+    figure("accept_results_received", lat.results);
+    figure("accept_us_p50", micros(percentile(&lat.accept, 50.0)));
+    figure("accept_us_p99", micros(percentile(&lat.accept, 99.0)));
+
+    let before = target.rss_kb();
+    let idle = load::open_sessions(url, &args.token, args.idle_sessions)
+        .await
+        .map_err(Failure::Error)?;
+    // Let the server finish its per-connection work before reading its RSS.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = target.rss_kb();
+    figure("idle_sessions", idle.len());
+    match (before, after) {
+        (Some(b), Some(a)) => {
+            figure("server_rss_kb_before", b);
+            figure("server_rss_kb_after", a);
+            let per = (a.saturating_sub(b) * 1024) / (idle.len().max(1) as u64);
+            figure("rss_per_idle_session_bytes", per);
+        }
+        _ => figure("rss_per_idle_session_bytes", "n/a"),
+    }
+    load::close_all(idle).await;
+
+    for &n in &args.sessions {
+        let c = load::concurrent(url, &args.token, n, args.jobs_per_session)
+            .await
+            .map_err(Failure::Error)?;
+        let jobs = n * args.jobs_per_session;
+        figure(&format!("sessions_{n}_jobs"), jobs);
+        figure(&format!("sessions_{n}_accepted"), c.accept.len());
+        figure(&format!("sessions_{n}_results_received"), c.results);
+        figure(
+            &format!("jobs_per_sec_{n}_sessions"),
+            per_sec(c.results as u64, c.elapsed),
+        );
+        figure(
+            &format!("accept_us_p50_{n}_sessions"),
+            micros(percentile(&c.accept, 50.0)),
+        );
+        figure(
+            &format!("accept_us_p99_{n}_sessions"),
+            micros(percentile(&c.accept, 99.0)),
+        );
+    }
+    Ok(())
+}
+
+/// The streaming figure (`suffix` "" or "_sqlite"): median of `--runs` fresh-session runs.
+async fn streaming(args: &BenchArgs, target: &server::Target, suffix: &str) -> Result<(), Failure> {
+    let mut rates = Vec::with_capacity(args.runs);
+    let mut firsts = Vec::with_capacity(args.runs);
+    let mut last = None;
+    for _ in 0..args.runs {
+        let s = load::stream_once(target.url(), &args.token, args.events)
+            .await
+            .map_err(Failure::Error)?;
+        rates.push(per_sec(s.events, s.elapsed));
+        firsts.push(s.first_event.unwrap_or(s.elapsed));
+        last = Some(s);
+    }
+    let Some(s) = last else {
+        return Ok(());
+    };
+    figure(&format!("events_requested{suffix}"), args.events);
+    figure(&format!("events_received{suffix}"), s.events);
+    figure(&format!("frames_received{suffix}"), s.frames);
+    let mut sorted = rates.clone();
+    sorted.sort_unstable();
+    figure(
+        &format!("events_per_sec_one_job{suffix}"),
+        sorted[sorted.len() / 2],
+    );
+    figure(
+        &format!("events_per_sec_one_job{suffix}_runs"),
+        rates
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    firsts.sort_unstable();
+    figure(
+        &format!("first_event_us{suffix}"),
+        firsts[firsts.len() / 2].as_micros(),
+    );
+    Ok(())
+}
+
+fn per_sec(n: u64, d: Duration) -> u64 {
+    let s = d.as_secs_f64();
+    if s > 0.0 { (n as f64 / s) as u64 } else { 0 }
+}
+
+fn micros(d: Duration) -> u128 {
+    d.as_micros()
+}
+
+/// The `p`th percentile (nearest rank) of `samples`; zero when empty.
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut v = samples.to_vec();
+    v.sort_unstable();
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_micros).collect();
+        assert_eq!(percentile(&v, 50.0), Duration::from_micros(50));
+        assert_eq!(percentile(&v, 99.0), Duration::from_micros(99));
+        assert_eq!(percentile(&v, 100.0), Duration::from_micros(100));
+        assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+        let one = [Duration::from_micros(7)];
+        assert_eq!(percentile(&one, 1.0), Duration::from_micros(7));
+    }
+
+    #[test]
+    fn per_sec_of_a_second() {
+        assert_eq!(per_sec(1000, Duration::from_millis(500)), 2000);
+        assert_eq!(per_sec(5, Duration::ZERO), 0);
+    }
+}

@@ -1,0 +1,130 @@
+//! `arcp bench` with tiny parameters: every figure line is printed once, and the counts are
+//! exact (events received = what `firehose` was asked for, every submit accepted and
+//! answered). Timings are never asserted, only that they are numbers.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+fn bench(extra: &[&str]) -> HashMap<String, String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_arcp"))
+        .args([
+            "bench",
+            "--events",
+            "1000",
+            "--runs",
+            "2",
+            "--submits",
+            "50",
+            "--idle-sessions",
+            "10",
+            "--sessions",
+            "10,4",
+            "--jobs-per-session",
+            "3",
+        ])
+        .args(extra)
+        .output()
+        .expect("arcp runs");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "arcp bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut figures = HashMap::new();
+    for line in stdout.lines() {
+        let (k, v) = line.split_once(' ').expect("`name value` lines");
+        assert!(
+            figures.insert(k.to_owned(), v.to_owned()).is_none(),
+            "{k} printed twice"
+        );
+    }
+    figures
+}
+
+fn number(f: &HashMap<String, String>, k: &str) -> u64 {
+    f.get(k)
+        .unwrap_or_else(|| panic!("no {k} line in {f:?}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{k} is not a number: {:?}", f[k]))
+}
+
+fn exact(f: &HashMap<String, String>, k: &str, v: &str) {
+    assert_eq!(f.get(k).map(String::as_str), Some(v), "{k}");
+}
+
+#[test]
+fn child_process_run_prints_every_figure_with_exact_counts() {
+    let f = bench(&[]);
+    exact(&f, "server", "child-process");
+    for suffix in ["", "_sqlite"] {
+        exact(&f, &format!("events_requested{suffix}"), "1000");
+        exact(&f, &format!("events_received{suffix}"), "1000");
+        // accepted + 1,000 events + result
+        exact(&f, &format!("frames_received{suffix}"), "1002");
+        number(&f, &format!("events_per_sec_one_job{suffix}"));
+        number(&f, &format!("first_event_us{suffix}"));
+        let runs = &f[&format!("events_per_sec_one_job{suffix}_runs")];
+        assert_eq!(runs.split(',').count(), 2, "{runs}");
+        for r in runs.split(',') {
+            r.parse::<u64>().unwrap();
+        }
+    }
+    exact(&f, "accept_submits", "50");
+    exact(&f, "accept_results_received", "50");
+    assert!(number(&f, "accept_us_p50") <= number(&f, "accept_us_p99"));
+    exact(&f, "idle_sessions", "10");
+    assert!(number(&f, "server_rss_kb_before") > 0);
+    assert!(number(&f, "server_rss_kb_after") > 0);
+    number(&f, "rss_per_idle_session_bytes");
+    for (n, jobs) in [(10, "30"), (4, "12")] {
+        exact(&f, &format!("sessions_{n}_jobs"), jobs);
+        exact(&f, &format!("sessions_{n}_accepted"), jobs);
+        exact(&f, &format!("sessions_{n}_results_received"), jobs);
+        number(&f, &format!("jobs_per_sec_{n}_sessions"));
+        assert!(
+            number(&f, &format!("accept_us_p50_{n}_sessions"))
+                <= number(&f, &format!("accept_us_p99_{n}_sessions"))
+        );
+    }
+    // --events + 16: the whole run fits the ring.
+    exact(&f, "sqlite_max_ring_events", "1016");
+    // server, 6 streaming lines twice, 4 latency, 4 RSS, 6 per session count, the ring cap.
+    assert_eq!(f.len(), 1 + 2 * 6 + 4 + 4 + 2 * 6 + 1, "{f:?}");
+}
+
+#[test]
+fn in_process_run_has_no_rss_figure_and_no_db_skips_sqlite() {
+    let f = bench(&["--in-process", "--no-db"]);
+    exact(&f, "server", "in-process");
+    exact(&f, "events_received", "1000");
+    exact(&f, "rss_per_idle_session_bytes", "n/a");
+    assert!(!f.contains_key("server_rss_kb_before"));
+    assert!(!f.contains_key("events_received_sqlite"));
+    exact(&f, "sessions_10_results_received", "30");
+}
+
+#[test]
+fn external_url_is_measured_as_is() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_arcp"))
+        .args(["bench", "--serve-only", "--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().strip_prefix("LISTENING ").unwrap().to_owned();
+    let f = bench(&["--url", &url]);
+    exact(&f, "server", "external");
+    exact(&f, "events_received", "1000");
+    exact(&f, "sessions_4_results_received", "12");
+    assert!(!f.contains_key("events_received_sqlite"));
+    // Closing its stdin stops the bench server.
+    drop(server.stdin.take());
+    assert!(server.wait().unwrap().success());
+}
