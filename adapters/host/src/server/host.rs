@@ -64,6 +64,9 @@ pub enum Input<P> {
     },
     /// An agent task's call or exit.
     Agent(AgentMsg),
+    /// Nothing to feed: the adapter wakes its driver to look at its own state (e.g. a
+    /// shutdown request).
+    Wake,
     /// The result of an effect performed off the driver (an authentication).
     EffectResult {
         /// The effect.
@@ -118,8 +121,14 @@ pub trait HostIo<P> {
     /// Spawns an agent job's task; `Err(message)` ends the job `INTERNAL_ERROR`.
     fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String>;
     /// Runs `auth` on `token` off the driver (it may block) and feeds the answer back as
-    /// [`Input::EffectResult`] (`arcp_auth::effect_outcome` shapes it).
-    fn authenticate(&mut self, id: EffectId, auth: Arc<dyn Authenticator>, token: String);
+    /// [`Input::EffectResult`] (`arcp_auth::effect_outcome` shapes it); or answers inline
+    /// with `Some(outcome)`.
+    fn authenticate(
+        &mut self,
+        id: EffectId,
+        auth: Arc<dyn Authenticator>,
+        token: String,
+    ) -> Option<EffectOutcome>;
     /// Hands a storage batch to the store.
     fn store(&mut self, batch: Batch) -> Stored;
 }
@@ -293,6 +302,7 @@ impl<P> ServerHost<P> {
             },
             Input::Agent(AgentMsg::Exited { job_id }) => self.agents.exited(&job_id),
             Input::EffectResult { id, outcome } => self.rt.handle_effect_result(now, id, outcome),
+            Input::Wake => {}
         }
     }
 
@@ -488,10 +498,8 @@ impl<P> ServerHost<P> {
             return None;
         }
         let outcome = match effect {
-            Effect::Authenticate { token, .. } => {
-                io.authenticate(id, self.auth.clone(), token);
-                return None;
-            }
+            // Off the driver (answered later as an input) unless the adapter answers inline.
+            Effect::Authenticate { token, .. } => io.authenticate(id, self.auth.clone(), token)?,
             Effect::StartAgent(start) => match self.agents.task(*start) {
                 Ok((cancel, task)) => {
                     let job_id = task.job_id.clone();

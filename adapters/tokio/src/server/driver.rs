@@ -69,7 +69,12 @@ impl HostIo<ConnPorts> for Io {
         Ok(())
     }
 
-    fn authenticate(&mut self, id: EffectId, auth: Arc<dyn Authenticator>, token: String) {
+    fn authenticate(
+        &mut self,
+        id: EffectId,
+        auth: Arc<dyn Authenticator>,
+        token: String,
+    ) -> Option<EffectOutcome> {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             let outcome = tokio::task::spawn_blocking(move || {
@@ -81,6 +86,7 @@ impl HostIo<ConnPorts> for Io {
             });
             let _ = tx.send(Input::EffectResult { id, outcome }).await;
         });
+        None
     }
 
     fn store(&mut self, batch: arcp_host::server::Batch) -> Stored {
