@@ -1,40 +1,20 @@
-//! The ONE thread that owns the [`Runtime`], following the driving contract:
-//!
-//! 1. feed exactly one input (a frame, a connection event, an agent call, an effect result, a
-//!    timeout);
-//! 2. drain `poll_transmit` (frames go straight into the connection's bounded writer queue),
-//!    then `poll_effect` (storage effects are collected into one batch, committed on this
-//!    thread once the pass is drained; agents start on their own threads), then `poll_event`;
-//! 3. ask `poll_timeout` last;
-//! 4. block on the input queue with `recv_timeout` until the deadline;
-//! 5. on wake re-read the clock and call `handle_timeout` once the deadline has passed.
+//! The ONE thread that owns the runtime (inside an [`arcp_host::server::ServerHost`], which
+//! holds the driving contract, the effect dispatch and the connection table). This file is
+//! the threads part: the wait (`recv_timeout` on the input queue, derived from
+//! `poll_timeout`), the bounded wait on a full writer queue, the SQLite batch of each drain
+//! pass committed on this thread, agents and authentications on their own threads.
 
-use super::host::AgentThreads;
-use arcp_agents::Provisioner;
-pub(crate) use arcp_agents::wall_ms;
-use arcp_agents::{OsEntropy, TokenTable};
-use arcp_proto::lease::Operation;
-use arcp_proto::runtime::{
-    AgentEvent, AgentReply, ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent,
-    TransportKind,
+use arcp_host::server::{
+    AgentLink, AgentTask, Authenticator, Batch, BoxFuture, Built, Clock, Delivery, HostIo,
+    MetricsHandle, ServerHost, Stored, run_batch,
 };
-use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{Budget, ErrorPayload};
+pub(crate) use arcp_host::server::{AgentMsg, Outbound};
+use arcp_proto::runtime::{EffectId, EffectOutcome};
 use arcp_sqlite::SqliteStore;
-use arcp_sqlite::runtime::{Batch, run_batch};
-use std::collections::{HashMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// What a connection's writer is asked to do.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// One encoded frame.
-    Frame(Vec<u8>),
-    /// Close with this WebSocket code after the frames before it.
-    Close(u16),
-}
+use std::time::Duration;
 
 /// The driver's view of a live connection.
 #[derive(Debug)]
@@ -45,325 +25,164 @@ pub(crate) struct ConnPorts {
     pub(crate) tcp: Option<TcpStream>,
 }
 
-/// A one-shot answer channel.
-pub(crate) type Reply<T> = SyncSender<T>;
+/// An input to the driver, from connection threads, agent threads and authentications.
+pub(crate) type Input = arcp_host::server::Input<ConnPorts>;
 
-/// An input to the driver, from connection threads, agent threads and the server handle.
-#[derive(Debug)]
-pub(crate) enum Input {
-    /// A transport connection opened.
-    Opened {
-        conn: ConnId,
-        kind: TransportKind,
-        ports: ConnPorts,
-    },
-    /// One complete inbound frame.
-    Frame { conn: ConnId, bytes: Vec<u8> },
-    /// An inbound frame over the cap that the transport did not buffer (D35).
-    Oversized { conn: ConnId, len: usize },
-    /// The connection ended.
-    Closed { conn: ConnId },
-    /// A running agent calls into the runtime.
-    Agent { job_id: String, call: AgentCall },
-    /// An agent thread returned.
-    AgentExited { job_id: String },
-    /// Stop: cancel agents, close connections, then answer.
-    Shutdown { done: Reply<()> },
+/// Agent threads reach the driver over its input queue (blocking while it is full).
+struct Link(SyncSender<Input>);
+
+impl AgentLink for Link {
+    fn send(&self, msg: AgentMsg) -> BoxFuture<'_, bool> {
+        // The round trip happens when the future is first polled, as with an async host.
+        Box::pin(async move { self.0.send(Input::Agent(msg)).is_ok() })
+    }
+
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(crate::exec::sleep(d))
+    }
 }
 
-/// An agent's call, answered on its reply channel.
-#[derive(Debug)]
-pub(crate) enum AgentCall {
-    Emit(AgentEvent, Reply<Result<AgentReply, ErrorPayload>>),
-    Authorize(Operation, Reply<Result<(), ErrorPayload>>),
-    Budget(Reply<Option<Budget>>),
+struct Io {
+    tx: SyncSender<Input>,
+    store: Option<(SqliteStore, usize)>,
+    /// How long a full writer queue may hold the driver before the connection is dropped.
+    send_timeout: Duration,
 }
 
-/// The host's monotonic clock as the core's [`Instant`], and the wall-clock anchor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    origin: std::time::Instant,
-}
+impl HostIo<ConnPorts> for Io {
+    /// The bounded wait happens inside `send`.
+    type Wait = std::convert::Infallible;
 
-impl Clock {
-    pub(crate) fn new() -> Self {
-        Clock {
-            origin: std::time::Instant::now(),
+    fn send(&mut self, port: &ConnPorts, out: Outbound) -> Delivery<Self::Wait> {
+        let deadline = std::time::Instant::now() + self.send_timeout;
+        let mut out = out;
+        loop {
+            match port.out.try_send(out) {
+                Ok(()) => return Delivery::Queued,
+                Err(TrySendError::Disconnected(_)) => return Delivery::Closed,
+                Err(TrySendError::Full(o)) => {
+                    if std::time::Instant::now() >= deadline {
+                        // A slow consumer: the host kills it and reports it lost.
+                        return Delivery::Closed;
+                    }
+                    out = o;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
         }
     }
 
-    pub(crate) fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    fn kill(&mut self, port: ConnPorts, _code: u16) {
+        if let Some(tcp) = &port.tcp {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
     }
 
-    /// How long from `now` until the core's deadline `at` (zero when passed).
-    fn until(&self, at: Instant) -> Duration {
-        (self.origin + Duration::from_micros(at.as_micros()))
-            .saturating_duration_since(std::time::Instant::now())
+    fn close(&mut self, port: ConnPorts, code: u16) {
+        let _ = port.out.try_send(Outbound::Close(code));
     }
 
-    pub(crate) fn wall(&self, now: Instant) -> WallClock {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        WallClock::new(now, micros)
+    fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String> {
+        std::thread::Builder::new()
+            .name(format!("arcp-agent-{}", task.job_id))
+            .spawn(move || crate::exec::block_on(task.future))
+            .map(drop)
+            .map_err(|e| format!("cannot start the agent thread: {e}"))
     }
-}
 
-/// Effect results produced while draining, fed back one per loop turn.
-enum Local {
-    Result(EffectId, EffectOutcome),
-    Lost(ConnId),
-}
+    fn authenticate(
+        &mut self,
+        id: EffectId,
+        auth: Arc<dyn Authenticator>,
+        token: String,
+    ) -> Option<EffectOutcome> {
+        let tx = self.tx.clone();
+        let a = auth.clone();
+        let t = token.clone();
+        let spawned = std::thread::Builder::new()
+            .name("arcp-auth".into())
+            .spawn(move || {
+                let outcome = arcp_host::server::effect_outcome(&*a, &t);
+                let _ = tx.send(Input::EffectResult { id, outcome });
+            });
+        // No thread to be had: answer on the driver.
+        match spawned {
+            Ok(_) => None,
+            Err(_) => Some(arcp_host::server::effect_outcome(&*auth, &token)),
+        }
+    }
 
-/// The durable store, used on the driver thread: one transaction per drain pass.
-pub(crate) struct Store {
-    pub(crate) db: SqliteStore,
-    pub(crate) read_limit: usize,
-    pending: Batch,
-}
-
-impl Store {
-    pub(crate) fn new(db: SqliteStore, read_limit: usize) -> Self {
-        Store {
-            db,
-            read_limit,
-            pending: Batch::default(),
+    fn store(&mut self, batch: Batch) -> Stored {
+        match &mut self.store {
+            Some((db, limit)) => Stored::Done(run_batch(db, batch, *limit)),
+            None => Stored::Busy(batch),
         }
     }
 }
 
 /// Everything the driver thread owns.
 pub(crate) struct Driver {
-    pub(crate) rt: Runtime,
-    pub(crate) clock: Clock,
-    pub(crate) rx: Receiver<Input>,
-    pub(crate) conns: HashMap<ConnId, ConnPorts>,
-    pub(crate) auth: TokenTable,
-    pub(crate) creds: Option<Provisioner>,
-    pub(crate) store: Option<Store>,
-    pub(crate) agents: AgentThreads,
-    /// How long a full writer queue may hold the driver before the connection is dropped.
-    pub(crate) send_timeout: Duration,
-    ready: VecDeque<Local>,
+    host: ServerHost<ConnPorts>,
+    io: Io,
+    clock: Clock,
+    rx: Receiver<Input>,
+    shutdown: Receiver<SyncSender<()>>,
 }
 
 impl Driver {
-    #[allow(clippy::too_many_arguments)]
+    /// The driver of `built`; `shutdown` is checked whenever the driver wakes (the handle
+    /// sends [`Input::Wake`] after its request).
     pub(crate) fn new(
-        rt: Runtime,
+        built: Built,
         clock: Clock,
-        rx: Receiver<Input>,
-        auth: TokenTable,
-        creds: Option<Provisioner>,
-        store: Option<Store>,
-        agents: AgentThreads,
+        (tx, rx, shutdown): (SyncSender<Input>, Receiver<Input>, Receiver<SyncSender<()>>),
+        credentials: bool,
         send_timeout: Duration,
-    ) -> Self {
-        Driver {
-            rt,
+    ) -> (Self, MetricsHandle) {
+        let (host, db) = ServerHost::new(built, Arc::new(Link(tx.clone())), credentials);
+        let limit = host.runtime().config().bounds.max_ring_events;
+        let metrics = host.metrics();
+        let io = Io {
+            tx,
+            store: db.map(|db| (db, limit)),
+            send_timeout,
+        };
+        let driver = Driver {
+            host,
+            io,
             clock,
             rx,
-            conns: HashMap::new(),
-            auth,
-            creds,
-            store,
-            agents,
-            send_timeout,
-            ready: VecDeque::new(),
-        }
+            shutdown,
+        };
+        (driver, metrics)
     }
 
-    /// Runs until [`Input::Shutdown`] (or every sender is gone).
+    /// Runs until a shutdown request (or every sender is gone).
     pub(crate) fn run(mut self) {
-        self.drain();
+        self.host.drain(&mut self.io);
         loop {
-            let local = self.ready.pop_front();
-            let input = match local {
-                Some(l) => Ok(Err(l)),
-                None => {
-                    // Step 4: the read timeout is derived from `poll_timeout`.
-                    match self.rt.poll_timeout() {
-                        Some(d) => self.rx.recv_timeout(self.clock.until(d)).map(Ok),
-                        None => self
-                            .rx
-                            .recv()
-                            .map(Ok)
-                            .map_err(|_| RecvTimeoutError::Disconnected),
-                    }
+            if !self.host.feed_ready(self.clock.now()) {
+                // The read timeout is derived from `poll_timeout`.
+                let got = match self.host.poll_timeout() {
+                    Some(d) => self.rx.recv_timeout(self.clock.until(d)),
+                    None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match got {
+                    Ok(i) => self.host.feed(self.clock.now(), i),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return,
                 }
-            };
-            let now = self.clock.now();
-            match input {
-                Ok(Err(Local::Result(id, outcome))) => {
-                    self.rt.handle_effect_result(now, id, outcome)
-                }
-                Ok(Err(Local::Lost(conn))) => self.rt.handle_connection_closed(now, conn),
-                Ok(Ok(Input::Shutdown { done })) => {
-                    self.shutdown();
+                if let Ok(done) = self.shutdown.try_recv() {
+                    // Cancels every agent, closes every connection (1000), commits the batch.
+                    self.host.shutdown(&mut self.io);
                     let _ = done.send(());
                     return;
                 }
-                Ok(Ok(i)) => self.feed(now, i),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
             }
-            self.drain();
-            // Step 5: on wake, re-read the clock; an expired deadline is its own input.
-            let now = self.clock.now();
-            if self.rt.poll_timeout().is_some_and(|d| d <= now) {
-                self.rt.handle_timeout(now);
-                self.drain();
+            self.host.drain(&mut self.io);
+            if self.host.fire_timeout(self.clock.now()) {
+                self.host.drain(&mut self.io);
             }
-        }
-    }
-
-    fn feed(&mut self, now: Instant, input: Input) {
-        match input {
-            Input::Opened { conn, kind, ports } => {
-                self.conns.insert(conn, ports);
-                self.rt.handle_connection_opened(now, conn, kind);
-            }
-            Input::Frame { conn, bytes } => self.rt.handle_frame(now, conn, &bytes),
-            Input::Oversized { conn, len } => self.rt.handle_oversized_frame(now, conn, len),
-            Input::Closed { conn } => {
-                self.conns.remove(&conn);
-                self.rt.handle_connection_closed(now, conn);
-            }
-            Input::Agent { job_id, call } => match call {
-                AgentCall::Emit(ev, reply) => {
-                    let _ = reply.send(self.rt.handle_agent_event(now, &job_id, ev));
-                }
-                AgentCall::Authorize(op, reply) => {
-                    let _ = reply.send(self.rt.authorize(now, &job_id, &op));
-                }
-                AgentCall::Budget(reply) => {
-                    let _ = reply.send(self.rt.job_budget(&job_id));
-                }
-            },
-            Input::AgentExited { job_id } => self.agents.exited(&job_id),
-            Input::Shutdown { .. } => {}
-        }
-    }
-
-    /// Step 2: transmits, then effects, then events, each until `None`; then the pass's
-    /// storage batch commits (its results are later inputs).
-    fn drain(&mut self) {
-        while let Some((conn, frame)) = self.rt.poll_transmit() {
-            self.send(conn, Outbound::Frame(frame.encode()));
-        }
-        while let Some((id, effect)) = self.rt.poll_effect() {
-            self.perform(id, effect);
-        }
-        while let Some(ev) = self.rt.poll_event() {
-            match &ev {
-                RuntimeEvent::JobEnded { .. } => self.agents.job_ended(&ev),
-                RuntimeEvent::SessionExpired { session_id } => {
-                    if let Some(s) = &mut self.store {
-                        s.pending.delete_session(session_id.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(s) = &mut self.store
-            && !s.pending.is_empty()
-        {
-            let batch = std::mem::take(&mut s.pending);
-            let done = run_batch(&mut s.db, batch, s.read_limit);
-            self.ready
-                .extend(done.into_iter().map(|(id, o)| Local::Result(id, o)));
-        }
-    }
-
-    /// Queues `out` on the connection's writer. A queue that stays full for `send_timeout`
-    /// marks a slow consumer: the socket is shut down at once and the connection reported lost.
-    fn send(&mut self, conn: ConnId, out: Outbound) {
-        let Some(ports) = self.conns.get(&conn) else {
-            return;
-        };
-        let deadline = std::time::Instant::now() + self.send_timeout;
-        let mut out = out;
-        let sent = loop {
-            match ports.out.try_send(out) {
-                Ok(()) => break true,
-                Err(TrySendError::Disconnected(_)) => break false,
-                Err(TrySendError::Full(o)) => {
-                    if std::time::Instant::now() >= deadline {
-                        break false;
-                    }
-                    out = o;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        };
-        if !sent && let Some(ports) = self.conns.remove(&conn) {
-            if let Some(tcp) = &ports.tcp {
-                let _ = tcp.shutdown(Shutdown::Both);
-            }
-            self.ready.push_back(Local::Lost(conn));
-        }
-    }
-
-    fn perform(&mut self, id: EffectId, effect: Effect) {
-        if let Some(store) = &mut self.store
-            && store.pending.push(Some(id), &effect)
-        {
-            return;
-        }
-        let outcome = match effect {
-            Effect::Authenticate { token, .. } => self.auth.authenticate(&token),
-            Effect::StartAgent(start) => self.agents.start(*start),
-            Effect::CancelAgent { job_id } => {
-                self.agents.cancel(&job_id);
-                EffectOutcome::Done
-            }
-            Effect::MintCredentials {
-                lease,
-                lease_constraints,
-                ..
-            } => match &mut self.creds {
-                Some(p) => p.mint(
-                    wall_ms(),
-                    &mut OsEntropy,
-                    &lease,
-                    lease_constraints.as_ref(),
-                ),
-                None => EffectOutcome::Minted {
-                    credentials: Vec::new(),
-                },
-            },
-            // The in-process provisioner's credentials are honoured nowhere else.
-            Effect::RevokeCredential { .. } => EffectOutcome::Done,
-            Effect::CloseConnection { conn, reason } => {
-                self.send(conn, Outbound::Close(reason.websocket_code()));
-                // The writer closes after the queued frames; the reader reports `Closed`.
-                self.conns.remove(&conn);
-                EffectOutcome::Done
-            }
-            // Without a durable store the runtime emits none of these; answer them anyway.
-            Effect::ReadEvents { .. } => EffectOutcome::EventsRead { frames: Vec::new() },
-            Effect::AppendEvents(_)
-            | Effect::PersistSession(_)
-            | Effect::PersistJob(_)
-            | Effect::PersistIdempotency(_)
-            | Effect::PersistCredential(_) => EffectOutcome::Done,
-        };
-        self.ready.push_back(Local::Result(id, outcome));
-    }
-
-    /// Cancels every agent, closes every connection (1000) and commits what is pending.
-    fn shutdown(&mut self) {
-        self.agents.shutdown();
-        for (_, ports) in self.conns.drain() {
-            let _ = ports.out.try_send(Outbound::Close(1000));
-        }
-        if let Some(s) = &mut self.store
-            && !s.pending.is_empty()
-        {
-            let batch = std::mem::take(&mut s.pending);
-            let _ = run_batch(&mut s.db, batch, s.read_limit);
         }
     }
 }

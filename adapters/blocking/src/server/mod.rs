@@ -23,35 +23,20 @@
 //! ↔ SQLite mapping from `arcp_sqlite::runtime`: written once for every adapter.
 
 mod driver;
-mod host;
 mod stdio;
 mod ws;
 
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
+pub use arcp_host::server::{ServerError, ServerMetrics};
 
-use arcp_agents::AgentRegistry;
 use arcp_agents::OsEntropy;
-use arcp_proto::runtime::{ALL_FEATURES, Bounds, ObserverPolicy, Runtime, RuntimeConfig};
-use driver::{Clock, Driver, Input, Store};
-use host::AgentThreads;
+use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
+use driver::{Driver, Input};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// Binding or another socket operation failed.
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    /// The durable store could not be opened or read.
-    #[error("durable store: {0}")]
-    Store(#[from] arcp_sqlite::StoreError),
-}
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
@@ -66,194 +51,54 @@ impl Server {
     }
 }
 
-/// Configures and starts a server.
+/// Configures and starts a server (the options are arcp-host's [`ServerOptions`]).
+#[derive(Debug, Default)]
 pub struct ServerBuilder {
-    tokens: Option<TokenTable>,
-    heartbeat_interval: Duration,
-    resume_window: Duration,
-    max_frame_bytes: usize,
-    credentials: bool,
-    db: Option<PathBuf>,
-    agents: Option<AgentRegistry>,
-    bounds: Bounds,
-    input_capacity: usize,
-    outbound_capacity: usize,
-    slow_consumer_timeout: Duration,
-    handshake_timeout: Duration,
+    opts: ServerOptions,
 }
 
-impl std::fmt::Debug for ServerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("db", &self.db)
-            .finish_non_exhaustive()
-    }
-}
+arcp_host::builder_options!(ServerBuilder);
 
-impl Default for ServerBuilder {
-    fn default() -> Self {
-        ServerBuilder {
-            tokens: None,
-            heartbeat_interval: Duration::from_secs(2),
-            resume_window: Duration::from_secs(600),
-            max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
-            credentials: true,
-            db: None,
-            agents: None,
-            bounds: Bounds::default(),
-            input_capacity: 1024,
-            outbound_capacity: 4096,
-            slow_consumer_timeout: Duration::from_secs(5),
-            handshake_timeout: Duration::from_secs(10),
-        }
-    }
+/// What a started driver gives the transports.
+struct Started {
+    tx: SyncSender<Input>,
+    shutdown: SyncSender<SyncSender<()>>,
+    metrics: MetricsHandle,
+    driver: JoinHandle<()>,
 }
 
 impl ServerBuilder {
     /// Replaces the token table (default: the contract tokens, `auditor` the observer).
     pub fn tokens(mut self, table: TokenTable) -> Self {
-        self.tokens = Some(table);
+        self.opts.tokens = Some(table);
         self
-    }
-
-    /// `heartbeat_interval_sec`; zero disables heartbeats (the feature is not advertised).
-    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
-        self.heartbeat_interval = d;
-        self
-    }
-
-    /// How long a detached session stays resumable.
-    pub fn resume_window(mut self, d: Duration) -> Self {
-        self.resume_window = d;
-        self
-    }
-
-    /// The inbound frame cap (D35), mirrored into the WebSocket config.
-    pub fn max_frame_bytes(mut self, n: usize) -> Self {
-        self.max_frame_bytes = n;
-        self
-    }
-
-    /// Credential provisioning (`provisioned_credentials`); on by default.
-    pub fn credentials(mut self, on: bool) -> Self {
-        self.credentials = on;
-        self
-    }
-
-    /// The SQLite durable store (`None`, the default: only the core's in-memory ring). An
-    /// existing file is restored from.
-    pub fn db(mut self, path: Option<PathBuf>) -> Self {
-        self.db = path;
-        self
-    }
-
-    /// The agents to host (default: [`arcp_agents::contract_agents`]).
-    pub fn agents(mut self, registry: AgentRegistry) -> Self {
-        self.agents = Some(registry);
-        self
-    }
-
-    /// The core's bounds (its `max_frame_bytes` is replaced by [`Self::max_frame_bytes`]).
-    pub fn bounds(mut self, bounds: Bounds) -> Self {
-        self.bounds = bounds;
-        self
-    }
-
-    /// Capacity of the driver's input queue (connections and agents block when it is full).
-    pub fn input_capacity(mut self, n: usize) -> Self {
-        self.input_capacity = n.max(1);
-        self
-    }
-
-    /// Capacity of each connection's writer queue.
-    pub fn outbound_capacity(mut self, n: usize) -> Self {
-        self.outbound_capacity = n.max(1);
-        self
-    }
-
-    /// How long a full writer queue may stall before its connection is dropped.
-    pub fn slow_consumer_timeout(mut self, d: Duration) -> Self {
-        self.slow_consumer_timeout = d;
-        self
-    }
-
-    /// How long a TCP connection may take to complete the WebSocket upgrade.
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.handshake_timeout = d;
-        self
-    }
-
-    fn runtime_config(&self, registry: &AgentRegistry) -> RuntimeConfig {
-        let mut cfg = RuntimeConfig {
-            runtime: arcp_proto::wire::RuntimeInfo {
-                name: "arcp-blocking".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            ..RuntimeConfig::default()
-        };
-        cfg.features = ALL_FEATURES
-            .iter()
-            .filter(|f| **f != "heartbeat" || !self.heartbeat_interval.is_zero())
-            .filter(|f| **f != "provisioned_credentials" || self.credentials)
-            .map(|f| (*f).to_owned())
-            .collect();
-        cfg.agents = registry.specs();
-        if self.tokens.is_none() {
-            cfg.observer_policy = ObserverPolicy {
-                observers: vec![DEFAULT_OBSERVER.to_owned()],
-            };
-        }
-        cfg.resume_window = self.resume_window;
-        if !self.heartbeat_interval.is_zero() {
-            cfg.heartbeat_interval = self.heartbeat_interval;
-        }
-        cfg.durable = self.db.is_some();
-        cfg.bounds = Bounds {
-            max_frame_bytes: self.max_frame_bytes,
-            ..self.bounds.clone()
-        };
-        cfg
     }
 
     /// Builds the runtime (restoring from the store) and starts the driver thread.
-    fn start(mut self) -> Result<(Self, SyncSender<Input>, JoinHandle<()>), ServerError> {
-        let registry = self
-            .agents
-            .take()
-            .unwrap_or_else(arcp_agents::contract_agents);
-        let cfg = self.runtime_config(&registry);
+    fn start(mut self) -> Result<(Self, Started), ServerError> {
         let clock = Clock::new();
-        let mut rt = Runtime::new(cfg.clone(), clock.wall(clock.now()), Box::new(OsEntropy));
-        let store = match self.db.clone() {
-            Some(p) => {
-                let (db, snapshot) = arcp_sqlite::runtime::open(p)?;
-                rt.restore(clock.now(), snapshot);
-                Some(Store::new(db, cfg.bounds.max_ring_events))
-            }
-            None => None,
-        };
-        let (tx, rx) = sync_channel(self.input_capacity);
-        let agents = AgentThreads::new(
-            Arc::new(registry),
-            tx.clone(),
-            cfg.bounds.max_retained_jobs,
-            self.credentials,
-        );
-        let driver = Driver::new(
-            rt,
+        let built = self
+            .opts
+            .build("arcp-blocking", env!("CARGO_PKG_VERSION"), &clock)?;
+        let (tx, rx) = sync_channel(self.opts.input_capacity);
+        let (shutdown, shutdown_rx) = sync_channel(1);
+        let (driver, metrics) = Driver::new(
+            built,
             clock,
-            rx,
-            self.tokens.clone().unwrap_or_else(TokenTable::contract),
-            self.credentials.then(arcp_agents::Provisioner::new),
-            store,
-            agents,
-            self.slow_consumer_timeout,
+            (tx.clone(), rx, shutdown_rx),
+            self.opts.credentials,
+            self.opts.slow_consumer_timeout,
         );
         let driver = std::thread::Builder::new()
             .name("arcp-driver".into())
             .spawn(move || driver.run())?;
-        Ok((self, tx, driver))
+        let started = Started {
+            tx,
+            shutdown,
+            metrics,
+            driver,
+        };
+        Ok((self, started))
     }
 
     /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
@@ -265,12 +110,13 @@ impl ServerBuilder {
     ) -> Result<(String, ServerHandle), ServerError> {
         let listener = TcpListener::bind(addr)?;
         let local = listener.local_addr()?;
-        let (this, tx, driver) = self.start()?;
+        let (this, started) = self.start()?;
+        let tx = started.tx.clone();
         let opts = Arc::new(ws::WsOptions {
             path: path.to_owned(),
-            max_frame_bytes: this.max_frame_bytes,
-            handshake_timeout: this.handshake_timeout,
-            outbound_capacity: this.outbound_capacity,
+            max_frame_bytes: this.opts.max_frame_bytes,
+            handshake_timeout: this.opts.handshake_timeout,
+            outbound_capacity: this.opts.outbound_capacity,
             conn_ids: AtomicU64::new(1),
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -282,10 +128,9 @@ impl ServerBuilder {
             format!("ws://{local}{path}"),
             ServerHandle {
                 local_addr: Some(local),
-                tx,
+                started,
                 stop,
                 accept: Some(accept),
-                driver: Some(driver),
             },
         ))
     }
@@ -305,20 +150,19 @@ impl ServerBuilder {
         R: std::io::Read + Send + 'static,
         W: std::io::Write + Send + 'static,
     {
-        let (this, tx, driver) = self.start()?;
+        let (this, started) = self.start()?;
         stdio::session(
             reader,
             writer,
-            &tx,
-            this.max_frame_bytes,
-            this.outbound_capacity,
+            &started.tx,
+            this.opts.max_frame_bytes,
+            this.opts.outbound_capacity,
         );
         ServerHandle {
             local_addr: None,
-            tx,
+            started,
             stop: Arc::new(AtomicBool::new(true)),
             accept: None,
-            driver: Some(driver),
         }
         .shutdown();
         Ok(())
@@ -329,16 +173,26 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: Option<SocketAddr>,
-    tx: SyncSender<Input>,
+    started: Started,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
-    driver: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started").finish_non_exhaustive()
+    }
 }
 
 impl ServerHandle {
     /// The listener's address (`None` for stdio).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// The server's counters now (updated after every drain of the driver).
+    pub fn metrics(&self) -> ServerMetrics {
+        self.started.metrics.get()
     }
 
     /// Graceful shutdown: stop accepting, cancel every agent, close every connection (1000),
@@ -353,12 +207,10 @@ impl ServerHandle {
             let _ = a.join();
         }
         let (done, rx) = sync_channel(1);
-        if self.tx.send(Input::Shutdown { done }).is_ok() {
+        if self.started.shutdown.send(done).is_ok() && self.started.tx.send(Input::Wake).is_ok() {
             let _ = rx.recv();
         }
-        if let Some(d) = self.driver.take() {
-            let _ = d.join();
-        }
+        let _ = self.started.driver.join();
     }
 }
 

@@ -1,224 +1,187 @@
-//! The ONE task that owns the [`Runtime`], following the driving contract (as arcp-tokio's
-//! driver, on futures primitives):
-//!
-//! 1. feed exactly one input (a frame, a connection event, an agent call, an effect result, a
-//!    timeout);
-//! 2. drain `poll_transmit` (frames go straight into the connection's bounded writer queue),
-//!    then `poll_effect` (performed here when cheap, on the store thread when durable, on agent
-//!    tasks for `StartAgent`; their results become later inputs), then `poll_event`;
-//! 3. ask `poll_timeout` last;
-//! 4. sleep (an `async_io::Timer`) until the earliest of: an input, a store batch completing,
-//!    the deadline;
-//! 5. on wake re-read the clock and call `handle_timeout` once the deadline has passed.
+//! The ONE task that owns the runtime (inside an [`arcp_host::server::ServerHost`], which
+//! holds the driving contract, the effect dispatch and the connection table). This file is
+//! the futures part: the wait (`select_biased!` over the input queue, the store thread's
+//! completions, the shutdown request and an `async_io::Timer` at the core's deadline), the
+//! bounded wait on a full writer queue, and spawning (agent tasks on the application's
+//! [`Spawner`], authentications on the `blocking` crate's thread pool).
 
-use super::host::AgentTasks;
-use super::store::StoreWorker;
-use arcp_agents::{OsEntropy, Provisioner, TokenTable, wall_ms};
-use arcp_proto::lease::Operation;
-use arcp_proto::runtime::{
-    AgentEvent, AgentReply, ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent,
-    TransportKind,
+use super::Spawner;
+use arcp_host::server::{
+    AgentLink, AgentTask, Authenticator, Batch, BoxFuture, Built, Clock, Completion, Delivery,
+    Drain, HostIo, MetricsHandle, ServerHost, StoreThread, Stored,
 };
-use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{Budget, ErrorPayload};
+pub(crate) use arcp_host::server::{AgentMsg, Outbound};
+use arcp_proto::runtime::{EffectId, EffectOutcome};
 use async_channel::{Receiver, Sender, TrySendError};
 use futures_util::{FutureExt, select_biased};
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// A one-shot reply channel (bounded to one message).
-pub(crate) type Reply<T> = Sender<T>;
-
-/// What a connection's writer is asked to do.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// One encoded frame.
-    Frame(Vec<u8>),
-    /// Close with this WebSocket code after the frames before it.
-    Close(u16),
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The driver's view of a live connection.
 #[derive(Debug)]
 pub(crate) struct ConnPorts {
     /// In-order frames and the final close (bounded).
     pub(crate) out: Sender<Outbound>,
-    /// Immediate close (slow consumer, shutdown), ahead of anything queued (capacity 1).
+    /// Immediate close (slow consumer), ahead of anything queued (capacity 1).
     pub(crate) kill: Sender<u16>,
 }
 
-/// An input to the driver, from connection tasks, agent tasks and the server handle.
-#[derive(Debug)]
-pub(crate) enum Input {
-    Opened {
-        conn: ConnId,
-        kind: TransportKind,
-        ports: ConnPorts,
-    },
-    Frame {
-        conn: ConnId,
-        bytes: Vec<u8>,
-    },
-    /// An inbound frame over the cap that the transport did not buffer (D35).
-    Oversized {
-        conn: ConnId,
-        len: usize,
-    },
-    Closed {
-        conn: ConnId,
-    },
-    Agent {
-        job_id: String,
-        call: AgentCall,
-    },
-    AgentExited {
-        job_id: String,
-    },
-    Shutdown {
-        done: Reply<()>,
-    },
+/// An input to the driver, from connection tasks, agent tasks and authentications.
+pub(crate) type Input = arcp_host::server::Input<ConnPorts>;
+
+/// Agent tasks reach the driver over its input queue; they sleep on `async_io` timers.
+struct Link(Sender<Input>);
+
+impl AgentLink for Link {
+    fn send(&self, msg: AgentMsg) -> BoxFuture<'_, bool> {
+        Box::pin(async move { self.0.send(Input::Agent(msg)).await.is_ok() })
+    }
+
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            async_io::Timer::after(d).await;
+        })
+    }
 }
 
-/// An agent's call, answered on its reply channel.
-#[derive(Debug)]
-pub(crate) enum AgentCall {
-    Emit(AgentEvent, Reply<Result<AgentReply, ErrorPayload>>),
-    Authorize(Operation, Reply<Result<(), ErrorPayload>>),
-    Budget(Reply<Option<Budget>>),
+struct Io {
+    tx: Sender<Input>,
+    spawn: Spawner,
+    store: Option<StoreThread>,
 }
 
-/// The host's monotonic clock as the core's [`Instant`], and the wall-clock anchor.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    origin: std::time::Instant,
-}
+impl HostIo<ConnPorts> for Io {
+    type Wait = (Sender<Outbound>, Outbound);
 
-impl Clock {
-    pub(crate) fn new() -> Self {
-        Clock {
-            origin: std::time::Instant::now(),
+    fn send(&mut self, port: &ConnPorts, out: Outbound) -> Delivery<Self::Wait> {
+        match port.out.try_send(out) {
+            Ok(()) => Delivery::Queued,
+            Err(TrySendError::Closed(_)) => Delivery::Closed,
+            Err(TrySendError::Full(out)) => Delivery::Full((port.out.clone(), out)),
         }
     }
 
-    pub(crate) fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
+    fn kill(&mut self, port: ConnPorts, code: u16) {
+        let _ = port.kill.try_send(code);
     }
 
-    pub(crate) fn deadline(&self, at: Instant) -> std::time::Instant {
-        self.origin + Duration::from_micros(at.as_micros())
+    fn close(&mut self, port: ConnPorts, code: u16) {
+        let _ = port.out.try_send(Outbound::Close(code));
     }
 
-    pub(crate) fn wall(&self, now: Instant) -> WallClock {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        WallClock::new(now, micros)
+    fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String> {
+        (self.spawn)(task.future);
+        Ok(())
     }
-}
 
-enum Local {
-    Result(EffectId, EffectOutcome),
-    Lost(ConnId),
+    fn authenticate(
+        &mut self,
+        id: EffectId,
+        auth: Arc<dyn Authenticator>,
+        token: String,
+    ) -> Option<EffectOutcome> {
+        let tx = self.tx.clone();
+        (self.spawn)(Box::pin(async move {
+            let outcome =
+                blocking::unblock(move || arcp_host::server::effect_outcome(&*auth, &token)).await;
+            let _ = tx.send(Input::EffectResult { id, outcome }).await;
+        }));
+        None
+    }
+
+    fn store(&mut self, batch: Batch) -> Stored {
+        match &self.store {
+            Some(s) => s.send(batch),
+            None => Stored::Busy(batch),
+        }
+    }
 }
 
 enum Step {
-    Local(Local),
     Input(Option<Input>),
-    Store(Option<arcp_sqlite::runtime::Completion>),
+    Store(Option<Completion>),
+    Shutdown(Sender<()>),
     Timeout,
 }
 
 /// Everything the driver task owns.
 pub(crate) struct Driver {
-    pub(crate) rt: Runtime,
-    pub(crate) clock: Clock,
-    pub(crate) rx: Receiver<Input>,
-    pub(crate) conns: HashMap<ConnId, ConnPorts>,
-    pub(crate) auth: TokenTable,
-    pub(crate) creds: Option<Provisioner>,
-    pub(crate) store: Option<StoreWorker>,
-    pub(crate) agents: AgentTasks,
-    pub(crate) send_timeout: Duration,
-    ready: VecDeque<Local>,
+    host: ServerHost<ConnPorts>,
+    io: Io,
+    clock: Clock,
+    rx: Receiver<Input>,
+    shutdown: Receiver<Sender<()>>,
+    store_done: Option<Receiver<Completion>>,
+    send_timeout: Duration,
 }
 
 impl Driver {
-    #[allow(clippy::too_many_arguments)]
+    /// The driver of `built`; with a store, its thread is started here.
     pub(crate) fn new(
-        rt: Runtime,
+        built: Built,
         clock: Clock,
-        rx: Receiver<Input>,
-        auth: TokenTable,
-        creds: Option<Provisioner>,
-        store: Option<StoreWorker>,
-        agents: AgentTasks,
+        (tx, rx, shutdown): (Sender<Input>, Receiver<Input>, Receiver<Sender<()>>),
+        spawn: Spawner,
+        credentials: bool,
         send_timeout: Duration,
-    ) -> Self {
-        Driver {
-            rt,
+    ) -> std::io::Result<(Self, MetricsHandle)> {
+        let (host, db) = ServerHost::new(built, Arc::new(Link(tx.clone())), credentials);
+        let (store, store_done) = match db {
+            Some(db) => {
+                let limit = host.runtime().config().bounds.max_ring_events;
+                let (done_tx, done_rx) = async_channel::bounded(1);
+                let t = StoreThread::spawn(db, limit, move |c| done_tx.send_blocking(c).is_ok())?;
+                (Some(t), Some(done_rx))
+            }
+            None => (None, None),
+        };
+        let metrics = host.metrics();
+        let io = Io { tx, spawn, store };
+        let driver = Driver {
+            host,
+            io,
             clock,
             rx,
-            conns: HashMap::new(),
-            auth,
-            creds,
-            store,
-            agents,
+            shutdown,
+            store_done,
             send_timeout,
-            ready: VecDeque::new(),
-        }
+        };
+        Ok((driver, metrics))
     }
 
-    /// Runs until [`Input::Shutdown`] (or every sender is gone).
+    /// Runs until a shutdown request (or every sender is gone).
     pub(crate) async fn run(mut self) {
         self.drain().await;
         loop {
-            let input = match self.ready.pop_front() {
-                Some(l) => Step::Local(l),
-                None => self.wait().await,
-            };
-            let now = self.clock.now();
-            match input {
-                Step::Local(Local::Result(id, outcome)) => {
-                    self.rt.handle_effect_result(now, id, outcome)
-                }
-                Step::Local(Local::Lost(conn)) => self.rt.handle_connection_closed(now, conn),
-                Step::Store(done) => {
-                    if let Some(s) = &mut self.store {
-                        s.inflight = false;
+            if !self.host.feed_ready(self.clock.now()) {
+                match self.wait().await {
+                    Step::Store(done) => self.host.store_done(done.unwrap_or_default()),
+                    Step::Input(Some(i)) => self.host.feed(self.clock.now(), i),
+                    Step::Input(None) => return,
+                    Step::Shutdown(done) => {
+                        self.shutdown().await;
+                        let _ = done.try_send(());
+                        return;
                     }
-                    self.ready.extend(
-                        done.unwrap_or_default()
-                            .into_iter()
-                            .map(|(id, o)| Local::Result(id, o)),
-                    );
+                    Step::Timeout => {}
                 }
-                Step::Timeout => {}
-                Step::Input(None) => return,
-                Step::Input(Some(Input::Shutdown { done })) => {
-                    self.shutdown().await;
-                    let _ = done.try_send(());
-                    return;
-                }
-                Step::Input(Some(i)) => self.feed(now, i),
             }
             self.drain().await;
-            let now = self.clock.now();
-            if self.rt.poll_timeout().is_some_and(|d| d <= now) {
-                self.rt.handle_timeout(now);
+            if self.host.fire_timeout(self.clock.now()) {
                 self.drain().await;
             }
         }
     }
 
-    /// Step 4: sleep until the earliest of an input, a store completion, the deadline.
+    /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
+    /// deadline.
     async fn wait(&mut self) -> Step {
-        let deadline = self.rt.poll_timeout().map(|d| self.clock.deadline(d));
+        let deadline = self.host.poll_timeout().map(|d| self.clock.deadline(d));
         let store = self
-            .store
+            .store_done
             .as_ref()
-            .filter(|s| s.inflight)
-            .map(|s| s.done.clone());
+            .filter(|_| self.host.store_inflight())
+            .cloned();
         let store_done = async {
             match store {
                 Some(rx) => rx.recv().await.ok(),
@@ -233,157 +196,49 @@ impl Driver {
                 None => std::future::pending().await,
             }
         };
+        let shutdown = async {
+            match self.shutdown.recv().await {
+                Ok(done) => done,
+                Err(_) => std::future::pending().await,
+            }
+        };
         select_biased! {
             done = store_done.fuse() => Step::Store(done),
             i = self.rx.recv().fuse() => Step::Input(i.ok()),
+            done = shutdown.fuse() => Step::Shutdown(done),
             () = sleep.fuse() => Step::Timeout,
         }
     }
 
-    fn feed(&mut self, now: Instant, input: Input) {
-        match input {
-            Input::Opened { conn, kind, ports } => {
-                self.conns.insert(conn, ports);
-                self.rt.handle_connection_opened(now, conn, kind);
-            }
-            Input::Frame { conn, bytes } => self.rt.handle_frame(now, conn, &bytes),
-            Input::Oversized { conn, len } => self.rt.handle_oversized_frame(now, conn, len),
-            Input::Closed { conn } => {
-                self.conns.remove(&conn);
-                self.rt.handle_connection_closed(now, conn);
-            }
-            Input::Agent { job_id, call } => match call {
-                AgentCall::Emit(ev, reply) => {
-                    let _ = reply.try_send(self.rt.handle_agent_event(now, &job_id, ev));
-                }
-                AgentCall::Authorize(op, reply) => {
-                    let _ = reply.try_send(self.rt.authorize(now, &job_id, &op));
-                }
-                AgentCall::Budget(reply) => {
-                    let _ = reply.try_send(self.rt.job_budget(&job_id));
-                }
-            },
-            Input::AgentExited { job_id } => self.agents.exited(&job_id),
-            Input::Shutdown { .. } => {}
-        }
-    }
-
-    /// Step 2: transmits, then effects, then events, each until `None`.
+    /// Drains; a full writer queue is waited on for at most `send_timeout`.
     async fn drain(&mut self) {
-        while let Some((conn, frame)) = self.rt.poll_transmit() {
-            self.send(conn, Outbound::Frame(frame.encode())).await;
-        }
-        while let Some((id, effect)) = self.rt.poll_effect() {
-            self.perform(id, effect).await;
-        }
-        while let Some(ev) = self.rt.poll_event() {
-            match &ev {
-                RuntimeEvent::JobEnded { .. } => self.agents.job_ended(&ev),
-                RuntimeEvent::SessionExpired { session_id } => {
-                    if let Some(s) = &mut self.store {
-                        s.pending.delete_session(session_id.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(s) = &mut self.store {
-            s.flush();
-        }
-    }
-
-    /// Queues `out` on the connection's writer; a queue that stays full for `send_timeout`
-    /// marks a slow consumer: the connection is closed at once (1008) and reported lost.
-    async fn send(&mut self, conn: ConnId, out: Outbound) {
-        let Some(ports) = self.conns.get(&conn) else {
-            return;
-        };
-        let sent = match ports.out.try_send(out) {
-            Ok(()) => true,
-            Err(TrySendError::Closed(_)) => false,
-            Err(TrySendError::Full(out)) => {
-                let tx = ports.out.clone();
-                let timer = async_io::Timer::after(self.send_timeout);
-                select_biased! {
-                    r = tx.send(out).fuse() => r.is_ok(),
-                    _ = FutureExt::fuse(timer) => false,
-                }
-            }
-        };
-        if !sent && let Some(ports) = self.conns.remove(&conn) {
-            let _ = ports.kill.try_send(1008);
-            self.ready.push_back(Local::Lost(conn));
-        }
-    }
-
-    async fn perform(&mut self, id: EffectId, effect: Effect) {
-        if let Some(store) = &mut self.store
-            && store.pending.push(Some(id), &effect)
+        while let Drain::Blocked {
+            wait: (tx, out), ..
+        } = self.host.drain(&mut self.io)
         {
-            return;
+            let timer = async_io::Timer::after(self.send_timeout);
+            let sent = select_biased! {
+                r = tx.send(out).fuse() => r.is_ok(),
+                _ = FutureExt::fuse(timer) => false,
+            };
+            self.host.unblocked(&mut self.io, sent);
         }
-        let outcome = match effect {
-            Effect::Authenticate { token, .. } => self.auth.authenticate(&token),
-            Effect::StartAgent(start) => self.agents.start(*start),
-            Effect::CancelAgent { job_id } => {
-                self.agents.cancel(&job_id);
-                EffectOutcome::Done
-            }
-            Effect::MintCredentials {
-                lease,
-                lease_constraints,
-                ..
-            } => match &mut self.creds {
-                Some(p) => p.mint(
-                    wall_ms(),
-                    &mut OsEntropy,
-                    &lease,
-                    lease_constraints.as_ref(),
-                ),
-                None => EffectOutcome::Minted {
-                    credentials: Vec::new(),
-                },
-            },
-            // The in-process provisioner's credentials are honoured nowhere else.
-            Effect::RevokeCredential { .. } => EffectOutcome::Done,
-            Effect::CloseConnection { conn, reason } => {
-                self.send(conn, Outbound::Close(reason.websocket_code()))
-                    .await;
-                self.conns.remove(&conn);
-                EffectOutcome::Done
-            }
-            Effect::ReadEvents { .. } => EffectOutcome::EventsRead { frames: Vec::new() },
-            Effect::AppendEvents(_)
-            | Effect::PersistSession(_)
-            | Effect::PersistJob(_)
-            | Effect::PersistIdempotency(_)
-            | Effect::PersistCredential(_) => EffectOutcome::Done,
-        };
-        self.ready.push_back(Local::Result(id, outcome));
     }
 
     /// Cancels every agent, closes every connection (1000) and waits for the store to
     /// commit what is pending.
     async fn shutdown(&mut self) {
-        self.agents.shutdown();
-        for (_, ports) in self.conns.drain() {
-            let _ = ports.out.try_send(Outbound::Close(1000));
-        }
-        if let Some(s) = &mut self.store {
-            loop {
-                if s.inflight {
-                    match s.done.recv().await {
-                        Ok(_) => s.inflight = false,
-                        Err(_) => break,
-                    }
+        self.host.shutdown(&mut self.io);
+        while self.host.store_inflight() {
+            let Some(rx) = &self.store_done else {
+                break;
+            };
+            match rx.recv().await {
+                Ok(done) => {
+                    self.host.store_done(done);
+                    self.host.flush(&mut self.io);
                 }
-                if s.pending.is_empty() {
-                    break;
-                }
-                s.flush();
-                if !s.inflight {
-                    break;
-                }
+                Err(_) => break,
             }
         }
     }

@@ -26,38 +26,22 @@
 //! `RuntimeConfig`.
 
 mod driver;
-mod host;
-mod store;
 pub(crate) mod ws;
 
 pub use arcp_agents::BoxFuture;
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
+pub use arcp_host::server::{ServerError, ServerMetrics};
 pub(crate) use ws::ws_config;
 
-use arcp_agents::{AgentRegistry, OsEntropy};
-use arcp_proto::runtime::{ALL_FEATURES, Bounds, ObserverPolicy, Runtime, RuntimeConfig};
+use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
 use async_channel::Sender;
-use driver::{Clock, Driver, Input};
-use host::AgentTasks;
+use driver::Driver;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
 
 /// How the library starts its tasks: the application's executor.
 pub type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// Binding or another socket operation failed.
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    /// The durable store could not be opened or read.
-    #[error("durable store: {0}")]
-    Store(#[from] arcp_sqlite::StoreError),
-}
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
@@ -72,50 +56,27 @@ impl Server {
     ) -> ServerBuilder {
         ServerBuilder {
             spawn: Arc::new(spawn),
-            tokens: None,
-            observers: Vec::new(),
-            heartbeat_interval: Duration::from_secs(2),
-            resume_window: Duration::from_secs(600),
-            max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
-            credentials: true,
-            db: None,
-            agents: None,
-            bounds: Bounds::default(),
-            input_capacity: 1024,
-            outbound_capacity: 4096,
-            slow_consumer_timeout: Duration::from_secs(5),
-            handshake_timeout: Duration::from_secs(10),
+            opts: ServerOptions::default(),
         }
     }
 }
 
-/// Configures and starts a server (the same options as arcp-tokio's `ServerBuilder`).
+/// Configures and starts a server (the options are arcp-host's [`ServerOptions`], as in
+/// arcp-tokio's `ServerBuilder`).
 pub struct ServerBuilder {
     spawn: Spawner,
-    tokens: Option<TokenTable>,
-    observers: Vec<String>,
-    heartbeat_interval: Duration,
-    resume_window: Duration,
-    max_frame_bytes: usize,
-    credentials: bool,
-    db: Option<PathBuf>,
-    agents: Option<AgentRegistry>,
-    bounds: Bounds,
-    input_capacity: usize,
-    outbound_capacity: usize,
-    slow_consumer_timeout: Duration,
-    handshake_timeout: Duration,
+    opts: ServerOptions,
 }
 
 impl std::fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerBuilder")
-            .field("observers", &self.observers)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("db", &self.db)
+            .field("opts", &self.opts)
             .finish_non_exhaustive()
     }
 }
+
+arcp_host::builder_options!(ServerBuilder);
 
 impl ServerBuilder {
     /// Adds bearer tokens `(token, principal)`; once any is given the contract tokens are
@@ -124,116 +85,8 @@ impl ServerBuilder {
         mut self,
         tokens: impl IntoIterator<Item = (T, P)>,
     ) -> Self {
-        let table = self.tokens.get_or_insert_with(TokenTable::new);
-        for (t, p) in tokens {
-            table.insert(t, p);
-        }
+        self.opts.add_tokens(tokens);
         self
-    }
-
-    /// Adds an observer principal (may list and subscribe to every job, never cancel).
-    pub fn observer(mut self, principal: impl Into<String>) -> Self {
-        self.observers.push(principal.into());
-        self
-    }
-
-    /// `heartbeat_interval_sec`; zero disables heartbeats (the feature is not advertised).
-    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
-        self.heartbeat_interval = d;
-        self
-    }
-
-    /// How long a detached session stays resumable.
-    pub fn resume_window(mut self, d: Duration) -> Self {
-        self.resume_window = d;
-        self
-    }
-
-    /// The inbound frame cap (D35), mirrored into the WebSocket config.
-    pub fn max_frame_bytes(mut self, n: usize) -> Self {
-        self.max_frame_bytes = n;
-        self
-    }
-
-    /// Credential provisioning (`provisioned_credentials`); on by default.
-    pub fn credentials(mut self, on: bool) -> Self {
-        self.credentials = on;
-        self
-    }
-
-    /// The SQLite durable store (`None`, the default: only the core's in-memory ring). An
-    /// existing file is restored from.
-    pub fn db(mut self, path: Option<PathBuf>) -> Self {
-        self.db = path;
-        self
-    }
-
-    /// The agents to host (default: [`arcp_agents::contract_agents`]).
-    pub fn agents(mut self, registry: AgentRegistry) -> Self {
-        self.agents = Some(registry);
-        self
-    }
-
-    /// The core's bounds (its `max_frame_bytes` is replaced by [`Self::max_frame_bytes`]).
-    pub fn bounds(mut self, bounds: Bounds) -> Self {
-        self.bounds = bounds;
-        self
-    }
-
-    /// Capacity of the driver's input queue (connections and agents wait when it is full).
-    pub fn input_capacity(mut self, n: usize) -> Self {
-        self.input_capacity = n.max(1);
-        self
-    }
-
-    /// Capacity of each connection's writer queue.
-    pub fn outbound_capacity(mut self, n: usize) -> Self {
-        self.outbound_capacity = n.max(1);
-        self
-    }
-
-    /// How long a full writer queue may stall before its connection is closed 1008.
-    pub fn slow_consumer_timeout(mut self, d: Duration) -> Self {
-        self.slow_consumer_timeout = d;
-        self
-    }
-
-    /// How long a TCP connection may take to complete the WebSocket upgrade.
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.handshake_timeout = d;
-        self
-    }
-
-    fn runtime_config(&self, registry: &AgentRegistry) -> RuntimeConfig {
-        let mut cfg = RuntimeConfig {
-            runtime: arcp_proto::wire::RuntimeInfo {
-                name: "arcp-futures".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            ..RuntimeConfig::default()
-        };
-        cfg.features = ALL_FEATURES
-            .iter()
-            .filter(|f| **f != "heartbeat" || !self.heartbeat_interval.is_zero())
-            .filter(|f| **f != "provisioned_credentials" || self.credentials)
-            .map(|f| (*f).to_owned())
-            .collect();
-        cfg.agents = registry.specs();
-        let mut observers = self.observers.clone();
-        if self.tokens.is_none() && observers.is_empty() {
-            observers.push(DEFAULT_OBSERVER.to_owned());
-        }
-        cfg.observer_policy = ObserverPolicy { observers };
-        cfg.resume_window = self.resume_window;
-        if !self.heartbeat_interval.is_zero() {
-            cfg.heartbeat_interval = self.heartbeat_interval;
-        }
-        cfg.durable = self.db.is_some();
-        cfg.bounds = Bounds {
-            max_frame_bytes: self.max_frame_bytes,
-            ..self.bounds.clone()
-        };
-        cfg
     }
 
     /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
@@ -247,41 +100,20 @@ impl ServerBuilder {
         let std_listener = TcpListener::bind(addr)?;
         let local = std_listener.local_addr()?;
         let listener = async_io::Async::new(std_listener)?;
-        let registry = self
-            .agents
-            .take()
-            .unwrap_or_else(arcp_agents::contract_agents);
-        let cfg = self.runtime_config(&registry);
         let clock = Clock::new();
-        let mut rt = Runtime::new(cfg.clone(), clock.wall(clock.now()), Box::new(OsEntropy));
-        let store = match self.db.clone() {
-            Some(path) => {
-                let (db, snapshot) = arcp_sqlite::runtime::open(path)?;
-                rt.restore(clock.now(), snapshot);
-                Some(store::StoreWorker::spawn(db, cfg.bounds.max_ring_events)?)
-            }
-            None => None,
-        };
-        let (tx, rx) = async_channel::bounded(self.input_capacity);
-        let agents = AgentTasks::new(
-            Arc::new(registry),
-            tx.clone(),
-            self.spawn.clone(),
-            cfg.bounds.max_retained_jobs,
-            self.credentials,
-        );
-        let tokens = self.tokens.clone().unwrap_or_else(TokenTable::contract);
-        let creds = self.credentials.then(arcp_agents::Provisioner::new);
-        let driver = Driver::new(
-            rt,
+        let built = self
+            .opts
+            .build("arcp-futures", env!("CARGO_PKG_VERSION"), &clock)?;
+        let (tx, rx) = async_channel::bounded(self.opts.input_capacity);
+        let (shutdown, shutdown_rx) = async_channel::bounded(1);
+        let (driver, metrics) = Driver::new(
+            built,
             clock,
-            rx,
-            tokens,
-            creds,
-            store,
-            agents,
-            self.slow_consumer_timeout,
-        );
+            (tx.clone(), rx, shutdown_rx),
+            self.spawn.clone(),
+            self.opts.credentials,
+            self.opts.slow_consumer_timeout,
+        )?;
         let (driver_done_tx, driver_done) = async_channel::bounded(1);
         (self.spawn)(Box::pin(async move {
             driver.run().await;
@@ -289,24 +121,24 @@ impl ServerBuilder {
         }));
         let opts = Arc::new(ws::WsOptions {
             path: path.to_owned(),
-            max_frame_bytes: self.max_frame_bytes,
-            handshake_timeout: self.handshake_timeout,
-            outbound_capacity: self.outbound_capacity,
+            max_frame_bytes: self.opts.max_frame_bytes,
+            handshake_timeout: self.opts.handshake_timeout,
+            outbound_capacity: self.opts.outbound_capacity,
             conn_ids: AtomicU64::new(1),
             spawn: self.spawn.clone(),
         });
         let (stop, stop_rx) = async_channel::bounded(1);
         let (accept_done_tx, accept_done) = async_channel::bounded(1);
-        let accept_tx = tx.clone();
         (self.spawn)(Box::pin(async move {
-            ws::accept_loop(listener, opts, accept_tx, stop_rx).await;
+            ws::accept_loop(listener, opts, tx, stop_rx).await;
             let _ = accept_done_tx.try_send(());
         }));
         Ok((
             format!("ws://{local}{path}"),
             ServerHandle {
                 local_addr: local,
-                tx,
+                shutdown,
+                metrics,
                 stop,
                 accept_done,
                 driver_done,
@@ -319,7 +151,8 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
-    tx: Sender<Input>,
+    shutdown: Sender<Sender<()>>,
+    metrics: MetricsHandle,
     stop: Sender<()>,
     accept_done: async_channel::Receiver<()>,
     driver_done: async_channel::Receiver<()>,
@@ -331,13 +164,18 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// The server's counters now (updated after every drain of the driver).
+    pub fn metrics(&self) -> ServerMetrics {
+        self.metrics.get()
+    }
+
     /// Graceful shutdown: stop accepting, cancel every agent, close every connection (1000),
     /// commit what the store has pending, and wait for the driver to end.
     pub async fn shutdown(self) {
         let _ = self.stop.try_send(());
         let _ = self.accept_done.recv().await;
         let (done, rx) = async_channel::bounded(1);
-        if self.tx.send(Input::Shutdown { done }).await.is_ok() {
+        if self.shutdown.send(done).await.is_ok() {
             let _ = rx.recv().await;
         }
         let _ = self.driver_done.recv().await;

@@ -70,7 +70,8 @@ pub async fn route(
         router,
         ServerHandle {
             local_addr: None,
-            tx: running.tx,
+            shutdown: running.shutdown,
+            metrics: running.metrics,
             stop,
             accept: None,
             driver: running.driver,

@@ -25,20 +25,16 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod driver;
-mod host;
 mod stdio;
-mod store;
 mod ws;
 
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
+pub use arcp_host::server::{ServerError, ServerMetrics};
 
-use arcp_agents::AgentRegistry;
-use arcp_agents::OsEntropy;
-use arcp_proto::runtime::{ALL_FEATURES, Bounds, ConnId, ObserverPolicy, Runtime, RuntimeConfig};
-use driver::{Clock, Driver, Input};
-use host::AgentTasks;
+use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
+use arcp_proto::runtime::ConnId;
+use driver::{Driver, Input, Queues};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -46,17 +42,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-
-/// Why a server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// Binding or another socket operation failed.
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    /// The durable store could not be opened or read.
-    #[error("durable store: {0}")]
-    Store(#[from] arcp_sqlite::StoreError),
-}
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
@@ -71,52 +56,13 @@ impl Server {
     }
 }
 
-/// Configures and starts a server.
+/// Configures and starts a server (the options are arcp-host's [`ServerOptions`]).
+#[derive(Debug, Default)]
 pub struct ServerBuilder {
-    tokens: Option<TokenTable>,
-    observers: Vec<String>,
-    heartbeat_interval: Duration,
-    resume_window: Duration,
-    max_frame_bytes: usize,
-    credentials: bool,
-    db: Option<PathBuf>,
-    agents: Option<AgentRegistry>,
-    bounds: Bounds,
-    input_capacity: usize,
-    outbound_capacity: usize,
-    slow_consumer_timeout: Duration,
-    handshake_timeout: Duration,
+    opts: ServerOptions,
 }
 
-impl std::fmt::Debug for ServerBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("observers", &self.observers)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("db", &self.db)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for ServerBuilder {
-    fn default() -> Self {
-        ServerBuilder {
-            tokens: None,
-            observers: Vec::new(),
-            heartbeat_interval: Duration::from_secs(2),
-            resume_window: Duration::from_secs(600),
-            max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
-            credentials: true,
-            db: None,
-            agents: None,
-            bounds: Bounds::default(),
-            input_capacity: 1024,
-            outbound_capacity: 4096,
-            slow_consumer_timeout: Duration::from_secs(5),
-            handshake_timeout: Duration::from_secs(10),
-        }
-    }
-}
+arcp_host::builder_options!(ServerBuilder);
 
 impl ServerBuilder {
     /// Adds bearer tokens `(token, principal)`. Once any is given, the contract tokens are no
@@ -126,167 +72,46 @@ impl ServerBuilder {
         T: Into<String>,
         P: Into<String>,
     {
-        let table = self.tokens.get_or_insert_with(TokenTable::new);
-        for (t, p) in tokens {
-            table.insert(t, p);
-        }
+        self.opts.add_tokens(tokens);
         self
     }
 
-    /// Adds an observer principal: it may list and subscribe to every job (never cancel).
-    pub fn observer(mut self, principal: impl Into<String>) -> Self {
-        self.observers.push(principal.into());
-        self
-    }
-
-    /// `heartbeat_interval_sec`; zero disables heartbeats (the feature is not advertised).
-    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
-        self.heartbeat_interval = d;
-        self
-    }
-
-    /// How long a detached session stays resumable.
-    pub fn resume_window(mut self, d: Duration) -> Self {
-        self.resume_window = d;
-        self
-    }
-
-    /// The inbound frame cap (D35), mirrored into the WebSocket config.
-    pub fn max_frame_bytes(mut self, n: usize) -> Self {
-        self.max_frame_bytes = n;
-        self
-    }
-
-    /// Credential provisioning (`provisioned_credentials`); on by default.
-    pub fn credentials(mut self, on: bool) -> Self {
-        self.credentials = on;
-        self
-    }
-
-    /// The SQLite durable store; `None` (the default): no durable store, only the core's
-    /// in-memory ring. An existing file is restored from (sessions resumable, unfinished jobs
-    /// ended "runtime restarted").
-    pub fn db(mut self, path: Option<PathBuf>) -> Self {
-        self.db = path;
-        self
-    }
-
-    /// The agents to host (default: [`arcp_agents::contract_agents`]).
-    pub fn agents(mut self, registry: AgentRegistry) -> Self {
-        self.agents = Some(registry);
-        self
-    }
-
-    /// The core's bounds (its `max_frame_bytes` is replaced by [`Self::max_frame_bytes`]).
-    pub fn bounds(mut self, bounds: Bounds) -> Self {
-        self.bounds = bounds;
-        self
-    }
-
-    /// Capacity of the driver's input queue (connections and agents wait when it is full).
-    pub fn input_capacity(mut self, n: usize) -> Self {
-        self.input_capacity = n.max(1);
-        self
-    }
-
-    /// Capacity of each connection's writer queue.
-    pub fn outbound_capacity(mut self, n: usize) -> Self {
-        self.outbound_capacity = n.max(1);
-        self
-    }
-
-    /// How long a full writer queue may stall before its connection is closed 1008.
-    pub fn slow_consumer_timeout(mut self, d: Duration) -> Self {
-        self.slow_consumer_timeout = d;
-        self
-    }
-
-    /// How long a TCP connection may take to complete the WebSocket upgrade.
-    pub fn handshake_timeout(mut self, d: Duration) -> Self {
-        self.handshake_timeout = d;
-        self
-    }
-
-    /// The core configuration this builder describes (agents from `registry`).
-    fn runtime_config(&self, registry: &AgentRegistry) -> RuntimeConfig {
-        let mut cfg = RuntimeConfig {
-            runtime: arcp_proto::wire::RuntimeInfo {
-                name: "arcp-tokio".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            ..RuntimeConfig::default()
-        };
-        cfg.features = ALL_FEATURES
-            .iter()
-            .filter(|f| **f != "heartbeat" || !self.heartbeat_interval.is_zero())
-            .filter(|f| **f != "provisioned_credentials" || self.credentials)
-            .map(|f| (*f).to_owned())
-            .collect();
-        cfg.agents = registry.specs();
-        let mut observers = self.observers.clone();
-        if self.tokens.is_none() && observers.is_empty() {
-            observers.push(DEFAULT_OBSERVER.to_owned());
-        }
-        cfg.observer_policy = ObserverPolicy { observers };
-        cfg.resume_window = self.resume_window;
-        if !self.heartbeat_interval.is_zero() {
-            cfg.heartbeat_interval = self.heartbeat_interval;
-        }
-        cfg.durable = self.db.is_some();
-        cfg.bounds = Bounds {
-            max_frame_bytes: self.max_frame_bytes,
-            ..self.bounds.clone()
-        };
-        cfg
-    }
-
-    /// Builds the runtime (restoring from the store) and spawns the driver.
+    /// Builds the runtime (restoring from the store off the async threads) and spawns the
+    /// driver.
     async fn start(mut self) -> Result<Running, ServerError> {
-        let registry = self
-            .agents
-            .take()
-            .unwrap_or_else(arcp_agents::contract_agents);
-        let cfg = self.runtime_config(&registry);
         let clock = Clock::new();
-        let now = clock.now();
-        let mut rt = Runtime::new(cfg.clone(), clock.wall(now), Box::new(OsEntropy));
-        let store = match self.db.clone() {
-            Some(path) => {
-                let opened = tokio::task::spawn_blocking(move || store::open(path))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))??;
-                let (db, snapshot) = opened;
-                rt.restore(clock.now(), snapshot);
-                Some(store::StoreWorker::spawn(db, cfg.bounds.max_ring_events)?)
-            }
-            None => None,
+        let version = env!("CARGO_PKG_VERSION");
+        let built = if self.opts.db.is_some() {
+            let (opts, built) = tokio::task::spawn_blocking(move || {
+                let built = self.opts.build("arcp-tokio", version, &clock);
+                (self.opts, built)
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            self.opts = opts;
+            built?
+        } else {
+            self.opts.build("arcp-tokio", version, &clock)?
         };
-        let (tx, rx) = mpsc::channel(self.input_capacity);
-        let agents = AgentTasks::new(
-            Arc::new(registry),
-            tx.clone(),
-            cfg.bounds.max_retained_jobs,
-            self.credentials,
-        );
-        let tokens = self.tokens.clone().unwrap_or_else(TokenTable::contract);
-        let creds = self.credentials.then(arcp_agents::Provisioner::new);
-        let driver = Driver::new(
-            rt,
-            clock,
+        let (tx, rx) = mpsc::channel(self.opts.input_capacity);
+        let (shutdown, shutdown_rx) = mpsc::channel(1);
+        let queues = Queues {
+            tx: tx.clone(),
             rx,
-            tokens,
-            creds,
-            store,
-            agents,
-            self.slow_consumer_timeout,
-        );
+            shutdown: shutdown_rx,
+        };
+        let o = &self.opts;
+        let (driver, metrics) =
+            Driver::new(built, clock, queues, o.credentials, o.slow_consumer_timeout)?;
         let task = tokio::spawn(driver.run());
         Ok(Running {
             tx,
+            shutdown,
+            metrics,
             driver: task,
-            max_frame_bytes: self.max_frame_bytes,
-            outbound_capacity: self.outbound_capacity,
-            handshake_timeout: self.handshake_timeout,
+            max_frame_bytes: o.max_frame_bytes,
+            outbound_capacity: o.outbound_capacity,
+            handshake_timeout: o.handshake_timeout,
         })
     }
 
@@ -314,7 +139,8 @@ impl ServerBuilder {
             url,
             ServerHandle {
                 local_addr: Some(local),
-                tx: running.tx,
+                shutdown: running.shutdown,
+                metrics: running.metrics,
                 stop: stop_tx,
                 accept: Some(accept),
                 driver: running.driver,
@@ -351,7 +177,8 @@ impl ServerBuilder {
         let (stop, _) = watch::channel(false);
         ServerHandle {
             local_addr: None,
-            tx: running.tx,
+            shutdown: running.shutdown,
+            metrics: running.metrics,
             stop,
             accept: None,
             driver: running.driver,
@@ -364,6 +191,8 @@ impl ServerBuilder {
 
 struct Running {
     tx: mpsc::Sender<Input>,
+    shutdown: mpsc::Sender<oneshot::Sender<()>>,
+    metrics: MetricsHandle,
     driver: JoinHandle<()>,
     max_frame_bytes: usize,
     outbound_capacity: usize,
@@ -375,7 +204,8 @@ struct Running {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: Option<SocketAddr>,
-    tx: mpsc::Sender<Input>,
+    shutdown: mpsc::Sender<oneshot::Sender<()>>,
+    metrics: MetricsHandle,
     stop: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
     driver: JoinHandle<()>,
@@ -387,6 +217,11 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// The server's counters now (updated after every drain of the driver).
+    pub fn metrics(&self) -> ServerMetrics {
+        self.metrics.get()
+    }
+
     /// Graceful shutdown: stop accepting, cancel every agent, close every connection (1000),
     /// commit what the store has pending, and wait for the driver to end.
     pub async fn shutdown(mut self) {
@@ -395,7 +230,7 @@ impl ServerHandle {
             let _ = a.await;
         }
         let (done, rx) = oneshot::channel();
-        if self.tx.send(Input::Shutdown { done }).await.is_ok() {
+        if self.shutdown.send(done).await.is_ok() {
             let _ = rx.await;
         }
         let _ = self.driver.await;

@@ -1,0 +1,241 @@
+//! Agent hosting, once for every adapter: the [`JobHost`] whose calls travel to the driver as
+//! [`AgentMsg`]s over the adapter's [`AgentLink`], and the book of running jobs.
+//!
+//! Every `JobHost` call is a round trip to the driver (which owns the `Runtime`): the agent
+//! sends an [`AgentMsg::Call`] through the link (waiting while the driver's bounded queue is
+//! full) and awaits the answer on a one-shot channel (`futures-channel`, so it works on every
+//! executor, including arcp-blocking's `block_on`). Each `StartAgent` effect yields one task
+//! future for the adapter to spawn; `CancelAgent` fires the job's [`CancelToken`], and
+//! `run_job` drops the agent at its next suspension point (the job has already ended on the
+//! wire).
+
+use arcp_agents::{
+    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, OsEntropy, run_job, wall_ms,
+};
+use arcp_proto::lease::Operation;
+use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, RuntimeEvent};
+use arcp_proto::wire::{Budget, ErrorCode, ErrorPayload, IdMinter};
+use futures_channel::oneshot;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running agent's call into the runtime, answered on its one-shot sender.
+#[derive(Debug)]
+pub enum AgentCall {
+    /// `JobHost::emit`.
+    Emit(
+        AgentEvent,
+        oneshot::Sender<Result<AgentReply, ErrorPayload>>,
+    ),
+    /// `JobHost::authorize`.
+    Authorize(Operation, oneshot::Sender<Result<(), ErrorPayload>>),
+    /// `JobHost::budget`.
+    Budget(oneshot::Sender<Option<Budget>>),
+}
+
+/// What an agent task sends to the driver.
+#[derive(Debug)]
+pub enum AgentMsg {
+    /// A call for job `job_id`.
+    Call {
+        /// The job.
+        job_id: String,
+        /// The call.
+        call: AgentCall,
+    },
+    /// The agent task of `job_id` returned.
+    Exited {
+        /// The job.
+        job_id: String,
+    },
+}
+
+/// How agent tasks reach the driver, and their timer: the adapter's part of agent hosting.
+pub trait AgentLink: Send + Sync + 'static {
+    /// Delivers `msg` to the driver's input queue, waiting while it is full; `false` once the
+    /// driver is gone.
+    fn send(&self, msg: AgentMsg) -> BoxFuture<'_, bool>;
+    /// The adapter's timer (`JobHost::sleep`).
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+}
+
+struct LinkedJobHost {
+    link: Arc<dyn AgentLink>,
+    ends: JobEnds,
+    /// Mints rotated secrets (`virt-…`) when credential provisioning is on.
+    rotations: Option<Mutex<IdMinter>>,
+}
+
+impl std::fmt::Debug for LinkedJobHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkedJobHost").finish_non_exhaustive()
+    }
+}
+
+fn gone() -> ErrorPayload {
+    ErrorPayload::new(ErrorCode::InternalError, "the runtime is shutting down")
+}
+
+impl LinkedJobHost {
+    async fn call<T>(
+        &self,
+        job_id: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> AgentCall,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        let msg = AgentMsg::Call {
+            job_id: job_id.to_owned(),
+            call: make(tx),
+        };
+        if !self.link.send(msg).await {
+            return None;
+        }
+        rx.await.ok()
+    }
+}
+
+impl JobHost for LinkedJobHost {
+    fn emit(
+        &self,
+        job_id: &str,
+        event: AgentEvent,
+    ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>> {
+        let job_id = job_id.to_owned();
+        Box::pin(async move {
+            self.call(&job_id, |tx| AgentCall::Emit(event, tx))
+                .await
+                .unwrap_or_else(|| Err(gone()))
+        })
+    }
+
+    fn authorize(&self, job_id: &str, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
+        let job_id = job_id.to_owned();
+        Box::pin(async move {
+            self.call(&job_id, |tx| AgentCall::Authorize(op, tx))
+                .await
+                .unwrap_or_else(|| Err(gone()))
+        })
+    }
+
+    fn budget(&self, job_id: &str) -> BoxFuture<'_, Option<Budget>> {
+        let job_id = job_id.to_owned();
+        Box::pin(async move { self.call(&job_id, AgentCall::Budget).await.flatten() })
+    }
+
+    fn wait_job(&self, job_id: &str) -> BoxFuture<'_, JobEnd> {
+        self.ends.wait(job_id)
+    }
+
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        self.link.sleep(d)
+    }
+
+    fn rotated_secret(&self, _job_id: &str, _credential_id: &str) -> Option<String> {
+        let mut ids = self.rotations.as_ref()?.lock().ok()?;
+        Some(format!("virt-{}", ids.next_ulid(wall_ms(), &mut OsEntropy)))
+    }
+}
+
+/// The running agents, owned by the driver's [`ServerHost`](super::ServerHost).
+pub(crate) struct Agents {
+    registry: Arc<AgentRegistry>,
+    host: Arc<LinkedJobHost>,
+    running: HashMap<String, CancelToken>,
+}
+
+impl Agents {
+    /// `max_ends` bounds the remembered job ends; `credentials`: rotated secrets come from
+    /// this host (else the agent API derives them).
+    pub(crate) fn new(
+        registry: AgentRegistry,
+        link: Arc<dyn AgentLink>,
+        max_ends: usize,
+        credentials: bool,
+    ) -> Self {
+        Agents {
+            registry: Arc::new(registry),
+            host: Arc::new(LinkedJobHost {
+                link,
+                ends: JobEnds::new(max_ends),
+                rotations: credentials.then(Default::default),
+            }),
+            running: HashMap::new(),
+        }
+    }
+
+    /// `StartAgent`: the task to spawn (it runs the job, then reports [`AgentMsg::Exited`]),
+    /// or why it cannot start (no agent registered under the resolved reference).
+    pub(crate) fn task(&self, start: AgentStart) -> Result<(CancelToken, AgentTask), String> {
+        if self.registry.resolve(&start.agent).is_none() {
+            return Err(format!("agent {} is not registered", start.agent));
+        }
+        let job_id = start.job_id.clone();
+        let cancel = CancelToken::new();
+        let fut = run_job(
+            self.registry.clone(),
+            start,
+            self.host.clone() as Arc<dyn JobHost>,
+            cancel.clone(),
+        );
+        let link = self.host.link.clone();
+        let id = job_id.clone();
+        let future = Box::pin(async move {
+            fut.await;
+            let _ = link.send(AgentMsg::Exited { job_id: id }).await;
+        });
+        Ok((cancel, AgentTask { job_id, future }))
+    }
+
+    /// The task was spawned.
+    pub(crate) fn started(&mut self, job_id: String, cancel: CancelToken) {
+        self.running.insert(job_id, cancel);
+    }
+
+    /// `CancelAgent`.
+    pub(crate) fn cancel(&mut self, job_id: &str) {
+        if let Some(cancel) = self.running.remove(job_id) {
+            cancel.cancel();
+        }
+    }
+
+    /// An agent task returned.
+    pub(crate) fn exited(&mut self, job_id: &str) {
+        self.running.remove(job_id);
+    }
+
+    /// How many agent tasks are running.
+    pub(crate) fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Feeds `wait_job` (a delegating parent waits on its child).
+    pub(crate) fn job_ended(&self, ev: &RuntimeEvent) {
+        if let Some((job_id, end)) = JobEnd::from_runtime_event(ev) {
+            self.host.ends.record(&job_id, end);
+        }
+    }
+
+    /// Cancels every agent (server shutdown).
+    pub(crate) fn shutdown(&mut self) {
+        for (_, cancel) in self.running.drain() {
+            cancel.cancel();
+        }
+    }
+}
+
+/// One agent job for the adapter to spawn (a task, a thread).
+pub struct AgentTask {
+    /// The job.
+    pub job_id: String,
+    /// Runs the job, then sends [`AgentMsg::Exited`].
+    pub future: BoxFuture<'static, ()>,
+}
+
+impl std::fmt::Debug for AgentTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentTask")
+            .field("job_id", &self.job_id)
+            .finish_non_exhaustive()
+    }
+}

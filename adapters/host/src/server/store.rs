@@ -1,0 +1,46 @@
+//! The durable store's thread for the async adapters: the runtime's storage effects, mapped
+//! by [`arcp_sqlite::runtime`], executed on one dedicated thread (SQLite calls block), one
+//! batch at a time (see that module for the write-ahead rule).
+
+use super::host::Stored;
+use arcp_sqlite::SqliteStore;
+use arcp_sqlite::runtime::{Batch, Completion, run_batch};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+
+/// The store's thread: takes one [`Batch`] at a time; each [`Completion`] goes to `deliver`.
+#[derive(Debug)]
+pub struct StoreThread {
+    tx: SyncSender<Batch>,
+}
+
+impl StoreThread {
+    /// Starts the thread owning `store`. `read_limit` caps the frames one `ReadEvents`
+    /// returns; `deliver` hands each completion to the driver (blocking is fine: only one
+    /// batch is ever outstanding) and returns `false` once the driver is gone.
+    pub fn spawn(
+        mut store: SqliteStore,
+        read_limit: usize,
+        mut deliver: impl FnMut(Completion) -> bool + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel::<Batch>(1);
+        std::thread::Builder::new()
+            .name("arcp-sqlite".into())
+            .spawn(move || {
+                while let Ok(batch) = rx.recv() {
+                    if !deliver(run_batch(&mut store, batch, read_limit)) {
+                        break;
+                    }
+                }
+            })?;
+        Ok(StoreThread { tx })
+    }
+
+    /// Hands `batch` over without waiting (the channel holds one batch and the host keeps
+    /// at most one in flight).
+    pub fn send(&self, batch: Batch) -> Stored {
+        match self.tx.try_send(batch) {
+            Ok(()) => Stored::Sent,
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => Stored::Busy(b),
+        }
+    }
+}
