@@ -60,6 +60,11 @@ pub(crate) enum Input {
     Agent { job_id: String, call: AgentCall },
     /// An agent task returned.
     AgentExited { job_id: String },
+    /// An `Authenticate` effect answered off the driver (by `ServerBuilder::authenticator`).
+    Authenticated {
+        id: EffectId,
+        outcome: EffectOutcome,
+    },
     /// Stop: cancel agents, close connections, flush the store, then answer.
     Shutdown { done: oneshot::Sender<()> },
 }
@@ -126,6 +131,11 @@ pub(crate) struct Driver {
     /// How long a full writer queue may hold the driver before the connection is dropped
     /// as a slow consumer.
     pub(crate) send_timeout: Duration,
+    /// A custom authenticator, run on the blocking pool; its answer comes back as an input.
+    pub(crate) external_auth: Option<(
+        std::sync::Arc<dyn arcp_auth::Authenticator>,
+        mpsc::WeakSender<Input>,
+    )>,
     ready: VecDeque<Local>,
 }
 
@@ -152,6 +162,7 @@ impl Driver {
             store,
             agents,
             send_timeout,
+            external_auth: None,
             ready: VecDeque::new(),
         }
     }
@@ -247,6 +258,7 @@ impl Driver {
                 }
             },
             Input::AgentExited { job_id } => self.agents.exited(&job_id),
+            Input::Authenticated { id, outcome } => self.rt.handle_effect_result(now, id, outcome),
             Input::Shutdown { .. } => {}
         }
     }
@@ -305,7 +317,25 @@ impl Driver {
             return;
         }
         let outcome = match effect {
-            Effect::Authenticate { token, .. } => self.auth.authenticate(&token),
+            Effect::Authenticate { token, .. } => match &self.external_auth {
+                Some((auth, tx)) => {
+                    let (auth, tx) = (auth.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let outcome = tokio::task::spawn_blocking(move || {
+                            arcp_auth::effect_outcome(&auth, &token)
+                        });
+                        let outcome = outcome.await.unwrap_or(EffectOutcome::AuthFailed {
+                            reason: "internal".into(),
+                            message: "authentication failed".into(),
+                        });
+                        if let Some(tx) = tx.upgrade() {
+                            let _ = tx.send(Input::Authenticated { id, outcome }).await;
+                        }
+                    });
+                    return;
+                }
+                None => self.auth.authenticate(&token),
+            },
             Effect::StartAgent(start) => self.agents.start(*start),
             Effect::CancelAgent { job_id } => {
                 self.agents.cancel(&job_id);

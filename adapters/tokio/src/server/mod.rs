@@ -56,6 +56,18 @@ pub enum ServerError {
     /// The durable store could not be opened or read.
     #[error("durable store: {0}")]
     Store(#[from] arcp_sqlite::StoreError),
+    /// The TLS certificate or key could not be read or used.
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// Where a `wss://` server's certificate comes from.
+#[derive(Debug, Clone)]
+enum TlsSource {
+    /// PEM files: the certificate chain, the private key.
+    Files(PathBuf, PathBuf),
+    /// A ready rustls config.
+    Config(Arc<rustls::ServerConfig>),
 }
 
 /// Entry point: [`Server::builder`].
@@ -86,6 +98,8 @@ pub struct ServerBuilder {
     outbound_capacity: usize,
     slow_consumer_timeout: Duration,
     handshake_timeout: Duration,
+    tls: Option<TlsSource>,
+    authenticator: Option<Arc<dyn arcp_auth::Authenticator>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -114,6 +128,8 @@ impl Default for ServerBuilder {
             outbound_capacity: 4096,
             slow_consumer_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
+            tls: None,
+            authenticator: None,
         }
     }
 }
@@ -207,6 +223,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves `wss://` from [`Self::bind_ws`]: the PEM certificate chain at `cert` and the
+    /// PEM private key at `key` (read when binding; a bad file fails `bind_ws` with
+    /// [`ServerError::Tls`]). The TLS handshake counts against [`Self::handshake_timeout`].
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsSource::Files(cert.into(), key.into()));
+        self
+    }
+
+    /// Serves `wss://` with this rustls config (see [`Self::tls`]).
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(TlsSource::Config(config));
+        self
+    }
+
+    /// Authenticates `session.hello` bearer tokens with `auth` (run on tokio's blocking pool)
+    /// instead of the token table; [`Self::tokens`] is then unused.
+    pub fn authenticator(mut self, auth: impl arcp_auth::Authenticator + 'static) -> Self {
+        self.authenticator = Some(Arc::new(auth));
+        self
+    }
+
     /// The core configuration this builder describes (agents from `registry`).
     fn runtime_config(&self, registry: &AgentRegistry) -> RuntimeConfig {
         let mut cfg = RuntimeConfig {
@@ -224,7 +261,7 @@ impl ServerBuilder {
             .collect();
         cfg.agents = registry.specs();
         let mut observers = self.observers.clone();
-        if self.tokens.is_none() && observers.is_empty() {
+        if self.tokens.is_none() && self.authenticator.is_none() && observers.is_empty() {
             observers.push(DEFAULT_OBSERVER.to_owned());
         }
         cfg.observer_policy = ObserverPolicy { observers };
@@ -280,6 +317,8 @@ impl ServerBuilder {
             agents,
             self.slow_consumer_timeout,
         );
+        let mut driver = driver;
+        driver.external_auth = self.authenticator.clone().map(|a| (a, tx.downgrade()));
         let task = tokio::spawn(driver.run());
         Ok(Running {
             tx,
@@ -291,12 +330,19 @@ impl ServerBuilder {
     }
 
     /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
-    /// (`ws://HOST:PORT/PATH`) and a handle for shutdown.
+    /// (`ws://HOST:PORT/PATH`, or `wss://` with [`Self::tls`]) and a handle for shutdown.
     pub async fn bind_ws(
         self,
         addr: impl ToSocketAddrs,
         path: &str,
     ) -> Result<(String, ServerHandle), ServerError> {
+        let tls = match &self.tls {
+            None => None,
+            Some(TlsSource::Config(cfg)) => Some(cfg.clone()),
+            Some(TlsSource::Files(cert, key)) => {
+                Some(crate::tls::server_config(cert, key).map_err(ServerError::Tls)?)
+            }
+        };
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let running = self.start().await?;
@@ -306,10 +352,12 @@ impl ServerBuilder {
             handshake_timeout: running.handshake_timeout,
             outbound_capacity: running.outbound_capacity,
             conn_ids: Arc::new(AtomicU64::new(1)),
+            tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(ws::accept_loop(listener, opts, running.tx.clone(), stop_rx));
-        let url = format!("ws://{local}{path}");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        let url = format!("{scheme}://{local}{path}");
         Ok((
             url,
             ServerHandle {
