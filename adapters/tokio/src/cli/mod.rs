@@ -12,6 +12,7 @@ mod replay;
 mod serve;
 mod submit;
 mod tail;
+mod telemetry;
 
 use crate::client::{Client, ClientError};
 use clap::{Args, Parser, Subcommand};
@@ -261,9 +262,11 @@ pub fn main() -> i32 {
             return EXIT_FAILURE;
         }
     };
+    let telemetry = telemetry::init();
     let outcome = runtime.block_on(run(cli));
     // Don't wait for a blocking stdin read (stdio serving) on the way out.
     runtime.shutdown_background();
+    drop(telemetry);
     match outcome {
         Ok(code) => code,
         Err(Failure::Error(msg)) => {
