@@ -16,6 +16,7 @@ fn arcp(args: &[&str]) -> Output {
         .env_remove("ARCP_URL")
         .env_remove("ARCP_TOKEN")
         .env_remove("ARCP_CA_FILE")
+        .env_remove("ARCP_JWT_SECRET")
         .output()
         .expect("run arcp")
 }
@@ -35,6 +36,7 @@ impl Served {
         let mut child = Command::new(ARCP)
             .args(["serve", "--port", "0"])
             .args(extra)
+            .env_remove("ARCP_JWT_SECRET")
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn arcp serve");
@@ -157,6 +159,35 @@ fn serve_jwt_checks_issuer_audience_and_principal_claim_after_static_tokens() {
     assert_eq!(
         text(&out.stderr),
         "error: UNAUTHENTICATED: invalid bearer token\n"
+    );
+}
+
+#[test]
+fn serve_jwt_public_key_accepts_an_es256_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let public = dir.path().join("issuer-pub.pem");
+    std::fs::write(&public, key.public_key_pem()).unwrap();
+    let served = Served::start(&["--jwt-public-key", public.to_str().unwrap()]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256),
+        &serde_json::json!({"sub": "erin", "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let out = submit_echo(&served.url, &token);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // An HS256 token "signed" with the public key's text: key confusion, refused.
+    let confused = hs256(&key.public_key_pem(), serde_json::json!({"sub": "erin"}));
+    let out = submit_echo(&served.url, &confused);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: UNAUTHENTICATED: token algorithm is not accepted\n"
     );
 }
 

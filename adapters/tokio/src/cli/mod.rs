@@ -75,7 +75,12 @@ struct ServeArgs {
     tokens: Vec<(String, String)>,
     /// Accept JWTs signed HS256/384/512 with this shared secret. With any `--jwt-*` or
     /// `--jwks-url` flag the contract tokens are no longer accepted (only `--token`s).
-    #[arg(long, value_name = "SECRET")]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "ARCP_JWT_SECRET",
+        hide_env_values = true
+    )]
     jwt_secret: Option<String>,
     /// Accept JWTs signed with this PEM public key (RSA: RS256/384/512, EC: ES256/384,
     /// Ed25519: EdDSA).
