@@ -166,3 +166,28 @@ async fn an_unreadable_ca_file_fails_connect() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_tcp_connection_is_dropped_after_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = certs::generate(dir.path());
+    let (_, handle) = Server::builder()
+        .tls(&pki.cert_pem, &pki.key_pem)
+        .handshake_timeout(Duration::from_millis(200))
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .await
+        .unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(handle.local_addr().unwrap())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    // No ClientHello: the server closes without writing anything.
+    let n = within("eof", tcp.read(&mut buf)).await.unwrap_or(0);
+    assert_eq!(n, 0);
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    within("shutdown", handle.shutdown()).await;
+}
