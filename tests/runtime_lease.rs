@@ -540,3 +540,63 @@ fn progress_current_must_be_a_non_negative_number_d33() {
     assert_eq!(out[0]["payload"]["body"], json!({"current":2.5,"total":10}));
     assert_eq!(out[0]["event_seq"], json!(1));
 }
+
+#[test]
+fn trace_id_is_forwarded_to_the_agent_the_credentials_and_a_child_job() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut h = Host::contract();
+    let (c, sid, _) = h.hello(1, "alice-token", &ALL);
+    h.send(
+        c,
+        json!({"id":eid(1),"type":"job.submit","trace_id":TRACE,
+               "payload":{"agent":"delegator","lease_request":{"agent.delegate":["echo"],"model.use":["tier-fast/*"]}}}),
+    );
+    let parent = h.take_json(c)[0]["job_id"].as_str().unwrap().to_owned();
+    let minted: Vec<_> = h
+        .all_effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::MintCredentials {
+                job_id, trace_id, ..
+            } => Some((job_id.clone(), trace_id.map(|t| t.to_string()))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(minted, vec![(parent.clone(), Some(TRACE.to_owned()))]);
+    let reply =
+        h.rt.handle_agent_event(
+            h.now,
+            &parent,
+            AgentEvent::Delegate {
+                agent: AgentRef::parse("echo").unwrap(),
+                input: Value::Null,
+                lease: LeaseMap::default(),
+                lease_constraints: None,
+            },
+        )
+        .unwrap();
+    let AgentReply::Delegated { child_job_id } = reply else {
+        panic!()
+    };
+    h.drain();
+    let starts: Vec<_> = h
+        .all_effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::StartAgent(s) => Some((
+                s.job_id.clone(),
+                s.session_id.clone(),
+                s.parent_job_id.clone(),
+                s.trace_id.map(|t| t.to_string()),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        vec![
+            (parent.clone(), sid.clone(), None, Some(TRACE.to_owned())),
+            (child_job_id, sid, Some(parent), Some(TRACE.to_owned())),
+        ]
+    );
+}

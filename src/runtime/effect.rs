@@ -71,6 +71,8 @@ pub struct AgentStart {
     pub credentials: Vec<Credential>,
     /// The submitting principal.
     pub principal: String,
+    /// The session the job belongs to (a delegated child: its parent's session).
+    pub session_id: String,
     /// The parent job of a delegation.
     pub parent_job_id: Option<String>,
     /// The job's trace id.
@@ -109,6 +111,9 @@ pub enum Effect {
         lease: LeaseMap,
         /// Its constraints.
         lease_constraints: Option<LeaseConstraints>,
+        /// The job's trace id (spec §11: forwarded to the credentials' upstream, e.g. as a
+        /// W3C `traceparent` on the provider call).
+        trace_id: Option<TraceId>,
     },
     /// Revoke a credential at the job's end. Answer `Done` or `Failed` (retried by the core).
     RevokeCredential {

@@ -335,6 +335,7 @@ impl Runtime {
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
+                trace_id: nj.trace_id,
             };
             // The key is reserved while minting, so a resubmit waits for this job (D27).
             if let Some((key, fp)) = &nj.idempotency {
@@ -446,6 +447,7 @@ impl Runtime {
             lease_constraints: nj.lease_constraints,
             credentials,
             principal: nj.principal,
+            session_id: nj.session_id,
             parent_job_id: nj.parent_job_id,
             trace_id: nj.trace_id,
             max_runtime_sec: nj.max_runtime_sec,

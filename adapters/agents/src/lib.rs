@@ -18,7 +18,10 @@
 //! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
 //! the in-process credential [`Provisioner`] and [`OsEntropy`].
 //!
-//! Dependencies: `arcp-proto`, `futures-core`, `getrandom` and `serde_json` only; no executor.
+//! Dependencies: `arcp-proto`, `futures-core`, `getrandom`, `serde_json` and `tracing` only;
+//! no executor. [`run_job`] runs each agent inside an `arcp.job` span ([`JOB_SPAN`]) carrying
+//! `job_id`, `session_id`, `principal`, the W3C `trace_id`, `arcp.lease.expires_at` and
+//! `arcp.budget.remaining`; install any `tracing` subscriber to see it.
 //!
 //! ```
 //! use arcp_agents::{AgentError, JobContext, contract_agents};
@@ -59,6 +62,7 @@ mod host;
 mod job_ends;
 mod registry;
 mod run;
+mod span;
 
 pub use agent::{Agent, AgentError};
 pub use agents::contract_agents;
@@ -71,3 +75,4 @@ pub use host::{BoxFuture, JobEnd, JobHost, final_status};
 pub use job_ends::JobEnds;
 pub use registry::AgentRegistry;
 pub use run::run_job;
+pub use span::{JOB_SPAN, format_budget};

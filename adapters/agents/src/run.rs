@@ -12,11 +12,14 @@ use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
+use tracing::Instrument;
 
 /// Resolves the agent of `start`, runs it with a [`JobContext`] and emits the terminal
 /// [`AgentEvent`] through `host.emit`: `Result` (with no inline result after streamed chunks
 /// when the agent returns `null`, D32/D34) or `Error`. An agent the registry does not know
 /// ends the job `INTERNAL_ERROR`, and so does an agent that panics (when panics unwind).
+///
+/// The whole run is inside the job's `arcp.job` span (see [`crate::JOB_SPAN`]).
 ///
 /// Returns when done. The adapter answers the `StartAgent` effect `Done` right away and
 /// spawns this; on `Effect::CancelAgent` it fires `cancel`, and this future then drops the
@@ -28,7 +31,33 @@ pub fn run_job(
     host: Arc<dyn JobHost>,
     cancel: CancelToken,
 ) -> BoxFuture<'static, ()> {
-    Box::pin(async move {
+    let span = crate::span::job_span(&start);
+    let budgeted = crate::span::lease_budget(&start).is_some();
+    let job_id = start.job_id.clone();
+    Box::pin(
+        async move {
+            let ended = run(registry, start, host.clone(), cancel).await;
+            // The counters at the end, read after the terminal so that no frame moves.
+            if budgeted
+                && ended
+                && let Some(b) = host.budget(&job_id).await
+            {
+                tracing::Span::current()
+                    .record("arcp.budget.remaining", crate::span::format_budget(&b));
+            }
+        }
+        .instrument(span),
+    )
+}
+
+/// Runs the job; `true` when it emitted its terminal (not cancelled, agent registered).
+async fn run(
+    registry: Arc<AgentRegistry>,
+    start: AgentStart,
+    host: Arc<dyn JobHost>,
+    cancel: CancelToken,
+) -> bool {
+    {
         let job_id = start.job_id.clone();
         let Some(agent) = registry.resolve(&start.agent) else {
             let _ = host
@@ -41,7 +70,7 @@ pub fn run_job(
                     },
                 )
                 .await;
-            return;
+            return false;
         };
         let input = start.input.clone();
         let ctx = JobContext::new(start, host.clone(), cancel.clone(), Some(registry));
@@ -51,7 +80,7 @@ pub fn run_job(
             match until_cancelled(run, &cancel).await {
                 Some(Ok(o)) => o,
                 Some(Err(Panicked)) => Err(AgentError::internal("agent panicked")),
-                None => return,
+                None => return false,
             }
         };
         let event = match outcome {
@@ -82,11 +111,11 @@ pub fn run_job(
             },
         };
         if cancel.is_cancelled() {
-            return;
+            return false;
         }
         // An Err here means the job had already ended (e.g. lease expiry): nothing to do.
-        let _ = host.emit(&job_id, event).await;
-    })
+        host.emit(&job_id, event).await.is_ok()
+    }
 }
 
 /// The agent's future panicked (with `panic = "unwind"`).

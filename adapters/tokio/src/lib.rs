@@ -12,3 +12,7 @@
 pub mod cli;
 pub mod client;
 pub mod server;
+pub mod tls;
+
+/// The rustls version this crate builds its TLS configs with.
+pub use rustls;

@@ -30,4 +30,7 @@ pub enum ServerError {
     /// The durable store could not be opened or read.
     #[error("durable store: {0}")]
     Store(#[from] arcp_sqlite::StoreError),
+    /// The TLS certificate or key could not be read or used (adapters serving `wss://`).
+    #[error("tls: {0}")]
+    Tls(String),
 }

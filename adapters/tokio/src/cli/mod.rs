@@ -13,6 +13,7 @@ mod replay;
 mod serve;
 mod submit;
 mod tail;
+mod telemetry;
 
 use crate::client::{Client, ClientError};
 use clap::{Args, Parser, Subcommand};
@@ -31,6 +32,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of `serve`'s flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the demo agents over WebSocket (`--port`) or stdio (`--stdio`).
@@ -55,6 +58,7 @@ enum Command {
 /// `arcp serve` (the flags and defaults of the reference's `peer_runtime.py`, plus `--db`).
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("mode").required(true).args(["port", "stdio"]))]
+#[command(group = clap::ArgGroup::new("jwt_keys").multiple(true).args(["jwt_secret", "jwt_public_key", "jwks_url"]))]
 struct ServeArgs {
     /// WebSocket port (0 = any free port); prints `LISTENING ws://HOST:PORT/PATH`.
     #[arg(long)]
@@ -72,6 +76,47 @@ struct ServeArgs {
     /// `alice-token`, `bob-token` and `auditor-token` (an observer) are accepted.
     #[arg(long = "token", value_name = "TOKEN=PRINCIPAL", value_parser = parse_token)]
     tokens: Vec<(String, String)>,
+    /// Accept JWTs signed HS256/384/512 with this shared secret. With any `--jwt-*` or
+    /// `--jwks-url` flag the contract tokens are no longer accepted (only `--token`s).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "ARCP_JWT_SECRET",
+        hide_env_values = true
+    )]
+    jwt_secret: Option<String>,
+    /// Accept JWTs signed with this PEM public key (RSA: RS256/384/512, EC: ES256/384,
+    /// Ed25519: EdDSA).
+    #[arg(long, value_name = "FILE")]
+    jwt_public_key: Option<PathBuf>,
+    /// Accept JWTs signed with keys from this JWKS URL (cached, refreshed on an unknown `kid`).
+    #[arg(long, value_name = "URL")]
+    jwks_url: Option<String>,
+    /// Require this `iss` in JWTs.
+    #[arg(long, value_name = "ISSUER", requires = "jwt_keys")]
+    jwt_issuer: Option<String>,
+    /// Require this `aud` in JWTs.
+    #[arg(long, value_name = "AUDIENCE", requires = "jwt_keys")]
+    jwt_audience: Option<String>,
+    /// The JWT claim that names the principal.
+    #[arg(long, default_value = "sub", value_name = "CLAIM")]
+    principal_claim: String,
+    /// Serve `wss://` with this PEM certificate chain (needs `--tls-key`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "stdio"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        conflicts_with = "stdio"
+    )]
+    tls_key: Option<PathBuf>,
     /// A principal that may list and subscribe to every job (repeatable).
     #[arg(long = "observer", value_name = "PRINCIPAL")]
     observers: Vec<String>,
@@ -95,15 +140,18 @@ struct ServeArgs {
     db: Option<PathBuf>,
 }
 
-/// `--url` and `--token`, shared by the client commands.
+/// `--url`, `--token` and `--ca-file`, shared by the client commands.
 #[derive(Debug, Args)]
 struct ConnectArgs {
-    /// WebSocket URL of the runtime.
+    /// WebSocket URL of the runtime (`ws://` or `wss://`).
     #[arg(long, env = "ARCP_URL", default_value = "ws://127.0.0.1:7777/arcp")]
     url: String,
     /// Bearer token.
     #[arg(long, env = "ARCP_TOKEN", default_value = "alice-token")]
     token: String,
+    /// `wss://`: also trust the CA certificate(s) in this PEM file.
+    #[arg(long, env = "ARCP_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -197,12 +245,13 @@ impl Failure {
 
 /// Connects with the shared `--url` / `--token`.
 async fn connect(args: &ConnectArgs) -> Result<Client, Failure> {
-    Client::builder(args.url.clone())
+    let mut b = Client::builder(args.url.clone())
         .client_info("arcp-cli", env!("CARGO_PKG_VERSION"))
-        .token(args.token.clone())
-        .connect()
-        .await
-        .map_err(|e| Failure::client(&args.url, e))
+        .token(args.token.clone());
+    if let Some(ca) = &args.ca_file {
+        b = b.ca_file(ca.clone());
+    }
+    b.connect().await.map_err(|e| Failure::client(&args.url, e))
 }
 
 /// Parses the process's arguments, runs the command, and returns the exit code.
@@ -221,9 +270,11 @@ pub fn main() -> i32 {
             return EXIT_FAILURE;
         }
     };
+    let telemetry = telemetry::init();
     let outcome = runtime.block_on(run(cli));
     // Don't wait for a blocking stdin read (stdio serving) on the way out.
     runtime.shutdown_background();
+    drop(telemetry);
     match outcome {
         Ok(code) => code,
         Err(Failure::Error(msg)) => {
@@ -311,6 +362,56 @@ mod tests {
         assert!(!a.no_credentials);
         assert_eq!(a.exit_after, 0.0);
         assert_eq!(a.db, None);
+        assert_eq!(a.jwt_secret, None);
+        assert_eq!(a.jwt_public_key, None);
+        assert_eq!(a.jwks_url, None);
+        assert_eq!(a.principal_claim, "sub");
+        assert_eq!(a.tls_cert, None);
+    }
+
+    #[test]
+    fn serve_jwt_and_tls_flags_need_their_partners() {
+        let kind = |args: &[&str]| {
+            let mut v = vec!["arcp", "serve", "--port", "0"];
+            v.extend_from_slice(args);
+            Cli::try_parse_from(v).map(|_| ()).map_err(|e| e.kind())
+        };
+        use clap::error::ErrorKind;
+        assert_eq!(
+            kind(&["--jwt-issuer", "i"]),
+            Err(ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(
+            kind(&["--jwt-audience", "a"]),
+            Err(ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(
+            kind(&["--jwks-url", "http://x", "--jwt-issuer", "i"]),
+            Ok(())
+        );
+        assert_eq!(kind(&["--jwt-secret", "s", "--jwt-audience", "a"]), Ok(()));
+        assert_eq!(
+            kind(&["--tls-cert", "c"]),
+            Err(ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(
+            kind(&["--tls-key", "k"]),
+            Err(ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(kind(&["--tls-cert", "c", "--tls-key", "k"]), Ok(()));
+        let stdio = Cli::try_parse_from([
+            "arcp",
+            "serve",
+            "--stdio",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+        ]);
+        assert_eq!(
+            stdio.map(|_| ()).map_err(|e| e.kind()),
+            Err(ErrorKind::ArgumentConflict)
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub(crate) struct DriverConfig {
     pub max_reconnect_attempts: u32,
     pub reconnect_delay: Duration,
     pub tap: Option<FrameTap>,
+    /// The rustls config for `wss://` (built once, reused by reconnects).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A job (or subscription) the application holds a handle for.
@@ -304,7 +306,13 @@ impl Driver {
         if self.session.state() != ClientState::Disconnected {
             return;
         }
-        match Transport::open(&self.cfg.target, self.cfg.max_frame_bytes).await {
+        match Transport::open(
+            &self.cfg.target,
+            self.cfg.max_frame_bytes,
+            self.cfg.tls.as_ref(),
+        )
+        .await
+        {
             Ok(t) => {
                 self.transport = Some(t);
                 let now = self.now();

@@ -282,6 +282,7 @@ pub struct ClientBuilder {
     max_reconnect_attempts: u32,
     reconnect_delay: Duration,
     tap: Option<FrameTap>,
+    tls: crate::tls::ClientTrust,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -317,6 +318,7 @@ impl ClientBuilder {
             max_reconnect_attempts: 5,
             reconnect_delay: Duration::from_millis(100),
             tap: None,
+            tls: crate::tls::ClientTrust::default(),
         }
     }
 
@@ -424,11 +426,40 @@ impl ClientBuilder {
         self
     }
 
+    /// `wss://`: also trust the CA certificate(s) in the PEM file at `path` (besides the
+    /// webpki roots). The file is read when connecting; an unreadable one fails `connect`.
+    pub fn ca_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca_files.push(path.into());
+        self
+    }
+
+    /// `wss://`: also trust this root certificate (DER bytes).
+    pub fn root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls.roots.push(der.into());
+        self
+    }
+
+    /// `wss://`: use this rustls config as is (its roots replace the webpki roots,
+    /// [`Self::ca_file`] and [`Self::root_certificate_der`]).
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls.config = Some(config);
+        self
+    }
+
     /// Opens the transport and completes the handshake (or the resume).
     pub async fn connect(self) -> Result<Client, ClientError> {
-        let transport = transport::Transport::open(&self.target, self.max_frame_bytes)
-            .await
-            .map_err(ClientError::Transport)?;
+        let tls = match &self.target {
+            Target::WebSocket(url) if url.starts_with("wss://") => Some(
+                self.tls
+                    .client_config()
+                    .map_err(|e| ClientError::Transport(format!("cannot connect to {url}: {e}")))?,
+            ),
+            _ => None,
+        };
+        let transport =
+            transport::Transport::open(&self.target, self.max_frame_bytes, tls.as_ref())
+                .await
+                .map_err(ClientError::Transport)?;
         let mut config = ClientConfig::named(&self.name, &self.version, self.token);
         config.features = self.features;
         config.auto_ack = self.auto_ack;
@@ -464,6 +495,7 @@ impl ClientBuilder {
             max_reconnect_attempts: self.max_reconnect_attempts,
             reconnect_delay: self.reconnect_delay,
             tap: self.tap,
+            tls,
         };
         let driver = Driver::new(
             session,

@@ -9,13 +9,14 @@ use futures_util::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 /// How long opening a transport (TCP + WebSocket upgrade) may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,7 +71,12 @@ pub(crate) struct StdioLink {
 
 impl Transport {
     /// Opens a transport to `target`; inbound frames are capped at `max_frame_bytes`.
-    pub(crate) async fn open(target: &Target, max_frame_bytes: usize) -> Result<Self, String> {
+    /// `wss://` URLs are verified with `tls` (a `ws://` URL ignores it).
+    pub(crate) async fn open(
+        target: &Target,
+        max_frame_bytes: usize,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, String> {
         match target {
             Target::WebSocket(url) => {
                 // The frame cap is mirrored into the WebSocket config (D35): tungstenite then
@@ -78,8 +84,16 @@ impl Transport {
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(max_frame_bytes))
                     .max_frame_size(Some(max_frame_bytes));
-                let connect =
-                    tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
+                let connector = match tls {
+                    Some(cfg) => Connector::Rustls(cfg.clone()),
+                    None => Connector::Plain,
+                };
+                let connect = tokio_tungstenite::connect_async_tls_with_config(
+                    url.as_str(),
+                    Some(config),
+                    true,
+                    Some(connector),
+                );
                 match tokio::time::timeout(OPEN_TIMEOUT, connect).await {
                     Ok(Ok((ws, _response))) => Ok(Transport::WebSocket(Box::new(ws))),
                     Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),

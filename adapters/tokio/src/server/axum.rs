@@ -59,6 +59,7 @@ pub async fn route(
         handshake_timeout: running.handshake_timeout,
         outbound_capacity: running.outbound_capacity,
         conn_ids: Arc::new(AtomicU64::new(1)),
+        tls: None,
     });
     let state = RouteState {
         opts,

@@ -35,6 +35,7 @@ use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
 use arcp_proto::runtime::ConnId;
 use driver::{Driver, Input, Queues};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -42,6 +43,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+
+/// Where a `wss://` server's certificate comes from.
+#[derive(Debug, Clone)]
+enum TlsSource {
+    /// PEM files: the certificate chain, the private key.
+    Files(PathBuf, PathBuf),
+    /// A ready rustls config.
+    Config(Arc<rustls::ServerConfig>),
+}
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
@@ -60,6 +70,7 @@ impl Server {
 #[derive(Debug, Default)]
 pub struct ServerBuilder {
     opts: ServerOptions,
+    tls: Option<TlsSource>,
 }
 
 arcp_host::builder_options!(ServerBuilder);
@@ -73,6 +84,20 @@ impl ServerBuilder {
         P: Into<String>,
     {
         self.opts.add_tokens(tokens);
+        self
+    }
+
+    /// Serves `wss://` from [`Self::bind_ws`]: the PEM certificate chain at `cert` and the
+    /// PEM private key at `key` (read when binding; a bad file fails `bind_ws` with
+    /// [`ServerError::Tls`]). The TLS handshake counts against [`Self::handshake_timeout`].
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(TlsSource::Files(cert.into(), key.into()));
+        self
+    }
+
+    /// Serves `wss://` with this rustls config (see [`Self::tls`]).
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(TlsSource::Config(config));
         self
     }
 
@@ -116,12 +141,19 @@ impl ServerBuilder {
     }
 
     /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
-    /// (`ws://HOST:PORT/PATH`) and a handle for shutdown.
+    /// (`ws://HOST:PORT/PATH`, or `wss://` with [`Self::tls`]) and a handle for shutdown.
     pub async fn bind_ws(
         self,
         addr: impl ToSocketAddrs,
         path: &str,
     ) -> Result<(String, ServerHandle), ServerError> {
+        let tls = match &self.tls {
+            None => None,
+            Some(TlsSource::Config(cfg)) => Some(cfg.clone()),
+            Some(TlsSource::Files(cert, key)) => {
+                Some(crate::tls::server_config(cert, key).map_err(ServerError::Tls)?)
+            }
+        };
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let running = self.start().await?;
@@ -131,10 +163,12 @@ impl ServerBuilder {
             handshake_timeout: running.handshake_timeout,
             outbound_capacity: running.outbound_capacity,
             conn_ids: Arc::new(AtomicU64::new(1)),
+            tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(ws::accept_loop(listener, opts, running.tx.clone(), stop_rx));
-        let url = format!("ws://{local}{path}");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
+        let url = format!("{scheme}://{local}{path}");
         Ok((
             url,
             ServerHandle {

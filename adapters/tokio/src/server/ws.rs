@@ -24,13 +24,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// What every WebSocket connection task needs.
-#[derive(Debug)]
 pub(crate) struct WsOptions {
     pub(crate) path: String,
     pub(crate) max_frame_bytes: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbound_capacity: usize,
     pub(crate) conn_ids: Arc<AtomicU64>,
+    /// `wss://`: the TLS handshake runs first, under the same `handshake_timeout`.
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Accepts TCP connections until `stop` turns true; each one gets its own task.
@@ -69,6 +70,31 @@ pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
 }
 
 async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input>) {
+    match opts.tls.clone() {
+        Some(acceptor) => {
+            // One deadline for both handshakes: what TLS used is taken from the upgrade's.
+            let deadline = tokio::time::Instant::now() + opts.handshake_timeout;
+            let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
+            else {
+                return;
+            };
+            upgrade(stream, opts, tx, deadline).await
+        }
+        None => {
+            let deadline = tokio::time::Instant::now() + opts.handshake_timeout;
+            upgrade(tcp, opts, tx, deadline).await
+        }
+    }
+}
+
+async fn upgrade<S>(
+    stream: S,
+    opts: Arc<WsOptions>,
+    tx: mpsc::Sender<Input>,
+    deadline: tokio::time::Instant,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut path = String::new();
     // The closure's type is fixed by tungstenite's `Callback` (a large `ErrorResponse`).
     #[allow(clippy::result_large_err)]
@@ -77,11 +103,11 @@ async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input
         Ok(resp)
     };
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        tcp,
+        stream,
         cb,
         Some(ws_config(opts.max_frame_bytes)),
     );
-    let Ok(Ok(mut ws)) = tokio::time::timeout(opts.handshake_timeout, handshake).await else {
+    let Ok(Ok(mut ws)) = tokio::time::timeout_at(deadline, handshake).await else {
         return;
     };
     if path != opts.path {
