@@ -149,8 +149,12 @@ impl<T: Authenticator + ?Sized> Authenticator for Box<T> {
     }
 }
 
-/// Tries each authenticator in order; the first success wins, and when all refuse the first
-/// refusal is returned (e.g. static tokens for operators, JWT for everyone else).
+/// Tries each authenticator in order; the first success wins (e.g. static tokens for
+/// operators, JWT for everyone else). When all refuse, the answer is the first refusal that
+/// says something about the token itself (expired, wrong audience, bad signature, …): a
+/// "not one of mine" refusal ([`AuthFailure::UnknownToken`] from a static table,
+/// [`AuthFailure::Malformed`] from a JWT verifier handed an opaque token) only when every
+/// authenticator gave one, and then the first of them.
 pub struct FirstOf(pub Vec<Box<dyn Authenticator>>);
 
 impl std::fmt::Debug for FirstOf {
@@ -167,9 +171,15 @@ impl Authenticator for FirstOf {
         for a in &self.0 {
             match a.authenticate(token) {
                 Ok(p) => return Ok(p),
-                Err(e) => {
+                Err(e)
+                    if matches!(
+                        e.reason(),
+                        AuthFailure::UnknownToken | AuthFailure::Malformed
+                    ) =>
+                {
                     first.get_or_insert(e);
                 }
+                Err(e) => return Err(e),
             }
         }
         Err(first.unwrap_or_else(|| AuthError::new(AuthFailure::UnknownToken)))

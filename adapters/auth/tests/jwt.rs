@@ -337,4 +337,22 @@ fn first_of_tries_in_order() {
         a.authenticate("nope").unwrap_err().reason(),
         AuthFailure::UnknownToken
     );
+    // A JWT the verifier refuses is reported as such, not as an unknown static token.
+    let mut late = claims("alice");
+    late["exp"] = serde_json::json!(1_000_000);
+    let expired = sign(
+        Algorithm::HS256,
+        None,
+        &late,
+        &EncodingKey::from_secret(SECRET),
+    );
+    let e = a.authenticate(&expired).unwrap_err();
+    assert_eq!(e.reason(), AuthFailure::Expired);
+    assert_eq!(e.message(), "token has expired");
+    // Every authenticator saying "not mine": the first of them.
+    let b = FirstOf(vec![Box::new(hs()), Box::new(StaticTokens::new())]);
+    assert_eq!(
+        b.authenticate("nope").unwrap_err().reason(),
+        AuthFailure::Malformed
+    );
 }

@@ -144,10 +144,10 @@ fn serve_jwt_checks_issuer_audience_and_principal_claim_after_static_tokens() {
     );
     let out = submit_echo(&served.url, &wrong_aud);
     assert_eq!(out.status.code(), Some(1));
-    // FirstOf answers with the first refusal: the static tokens' (no token text leaks).
+    // FirstOf answers with the JWT verifier's refusal, not the static table's "not mine".
     assert_eq!(
         text(&out.stderr),
-        "error: UNAUTHENTICATED: invalid bearer token\n"
+        "error: UNAUTHENTICATED: token audience is not accepted\n"
     );
     let no_email = hs256(
         SECRET,
@@ -155,10 +155,10 @@ fn serve_jwt_checks_issuer_audience_and_principal_claim_after_static_tokens() {
     );
     let out = submit_echo(&served.url, &no_email);
     assert_eq!(out.status.code(), Some(1));
-    // FirstOf answers with the first refusal: the static tokens' (no token text leaks).
+    // FirstOf answers with the JWT verifier's refusal, not the static table's "not mine".
     assert_eq!(
         text(&out.stderr),
-        "error: UNAUTHENTICATED: invalid bearer token\n"
+        "error: UNAUTHENTICATED: token lacks the string claim \"email\"\n"
     );
 }
 
