@@ -384,6 +384,8 @@ impl<R: Replies> ClientDriver<R> {
                 let state = self.resuming.clone().filter(|_| resuming);
                 match (state, self.retry.next_delay(&error, resuming)) {
                     (Some(state), Some(delay)) => {
+                        // Whatever was asked during the handshake is not answered.
+                        self.fail_all(RequestError::ConnectionLost);
                         // The refused session is closed: a fresh one resumes the same state
                         // (its own events, a Closed, are dropped with it).
                         let wall = self.clock.wall(self.last_now);

@@ -96,6 +96,24 @@ impl StdioChild {
         stdin.flush()
     }
 
+    /// Closes the child's stdin (the child's cue to end the session and exit).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// `true` once the child has exited (never blocks).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kills the child (if still running) and reaps it.
+    pub fn kill(&mut self) {
+        if !self.has_exited() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+
     /// Closes the child's stdin, waits up to `grace` for it to exit, then kills it.
     pub fn close(&mut self, grace: Duration) {
         self.stdin = None;
