@@ -277,3 +277,20 @@ fn the_tap_sees_both_directions_and_the_end() {
         ]
     );
 }
+
+#[test]
+fn a_failure_of_an_untracked_request_is_reported_unmatched() {
+    let (mut d, t0) = open();
+    let now = d.clock().core(t0);
+    d.session_mut().cancel(now, JOB, Some("stop")).unwrap();
+    let frames = sent(&outputs(&mut d));
+    assert_eq!(frames[0]["type"], "job.cancel");
+    let id = frames[0]["id"].as_str().unwrap().to_owned();
+    feed_json(&mut d, t0, session_error("JOB_NOT_FOUND", Some(&id)));
+    let outs = outputs(&mut d);
+    assert!(matches!(
+        &outs[..],
+        [Output::Unmatched { request_id, error: RequestError::Runtime(p) }]
+            if request_id.as_str() == id && p.code == ErrorCode::JobNotFound
+    ));
+}

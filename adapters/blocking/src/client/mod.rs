@@ -325,7 +325,7 @@ impl Inner {
                 }
                 // The reader sees the shutdown and reports the disconnect.
                 Output::CloseTransport(_) | Output::Closed(_) => self.writer.shutdown(),
-                Output::Event(_) => {}
+                Output::Event(_) | Output::Unmatched { .. } => {}
             }
         }
         self.cv.notify_all();

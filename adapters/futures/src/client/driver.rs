@@ -456,6 +456,8 @@ impl Driver {
                     Pending::Ping(r) => drop(r.try_send(Err(err))),
                 }
             }
+            // Cancels are answered once written; nothing else goes untracked.
+            Output::Unmatched { .. } => {}
             Output::Event(item) => {
                 let Some(tx) = self.routes.get(&item.job_id).and_then(|r| r.events.clone()) else {
                     return;

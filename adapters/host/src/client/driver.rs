@@ -105,6 +105,14 @@ pub enum Output<R: Replies> {
         /// Why.
         error: RequestError,
     },
+    /// A request the driver keeps no reply for failed (e.g. a `job.cancel` the adapter
+    /// tracks itself).
+    Unmatched {
+        /// The request.
+        request_id: RequestId,
+        /// Why.
+        error: RequestError,
+    },
     /// One job event (of a submitted or subscribed job, or unrouted).
     Event(JobEventItem),
     /// A job's terminal frame.
@@ -441,9 +449,10 @@ impl<R: Replies> ClientDriver<R> {
                     Pending::Submit(r)
                 } else if let Some(r) = self.lists.remove(&request_id) {
                     Pending::List(r)
-                } else {
-                    let (job, r) = self.subs.remove(&request_id)?;
+                } else if let Some((job, r)) = self.subs.remove(&request_id) {
                     Pending::Subscribe(job, r)
+                } else {
+                    return Some(Output::Unmatched { request_id, error });
                 };
                 Some(Output::Failed { reply, error })
             }

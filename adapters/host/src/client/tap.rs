@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 /// What the frame tap sees.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TapEvent<'a> {
     /// A frame written to the transport.
     Sent(&'a [u8]),
@@ -13,5 +13,6 @@ pub enum TapEvent<'a> {
     Closed(&'a str),
 }
 
-/// A frame tap callback.
+/// A frame tap callback, called on the client's driver: it must return quickly and must
+/// not block.
 pub type FrameTap = Arc<dyn Fn(TapEvent<'_>) + Send + Sync>;
