@@ -10,7 +10,7 @@ use arcp_interop::{
     ClientError as IoError, ConnectRequest, Harness, Outcome, QueuedRaw, RawLink, RawOut,
     ScenarioClient, StdioRaw, SubmitSpec, Tap, Target,
 };
-use arcp_tokio::client::{Client, ClientError, JobHandle, ListJobsRequest};
+use arcp_tokio::client::{Client, ClientError, JobHandle, ListJobsRequest, ResumeRetry};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -76,6 +76,8 @@ impl Harness for TokioHarness {
             .client_info(req.client_name.clone(), req.client_version.clone())
             .features(req.features.clone())
             .auto_resume(false)
+            // One client is one transport (the scenarios retry a resume themselves).
+            .resume_retry(ResumeRetry::never())
             // Handles are kept unread until `done` (the scenarios read the tap): room for
             // every event of the contract agents, so the client never stops reading.
             .event_capacity(4096)
