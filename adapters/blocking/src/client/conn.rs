@@ -43,13 +43,13 @@ pub(crate) fn resolve(url: &str) -> Result<std::net::SocketAddr, ClientError> {
 
 /// The writing half.
 pub(crate) enum Writer {
-    Ws(Mutex<WebSocket<Shared>>, TcpStream),
+    Ws(Box<Mutex<WebSocket<Shared>>>, TcpStream),
     Stdio(Mutex<StdioChild>),
 }
 
 /// The reading half, handed to the reader thread.
 pub(crate) enum Reader {
-    Ws(WebSocket<Shared>, TcpStream),
+    Ws(Box<WebSocket<Shared>>, TcpStream),
     Stdio(Receiver<StdioInbound>),
 }
 
@@ -132,8 +132,8 @@ pub(crate) fn open(
             let writer = WebSocket::from_raw_socket(twin, Role::Client, Some(cfg));
             let tcp2 = tcp.try_clone().map_err(|e| io(&e))?;
             Ok((
-                Writer::Ws(Mutex::new(writer), tcp),
-                Reader::Ws(reader, tcp2),
+                Writer::Ws(Box::new(Mutex::new(writer)), tcp),
+                Reader::Ws(Box::new(reader), tcp2),
             ))
         }
         Target::Stdio(argv) => {
