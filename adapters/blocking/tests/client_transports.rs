@@ -101,3 +101,28 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
     b.close().unwrap();
     handle.shutdown();
 }
+
+const DENIED: &str = r#"{"arcp":"1.1","id":"01M85JT4SAGX7B3XWCKQ17ERR0","type":"session.error","payload":{"code":"PERMISSION_DENIED","message":"no resumable session","retryable":false}}"#;
+
+#[test]
+fn over_stdio_a_refused_resume_is_final() {
+    let script = format!("read hello; echo '{DENIED}'; cat >/dev/null");
+    let started = std::time::Instant::now();
+    let err = Client::stdio_builder(["sh", "-c", script.as_str()])
+        .resume(arcp_blocking::client::ResumeState {
+            session_id: "sess_01M85JT4S9G5FDBMSJEE1TJW5A".into(),
+            resume_token: "rtk_01M85JT4S9G5FDBMSJEE1TJW5B".into(),
+            last_event_seq: 3,
+        })
+        .connect()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Refused {
+            code: ErrorCode::PermissionDenied,
+            message: "no resumable session".into()
+        }
+    );
+    // No retry delays (the default policy would wait 4.55 s in all).
+    assert!(started.elapsed() < Duration::from_secs(4));
+}

@@ -194,3 +194,28 @@ fn over_stdio_a_child_that_exits_ends_the_session() {
         assert_eq!(err, ClientError::Closed);
     });
 }
+
+const DENIED: &str = r#"{"arcp":"1.1","id":"01M85JT4SAGX7B3XWCKQ17ERR0","type":"session.error","payload":{"code":"PERMISSION_DENIED","message":"no resumable session","retryable":false}}"#;
+
+#[test]
+fn over_stdio_a_refused_resume_is_final() {
+    smol::block_on(async {
+        let script = format!("read hello; echo '{DENIED}'; cat >/dev/null");
+        let err = Client::stdio_builder(["sh", "-c", script.as_str()])
+            .resume(arcp_futures::client::ResumeState {
+                session_id: "sess_01M85JT4S9G5FDBMSJEE1TJW5A".into(),
+                resume_token: "rtk_01M85JT4S9G5FDBMSJEE1TJW5B".into(),
+                last_event_seq: 3,
+            })
+            .connect(spawn)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ClientError::Refused {
+                code: ErrorCode::PermissionDenied,
+                message: "no resumable session".into()
+            }
+        );
+    });
+}

@@ -156,6 +156,10 @@ impl ClientBuilder {
     /// while attached on a new transport after the policy's delay.
     pub fn connect(mut self) -> Result<Client, ClientError> {
         let mut retry = std::mem::replace(&mut self.retry, ResumeRetry::never());
+        if matches!(self.target, Target::Stdio(_)) {
+            // A new stdio child is a new runtime: a refused resume there is final.
+            retry = ResumeRetry::never();
+        }
         loop {
             match self.connect_once() {
                 Err(ClientError::Refused { code, message }) => {

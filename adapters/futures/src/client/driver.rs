@@ -258,6 +258,10 @@ impl Driver {
             l.close().await;
             self.core.tap(TapEvent::Closed("session ended"));
         }
+        // Commands queued after the close would keep their callers waiting (the channel
+        // lives on in the clients' senders): refuse new ones, drop the queued ones.
+        self.commands.close();
+        while self.commands.try_recv().is_ok() {}
     }
 
     fn close_session(&mut self, now: Instant) -> Result<(), ApiError> {

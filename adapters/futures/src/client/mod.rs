@@ -227,7 +227,12 @@ impl ClientBuilder {
             std::time::Instant::now(),
             Box::new(|| Box::new(OsEntropy)),
         )
-        .with_retry(self.retry)
+        // A new stdio child is a new runtime: a refused resume there is final.
+        .with_retry(if self.target.can_resume() {
+            self.retry
+        } else {
+            ResumeRetry::never()
+        })
         .with_tap(self.tap);
         let (cmd_tx, cmd_rx) = async_channel::bounded(self.command_capacity);
         let (welcome_tx, welcome_rx) = async_channel::bounded(1);

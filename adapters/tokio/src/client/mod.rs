@@ -437,7 +437,12 @@ impl ClientBuilder {
             std::time::Instant::now(),
             Box::new(|| Box::new(HashEntropy { counter: 0 })),
         )
-        .with_retry(self.resume_retry)
+        // A new stdio child is a new runtime: a refused resume there is final.
+        .with_retry(if self.target.can_resume() {
+            self.resume_retry
+        } else {
+            ResumeRetry::never()
+        })
         .with_tap(self.tap);
         let (cmd_tx, cmd_rx) = mpsc::channel(self.command_capacity);
         let (welcome_tx, welcome_rx) = oneshot::channel();
