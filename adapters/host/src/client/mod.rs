@@ -20,7 +20,7 @@ mod stdio;
 mod tap;
 
 pub use clock::Clock;
-pub use driver::{ClientDriver, JobEventItem, Output, Pending, Replies};
+pub use driver::{ClientDriver, EntropySource, JobEventItem, Output, Pending, Replies};
 pub use retry::ResumeRetry;
 pub use stash::{BoundedSender, EventStash, TrySend};
 pub use stdio::{StdioChild, StdioInbound};
