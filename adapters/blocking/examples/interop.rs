@@ -3,21 +3,19 @@
 //! [`arcp_blocking::client::Client`] with a frame tap. Same CLI and output as arcp-tokio's:
 //!
 //! ```text
-//! cargo run -p arcp-blocking --example interop -- (--url URL | --spawn-peer ws) [--python-peer]
+//! cargo run -p arcp-blocking --example interop -- (--url URL | --stdio "COMMAND" | --spawn-peer ws|stdio) [--python-peer]
 //! ```
 //!
 //! `PASS name` / `FAIL name: reason` / `SKIP name: reason`, then `N passed, N failed`; exit
-//! status 1 on any failure. This adapter has no stdio transport: `--stdio` targets fail.
+//! status 1 on any failure. The conversions, the tap bridge and the stdio raw link are
+//! `arcp_interop::adapt`'s; this file is the blocking client's calls.
 
-use arcp_blocking::client::{
-    Client, ClientError, FrameTap, JobOutcome, ListJobsRequest, RawConnection, ResultValue,
-    ResumeState, SubmitRequest, TapEvent,
-};
+use arcp_blocking::client::{Client, ClientError, ListJobsRequest, RawConnection, ResumeRetry};
+use arcp_interop::adapt::{code_error, outcome, resume_state, submit_request, tap_callback};
 use arcp_interop::{
-    ClientError as IoError, ConnectRequest, Harness, Outcome, RawLink, ScenarioClient, SubmitSpec,
-    Tap, Target,
+    ClientError as IoError, ConnectRequest, Harness, Outcome, RawLink, ScenarioClient, StdioRaw,
+    SubmitSpec, Tap, Target,
 };
-use arcp_proto::wire::{LeaseConstraints, Timestamp, TraceId};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,42 +23,10 @@ use std::time::Duration;
 fn convert(e: ClientError) -> IoError {
     match e {
         ClientError::Refused { code, message } | ClientError::JobFailed { code, message } => {
-            IoError::Code {
-                code: code.as_str().to_owned(),
-                message,
-            }
+            code_error(&code, message)
         }
         other => IoError::Other(other.to_string()),
     }
-}
-
-fn tap_callback(tap: Arc<Tap>) -> FrameTap {
-    Arc::new(move |ev: TapEvent<'_>| match ev {
-        TapEvent::Sent(b) => tap.c2r(&String::from_utf8_lossy(b)),
-        TapEvent::Received(b) => tap.r2c(&String::from_utf8_lossy(b)),
-        TapEvent::Closed(why) => tap.closed(why),
-    })
-}
-
-fn submit_request(spec: &SubmitSpec) -> Result<SubmitRequest, IoError> {
-    let bad = |e: String| IoError::Other(format!("invalid submit: {e}"));
-    let mut req = SubmitRequest::new(spec.agent.clone(), spec.input.clone());
-    if let Some(lease) = &spec.lease_request {
-        req.lease_request =
-            serde_json::from_value(lease.clone()).map_err(|e| bad(e.to_string()))?;
-    }
-    if let Some(exp) = &spec.expires_at {
-        req.lease_constraints = Some(LeaseConstraints {
-            expires_at: Some(Timestamp::parse(exp).map_err(|e| bad(e.to_string()))?),
-            ..LeaseConstraints::default()
-        });
-    }
-    req.idempotency_key = spec.idempotency_key.clone();
-    req.max_runtime_sec = spec.max_runtime_sec;
-    if let Some(t) = &spec.trace_id {
-        req.trace_id = Some(TraceId::parse(t).map_err(|e| bad(e.0))?);
-    }
-    Ok(req)
 }
 
 struct BlockingHarness;
@@ -71,23 +37,20 @@ impl Harness for BlockingHarness {
         req: &ConnectRequest,
         tap: Arc<Tap>,
     ) -> Result<Box<dyn ScenarioClient>, IoError> {
-        let Target::WebSocket(url) = &req.target else {
-            return Err(IoError::Other(
-                "arcp-blocking has no stdio transport".into(),
-            ));
+        let builder = match &req.target {
+            Target::WebSocket(url) => Client::builder(url.clone()),
+            Target::Stdio(argv) => Client::stdio_builder(argv.clone()),
         };
-        let mut builder = Client::builder(url.clone())
+        let mut builder = builder
+            // One client is one transport (the scenarios retry a resume themselves).
+            .resume_retry(ResumeRetry::never())
             .token(req.token.clone())
             .client_info(&req.client_name, &req.client_version)
             .features(req.features.clone())
             .connect_timeout(req.timeout)
             .frame_tap(tap_callback(tap));
         if let Some(r) = &req.resume {
-            builder = builder.resume(ResumeState {
-                session_id: r.session_id.clone(),
-                resume_token: r.resume_token.clone(),
-                last_event_seq: r.last_event_seq,
-            });
+            builder = builder.resume(resume_state(r));
         }
         Ok(Box::new(BlockingClient(
             builder.connect().map_err(convert)?,
@@ -95,8 +58,9 @@ impl Harness for BlockingHarness {
     }
 
     fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
-        let Target::WebSocket(url) = target else {
-            return Err("arcp-blocking has no stdio transport".into());
+        let url = match target {
+            Target::WebSocket(url) => url,
+            Target::Stdio(argv) => return StdioRaw::open(argv, tap),
         };
         let conn = RawConnection::open(url, Duration::from_secs(5), tap_callback(tap.clone()))
             .map_err(|e| e.to_string())?;
@@ -138,32 +102,7 @@ impl ScenarioClient for BlockingClient {
     }
 
     fn done(&self, job_id: &str, timeout: Duration) -> Result<Outcome, IoError> {
-        let (status, result) = match self.0.done(job_id, timeout).map_err(convert)? {
-            JobOutcome::Success { result, .. } => ("success", result),
-            JobOutcome::Cancelled { .. } => ("cancelled", ResultValue::None),
-            JobOutcome::TimedOut { .. } => ("timed_out", ResultValue::None),
-            JobOutcome::Failed { code, message, .. } => {
-                return Err(IoError::Code {
-                    code: code.as_str().to_owned(),
-                    message,
-                });
-            }
-        };
-        let (result, chunks) = match result {
-            ResultValue::None => (None, None),
-            ResultValue::Inline(v) => (Some(v), None),
-            ResultValue::Streamed { data, .. } => (None, Some(data)),
-            ResultValue::Refused { reason, .. } => {
-                return Err(IoError::Other(format!(
-                    "streamed result refused: {reason:?}"
-                )));
-            }
-        };
-        Ok(Outcome {
-            final_status: status.to_owned(),
-            result,
-            chunks,
-        })
+        outcome(self.0.done(job_id, timeout).map_err(convert)?)
     }
 
     fn cancel(&self, job_id: &str, reason: &str) -> Result<(), IoError> {

@@ -3,14 +3,13 @@
 //! [`arcp_futures::client::Client`] with a frame tap.
 //!
 //! ```text
-//! cargo run -p arcp-futures --example interop -- (--url URL | --spawn-peer ws) [--python-peer]
+//! cargo run -p arcp-futures --example interop -- (--url URL | --stdio "COMMAND" | --spawn-peer ws|stdio) [--python-peer]
 //! ```
 //!
 //! Output: `PASS name` / `FAIL name: reason` / `SKIP name: reason`, then `N passed, N
 //! failed`; the exit status is 1 on any failure. `--spawn-peer` runs `$ARCP_PEER_PYTHON`
 //! (default `.peer-venv/bin/python`) on `$ARCP_PEER_DIR/peer_runtime.py` (default
-//! `../shared/interop`) and implies `--python-peer`. The same CLI as arcp-tokio's runner,
-//! WebSocket targets only.
+//! `../shared/interop`) and implies `--python-peer`. The same CLI as arcp-tokio's runner.
 
 mod interop_harness;
 

@@ -10,47 +10,20 @@
 //! only).
 
 use arcp_futures::server::Server;
-use std::io::Write;
-use std::path::PathBuf;
+use arcp_interop::serve_args::{ServeArgs, print_listening, usage};
 use std::time::Duration;
 
-fn usage(msg: &str) -> ! {
-    eprintln!("error: {msg}");
-    eprintln!(
-        "usage: serve [--port N] [--db PATH] [--path /arcp] [--heartbeat-interval SECS] [--no-credentials]"
-    );
-    std::process::exit(2);
-}
-
 fn main() {
-    let mut port: u16 = 0;
-    let mut db: Option<PathBuf> = None;
-    let mut path = "/arcp".to_owned();
-    let mut heartbeat = 2u64;
-    let mut credentials = true;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
-        };
-        match a.as_str() {
-            "--port" => {
-                port = value("--port")
-                    .parse()
-                    .unwrap_or_else(|_| usage("--port takes a number"))
-            }
-            "--stdio" => usage("--stdio is not supported by arcp-futures (WebSocket only)"),
-            "--db" => db = Some(PathBuf::from(value("--db"))),
-            "--path" => path = value("--path"),
-            "--heartbeat-interval" => {
-                heartbeat = value("--heartbeat-interval")
-                    .parse()
-                    .unwrap_or_else(|_| usage("--heartbeat-interval takes whole seconds"))
-            }
-            "--no-credentials" => credentials = false,
-            other => usage(&format!("unknown argument {other:?}")),
-        }
+    let ServeArgs {
+        port,
+        stdio,
+        db,
+        path,
+        heartbeat_secs: heartbeat,
+        credentials,
+    } = ServeArgs::from_env();
+    if stdio {
+        usage("--stdio is not supported by arcp-futures (WebSocket only)");
     }
     smol::block_on(async {
         let builder = Server::builder(|f| smol::spawn(f).detach())
@@ -59,8 +32,7 @@ fn main() {
             .heartbeat_interval(Duration::from_secs(heartbeat));
         match builder.bind_ws(("127.0.0.1", port), &path).await {
             Ok((url, _handle)) => {
-                println!("LISTENING {url}");
-                let _ = std::io::stdout().flush();
+                print_listening(&url);
                 std::future::pending::<()>().await;
             }
             Err(e) => {

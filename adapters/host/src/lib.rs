@@ -1,7 +1,19 @@
-//! Runtime-neutral hosting of [`arcp_proto::runtime::Runtime`], shared by arcp-tokio,
-//! arcp-futures and arcp-blocking: every adapter keeps only its wait loop, sockets, spawning
-//! and channels.
+//! # arcp-host: what the adapters' hosts share
+//!
+//! The runtime-neutral halves of the tokio, futures and blocking adapters: synchronous,
+//! Sans-IO drivers around the core state machines. An adapter keeps only its wait loop, its
+//! socket or stdio IO, its spawning, its channels and its public async or blocking front-end.
+//!
+//! - [`server`]: hosting of [`arcp_proto::runtime::Runtime`]: builder options
+//!   ([`server::ServerOptions`]), the Sans-IO [`server::ServerHost`] (drain order, effect
+//!   dispatch, connection table, slow consumers, shutdown) driven through [`server::HostIo`],
+//!   agent hosting, authentication through arcp-auth, tracing spans and
+//!   [`server::ServerMetrics`].
+//! - [`client`]: the client driver state ([`client::ClientDriver`]), event delivery
+//!   ([`client::EventStash`]), the resume retry policy ([`client::ResumeRetry`]), the frame
+//!   tap and the stdio child transport.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod server;

@@ -33,13 +33,16 @@
 
 #![deny(missing_docs)]
 
+pub mod adapt;
 pub mod api;
 pub mod check;
 pub mod ctx;
 pub mod runner;
 pub mod scenarios;
+pub mod serve_args;
 pub mod tap;
 
+pub use adapt::{QueuedRaw, RawOut, StdioRaw};
 pub use api::{
     ClientError, ConnectRequest, Harness, Outcome, RawLink, Resume, ScenarioClient, SubmitSpec,
     Target,

@@ -1,5 +1,5 @@
-//! The client side: one [`arcp_proto::client::ClientSession`] per [`Client`], over a
-//! WebSocket on threads.
+//! The client side: one session per [`Client`] (arcp-host's [`ClientDriver`]), over a
+//! WebSocket or a child's stdio, on threads.
 //!
 //! ```no_run
 //! use arcp_blocking::client::{Client, SubmitRequest};
@@ -12,66 +12,36 @@
 //! # Ok::<(), arcp_blocking::client::ClientError>(())
 //! ```
 //!
-//! The session lives under one lock; every input (a command on the caller's thread, a frame
+//! The driver lives under one lock; every input (a command on the caller's thread, a frame
 //! or a timeout on the reader thread) is fed under it and followed by the drain: frames are
-//! written at once (through the writing half of the socket), events are recorded as answers
-//! the callers wait for on a `Condvar`, each wait bounded by a deadline. The reader thread's
-//! read timeout is derived from `poll_timeout` (capped at [`MAX_READ_WAIT`], so a deadline a
-//! command adds is seen promptly). One client is one transport: it never reconnects; after a
-//! drop, [`Client::resume_state`] opens the next one.
+//! written at once, answers are recorded for the callers, who wait on a `Condvar`, each wait
+//! bounded by a deadline. The reader's wait is derived from `poll_timeout` (capped at
+//! [`MAX_READ_WAIT`], so a deadline a command adds is seen promptly). One client is one
+//! transport: it never reconnects; after a drop, [`Client::resume_state`] opens the next
+//! one. A resume refused because the runtime still sees the session attached is retried
+//! ([`ClientBuilder::resume_retry`], WIRE.md §6).
 
+mod conn;
 mod raw;
 
-use crate::socket::Shared;
-use arcp_proto::client::{ApiError, ClientEvent, ClientSession, RequestError, RequestId};
+use arcp_host::client::{ClientDriver, Output, Pending, Replies};
+pub use arcp_host::client::{FrameTap, ResumeRetry, TapEvent};
+use arcp_proto::client::{ApiError, ClientSession, RequestError};
 pub use arcp_proto::client::{
     ClientConfig, JobOutcome, ListJobsRequest, ResultValue, ResumeState, SubmitRequest,
 };
-use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::{ErrorCode, ErrorPayload, Jobs};
+use conn::{Target, Writer};
 pub use raw::RawConnection;
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::{Message, WebSocket};
+use std::time::{Duration, Instant};
 
 /// The longest the reader blocks in one read before re-checking the session's deadline.
 pub const MAX_READ_WAIT: Duration = Duration::from_millis(200);
 /// The bound of a call without an explicit timeout.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(8);
-
-/// The socket address of a `ws://HOST:PORT/PATH` URL.
-fn resolve(url: &str) -> Result<std::net::SocketAddr, ClientError> {
-    let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
-    let uri: tungstenite::http::Uri = url.parse().map_err(|e| io(&e))?;
-    let host = uri
-        .host()
-        .unwrap_or("127.0.0.1")
-        .trim_matches(['[', ']'])
-        .to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|e| io(&e))?
-        .next()
-        .ok_or_else(|| ClientError::Io(format!("cannot resolve {host}")))
-}
-
-/// A frame passing the transport, for a [`FrameTap`].
-#[derive(Debug)]
-pub enum TapEvent<'a> {
-    /// A frame written.
-    Sent(&'a [u8]),
-    /// A frame read (before the session acts on it).
-    Received(&'a [u8]),
-    /// The transport ended, and why.
-    Closed(&'a str),
-}
-
-/// Sees every frame in both directions.
-pub type FrameTap = Arc<dyn Fn(TapEvent<'_>) + Send + Sync>;
 
 /// What a client call failed with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -115,17 +85,18 @@ fn refused(e: &ErrorPayload) -> ClientError {
 
 /// Configures and opens a [`Client`].
 pub struct ClientBuilder {
-    url: String,
+    target: Target,
     config: ClientConfig,
     resume: Option<ResumeState>,
     timeout: Duration,
     tap: Option<FrameTap>,
+    retry: ResumeRetry,
 }
 
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("url", &self.url)
+            .field("target", &self.target)
             .finish_non_exhaustive()
     }
 }
@@ -174,49 +145,60 @@ impl ClientBuilder {
         self
     }
 
-    /// Connects and completes the handshake (or the resume).
-    pub fn connect(self) -> Result<Client, ClientError> {
+    /// How a resume refused while the runtime still sees the session attached is retried
+    /// (default [`ResumeRetry::default`]; [`ResumeRetry::never`] surfaces the refusal).
+    pub fn resume_retry(mut self, retry: ResumeRetry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Connects and completes the handshake (or the resume), retrying a resume refused
+    /// while attached on a new transport after the policy's delay.
+    pub fn connect(mut self) -> Result<Client, ClientError> {
+        let mut retry = std::mem::replace(&mut self.retry, ResumeRetry::never());
+        if matches!(self.target, Target::Stdio(_)) {
+            // A new stdio child is a new runtime: a refused resume there is final.
+            retry = ResumeRetry::never();
+        }
+        loop {
+            match self.connect_once() {
+                Err(ClientError::Refused { code, message }) => {
+                    let p = ErrorPayload::new(code.clone(), message.clone());
+                    match retry.next_delay(&p, self.resume.is_some()) {
+                        Some(delay) => std::thread::sleep(delay),
+                        None => return Err(ClientError::Refused { code, message }),
+                    }
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn connect_once(&self) -> Result<Client, ClientError> {
         let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
-        let deadline = std::time::Instant::now() + self.timeout;
-        let addr = resolve(&self.url)?;
-        let tcp = TcpStream::connect_timeout(&addr, self.timeout).map_err(|e| io(&e))?;
-        let _ = tcp.set_nodelay(true);
-        tcp.set_read_timeout(Some(self.timeout))
-            .map_err(|e| io(&e))?;
-        let shared = Shared::new(&tcp).map_err(|e| io(&e))?;
-        let cfg = WebSocketConfig::default()
-            .max_message_size(Some(self.config.max_frame_bytes))
-            .max_frame_size(Some(self.config.max_frame_bytes));
-        let (reader, _) =
-            tungstenite::client::client_with_config(self.url.as_str(), shared, Some(cfg))
-                .map_err(|e| io(&e))?;
-        let twin = reader.get_ref().twin().map_err(|e| io(&e))?;
-        let writer = WebSocket::from_raw_socket(twin, Role::Client, Some(cfg));
-        let origin = std::time::Instant::now();
-        let clock = Clock { origin };
-        let now = clock.now();
-        let wall = clock.wall(now);
-        let entropy = Box::new(crate::server::entropy());
-        let mut session = match self.resume {
-            Some(r) => ClientSession::with_resume(self.config, wall, entropy, r),
-            None => ClientSession::new(self.config, wall, entropy),
-        };
-        session.handle_connected(now);
+        let deadline = Instant::now() + self.timeout;
+        let (writer, reader) = conn::open(&self.target, self.config.max_frame_bytes, self.timeout)?;
+        let mut driver = ClientDriver::new(
+            self.config.clone(),
+            self.resume.clone(),
+            Instant::now(),
+            Box::new(|| Box::new(crate::server::entropy())),
+        )
+        .with_retry(ResumeRetry::never())
+        .with_tap(self.tap.clone());
+        driver.connected(Instant::now());
         let inner = Arc::new(Inner {
             core: Mutex::new(Core {
-                session,
+                driver,
+                tickets: 0,
                 answers: HashMap::new(),
                 outcomes: HashMap::new(),
                 ended_order: VecDeque::new(),
-                pongs: HashSet::new(),
                 welcome: None,
                 gone: None,
             }),
             cv: Condvar::new(),
-            writer: Mutex::new(writer),
-            tcp,
-            clock,
-            tap: self.tap,
+            writer,
         });
         {
             let mut core = inner.lock();
@@ -225,7 +207,7 @@ impl ClientBuilder {
         let r = inner.clone();
         std::thread::Builder::new()
             .name("arcp-client-read".into())
-            .spawn(move || read_loop(&r, reader))
+            .spawn(move || conn::read_loop(&r, reader))
             .map_err(|e| io(&e))?;
         let client = Client { inner };
         let welcome = client.wait(deadline, |c| {
@@ -238,58 +220,49 @@ impl ClientBuilder {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Clock {
-    origin: std::time::Instant,
-}
-
-impl Clock {
-    fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
-    }
-
-    fn until(&self, at: Instant) -> Duration {
-        (self.origin + Duration::from_micros(at.as_micros()))
-            .saturating_duration_since(std::time::Instant::now())
-    }
-
-    fn wall(&self, now: Instant) -> WallClock {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        WallClock::new(now, micros)
-    }
-}
-
 /// An answer to a request.
 #[derive(Debug, Clone)]
 enum Answer {
     Accepted(String),
     Jobs(Jobs),
     Subscribed,
+    Pong,
     Failed(ClientError),
 }
 
+/// Replies are tickets: the caller waits for the answer filed under its ticket.
+struct Tickets;
+
+impl Replies for Tickets {
+    type Submit = u64;
+    type List = u64;
+    type Subscribe = u64;
+    type Ping = u64;
+}
+
 struct Core {
-    session: ClientSession,
-    answers: HashMap<RequestId, Answer>,
+    driver: ClientDriver<Tickets>,
+    tickets: u64,
+    answers: HashMap<u64, Answer>,
     outcomes: HashMap<String, JobOutcome>,
     /// Insertion order of `outcomes`, bounded by the session's `max_ended_jobs`.
     ended_order: VecDeque<String>,
-    pongs: HashSet<String>,
     welcome: Option<Result<(), ClientError>>,
     /// Why the transport ended, once it has.
     gone: Option<String>,
 }
 
+impl Core {
+    fn ticket(&mut self) -> u64 {
+        self.tickets += 1;
+        self.tickets
+    }
+}
+
 struct Inner {
     core: Mutex<Core>,
     cv: Condvar,
-    writer: Mutex<WebSocket<Shared>>,
-    tcp: TcpStream,
-    clock: Clock,
-    tap: Option<FrameTap>,
+    writer: Writer,
 }
 
 impl Inner {
@@ -299,58 +272,35 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn tap(&self, ev: TapEvent<'_>) {
-        if let Some(t) = &self.tap {
-            t(ev);
-        }
-    }
-
-    fn write(&self, text: String) -> Result<(), String> {
-        self.tap(TapEvent::Sent(text.as_bytes()));
-        let mut w = self.writer.lock().map_err(|_| "poisoned".to_owned())?;
-        w.send(Message::Text(text.into()))
-            .map_err(|e| e.to_string())
-    }
-
-    /// The drain after every input: transmits, then events.
+    /// The drain after every input.
     fn pump(&self, core: &mut Core) {
-        while let Some(frame) = core.session.poll_transmit() {
-            let text = String::from_utf8_lossy(&frame.encode()).into_owned();
-            if let Err(e) = self.write(text) {
-                self.end(core, &format!("write failed: {e}"));
-            }
-        }
-        while let Some(ev) = core.session.poll_event() {
-            match ev {
-                ClientEvent::Welcome(_) => core.welcome = Some(Ok(())),
-                ClientEvent::HandshakeFailed { error, .. } => {
-                    core.welcome = Some(Err(refused(&error)));
+        while let Some(out) = core.driver.poll_output() {
+            match out {
+                Output::Transmit(bytes) => {
+                    if let Err(e) = self.writer.send(&bytes) {
+                        self.end(core, &format!("write failed: {e}"));
+                    }
                 }
-                ClientEvent::Accepted {
-                    request_id: Some(id),
-                    job_id,
-                    ..
-                } => {
+                Output::Welcome(_) => core.welcome = Some(Ok(())),
+                Output::Refused(error) => core.welcome = Some(Err(refused(&error))),
+                // Retries are made by `connect` on a new transport (the driver has none).
+                Output::RetryResume(_) => {}
+                Output::Accepted { reply, job_id, .. } => {
                     // A new handle on this job (an idempotent resubmit): its terminal is the
                     // one still to come (replayed), not an earlier one nobody collected.
                     core.outcomes.remove(&job_id);
-                    core.answers.insert(id, Answer::Accepted(job_id));
+                    core.answers.insert(reply, Answer::Accepted(job_id));
                 }
-                ClientEvent::Jobs {
-                    request_id: Some(id),
-                    jobs,
-                } => {
-                    core.answers.insert(id, Answer::Jobs(jobs));
+                Output::Jobs { reply, jobs } => {
+                    core.answers.insert(reply, Answer::Jobs(jobs));
                 }
-                ClientEvent::Subscribed {
-                    request_id: Some(id),
-                    ..
-                } => {
-                    core.answers.insert(id, Answer::Subscribed);
+                Output::Subscribed { reply, .. } => {
+                    core.answers.insert(reply, Answer::Subscribed);
                 }
-                ClientEvent::RequestFailed {
-                    request_id, error, ..
-                } => {
+                Output::Pong { reply, .. } => {
+                    core.answers.insert(reply, Answer::Pong);
+                }
+                Output::Failed { reply, error } => {
                     let e = match error {
                         RequestError::Runtime(p) => refused(&p),
                         RequestError::ConnectionLost => {
@@ -358,29 +308,28 @@ impl Inner {
                         }
                         RequestError::SessionClosed => ClientError::Closed("session closed".into()),
                     };
-                    core.answers.insert(request_id, Answer::Failed(e));
+                    let t = match reply {
+                        Pending::Submit(t) | Pending::List(t) | Pending::Ping(t) => t,
+                        Pending::Subscribe(_, t) => t,
+                    };
+                    core.answers.insert(t, Answer::Failed(e));
                 }
-                ClientEvent::Terminal {
+                Output::Terminal {
                     job_id, outcome, ..
                 } => {
                     if core.outcomes.insert(job_id.clone(), outcome).is_none() {
                         core.ended_order.push_back(job_id);
                     }
-                    let cap = core.session.config().max_ended_jobs.max(1);
+                    let cap = core.driver.session().config().max_ended_jobs.max(1);
                     while core.ended_order.len() > cap {
                         if let Some(old) = core.ended_order.pop_front() {
                             core.outcomes.remove(&old);
                         }
                     }
                 }
-                ClientEvent::Pong { nonce, .. } => {
-                    core.pongs.insert(nonce);
-                }
-                ClientEvent::CloseTransport(_) | ClientEvent::Closed(_) => {
-                    // The reader sees the shutdown and reports the disconnect.
-                    let _ = self.tcp.shutdown(Shutdown::Both);
-                }
-                _ => {}
+                // The reader sees the shutdown and reports the disconnect.
+                Output::CloseTransport(_) | Output::Closed(_) => self.writer.shutdown(),
+                Output::Event(_) | Output::Unmatched { .. } => {}
             }
         }
         self.cv.notify_all();
@@ -389,59 +338,12 @@ impl Inner {
     fn end(&self, core: &mut Core, why: &str) {
         if core.gone.is_none() {
             core.gone = Some(why.to_owned());
-            let _ = self.tcp.shutdown(Shutdown::Both);
+            self.writer.shutdown();
         }
     }
 }
 
-fn read_loop(inner: &Inner, mut ws: WebSocket<Shared>) {
-    let why = loop {
-        let wait = {
-            let core = inner.lock();
-            core.session
-                .poll_timeout()
-                .map_or(MAX_READ_WAIT, |d| inner.clock.until(d).min(MAX_READ_WAIT))
-        };
-        let _ = inner
-            .tcp
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))));
-        let msg = ws.read();
-        let mut core = inner.lock();
-        let now = inner.clock.now();
-        match msg {
-            Ok(Message::Text(t)) => {
-                inner.tap(TapEvent::Received(t.as_bytes()));
-                core.session.handle_frame(now, t.as_bytes());
-            }
-            Ok(Message::Binary(b)) => {
-                inner.tap(TapEvent::Received(&b));
-                core.session.handle_frame(now, &b);
-            }
-            Ok(Message::Close(f)) => {
-                let _ = ws.flush();
-                break format!("closed by the runtime: {f:?}");
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => break format!("transport ended: {e}"),
-        }
-        if core.session.poll_timeout().is_some_and(|d| d <= now) {
-            core.session.handle_timeout(now);
-        }
-        inner.pump(&mut core);
-    };
-    let mut core = inner.lock();
-    inner.tap(TapEvent::Closed(&why));
-    core.session.handle_disconnected(inner.clock.now());
-    inner.end(&mut core, &why);
-    inner.pump(&mut core);
-}
-
-/// One client session over one WebSocket transport.
+/// One client session over one transport.
 pub struct Client {
     inner: Arc<Inner>,
 }
@@ -452,22 +354,39 @@ impl std::fmt::Debug for Client {
     }
 }
 
+type Command<'a, T> = Box<dyn FnOnce(&mut ClientDriver<Tickets>, u64) -> Result<T, ApiError> + 'a>;
+
 impl Client {
     /// A builder for `url` (`ws://HOST:PORT/PATH`) with the reference client's defaults.
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        Self::with_target(Target::WebSocket(url.into()))
+    }
+
+    /// A builder for a child runtime: `argv[0]` is spawned with the rest as arguments and
+    /// serves one session as NDJSON on its stdin/stdout (e.g. `arcp serve --stdio`).
+    pub fn stdio_builder<I, S>(argv: I) -> ClientBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Self::with_target(Target::Stdio(argv.into_iter().map(Into::into).collect()))
+    }
+
+    fn with_target(target: Target) -> ClientBuilder {
         ClientBuilder {
-            url: url.into(),
+            target,
             config: ClientConfig::named("arcp-blocking", env!("CARGO_PKG_VERSION"), ""),
             resume: None,
             timeout: Duration::from_secs(10),
             tap: None,
+            retry: ResumeRetry::default(),
         }
     }
 
     /// Waits until `f` answers, the deadline passes ([`ClientError::Timeout`]).
     fn wait<T>(
         &self,
-        deadline: std::time::Instant,
+        deadline: Instant,
         mut f: impl FnMut(&mut Core) -> Option<T>,
     ) -> Result<T, ClientError> {
         let mut core = self.inner.lock();
@@ -475,7 +394,7 @@ impl Client {
             if let Some(v) = f(&mut core) {
                 return Ok(v);
             }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ClientError::Timeout);
             }
@@ -488,21 +407,31 @@ impl Client {
         }
     }
 
-    /// Feeds a command and drains.
-    fn command<T>(
-        &self,
-        f: impl FnOnce(&mut ClientSession, Instant) -> Result<T, ApiError>,
-    ) -> Result<T, ClientError> {
+    /// Feeds a command (with a fresh ticket for its answer) and drains.
+    fn command<T>(&self, f: Command<'_, T>) -> Result<(T, u64), ClientError> {
         let mut core = self.inner.lock();
-        let r = f(&mut core.session, self.inner.clock.now())?;
+        let ticket = core.ticket();
+        let r = f(&mut core.driver, ticket)?;
         self.inner.pump(&mut core);
-        Ok(r)
+        Ok((r, ticket))
     }
 
-    /// Waits for the answer to `id` (or the transport's end).
-    fn answer(&self, id: &RequestId) -> Result<Answer, ClientError> {
-        let r = self.wait(std::time::Instant::now() + CALL_TIMEOUT, |c| {
-            c.answers.remove(id).or_else(|| {
+    /// A command with no answer to wait for.
+    fn send(
+        &self,
+        f: impl FnOnce(&mut ClientSession, arcp_proto::time::Instant) -> Result<(), ApiError>,
+    ) -> Result<(), ClientError> {
+        self.command(Box::new(|d, _| {
+            let now = d.clock().core(Instant::now());
+            f(d.session_mut(), now)
+        }))
+        .map(|_| ())
+    }
+
+    /// Waits for the answer filed under `ticket` (or the transport's end).
+    fn answer(&self, ticket: u64) -> Result<Answer, ClientError> {
+        let r = self.wait(Instant::now() + CALL_TIMEOUT, |c| {
+            c.answers.remove(&ticket).or_else(|| {
                 c.gone
                     .clone()
                     .map(|g| Answer::Failed(ClientError::Closed(g)))
@@ -516,18 +445,20 @@ impl Client {
 
     /// The negotiated features.
     pub fn features(&self) -> Vec<String> {
-        self.inner.lock().session.features().to_vec()
+        self.inner.lock().driver.session().features().to_vec()
     }
 
     /// What the next client needs to resume this session.
     pub fn resume_state(&self) -> Option<ResumeState> {
-        self.inner.lock().session.resume_state()
+        self.inner.lock().driver.session().resume_state()
     }
 
     /// `job.submit`, waiting for `job.accepted`; returns the job id.
     pub fn submit(&self, req: SubmitRequest) -> Result<String, ClientError> {
-        let id = self.command(|s, now| s.submit(now, req))?;
-        match self.answer(&id)? {
+        let ((), t) = self.command(Box::new(|d, t| {
+            d.submit(Instant::now(), req, t).map_err(|(e, _)| e)
+        }))?;
+        match self.answer(t)? {
             Answer::Accepted(job) => Ok(job),
             _ => Err(ClientError::Io("unexpected answer to submit".into())),
         }
@@ -536,7 +467,7 @@ impl Client {
     /// Waits for the terminal of a submitted or subscribed job: `Ok` for success,
     /// cancellation and timeout, [`ClientError::JobFailed`] for `job.error`.
     pub fn done(&self, job_id: &str, timeout: Duration) -> Result<JobOutcome, ClientError> {
-        let r = self.wait(std::time::Instant::now() + timeout, |c| {
+        let r = self.wait(Instant::now() + timeout, |c| {
             c.outcomes
                 .remove(job_id)
                 .map(Ok)
@@ -552,13 +483,15 @@ impl Client {
 
     /// `job.cancel` with `reason` (the job's terminal answers it).
     pub fn cancel(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
-        self.command(|s, now| s.cancel(now, job_id, Some(reason)).map(|_| ()))
+        self.send(|s, now| s.cancel(now, job_id, Some(reason)).map(|_| ()))
     }
 
     /// `session.list_jobs`, waiting for `session.jobs`.
     pub fn list_jobs(&self, req: ListJobsRequest) -> Result<Jobs, ClientError> {
-        let id = self.command(|s, now| s.list_jobs(now, req))?;
-        match self.answer(&id)? {
+        let ((), t) = self.command(Box::new(|d, t| {
+            d.list_jobs(Instant::now(), req, t).map_err(|(e, _)| e)
+        }))?;
+        match self.answer(t)? {
             Answer::Jobs(j) => Ok(j),
             _ => Err(ClientError::Io("unexpected answer to list_jobs".into())),
         }
@@ -572,62 +505,63 @@ impl Client {
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<(), ClientError> {
-        let id = self.command(|s, now| s.subscribe(now, job_id, history, from_event_seq))?;
-        self.answer(&id).map(|_| ())
+        let ((), t) = self.command(Box::new(|d, t| {
+            d.subscribe(Instant::now(), job_id, history, from_event_seq, t)
+                .map_err(|(e, _)| e)
+        }))?;
+        self.answer(t).map(|_| ())
     }
 
     /// `job.unsubscribe`.
     pub fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError> {
-        self.command(|s, now| s.unsubscribe(now, job_id).map(|_| ()))
+        self.send(|s, now| s.unsubscribe(now, job_id).map(|_| ()))
     }
 
     /// `session.ack`.
     pub fn ack(&self, last_processed_seq: u64) -> Result<(), ClientError> {
-        self.command(|s, now| s.ack(now, last_processed_seq))
+        self.send(|s, now| s.ack(now, last_processed_seq))
     }
 
     /// `session.ping`, waiting for the pong; returns the round trip.
     pub fn ping(&self) -> Result<Duration, ClientError> {
-        let t0 = std::time::Instant::now();
-        let nonce = self.command(|s, now| s.ping(now))?;
-        self.wait(t0 + CALL_TIMEOUT, |c| {
-            if c.pongs.remove(&nonce) {
-                Some(Ok(()))
-            } else {
-                c.gone.clone().map(|g| Err(ClientError::Closed(g)))
-            }
-        })??;
+        let t0 = Instant::now();
+        let ((), t) = self.command(Box::new(|d, t| {
+            d.ping(Instant::now(), t).map_err(|(e, _)| e)
+        }))?;
+        self.answer(t)?;
         Ok(t0.elapsed())
     }
 
     /// Writes `text` as one frame, bypassing the session (frames its API refuses to send).
     pub fn send_raw(&self, text: &str) -> Result<(), ClientError> {
-        self.inner.write(text.to_owned()).map_err(ClientError::Io)
+        self.inner
+            .lock()
+            .driver
+            .tap(TapEvent::Sent(text.as_bytes()));
+        self.inner
+            .writer
+            .send(text.as_bytes())
+            .map_err(ClientError::Io)
     }
 
     /// Drops the transport without `session.bye` (the client does not reconnect).
     pub fn drop_transport(&self) {
-        let _ = self.inner.tcp.shutdown(Shutdown::Both);
-        let _ = self.wait(std::time::Instant::now() + CALL_TIMEOUT, |c| c.gone.clone());
+        self.inner.writer.shutdown();
+        let _ = self.wait(Instant::now() + CALL_TIMEOUT, |c| c.gone.clone());
     }
 
-    /// `session.bye`, then the WebSocket close handshake (bounded).
+    /// `session.bye`, then the transport's close (bounded).
     pub fn close(&self) -> Result<(), ClientError> {
-        let r = self.command(|s, now| s.close(now, "client.close"));
-        if let Ok(mut w) = self.inner.writer.lock() {
-            let _ = w.close(None);
-            let _ = w.flush();
-        }
-        let _ = self.wait(std::time::Instant::now() + Duration::from_secs(3), |c| {
-            c.gone.clone()
-        });
-        let _ = self.inner.tcp.shutdown(Shutdown::Both);
+        let r = self.send(|s, now| s.close(now, "client.close"));
+        self.inner.writer.close();
+        let _ = self.wait(Instant::now() + Duration::from_secs(3), |c| c.gone.clone());
+        self.inner.writer.shutdown();
         r
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        let _ = self.inner.tcp.shutdown(Shutdown::Both);
+        self.inner.writer.shutdown();
     }
 }

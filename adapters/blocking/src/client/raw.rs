@@ -27,7 +27,7 @@ impl RawConnection {
     /// once, the end of the transport.
     pub fn open(url: &str, timeout: Duration, tap: FrameTap) -> Result<Arc<Self>, ClientError> {
         let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
-        let addr = super::resolve(url)?;
+        let addr = super::conn::resolve(url)?;
         let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| io(&e))?;
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(timeout)).map_err(|e| io(&e))?;

@@ -1,16 +1,16 @@
 //! The arcp-futures implementation of `arcp_interop::Harness` (shared by
 //! `examples/interop.rs` and the tests): every call blocks the scenario's thread with
 //! `async_io::block_on`, bounded by an `async_io::Timer`; the client's driver and the raw
-//! links run on smol's global executor. WebSocket targets only.
+//! links run on smol's global executor. WebSocket and stdio targets.
 #![allow(dead_code)]
 
-use arcp_futures::client::{
-    Client, ClientError, FrameTap, JobHandle, JobOutcome, LeaseConstraints, ListJobsRequest,
-    ResultValue, ResumeState, SubmitRequest, TapEvent, Timestamp,
+use arcp_futures::client::{Client, ClientError, JobHandle, ListJobsRequest, ResumeRetry};
+use arcp_interop::adapt::{
+    CALL_TIMEOUT, RAW_QUEUE, code_error, outcome, resume_state, submit_request, tap_callback,
 };
 use arcp_interop::{
-    ClientError as IoError, ConnectRequest, Harness, Outcome, RawLink, ScenarioClient, SubmitSpec,
-    Tap, Target,
+    ClientError as IoError, ConnectRequest, Harness, Outcome, QueuedRaw, RawLink, RawOut,
+    ScenarioClient, StdioRaw, SubmitSpec, Tap, Target,
 };
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_util::{FutureExt, SinkExt, StreamExt, select_biased};
@@ -19,11 +19,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The bound of a client call that has no explicit timeout.
-const CALL_TIMEOUT: Duration = Duration::from_secs(8);
-/// Frames queued on a raw connection.
-const RAW_QUEUE: usize = 64;
 
 fn spawn(f: arcp_futures::server::BoxFuture<'static, ()>) {
     smol::spawn(f).detach();
@@ -47,42 +42,10 @@ fn block_on<T>(
 fn convert(e: ClientError) -> IoError {
     match e {
         ClientError::Refused { code, message } | ClientError::JobFailed { code, message } => {
-            IoError::Code {
-                code: code.as_str().to_owned(),
-                message,
-            }
+            code_error(&code, message)
         }
         other => IoError::Other(other.to_string()),
     }
-}
-
-fn tap_callback(tap: Arc<Tap>) -> FrameTap {
-    Arc::new(move |ev: TapEvent<'_>| match ev {
-        TapEvent::Sent(b) => tap.c2r(&String::from_utf8_lossy(b)),
-        TapEvent::Received(b) => tap.r2c(&String::from_utf8_lossy(b)),
-        TapEvent::Closed(why) => tap.closed(why),
-    })
-}
-
-fn submit_request(spec: &SubmitSpec) -> Result<SubmitRequest, IoError> {
-    let bad = |e: String| IoError::Other(format!("invalid submit: {e}"));
-    let mut req = SubmitRequest::new(spec.agent.clone(), spec.input.clone());
-    if let Some(lease) = &spec.lease_request {
-        req.lease_request =
-            serde_json::from_value(lease.clone()).map_err(|e| bad(e.to_string()))?;
-    }
-    if let Some(exp) = &spec.expires_at {
-        req.lease_constraints = Some(LeaseConstraints {
-            expires_at: Some(Timestamp::parse(exp).map_err(|e| bad(e.to_string()))?),
-            ..LeaseConstraints::default()
-        });
-    }
-    req.idempotency_key = spec.idempotency_key.clone();
-    req.max_runtime_sec = spec.max_runtime_sec;
-    if let Some(t) = &spec.trace_id {
-        req.trace_id = Some(arcp_proto::wire::TraceId::parse(t).map_err(|e| bad(e.0))?);
-    }
-    Ok(req)
 }
 
 /// Opens arcp-futures clients and raw WebSocket connections for the scenarios.
@@ -94,10 +57,13 @@ impl Harness for FuturesHarness {
         req: &ConnectRequest,
         tap: Arc<Tap>,
     ) -> Result<Box<dyn ScenarioClient>, IoError> {
-        let Target::WebSocket(url) = &req.target else {
-            return Err(IoError::Other("arcp-futures speaks WebSocket only".into()));
+        let builder = match &req.target {
+            Target::WebSocket(url) => Client::builder(url.clone()),
+            Target::Stdio(argv) => Client::stdio_builder(argv.clone()),
         };
-        let mut builder = Client::builder(url.clone())
+        let mut builder = builder
+            // One client is one transport (the scenarios retry a resume themselves).
+            .resume_retry(ResumeRetry::never())
             .token(req.token.clone())
             .client_info(req.client_name.clone(), req.client_version.clone())
             .features(req.features.clone())
@@ -106,11 +72,7 @@ impl Harness for FuturesHarness {
             .event_capacity(4096)
             .frame_tap(tap_callback(tap));
         if let Some(r) = &req.resume {
-            builder = builder.resume(ResumeState {
-                session_id: r.session_id.clone(),
-                resume_token: r.resume_token.clone(),
-                last_event_seq: r.last_event_seq,
-            });
+            builder = builder.resume(resume_state(r));
         }
         let client = block_on(req.timeout, builder.connect(spawn))?;
         Ok(Box::new(FuturesClient {
@@ -120,8 +82,9 @@ impl Harness for FuturesHarness {
     }
 
     fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
-        let Target::WebSocket(url) = target else {
-            return Err("arcp-futures speaks WebSocket only".into());
+        let url = match target {
+            Target::WebSocket(url) => url,
+            Target::Stdio(argv) => return StdioRaw::open(argv, tap),
         };
         let ws = block_on(
             Duration::from_secs(5),
@@ -130,38 +93,8 @@ impl Harness for FuturesHarness {
         .map_err(|e| e.to_string())?;
         let (tx, rx) = async_channel::bounded(RAW_QUEUE);
         smol::spawn(raw_ws(ws, rx, Arc::clone(&tap))).detach();
-        Ok(Arc::new(FuturesRaw { tx, tap }))
-    }
-}
-
-enum RawOut {
-    Text(String),
-    Close,
-    Abort,
-}
-
-struct FuturesRaw {
-    tx: async_channel::Sender<RawOut>,
-    tap: Arc<Tap>,
-}
-
-impl RawLink for FuturesRaw {
-    fn send_text(&self, text: &str) -> Result<(), String> {
-        if self.tap.is_closed() {
-            return Err("connection closed".into());
-        }
-        self.tap.c2r(text);
-        self.tx
-            .try_send(RawOut::Text(text.to_owned()))
-            .map_err(|e| e.to_string())
-    }
-
-    fn close(&self) {
-        let _ = self.tx.try_send(RawOut::Close);
-    }
-
-    fn abort(&self) {
-        let _ = self.tx.try_send(RawOut::Abort);
+        let send = move |o: RawOut| tx.try_send(o).map_err(|e| e.to_string());
+        Ok(Arc::new(QueuedRaw::new(send, tap)))
     }
 }
 
@@ -255,32 +188,7 @@ impl ScenarioClient for FuturesClient {
         let Some(h) = h else {
             return Err(IoError::Other(format!("no handle for {job_id}")));
         };
-        let (status, result) = match block_on(timeout, h.done())? {
-            JobOutcome::Success { result, .. } => ("success", result),
-            JobOutcome::Cancelled { .. } => ("cancelled", ResultValue::None),
-            JobOutcome::TimedOut { .. } => ("timed_out", ResultValue::None),
-            JobOutcome::Failed { code, message, .. } => {
-                return Err(IoError::Code {
-                    code: code.as_str().to_owned(),
-                    message,
-                });
-            }
-        };
-        let (result, chunks) = match result {
-            ResultValue::None => (None, None),
-            ResultValue::Inline(v) => (Some(v), None),
-            ResultValue::Streamed { data, .. } => (None, Some(data)),
-            ResultValue::Refused { reason, .. } => {
-                return Err(IoError::Other(format!(
-                    "streamed result refused: {reason:?}"
-                )));
-            }
-        };
-        Ok(Outcome {
-            final_status: status.to_owned(),
-            result,
-            chunks,
-        })
+        outcome(block_on(timeout, h.done())?)
     }
 
     fn cancel(&self, job_id: &str, reason: &str) -> Result<(), IoError> {

@@ -1,54 +1,26 @@
-//! The task that owns the [`ClientSession`], following the driving contract: feed one input
-//! (a frame, a command, a timeout), drain `poll_transmit` then `poll_event`, ask
-//! `poll_timeout` last, and sleep (an `async_io::Timer`) until the earliest of socket input,
-//! command, or deadline.
+//! The task that runs the shared [`ClientDriver`] (arcp-host) by the driving contract: feed
+//! one input (a frame, a command, a timeout, a transport change), drain `poll_output`, ask
+//! `poll_timeout` last, and sleep (an `async_io::Timer`) until the earliest of transport
+//! input, command, room in a full job queue, or deadline. Only the IO, the channels and the
+//! reconnect timing live here.
 
-use super::{ClientError, FrameTap, JobEventItem, JobHandle, TapEvent, Terminal};
-use crate::server::ws_config;
-use arcp_proto::client::{
-    ApiError, ClientEvent, ClientSession, ClientState, JobOutcome, ListJobsRequest, RequestError,
-    RequestId, ResumeState, SubmitRequest,
+use super::link::{Inbound, Link, Target};
+use super::{ClientError, JobEventItem, JobHandle, Terminal};
+use arcp_host::client::{
+    BoundedSender, ClientDriver, EventStash, Output, Pending, Replies, TapEvent, TrySend,
 };
-use arcp_proto::time::Instant as CoreInstant;
+use arcp_proto::client::{
+    ApiError, ClientState, JobOutcome, ListJobsRequest, RequestError, ResumeState, SubmitRequest,
+};
 use arcp_proto::wire::Jobs;
 use async_channel::{Receiver, Sender, TrySendError};
-use async_io::{Async, Timer};
-use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::Message;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt, select_biased};
-use std::collections::{HashMap, VecDeque};
-use std::net::{TcpStream, ToSocketAddrs};
+use async_io::Timer;
+use futures_util::{FutureExt, select_biased};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// The WebSocket this client speaks over.
-pub type Ws = WebSocketStream<Async<TcpStream>>;
-type Reply<T> = Sender<Result<T, ClientError>>;
-
-/// Opens the TCP connection to a `ws://` URL and completes the WebSocket upgrade (the
-/// frame cap mirrored into the WebSocket config).
-pub async fn open_ws(url: &str, max_frame_bytes: usize) -> Result<Ws, ClientError> {
-    let bad = |m: String| ClientError::Transport(m);
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| bad(format!("not a ws:// URL: {url}")))?;
-    let host = rest.split('/').next().unwrap_or(rest);
-    let addr = host
-        .to_socket_addrs()
-        .map_err(|e| bad(format!("{host}: {e}")))?
-        .next()
-        .ok_or_else(|| bad(format!("{host}: no address")))?;
-    let tcp = Async::<TcpStream>::connect(addr)
-        .await
-        .map_err(|e| bad(e.to_string()))?;
-    let _ = tcp.get_ref().set_nodelay(true);
-    let (ws, _) =
-        async_tungstenite::client_async_with_config(url, tcp, Some(ws_config(max_frame_bytes)))
-            .await
-            .map_err(|e| bad(e.to_string()))?;
-    Ok(ws)
-}
+pub(crate) type Reply<T> = Sender<Result<T, ClientError>>;
 
 /// What the application asks the driver.
 pub(crate) enum Command {
@@ -114,6 +86,29 @@ impl Default for Snapshot {
     }
 }
 
+/// The reply senders, as the shared driver keeps them.
+pub(crate) struct FutReplies;
+
+impl Replies for FutReplies {
+    type Submit = Reply<JobHandle>;
+    type List = Reply<Jobs>;
+    type Subscribe = Reply<JobHandle>;
+    type Ping = Reply<Duration>;
+}
+
+/// A job handle's event queue, for the shared stash.
+#[derive(Clone)]
+pub(crate) struct Queue(Sender<JobEventItem>);
+
+impl BoundedSender<JobEventItem> for Queue {
+    fn try_send(&self, item: JobEventItem) -> Result<(), TrySend<JobEventItem>> {
+        self.0.try_send(item).map_err(|e| match e {
+            TrySendError::Full(i) => TrySend::Full(i),
+            TrySendError::Closed(i) => TrySend::Closed(i),
+        })
+    }
+}
+
 /// A job the application holds a handle for.
 struct Route {
     events: Option<Sender<JobEventItem>>,
@@ -122,31 +117,36 @@ struct Route {
     pending: Option<JobHandle>,
 }
 
+/// Reconnect knobs (automatic resume).
+#[derive(Debug, Clone)]
+pub(crate) struct Reconnect {
+    pub(crate) auto_resume: bool,
+    pub(crate) max_attempts: u32,
+    pub(crate) first_delay: Duration,
+}
+
 enum Wake {
     Command(Option<Command>),
-    Frame(Option<Result<Message, async_tungstenite::tungstenite::Error>>),
+    Frame(Inbound),
     Timer,
     Room,
 }
 
 pub(crate) struct Driver {
-    session: ClientSession,
-    origin: std::time::Instant,
-    sink: Option<SplitSink<Ws, Message>>,
-    stream: Option<SplitStream<Ws>>,
+    core: ClientDriver<FutReplies>,
+    target: Target,
+    max_frame_bytes: usize,
+    link: Option<Link>,
     commands: Receiver<Command>,
     shared: Arc<Mutex<Snapshot>>,
     welcome: Option<Sender<Result<(), ClientError>>>,
     event_capacity: usize,
-    max_buffered: usize,
     /// Events waiting for room in their handle's queue, in arrival order.
-    stash: VecDeque<(Sender<JobEventItem>, JobEventItem)>,
-    tap: Option<FrameTap>,
-    submits: HashMap<RequestId, Reply<JobHandle>>,
-    lists: HashMap<RequestId, Reply<Jobs>>,
-    subs: HashMap<RequestId, (String, Reply<JobHandle>)>,
-    pings: HashMap<String, Reply<Duration>>,
+    stash: EventStash<Queue, JobEventItem>,
     routes: HashMap<String, Route>,
+    reconnect: Reconnect,
+    reconnect_at: Option<Instant>,
+    attempts: u32,
     close_error: Option<ClientError>,
     closed: bool,
 }
@@ -154,71 +154,59 @@ pub(crate) struct Driver {
 impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        session: ClientSession,
-        ws: Ws,
+        core: ClientDriver<FutReplies>,
+        target: Target,
+        max_frame_bytes: usize,
+        link: Link,
         commands: Receiver<Command>,
         shared: Arc<Mutex<Snapshot>>,
         welcome: Sender<Result<(), ClientError>>,
         event_capacity: usize,
         max_buffered: usize,
-        tap: Option<FrameTap>,
+        reconnect: Reconnect,
     ) -> Self {
-        let (sink, stream) = StreamExt::split(ws);
         Driver {
-            session,
-            origin: std::time::Instant::now(),
-            sink: Some(sink),
-            stream: Some(stream),
+            core,
+            target,
+            max_frame_bytes,
+            link: Some(link),
             commands,
             shared,
             welcome: Some(welcome),
             event_capacity,
-            max_buffered: max_buffered.max(1),
-            stash: VecDeque::new(),
-            tap,
-            submits: HashMap::new(),
-            lists: HashMap::new(),
-            subs: HashMap::new(),
-            pings: HashMap::new(),
+            stash: EventStash::new(max_buffered),
             routes: HashMap::new(),
+            reconnect,
+            reconnect_at: None,
+            attempts: 0,
             close_error: None,
             closed: false,
         }
     }
 
-    fn now(&self) -> CoreInstant {
-        CoreInstant::from_micros(
-            u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX),
-        )
-    }
-
-    fn tap(&self, ev: TapEvent<'_>) {
-        if let Some(t) = &self.tap {
-            t(ev);
-        }
-    }
-
     pub(crate) async fn run(mut self) {
-        let now = self.now();
-        self.session.handle_connected(now);
+        self.core.connected(Instant::now());
         self.pump().await;
         while !self.closed {
-            let deadline = self
-                .session
-                .poll_timeout()
-                .map(|t| self.origin + Duration::from_micros(t.as_micros()));
+            // Contract step 3: the deadline is asked last, after draining.
+            let deadline = match (self.core.poll_timeout(), self.reconnect_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let wake = {
                 // While `max_buffered_events` wait for room, the transport is not read.
-                let can_read = self.stash.len() < self.max_buffered;
+                let can_read = self.stash.can_read();
+                let link = &mut self.link;
                 let frame = async {
-                    match self.stream.as_mut() {
-                        Some(s) if can_read => s.next().await,
+                    match link.as_mut() {
+                        Some(l) if can_read => l.recv().await,
                         _ => std::future::pending().await,
                     }
                 };
+                let front = self.stash.front().map(|(q, i)| (q.0.clone(), i.clone()));
                 let room = async {
-                    match self.stash.front() {
-                        Some((tx, item)) => tx.send(item.clone()).await.is_ok(),
+                    match front {
+                        Some((tx, item)) => tx.send(item).await.is_ok(),
                         None => std::future::pending().await,
                     }
                 };
@@ -237,94 +225,122 @@ impl Driver {
                     () = timer.fuse() => Wake::Timer,
                 }
             };
+            let now = Instant::now();
             match wake {
                 Wake::Room => {
                     // The front item went out (or its stream is gone): deliver what fits.
                     self.stash.pop_front();
-                    self.deliver();
+                    self.stash.deliver();
                 }
                 Wake::Command(Some(cmd)) => self.command(cmd).await,
                 Wake::Command(None) => {
                     // Every Client is gone: end the session politely.
-                    let now = self.now();
-                    let _ = self.session.close(now, "client.close");
+                    let _ = self.close_session(now);
                 }
-                Wake::Frame(Some(Ok(Message::Text(t)))) => self.frame(t.as_bytes()),
-                Wake::Frame(Some(Ok(Message::Binary(b)))) => self.frame(&b),
-                Wake::Frame(Some(Ok(Message::Close(_))) | None) => {
-                    self.lost("closed by the runtime").await
+                Wake::Frame(Inbound::Frame(bytes)) => self.core.feed_frame(now, &bytes),
+                Wake::Frame(Inbound::Nothing) => {}
+                // D35: an oversized frame drops the transport; the session stays resumable.
+                Wake::Frame(Inbound::TooLarge) => {
+                    self.lost("inbound frame over the size cap").await
                 }
-                Wake::Frame(Some(Ok(_))) => {}
-                Wake::Frame(Some(Err(e))) => self.lost(&format!("reader error: {e}")).await,
+                Wake::Frame(Inbound::Closed(why)) => self.lost(&why).await,
                 Wake::Timer => {
-                    let now = self.now();
-                    if self.session.poll_timeout().is_some_and(|t| t <= now) {
-                        self.session.handle_timeout(now);
+                    if self.reconnect_at.is_some_and(|t| t <= now) {
+                        self.reconnect_at = None;
+                        self.reopen().await;
                     }
+                    self.core.handle_timeout(Instant::now());
                 }
             }
             self.pump().await;
         }
-        self.drop_ws("session ended").await;
-    }
-
-    fn frame(&mut self, bytes: &[u8]) {
-        self.tap(TapEvent::Received(bytes));
-        let now = self.now();
-        self.session.handle_frame(now, bytes);
-    }
-
-    async fn drop_ws(&mut self, why: &str) {
-        self.stream = None;
-        if let Some(mut s) = self.sink.take() {
-            select_biased! {
-                _ = s.close().fuse() => (),
-                _ = FutureExt::fuse(Timer::after(Duration::from_secs(2))) => (),
-            }
-            self.tap(TapEvent::Closed(why));
+        if let Some(l) = self.link.take() {
+            l.close().await;
+            self.core.tap(TapEvent::Closed("session ended"));
         }
+        // Commands queued after the close would keep their callers waiting (the channel
+        // lives on in the clients' senders): refuse new ones, drop the queued ones.
+        self.commands.close();
+        while self.commands.try_recv().is_ok() {}
     }
 
-    /// The transport ended: this client does not reconnect.
+    fn close_session(&mut self, now: Instant) -> Result<(), ApiError> {
+        let now = self.core.clock().core(now);
+        self.core.session_mut().close(now, "client.close")
+    }
+
+    /// The transport ended (read error, peer close, oversized frame, or on purpose).
     async fn lost(&mut self, why: &str) {
-        self.drop_ws(why).await;
-        let now = self.now();
-        self.session.handle_disconnected(now);
-        if let Some(w) = self.welcome.take() {
+        if let Some(l) = self.link.take() {
+            l.close().await;
+        }
+        self.core.disconnected(Instant::now(), why);
+        self.after_loss(why);
+    }
+
+    /// After a loss: reconnect later (automatic resume) or stay down; a stdio child is a
+    /// new runtime, so a stdio session ends.
+    fn after_loss(&mut self, why: &str) {
+        if self.core.is_closed() {
+            return;
+        }
+        if !self.target.can_resume() {
+            self.give_up(why.to_owned());
+        } else if self.reconnect.auto_resume {
+            let backoff = self
+                .reconnect
+                .first_delay
+                .saturating_mul(1u32 << self.attempts.min(6));
+            self.reconnect_at = Some(Instant::now() + backoff);
+        } else if let Some(w) = self.welcome.take() {
             let _ = w.try_send(Err(ClientError::Transport(why.to_owned())));
         }
     }
 
-    async fn send_bytes(&mut self, frame: Vec<u8>) -> Result<(), ClientError> {
-        self.tap(TapEvent::Sent(&frame));
-        let Some(sink) = self.sink.as_mut() else {
-            return Err(ClientError::Transport("no transport".into()));
-        };
-        let text = String::from_utf8_lossy(&frame).into_owned();
-        sink.send(Message::Text(text.into()))
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))
-    }
-
-    /// Contract step 2: drain transmits, then events, until both are empty.
-    async fn pump(&mut self) {
-        loop {
-            while let Some(frame) = self.session.poll_transmit() {
-                if self.sink.is_some() && self.send_bytes(frame.encode()).await.is_err() {
-                    self.lost("send failed").await;
+    /// Opens a new transport; the session's hello resumes.
+    async fn reopen(&mut self) {
+        if self.core.session().state() != ClientState::Disconnected {
+            return;
+        }
+        match Link::open(&self.target, self.max_frame_bytes).await {
+            Ok(l) => {
+                self.link = Some(l);
+                self.core.connected(Instant::now());
+            }
+            Err(e) => {
+                self.attempts += 1;
+                if self.attempts >= self.reconnect.max_attempts {
+                    self.give_up(e.to_string());
+                } else {
+                    self.after_loss(&e.to_string());
                 }
             }
-            match self.session.poll_event() {
-                Some(ev) => self.on_event(ev).await,
-                None => break,
-            }
+        }
+    }
+
+    fn give_up(&mut self, why: String) {
+        self.close_error = Some(ClientError::Transport(why));
+        let _ = self.close_session(Instant::now());
+    }
+
+    async fn send_bytes(&mut self, frame: Vec<u8>) -> Result<(), ClientError> {
+        let Some(link) = self.link.as_mut() else {
+            return Err(ClientError::Transport("no transport".into()));
+        };
+        link.send(frame).await.map_err(ClientError::Transport)
+    }
+
+    /// Contract step 2: drain the shared driver's outputs until it is empty.
+    async fn pump(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            self.output(out).await;
         }
         self.publish();
     }
 
     /// Copies the session's state into the snapshot the getters read.
     fn publish(&self) {
-        let s = &self.session;
+        let s = self.core.session();
         let snap = Snapshot {
             state: s.state(),
             session_id: s.session_id().map(str::to_owned),
@@ -333,20 +349,6 @@ impl Driver {
         };
         if let Ok(mut g) = self.shared.lock() {
             *g = snap;
-        }
-    }
-
-    /// Moves stashed events into their handles' queues until one is full (the run loop then
-    /// waits for room); events of a dropped stream are discarded.
-    fn deliver(&mut self) {
-        while let Some((tx, item)) = self.stash.pop_front() {
-            match tx.try_send(item) {
-                Ok(()) | Err(TrySendError::Closed(_)) => {}
-                Err(TrySendError::Full(item)) => {
-                    self.stash.push_front((tx, item));
-                    return;
-                }
-            }
         }
     }
 
@@ -374,55 +376,100 @@ impl Driver {
         }
     }
 
-    async fn on_event(&mut self, ev: ClientEvent) {
-        match ev {
-            ClientEvent::Welcome(_) => {
+    async fn output(&mut self, out: Output<FutReplies>) {
+        match out {
+            Output::Transmit(bytes) => {
+                if self.link.is_some()
+                    && let Err(e) = self.send_bytes(bytes).await
+                {
+                    self.lost(&format!("send failed: {e}")).await;
+                }
+            }
+            Output::Welcome(_) => {
+                self.attempts = 0;
+                self.reconnect_at = None;
                 // The getters (features, resume state) must be current once connect returns.
                 self.publish();
                 if let Some(w) = self.welcome.take() {
                     let _ = w.try_send(Ok(()));
                 }
             }
-            ClientEvent::HandshakeFailed { error, .. } => {
+            Output::Refused(error) => {
                 let err = ClientError::refused(&error);
                 if let Some(w) = self.welcome.take() {
                     let _ = w.try_send(Err(err.clone()));
                 }
                 self.close_error = Some(err);
             }
-            ClientEvent::Accepted {
-                request_id,
+            Output::RetryResume(delay) => {
+                // WIRE.md §6: the session was still attached; a new transport after `delay`.
+                if let Some(l) = self.link.take() {
+                    l.close().await;
+                    self.core.tap(TapEvent::Closed("resume refused, retrying"));
+                }
+                self.reconnect_at = Some(Instant::now() + delay);
+            }
+            Output::Accepted {
+                reply,
                 job_id,
                 accepted,
             } => {
-                if let Some(reply) = request_id.and_then(|r| self.submits.remove(&r)) {
-                    let mut handle = self.new_route(&job_id);
-                    handle.accepted = Some(accepted);
-                    if reply.try_send(Ok(handle)).is_err() {
+                let mut handle = self.new_route(&job_id);
+                handle.accepted = Some(accepted);
+                if reply.try_send(Ok(handle)).is_err() {
+                    self.routes.remove(&job_id);
+                }
+            }
+            Output::Jobs { reply, jobs } => {
+                let _ = reply.try_send(Ok(jobs));
+            }
+            Output::Subscribed {
+                reply,
+                job_id,
+                subscribed,
+            } => {
+                let Some(route) = self.routes.get_mut(&job_id) else {
+                    return;
+                };
+                if let Some(mut handle) = route.pending.take() {
+                    handle.subscribed = Some(subscribed);
+                    let ended = route.events.is_none();
+                    if reply.try_send(Ok(handle)).is_err() || ended {
                         self.routes.remove(&job_id);
                     }
                 }
             }
-            ClientEvent::JobEvent {
-                job_id,
-                event_seq,
-                space,
-                event,
-            } => {
-                let Some(tx) = self.routes.get(&job_id).and_then(|r| r.events.clone()) else {
+            Output::Pong { reply, rtt } => {
+                let _ = reply.try_send(Ok(rtt));
+            }
+            Output::Failed { reply, error } => {
+                let err = match error {
+                    RequestError::Runtime(p) => ClientError::refused(&p),
+                    RequestError::ConnectionLost => {
+                        ClientError::Transport("connection lost before the answer".into())
+                    }
+                    RequestError::SessionClosed => self.fail_error(),
+                };
+                match reply {
+                    Pending::Submit(r) => drop(r.try_send(Err(err))),
+                    Pending::List(r) => drop(r.try_send(Err(err))),
+                    Pending::Subscribe(job, r) => {
+                        self.routes.remove(&job);
+                        let _ = r.try_send(Err(err));
+                    }
+                    Pending::Ping(r) => drop(r.try_send(Err(err))),
+                }
+            }
+            // Cancels are answered once written; nothing else goes untracked.
+            Output::Unmatched { .. } => {}
+            Output::Event(item) => {
+                let Some(tx) = self.routes.get(&item.job_id).and_then(|r| r.events.clone()) else {
                     return;
                 };
-                let item = JobEventItem {
-                    job_id: job_id.clone(),
-                    event_seq,
-                    space,
-                    event,
-                };
                 // In order behind whatever already waits for room.
-                self.stash.push_back((tx, item));
-                self.deliver();
+                self.stash.push(Queue(tx), item);
             }
-            ClientEvent::Terminal {
+            Output::Terminal {
                 job_id, outcome, ..
             } => {
                 // `done` returning means the getters (resume state) include the terminal.
@@ -444,58 +491,8 @@ impl Driver {
                     self.routes.remove(&job_id);
                 }
             }
-            ClientEvent::RequestFailed {
-                request_id, error, ..
-            } => {
-                let err = match error {
-                    RequestError::Runtime(p) => ClientError::refused(&p),
-                    RequestError::ConnectionLost => {
-                        ClientError::Transport("connection lost before the answer".into())
-                    }
-                    RequestError::SessionClosed => self.fail_error(),
-                };
-                if let Some(r) = self.submits.remove(&request_id) {
-                    let _ = r.try_send(Err(err));
-                } else if let Some(r) = self.lists.remove(&request_id) {
-                    let _ = r.try_send(Err(err));
-                } else if let Some((job, r)) = self.subs.remove(&request_id) {
-                    self.routes.remove(&job);
-                    let _ = r.try_send(Err(err));
-                }
-            }
-            ClientEvent::Jobs { request_id, jobs } => {
-                if let Some(r) = request_id.and_then(|r| self.lists.remove(&r)) {
-                    let _ = r.try_send(Ok(jobs));
-                }
-            }
-            ClientEvent::Subscribed {
-                request_id,
-                subscribed,
-            } => {
-                let Some((job, reply)) = request_id.and_then(|r| self.subs.remove(&r)) else {
-                    return;
-                };
-                let Some(route) = self.routes.get_mut(&job) else {
-                    return;
-                };
-                if let Some(mut handle) = route.pending.take() {
-                    handle.subscribed = Some(subscribed);
-                    let ended = route.events.is_none();
-                    if reply.try_send(Ok(handle)).is_err() || ended {
-                        self.routes.remove(&job);
-                    }
-                }
-            }
-            ClientEvent::Pong { nonce, rtt } => {
-                if let Some(r) = self.pings.remove(&nonce) {
-                    let _ = r.try_send(Ok(rtt.unwrap_or_default()));
-                }
-            }
-            ClientEvent::CloseTransport(_) => {
-                self.lost("closed by the client session").await;
-            }
-            ClientEvent::Closed(_) => self.on_closed(),
-            _ => {}
+            Output::CloseTransport(_) => self.lost("closed by the client session").await,
+            Output::Closed(_) => self.on_closed(),
         }
     }
 
@@ -505,52 +502,38 @@ impl Driver {
         if let Some(w) = self.welcome.take() {
             let _ = w.try_send(Err(err.clone()));
         }
-        for (_, r) in self.submits.drain() {
-            let _ = r.try_send(Err(err.clone()));
-        }
-        for (_, r) in self.lists.drain() {
-            let _ = r.try_send(Err(err.clone()));
-        }
-        for (_, (_, r)) in self.subs.drain() {
-            let _ = r.try_send(Err(err.clone()));
-        }
-        for (_, r) in self.pings.drain() {
-            let _ = r.try_send(Err(err.clone()));
-        }
         for (_, route) in self.routes.drain() {
             let _ = route.done.try_send(Err(err.clone()));
         }
     }
 
     async fn command(&mut self, cmd: Command) {
-        let now = self.now();
+        let now = Instant::now();
+        let core_now = self.core.clock().core(now);
         match cmd {
-            Command::Submit { req, reply } => match self.session.submit(now, *req) {
-                Ok(id) => {
-                    self.submits.insert(id, reply);
-                }
-                Err(e) => {
+            Command::Submit { req, reply } => {
+                if let Err((e, reply)) = self.core.submit(now, *req, reply) {
                     let _ = reply.try_send(Err(e.into()));
                 }
-            },
+            }
             Command::Cancel {
                 job_id,
                 reason,
                 reply,
             } => {
                 // D6: the reference runtime requires payload `reason`.
-                let r = self.session.cancel(now, &job_id, Some(&reason)).map(|_| ());
+                let r = self
+                    .core
+                    .session_mut()
+                    .cancel(core_now, &job_id, Some(&reason));
                 self.pump().await;
-                let _ = reply.try_send(r.map_err(Into::into));
+                let _ = reply.try_send(r.map(|_| ()).map_err(Into::into));
             }
-            Command::ListJobs { req, reply } => match self.session.list_jobs(now, req) {
-                Ok(id) => {
-                    self.lists.insert(id, reply);
-                }
-                Err(e) => {
+            Command::ListJobs { req, reply } => {
+                if let Err((e, reply)) = self.core.list_jobs(now, req, reply) {
                     let _ = reply.try_send(Err(e.into()));
                 }
-            },
+            }
             Command::Subscribe {
                 job_id,
                 history,
@@ -562,56 +545,53 @@ impl Driver {
                     return;
                 }
                 match self
-                    .session
-                    .subscribe(now, &job_id, history, from_event_seq)
+                    .core
+                    .subscribe(now, &job_id, history, from_event_seq, reply)
                 {
-                    Ok(id) => {
+                    Ok(()) => {
                         let handle = self.new_route(&job_id);
                         if let Some(r) = self.routes.get_mut(&job_id) {
                             r.pending = Some(handle);
                         }
-                        self.subs.insert(id, (job_id, reply));
                     }
-                    Err(e) => {
+                    Err((e, reply)) => {
                         let _ = reply.try_send(Err(e.into()));
                     }
                 }
             }
             Command::Unsubscribe { job_id, reply } => {
-                let r = self.session.unsubscribe(now, &job_id).map(|_| ());
+                let r = self.core.session_mut().unsubscribe(core_now, &job_id);
                 if r.is_ok() {
                     // Nothing of the job is delivered after this; its stream ends.
                     self.routes.remove(&job_id);
-                    self.stash.retain(|(_, i)| i.job_id != job_id);
+                    self.stash.retain(|i| i.job_id != job_id);
                 }
                 self.pump().await;
-                let _ = reply.try_send(r.map_err(Into::into));
+                let _ = reply.try_send(r.map(|_| ()).map_err(Into::into));
             }
             Command::Ack { seq, reply } => {
-                let r = self.session.ack(now, seq);
+                let r = self.core.session_mut().ack(core_now, seq);
                 self.pump().await;
                 let _ = reply.try_send(r.map_err(Into::into));
             }
-            Command::Ping { reply } => match self.session.ping(now) {
-                Ok(nonce) => {
-                    self.pings.insert(nonce, reply);
-                }
-                Err(e) => {
+            Command::Ping { reply } => {
+                if let Err((e, reply)) = self.core.ping(now, reply) {
                     let _ = reply.try_send(Err(e.into()));
                 }
-            },
+            }
             Command::SendRaw { frame, reply } => {
+                self.core.tap(TapEvent::Sent(&frame));
                 let r = self.send_bytes(frame).await;
                 let _ = reply.try_send(r);
             }
             Command::DropTransport { reply } => {
-                if self.sink.is_some() {
+                if self.link.is_some() {
                     self.lost("transport dropped by the application").await;
                 }
                 let _ = reply.try_send(Ok(()));
             }
             Command::Close { reply } => {
-                let r = self.session.close(now, "client.close");
+                let r = self.close_session(now);
                 self.pump().await;
                 let _ = reply.try_send(r.map_err(Into::into));
             }

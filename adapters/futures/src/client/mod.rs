@@ -21,8 +21,13 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The same shape as arcp-tokio's client, thinner: one transport per client (no automatic
-//! reconnect; resume a session by connecting with [`ClientBuilder::resume`]). Every queue is
+//! The same shape as arcp-tokio's client, thinner: the session state, pending replies and
+//! the resume retry are arcp-host's [`ClientDriver`]; this module keeps the channels and the
+//! IO. Transports: WebSocket ([`Client::builder`]) or a child on stdio
+//! ([`Client::stdio_builder`]). After a transport loss the client reconnects and resumes by
+//! itself when [`ClientBuilder::auto_resume`] is on (WebSocket only); otherwise resume a
+//! session by connecting with [`ClientBuilder::resume`]. A resume refused because the runtime
+//! still sees the session attached is retried ([`ClientBuilder::resume_retry`]). Every queue is
 //! bounded: commands ([`ClientBuilder::command_capacity`]) and each job's events
 //! ([`ClientBuilder::event_capacity`]), and the events waiting for room in a full handle
 //! queue ([`ClientBuilder::max_buffered_events`]; while that many wait the transport is not
@@ -30,8 +35,10 @@
 //! unread events instead).
 
 mod driver;
+mod link;
 
-pub use driver::{Ws, open_ws};
+pub use arcp_host::client::{FrameTap, JobEventItem, ResumeRetry, TapEvent};
+pub use link::{Ws, open_ws};
 
 pub use arcp_proto::client::{
     ApiError, ClientState, JobOutcome, ListJobsRequest, ResultValue, ResumeState, SeqSpace,
@@ -41,16 +48,18 @@ pub use arcp_proto::wire::{ErrorCode, Jobs, LeaseConstraints, Timestamp};
 
 use crate::server::Spawner;
 use arcp_agents::{BoxFuture, OsEntropy};
-use arcp_proto::client::{ClientConfig, ClientSession};
-use arcp_proto::time::{Instant as CoreInstant, WallClock};
-use arcp_proto::wire::{Accepted, ErrorPayload, JobEvent, Subscribed};
+use arcp_host::client::ClientDriver;
+use arcp_proto::client::ClientConfig;
+use arcp_proto::wire::{Accepted, ErrorPayload, Subscribed};
 use async_channel::{Receiver, Sender};
-use driver::{Command, Driver, Snapshot};
+use driver::{Command, Driver, Reconnect, Snapshot};
 use futures_util::Stream;
+use link::{Link, Target};
+use std::ffi::OsString;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Everything a client call can fail with.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -91,38 +100,11 @@ impl ClientError {
     }
 }
 
-/// What the frame tap sees ([`ClientBuilder::frame_tap`]).
-#[derive(Debug, Clone, Copy)]
-pub enum TapEvent<'a> {
-    /// A frame written to the transport.
-    Sent(&'a [u8]),
-    /// A frame read from the transport, before the session acts on it.
-    Received(&'a [u8]),
-    /// The transport ended (why).
-    Closed(&'a str),
-}
-
-/// A frame tap callback.
-pub type FrameTap = Arc<dyn Fn(TapEvent<'_>) + Send + Sync>;
-
-/// One `job.event` of a handle's stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobEventItem {
-    /// The job.
-    pub job_id: String,
-    /// Its `event_seq`.
-    pub event_seq: u64,
-    /// Which numbering `event_seq` is in.
-    pub space: SeqSpace,
-    /// Timestamp, kind and typed body.
-    pub event: JobEvent,
-}
-
 pub(crate) type Terminal = Result<JobOutcome, ClientError>;
 
 /// Configures and opens a client.
 pub struct ClientBuilder {
-    url: String,
+    target: Target,
     token: String,
     name: String,
     version: String,
@@ -133,12 +115,14 @@ pub struct ClientBuilder {
     event_capacity: usize,
     max_buffered_events: usize,
     tap: Option<FrameTap>,
+    reconnect: Reconnect,
+    retry: ResumeRetry,
 }
 
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("url", &self.url)
+            .field("target", &self.target)
             .finish_non_exhaustive()
     }
 }
@@ -200,40 +184,70 @@ impl ClientBuilder {
         self
     }
 
-    /// Opens the WebSocket, spawns the driver with `spawn` and completes the handshake (or
+    /// After a transport loss, reconnect and resume by itself (WebSocket only: a new stdio
+    /// child is a new runtime). Default `false`: [`Client::drop_transport`] leaves the
+    /// session for another client to resume.
+    pub fn auto_resume(mut self, on: bool) -> Self {
+        self.reconnect.auto_resume = on;
+        self
+    }
+
+    /// Reconnect attempts before the session is given up (default 5), and the first delay
+    /// (default 100 ms, doubling).
+    pub fn reconnect(mut self, attempts: u32, first_delay: Duration) -> Self {
+        self.reconnect.max_attempts = attempts.max(1);
+        self.reconnect.first_delay = first_delay;
+        self
+    }
+
+    /// How a resume refused while the runtime still sees the session attached is retried
+    /// (WIRE.md §6; default [`ResumeRetry::default`], [`ResumeRetry::never`] to surface the
+    /// first refusal).
+    pub fn resume_retry(mut self, retry: ResumeRetry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Opens the transport, spawns the driver with `spawn` and completes the handshake (or
     /// the resume).
     pub async fn connect(
         self,
         spawn: impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static,
     ) -> Result<Client, ClientError> {
         let spawn: Spawner = Arc::new(spawn);
-        let ws = driver::open_ws(&self.url, self.max_frame_bytes).await?;
+        let link = Link::open(&self.target, self.max_frame_bytes).await?;
         let mut config = ClientConfig::named(&self.name, &self.version, self.token);
         if let Some(f) = self.features {
             config.features = f;
         }
         config.max_frame_bytes = self.max_frame_bytes;
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        let wall = WallClock::new(CoreInstant::ZERO, micros);
-        let session = match self.resume {
-            Some(r) => ClientSession::with_resume(config, wall, Box::new(OsEntropy), r),
-            None => ClientSession::new(config, wall, Box::new(OsEntropy)),
-        };
+        let core = ClientDriver::new(
+            config,
+            self.resume,
+            std::time::Instant::now(),
+            Box::new(|| Box::new(OsEntropy)),
+        )
+        // A new stdio child is a new runtime: a refused resume there is final.
+        .with_retry(if self.target.can_resume() {
+            self.retry
+        } else {
+            ResumeRetry::never()
+        })
+        .with_tap(self.tap);
         let (cmd_tx, cmd_rx) = async_channel::bounded(self.command_capacity);
         let (welcome_tx, welcome_rx) = async_channel::bounded(1);
         let shared = Arc::new(Mutex::new(Snapshot::default()));
         let driver = Driver::new(
-            session,
-            ws,
+            core,
+            self.target,
+            self.max_frame_bytes,
+            link,
             cmd_rx,
             Arc::clone(&shared),
             welcome_tx,
             self.event_capacity,
             self.max_buffered_events,
-            self.tap,
+            self.reconnect,
         );
         spawn(Box::pin(driver.run()));
         welcome_rx.recv().await.map_err(|_| ClientError::Closed)??;
@@ -267,8 +281,22 @@ async fn request<T>(
 impl Client {
     /// A builder for `url` (`ws://HOST:PORT/PATH`) with no token and every feature.
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        Self::with_target(Target::WebSocket(url.into()))
+    }
+
+    /// A builder for a child runtime: `argv[0]` is spawned with the rest as arguments and
+    /// serves one session as NDJSON on its stdin/stdout (e.g. `arcp serve --stdio`).
+    pub fn stdio_builder<I, S>(argv: I) -> ClientBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Self::with_target(Target::Stdio(argv.into_iter().map(Into::into).collect()))
+    }
+
+    fn with_target(target: Target) -> ClientBuilder {
         ClientBuilder {
-            url: url.into(),
+            target,
             token: String::new(),
             name: "arcp-futures".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -279,6 +307,12 @@ impl Client {
             event_capacity: 256,
             max_buffered_events: 1024,
             tap: None,
+            reconnect: Reconnect {
+                auto_resume: false,
+                max_attempts: 5,
+                first_delay: Duration::from_millis(100),
+            },
+            retry: ResumeRetry::default(),
         }
     }
 

@@ -3,30 +3,23 @@
 //! handle, bounded by a timeout.
 #![allow(dead_code)]
 
+use arcp_interop::adapt::{
+    CALL_TIMEOUT, RAW_QUEUE, code_error, outcome, resume_state, submit_request, tap_callback,
+};
 use arcp_interop::{
-    ClientError as IoError, ConnectRequest, Harness, Outcome, RawLink, ScenarioClient, SubmitSpec,
-    Tap, Target,
+    ClientError as IoError, ConnectRequest, Harness, Outcome, QueuedRaw, RawLink, RawOut,
+    ScenarioClient, StdioRaw, SubmitSpec, Tap, Target,
 };
-use arcp_tokio::client::{
-    Client, ClientError, FrameTap, JobHandle, JobOutcome, LeaseConstraints, ListJobsRequest,
-    ResultValue, ResumeState, SubmitRequest, TapEvent, Timestamp,
-};
+use arcp_tokio::client::{Client, ClientError, JobHandle, ListJobsRequest, ResumeRetry};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-/// The bound of a client call that has no explicit timeout.
-const CALL_TIMEOUT: Duration = Duration::from_secs(8);
-/// Frames queued on a raw connection.
-const RAW_QUEUE: usize = 64;
 
 fn block_on<T>(
     rt: &Handle,
@@ -46,41 +39,9 @@ fn block_on<T>(
 fn convert(e: ClientError) -> IoError {
     match e {
         ClientError::Refused { code, message, .. }
-        | ClientError::JobFailed { code, message, .. } => IoError::Code {
-            code: code.as_str().to_owned(),
-            message,
-        },
+        | ClientError::JobFailed { code, message, .. } => code_error(&code, message),
         other => IoError::Other(other.to_string()),
     }
-}
-
-fn tap_callback(tap: Arc<Tap>) -> FrameTap {
-    Arc::new(move |ev: TapEvent<'_>| match ev {
-        TapEvent::Sent(b) => tap.c2r(&String::from_utf8_lossy(b)),
-        TapEvent::Received(b) => tap.r2c(&String::from_utf8_lossy(b)),
-        TapEvent::Closed(why) => tap.closed(why),
-    })
-}
-
-fn submit_request(spec: &SubmitSpec) -> Result<SubmitRequest, IoError> {
-    let bad = |e: String| IoError::Other(format!("invalid submit: {e}"));
-    let mut req = SubmitRequest::new(spec.agent.clone(), spec.input.clone());
-    if let Some(lease) = &spec.lease_request {
-        req.lease_request =
-            serde_json::from_value(lease.clone()).map_err(|e| bad(e.to_string()))?;
-    }
-    if let Some(exp) = &spec.expires_at {
-        req.lease_constraints = Some(LeaseConstraints {
-            expires_at: Some(Timestamp::parse(exp).map_err(|e| bad(e.to_string()))?),
-            ..LeaseConstraints::default()
-        });
-    }
-    req.idempotency_key = spec.idempotency_key.clone();
-    req.max_runtime_sec = spec.max_runtime_sec;
-    if let Some(t) = &spec.trace_id {
-        req.trace_id = Some(arcp_proto::wire::TraceId::parse(t).map_err(|e| bad(e.0))?);
-    }
-    Ok(req)
 }
 
 /// Opens tokio clients and raw connections for the scenarios.
@@ -115,16 +76,14 @@ impl Harness for TokioHarness {
             .client_info(req.client_name.clone(), req.client_version.clone())
             .features(req.features.clone())
             .auto_resume(false)
+            // One client is one transport (the scenarios retry a resume themselves).
+            .resume_retry(ResumeRetry::never())
             // Handles are kept unread until `done` (the scenarios read the tap): room for
             // every event of the contract agents, so the client never stops reading.
             .event_capacity(4096)
             .frame_tap(tap_callback(tap));
         if let Some(r) = &req.resume {
-            builder = builder.resume(ResumeState {
-                session_id: r.session_id.clone(),
-                resume_token: r.resume_token.clone(),
-                last_event_seq: r.last_event_seq,
-            });
+            builder = builder.resume(resume_state(r));
         }
         let rt = self.rt.handle().clone();
         let client = block_on(&rt, req.timeout, builder.connect())?;
@@ -136,70 +95,20 @@ impl Harness for TokioHarness {
     }
 
     fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
-        let (tx, rx) = mpsc::channel(RAW_QUEUE);
+        let url = match target {
+            Target::WebSocket(url) => url,
+            Target::Stdio(argv) => return StdioRaw::open(argv, tap),
+        };
         let rt = self.rt.handle();
-        match target {
-            Target::WebSocket(url) => {
-                let connect = tokio_tungstenite::connect_async(url.as_str());
-                let (ws, _) = rt
-                    .block_on(
-                        async move { tokio::time::timeout(Duration::from_secs(5), connect).await },
-                    )
-                    .map_err(|_| "timed out".to_owned())?
-                    .map_err(|e| e.to_string())?;
-                rt.spawn(raw_ws(ws, rx, Arc::clone(&tap)));
-            }
-            Target::Stdio(argv) => {
-                let Some((program, args)) = argv.split_first() else {
-                    return Err("empty command".into());
-                };
-                let _guard = rt.enter();
-                let mut child = tokio::process::Command::new(program)
-                    .args(args)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .map_err(|e| format!("cannot spawn {program}: {e}"))?;
-                let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-                    return Err("child without stdin/stdout".into());
-                };
-                rt.spawn(raw_stdio(child, stdin, stdout, rx, Arc::clone(&tap)));
-            }
-        }
-        Ok(Arc::new(TokioRaw { tx, tap }))
-    }
-}
-
-enum RawOut {
-    Text(String),
-    Close,
-    Abort,
-}
-
-struct TokioRaw {
-    tx: mpsc::Sender<RawOut>,
-    tap: Arc<Tap>,
-}
-
-impl RawLink for TokioRaw {
-    fn send_text(&self, text: &str) -> Result<(), String> {
-        if self.tap.is_closed() {
-            return Err("connection closed".into());
-        }
-        self.tap.c2r(text);
-        self.tx
-            .try_send(RawOut::Text(text.to_owned()))
-            .map_err(|e| e.to_string())
-    }
-
-    fn close(&self) {
-        let _ = self.tx.try_send(RawOut::Close);
-    }
-
-    fn abort(&self) {
-        let _ = self.tx.try_send(RawOut::Abort);
+        let connect = tokio_tungstenite::connect_async(url.as_str());
+        let (ws, _) = rt
+            .block_on(async move { tokio::time::timeout(Duration::from_secs(5), connect).await })
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(RAW_QUEUE);
+        rt.spawn(raw_ws(ws, rx, Arc::clone(&tap)));
+        let send = move |o: RawOut| tx.try_send(o).map_err(|e| e.to_string());
+        Ok(Arc::new(QueuedRaw::new(send, tap)))
     }
 }
 
@@ -258,45 +167,6 @@ async fn raw_ws(ws: Ws, mut rx: mpsc::Receiver<RawOut>, tap: Arc<Tap>) {
     }
 }
 
-async fn raw_stdio(
-    mut child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::process::ChildStdout,
-    mut rx: mpsc::Receiver<RawOut>,
-    tap: Arc<Tap>,
-) {
-    let mut stdin = Some(stdin);
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        tokio::select! {
-            out = rx.recv() => match out {
-                Some(RawOut::Text(t)) => {
-                    if let Some(w) = stdin.as_mut() {
-                        let line = format!("{t}\n");
-                        if w.write_all(line.as_bytes()).await.is_err() || w.flush().await.is_err() {
-                            stdin = None;
-                        }
-                    }
-                }
-                Some(RawOut::Close) | None => stdin = None,
-                Some(RawOut::Abort) => {
-                    let _ = child.kill().await;
-                    stdin = None;
-                }
-            },
-            line = lines.next_line() => match line {
-                Ok(Some(l)) => tap.r2c(&l),
-                _ => {
-                    tap.closed("eof");
-                    let _ = tokio::time::timeout(Duration::from_secs(3), child.wait()).await;
-                    let _ = child.kill().await;
-                    return;
-                }
-            },
-        }
-    }
-}
-
 struct TokioClient {
     client: Client,
     rt: Handle,
@@ -329,33 +199,7 @@ impl ScenarioClient for TokioClient {
         let Some(h) = h else {
             return Err(IoError::Other(format!("no handle for {job_id}")));
         };
-        let outcome = block_on(&self.rt, timeout, h.done())?;
-        let (status, result) = match outcome {
-            JobOutcome::Success { result, .. } => ("success", result),
-            JobOutcome::Cancelled { .. } => ("cancelled", ResultValue::None),
-            JobOutcome::TimedOut { .. } => ("timed_out", ResultValue::None),
-            JobOutcome::Failed { code, message, .. } => {
-                return Err(IoError::Code {
-                    code: code.as_str().to_owned(),
-                    message,
-                });
-            }
-        };
-        let (result, chunks) = match result {
-            ResultValue::None => (None, None),
-            ResultValue::Inline(v) => (Some(v), None),
-            ResultValue::Streamed { data, .. } => (None, Some(data)),
-            ResultValue::Refused { reason, .. } => {
-                return Err(IoError::Other(format!(
-                    "streamed result refused: {reason:?}"
-                )));
-            }
-        };
-        Ok(Outcome {
-            final_status: status.to_owned(),
-            result,
-            chunks,
-        })
+        outcome(block_on(&self.rt, timeout, h.done())?)
     }
 
     fn cancel(&self, job_id: &str, reason: &str) -> Result<(), IoError> {

@@ -1,15 +1,15 @@
-//! The task that owns the [`ClientSession`] and drives it by the driving contract: feed one
-//! input (a frame, a command, a timeout, a transport change), drain `poll_transmit` then
-//! `poll_event`, ask `poll_timeout` last, and sleep until the earliest of socket input,
-//! application command, delivery capacity, or deadline.
+//! The task that runs the shared [`ClientDriver`] (arcp-host: the session, pending replies,
+//! resume retry, frame tap) by the driving contract: feed one input (a frame, a command, a
+//! timeout, a transport change), drain `poll_output`, ask `poll_timeout` last, and sleep
+//! until the earliest of socket input, application command, delivery capacity, or deadline.
+//! Routing to job handles, the stash, confirmed cancels and reconnecting live here.
 
 use super::job::{JobEventItem, JobHandle, JobInfo, Subscription};
 use super::shared::{Command, Reply, Shared, Terminal};
 use super::transport::{RecvError, Target, Transport};
-use super::{ClientError, FrameTap, StreamItem, TapEvent};
-use arcp_proto::client::{
-    ClientEvent, ClientSession, ClientState, ListJobsRequest, RequestError, RequestId, WelcomeInfo,
-};
+use super::{ClientError, StreamItem, TapEvent};
+use arcp_host::client::{ClientDriver, Output, Pending, Replies};
+use arcp_proto::client::{ClientState, ListJobsRequest, RequestError, RequestId, WelcomeInfo};
 use arcp_proto::time::Instant as CoreInstant;
 use arcp_proto::wire::Jobs;
 use std::collections::{HashMap, VecDeque};
@@ -30,9 +30,24 @@ pub(crate) struct DriverConfig {
     pub auto_resume: bool,
     pub max_reconnect_attempts: u32,
     pub reconnect_delay: Duration,
-    pub tap: Option<FrameTap>,
     /// The rustls config for `wss://` (built once, reused by reconnects).
     pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// The reply senders, as the shared driver keeps them.
+pub(crate) struct TokioReplies;
+
+/// A list_jobs: the application's, or the barrier confirming a cancel (by the cancel's id).
+pub(crate) enum ListReply {
+    Jobs(Reply<Jobs>),
+    Barrier(RequestId),
+}
+
+impl Replies for TokioReplies {
+    type Submit = Reply<JobHandle>;
+    type List = ListReply;
+    type Subscribe = Reply<Subscription>;
+    type Ping = Reply<Duration>;
 }
 
 /// A job (or subscription) the application holds a handle for.
@@ -50,24 +65,18 @@ type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The driver task's state.
 pub(crate) struct Driver {
-    session: ClientSession,
+    core: ClientDriver<TokioReplies>,
     cfg: DriverConfig,
-    origin: TokioInstant,
     transport: Option<Transport>,
     commands: mpsc::Receiver<Command>,
     commands_tx: mpsc::WeakSender<Command>,
     shared: Arc<Shared>,
     welcome_waiters: Vec<Reply<()>>,
     first_welcome: Option<oneshot::Sender<Result<WelcomeInfo, ClientError>>>,
-    submits: HashMap<RequestId, Reply<JobHandle>>,
-    lists: HashMap<RequestId, Reply<Jobs>>,
-    subs: HashMap<RequestId, (String, Reply<Subscription>)>,
-    pings: HashMap<String, Reply<Duration>>,
-    /// Confirmed cancels waiting for their refusal or their barrier, by the cancel's id.
+    /// Confirmed cancels waiting for their refusal or their barrier (a list_jobs whose
+    /// reply is [`ListReply::Barrier`]), by the cancel's id: the runtime answers requests in
+    /// order, so once the barrier is answered no refusal of the cancel can follow.
     cancels: HashMap<RequestId, Reply<()>>,
-    /// Barrier `session.list_jobs` id → the cancel it confirms: the runtime answers requests
-    /// in order, so once the barrier is answered no refusal of the cancel can follow.
-    barriers: HashMap<RequestId, RequestId>,
     routes: HashMap<String, Route>,
     unrouted: Option<mpsc::Sender<StreamItem>>,
     /// Events and terminals waiting for room in their channel, in arrival order. While it
@@ -88,7 +97,7 @@ pub(crate) struct Driver {
 impl Driver {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        session: ClientSession,
+        core: ClientDriver<TokioReplies>,
         cfg: DriverConfig,
         transport: Transport,
         commands: mpsc::Receiver<Command>,
@@ -98,21 +107,15 @@ impl Driver {
         unrouted: Option<mpsc::Sender<StreamItem>>,
     ) -> Self {
         Driver {
-            session,
+            core,
             cfg,
-            origin: TokioInstant::now(),
             transport: Some(transport),
             commands,
             commands_tx,
             shared,
             welcome_waiters: Vec::new(),
             first_welcome: Some(first_welcome),
-            submits: HashMap::new(),
-            lists: HashMap::new(),
-            subs: HashMap::new(),
-            pings: HashMap::new(),
             cancels: HashMap::new(),
-            barriers: HashMap::new(),
             routes: HashMap::new(),
             unrouted,
             stash: VecDeque::new(),
@@ -126,25 +129,19 @@ impl Driver {
         }
     }
 
-    /// The core's clock: microseconds since the driver started.
+    /// The core's clock (the shared driver's origin).
     fn now(&self) -> CoreInstant {
-        let micros = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
-        CoreInstant::from_micros(micros)
-    }
-
-    fn to_tokio(&self, at: CoreInstant) -> TokioInstant {
-        self.origin + Duration::from_micros(at.as_micros())
+        self.core.clock().core(std::time::Instant::now())
     }
 
     /// Runs until the session is closed (by `close`, a refused handshake, the runtime, or
     /// giving up on reconnecting) or every `Client` is dropped.
     pub(crate) async fn run(mut self) {
-        let now = self.now();
-        self.session.handle_connected(now);
+        self.core.connected(std::time::Instant::now());
         self.pump().await;
         while !self.closed {
             // Contract step 3: the deadline is asked last, after draining.
-            let core_deadline = self.session.poll_timeout().map(|t| self.to_tokio(t));
+            let core_deadline = self.core.poll_timeout().map(TokioInstant::from_std);
             let deadline = match (core_deadline, self.reconnect_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -164,14 +161,10 @@ impl Driver {
                 Wake::Command(None) => {
                     // Every Client is gone: end the session politely.
                     let now = self.now();
-                    let _ = self.session.close(now, "client.close");
+                    let _ = self.core.session_mut().close(now, "client.close");
                 }
                 Wake::Capacity => self.blocked = None,
-                Wake::Frame(Ok(bytes)) => {
-                    self.tap(TapEvent::Received(&bytes));
-                    let now = self.now();
-                    self.session.handle_frame(now, &bytes);
-                }
+                Wake::Frame(Ok(bytes)) => self.core.feed_frame(std::time::Instant::now(), &bytes),
                 Wake::Frame(Err(RecvError::TooLarge)) => {
                     // D35: the transport refused an oversized frame; the session stays
                     // resumable.
@@ -184,10 +177,7 @@ impl Driver {
                         self.reconnect().await;
                     }
                     // Contract step 5: re-read the clock, then call handle_timeout if due.
-                    let now = self.now();
-                    if self.session.poll_timeout().is_some_and(|t| t <= now) {
-                        self.session.handle_timeout(now);
-                    }
+                    self.core.handle_timeout(std::time::Instant::now());
                 }
             }
             self.pump().await;
@@ -200,39 +190,21 @@ impl Driver {
 
     /// Reports a frame or the transport's end to the frame tap, when one is set.
     fn tap(&self, ev: TapEvent<'_>) {
-        if let Some(tap) = &self.cfg.tap {
-            tap(ev);
-        }
+        self.core.tap(ev);
     }
 
-    /// Sends one encoded frame, telling the tap first.
+    /// Sends one encoded frame (the tap has seen it).
     async fn send_bytes(&mut self, frame: Vec<u8>) -> Result<(), String> {
-        self.tap(TapEvent::Sent(&frame));
         match self.transport.as_mut() {
             Some(t) => t.send(frame).await,
             None => Err("no transport".to_owned()),
         }
     }
 
-    /// Contract step 2: drain transmits, then events, until both are empty.
+    /// Contract step 2: drain the shared driver's outputs until it is empty.
     async fn pump(&mut self) {
-        loop {
-            while let Some(frame) = self.session.poll_transmit() {
-                if self.transport.is_none() {
-                    continue;
-                }
-                if let Err(e) = self.send_bytes(frame.encode()).await {
-                    self.transport = None;
-                    self.tap(TapEvent::Closed(&e));
-                    let now = self.now();
-                    self.session.handle_disconnected(now);
-                    self.schedule_reconnect(format!("send failed: {e}"));
-                }
-            }
-            match self.session.poll_event() {
-                Some(ev) => self.on_event(ev).await,
-                None => break,
-            }
+        while let Some(out) = self.core.poll_output() {
+            self.on_output(out).await;
         }
         self.deliver();
         self.publish();
@@ -240,7 +212,7 @@ impl Driver {
 
     /// Copies the session's state into the snapshot the application's getters read.
     fn publish(&self) {
-        let s = &self.session;
+        let s = self.core.session();
         let (state, sid, token, features, seq) = (
             s.state(),
             s.session_id().map(str::to_owned),
@@ -261,23 +233,21 @@ impl Driver {
     async fn lost(&mut self, why: &str) {
         if let Some(t) = self.transport.take() {
             t.close().await;
-            self.tap(TapEvent::Closed(why));
         }
-        let now = self.now();
-        self.session.handle_disconnected(now);
+        self.core.disconnected(std::time::Instant::now(), why);
         self.schedule_reconnect(why.to_owned());
     }
 
     /// After a transport loss: reconnect later (automatic resume), wait for `resume()`, or
     /// give up (stdio: a new child is a new runtime).
     fn schedule_reconnect(&mut self, why: String) {
-        if self.session.state() == ClientState::Closed {
+        if self.core.is_closed() {
             return;
         }
         // A transport that keeps failing right after each resume without delivering
         // anything (e.g. an oversized frame the runtime replays every time, D35) is given
         // up instead of looping forever.
-        let seq = self.session.last_event_seq();
+        let seq = self.core.session().last_event_seq();
         match self.welcomed {
             Some((at, s)) if s == seq && at.elapsed() < STALL_WINDOW => self.stalls += 1,
             _ => self.stalls = 0,
@@ -303,7 +273,7 @@ impl Driver {
     }
 
     async fn reconnect(&mut self) {
-        if self.session.state() != ClientState::Disconnected {
+        if self.core.session().state() != ClientState::Disconnected {
             return;
         }
         match Transport::open(
@@ -315,9 +285,8 @@ impl Driver {
         {
             Ok(t) => {
                 self.transport = Some(t);
-                let now = self.now();
                 // Resume is internal: the core sends hello with payload.resume (D2).
-                self.session.handle_connected(now);
+                self.core.connected(std::time::Instant::now());
             }
             Err(e) => {
                 self.attempts += 1;
@@ -333,18 +302,28 @@ impl Driver {
     fn give_up(&mut self, why: String) {
         self.close_error = Some(ClientError::Transport(why));
         let now = self.now();
-        let _ = self.session.close(now, "client.close");
+        let _ = self.core.session_mut().close(now, "client.close");
     }
 
     fn fail_error(&self) -> ClientError {
         self.close_error.clone().unwrap_or(ClientError::Closed)
     }
 
-    async fn on_event(&mut self, ev: ClientEvent) {
-        match ev {
-            ClientEvent::Welcome(info) => {
+    async fn on_output(&mut self, out: Output<TokioReplies>) {
+        match out {
+            Output::Transmit(frame) => {
+                if self.transport.is_none() {
+                    return;
+                }
+                if let Err(e) = self.send_bytes(frame).await {
+                    self.transport = None;
+                    self.core.disconnected(std::time::Instant::now(), &e);
+                    self.schedule_reconnect(format!("send failed: {e}"));
+                }
+            }
+            Output::Welcome(info) => {
                 self.attempts = 0;
-                self.welcomed = Some((TokioInstant::now(), self.session.last_event_seq()));
+                self.welcomed = Some((TokioInstant::now(), self.core.session().last_event_seq()));
                 self.reconnect_at = None;
                 self.shared.with(|s| s.welcomes += 1);
                 // The getters (features, resume token) must be current once connect returns.
@@ -356,7 +335,7 @@ impl Driver {
                     let _ = w.send(Ok(()));
                 }
             }
-            ClientEvent::HandshakeFailed { error, .. } => {
+            Output::Refused(error) => {
                 let err = ClientError::refused(&error);
                 if let Some(first) = self.first_welcome.take() {
                     let _ = first.send(Err(err.clone()));
@@ -366,45 +345,45 @@ impl Driver {
                 }
                 self.close_error = Some(err);
             }
-            ClientEvent::Accepted {
-                request_id,
+            Output::RetryResume(delay) => {
+                // WIRE.md §6: the session was still attached; a new transport after `delay`.
+                if let Some(t) = self.transport.take() {
+                    t.close().await;
+                    self.tap(TapEvent::Closed("resume refused, retrying"));
+                }
+                self.reconnect_at = Some(TokioInstant::now() + delay);
+            }
+            Output::Accepted {
+                reply,
                 job_id,
                 accepted,
             } => {
-                let reply = request_id.and_then(|r| self.submits.remove(&r));
-                if let Some(reply) = reply {
-                    let (tx, rx) = mpsc::channel(self.cfg.event_capacity);
-                    let (done_tx, done_rx) = oneshot::channel();
-                    let handle = self.handle(
-                        job_id.clone(),
-                        JobInfo::from_accepted(accepted),
-                        rx,
-                        done_rx,
+                let (tx, rx) = mpsc::channel(self.cfg.event_capacity);
+                let (done_tx, done_rx) = oneshot::channel();
+                let handle = self.handle(
+                    job_id.clone(),
+                    JobInfo::from_accepted(accepted),
+                    rx,
+                    done_rx,
+                );
+                if reply.send(Ok(handle)).is_ok() {
+                    self.routes.insert(
+                        job_id,
+                        Route {
+                            events: Some(tx),
+                            done: Some(done_tx),
+                            pending: None,
+                        },
                     );
-                    if reply.send(Ok(handle)).is_ok() {
-                        self.routes.insert(
-                            job_id,
-                            Route {
-                                events: Some(tx),
-                                done: Some(done_tx),
-                                pending: None,
-                            },
-                        );
-                    }
                 }
             }
-            ClientEvent::JobEvent {
-                job_id,
-                event_seq,
-                space,
-                event,
-            } => self.stash.push_back(StreamItem::Event(JobEventItem {
-                job_id,
-                event_seq,
-                space,
-                event,
+            Output::Event(ev) => self.stash.push_back(StreamItem::Event(JobEventItem {
+                job_id: ev.job_id,
+                event_seq: ev.event_seq,
+                space: ev.space,
+                event: ev.event,
             })),
-            ClientEvent::Terminal {
+            Output::Terminal {
                 job_id,
                 event_seq,
                 space,
@@ -415,70 +394,62 @@ impl Driver {
                 space,
                 outcome,
             }),
-            ClientEvent::RequestFailed {
-                request_id, error, ..
-            } => {
-                let err = match error {
-                    RequestError::Runtime(p) => ClientError::refused(&p),
-                    RequestError::ConnectionLost => {
-                        ClientError::Transport("connection lost before the answer".into())
-                    }
-                    RequestError::SessionClosed => self.fail_error(),
-                };
-                if let Some(r) = self.cancels.remove(&request_id) {
-                    let _ = r.send(Err(err));
-                } else if let Some(cancel) = self.barriers.remove(&request_id) {
+            Output::Failed { reply, error } => {
+                let err = self.request_error(error);
+                match reply {
+                    Pending::Submit(r) => drop(r.send(Err(err))),
+                    Pending::List(ListReply::Jobs(r)) => drop(r.send(Err(err))),
                     // The barrier itself failed: the cancel was sent and not refused so far.
+                    Pending::List(ListReply::Barrier(cancel)) => {
+                        if let Some(r) = self.cancels.remove(&cancel) {
+                            let _ = r.send(Ok(()));
+                        }
+                    }
+                    Pending::Subscribe(job, r) => {
+                        self.routes.remove(&job);
+                        let _ = r.send(Err(err));
+                    }
+                    Pending::Ping(r) => drop(r.send(Err(err))),
+                }
+            }
+            Output::Unmatched { request_id, error } => {
+                if let Some(r) = self.cancels.remove(&request_id) {
+                    let _ = r.send(Err(self.request_error(error)));
+                }
+            }
+            Output::Jobs { reply, jobs } => match reply {
+                ListReply::Jobs(r) => drop(r.send(Ok(jobs))),
+                ListReply::Barrier(cancel) => {
                     if let Some(r) = self.cancels.remove(&cancel) {
                         let _ = r.send(Ok(()));
                     }
-                } else if let Some(r) = self.submits.remove(&request_id) {
-                    let _ = r.send(Err(err));
-                } else if let Some(r) = self.lists.remove(&request_id) {
-                    let _ = r.send(Err(err));
-                } else if let Some((job, r)) = self.subs.remove(&request_id) {
-                    self.routes.remove(&job);
-                    let _ = r.send(Err(err));
                 }
-            }
-            ClientEvent::Jobs { request_id, jobs } => {
-                if let Some(cancel) = request_id.as_ref().and_then(|r| self.barriers.remove(r)) {
-                    if let Some(r) = self.cancels.remove(&cancel) {
-                        let _ = r.send(Ok(()));
-                    }
-                } else if let Some(r) = request_id.and_then(|r| self.lists.remove(&r)) {
-                    let _ = r.send(Ok(jobs));
-                }
-            }
-            ClientEvent::Subscribed {
-                request_id,
+            },
+            Output::Subscribed {
+                reply,
+                job_id,
                 subscribed,
-            } => self.on_subscribed(request_id, subscribed),
-            ClientEvent::Pong { nonce, rtt } => {
-                if let Some(r) = self.pings.remove(&nonce) {
-                    let _ = r.send(Ok(rtt.unwrap_or_default()));
-                }
-            }
-            ClientEvent::CloseTransport(_) => {
+            } => self.on_subscribed(reply, job_id, subscribed),
+            Output::Pong { reply, rtt } => drop(reply.send(Ok(rtt))),
+            Output::CloseTransport(_) => {
                 if let Some(t) = self.transport.take() {
                     t.close().await;
-                    self.tap(TapEvent::Closed("closed by the client session"));
                 }
-                let now = self.now();
-                self.session.handle_disconnected(now);
+                self.core
+                    .disconnected(std::time::Instant::now(), "closed by the client session");
                 self.schedule_reconnect("the session dropped the transport".into());
             }
-            ClientEvent::Closed(_) => self.on_closed(),
-            // Surfaced by the core for hosts that log; the handles see their effect.
-            ClientEvent::ResumeStateChanged(_)
-            | ClientEvent::ResultRefused { .. }
-            | ClientEvent::SessionError(_)
-            | ClientEvent::HeartbeatLost
-            | ClientEvent::SequenceBroken { .. }
-            | ClientEvent::SequenceGap { .. }
-            | ClientEvent::DuplicateDropped { .. }
-            | ClientEvent::EventQueueOverflow { .. }
-            | ClientEvent::ProtocolError(_) => {}
+            Output::Closed(_) => self.on_closed(),
+        }
+    }
+
+    fn request_error(&self, error: RequestError) -> ClientError {
+        match error {
+            RequestError::Runtime(p) => ClientError::refused(&p),
+            RequestError::ConnectionLost => {
+                ClientError::Transport("connection lost before the answer".into())
+            }
+            RequestError::SessionClosed => self.fail_error(),
         }
     }
 
@@ -500,12 +471,10 @@ impl Driver {
 
     fn on_subscribed(
         &mut self,
-        request_id: Option<RequestId>,
+        reply: Reply<Subscription>,
+        job: String,
         subscribed: Box<arcp_proto::wire::Subscribed>,
     ) {
-        let Some((job, reply)) = request_id.and_then(|r| self.subs.remove(&r)) else {
-            return;
-        };
         let Some((rx, done_rx)) = self.routes.get_mut(&job).and_then(|r| r.pending.take()) else {
             return;
         };
@@ -535,22 +504,9 @@ impl Driver {
         for w in self.welcome_waiters.drain(..) {
             let _ = w.send(Err(err.clone()));
         }
-        for (_, r) in self.submits.drain() {
-            let _ = r.send(Err(err.clone()));
-        }
-        for (_, r) in self.lists.drain() {
-            let _ = r.send(Err(err.clone()));
-        }
-        for (_, (_, r)) in self.subs.drain() {
-            let _ = r.send(Err(err.clone()));
-        }
-        for (_, r) in self.pings.drain() {
-            let _ = r.send(Err(err.clone()));
-        }
         for (_, r) in self.cancels.drain() {
             let _ = r.send(Err(err.clone()));
         }
-        self.barriers.clear();
         // What already arrived is still delivered where there is room; nothing waits.
         self.deliver();
         self.stash.clear();
@@ -643,55 +599,46 @@ impl Driver {
         self.stash.retain(|i| i.job_id() != job);
         self.blocked = None;
         let limit = self.cfg.max_buffered_events;
-        let key = self
-            .subs
-            .iter()
-            .find(|(_, (j, _))| *j == job)
-            .map(|(k, _)| k.clone());
-        if let Some((_, reply)) = key.and_then(|k| self.subs.remove(&k)) {
+        if let Some(reply) = self.core.abandon_subscribe(std::time::Instant::now(), &job) {
             let _ = reply.send(Err(ClientError::Overflow { limit }));
         }
-        let now = self.now();
-        let _ = self.session.unsubscribe(now, &job);
         self.deliver();
     }
 
     async fn command(&mut self, cmd: Command) {
+        let at = std::time::Instant::now();
         let now = self.now();
         match cmd {
-            Command::Submit { req, reply } => match self.session.submit(now, *req) {
-                Ok(id) => {
-                    self.submits.insert(id, reply);
-                }
-                Err(e) => {
+            Command::Submit { req, reply } => {
+                if let Err((e, reply)) = self.core.submit(at, *req, reply) {
                     let _ = reply.send(Err(e.into()));
                 }
-            },
+            }
             Command::Cancel {
                 job_id,
                 reason,
                 reply,
             } => {
                 // D6: the reference runtime requires payload `reason` (it refuses `{}`).
-                let r = self.session.cancel(now, &job_id, Some(&reason)).map(|_| ());
+                let r = self.core.session_mut().cancel(now, &job_id, Some(&reason));
                 // Answer once the frame is written (as the reference's `await cancel_job`).
                 self.pump().await;
-                let _ = reply.send(r.map_err(Into::into));
+                let _ = reply.send(r.map(|_| ()).map_err(Into::into));
             }
             Command::CancelConfirmed {
                 job_id,
                 reason,
                 reply,
-            } => match self.session.cancel(now, &job_id, Some(&reason)) {
+            } => match self.core.session_mut().cancel(now, &job_id, Some(&reason)) {
                 Ok(cancel) => {
                     let barrier = ListJobsRequest {
                         limit: Some(1),
                         ..ListJobsRequest::default()
                     };
-                    match self.session.list_jobs(now, barrier) {
-                        Ok(b) => {
-                            self.cancels.insert(cancel.clone(), reply);
-                            self.barriers.insert(b, cancel);
+                    let token = ListReply::Barrier(cancel.clone());
+                    match self.core.list_jobs(at, barrier, token) {
+                        Ok(()) => {
+                            self.cancels.insert(cancel, reply);
                         }
                         // No barrier possible (list_jobs not negotiated, a bound): sent only.
                         Err(_) => {
@@ -703,14 +650,13 @@ impl Driver {
                     let _ = reply.send(Err(e.into()));
                 }
             },
-            Command::ListJobs { req, reply } => match self.session.list_jobs(now, req) {
-                Ok(id) => {
-                    self.lists.insert(id, reply);
-                }
-                Err(e) => {
+            Command::ListJobs { req, reply } => {
+                if let Err((e, ListReply::Jobs(reply))) =
+                    self.core.list_jobs(at, req, ListReply::Jobs(reply))
+                {
                     let _ = reply.send(Err(e.into()));
                 }
-            },
+            }
             Command::Subscribe {
                 job_id,
                 history,
@@ -723,29 +669,32 @@ impl Driver {
                     return;
                 }
                 match self
-                    .session
-                    .subscribe(now, &job_id, history, from_event_seq)
+                    .core
+                    .subscribe(at, &job_id, history, from_event_seq, reply)
                 {
-                    Ok(id) => {
+                    Ok(()) => {
                         let (tx, rx) = mpsc::channel(self.cfg.event_capacity);
                         let (done_tx, done_rx) = oneshot::channel();
                         self.routes.insert(
-                            job_id.clone(),
+                            job_id,
                             Route {
                                 events: Some(tx),
                                 done: Some(done_tx),
                                 pending: Some((rx, done_rx)),
                             },
                         );
-                        self.subs.insert(id, (job_id, reply));
                     }
-                    Err(e) => {
+                    Err((e, reply)) => {
                         let _ = reply.send(Err(e.into()));
                     }
                 }
             }
             Command::Unsubscribe { job_id, reply } => {
-                let r = self.session.unsubscribe(now, &job_id).map(|_| ());
+                let r = self
+                    .core
+                    .session_mut()
+                    .unsubscribe(now, &job_id)
+                    .map(|_| ());
                 if r.is_ok() {
                     // Nothing of the job is delivered after this; its stream ends.
                     self.routes.remove(&job_id);
@@ -755,20 +704,17 @@ impl Driver {
                 let _ = reply.send(r.map_err(Into::into));
             }
             Command::Ack { seq, reply } => {
-                let r = self.session.ack(now, seq);
+                let r = self.core.session_mut().ack(now, seq);
                 self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
             }
-            Command::Ping { reply } => match self.session.ping(now) {
-                Ok(nonce) => {
-                    self.pings.insert(nonce, reply);
-                }
-                Err(e) => {
+            Command::Ping { reply } => {
+                if let Err((e, reply)) = self.core.ping(at, reply) {
                     let _ = reply.send(Err(e.into()));
                 }
-            },
+            }
             Command::Close { reply } => {
-                let r = self.session.close(now, "client.close");
+                let r = self.core.session_mut().close(now, "client.close");
                 // Answer once the bye is out and the snapshot shows the close.
                 self.pump().await;
                 let _ = reply.send(r.map_err(Into::into));
@@ -776,9 +722,10 @@ impl Driver {
             Command::DropTransport { reply } => {
                 if let Some(t) = self.transport.take() {
                     t.close().await;
-                    self.tap(TapEvent::Closed("transport dropped by the application"));
-                    let now = self.now();
-                    self.session.handle_disconnected(now);
+                    self.core.disconnected(
+                        std::time::Instant::now(),
+                        "transport dropped by the application",
+                    );
                     self.schedule_reconnect("transport dropped by the application".into());
                     self.pump().await;
                 }
@@ -786,13 +733,14 @@ impl Driver {
             }
             Command::SendRaw { frame, reply } => {
                 let r = if self.transport.is_some() {
+                    self.tap(TapEvent::Sent(&frame));
                     self.send_bytes(frame).await.map_err(ClientError::Transport)
                 } else {
                     Err(ClientError::Transport("no transport".into()))
                 };
                 let _ = reply.send(r);
             }
-            Command::Resume { reply } => match self.session.state() {
+            Command::Resume { reply } => match self.core.session().state() {
                 ClientState::Open => {
                     let _ = reply.send(Ok(()));
                 }

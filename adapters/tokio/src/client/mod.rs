@@ -59,8 +59,8 @@ pub use arcp_proto::wire::{ErrorCode, JobFilter, JobStatus, Jobs, LeaseConstrain
 pub use job::{JobEventItem, JobEvents, JobHandle, JobInfo, Subscription};
 pub use transport::Target;
 
-use arcp_proto::client::{ALL_FEATURES, ClientConfig, ClientSession};
-use arcp_proto::time::{Instant as CoreInstant, WallClock};
+use arcp_host::client::ClientDriver;
+use arcp_proto::client::{ALL_FEATURES, ClientConfig};
 use arcp_proto::wire::{DEFAULT_MAX_FRAME_BYTES, Entropy, ErrorPayload};
 use driver::{Driver, DriverConfig};
 use futures_util::Stream;
@@ -220,21 +220,7 @@ impl Stream for UnroutedEvents {
     }
 }
 
-/// What a [`FrameTap`] observes: every frame exactly as written to or read from the
-/// transport, and the end of each transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TapEvent<'a> {
-    /// A frame the client is about to write (client to runtime).
-    Sent(&'a [u8]),
-    /// A frame the client read, before the session acts on it (runtime to client).
-    Received(&'a [u8]),
-    /// The transport ended (why).
-    Closed(&'a str),
-}
-
-/// An observer of raw frames ([`ClientBuilder::frame_tap`]), called on the client's task:
-/// it must return quickly and must not block.
-pub type FrameTap = Arc<dyn Fn(TapEvent<'_>) + Send + Sync>;
+pub use arcp_host::client::{FrameTap, ResumeRetry, TapEvent};
 
 /// Ids minted by the client (envelope ids) draw on the process's randomly keyed hasher, so
 /// the crate needs no RNG dependency.
@@ -274,6 +260,7 @@ pub struct ClientBuilder {
     auto_ping: bool,
     auto_resume: bool,
     resume: Option<ResumeState>,
+    resume_retry: ResumeRetry,
     max_frame_bytes: usize,
     command_capacity: usize,
     event_capacity: usize,
@@ -310,6 +297,7 @@ impl ClientBuilder {
             auto_ping: false,
             auto_resume: true,
             resume: None,
+            resume_retry: ResumeRetry::default(),
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             command_capacity: 64,
             event_capacity: 256,
@@ -368,6 +356,14 @@ impl ClientBuilder {
     /// resumes, a new child being a new runtime). Without it, call [`Client::resume`].
     pub fn auto_resume(mut self, on: bool) -> Self {
         self.auto_resume = on;
+        self
+    }
+
+    /// How a resume refused while the runtime still sees the session attached is retried
+    /// (WIRE.md §6; default [`ResumeRetry::default`], [`ResumeRetry::never`] to surface the
+    /// first refusal). Applies to the first connect and to automatic resumes.
+    pub fn resume_retry(mut self, retry: ResumeRetry) -> Self {
+        self.resume_retry = retry;
         self
     }
 
@@ -465,13 +461,20 @@ impl ClientBuilder {
         config.auto_ack = self.auto_ack;
         config.auto_ping = self.auto_ping;
         config.max_frame_bytes = self.max_frame_bytes;
-        let wall = WallClock::new(CoreInstant::ZERO, unix_micros());
-        let entropy = Box::new(HashEntropy { counter: 0 });
         let consumed = self.resume.as_ref().map_or(0, |r| r.last_event_seq);
-        let session = match self.resume {
-            Some(r) => ClientSession::with_resume(config, wall, entropy, r),
-            None => ClientSession::new(config, wall, entropy),
-        };
+        let core = ClientDriver::new(
+            config,
+            self.resume,
+            std::time::Instant::now(),
+            Box::new(|| Box::new(HashEntropy { counter: 0 })),
+        )
+        // A new stdio child is a new runtime: a refused resume there is final.
+        .with_retry(if self.target.can_resume() {
+            self.resume_retry
+        } else {
+            ResumeRetry::never()
+        })
+        .with_tap(self.tap);
         let (cmd_tx, cmd_rx) = mpsc::channel(self.command_capacity);
         let (welcome_tx, welcome_rx) = oneshot::channel();
         let shared = Arc::new(Shared::new(consumed));
@@ -494,11 +497,10 @@ impl ClientBuilder {
             auto_resume: self.auto_resume,
             max_reconnect_attempts: self.max_reconnect_attempts,
             reconnect_delay: self.reconnect_delay,
-            tap: self.tap,
             tls,
         };
         let driver = Driver::new(
-            session,
+            core,
             cfg,
             transport,
             cmd_rx,
