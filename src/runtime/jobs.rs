@@ -504,17 +504,24 @@ impl Runtime {
             return;
         };
         let owner_sid = job.session_id.clone();
-        let owner = job.principal.clone();
         let trace = job.trace_id;
+        // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = job.subscribers.clone();
         let terminal = message.message_type().is_terminal();
-        let mut targets = vec![owner_sid.clone()];
-        targets.extend(subs.iter().filter(|s| **s != owner_sid).cloned());
-        let last = targets.len().saturating_sub(1);
+        // Only a rotated credential's status depends on the target session (§9.8, D26).
+        let rotated = matches!(
+            &message,
+            Message::Event(JobEvent { body: EventBody::Status(st), .. })
+                if st.phase == "credential_rotated"
+        );
+        // The owner first, then each other subscriber; no target list is built.
+        let mut targets = std::iter::once(&owner_sid)
+            .chain(subs.iter().filter(|s| **s != owner_sid))
+            .peekable();
         // The last target takes the message itself: with no subscribers, no clone at all.
         let mut message = Some(message);
-        for (i, sid) in targets.into_iter().enumerate() {
-            let next = if i == last {
+        while let Some(sid) = targets.next() {
+            let next = if targets.peek().is_none() {
                 message.take()
             } else {
                 message.clone()
@@ -522,23 +529,26 @@ impl Runtime {
             let Some(mut msg) = next else {
                 break;
             };
-            let keep_secret = self
-                .sessions
-                .get(&sid)
-                .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
-            if !keep_secret
-                && let Message::Event(JobEvent {
-                    body: EventBody::Status(st),
-                    ..
-                }) = &mut msg
-                && st.phase == "credential_rotated"
-            {
-                st.value = None;
+            if rotated {
+                let keep_secret = self.sessions.get(sid).is_some_and(|s| {
+                    self.jobs
+                        .get(job_id)
+                        .is_some_and(|j| s.principal == j.principal)
+                        && s.has("provisioned_credentials")
+                });
+                if !keep_secret
+                    && let Message::Event(JobEvent {
+                        body: EventBody::Status(st),
+                        ..
+                    }) = &mut msg
+                {
+                    st.value = None;
+                }
             }
             let id = self.mint(now, IdKind::Envelope);
             let f = Frame::new(id, msg).with_job(job_id).with_trace(trace);
-            let seq = self.stamp(&sid, f);
-            if sid == owner_sid
+            let seq = self.stamp(sid, f);
+            if *sid == owner_sid
                 && seq > 0
                 && let Some(j) = self.jobs.get_mut(job_id)
             {
