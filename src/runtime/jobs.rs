@@ -84,6 +84,9 @@ pub(super) struct Job {
     pub chunks: ChunkState,
     /// Credentials still to revoke: (id, attempts so far).
     pub revoking: Vec<(String, u32)>,
+    /// A `MaxRuntime` or `LeaseExpiry` deadline was set for this job (only then does its end
+    /// cancel them).
+    pub timed: bool,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
@@ -202,11 +205,15 @@ impl Runtime {
             return Ok(None);
         };
         let principal = session.principal.clone();
-        let fingerprint = serde_json::to_string(&submit).unwrap_or_default();
+        // Only a keyed submit needs its canonical JSON (D27).
+        let fingerprint = submit
+            .idempotency_key
+            .is_some()
+            .then(|| serde_json::to_string(&submit).unwrap_or_default());
         if let Some(key) = &submit.idempotency_key
             && let Some(entry) = self.idem.get(now, &principal, key)
         {
-            if entry.fingerprint != fingerprint {
+            if Some(&entry.fingerprint) != fingerprint.as_ref() {
                 return Err(err(
                     ErrorCode::DuplicateKey,
                     "idempotency_key reused with different parameters",
@@ -265,7 +272,9 @@ impl Runtime {
             input: submit.input.unwrap_or(Value::Null),
             lease,
             lease_constraints: submit.lease_constraints,
-            idempotency: submit.idempotency_key.map(|k| (k, fingerprint)),
+            idempotency: submit
+                .idempotency_key
+                .map(|k| (k, fingerprint.unwrap_or_default())),
             max_runtime_sec: submit.max_runtime_sec,
             parent_job_id: submit.parent_job_id,
             delegate_id: submit.delegate_id,
@@ -389,6 +398,7 @@ impl Runtime {
             last_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
         };
         self.jobs.insert(nj.job_id.clone(), job);
         self.job_order.push_back(nj.job_id.clone());
@@ -599,12 +609,15 @@ impl Runtime {
         job.status = status;
         job.terminal = Some(message.clone());
         let sid = job.session_id.clone();
+        let timed = job.timed;
         self.flush_held_chunk(now, job_id, status == JobStatus::Success);
         self.emit_job(now, job_id, message);
         self.release_job_slot(&sid);
-        self.timers.cancel(&TimerKey::MaxRuntime(job_id.to_owned()));
-        self.timers
-            .cancel(&TimerKey::LeaseExpiry(job_id.to_owned()));
+        if timed {
+            self.timers.cancel(&TimerKey::MaxRuntime(job_id.to_owned()));
+            self.timers
+                .cancel(&TimerKey::LeaseExpiry(job_id.to_owned()));
+        }
         if stop_agent {
             self.push_effect(
                 Effect::CancelAgent {
