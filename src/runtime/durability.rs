@@ -297,6 +297,7 @@ impl Runtime {
                 last_event_seq: r.last_event_seq,
                 chunks: Default::default(),
                 revoking: Vec::new(),
+                replayable: true,
                 // A restored job has no deadlines armed.
                 timed: false,
             };

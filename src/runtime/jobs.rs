@@ -84,6 +84,9 @@ pub(super) struct Job {
     pub chunks: ChunkState,
     /// Credentials still to revoke: (id, attempts so far).
     pub revoking: Vec<(String, u32)>,
+    /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
+    /// resubmit (D27; the job had an idempotency key) or to persist the job (durable store).
+    pub replayable: bool,
     /// A `MaxRuntime` or `LeaseExpiry` deadline was set for this job (only then does its end
     /// cancel them).
     pub timed: bool,
@@ -379,6 +382,7 @@ impl Runtime {
             credentials: (!credentials.is_empty()).then(|| credentials.clone()),
             request_id: nj.request_id.clone(),
         };
+        let replayable = nj.idempotency.is_some() || self.cfg.durable;
         let job = Job {
             id: nj.job_id.clone(),
             principal: nj.principal.clone(),
@@ -392,12 +396,13 @@ impl Runtime {
             delegate_id: nj.delegate_id.clone(),
             submitted_at: accepted_at,
             credentials: credentials.clone(),
-            accepted: nj.request_id.is_some().then(|| accepted.clone()),
+            accepted: (replayable && nj.request_id.is_some()).then(|| accepted.clone()),
             terminal: None,
             subscribers: Vec::new(),
             last_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            replayable,
             timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
         };
         self.jobs.insert(nj.job_id.clone(), job);
@@ -607,7 +612,9 @@ impl Runtime {
             _ => (None, None),
         };
         job.status = status;
-        job.terminal = Some(message.clone());
+        if job.replayable {
+            job.terminal = Some(message.clone());
+        }
         let sid = job.session_id.clone();
         let timed = job.timed;
         self.flush_held_chunk(now, job_id, status == JobStatus::Success);
