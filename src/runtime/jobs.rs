@@ -560,8 +560,15 @@ impl Runtime {
                     st.value = None;
                 }
             }
-            let id = self.mint(now, IdKind::Envelope);
-            let f = Frame::new(id, msg).with_job(job_id).with_trace(trace);
+            // Built in place (the builder methods move the whole frame once each).
+            let f = Frame {
+                id: self.mint(now, IdKind::Envelope),
+                session_id: None,
+                trace_id: trace,
+                job_id: Some(job_id.to_owned()),
+                event_seq: None,
+                message: msg,
+            };
             let seq = self.stamp(sid, f);
             if *sid == owner_sid
                 && seq > 0
