@@ -2,14 +2,18 @@
 //! `poll_transmit_encoded`, the ring's bytes; and for 1 job also `poll_transmit` + encoding
 //! again, as adapters did before), with 1, 1,000
 //! and 10,000 live jobs; resume replay of 10,000 events; and the deadline index with 10,000
-//! timers.
+//! timers; and whole jobs (submit → accepted → `StartAgent` → result) over 100 sessions.
+//!
+//! `CORE_ITERS=N CORE_CASE=events|jobs` runs N events (1 live job, `poll_transmit_encoded`) or
+//! N jobs without criterion, for instruction counts under `valgrind --tool=callgrind` (run
+//! with N and 2N; the difference / N is the per-event or per-job cost).
 
 use arcp_proto::runtime::{
     AgentEvent, AgentSpec, ConnId, Effect, EffectOutcome, Runtime, RuntimeConfig, TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::{EventBody, Frame, LogBody, Message, SeededEntropy};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::Map;
 use std::hint::black_box;
 use std::time::Duration;
@@ -233,5 +237,159 @@ fn timers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, events, resume_replay, timers);
-criterion_main!(benches);
+/// `sessions` connected sessions submitting echo-like jobs that complete at once through
+/// the agent API, every frame drained with `poll_transmit_encoded`.
+struct Fleet {
+    rt: Runtime,
+    now: Instant,
+    sessions: u64,
+    next: u64,
+    ended: u64,
+}
+
+impl Fleet {
+    fn new(sessions: u64) -> Fleet {
+        let now = Instant::from_millis(1_000);
+        let mut cfg = config(20, 1_000);
+        cfg.bounds.max_sessions = sessions as usize + 1;
+        cfg.bounds.max_retained_jobs = 10_000;
+        cfg.bounds.max_pending_effects = 1_024;
+        let rt = Runtime::new(
+            cfg,
+            WallClock::new(now, T0),
+            Box::new(SeededEntropy::new(1)),
+        );
+        let mut f = Fleet {
+            rt,
+            now,
+            sessions,
+            next: 0,
+            ended: 0,
+        };
+        for c in 0..sessions {
+            let conn = ConnId(c + 1);
+            f.rt.handle_connection_opened(now, conn, TransportKind::WebSocket);
+            let hello = br#"{"id":"01M85JSTHWXKC5VT8RX7CA7DJV","type":"session.hello","payload":{"client":{"name":"bench","version":"1"},"auth":{"scheme":"bearer","token":"t"},"capabilities":{"features":["ack","progress"]}}}"#;
+            f.rt.handle_frame(now, conn, hello);
+            f.drain();
+        }
+        assert_eq!(
+            f.rt.session_count() as u64,
+            sessions,
+            "every session welcomed"
+        );
+        f
+    }
+
+    /// One job on the next session: submit, start, result; returns frames written.
+    fn job(&mut self) -> usize {
+        let conn = ConnId(self.next % self.sessions + 1);
+        self.next += 1;
+        let submit = br#"{"id":"01M85JT00000000000000000","type":"job.submit","payload":{"agent":"echo","input":{"text":"hello"}}}"#;
+        self.rt.handle_frame(self.now, conn, submit);
+        let frames = self.drain();
+        if self.next.is_multiple_of(64) {
+            let ack = br#"{"id":"01M85JT5PXGN1W69722XHFAR2N","type":"session.ack","payload":{"last_processed_seq":18446744073709551615}}"#;
+            self.rt.handle_frame(self.now, conn, ack);
+        }
+        frames
+    }
+
+    fn drain(&mut self) -> usize {
+        let mut frames = 0;
+        loop {
+            let mut progressed = false;
+            while let Some((_, bytes)) = self.rt.poll_transmit_encoded() {
+                black_box(&bytes);
+                frames += 1;
+                progressed = true;
+            }
+            while let Some((id, effect)) = self.rt.poll_effect() {
+                let outcome = match effect {
+                    Effect::Authenticate { .. } => EffectOutcome::Authenticated {
+                        principal: "alice".into(),
+                    },
+                    Effect::StartAgent(start) => {
+                        let input = start.input.clone();
+                        let reply = self.rt.handle_agent_event(
+                            self.now,
+                            &start.job_id,
+                            AgentEvent::Result {
+                                result: Some(input),
+                                summary: None,
+                            },
+                        );
+                        assert!(reply.is_ok(), "echo result accepted");
+                        self.ended += 1;
+                        EffectOutcome::Done
+                    }
+                    _ => EffectOutcome::Done,
+                };
+                self.rt.handle_effect_result(self.now, id, outcome);
+                progressed = true;
+            }
+            while self.rt.poll_event().is_some() {}
+            if !progressed {
+                return frames;
+            }
+        }
+    }
+}
+
+fn jobs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("runtime_jobs");
+    g.throughput(Throughput::Elements(1000));
+    let mut f = Fleet::new(100);
+    g.bench_function("100_sessions_echo", |bench| {
+        bench.iter(|| {
+            let mut frames = 0;
+            for _ in 0..1000 {
+                frames += f.job();
+            }
+            // accepted + result per job
+            assert_eq!(black_box(frames), 2000);
+        })
+    });
+    g.finish();
+}
+
+/// See the module docs: `CORE_ITERS` / `CORE_CASE`.
+fn counted() -> bool {
+    let Some(n) = std::env::var("CORE_ITERS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return false;
+    };
+    let case = std::env::var("CORE_CASE").unwrap_or_else(|_| "events".into());
+    let mut frames = 0usize;
+    if case == "jobs" {
+        let mut f = Fleet::new(100);
+        for _ in 0..n {
+            frames += f.job();
+        }
+        assert_eq!(f.ended, n, "every job ended");
+    } else {
+        let mut b = Bench::new(1, 20_000, false);
+        b.encoded = true;
+        for i in 0..n {
+            b.log(0);
+            frames += b.drain();
+            if i % 1000 == 999 {
+                b.ack_all();
+            }
+        }
+    }
+    println!("{case}: {n} iterations, {frames} frames");
+    true
+}
+
+criterion_group!(benches, events, jobs, resume_replay, timers);
+
+fn main() {
+    if counted() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

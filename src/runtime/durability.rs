@@ -297,6 +297,9 @@ impl Runtime {
                 last_event_seq: r.last_event_seq,
                 chunks: Default::default(),
                 revoking: Vec::new(),
+                replayable: true,
+                // A restored job has no deadlines armed.
+                timed: false,
             };
             self.job_order.push_back(r.job_id.clone());
             self.jobs.insert(r.job_id, job);

@@ -84,6 +84,12 @@ pub(super) struct Job {
     pub chunks: ChunkState,
     /// Credentials still to revoke: (id, attempts so far).
     pub revoking: Vec<(String, u32)>,
+    /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
+    /// resubmit (D27; the job had an idempotency key) or to persist the job (durable store).
+    pub replayable: bool,
+    /// A `MaxRuntime` or `LeaseExpiry` deadline was set for this job (only then does its end
+    /// cancel them).
+    pub timed: bool,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
@@ -202,11 +208,15 @@ impl Runtime {
             return Ok(None);
         };
         let principal = session.principal.clone();
-        let fingerprint = serde_json::to_string(&submit).unwrap_or_default();
+        // Only a keyed submit needs its canonical JSON (D27).
+        let fingerprint = submit
+            .idempotency_key
+            .is_some()
+            .then(|| serde_json::to_string(&submit).unwrap_or_default());
         if let Some(key) = &submit.idempotency_key
             && let Some(entry) = self.idem.get(now, &principal, key)
         {
-            if entry.fingerprint != fingerprint {
+            if Some(&entry.fingerprint) != fingerprint.as_ref() {
                 return Err(err(
                     ErrorCode::DuplicateKey,
                     "idempotency_key reused with different parameters",
@@ -265,7 +275,9 @@ impl Runtime {
             input: submit.input.unwrap_or(Value::Null),
             lease,
             lease_constraints: submit.lease_constraints,
-            idempotency: submit.idempotency_key.map(|k| (k, fingerprint)),
+            idempotency: submit
+                .idempotency_key
+                .map(|k| (k, fingerprint.unwrap_or_default())),
             max_runtime_sec: submit.max_runtime_sec,
             parent_job_id: submit.parent_job_id,
             delegate_id: submit.delegate_id,
@@ -371,6 +383,7 @@ impl Runtime {
             credentials: (!credentials.is_empty()).then(|| credentials.clone()),
             request_id: nj.request_id.clone(),
         };
+        let replayable = nj.idempotency.is_some() || self.cfg.durable;
         let job = Job {
             id: nj.job_id.clone(),
             principal: nj.principal.clone(),
@@ -384,12 +397,14 @@ impl Runtime {
             delegate_id: nj.delegate_id.clone(),
             submitted_at: accepted_at,
             credentials: credentials.clone(),
-            accepted: nj.request_id.is_some().then(|| accepted.clone()),
+            accepted: (replayable && nj.request_id.is_some()).then(|| accepted.clone()),
             terminal: None,
             subscribers: Vec::new(),
             last_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            replayable,
+            timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
         };
         self.jobs.insert(nj.job_id.clone(), job);
         self.job_order.push_back(nj.job_id.clone());
@@ -506,17 +521,24 @@ impl Runtime {
             return;
         };
         let owner_sid = job.session_id.clone();
-        let owner = job.principal.clone();
         let trace = job.trace_id;
+        // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = job.subscribers.clone();
         let terminal = message.message_type().is_terminal();
-        let mut targets = vec![owner_sid.clone()];
-        targets.extend(subs.iter().filter(|s| **s != owner_sid).cloned());
-        let last = targets.len().saturating_sub(1);
+        // Only a rotated credential's status depends on the target session (§9.8, D26).
+        let rotated = matches!(
+            &message,
+            Message::Event(JobEvent { body: EventBody::Status(st), .. })
+                if st.phase == "credential_rotated"
+        );
+        // The owner first, then each other subscriber; no target list is built.
+        let mut targets = std::iter::once(&owner_sid)
+            .chain(subs.iter().filter(|s| **s != owner_sid))
+            .peekable();
         // The last target takes the message itself: with no subscribers, no clone at all.
         let mut message = Some(message);
-        for (i, sid) in targets.into_iter().enumerate() {
-            let next = if i == last {
+        while let Some(sid) = targets.next() {
+            let next = if targets.peek().is_none() {
                 message.take()
             } else {
                 message.clone()
@@ -524,23 +546,33 @@ impl Runtime {
             let Some(mut msg) = next else {
                 break;
             };
-            let keep_secret = self
-                .sessions
-                .get(&sid)
-                .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
-            if !keep_secret
-                && let Message::Event(JobEvent {
-                    body: EventBody::Status(st),
-                    ..
-                }) = &mut msg
-                && st.phase == "credential_rotated"
-            {
-                st.value = None;
+            if rotated {
+                let keep_secret = self.sessions.get(sid).is_some_and(|s| {
+                    self.jobs
+                        .get(job_id)
+                        .is_some_and(|j| s.principal == j.principal)
+                        && s.has("provisioned_credentials")
+                });
+                if !keep_secret
+                    && let Message::Event(JobEvent {
+                        body: EventBody::Status(st),
+                        ..
+                    }) = &mut msg
+                {
+                    st.value = None;
+                }
             }
-            let id = self.mint(now, IdKind::Envelope);
-            let f = Frame::new(id, msg).with_job(job_id).with_trace(trace);
-            let seq = self.stamp(&sid, f);
-            if sid == owner_sid
+            // Built in place (the builder methods move the whole frame once each).
+            let f = Frame {
+                id: self.mint(now, IdKind::Envelope),
+                session_id: None,
+                trace_id: trace,
+                job_id: Some(job_id.to_owned()),
+                event_seq: None,
+                message: msg,
+            };
+            let seq = self.stamp(sid, f);
+            if *sid == owner_sid
                 && seq > 0
                 && let Some(j) = self.jobs.get_mut(job_id)
             {
@@ -589,14 +621,19 @@ impl Runtime {
             _ => (None, None),
         };
         job.status = status;
-        job.terminal = Some(message.clone());
+        if job.replayable {
+            job.terminal = Some(message.clone());
+        }
         let sid = job.session_id.clone();
+        let timed = job.timed;
         self.flush_held_chunk(now, job_id, status == JobStatus::Success);
         self.emit_job(now, job_id, message);
         self.release_job_slot(&sid);
-        self.timers.cancel(&TimerKey::MaxRuntime(job_id.to_owned()));
-        self.timers
-            .cancel(&TimerKey::LeaseExpiry(job_id.to_owned()));
+        if timed {
+            self.timers.cancel(&TimerKey::MaxRuntime(job_id.to_owned()));
+            self.timers
+                .cancel(&TimerKey::LeaseExpiry(job_id.to_owned()));
+        }
         if stop_agent {
             self.push_effect(
                 Effect::CancelAgent {

@@ -18,6 +18,7 @@ mod durability;
 mod effect;
 mod event;
 mod events_ring;
+mod fxhash;
 mod handshake;
 mod heartbeat;
 mod idempotency;
@@ -46,7 +47,8 @@ use crate::wire::{
     Entropy, ErrorCode, ErrorPayload, Frame, IdKind, IdMinter, Limits, Message, decode,
 };
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
+use fxhash::FxHashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use handshake::Phase;
@@ -112,21 +114,23 @@ pub struct Runtime {
     wall: WallClock,
     entropy: Box<dyn Entropy + Send>,
     ids: IdMinter,
-    conns: HashMap<ConnId, Conn>,
-    sessions: HashMap<String, Session>,
-    jobs: HashMap<String, Job>,
+    conns: FxHashMap<ConnId, Conn>,
+    sessions: FxHashMap<String, Session>,
+    jobs: FxHashMap<String, Job>,
     /// Job ids in submission order (for `list_jobs` and retention).
     job_order: VecDeque<String>,
     idem: Idempotency,
     transmits: VecDeque<(ConnId, Outgoing)>,
     effects: VecDeque<(EffectId, Effect)>,
     events: VecDeque<RuntimeEvent>,
-    pending: HashMap<EffectId, jobs::Pending>,
+    pending: FxHashMap<EffectId, jobs::Pending>,
     /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
     /// (connection, session, request id).
-    minting: HashMap<String, Vec<(ConnId, String, String)>>,
+    minting: FxHashMap<String, Vec<(ConnId, String, String)>>,
     next_effect: u64,
     timers: Timers<TimerKey>,
+    /// Reused encoding buffer (see `events_ring::encode_exact`).
+    scratch: Vec<u8>,
     /// The `now` of the current input (for paths that run deep inside one).
     now: Instant,
     /// Counters for the host.
@@ -155,17 +159,18 @@ impl Runtime {
             wall,
             entropy,
             ids: IdMinter::new(),
-            conns: HashMap::new(),
-            sessions: HashMap::new(),
-            jobs: HashMap::new(),
+            conns: FxHashMap::default(),
+            sessions: FxHashMap::default(),
+            jobs: FxHashMap::default(),
             job_order: VecDeque::new(),
             transmits: VecDeque::new(),
             effects: VecDeque::new(),
             events: VecDeque::new(),
-            pending: HashMap::new(),
-            minting: HashMap::new(),
+            pending: FxHashMap::default(),
+            minting: FxHashMap::default(),
             next_effect: 0,
             timers: Timers::new(),
+            scratch: Vec::new(),
             now: Instant::ZERO,
             metrics: RuntimeMetrics::default(),
         }
@@ -344,11 +349,7 @@ impl Runtime {
     pub fn poll_transmit_encoded(&mut self) -> Option<(ConnId, Bytes)> {
         let (conn, out) = self.pop_transmit()?;
         let bytes = match out {
-            Outgoing::Plain(f) => {
-                let mut v = Vec::with_capacity(256);
-                f.encode_into(&mut v);
-                Bytes::from(v)
-            }
+            Outgoing::Plain(f) => events_ring::encode_exact(&f, &mut self.scratch),
             Outgoing::Kept(_, b) => b,
         };
         Some((conn, bytes))

@@ -154,7 +154,7 @@ impl Runtime {
         let durable = self.cfg.durable;
         // Encoded once, here: the ring sizes, replays and transmits these bytes.
         let stored = durable.then(|| frame.clone());
-        let (kept, encoded) = s.ring.push(seq, frame);
+        let (kept, encoded) = s.ring.push(seq, frame, &mut self.scratch);
         if let Some(frame) = stored {
             // Write-ahead: transmitted once the append holding it completed.
             let record = StoredFrame {

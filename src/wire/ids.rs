@@ -114,7 +114,8 @@ impl IdMinter {
         let ulid = self.next_ulid(unix_ms, entropy);
         let mut s = String::with_capacity(kind.prefix().len() + 26);
         s.push_str(kind.prefix());
-        s.push_str(&ulid.to_string());
+        let mut buf = [0u8; ulid::ULID_LEN];
+        s.push_str(ulid.array_to_str(&mut buf));
         s
     }
 }
