@@ -218,8 +218,13 @@ async fn write_loop<S>(
                 if sink.feed(Message::Text(text.into())).await.is_err() {
                     break;
                 }
-                if out.is_empty() && sink.flush().await.is_err() {
-                    break;
+                if out.is_empty() {
+                    // Let the producers run once before paying for a write: a streaming job
+                    // usually has its next frame queued by then, and frames go out in one write.
+                    tokio::task::yield_now().await;
+                    if out.is_empty() && sink.flush().await.is_err() {
+                        break;
+                    }
                 }
             }
             Some(Outbound::Close(code)) => {
