@@ -168,23 +168,14 @@ mod tests {
     /// Every transcript frame encodes exactly as its `Serialize` impl writes it.
     #[test]
     fn frames_encode_like_serialize_on_transcripts() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
-        let mut n = 0;
-        for f in std::fs::read_dir(dir).unwrap() {
-            let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-            for line in text.lines() {
-                let rec: serde_json::Value = serde_json::from_str(line).unwrap();
-                let Some(raw) = rec.get("raw").and_then(|v| v.as_str()) else {
-                    continue;
-                };
-                let frame = Frame::decode(raw.as_bytes()).unwrap();
-                let mut out = b"prefix".to_vec();
-                write_frame(&frame, &mut out).unwrap();
-                assert_eq!(out[6..], serde_json::to_vec(&frame).unwrap()[..], "{raw}");
-                assert_eq!(frame.encoded_len(), out.len() - 6);
-                n += 1;
-            }
+        let frames = crate::wire::test_vectors::raw_frames();
+        for raw in &frames {
+            let frame = Frame::decode(raw.as_bytes()).unwrap();
+            let mut out = b"prefix".to_vec();
+            write_frame(&frame, &mut out).unwrap();
+            assert_eq!(out[6..], serde_json::to_vec(&frame).unwrap()[..], "{raw}");
+            assert_eq!(frame.encoded_len(), out.len() - 6);
         }
-        assert_eq!(n, 496);
+        assert_eq!(frames.len(), 496);
     }
 }

@@ -22,6 +22,8 @@ mod message;
 mod scan;
 mod session;
 mod stdio;
+#[cfg(test)]
+mod test_vectors;
 mod timestamp;
 
 pub use agent::{AgentRef, AgentRefError, MAX_AGENT_PART_LEN};
