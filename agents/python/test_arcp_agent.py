@@ -43,6 +43,36 @@ class HelperTest(unittest.TestCase):
         self.assert_end(a)
         self.assertEqual(a.stderr, [None])
 
+    def test_tour_of_every_call(self):
+        creds = [{"id": "cred_A", "scheme": "bearer", "value": "virt-A"},
+                 {"id": "cred_B", "scheme": "bearer", "value": "virt-B"}]
+        a = self.spawn("examples/tour.py")
+        a.send(start(None, agent="tour@1.0.0", budget={"USD": "USD:1.00"}, credentials=creds))
+        self.expect(a, ev("thought", {"text": "planning the tour"}),
+                    ev("status", {"phase": "tour.start", "message": "protocol arcp-agent/1"}),
+                    {"type": "budget", "id": 1})
+        a.send(ok(1, {"budget": {"USD": "USD:1.00"}}))
+        self.expect(a, ev("log", {"level": "info", "message": 'budget {"USD":"USD:1.00"}', "attributes": {"step": 1}}),
+                    {"type": "cost", "id": 2, "name": "cost.inference", "amount": "0.25", "currency": "USD"})
+        a.send(ok(2, {}))
+        self.expect(a, {"type": "event", "id": 3, "kind": "x-vendor.note", "body": {"n": 1}})
+        a.send({"type": "reply", "id": 3, "ok": False, "error": {"code": "INVALID_REQUEST", "message": "no", "retryable": False}})
+        self.expect(a, ev("log", {"level": "warn", "message": "note refused: INVALID_REQUEST"}),
+                    ev("tool_call", {"tool_call_id": "t1", "name": "search", "arguments": {"q": "arcp"}}),
+                    ev("tool_result", {"tool_call_id": "t1", "output": {"hits": 2}}),
+                    {"type": "delegate", "id": 4, "agent": "echo", "input": {"ping": 1}, "lease": {"fs.read": ["/p/**"]}})
+        a.send(ok(4, {"child_job_id": "job_c", "agent": "echo@1.0.0", "final_status": "success", "result": {"ping": 1}}))
+        self.expect(a, ev("metric", {"name": "child.ok", "value": 1, "unit": "bool"}),
+                    {"type": "rotate_credential", "id": 5, "credential_id": "cred_A"})
+        a.send({"type": "credential_rotated", "id": "cred_B", "value": "virt-B2"})
+        a.send(ok(5, {"id": "cred_A", "value": "virt-A2"}))
+        self.expect(a, ev("log", {"level": "info", "message": "credentials virt-A2,virt-B2"}),
+                    ev("artifact_ref", {"artifact_id": "art_1", "media_type": "text/plain", "size_bytes": 2, "uri": "mem://tour"}),
+                    {"type": "result_chunk", "chunk_seq": 0, "data": "AAH/", "encoding": "base64", "more": True},
+                    {"type": "result_chunk", "chunk_seq": 1, "data": "text \u2713", "encoding": "utf8", "more": True},
+                    {"type": "result", "summary": "2 chunks"})
+        self.assert_end(a)
+
     def test_exact_bytes_of_a_result_line(self):
         a = self.spawn()
         a.send(start({"big": 2**53 + 1, "u64": 2**64 - 1, "i64": -(2**63), "f": 1.0, "s": "\u2713\"\n"}))
