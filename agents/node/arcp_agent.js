@@ -304,7 +304,11 @@ function run(handler) {
     if (msg.protocol !== PROTOCOL) {
       return fatal(`unsupported protocol ${JSON.stringify(msg.protocol ?? null)} (this helper speaks ${PROTOCOL})`);
     }
-    ctx = new Context(msg, out);
+    try {
+      ctx = new Context(msg, out);
+    } catch (_) {
+      return fatal('the runtime sent an invalid start message');
+    }
     runHandler(ctx, handler).then((end) => {
       if (dead) return;
       let text;

@@ -207,6 +207,15 @@ test('unsupported protocol version', async () => {
   await assertEnd(a, 2);
 });
 
+test('invalid start members', async () => {
+  for (const over of [{ agent: 5 }, { credentials: 7 }]) {
+    const a = new Agent();
+    a.send(start(1, over));
+    await a.expect({ type: 'error', code: 'INTERNAL_ERROR', message: 'arcp_agent: the runtime sent an invalid start message' });
+    await assertEnd(a, 2);
+  }
+});
+
 test('malformed line mid-job', async () => {
   for (const bad of ['[1,2]', '{"id":1}', Buffer.from([0xff, 0x7b, 0x7d]), '\u00ff{',
     '{"type":"reply","id":1,"ok":true,"result":{"target":NaN']) {

@@ -52,8 +52,8 @@ class Cancelled(BaseException):
         self.reason, self.code, self.message = reason, code, message
 
 
-def _dumps(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# One encoder for every line (json.dumps with options builds a new one per call).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 _WAITING = object()
@@ -351,7 +351,10 @@ def run(handler):
     proto = start.get("protocol")
     if proto != PROTOCOL:
         _fatal(None, out, f"unsupported protocol {_dumps(proto)} (this helper speaks {PROTOCOL})")
-    ctx = Context(start, out)
+    try:
+        ctx = Context(start, out)
+    except (AttributeError, TypeError, ValueError):
+        _fatal(None, out, "the runtime sent an invalid start message")
     threading.Thread(target=_reader, args=(ctx, inp, out), daemon=True).start()
     try:
         value = handler(ctx.input, ctx)

@@ -152,6 +152,15 @@ class HelperTest(unittest.TestCase):
                         "message": 'arcp_agent: unsupported protocol "arcp-agent/2" (this helper speaks arcp-agent/1)'})
         self.assert_end(a, code=2)
 
+    def test_invalid_start_members(self):
+        for over in ({"agent": 5}, {"credentials": [1]}):
+            with self.subTest(over=over):
+                a = self.spawn()
+                a.send(start(1, **over))
+                self.expect(a, {"type": "error", "code": "INTERNAL_ERROR",
+                                "message": "arcp_agent: the runtime sent an invalid start message"})
+                self.assert_end(a, code=2)
+
     def test_malformed_line_mid_job(self):
         for bad in ("[1,2]", '{"id":1}', b"\xff{}", "\u00ff{", '{"type":"reply","id":1,"ok":true,"result":{"target":NaN'):
             with self.subTest(bad=bad):
