@@ -1,10 +1,11 @@
 //! Provisioned credentials (§9.8): rotation events, and revocation at every terminal state
 //! with retries owned by the core (a timer plus a `RevokeCredential` effect).
 
+use super::Runtime;
 use super::effect::{Effect, EffectOutcome};
 use super::event::RuntimeEvent;
 use super::jobs::Pending;
-use super::{Runtime, TimerKey};
+use super::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{ErrorCode, ErrorPayload, EventBody, StatusBody};
 
@@ -83,14 +84,15 @@ impl Runtime {
         match outcome {
             EffectOutcome::Failed { message } if attempts >= max => {
                 job.revoking.remove(pos);
-                self.push_event(RuntimeEvent::CredentialRevocationFailed {
-                    job_id: job_id.to_owned(),
-                    credential_id: credential_id.to_owned(),
-                    message,
-                });
+                self.out
+                    .push_event(RuntimeEvent::CredentialRevocationFailed {
+                        job_id: job_id.to_owned(),
+                        credential_id: credential_id.to_owned(),
+                        message,
+                    });
             }
             EffectOutcome::Failed { .. } => {
-                self.timers.set(
+                self.out.set_timer(
                     TimerKey::RevokeRetry(job_id.to_owned(), credential_id.to_owned()),
                     now + delay,
                 );

@@ -59,7 +59,7 @@ impl Runtime {
         )?;
         let resolved = self.resolve_agent(&agent)?;
         let requested = JobLease::parse(&lease_map, lease_constraints.as_ref())?;
-        requested.check_future(&self.wall.timestamp_at(now))?;
+        requested.check_future(&self.ids.timestamp_at(now))?;
         let Some(parent) = self.jobs.get(parent_id) else {
             return Err(ErrorPayload::new(
                 ErrorCode::JobNotFound,

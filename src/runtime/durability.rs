@@ -3,11 +3,12 @@
 //! before a welcome with a new token, job / idempotency / credential records, and
 //! [`Runtime::restore`] rebuilding the runtime from what the store returns.
 
+use super::Runtime;
 use super::effect::{CredentialRecord, Effect, IdempotencyRecord, JobRecord, SessionRecord};
 use super::jobs::{Job, Pending};
 use super::leasing::JobLease;
+use super::outbox::TimerKey;
 use super::session::Session;
-use super::{Runtime, TimerKey};
 use crate::time::Instant;
 use crate::wire::{ErrorCode, LeaseMap, Timestamp};
 use std::time::Duration;
@@ -127,7 +128,7 @@ impl Runtime {
         if !self.cfg.durable {
             return;
         }
-        let at = self.wall.timestamp_at(closes_at);
+        let at = self.ids.timestamp_at(closes_at);
         if let Some(r) = self.session_record(sid, Some(at)) {
             self.push_effect(Effect::PersistSession(r), None);
         }
@@ -203,9 +204,7 @@ impl Runtime {
         if !self.cfg.durable {
             return;
         }
-        let expires_at = self
-            .wall
-            .timestamp_at(now + self.cfg.bounds.idempotency_ttl);
+        let expires_at = self.ids.timestamp_at(now + self.cfg.bounds.idempotency_ttl);
         self.push_effect(
             Effect::PersistIdempotency(IdempotencyRecord {
                 principal: principal.to_owned(),
@@ -240,7 +239,7 @@ impl Runtime {
     /// again. Call it once, before any connection opens.
     pub fn restore(&mut self, now: Instant, snapshot: StoreSnapshot) {
         self.now = now;
-        let wall_now = self.wall.timestamp_at(now);
+        let wall_now = self.ids.timestamp_at(now);
         for r in snapshot.sessions {
             let mut s = Session::new(
                 r.session_id.clone(),
@@ -256,12 +255,12 @@ impl Runtime {
             let closes = r
                 .window_expires_at
                 .as_ref()
-                .map_or(now + self.cfg.resume_window, |t| self.wall.instant_at(t));
+                .map_or(now + self.cfg.resume_window, |t| self.ids.instant_at(t));
             if r.window_expires_at.as_ref().is_some_and(|t| *t <= wall_now) {
                 s.expired = true;
             } else {
-                self.timers
-                    .set(TimerKey::ResumeWindow(r.session_id.clone()), closes);
+                self.out
+                    .set_timer(TimerKey::ResumeWindow(r.session_id.clone()), closes);
             }
             self.sessions.insert(r.session_id, s);
         }

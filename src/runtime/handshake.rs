@@ -1,12 +1,13 @@
 //! The handshake: `session.hello` → `Authenticate` effect → `session.welcome` (D24), and
 //! resume through `session.hello` + `payload.resume` or `session.resume` (D2, D4, D5).
 
+use super::Runtime;
 use super::durability::token_hash;
 use super::effect::{CloseReason, ConnId, Effect, EffectId};
 use super::event::RuntimeEvent;
 use super::jobs::Pending;
+use super::outbox::{Outgoing, TimerKey};
 use super::session::Session;
-use super::{Outgoing, Runtime, TimerKey};
 use crate::time::Instant;
 use crate::wire::{
     Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, ResumeRequest, Welcome,
@@ -310,9 +311,9 @@ impl Runtime {
                 features: Some(self.cfg.features.clone()),
                 agents: Some(self.cfg.agents.iter().map(|a| a.info(rich)).collect()),
             },
-            accepted_at: Some(self.wall.timestamp_at(now)),
+            accepted_at: Some(self.ids.timestamp_at(now)),
         };
-        self.timers.cancel(&TimerKey::ResumeWindow(sid.clone()));
+        self.out.cancel_timer(&TimerKey::ResumeWindow(sid.clone()));
         let frame = self.envelope(now, conn, Message::Welcome(welcome));
         self.transmit(conn, frame);
         if let Some(last) = pw.replay_after {
@@ -341,10 +342,10 @@ impl Runtime {
             }
         }
         if heartbeat {
-            self.timers
-                .set(TimerKey::Heartbeat(conn), now + self.cfg.heartbeat_interval);
+            self.out
+                .set_timer(TimerKey::Heartbeat(conn), now + self.cfg.heartbeat_interval);
         }
-        self.push_event(RuntimeEvent::SessionOpened {
+        self.out.push_event(RuntimeEvent::SessionOpened {
             conn,
             session_id: sid,
             principal,
@@ -393,7 +394,7 @@ impl Runtime {
             Some(_) => None,
         };
         if let Some(err) = refusal {
-            self.metrics.resume_refused(&err.code);
+            self.out.metrics_mut().resume_refused(&err.code);
             self.fail_handshake(now, conn, err);
             return;
         }
@@ -462,7 +463,7 @@ impl Runtime {
         let covered = got.len() as u64 == need.saturating_sub(last);
         if !covered {
             let err = window_expired(last, need, &pw.request_id);
-            self.metrics.resume_refused(&err.code);
+            self.out.metrics_mut().resume_refused(&err.code);
             self.fail_handshake(now, pw.conn, err);
             return;
         }

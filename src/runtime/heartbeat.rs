@@ -2,10 +2,11 @@
 //! regardless of other traffic (WIRE.md §8), and closes a connection after two silent intervals. Jobs
 //! keep running and the session stays resumable.
 
+use super::Runtime;
 use super::effect::{CloseReason, ConnId};
 use super::event::RuntimeEvent;
 use super::handshake::Phase;
-use super::{Runtime, TimerKey};
+use super::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{IdKind, Message, Ping};
 
@@ -20,7 +21,7 @@ impl Runtime {
         }
         let silent = now.saturating_duration_since(c.last_rx);
         if silent >= interval * 2 {
-            self.push_event(RuntimeEvent::HeartbeatLost { conn });
+            self.out.push_event(RuntimeEvent::HeartbeatLost { conn });
             self.close_conn(now, conn, CloseReason::HeartbeatLost);
             return;
         }
@@ -31,11 +32,12 @@ impl Runtime {
             let ping = Ping {
                 nonce,
                 // D25: the reference writes `sent_at` with `+00:00`.
-                sent_at: self.wall.timestamp_at(now).with_offset_suffix(),
+                sent_at: self.ids.timestamp_at(now).with_offset_suffix(),
             };
             let f = self.envelope(now, conn, Message::Ping(ping));
             self.transmit(conn, f);
         }
-        self.timers.set(TimerKey::Heartbeat(conn), now + interval);
+        self.out
+            .set_timer(TimerKey::Heartbeat(conn), now + interval);
     }
 }

@@ -2,12 +2,13 @@
 //! `StartAgent`), agent events with the session's `event_seq`, terminal frames, cancel
 //! (D6, D7, D37), `max_runtime_sec` (D8), lease expiry (D30) and the lease gate.
 
+use super::Runtime;
 use super::chunks::ChunkState;
 use super::effect::{AgentStart, ConnId, Effect, EffectId, EffectOutcome};
 use super::event::{AgentEvent, AgentReply, RuntimeEvent};
 use super::handshake::{HelloRequest, PendingWelcome};
 use super::leasing::{JobLease, Operation, float_number};
-use super::{Runtime, TimerKey};
+use super::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
     Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind,
@@ -110,15 +111,15 @@ impl Runtime {
                 let principal = match outcome {
                     EffectOutcome::Authenticated { principal } => Ok(principal),
                     EffectOutcome::AuthFailed { reason, message } => {
-                        self.metrics.auth_failed(&reason);
+                        self.out.metrics_mut().auth_failed(&reason);
                         Err(message)
                     }
                     EffectOutcome::Failed { message } => {
-                        self.metrics.auth_failed("failed");
+                        self.out.metrics_mut().auth_failed("failed");
                         Err(message)
                     }
                     _ => {
-                        self.metrics.auth_failed("invalid_outcome");
+                        self.out.metrics_mut().auth_failed("invalid_outcome");
                         Err("invalid bearer token".to_owned())
                     }
                 };
@@ -156,7 +157,7 @@ impl Runtime {
             } => self.revoke_done(now, &job_id, &credential_id, outcome),
             Pending::Append { session_id, seq } => {
                 if let EffectOutcome::Failed { message } = outcome {
-                    self.push_event(RuntimeEvent::StorageFailed { message });
+                    self.out.push_event(RuntimeEvent::StorageFailed { message });
                 }
                 self.append_done(&session_id, seq);
             }
@@ -256,7 +257,7 @@ impl Runtime {
             submit.lease_request.as_ref().unwrap_or(&Default::default()),
             submit.lease_constraints.as_ref(),
         )?;
-        lease.check_future(&self.wall.timestamp_at(now))?;
+        lease.check_future(&self.ids.timestamp_at(now))?;
         if let Some(parent) = &submit.parent_job_id {
             self.check_parent(&principal, parent, &mut lease)?;
         }
@@ -369,7 +370,7 @@ impl Runtime {
 
     /// Creates the job, sends `job.accepted` (not for delegated children) and starts the agent.
     pub(super) fn accept(&mut self, now: Instant, nj: NewJob, credentials: Vec<Credential>) {
-        let accepted_at = self.wall.timestamp_at(now);
+        let accepted_at = self.ids.timestamp_at(now);
         let accepted = Accepted {
             job_id: nj.job_id.clone(),
             agent: nj.agent.clone(),
@@ -446,13 +447,14 @@ impl Runtime {
         }
         if let Some(secs) = nj.max_runtime_sec {
             let at = now + Duration::from_secs(u64::from(secs));
-            self.timers.set(TimerKey::MaxRuntime(nj.job_id.clone()), at);
+            self.out
+                .set_timer(TimerKey::MaxRuntime(nj.job_id.clone()), at);
         }
         if let Some(exp) = &nj.lease.expires_at {
             // D30: ended with LEASE_EXPIRED at expires_at.
-            let at = self.wall.instant_at(exp);
-            self.timers
-                .set(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
+            let at = self.ids.instant_at(exp);
+            self.out
+                .set_timer(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
         }
         let start = AgentStart {
             job_id: nj.job_id.clone(),
@@ -594,7 +596,7 @@ impl Runtime {
     /// A `job.event` of `body`, stamped now.
     pub(super) fn emit_event(&mut self, now: Instant, job_id: &str, body: EventBody) {
         let ev = JobEvent {
-            ts: self.wall.timestamp_at(now),
+            ts: self.ids.timestamp_at(now),
             body,
         };
         self.emit_job(now, job_id, Message::Event(ev));
@@ -630,9 +632,10 @@ impl Runtime {
         self.emit_job(now, job_id, message);
         self.release_job_slot(&sid);
         if timed {
-            self.timers.cancel(&TimerKey::MaxRuntime(job_id.to_owned()));
-            self.timers
-                .cancel(&TimerKey::LeaseExpiry(job_id.to_owned()));
+            self.out
+                .cancel_timer(&TimerKey::MaxRuntime(job_id.to_owned()));
+            self.out
+                .cancel_timer(&TimerKey::LeaseExpiry(job_id.to_owned()));
         }
         if stop_agent {
             self.push_effect(
@@ -644,7 +647,7 @@ impl Runtime {
         }
         self.persist_job(job_id);
         self.revoke_all(job_id);
-        self.push_event(RuntimeEvent::JobEnded {
+        self.out.push_event(RuntimeEvent::JobEnded {
             job_id: job_id.to_owned(),
             status,
             result,
@@ -679,7 +682,7 @@ impl Runtime {
             code,
             message,
             retryable,
-            completed_at: Some(self.wall.timestamp_at(now)),
+            completed_at: Some(self.ids.timestamp_at(now)),
             details: None,
         };
         self.finish(
@@ -698,7 +701,7 @@ impl Runtime {
             result_id: None,
             result_size: None,
             summary: None,
-            completed_at: Some(self.wall.timestamp_at(now)),
+            completed_at: Some(self.ids.timestamp_at(now)),
         };
         self.finish(now, job_id, Message::Result(r), status.status(), true);
     }
@@ -778,7 +781,7 @@ impl Runtime {
         if job.status.is_terminal() {
             return Err(err(ErrorCode::InvalidRequest, "the job has ended"));
         }
-        job.lease.authorize(&self.wall.timestamp_at(now), op)
+        job.lease.authorize(&self.ids.timestamp_at(now), op)
     }
 
     /// Something a running agent emitted. Errors go back to the agent (the job's state is
@@ -901,7 +904,7 @@ impl Runtime {
                     result_id: Some(rid),
                     result_size: Some(size),
                     summary,
-                    completed_at: Some(self.wall.timestamp_at(now)),
+                    completed_at: Some(self.ids.timestamp_at(now)),
                 }
             }
             None => JobResult {
@@ -910,7 +913,7 @@ impl Runtime {
                 result_id: None,
                 result_size: None,
                 summary: None,
-                completed_at: Some(self.wall.timestamp_at(now)),
+                completed_at: Some(self.ids.timestamp_at(now)),
             },
         };
         self.finish(now, job_id, Message::Result(r), JobStatus::Success, false);

@@ -16,6 +16,7 @@ mod credentials;
 mod delegation;
 mod durability;
 mod effect;
+mod encoding;
 mod event;
 mod events_ring;
 mod fxhash;
@@ -27,27 +28,27 @@ mod leasing;
 mod limits;
 mod list_jobs;
 mod metrics;
+mod minter;
+mod outbox;
 mod session;
 mod subscribe;
 
-pub use config::{ALL_FEATURES, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
+pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use durability::StoreSnapshot;
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoredFrame, TransportKind,
 };
-pub use event::{AgentEvent, AgentReply, RuntimeEvent};
+pub use event::{AgentEvent, AgentReply, LimitKind, RuntimeEvent, SubscribeDecision};
 pub use leasing::Operation;
-pub use limits::{AbuseLimits, LimitKind, SubscribeDecision};
 pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};
 
 use crate::time::{Instant, WallClock};
-use crate::timer::Timers;
-use crate::wire::{
-    Entropy, ErrorCode, ErrorPayload, Frame, IdKind, IdMinter, Limits, Message, decode,
-};
+use crate::wire::{Entropy, ErrorCode, ErrorPayload, Frame, IdKind, Limits, Message, decode};
 use bytes::Bytes;
 use fxhash::FxHashMap;
+use minter::Minter;
+use outbox::{Outbox, Outgoing, TimerKey, is_heartbeat};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -55,44 +56,6 @@ use handshake::Phase;
 use idempotency::Idempotency;
 use jobs::Job;
 use session::Session;
-
-/// What a deadline in the runtime's index is for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum TimerKey {
-    /// Heartbeat tick of a connection.
-    Heartbeat(ConnId),
-    /// A detached session's resume window.
-    ResumeWindow(String),
-    /// A job's `max_runtime_sec` (D8).
-    MaxRuntime(String),
-    /// A job's lease `expires_at` (D30).
-    LeaseExpiry(String),
-    /// Retry revoking a credential: (job, credential).
-    RevokeRetry(String, String),
-    /// Zero-throughput check of a connection (spec §14).
-    ZeroThroughput(ConnId),
-}
-
-/// A queued outbound frame.
-// The queue held bare `Frame`s before; boxing `Plain` would cost an allocation per frame.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-enum Outgoing {
-    /// A frame not kept in a ring (welcome, accepted, errors, pongs, …): encoded when handed
-    /// out by [`Runtime::poll_transmit_encoded`].
-    Plain(Frame),
-    /// A ring-kept (seq-bearing) frame and the encoding the ring already made.
-    Kept(Arc<Frame>, Bytes),
-}
-
-impl Outgoing {
-    fn frame(&self) -> &Frame {
-        match self {
-            Outgoing::Plain(f) => f,
-            Outgoing::Kept(f, _) => f,
-        }
-    }
-}
 
 /// One transport connection.
 #[derive(Debug)]
@@ -102,8 +65,6 @@ struct Conn {
     /// Frames queued in `transmits` for this connection.
     queued: usize,
     last_rx: Instant,
-    /// Set when a frame was queued since the last heartbeat tick.
-    sent_since_tick: bool,
     /// Last non-heartbeat frame received or handed out (zero-throughput limit).
     last_activity: Instant,
 }
@@ -111,30 +72,22 @@ struct Conn {
 /// The Sans-IO ARCP runtime. See the module docs.
 pub struct Runtime {
     cfg: RuntimeConfig,
-    wall: WallClock,
-    entropy: Box<dyn Entropy + Send>,
-    ids: IdMinter,
+    /// Ids and wall time.
+    ids: Minter,
+    /// The queues, deadlines and counters every part pushes into.
+    out: Outbox,
     conns: FxHashMap<ConnId, Conn>,
     sessions: FxHashMap<String, Session>,
     jobs: FxHashMap<String, Job>,
     /// Job ids in submission order (for `list_jobs` and retention).
     job_order: VecDeque<String>,
     idem: Idempotency,
-    transmits: VecDeque<(ConnId, Outgoing)>,
-    effects: VecDeque<(EffectId, Effect)>,
-    events: VecDeque<RuntimeEvent>,
     pending: FxHashMap<EffectId, jobs::Pending>,
     /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
     /// (connection, session, request id).
     minting: FxHashMap<String, Vec<(ConnId, String, String)>>,
-    next_effect: u64,
-    timers: Timers<TimerKey>,
-    /// Reused encoding buffer (see `events_ring::encode_exact`).
-    scratch: Vec<u8>,
     /// The `now` of the current input (for paths that run deep inside one).
     now: Instant,
-    /// Counters for the host.
-    metrics: RuntimeMetrics,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -155,31 +108,23 @@ impl Runtime {
                 config.bounds.max_idempotency_entries,
                 config.bounds.idempotency_ttl,
             ),
+            out: Outbox::new(config.bounds.max_pending_events),
             cfg: config,
-            wall,
-            entropy,
-            ids: IdMinter::new(),
+            ids: Minter::new(wall, entropy),
             conns: FxHashMap::default(),
             sessions: FxHashMap::default(),
             jobs: FxHashMap::default(),
             job_order: VecDeque::new(),
-            transmits: VecDeque::new(),
-            effects: VecDeque::new(),
-            events: VecDeque::new(),
             pending: FxHashMap::default(),
             minting: FxHashMap::default(),
-            next_effect: 0,
-            timers: Timers::new(),
-            scratch: Vec::new(),
             now: Instant::ZERO,
-            metrics: RuntimeMetrics::default(),
         }
     }
 
     /// A snapshot of the counters (sessions, jobs by final status, frames and bytes out,
     /// resume outcomes, auth failures by reason, limits hit).
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.metrics.clone()
+        self.out.metrics().clone()
     }
 
     /// The configuration.
@@ -189,7 +134,7 @@ impl Runtime {
 
     /// Moves the wall-clock anchor (e.g. after the host's wall clock stepped).
     pub fn reanchor(&mut self, wall: WallClock) {
-        self.wall = wall;
+        self.ids.reanchor(wall);
     }
 
     // ---- inputs -------------------------------------------------------------------------
@@ -204,7 +149,6 @@ impl Runtime {
                 phase: Phase::AwaitHello,
                 queued: 0,
                 last_rx: now,
-                sent_since_tick: false,
                 last_activity: now,
             },
         );
@@ -218,7 +162,7 @@ impl Runtime {
         let _ = now;
         self.detach_session_of(conn);
         self.conns.remove(&conn);
-        self.timers.cancel(&TimerKey::ZeroThroughput(conn));
+        self.out.cancel_timer(&TimerKey::ZeroThroughput(conn));
     }
 
     /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
@@ -260,7 +204,7 @@ impl Runtime {
                 return;
             }
         };
-        if !limits::is_heartbeat(&frame.message)
+        if !is_heartbeat(&frame.message)
             && let Some(c) = self.conns.get_mut(&conn)
         {
             c.last_activity = now;
@@ -316,7 +260,7 @@ impl Runtime {
     /// revocation retries.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        while let Some((_, key)) = self.timers.pop_expired(now) {
+        while let Some(key) = self.out.pop_expired(now) {
             match key {
                 TimerKey::Heartbeat(conn) => self.heartbeat_tick(now, conn),
                 TimerKey::ResumeWindow(sid) => self.resume_window_elapsed(now, &sid),
@@ -349,7 +293,7 @@ impl Runtime {
     pub fn poll_transmit_encoded(&mut self) -> Option<(ConnId, Bytes)> {
         let (conn, out) = self.pop_transmit()?;
         let bytes = match out {
-            Outgoing::Plain(f) => events_ring::encode_exact(&f, &mut self.scratch),
+            Outgoing::Plain(f) => self.out.scratch.encode(&f),
             Outgoing::Kept(_, b) => b,
         };
         Some((conn, bytes))
@@ -357,40 +301,37 @@ impl Runtime {
 
     /// Pops the next transmit and accounts for it.
     fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
-        let (conn, out) = self.transmits.pop_front()?;
-        let frame = out.frame();
-        let heartbeat = limits::is_heartbeat(&frame.message);
-        let is_event = matches!(frame.message, Message::Event(_));
+        let (conn, out) = self.out.pop_transmit()?;
+        let heartbeat = is_heartbeat(&out.frame().message);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.queued = c.queued.saturating_sub(1);
             if !heartbeat {
                 c.last_activity = self.now;
             }
         }
-        self.metrics.frame_out(is_event);
         Some((conn, out))
     }
 
     /// The next effect to perform.
     pub fn poll_effect(&mut self) -> Option<(EffectId, Effect)> {
-        self.effects.pop_front()
+        self.out.pop_effect()
     }
 
     /// The next event for the host.
     pub fn poll_event(&mut self) -> Option<RuntimeEvent> {
-        self.events.pop_front()
+        self.out.pop_event()
     }
 
     /// The earliest deadline; call [`Runtime::handle_timeout`] once it has passed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        self.out.next_deadline()
     }
 
     // ---- read-only introspection (queue lengths and counters, for hosts and the simulator) ----
 
     /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections.
     pub fn pending_transmits(&self) -> usize {
-        self.transmits.len()
+        self.out.transmits_len()
     }
 
     /// Frames queued for `conn` (bounded by `max_transmit_queue`, except resume replays).
@@ -406,7 +347,7 @@ impl Runtime {
 
     /// Events queued for [`poll_event`](Self::poll_event) (bounded by `max_pending_events`).
     pub fn pending_events(&self) -> usize {
-        self.events.len()
+        self.out.events_len()
     }
 
     /// The highest `event_seq` a session has assigned (`None`: no such session).
@@ -427,30 +368,20 @@ impl Runtime {
     // ---- plumbing -----------------------------------------------------------------------
 
     fn mint(&mut self, now: Instant, kind: IdKind) -> String {
-        let ms = self.wall.unix_millis_at(now);
-        self.ids.mint(kind, ms, &mut *self.entropy)
-    }
-
-    fn push_event(&mut self, ev: RuntimeEvent) {
-        self.metrics.observe(&ev);
-        if self.events.len() >= self.cfg.bounds.max_pending_events {
-            self.events.pop_front();
-        }
-        self.events.push_back(ev);
+        self.ids.mint(now, kind)
     }
 
     fn violation(&mut self, conn: ConnId, message: String) {
-        self.push_event(RuntimeEvent::ProtocolViolation { conn, message });
+        self.out
+            .push_event(RuntimeEvent::ProtocolViolation { conn, message });
     }
 
     /// Queues an effect that expects a result, remembering what it was for.
     fn push_effect(&mut self, effect: Effect, pending: Option<jobs::Pending>) -> EffectId {
-        self.next_effect = self.next_effect.wrapping_add(1);
-        let id = EffectId(self.next_effect);
+        let id = self.out.push_effect(effect);
         if let Some(p) = pending {
             self.pending.insert(id, p);
         }
-        self.effects.push_back((id, effect));
         id
     }
 
@@ -491,7 +422,7 @@ impl Runtime {
         }
         if c.queued >= cap {
             c.queued = 0;
-            self.transmits.retain(|(id, _)| *id != conn);
+            self.out.drop_transmits_for(conn);
             self.detach_session_of(conn);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.phase = Phase::Closing;
@@ -506,8 +437,7 @@ impl Runtime {
             return;
         }
         c.queued += 1;
-        c.sent_since_tick = true;
-        self.transmits.push_back((conn, out));
+        self.out.push_transmit(conn, out);
     }
 
     /// A fresh envelope on `conn`, with the connection's session id when it has one.

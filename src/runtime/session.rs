@@ -1,6 +1,7 @@
 //! Sessions: the per-session `event_seq` space and ring, frame dispatch after the handshake,
 //! ack (D5), detach and the resume window (§6.7).
 
+use super::Runtime;
 use super::config::Bounds;
 use super::effect::{CloseReason, ConnId};
 use super::effect::{Effect, StoredFrame};
@@ -8,7 +9,7 @@ use super::event::RuntimeEvent;
 use super::events_ring::EventRing;
 use super::handshake::Phase;
 use super::jobs::Pending;
-use super::{Outgoing, Runtime, TimerKey};
+use super::outbox::{Outgoing, TimerKey};
 use crate::time::Instant;
 use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
 
@@ -82,7 +83,7 @@ impl Runtime {
     /// Detaches `conn`'s session (if any): it becomes resumable for the resume window; its
     /// jobs keep running and their frames keep going into its ring (D3).
     pub(super) fn detach_session_of(&mut self, conn: ConnId) {
-        self.timers.cancel(&TimerKey::Heartbeat(conn));
+        self.out.cancel_timer(&TimerKey::Heartbeat(conn));
         let Some(Phase::Open(sid)) = self.conns.get(&conn).map(|c| c.phase.clone()) else {
             return;
         };
@@ -94,7 +95,7 @@ impl Runtime {
         {
             s.conn = None;
             let at = self.now + self.cfg.resume_window;
-            self.timers.set(TimerKey::ResumeWindow(sid.clone()), at);
+            self.out.set_timer(TimerKey::ResumeWindow(sid.clone()), at);
             self.persist_detached(&sid, at);
         }
     }
@@ -114,7 +115,7 @@ impl Runtime {
             // welcome it over a cleared buffer and lose its replay silently. Check again
             // shortly; if that resume fails, the session expires then (found by the
             // `session_pair` simulation).
-            self.timers.set(
+            self.out.set_timer(
                 TimerKey::ResumeWindow(sid.to_owned()),
                 now + std::time::Duration::from_secs(1),
             );
@@ -128,7 +129,7 @@ impl Runtime {
                 j.subscribers.retain(|x| x != sid);
             }
         }
-        self.push_event(RuntimeEvent::SessionExpired {
+        self.out.push_event(RuntimeEvent::SessionExpired {
             session_id: sid.to_owned(),
         });
     }
@@ -154,7 +155,7 @@ impl Runtime {
         let durable = self.cfg.durable;
         // Encoded once, here: the ring sizes, replays and transmits these bytes.
         let stored = durable.then(|| frame.clone());
-        let (kept, encoded) = s.ring.push(seq, frame, &mut self.scratch);
+        let (kept, encoded) = s.ring.push(seq, frame, &mut self.out.scratch);
         if let Some(frame) = stored {
             // Write-ahead: transmitted once the append holding it completed.
             let record = StoredFrame {
@@ -215,7 +216,7 @@ impl Runtime {
             Message::Ping(p) => {
                 let pong = Pong {
                     ping_nonce: p.nonce,
-                    received_at: self.wall.timestamp_at(now),
+                    received_at: self.ids.timestamp_at(now),
                 };
                 let f = self.envelope(now, conn, Message::Pong(pong));
                 self.transmit(conn, f);

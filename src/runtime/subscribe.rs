@@ -3,7 +3,7 @@
 
 use super::Runtime;
 use super::effect::ConnId;
-use super::limits::SubscribeDecision;
+use super::event::SubscribeDecision;
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, EventBody, Frame, IdKind, JobEvent, Message, Replayed, Subscribe,
