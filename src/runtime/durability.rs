@@ -292,7 +292,6 @@ impl Runtime {
                 credentials: Vec::new(),
                 accepted: r.accepted,
                 terminal: r.terminal,
-                subscribers: Vec::new(),
                 last_event_seq: r.last_event_seq,
                 chunks: Default::default(),
                 revoking: Vec::new(),

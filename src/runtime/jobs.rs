@@ -78,8 +78,6 @@ pub(super) struct Job {
     pub accepted: Option<Accepted>,
     /// The terminal message, copied on an idempotent resubmit (D27).
     pub terminal: Option<Message>,
-    /// Subscribed sessions (not the submitting one).
-    pub subscribers: Vec<String>,
     /// Highest `event_seq` in the submitting session's numbering (D11).
     pub last_event_seq: u64,
     pub chunks: ChunkState,
@@ -320,13 +318,9 @@ impl Runtime {
             return false;
         };
         if let Some(id) = self.job_order.remove(pos)
-            && let Some(job) = self.jobs.remove(&id)
+            && self.jobs.remove(&id).is_some()
         {
-            for s in &job.subscribers {
-                if let Some(s) = self.sessions.get_mut(s) {
-                    s.subscriptions.retain(|x| *x != id);
-                }
-            }
+            self.subs.end_job(&id);
         }
         true
     }
@@ -400,7 +394,6 @@ impl Runtime {
             credentials: credentials.clone(),
             accepted: (replayable && nj.request_id.is_some()).then(|| accepted.clone()),
             terminal: None,
-            subscribers: Vec::new(),
             last_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
@@ -525,7 +518,7 @@ impl Runtime {
         let owner_sid = job.session_id.clone();
         let trace = job.trace_id;
         // Empty for most jobs: cloning an empty Vec does not allocate.
-        let subs = job.subscribers.clone();
+        let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
         // Only a rotated credential's status depends on the target session (§9.8, D26).
         let rotated = matches!(
@@ -582,14 +575,7 @@ impl Runtime {
             }
         }
         if terminal {
-            for s in &subs {
-                if let Some(s) = self.sessions.get_mut(s) {
-                    s.subscriptions.retain(|x| x != job_id);
-                }
-            }
-            if let Some(j) = self.jobs.get_mut(job_id) {
-                j.subscribers.clear();
-            }
+            self.subs.end_job(job_id);
         }
     }
 

@@ -32,6 +32,7 @@ mod minter;
 mod outbox;
 mod session;
 mod subscribe;
+mod subscriptions;
 
 pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use durability::StoreSnapshot;
@@ -56,6 +57,7 @@ use handshake::Phase;
 use idempotency::Idempotency;
 use jobs::Job;
 use session::Session;
+use subscriptions::Subscriptions;
 
 /// One transport connection.
 #[derive(Debug)]
@@ -82,6 +84,8 @@ pub struct Runtime {
     /// Job ids in submission order (for `list_jobs` and retention).
     job_order: VecDeque<String>,
     idem: Idempotency,
+    /// Who follows which job.
+    subs: Subscriptions,
     pending: FxHashMap<EffectId, jobs::Pending>,
     /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
     /// (connection, session, request id).
@@ -115,6 +119,7 @@ impl Runtime {
             sessions: FxHashMap::default(),
             jobs: FxHashMap::default(),
             job_order: VecDeque::new(),
+            subs: Subscriptions::default(),
             pending: FxHashMap::default(),
             minting: FxHashMap::default(),
             now: Instant::ZERO,

@@ -26,8 +26,6 @@ pub(super) struct Session {
     /// The last `event_seq` stamped in this session.
     pub last_seq: u64,
     pub ring: EventRing,
-    /// Jobs this session subscribed to, in subscription order.
-    pub subscriptions: Vec<String>,
     /// The resume window elapsed; only the record remains (resume: `RESUME_WINDOW_EXPIRED`).
     pub expired: bool,
     /// Unfinished jobs submitted by (or delegated within) this session.
@@ -56,7 +54,6 @@ impl Session {
             conn: None,
             last_seq: 0,
             ring: EventRing::new(bounds.max_ring_events, bounds.max_ring_bytes),
-            subscriptions: Vec::new(),
             expired: false,
             active_jobs: 0,
             welcoming: false,
@@ -123,12 +120,7 @@ impl Runtime {
         }
         s.expired = true;
         s.ring.clear();
-        let subs = std::mem::take(&mut s.subscriptions);
-        for job in subs {
-            if let Some(j) = self.jobs.get_mut(&job) {
-                j.subscribers.retain(|x| x != sid);
-            }
-        }
+        self.subs.end_session(sid);
         self.out.push_event(RuntimeEvent::SessionExpired {
             session_id: sid.to_owned(),
         });

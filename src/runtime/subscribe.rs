@@ -36,8 +36,8 @@ impl Runtime {
         };
         let principal = session.principal.clone();
         let may_see_secrets = session.has("provisioned_credentials");
-        let already = session.subscriptions.contains(&sub.job_id);
-        let count = session.subscriptions.len();
+        let already = self.subs.contains(sid, &sub.job_id);
+        let count = self.subs.count(sid);
         let Some(job) = self.jobs.get(&sub.job_id).filter(|j| {
             self.cfg
                 .observer_policy
@@ -114,23 +114,13 @@ impl Runtime {
             self.stamp_with(sid, f, true);
         }
         if live && !already {
-            if let Some(j) = self.jobs.get_mut(&job_id) {
-                j.subscribers.push(sid.to_owned());
-            }
-            if let Some(s) = self.sessions.get_mut(sid) {
-                s.subscriptions.push(job_id.clone());
-            }
+            self.subs.add(sid, &job_id);
         }
         self.audit_subscribe(sid, &principal, &job_id, SubscribeDecision::Allowed);
     }
 
     /// `job.unsubscribe`: no reply; an unknown job is ignored.
     pub(super) fn unsubscribe(&mut self, sid: &str, job_id: &str) {
-        if let Some(s) = self.sessions.get_mut(sid) {
-            s.subscriptions.retain(|j| j != job_id);
-        }
-        if let Some(j) = self.jobs.get_mut(job_id) {
-            j.subscribers.retain(|s| s != sid);
-        }
+        self.subs.remove(sid, job_id);
     }
 }
