@@ -2,6 +2,8 @@
 //! resume through `session.hello` + `payload.resume` or `session.resume` (D2, D4, D5).
 
 use super::Runtime;
+use super::conns::Phase;
+use super::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
 use super::durability::token_hash;
 use super::effect::{CloseReason, ConnId, Effect, EffectId};
 use super::event::RuntimeEvent;
@@ -9,48 +11,7 @@ use super::jobs::Pending;
 use super::outbox::{Outgoing, TimerKey};
 use super::session::Session;
 use crate::time::Instant;
-use crate::wire::{
-    Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, ResumeRequest, Welcome,
-};
-
-/// Where a connection is in its life.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// Waiting for the first frame, which must be a hello.
-    AwaitHello,
-    /// The hello's token is being authenticated.
-    Authenticating(EffectId),
-    /// Attached to this session.
-    Open(String),
-    /// Being closed; nothing more is sent or handled.
-    Closing,
-}
-
-/// A hello waiting for its `Authenticate` result.
-#[derive(Debug, Clone)]
-pub(super) struct HelloRequest {
-    pub conn: ConnId,
-    pub request_id: String,
-    /// Requested features; `None` keeps a resumed session's set (a bare `session.resume`).
-    pub features: Option<Vec<String>>,
-    pub resume: Option<ResumeRequest>,
-}
-
-/// A welcome waiting for its session record to be persisted (or its replay to be read).
-#[derive(Debug)]
-pub(super) struct PendingWelcome {
-    pub conn: ConnId,
-    pub session_id: String,
-    pub request_id: String,
-    /// The new resume token.
-    pub token: String,
-    /// The hash the session had before this welcome (restored if it fails).
-    pub old_hash: String,
-    /// `Some(last_event_seq)` for a resume.
-    pub replay_after: Option<u64>,
-    /// Frames read from the store for the replay.
-    pub stored: Vec<Frame>,
-}
+use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
 
 fn window_expired(last: u64, freed: u64, request_id: &str) -> ErrorPayload {
     ErrorPayload::new(
@@ -75,10 +36,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 impl Runtime {
     /// A frame on a connection without a session yet.
     pub(super) fn handle_handshake_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
-        if matches!(
-            self.conns.get(&conn).map(|c| &c.phase),
-            Some(Phase::Authenticating(_))
-        ) {
+        if matches!(self.conns.phase(conn), Some(Phase::Authenticating(_))) {
             let err = ErrorPayload::new(
                 ErrorCode::InvalidRequest,
                 "session.hello is still being authenticated",
@@ -87,48 +45,10 @@ impl Runtime {
             self.send_error(now, conn, err);
             return;
         }
-        let request_id = frame.id;
-        match frame.message {
-            Message::Hello(h) => {
-                let req = HelloRequest {
-                    conn,
-                    request_id,
-                    features: Some(h.features().to_vec()),
-                    resume: h.resume,
-                };
-                self.start_auth(now, h.auth.token, req);
-            }
-            // D2: the spec's `session.resume`, with or without credentials.
-            Message::Resume(r) => {
-                let req = HelloRequest {
-                    conn,
-                    request_id,
-                    features: r
-                        .capabilities
-                        .as_ref()
-                        .map(|c| c.features.clone().unwrap_or_default()),
-                    resume: Some(ResumeRequest {
-                        session_id: r.session_id,
-                        resume_token: r.resume_token,
-                        last_event_seq: r.last_event_seq,
-                    }),
-                };
-                match r.auth {
-                    Some(auth) => self.start_auth(now, auth.token, req),
-                    None => self.resume(now, None, req),
-                }
-            }
-            other => {
-                let err = ErrorPayload::new(
-                    ErrorCode::InvalidRequest,
-                    format!(
-                        "expected session.hello as first envelope, got {:?}",
-                        other.message_type().as_str()
-                    ),
-                )
-                .with_request_id(request_id);
-                self.fail_handshake(now, conn, err);
-            }
+        match first_frame(conn, frame) {
+            FirstFrame::Authenticate { token, req } => self.start_auth(now, token, req),
+            FirstFrame::Resume(req) => self.resume(now, None, req),
+            FirstFrame::Refuse(err) => self.fail_handshake(now, conn, err),
         }
     }
 
@@ -144,9 +64,7 @@ impl Runtime {
             Effect::Authenticate { conn, token },
             Some(Pending::Auth(Box::new(req))),
         );
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::Authenticating(id);
-        }
+        self.conns.set_phase(conn, Phase::Authenticating(id));
     }
 
     /// `session.error` without a session, then close (WIRE.md §5.4).
@@ -164,16 +82,10 @@ impl Runtime {
         principal: Result<String, String>,
     ) {
         let conn = req.conn;
-        let waiting = self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| c.phase == Phase::Authenticating(effect));
-        if !waiting {
+        if !self.conns.awaits(conn, effect) {
             return;
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::AwaitHello;
-        }
+        self.conns.set_phase(conn, Phase::AwaitHello);
         match principal {
             Err(message) => {
                 let err = ErrorPayload::new(ErrorCode::Unauthenticated, message)
@@ -208,18 +120,7 @@ impl Runtime {
             &self.cfg.bounds,
         );
         self.sessions.insert(sid.clone(), session);
-        self.welcome(
-            now,
-            PendingWelcome {
-                conn,
-                session_id: sid,
-                request_id: req.request_id,
-                token: String::new(),
-                old_hash: String::new(),
-                replay_after: None,
-                stored: Vec::new(),
-            },
-        );
+        self.welcome(now, PendingWelcome::new(conn, sid, req.request_id, None));
     }
 
     /// Rotates the resume token, then sends the welcome and the replay. With a durable store
@@ -246,9 +147,7 @@ impl Runtime {
             Effect::PersistSession(record),
             Some(Pending::Welcome(Box::new(pw))),
         );
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::Authenticating(id);
-        }
+        self.conns.set_phase(conn, Phase::Authenticating(id));
     }
 
     /// The `PersistSession` before a welcome finished.
@@ -259,10 +158,7 @@ impl Runtime {
         pw: PendingWelcome,
         ok: Result<(), String>,
     ) {
-        let waiting = self
-            .conns
-            .get(&pw.conn)
-            .is_some_and(|c| c.phase == Phase::Authenticating(effect));
+        let waiting = self.conns.awaits(pw.conn, effect);
         if let Some(s) = self.sessions.get_mut(&pw.session_id) {
             s.welcoming = false;
             if !waiting || ok.is_err() {
@@ -288,9 +184,7 @@ impl Runtime {
     /// Attaches the connection, sends the welcome, the replay, and starts heartbeats.
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::Open(sid.clone());
-        }
+        self.conns.set_phase(conn, Phase::Open(sid.clone()));
         let Some(s) = self.sessions.get_mut(&sid) else {
             return;
         };
@@ -406,15 +300,7 @@ impl Runtime {
         if let Some(f) = &req.features {
             s.features = self.cfg.negotiate(f);
         }
-        let pw = PendingWelcome {
-            conn,
-            session_id: sid.clone(),
-            request_id: req.request_id.clone(),
-            token: String::new(),
-            old_hash: String::new(),
-            replay_after: Some(last),
-            stored: Vec::new(),
-        };
+        let pw = PendingWelcome::new(conn, sid.clone(), req.request_id.clone(), Some(last));
         if read_store {
             s.welcoming = true;
             let id = self.push_effect(
@@ -424,9 +310,7 @@ impl Runtime {
                 },
                 Some(Pending::ReadForResume(Box::new(pw))),
             );
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.phase = Phase::Authenticating(id);
-            }
+            self.conns.set_phase(conn, Phase::Authenticating(id));
             return;
         }
         self.welcome(now, pw);
@@ -440,10 +324,7 @@ impl Runtime {
         mut pw: PendingWelcome,
         frames: Option<Vec<Frame>>,
     ) {
-        let waiting = self
-            .conns
-            .get(&pw.conn)
-            .is_some_and(|c| c.phase == Phase::Authenticating(effect));
+        let waiting = self.conns.awaits(pw.conn, effect);
         let Some(s) = self.sessions.get_mut(&pw.session_id) else {
             return;
         };

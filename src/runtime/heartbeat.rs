@@ -3,9 +3,9 @@
 //! keep running and the session stays resumable.
 
 use super::Runtime;
+use super::conns::Heartbeat;
 use super::effect::{CloseReason, ConnId};
 use super::event::RuntimeEvent;
-use super::handshake::Phase;
 use super::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{IdKind, Message, Ping};
@@ -13,17 +13,14 @@ use crate::wire::{IdKind, Message, Ping};
 impl Runtime {
     pub(super) fn heartbeat_tick(&mut self, now: Instant, conn: ConnId) {
         let interval = self.cfg.heartbeat_interval;
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        if !matches!(c.phase, Phase::Open(_)) {
-            return;
-        }
-        let silent = now.saturating_duration_since(c.last_rx);
-        if silent >= interval * 2 {
-            self.out.push_event(RuntimeEvent::HeartbeatLost { conn });
-            self.close_conn(now, conn, CloseReason::HeartbeatLost);
-            return;
+        match self.conns.heartbeat(now, conn, interval) {
+            Heartbeat::Skip => return,
+            Heartbeat::Lost => {
+                self.out.push_event(RuntimeEvent::HeartbeatLost { conn });
+                self.close_conn(now, conn, CloseReason::HeartbeatLost);
+                return;
+            }
+            Heartbeat::Ping => {}
         }
         // WIRE.md §8: a ping every interval regardless of other traffic (the reference's
         // peer client expects two pings within 2.5 intervals even while it answers them).

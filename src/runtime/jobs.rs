@@ -4,9 +4,9 @@
 
 use super::Runtime;
 use super::chunks::ChunkState;
+use super::conns::hello::{HelloRequest, PendingWelcome};
 use super::effect::{AgentStart, ConnId, Effect, EffectId, EffectOutcome};
 use super::event::{AgentEvent, AgentReply, RuntimeEvent};
-use super::handshake::{HelloRequest, PendingWelcome};
 use super::leasing::{JobLease, Operation, float_number};
 use super::outbox::TimerKey;
 use crate::time::Instant;

@@ -6,9 +6,9 @@
 //! principal.
 
 use super::Runtime;
+use super::conns::Throughput;
 use super::effect::{CloseReason, ConnId};
 use super::event::{LimitKind, RuntimeEvent, SubscribeDecision};
-use super::handshake::Phase;
 use super::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{ErrorCode, ErrorPayload};
@@ -47,16 +47,13 @@ impl Runtime {
         let Some(after) = self.zero_throughput_after() else {
             return;
         };
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
-            return;
-        }
-        let due = c.last_activity + after;
-        if now < due {
-            self.out.set_timer(TimerKey::ZeroThroughput(conn), due);
-            return;
+        match self.conns.throughput(now, conn, after) {
+            Throughput::Skip => return,
+            Throughput::CheckAt(due) => {
+                self.out.set_timer(TimerKey::ZeroThroughput(conn), due);
+                return;
+            }
+            Throughput::Idle => {}
         }
         let principal = self.session_of(conn).map(|s| s.principal.clone());
         self.out.metrics_mut().limit_hit(LimitKind::ZeroThroughput);

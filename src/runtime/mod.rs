@@ -12,6 +12,7 @@
 
 mod chunks;
 mod config;
+mod conns;
 mod credentials;
 mod delegation;
 mod durability;
@@ -53,23 +54,11 @@ use outbox::{Outbox, Outgoing, TimerKey, is_heartbeat};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use handshake::Phase;
+use conns::{Connections, Inbound, Phase, Reserve};
 use idempotency::Idempotency;
 use jobs::Job;
 use session::Session;
 use subscriptions::Subscriptions;
-
-/// One transport connection.
-#[derive(Debug)]
-struct Conn {
-    kind: TransportKind,
-    phase: Phase,
-    /// Frames queued in `transmits` for this connection.
-    queued: usize,
-    last_rx: Instant,
-    /// Last non-heartbeat frame received or handed out (zero-throughput limit).
-    last_activity: Instant,
-}
 
 /// The Sans-IO ARCP runtime. See the module docs.
 pub struct Runtime {
@@ -78,7 +67,8 @@ pub struct Runtime {
     ids: Minter,
     /// The queues, deadlines and counters every part pushes into.
     out: Outbox,
-    conns: FxHashMap<ConnId, Conn>,
+    /// Transport connections and their phases.
+    conns: Connections,
     sessions: FxHashMap<String, Session>,
     jobs: FxHashMap<String, Job>,
     /// Job ids in submission order (for `list_jobs` and retention).
@@ -115,7 +105,7 @@ impl Runtime {
             out: Outbox::new(config.bounds.max_pending_events),
             cfg: config,
             ids: Minter::new(wall, entropy),
-            conns: FxHashMap::default(),
+            conns: Connections::default(),
             sessions: FxHashMap::default(),
             jobs: FxHashMap::default(),
             job_order: VecDeque::new(),
@@ -147,16 +137,7 @@ impl Runtime {
     /// A transport connection opened; the runtime now waits for its `session.hello`.
     pub fn handle_connection_opened(&mut self, now: Instant, conn: ConnId, kind: TransportKind) {
         self.now = now;
-        self.conns.insert(
-            conn,
-            Conn {
-                kind,
-                phase: Phase::AwaitHello,
-                queued: 0,
-                last_rx: now,
-                last_activity: now,
-            },
-        );
+        self.conns.open(now, conn, kind);
         self.arm_zero_throughput(now, conn);
     }
 
@@ -166,7 +147,7 @@ impl Runtime {
         self.now = now;
         let _ = now;
         self.detach_session_of(conn);
-        self.conns.remove(&conn);
+        self.conns.remove(conn);
         self.out.cancel_timer(&TimerKey::ZeroThroughput(conn));
     }
 
@@ -174,15 +155,10 @@ impl Runtime {
     /// Peer faults are answered on the wire, never returned.
     pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         self.now = now;
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        c.last_rx = now;
-        let kind = c.kind;
-        let phase_open = match &c.phase {
-            Phase::Closing => return,
-            Phase::Open(_) => true,
-            Phase::AwaitHello | Phase::Authenticating(_) => false,
+        let (kind, phase_open) = match self.conns.receive(now, conn) {
+            Inbound::Ignore => return,
+            Inbound::Open(kind) => (kind, true),
+            Inbound::Handshake(kind) => (kind, false),
         };
         if bytes.len() > self.cfg.bounds.max_frame_bytes {
             self.oversized(now, conn, kind, bytes.len());
@@ -209,10 +185,8 @@ impl Runtime {
                 return;
             }
         };
-        if !is_heartbeat(&frame.message)
-            && let Some(c) = self.conns.get_mut(&conn)
-        {
-            c.last_activity = now;
+        if !is_heartbeat(&frame.message) {
+            self.conns.activity(now, conn);
         }
         if phase_open {
             self.handle_session_frame(now, conn, frame);
@@ -226,15 +200,9 @@ impl Runtime {
     /// the library rejected): the same outcome as passing it to [`Runtime::handle_frame`].
     pub fn handle_oversized_frame(&mut self, now: Instant, conn: ConnId, len: usize) {
         self.now = now;
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
-            return;
+        if let Some(kind) = self.conns.receive_oversized(now, conn) {
+            self.oversized(now, conn, kind, len);
         }
-        c.last_rx = now;
-        let kind = c.kind;
-        self.oversized(now, conn, kind, len);
     }
 
     /// D35: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
@@ -308,12 +276,7 @@ impl Runtime {
     fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
         let (conn, out) = self.out.pop_transmit()?;
         let heartbeat = is_heartbeat(&out.frame().message);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.queued = c.queued.saturating_sub(1);
-            if !heartbeat {
-                c.last_activity = self.now;
-            }
-        }
+        self.conns.dequeued(self.now, conn, heartbeat);
         Some((conn, out))
     }
 
@@ -341,7 +304,7 @@ impl Runtime {
 
     /// Frames queued for `conn` (bounded by `max_transmit_queue`, except resume replays).
     pub fn pending_transmits_for(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, |c| c.queued)
+        self.conns.queued(conn)
     }
 
     /// Effects issued and not yet answered through
@@ -419,39 +382,31 @@ impl Runtime {
     }
 
     fn transmit_capped(&mut self, conn: ConnId, out: Outgoing, cap: usize) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
-            return;
-        }
-        if c.queued >= cap {
-            c.queued = 0;
-            self.out.drop_transmits_for(conn);
-            self.detach_session_of(conn);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.phase = Phase::Closing;
+        match self.conns.reserve(conn, cap) {
+            Reserve::Queued => self.out.push_transmit(conn, out),
+            Reserve::Dropped => {}
+            Reserve::Full => {
+                self.out.drop_transmits_for(conn);
+                self.detach_session_of(conn);
+                self.conns.set_phase(conn, Phase::Closing);
+                self.push_effect(
+                    Effect::CloseConnection {
+                        conn,
+                        reason: CloseReason::SlowConsumer,
+                    },
+                    None,
+                );
             }
-            self.push_effect(
-                Effect::CloseConnection {
-                    conn,
-                    reason: CloseReason::SlowConsumer,
-                },
-                None,
-            );
-            return;
         }
-        c.queued += 1;
-        self.out.push_transmit(conn, out);
     }
 
     /// A fresh envelope on `conn`, with the connection's session id when it has one.
     fn envelope(&mut self, now: Instant, conn: ConnId, message: Message) -> Frame {
         let id = self.mint(now, IdKind::Envelope);
         let frame = Frame::new(id, message);
-        match self.conns.get(&conn).map(|c| &c.phase) {
-            Some(Phase::Open(sid)) => frame.with_session(sid.clone()),
-            _ => frame,
+        match self.conns.session_of(conn) {
+            Some(sid) => frame.with_session(sid.to_owned()),
+            None => frame,
         }
     }
 
@@ -462,17 +417,12 @@ impl Runtime {
 
     /// Closes `conn`: stops sending to it, detaches its session and asks the host to close.
     fn close_conn(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
+        if !self.conns.closable(conn) {
             return;
         }
         let _ = now;
         self.detach_session_of(conn);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::Closing;
-        }
+        self.conns.set_phase(conn, Phase::Closing);
         self.push_effect(Effect::CloseConnection { conn, reason }, None);
     }
 }

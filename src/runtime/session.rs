@@ -7,7 +7,6 @@ use super::effect::{CloseReason, ConnId};
 use super::effect::{Effect, StoredFrame};
 use super::event::RuntimeEvent;
 use super::events_ring::EventRing;
-use super::handshake::Phase;
 use super::jobs::Pending;
 use super::outbox::{Outgoing, TimerKey};
 use crate::time::Instant;
@@ -71,22 +70,16 @@ impl Session {
 impl Runtime {
     /// The session attached to `conn`.
     pub(super) fn session_of(&self, conn: ConnId) -> Option<&Session> {
-        match &self.conns.get(&conn)?.phase {
-            Phase::Open(sid) => self.sessions.get(sid),
-            _ => None,
-        }
+        self.sessions.get(self.conns.session_of(conn)?)
     }
 
     /// Detaches `conn`'s session (if any): it becomes resumable for the resume window; its
     /// jobs keep running and their frames keep going into its ring (D3).
     pub(super) fn detach_session_of(&mut self, conn: ConnId) {
         self.out.cancel_timer(&TimerKey::Heartbeat(conn));
-        let Some(Phase::Open(sid)) = self.conns.get(&conn).map(|c| c.phase.clone()) else {
+        let Some(sid) = self.conns.detach(conn) else {
             return;
         };
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::AwaitHello;
-        }
         if let Some(s) = self.sessions.get_mut(&sid)
             && s.conn == Some(conn)
         {
