@@ -70,7 +70,10 @@ impl Runtime {
         let session_id = parent.session_id.clone();
         let principal = parent.principal.clone();
         let trace_id = parent.trace_id;
-        let active = self.sessions.get(&session_id).map_or(0, |s| s.active_jobs);
+        let active = self
+            .sessions
+            .get(&session_id)
+            .map_or(0, |s| s.active_jobs());
         if active >= self.cfg.bounds.max_jobs_per_session || self.effects_full() {
             return Err(ErrorPayload::new(
                 ErrorCode::InternalError,

@@ -4,34 +4,13 @@
 use super::Runtime;
 use super::conns::Phase;
 use super::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
-use super::durability::token_hash;
 use super::effect::{CloseReason, ConnId, Effect, EffectId};
 use super::event::RuntimeEvent;
 use super::jobs::Pending;
 use super::outbox::{Outgoing, TimerKey};
-use super::session::Session;
+use super::sessions::ResumeFrom;
 use crate::time::Instant;
 use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
-
-fn window_expired(last: u64, freed: u64, request_id: &str) -> ErrorPayload {
-    ErrorPayload::new(
-        ErrorCode::ResumeWindowExpired,
-        format!(
-            "events after {last} are no longer buffered (kept from {})",
-            freed + 1
-        ),
-    )
-    .with_request_id(request_id)
-}
-
-/// Constant-time string comparison for resume tokens.
-fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 impl Runtime {
     /// A frame on a connection without a session yet.
@@ -104,7 +83,7 @@ impl Runtime {
             self.fail_handshake(now, conn, err.with_request_id(req.request_id));
             return;
         }
-        if self.sessions.len() >= self.cfg.bounds.max_sessions && !self.forget_expired_session() {
+        if self.sessions.len() >= self.cfg.bounds.max_sessions && !self.sessions.forget_expired() {
             let err = ErrorPayload::new(ErrorCode::InternalError, "too many sessions")
                 .with_request_id(req.request_id);
             self.fail_handshake(now, conn, err);
@@ -112,14 +91,7 @@ impl Runtime {
         }
         let sid = self.mint(now, IdKind::Session);
         let features = self.cfg.negotiate(req.features.as_deref().unwrap_or(&[]));
-        let session = Session::new(
-            sid.clone(),
-            principal,
-            String::new(),
-            features,
-            &self.cfg.bounds,
-        );
-        self.sessions.insert(sid.clone(), session);
+        self.sessions.create(sid.clone(), principal, features);
         self.welcome(now, PendingWelcome::new(conn, sid, req.request_id, None));
     }
 
@@ -127,18 +99,17 @@ impl Runtime {
     /// the session record holding the new token is persisted first.
     pub(super) fn welcome(&mut self, now: Instant, mut pw: PendingWelcome) {
         let token = self.mint(now, IdKind::ResumeToken);
-        let hash = token_hash(&token);
-        let Some(s) = self.sessions.get_mut(&pw.session_id) else {
+        let Some(old_hash) = self.sessions.rotate_token(&pw.session_id, &token) else {
             return;
         };
-        pw.old_hash = std::mem::replace(&mut s.token_hash, hash);
+        pw.old_hash = old_hash;
         pw.token = token;
         if !self.cfg.durable {
             self.finish_welcome(now, pw);
             return;
         }
-        s.welcoming = true;
-        let record = self.session_record(&pw.session_id, None);
+        self.sessions.set_welcoming(&pw.session_id, true);
+        let record = self.sessions.record(&pw.session_id, None);
         let conn = pw.conn;
         let Some(record) = record else {
             return;
@@ -159,11 +130,10 @@ impl Runtime {
         ok: Result<(), String>,
     ) {
         let waiting = self.conns.awaits(pw.conn, effect);
-        if let Some(s) = self.sessions.get_mut(&pw.session_id) {
-            s.welcoming = false;
-            if !waiting || ok.is_err() {
-                s.token_hash = pw.old_hash.clone();
-            }
+        self.sessions.set_welcoming(&pw.session_id, false);
+        if !waiting || ok.is_err() {
+            self.sessions
+                .restore_token(&pw.session_id, pw.old_hash.clone());
         }
         if !waiting {
             return;
@@ -185,13 +155,13 @@ impl Runtime {
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
-        let Some(s) = self.sessions.get_mut(&sid) else {
+        self.sessions.attach(&sid, conn);
+        let Some(s) = self.sessions.get(&sid) else {
             return;
         };
-        s.conn = Some(conn);
         let heartbeat = s.has("heartbeat");
         let rich = s.has("agent_versions");
-        let principal = s.principal.clone();
+        let principal = s.principal().to_owned();
         let welcome = Welcome {
             runtime: self.cfg.runtime.clone(),
             session_id: Some(sid.clone()),
@@ -220,18 +190,9 @@ impl Runtime {
                 .max()
                 .unwrap_or(last)
                 .max(last);
-            let replay: Vec<Outgoing> = self
-                .sessions
-                .get(&sid)
-                .map(|s| {
-                    s.ring
-                        .after(after)
-                        .take_while(|e| e.seq <= s.durable_through)
-                        .map(|e| Outgoing::Kept(e.frame.clone(), e.encoded.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for out in pw.stored.into_iter().map(Outgoing::Plain).chain(replay) {
+            let replay = self.sessions.replay(&sid, after);
+            let kept = replay.into_iter().map(|(f, b)| Outgoing::Kept(f, b));
+            for out in pw.stored.into_iter().map(Outgoing::Plain).chain(kept) {
                 self.transmit_replay(conn, out);
             }
         }
@@ -255,54 +216,26 @@ impl Runtime {
         let Some(r) = req.resume.as_ref() else {
             return;
         };
-        let deny = |m: &str| {
-            ErrorPayload::new(ErrorCode::PermissionDenied, m).with_request_id(&req.request_id)
+        let from = match self
+            .sessions
+            .check_resume(r, principal.as_deref(), &req.request_id)
+        {
+            Ok(from) => from,
+            Err(err) => {
+                self.out.metrics_mut().resume_refused(&err.code);
+                self.fail_handshake(now, conn, err);
+                return;
+            }
         };
-        let durable = self.cfg.durable;
-        let presented = token_hash(&r.resume_token);
-        let mut read_store = false;
-        let refusal = match self.sessions.get(&r.session_id) {
-            None => Some(deny("no resumable session")),
-            Some(s) if principal.as_ref().is_some_and(|p| *p != s.principal) => {
-                Some(deny("no resumable session"))
-            }
-            Some(s) if !same_secret(&s.token_hash, &presented) => {
-                Some(deny("invalid resume token"))
-            }
-            Some(s) if s.expired => Some(
-                ErrorPayload::new(ErrorCode::ResumeWindowExpired, "resume window elapsed")
-                    .with_request_id(&req.request_id),
-            ),
-            Some(s) if s.conn.is_some() || s.welcoming => {
-                Some(deny("session is attached to a connection"))
-            }
-            Some(s) if !s.ring.covers_after(r.last_event_seq) && durable => {
-                read_store = true;
-                None
-            }
-            Some(s) if !s.ring.covers_after(r.last_event_seq) => Some(window_expired(
-                r.last_event_seq,
-                s.ring.freed_through(),
-                &req.request_id,
-            )),
-            Some(_) => None,
-        };
-        if let Some(err) = refusal {
-            self.out.metrics_mut().resume_refused(&err.code);
-            self.fail_handshake(now, conn, err);
-            return;
-        }
         let sid = r.session_id.clone();
         let last = r.last_event_seq;
-        let Some(s) = self.sessions.get_mut(&sid) else {
-            return;
-        };
         if let Some(f) = &req.features {
-            s.features = self.cfg.negotiate(f);
+            let features = self.cfg.negotiate(f);
+            self.sessions.set_features(&sid, features);
         }
         let pw = PendingWelcome::new(conn, sid.clone(), req.request_id.clone(), Some(last));
-        if read_store {
-            s.welcoming = true;
+        if from == ResumeFrom::Store {
+            self.sessions.set_welcoming(&sid, true);
             let id = self.push_effect(
                 Effect::ReadEvents {
                     session_id: sid,
@@ -325,46 +258,26 @@ impl Runtime {
         frames: Option<Vec<Frame>>,
     ) {
         let waiting = self.conns.awaits(pw.conn, effect);
-        let Some(s) = self.sessions.get_mut(&pw.session_id) else {
+        if self.sessions.get(&pw.session_id).is_none() {
             return;
-        };
-        s.welcoming = false;
+        }
+        self.sessions.set_welcoming(&pw.session_id, false);
         if !waiting {
             return;
         }
         let last = pw.replay_after.unwrap_or(0);
-        let need = s.ring.freed_through();
-        let mut got: Vec<Frame> = frames
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| f.event_seq.is_some_and(|q| q > last && q <= need))
-            .collect();
-        got.sort_by_key(|f| f.event_seq);
-        got.dedup_by_key(|f| f.event_seq);
-        let covered = got.len() as u64 == need.saturating_sub(last);
-        if !covered {
-            let err = window_expired(last, need, &pw.request_id);
-            self.out.metrics_mut().resume_refused(&err.code);
-            self.fail_handshake(now, pw.conn, err);
-            return;
-        }
-        pw.stored = got;
-        self.welcome(now, pw);
-    }
-
-    /// Drops one expired session record to make room; `false` when there is none.
-    fn forget_expired_session(&mut self) -> bool {
-        let victim = self
+        match self
             .sessions
-            .iter()
-            .find(|(_, s)| s.expired)
-            .map(|(k, _)| k.clone());
-        match victim {
-            Some(k) => {
-                self.sessions.remove(&k);
-                true
+            .stored_replay(&pw.session_id, last, frames, &pw.request_id)
+        {
+            Ok(stored) => {
+                pw.stored = stored;
+                self.welcome(now, pw);
             }
-            None => false,
+            Err(err) => {
+                self.out.metrics_mut().resume_refused(&err.code);
+                self.fail_handshake(now, pw.conn, err);
+            }
         }
     }
 }

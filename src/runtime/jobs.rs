@@ -206,7 +206,7 @@ impl Runtime {
         let Some(session) = self.sessions.get(sid) else {
             return Ok(None);
         };
-        let principal = session.principal.clone();
+        let principal = session.principal().to_owned();
         // Only a keyed submit needs its canonical JSON (D27).
         let fingerprint = submit
             .idempotency_key
@@ -235,7 +235,7 @@ impl Runtime {
         let Some(session) = self.sessions.get(sid) else {
             return Ok(None);
         };
-        let active = session.active_jobs;
+        let active = session.active_jobs();
         // Spec §14: PERMISSION_DENIED, details.limit "jobs_per_principal".
         self.check_job_limit(conn, &principal)?;
         if active >= self.cfg.bounds.max_jobs_per_session {
@@ -328,9 +328,7 @@ impl Runtime {
     /// Reserves the session's job slot and mints credentials when the lease names `model.use`
     /// and the session negotiated `provisioned_credentials` (§9.8); otherwise accepts now.
     pub(super) fn admit(&mut self, now: Instant, nj: NewJob) {
-        if let Some(s) = self.sessions.get_mut(&nj.session_id) {
-            s.active_jobs += 1;
-        }
+        self.sessions.add_job(&nj.session_id);
         let wants_creds = nj.lease.map.get("model.use").is_some()
             && self
                 .sessions
@@ -357,9 +355,7 @@ impl Runtime {
     }
 
     pub(super) fn release_job_slot(&mut self, sid: &str) {
-        if let Some(s) = self.sessions.get_mut(sid) {
-            s.active_jobs = s.active_jobs.saturating_sub(1);
-        }
+        self.sessions.release_job(sid);
     }
 
     /// Creates the job, sends `job.accepted` (not for delegated children) and starts the agent.
@@ -423,7 +419,7 @@ impl Runtime {
         }
         if nj.request_id.is_some() {
             let session = self.sessions.get(&nj.session_id);
-            let conn = session.and_then(|s| s.conn);
+            let conn = session.and_then(|s| s.conn());
             // D26: the session may have resumed without `provisioned_credentials` while the
             // credentials were minted; they then stay off the wire.
             let mut accepted = accepted;
@@ -491,7 +487,7 @@ impl Runtime {
             let may_see = self
                 .sessions
                 .get(sid)
-                .is_some_and(|s| s.principal == owner && s.has("provisioned_credentials"));
+                .is_some_and(|s| s.principal() == owner && s.has("provisioned_credentials"));
             if !may_see {
                 acc.credentials = None;
             }
@@ -545,7 +541,7 @@ impl Runtime {
                 let keep_secret = self.sessions.get(sid).is_some_and(|s| {
                     self.jobs
                         .get(job_id)
-                        .is_some_and(|j| s.principal == j.principal)
+                        .is_some_and(|j| s.principal() == j.principal)
                         && s.has("provisioned_credentials")
                 });
                 if !keep_secret
@@ -704,7 +700,7 @@ impl Runtime {
         let principal = self
             .sessions
             .get(sid)
-            .map(|s| s.principal.clone())
+            .map(|s| s.principal().to_owned())
             .unwrap_or_default();
         let verdict = match self.jobs.get(job_id) {
             Some(j)

@@ -55,7 +55,7 @@ impl Runtime {
             }
             Throughput::Idle => {}
         }
-        let principal = self.session_of(conn).map(|s| s.principal.clone());
+        let principal = self.session_of(conn).map(|s| s.principal().to_owned());
         self.out.metrics_mut().limit_hit(LimitKind::ZeroThroughput);
         self.out.push_event(RuntimeEvent::LimitExceeded {
             conn,
@@ -75,11 +75,7 @@ impl Runtime {
         if max == usize::MAX {
             return Ok(());
         }
-        let held = self
-            .sessions
-            .values()
-            .filter(|s| !s.expired && s.principal == principal)
-            .count();
+        let held = self.sessions.held_by(principal);
         if held < max {
             return Ok(());
         }
@@ -107,12 +103,7 @@ impl Runtime {
         if max == usize::MAX {
             return Ok(());
         }
-        let running: usize = self
-            .sessions
-            .values()
-            .filter(|s| s.principal == principal)
-            .map(|s| s.active_jobs)
-            .sum();
+        let running = self.sessions.active_jobs_of(principal);
         if running < max {
             return Ok(());
         }

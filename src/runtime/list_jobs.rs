@@ -20,7 +20,7 @@ impl Runtime {
         request_id: String,
         req: ListJobs,
     ) {
-        let Some(principal) = self.sessions.get(sid).map(|s| s.principal.clone()) else {
+        let Some(principal) = self.sessions.get(sid).map(|s| s.principal().to_owned()) else {
             return;
         };
         let limit = req.limit.unwrap_or(DEFAULT_LIMIT);

@@ -19,7 +19,6 @@ mod durability;
 mod effect;
 mod encoding;
 mod event;
-mod events_ring;
 mod fxhash;
 mod handshake;
 mod heartbeat;
@@ -32,6 +31,7 @@ mod metrics;
 mod minter;
 mod outbox;
 mod session;
+mod sessions;
 mod subscribe;
 mod subscriptions;
 
@@ -57,7 +57,7 @@ use std::sync::Arc;
 use conns::{Connections, Inbound, Phase, Reserve};
 use idempotency::Idempotency;
 use jobs::Job;
-use session::Session;
+use sessions::Sessions;
 use subscriptions::Subscriptions;
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -69,7 +69,8 @@ pub struct Runtime {
     out: Outbox,
     /// Transport connections and their phases.
     conns: Connections,
-    sessions: FxHashMap<String, Session>,
+    /// Sessions, their `event_seq` spaces and rings.
+    sessions: Sessions,
     jobs: FxHashMap<String, Job>,
     /// Job ids in submission order (for `list_jobs` and retention).
     job_order: VecDeque<String>,
@@ -103,10 +104,10 @@ impl Runtime {
                 config.bounds.idempotency_ttl,
             ),
             out: Outbox::new(config.bounds.max_pending_events),
+            sessions: Sessions::new(&config.bounds, config.durable),
             cfg: config,
             ids: Minter::new(wall, entropy),
             conns: Connections::default(),
-            sessions: FxHashMap::default(),
             jobs: FxHashMap::default(),
             job_order: VecDeque::new(),
             subs: Subscriptions::default(),
@@ -320,7 +321,7 @@ impl Runtime {
 
     /// The highest `event_seq` a session has assigned (`None`: no such session).
     pub fn session_last_seq(&self, session_id: &str) -> Option<u64> {
-        self.sessions.get(session_id).map(|s| s.last_seq)
+        self.sessions.get(session_id).map(|s| s.last_seq())
     }
 
     /// Number of sessions held (attached or within their resume window).

@@ -2,70 +2,13 @@
 //! ack (D5), detach and the resume window (§6.7).
 
 use super::Runtime;
-use super::config::Bounds;
-use super::effect::{CloseReason, ConnId};
-use super::effect::{Effect, StoredFrame};
+use super::effect::{CloseReason, ConnId, Effect};
 use super::event::RuntimeEvent;
-use super::events_ring::EventRing;
 use super::jobs::Pending;
 use super::outbox::{Outgoing, TimerKey};
+use super::sessions::{Expiry, Session, Stamp};
 use crate::time::Instant;
 use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
-
-/// One logical session; it outlives its connections.
-#[derive(Debug)]
-pub(super) struct Session {
-    pub id: String,
-    pub principal: String,
-    /// SHA-256 (hex) of the current resume token; the token itself is never kept.
-    pub token_hash: String,
-    /// The negotiated features (the intersection, in the runtime's order).
-    pub features: Vec<String>,
-    pub conn: Option<ConnId>,
-    /// The last `event_seq` stamped in this session.
-    pub last_seq: u64,
-    pub ring: EventRing,
-    /// The resume window elapsed; only the record remains (resume: `RESUME_WINDOW_EXPIRED`).
-    pub expired: bool,
-    /// Unfinished jobs submitted by (or delegated within) this session.
-    pub active_jobs: usize,
-    /// A welcome for this session is waiting for the store.
-    pub welcoming: bool,
-    /// Every seq ≤ this is durable (with a store) and may be transmitted.
-    pub durable_through: u64,
-    /// Seqs above `durable_through` whose append already completed.
-    pub appended: std::collections::BTreeSet<u64>,
-}
-
-impl Session {
-    pub fn new(
-        id: String,
-        principal: String,
-        token_hash: String,
-        features: Vec<String>,
-        bounds: &Bounds,
-    ) -> Self {
-        Session {
-            id,
-            principal,
-            token_hash,
-            features,
-            conn: None,
-            last_seq: 0,
-            ring: EventRing::new(bounds.max_ring_events, bounds.max_ring_bytes),
-            expired: false,
-            active_jobs: 0,
-            welcoming: false,
-            durable_through: 0,
-            appended: Default::default(),
-        }
-    }
-
-    /// `true` when `feature` was negotiated.
-    pub fn has(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
-    }
-}
 
 impl Runtime {
     /// The session attached to `conn`.
@@ -80,10 +23,7 @@ impl Runtime {
         let Some(sid) = self.conns.detach(conn) else {
             return;
         };
-        if let Some(s) = self.sessions.get_mut(&sid)
-            && s.conn == Some(conn)
-        {
-            s.conn = None;
+        if self.sessions.detach(&sid, conn) {
             let at = self.now + self.cfg.resume_window;
             self.out.set_timer(TimerKey::ResumeWindow(sid.clone()), at);
             self.persist_detached(&sid, at);
@@ -94,25 +34,21 @@ impl Runtime {
     /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` (D2). Its jobs keep
     /// running (§6.7).
     pub(super) fn resume_window_elapsed(&mut self, now: Instant, sid: &str) {
-        let Some(s) = self.sessions.get_mut(sid) else {
-            return;
-        };
-        if s.conn.is_some() {
-            return;
+        match self.sessions.expire(sid) {
+            Expiry::Kept => return,
+            Expiry::Expired => {}
+            Expiry::Welcoming => {
+                // A resume is being welcomed (durable replay read in flight): expiring now would
+                // welcome it over a cleared buffer and lose its replay silently. Check again
+                // shortly; if that resume fails, the session expires then (found by the
+                // `session_pair` simulation).
+                self.out.set_timer(
+                    TimerKey::ResumeWindow(sid.to_owned()),
+                    now + std::time::Duration::from_secs(1),
+                );
+                return;
+            }
         }
-        if s.welcoming {
-            // A resume is being welcomed (durable replay read in flight): expiring now would
-            // welcome it over a cleared buffer and lose its replay silently. Check again
-            // shortly; if that resume fails, the session expires then (found by the
-            // `session_pair` simulation).
-            self.out.set_timer(
-                TimerKey::ResumeWindow(sid.to_owned()),
-                now + std::time::Duration::from_secs(1),
-            );
-            return;
-        }
-        s.expired = true;
-        s.ring.clear();
         self.subs.end_session(sid);
         self.out.push_event(RuntimeEvent::SessionExpired {
             session_id: sid.to_owned(),
@@ -126,48 +62,36 @@ impl Runtime {
     }
 
     /// [`Runtime::stamp`]; `replay` frames bypass the transmit cap (see `transmit_replay`).
-    pub(super) fn stamp_with(&mut self, sid: &str, mut frame: Frame, replay: bool) -> u64 {
-        let Some(s) = self.sessions.get_mut(sid) else {
-            return 0;
-        };
-        if s.expired {
-            return 0;
-        }
-        s.last_seq += 1;
-        let seq = s.last_seq;
-        frame.session_id = Some(s.id.clone());
-        frame.event_seq = Some(seq);
-        let durable = self.cfg.durable;
-        // Encoded once, here: the ring sizes, replays and transmits these bytes.
-        let stored = durable.then(|| frame.clone());
-        let (kept, encoded) = s.ring.push(seq, frame, &mut self.out.scratch);
-        if let Some(frame) = stored {
-            // Write-ahead: transmitted once the append holding it completed.
-            let record = StoredFrame {
-                session_id: s.id.clone(),
-                event_seq: seq,
-                job_id: frame.job_id.clone(),
+    pub(super) fn stamp_with(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
+        match self.sessions.stamp(sid, frame, &mut self.out.scratch) {
+            Stamp::Dropped => 0,
+            Stamp::Append { seq, records } => {
+                // Write-ahead: transmitted once the append holding it completed.
+                self.push_effect(
+                    Effect::AppendEvents(records),
+                    Some(Pending::Append {
+                        session_id: sid.to_owned(),
+                        seq,
+                    }),
+                );
+                seq
+            }
+            Stamp::Send {
+                seq,
+                conn,
                 frame,
-                encoded: encoded.clone(),
-            };
-            self.push_effect(
-                Effect::AppendEvents(vec![record]),
-                Some(Pending::Append {
-                    session_id: sid.to_owned(),
-                    seq,
-                }),
-            );
-            return seq;
-        }
-        s.durable_through = seq;
-        if let Some(conn) = s.conn {
-            if replay {
-                self.transmit_replay(conn, Outgoing::Kept(kept, encoded));
-            } else {
-                self.transmit_kept(conn, kept, encoded);
+                encoded,
+            } => {
+                if let Some(conn) = conn {
+                    if replay {
+                        self.transmit_replay(conn, Outgoing::Kept(frame, encoded));
+                    } else {
+                        self.transmit_kept(conn, frame, encoded);
+                    }
+                }
+                seq
             }
         }
-        seq
     }
 
     /// A decoded frame on an established session.
@@ -175,7 +99,7 @@ impl Runtime {
         let Some(session) = self.session_of(conn) else {
             return;
         };
-        let sid = session.id.clone();
+        let sid = session.id().to_owned();
         // D36: an inbound session_id must be absent or this connection's session.
         if frame.session_id.as_deref().is_some_and(|s| s != sid) {
             let err = ErrorPayload::new(
@@ -209,11 +133,8 @@ impl Runtime {
             Message::Pong(_) => {}
             Message::Ack(a) => {
                 // D26: ignored without `ack`; D5: frees only acked events.
-                if has("ack")
-                    && let Some(s) = self.sessions.get_mut(&sid)
-                {
-                    let upto = a.last_processed_seq.min(s.last_seq);
-                    s.ring.ack(upto);
+                if has("ack") {
+                    self.sessions.ack(&sid, a.last_processed_seq);
                 }
             }
             // D1: bye closes the transport; the session stays resumable.

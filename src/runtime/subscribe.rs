@@ -34,7 +34,7 @@ impl Runtime {
         let Some(session) = self.sessions.get(sid) else {
             return;
         };
-        let principal = session.principal.clone();
+        let principal = session.principal().to_owned();
         let may_see_secrets = session.has("provisioned_credentials");
         let already = self.subs.contains(sid, &sub.job_id);
         let count = self.subs.count(sid);
@@ -69,18 +69,12 @@ impl Runtime {
             let from = sub.from_event_seq.unwrap_or(0);
             self.sessions
                 .get(&job.session_id)
-                .map(|s| {
-                    s.ring
-                        .after(from)
-                        .filter(|e| e.frame.job_id.as_deref() == Some(job.id.as_str()))
-                        .map(|e| e.frame.message.clone())
-                        .collect()
-                })
+                .map(|s| s.history(&job.id, from))
                 .unwrap_or_default()
         } else {
             Vec::new()
         };
-        let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq);
+        let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq());
         let n = history.len() as u64;
         let subscribed = Subscribed {
             request_id: Some(request_id),

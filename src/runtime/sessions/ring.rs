@@ -3,17 +3,17 @@
 //! overflow drops the oldest, and a resume below what is still kept gets
 //! `RESUME_WINDOW_EXPIRED`, never a silent gap.
 
-use super::encoding::Scratch;
+use crate::runtime::encoding::Scratch;
 use crate::wire::Frame;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One kept frame, with its encoding: encoded once here, the same bytes size the ring, go to
-/// the transport ([`Runtime::poll_transmit_encoded`](super::Runtime::poll_transmit_encoded))
+/// the transport ([`Runtime::poll_transmit_encoded`](crate::runtime::Runtime::poll_transmit_encoded))
 /// and are replayed on resume.
 #[derive(Debug, Clone)]
-pub(crate) struct RingEntry {
+pub(in crate::runtime) struct RingEntry {
     pub seq: u64,
     pub frame: Arc<Frame>,
     pub encoded: Bytes,
@@ -21,7 +21,7 @@ pub(crate) struct RingEntry {
 
 /// The ring of one session.
 #[derive(Debug, Clone)]
-pub(crate) struct EventRing {
+pub(in crate::runtime) struct EventRing {
     entries: VecDeque<RingEntry>,
     bytes: usize,
     max_events: usize,
