@@ -1,13 +1,14 @@
 //! Provisioned credentials (§9.8): rotation events, and revocation at every terminal state
-//! with retries owned by the core (a timer plus a `RevokeCredential` effect).
+//! with retries owned by the core (a timer plus a `RevokeCredential` effect). The per-job
+//! bookkeeping is the jobs part's ([`super::jobs::credentials`]).
 
-use super::Runtime;
 use super::effect::{Effect, EffectOutcome};
 use super::event::RuntimeEvent;
-use super::jobs::Pending;
+use super::jobs::credentials::Revoke;
 use super::outbox::TimerKey;
+use super::{Pending, Runtime};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, ErrorPayload, EventBody, StatusBody};
+use crate::wire::{ErrorPayload, EventBody, StatusBody};
 
 impl Runtime {
     /// Emits `status {phase:"credential_rotated", id, value}`; `value` is stripped for every
@@ -19,16 +20,7 @@ impl Runtime {
         id: String,
         value: String,
     ) -> Result<(), ErrorPayload> {
-        let Some(job) = self.jobs.get_mut(job_id) else {
-            return Err(ErrorPayload::new(ErrorCode::JobNotFound, "job not found"));
-        };
-        let Some(cred) = job.credentials.iter_mut().find(|c| c.id == id) else {
-            return Err(ErrorPayload::new(
-                ErrorCode::InvalidRequest,
-                format!("job has no credential {id:?}"),
-            ));
-        };
-        cred.value = value.clone();
+        self.jobs.rotate_credential(job_id, &id, &value)?;
         let body = StatusBody {
             phase: "credential_rotated".into(),
             message: None,
@@ -42,17 +34,12 @@ impl Runtime {
 
     /// Revokes every credential of an ended job.
     pub(super) fn revoke_all(&mut self, job_id: &str) {
-        let Some(job) = self.jobs.get_mut(job_id) else {
-            return;
-        };
-        let ids: Vec<String> = job.credentials.iter().map(|c| c.id.clone()).collect();
-        job.revoking = ids.iter().map(|c| (c.clone(), 1)).collect();
-        for credential_id in ids {
+        for credential_id in self.jobs.start_revoking(job_id) {
             self.push_revoke(job_id, credential_id);
         }
     }
 
-    fn push_revoke(&mut self, job_id: &str, credential_id: String) {
+    pub(super) fn push_revoke(&mut self, job_id: &str, credential_id: String) {
         self.push_effect(
             Effect::RevokeCredential {
                 job_id: job_id.to_owned(),
@@ -73,17 +60,17 @@ impl Runtime {
         outcome: EffectOutcome,
     ) {
         let max = self.cfg.revoke_attempts;
-        let delay = self.cfg.revoke_retry_delay;
-        let Some(job) = self.jobs.get_mut(job_id) else {
-            return;
-        };
-        let Some(pos) = job.revoking.iter().position(|(c, _)| c == credential_id) else {
-            return;
-        };
-        let attempts = job.revoking.get(pos).map_or(max, |(_, a)| *a);
-        match outcome {
-            EffectOutcome::Failed { message } if attempts >= max => {
-                job.revoking.remove(pos);
+        let failed = matches!(outcome, EffectOutcome::Failed { .. });
+        match self
+            .jobs
+            .revoke_answered(job_id, credential_id, failed, max)
+        {
+            Revoke::Unknown => {}
+            Revoke::GaveUp => {
+                let message = match outcome {
+                    EffectOutcome::Failed { message } => message,
+                    _ => String::new(),
+                };
                 self.out
                     .push_event(RuntimeEvent::CredentialRevocationFailed {
                         job_id: job_id.to_owned(),
@@ -91,27 +78,20 @@ impl Runtime {
                         message,
                     });
             }
-            EffectOutcome::Failed { .. } => {
+            Revoke::Retry => {
+                let at = now + self.cfg.revoke_retry_delay;
                 self.out.set_timer(
                     TimerKey::RevokeRetry(job_id.to_owned(), credential_id.to_owned()),
-                    now + delay,
+                    at,
                 );
             }
-            _ => {
-                job.revoking.remove(pos);
-                self.persist_credential(job_id, credential_id, true);
-            }
+            Revoke::Done => self.persist_credential(job_id, credential_id, true),
         }
     }
 
     pub(super) fn revoke_retry(&mut self, _now: Instant, job_id: &str, credential_id: &str) {
-        let Some(job) = self.jobs.get_mut(job_id) else {
-            return;
-        };
-        let Some(entry) = job.revoking.iter_mut().find(|(c, _)| c == credential_id) else {
-            return;
-        };
-        entry.1 += 1;
-        self.push_revoke(job_id, credential_id.to_owned());
+        if self.jobs.retry_revoke(job_id, credential_id) {
+            self.push_revoke(job_id, credential_id.to_owned());
+        }
     }
 }

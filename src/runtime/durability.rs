@@ -3,16 +3,14 @@
 //! before a welcome with a new token, job / idempotency / credential records, and
 //! [`Runtime::restore`] rebuilding the runtime from what the store returns.
 
-use super::Runtime;
 use super::effect::{
     CloseReason, CredentialRecord, Effect, IdempotencyRecord, JobRecord, SessionRecord,
 };
-use super::jobs::{Job, Pending};
-use super::leasing::JobLease;
 use super::outbox::TimerKey;
 use super::sessions::Appended;
+use super::{Pending, Runtime};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, LeaseMap};
+use crate::wire::ErrorCode;
 use std::time::Duration;
 
 /// What a durable store returns on start.
@@ -60,24 +58,8 @@ impl Runtime {
         if !self.cfg.durable {
             return;
         }
-        let Some(j) = self.jobs.get(job_id) else {
+        let Some(record) = self.jobs.get(job_id).map(|j| j.record()) else {
             return;
-        };
-        let record = JobRecord {
-            job_id: j.id.clone(),
-            session_id: j.session_id.clone(),
-            principal: j.principal.clone(),
-            agent: j.agent.clone(),
-            status: j.status,
-            submitted_at: j.submitted_at.clone(),
-            last_event_seq: j.last_event_seq,
-            lease: j.lease.map.clone(),
-            lease_constraints: j.lease_constraints.clone(),
-            trace_id: j.trace_id,
-            parent_job_id: j.parent_job_id.clone(),
-            delegate_id: j.delegate_id.clone(),
-            accepted: j.accepted.clone(),
-            terminal: j.terminal.clone(),
         };
         self.push_effect(Effect::PersistJob(Box::new(record)), None);
     }
@@ -145,39 +127,11 @@ impl Runtime {
         }
         let mut unfinished = Vec::new();
         for r in snapshot.jobs {
-            let lease = JobLease::parse(&r.lease, r.lease_constraints.as_ref())
-                .or_else(|_| JobLease::parse(&LeaseMap::default(), None));
-            let Ok(lease) = lease else {
-                continue;
-            };
-            if !r.status.is_terminal() {
-                unfinished.push(r.job_id.clone());
-                self.sessions.add_job(&r.session_id);
+            let (job_id, session_id) = (r.job_id.clone(), r.session_id.clone());
+            if self.jobs.restore(r) == Some(true) {
+                unfinished.push(job_id);
+                self.sessions.add_job(&session_id);
             }
-            let job = Job {
-                id: r.job_id.clone(),
-                principal: r.principal,
-                session_id: r.session_id,
-                agent: r.agent,
-                status: r.status,
-                lease,
-                lease_constraints: r.lease_constraints,
-                trace_id: r.trace_id,
-                parent_job_id: r.parent_job_id,
-                delegate_id: r.delegate_id,
-                submitted_at: r.submitted_at,
-                credentials: Vec::new(),
-                accepted: r.accepted,
-                terminal: r.terminal,
-                last_event_seq: r.last_event_seq,
-                chunks: Default::default(),
-                revoking: Vec::new(),
-                replayable: true,
-                // A restored job has no deadlines armed.
-                timed: false,
-            };
-            self.job_order.push_back(r.job_id.clone());
-            self.jobs.insert(r.job_id, job);
         }
         for r in snapshot.idempotency {
             let left = r
@@ -185,8 +139,8 @@ impl Runtime {
                 .duration_since(&wall_now)
                 .unwrap_or(Duration::ZERO);
             if left > Duration::ZERO {
-                self.idem
-                    .insert(now, &r.principal, &r.key, r.fingerprint, r.job_id);
+                self.jobs
+                    .reserve_key(now, &r.principal, &r.key, &r.fingerprint, &r.job_id);
             }
         }
         for job_id in unfinished {
@@ -200,9 +154,7 @@ impl Runtime {
             );
         }
         for c in snapshot.credentials.into_iter().filter(|c| !c.revoked) {
-            if let Some(j) = self.jobs.get_mut(&c.job_id) {
-                j.revoking.push((c.credential_id.clone(), 1));
-            }
+            self.jobs.restore_revoking(&c.job_id, &c.credential_id);
             self.push_effect(
                 Effect::RevokeCredential {
                     job_id: c.job_id.clone(),

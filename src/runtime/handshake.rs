@@ -1,14 +1,13 @@
 //! The handshake: `session.hello` → `Authenticate` effect → `session.welcome` (D24), and
 //! resume through `session.hello` + `payload.resume` or `session.resume` (D2, D4, D5).
 
-use super::Runtime;
 use super::conns::Phase;
 use super::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
 use super::effect::{CloseReason, ConnId, Effect, EffectId};
 use super::event::RuntimeEvent;
-use super::jobs::Pending;
 use super::outbox::{Outgoing, TimerKey};
 use super::sessions::ResumeFrom;
+use super::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
 

@@ -129,7 +129,7 @@ impl Runtime {
         job_id: &str,
         decision: SubscribeDecision,
     ) {
-        let target_principal = self.jobs.get(job_id).map(|j| j.principal.clone());
+        let target_principal = self.jobs.get(job_id).map(|j| j.principal().to_owned());
         self.out.push_event(RuntimeEvent::SubscribeAudit {
             session_id: session_id.to_owned(),
             subscriber_principal: subscriber.to_owned(),

@@ -10,7 +10,6 @@
 //! [`Runtime::poll_event`], [`Runtime::poll_timeout`]. Drive it as the crate docs' driving
 //! contract says. Nothing here returns an `Err` for peer input.
 
-mod chunks;
 mod config;
 mod conns;
 mod credentials;
@@ -22,9 +21,8 @@ mod event;
 mod fxhash;
 mod handshake;
 mod heartbeat;
-mod idempotency;
+mod job_flow;
 mod jobs;
-mod leasing;
 mod limits;
 mod list_jobs;
 mod metrics;
@@ -35,6 +33,7 @@ mod sessions;
 mod subscribe;
 mod subscriptions;
 
+pub use crate::lease::Operation;
 pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use durability::StoreSnapshot;
 pub use effect::{
@@ -42,23 +41,43 @@ pub use effect::{
     IdempotencyRecord, JobRecord, SessionRecord, StoredFrame, TransportKind,
 };
 pub use event::{AgentEvent, AgentReply, LimitKind, RuntimeEvent, SubscribeDecision};
-pub use leasing::Operation;
 pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};
 
 use crate::time::{Instant, WallClock};
-use crate::wire::{Entropy, ErrorCode, ErrorPayload, Frame, IdKind, Limits, Message, decode};
+use crate::wire::{
+    Budget, Entropy, ErrorCode, ErrorPayload, Frame, IdKind, Limits, Message, decode,
+};
 use bytes::Bytes;
 use fxhash::FxHashMap;
 use minter::Minter;
 use outbox::{Outbox, Outgoing, TimerKey, is_heartbeat};
-use std::collections::VecDeque;
 use std::sync::Arc;
 
+use conns::hello::{HelloRequest, PendingWelcome};
 use conns::{Connections, Inbound, Phase, Reserve};
-use idempotency::Idempotency;
-use jobs::Job;
+use jobs::{Jobs, NewJob};
 use sessions::Sessions;
 use subscriptions::Subscriptions;
+
+/// What an outstanding effect was for.
+#[derive(Debug)]
+enum Pending {
+    Auth(Box<HelloRequest>),
+    Mint(Box<NewJob>),
+    Start {
+        job_id: String,
+    },
+    Revoke {
+        job_id: String,
+        credential_id: String,
+    },
+    Append {
+        session_id: String,
+        seq: u64,
+    },
+    Welcome(Box<PendingWelcome>),
+    ReadForResume(Box<PendingWelcome>),
+}
 
 /// The Sans-IO ARCP runtime. See the module docs.
 pub struct Runtime {
@@ -71,16 +90,12 @@ pub struct Runtime {
     conns: Connections,
     /// Sessions, their `event_seq` spaces and rings.
     sessions: Sessions,
-    jobs: FxHashMap<String, Job>,
-    /// Job ids in submission order (for `list_jobs` and retention).
-    job_order: VecDeque<String>,
-    idem: Idempotency,
+    /// Jobs, idempotency keys, submits waiting for credentials.
+    jobs: Jobs,
     /// Who follows which job.
     subs: Subscriptions,
-    pending: FxHashMap<EffectId, jobs::Pending>,
-    /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
-    /// (connection, session, request id).
-    minting: FxHashMap<String, Vec<(ConnId, String, String)>>,
+    /// What each outstanding effect is for.
+    pending: FxHashMap<EffectId, Pending>,
     /// The `now` of the current input (for paths that run deep inside one).
     now: Instant,
 }
@@ -99,20 +114,14 @@ impl Runtime {
     /// A runtime with `config`, wall time from `wall` and ids and tokens from `entropy`.
     pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy + Send>) -> Self {
         Runtime {
-            idem: Idempotency::new(
-                config.bounds.max_idempotency_entries,
-                config.bounds.idempotency_ttl,
-            ),
             out: Outbox::new(config.bounds.max_pending_events),
             sessions: Sessions::new(&config.bounds, config.durable),
+            jobs: Jobs::new(&config.bounds),
             cfg: config,
             ids: Minter::new(wall, entropy),
             conns: Connections::default(),
-            jobs: FxHashMap::default(),
-            job_order: VecDeque::new(),
             subs: Subscriptions::default(),
             pending: FxHashMap::default(),
-            minting: FxHashMap::default(),
             now: Instant::ZERO,
         }
     }
@@ -334,6 +343,11 @@ impl Runtime {
         self.jobs.len()
     }
 
+    /// The remaining budget counters of a job (`None`: unknown job or unbudgeted lease).
+    pub fn job_budget(&self, job_id: &str) -> Option<Budget> {
+        self.jobs.get(job_id)?.lease().remaining().cloned()
+    }
+
     // ---- plumbing -----------------------------------------------------------------------
 
     fn mint(&mut self, now: Instant, kind: IdKind) -> String {
@@ -346,7 +360,7 @@ impl Runtime {
     }
 
     /// Queues an effect that expects a result, remembering what it was for.
-    fn push_effect(&mut self, effect: Effect, pending: Option<jobs::Pending>) -> EffectId {
+    fn push_effect(&mut self, effect: Effect, pending: Option<Pending>) -> EffectId {
         let id = self.out.push_effect(effect);
         if let Some(p) = pending {
             self.pending.insert(id, p);

@@ -1,12 +1,11 @@
 //! Sessions: the per-session `event_seq` space and ring, frame dispatch after the handshake,
 //! ack (D5), detach and the resume window (§6.7).
 
-use super::Runtime;
 use super::effect::{CloseReason, ConnId, Effect};
 use super::event::RuntimeEvent;
-use super::jobs::Pending;
 use super::outbox::{Outgoing, TimerKey};
 use super::sessions::{Expiry, Session, Stamp};
+use super::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
 

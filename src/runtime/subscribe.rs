@@ -41,7 +41,7 @@ impl Runtime {
         let Some(job) = self.jobs.get(&sub.job_id).filter(|j| {
             self.cfg
                 .observer_policy
-                .may_observe(&principal, &j.principal)
+                .may_observe(&principal, j.principal())
         }) else {
             self.audit_subscribe(sid, &principal, &sub.job_id, SubscribeDecision::Denied);
             // D37: the same answer whether or not the job exists.
@@ -63,13 +63,13 @@ impl Runtime {
             self.send_error(now, conn, e);
             return;
         }
-        let owner = principal == job.principal;
+        let owner = principal == job.principal();
         // History in the submitting session's numbering (D10).
         let history: Vec<Message> = if sub.history == Some(true) {
             let from = sub.from_event_seq.unwrap_or(0);
             self.sessions
-                .get(&job.session_id)
-                .map(|s| s.history(&job.id, from))
+                .get(job.session_id())
+                .map(|s| s.history(job.id(), from))
                 .unwrap_or_default()
         } else {
             Vec::new()
@@ -78,23 +78,23 @@ impl Runtime {
         let n = history.len() as u64;
         let subscribed = Subscribed {
             request_id: Some(request_id),
-            job_id: job.id.clone(),
-            current_status: job.status,
-            agent: job.agent.clone(),
-            lease: Some(job.lease.map.clone()),
-            lease_constraints: job.lease_constraints.clone(),
-            budget: job.lease.remaining().cloned(),
+            job_id: job.id().to_owned(),
+            current_status: job.status(),
+            agent: job.agent().clone(),
+            lease: Some(job.lease().map.clone()),
+            lease_constraints: job.lease_constraints().cloned(),
+            budget: job.lease().remaining().cloned(),
             // D9: credentials only to the submitting principal.
-            credentials: (owner && may_see_secrets && !job.credentials.is_empty())
-                .then(|| job.credentials.clone()),
-            parent_job_id: job.parent_job_id.clone(),
-            trace_id: job.trace_id,
+            credentials: (owner && may_see_secrets && !job.credentials().is_empty())
+                .then(|| job.credentials().to_vec()),
+            parent_job_id: job.parent_job_id().map(str::to_owned),
+            trace_id: job.trace_id(),
             subscribed_from: Some(if n == 0 { 0 } else { last_seq + n }),
             replayed: Some(Replayed::Count(n)),
         };
-        let job_id = job.id.clone();
-        let trace = job.trace_id;
-        let live = !job.status.is_terminal() && job.session_id != sid;
+        let job_id = job.id().to_owned();
+        let trace = job.trace_id();
+        let live = !job.status().is_terminal() && job.session_id() != sid;
         let f = self
             .envelope(now, conn, Message::Subscribed(subscribed))
             .with_job(job_id.clone());

@@ -2,94 +2,21 @@
 //! `StartAgent`), agent events with the session's `event_seq`, terminal frames, cancel
 //! (D6, D7, D37), `max_runtime_sec` (D8), lease expiry (D30) and the lease gate.
 
-use super::Runtime;
-use super::chunks::ChunkState;
-use super::conns::hello::{HelloRequest, PendingWelcome};
 use super::effect::{AgentStart, ConnId, Effect, EffectId, EffectOutcome};
 use super::event::{AgentEvent, AgentReply, RuntimeEvent};
-use super::leasing::{JobLease, Operation, float_number};
+use super::jobs::chunks::Chunk;
+use super::jobs::lease::{JobLease, float_number};
+use super::jobs::{Job, NewJob, Room, Waiter, resolve_agent};
 use super::outbox::TimerKey;
+use super::{Pending, Runtime};
+use crate::lease::Operation;
 use crate::time::Instant;
 use crate::wire::{
-    Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind,
-    JobError, JobEvent, JobResult, JobStatus, LeaseConstraints, Message, MetricValue, Submit,
-    Timestamp, TraceId,
+    Accepted, Credential, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind, JobError,
+    JobEvent, JobResult, JobStatus, Message, MetricValue, Submit, TraceId,
 };
 use serde_json::Value;
 use std::time::Duration;
-
-/// What an outstanding effect was for.
-#[derive(Debug)]
-pub(super) enum Pending {
-    Auth(Box<HelloRequest>),
-    Mint(Box<NewJob>),
-    Start {
-        job_id: String,
-    },
-    Revoke {
-        job_id: String,
-        credential_id: String,
-    },
-    Append {
-        session_id: String,
-        seq: u64,
-    },
-    Welcome(Box<PendingWelcome>),
-    ReadForResume(Box<PendingWelcome>),
-}
-
-/// A job that passed validation and waits for its credentials.
-#[derive(Debug)]
-pub(super) struct NewJob {
-    pub job_id: String,
-    pub conn: Option<ConnId>,
-    pub session_id: String,
-    pub principal: String,
-    /// `None` for a delegated child (no `job.accepted`).
-    pub request_id: Option<String>,
-    pub trace_id: Option<TraceId>,
-    pub agent: AgentRef,
-    pub input: Value,
-    pub lease: JobLease,
-    pub lease_constraints: Option<LeaseConstraints>,
-    pub idempotency: Option<(String, String)>,
-    pub max_runtime_sec: Option<u32>,
-    pub parent_job_id: Option<String>,
-    pub delegate_id: Option<String>,
-}
-
-/// One job, for the runtime's lifetime (bounded by `max_retained_jobs`).
-#[derive(Debug)]
-pub(super) struct Job {
-    pub id: String,
-    pub principal: String,
-    /// The submitting session; its frames carry this session's `event_seq`.
-    pub session_id: String,
-    pub agent: AgentRef,
-    pub status: JobStatus,
-    pub lease: JobLease,
-    pub lease_constraints: Option<LeaseConstraints>,
-    pub trace_id: Option<TraceId>,
-    pub parent_job_id: Option<String>,
-    pub delegate_id: Option<String>,
-    pub submitted_at: Timestamp,
-    pub credentials: Vec<Credential>,
-    /// The `job.accepted` payload, replayed on an idempotent resubmit (D27).
-    pub accepted: Option<Accepted>,
-    /// The terminal message, copied on an idempotent resubmit (D27).
-    pub terminal: Option<Message>,
-    /// Highest `event_seq` in the submitting session's numbering (D11).
-    pub last_event_seq: u64,
-    pub chunks: ChunkState,
-    /// Credentials still to revoke: (id, attempts so far).
-    pub revoking: Vec<(String, u32)>,
-    /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
-    /// resubmit (D27; the job had an idempotency key) or to persist the job (durable store).
-    pub replayable: bool,
-    /// A `MaxRuntime` or `LeaseExpiry` deadline was set for this job (only then does its end
-    /// cancel them).
-    pub timed: bool,
-}
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
     ErrorPayload::new(code, msg)
@@ -130,15 +57,22 @@ impl Runtime {
                         ErrorCode::InternalError,
                         format!("credential provisioning failed: {message}"),
                     );
-                    let mut answer = self.minting.remove(&nj.job_id).unwrap_or_default();
+                    let mut answer = self.jobs.end_minting(&nj.job_id);
                     if let (Some(conn), Some(rid)) = (nj.conn, nj.request_id.clone()) {
-                        answer.insert(0, (conn, nj.session_id.clone(), rid));
+                        answer.insert(
+                            0,
+                            Waiter {
+                                conn,
+                                session_id: nj.session_id.clone(),
+                                request_id: rid,
+                            },
+                        );
                     }
-                    for (conn, _, rid) in answer {
-                        self.send_error(now, conn, e.clone().with_request_id(rid));
+                    for w in answer {
+                        self.send_error(now, w.conn, e.clone().with_request_id(w.request_id));
                     }
                     if let Some((key, _)) = &nj.idempotency {
-                        self.idem.remove(&nj.principal, key);
+                        self.jobs.forget_key(&nj.principal, key);
                     }
                     self.release_job_slot(&nj.session_id);
                 }
@@ -213,7 +147,7 @@ impl Runtime {
             .is_some()
             .then(|| serde_json::to_string(&submit).unwrap_or_default());
         if let Some(key) = &submit.idempotency_key
-            && let Some(entry) = self.idem.get(now, &principal, key)
+            && let Some(entry) = self.jobs.idempotent(now, &principal, key)
         {
             if Some(&entry.fingerprint) != fingerprint.as_ref() {
                 return Err(err(
@@ -222,13 +156,17 @@ impl Runtime {
                 ));
             }
             let job_id = entry.job_id.clone();
-            if self.jobs.contains_key(&job_id) {
+            if self.jobs.get(&job_id).is_some() {
                 self.replay_accepted(now, conn, sid, request_id, &job_id);
                 return Ok(None);
             }
             // Still minting credentials: answered once the job is accepted (D27).
-            if let Some(waiters) = self.minting.get_mut(&job_id) {
-                waiters.push((conn, sid.to_owned(), request_id.to_owned()));
+            let waiter = Waiter {
+                conn,
+                session_id: sid.to_owned(),
+                request_id: request_id.to_owned(),
+            };
+            if self.jobs.wait_for_minting(&job_id, waiter) {
                 return Ok(None);
             }
         }
@@ -250,14 +188,17 @@ impl Runtime {
                 "too many jobs in the runtime",
             ));
         }
-        let agent = self.resolve_agent(&submit.agent)?;
+        let agent = resolve_agent(&self.cfg, &submit.agent)?;
         let mut lease = JobLease::parse(
             submit.lease_request.as_ref().unwrap_or(&Default::default()),
             submit.lease_constraints.as_ref(),
         )?;
         lease.check_future(&self.ids.timestamp_at(now))?;
         if let Some(parent) = &submit.parent_job_id {
-            self.check_parent(&principal, parent, &mut lease)?;
+            // D28: a subset of the parent's lease, visible to this principal.
+            lease = self
+                .jobs
+                .child_lease(parent, &principal, &self.cfg.observer_policy, &lease)?;
         }
         if self.effects_full() {
             return Err(err(ErrorCode::InternalError, "runtime busy, retry later"));
@@ -283,46 +224,17 @@ impl Runtime {
         }))
     }
 
-    /// Resolves `name[@version]` against the inventory (§7.5).
-    pub(super) fn resolve_agent(&self, r: &AgentRef) -> Result<AgentRef, ErrorPayload> {
-        let Some(spec) = self.cfg.agent(&r.name) else {
-            return Err(err(
-                ErrorCode::AgentNotAvailable,
-                format!("agent {:?} is not available", r.name),
-            ));
-        };
-        match &r.version {
-            Some(v) if spec.versions.iter().any(|x| x == v) => Ok(r.clone()),
-            Some(v) => Err(err(
-                ErrorCode::AgentVersionNotAvailable,
-                format!("agent {:?} has no version {v:?}", r.name),
-            )),
-            None => Ok(AgentRef::new(
-                r.name.clone(),
-                spec.default_version().map(str::to_owned),
-            )),
-        }
-    }
-
-    /// Forgets the oldest finished job when the retention cap is reached; `false` when every
-    /// remembered job is unfinished.
+    /// Makes room for one more job (retention cap): the forgotten job's subscriptions end;
+    /// `false` when every remembered job is unfinished.
     pub(super) fn make_room_for_job(&mut self) -> bool {
-        if self.jobs.len() < self.cfg.bounds.max_retained_jobs {
-            return true;
+        match self.jobs.make_room() {
+            Room::Free => true,
+            Room::Forgot(id) => {
+                self.subs.end_job(&id);
+                true
+            }
+            Room::Full => false,
         }
-        let victim = self
-            .job_order
-            .iter()
-            .position(|j| self.jobs.get(j).is_none_or(|j| j.status.is_terminal()));
-        let Some(pos) = victim else {
-            return false;
-        };
-        if let Some(id) = self.job_order.remove(pos)
-            && self.jobs.remove(&id).is_some()
-        {
-            self.subs.end_job(&id);
-        }
-        true
     }
 
     /// Reserves the session's job slot and mints credentials when the lease names `model.use`
@@ -344,10 +256,10 @@ impl Runtime {
             };
             // The key is reserved while minting, so a resubmit waits for this job (D27).
             if let Some((key, fp)) = &nj.idempotency {
-                self.idem
-                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
+                self.jobs
+                    .reserve_key(now, &nj.principal, key, fp, &nj.job_id);
             }
-            self.minting.insert(nj.job_id.clone(), Vec::new());
+            self.jobs.start_minting(&nj.job_id);
             self.push_effect(effect, Some(Pending::Mint(Box::new(nj))));
         } else {
             self.accept(now, nj, Vec::new());
@@ -375,47 +287,20 @@ impl Runtime {
             request_id: nj.request_id.clone(),
         };
         let replayable = nj.idempotency.is_some() || self.cfg.durable;
-        let job = Job {
-            id: nj.job_id.clone(),
-            principal: nj.principal.clone(),
-            session_id: nj.session_id.clone(),
-            agent: nj.agent.clone(),
-            status: JobStatus::Running,
-            lease: nj.lease.clone(),
-            lease_constraints: nj.lease_constraints.clone(),
-            trace_id: nj.trace_id,
-            parent_job_id: nj.parent_job_id.clone(),
-            delegate_id: nj.delegate_id.clone(),
-            submitted_at: accepted_at,
-            credentials: credentials.clone(),
-            accepted: (replayable && nj.request_id.is_some()).then(|| accepted.clone()),
-            terminal: None,
-            last_event_seq: 0,
-            chunks: ChunkState::default(),
-            revoking: Vec::new(),
-            replayable,
-            timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
-        };
-        self.jobs.insert(nj.job_id.clone(), job);
-        self.job_order.push_back(nj.job_id.clone());
+        let job = Job::new(&nj, accepted_at, credentials.clone(), &accepted, replayable);
+        self.jobs.insert(job);
         self.persist_job(&nj.job_id);
         for c in &credentials {
             self.persist_credential(&nj.job_id, &c.id, false);
         }
         if let Some((key, fp)) = &nj.idempotency {
-            let reserved = self
-                .idem
-                .get(now, &nj.principal, key)
-                .is_some_and(|e| e.job_id == nj.job_id);
-            if !reserved {
-                self.idem
-                    .insert(now, &nj.principal, key, fp.clone(), nj.job_id.clone());
-            }
+            self.jobs
+                .remember_key(now, &nj.principal, key, fp, &nj.job_id);
             self.persist_idempotency(now, &nj.principal, key, fp, &nj.job_id);
         }
         // Resubmits that arrived while the credentials were minted (D27).
-        for (conn, sid, rid) in self.minting.remove(&nj.job_id).unwrap_or_default() {
-            self.replay_accepted(now, conn, &sid, &rid, &nj.job_id);
+        for w in self.jobs.end_minting(&nj.job_id) {
+            self.replay_accepted(now, w.conn, &w.session_id, &w.request_id, &nj.job_id);
         }
         if nj.request_id.is_some() {
             let session = self.sessions.get(&nj.session_id);
@@ -477,10 +362,10 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let trace = job.trace_id;
-        let terminal = job.terminal.clone();
-        let owner = job.principal.clone();
-        if let Some(mut acc) = job.accepted.clone() {
+        let trace = job.trace_id();
+        let terminal = job.terminal().cloned();
+        let owner = job.principal().to_owned();
+        if let Some(mut acc) = job.accepted().cloned() {
             acc.request_id = Some(request_id.to_owned());
             // D26 over D27: the copy keeps the payload, except that credentials only go to a
             // session of the submitting principal that negotiated `provisioned_credentials`.
@@ -511,8 +396,8 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let owner_sid = job.session_id.clone();
-        let trace = job.trace_id;
+        let owner_sid = job.session_id().to_owned();
+        let trace = job.trace_id();
         // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
@@ -541,7 +426,7 @@ impl Runtime {
                 let keep_secret = self.sessions.get(sid).is_some_and(|s| {
                     self.jobs
                         .get(job_id)
-                        .is_some_and(|j| s.principal() == j.principal)
+                        .is_some_and(|j| s.principal() == j.principal())
                         && s.has("provisioned_credentials")
                 });
                 if !keep_secret
@@ -563,11 +448,8 @@ impl Runtime {
                 message: msg,
             };
             let seq = self.stamp(sid, f);
-            if *sid == owner_sid
-                && seq > 0
-                && let Some(j) = self.jobs.get_mut(job_id)
-            {
-                j.last_event_seq = seq;
+            if *sid == owner_sid && seq > 0 {
+                self.jobs.set_last_event_seq(job_id, seq);
             }
         }
         if terminal {
@@ -593,26 +475,24 @@ impl Runtime {
         status: JobStatus,
         stop_agent: bool,
     ) {
-        let Some(job) = self.jobs.get_mut(job_id) else {
+        let Some(ended) = self.jobs.end(job_id, status, &message) else {
             return;
         };
-        if job.status.is_terminal() {
-            return;
-        }
         let (result, error_code) = match &message {
             Message::Result(r) => (r.result.clone(), None),
             Message::JobError(e) => (None, Some(e.code.clone())),
             _ => (None, None),
         };
-        job.status = status;
-        if job.replayable {
-            job.terminal = Some(message.clone());
+        let timed = ended.timed;
+        // The held chunk goes first, with `more:false` on success (D32).
+        if let Some(held) = self
+            .jobs
+            .take_held_chunk(job_id, status == JobStatus::Success)
+        {
+            self.emit_event(now, job_id, EventBody::ResultChunk(held));
         }
-        let sid = job.session_id.clone();
-        let timed = job.timed;
-        self.flush_held_chunk(now, job_id, status == JobStatus::Success);
         self.emit_job(now, job_id, message);
-        self.release_job_slot(&sid);
+        self.release_job_slot(&ended.session_id);
         if timed {
             self.out
                 .cancel_timer(&TimerKey::MaxRuntime(job_id.to_owned()));
@@ -702,27 +582,9 @@ impl Runtime {
             .get(sid)
             .map(|s| s.principal().to_owned())
             .unwrap_or_default();
-        let verdict = match self.jobs.get(job_id) {
-            Some(j)
-                if self
-                    .cfg
-                    .observer_policy
-                    .may_observe(&principal, &j.principal) =>
-            {
-                if j.session_id != sid {
-                    Err(err(
-                        ErrorCode::PermissionDenied,
-                        "only the submitting session may cancel this job",
-                    ))
-                } else {
-                    Ok(!j.status.is_terminal())
-                }
-            }
-            _ => Err(err(
-                ErrorCode::JobNotFound,
-                format!("job {job_id:?} not found"),
-            )),
-        };
+        let verdict = self
+            .jobs
+            .may_cancel(job_id, &principal, sid, &self.cfg.observer_policy);
         match verdict {
             Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
             Ok(true) => self.end_with_status(now, job_id, FinalStatus::Cancelled),
@@ -754,16 +616,7 @@ impl Runtime {
         job_id: &str,
         op: &Operation,
     ) -> Result<(), ErrorPayload> {
-        let Some(job) = self.jobs.get(job_id) else {
-            return Err(err(
-                ErrorCode::JobNotFound,
-                format!("job {job_id:?} not found"),
-            ));
-        };
-        if job.status.is_terminal() {
-            return Err(err(ErrorCode::InvalidRequest, "the job has ended"));
-        }
-        job.lease.authorize(&self.ids.timestamp_at(now), op)
+        self.jobs.authorize(job_id, &self.ids.timestamp_at(now), op)
     }
 
     /// Something a running agent emitted. Errors go back to the agent (the job's state is
@@ -775,27 +628,19 @@ impl Runtime {
         event: AgentEvent,
     ) -> Result<AgentReply, ErrorPayload> {
         self.now = now;
-        match self.jobs.get(job_id) {
-            None => {
-                return Err(err(
-                    ErrorCode::JobNotFound,
-                    format!("job {job_id:?} not found"),
-                ));
-            }
-            Some(j) if j.status.is_terminal() => {
-                return Err(err(ErrorCode::InvalidRequest, "the job has ended"));
-            }
-            Some(_) => {}
-        }
+        self.jobs.check_live(job_id)?;
         match event {
             AgentEvent::Event(EventBody::ResultChunk(c)) => {
-                self.result_chunk(now, job_id, c.chunk_seq, c.data, c.encoding, c.more);
+                let chunk = Chunk {
+                    chunk_seq: c.chunk_seq,
+                    data: c.data,
+                    encoding: c.encoding,
+                    more: c.more,
+                };
+                self.result_chunk(now, job_id, chunk);
             }
             AgentEvent::Event(EventBody::Metric(mut m)) => {
-                let applied = match self.jobs.get_mut(job_id) {
-                    Some(j) => j.lease.apply_cost(&m)?,
-                    None => None,
-                };
+                let applied = self.jobs.apply_cost(job_id, &m)?;
                 // The reference re-serialises metric values as floats.
                 if let MetricValue::Number(n) = &m.value {
                     m.value = MetricValue::Number(float_number(n.as_f64().unwrap_or(0.0)));
@@ -828,7 +673,15 @@ impl Runtime {
                 data,
                 encoding,
                 more,
-            } => self.result_chunk(now, job_id, chunk_seq, data, encoding, more),
+            } => {
+                let chunk = Chunk {
+                    chunk_seq,
+                    data,
+                    encoding,
+                    more,
+                };
+                self.result_chunk(now, job_id, chunk);
+            }
             AgentEvent::Result { result, summary } => {
                 self.agent_result(now, job_id, result, summary)
             }
@@ -866,7 +719,7 @@ impl Runtime {
         result: Option<Value>,
         summary: Option<String>,
     ) {
-        let streamed = self.jobs.get(job_id).and_then(|j| j.chunks.streamed());
+        let streamed = self.jobs.streamed(job_id);
         let result = result.filter(|v| !v.is_null());
         let r = match streamed {
             Some((rid, size)) => {
@@ -899,5 +752,21 @@ impl Runtime {
             },
         };
         self.finish(now, job_id, Message::Result(r), JobStatus::Success, false);
+    }
+
+    /// One result chunk (§8.4, D32): emitted in order, or the job fails.
+    fn result_chunk(&mut self, now: Instant, job_id: &str, chunk: Chunk) {
+        let ids = &mut self.ids;
+        match self
+            .jobs
+            .chunk(job_id, chunk, || ids.mint(now, IdKind::Result))
+        {
+            Ok(bodies) => {
+                for b in bodies {
+                    self.emit_event(now, job_id, EventBody::ResultChunk(b));
+                }
+            }
+            Err((code, message)) => self.fail_job(now, job_id, code, message, true),
+        }
     }
 }
