@@ -157,11 +157,11 @@ pub enum RuntimeEvent {
 /// Which limit was hit (the `details.limit` of the error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LimitKind {
-    /// [`AbuseLimits::max_sessions_per_principal`].
+    /// [`AbuseLimits::max_sessions_per_principal`](super::AbuseLimits::max_sessions_per_principal).
     SessionsPerPrincipal,
-    /// [`AbuseLimits::max_jobs_per_principal`].
+    /// [`AbuseLimits::max_jobs_per_principal`](super::AbuseLimits::max_jobs_per_principal).
     JobsPerPrincipal,
-    /// [`AbuseLimits::zero_throughput_timeout`].
+    /// [`AbuseLimits::zero_throughput_timeout`](super::AbuseLimits::zero_throughput_timeout).
     ZeroThroughput,
 }
 

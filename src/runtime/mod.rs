@@ -9,36 +9,75 @@
 //! [`Runtime::authorize`]. Outputs: [`Runtime::poll_transmit`], [`Runtime::poll_effect`],
 //! [`Runtime::poll_event`], [`Runtime::poll_timeout`]. Drive it as the crate docs' driving
 //! contract says. Nothing here returns an `Err` for peer input.
+//!
+//! ## Structure: a parent and its owned parts
+//!
+//! Like quinn-proto's `Connection` with its streams state, `Runtime` is a parent that owns
+//! sub-state-machines. Each part is a struct with private fields and its own `impl`; it
+//! answers what should happen and never reaches into another part:
+//!
+//! - `conns` — connections: the table, each one's phase (waiting for its hello,
+//!   authenticating, attached, closing), transmit-cap accounting, heartbeat and
+//!   zero-throughput decisions; `conns/hello.rs` reads a connection's first frame.
+//! - `sessions` — sessions: each one's `event_seq` space and event ring (`sessions/ring.rs`),
+//!   resume-token hash (`sessions/token.rs`), resume checks, expiry, write-ahead progress
+//!   and job slots.
+//! - `jobs` — jobs: lifecycle and retention, lease and budget (`jobs/lease.rs`), streamed
+//!   results (`jobs/chunks.rs`), credential revocation (`jobs/credentials.rs`), idempotency
+//!   keys (`jobs/idempotency.rs`), credentials being minted, the `list_jobs` query
+//!   (`jobs/list.rs`).
+//! - `subscriptions` — who follows which job, both ways.
+//!
+//! Shared below them: `outbox` (transmit, effect and event queues, effect ids, the deadline
+//! index, the counters, the encode buffer), `minter` (ids and wall time), and the plain
+//! types (`config`, `effect`, `event`, `metrics`, `fxhash`, `encoding`).
+//!
+//! The parent (this file) holds the parts, the outbox and the table of outstanding effects;
+//! its `handle_*` inputs drain into the parts and the outbox. Everything that spans parts —
+//! a hello that ends in a session and a welcome, a submit that takes a session's job slot,
+//! creates a job and starts an agent, an agent event stamped into its session's ring and
+//! queued on its connection — is orchestration in `flows/`, one file per protocol concern,
+//! as `impl Runtime` blocks.
+//!
+//! ## Module graph
+//!
+//! Imports go one way only (checked by `tests/runtime_module_graph.rs`, which also rejects
+//! any cycle):
+//!
+//! ```text
+//! leaves: config · effect · event ─► effect · metrics ─► event · fxhash · encoding · minter
+//!         outbox ─► effect, encoding, event, metrics
+//! parts:  conns ─► effect, fxhash;  conns/hello ─► effect
+//!         sessions ─► config, effect, encoding, fxhash, sessions/ring, sessions/token;
+//!         sessions/ring ─► encoding
+//!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease};
+//!         jobs/credentials, jobs/list ─► jobs (list also ─► config)
+//!         subscriptions ─► fxhash
+//! mod.rs ─► every leaf but encoding, every part
+//! flows/* ─► mod.rs, leaves, parts; nothing imports flows
+//! ```
+//!
+//! A part never imports the parent, `flows` or another part; a leaf imports only leaves.
 
 mod config;
 mod conns;
-mod credentials;
-mod delegation;
-mod durability;
 mod effect;
 mod encoding;
 mod event;
+mod flows;
 mod fxhash;
-mod handshake;
-mod heartbeat;
-mod job_flow;
 mod jobs;
-mod limits;
-mod list_jobs;
 mod metrics;
 mod minter;
 mod outbox;
-mod session;
 mod sessions;
-mod subscribe;
 mod subscriptions;
 
 pub use crate::lease::Operation;
 pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
-pub use durability::StoreSnapshot;
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
-    IdempotencyRecord, JobRecord, SessionRecord, StoredFrame, TransportKind,
+    IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
 };
 pub use event::{AgentEvent, AgentReply, LimitKind, RuntimeEvent, SubscribeDecision};
 pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};

@@ -2,10 +2,10 @@
 //! are both checked against the parent lease (subset, remaining budget, expiry); a child runs
 //! on the parent's session with the parent's principal.
 
-use super::Runtime;
-use super::jobs::lease::JobLease;
-use super::jobs::{NewJob, resolve_agent};
 use crate::lease::Operation;
+use crate::runtime::Runtime;
+use crate::runtime::jobs::lease::JobLease;
+use crate::runtime::jobs::{NewJob, resolve_agent};
 use crate::time::Instant;
 use crate::wire::{
     AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, IdKind, LeaseConstraints, LeaseMap,
@@ -16,7 +16,7 @@ impl Runtime {
     /// An agent's delegate request: `agent.delegate` authorized on the child agent's name,
     /// then the subset check, then the `delegate` event on the parent and the child job on
     /// the same session (WIRE.md §15).
-    pub(super) fn delegate(
+    pub(in crate::runtime) fn delegate(
         &mut self,
         now: Instant,
         parent_id: &str,

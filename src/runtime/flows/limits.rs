@@ -2,14 +2,14 @@
 //! sustained zero-throughput connections, and the audit record of every `job.subscribe`.
 //!
 //! Every limit defaults to off (unlimited); each over-limit outcome is documented on its
-//! field of [`AbuseLimits`](super::AbuseLimits). The runtime keeps serving every other
+//! field of [`AbuseLimits`](crate::runtime::AbuseLimits). The runtime keeps serving every other
 //! principal.
 
-use super::Runtime;
-use super::conns::Throughput;
-use super::effect::{CloseReason, ConnId};
-use super::event::{LimitKind, RuntimeEvent, SubscribeDecision};
-use super::outbox::TimerKey;
+use crate::runtime::Runtime;
+use crate::runtime::conns::Throughput;
+use crate::runtime::effect::{CloseReason, ConnId};
+use crate::runtime::event::{LimitKind, RuntimeEvent, SubscribeDecision};
+use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{ErrorCode, ErrorPayload};
 use serde_json::{Map, Value};
@@ -35,7 +35,7 @@ impl Runtime {
     }
 
     /// Arms the zero-throughput check of a new connection.
-    pub(super) fn arm_zero_throughput(&mut self, now: Instant, conn: ConnId) {
+    pub(in crate::runtime) fn arm_zero_throughput(&mut self, now: Instant, conn: ConnId) {
         if let Some(after) = self.zero_throughput_after() {
             self.out
                 .set_timer(TimerKey::ZeroThroughput(conn), now + after);
@@ -43,7 +43,7 @@ impl Runtime {
     }
 
     /// Checks a connection's throughput; closes it when idle past the timeout.
-    pub(super) fn zero_throughput_check(&mut self, now: Instant, conn: ConnId) {
+    pub(in crate::runtime) fn zero_throughput_check(&mut self, now: Instant, conn: ConnId) {
         let Some(after) = self.zero_throughput_after() else {
             return;
         };
@@ -66,7 +66,7 @@ impl Runtime {
     }
 
     /// Sessions-per-principal check for a new session; `Err` is the error to send.
-    pub(super) fn check_session_limit(
+    pub(in crate::runtime) fn check_session_limit(
         &mut self,
         conn: ConnId,
         principal: &str,
@@ -94,7 +94,7 @@ impl Runtime {
     }
 
     /// Jobs-per-principal check for a submit; `Err` is the error to send.
-    pub(super) fn check_job_limit(
+    pub(in crate::runtime) fn check_job_limit(
         &mut self,
         conn: ConnId,
         principal: &str,
@@ -122,7 +122,7 @@ impl Runtime {
     }
 
     /// The audit record of one `job.subscribe` (spec §14).
-    pub(super) fn audit_subscribe(
+    pub(in crate::runtime) fn audit_subscribe(
         &mut self,
         session_id: &str,
         subscriber: &str,

@@ -1,19 +1,19 @@
 //! Provisioned credentials (§9.8): rotation events, and revocation at every terminal state
 //! with retries owned by the core (a timer plus a `RevokeCredential` effect). The per-job
-//! bookkeeping is the jobs part's ([`super::jobs::credentials`]).
+//! bookkeeping is the jobs part's ([`crate::runtime::jobs::credentials`]).
 
-use super::effect::{Effect, EffectOutcome};
-use super::event::RuntimeEvent;
-use super::jobs::credentials::Revoke;
-use super::outbox::TimerKey;
-use super::{Pending, Runtime};
+use crate::runtime::effect::{Effect, EffectOutcome};
+use crate::runtime::event::RuntimeEvent;
+use crate::runtime::jobs::credentials::Revoke;
+use crate::runtime::outbox::TimerKey;
+use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{ErrorPayload, EventBody, StatusBody};
 
 impl Runtime {
     /// Emits `status {phase:"credential_rotated", id, value}`; `value` is stripped for every
     /// session that may not see it (see `emit_job`).
-    pub(super) fn rotate_credential(
+    pub(in crate::runtime) fn rotate_credential(
         &mut self,
         now: Instant,
         job_id: &str,
@@ -33,13 +33,13 @@ impl Runtime {
     }
 
     /// Revokes every credential of an ended job.
-    pub(super) fn revoke_all(&mut self, job_id: &str) {
+    pub(in crate::runtime) fn revoke_all(&mut self, job_id: &str) {
         for credential_id in self.jobs.start_revoking(job_id) {
             self.push_revoke(job_id, credential_id);
         }
     }
 
-    pub(super) fn push_revoke(&mut self, job_id: &str, credential_id: String) {
+    pub(in crate::runtime) fn push_revoke(&mut self, job_id: &str, credential_id: String) {
         self.push_effect(
             Effect::RevokeCredential {
                 job_id: job_id.to_owned(),
@@ -52,7 +52,7 @@ impl Runtime {
         );
     }
 
-    pub(super) fn revoke_done(
+    pub(in crate::runtime) fn revoke_done(
         &mut self,
         now: Instant,
         job_id: &str,
@@ -89,7 +89,12 @@ impl Runtime {
         }
     }
 
-    pub(super) fn revoke_retry(&mut self, _now: Instant, job_id: &str, credential_id: &str) {
+    pub(in crate::runtime) fn revoke_retry(
+        &mut self,
+        _now: Instant,
+        job_id: &str,
+        credential_id: &str,
+    ) {
         if self.jobs.retry_revoke(job_id, credential_id) {
             self.push_revoke(job_id, credential_id.to_owned());
         }

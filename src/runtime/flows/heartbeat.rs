@@ -2,16 +2,16 @@
 //! regardless of other traffic (WIRE.md §8), and closes a connection after two silent intervals. Jobs
 //! keep running and the session stays resumable.
 
-use super::Runtime;
-use super::conns::Heartbeat;
-use super::effect::{CloseReason, ConnId};
-use super::event::RuntimeEvent;
-use super::outbox::TimerKey;
+use crate::runtime::Runtime;
+use crate::runtime::conns::Heartbeat;
+use crate::runtime::effect::{CloseReason, ConnId};
+use crate::runtime::event::RuntimeEvent;
+use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{IdKind, Message, Ping};
 
 impl Runtime {
-    pub(super) fn heartbeat_tick(&mut self, now: Instant, conn: ConnId) {
+    pub(in crate::runtime) fn heartbeat_tick(&mut self, now: Instant, conn: ConnId) {
         let interval = self.cfg.heartbeat_interval;
         match self.conns.heartbeat(now, conn, interval) {
             Heartbeat::Skip => return,

@@ -1,13 +1,13 @@
 //! `session.list_jobs` → `session.jobs` (§6.6, D11): the query is the jobs part's
-//! ([`Jobs::list`](super::jobs::Jobs::list)); this answers it on the wire.
+//! ([`Jobs::list`](crate::runtime::jobs::Jobs::list)); this answers it on the wire.
 
-use super::Runtime;
-use super::effect::ConnId;
+use crate::runtime::Runtime;
+use crate::runtime::effect::ConnId;
 use crate::time::Instant;
 use crate::wire::{ListJobs, Message};
 
 impl Runtime {
-    pub(super) fn list_jobs(
+    pub(in crate::runtime) fn list_jobs(
         &mut self,
         now: Instant,
         conn: ConnId,

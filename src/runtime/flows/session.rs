@@ -1,23 +1,23 @@
 //! Sessions: the per-session `event_seq` space and ring, frame dispatch after the handshake,
 //! ack (D5), detach and the resume window (§6.7).
 
-use super::effect::{CloseReason, ConnId, Effect};
-use super::event::RuntimeEvent;
-use super::outbox::{Outgoing, TimerKey};
-use super::sessions::{Expiry, Session, Stamp};
-use super::{Pending, Runtime};
+use crate::runtime::effect::{CloseReason, ConnId, Effect};
+use crate::runtime::event::RuntimeEvent;
+use crate::runtime::outbox::{Outgoing, TimerKey};
+use crate::runtime::sessions::{Expiry, Session, Stamp};
+use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
 
 impl Runtime {
     /// The session attached to `conn`.
-    pub(super) fn session_of(&self, conn: ConnId) -> Option<&Session> {
+    pub(in crate::runtime) fn session_of(&self, conn: ConnId) -> Option<&Session> {
         self.sessions.get(self.conns.session_of(conn)?)
     }
 
     /// Detaches `conn`'s session (if any): it becomes resumable for the resume window; its
     /// jobs keep running and their frames keep going into its ring (D3).
-    pub(super) fn detach_session_of(&mut self, conn: ConnId) {
+    pub(in crate::runtime) fn detach_session_of(&mut self, conn: ConnId) {
         self.out.cancel_timer(&TimerKey::Heartbeat(conn));
         let Some(sid) = self.conns.detach(conn) else {
             return;
@@ -32,7 +32,7 @@ impl Runtime {
     /// The resume window of a detached session elapsed: its buffer is freed, its
     /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` (D2). Its jobs keep
     /// running (§6.7).
-    pub(super) fn resume_window_elapsed(&mut self, now: Instant, sid: &str) {
+    pub(in crate::runtime) fn resume_window_elapsed(&mut self, now: Instant, sid: &str) {
         match self.sessions.expire(sid) {
             Expiry::Kept => return,
             Expiry::Expired => {}
@@ -56,12 +56,12 @@ impl Runtime {
 
     /// Stamps `frame` with session `sid`'s next `event_seq`, keeps it in the ring and sends it
     /// when the session is attached. Returns the seq (0 for an unknown or expired session).
-    pub(super) fn stamp(&mut self, sid: &str, frame: Frame) -> u64 {
+    pub(in crate::runtime) fn stamp(&mut self, sid: &str, frame: Frame) -> u64 {
         self.stamp_with(sid, frame, false)
     }
 
     /// [`Runtime::stamp`]; `replay` frames bypass the transmit cap (see `transmit_replay`).
-    pub(super) fn stamp_with(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
+    pub(in crate::runtime) fn stamp_with(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
         match self.sessions.stamp(sid, frame, &mut self.out.scratch) {
             Stamp::Dropped => 0,
             Stamp::Append { seq, records } => {
@@ -94,7 +94,12 @@ impl Runtime {
     }
 
     /// A decoded frame on an established session.
-    pub(super) fn handle_session_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+    pub(in crate::runtime) fn handle_session_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        frame: Frame,
+    ) {
         let Some(session) = self.session_of(conn) else {
             return;
         };

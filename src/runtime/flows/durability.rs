@@ -3,32 +3,19 @@
 //! before a welcome with a new token, job / idempotency / credential records, and
 //! [`Runtime::restore`] rebuilding the runtime from what the store returns.
 
-use super::effect::{
-    CloseReason, CredentialRecord, Effect, IdempotencyRecord, JobRecord, SessionRecord,
+use crate::runtime::effect::{
+    CloseReason, CredentialRecord, Effect, IdempotencyRecord, StoreSnapshot,
 };
-use super::outbox::TimerKey;
-use super::sessions::Appended;
-use super::{Pending, Runtime};
+use crate::runtime::outbox::TimerKey;
+use crate::runtime::sessions::Appended;
+use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::ErrorCode;
 use std::time::Duration;
 
-/// What a durable store returns on start.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoreSnapshot {
-    /// Every session record.
-    pub sessions: Vec<SessionRecord>,
-    /// Every job record.
-    pub jobs: Vec<JobRecord>,
-    /// Every idempotency record.
-    pub idempotency: Vec<IdempotencyRecord>,
-    /// Every credential not yet revoked.
-    pub credentials: Vec<CredentialRecord>,
-}
-
 impl Runtime {
     /// Persists a detached session with its window (store only).
-    pub(super) fn persist_detached(&mut self, sid: &str, closes_at: Instant) {
+    pub(in crate::runtime) fn persist_detached(&mut self, sid: &str, closes_at: Instant) {
         if !self.cfg.durable {
             return;
         }
@@ -39,7 +26,7 @@ impl Runtime {
     }
 
     /// An append completed: transmit every frame that is now durable, in seq order.
-    pub(super) fn append_done(&mut self, sid: &str, seq: u64) {
+    pub(in crate::runtime) fn append_done(&mut self, sid: &str, seq: u64) {
         match self.sessions.append_done(sid, seq) {
             Appended::Nothing => {}
             // A frame the ring dropped before it became durable cannot go out live: close,
@@ -54,7 +41,7 @@ impl Runtime {
     }
 
     /// Persists job `job_id` (store only).
-    pub(super) fn persist_job(&mut self, job_id: &str) {
+    pub(in crate::runtime) fn persist_job(&mut self, job_id: &str) {
         if !self.cfg.durable {
             return;
         }
@@ -65,7 +52,7 @@ impl Runtime {
     }
 
     /// Persists an idempotency key (store only).
-    pub(super) fn persist_idempotency(
+    pub(in crate::runtime) fn persist_idempotency(
         &mut self,
         now: Instant,
         principal: &str,
@@ -90,7 +77,12 @@ impl Runtime {
     }
 
     /// Persists a credential's state (store only).
-    pub(super) fn persist_credential(&mut self, job_id: &str, credential_id: &str, revoked: bool) {
+    pub(in crate::runtime) fn persist_credential(
+        &mut self,
+        job_id: &str,
+        credential_id: &str,
+        revoked: bool,
+    ) {
         if !self.cfg.durable {
             return;
         }

@@ -1,9 +1,9 @@
 //! `job.subscribe` / `job.unsubscribe` (§7.6, D9, D10, D37): `job.subscribed` first, then the
 //! history renumbered into the subscriber's own `event_seq` space, then live frames.
 
-use super::Runtime;
-use super::effect::ConnId;
-use super::event::SubscribeDecision;
+use crate::runtime::Runtime;
+use crate::runtime::effect::ConnId;
+use crate::runtime::event::SubscribeDecision;
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, EventBody, Frame, IdKind, JobEvent, Message, Replayed, Subscribe,
@@ -11,7 +11,7 @@ use crate::wire::{
 };
 
 /// Removes a rotated credential's secret (§9.8).
-pub(super) fn strip_secret(msg: &mut Message) {
+pub(in crate::runtime) fn strip_secret(msg: &mut Message) {
     if let Message::Event(JobEvent {
         body: EventBody::Status(st),
         ..
@@ -23,7 +23,7 @@ pub(super) fn strip_secret(msg: &mut Message) {
 }
 
 impl Runtime {
-    pub(super) fn subscribe(
+    pub(in crate::runtime) fn subscribe(
         &mut self,
         now: Instant,
         conn: ConnId,
@@ -114,7 +114,7 @@ impl Runtime {
     }
 
     /// `job.unsubscribe`: no reply; an unknown job is ignored.
-    pub(super) fn unsubscribe(&mut self, sid: &str, job_id: &str) {
+    pub(in crate::runtime) fn unsubscribe(&mut self, sid: &str, job_id: &str) {
         self.subs.remove(sid, job_id);
     }
 }

@@ -1,19 +1,24 @@
 //! The handshake: `session.hello` → `Authenticate` effect → `session.welcome` (D24), and
 //! resume through `session.hello` + `payload.resume` or `session.resume` (D2, D4, D5).
 
-use super::conns::Phase;
-use super::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
-use super::effect::{CloseReason, ConnId, Effect, EffectId};
-use super::event::RuntimeEvent;
-use super::outbox::{Outgoing, TimerKey};
-use super::sessions::ResumeFrom;
-use super::{Pending, Runtime};
+use crate::runtime::conns::Phase;
+use crate::runtime::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
+use crate::runtime::effect::{CloseReason, ConnId, Effect, EffectId};
+use crate::runtime::event::RuntimeEvent;
+use crate::runtime::outbox::{Outgoing, TimerKey};
+use crate::runtime::sessions::ResumeFrom;
+use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
 
 impl Runtime {
     /// A frame on a connection without a session yet.
-    pub(super) fn handle_handshake_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
+    pub(in crate::runtime) fn handle_handshake_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        frame: Frame,
+    ) {
         if matches!(self.conns.phase(conn), Some(Phase::Authenticating(_))) {
             let err = ErrorPayload::new(
                 ErrorCode::InvalidRequest,
@@ -46,13 +51,18 @@ impl Runtime {
     }
 
     /// `session.error` without a session, then close (WIRE.md §5.4).
-    pub(super) fn fail_handshake(&mut self, now: Instant, conn: ConnId, err: ErrorPayload) {
+    pub(in crate::runtime) fn fail_handshake(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        err: ErrorPayload,
+    ) {
         self.send_error(now, conn, err);
         self.close_conn(now, conn, CloseReason::HandshakeFailed);
     }
 
     /// The `Authenticate` effect finished.
-    pub(super) fn auth_done(
+    pub(in crate::runtime) fn auth_done(
         &mut self,
         now: Instant,
         effect: EffectId,
@@ -96,7 +106,7 @@ impl Runtime {
 
     /// Rotates the resume token, then sends the welcome and the replay. With a durable store
     /// the session record holding the new token is persisted first.
-    pub(super) fn welcome(&mut self, now: Instant, mut pw: PendingWelcome) {
+    pub(in crate::runtime) fn welcome(&mut self, now: Instant, mut pw: PendingWelcome) {
         let token = self.mint(now, IdKind::ResumeToken);
         let Some(old_hash) = self.sessions.rotate_token(&pw.session_id, &token) else {
             return;
@@ -121,7 +131,7 @@ impl Runtime {
     }
 
     /// The `PersistSession` before a welcome finished.
-    pub(super) fn welcome_persisted(
+    pub(in crate::runtime) fn welcome_persisted(
         &mut self,
         now: Instant,
         effect: EffectId,
@@ -210,7 +220,12 @@ impl Runtime {
     /// Resume (D2): token and principal checked without destroying the record (D4); a gap
     /// below what is kept is `RESUME_WINDOW_EXPIRED` (D5), unless the durable store still
     /// has it (`ReadEvents`); then welcome and replay (D3).
-    pub(super) fn resume(&mut self, now: Instant, principal: Option<String>, req: HelloRequest) {
+    pub(in crate::runtime) fn resume(
+        &mut self,
+        now: Instant,
+        principal: Option<String>,
+        req: HelloRequest,
+    ) {
         let conn = req.conn;
         let Some(r) = req.resume.as_ref() else {
             return;
@@ -249,7 +264,7 @@ impl Runtime {
     }
 
     /// `ReadEvents` for a resume beyond the ring returned: the store must cover the gap.
-    pub(super) fn resume_read(
+    pub(in crate::runtime) fn resume_read(
         &mut self,
         now: Instant,
         effect: EffectId,
