@@ -119,6 +119,10 @@ enum Pending {
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
+///
+/// Every input takes `now`; a `now` earlier than the latest already seen is taken as the
+/// latest (time never runs backwards inside the core), so a host whose clock steps back
+/// cannot move a deadline earlier or fire a timer twice.
 pub struct Runtime {
     cfg: RuntimeConfig,
     /// Ids and wall time.
@@ -135,7 +139,9 @@ pub struct Runtime {
     subs: Subscriptions,
     /// What each outstanding effect is for.
     pending: FxHashMap<EffectId, Pending>,
-    /// The `now` of the current input (for paths that run deep inside one).
+    /// The latest `now` seen. Every input's `now` is clamped to it (`max(now, latest)`), so
+    /// time never runs backwards inside the core: a deadline is never moved earlier and a
+    /// timer never fires twice because a host's clock stepped back.
     now: Instant,
 }
 
@@ -185,7 +191,7 @@ impl Runtime {
 
     /// A transport connection opened; the runtime now waits for its `session.hello`.
     pub fn handle_connection_opened(&mut self, now: Instant, conn: ConnId, kind: TransportKind) {
-        self.now = now;
+        let now = self.clamp(now);
         self.conns.open(now, conn, kind);
         self.arm_zero_throughput(now, conn);
     }
@@ -193,8 +199,7 @@ impl Runtime {
     /// A transport connection ended (for any reason). Its session becomes resumable for the
     /// resume window; its jobs keep running (§6.7, D3).
     pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
-        self.now = now;
-        let _ = now;
+        self.clamp(now);
         self.detach_session_of(conn);
         self.conns.remove(conn);
         self.out.cancel_timer(&TimerKey::ZeroThroughput(conn));
@@ -203,7 +208,7 @@ impl Runtime {
     /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
     /// Peer faults are answered on the wire, never returned.
     pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
-        self.now = now;
+        let now = self.clamp(now);
         let (kind, phase_open) = match self.conns.receive(now, conn) {
             Inbound::Ignore => return,
             Inbound::Open(kind) => (kind, true),
@@ -248,7 +253,7 @@ impl Runtime {
     /// (a stdio line the [`LineFramer`](crate::wire::LineFramer) skipped, a WebSocket message
     /// the library rejected): the same outcome as passing it to [`Runtime::handle_frame`].
     pub fn handle_oversized_frame(&mut self, now: Instant, conn: ConnId, len: usize) {
-        self.now = now;
+        let now = self.clamp(now);
         if let Some(kind) = self.conns.receive_oversized(now, conn) {
             self.oversized(now, conn, kind, len);
         }
@@ -271,7 +276,7 @@ impl Runtime {
 
     /// The result of an effect the host performed.
     pub fn handle_effect_result(&mut self, now: Instant, id: EffectId, outcome: EffectOutcome) {
-        self.now = now;
+        let now = self.clamp(now);
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
@@ -281,7 +286,7 @@ impl Runtime {
     /// Wakes expired deadlines: heartbeats, `max_runtime_sec`, lease expiry, resume windows,
     /// revocation retries.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        let now = self.clamp(now);
         while let Some(key) = self.out.pop_expired(now) {
             match key {
                 TimerKey::Heartbeat(conn) => self.heartbeat_tick(now, conn),
@@ -388,6 +393,16 @@ impl Runtime {
     }
 
     // ---- plumbing -----------------------------------------------------------------------
+
+    /// Clamps an input's `now` to the latest seen (time never runs backwards inside the
+    /// core) and returns it.
+    #[inline]
+    fn clamp(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
 
     fn mint(&mut self, now: Instant, kind: IdKind) -> String {
         self.ids.mint(now, kind)

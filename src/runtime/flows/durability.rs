@@ -102,7 +102,7 @@ impl Runtime {
     /// stamped with its session's next `event_seq`; every outstanding credential is revoked
     /// again. Call it once, before any connection opens.
     pub fn restore(&mut self, now: Instant, snapshot: StoreSnapshot) {
-        self.now = now;
+        let now = self.clamp(now);
         let wall_now = self.ids.timestamp_at(now);
         for r in snapshot.sessions {
             let closes = r

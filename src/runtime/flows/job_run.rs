@@ -248,6 +248,8 @@ impl Runtime {
         job_id: &str,
         op: &Operation,
     ) -> Result<(), ErrorPayload> {
+        // Clamped like every input (a query: the latest `now` is not moved).
+        let now = now.max(self.now);
         self.jobs.authorize(job_id, &self.ids.timestamp_at(now), op)
     }
 
@@ -259,7 +261,7 @@ impl Runtime {
         job_id: &str,
         event: AgentEvent,
     ) -> Result<AgentReply, ErrorPayload> {
-        self.now = now;
+        let now = self.clamp(now);
         self.jobs.check_live(job_id)?;
         match event {
             AgentEvent::Event(EventBody::ResultChunk(c)) => {
