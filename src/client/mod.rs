@@ -230,11 +230,13 @@ impl ClientSession {
     // ----- outputs -----
 
     /// The next frame to send.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_transmit(&mut self) -> Option<Frame> {
         self.transmits.pop_front()
     }
 
     /// The next event for the host.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         let ev = self.events.pop_front()?;
         if let ClientEvent::JobEvent {
@@ -254,6 +256,7 @@ impl ClientSession {
     }
 
     /// When `handle_timeout` must next be called.
+    #[must_use = "sleep until this deadline, then call handle_timeout (the driving contract)"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state != ClientState::Open {
             return None;

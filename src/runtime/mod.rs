@@ -303,6 +303,7 @@ impl Runtime {
 
     /// The next frame to send, and where. Same queue as
     /// [`poll_transmit_encoded`](Self::poll_transmit_encoded); use one or the other.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
         let (conn, out) = self.pop_transmit()?;
         let frame = match out {
@@ -317,6 +318,7 @@ impl Runtime {
     /// one stdio line without its newline), and where. Seq-bearing frames were encoded once,
     /// when the session ring kept them, and these are the same bytes (shared, not copied);
     /// other frames are encoded here. Same queue as [`poll_transmit`](Self::poll_transmit).
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_transmit_encoded(&mut self) -> Option<(ConnId, Bytes)> {
         let (conn, out) = self.pop_transmit()?;
         let bytes = match out {
@@ -335,16 +337,19 @@ impl Runtime {
     }
 
     /// The next effect to perform.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_effect(&mut self) -> Option<(EffectId, Effect)> {
         self.out.pop_effect()
     }
 
     /// The next event for the host.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_event(&mut self) -> Option<RuntimeEvent> {
         self.out.pop_event()
     }
 
     /// The earliest deadline; call [`Runtime::handle_timeout`] once it has passed.
+    #[must_use = "sleep until this deadline, then call handle_timeout (the driving contract)"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.out.next_deadline()
     }
