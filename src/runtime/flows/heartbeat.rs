@@ -1,6 +1,6 @@
 //! Heartbeats (§6.4, D25, D26): with `heartbeat` negotiated, the runtime pings every interval
-//! regardless of other traffic (WIRE.md §8), and closes a connection after two silent intervals. Jobs
-//! keep running and the session stays resumable.
+//! regardless of other traffic (WIRE.md §8), and closes a connection after two silent
+//! intervals. Jobs keep running and the session stays resumable.
 
 use crate::runtime::Runtime;
 use crate::runtime::conns::Heartbeat;

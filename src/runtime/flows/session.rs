@@ -1,5 +1,7 @@
-//! Sessions: the per-session `event_seq` space and ring, frame dispatch after the handshake,
-//! ack (D5), detach and the resume window (§6.7).
+//! An attached session's side of the orchestration: frame dispatch after the handshake (D36
+//! session check, ping D26, ack D5, bye/close D1, the gated requests), detaching a connection,
+//! the resume window (§6.7), and stamping a frame into a session's ring and onto its
+//! connection (or, with a store, into a write-ahead append).
 
 use crate::runtime::effect::{CloseReason, ConnId, Effect};
 use crate::runtime::event::RuntimeEvent;
