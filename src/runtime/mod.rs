@@ -73,6 +73,7 @@ mod outbox;
 mod sessions;
 mod subscriptions;
 
+#[doc(inline)]
 pub use crate::lease::Operation;
 pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use effect::{
