@@ -171,6 +171,7 @@ impl ClientSession {
     /// `job.submit`. The runtime mints the job id; the `Accepted` event with this
     /// request id links them.
     pub fn submit(&mut self, now: Instant, req: SubmitRequest) -> Result<RequestId, ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         self.require_room(true)?;
         // Not gated (D26): cost.budget, model.use and lease_constraints inside leases.
@@ -193,6 +194,7 @@ impl ClientSession {
         job_id: &str,
         reason: Option<&str>,
     ) -> Result<RequestId, ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         self.require_room(false)?;
         if job_id.is_empty() {
@@ -214,6 +216,7 @@ impl ClientSession {
 
     /// `session.ack` of everything up to `last_processed_seq` (gated by `ack`, D26).
     pub fn ack(&mut self, now: Instant, last_processed_seq: u64) -> Result<(), ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         self.require_feature("ack")?;
         self.require_room(false)?;
@@ -231,6 +234,7 @@ impl ClientSession {
 
     /// `session.list_jobs` (gated by `list_jobs`, D26); answered by a `Jobs` event.
     pub fn list_jobs(&mut self, now: Instant, req: ListJobsRequest) -> Result<RequestId, ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         self.require_feature("list_jobs")?;
         self.require_room(true)?;
@@ -257,6 +261,7 @@ impl ClientSession {
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<RequestId, ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         self.require_feature("subscribe")?;
         self.require_room(true)?;
@@ -291,6 +296,7 @@ impl ClientSession {
 
     /// `job.unsubscribe` (gated by `subscribe`, D26). Nothing of the job is delivered after.
     pub fn unsubscribe(&mut self, now: Instant, job_id: &str) -> Result<RequestId, ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         self.require_feature("subscribe")?;
         self.require_room(false)?;
@@ -308,6 +314,7 @@ impl ClientSession {
     /// `session.ping` (never gated: the runtime always answers, D26). Returns the nonce the
     /// `Pong` event will name.
     pub fn ping(&mut self, now: Instant) -> Result<String, ApiError> {
+        let now = self.clamp(now);
         self.require_open()?;
         if self.pings.len() >= self.config.max_outstanding_pings {
             return Err(ApiError::TooManyPending(self.config.max_outstanding_pings));
@@ -320,6 +327,7 @@ impl ClientSession {
     /// `"client.close"`). Pending requests fail; the host closes the transport after
     /// sending the bye.
     pub fn close(&mut self, now: Instant, reason: &str) -> Result<(), ApiError> {
+        let now = self.clamp(now);
         match self.state {
             ClientState::Closed => return Err(ApiError::Closed),
             ClientState::Disconnected => {

@@ -23,6 +23,7 @@ impl ClientSession {
     /// One complete inbound envelope (a WebSocket message or a stdio line). Ignored when no
     /// transport is up.
     pub fn handle_frame(&mut self, now: Instant, bytes: &[u8]) {
+        let now = self.clamp(now);
         if !matches!(self.state, ClientState::Handshaking | ClientState::Open) {
             return;
         }

@@ -4,7 +4,9 @@
 //! [`handle_disconnected`](ClientSession::handle_disconnected) it keeps its state, and the next
 //! [`handle_connected`](ClientSession::handle_connected) resumes (COMPAT D2: `session.hello`
 //! with `payload.resume`). It never reads a clock or an RNG: every input takes `now`, wall time
-//! comes from the [`WallClock`] anchor, ids from the [`Entropy`] given at construction.
+//! comes from the [`WallClock`] anchor, ids from the [`Entropy`] given at construction. A
+//! `now` earlier than the latest already seen is taken as the latest: time never runs
+//! backwards inside the session.
 //!
 //! Drive it by the crate's driving contract: feed one input, drain
 //! [`poll_transmit`](ClientSession::poll_transmit) and [`poll_event`](ClientSession::poll_event),
@@ -79,6 +81,10 @@ pub struct ClientSession {
     heartbeat: Heartbeat,
     acks: AutoAcker,
     ended: EndedJobs,
+    /// The latest `now` seen. Every input's and command's `now` is clamped to it
+    /// (`max(now, latest)`), so time never runs backwards inside the session: a deadline is
+    /// never moved earlier and a timer never fires twice because the host's clock stepped back.
+    latest: Instant,
 }
 
 impl fmt::Debug for ClientSession {
@@ -123,6 +129,7 @@ impl ClientSession {
             heartbeat: Heartbeat::default(),
             acks,
             ended: EndedJobs::new(max_ended),
+            latest: Instant::ZERO,
         }
     }
 
@@ -223,11 +230,13 @@ impl ClientSession {
     // ----- outputs -----
 
     /// The next frame to send.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_transmit(&mut self) -> Option<Frame> {
         self.transmits.pop_front()
     }
 
     /// The next event for the host.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         let ev = self.events.pop_front()?;
         if let ClientEvent::JobEvent {
@@ -247,6 +256,7 @@ impl ClientSession {
     }
 
     /// When `handle_timeout` must next be called.
+    #[must_use = "sleep until this deadline, then call handle_timeout (the driving contract)"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state != ClientState::Open {
             return None;
@@ -267,6 +277,7 @@ impl ClientSession {
     /// A transport is up: queues `session.hello`, with `payload.resume` when there is a
     /// session to resume (D2). Ignored once closed.
     pub fn handle_connected(&mut self, now: Instant) {
+        let now = self.clamp(now);
         if self.state == ClientState::Closed {
             return;
         }
@@ -301,7 +312,8 @@ impl ClientSession {
 
     /// The transport is gone. The session keeps its state; pending requests fail (their
     /// answers are not replayed by a resume).
-    pub fn handle_disconnected(&mut self, _now: Instant) {
+    pub fn handle_disconnected(&mut self, now: Instant) {
+        self.clamp(now);
         if self.state == ClientState::Closed {
             self.transmits.clear();
             return;
@@ -311,6 +323,7 @@ impl ClientSession {
 
     /// A deadline from `poll_timeout` passed: heartbeat loss, idle ping, coalesced ack.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.clamp(now);
         if self.state != ClientState::Open {
             return;
         }
@@ -344,6 +357,15 @@ impl ClientSession {
     }
 
     // ----- internals shared by the submodules -----
+
+    /// Clamps an input's `now` to the latest seen and returns it.
+    #[inline]
+    fn clamp(&mut self, now: Instant) -> Instant {
+        if now > self.latest {
+            self.latest = now;
+        }
+        self.latest
+    }
 
     fn mint(&mut self, now: Instant) -> String {
         let ms = self.wall.unix_millis_at(now);

@@ -1,6 +1,5 @@
 //! Runtime configuration: identity, features, agent inventory, observer policy and every bound.
 
-use super::limits::AbuseLimits;
 use crate::wire::{AgentInfo, RuntimeInfo};
 use std::time::Duration;
 
@@ -211,5 +210,39 @@ impl RuntimeConfig {
     /// The agent named `name`.
     pub fn agent(&self, name: &str) -> Option<&AgentSpec> {
         self.agents.iter().find(|a| a.name == name)
+    }
+}
+
+/// Per-principal abuse limits. The defaults are unlimited / off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbuseLimits {
+    /// Sessions one principal may hold: attached or still resumable (a detached session
+    /// keeps its ring for the resume window, so it counts until that window elapses). A
+    /// resume does not open a new session. Over it, the hello gets `session.error
+    /// PERMISSION_DENIED` (retryable false, `details: {"limit": "sessions_per_principal"}`,
+    /// with the hello's `request_id`), then the connection is closed.
+    pub max_sessions_per_principal: usize,
+    /// Unfinished jobs one principal may have across all its sessions (delegated children
+    /// included). Over it, a `job.submit` gets `session.error PERMISSION_DENIED` with its
+    /// `request_id` and `details: {"limit": "jobs_per_principal"}`; no job is created and the
+    /// session continues.
+    pub max_jobs_per_principal: usize,
+    /// Closes a connection with no throughput for this long: nothing received but
+    /// `session.ping`/`session.pong`, and nothing other than heartbeats sent to it (a
+    /// streaming job's events count as throughput). The effective timeout is never shorter
+    /// than the resume window (`RuntimeConfig::resume_window`), so a connection is only cut
+    /// once it is past the resume window of its jobs' events. Closing uses
+    /// [`CloseReason::ZeroThroughput`](super::CloseReason::ZeroThroughput) (WebSocket 1008); the session stays resumable and its
+    /// jobs keep running. `None`: never.
+    pub zero_throughput_timeout: Option<Duration>,
+}
+
+impl Default for AbuseLimits {
+    fn default() -> Self {
+        AbuseLimits {
+            max_sessions_per_principal: usize::MAX,
+            max_jobs_per_principal: usize::MAX,
+            zero_throughput_timeout: None,
+        }
     }
 }

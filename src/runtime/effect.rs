@@ -279,3 +279,16 @@ pub enum EffectOutcome {
         message: String,
     },
 }
+
+/// What a durable store returns on start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreSnapshot {
+    /// Every session record.
+    pub sessions: Vec<SessionRecord>,
+    /// Every job record.
+    pub jobs: Vec<JobRecord>,
+    /// Every idempotency record.
+    pub idempotency: Vec<IdempotencyRecord>,
+    /// Every credential not yet revoked.
+    pub credentials: Vec<CredentialRecord>,
+}

@@ -132,7 +132,7 @@ pub enum RuntimeEvent {
         /// The job's submitting principal; `None` when no such job is known.
         target_principal: Option<String>,
         /// The decision.
-        decision: super::limits::SubscribeDecision,
+        decision: SubscribeDecision,
     },
     /// An abuse limit refused a hello or submit, or closed a connection.
     LimitExceeded {
@@ -141,7 +141,7 @@ pub enum RuntimeEvent {
         /// The principal, once known (`None` for a connection without a session).
         principal: Option<String>,
         /// Which limit.
-        limit: super::limits::LimitKind,
+        limit: LimitKind,
     },
     /// A credential could not be revoked after every attempt.
     CredentialRevocationFailed {
@@ -152,4 +152,37 @@ pub enum RuntimeEvent {
         /// The last failure.
         message: String,
     },
+}
+
+/// Which limit was hit (the `details.limit` of the error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitKind {
+    /// [`AbuseLimits::max_sessions_per_principal`](super::AbuseLimits::max_sessions_per_principal).
+    SessionsPerPrincipal,
+    /// [`AbuseLimits::max_jobs_per_principal`](super::AbuseLimits::max_jobs_per_principal).
+    JobsPerPrincipal,
+    /// [`AbuseLimits::zero_throughput_timeout`](super::AbuseLimits::zero_throughput_timeout).
+    ZeroThroughput,
+}
+
+impl LimitKind {
+    /// The wire name (`details.limit`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::SessionsPerPrincipal => "sessions_per_principal",
+            LimitKind::JobsPerPrincipal => "jobs_per_principal",
+            LimitKind::ZeroThroughput => "zero_throughput",
+        }
+    }
+}
+
+/// The policy decision on one `job.subscribe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscribeDecision {
+    /// The policy allowed it and the subscription was made.
+    Allowed,
+    /// The policy refused it (or the job does not exist): `PERMISSION_DENIED`.
+    Denied,
+    /// The policy allowed it but the session's subscription cap refused it.
+    OverLimit,
 }

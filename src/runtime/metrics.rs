@@ -1,8 +1,8 @@
 //! Counters the host reads through `Runtime::metrics()`: sessions, jobs by final status,
 //! frames and bytes out, resume outcomes, auth failures by reason, limits hit.
 
+use super::event::LimitKind;
 use super::event::RuntimeEvent;
-use super::limits::LimitKind;
 use crate::wire::{ErrorCode, JobStatus};
 use std::collections::BTreeMap;
 

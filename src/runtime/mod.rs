@@ -9,132 +9,141 @@
 //! [`Runtime::authorize`]. Outputs: [`Runtime::poll_transmit`], [`Runtime::poll_effect`],
 //! [`Runtime::poll_event`], [`Runtime::poll_timeout`]. Drive it as the crate docs' driving
 //! contract says. Nothing here returns an `Err` for peer input.
+//!
+//! ## Structure: a parent and its owned parts
+//!
+//! Like quinn-proto's `Connection` with its streams state, `Runtime` is a parent that owns
+//! sub-state-machines. Each part is a struct with private fields and its own `impl`; it
+//! answers what should happen and never reaches into another part:
+//!
+//! - `conns` — connections: the table, each one's phase (waiting for its hello,
+//!   authenticating, attached, closing), transmit-cap accounting, heartbeat and
+//!   zero-throughput decisions; `conns/hello.rs` reads a connection's first frame.
+//! - `sessions` — sessions: each one's `event_seq` space and event ring (`sessions/ring.rs`),
+//!   resume-token hash (`sessions/token.rs`), resume checks, expiry, write-ahead progress
+//!   and job slots.
+//! - `jobs` — jobs: lifecycle and retention, lease and budget (`jobs/lease.rs`), streamed
+//!   results (`jobs/chunks.rs`), credential revocation (`jobs/credentials.rs`), idempotency
+//!   keys (`jobs/idempotency.rs`), credentials being minted, the `list_jobs` query
+//!   (`jobs/list.rs`).
+//! - `subscriptions` — who follows which job, both ways.
+//!
+//! Shared below them: `outbox` (transmit, effect and event queues, effect ids, the deadline
+//! index, the counters, the encode buffer), `minter` (ids and wall time), and the plain
+//! types (`config`, `effect`, `event`, `metrics`, `fxhash`, `encoding`).
+//!
+//! The parent (this file) holds the parts, the outbox and the table of outstanding effects;
+//! its `handle_*` inputs drain into the parts and the outbox. Everything that spans parts —
+//! a hello that ends in a session and a welcome, a submit that takes a session's job slot,
+//! creates a job and starts an agent, an agent event stamped into its session's ring and
+//! queued on its connection — is orchestration in `flows/`, one file per protocol concern,
+//! as `impl Runtime` blocks.
+//!
+//! ## Module graph
+//!
+//! Imports go one way only (checked by `tests/runtime_module_graph.rs`, which also rejects
+//! any cycle):
+//!
+//! ```text
+//! leaves: config · effect · event ─► effect · metrics ─► event · fxhash · encoding · minter
+//!         outbox ─► effect, encoding, event, metrics
+//! parts:  conns ─► effect, fxhash;  conns/hello ─► effect
+//!         sessions ─► config, effect, encoding, fxhash, sessions/ring, sessions/token;
+//!         sessions/ring ─► encoding
+//!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease};
+//!         jobs/credentials, jobs/list ─► jobs (list also ─► config)
+//!         subscriptions ─► fxhash
+//! mod.rs ─► every leaf but encoding, every part
+//! flows/* ─► mod.rs, leaves, parts; nothing imports flows
+//! ```
+//!
+//! A part never imports the parent, `flows` or another part; a leaf imports only leaves.
 
-mod chunks;
 mod config;
-mod credentials;
-mod delegation;
-mod durability;
+mod conns;
 mod effect;
+mod encoding;
 mod event;
-mod events_ring;
+mod flows;
 mod fxhash;
-mod handshake;
-mod heartbeat;
-mod idempotency;
 mod jobs;
-mod leasing;
-mod limits;
-mod list_jobs;
 mod metrics;
-mod session;
-mod subscribe;
+mod minter;
+mod outbox;
+mod sessions;
+mod subscriptions;
 
-pub use config::{ALL_FEATURES, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
-pub use durability::StoreSnapshot;
+#[doc(inline)]
+pub use crate::lease::Operation;
+pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
-    IdempotencyRecord, JobRecord, SessionRecord, StoredFrame, TransportKind,
+    IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
 };
-pub use event::{AgentEvent, AgentReply, RuntimeEvent};
-pub use leasing::Operation;
-pub use limits::{AbuseLimits, LimitKind, SubscribeDecision};
+pub use event::{AgentEvent, AgentReply, LimitKind, RuntimeEvent, SubscribeDecision};
 pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};
 
 use crate::time::{Instant, WallClock};
-use crate::timer::Timers;
 use crate::wire::{
-    Entropy, ErrorCode, ErrorPayload, Frame, IdKind, IdMinter, Limits, Message, decode,
+    Budget, Entropy, ErrorCode, ErrorPayload, Frame, IdKind, Limits, Message, decode,
 };
 use bytes::Bytes;
 use fxhash::FxHashMap;
-use std::collections::VecDeque;
+use minter::Minter;
+use outbox::{Outbox, Outgoing, TimerKey, is_heartbeat};
 use std::sync::Arc;
 
-use handshake::Phase;
-use idempotency::Idempotency;
-use jobs::Job;
-use session::Session;
+use conns::hello::{HelloRequest, PendingWelcome};
+use conns::{Connections, Inbound, Phase, Reserve};
+use jobs::{Jobs, NewJob};
+use sessions::Sessions;
+use subscriptions::Subscriptions;
 
-/// What a deadline in the runtime's index is for.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum TimerKey {
-    /// Heartbeat tick of a connection.
-    Heartbeat(ConnId),
-    /// A detached session's resume window.
-    ResumeWindow(String),
-    /// A job's `max_runtime_sec` (D8).
-    MaxRuntime(String),
-    /// A job's lease `expires_at` (D30).
-    LeaseExpiry(String),
-    /// Retry revoking a credential: (job, credential).
-    RevokeRetry(String, String),
-    /// Zero-throughput check of a connection (spec §14).
-    ZeroThroughput(ConnId),
-}
-
-/// A queued outbound frame.
-// The queue held bare `Frame`s before; boxing `Plain` would cost an allocation per frame.
-#[allow(clippy::large_enum_variant)]
+/// What an outstanding effect was for.
 #[derive(Debug)]
-enum Outgoing {
-    /// A frame not kept in a ring (welcome, accepted, errors, pongs, …): encoded when handed
-    /// out by [`Runtime::poll_transmit_encoded`].
-    Plain(Frame),
-    /// A ring-kept (seq-bearing) frame and the encoding the ring already made.
-    Kept(Arc<Frame>, Bytes),
-}
-
-impl Outgoing {
-    fn frame(&self) -> &Frame {
-        match self {
-            Outgoing::Plain(f) => f,
-            Outgoing::Kept(f, _) => f,
-        }
-    }
-}
-
-/// One transport connection.
-#[derive(Debug)]
-struct Conn {
-    kind: TransportKind,
-    phase: Phase,
-    /// Frames queued in `transmits` for this connection.
-    queued: usize,
-    last_rx: Instant,
-    /// Set when a frame was queued since the last heartbeat tick.
-    sent_since_tick: bool,
-    /// Last non-heartbeat frame received or handed out (zero-throughput limit).
-    last_activity: Instant,
+enum Pending {
+    Auth(Box<HelloRequest>),
+    Mint(Box<NewJob>),
+    Start {
+        job_id: String,
+    },
+    Revoke {
+        job_id: String,
+        credential_id: String,
+    },
+    Append {
+        session_id: String,
+        seq: u64,
+    },
+    Welcome(Box<PendingWelcome>),
+    ReadForResume(Box<PendingWelcome>),
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
+///
+/// Every input takes `now`; a `now` earlier than the latest already seen is taken as the
+/// latest (time never runs backwards inside the core), so a host whose clock steps back
+/// cannot move a deadline earlier or fire a timer twice.
 pub struct Runtime {
     cfg: RuntimeConfig,
-    wall: WallClock,
-    entropy: Box<dyn Entropy + Send>,
-    ids: IdMinter,
-    conns: FxHashMap<ConnId, Conn>,
-    sessions: FxHashMap<String, Session>,
-    jobs: FxHashMap<String, Job>,
-    /// Job ids in submission order (for `list_jobs` and retention).
-    job_order: VecDeque<String>,
-    idem: Idempotency,
-    transmits: VecDeque<(ConnId, Outgoing)>,
-    effects: VecDeque<(EffectId, Effect)>,
-    events: VecDeque<RuntimeEvent>,
-    pending: FxHashMap<EffectId, jobs::Pending>,
-    /// Jobs waiting for their credentials → idempotent resubmits waiting for them:
-    /// (connection, session, request id).
-    minting: FxHashMap<String, Vec<(ConnId, String, String)>>,
-    next_effect: u64,
-    timers: Timers<TimerKey>,
-    /// Reused encoding buffer (see `events_ring::encode_exact`).
-    scratch: Vec<u8>,
-    /// The `now` of the current input (for paths that run deep inside one).
+    /// Ids and wall time.
+    ids: Minter,
+    /// The queues, deadlines and counters every part pushes into.
+    out: Outbox,
+    /// Transport connections and their phases.
+    conns: Connections,
+    /// Sessions, their `event_seq` spaces and rings.
+    sessions: Sessions,
+    /// Jobs, idempotency keys, submits waiting for credentials.
+    jobs: Jobs,
+    /// Who follows which job.
+    subs: Subscriptions,
+    /// What each outstanding effect is for.
+    pending: FxHashMap<EffectId, Pending>,
+    /// The latest `now` seen. Every input's `now` is clamped to it (`max(now, latest)`), so
+    /// time never runs backwards inside the core: a deadline is never moved earlier and a
+    /// timer never fires twice because a host's clock stepped back.
     now: Instant,
-    /// Counters for the host.
-    metrics: RuntimeMetrics,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -151,35 +160,22 @@ impl Runtime {
     /// A runtime with `config`, wall time from `wall` and ids and tokens from `entropy`.
     pub fn new(config: RuntimeConfig, wall: WallClock, entropy: Box<dyn Entropy + Send>) -> Self {
         Runtime {
-            idem: Idempotency::new(
-                config.bounds.max_idempotency_entries,
-                config.bounds.idempotency_ttl,
-            ),
+            out: Outbox::new(config.bounds.max_pending_events),
+            sessions: Sessions::new(&config.bounds, config.durable),
+            jobs: Jobs::new(&config.bounds),
             cfg: config,
-            wall,
-            entropy,
-            ids: IdMinter::new(),
-            conns: FxHashMap::default(),
-            sessions: FxHashMap::default(),
-            jobs: FxHashMap::default(),
-            job_order: VecDeque::new(),
-            transmits: VecDeque::new(),
-            effects: VecDeque::new(),
-            events: VecDeque::new(),
+            ids: Minter::new(wall, entropy),
+            conns: Connections::default(),
+            subs: Subscriptions::default(),
             pending: FxHashMap::default(),
-            minting: FxHashMap::default(),
-            next_effect: 0,
-            timers: Timers::new(),
-            scratch: Vec::new(),
             now: Instant::ZERO,
-            metrics: RuntimeMetrics::default(),
         }
     }
 
     /// A snapshot of the counters (sessions, jobs by final status, frames and bytes out,
     /// resume outcomes, auth failures by reason, limits hit).
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.metrics.clone()
+        self.out.metrics().clone()
     }
 
     /// The configuration.
@@ -189,51 +185,35 @@ impl Runtime {
 
     /// Moves the wall-clock anchor (e.g. after the host's wall clock stepped).
     pub fn reanchor(&mut self, wall: WallClock) {
-        self.wall = wall;
+        self.ids.reanchor(wall);
     }
 
     // ---- inputs -------------------------------------------------------------------------
 
     /// A transport connection opened; the runtime now waits for its `session.hello`.
     pub fn handle_connection_opened(&mut self, now: Instant, conn: ConnId, kind: TransportKind) {
-        self.now = now;
-        self.conns.insert(
-            conn,
-            Conn {
-                kind,
-                phase: Phase::AwaitHello,
-                queued: 0,
-                last_rx: now,
-                sent_since_tick: false,
-                last_activity: now,
-            },
-        );
+        let now = self.clamp(now);
+        self.conns.open(now, conn, kind);
         self.arm_zero_throughput(now, conn);
     }
 
     /// A transport connection ended (for any reason). Its session becomes resumable for the
     /// resume window; its jobs keep running (§6.7, D3).
     pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
-        self.now = now;
-        let _ = now;
+        self.clamp(now);
         self.detach_session_of(conn);
-        self.conns.remove(&conn);
-        self.timers.cancel(&TimerKey::ZeroThroughput(conn));
+        self.conns.remove(conn);
+        self.out.cancel_timer(&TimerKey::ZeroThroughput(conn));
     }
 
     /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
     /// Peer faults are answered on the wire, never returned.
     pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
-        self.now = now;
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        c.last_rx = now;
-        let kind = c.kind;
-        let phase_open = match &c.phase {
-            Phase::Closing => return,
-            Phase::Open(_) => true,
-            Phase::AwaitHello | Phase::Authenticating(_) => false,
+        let now = self.clamp(now);
+        let (kind, phase_open) = match self.conns.receive(now, conn) {
+            Inbound::Ignore => return,
+            Inbound::Open(kind) => (kind, true),
+            Inbound::Handshake(kind) => (kind, false),
         };
         if bytes.len() > self.cfg.bounds.max_frame_bytes {
             self.oversized(now, conn, kind, bytes.len());
@@ -260,10 +240,8 @@ impl Runtime {
                 return;
             }
         };
-        if !limits::is_heartbeat(&frame.message)
-            && let Some(c) = self.conns.get_mut(&conn)
-        {
-            c.last_activity = now;
+        if !is_heartbeat(&frame.message) {
+            self.conns.activity(now, conn);
         }
         if phase_open {
             self.handle_session_frame(now, conn, frame);
@@ -276,16 +254,10 @@ impl Runtime {
     /// (a stdio line the [`LineFramer`](crate::wire::LineFramer) skipped, a WebSocket message
     /// the library rejected): the same outcome as passing it to [`Runtime::handle_frame`].
     pub fn handle_oversized_frame(&mut self, now: Instant, conn: ConnId, len: usize) {
-        self.now = now;
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
-            return;
+        let now = self.clamp(now);
+        if let Some(kind) = self.conns.receive_oversized(now, conn) {
+            self.oversized(now, conn, kind, len);
         }
-        c.last_rx = now;
-        let kind = c.kind;
-        self.oversized(now, conn, kind, len);
     }
 
     /// D35: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
@@ -305,7 +277,7 @@ impl Runtime {
 
     /// The result of an effect the host performed.
     pub fn handle_effect_result(&mut self, now: Instant, id: EffectId, outcome: EffectOutcome) {
-        self.now = now;
+        let now = self.clamp(now);
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
@@ -315,8 +287,8 @@ impl Runtime {
     /// Wakes expired deadlines: heartbeats, `max_runtime_sec`, lease expiry, resume windows,
     /// revocation retries.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
-        while let Some((_, key)) = self.timers.pop_expired(now) {
+        let now = self.clamp(now);
+        while let Some(key) = self.out.pop_expired(now) {
             match key {
                 TimerKey::Heartbeat(conn) => self.heartbeat_tick(now, conn),
                 TimerKey::ResumeWindow(sid) => self.resume_window_elapsed(now, &sid),
@@ -332,6 +304,7 @@ impl Runtime {
 
     /// The next frame to send, and where. Same queue as
     /// [`poll_transmit_encoded`](Self::poll_transmit_encoded); use one or the other.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
         let (conn, out) = self.pop_transmit()?;
         let frame = match out {
@@ -346,10 +319,11 @@ impl Runtime {
     /// one stdio line without its newline), and where. Seq-bearing frames were encoded once,
     /// when the session ring kept them, and these are the same bytes (shared, not copied);
     /// other frames are encoded here. Same queue as [`poll_transmit`](Self::poll_transmit).
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_transmit_encoded(&mut self) -> Option<(ConnId, Bytes)> {
         let (conn, out) = self.pop_transmit()?;
         let bytes = match out {
-            Outgoing::Plain(f) => events_ring::encode_exact(&f, &mut self.scratch),
+            Outgoing::Plain(f) => self.out.scratch.encode(&f),
             Outgoing::Kept(_, b) => b,
         };
         Some((conn, bytes))
@@ -357,45 +331,40 @@ impl Runtime {
 
     /// Pops the next transmit and accounts for it.
     fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
-        let (conn, out) = self.transmits.pop_front()?;
-        let frame = out.frame();
-        let heartbeat = limits::is_heartbeat(&frame.message);
-        let is_event = matches!(frame.message, Message::Event(_));
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.queued = c.queued.saturating_sub(1);
-            if !heartbeat {
-                c.last_activity = self.now;
-            }
-        }
-        self.metrics.frame_out(is_event);
+        let (conn, out) = self.out.pop_transmit()?;
+        let heartbeat = is_heartbeat(&out.frame().message);
+        self.conns.dequeued(self.now, conn, heartbeat);
         Some((conn, out))
     }
 
     /// The next effect to perform.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_effect(&mut self) -> Option<(EffectId, Effect)> {
-        self.effects.pop_front()
+        self.out.pop_effect()
     }
 
     /// The next event for the host.
+    #[must_use = "drain every poll_* until None (the driving contract)"]
     pub fn poll_event(&mut self) -> Option<RuntimeEvent> {
-        self.events.pop_front()
+        self.out.pop_event()
     }
 
     /// The earliest deadline; call [`Runtime::handle_timeout`] once it has passed.
+    #[must_use = "sleep until this deadline, then call handle_timeout (the driving contract)"]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        self.out.next_deadline()
     }
 
     // ---- read-only introspection (queue lengths and counters, for hosts and the simulator) ----
 
     /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections.
     pub fn pending_transmits(&self) -> usize {
-        self.transmits.len()
+        self.out.transmits_len()
     }
 
     /// Frames queued for `conn` (bounded by `max_transmit_queue`, except resume replays).
     pub fn pending_transmits_for(&self, conn: ConnId) -> usize {
-        self.conns.get(&conn).map_or(0, |c| c.queued)
+        self.conns.queued(conn)
     }
 
     /// Effects issued and not yet answered through
@@ -406,12 +375,12 @@ impl Runtime {
 
     /// Events queued for [`poll_event`](Self::poll_event) (bounded by `max_pending_events`).
     pub fn pending_events(&self) -> usize {
-        self.events.len()
+        self.out.events_len()
     }
 
     /// The highest `event_seq` a session has assigned (`None`: no such session).
     pub fn session_last_seq(&self, session_id: &str) -> Option<u64> {
-        self.sessions.get(session_id).map(|s| s.last_seq)
+        self.sessions.get(session_id).map(|s| s.last_seq())
     }
 
     /// Number of sessions held (attached or within their resume window).
@@ -424,33 +393,38 @@ impl Runtime {
         self.jobs.len()
     }
 
-    // ---- plumbing -----------------------------------------------------------------------
-
-    fn mint(&mut self, now: Instant, kind: IdKind) -> String {
-        let ms = self.wall.unix_millis_at(now);
-        self.ids.mint(kind, ms, &mut *self.entropy)
+    /// The remaining budget counters of a job (`None`: unknown job or unbudgeted lease).
+    pub fn job_budget(&self, job_id: &str) -> Option<Budget> {
+        self.jobs.get(job_id)?.lease().remaining().cloned()
     }
 
-    fn push_event(&mut self, ev: RuntimeEvent) {
-        self.metrics.observe(&ev);
-        if self.events.len() >= self.cfg.bounds.max_pending_events {
-            self.events.pop_front();
+    // ---- plumbing -----------------------------------------------------------------------
+
+    /// Clamps an input's `now` to the latest seen (time never runs backwards inside the
+    /// core) and returns it.
+    #[inline]
+    fn clamp(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
         }
-        self.events.push_back(ev);
+        self.now
+    }
+
+    fn mint(&mut self, now: Instant, kind: IdKind) -> String {
+        self.ids.mint(now, kind)
     }
 
     fn violation(&mut self, conn: ConnId, message: String) {
-        self.push_event(RuntimeEvent::ProtocolViolation { conn, message });
+        self.out
+            .push_event(RuntimeEvent::ProtocolViolation { conn, message });
     }
 
     /// Queues an effect that expects a result, remembering what it was for.
-    fn push_effect(&mut self, effect: Effect, pending: Option<jobs::Pending>) -> EffectId {
-        self.next_effect = self.next_effect.wrapping_add(1);
-        let id = EffectId(self.next_effect);
+    fn push_effect(&mut self, effect: Effect, pending: Option<Pending>) -> EffectId {
+        let id = self.out.push_effect(effect);
         if let Some(p) = pending {
             self.pending.insert(id, p);
         }
-        self.effects.push_back((id, effect));
         id
     }
 
@@ -483,40 +457,31 @@ impl Runtime {
     }
 
     fn transmit_capped(&mut self, conn: ConnId, out: Outgoing, cap: usize) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
-            return;
-        }
-        if c.queued >= cap {
-            c.queued = 0;
-            self.transmits.retain(|(id, _)| *id != conn);
-            self.detach_session_of(conn);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.phase = Phase::Closing;
+        match self.conns.reserve(conn, cap) {
+            Reserve::Queued => self.out.push_transmit(conn, out),
+            Reserve::Dropped => {}
+            Reserve::Full => {
+                self.out.drop_transmits_for(conn);
+                self.detach_session_of(conn);
+                self.conns.set_phase(conn, Phase::Closing);
+                self.push_effect(
+                    Effect::CloseConnection {
+                        conn,
+                        reason: CloseReason::SlowConsumer,
+                    },
+                    None,
+                );
             }
-            self.push_effect(
-                Effect::CloseConnection {
-                    conn,
-                    reason: CloseReason::SlowConsumer,
-                },
-                None,
-            );
-            return;
         }
-        c.queued += 1;
-        c.sent_since_tick = true;
-        self.transmits.push_back((conn, out));
     }
 
     /// A fresh envelope on `conn`, with the connection's session id when it has one.
     fn envelope(&mut self, now: Instant, conn: ConnId, message: Message) -> Frame {
         let id = self.mint(now, IdKind::Envelope);
         let frame = Frame::new(id, message);
-        match self.conns.get(&conn).map(|c| &c.phase) {
-            Some(Phase::Open(sid)) => frame.with_session(sid.clone()),
-            _ => frame,
+        match self.conns.session_of(conn) {
+            Some(sid) => frame.with_session(sid.to_owned()),
+            None => frame,
         }
     }
 
@@ -527,17 +492,12 @@ impl Runtime {
 
     /// Closes `conn`: stops sending to it, detaches its session and asks the host to close.
     fn close_conn(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if matches!(c.phase, Phase::Closing) {
+        if !self.conns.closable(conn) {
             return;
         }
         let _ = now;
         self.detach_session_of(conn);
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.phase = Phase::Closing;
-        }
+        self.conns.set_phase(conn, Phase::Closing);
         self.push_effect(Effect::CloseConnection { conn, reason }, None);
     }
 }

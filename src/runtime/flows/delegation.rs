@@ -2,9 +2,10 @@
 //! are both checked against the parent lease (subset, remaining budget, expiry); a child runs
 //! on the parent's session with the parent's principal.
 
-use super::Runtime;
-use super::jobs::NewJob;
-use super::leasing::{JobLease, Operation};
+use crate::lease::Operation;
+use crate::runtime::Runtime;
+use crate::runtime::jobs::lease::JobLease;
+use crate::runtime::jobs::{NewJob, resolve_agent};
 use crate::time::Instant;
 use crate::wire::{
     AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, IdKind, LeaseConstraints, LeaseMap,
@@ -12,38 +13,10 @@ use crate::wire::{
 use serde_json::Value;
 
 impl Runtime {
-    /// `parent_job_id` on `job.submit` (D28): the parent must be visible to the principal and
-    /// the lease a subset of the parent's; a child without `expires_at` inherits the parent's.
-    pub(super) fn check_parent(
-        &self,
-        principal: &str,
-        parent_id: &str,
-        lease: &mut JobLease,
-    ) -> Result<(), ErrorPayload> {
-        let parent = match self.jobs.get(parent_id) {
-            Some(p)
-                if self
-                    .cfg
-                    .observer_policy
-                    .may_observe(principal, &p.principal) =>
-            {
-                p
-            }
-            _ => {
-                return Err(ErrorPayload::new(
-                    ErrorCode::JobNotFound,
-                    format!("parent job {parent_id:?} not found"),
-                ));
-            }
-        };
-        *lease = lease.subset_of(&parent.lease)?;
-        Ok(())
-    }
-
     /// An agent's delegate request: `agent.delegate` authorized on the child agent's name,
     /// then the subset check, then the `delegate` event on the parent and the child job on
     /// the same session (WIRE.md §15).
-    pub(super) fn delegate(
+    pub(in crate::runtime) fn delegate(
         &mut self,
         now: Instant,
         parent_id: &str,
@@ -57,20 +30,23 @@ impl Runtime {
             parent_id,
             &Operation::new("agent.delegate", agent.name.clone()),
         )?;
-        let resolved = self.resolve_agent(&agent)?;
+        let resolved = resolve_agent(&self.cfg, &agent)?;
         let requested = JobLease::parse(&lease_map, lease_constraints.as_ref())?;
-        requested.check_future(&self.wall.timestamp_at(now))?;
+        requested.check_future(&self.ids.timestamp_at(now))?;
         let Some(parent) = self.jobs.get(parent_id) else {
             return Err(ErrorPayload::new(
                 ErrorCode::JobNotFound,
                 "parent job not found",
             ));
         };
-        let lease = requested.subset_of(&parent.lease)?;
-        let session_id = parent.session_id.clone();
-        let principal = parent.principal.clone();
-        let trace_id = parent.trace_id;
-        let active = self.sessions.get(&session_id).map_or(0, |s| s.active_jobs);
+        let lease = requested.subset_of(parent.lease())?;
+        let session_id = parent.session_id().to_owned();
+        let principal = parent.principal().to_owned();
+        let trace_id = parent.trace_id();
+        let active = self
+            .sessions
+            .get(&session_id)
+            .map_or(0, |s| s.active_jobs());
         if active >= self.cfg.bounds.max_jobs_per_session || self.effects_full() {
             return Err(ErrorPayload::new(
                 ErrorCode::InternalError,

@@ -7,7 +7,7 @@ use std::time::Duration;
 type Key = (String, String);
 
 #[derive(Debug, Clone)]
-pub(super) struct Entry {
+pub(in crate::runtime) struct Entry {
     /// Canonical JSON of the whole submit payload.
     pub fingerprint: String,
     pub job_id: String,

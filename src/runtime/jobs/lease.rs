@@ -1,13 +1,12 @@
 //! The runtime's view of a job's lease: the parsed [`Lease`] from [`crate::lease`] plus its
 //! live [`BudgetCounters`], with the checks the runtime needs (authorize, cost, subset).
 
-pub use crate::lease::Operation;
-use crate::lease::{BudgetCounters, CostOutcome, Lease};
+use crate::lease::{BudgetCounters, CostOutcome, Lease, Operation};
 use crate::wire::{Budget, ErrorPayload, LeaseConstraints, LeaseMap, MetricBody, Timestamp};
 
 /// A validated lease with its budget counters.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct JobLease {
+pub(in crate::runtime) struct JobLease {
     lease: Lease,
     counters: Option<BudgetCounters>,
     /// The lease as requested (the `job.accepted` echo).
@@ -98,13 +97,6 @@ impl JobLease {
 }
 
 /// A JSON float (`1` goes out as `1.0`, as the reference writes metric values).
-pub(crate) fn float_number(v: f64) -> serde_json::Number {
+pub(in crate::runtime) fn float_number(v: f64) -> serde_json::Number {
     serde_json::Number::from_f64(v).unwrap_or_else(|| serde_json::Number::from(0))
-}
-
-impl super::Runtime {
-    /// The remaining budget counters of a job (`None`: unknown job or unbudgeted lease).
-    pub fn job_budget(&self, job_id: &str) -> Option<Budget> {
-        self.jobs.get(job_id)?.lease.remaining().cloned()
-    }
 }

@@ -3,36 +3,25 @@
 //! overflow drops the oldest, and a resume below what is still kept gets
 //! `RESUME_WINDOW_EXPIRED`, never a silent gap.
 
+use crate::runtime::encoding::Scratch;
 use crate::wire::Frame;
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One kept frame, with its encoding: encoded once here, the same bytes size the ring, go to
-/// the transport ([`Runtime::poll_transmit_encoded`](super::Runtime::poll_transmit_encoded))
+/// the transport ([`Runtime::poll_transmit_encoded`](crate::runtime::Runtime::poll_transmit_encoded))
 /// and are replayed on resume.
 #[derive(Debug, Clone)]
-pub(crate) struct RingEntry {
+pub(in crate::runtime) struct RingEntry {
     pub seq: u64,
     pub frame: Arc<Frame>,
     pub encoded: Bytes,
 }
 
-/// Encodes `frame` into `scratch` and returns a copy of exactly its length. `scratch` is
-/// dropped when a frame grew it past 64 KiB, so a rare large frame does not keep its memory.
-pub(crate) fn encode_exact(frame: &Frame, scratch: &mut Vec<u8>) -> Bytes {
-    scratch.clear();
-    frame.encode_into(scratch);
-    let out = Bytes::copy_from_slice(scratch);
-    if scratch.capacity() > 1 << 16 {
-        *scratch = Vec::new();
-    }
-    out
-}
-
 /// The ring of one session.
 #[derive(Debug, Clone)]
-pub(crate) struct EventRing {
+pub(in crate::runtime) struct EventRing {
     entries: VecDeque<RingEntry>,
     bytes: usize,
     max_events: usize,
@@ -56,8 +45,8 @@ impl EventRing {
     /// returns the kept frame and its encoding (shared, not copied). The frame is encoded
     /// into `scratch` (the runtime's reused buffer) and copied out at its exact length: one
     /// allocation, no regrowth.
-    pub fn push(&mut self, seq: u64, frame: Frame, scratch: &mut Vec<u8>) -> (Arc<Frame>, Bytes) {
-        let encoded = encode_exact(&frame, scratch);
+    pub fn push(&mut self, seq: u64, frame: Frame, scratch: &mut Scratch) -> (Arc<Frame>, Bytes) {
+        let encoded = scratch.encode(&frame);
         let frame = Arc::new(frame);
         self.bytes = self.bytes.saturating_add(encoded.len());
         self.entries.push_back(RingEntry {
@@ -156,7 +145,7 @@ mod tests {
     fn count_cap_drops_oldest_and_reports_the_gap() {
         let mut r = EventRing::new(3, usize::MAX);
         for s in 1..=5 {
-            r.push(s, frame(s), &mut Vec::new());
+            r.push(s, frame(s), &mut Scratch::default());
         }
         assert_eq!(r.len(), 3);
         assert_eq!(r.freed_through(), 2);
@@ -170,7 +159,7 @@ mod tests {
         let one = frame(1).encode().len();
         let mut r = EventRing::new(100, one * 2);
         for s in 1..=4 {
-            r.push(s, frame(s), &mut Vec::new());
+            r.push(s, frame(s), &mut Scratch::default());
         }
         assert_eq!(r.len(), 2);
         assert_eq!(r.bytes(), one * 2);
@@ -181,7 +170,7 @@ mod tests {
     fn ack_frees_only_acked_d5() {
         let mut r = EventRing::new(100, usize::MAX);
         for s in 1..=5 {
-            r.push(s, frame(s), &mut Vec::new());
+            r.push(s, frame(s), &mut Scratch::default());
         }
         r.ack(3);
         assert_eq!(r.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);

@@ -1,9 +1,9 @@
 //! `job.subscribe` / `job.unsubscribe` (§7.6, D9, D10, D37): `job.subscribed` first, then the
 //! history renumbered into the subscriber's own `event_seq` space, then live frames.
 
-use super::Runtime;
-use super::effect::ConnId;
-use super::limits::SubscribeDecision;
+use crate::runtime::Runtime;
+use crate::runtime::effect::ConnId;
+use crate::runtime::event::SubscribeDecision;
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, EventBody, Frame, IdKind, JobEvent, Message, Replayed, Subscribe,
@@ -11,7 +11,7 @@ use crate::wire::{
 };
 
 /// Removes a rotated credential's secret (§9.8).
-pub(super) fn strip_secret(msg: &mut Message) {
+pub(in crate::runtime) fn strip_secret(msg: &mut Message) {
     if let Message::Event(JobEvent {
         body: EventBody::Status(st),
         ..
@@ -23,7 +23,7 @@ pub(super) fn strip_secret(msg: &mut Message) {
 }
 
 impl Runtime {
-    pub(super) fn subscribe(
+    pub(in crate::runtime) fn subscribe(
         &mut self,
         now: Instant,
         conn: ConnId,
@@ -34,14 +34,14 @@ impl Runtime {
         let Some(session) = self.sessions.get(sid) else {
             return;
         };
-        let principal = session.principal.clone();
+        let principal = session.principal().to_owned();
         let may_see_secrets = session.has("provisioned_credentials");
-        let already = session.subscriptions.contains(&sub.job_id);
-        let count = session.subscriptions.len();
+        let already = self.subs.contains(sid, &sub.job_id);
+        let count = self.subs.count(sid);
         let Some(job) = self.jobs.get(&sub.job_id).filter(|j| {
             self.cfg
                 .observer_policy
-                .may_observe(&principal, &j.principal)
+                .may_observe(&principal, j.principal())
         }) else {
             self.audit_subscribe(sid, &principal, &sub.job_id, SubscribeDecision::Denied);
             // D37: the same answer whether or not the job exists.
@@ -63,44 +63,38 @@ impl Runtime {
             self.send_error(now, conn, e);
             return;
         }
-        let owner = principal == job.principal;
+        let owner = principal == job.principal();
         // History in the submitting session's numbering (D10).
         let history: Vec<Message> = if sub.history == Some(true) {
             let from = sub.from_event_seq.unwrap_or(0);
             self.sessions
-                .get(&job.session_id)
-                .map(|s| {
-                    s.ring
-                        .after(from)
-                        .filter(|e| e.frame.job_id.as_deref() == Some(job.id.as_str()))
-                        .map(|e| e.frame.message.clone())
-                        .collect()
-                })
+                .get(job.session_id())
+                .map(|s| s.history(job.id(), from))
                 .unwrap_or_default()
         } else {
             Vec::new()
         };
-        let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq);
+        let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq());
         let n = history.len() as u64;
         let subscribed = Subscribed {
             request_id: Some(request_id),
-            job_id: job.id.clone(),
-            current_status: job.status,
-            agent: job.agent.clone(),
-            lease: Some(job.lease.map.clone()),
-            lease_constraints: job.lease_constraints.clone(),
-            budget: job.lease.remaining().cloned(),
+            job_id: job.id().to_owned(),
+            current_status: job.status(),
+            agent: job.agent().clone(),
+            lease: Some(job.lease().map.clone()),
+            lease_constraints: job.lease_constraints().cloned(),
+            budget: job.lease().remaining().cloned(),
             // D9: credentials only to the submitting principal.
-            credentials: (owner && may_see_secrets && !job.credentials.is_empty())
-                .then(|| job.credentials.clone()),
-            parent_job_id: job.parent_job_id.clone(),
-            trace_id: job.trace_id,
+            credentials: (owner && may_see_secrets && !job.credentials().is_empty())
+                .then(|| job.credentials().to_vec()),
+            parent_job_id: job.parent_job_id().map(str::to_owned),
+            trace_id: job.trace_id(),
             subscribed_from: Some(if n == 0 { 0 } else { last_seq + n }),
             replayed: Some(Replayed::Count(n)),
         };
-        let job_id = job.id.clone();
-        let trace = job.trace_id;
-        let live = !job.status.is_terminal() && job.session_id != sid;
+        let job_id = job.id().to_owned();
+        let trace = job.trace_id();
+        let live = !job.status().is_terminal() && job.session_id() != sid;
         let f = self
             .envelope(now, conn, Message::Subscribed(subscribed))
             .with_job(job_id.clone());
@@ -114,23 +108,13 @@ impl Runtime {
             self.stamp_with(sid, f, true);
         }
         if live && !already {
-            if let Some(j) = self.jobs.get_mut(&job_id) {
-                j.subscribers.push(sid.to_owned());
-            }
-            if let Some(s) = self.sessions.get_mut(sid) {
-                s.subscriptions.push(job_id.clone());
-            }
+            self.subs.add(sid, &job_id);
         }
         self.audit_subscribe(sid, &principal, &job_id, SubscribeDecision::Allowed);
     }
 
     /// `job.unsubscribe`: no reply; an unknown job is ignored.
-    pub(super) fn unsubscribe(&mut self, sid: &str, job_id: &str) {
-        if let Some(s) = self.sessions.get_mut(sid) {
-            s.subscriptions.retain(|j| j != job_id);
-        }
-        if let Some(j) = self.jobs.get_mut(job_id) {
-            j.subscribers.retain(|s| s != sid);
-        }
+    pub(in crate::runtime) fn unsubscribe(&mut self, sid: &str, job_id: &str) {
+        self.subs.remove(sid, job_id);
     }
 }

@@ -1,0 +1,162 @@
+//! Durability hooks (issue item 10). Without a durable store (`RuntimeConfig::durable` false)
+//! nothing here emits anything. With one: write-ahead appends, session records persisted
+//! before a welcome with a new token, job / idempotency / credential records, and
+//! [`Runtime::restore`] rebuilding the runtime from what the store returns.
+
+use crate::runtime::effect::{
+    CloseReason, CredentialRecord, Effect, IdempotencyRecord, StoreSnapshot,
+};
+use crate::runtime::outbox::TimerKey;
+use crate::runtime::sessions::Appended;
+use crate::runtime::{Pending, Runtime};
+use crate::time::Instant;
+use crate::wire::ErrorCode;
+use std::time::Duration;
+
+impl Runtime {
+    /// Persists a detached session with its window (store only).
+    pub(in crate::runtime) fn persist_detached(&mut self, sid: &str, closes_at: Instant) {
+        if !self.cfg.durable {
+            return;
+        }
+        let at = self.ids.timestamp_at(closes_at);
+        if let Some(r) = self.sessions.record(sid, Some(at)) {
+            self.push_effect(Effect::PersistSession(r), None);
+        }
+    }
+
+    /// An append completed: transmit every frame that is now durable, in seq order.
+    pub(in crate::runtime) fn append_done(&mut self, sid: &str, seq: u64) {
+        match self.sessions.append_done(sid, seq) {
+            Appended::Nothing => {}
+            // A frame the ring dropped before it became durable cannot go out live: close,
+            // and the client resumes from the store.
+            Appended::Lost(conn) => self.close_conn(self.now, conn, CloseReason::SlowConsumer),
+            Appended::Send(conn, frames) => {
+                for (f, encoded) in frames {
+                    self.transmit_kept(conn, f, encoded);
+                }
+            }
+        }
+    }
+
+    /// Persists job `job_id` (store only).
+    pub(in crate::runtime) fn persist_job(&mut self, job_id: &str) {
+        if !self.cfg.durable {
+            return;
+        }
+        let Some(record) = self.jobs.get(job_id).map(|j| j.record()) else {
+            return;
+        };
+        self.push_effect(Effect::PersistJob(Box::new(record)), None);
+    }
+
+    /// Persists an idempotency key (store only).
+    pub(in crate::runtime) fn persist_idempotency(
+        &mut self,
+        now: Instant,
+        principal: &str,
+        key: &str,
+        fingerprint: &str,
+        job_id: &str,
+    ) {
+        if !self.cfg.durable {
+            return;
+        }
+        let expires_at = self.ids.timestamp_at(now + self.cfg.bounds.idempotency_ttl);
+        self.push_effect(
+            Effect::PersistIdempotency(IdempotencyRecord {
+                principal: principal.to_owned(),
+                key: key.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                job_id: job_id.to_owned(),
+                expires_at,
+            }),
+            None,
+        );
+    }
+
+    /// Persists a credential's state (store only).
+    pub(in crate::runtime) fn persist_credential(
+        &mut self,
+        job_id: &str,
+        credential_id: &str,
+        revoked: bool,
+    ) {
+        if !self.cfg.durable {
+            return;
+        }
+        self.push_effect(
+            Effect::PersistCredential(CredentialRecord {
+                credential_id: credential_id.to_owned(),
+                job_id: job_id.to_owned(),
+                revoked,
+            }),
+            None,
+        );
+    }
+
+    /// Rebuilds the runtime from a durable store on start. Sessions come back detached and
+    /// resumable within their windows; every job recorded as unfinished ends with
+    /// `job.error {code: INTERNAL_ERROR, retryable: true, message: "runtime restarted"}`
+    /// stamped with its session's next `event_seq`; every outstanding credential is revoked
+    /// again. Call it once, before any connection opens.
+    pub fn restore(&mut self, now: Instant, snapshot: StoreSnapshot) {
+        let now = self.clamp(now);
+        let wall_now = self.ids.timestamp_at(now);
+        for r in snapshot.sessions {
+            let closes = r
+                .window_expires_at
+                .as_ref()
+                .map_or(now + self.cfg.resume_window, |t| self.ids.instant_at(t));
+            let expired = r.window_expires_at.as_ref().is_some_and(|t| *t <= wall_now);
+            if !expired {
+                self.out
+                    .set_timer(TimerKey::ResumeWindow(r.session_id.clone()), closes);
+            }
+            // Everything so far lives in the store only: a resume reads it back.
+            self.sessions.restore(r, expired);
+        }
+        let mut unfinished = Vec::new();
+        for r in snapshot.jobs {
+            let (job_id, session_id) = (r.job_id.clone(), r.session_id.clone());
+            if self.jobs.restore(r) == Some(true) {
+                unfinished.push(job_id);
+                self.sessions.add_job(&session_id);
+            }
+        }
+        for r in snapshot.idempotency {
+            let left = r
+                .expires_at
+                .duration_since(&wall_now)
+                .unwrap_or(Duration::ZERO);
+            if left > Duration::ZERO {
+                self.jobs
+                    .reserve_key(now, &r.principal, &r.key, &r.fingerprint, &r.job_id);
+            }
+        }
+        for job_id in unfinished {
+            self.fail_job_with(
+                now,
+                &job_id,
+                ErrorCode::InternalError,
+                "runtime restarted".into(),
+                true,
+                false,
+            );
+        }
+        for c in snapshot.credentials.into_iter().filter(|c| !c.revoked) {
+            self.jobs.restore_revoking(&c.job_id, &c.credential_id);
+            self.push_effect(
+                Effect::RevokeCredential {
+                    job_id: c.job_id.clone(),
+                    credential_id: c.credential_id.clone(),
+                },
+                Some(Pending::Revoke {
+                    job_id: c.job_id,
+                    credential_id: c.credential_id,
+                }),
+            );
+        }
+    }
+}

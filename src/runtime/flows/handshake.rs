@@ -1,0 +1,297 @@
+//! The handshake: `session.hello` → `Authenticate` effect → `session.welcome` (D24), and
+//! resume through `session.hello` + `payload.resume` or `session.resume` (D2, D4, D5).
+
+use crate::runtime::conns::Phase;
+use crate::runtime::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
+use crate::runtime::effect::{CloseReason, ConnId, Effect, EffectId};
+use crate::runtime::event::RuntimeEvent;
+use crate::runtime::outbox::{Outgoing, TimerKey};
+use crate::runtime::sessions::ResumeFrom;
+use crate::runtime::{Pending, Runtime};
+use crate::time::Instant;
+use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
+
+impl Runtime {
+    /// A frame on a connection without a session yet.
+    pub(in crate::runtime) fn handle_handshake_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        frame: Frame,
+    ) {
+        if matches!(self.conns.phase(conn), Some(Phase::Authenticating(_))) {
+            let err = ErrorPayload::new(
+                ErrorCode::InvalidRequest,
+                "session.hello is still being authenticated",
+            )
+            .with_request_id(frame.id);
+            self.send_error(now, conn, err);
+            return;
+        }
+        match first_frame(conn, frame) {
+            FirstFrame::Authenticate { token, req } => self.start_auth(now, token, req),
+            FirstFrame::Resume(req) => self.resume(now, None, req),
+            FirstFrame::Refuse(err) => self.fail_handshake(now, conn, err),
+        }
+    }
+
+    fn start_auth(&mut self, now: Instant, token: String, req: HelloRequest) {
+        let conn = req.conn;
+        if self.effects_full() {
+            let err = ErrorPayload::new(ErrorCode::InternalError, "runtime busy, retry later")
+                .with_request_id(req.request_id);
+            self.fail_handshake(now, conn, err);
+            return;
+        }
+        let id = self.push_effect(
+            Effect::Authenticate { conn, token },
+            Some(Pending::Auth(Box::new(req))),
+        );
+        self.conns.set_phase(conn, Phase::Authenticating(id));
+    }
+
+    /// `session.error` without a session, then close (WIRE.md §5.4).
+    pub(in crate::runtime) fn fail_handshake(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        err: ErrorPayload,
+    ) {
+        self.send_error(now, conn, err);
+        self.close_conn(now, conn, CloseReason::HandshakeFailed);
+    }
+
+    /// The `Authenticate` effect finished.
+    pub(in crate::runtime) fn auth_done(
+        &mut self,
+        now: Instant,
+        effect: EffectId,
+        req: HelloRequest,
+        principal: Result<String, String>,
+    ) {
+        let conn = req.conn;
+        if !self.conns.awaits(conn, effect) {
+            return;
+        }
+        self.conns.set_phase(conn, Phase::AwaitHello);
+        match principal {
+            Err(message) => {
+                let err = ErrorPayload::new(ErrorCode::Unauthenticated, message)
+                    .with_request_id(req.request_id);
+                self.fail_handshake(now, conn, err);
+            }
+            Ok(p) if req.resume.is_some() => self.resume(now, Some(p), req),
+            Ok(p) => self.open_session(now, p, req),
+        }
+    }
+
+    fn open_session(&mut self, now: Instant, principal: String, req: HelloRequest) {
+        let conn = req.conn;
+        // Spec §14: PERMISSION_DENIED, details.limit "sessions_per_principal", then close.
+        if let Err(err) = self.check_session_limit(conn, &principal) {
+            self.fail_handshake(now, conn, err.with_request_id(req.request_id));
+            return;
+        }
+        if self.sessions.len() >= self.cfg.bounds.max_sessions && !self.sessions.forget_expired() {
+            let err = ErrorPayload::new(ErrorCode::InternalError, "too many sessions")
+                .with_request_id(req.request_id);
+            self.fail_handshake(now, conn, err);
+            return;
+        }
+        let sid = self.mint(now, IdKind::Session);
+        let features = self.cfg.negotiate(req.features.as_deref().unwrap_or(&[]));
+        self.sessions.create(sid.clone(), principal, features);
+        self.welcome(now, PendingWelcome::new(conn, sid, req.request_id, None));
+    }
+
+    /// Rotates the resume token, then sends the welcome and the replay. With a durable store
+    /// the session record holding the new token is persisted first.
+    pub(in crate::runtime) fn welcome(&mut self, now: Instant, mut pw: PendingWelcome) {
+        let token = self.mint(now, IdKind::ResumeToken);
+        let Some(old_hash) = self.sessions.rotate_token(&pw.session_id, &token) else {
+            return;
+        };
+        pw.old_hash = old_hash;
+        pw.token = token;
+        if !self.cfg.durable {
+            self.finish_welcome(now, pw);
+            return;
+        }
+        self.sessions.set_welcoming(&pw.session_id, true);
+        let record = self.sessions.record(&pw.session_id, None);
+        let conn = pw.conn;
+        let Some(record) = record else {
+            return;
+        };
+        let id = self.push_effect(
+            Effect::PersistSession(record),
+            Some(Pending::Welcome(Box::new(pw))),
+        );
+        self.conns.set_phase(conn, Phase::Authenticating(id));
+    }
+
+    /// The `PersistSession` before a welcome finished.
+    pub(in crate::runtime) fn welcome_persisted(
+        &mut self,
+        now: Instant,
+        effect: EffectId,
+        pw: PendingWelcome,
+        ok: Result<(), String>,
+    ) {
+        let waiting = self.conns.awaits(pw.conn, effect);
+        self.sessions.set_welcoming(&pw.session_id, false);
+        if !waiting || ok.is_err() {
+            self.sessions
+                .restore_token(&pw.session_id, pw.old_hash.clone());
+        }
+        if !waiting {
+            return;
+        }
+        match ok {
+            Ok(()) => self.finish_welcome(now, pw),
+            Err(m) => {
+                let err = ErrorPayload::new(
+                    ErrorCode::InternalError,
+                    format!("session could not be persisted: {m}"),
+                )
+                .with_request_id(pw.request_id);
+                self.fail_handshake(now, pw.conn, err);
+            }
+        }
+    }
+
+    /// Attaches the connection, sends the welcome, the replay, and starts heartbeats.
+    fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
+        let (conn, sid) = (pw.conn, pw.session_id.clone());
+        self.conns.set_phase(conn, Phase::Open(sid.clone()));
+        self.sessions.attach(&sid, conn);
+        let Some(s) = self.sessions.get(&sid) else {
+            return;
+        };
+        let heartbeat = s.has("heartbeat");
+        let rich = s.has("agent_versions");
+        let principal = s.principal().to_owned();
+        let welcome = Welcome {
+            runtime: self.cfg.runtime.clone(),
+            session_id: Some(sid.clone()),
+            resume_token: pw.token,
+            resume_window_sec: self.cfg.resume_window.as_secs(),
+            // D26: only with `heartbeat` negotiated.
+            heartbeat_interval_sec: heartbeat.then_some(self.cfg.heartbeat_interval.as_secs()),
+            // D24: the runtime's full feature list and inventory.
+            capabilities: Capabilities {
+                encodings: Some(vec!["json".into()]),
+                features: Some(self.cfg.features.clone()),
+                agents: Some(self.cfg.agents.iter().map(|a| a.info(rich)).collect()),
+            },
+            accepted_at: Some(self.ids.timestamp_at(now)),
+        };
+        self.out.cancel_timer(&TimerKey::ResumeWindow(sid.clone()));
+        let frame = self.envelope(now, conn, Message::Welcome(welcome));
+        self.transmit(conn, frame);
+        if let Some(last) = pw.replay_after {
+            // D3: everything after last_event_seq — from the store, then from the ring, up
+            // to what is durable; later frames follow as their appends complete.
+            let after = pw
+                .stored
+                .iter()
+                .filter_map(|f| f.event_seq)
+                .max()
+                .unwrap_or(last)
+                .max(last);
+            let replay = self.sessions.replay(&sid, after);
+            let kept = replay.into_iter().map(|(f, b)| Outgoing::Kept(f, b));
+            for out in pw.stored.into_iter().map(Outgoing::Plain).chain(kept) {
+                self.transmit_replay(conn, out);
+            }
+        }
+        if heartbeat {
+            self.out
+                .set_timer(TimerKey::Heartbeat(conn), now + self.cfg.heartbeat_interval);
+        }
+        self.out.push_event(RuntimeEvent::SessionOpened {
+            conn,
+            session_id: sid,
+            principal,
+            resumed: pw.replay_after.is_some(),
+        });
+    }
+
+    /// Resume (D2): token and principal checked without destroying the record (D4); a gap
+    /// below what is kept is `RESUME_WINDOW_EXPIRED` (D5), unless the durable store still
+    /// has it (`ReadEvents`); then welcome and replay (D3).
+    pub(in crate::runtime) fn resume(
+        &mut self,
+        now: Instant,
+        principal: Option<String>,
+        req: HelloRequest,
+    ) {
+        let conn = req.conn;
+        let Some(r) = req.resume.as_ref() else {
+            return;
+        };
+        let from = match self
+            .sessions
+            .check_resume(r, principal.as_deref(), &req.request_id)
+        {
+            Ok(from) => from,
+            Err(err) => {
+                self.out.metrics_mut().resume_refused(&err.code);
+                self.fail_handshake(now, conn, err);
+                return;
+            }
+        };
+        let sid = r.session_id.clone();
+        let last = r.last_event_seq;
+        if let Some(f) = &req.features {
+            let features = self.cfg.negotiate(f);
+            self.sessions.set_features(&sid, features);
+        }
+        let pw = PendingWelcome::new(conn, sid.clone(), req.request_id.clone(), Some(last));
+        if from == ResumeFrom::Store {
+            self.sessions.set_welcoming(&sid, true);
+            let id = self.push_effect(
+                Effect::ReadEvents {
+                    session_id: sid,
+                    after_seq: last,
+                },
+                Some(Pending::ReadForResume(Box::new(pw))),
+            );
+            self.conns.set_phase(conn, Phase::Authenticating(id));
+            return;
+        }
+        self.welcome(now, pw);
+    }
+
+    /// `ReadEvents` for a resume beyond the ring returned: the store must cover the gap.
+    pub(in crate::runtime) fn resume_read(
+        &mut self,
+        now: Instant,
+        effect: EffectId,
+        mut pw: PendingWelcome,
+        frames: Option<Vec<Frame>>,
+    ) {
+        let waiting = self.conns.awaits(pw.conn, effect);
+        if self.sessions.get(&pw.session_id).is_none() {
+            return;
+        }
+        self.sessions.set_welcoming(&pw.session_id, false);
+        if !waiting {
+            return;
+        }
+        let last = pw.replay_after.unwrap_or(0);
+        match self
+            .sessions
+            .stored_replay(&pw.session_id, last, frames, &pw.request_id)
+        {
+            Ok(stored) => {
+                pw.stored = stored;
+                self.welcome(now, pw);
+            }
+            Err(err) => {
+                self.out.metrics_mut().resume_refused(&err.code);
+                self.fail_handshake(now, pw.conn, err);
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! A running job: agent events stamped with the session's `event_seq` and fanned out to
+//! subscribers (D10), result chunks (D32), terminal frames exactly once, cancel (D6, D7,
+//! D37), `max_runtime_sec` (D8), lease expiry (D30) and the lease gate.
+
+use crate::lease::Operation;
+use crate::runtime::Runtime;
+use crate::runtime::effect::{ConnId, Effect};
+use crate::runtime::event::{AgentEvent, AgentReply, RuntimeEvent};
+use crate::runtime::jobs::chunks::Chunk;
+use crate::runtime::jobs::lease::float_number;
+use crate::runtime::outbox::TimerKey;
+use crate::time::Instant;
+use crate::wire::{
+    ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind, JobError, JobEvent, JobResult,
+    JobStatus, Message, MetricValue,
+};
+use serde_json::Value;
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
+    ErrorPayload::new(code, msg)
+}
+
+impl Runtime {
+    /// Sends a job frame to its submitting session and every subscriber, each in its own
+    /// `event_seq` space (D10). A rotated credential's value only reaches sessions of the
+    /// submitting principal that negotiated `provisioned_credentials` (§9.8, D26).
+    pub(in crate::runtime) fn emit_job(&mut self, now: Instant, job_id: &str, message: Message) {
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
+        let owner_sid = job.session_id().to_owned();
+        let trace = job.trace_id();
+        // Empty for most jobs: cloning an empty Vec does not allocate.
+        let subs = self.subs.subscribers(job_id).to_vec();
+        let terminal = message.message_type().is_terminal();
+        // Only a rotated credential's status depends on the target session (§9.8, D26).
+        let rotated = matches!(
+            &message,
+            Message::Event(JobEvent { body: EventBody::Status(st), .. })
+                if st.phase == "credential_rotated"
+        );
+        // The owner first, then each other subscriber; no target list is built.
+        let mut targets = std::iter::once(&owner_sid)
+            .chain(subs.iter().filter(|s| **s != owner_sid))
+            .peekable();
+        // The last target takes the message itself: with no subscribers, no clone at all.
+        let mut message = Some(message);
+        while let Some(sid) = targets.next() {
+            let next = if targets.peek().is_none() {
+                message.take()
+            } else {
+                message.clone()
+            };
+            let Some(mut msg) = next else {
+                break;
+            };
+            if rotated {
+                let keep_secret = self.sessions.get(sid).is_some_and(|s| {
+                    self.jobs
+                        .get(job_id)
+                        .is_some_and(|j| s.principal() == j.principal())
+                        && s.has("provisioned_credentials")
+                });
+                if !keep_secret
+                    && let Message::Event(JobEvent {
+                        body: EventBody::Status(st),
+                        ..
+                    }) = &mut msg
+                {
+                    st.value = None;
+                }
+            }
+            // Built in place (the builder methods move the whole frame once each).
+            let f = Frame {
+                id: self.mint(now, IdKind::Envelope),
+                session_id: None,
+                trace_id: trace,
+                job_id: Some(job_id.to_owned()),
+                event_seq: None,
+                message: msg,
+            };
+            let seq = self.stamp(sid, f);
+            if *sid == owner_sid && seq > 0 {
+                self.jobs.set_last_event_seq(job_id, seq);
+            }
+        }
+        if terminal {
+            self.subs.end_job(job_id);
+        }
+    }
+
+    /// A `job.event` of `body`, stamped now.
+    pub(in crate::runtime) fn emit_event(&mut self, now: Instant, job_id: &str, body: EventBody) {
+        let ev = JobEvent {
+            ts: self.ids.timestamp_at(now),
+            body,
+        };
+        self.emit_job(now, job_id, Message::Event(ev));
+    }
+
+    /// Ends a job with `message` (a `job.result` or `job.error`), exactly once.
+    pub(in crate::runtime) fn finish(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        message: Message,
+        status: JobStatus,
+        stop_agent: bool,
+    ) {
+        let Some(ended) = self.jobs.end(job_id, status, &message) else {
+            return;
+        };
+        let (result, error_code) = match &message {
+            Message::Result(r) => (r.result.clone(), None),
+            Message::JobError(e) => (None, Some(e.code.clone())),
+            _ => (None, None),
+        };
+        let timed = ended.timed;
+        // The held chunk goes first, with `more:false` on success (D32).
+        if let Some(held) = self
+            .jobs
+            .take_held_chunk(job_id, status == JobStatus::Success)
+        {
+            self.emit_event(now, job_id, EventBody::ResultChunk(held));
+        }
+        self.emit_job(now, job_id, message);
+        self.release_job_slot(&ended.session_id);
+        if timed {
+            self.out
+                .cancel_timer(&TimerKey::MaxRuntime(job_id.to_owned()));
+            self.out
+                .cancel_timer(&TimerKey::LeaseExpiry(job_id.to_owned()));
+        }
+        if stop_agent {
+            self.push_effect(
+                Effect::CancelAgent {
+                    job_id: job_id.to_owned(),
+                },
+                None,
+            );
+        }
+        self.persist_job(job_id);
+        self.revoke_all(job_id);
+        self.out.push_event(RuntimeEvent::JobEnded {
+            job_id: job_id.to_owned(),
+            status,
+            result,
+            error_code,
+        });
+    }
+
+    /// Ends a job with `job.error`.
+    pub(in crate::runtime) fn fail_job(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        code: ErrorCode,
+        message: String,
+        stop_agent: bool,
+    ) {
+        let retryable = code.retryable();
+        self.fail_job_with(now, job_id, code, message, retryable, stop_agent);
+    }
+
+    pub(in crate::runtime) fn fail_job_with(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        code: ErrorCode,
+        message: String,
+        retryable: bool,
+        stop_agent: bool,
+    ) {
+        let e = JobError {
+            final_status: FinalStatus::Error,
+            code,
+            message,
+            retryable,
+            completed_at: Some(self.ids.timestamp_at(now)),
+            details: None,
+        };
+        self.finish(
+            now,
+            job_id,
+            Message::JobError(e),
+            JobStatus::Error,
+            stop_agent,
+        );
+    }
+
+    fn end_with_status(&mut self, now: Instant, job_id: &str, status: FinalStatus) {
+        let r = JobResult {
+            final_status: status,
+            result: None,
+            result_id: None,
+            result_size: None,
+            summary: None,
+            completed_at: Some(self.ids.timestamp_at(now)),
+        };
+        self.finish(now, job_id, Message::Result(r), status.status(), true);
+    }
+
+    /// `job.cancel` (D6, D7, D37): only the submitting session cancels.
+    pub(in crate::runtime) fn cancel(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: String,
+        job_id: &str,
+    ) {
+        let principal = self
+            .sessions
+            .get(sid)
+            .map(|s| s.principal().to_owned())
+            .unwrap_or_default();
+        let verdict = self
+            .jobs
+            .may_cancel(job_id, &principal, sid, &self.cfg.observer_policy);
+        match verdict {
+            Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
+            Ok(true) => self.end_with_status(now, job_id, FinalStatus::Cancelled),
+            Ok(false) => {}
+        }
+    }
+
+    /// D8: `job.result timed_out`.
+    pub(in crate::runtime) fn max_runtime_elapsed(&mut self, now: Instant, job_id: &str) {
+        self.end_with_status(now, job_id, FinalStatus::TimedOut);
+    }
+
+    /// D30: `job.error LEASE_EXPIRED` at `expires_at`.
+    pub(in crate::runtime) fn lease_expired(&mut self, now: Instant, job_id: &str) {
+        self.fail_job(
+            now,
+            job_id,
+            ErrorCode::LeaseExpired,
+            "lease expired while job was running".into(),
+            true,
+        );
+    }
+
+    /// The lease gate agents call before every authority-bearing operation: expiry
+    /// (`LEASE_EXPIRED`), patterns (`PERMISSION_DENIED`), budget (`BUDGET_EXHAUSTED`) (D30).
+    pub fn authorize(
+        &self,
+        now: Instant,
+        job_id: &str,
+        op: &Operation,
+    ) -> Result<(), ErrorPayload> {
+        // Clamped like every input (a query: the latest `now` is not moved).
+        let now = now.max(self.now);
+        self.jobs.authorize(job_id, &self.ids.timestamp_at(now), op)
+    }
+
+    /// Something a running agent emitted. Errors go back to the agent (the job's state is
+    /// unchanged): an unknown or ended job, a negative cost (D31), a refused delegation.
+    pub fn handle_agent_event(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        event: AgentEvent,
+    ) -> Result<AgentReply, ErrorPayload> {
+        let now = self.clamp(now);
+        self.jobs.check_live(job_id)?;
+        match event {
+            AgentEvent::Event(EventBody::ResultChunk(c)) => {
+                let chunk = Chunk {
+                    chunk_seq: c.chunk_seq,
+                    data: c.data,
+                    encoding: c.encoding,
+                    more: c.more,
+                };
+                self.result_chunk(now, job_id, chunk);
+            }
+            AgentEvent::Event(EventBody::Metric(mut m)) => {
+                let applied = self.jobs.apply_cost(job_id, &m)?;
+                // The reference re-serialises metric values as floats.
+                if let MetricValue::Number(n) = &m.value {
+                    m.value = MetricValue::Number(float_number(n.as_f64().unwrap_or(0.0)));
+                } else if let MetricValue::Text(t) = &m.value
+                    && let Ok(v) = t.parse::<f64>()
+                {
+                    m.value = MetricValue::Number(float_number(v));
+                }
+                self.emit_event(now, job_id, EventBody::Metric(m));
+                if let Some(Some(rem)) = applied {
+                    self.emit_event(now, job_id, EventBody::Metric(rem));
+                }
+            }
+            // D33: `current` (and `total`) any non-negative number; anything else is refused
+            // to the agent and nothing is emitted.
+            AgentEvent::Event(EventBody::Progress(p))
+                if p.current.as_f64().is_none_or(|c| c < 0.0)
+                    || p.total
+                        .as_ref()
+                        .is_some_and(|t| t.as_f64().is_none_or(|t| t < 0.0)) =>
+            {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "progress current and total must be non-negative numbers",
+                ));
+            }
+            AgentEvent::Event(body) => self.emit_event(now, job_id, body),
+            AgentEvent::ResultChunk {
+                chunk_seq,
+                data,
+                encoding,
+                more,
+            } => {
+                let chunk = Chunk {
+                    chunk_seq,
+                    data,
+                    encoding,
+                    more,
+                };
+                self.result_chunk(now, job_id, chunk);
+            }
+            AgentEvent::Result { result, summary } => {
+                self.agent_result(now, job_id, result, summary)
+            }
+            AgentEvent::Error {
+                code,
+                message,
+                retryable,
+            } => {
+                let r = retryable.unwrap_or_else(|| code.retryable());
+                self.fail_job_with(now, job_id, code, message, r, false);
+            }
+            AgentEvent::Delegate {
+                agent,
+                input,
+                lease,
+                lease_constraints,
+            } => {
+                let child = self.delegate(now, job_id, agent, input, lease, lease_constraints)?;
+                return Ok(AgentReply::Delegated {
+                    child_job_id: child,
+                });
+            }
+            AgentEvent::CredentialRotated { id, value } => {
+                self.rotate_credential(now, job_id, id, value)?;
+            }
+        }
+        Ok(AgentReply::Ok)
+    }
+
+    /// A successful end: inline, or streamed when chunks were sent (D32, D34).
+    fn agent_result(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        result: Option<Value>,
+        summary: Option<String>,
+    ) {
+        let streamed = self.jobs.streamed(job_id);
+        let result = result.filter(|v| !v.is_null());
+        let r = match streamed {
+            Some((rid, size)) => {
+                if result.is_some() {
+                    self.fail_job(
+                        now,
+                        job_id,
+                        ErrorCode::InvalidRequest,
+                        "inline result after result chunks".into(),
+                        false,
+                    );
+                    return;
+                }
+                JobResult {
+                    final_status: FinalStatus::Success,
+                    result: None,
+                    result_id: Some(rid),
+                    result_size: Some(size),
+                    summary,
+                    completed_at: Some(self.ids.timestamp_at(now)),
+                }
+            }
+            None => JobResult {
+                final_status: FinalStatus::Success,
+                result,
+                result_id: None,
+                result_size: None,
+                summary: None,
+                completed_at: Some(self.ids.timestamp_at(now)),
+            },
+        };
+        self.finish(now, job_id, Message::Result(r), JobStatus::Success, false);
+    }
+
+    /// One result chunk (§8.4, D32): emitted in order, or the job fails.
+    fn result_chunk(&mut self, now: Instant, job_id: &str, chunk: Chunk) {
+        let ids = &mut self.ids;
+        match self
+            .jobs
+            .chunk(job_id, chunk, || ids.mint(now, IdKind::Result))
+        {
+            Ok(bodies) => {
+                for b in bodies {
+                    self.emit_event(now, job_id, EventBody::ResultChunk(b));
+                }
+            }
+            Err((code, message)) => self.fail_job(now, job_id, code, message, true),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Abuse limits (spec §14): sessions per principal, concurrent jobs per principal, closing
+//! sustained zero-throughput connections, and the audit record of every `job.subscribe`.
+//!
+//! Every limit defaults to off (unlimited); each over-limit outcome is documented on its
+//! field of [`AbuseLimits`](crate::runtime::AbuseLimits). The runtime keeps serving every other
+//! principal.
+
+use crate::runtime::Runtime;
+use crate::runtime::conns::Throughput;
+use crate::runtime::effect::{CloseReason, ConnId};
+use crate::runtime::event::{LimitKind, RuntimeEvent, SubscribeDecision};
+use crate::runtime::outbox::TimerKey;
+use crate::time::Instant;
+use crate::wire::{ErrorCode, ErrorPayload};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// `PERMISSION_DENIED`, not retryable, `details: {"limit": ...}` (D21: `details` only when
+/// non-empty). The caller adds the request's id (D20).
+fn limit_error(kind: LimitKind, message: &str) -> ErrorPayload {
+    let mut details = Map::new();
+    details.insert("limit".into(), Value::String(kind.as_str().into()));
+    let mut e = ErrorPayload::new(ErrorCode::PermissionDenied, message).with_details(details);
+    e.retryable = false;
+    e
+}
+
+impl Runtime {
+    /// The effective zero-throughput timeout, if the limit is on.
+    fn zero_throughput_after(&self) -> Option<Duration> {
+        self.cfg
+            .limits
+            .zero_throughput_timeout
+            .map(|t| t.max(self.cfg.resume_window))
+    }
+
+    /// Arms the zero-throughput check of a new connection.
+    pub(in crate::runtime) fn arm_zero_throughput(&mut self, now: Instant, conn: ConnId) {
+        if let Some(after) = self.zero_throughput_after() {
+            self.out
+                .set_timer(TimerKey::ZeroThroughput(conn), now + after);
+        }
+    }
+
+    /// Checks a connection's throughput; closes it when idle past the timeout.
+    pub(in crate::runtime) fn zero_throughput_check(&mut self, now: Instant, conn: ConnId) {
+        let Some(after) = self.zero_throughput_after() else {
+            return;
+        };
+        match self.conns.throughput(now, conn, after) {
+            Throughput::Skip => return,
+            Throughput::CheckAt(due) => {
+                self.out.set_timer(TimerKey::ZeroThroughput(conn), due);
+                return;
+            }
+            Throughput::Idle => {}
+        }
+        let principal = self.session_of(conn).map(|s| s.principal().to_owned());
+        self.out.metrics_mut().limit_hit(LimitKind::ZeroThroughput);
+        self.out.push_event(RuntimeEvent::LimitExceeded {
+            conn,
+            principal,
+            limit: LimitKind::ZeroThroughput,
+        });
+        self.close_conn(now, conn, CloseReason::ZeroThroughput);
+    }
+
+    /// Sessions-per-principal check for a new session; `Err` is the error to send.
+    pub(in crate::runtime) fn check_session_limit(
+        &mut self,
+        conn: ConnId,
+        principal: &str,
+    ) -> Result<(), ErrorPayload> {
+        let max = self.cfg.limits.max_sessions_per_principal;
+        if max == usize::MAX {
+            return Ok(());
+        }
+        let held = self.sessions.held_by(principal);
+        if held < max {
+            return Ok(());
+        }
+        self.out
+            .metrics_mut()
+            .limit_hit(LimitKind::SessionsPerPrincipal);
+        self.out.push_event(RuntimeEvent::LimitExceeded {
+            conn,
+            principal: Some(principal.to_owned()),
+            limit: LimitKind::SessionsPerPrincipal,
+        });
+        Err(limit_error(
+            LimitKind::SessionsPerPrincipal,
+            &format!("principal already holds {held} sessions (limit {max})"),
+        ))
+    }
+
+    /// Jobs-per-principal check for a submit; `Err` is the error to send.
+    pub(in crate::runtime) fn check_job_limit(
+        &mut self,
+        conn: ConnId,
+        principal: &str,
+    ) -> Result<(), ErrorPayload> {
+        let max = self.cfg.limits.max_jobs_per_principal;
+        if max == usize::MAX {
+            return Ok(());
+        }
+        let running = self.sessions.active_jobs_of(principal);
+        if running < max {
+            return Ok(());
+        }
+        self.out
+            .metrics_mut()
+            .limit_hit(LimitKind::JobsPerPrincipal);
+        self.out.push_event(RuntimeEvent::LimitExceeded {
+            conn,
+            principal: Some(principal.to_owned()),
+            limit: LimitKind::JobsPerPrincipal,
+        });
+        Err(limit_error(
+            LimitKind::JobsPerPrincipal,
+            &format!("principal already has {running} unfinished jobs (limit {max})"),
+        ))
+    }
+
+    /// The audit record of one `job.subscribe` (spec §14).
+    pub(in crate::runtime) fn audit_subscribe(
+        &mut self,
+        session_id: &str,
+        subscriber: &str,
+        job_id: &str,
+        decision: SubscribeDecision,
+    ) {
+        let target_principal = self.jobs.get(job_id).map(|j| j.principal().to_owned());
+        self.out.push_event(RuntimeEvent::SubscribeAudit {
+            session_id: session_id.to_owned(),
+            subscriber_principal: subscriber.to_owned(),
+            job_id: job_id.to_owned(),
+            target_principal,
+            decision,
+        });
+    }
+}

@@ -1,0 +1,32 @@
+//! `session.list_jobs` → `session.jobs` (§6.6, D11): the query is the jobs part's
+//! ([`Jobs::list`](crate::runtime::jobs::Jobs::list)); this answers it on the wire.
+
+use crate::runtime::Runtime;
+use crate::runtime::effect::ConnId;
+use crate::time::Instant;
+use crate::wire::{ListJobs, Message};
+
+impl Runtime {
+    pub(in crate::runtime) fn list_jobs(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: String,
+        req: ListJobs,
+    ) {
+        let Some(principal) = self.sessions.get(sid).map(|s| s.principal().to_owned()) else {
+            return;
+        };
+        match self
+            .jobs
+            .list(&principal, &self.cfg.observer_policy, req, request_id)
+        {
+            Ok(page) => {
+                let f = self.envelope(now, conn, Message::Jobs(page));
+                self.transmit(conn, f);
+            }
+            Err(e) => self.send_error(now, conn, e),
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! An attached session's side of the orchestration: frame dispatch after the handshake (D36
+//! session check, ping D26, ack D5, bye/close D1, the gated requests), detaching a connection,
+//! the resume window (§6.7), and stamping a frame into a session's ring and onto its
+//! connection (or, with a store, into a write-ahead append).
+
+use crate::runtime::effect::{CloseReason, ConnId, Effect};
+use crate::runtime::event::RuntimeEvent;
+use crate::runtime::outbox::{Outgoing, TimerKey};
+use crate::runtime::sessions::{Expiry, Session, Stamp};
+use crate::runtime::{Pending, Runtime};
+use crate::time::Instant;
+use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
+
+impl Runtime {
+    /// The session attached to `conn`.
+    pub(in crate::runtime) fn session_of(&self, conn: ConnId) -> Option<&Session> {
+        self.sessions.get(self.conns.session_of(conn)?)
+    }
+
+    /// Detaches `conn`'s session (if any): it becomes resumable for the resume window; its
+    /// jobs keep running and their frames keep going into its ring (D3).
+    pub(in crate::runtime) fn detach_session_of(&mut self, conn: ConnId) {
+        self.out.cancel_timer(&TimerKey::Heartbeat(conn));
+        let Some(sid) = self.conns.detach(conn) else {
+            return;
+        };
+        if self.sessions.detach(&sid, conn) {
+            let at = self.now + self.cfg.resume_window;
+            self.out.set_timer(TimerKey::ResumeWindow(sid.clone()), at);
+            self.persist_detached(&sid, at);
+        }
+    }
+
+    /// The resume window of a detached session elapsed: its buffer is freed, its
+    /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` (D2). Its jobs keep
+    /// running (§6.7).
+    pub(in crate::runtime) fn resume_window_elapsed(&mut self, now: Instant, sid: &str) {
+        match self.sessions.expire(sid) {
+            Expiry::Kept => return,
+            Expiry::Expired => {}
+            Expiry::Welcoming => {
+                // A resume is being welcomed (durable replay read in flight): expiring now would
+                // welcome it over a cleared buffer and lose its replay silently. Check again
+                // shortly; if that resume fails, the session expires then (found by the
+                // `session_pair` simulation).
+                self.out.set_timer(
+                    TimerKey::ResumeWindow(sid.to_owned()),
+                    now + std::time::Duration::from_secs(1),
+                );
+                return;
+            }
+        }
+        self.subs.end_session(sid);
+        self.out.push_event(RuntimeEvent::SessionExpired {
+            session_id: sid.to_owned(),
+        });
+    }
+
+    /// Stamps `frame` with session `sid`'s next `event_seq`, keeps it in the ring and sends it
+    /// when the session is attached. Returns the seq (0 for an unknown or expired session).
+    pub(in crate::runtime) fn stamp(&mut self, sid: &str, frame: Frame) -> u64 {
+        self.stamp_with(sid, frame, false)
+    }
+
+    /// [`Runtime::stamp`]; `replay` frames bypass the transmit cap (see `transmit_replay`).
+    pub(in crate::runtime) fn stamp_with(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
+        match self.sessions.stamp(sid, frame, &mut self.out.scratch) {
+            Stamp::Dropped => 0,
+            Stamp::Append { seq, records } => {
+                // Write-ahead: transmitted once the append holding it completed.
+                self.push_effect(
+                    Effect::AppendEvents(records),
+                    Some(Pending::Append {
+                        session_id: sid.to_owned(),
+                        seq,
+                    }),
+                );
+                seq
+            }
+            Stamp::Send {
+                seq,
+                conn,
+                frame,
+                encoded,
+            } => {
+                if let Some(conn) = conn {
+                    if replay {
+                        self.transmit_replay(conn, Outgoing::Kept(frame, encoded));
+                    } else {
+                        self.transmit_kept(conn, frame, encoded);
+                    }
+                }
+                seq
+            }
+        }
+    }
+
+    /// A decoded frame on an established session.
+    pub(in crate::runtime) fn handle_session_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        frame: Frame,
+    ) {
+        let Some(session) = self.session_of(conn) else {
+            return;
+        };
+        let sid = session.id().to_owned();
+        // D36: an inbound session_id must be absent or this connection's session.
+        if frame.session_id.as_deref().is_some_and(|s| s != sid) {
+            let err = ErrorPayload::new(
+                ErrorCode::InvalidRequest,
+                "session_id does not match this connection's session",
+            )
+            .with_request_id(frame.id);
+            self.send_error(now, conn, err);
+            return;
+        }
+        let has = |f: &str| self.sessions.get(&sid).is_some_and(|s| s.has(f));
+        let request_id = frame.id.clone();
+        match frame.message {
+            Message::Hello(_) | Message::Resume(_) => {
+                let err = ErrorPayload::new(
+                    ErrorCode::InvalidRequest,
+                    "session.hello already sent on this connection",
+                )
+                .with_request_id(request_id);
+                self.send_error(now, conn, err);
+            }
+            // D26: ping is always answered.
+            Message::Ping(p) => {
+                let pong = Pong {
+                    ping_nonce: p.nonce,
+                    received_at: self.ids.timestamp_at(now),
+                };
+                let f = self.envelope(now, conn, Message::Pong(pong));
+                self.transmit(conn, f);
+            }
+            Message::Pong(_) => {}
+            Message::Ack(a) => {
+                // D26: ignored without `ack`; D5: frees only acked events.
+                if has("ack") {
+                    self.sessions.ack(&sid, a.last_processed_seq);
+                }
+            }
+            // D1: bye closes the transport; the session stays resumable.
+            Message::Bye(_) => self.close_conn(now, conn, CloseReason::Normal),
+            Message::Close(_) => {
+                let f = self.envelope(now, conn, Message::Closed(Close::default()));
+                self.transmit(conn, f);
+                self.close_conn(now, conn, CloseReason::Normal);
+            }
+            Message::ListJobs(l) => {
+                if has("list_jobs") {
+                    self.list_jobs(now, conn, &sid, request_id, l);
+                } else {
+                    self.not_negotiated(now, conn, "list_jobs", request_id);
+                }
+            }
+            Message::Subscribe(sub) => {
+                if has("subscribe") {
+                    self.subscribe(now, conn, &sid, request_id, sub);
+                } else {
+                    self.not_negotiated(now, conn, "subscribe", request_id);
+                }
+            }
+            Message::Unsubscribe(u) => {
+                if has("subscribe") {
+                    self.unsubscribe(&sid, &u.job_id);
+                } else {
+                    self.not_negotiated(now, conn, "subscribe", request_id);
+                }
+            }
+            Message::Submit(s) => {
+                let trace = frame.trace_id;
+                self.submit(now, conn, &sid, request_id, trace, s);
+            }
+            Message::Cancel(_) => match frame.job_id {
+                Some(job) => self.cancel(now, conn, &sid, request_id, &job),
+                None => {
+                    let err = ErrorPayload::new(
+                        ErrorCode::InvalidRequest,
+                        "job.cancel requires an envelope job_id",
+                    )
+                    .with_request_id(request_id);
+                    self.send_error(now, conn, err);
+                }
+            },
+            other => {
+                let err = ErrorPayload::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{:?} is not sent by a client",
+                        other.message_type().as_str()
+                    ),
+                )
+                .with_request_id(request_id);
+                self.send_error(now, conn, err);
+            }
+        }
+    }
+
+    fn not_negotiated(&mut self, now: Instant, conn: ConnId, feature: &str, request_id: String) {
+        let err = ErrorPayload::new(
+            ErrorCode::InvalidRequest,
+            format!("feature {feature:?} not negotiated for this session"),
+        )
+        .with_request_id(request_id);
+        self.send_error(now, conn, err);
+    }
+}

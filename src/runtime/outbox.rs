@@ -1,0 +1,279 @@
+//! The outbox every part of the runtime pushes into: the transmit, effect and event queues,
+//! effect ids, the deadline index and the counters. It knows nothing of connections, sessions
+//! or jobs; the parent ([`Runtime`](super::Runtime)) drains it through its `poll_*` methods.
+
+use super::effect::{ConnId, Effect, EffectId};
+use super::encoding::Scratch;
+use super::event::RuntimeEvent;
+use super::metrics::RuntimeMetrics;
+use crate::time::Instant;
+use crate::timer::Timers;
+use crate::wire::{Frame, Message};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// What a deadline in the runtime's index is for.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum TimerKey {
+    /// Heartbeat tick of a connection.
+    Heartbeat(ConnId),
+    /// A detached session's resume window.
+    ResumeWindow(String),
+    /// A job's `max_runtime_sec` (D8).
+    MaxRuntime(String),
+    /// A job's lease `expires_at` (D30).
+    LeaseExpiry(String),
+    /// Retry revoking a credential: (job, credential).
+    RevokeRetry(String, String),
+    /// Zero-throughput check of a connection (spec §14).
+    ZeroThroughput(ConnId),
+}
+
+/// A queued outbound frame.
+// The queue held bare `Frame`s before; boxing `Plain` would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Outgoing {
+    /// A frame not kept in a ring (welcome, accepted, errors, pongs, …): encoded when handed
+    /// out by [`Runtime::poll_transmit_encoded`](super::Runtime::poll_transmit_encoded).
+    Plain(Frame),
+    /// A ring-kept (seq-bearing) frame and the encoding the ring already made.
+    Kept(Arc<Frame>, Bytes),
+}
+
+impl Outgoing {
+    pub fn frame(&self) -> &Frame {
+        match self {
+            Outgoing::Plain(f) => f,
+            Outgoing::Kept(f, _) => f,
+        }
+    }
+}
+
+/// `true` for the heartbeat messages, which are not throughput (spec §14).
+pub(super) fn is_heartbeat(m: &Message) -> bool {
+    matches!(m, Message::Ping(_) | Message::Pong(_))
+}
+
+/// The runtime's output queues, deadlines and counters.
+#[derive(Debug)]
+pub(super) struct Outbox {
+    transmits: VecDeque<(ConnId, Outgoing)>,
+    effects: VecDeque<(EffectId, Effect)>,
+    events: VecDeque<RuntimeEvent>,
+    /// Bound of `events` (`Bounds::max_pending_events`): over it the oldest is dropped.
+    max_events: usize,
+    next_effect: u64,
+    timers: Timers<TimerKey>,
+    metrics: RuntimeMetrics,
+    /// The reused encode buffer (ring entries and plain frames).
+    pub scratch: Scratch,
+}
+
+impl Outbox {
+    pub fn new(max_events: usize) -> Self {
+        Outbox {
+            transmits: VecDeque::new(),
+            effects: VecDeque::new(),
+            events: VecDeque::new(),
+            max_events,
+            next_effect: 0,
+            timers: Timers::new(),
+            metrics: RuntimeMetrics::default(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    // ---- transmits ----
+
+    /// Queues `out` for `conn` (the caller has checked the connection's cap).
+    pub fn push_transmit(&mut self, conn: ConnId, out: Outgoing) {
+        self.transmits.push_back((conn, out));
+    }
+
+    /// Pops the next transmit and counts it.
+    pub fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
+        let (conn, out) = self.transmits.pop_front()?;
+        self.metrics
+            .frame_out(matches!(out.frame().message, Message::Event(_)));
+        Some((conn, out))
+    }
+
+    /// Drops every queued frame of `conn` (it is being closed).
+    pub fn drop_transmits_for(&mut self, conn: ConnId) {
+        self.transmits.retain(|(id, _)| *id != conn);
+    }
+
+    pub fn transmits_len(&self) -> usize {
+        self.transmits.len()
+    }
+
+    // ---- effects ----
+
+    /// Queues an effect under a fresh id.
+    pub fn push_effect(&mut self, effect: Effect) -> EffectId {
+        self.next_effect = self.next_effect.wrapping_add(1);
+        let id = EffectId(self.next_effect);
+        self.effects.push_back((id, effect));
+        id
+    }
+
+    pub fn pop_effect(&mut self) -> Option<(EffectId, Effect)> {
+        self.effects.pop_front()
+    }
+
+    // ---- events ----
+
+    /// Counts and queues a runtime event; over the bound the oldest is dropped.
+    pub fn push_event(&mut self, ev: RuntimeEvent) {
+        self.metrics.observe(&ev);
+        if self.events.len() >= self.max_events {
+            self.events.pop_front();
+        }
+        self.events.push_back(ev);
+    }
+
+    pub fn pop_event(&mut self) -> Option<RuntimeEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn events_len(&self) -> usize {
+        self.events.len()
+    }
+
+    // ---- deadlines ----
+
+    /// Sets (or moves) the deadline of `key`.
+    pub fn set_timer(&mut self, key: TimerKey, at: Instant) {
+        self.timers.set(key, at);
+    }
+
+    pub fn cancel_timer(&mut self, key: &TimerKey) {
+        self.timers.cancel(key);
+    }
+
+    /// One expired deadline, earliest first.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<TimerKey> {
+        self.timers.pop_expired(now).map(|(_, k)| k)
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    // ---- counters ----
+
+    pub fn metrics(&self) -> &RuntimeMetrics {
+        &self.metrics
+    }
+
+    pub fn metrics_mut(&mut self) -> &mut RuntimeMetrics {
+        &mut self.metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{EventBody, JobEvent, LogBody, Ping, Timestamp};
+
+    fn frame(message: Message) -> Frame {
+        Frame::new("01M85JT4SBERX8YG2FYV5KWFFN", message)
+    }
+
+    #[test]
+    fn effects_get_increasing_ids_and_leave_in_order() {
+        let mut o = Outbox::new(4);
+        let a = o.push_effect(Effect::CancelAgent {
+            job_id: "job_a".into(),
+        });
+        let b = o.push_effect(Effect::CancelAgent {
+            job_id: "job_b".into(),
+        });
+        assert_eq!((a, b), (EffectId(1), EffectId(2)));
+        assert_eq!(
+            o.pop_effect(),
+            Some((
+                EffectId(1),
+                Effect::CancelAgent {
+                    job_id: "job_a".into()
+                }
+            ))
+        );
+        assert_eq!(o.pop_effect().map(|(id, _)| id), Some(EffectId(2)));
+        assert_eq!(o.pop_effect(), None);
+    }
+
+    #[test]
+    fn events_are_bounded_oldest_dropped_and_counted() {
+        let mut o = Outbox::new(2);
+        for n in 0..3 {
+            o.push_event(RuntimeEvent::SessionExpired {
+                session_id: format!("sess_{n}"),
+            });
+        }
+        o.push_event(RuntimeEvent::SessionOpened {
+            conn: ConnId(1),
+            session_id: "sess_x".into(),
+            principal: "alice".into(),
+            resumed: true,
+        });
+        assert_eq!(o.events_len(), 2);
+        assert_eq!(
+            o.pop_event(),
+            Some(RuntimeEvent::SessionExpired {
+                session_id: "sess_2".into()
+            })
+        );
+        assert_eq!(o.metrics().resumes_succeeded, 1);
+        assert_eq!(o.metrics().sessions_opened, 0);
+    }
+
+    #[test]
+    fn transmits_count_frames_and_events_and_drop_per_connection() {
+        let mut o = Outbox::new(8);
+        let ev = Message::Event(JobEvent {
+            ts: Timestamp::from_unix_micros(0),
+            body: EventBody::Log(LogBody {
+                level: "info".into(),
+                message: "m".into(),
+                attributes: None,
+                extra: Default::default(),
+            }),
+        });
+        let ping = Message::Ping(Ping {
+            nonce: "n".into(),
+            sent_at: Timestamp::from_unix_micros(0),
+        });
+        assert!(is_heartbeat(&ping) && !is_heartbeat(&ev));
+        o.push_transmit(ConnId(1), Outgoing::Plain(frame(ev.clone())));
+        o.push_transmit(ConnId(2), Outgoing::Plain(frame(ping)));
+        o.push_transmit(ConnId(1), Outgoing::Plain(frame(ev)));
+        o.drop_transmits_for(ConnId(1));
+        assert_eq!(o.transmits_len(), 1);
+        assert_eq!(o.pop_transmit().map(|(c, _)| c), Some(ConnId(2)));
+        assert!(o.pop_transmit().is_none());
+        assert_eq!((o.metrics().frames_out, o.metrics().events_out), (1, 0));
+    }
+
+    #[test]
+    fn deadlines_pop_earliest_first() {
+        let mut o = Outbox::new(1);
+        o.set_timer(TimerKey::Heartbeat(ConnId(1)), Instant::from_millis(30));
+        o.set_timer(TimerKey::ResumeWindow("s".into()), Instant::from_millis(10));
+        o.set_timer(TimerKey::MaxRuntime("j".into()), Instant::from_millis(20));
+        o.cancel_timer(&TimerKey::MaxRuntime("j".into()));
+        assert_eq!(o.next_deadline(), Some(Instant::from_millis(10)));
+        assert_eq!(o.pop_expired(Instant::from_millis(9)), None);
+        assert_eq!(
+            o.pop_expired(Instant::from_millis(40)),
+            Some(TimerKey::ResumeWindow("s".into()))
+        );
+        assert_eq!(
+            o.pop_expired(Instant::from_millis(40)),
+            Some(TimerKey::Heartbeat(ConnId(1)))
+        );
+        assert_eq!(o.pop_expired(Instant::from_millis(40)), None);
+    }
+}

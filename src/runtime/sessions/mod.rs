@@ -1,0 +1,741 @@
+//! The sessions part: every logical session (attached, detached within its resume window, or
+//! expired), each with its own `event_seq` space and event ring ([`ring`]), its negotiated
+//! features, its resume-token hash ([`token`]), its write-ahead progress (with a durable
+//! store) and its count of unfinished jobs.
+//!
+//! It stamps frames ([`Sessions::stamp`]), frees acked events (D5), decides resumes (D2, D4,
+//! D5) and expiry (§6.7), and answers with what the parent must send, persist or arm; it
+//! pushes nothing itself.
+
+pub(super) mod ring;
+pub(super) mod token;
+
+use super::config::Bounds;
+use super::effect::{ConnId, SessionRecord, StoredFrame};
+use super::encoding::Scratch;
+use super::fxhash::FxHashMap;
+use crate::wire::{ErrorCode, ErrorPayload, Frame, Message, ResumeRequest, Timestamp};
+use bytes::Bytes;
+use ring::{EventRing, RingEntry};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use token::{same_secret, token_hash};
+
+/// One logical session; it outlives its connections.
+#[derive(Debug)]
+pub(super) struct Session {
+    id: String,
+    principal: String,
+    /// SHA-256 (hex) of the current resume token; the token itself is never kept.
+    token_hash: String,
+    /// The negotiated features (the intersection, in the runtime's order).
+    features: Vec<String>,
+    conn: Option<ConnId>,
+    /// The last `event_seq` stamped in this session.
+    last_seq: u64,
+    ring: EventRing,
+    /// The resume window elapsed; only the record remains (resume: `RESUME_WINDOW_EXPIRED`).
+    expired: bool,
+    /// Unfinished jobs submitted by (or delegated within) this session.
+    active_jobs: usize,
+    /// A welcome for this session is waiting for the store.
+    welcoming: bool,
+    /// Every seq ≤ this is durable (with a store) and may be transmitted.
+    durable_through: u64,
+    /// Seqs above `durable_through` whose append already completed.
+    appended: BTreeSet<u64>,
+}
+
+impl Session {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    /// `true` when `feature` was negotiated.
+    #[inline]
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+
+    /// The connection it is attached to.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.conn
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    pub fn active_jobs(&self) -> usize {
+        self.active_jobs
+    }
+
+    /// The kept frames of job `job_id` after `from` (subscription history, D10).
+    pub fn history(&self, job_id: &str, from: u64) -> Vec<Message> {
+        self.ring
+            .after(from)
+            .filter(|e| e.frame.job_id.as_deref() == Some(job_id))
+            .map(|e| e.frame.message.clone())
+            .collect()
+    }
+}
+
+/// Where a frame went when a session stamped it.
+#[derive(Debug)]
+pub(super) enum Stamp {
+    /// Unknown or expired session: not kept, no seq.
+    Dropped,
+    /// Kept; with a durable store it goes out once this append (of one frame, ready for
+    /// `Effect::AppendEvents`) completed (write-ahead).
+    Append { seq: u64, records: Vec<StoredFrame> },
+    /// Kept and durable: send it on `conn` when the session is attached.
+    Send {
+        seq: u64,
+        conn: Option<ConnId>,
+        frame: Arc<Frame>,
+        encoded: Bytes,
+    },
+}
+
+/// What a completed append releases.
+#[derive(Debug, PartialEq)]
+pub(super) enum Appended {
+    /// Nothing to send now (unknown session, detached, or its welcome is waiting).
+    Nothing,
+    /// These frames became durable and go out on `conn`, in seq order (none while an
+    /// earlier seq is still being appended).
+    Send(ConnId, Vec<(Arc<Frame>, Bytes)>),
+    /// The ring dropped a frame before it became durable: close `conn`; the client resumes
+    /// from the store.
+    Lost(ConnId),
+}
+
+/// What a resume replays from (after its checks passed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ResumeFrom {
+    /// Everything after the client's seq is still in the ring.
+    Ring,
+    /// The ring no longer covers it; the durable store is read first (`ReadEvents`).
+    Store,
+}
+
+/// What the resume window's deadline finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Expiry {
+    /// Gone or attached again: nothing.
+    Kept,
+    /// A resume of it is being welcomed: check again shortly.
+    Welcoming,
+    /// Expired now: ring freed; its subscriptions must end.
+    Expired,
+}
+
+/// Every session, keyed by its id.
+#[derive(Debug)]
+pub(super) struct Sessions {
+    map: FxHashMap<String, Session>,
+    ring_events: usize,
+    ring_bytes: usize,
+    /// A durable store is configured: stamped frames wait for their append.
+    durable: bool,
+}
+
+fn window_expired(last: u64, freed: u64, request_id: &str) -> ErrorPayload {
+    ErrorPayload::new(
+        ErrorCode::ResumeWindowExpired,
+        format!(
+            "events after {last} are no longer buffered (kept from {})",
+            freed + 1
+        ),
+    )
+    .with_request_id(request_id)
+}
+
+impl Sessions {
+    pub fn new(bounds: &Bounds, durable: bool) -> Self {
+        Sessions {
+            map: FxHashMap::default(),
+            ring_events: bounds.max_ring_events,
+            ring_bytes: bounds.max_ring_bytes,
+            durable,
+        }
+    }
+
+    fn session(
+        &self,
+        id: String,
+        principal: String,
+        hash: String,
+        features: Vec<String>,
+    ) -> Session {
+        Session {
+            id,
+            principal,
+            token_hash: hash,
+            features,
+            conn: None,
+            last_seq: 0,
+            ring: EventRing::new(self.ring_events, self.ring_bytes),
+            expired: false,
+            active_jobs: 0,
+            welcoming: false,
+            durable_through: 0,
+            appended: BTreeSet::new(),
+        }
+    }
+
+    /// A new session (not yet attached; its token is set by the welcome).
+    pub fn create(&mut self, id: String, principal: String, features: Vec<String>) {
+        let s = self.session(id.clone(), principal, String::new(), features);
+        self.map.insert(id, s);
+    }
+
+    /// A session rebuilt from its durable record: detached, everything so far in the store
+    /// only (a resume reads it back), expired when its window already closed.
+    pub fn restore(&mut self, r: SessionRecord, expired: bool) {
+        let mut s = self.session(
+            r.session_id.clone(),
+            r.principal,
+            r.resume_token_hash,
+            r.features,
+        );
+        s.last_seq = r.last_event_seq;
+        s.durable_through = r.last_event_seq;
+        s.ring.mark_freed(r.last_event_seq);
+        s.expired = expired;
+        self.map.insert(r.session_id, s);
+    }
+
+    #[inline]
+    pub fn get(&self, id: &str) -> Option<&Session> {
+        self.map.get(id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Drops one expired session record to make room; `false` when there is none.
+    pub fn forget_expired(&mut self) -> bool {
+        let victim = self
+            .map
+            .iter()
+            .find(|(_, s)| s.expired)
+            .map(|(k, _)| k.clone());
+        match victim {
+            Some(k) => {
+                self.map.remove(&k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sessions `principal` holds (attached or resumable; not expired).
+    pub fn held_by(&self, principal: &str) -> usize {
+        self.map
+            .values()
+            .filter(|s| !s.expired && s.principal == principal)
+            .count()
+    }
+
+    /// Unfinished jobs of `principal` over all its sessions.
+    pub fn active_jobs_of(&self, principal: &str) -> usize {
+        self.map
+            .values()
+            .filter(|s| s.principal == principal)
+            .map(|s| s.active_jobs)
+            .sum()
+    }
+
+    /// One more unfinished job on `id`.
+    pub fn add_job(&mut self, id: &str) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.active_jobs += 1;
+        }
+    }
+
+    /// One job of `id` ended (or never started).
+    pub fn release_job(&mut self, id: &str) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.active_jobs = s.active_jobs.saturating_sub(1);
+        }
+    }
+
+    /// Stamps `frame` with the session's next `event_seq` and keeps it in the ring, encoded
+    /// once (into `scratch`): the ring sizes, replays and transmits those bytes.
+    #[inline]
+    pub fn stamp(&mut self, id: &str, mut frame: Frame, scratch: &mut Scratch) -> Stamp {
+        let Some(s) = self.map.get_mut(id) else {
+            return Stamp::Dropped;
+        };
+        if s.expired {
+            return Stamp::Dropped;
+        }
+        s.last_seq += 1;
+        let seq = s.last_seq;
+        frame.session_id = Some(s.id.clone());
+        frame.event_seq = Some(seq);
+        let stored = self.durable.then(|| frame.clone());
+        let (kept, encoded) = s.ring.push(seq, frame, scratch);
+        if let Some(frame) = stored {
+            let record = StoredFrame {
+                session_id: s.id.clone(),
+                event_seq: seq,
+                job_id: frame.job_id.clone(),
+                frame,
+                encoded,
+            };
+            return Stamp::Append {
+                seq,
+                records: vec![record],
+            };
+        }
+        s.durable_through = seq;
+        Stamp::Send {
+            seq,
+            conn: s.conn,
+            frame: kept,
+            encoded,
+        }
+    }
+
+    /// `session.ack` (D5): frees the ring up to `seq` (at most the last stamped).
+    pub fn ack(&mut self, id: &str, seq: u64) {
+        if let Some(s) = self.map.get_mut(id) {
+            let upto = seq.min(s.last_seq);
+            s.ring.ack(upto);
+        }
+    }
+
+    /// Attaches `id` to `conn`.
+    pub fn attach(&mut self, id: &str, conn: ConnId) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.conn = Some(conn);
+        }
+    }
+
+    /// Detaches `id` from `conn`; `false` when it was not attached to it.
+    pub fn detach(&mut self, id: &str, conn: ConnId) -> bool {
+        match self.map.get_mut(id) {
+            Some(s) if s.conn == Some(conn) => {
+                s.conn = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The resume window of `id` elapsed (§6.7).
+    pub fn expire(&mut self, id: &str) -> Expiry {
+        let Some(s) = self.map.get_mut(id) else {
+            return Expiry::Kept;
+        };
+        if s.conn.is_some() {
+            return Expiry::Kept;
+        }
+        if s.welcoming {
+            return Expiry::Welcoming;
+        }
+        s.expired = true;
+        s.ring.clear();
+        Expiry::Expired
+    }
+
+    /// Replaces the resume token by `token`'s hash; returns the previous hash.
+    pub fn rotate_token(&mut self, id: &str, token: &str) -> Option<String> {
+        let s = self.map.get_mut(id)?;
+        Some(std::mem::replace(&mut s.token_hash, token_hash(token)))
+    }
+
+    /// Puts back a previous token hash (the welcome that rotated it failed).
+    pub fn restore_token(&mut self, id: &str, hash: String) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.token_hash = hash;
+        }
+    }
+
+    /// Marks `id` as being welcomed (waiting for the store) or not.
+    pub fn set_welcoming(&mut self, id: &str, welcoming: bool) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.welcoming = welcoming;
+        }
+    }
+
+    /// Renegotiated features (a resume with a new hello).
+    pub fn set_features(&mut self, id: &str, features: Vec<String>) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.features = features;
+        }
+    }
+
+    /// Checks a resume (D2, D4, D5): token and principal without destroying the record; a
+    /// gap below what the ring keeps is `RESUME_WINDOW_EXPIRED` unless a durable store may
+    /// still have it. `principal` is `None` for a bare `session.resume`.
+    pub fn check_resume(
+        &self,
+        r: &ResumeRequest,
+        principal: Option<&str>,
+        request_id: &str,
+    ) -> Result<ResumeFrom, ErrorPayload> {
+        let deny =
+            |m: &str| ErrorPayload::new(ErrorCode::PermissionDenied, m).with_request_id(request_id);
+        let presented = token_hash(&r.resume_token);
+        match self.map.get(&r.session_id) {
+            None => Err(deny("no resumable session")),
+            Some(s) if principal.is_some_and(|p| p != s.principal) => {
+                Err(deny("no resumable session"))
+            }
+            Some(s) if !same_secret(&s.token_hash, &presented) => Err(deny("invalid resume token")),
+            Some(s) if s.expired => Err(ErrorPayload::new(
+                ErrorCode::ResumeWindowExpired,
+                "resume window elapsed",
+            )
+            .with_request_id(request_id)),
+            Some(s) if s.conn.is_some() || s.welcoming => {
+                Err(deny("session is attached to a connection"))
+            }
+            Some(s) if !s.ring.covers_after(r.last_event_seq) && self.durable => {
+                Ok(ResumeFrom::Store)
+            }
+            Some(s) if !s.ring.covers_after(r.last_event_seq) => Err(window_expired(
+                r.last_event_seq,
+                s.ring.freed_through(),
+                request_id,
+            )),
+            Some(_) => Ok(ResumeFrom::Ring),
+        }
+    }
+
+    /// The frames the store returned for a resume of `id` after `last`: they must cover
+    /// every seq the ring freed; the welcome replays them. `Err` is the refusal.
+    pub fn stored_replay(
+        &self,
+        id: &str,
+        last: u64,
+        frames: Option<Vec<Frame>>,
+        request_id: &str,
+    ) -> Result<Vec<Frame>, ErrorPayload> {
+        let need = self.map.get(id).map_or(0, |s| s.ring.freed_through());
+        let mut got: Vec<Frame> = frames
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f.event_seq.is_some_and(|q| q > last && q <= need))
+            .collect();
+        got.sort_by_key(|f| f.event_seq);
+        got.dedup_by_key(|f| f.event_seq);
+        if got.len() as u64 == need.saturating_sub(last) {
+            Ok(got)
+        } else {
+            Err(window_expired(last, need, request_id))
+        }
+    }
+
+    /// The ring's frames after `after` that are durable (a resume's replay, D3).
+    pub fn replay(&self, id: &str, after: u64) -> Vec<(Arc<Frame>, Bytes)> {
+        self.map.get(id).map_or_else(Vec::new, |s| {
+            s.ring
+                .after(after)
+                .take_while(|e| e.seq <= s.durable_through)
+                .map(|e: &RingEntry| (e.frame.clone(), e.encoded.clone()))
+                .collect()
+        })
+    }
+
+    /// The append of `seq` completed: every frame that is now durable goes out, in order.
+    pub fn append_done(&mut self, id: &str, seq: u64) -> Appended {
+        let Some(s) = self.map.get_mut(id) else {
+            return Appended::Nothing;
+        };
+        s.appended.insert(seq);
+        let from = s.durable_through;
+        while s.appended.remove(&(s.durable_through + 1)) {
+            s.durable_through += 1;
+        }
+        let to = s.durable_through;
+        let Some(conn) = s.conn.filter(|_| !s.welcoming) else {
+            return Appended::Nothing;
+        };
+        let frames: Vec<_> = s
+            .ring
+            .after(from)
+            .take_while(|e| e.seq <= to)
+            .map(|e| (e.frame.clone(), e.encoded.clone()))
+            .collect();
+        if frames.len() as u64 != to - from {
+            return Appended::Lost(conn);
+        }
+        Appended::Send(conn, frames)
+    }
+
+    /// The durable record of `id`; `window` is when its resume window closes, if detached.
+    pub fn record(&self, id: &str, window: Option<Timestamp>) -> Option<SessionRecord> {
+        let s = self.map.get(id)?;
+        Some(SessionRecord {
+            session_id: s.id.clone(),
+            principal: s.principal.clone(),
+            resume_token_hash: s.token_hash.clone(),
+            last_event_seq: s.last_seq,
+            window_expires_at: window,
+            features: s.features.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Ack;
+
+    fn frame(job: &str) -> Frame {
+        Frame::new(
+            "01M85JT4SBERX8YG2FYV5KWFFN",
+            Message::Ack(Ack {
+                last_processed_seq: 0,
+            }),
+        )
+        .with_job(job)
+    }
+
+    fn sessions(durable: bool) -> Sessions {
+        let bounds = Bounds {
+            max_ring_events: 3,
+            ..Bounds::default()
+        };
+        let mut s = Sessions::new(&bounds, durable);
+        s.create("sess_1".into(), "alice".into(), vec!["ack".into()]);
+        s
+    }
+
+    fn resume(last: u64, token: &str) -> ResumeRequest {
+        ResumeRequest {
+            session_id: "sess_1".into(),
+            resume_token: token.into(),
+            last_event_seq: last,
+        }
+    }
+
+    #[test]
+    fn stamping_numbers_each_session_and_sends_to_its_connection() {
+        let mut s = sessions(false);
+        s.create("sess_2".into(), "bob".into(), Vec::new());
+        s.attach("sess_1", ConnId(4));
+        let mut scratch = Scratch::default();
+        let Stamp::Send {
+            seq,
+            conn,
+            frame,
+            encoded,
+        } = s.stamp("sess_1", frame("job_1"), &mut scratch)
+        else {
+            panic!("sent");
+        };
+        assert_eq!((seq, conn), (1, Some(ConnId(4))));
+        assert_eq!(frame.session_id.as_deref(), Some("sess_1"));
+        assert_eq!(frame.event_seq, Some(1));
+        assert_eq!(&encoded[..], &frame.encode()[..]);
+        assert!(matches!(
+            s.stamp("sess_2", frame_of(), &mut scratch),
+            Stamp::Send {
+                seq: 1,
+                conn: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            s.stamp("sess_9", frame_of(), &mut scratch),
+            Stamp::Dropped
+        ));
+        assert_eq!(s.get("sess_1").map(Session::last_seq), Some(1));
+        assert!(
+            s.get("sess_1")
+                .is_some_and(|x| x.has("ack") && !x.has("subscribe"))
+        );
+    }
+
+    fn frame_of() -> Frame {
+        frame("job_2")
+    }
+
+    #[test]
+    fn durable_stamps_wait_for_their_appends_in_order() {
+        let mut s = sessions(true);
+        s.attach("sess_1", ConnId(4));
+        let mut scratch = Scratch::default();
+        for want in 1..=2 {
+            match s.stamp("sess_1", frame("job_1"), &mut scratch) {
+                Stamp::Append { seq, records } => {
+                    assert_eq!(seq, want);
+                    let [r] = records.as_slice() else {
+                        panic!("one record");
+                    };
+                    assert_eq!((r.event_seq, r.session_id.as_str()), (want, "sess_1"));
+                    assert_eq!(r.job_id.as_deref(), Some("job_1"));
+                }
+                other => panic!("append expected, got {other:?}"),
+            }
+        }
+        // The second append completes first: nothing may go out before seq 1.
+        assert_eq!(
+            s.append_done("sess_1", 2),
+            Appended::Send(ConnId(4), Vec::new())
+        );
+        let Appended::Send(conn, frames) = s.append_done("sess_1", 1) else {
+            panic!("both frames released");
+        };
+        assert_eq!(conn, ConnId(4));
+        let seqs: Vec<_> = frames.iter().map(|(f, _)| f.event_seq).collect();
+        assert_eq!(seqs, vec![Some(1), Some(2)]);
+        assert_eq!(s.replay("sess_1", 1).len(), 1);
+    }
+
+    #[test]
+    fn a_frame_dropped_before_it_was_durable_closes_the_connection() {
+        let mut s = sessions(true);
+        s.attach("sess_1", ConnId(4));
+        let mut scratch = Scratch::default();
+        for _ in 0..4 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        // The ring keeps 3: seq 1 was dropped before its append completed.
+        assert_eq!(s.append_done("sess_1", 1), Appended::Lost(ConnId(4)));
+    }
+
+    #[test]
+    fn ack_frees_only_what_was_stamped_d5() {
+        let mut s = sessions(false);
+        let mut scratch = Scratch::default();
+        for _ in 0..2 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        s.ack("sess_1", 99);
+        assert_eq!(s.replay("sess_1", 0).len(), 0);
+        s.rotate_token("sess_1", "rtk_a");
+        // Acked through 2 (the last stamped), not 99: a resume from 2 is still whole.
+        assert_eq!(
+            s.check_resume(&resume(2, "rtk_a"), None, "r"),
+            Ok(ResumeFrom::Ring)
+        );
+        assert_eq!(
+            s.check_resume(&resume(1, "rtk_a"), None, "r")
+                .map_err(|e| e.message),
+            Err("events after 1 are no longer buffered (kept from 3)".to_owned())
+        );
+    }
+
+    #[test]
+    fn resume_checks_token_principal_attachment_and_window_d4() {
+        let mut s = sessions(false);
+        assert_eq!(s.rotate_token("sess_1", "rtk_a"), Some(String::new()));
+        let refused = |s: &Sessions, r: ResumeRequest, p: Option<&str>| {
+            s.check_resume(&r, p, "req_1")
+                .map_err(|e| (e.code, e.message, e.request_id))
+        };
+        let denied = |m: &str| {
+            Err((
+                ErrorCode::PermissionDenied,
+                m.to_owned(),
+                Some("req_1".to_owned()),
+            ))
+        };
+        assert_eq!(
+            refused(&s, resume(0, "rtk_b"), None),
+            denied("invalid resume token")
+        );
+        assert_eq!(
+            refused(&s, resume(0, "rtk_a"), Some("bob")),
+            denied("no resumable session")
+        );
+        let mut other = resume(0, "rtk_a");
+        other.session_id = "sess_9".into();
+        assert_eq!(refused(&s, other, None), denied("no resumable session"));
+        s.attach("sess_1", ConnId(1));
+        assert_eq!(
+            refused(&s, resume(0, "rtk_a"), Some("alice")),
+            denied("session is attached to a connection")
+        );
+        assert!(s.detach("sess_1", ConnId(1)));
+        assert!(!s.detach("sess_1", ConnId(1)));
+        assert_eq!(
+            refused(&s, resume(0, "rtk_a"), Some("alice")),
+            Ok(ResumeFrom::Ring)
+        );
+        s.set_welcoming("sess_1", true);
+        assert_eq!(s.expire("sess_1"), Expiry::Welcoming);
+        s.set_welcoming("sess_1", false);
+        assert_eq!(s.expire("sess_1"), Expiry::Expired);
+        assert_eq!(
+            refused(&s, resume(0, "rtk_a"), None),
+            Err((
+                ErrorCode::ResumeWindowExpired,
+                "resume window elapsed".to_owned(),
+                Some("req_1".to_owned())
+            ))
+        );
+        assert_eq!(s.held_by("alice"), 0);
+        assert!(s.forget_expired());
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn restored_sessions_resume_from_the_store_only() {
+        let mut s = Sessions::new(&Bounds::default(), true);
+        s.restore(
+            SessionRecord {
+                session_id: "sess_1".into(),
+                principal: "alice".into(),
+                resume_token_hash: token_hash("rtk_a"),
+                last_event_seq: 5,
+                window_expires_at: None,
+                features: vec!["ack".into()],
+            },
+            false,
+        );
+        assert_eq!(
+            s.check_resume(&resume(3, "rtk_a"), Some("alice"), "r"),
+            Ok(ResumeFrom::Store)
+        );
+        let stored = |seqs: &[u64]| {
+            seqs.iter()
+                .map(|q| frame("job_1").with_event_seq(*q))
+                .collect::<Vec<_>>()
+        };
+        let got = s
+            .stored_replay("sess_1", 3, Some(stored(&[5, 4, 4, 2])), "r")
+            .map(|f| f.iter().map(|f| f.event_seq).collect::<Vec<_>>());
+        assert_eq!(got, Ok(vec![Some(4), Some(5)]));
+        let gap = s
+            .stored_replay("sess_1", 3, Some(stored(&[5])), "r")
+            .map_err(|e| (e.code, e.message));
+        assert_eq!(
+            gap.map(|_| ()),
+            Err((
+                ErrorCode::ResumeWindowExpired,
+                "events after 3 are no longer buffered (kept from 6)".to_owned()
+            ))
+        );
+        let rec = s.record("sess_1", None).expect("record");
+        assert_eq!(
+            (rec.last_event_seq, rec.resume_token_hash),
+            (5, token_hash("rtk_a"))
+        );
+    }
+
+    #[test]
+    fn job_slots_count_per_principal() {
+        let mut s = sessions(false);
+        s.create("sess_2".into(), "alice".into(), Vec::new());
+        s.add_job("sess_1");
+        s.add_job("sess_2");
+        s.add_job("sess_2");
+        s.release_job("sess_2");
+        s.release_job("sess_9");
+        assert_eq!(s.active_jobs_of("alice"), 2);
+        assert_eq!(s.held_by("alice"), 2);
+        assert_eq!(s.get("sess_2").map(Session::active_jobs), Some(1));
+    }
+}

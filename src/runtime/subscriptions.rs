@@ -1,0 +1,151 @@
+//! The subscriptions part (§7.6, D9, D10): which sessions follow which jobs, both ways. The
+//! submitting session is never in here: a job's own session always gets its frames.
+//!
+//! Only live jobs have subscribers: the parent ends a job's subscriptions at its terminal
+//! frame ([`Subscriptions::end_job`]) and a session's when its resume window elapses
+//! ([`Subscriptions::end_session`]).
+
+use super::fxhash::FxHashMap;
+
+/// Session ↔ job subscriptions, in subscription order on both sides.
+#[derive(Debug, Default)]
+pub(super) struct Subscriptions {
+    /// Job → subscribed sessions.
+    by_job: FxHashMap<String, Vec<String>>,
+    /// Session → jobs it subscribed to.
+    by_session: FxHashMap<String, Vec<String>>,
+}
+
+impl Subscriptions {
+    /// The sessions subscribed to `job_id`, in subscription order. With no subscription at
+    /// all (the usual case) this hashes nothing.
+    #[inline]
+    pub fn subscribers(&self, job_id: &str) -> &[String] {
+        if self.by_job.is_empty() {
+            return &[];
+        }
+        self.by_job.get(job_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// `true` when session `sid` is subscribed to `job_id`.
+    pub fn contains(&self, sid: &str, job_id: &str) -> bool {
+        self.by_session
+            .get(sid)
+            .is_some_and(|jobs| jobs.iter().any(|j| j == job_id))
+    }
+
+    /// How many jobs session `sid` is subscribed to (bound `max_subscriptions_per_session`).
+    pub fn count(&self, sid: &str) -> usize {
+        self.by_session.get(sid).map_or(0, Vec::len)
+    }
+
+    /// Subscribes `sid` to `job_id`; `false` when it already was.
+    pub fn add(&mut self, sid: &str, job_id: &str) -> bool {
+        if self.contains(sid, job_id) {
+            return false;
+        }
+        self.by_job
+            .entry(job_id.to_owned())
+            .or_default()
+            .push(sid.to_owned());
+        self.by_session
+            .entry(sid.to_owned())
+            .or_default()
+            .push(job_id.to_owned());
+        true
+    }
+
+    /// `job.unsubscribe`: `sid` stops following `job_id` (nothing when it did not).
+    pub fn remove(&mut self, sid: &str, job_id: &str) {
+        remove_from(&mut self.by_session, sid, job_id);
+        remove_from(&mut self.by_job, job_id, sid);
+    }
+
+    /// The job ended (or was forgotten): every subscription to it ends.
+    #[inline]
+    pub fn end_job(&mut self, job_id: &str) {
+        if self.by_job.is_empty() {
+            return;
+        }
+        for sid in self.by_job.remove(job_id).unwrap_or_default() {
+            remove_from(&mut self.by_session, &sid, job_id);
+        }
+    }
+
+    /// The session is gone (its resume window elapsed): every subscription it held ends.
+    pub fn end_session(&mut self, sid: &str) {
+        for job in self.by_session.remove(sid).unwrap_or_default() {
+            remove_from(&mut self.by_job, &job, sid);
+        }
+    }
+}
+
+/// Removes `value` from `map[key]`, and the key once its list is empty.
+fn remove_from(map: &mut FxHashMap<String, Vec<String>>, key: &str, value: &str) {
+    if let Some(list) = map.get_mut(key) {
+        list.retain(|v| v != value);
+        if list.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subs(s: &Subscriptions, job: &str) -> Vec<String> {
+        s.subscribers(job).to_vec()
+    }
+
+    #[test]
+    fn add_is_idempotent_and_kept_in_order_both_ways() {
+        let mut s = Subscriptions::default();
+        assert_eq!(s.subscribers("job_1"), &[] as &[String]);
+        assert!(s.add("sess_b", "job_1"));
+        assert!(s.add("sess_a", "job_1"));
+        assert!(!s.add("sess_b", "job_1"));
+        assert!(s.add("sess_b", "job_2"));
+        assert_eq!(subs(&s, "job_1"), vec!["sess_b", "sess_a"]);
+        assert_eq!(s.count("sess_b"), 2);
+        assert!(s.contains("sess_b", "job_2"));
+        assert!(!s.contains("sess_a", "job_2"));
+    }
+
+    #[test]
+    fn unsubscribe_removes_one_pair_only() {
+        let mut s = Subscriptions::default();
+        s.add("sess_a", "job_1");
+        s.add("sess_b", "job_1");
+        s.remove("sess_a", "job_1");
+        s.remove("sess_a", "job_9");
+        assert_eq!(subs(&s, "job_1"), vec!["sess_b"]);
+        assert_eq!(s.count("sess_a"), 0);
+        s.remove("sess_b", "job_1");
+        assert!(s.by_job.is_empty() && s.by_session.is_empty());
+    }
+
+    #[test]
+    fn a_job_end_frees_every_subscriber_slot() {
+        let mut s = Subscriptions::default();
+        s.add("sess_a", "job_1");
+        s.add("sess_a", "job_2");
+        s.add("sess_b", "job_1");
+        s.end_job("job_1");
+        assert_eq!(subs(&s, "job_1"), Vec::<String>::new());
+        assert_eq!((s.count("sess_a"), s.count("sess_b")), (1, 0));
+        assert_eq!(subs(&s, "job_2"), vec!["sess_a"]);
+    }
+
+    #[test]
+    fn a_session_end_leaves_other_subscribers() {
+        let mut s = Subscriptions::default();
+        s.add("sess_a", "job_1");
+        s.add("sess_b", "job_1");
+        s.add("sess_a", "job_2");
+        s.end_session("sess_a");
+        assert_eq!(subs(&s, "job_1"), vec!["sess_b"]);
+        assert_eq!(subs(&s, "job_2"), Vec::<String>::new());
+        assert_eq!(s.count("sess_a"), 0);
+    }
+}
