@@ -42,7 +42,7 @@ pub mod scenarios;
 pub mod serve_args;
 pub mod tap;
 
-pub use adapt::{QueuedRaw, RawOut, StdioRaw};
+pub use adapt::{AsyncScenario, BlockOn, QueuedRaw, RawOut, StdioRaw, connect_async};
 pub use api::{
     ClientError, ConnectRequest, Harness, Outcome, RawLink, Resume, ScenarioClient, SubmitSpec,
     Target,
