@@ -34,7 +34,7 @@ pub trait AsyncLink: Clone + Send + Sync + 'static {
     /// The receiving half of a job's events.
     type Events: Stream<Item = JobEventItem> + Send + Unpin + 'static;
     /// The receiving half of a job's end.
-    type End: Send + 'static;
+    type End: Send + Sync + 'static;
     /// The unrouted stream.
     type Unrouted: Stream<Item = StreamItem> + Send + Unpin + 'static;
     /// The adapter's `ClientBuilder`.

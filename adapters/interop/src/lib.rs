@@ -36,6 +36,7 @@
 pub mod adapt;
 pub mod api;
 pub mod check;
+pub mod conformance;
 pub mod ctx;
 pub mod runner;
 pub mod scenarios;

@@ -24,6 +24,7 @@
 mod raw;
 mod transport;
 
+pub use arcp_client::ClientOptions;
 pub use arcp_client::{
     ALL_FEATURES, ApiError, AutoAck, ClientError, ClientState, CloseReason, DEFAULT_CANCEL_REASON,
     ErrorCode, FrameTap, JobError, JobEventItem, JobFilter, JobInfo, JobOutcome, JobStatus, Jobs,
@@ -34,7 +35,7 @@ pub use raw::RawConnection;
 
 use crate::exec;
 use arcp_client::channel::{self, ChannelAdapter, ChannelIo, ChannelLink};
-use arcp_client::{ClientDriver, ClientOptions, DriverTask, Shared};
+use arcp_client::{ClientDriver, DriverTask, Shared};
 use arcp_proto::wire::Jobs as JobsPage;
 use futures_core::Stream;
 use std::future::{Future, poll_fn};
@@ -175,6 +176,11 @@ impl Client {
         S: Into<std::ffi::OsString>,
     {
         arcp_client::Client::<BlockingLink>::stdio_builder(argv)
+    }
+
+    /// Connects with every option given at once.
+    pub fn connect_with(options: ClientOptions) -> Result<Self, ClientError> {
+        ClientBuilder { options }.connect()
     }
 
     /// Connects to a WebSocket runtime with bearer `token` and the defaults.
