@@ -12,16 +12,14 @@
 
 use arcp_blocking::client::{BlockingLink, RawConnection};
 use arcp_interop::adapt::tap_callback;
-use arcp_interop::{
-    BlockOn, ClientError, ConnectRequest, Harness, RawLink, ScenarioClient, StdioRaw, Tap, Target,
-    connect_async,
-};
+use arcp_interop::{BlockOn, ClientHarness, RawLink, Tap};
 use std::future::{Future, poll_fn};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 /// Runs a future on the scenario's thread with the adapter's executor, bounded.
+#[derive(Clone)]
 struct ExecBlock;
 
 impl BlockOn for ExecBlock {
@@ -41,26 +39,11 @@ impl BlockOn for ExecBlock {
     }
 }
 
-struct BlockingHarness;
-
-impl Harness for BlockingHarness {
-    fn connect(
-        &self,
-        req: &ConnectRequest,
-        tap: Arc<Tap>,
-    ) -> Result<Box<dyn ScenarioClient>, ClientError> {
-        connect_async::<BlockingLink, _>(ExecBlock, req, tap)
-    }
-
-    fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
-        let url = match target {
-            Target::WebSocket(url) => url,
-            Target::Stdio(argv) => return StdioRaw::open(argv, tap),
-        };
-        let conn = RawConnection::open(url, Duration::from_secs(5), tap_callback(tap.clone()))
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(Raw { conn, tap }))
-    }
+/// A bare WebSocket for frames written by hand.
+fn raw_ws(_: &ExecBlock, url: &str, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
+    let conn = RawConnection::open(url, Duration::from_secs(5), tap_callback(tap.clone()))
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(Raw { conn, tap }))
 }
 
 struct Raw {
@@ -87,5 +70,8 @@ impl RawLink for Raw {
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(arcp_interop::main_with(Arc::new(BlockingHarness), &argv));
+    std::process::exit(arcp_interop::main_with(
+        Arc::new(ClientHarness::<BlockingLink, _, _>::new(ExecBlock, raw_ws)),
+        &argv,
+    ));
 }

@@ -152,8 +152,8 @@ impl<A: ChannelAdapter> AsyncLink for ChannelLink<A> {
         }
     }
 
-    fn end(end: Self::End) -> impl Future<Output = Result<JobOutcome, ClientError>> + Send {
-        async move { end.recv().await.unwrap_or(Err(ClientError::Closed)) }
+    async fn end(end: Self::End) -> Result<JobOutcome, ClientError> {
+        end.recv().await.unwrap_or(Err(ClientError::Closed))
     }
 }
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum Request<S> {
     /// A command for the [`ClientDriver`](crate::ClientDriver).
-    Command(Command<S>),
+    Command(Box<Command<S>>),
     /// Write these bytes on the transport as is, bypassing the session (tap included).
     SendRaw(Vec<u8>),
 }
@@ -136,7 +136,7 @@ impl<L: AsyncLink> Client<L> {
     }
 
     async fn ask(&self, cmd: Command<L::Sink>) -> Answer {
-        self.link.request(Request::Command(cmd)).await
+        self.link.request(Request::Command(Box::new(cmd))).await
     }
 
     /// The welcome of the session's opening handshake.
@@ -326,7 +326,9 @@ async fn cancel<L: AsyncLink>(
         reason: reason.to_owned(),
         confirmed,
     };
-    link.request(Request::Command(cmd)).await.into_done()
+    link.request(Request::Command(Box::new(cmd)))
+        .await
+        .into_done()
 }
 
 /// A submitted (or subscribed) job: what the runtime granted, an ordered event stream, its

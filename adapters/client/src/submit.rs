@@ -133,7 +133,7 @@ mod tests {
             .idempotency_key("k")
             .max_runtime_sec(60)
             .parent_job("job_1")
-            .trace_id(trace.clone());
+            .trace_id(trace);
         assert_eq!(req.agent(), "echo@1");
         assert_eq!(req.input(), &json!({"x": 1}));
         let core = req.into_core();

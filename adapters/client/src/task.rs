@@ -193,7 +193,7 @@ impl<Io: AsyncIo> DriverTask<Io> {
     async fn request(&mut self, now: Instant, req: Request<Io::Sink>, reply: Io::Reply) {
         match req {
             Request::Command(cmd) => {
-                let t = self.driver.handle_command(now, cmd);
+                let t = self.driver.handle_command(now, *cmd);
                 self.replies.insert(t, reply);
             }
             Request::SendRaw(frame) => {

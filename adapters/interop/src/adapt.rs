@@ -122,6 +122,53 @@ pub trait BlockOn: Send + Sync + 'static {
         F::Output: Send;
 }
 
+/// The [`Harness`](crate::Harness) of an adapter whose client is arcp-client's async API:
+/// `block` runs each call from the scenario's thread, `raw_ws` opens a bare WebSocket (stdio
+/// raw links are [`StdioRaw`]'s).
+pub struct ClientHarness<L, B, W> {
+    block: B,
+    raw_ws: W,
+    link: std::marker::PhantomData<fn() -> L>,
+}
+
+impl<L, B, W> ClientHarness<L, B, W>
+where
+    L: AsyncLink,
+    B: BlockOn + Clone,
+    W: Fn(&B, &str, Arc<Tap>) -> Result<Arc<dyn RawLink>, String> + Send + Sync + 'static,
+{
+    /// A harness running calls with `block`, raw WebSockets with `raw_ws`.
+    pub fn new(block: B, raw_ws: W) -> Self {
+        ClientHarness {
+            block,
+            raw_ws,
+            link: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<L, B, W> crate::Harness for ClientHarness<L, B, W>
+where
+    L: AsyncLink,
+    B: BlockOn + Clone,
+    W: Fn(&B, &str, Arc<Tap>) -> Result<Arc<dyn RawLink>, String> + Send + Sync + 'static,
+{
+    fn connect(
+        &self,
+        req: &ConnectRequest,
+        tap: Arc<Tap>,
+    ) -> Result<Box<dyn ScenarioClient>, ClientError> {
+        connect_async::<L, B>(self.block.clone(), req, tap)
+    }
+
+    fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
+        match target {
+            Target::WebSocket(url) => (self.raw_ws)(&self.block, url, tap),
+            Target::Stdio(argv) => StdioRaw::open(argv, tap),
+        }
+    }
+}
+
 /// The [`ScenarioClient`] of every async adapter: its [`Client`], driven from the scenario's
 /// thread through `B`.
 pub struct AsyncScenario<L: AsyncLink, B> {

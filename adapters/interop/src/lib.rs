@@ -43,7 +43,9 @@ pub mod scenarios;
 pub mod serve_args;
 pub mod tap;
 
-pub use adapt::{AsyncScenario, BlockOn, QueuedRaw, RawOut, StdioRaw, connect_async};
+pub use adapt::{
+    AsyncScenario, BlockOn, ClientHarness, QueuedRaw, RawOut, StdioRaw, connect_async,
+};
 pub use api::{
     ClientError, ConnectRequest, Harness, Outcome, RawLink, Resume, ScenarioClient, SubmitSpec,
     Target,

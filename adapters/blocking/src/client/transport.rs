@@ -11,7 +11,6 @@ use arcp_client::{ClientError, Inbound, StdioChild, StdioInbound, Target, Wait};
 use async_channel::{Receiver, Sender};
 use std::future::Future;
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
@@ -40,7 +39,7 @@ pub(crate) fn resolve(url: &str) -> Result<SocketAddr, ClientError> {
 /// The writing half.
 enum Writer {
     Ws(Box<WebSocket<Shared>>, TcpStream),
-    Stdio(Box<Mutex<StdioChild>>),
+    Stdio(Box<StdioChild>),
 }
 
 /// One open transport.
@@ -116,7 +115,7 @@ fn open(
             })
             .map_err(|e| io("cannot spawn", e))?;
             Ok(Transport {
-                writer: Writer::Stdio(Box::new(Mutex::new(child))),
+                writer: Writer::Stdio(Box::new(child)),
                 inbound,
             })
         }
@@ -154,10 +153,7 @@ impl ChannelTransport for BlockingIo {
                 w.send(Message::Text(text.into()))
                     .map_err(|e| e.to_string())
             }
-            Writer::Stdio(c) => match c.lock() {
-                Ok(mut c) => c.send(&frame).map_err(|e| e.to_string()),
-                Err(_) => Err("poisoned".to_owned()),
-            },
+            Writer::Stdio(c) => c.send(&frame).map_err(|e| e.to_string()),
         };
         std::future::ready(sent)
     }
@@ -178,11 +174,7 @@ impl ChannelTransport for BlockingIo {
                 let _ = w.flush();
                 let _ = tcp.shutdown(Shutdown::Both);
             }
-            Writer::Stdio(c) => {
-                if let Ok(mut c) = c.into_inner() {
-                    c.close(Duration::from_secs(2));
-                }
-            }
+            Writer::Stdio(mut c) => c.close(Duration::from_secs(2)),
         }
         std::future::ready(())
     }

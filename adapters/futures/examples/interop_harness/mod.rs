@@ -7,10 +7,7 @@
 
 use arcp_futures::client::FuturesLink;
 use arcp_interop::adapt::RAW_QUEUE;
-use arcp_interop::{
-    BlockOn, ClientError, ConnectRequest, Harness, QueuedRaw, RawLink, RawOut, ScenarioClient,
-    StdioRaw, Tap, Target, connect_async,
-};
+use arcp_interop::{BlockOn, ClientHarness, QueuedRaw, RawLink, RawOut, Tap};
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures_util::{FutureExt, SinkExt, StreamExt, select_biased};
 use std::future::Future;
@@ -18,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs a future with `async_io::block_on` from the scenario's thread, bounded.
-struct FuturesBlock;
+#[derive(Clone)]
+pub struct FuturesBlock;
 
 impl BlockOn for FuturesBlock {
     fn block_on<F>(&self, limit: Duration, f: F) -> Option<F::Output>
@@ -30,35 +28,30 @@ impl BlockOn for FuturesBlock {
     }
 }
 
-/// Opens arcp-futures clients and raw WebSocket connections for the scenarios.
-pub struct FuturesHarness;
+/// Opens arcp-futures clients (arcp-interop's scenario client over arcp-futures' `Client`)
+/// and raw WebSocket connections for the scenarios.
+pub type FuturesHarness = ClientHarness<FuturesLink, FuturesBlock, RawWs>;
 
-impl Harness for FuturesHarness {
-    fn connect(
-        &self,
-        req: &ConnectRequest,
-        tap: Arc<Tap>,
-    ) -> Result<Box<dyn ScenarioClient>, ClientError> {
-        connect_async::<FuturesLink, _>(FuturesBlock, req, tap)
-    }
+/// Opens a bare WebSocket on smol.
+pub type RawWs = fn(&FuturesBlock, &str, Arc<Tap>) -> Result<Arc<dyn RawLink>, String>;
 
-    fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
-        let url = match target {
-            Target::WebSocket(url) => url,
-            Target::Stdio(argv) => return StdioRaw::open(argv, tap),
-        };
-        let ws = FuturesBlock
-            .block_on(
-                Duration::from_secs(5),
-                arcp_futures::client::open_ws(url, usize::MAX >> 1),
-            )
-            .ok_or("timed out")?
-            .map_err(|e| e.to_string())?;
-        let (tx, rx) = async_channel::bounded(RAW_QUEUE);
-        smol::spawn(raw_ws(ws, rx, Arc::clone(&tap))).detach();
-        let send = move |o: RawOut| tx.try_send(o).map_err(|e| e.to_string());
-        Ok(Arc::new(QueuedRaw::new(send, tap)))
-    }
+/// The harness.
+pub fn harness() -> FuturesHarness {
+    ClientHarness::new(FuturesBlock, open_raw_ws)
+}
+
+fn open_raw_ws(block: &FuturesBlock, url: &str, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
+    let ws = block
+        .block_on(
+            Duration::from_secs(5),
+            arcp_futures::client::open_ws(url, usize::MAX >> 1),
+        )
+        .ok_or("timed out")?
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = async_channel::bounded(RAW_QUEUE);
+    smol::spawn(raw_ws(ws, rx, Arc::clone(&tap))).detach();
+    let send = move |o: RawOut| tx.try_send(o).map_err(|e| e.to_string());
+    Ok(Arc::new(QueuedRaw::new(send, tap)))
 }
 
 async fn with_timeout<F: Future>(d: Duration, f: F) -> Option<F::Output> {

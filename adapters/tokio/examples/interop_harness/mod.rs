@@ -5,21 +5,19 @@
 #![allow(dead_code)]
 
 use arcp_interop::adapt::RAW_QUEUE;
-use arcp_interop::{
-    BlockOn, ClientError, ConnectRequest, Harness, QueuedRaw, RawLink, RawOut, ScenarioClient,
-    StdioRaw, Tap, Target, connect_async,
-};
+use arcp_interop::{BlockOn, ClientHarness, QueuedRaw, RawLink, RawOut, Tap};
 use arcp_tokio::client::TokioLink;
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// Runs a future on the runtime from the scenario's thread, bounded.
-struct TokioBlock(Handle);
+#[derive(Clone)]
+pub struct TokioBlock(Arc<Runtime>);
 
 impl BlockOn for TokioBlock {
     fn block_on<F>(&self, limit: Duration, f: F) -> Option<F::Output>
@@ -34,48 +32,36 @@ impl BlockOn for TokioBlock {
     }
 }
 
-/// Opens tokio clients and raw connections for the scenarios.
-pub struct TokioHarness {
-    /// The runtime every client runs on.
-    pub rt: Runtime,
-}
+/// Opens tokio clients (arcp-interop's scenario client over arcp-tokio's `Client`) and raw
+/// connections for the scenarios.
+pub type TokioHarness = ClientHarness<TokioLink, TokioBlock, RawWs>;
 
-impl TokioHarness {
-    /// A harness on a fresh two-thread runtime.
-    pub fn new() -> std::io::Result<Self> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+/// Opens a bare WebSocket on the runtime.
+pub type RawWs = fn(&TokioBlock, &str, Arc<Tap>) -> Result<Arc<dyn RawLink>, String>;
+
+/// A harness on a fresh two-thread runtime (also returned, to run a server on).
+pub fn harness() -> std::io::Result<(Arc<Runtime>, TokioHarness)> {
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
-            .build()?;
-        Ok(TokioHarness { rt })
-    }
+            .build()?,
+    );
+    let h = ClientHarness::new(TokioBlock(Arc::clone(&rt)), open_raw_ws as RawWs);
+    Ok((rt, h))
 }
 
-impl Harness for TokioHarness {
-    fn connect(
-        &self,
-        req: &ConnectRequest,
-        tap: Arc<Tap>,
-    ) -> Result<Box<dyn ScenarioClient>, ClientError> {
-        connect_async::<TokioLink, _>(TokioBlock(self.rt.handle().clone()), req, tap)
-    }
-
-    fn open_raw(&self, target: &Target, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
-        let url = match target {
-            Target::WebSocket(url) => url,
-            Target::Stdio(argv) => return StdioRaw::open(argv, tap),
-        };
-        let rt = self.rt.handle();
-        let connect = tokio_tungstenite::connect_async(url.as_str());
-        let (ws, _) = rt
-            .block_on(async move { tokio::time::timeout(Duration::from_secs(5), connect).await })
-            .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::channel(RAW_QUEUE);
-        rt.spawn(raw_ws(ws, rx, Arc::clone(&tap)));
-        let send = move |o: RawOut| tx.try_send(o).map_err(|e| e.to_string());
-        Ok(Arc::new(QueuedRaw::new(send, tap)))
-    }
+fn open_raw_ws(block: &TokioBlock, url: &str, tap: Arc<Tap>) -> Result<Arc<dyn RawLink>, String> {
+    let rt = block.0.handle();
+    let connect = tokio_tungstenite::connect_async(url);
+    let (ws, _) = rt
+        .block_on(async move { tokio::time::timeout(Duration::from_secs(5), connect).await })
+        .map_err(|_| "timed out".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let (tx, rx) = mpsc::channel(RAW_QUEUE);
+    rt.spawn(raw_ws(ws, rx, Arc::clone(&tap)));
+    let send = move |o: RawOut| tx.try_send(o).map_err(|e| e.to_string());
+    Ok(Arc::new(QueuedRaw::new(send, tap)))
 }
 
 type Ws =

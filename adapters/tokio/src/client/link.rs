@@ -103,8 +103,8 @@ impl AsyncLink for TokioLink {
         }
     }
 
-    fn end(end: Self::End) -> impl Future<Output = Result<JobOutcome, ClientError>> + Send {
-        async move { end.await.unwrap_or(Err(ClientError::Closed)) }
+    async fn end(end: Self::End) -> Result<JobOutcome, ClientError> {
+        end.await.unwrap_or(Err(ClientError::Closed))
     }
 }
 
