@@ -46,14 +46,14 @@ fn a_job_is_cancelled_from_inside_its_event_loop() {
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .expect("bind");
-        let client = Client::connect(&url, "alice-token").await.unwrap();
-        let job = client
-            .submit(SubmitRequest::new(
-                "slow",
-                serde_json::json!({"seconds": 30, "tick": 0.05}),
-            ))
+        let client = Client::builder(&url)
+            .token("alice-token")
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap();
+        let slow = SubmitRequest::new("slow", serde_json::json!({"seconds": 30, "tick": 0.05}));
+        let job = client.submit(slow).await.unwrap();
         let mut events = job.events();
         let first = events.next().await.expect("a first event");
         assert_eq!(first.kind(), "status");
