@@ -422,8 +422,8 @@ fn a_cancel_carries_the_reason_and_a_confirmed_one_waits_for_its_barrier_d6() {
     );
     let outs = outputs(&mut d);
     assert_eq!(types(&outs), ["job.cancel", "session.list_jobs"]);
+    let first_barrier = frames(&outs)[1]["id"].as_str().unwrap().to_owned();
     assert!(rest(outs).is_empty());
-    // (its barrier stays unanswered: the cancel stays pending)
     // Confirmed and refused: the refusal answers it; the barrier's answer is then ignored.
     let t3 = d.handle_command(
         t0,
@@ -461,8 +461,14 @@ fn a_cancel_carries_the_reason_and_a_confirmed_one_waits_for_its_barrier_d6() {
             })
         )]
     );
-    // Now the first confirmed cancel's barrier is answered.
-    let _ = t2;
+    // The first confirmed cancel's barrier is answered: it is confirmed.
+    feed(
+        &mut d,
+        t0,
+        json!({"arcp": "1.1", "id": "01M85JT4SAGX7B3XWCKQ17M6D4", "type": "session.jobs",
+               "session_id": SID, "payload": {"request_id": first_barrier, "jobs": []}}),
+    );
+    assert_eq!(outputs(&mut d), vec![Output::Answer(t2, Answer::Done)]);
 }
 
 #[test]

@@ -17,7 +17,7 @@
 //! ```
 //!
 //! The session runs on a thread of its own: arcp-client's driver task under this crate's
-//! [`exec::block_on`](crate::exec::block_on), with a reader thread per transport. Each call
+//! [`crate::exec::block_on`], with a reader thread per transport. Each call
 //! blocks the caller's thread until its answer. After a transport loss the client
 //! reconnects and resumes by itself ([`ClientBuilder::auto_resume`], WebSocket only).
 

@@ -40,7 +40,7 @@
 //! | `ARCPError.code`, `.retryable` | [`ClientError::code`], [`ClientError::retryable`] |
 //!
 //! One task owns the session ([`arcp_client::DriverTask`] over arcp-client's
-//! [`ClientDriver`](arcp_client::ClientDriver)). Every channel is bounded: commands
+//! `ClientDriver`). Every channel is bounded: commands
 //! ([`ClientBuilder::command_capacity`]), each job's events
 //! ([`ClientBuilder::event_capacity`]), and the events waiting for room
 //! ([`ClientBuilder::max_buffered_events`]; while full, the transport is not read).
