@@ -465,13 +465,6 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> ClientDriver<J, U> {
         self.check_overflow();
     }
 
-    /// A queue the adapter waited on has room: delivery is retried.
-    pub fn handle_capacity(&mut self, now: Instant) {
-        self.at(now);
-        self.router.deliver();
-        self.check_overflow();
-    }
-
     fn check_overflow(&mut self) {
         while let Some(job) = self.router.overflowed_subscription() {
             self.router.remove(&job);
