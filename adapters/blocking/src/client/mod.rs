@@ -194,9 +194,38 @@ impl Client {
         &self.inner
     }
 
+    /// Spawns a child runtime (`argv`) and opens a session on its stdin/stdout.
+    pub fn spawn_stdio<I, S>(argv: I, token: impl Into<String>) -> Result<Self, ClientError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        Client::stdio_builder(argv).token(token).connect()
+    }
+
+    /// The welcome of the session's opening handshake.
+    pub fn welcome(&self) -> &WelcomeInfo {
+        self.inner.welcome()
+    }
+
     /// The session id.
     pub fn session_id(&self) -> &str {
         self.inner.session_id()
+    }
+
+    /// The latest resume token (rotated on every welcome).
+    pub fn resume_token(&self) -> Option<String> {
+        self.inner.resume_token()
+    }
+
+    /// How many welcomes this client received (1 + successful resumes).
+    pub fn welcomes(&self) -> u64 {
+        self.inner.welcomes()
+    }
+
+    /// The highest session `event_seq` the client has received.
+    pub fn received_event_seq(&self) -> u64 {
+        self.inner.received_event_seq()
     }
 
     /// The negotiated features.
@@ -381,6 +410,21 @@ impl Subscription {
     /// How many frames were replayed.
     pub fn replayed(&self) -> u64 {
         self.handle.info().replayed()
+    }
+
+    /// The `job.subscribed` payload.
+    pub fn subscribed(&self) -> Option<&arcp_proto::wire::Subscribed> {
+        self.handle.info().subscribed.as_deref()
+    }
+
+    /// The job's events ([`JobHandle::events`]).
+    pub fn events(&self) -> Events<arcp_client::JobEvents<BlockingLink>> {
+        self.handle.events()
+    }
+
+    /// The job's end ([`JobHandle::done`]).
+    pub fn done(self) -> Result<JobOutcome, ClientError> {
+        self.handle.done()
     }
 }
 
