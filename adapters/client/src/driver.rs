@@ -449,6 +449,7 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> ClientDriver<J, U> {
     }
 
     /// The next deadline (the core's or a reconnect), as a host instant; ask it last.
+    #[must_use = "sleep until this deadline, then call handle_timeout (the driving contract)"]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let core = self.session.poll_timeout().map(|t| self.clock.host(t));
         match (core, self.reconnect_at) {
@@ -607,6 +608,7 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> ClientDriver<J, U> {
 
     /// The next thing to do: transmits first, then answers and transport changes, then
     /// what the session's events bring.
+    #[must_use = "drain poll_output until None (the driving contract)"]
     pub fn poll_output(&mut self) -> Option<Output> {
         loop {
             if let Some(frame) = self.session.poll_transmit() {
