@@ -7,6 +7,10 @@
 //! [`exec::block_on`], a thread-parking executor whose timer is this adapter's
 //! [`exec::sleep`]. All protocol logic lives in the Sans-IO core; this crate owns sockets,
 //! threads, deadlines and storage, and drives the core by the driving contract.
+//!
+//! For applications **without an async runtime**. The [`client`] API is the same as
+//! arcp-tokio's and arcp-futures' (written once in arcp-client), with blocking calls and an
+//! [`Iterator`] of events instead of futures and a `Stream`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -3,8 +3,9 @@
 //! matches what the clients received, byte for byte.
 
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
-use arcp_blocking::client::{Client, ClientError, FrameTap, JobOutcome, SubmitRequest, TapEvent};
+use arcp_blocking::client::{Client, ClientError, FrameTap, SubmitRequest, TapEvent};
 use arcp_blocking::server::{Server, ServerMetrics};
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::ErrorCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -58,7 +59,9 @@ fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
         .submit(SubmitRequest::new("echo", json!({"x": 1})))
         .unwrap();
     assert!(matches!(
-        carol.done(&job, Duration::from_secs(5)).unwrap(),
+        job.done_within(Duration::from_secs(5))
+            .unwrap()
+            .into_outcome(),
         JobOutcome::Success { .. }
     ));
     let refused = Client::builder(&url)
@@ -70,6 +73,7 @@ fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
         Some(ClientError::Refused {
             code: ErrorCode::Unauthenticated,
             message: "token has expired".into(),
+            retryable: false,
         })
     );
     let (frames, events, bytes) = *seen.lock().unwrap();

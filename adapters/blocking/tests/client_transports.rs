@@ -1,10 +1,9 @@
 //! The blocking client over stdio (scripted children) and its retry of a resume refused
 //! while the session is still attached (WIRE.md §6).
 
-use arcp_blocking::client::{
-    Client, ClientError, JobOutcome, ResultValue, ResumeRetry, SubmitRequest,
-};
+use arcp_blocking::client::{Client, ClientError, ResultValue, ResumeRetry, SubmitRequest};
 use arcp_blocking::server::Server;
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::ErrorCode;
 use serde_json::json;
 use std::time::Duration;
@@ -26,8 +25,12 @@ fn over_stdio_a_child_serves_the_session() {
     let job = c
         .submit(SubmitRequest::new("echo", json!({"echoed": true})))
         .unwrap();
-    assert_eq!(job, "job_01M85JT4SAGX7B3XWCKQ17M6DG");
-    match c.done(&job, Duration::from_secs(5)).unwrap() {
+    assert_eq!(job.job_id(), "job_01M85JT4SAGX7B3XWCKQ17M6DG");
+    match job
+        .done_within(Duration::from_secs(5))
+        .unwrap()
+        .into_outcome()
+    {
         JobOutcome::Success {
             result: ResultValue::Inline(v),
             ..
@@ -45,15 +48,11 @@ fn over_stdio_a_child_that_exits_ends_the_transport() {
         .unwrap();
     assert_eq!(
         c.ping().unwrap_err(),
-        ClientError::Closed("connection lost".into())
+        ClientError::transport("connection lost before the answer")
     );
-    // One client is one transport: the session is down and says so.
-    assert_eq!(
-        c.ping().unwrap_err(),
-        ClientError::Api(arcp_proto::client::ApiError::NotOpen(
-            arcp_proto::client::ClientState::Disconnected
-        ))
-    );
+    // A new child would be a new runtime: the session ends, later calls say so.
+    assert_eq!(c.ping().unwrap_err(), ClientError::Closed);
+    assert_eq!(c.state(), arcp_blocking::client::ClientState::Closed);
 }
 
 #[test]
@@ -61,6 +60,7 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
     let (url, handle) = Server::builder().bind_ws("127.0.0.1:0", "/arcp").unwrap();
     let a = Client::builder(&url)
         .token("alice-token")
+        .auto_resume(false)
         .connect()
         .unwrap();
     let state = a.resume_state().unwrap();
@@ -74,7 +74,8 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
         err,
         ClientError::Refused {
             code: ErrorCode::PermissionDenied,
-            message: "session is attached to a connection".into()
+            message: "session is attached to a connection".into(),
+            retryable: false,
         }
     );
     let url2 = url.clone();
@@ -91,7 +92,7 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
             .connect()
     });
     std::thread::sleep(Duration::from_millis(300));
-    a.drop_transport();
+    a.drop_transport().unwrap();
     let b = b.join().unwrap().expect("resumed after the retries");
     assert_eq!(
         b.resume_state().unwrap().last_event_seq,
@@ -120,7 +121,8 @@ fn over_stdio_a_refused_resume_is_final() {
         err,
         ClientError::Refused {
             code: ErrorCode::PermissionDenied,
-            message: "no resumable session".into()
+            message: "no resumable session".into(),
+            retryable: false,
         }
     );
     // No retry delays (the default policy would wait 4.55 s in all).

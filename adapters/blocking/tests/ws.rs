@@ -1,7 +1,8 @@
 //! The blocking server and client against each other over a real WebSocket.
 
-use arcp_blocking::client::{Client, FrameTap, JobOutcome, ResultValue, SubmitRequest, TapEvent};
+use arcp_blocking::client::{Client, FrameTap, ResultValue, SubmitRequest, TapEvent};
 use arcp_blocking::server::{Server, ServerHandle};
+use arcp_proto::client::JobOutcome;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +39,8 @@ fn after_refusals(seen: &Mutex<Vec<Value>>) -> Vec<Value> {
 fn alice(url: &str) -> Client {
     Client::builder(url)
         .token("alice-token")
+        // After `drop_transport` the session stays for another client to resume.
+        .auto_resume(false)
         .connect()
         .expect("connect")
 }
@@ -49,8 +52,12 @@ fn submit_echo_returns_the_input() {
     let job = c
         .submit(SubmitRequest::new("echo", json!({"x": 1})))
         .unwrap();
-    assert!(job.starts_with("job_"), "{job}");
-    match c.done(&job, Duration::from_secs(5)).unwrap() {
+    assert!(job.job_id().starts_with("job_"), "{}", job.job_id());
+    match job
+        .done_within(Duration::from_secs(5))
+        .unwrap()
+        .into_outcome()
+    {
         JobOutcome::Success { result, .. } => {
             assert_eq!(result, ResultValue::Inline(json!({"x": 1})))
         }
@@ -73,7 +80,9 @@ fn chatty_events_arrive_gap_free_up_to_the_terminal() {
         .submit(SubmitRequest::new("chatty", json!({"count": 20})))
         .unwrap();
     assert!(matches!(
-        c.done(&job, Duration::from_secs(10)).unwrap(),
+        job.done_within(Duration::from_secs(10))
+            .unwrap()
+            .into_outcome(),
         JobOutcome::Success { .. }
     ));
     let frames = seen.lock().unwrap().clone();
@@ -104,15 +113,20 @@ fn cancel_ends_a_running_job_cancelled() {
         ))
         .unwrap();
     std::thread::sleep(Duration::from_millis(150));
-    c.cancel(&job, "test").unwrap();
+    c.cancel_with_reason(job.job_id(), "test").unwrap();
     assert!(matches!(
-        c.done(&job, Duration::from_secs(5)).unwrap(),
+        job.done_within(Duration::from_secs(5))
+            .unwrap()
+            .into_outcome(),
         JobOutcome::Cancelled { .. }
     ));
     // The session stays usable.
     let again = c.submit(SubmitRequest::new("echo", json!(2))).unwrap();
     assert!(matches!(
-        c.done(&again, Duration::from_secs(5)).unwrap(),
+        again
+            .done_within(Duration::from_secs(5))
+            .unwrap()
+            .into_outcome(),
         JobOutcome::Success { .. }
     ));
     c.close().unwrap();
@@ -129,8 +143,9 @@ fn a_dropped_session_resumes_and_receives_the_terminal() {
             json!({"seconds": 1, "tick": 0.2}),
         ))
         .unwrap();
+    let job = job.job_id().to_owned();
     let state = c.resume_state().expect("resume state");
-    c.drop_transport();
+    c.drop_transport().unwrap();
     let (tap, seen) = recorder();
     // The runtime may not have noticed the drop yet: a resume of a session still attached is
     // refused, and the client retries by itself (WIRE.md §6, point 1): the tap sees each
@@ -139,12 +154,20 @@ fn a_dropped_session_resumes_and_receives_the_terminal() {
         .token("alice-token")
         .resume(state.clone())
         .frame_tap(tap.clone())
+        .unrouted_events(64)
         .connect()
         .expect("resume");
-    assert!(matches!(
-        r.done(&job, Duration::from_secs(10)).unwrap(),
-        JobOutcome::Success { .. }
-    ));
+    // The resumed client holds no handle for the job: its frames come unrouted, the
+    // terminal last.
+    let end = r
+        .unrouted_events()
+        .expect("enabled")
+        .find_map(|i| match i {
+            arcp_blocking::client::StreamItem::Terminal(o) if o.job_id() == job => Some(o),
+            _ => None,
+        })
+        .expect("the terminal");
+    assert!(matches!(end.into_outcome(), JobOutcome::Success { .. }));
     let frames = after_refusals(&seen);
     assert_eq!(frames[0]["type"], "session.welcome");
     assert_eq!(frames[0]["session_id"], json!(state.session_id));
@@ -160,7 +183,8 @@ fn a_bad_token_is_refused_at_the_handshake() {
         err,
         arcp_blocking::client::ClientError::Refused {
             code: arcp_proto::wire::ErrorCode::Unauthenticated,
-            message: "invalid bearer token".into()
+            message: "invalid bearer token".into(),
+            retryable: false,
         }
     );
     handle.shutdown();
@@ -176,12 +200,15 @@ fn with_a_db_a_session_survives_a_restart() {
         .unwrap();
     let c = alice(&url);
     let job = c.submit(SubmitRequest::new("echo", json!("kept"))).unwrap();
+    let job_id = job.job_id().to_owned();
     assert!(matches!(
-        c.done(&job, Duration::from_secs(5)).unwrap(),
+        job.done_within(Duration::from_secs(5))
+            .unwrap()
+            .into_outcome(),
         JobOutcome::Success { .. }
     ));
     let state = c.resume_state().unwrap();
-    c.drop_transport();
+    c.drop_transport().unwrap();
     handle.shutdown();
 
     let (url, handle) = Server::builder()
@@ -202,7 +229,7 @@ fn with_a_db_a_session_survives_a_restart() {
         .list_jobs(arcp_blocking::client::ListJobsRequest::default())
         .unwrap();
     let listed = serde_json::to_value(&jobs).unwrap();
-    assert_eq!(listed["jobs"][0]["job_id"], json!(job));
+    assert_eq!(listed["jobs"][0]["job_id"], json!(job_id));
     assert_eq!(listed["jobs"][0]["status"], json!("success"));
     let welcome = after_refusals(&seen)[0].clone();
     assert_eq!(welcome["type"], "session.welcome");

@@ -13,10 +13,10 @@
 
 mod interop_harness;
 
-use interop_harness::FuturesHarness;
+use interop_harness::harness;
 use std::sync::Arc;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    std::process::exit(arcp_interop::main_with(Arc::new(FuturesHarness), &argv));
+    std::process::exit(arcp_interop::main_with(Arc::new(harness()), &argv));
 }

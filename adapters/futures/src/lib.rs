@@ -7,6 +7,10 @@
 //! application passes a spawner (async-std, smol, or any other). All protocol logic is in the
 //! core (`arcp_proto::runtime::Runtime`, `arcp_proto::client::ClientSession`); this crate
 //! only moves bytes, time and effects.
+//!
+//! For applications on **smol, async-std or any other executor** (not tokio). The [`client`]
+//! API is the same as arcp-tokio's and arcp-blocking's: the same names and types, written once
+//! in arcp-client.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -3,8 +3,9 @@
 //! matches what the clients received, byte for byte (on smol's executor).
 
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
-use arcp_futures::client::{Client, ClientError, FrameTap, JobOutcome, SubmitRequest, TapEvent};
+use arcp_futures::client::{Client, ClientError, FrameTap, SubmitRequest, TapEvent};
 use arcp_futures::server::{BoxFuture, Server, ServerMetrics};
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::ErrorCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -58,7 +59,8 @@ fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
         let carol = Client::builder(&url)
             .token("carol-token")
             .frame_tap(tap.clone())
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap();
         let h = carol
@@ -66,19 +68,21 @@ fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
             .await
             .unwrap();
         assert!(matches!(
-            h.done().await.unwrap(),
+            h.done().await.unwrap().into_outcome(),
             JobOutcome::Success { .. }
         ));
         let refused = Client::builder(&url)
             .token("alice-token")
             .frame_tap(tap)
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await;
         assert_eq!(
             refused.err(),
             Some(ClientError::Refused {
                 code: ErrorCode::Unauthenticated,
                 message: "token has expired".into(),
+                retryable: false
             })
         );
         let (frames, events, bytes) = *seen.lock().unwrap();

@@ -2,9 +2,10 @@
 //! attached (WIRE.md §6), and its stdio transport (against scripted children).
 
 use arcp_futures::client::{
-    Client, ClientError, FrameTap, JobOutcome, ResultValue, ResumeRetry, SubmitRequest, TapEvent,
+    Client, ClientError, FrameTap, ResultValue, ResumeRetry, SubmitRequest, TapEvent,
 };
 use arcp_futures::server::{BoxFuture, Server};
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::ErrorCode;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -40,7 +41,9 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
             .unwrap();
         let a = Client::builder(&url)
             .token("alice-token")
-            .connect(spawn)
+            .auto_resume(false)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap();
         let state = a.resume_state().unwrap();
@@ -49,14 +52,16 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
             .token("alice-token")
             .resume(state.clone())
             .resume_retry(ResumeRetry::never())
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap_err();
         assert_eq!(
             err,
             ClientError::Refused {
                 code: ErrorCode::PermissionDenied,
-                message: "session is attached to a connection".into()
+                message: "session is attached to a connection".into(),
+                retryable: false
             }
         );
         let (tap, seen) = recorder();
@@ -69,12 +74,13 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
                 Duration::from_millis(50),
             ))
             .frame_tap(tap)
-            .connect(spawn);
+            .spawner(spawn)
+            .connect();
         let b = smol::spawn(b);
         async_io::Timer::after(Duration::from_millis(300)).await;
         a.drop_transport().await.unwrap();
         let b = b.await.expect("resumed after the retries");
-        assert_eq!(b.session_id(), Some(state.session_id.clone()));
+        assert_eq!(b.session_id(), state.session_id);
         let seen = seen.lock().unwrap().clone();
         let (last, refused) = seen.split_last().unwrap();
         assert_eq!(last, "session.welcome");
@@ -103,10 +109,11 @@ fn with_auto_resume_a_dropped_transport_is_resumed_and_the_job_completes() {
             .auto_resume(true)
             .reconnect(5, Duration::from_millis(20))
             .frame_tap(tap)
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap();
-        let sid = c.session_id().unwrap();
+        let sid = c.session_id().to_owned();
         let h = c
             .submit(SubmitRequest::new(
                 "slow",
@@ -117,10 +124,10 @@ fn with_auto_resume_a_dropped_transport_is_resumed_and_the_job_completes() {
         async_io::Timer::after(Duration::from_millis(150)).await;
         c.drop_transport().await.unwrap();
         assert!(matches!(
-            h.done().await.unwrap(),
+            h.done().await.unwrap().into_outcome(),
             JobOutcome::Success { .. }
         ));
-        assert_eq!(c.session_id(), Some(sid));
+        assert_eq!(c.session_id(), sid);
         let welcomes = seen
             .lock()
             .unwrap()
@@ -150,12 +157,13 @@ fn over_stdio_a_child_serves_the_session() {
     smol::block_on(async {
         let c = Client::stdio_builder(scripted_child())
             .token("alice-token")
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap();
         assert_eq!(c.features(), vec!["heartbeat".to_owned(), "ack".to_owned()]);
         assert_eq!(
-            c.session_id().as_deref(),
+            Some(c.session_id()),
             Some("sess_01M85JT4S9G5FDBMSJEE1TJW5A")
         );
         let h = c
@@ -163,7 +171,7 @@ fn over_stdio_a_child_serves_the_session() {
             .await
             .unwrap();
         assert_eq!(h.job_id(), "job_01M85JT4SAGX7B3XWCKQ17M6DG");
-        match h.done().await.unwrap() {
+        match h.done().await.unwrap().into_outcome() {
             JobOutcome::Success {
                 result: ResultValue::Inline(v),
                 ..
@@ -179,14 +187,15 @@ fn over_stdio_a_child_that_exits_ends_the_session() {
     smol::block_on(async {
         let script = format!("read hello; echo '{WELCOME}'; read next");
         let c = Client::stdio_builder(["sh", "-c", script.as_str()])
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap();
         // The ping is the line the child reads before exiting: its pong never comes.
         let err = c.ping().await.unwrap_err();
         assert_eq!(
             err,
-            ClientError::Transport("connection lost before the answer".into())
+            ClientError::transport("connection lost before the answer")
         );
         // A new child would be a new runtime: the session ends, later calls fail with why.
         let err = c.ping().await.unwrap_err();
@@ -207,14 +216,16 @@ fn over_stdio_a_refused_resume_is_final() {
                 resume_token: "rtk_01M85JT4S9G5FDBMSJEE1TJW5B".into(),
                 last_event_seq: 3,
             })
-            .connect(spawn)
+            .spawner(spawn)
+            .connect()
             .await
             .unwrap_err();
         assert_eq!(
             err,
             ClientError::Refused {
                 code: ErrorCode::PermissionDenied,
-                message: "no resumable session".into()
+                message: "no resumable session".into(),
+                retryable: false
             }
         );
     });

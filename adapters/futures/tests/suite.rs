@@ -3,8 +3,9 @@
 //! (`max_buffered_events` reached: the transport waits, nothing is lost), cancel, and resume
 //! (with the SQLite store: the replay after a resume is gap-free).
 
-use arcp_futures::client::{Client, JobOutcome, ResultValue, SubmitRequest, TapEvent};
+use arcp_futures::client::{Client, ResultValue, SubmitRequest, TapEvent};
 use arcp_futures::server::{BoxFuture, Server, ServerHandle};
+use arcp_proto::client::JobOutcome;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -32,7 +33,10 @@ async fn serve(spawn: Spawn, db: Option<PathBuf>) -> (String, ServerHandle) {
 async fn connect(spawn: Spawn, url: &str) -> Client {
     Client::builder(url)
         .token("alice-token")
-        .connect(spawn)
+        // The session stays for another client to resume after `drop_transport`.
+        .auto_resume(false)
+        .spawner(spawn)
+        .connect()
         .await
         .expect("connect")
 }
@@ -47,8 +51,8 @@ async fn submit_echo(spawn: Spawn) {
         .await
         .unwrap();
     assert!(h.job_id().starts_with("job_"), "{}", h.job_id());
-    assert_eq!(h.accepted().unwrap().agent.to_string(), "echo@1.0.0");
-    match h.done().await.unwrap() {
+    assert_eq!(h.agent_ref().to_string(), "echo@1.0.0");
+    match h.done().await.unwrap().into_outcome() {
         JobOutcome::Success {
             result: ResultValue::Inline(v),
             ..
@@ -64,10 +68,11 @@ async fn chatty_gap_free(spawn: Spawn) {
     let client = Client::builder(&url)
         .token("alice-token")
         .event_capacity(1)
-        .connect(spawn)
+        .spawner(spawn)
+        .connect()
         .await
         .unwrap();
-    let mut h = client
+    let h = client
         .submit(SubmitRequest::new("chatty", json!({"count": 3})))
         .await
         .unwrap();
@@ -93,7 +98,7 @@ async fn chatty_gap_free(spawn: Spawn) {
         ]
     );
     assert_eq!(kinds[19], "artifact_ref");
-    match h.done().await.unwrap() {
+    match h.done().await.unwrap().into_outcome() {
         JobOutcome::Success {
             result: ResultValue::Inline(v),
             ..
@@ -112,10 +117,11 @@ async fn backpressure(spawn: Spawn) {
         .token("alice-token")
         .event_capacity(1)
         .max_buffered_events(1)
-        .connect(spawn)
+        .spawner(spawn)
+        .connect()
         .await
         .unwrap();
-    let mut h = client
+    let h = client
         .submit(SubmitRequest::new("chatty", json!({"count": 3})))
         .await
         .unwrap();
@@ -133,7 +139,7 @@ async fn backpressure(spawn: Spawn) {
     }
     assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
     assert!(matches!(
-        h.done().await.unwrap(),
+        h.done().await.unwrap().into_outcome(),
         JobOutcome::Success { .. }
     ));
     client.ping().await.unwrap();
@@ -144,7 +150,7 @@ async fn backpressure(spawn: Spawn) {
 async fn cancel(spawn: Spawn) {
     let (url, server) = serve(spawn, None).await;
     let client = connect(spawn, &url).await;
-    let mut h = client
+    let h = client
         .submit(SubmitRequest::new(
             "slow",
             json!({"seconds": 30, "tick": 0.05}),
@@ -153,9 +159,9 @@ async fn cancel(spawn: Spawn) {
         .unwrap();
     let first = h.events().next().await.unwrap();
     assert_eq!(first.event.body.kind(), "status");
-    client.cancel(h.job_id(), "test").await.unwrap();
+    client.cancel_with_reason(h.job_id(), "test").await.unwrap();
     assert!(matches!(
-        h.done().await.unwrap(),
+        h.done().await.unwrap().into_outcome(),
         JobOutcome::Cancelled { .. }
     ));
     client.close().await.unwrap();
@@ -172,7 +178,7 @@ async fn resume(spawn: Spawn) {
         .unwrap();
     let job = h.job_id().to_owned();
     assert!(matches!(
-        h.done().await.unwrap(),
+        h.done().await.unwrap().into_outcome(),
         JobOutcome::Success { .. }
     ));
     let state = a.resume_state().unwrap();
@@ -198,10 +204,11 @@ async fn resume(spawn: Spawn) {
         .token("alice-token")
         .resume(from_zero.clone())
         .frame_tap(Arc::clone(&tap))
-        .connect(spawn)
+        .spawner(spawn)
+        .connect()
         .await
         .expect("resume");
-    assert_eq!(b.session_id().as_deref(), Some(state.session_id.as_str()));
+    assert_eq!(b.session_id(), state.session_id);
     // A ping round trip: everything replayed before it has arrived.
     b.ping().await.unwrap();
     let seen = seen.lock().unwrap().clone();

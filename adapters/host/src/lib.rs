@@ -9,11 +9,10 @@
 //!   dispatch, connection table, slow consumers, shutdown) driven through [`server::HostIo`],
 //!   agent hosting, authentication through arcp-auth, tracing spans and
 //!   [`server::ServerMetrics`].
-//! - [`client`]: the client driver state ([`client::ClientDriver`]), event delivery
-//!   ([`client::EventStash`]), the resume retry policy ([`client::ResumeRetry`]), the frame
-//!   tap and the stdio child transport.
+//!
+//! The client side lives in its own crate, `arcp-client`, which depends on none of the
+//! server's crates.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod server;

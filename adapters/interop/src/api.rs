@@ -85,38 +85,9 @@ pub struct Outcome {
     pub chunks: Option<Vec<u8>>,
 }
 
-/// What a client call failed with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientError {
-    /// The runtime answered with a §12 code (a refusal, a failed handshake, a `job.error`).
-    Code {
-        /// The code, e.g. `DUPLICATE_KEY`.
-        code: String,
-        /// The runtime's text.
-        message: String,
-    },
-    /// Anything else (transport, timeout, misuse, session closed).
-    Other(String),
-}
-
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::Code { code, message } => write!(f, "{code}: {message}"),
-            ClientError::Other(m) => f.write_str(m),
-        }
-    }
-}
-
-impl ClientError {
-    /// The §12 code, when the runtime gave one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ClientError::Code { code, .. } => Some(code),
-            ClientError::Other(_) => None,
-        }
-    }
-}
+/// What a client call fails with: the clients' own error (arcp-client's), so the scenarios
+/// see the code, `retryable` and message the adapter surfaces.
+pub use arcp_client::ClientError;
 
 /// What opens clients and raw connections against the runtime under test: one per adapter.
 ///
@@ -152,14 +123,14 @@ pub trait RawLink: Send + Sync {
 /// One session of the adapter's client, driven through its public API.
 ///
 /// Every call is blocking and bounded: the adapter waits at most `timeout` (or its own
-/// bound of a few seconds) and then fails with [`ClientError::Other`].
+/// bound of a few seconds) and then fails with [`ClientError::Timeout`].
 pub trait ScenarioClient: Send + Sync {
     /// The negotiated features, in the client's order.
     fn negotiated_features(&self) -> Vec<String>;
     /// `job.submit`, waiting for `job.accepted`; returns the job id.
     fn submit(&self, spec: &SubmitSpec) -> Result<String, ClientError>;
     /// Waits for the terminal of a submitted or subscribed job, as the client surfaces it:
-    /// `Ok` for success, cancellation and timeout, [`ClientError::Code`] for `job.error`.
+    /// `Ok` for success, cancellation and timeout, [`ClientError::JobFailed`] for `job.error`.
     fn done(&self, job_id: &str, timeout: Duration) -> Result<Outcome, ClientError>;
     /// `job.cancel` with `reason`.
     fn cancel(&self, job_id: &str, reason: &str) -> Result<(), ClientError>;

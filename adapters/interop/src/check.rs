@@ -27,10 +27,11 @@ impl From<ClientError> for Stop {
     /// An unexpected client error, as peer_client.py reports an uncaught `ARCPError`.
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::Code { code, message } => {
+            ClientError::Refused { code, message, .. }
+            | ClientError::JobFailed { code, message, .. } => {
                 Stop::Fail(format!("unexpected {code}: {message}"))
             }
-            ClientError::Other(m) => Stop::Fail(format!("ClientError: {m}")),
+            other => Stop::Fail(format!("ClientError: {other}")),
         }
     }
 }

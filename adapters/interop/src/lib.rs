@@ -36,13 +36,16 @@
 pub mod adapt;
 pub mod api;
 pub mod check;
+pub mod conformance;
 pub mod ctx;
 pub mod runner;
 pub mod scenarios;
 pub mod serve_args;
 pub mod tap;
 
-pub use adapt::{QueuedRaw, RawOut, StdioRaw};
+pub use adapt::{
+    AsyncScenario, BlockOn, ClientHarness, QueuedRaw, RawOut, StdioRaw, connect_async,
+};
 pub use api::{
     ClientError, ConnectRequest, Harness, Outcome, RawLink, Resume, ScenarioClient, SubmitSpec,
     Target,

@@ -20,14 +20,14 @@ async fn main() -> Result<(), ClientError> {
 
     let expires_at = Timestamp::from_system_time(SystemTime::now() + Duration::from_secs(600));
 
-    let mut handle = client
+    let handle = client
         .submit(
             SubmitRequest::new(
                 "budget",
                 json!({"steps": 8, "cost": "0.30", "tool": "search.web"}),
             )
-            .lease("tool.call", vec!["search.*".into(), "fetch.*".into()])
-            .lease("cost.budget", vec!["USD:1.00".into()])
+            .lease("tool.call", ["search.*", "fetch.*"])
+            .lease("cost.budget", ["USD:1.00"])
             .lease_constraints(LeaseConstraints {
                 expires_at: Some(expires_at),
                 extra: Default::default(),
@@ -52,7 +52,7 @@ async fn main() -> Result<(), ClientError> {
         }
     }
     match handle.done().await {
-        Ok(outcome) => println!("final: {outcome:?}"),
+        Ok(outcome) => println!("final: {:?} {:?}", outcome.status(), outcome.result()),
         Err(err @ ClientError::JobFailed { .. })
             if matches!(
                 err.code(),

@@ -21,7 +21,7 @@ async fn main() -> Result<(), ClientError> {
         handle.done().await
     };
     match attempt.await {
-        Ok(outcome) => println!("final: {outcome:?}"),
+        Ok(outcome) => println!("final: {:?} {:?}", outcome.status(), outcome.result()),
         Err(err)
             if matches!(
                 err.code(),

@@ -21,7 +21,7 @@ async fn main() -> Result<(), ClientError> {
         .connect()
         .await?;
 
-    let mut handle = client
+    let handle = client
         .submit(SubmitRequest::new("chatty", json!({})))
         .await?;
 

@@ -15,11 +15,11 @@
 
 mod interop_harness;
 
-use interop_harness::TokioHarness;
+use interop_harness::harness;
 use std::sync::Arc;
 
 fn main() {
-    let harness = match TokioHarness::new() {
+    let (_rt, harness) = match harness() {
         Ok(h) => h,
         Err(e) => {
             eprintln!("cannot start the tokio runtime: {e}");

@@ -18,10 +18,10 @@ async fn main() -> Result<(), ClientError> {
         .connect()
         .await?;
 
-    let mut handle = client
+    let handle = client
         .submit(
             SubmitRequest::new("echo", json!({"dataset": "s3://example/sales.csv"}))
-                .lease("net.fetch", vec!["s3://example/**".into()]),
+                .lease("net.fetch", ["s3://example/**"]),
         )
         .await?;
     let mut events = handle.events();
@@ -30,6 +30,6 @@ async fn main() -> Result<(), ClientError> {
     }
 
     let result = handle.done().await?;
-    println!("final: {result:?}");
+    println!("final: {:?} {:?}", result.status(), result.result());
     client.close().await
 }

@@ -27,7 +27,7 @@ async fn main() -> Result<(), ClientError> {
     let first = new_client(&url).connect().await?;
     let session_id = first.session_id().to_owned();
 
-    let mut handle = first
+    let handle = first
         .submit(SubmitRequest::new(
             "slow",
             json!({"seconds": 2, "tick": 0.1}),
@@ -61,10 +61,8 @@ async fn main() -> Result<(), ClientError> {
     while let Ok(Some(item)) = tokio::time::timeout(Duration::from_secs(1), replay.next()).await {
         match item {
             StreamItem::Event(e) => println!("seq {} [{}] {}", e.event_seq, e.kind(), e.body()),
-            StreamItem::Terminal {
-                event_seq, outcome, ..
-            } => {
-                println!("seq {event_seq} final: {outcome:?}");
+            StreamItem::Terminal(outcome) => {
+                println!("seq {} final: {:?}", outcome.event_seq(), outcome.status());
                 break;
             }
         }

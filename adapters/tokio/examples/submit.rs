@@ -20,7 +20,7 @@ async fn main() -> Result<(), ClientError> {
     let handle = client
         .submit(
             SubmitRequest::new("versioned@2.0.0", json!({"week": "2026-W19"}))
-                .lease("net.fetch", vec!["s3://reports/**".into()])
+                .lease("net.fetch", ["s3://reports/**"])
                 .lease_constraints(LeaseConstraints {
                     expires_at: Some(expires_at),
                     extra: Default::default(),
@@ -37,6 +37,7 @@ async fn main() -> Result<(), ClientError> {
     );
     println!("resolved agent = {}", handle.agent_ref());
 
-    println!("final: {:?}", handle.done().await?);
+    let outcome = handle.done().await?;
+    println!("final: {:?} {:?}", outcome.status(), outcome.result());
     client.close().await
 }

@@ -34,15 +34,13 @@ async fn main() -> Result<(), ClientError> {
     let listing = observer
         .list_jobs(ListJobsRequest {
             filter: Some(JobFilter {
-                status: Some(vec!["running".into()]),
+                status: Some(vec!["running".to_owned()]),
                 ..JobFilter::default()
             }),
             ..ListJobsRequest::default()
         })
         .await?;
-    let mut sub = observer
-        .subscribe(&listing.jobs[0].job_id, true, None)
-        .await?;
+    let sub = observer.subscribe(&listing.jobs[0].job_id, true).await?;
     println!(
         "subscribed from seq={} replayed={}",
         sub.subscribed_from(),
@@ -52,11 +50,7 @@ async fn main() -> Result<(), ClientError> {
     let mut events = sub.handle.events();
     let mut seen = 0;
     while let Some(event) = events.next().await {
-        println!(
-            "[seq>{}] {}",
-            sub.subscribed.subscribed_from.unwrap_or(0),
-            event.kind()
-        );
+        println!("[seq>{}] {}", sub.subscribed_from(), event.kind());
         seen += 1;
         if seen == 5 {
             break;
@@ -64,9 +58,9 @@ async fn main() -> Result<(), ClientError> {
     }
 
     // ... later ...
-    observer.unsubscribe(&sub.job_id).await?;
+    observer.unsubscribe(sub.job_id()).await?;
 
-    println!("submitter's view: {:?}", job.done().await?);
+    println!("submitter's view: {:?}", job.done().await?.status());
     observer.close().await?;
     cli.close().await
 }

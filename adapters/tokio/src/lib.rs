@@ -5,6 +5,10 @@
 //! command-line tool. All protocol logic lives in the Sans-IO core; this crate owns sockets,
 //! timers, storage and agent tasks, and drives the core by the driving contract documented in
 //! [`arcp_proto`].
+//!
+//! For applications on **tokio**. The [`client`] API is the same as arcp-futures' (any
+//! executor: smol, async-std) and arcp-blocking's (plain threads, blocking calls): the same
+//! names and types, written once in arcp-client.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

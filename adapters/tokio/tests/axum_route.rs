@@ -2,7 +2,8 @@
 //! the app's own route serves a client; a plain GET on the route is `400`.
 #![cfg(feature = "axum")]
 
-use arcp_tokio::client::{Client, JobOutcome, ResultValue, SubmitRequest};
+use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{Client, ResultValue, SubmitRequest};
 use arcp_tokio::server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,7 +32,7 @@ async fn a_runtime_mounted_on_an_axum_app_serves_clients() {
         ))
         .await
         .expect("submit");
-    match job.done().await.expect("done") {
+    match job.done().await.expect("done").into_outcome() {
         JobOutcome::Success {
             result: ResultValue::Inline(v),
             ..

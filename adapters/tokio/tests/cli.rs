@@ -352,7 +352,8 @@ fn serve_stdio_answers_a_hello() {
 /// "runtime restarted".
 #[tokio::test]
 async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
-    use arcp_tokio::client::{Client, ErrorCode, JobOutcome, StreamItem, SubmitRequest};
+    use arcp_proto::client::JobOutcome;
+    use arcp_tokio::client::{Client, ErrorCode, StreamItem, SubmitRequest};
     use futures_util::StreamExt;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -365,7 +366,7 @@ async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
         .connect()
         .await
         .expect("connect");
-    let mut handle = client
+    let handle = client
         .submit(SubmitRequest::new(
             "slow",
             serde_json::json!({"seconds": 30, "tick": 0.1}),
@@ -406,11 +407,11 @@ async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
             .expect("stream open");
         assert_eq!(item.event_seq(), next, "no gap, no duplicate");
         next += 1;
-        if let StreamItem::Terminal { outcome, .. } = item {
+        if let StreamItem::Terminal(outcome) = item {
             break outcome;
         }
     };
-    match terminal {
+    match terminal.into_outcome() {
         JobOutcome::Failed { code, message, .. } => {
             assert_eq!(code, ErrorCode::InternalError);
             assert_eq!(message, "runtime restarted");

@@ -1,7 +1,8 @@
 //! `Client::cancel_confirmed`: `Ok` once the runtime took the cancel (the job then ends
 //! cancelled), the runtime's refusal otherwise (COMPAT D7 / D37).
 
-use arcp_tokio::client::{Client, ClientError, ErrorCode, JobOutcome, SubmitRequest};
+use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{Client, ClientError, ErrorCode, SubmitRequest};
 use arcp_tokio::server::spawn_local_ws;
 
 #[tokio::test]
@@ -35,7 +36,7 @@ async fn confirmed_cancel_succeeds_for_the_submitter_and_reports_refusals() {
     // The submitting session: taken, and the job ends cancelled.
     assert_eq!(alice.cancel_confirmed(&job, "stop").await, Ok(()));
     assert!(matches!(
-        handle.done().await,
+        handle.done().await.map(|o| o.into_outcome()),
         Ok(JobOutcome::Cancelled { .. })
     ));
     other.close().await.expect("close");

@@ -2,7 +2,8 @@
 //! where the reference does not (COMPAT D3: a job running across a drop keeps streaming to
 //! the resumed session, terminal included). Needs no Python.
 
-use arcp_tokio::client::{Client, ClientState, JobOutcome, ResultValue, SubmitRequest};
+use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{Client, ClientState, ResultValue, SubmitRequest};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -123,7 +124,7 @@ async fn a_job_running_across_a_drop_finishes_on_the_resumed_session() {
     assert!(hello["payload"].get("resume").is_none());
     assert_eq!(client.features(), vec!["ack", "list_jobs", "subscribe"]);
 
-    let mut handle = client
+    let handle = client
         .submit(SubmitRequest::new("slow", json!({})))
         .await
         .unwrap();
@@ -152,7 +153,7 @@ async fn a_job_running_across_a_drop_finishes_on_the_resumed_session() {
     assert_eq!(seqs, vec![1, 2, 3]);
     let outcome = handle.done().await.unwrap();
     assert_eq!(
-        outcome,
+        outcome.into_outcome(),
         JobOutcome::Success {
             result: ResultValue::Inline(json!({"done": true})),
             completed_at: Some(arcp_tokio::client::Timestamp::parse(TS).unwrap()),

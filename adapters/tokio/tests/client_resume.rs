@@ -3,17 +3,18 @@
 
 mod client_support;
 
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::ErrorCode;
 use arcp_tokio::client::{
-    Client, ClientError, ClientState, JobOutcome, ResultValue, StreamItem, SubmitRequest,
+    Client, ClientError, ClientState, ResultValue, StreamItem, SubmitRequest,
 };
 use client_support::{start_peer, within};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::time::Duration;
 
-fn success_value(outcome: &JobOutcome) -> &ResultValue {
-    match outcome {
+fn success_value(outcome: &arcp_tokio::client::JobOutcome) -> &ResultValue {
+    match outcome.outcome() {
         JobOutcome::Success { result, .. } => result,
         other => panic!("expected success, got {other:?}"),
     }
@@ -29,7 +30,7 @@ async fn resume_after_drop_transport_mid_job() {
         .unwrap();
     let session = client.session_id().to_owned();
     let first_token = client.resume_token().unwrap();
-    let mut handle = within(
+    let handle = within(
         10,
         "submit",
         client.submit(SubmitRequest::new(
@@ -95,7 +96,7 @@ async fn a_new_client_resumes_and_gets_exactly_the_unconsumed_events() {
     )
     .await
     .unwrap();
-    let mut handle = within(
+    let handle = within(
         10,
         "submit",
         first.submit(SubmitRequest::new("chatty", json!({"count": 2}))),
@@ -140,7 +141,7 @@ async fn a_new_client_resumes_and_gets_exactly_the_unconsumed_events() {
         let item = within(10, "replayed", replay.next()).await.unwrap();
         assert_eq!(item.job_id(), job_id);
         seqs.push(item.event_seq());
-        if let StreamItem::Terminal { outcome, .. } = item {
+        if let StreamItem::Terminal(outcome) = item {
             assert_eq!(
                 success_value(&outcome),
                 &ResultValue::Inline(json!({"rounds": 2, "events": 14}))
@@ -193,7 +194,9 @@ async fn a_frame_over_the_cap_drops_the_transport_and_a_replayed_one_ends_the_se
     .unwrap();
     let err = within(20, "big done", big.done()).await.unwrap_err();
     match &err {
-        ClientError::Transport(why) => assert!(why.contains("without progress"), "{why}"),
+        ClientError::Transport { message: why, .. } => {
+            assert!(why.contains("without progress"), "{why}")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(client.state(), ClientState::Closed);

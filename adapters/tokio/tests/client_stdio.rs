@@ -2,10 +2,9 @@
 
 mod client_support;
 
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::ErrorCode;
-use arcp_tokio::client::{
-    Client, ClientError, ClientState, JobOutcome, ResultValue, SubmitRequest,
-};
+use arcp_tokio::client::{Client, ClientError, ClientState, ResultValue, SubmitRequest};
 use client_support::{stdio_argv, within};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -26,13 +25,13 @@ async fn stdio_child_runs_jobs() {
     )
     .await
     .unwrap();
-    match within(10, "done", h.done()).await.unwrap() {
+    match within(10, "done", h.done()).await.unwrap().into_outcome() {
         JobOutcome::Success { result, .. } => {
             assert_eq!(result, ResultValue::Inline(json!({"a": [1, 2]})));
         }
         other => panic!("{other:?}"),
     }
-    let mut h = within(
+    let h = within(
         10,
         "chatty",
         client.submit(SubmitRequest::new("chatty", json!({"count": 1}))),
@@ -80,7 +79,10 @@ async fn a_stdio_drop_cannot_resume_and_closes_the_session() {
     within(10, "drop", client.drop_transport()).await.unwrap();
     // A new child is a new runtime: the session ends and the handle learns why.
     let err = within(10, "done", h.done()).await.unwrap_err();
-    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Transport { message: _, .. }),
+        "{err:?}"
+    );
     assert_eq!(client.state(), ClientState::Closed);
 }
 
@@ -89,7 +91,10 @@ async fn spawning_a_missing_program_is_a_transport_error() {
     let err = Client::spawn_stdio(["/nonexistent/arcp-runtime"], "alice-token")
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Transport { message: _, .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -118,7 +123,7 @@ async fn a_stdio_line_over_the_cap_ends_the_session() {
     // cannot resume, so it ends and the handle reports the transport failure.
     let err = within(10, "done", h.done()).await.unwrap_err();
     match &err {
-        ClientError::Transport(why) => assert!(why.contains("size cap"), "{why}"),
+        ClientError::Transport { message: why, .. } => assert!(why.contains("size cap"), "{why}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(client.state(), ClientState::Closed);

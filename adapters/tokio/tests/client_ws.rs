@@ -2,18 +2,19 @@
 
 mod client_support;
 
+use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::{ErrorCode, JobStatus};
 use arcp_tokio::client::{
-    Client, ClientError, ClientState, JobOutcome, ListJobsRequest, ResultValue, SeqSpace,
-    StreamItem, SubmitRequest,
+    Client, ClientError, ClientState, ListJobsRequest, ResultValue, SeqSpace, StreamItem,
+    SubmitRequest,
 };
 use client_support::{start_peer, within};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-fn success_value(outcome: &JobOutcome) -> &ResultValue {
-    match outcome {
+fn success_value(outcome: &arcp_tokio::client::JobOutcome) -> &ResultValue {
+    match outcome.outcome() {
         JobOutcome::Success { result, .. } => result,
         other => panic!("expected success, got {other:?}"),
     }
@@ -31,7 +32,7 @@ async fn submit_echo_returns_the_input() {
     assert_eq!(client.welcome().features.len(), 11);
     assert_eq!(client.state(), ClientState::Open);
     let input = json!({"text": "héllo", "n": 9007199254740993u64, "nested": {"x": null}});
-    let mut handle = within(
+    let handle = within(
         10,
         "submit",
         client.submit(SubmitRequest::new("echo", input.clone())),
@@ -77,7 +78,7 @@ async fn chatty_events_arrive_in_order_through_a_one_slot_channel() {
     )
     .await
     .unwrap();
-    let mut handle = within(
+    let handle = within(
         10,
         "submit",
         client.submit(SubmitRequest::new("chatty", json!({"count": 2}))),
@@ -141,7 +142,7 @@ async fn result_chunks_are_reassembled_utf8_and_base64() {
     let data = "héllo wörld — chunked ✓";
     for encoding in ["utf8", "base64"] {
         let input = json!({"data": data, "encoding": encoding, "chunk_size": 5});
-        let mut handle = within(
+        let handle = within(
             10,
             "submit",
             client.submit(SubmitRequest::new("chunked", input)),
@@ -174,7 +175,7 @@ async fn cancel_of_slow_ends_cancelled() {
     let client = within(10, "connect", Client::connect(&peer.url, "alice-token"))
         .await
         .unwrap();
-    let mut handle = within(
+    let handle = within(
         10,
         "submit",
         client.submit(SubmitRequest::new(
@@ -194,7 +195,7 @@ async fn cancel_of_slow_ends_cancelled() {
     within(10, "cancel", client.cancel(&job_id)).await.unwrap();
     let outcome = within(10, "done", handle.done()).await.unwrap();
     assert!(
-        matches!(outcome, JobOutcome::Cancelled { .. }),
+        matches!(outcome.outcome(), JobOutcome::Cancelled { .. }),
         "{outcome:?}"
     );
     let listing = within(10, "list", client.list_jobs(ListJobsRequest::default()))
@@ -262,7 +263,7 @@ async fn a_second_client_subscribes_with_history() {
     let alice = within(10, "connect", Client::connect(&peer.url, "alice-token"))
         .await
         .unwrap();
-    let mut handle = within(
+    let handle = within(
         10,
         "submit",
         alice.submit(SubmitRequest::new(
@@ -293,10 +294,10 @@ async fn a_second_client_subscribes_with_history() {
         observer.features(),
         vec!["list_jobs".to_owned(), "subscribe".to_owned()]
     );
-    let mut sub = within(10, "subscribe", observer.subscribe(&job_id, true, None))
+    let sub = within(10, "subscribe", observer.subscribe(&job_id, true))
         .await
         .unwrap();
-    assert_eq!(sub.job_id, job_id);
+    assert_eq!(sub.job_id(), job_id);
     assert!(sub.replayed() >= 4, "replayed {}", sub.replayed());
     let seen: Vec<_> = within(10, "sub events", sub.handle.events().collect::<Vec<_>>()).await;
     let kinds: Vec<_> = seen.iter().map(|e| e.kind().to_owned()).collect();
@@ -355,13 +356,9 @@ async fn unsubscribe_ends_the_stream() {
     let observer = within(10, "observer", Client::connect(&peer.url, "auditor-token"))
         .await
         .unwrap();
-    let mut sub = within(
-        10,
-        "subscribe",
-        observer.subscribe(handle.job_id(), false, None),
-    )
-    .await
-    .unwrap();
+    let sub = within(10, "subscribe", observer.subscribe(handle.job_id(), false))
+        .await
+        .unwrap();
     let ev = within(10, "live event", sub.handle.events().next())
         .await
         .unwrap();
@@ -493,7 +490,7 @@ async fn a_replay_larger_than_the_buffers_fails_the_subscription() {
     .await
     .unwrap();
     // The reference replays 15 frames before job.subscribed (D9): 1 + 2 fit, then refused.
-    let err = within(10, "subscribe", observer.subscribe(&job_id, true, None))
+    let err = within(10, "subscribe", observer.subscribe(&job_id, true))
         .await
         .unwrap_err();
     assert_eq!(err, ClientError::Overflow { limit: 2 });
@@ -509,7 +506,10 @@ async fn connect_to_nothing_is_a_transport_error() {
     let err = Client::connect("ws://127.0.0.1:9/arcp", "alice-token")
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Transport { message: _, .. }),
+        "{err:?}"
+    );
     assert!(err.retryable());
 }
 
@@ -538,7 +538,7 @@ async fn callers_wait_for_room_in_a_one_slot_command_queue() {
     let outcomes = within(30, "20 submits", futures_util::future::join_all(submits)).await;
     let values: Vec<_> = outcomes
         .into_iter()
-        .map(|o| match o.unwrap() {
+        .map(|o| match o.unwrap().into_outcome() {
             JobOutcome::Success {
                 result: ResultValue::Inline(v),
                 ..
@@ -593,7 +593,7 @@ async fn ack_ping_and_feature_gating() {
             "list_jobs"
         ))
     );
-    let err = within(10, "subscribe", narrow.subscribe("job_x", true, None))
+    let err = within(10, "subscribe", narrow.subscribe("job_x", true))
         .await
         .unwrap_err();
     assert_eq!(
@@ -624,7 +624,7 @@ async fn a_delegated_childs_frames_arrive_on_the_unrouted_stream() {
     )
     .await
     .unwrap();
-    let mut parent = within(
+    let parent = within(
         10,
         "submit",
         client.submit(
@@ -632,7 +632,7 @@ async fn a_delegated_childs_frames_arrive_on_the_unrouted_stream() {
                 "delegator",
                 json!({"agent": "echo", "input": 5, "lease": {}}),
             )
-            .lease("agent.delegate", vec!["echo".into()]),
+            .lease("agent.delegate", ["echo"]),
         ),
     )
     .await
@@ -656,7 +656,7 @@ async fn a_delegated_childs_frames_arrive_on_the_unrouted_stream() {
     let item = within(10, "child terminal", unrouted.next()).await.unwrap();
     assert_eq!(item.job_id(), child_id);
     match item {
-        StreamItem::Terminal { outcome, .. } => {
+        StreamItem::Terminal(outcome) => {
             assert_eq!(success_value(&outcome), &ResultValue::Inline(json!(5)));
         }
         other => panic!("{other:?}"),
@@ -684,7 +684,7 @@ async fn subscribing_to_a_finished_job_replays_it_to_the_end() {
         .await
         .unwrap();
     // The reference replays all 15 frames, terminal included, before job.subscribed (D9).
-    let mut sub = within(10, "subscribe", observer.subscribe(&job_id, true, None))
+    let sub = within(10, "subscribe", observer.subscribe(&job_id, true))
         .await
         .unwrap();
     assert_eq!(sub.replayed(), 15);
@@ -701,7 +701,7 @@ async fn subscribing_to_a_finished_job_replays_it_to_the_end() {
         &ResultValue::Inline(json!({"rounds": 2, "events": 14}))
     );
     // The subscription ended with its job: subscribing again replays again.
-    let again = within(10, "again", observer.subscribe(&job_id, true, None))
+    let again = within(10, "again", observer.subscribe(&job_id, true))
         .await
         .unwrap();
     assert_eq!(again.replayed(), 15);

@@ -10,14 +10,13 @@ use arcp_interop::Target;
 use arcp_interop::ctx::Options;
 use arcp_interop::runner::{run_all, select};
 use arcp_tokio::server::Server;
-use interop_harness::TokioHarness;
+use interop_harness::harness;
 use std::sync::Arc;
 
 #[test]
 fn the_shared_scenarios_pass_against_the_tokio_server() {
-    let harness = TokioHarness::new().unwrap();
-    let (url, _server) = harness
-        .rt
+    let (rt, harness) = harness().unwrap();
+    let (url, _server) = rt
         .block_on(Server::builder().bind_ws("127.0.0.1:0", "/arcp"))
         .unwrap();
     let opts = Options {

@@ -4,7 +4,8 @@
 #[path = "support/certs.rs"]
 mod certs;
 
-use arcp_tokio::client::{Client, ClientError, JobOutcome, ResultValue, SubmitRequest};
+use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{Client, ClientError, ResultValue, SubmitRequest};
 use arcp_tokio::server::{Server, ServerError};
 use serde_json::json;
 use std::time::Duration;
@@ -43,7 +44,11 @@ async fn a_job_completes_over_wss_with_a_private_ca() {
     )
     .await
     .unwrap();
-    match within("done", handle_job.done()).await.unwrap() {
+    match within("done", handle_job.done())
+        .await
+        .unwrap()
+        .into_outcome()
+    {
         JobOutcome::Success { result, .. } => {
             assert_eq!(result, ResultValue::Inline(json!({"over": "tls"})))
         }
@@ -81,7 +86,7 @@ async fn a_client_without_the_ca_refuses_the_certificate() {
     )
     .await
     .unwrap_err();
-    let ClientError::Transport(msg) = err else {
+    let ClientError::Transport { message: msg, .. } = err else {
         panic!("expected a transport error, got {err:?}");
     };
     assert!(
@@ -111,7 +116,10 @@ async fn a_plain_client_gets_no_session_from_a_tls_server() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert!(
+        matches!(err, ClientError::Transport { message: _, .. }),
+        "{err:?}"
+    );
     within("shutdown", handle.shutdown()).await;
 }
 
@@ -155,7 +163,7 @@ async fn an_unreadable_ca_file_fails_connect() {
         .connect()
         .await
         .unwrap_err();
-    let ClientError::Transport(msg) = err else {
+    let ClientError::Transport { message: msg, .. } = err else {
         panic!("expected a transport error, got {err:?}");
     };
     assert!(

@@ -1,567 +1,441 @@
-//! The client side: one session per [`Client`] (arcp-host's [`ClientDriver`]), over a
-//! WebSocket or a child's stdio, on threads.
+//! The client side, on plain threads: WebSocket and stdio clients with a blocking API.
+//!
+//! The API is the same as arcp-tokio's and arcp-futures' (written once in arcp-client), with
+//! blocking calls instead of futures and an [`Iterator`] of events instead of a `Stream`:
 //!
 //! ```no_run
 //! use arcp_blocking::client::{Client, SubmitRequest};
-//! use std::time::Duration;
 //! let client = Client::builder("ws://127.0.0.1:7777/arcp").token("alice-token").connect()?;
 //! let job = client.submit(SubmitRequest::new("echo", serde_json::json!({"x": 1})))?;
-//! let outcome = client.done(&job, Duration::from_secs(5))?;
+//! for event in job.events() {
+//!     println!("{}: {}", event.event_seq, event.kind());
+//! }
+//! let outcome = job.done()?;
 //! client.close()?;
 //! # let _ = outcome;
 //! # Ok::<(), arcp_blocking::client::ClientError>(())
 //! ```
 //!
-//! The driver lives under one lock; every input (a command on the caller's thread, a frame
-//! or a timeout on the reader thread) is fed under it and followed by the drain: frames are
-//! written at once, answers are recorded for the callers, who wait on a `Condvar`, each wait
-//! bounded by a deadline. The reader's wait is derived from `poll_timeout` (capped at
-//! [`MAX_READ_WAIT`], so a deadline a command adds is seen promptly). One client is one
-//! transport: it never reconnects; after a drop, [`Client::resume_state`] opens the next
-//! one. A resume refused because the runtime still sees the session attached is retried
-//! ([`ClientBuilder::resume_retry`], WIRE.md §6).
+//! The session runs on a thread of its own: arcp-client's driver task under this crate's
+//! [`crate::exec::block_on`], with a reader thread per transport. Each call
+//! blocks the caller's thread until its answer. After a transport loss the client
+//! reconnects and resumes by itself ([`ClientBuilder::auto_resume`], WebSocket only).
 
-mod conn;
 mod raw;
+mod transport;
 
-use arcp_host::client::{ClientDriver, Output, Pending, Replies};
-pub use arcp_host::client::{FrameTap, ResumeRetry, TapEvent};
-use arcp_proto::client::{ApiError, ClientSession, RequestError};
-pub use arcp_proto::client::{
-    ClientConfig, JobOutcome, ListJobsRequest, ResultValue, ResumeState, SubmitRequest,
+pub use arcp_client::ClientOptions;
+pub use arcp_client::{
+    ALL_FEATURES, ApiError, AutoAck, ClientError, ClientState, CloseReason, DEFAULT_CANCEL_REASON,
+    ErrorCode, FrameTap, JobError, JobEventItem, JobFilter, JobInfo, JobOutcome, JobStatus, Jobs,
+    LeaseConstraints, ListJobsRequest, ResultValue, ResumeRetry, ResumeState, SeqSpace, StreamItem,
+    SubmitRequest, TapEvent, Target, Timestamp, WelcomeInfo,
 };
-use arcp_proto::wire::{ErrorCode, ErrorPayload, Jobs};
-use conn::{Target, Writer};
 pub use raw::RawConnection;
-use std::collections::{HashMap, VecDeque};
-use std::ffi::OsString;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
-/// The longest the reader blocks in one read before re-checking the session's deadline.
-pub const MAX_READ_WAIT: Duration = Duration::from_millis(200);
-/// The bound of a call without an explicit timeout.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+use crate::exec;
+use arcp_client::channel::{self, ChannelAdapter, ChannelIo, ChannelLink};
+use arcp_client::{ClientDriver, DriverTask, Shared};
+use arcp_proto::wire::Jobs as JobsPage;
+use futures_core::Stream;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use transport::BlockingIo;
 
-/// What a client call failed with.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ClientError {
-    /// The runtime refused (handshake, request), with a §12 code.
-    #[error("refused: {code:?}: {message}")]
-    Refused {
-        /// The code.
-        code: ErrorCode,
-        /// The runtime's text.
-        message: String,
-    },
-    /// The job ended with `job.error`.
-    #[error("job failed: {code:?}: {message}")]
-    JobFailed {
-        /// The code.
-        code: ErrorCode,
-        /// The runtime's text.
-        message: String,
-    },
-    /// The session refused the command (nothing was sent).
-    #[error("{0}")]
-    Api(#[from] ApiError),
-    /// No answer within the bound.
-    #[error("timed out")]
-    Timeout,
-    /// The transport is gone.
-    #[error("connection closed: {0}")]
-    Closed(String),
-    /// A socket or WebSocket error.
-    #[error("io: {0}")]
-    Io(String),
-}
+/// arcp-blocking, as the channel client sees it.
+#[derive(Debug)]
+pub struct Blocking;
 
-fn refused(e: &ErrorPayload) -> ClientError {
-    ClientError::Refused {
-        code: e.code.clone(),
-        message: e.message.clone(),
+/// How a blocking [`Client`] reaches its driver thread.
+pub type BlockingLink = ChannelLink<Blocking>;
+
+impl ChannelAdapter for Blocking {
+    type Builder = ClientBuilder;
+
+    fn builder(options: ClientOptions) -> ClientBuilder {
+        ClientBuilder { options }
+    }
+
+    fn options(target: Target) -> ClientOptions {
+        ClientOptions::new(target, "arcp-blocking", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn connect(
+        options: ClientOptions,
+    ) -> impl Future<Output = Result<arcp_client::Client<BlockingLink>, ClientError>> + Send {
+        std::future::ready(open(options))
     }
 }
 
 /// Configures and opens a [`Client`].
+#[derive(Clone, Debug)]
 pub struct ClientBuilder {
-    target: Target,
-    config: ClientConfig,
-    resume: Option<ResumeState>,
-    timeout: Duration,
-    tap: Option<FrameTap>,
-    retry: ResumeRetry,
-}
-
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
+    options: ClientOptions,
 }
 
 impl ClientBuilder {
-    /// Bearer token.
-    pub fn token(mut self, t: impl Into<String>) -> Self {
-        self.config.token = t.into();
-        self
-    }
+    arcp_client::client_builder_setters!();
 
-    /// `client.name` / `client.version` of the hello.
-    pub fn client_info(mut self, name: &str, version: &str) -> Self {
-        self.config.client.name = name.to_owned();
-        self.config.client.version = version.to_owned();
-        self
+    /// Opens the transport, starts the session's thread and completes the handshake (or the
+    /// resume), within [`connect_timeout`](Self::connect_timeout).
+    pub fn connect(self) -> Result<Client, ClientError> {
+        open(self.options).map(|inner| Client { inner })
     }
+}
 
-    /// Requested features (default: all).
-    pub fn features(mut self, f: Vec<String>) -> Self {
-        self.config.features = f;
-        self
-    }
-
-    /// The whole session configuration (bounds included).
-    pub fn config(mut self, c: ClientConfig) -> Self {
-        self.config = c;
-        self
-    }
-
-    /// Resume this session instead of opening a new one.
-    pub fn resume(mut self, r: ResumeState) -> Self {
-        self.resume = Some(r);
-        self
-    }
-
-    /// How long the TCP connect, upgrade and handshake may take (default 10 s).
-    pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.timeout = d;
-        self
-    }
-
-    /// Sees every frame.
-    pub fn frame_tap(mut self, tap: FrameTap) -> Self {
-        self.tap = Some(tap);
-        self
-    }
-
-    /// How a resume refused while the runtime still sees the session attached is retried
-    /// (default [`ResumeRetry::default`]; [`ResumeRetry::never`] surfaces the refusal).
-    pub fn resume_retry(mut self, retry: ResumeRetry) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Connects and completes the handshake (or the resume), retrying a resume refused
-    /// while attached on a new transport after the policy's delay.
-    pub fn connect(mut self) -> Result<Client, ClientError> {
-        let mut retry = std::mem::replace(&mut self.retry, ResumeRetry::never());
-        if matches!(self.target, Target::Stdio(_)) {
-            // A new stdio child is a new runtime: a refused resume there is final.
-            retry = ResumeRetry::never();
+fn open(o: ClientOptions) -> Result<arcp_client::Client<BlockingLink>, ClientError> {
+    let io = BlockingIo {
+        target: o.target.clone(),
+        max_frame_bytes: o.max_frame_bytes,
+        timeout: o.connect_timeout,
+    };
+    let transport = io.open_now()?;
+    let (unrouted_tx, unrouted) = match o.unrouted_capacity {
+        Some(cap) => {
+            let (tx, rx) = channel::unrouted(cap);
+            (Some(tx), Some(rx))
         }
-        loop {
-            match self.connect_once() {
-                Err(ClientError::Refused { code, message }) => {
-                    let p = ErrorPayload::new(code.clone(), message.clone());
-                    match retry.next_delay(&p, self.resume.is_some()) {
-                        Some(delay) => std::thread::sleep(delay),
-                        None => return Err(ClientError::Refused { code, message }),
-                    }
-                }
-                r => return r,
-            }
+        None => (None, None),
+    };
+    let unix_micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let driver = ClientDriver::new(
+        &o,
+        Instant::now(),
+        unix_micros,
+        Box::new(crate::server::entropy()),
+        unrouted_tx,
+    );
+    let shared = Arc::new(Shared::new(
+        o.resume.as_ref().map_or(0, |r| r.last_event_seq),
+    ));
+    let (commands, rx) = channel::commands(o.command_capacity);
+    let (welcome_tx, welcome_rx) = async_channel::bounded(1);
+    let task = DriverTask::new(
+        ChannelIo(io),
+        driver,
+        transport,
+        rx,
+        Arc::clone(&shared),
+        welcome_tx,
+    );
+    std::thread::Builder::new()
+        .name("arcp-client".into())
+        .spawn(move || exec::block_on(task.run()))
+        .map_err(|e| ClientError::transport_from("cannot start the client thread", e))?;
+    let answer = wait_for(o.connect_timeout, async move {
+        welcome_rx.recv().await.map_err(|_| ClientError::Closed)
+    })?;
+    let welcome = answer.into_welcome()?;
+    let link = BlockingLink::new(commands, o.event_capacity);
+    Ok(arcp_client::Client::from_parts(
+        link, shared, welcome, unrouted,
+    ))
+}
+
+/// Runs `f` to its end on the caller's thread.
+fn wait<F: Future>(f: F) -> F::Output {
+    exec::block_on(f)
+}
+
+/// Runs `f` for at most `limit` ([`ClientError::Timeout`] then).
+fn wait_for<T>(
+    limit: Duration,
+    f: impl Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    let mut f = std::pin::pin!(f);
+    let mut sleep = std::pin::pin!(exec::sleep(limit));
+    exec::block_on(poll_fn(|cx| {
+        if let std::task::Poll::Ready(r) = f.as_mut().poll(cx) {
+            return std::task::Poll::Ready(r);
         }
-    }
-
-    fn connect_once(&self) -> Result<Client, ClientError> {
-        let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
-        let deadline = Instant::now() + self.timeout;
-        let (writer, reader) = conn::open(&self.target, self.config.max_frame_bytes, self.timeout)?;
-        let mut driver = ClientDriver::new(
-            self.config.clone(),
-            self.resume.clone(),
-            Instant::now(),
-            Box::new(|| Box::new(crate::server::entropy())),
-        )
-        .with_retry(ResumeRetry::never())
-        .with_tap(self.tap.clone());
-        driver.connected(Instant::now());
-        let inner = Arc::new(Inner {
-            core: Mutex::new(Core {
-                driver,
-                tickets: 0,
-                answers: HashMap::new(),
-                outcomes: HashMap::new(),
-                ended_order: VecDeque::new(),
-                welcome: None,
-                gone: None,
-            }),
-            cv: Condvar::new(),
-            writer,
-        });
-        {
-            let mut core = inner.lock();
-            inner.pump(&mut core);
-        }
-        let r = inner.clone();
-        std::thread::Builder::new()
-            .name("arcp-client-read".into())
-            .spawn(move || conn::read_loop(&r, reader))
-            .map_err(|e| io(&e))?;
-        let client = Client { inner };
-        let welcome = client.wait(deadline, |c| {
-            c.welcome
-                .clone()
-                .or_else(|| c.gone.clone().map(|g| Err(ClientError::Closed(g))))
-        })?;
-        welcome?;
-        Ok(client)
-    }
+        sleep.as_mut().poll(cx).map(|()| Err(ClientError::Timeout))
+    }))
 }
 
-/// An answer to a request.
-#[derive(Debug, Clone)]
-enum Answer {
-    Accepted(String),
-    Jobs(Jobs),
-    Subscribed,
-    Pong,
-    Failed(ClientError),
-}
-
-/// Replies are tickets: the caller waits for the answer filed under its ticket.
-struct Tickets;
-
-impl Replies for Tickets {
-    type Submit = u64;
-    type List = u64;
-    type Subscribe = u64;
-    type Ping = u64;
-}
-
-struct Core {
-    driver: ClientDriver<Tickets>,
-    tickets: u64,
-    answers: HashMap<u64, Answer>,
-    outcomes: HashMap<String, JobOutcome>,
-    /// Insertion order of `outcomes`, bounded by the session's `max_ended_jobs`.
-    ended_order: VecDeque<String>,
-    welcome: Option<Result<(), ClientError>>,
-    /// Why the transport ended, once it has.
-    gone: Option<String>,
-}
-
-impl Core {
-    fn ticket(&mut self) -> u64 {
-        self.tickets += 1;
-        self.tickets
-    }
-}
-
-struct Inner {
-    core: Mutex<Core>,
-    cv: Condvar,
-    writer: Writer,
-}
-
-impl Inner {
-    fn lock(&self) -> MutexGuard<'_, Core> {
-        self.core
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The drain after every input.
-    fn pump(&self, core: &mut Core) {
-        while let Some(out) = core.driver.poll_output() {
-            match out {
-                Output::Transmit(bytes) => {
-                    if let Err(e) = self.writer.send(&bytes) {
-                        self.end(core, &format!("write failed: {e}"));
-                    }
-                }
-                Output::Welcome(_) => core.welcome = Some(Ok(())),
-                Output::Refused(error) => core.welcome = Some(Err(refused(&error))),
-                // Retries are made by `connect` on a new transport (the driver has none).
-                Output::RetryResume(_) => {}
-                Output::Accepted { reply, job_id, .. } => {
-                    // A new handle on this job (an idempotent resubmit): its terminal is the
-                    // one still to come (replayed), not an earlier one nobody collected.
-                    core.outcomes.remove(&job_id);
-                    core.answers.insert(reply, Answer::Accepted(job_id));
-                }
-                Output::Jobs { reply, jobs } => {
-                    core.answers.insert(reply, Answer::Jobs(jobs));
-                }
-                Output::Subscribed { reply, .. } => {
-                    core.answers.insert(reply, Answer::Subscribed);
-                }
-                Output::Pong { reply, .. } => {
-                    core.answers.insert(reply, Answer::Pong);
-                }
-                Output::Failed { reply, error } => {
-                    let e = match error {
-                        RequestError::Runtime(p) => refused(&p),
-                        RequestError::ConnectionLost => {
-                            ClientError::Closed("connection lost".into())
-                        }
-                        RequestError::SessionClosed => ClientError::Closed("session closed".into()),
-                    };
-                    let t = match reply {
-                        Pending::Submit(t) | Pending::List(t) | Pending::Ping(t) => t,
-                        Pending::Subscribe(_, t) => t,
-                    };
-                    core.answers.insert(t, Answer::Failed(e));
-                }
-                Output::Terminal {
-                    job_id, outcome, ..
-                } => {
-                    if core.outcomes.insert(job_id.clone(), outcome).is_none() {
-                        core.ended_order.push_back(job_id);
-                    }
-                    let cap = core.driver.session().config().max_ended_jobs.max(1);
-                    while core.ended_order.len() > cap {
-                        if let Some(old) = core.ended_order.pop_front() {
-                            core.outcomes.remove(&old);
-                        }
-                    }
-                }
-                // The reader sees the shutdown and reports the disconnect.
-                Output::CloseTransport(_) | Output::Closed(_) => self.writer.shutdown(),
-                Output::Event(_) | Output::Unmatched { .. } => {}
-            }
-        }
-        self.cv.notify_all();
-    }
-
-    fn end(&self, core: &mut Core, why: &str) {
-        if core.gone.is_none() {
-            core.gone = Some(why.to_owned());
-            self.writer.shutdown();
-        }
-    }
-}
-
-/// One client session over one transport.
+/// An ARCP client session over WebSocket or stdio, with blocking calls. Dropping it (and
+/// every [`JobHandle`]) ends the session with `session.bye`.
+#[derive(Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
+    inner: arcp_client::Client<BlockingLink>,
 }
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").finish_non_exhaustive()
-    }
-}
-
-type Command<'a, T> = Box<dyn FnOnce(&mut ClientDriver<Tickets>, u64) -> Result<T, ApiError> + 'a>;
 
 impl Client {
-    /// A builder for `url` (`ws://HOST:PORT/PATH`) with the reference client's defaults.
+    /// A builder for a WebSocket runtime at `url` (`ws://…`).
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
-        Self::with_target(Target::WebSocket(url.into()))
+        arcp_client::Client::<BlockingLink>::builder(url)
     }
 
-    /// A builder for a child runtime: `argv[0]` is spawned with the rest as arguments and
-    /// serves one session as NDJSON on its stdin/stdout (e.g. `arcp serve --stdio`).
+    /// A builder for a child runtime (`argv`) serving one session on its stdin/stdout.
     pub fn stdio_builder<I, S>(argv: I) -> ClientBuilder
     where
         I: IntoIterator<Item = S>,
-        S: Into<OsString>,
+        S: Into<std::ffi::OsString>,
     {
-        Self::with_target(Target::Stdio(argv.into_iter().map(Into::into).collect()))
+        arcp_client::Client::<BlockingLink>::stdio_builder(argv)
     }
 
-    fn with_target(target: Target) -> ClientBuilder {
-        ClientBuilder {
-            target,
-            config: ClientConfig::named("arcp-blocking", env!("CARGO_PKG_VERSION"), ""),
-            resume: None,
-            timeout: Duration::from_secs(10),
-            tap: None,
-            retry: ResumeRetry::default(),
-        }
+    /// Connects with every option given at once.
+    pub fn connect_with(options: ClientOptions) -> Result<Self, ClientError> {
+        ClientBuilder { options }.connect()
     }
 
-    /// Waits until `f` answers, the deadline passes ([`ClientError::Timeout`]).
-    fn wait<T>(
-        &self,
-        deadline: Instant,
-        mut f: impl FnMut(&mut Core) -> Option<T>,
-    ) -> Result<T, ClientError> {
-        let mut core = self.inner.lock();
-        loop {
-            if let Some(v) = f(&mut core) {
-                return Ok(v);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ClientError::Timeout);
-            }
-            core = self
-                .inner
-                .cv
-                .wait_timeout(core, left)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+    /// Connects to a WebSocket runtime with bearer `token` and the defaults.
+    pub fn connect(url: impl Into<String>, token: impl Into<String>) -> Result<Self, ClientError> {
+        Client::builder(url).token(token).connect()
     }
 
-    /// Feeds a command (with a fresh ticket for its answer) and drains.
-    fn command<T>(&self, f: Command<'_, T>) -> Result<(T, u64), ClientError> {
-        let mut core = self.inner.lock();
-        let ticket = core.ticket();
-        let r = f(&mut core.driver, ticket)?;
-        self.inner.pump(&mut core);
-        Ok((r, ticket))
+    /// The async client this one drives (its getters: `session_id`, `features`, `state`,
+    /// `resume_state`, `latest_event_seq`, …).
+    pub fn session(&self) -> &arcp_client::Client<BlockingLink> {
+        &self.inner
     }
 
-    /// A command with no answer to wait for.
-    fn send(
-        &self,
-        f: impl FnOnce(&mut ClientSession, arcp_proto::time::Instant) -> Result<(), ApiError>,
-    ) -> Result<(), ClientError> {
-        self.command(Box::new(|d, _| {
-            let now = d.clock().core(Instant::now());
-            f(d.session_mut(), now)
-        }))
-        .map(|_| ())
+    /// Spawns a child runtime (`argv`) and opens a session on its stdin/stdout.
+    pub fn spawn_stdio<I, S>(argv: I, token: impl Into<String>) -> Result<Self, ClientError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString>,
+    {
+        Client::stdio_builder(argv).token(token).connect()
     }
 
-    /// Waits for the answer filed under `ticket` (or the transport's end).
-    fn answer(&self, ticket: u64) -> Result<Answer, ClientError> {
-        let r = self.wait(Instant::now() + CALL_TIMEOUT, |c| {
-            c.answers.remove(&ticket).or_else(|| {
-                c.gone
-                    .clone()
-                    .map(|g| Answer::Failed(ClientError::Closed(g)))
-            })
-        })?;
-        match r {
-            Answer::Failed(e) => Err(e),
-            a => Ok(a),
-        }
+    /// The welcome of the session's opening handshake.
+    pub fn welcome(&self) -> &WelcomeInfo {
+        self.inner.welcome()
+    }
+
+    /// The session id.
+    pub fn session_id(&self) -> &str {
+        self.inner.session_id()
+    }
+
+    /// The latest resume token (rotated on every welcome).
+    pub fn resume_token(&self) -> Option<String> {
+        self.inner.resume_token()
+    }
+
+    /// How many welcomes this client received (1 + successful resumes).
+    pub fn welcomes(&self) -> u64 {
+        self.inner.welcomes()
+    }
+
+    /// The highest session `event_seq` the client has received.
+    pub fn received_event_seq(&self) -> u64 {
+        self.inner.received_event_seq()
     }
 
     /// The negotiated features.
     pub fn features(&self) -> Vec<String> {
-        self.inner.lock().driver.session().features().to_vec()
+        self.inner.features()
     }
 
-    /// What the next client needs to resume this session.
+    /// Where the session is now.
+    pub fn state(&self) -> ClientState {
+        self.inner.state()
+    }
+
+    /// What another client needs to resume this session.
     pub fn resume_state(&self) -> Option<ResumeState> {
-        self.inner.lock().driver.session().resume_state()
+        self.inner.resume_state()
     }
 
-    /// `job.submit`, waiting for `job.accepted`; returns the job id.
-    pub fn submit(&self, req: SubmitRequest) -> Result<String, ClientError> {
-        let ((), t) = self.command(Box::new(|d, t| {
-            d.submit(Instant::now(), req, t).map_err(|(e, _)| e)
-        }))?;
-        match self.answer(t)? {
-            Answer::Accepted(job) => Ok(job),
-            _ => Err(ClientError::Io("unexpected answer to submit".into())),
-        }
+    /// The highest session `event_seq` the application has consumed.
+    pub fn latest_event_seq(&self) -> u64 {
+        self.inner.latest_event_seq()
     }
 
-    /// Waits for the terminal of a submitted or subscribed job: `Ok` for success,
-    /// cancellation and timeout, [`ClientError::JobFailed`] for `job.error`.
-    pub fn done(&self, job_id: &str, timeout: Duration) -> Result<JobOutcome, ClientError> {
-        let r = self.wait(Instant::now() + timeout, |c| {
-            c.outcomes
-                .remove(job_id)
-                .map(Ok)
-                .or_else(|| c.gone.clone().map(|g| Err(ClientError::Closed(g))))
-        })??;
-        match r {
-            JobOutcome::Failed { code, message, .. } => {
-                Err(ClientError::JobFailed { code, message })
-            }
-            o => Ok(o),
-        }
+    /// Frames of jobs without a handle, when enabled (taken once).
+    pub fn unrouted_events(&self) -> Option<Events<arcp_client::UnroutedEvents<BlockingLink>>> {
+        self.inner.unrouted_events().map(Events)
     }
 
-    /// `job.cancel` with `reason` (the job's terminal answers it).
-    pub fn cancel(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
-        self.send(|s, now| s.cancel(now, job_id, Some(reason)).map(|_| ()))
+    /// Submits a job and waits for `job.accepted`.
+    pub fn submit(&self, req: SubmitRequest) -> Result<JobHandle, ClientError> {
+        wait(self.inner.submit(req)).map(JobHandle)
     }
 
-    /// `session.list_jobs`, waiting for `session.jobs`.
-    pub fn list_jobs(&self, req: ListJobsRequest) -> Result<Jobs, ClientError> {
-        let ((), t) = self.command(Box::new(|d, t| {
-            d.list_jobs(Instant::now(), req, t).map_err(|(e, _)| e)
-        }))?;
-        match self.answer(t)? {
-            Answer::Jobs(j) => Ok(j),
-            _ => Err(ClientError::Io("unexpected answer to list_jobs".into())),
-        }
+    /// `job.cancel` with [`DEFAULT_CANCEL_REASON`]; returns once written.
+    pub fn cancel(&self, job_id: &str) -> Result<(), ClientError> {
+        wait(self.inner.cancel(job_id))
     }
 
-    /// `job.subscribe`, waiting for `job.subscribed`; the job's terminal is then
-    /// available to [`Client::done`].
-    pub fn subscribe(
+    /// `job.cancel` with `reason`; returns once written.
+    pub fn cancel_with_reason(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+        wait(self.inner.cancel_with_reason(job_id, reason))
+    }
+
+    /// `job.cancel` with `reason`, waiting until the runtime took it or refused it.
+    pub fn cancel_confirmed(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+        wait(self.inner.cancel_confirmed(job_id, reason))
+    }
+
+    /// `session.list_jobs` (one page).
+    pub fn list_jobs(&self, req: ListJobsRequest) -> Result<JobsPage, ClientError> {
+        wait(self.inner.list_jobs(req))
+    }
+
+    /// `job.subscribe`, replaying history first when `history`; waits for `job.subscribed`.
+    pub fn subscribe(&self, job_id: &str, history: bool) -> Result<Subscription, ClientError> {
+        self.subscribe_from(job_id, history, None)
+    }
+
+    /// [`subscribe`](Self::subscribe), replaying only after `from_event_seq` when given.
+    pub fn subscribe_from(
         &self,
         job_id: &str,
         history: bool,
         from_event_seq: Option<u64>,
-    ) -> Result<(), ClientError> {
-        let ((), t) = self.command(Box::new(|d, t| {
-            d.subscribe(Instant::now(), job_id, history, from_event_seq, t)
-                .map_err(|(e, _)| e)
-        }))?;
-        self.answer(t).map(|_| ())
+    ) -> Result<Subscription, ClientError> {
+        let sub = wait(self.inner.subscribe_from(job_id, history, from_event_seq))?;
+        Ok(Subscription {
+            handle: JobHandle(sub.handle),
+        })
     }
 
-    /// `job.unsubscribe`.
+    /// `job.unsubscribe`; the job's stream ends.
     pub fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError> {
-        self.send(|s, now| s.unsubscribe(now, job_id).map(|_| ()))
+        wait(self.inner.unsubscribe(job_id))
     }
 
-    /// `session.ack`.
+    /// `session.ack`; returns once written.
     pub fn ack(&self, last_processed_seq: u64) -> Result<(), ClientError> {
-        self.send(|s, now| s.ack(now, last_processed_seq))
+        wait(self.inner.ack(last_processed_seq))
     }
 
     /// `session.ping`, waiting for the pong; returns the round trip.
     pub fn ping(&self) -> Result<Duration, ClientError> {
-        let t0 = Instant::now();
-        let ((), t) = self.command(Box::new(|d, t| {
-            d.ping(Instant::now(), t).map_err(|(e, _)| e)
-        }))?;
-        self.answer(t)?;
-        Ok(t0.elapsed())
+        wait(self.inner.ping())
     }
 
-    /// Writes `text` as one frame, bypassing the session (frames its API refuses to send).
-    pub fn send_raw(&self, text: &str) -> Result<(), ClientError> {
-        self.inner
-            .lock()
-            .driver
-            .tap(TapEvent::Sent(text.as_bytes()));
-        self.inner
-            .writer
-            .send(text.as_bytes())
-            .map_err(ClientError::Io)
+    /// Reconnects and resumes now (after a drop without automatic resume).
+    pub fn resume(&self) -> Result<(), ClientError> {
+        wait(self.inner.resume())
     }
 
-    /// Drops the transport without `session.bye` (the client does not reconnect).
-    pub fn drop_transport(&self) {
-        self.inner.writer.shutdown();
-        let _ = self.wait(Instant::now() + CALL_TIMEOUT, |c| c.gone.clone());
+    /// Drops the transport without `session.bye` (the session stays resumable).
+    pub fn drop_transport(&self) -> Result<(), ClientError> {
+        wait(self.inner.drop_transport())
     }
 
-    /// `session.bye`, then the transport's close (bounded).
+    /// Writes `frame` on the transport as is, bypassing the session.
+    pub fn send_raw(&self, frame: &[u8]) -> Result<(), ClientError> {
+        wait(self.inner.send_raw(frame.to_vec()))
+    }
+
+    /// `session.bye` and close.
     pub fn close(&self) -> Result<(), ClientError> {
-        let r = self.send(|s, now| s.close(now, "client.close"));
-        self.inner.writer.close();
-        let _ = self.wait(Instant::now() + Duration::from_secs(3), |c| c.gone.clone());
-        self.inner.writer.shutdown();
-        r
+        wait(self.inner.close())
     }
 }
 
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.inner.writer.shutdown();
+/// A submitted (or subscribed) job.
+#[derive(Debug)]
+pub struct JobHandle(arcp_client::JobHandle<BlockingLink>);
+
+impl JobHandle {
+    /// The job id.
+    pub fn job_id(&self) -> &str {
+        self.0.job_id()
+    }
+
+    /// Everything the runtime granted.
+    pub fn info(&self) -> &JobInfo {
+        self.0.info()
+    }
+
+    /// The resolved agent.
+    pub fn agent_ref(&self) -> &arcp_proto::wire::AgentRef {
+        self.0.agent_ref()
+    }
+
+    /// The effective lease.
+    pub fn lease(&self) -> &arcp_proto::wire::LeaseMap {
+        self.0.lease()
+    }
+
+    /// The budget counters.
+    pub fn budget(&self) -> Option<&arcp_proto::wire::Budget> {
+        self.0.budget()
+    }
+
+    /// Provisioned credentials.
+    pub fn credentials(&self) -> &[arcp_proto::wire::Credential] {
+        self.0.credentials()
+    }
+
+    /// The job's events, an [`Iterator`] that blocks for the next one and ends after the
+    /// terminal frame (owned: the loop reading it may call [`cancel`](Self::cancel)).
+    pub fn events(&self) -> Events<arcp_client::JobEvents<BlockingLink>> {
+        Events(self.0.events())
+    }
+
+    /// Cancels the job; returns once written.
+    pub fn cancel(&self) -> Result<(), ClientError> {
+        wait(self.0.cancel())
+    }
+
+    /// Waits for the terminal frame (unread events are discarded).
+    pub fn done(self) -> Result<JobOutcome, ClientError> {
+        wait(self.0.done())
+    }
+
+    /// [`done`](Self::done), for at most `limit`.
+    pub fn done_within(self, limit: Duration) -> Result<JobOutcome, ClientError> {
+        wait_for(limit, self.0.done())
+    }
+}
+
+/// A read-only attachment to a job submitted elsewhere.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Its events and end.
+    pub handle: JobHandle,
+}
+
+impl Subscription {
+    /// The observed job.
+    pub fn job_id(&self) -> &str {
+        self.handle.job_id()
+    }
+
+    /// The seq of the last replayed frame.
+    pub fn subscribed_from(&self) -> u64 {
+        self.handle.info().subscribed_from()
+    }
+
+    /// How many frames were replayed.
+    pub fn replayed(&self) -> u64 {
+        self.handle.info().replayed()
+    }
+
+    /// The `job.subscribed` payload.
+    pub fn subscribed(&self) -> Option<&arcp_proto::wire::Subscribed> {
+        self.handle.info().subscribed.as_deref()
+    }
+
+    /// The job's events ([`JobHandle::events`]).
+    pub fn events(&self) -> Events<arcp_client::JobEvents<BlockingLink>> {
+        self.handle.events()
+    }
+
+    /// The job's end ([`JobHandle::done`]).
+    pub fn done(self) -> Result<JobOutcome, ClientError> {
+        self.handle.done()
+    }
+}
+
+/// A blocking iterator over one of the client's streams.
+#[derive(Debug)]
+pub struct Events<S>(S);
+
+impl<S: Stream + Unpin> Iterator for Events<S> {
+    type Item = S::Item;
+
+    fn next(&mut self) -> Option<S::Item> {
+        wait(poll_fn(|cx| Pin::new(&mut self.0).poll_next(cx)))
     }
 }

@@ -26,8 +26,8 @@ impl RawConnection {
     /// Connects to `url` (no handshake beyond the upgrade); `tap` sees every frame and,
     /// once, the end of the transport.
     pub fn open(url: &str, timeout: Duration, tap: FrameTap) -> Result<Arc<Self>, ClientError> {
-        let io = |e: &dyn std::fmt::Display| ClientError::Io(e.to_string());
-        let addr = super::conn::resolve(url)?;
+        let io = |e: &dyn std::fmt::Display| ClientError::transport(e.to_string());
+        let addr = super::transport::resolve(url)?;
         let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(|e| io(&e))?;
         let _ = tcp.set_nodelay(true);
         tcp.set_read_timeout(Some(timeout)).map_err(|e| io(&e))?;
@@ -68,9 +68,9 @@ impl RawConnection {
         let mut w = self
             .writer
             .lock()
-            .map_err(|_| ClientError::Io("poisoned".into()))?;
+            .map_err(|_| ClientError::transport("poisoned"))?;
         w.send(Message::text(text))
-            .map_err(|e| ClientError::Io(e.to_string()))
+            .map_err(|e| ClientError::transport(e.to_string()))
     }
 
     /// The WebSocket close handshake; the reader ends on the runtime's reply (or within 3 s).

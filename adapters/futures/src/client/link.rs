@@ -1,17 +1,17 @@
 //! The client's transports: a WebSocket (async-tungstenite over `async_io::Async`) or a
-//! child process on stdio ([`arcp_host::client::StdioChild`], its reader on a std thread
+//! child process on stdio ([`arcp_client::StdioChild`], its reader on a std thread
 //! feeding a bounded channel). Whole envelopes move as bytes; no protocol logic here.
 
-use super::ClientError;
 use crate::server::ws_config;
-use arcp_host::client::{StdioChild, StdioInbound};
+use arcp_client::{ClientError, Inbound, Target};
+use arcp_client::{StdioChild, StdioInbound};
+
 use async_channel::Receiver;
 use async_io::{Async, Timer};
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::{self, Message};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt, select_biased};
-use std::ffi::OsString;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Opens the TCP connection to a `ws://` URL and completes the WebSocket upgrade (the
 /// frame cap mirrored into the WebSocket config).
 pub async fn open_ws(url: &str, max_frame_bytes: usize) -> Result<Ws, ClientError> {
-    let bad = |m: String| ClientError::Transport(m);
+    let bad = ClientError::transport;
     let rest = url
         .strip_prefix("ws://")
         .ok_or_else(|| bad(format!("not a ws:// URL: {url}")))?;
@@ -38,39 +38,13 @@ pub async fn open_ws(url: &str, max_frame_bytes: usize) -> Result<Ws, ClientErro
         .ok_or_else(|| bad(format!("{host}: no address")))?;
     let tcp = Async::<TcpStream>::connect(addr)
         .await
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| ClientError::transport_from(format!("cannot connect to {url}: {e}"), e))?;
     let _ = tcp.get_ref().set_nodelay(true);
     let (ws, _) =
         async_tungstenite::client_async_with_config(url, tcp, Some(ws_config(max_frame_bytes)))
             .await
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| ClientError::transport_from(format!("cannot connect to {url}: {e}"), e))?;
     Ok(ws)
-}
-
-/// Where a client connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// `ws://HOST:PORT/PATH`.
-    WebSocket(String),
-    /// A child runtime: program, then arguments.
-    Stdio(Vec<OsString>),
-}
-
-impl Target {
-    /// A new stdio child is a new runtime: it cannot resume.
-    pub(crate) fn can_resume(&self) -> bool {
-        matches!(self, Target::WebSocket(_))
-    }
-}
-
-/// What one read brought.
-pub(crate) enum Inbound {
-    Frame(Vec<u8>),
-    /// Over the frame cap (D35): close the transport, the session stays resumable.
-    TooLarge,
-    Closed(String),
-    /// A control message (ping, pong): nothing for the session.
-    Nothing,
 }
 
 /// One open transport.
@@ -90,7 +64,9 @@ impl Link {
                 let (tx, rx) = async_channel::bounded(STDIO_QUEUE);
                 let child =
                     StdioChild::spawn(argv, max_frame_bytes, move |i| tx.send_blocking(i).is_ok())
-                        .map_err(|e| ClientError::Transport(format!("cannot spawn: {e}")))?;
+                        .map_err(|e| {
+                            ClientError::transport_from(format!("cannot spawn: {e}"), e)
+                        })?;
                 Ok(Link::Stdio(child, rx))
             }
         }

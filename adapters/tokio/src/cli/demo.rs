@@ -5,7 +5,7 @@
 
 use super::Failure;
 use super::render::Renderer;
-use crate::client::{Client, JobOutcome, SubmitRequest};
+use crate::client::{Client, JobStatus, SubmitRequest};
 use crate::server::Server;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -94,7 +94,7 @@ async fn job(url: &str, out: &mut Renderer) -> Result<i32, Failure> {
         .await
         .map_err(|e| Failure::client(url, e))?;
     out.line(&format!("session  {}", client.session_id()));
-    let mut handle = client
+    let handle = client
         .submit(SubmitRequest::new(
             "slow",
             json!({"seconds": 3, "tick": 0.25}),
@@ -134,7 +134,7 @@ async fn job(url: &str, out: &mut Renderer) -> Result<i32, Failure> {
     }
     out.finish();
     let outcome = handle.done().await.map_err(|e| Failure::client(url, e))?;
-    out.line(&super::render::outcome_line(&outcome));
+    out.line(&super::render::outcome_line(outcome.outcome()));
     let _ = client.close().await;
     let check = Check::of(&seqs);
     let (first, last) = (
@@ -149,7 +149,7 @@ async fn job(url: &str, out: &mut Renderer) -> Result<i32, Failure> {
         check.duplicates
     ));
     let expected_progress: Vec<Option<u64>> = (1..=12).map(Some).collect();
-    let success = matches!(outcome, JobOutcome::Success { .. });
+    let success = outcome.status() == JobStatus::Success;
     if check.ok() && progress == expected_progress && success {
         out.line("ok: no gap, no duplicate");
         Ok(0)

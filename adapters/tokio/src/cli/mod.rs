@@ -232,11 +232,11 @@ impl Failure {
                 Failure::Error(format!("{code}: {message}"))
             }
             // The client's own text already names the URL when the connect failed.
-            ClientError::Transport(reason) if reason.starts_with("cannot connect to ") => {
-                Failure::Error(reason)
+            ClientError::Transport { message, .. } if message.starts_with("cannot connect to ") => {
+                Failure::Error(message)
             }
-            ClientError::Transport(reason) => {
-                Failure::Error(format!("cannot connect to {url}: {reason}"))
+            ClientError::Transport { message, .. } => {
+                Failure::Error(format!("cannot connect to {url}: {message}"))
             }
             other => Failure::Error(other.to_string()),
         }

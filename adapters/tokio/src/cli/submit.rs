@@ -28,7 +28,7 @@ pub(super) async fn run(args: SubmitArgs) -> Result<i32, Failure> {
 
 /// Renders a job's events, then its outcome; a failed job is an error (exit 1).
 pub(super) async fn follow(
-    mut handle: JobHandle,
+    handle: JobHandle,
     out: &mut Renderer,
     url: &str,
 ) -> Result<i32, Failure> {
@@ -39,6 +39,6 @@ pub(super) async fn follow(
     }
     out.finish();
     let outcome = handle.done().await.map_err(|e| Failure::client(url, e))?;
-    out.outcome(&job_id, &outcome);
+    out.outcome(&job_id, outcome.outcome());
     Ok(0)
 }

@@ -7,14 +7,14 @@ use super::{Failure, TailArgs, connect};
 pub(super) async fn run(args: TailArgs) -> Result<i32, Failure> {
     let client = connect(&args.conn).await?;
     let sub = client
-        .subscribe(&args.job, true, None)
+        .subscribe(&args.job, true)
         .await
         .map_err(|e| Failure::client(&args.conn.url, e))?;
     let mut out = Renderer::stdout(args.json);
     if !args.json {
         out.line(&format!(
             "job {} ({}), {} replayed",
-            sub.job_id,
+            sub.job_id(),
             sub.handle.agent_ref(),
             sub.replayed()
         ));

@@ -4,10 +4,10 @@
 //! A transport moves whole envelopes as bytes; every protocol decision stays in the core.
 //! `recv` is cancel-safe, so the driver can `select!` on it.
 
+use arcp_client::{ClientError, Inbound, Target};
 use arcp_proto::wire::LineFramer;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::VecDeque;
-use std::ffi::OsString;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,32 +24,6 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Bytes read from a child's stdout per read call.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// Where a client connects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A WebSocket URL, e.g. `ws://127.0.0.1:7777/arcp`.
-    WebSocket(String),
-    /// A child process serving one session on its stdin/stdout: program, then arguments.
-    Stdio(Vec<OsString>),
-}
-
-impl Target {
-    /// `true` when a new transport reaches the same runtime (so a resume can succeed). A
-    /// new stdio child is a new runtime.
-    pub(crate) fn can_resume(&self) -> bool {
-        matches!(self, Target::WebSocket(_))
-    }
-}
-
-/// Why a transport failed or what it delivered instead of a frame.
-#[derive(Debug)]
-pub(crate) enum RecvError {
-    /// The peer closed, or the stream ended.
-    Closed(String),
-    /// An inbound frame over the cap (D35); the transport must be closed.
-    TooLarge,
-}
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -76,7 +50,7 @@ impl Transport {
         target: &Target,
         max_frame_bytes: usize,
         tls: Option<&Arc<rustls::ClientConfig>>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientError> {
         match target {
             Target::WebSocket(url) => {
                 // The frame cap is mirrored into the WebSocket config (D35): tungstenite then
@@ -96,13 +70,18 @@ impl Transport {
                 );
                 match tokio::time::timeout(OPEN_TIMEOUT, connect).await {
                     Ok(Ok((ws, _response))) => Ok(Transport::WebSocket(Box::new(ws))),
-                    Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
-                    Err(_) => Err(format!("cannot connect to {url}: timed out")),
+                    Ok(Err(e)) => Err(ClientError::transport_from(
+                        format!("cannot connect to {url}: {e}"),
+                        e,
+                    )),
+                    Err(_) => Err(ClientError::transport(format!(
+                        "cannot connect to {url}: timed out"
+                    ))),
                 }
             }
             Target::Stdio(argv) => {
                 let Some((program, args)) = argv.split_first() else {
-                    return Err("empty stdio command".to_owned());
+                    return Err(ClientError::transport("empty stdio command"));
                 };
                 let mut child = Command::new(program)
                     .args(args)
@@ -111,9 +90,12 @@ impl Transport {
                     .stderr(Stdio::inherit())
                     .kill_on_drop(true)
                     .spawn()
-                    .map_err(|e| format!("cannot spawn {}: {e}", program.to_string_lossy()))?;
+                    .map_err(|e| {
+                        let what = format!("cannot spawn {}: {e}", program.to_string_lossy());
+                        ClientError::transport_from(what, e)
+                    })?;
                 let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-                    return Err("child has no stdin/stdout".to_owned());
+                    return Err(ClientError::transport("child has no stdin/stdout"));
                 };
                 Ok(Transport::Stdio(Box::new(StdioLink {
                     child,
@@ -149,35 +131,32 @@ impl Transport {
     }
 
     /// The next inbound envelope. Cancel-safe.
-    pub(crate) async fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+    pub(crate) async fn recv(&mut self) -> Inbound {
         match self {
             Transport::WebSocket(ws) => loop {
                 match ws.next().await {
-                    None => return Err(RecvError::Closed("connection closed".into())),
-                    Some(Ok(WsMessage::Text(t))) => return Ok(t.as_bytes().to_vec()),
-                    Some(Ok(WsMessage::Binary(b))) => return Ok(b.to_vec()),
+                    None => return Inbound::Closed("connection closed".into()),
+                    Some(Ok(WsMessage::Text(t))) => return Inbound::Frame(t.as_bytes().to_vec()),
+                    Some(Ok(WsMessage::Binary(b))) => return Inbound::Frame(b.to_vec()),
                     Some(Ok(WsMessage::Close(_))) => {
-                        return Err(RecvError::Closed("closed by the runtime".into()));
+                        return Inbound::Closed("closed by the runtime".into());
                     }
                     // Pings are answered by tungstenite; pongs and raw frames carry nothing.
                     Some(Ok(_)) => {}
-                    Some(Err(tungstenite::Error::Capacity(_))) => return Err(RecvError::TooLarge),
-                    Some(Err(e)) => return Err(RecvError::Closed(e.to_string())),
+                    Some(Err(tungstenite::Error::Capacity(_))) => return Inbound::TooLarge,
+                    Some(Err(e)) => return Inbound::Closed(e.to_string()),
                 }
             },
             Transport::Stdio(link) => loop {
                 if let Some(line) = link.lines.pop_front() {
-                    return line.map_err(|()| RecvError::TooLarge);
+                    return line.map_or(Inbound::TooLarge, Inbound::Frame);
                 }
                 // `read` is cancel-safe: nothing is consumed unless it completes.
-                let n = link
-                    .stdout
-                    .read(&mut link.buf)
-                    .await
-                    .map_err(|e| RecvError::Closed(e.to_string()))?;
-                if n == 0 {
-                    return Err(RecvError::Closed("child closed its stdout".into()));
-                }
+                let n = match link.stdout.read(&mut link.buf).await {
+                    Ok(0) => return Inbound::Closed("child closed its stdout".into()),
+                    Ok(n) => n,
+                    Err(e) => return Inbound::Closed(e.to_string()),
+                };
                 let StdioLink {
                     framer, lines, buf, ..
                 } = &mut **link;

@@ -1,7 +1,8 @@
-//! The host's clocks as the core sees them: a monotonic origin and a wall-clock anchor.
+//! The host's clocks as the core sees them: a monotonic origin and a wall-clock anchor, both
+//! given by the adapter (nothing here reads a clock).
 
 use arcp_proto::time::{Instant as CoreInstant, WallClock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Maps the host's monotonic [`Instant`]s to the core's (microseconds since `origin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,13 +27,10 @@ impl Clock {
         self.origin + Duration::from_micros(at.as_micros())
     }
 
-    /// A wall clock anchored at `now`, reading the system time once.
-    pub fn wall(&self, now: Instant) -> WallClock {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        WallClock::new(self.core(now), micros)
+    /// The wall clock anchored at `now`, when the wall time was `unix_micros` (read by the
+    /// adapter).
+    pub fn wall(&self, now: Instant, unix_micros: i64) -> WallClock {
+        WallClock::new(self.core(now), unix_micros)
     }
 }
 
@@ -52,6 +50,11 @@ mod tests {
         assert_eq!(
             c.host(CoreInstant::from_micros(2_000)),
             origin + Duration::from_millis(2)
+        );
+        let w = c.wall(origin + Duration::from_secs(1), 1_795_483_833_000_000);
+        assert_eq!(
+            w,
+            WallClock::new(CoreInstant::from_micros(1_000_000), 1_795_483_833_000_000)
         );
     }
 }

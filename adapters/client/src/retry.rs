@@ -1,8 +1,9 @@
-//! The retry of a resume refused because the session is still attached (WIRE.md §6, point
-//! 1): a client that reconnects before the runtime noticed the drop is refused with
-//! `PERMISSION_DENIED` and must retry a bounded number of times, with backoff.
+//! The reconnect policy: the retry of a resume refused because the session is still
+//! attached (WIRE.md §6, point 1: a client that reconnects before the runtime noticed the
+//! drop is refused with `PERMISSION_DENIED` and must retry a bounded number of times, with
+//! backoff), and the backoff with jitter between reconnect attempts.
 
-use arcp_proto::wire::{ErrorCode, ErrorPayload};
+use arcp_proto::wire::{Entropy, ErrorCode, ErrorPayload};
 use std::time::Duration;
 
 /// Bounded, exponential retry of a refused resume. The policy only computes delays: the
@@ -73,9 +74,25 @@ impl ResumeRetry {
     }
 }
 
+/// The delay before reconnect attempt `attempt` (0-based): `first` doubled per attempt (at
+/// most 64 times `first`), plus a jitter of up to a quarter of it drawn from `entropy`, so
+/// clients dropped together do not come back together.
+pub fn reconnect_delay(first: Duration, attempt: u32, entropy: &mut dyn Entropy) -> Duration {
+    let base = first.saturating_mul(1u32 << attempt.min(6));
+    let quarter = u64::try_from(base.as_micros() / 4).unwrap_or(u64::MAX);
+    let jitter = if quarter == 0 {
+        0
+    } else {
+        // The high bits, reduced: uniform enough for spreading reconnects.
+        u64::try_from((entropy.next_u128() >> 64) % u128::from(quarter + 1)).unwrap_or(0)
+    };
+    base + Duration::from_micros(jitter)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arcp_proto::wire::SeededEntropy;
 
     fn denied() -> ErrorPayload {
         ErrorPayload::new(ErrorCode::PermissionDenied, "no resumable session")
@@ -119,5 +136,24 @@ mod tests {
         let total: Duration = std::iter::from_fn(|| r.next_delay(&denied(), true)).sum();
         assert_eq!(total, Duration::from_millis(4550));
         assert_eq!(r.attempts(), 8);
+    }
+
+    /// 400 ms plus the jitter seed 9 draws.
+    const JITTERED_400MS_SEED_9: u64 = 480_775;
+
+    #[test]
+    fn reconnect_delays_double_with_a_bounded_jitter() {
+        let mut e = SeededEntropy::new(3);
+        let first = Duration::from_millis(100);
+        for attempt in 0..9 {
+            let base = first * (1u32 << attempt.min(6));
+            let d = reconnect_delay(first, attempt, &mut e);
+            assert!(d >= base && d <= base + base / 4, "{attempt}: {d:?}");
+        }
+        // Deterministic for a seed.
+        let a = reconnect_delay(first, 2, &mut SeededEntropy::new(9));
+        assert_eq!(a, Duration::from_micros(JITTERED_400MS_SEED_9));
+        assert_eq!(reconnect_delay(first, 2, &mut SeededEntropy::new(9)), a);
+        assert_eq!(reconnect_delay(Duration::ZERO, 3, &mut e), Duration::ZERO);
     }
 }
