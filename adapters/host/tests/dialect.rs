@@ -160,3 +160,68 @@ fn metrics_are_published_5_ms_after_a_change_through_the_timeout() {
     assert_eq!(r.h.poll_timeout(), None);
     assert!(r.did.iter().all(|d| !matches!(d, Did::Killed(..))));
 }
+
+#[test]
+fn a_durable_host_hands_out_one_store_batch_at_a_time_and_transmits_after_it() {
+    let path = std::env::temp_dir().join(format!("arcp-host-dialect-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut opts = ServerOptions {
+        db: Some(path.clone()),
+        ..ServerOptions::default()
+    };
+    let now = Instant::from_micros(0);
+    let wall = WallClock::new(now, UNIX_MICROS_AT_0);
+    let built = opts
+        .build(
+            "host-test",
+            "0.0.0",
+            now,
+            wall,
+            Box::new(SeededEntropy::new(1)),
+        )
+        .unwrap();
+    let (mut h, store) = ServerHost::new(
+        now,
+        built,
+        Arc::new(NoLink),
+        true,
+        Box::new(SeededEntropy::new(2)),
+    );
+    let mut db = store.unwrap();
+    let a = ConnId(1);
+    h.handle_connection_opened(now, a, TransportKind::WebSocket);
+    h.handle_frame(now, a, &hello("01J00000000000000000000001", "alice-token"));
+    let Some(Action::Authenticate { id, auth, token }) = h.poll_action() else {
+        panic!("expected the authentication");
+    };
+    assert!(h.poll_action().is_none());
+    h.handle_effect_result(now, id, effect_outcome(&*auth, &token));
+    // Write-ahead: the session record goes to the store before the welcome is sent.
+    let Some(Action::Store(batch)) = h.poll_action() else {
+        panic!("expected a store batch");
+    };
+    assert!(h.store_inflight());
+    assert!(h.poll_action().is_none());
+    let done = arcp_host::server::run_batch(&mut db, batch, 100);
+    assert!(!done.is_empty());
+    h.handle_store_done(now, done);
+    assert!(!h.store_inflight());
+    let mut welcome = None;
+    while let Some(action) = h.poll_action() {
+        match action {
+            Action::Transmit { conn, bytes } => {
+                assert_eq!(conn, a);
+                welcome = Some(serde_json::from_slice::<Value>(&bytes).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let welcome = welcome.unwrap();
+    assert_eq!(welcome["type"], "session.welcome");
+    assert_eq!(
+        welcome["payload"]["session_id"],
+        "sess_01HF7YAT00BK0VXTWDM5JRXV37"
+    );
+    drop(db);
+    let _ = std::fs::remove_file(&path);
+}
