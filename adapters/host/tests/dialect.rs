@@ -69,11 +69,14 @@ fn the_heartbeat_fires_only_once_the_fake_clock_reaches_the_deadline() {
     r.advance(5);
     r.tick();
     assert_eq!(r.h.poll_timeout(), Some(Instant::from_micros(2_000_000)));
+    assert!(!r.fired, "the snapshot is not the runtime's deadline");
     r.advance(1_994);
     r.tick();
+    assert!(!r.fired);
     assert!(r.did.is_empty());
     r.advance(501);
     r.tick();
+    assert!(r.fired);
     let did: Vec<String> = r.did.iter().map(text).collect();
     assert_eq!(
         did,

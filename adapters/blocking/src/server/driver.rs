@@ -116,8 +116,9 @@ impl Driver {
                 return;
             }
             self.drain();
-            self.host.handle_timeout(self.clock.now());
-            self.drain();
+            if self.host.handle_timeout(self.clock.now()) {
+                self.drain();
+            }
         }
     }
 

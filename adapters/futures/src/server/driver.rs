@@ -132,8 +132,9 @@ impl Driver {
                 Step::Timeout => {}
             }
             self.drain().await;
-            self.host.handle_timeout(self.clock.now());
-            self.drain().await;
+            if self.host.handle_timeout(self.clock.now()) {
+                self.drain().await;
+            }
         }
     }
 

@@ -18,7 +18,7 @@
 //! 3. Ask [`ServerHost::poll_timeout`] last (draining can change it).
 //! 4. Sleep until the earliest of an input, a store batch completing, the deadline.
 //! 5. On wake, re-read the clock and call [`ServerHost::handle_timeout`] (a no-op before the
-//!    deadline), then drain again.
+//!    deadline); drain again when it returns `true`.
 //!
 //! The [`MetricsHandle`] snapshot is published at most every 5 ms of `now`: a change arms a
 //! deadline in [`ServerHost::poll_timeout`] and [`ServerHost::handle_timeout`] publishes, so
@@ -274,15 +274,18 @@ impl ServerHost {
     }
 
     /// Calls the runtime's `handle_timeout` when its deadline has passed at `now`, and
-    /// publishes the metrics when due (a no-op before either).
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.rt.poll_timeout().is_some_and(|d| d <= now) {
+    /// publishes the metrics when due (a no-op before either). `true` when the runtime's
+    /// deadline fired (drain then; otherwise there is nothing new to drain).
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let fired = self.rt.poll_timeout().is_some_and(|d| d <= now);
+        if fired {
             self.at(now);
             self.rt.handle_timeout(now);
         }
         if self.publish_at.is_some_and(|d| d <= now) {
             self.publish_metrics();
         }
+        fired
     }
 
     /// `conn`'s writer queue is full: the transmit or close just handed out is held by the

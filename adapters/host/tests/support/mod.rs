@@ -48,6 +48,8 @@ pub struct Rig {
     pub did: Vec<Did>,
     pub full: HashSet<ConnId>,
     pub auths: Vec<(EffectId, Arc<dyn Authenticator>, String)>,
+    /// Whether the last [`Rig::tick`] fired the runtime's deadline.
+    pub fired: bool,
 }
 
 impl Rig {
@@ -78,6 +80,7 @@ impl Rig {
             did: Vec::new(),
             full: HashSet::new(),
             auths: Vec::new(),
+            fired: false,
         }
     }
 
@@ -128,8 +131,9 @@ impl Rig {
 
     /// The fake clock's time has come: `handle_timeout`, then drains.
     pub fn tick(&mut self) {
-        self.h.handle_timeout(self.now);
+        let fired = self.h.handle_timeout(self.now);
         self.drain();
+        self.fired = fired;
     }
 
     pub fn open(&mut self, conn: ConnId) {

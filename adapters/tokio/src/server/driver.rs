@@ -133,8 +133,9 @@ impl Driver {
             }
             self.drain().await;
             // On wake, re-read the clock; an expired deadline is its own input.
-            self.host.handle_timeout(self.clock.now());
-            self.drain().await;
+            if self.host.handle_timeout(self.clock.now()) {
+                self.drain().await;
+            }
         }
     }
 
