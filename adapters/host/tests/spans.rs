@@ -51,37 +51,26 @@ fn sessions_and_effects_get_spans_with_their_ids() {
     let spans = capture::Spans::default();
     let sub = capture::Capture(spans.clone());
     tracing::subscriber::with_default(sub, || {
-        let clock = Clock::new();
-        let mut h = host(&mut ServerOptions::default(), &clock);
-        let mut io = FakeIo::default();
+        let mut r = Rig::new(&mut ServerOptions::default());
         let a = ConnId(3);
-        open(&mut h, &mut io, &clock, a);
-        h.feed(
-            clock.now(),
-            Input::Frame {
-                conn: a,
-                bytes: hello("01J00000000000000000000006", "alice-token"),
-            },
+        r.open(a);
+        let sid = r.login(a, "01J00000000000000000000006", "alice-token");
+        r.frame(
+            a,
+            json!({"arcp": "1.1", "id": "01J00000000000000000000007",
+                "type": "job.submit", "session_id": sid,
+                "payload": {"agent": "echo", "input": {"x": 1}}}),
         );
-        assert!(matches!(h.drain(&mut io), Drain::Done));
-        run_auths(&mut h, &mut io, &clock);
-        let sid = frames(&io, a)[0]["payload"]["session_id"].clone();
-        let submit = json!({"arcp": "1.1", "id": "01J00000000000000000000007",
-            "type": "job.submit", "session_id": sid,
-            "payload": {"agent": "echo", "input": {"x": 1}}});
-        h.feed(
-            clock.now(),
-            Input::Frame {
-                conn: a,
-                bytes: submit.to_string().into_bytes(),
-            },
-        );
-        assert!(matches!(h.drain(&mut io), Drain::Done));
-        while h.feed_ready(clock.now()) {
-            assert!(matches!(h.drain(&mut io), Drain::Done));
-        }
-        assert_eq!(io.agents.len(), 1);
-        let job = io.agents[0].clone();
+        let jobs: Vec<String> = r
+            .did
+            .iter()
+            .filter_map(|d| match d {
+                Did::Spawned(j) => Some(j.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(jobs.len(), 1);
+        let job = jobs[0].clone();
         let got = spans.lock().unwrap().clone();
         let has = |name: &str, want: &[(&str, &str)]| {
             got.iter().any(|(n, f)| {

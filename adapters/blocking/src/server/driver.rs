@@ -1,16 +1,18 @@
-//! The ONE thread that owns the runtime (inside an [`arcp_host::server::ServerHost`], which
-//! holds the driving contract, the effect dispatch and the connection table). This file is
-//! the threads part: the wait (`recv_timeout` on the input queue, derived from
-//! `poll_timeout`), the bounded wait on a full writer queue, the SQLite batch of each drain
-//! pass committed on this thread, agents and authentications on their own threads.
+//! The ONE thread that owns the runtime, inside an [`arcp_host::server::ServerHost`] (the
+//! driving contract, the effect dispatch, the connection set). This file is the threads
+//! part, IO only: the wait (`recv_timeout` on the input queue, derived from `poll_timeout`),
+//! performing the host's actions (the writer queues with their bounded wait when full, the
+//! SQLite batch committed on this thread, agents and authentications on their own threads),
+//! and the clock.
 
+use arcp_agents::SystemClock;
 use arcp_host::server::{
-    AgentLink, AgentTask, Authenticator, Batch, BoxFuture, Built, Clock, Delivery, HostIo,
-    MetricsHandle, ServerHost, Stored, run_batch,
+    Action, AgentLink, BoxFuture, Built, MetricsHandle, ServerHost, effect_outcome, run_batch,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
-use arcp_proto::runtime::{EffectId, EffectOutcome};
+use arcp_proto::runtime::{ConnId, EffectOutcome};
 use arcp_sqlite::SqliteStore;
+use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -42,91 +44,19 @@ impl AgentLink for Link {
     }
 }
 
-struct Io {
+/// Everything the driver thread owns.
+pub(crate) struct Driver {
+    host: ServerHost,
+    ports: HashMap<ConnId, ConnPorts>,
+    clock: SystemClock,
     tx: SyncSender<Input>,
+    rx: Receiver<Input>,
+    shutdown: Receiver<SyncSender<()>>,
     store: Option<(SqliteStore, usize)>,
     /// How long a full writer queue may hold the driver before the connection is dropped.
     send_timeout: Duration,
-}
-
-impl HostIo<ConnPorts> for Io {
-    /// The bounded wait happens inside `send`.
-    type Wait = std::convert::Infallible;
-
-    fn send(&mut self, port: &ConnPorts, out: Outbound) -> Delivery<Self::Wait> {
-        let deadline = std::time::Instant::now() + self.send_timeout;
-        let mut out = out;
-        loop {
-            match port.out.try_send(out) {
-                Ok(()) => return Delivery::Queued,
-                Err(TrySendError::Disconnected(_)) => return Delivery::Closed,
-                Err(TrySendError::Full(o)) => {
-                    if std::time::Instant::now() >= deadline {
-                        // A slow consumer: the host kills it and reports it lost.
-                        return Delivery::Closed;
-                    }
-                    out = o;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-
-    fn kill(&mut self, port: ConnPorts, _code: u16) {
-        if let Some(tcp) = &port.tcp {
-            let _ = tcp.shutdown(Shutdown::Both);
-        }
-    }
-
-    fn close(&mut self, port: ConnPorts, code: u16) {
-        let _ = port.out.try_send(Outbound::Close(code));
-    }
-
-    fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String> {
-        std::thread::Builder::new()
-            .name(format!("arcp-agent-{}", task.job_id))
-            .spawn(move || crate::exec::block_on(task.future))
-            .map(drop)
-            .map_err(|e| format!("cannot start the agent thread: {e}"))
-    }
-
-    fn authenticate(
-        &mut self,
-        id: EffectId,
-        auth: Arc<dyn Authenticator>,
-        token: String,
-    ) -> Option<EffectOutcome> {
-        let tx = self.tx.clone();
-        let a = auth.clone();
-        let t = token.clone();
-        let spawned = std::thread::Builder::new()
-            .name("arcp-auth".into())
-            .spawn(move || {
-                let outcome = arcp_host::server::effect_outcome(&*a, &t);
-                let _ = tx.send(Input::EffectResult { id, outcome });
-            });
-        // No thread to be had: answer on the driver.
-        match spawned {
-            Ok(_) => None,
-            Err(_) => Some(arcp_host::server::effect_outcome(&*auth, &token)),
-        }
-    }
-
-    fn store(&mut self, batch: Batch) -> Stored {
-        match &mut self.store {
-            Some((db, limit)) => Stored::Done(run_batch(db, batch, *limit)),
-            None => Stored::Busy(batch),
-        }
-    }
-}
-
-/// Everything the driver thread owns.
-pub(crate) struct Driver {
-    host: ServerHost<ConnPorts>,
-    io: Io,
-    clock: Clock,
-    rx: Receiver<Input>,
-    shutdown: Receiver<SyncSender<()>>,
+    /// Shutting down.
+    closing: bool,
 }
 
 impl Driver {
@@ -134,55 +64,177 @@ impl Driver {
     /// sends [`Input::Wake`] after its request).
     pub(crate) fn new(
         built: Built,
-        clock: Clock,
+        clock: SystemClock,
         (tx, rx, shutdown): (SyncSender<Input>, Receiver<Input>, Receiver<SyncSender<()>>),
         credentials: bool,
         send_timeout: Duration,
     ) -> (Self, MetricsHandle) {
-        let (host, db) = ServerHost::new(built, Arc::new(Link(tx.clone())), credentials);
+        let link = Arc::new(Link(tx.clone()));
+        let entropy = Box::new(arcp_agents::OsEntropy);
+        let (host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
         let limit = host.runtime().config().bounds.max_ring_events;
         let metrics = host.metrics();
-        let io = Io {
-            tx,
-            store: db.map(|db| (db, limit)),
-            send_timeout,
-        };
         let driver = Driver {
             host,
-            io,
+            ports: HashMap::new(),
             clock,
+            tx,
             rx,
             shutdown,
+            store: db.map(|db| (db, limit)),
+            send_timeout,
+            closing: false,
         };
         (driver, metrics)
     }
 
     /// Runs until a shutdown request (or every sender is gone).
     pub(crate) fn run(mut self) {
-        self.host.drain(&mut self.io);
+        self.drain();
         loop {
-            if !self.host.feed_ready(self.clock.now()) {
-                // The read timeout is derived from `poll_timeout`.
-                let got = match self.host.poll_timeout() {
-                    Some(d) => self.rx.recv_timeout(self.clock.until(d)),
-                    None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                };
-                match got {
-                    Ok(i) => self.host.feed(self.clock.now(), i),
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return,
+            // The read timeout is derived from `poll_timeout`.
+            let got = match self.host.poll_timeout() {
+                Some(d) => self.rx.recv_timeout(self.clock.until(d)),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match got {
+                Ok(i) => {
+                    if let Input::Closed { conn } = &i {
+                        // Dropping the writer's queue ends its thread.
+                        self.ports.remove(conn);
+                    }
+                    if let Some((conn, ports)) = self.host.handle_input(self.clock.now(), i) {
+                        self.ports.insert(conn, ports);
+                    }
                 }
-                if let Ok(done) = self.shutdown.try_recv() {
-                    // Cancels every agent, closes every connection (1000), commits the batch.
-                    self.host.shutdown(&mut self.io);
-                    let _ = done.send(());
-                    return;
-                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
             }
-            self.host.drain(&mut self.io);
-            if self.host.fire_timeout(self.clock.now()) {
-                self.host.drain(&mut self.io);
+            if let Ok(done) = self.shutdown.try_recv() {
+                self.shutdown();
+                let _ = done.send(());
+                return;
+            }
+            self.drain();
+            if self.host.handle_timeout(self.clock.now()) {
+                self.drain();
             }
         }
+    }
+
+    /// Performs every action the host hands back.
+    fn drain(&mut self) {
+        while let Some(action) = self.host.poll_action() {
+            match action {
+                Action::Transmit { conn, bytes } => {
+                    self.send(conn, Outbound::Frame(bytes));
+                }
+                Action::Close { conn, code } if self.closing => {
+                    // Shutting down: a close is queued only where there is room.
+                    if let Some(p) = self.ports.remove(&conn) {
+                        let _ = p.out.try_send(Outbound::Close(code));
+                    }
+                }
+                Action::Close { conn, code } => {
+                    if self.send(conn, Outbound::Close(code)) {
+                        // The writer closes after the queued frames; the reader reports it.
+                        self.ports.remove(&conn);
+                    }
+                }
+                Action::Kill { conn, .. } => {
+                    if let Some(tcp) = self.ports.remove(&conn).and_then(|p| p.tcp) {
+                        let _ = tcp.shutdown(Shutdown::Both);
+                    }
+                }
+                Action::SpawnAgent(task) => {
+                    let effect = task.effect;
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("arcp-agent-{}", task.job_id))
+                        .spawn(move || crate::exec::block_on(task.future));
+                    let outcome = match spawned {
+                        Ok(_) => EffectOutcome::Done,
+                        Err(e) => EffectOutcome::Failed {
+                            message: format!("cannot start the agent thread: {e}"),
+                        },
+                    };
+                    self.host
+                        .handle_effect_result(self.clock.now(), effect, outcome);
+                }
+                Action::Authenticate { id, auth, token } => self.authenticate(id, auth, token),
+                Action::Store(batch) => {
+                    if let Some((db, limit)) = &mut self.store {
+                        let done = run_batch(db, batch, *limit);
+                        self.host.handle_store_done(self.clock.now(), done);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the authenticator on its own thread (its answer comes back as an input), or on
+    /// the driver when no thread is to be had.
+    fn authenticate(
+        &mut self,
+        id: arcp_proto::runtime::EffectId,
+        auth: Arc<dyn arcp_host::server::Authenticator>,
+        token: String,
+    ) {
+        let tx = self.tx.clone();
+        let (a, t) = (auth.clone(), token.clone());
+        let spawned = std::thread::Builder::new()
+            .name("arcp-auth".into())
+            .spawn(move || {
+                let outcome = effect_outcome(&*a, &t);
+                let _ = tx.send(Input::EffectResult { id, outcome });
+            });
+        if spawned.is_err() {
+            let outcome = effect_outcome(&*auth, &token);
+            self.host
+                .handle_effect_result(self.clock.now(), id, outcome);
+        }
+    }
+
+    /// Queues `out` on `conn`'s writer; a full queue is waited on for at most
+    /// `send_timeout`. `true` when queued.
+    fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
+        let Some(port) = self.ports.get(&conn) else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + self.send_timeout;
+        let mut out = out;
+        let mut full = false;
+        loop {
+            match port.out.try_send(out) {
+                Ok(()) => {
+                    if full {
+                        self.host.handle_writer_ready(conn);
+                    }
+                    return true;
+                }
+                Err(TrySendError::Disconnected(_)) => break,
+                Err(TrySendError::Full(o)) => {
+                    if !full {
+                        full = true;
+                        self.host.handle_writer_full(conn);
+                    }
+                    if std::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    out = o;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        // Gone, or a slow consumer: the host kills it and reports it lost.
+        self.host.handle_writer_lost(self.clock.now(), conn);
+        false
+    }
+
+    /// Cancels every agent, closes every connection (1000, where there is room) and commits
+    /// the pending batch.
+    fn shutdown(&mut self) {
+        self.closing = true;
+        self.host.handle_shutdown(self.clock.now());
+        self.drain();
     }
 }

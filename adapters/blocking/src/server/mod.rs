@@ -30,7 +30,8 @@ pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, Tok
 pub use arcp_host::server::{ServerError, ServerMetrics};
 
 use arcp_agents::OsEntropy;
-use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
+use arcp_agents::SystemClock;
+use arcp_host::server::{MetricsHandle, ServerOptions};
 use driver::{Driver, Input};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -76,10 +77,15 @@ impl ServerBuilder {
 
     /// Builds the runtime (restoring from the store) and starts the driver thread.
     fn start(mut self) -> Result<(Self, Started), ServerError> {
-        let clock = Clock::new();
-        let built = self
-            .opts
-            .build("arcp-blocking", env!("CARGO_PKG_VERSION"), &clock)?;
+        let clock = SystemClock::new();
+        let (now, version) = (clock.now(), env!("CARGO_PKG_VERSION"));
+        let built = (self.opts).build(
+            "arcp-blocking",
+            version,
+            now,
+            clock.wall(now),
+            Box::new(OsEntropy),
+        )?;
         let (tx, rx) = sync_channel(self.opts.input_capacity);
         let (shutdown, shutdown_rx) = sync_channel(1);
         let (driver, metrics) = Driver::new(
@@ -190,7 +196,7 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// The server's counters now (updated after every drain of the driver).
+    /// The server's counters (published by the driver at most 5 ms after a change).
     pub fn metrics(&self) -> ServerMetrics {
         self.started.metrics.get()
     }

@@ -84,9 +84,13 @@ fn read_loop<R: Read>(mut reader: R, conn: ConnId, tx: &SyncSender<Input>, max: 
 
 fn write_loop<W: Write>(mut writer: W, out: &Receiver<Outbound>) {
     let mut next = out.recv();
-    while let Ok(Outbound::Frame(mut bytes)) = next {
-        bytes.push(b'\n');
-        if writer.write_all(&bytes).is_err() {
+    // One line: the frame and its newline, in one write (the buffer is reused).
+    let mut line = Vec::new();
+    while let Ok(Outbound::Frame(bytes)) = next {
+        line.clear();
+        line.extend_from_slice(&bytes);
+        line.push(b'\n');
+        if writer.write_all(&line).is_err() {
             break;
         }
         // Flush whenever the queue runs empty.

@@ -25,7 +25,7 @@ use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{Role, WebSocketConfig};
-use tungstenite::{Message, WebSocket};
+use tungstenite::{Message, Utf8Bytes, WebSocket};
 
 /// What every connection needs.
 #[derive(Debug)]
@@ -163,9 +163,10 @@ fn write_loop(mut ws: WebSocket<Shared>, out: Receiver<Outbound>, tcp: Option<Tc
         match next {
             Err(_) => break,
             Ok(Outbound::Frame(bytes)) => {
-                let text = String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                if ws.write(Message::Text(text.into())).is_err() {
+                // The core's bytes, shared, not copied; its JSON is always UTF-8.
+                if let Ok(text) = Utf8Bytes::try_from(bytes)
+                    && ws.write(Message::Text(text)).is_err()
+                {
                     break;
                 }
                 next = match out.try_recv() {

@@ -1,19 +1,21 @@
-//! The ONE task that owns the runtime (inside an [`arcp_host::server::ServerHost`], which
-//! holds the driving contract, the effect dispatch and the connection table). This file is
-//! the futures part: the wait (`select_biased!` over the input queue, the store thread's
-//! completions, the shutdown request and an `async_io::Timer` at the core's deadline), the
-//! bounded wait on a full writer queue, and spawning (agent tasks on the application's
-//! [`Spawner`], authentications on the `blocking` crate's thread pool).
+//! The ONE task that owns the runtime, inside an [`arcp_host::server::ServerHost`] (the
+//! driving contract, the effect dispatch, the connection set). This file is the futures
+//! part, IO only: the wait (`select_biased!` over the input queue, the store thread's
+//! completions, the shutdown request and an `async_io::Timer` at the core's deadline),
+//! performing the host's actions (the writer queues with their bounded wait when full, agent
+//! tasks on the application's [`Spawner`], authentications on the `blocking` crate's thread
+//! pool, the store thread), and the clock.
 
 use super::Spawner;
+use arcp_agents::SystemClock;
 use arcp_host::server::{
-    AgentLink, AgentTask, Authenticator, Batch, BoxFuture, Built, Clock, Completion, Delivery,
-    Drain, HostIo, MetricsHandle, ServerHost, StoreThread, Stored,
+    Action, AgentLink, BoxFuture, Built, Completion, MetricsHandle, ServerHost, StoreThread,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
-use arcp_proto::runtime::{EffectId, EffectOutcome};
+use arcp_proto::runtime::{ConnId, EffectOutcome};
 use async_channel::{Receiver, Sender, TrySendError};
 use futures_util::{FutureExt, select_biased};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,59 +46,6 @@ impl AgentLink for Link {
     }
 }
 
-struct Io {
-    tx: Sender<Input>,
-    spawn: Spawner,
-    store: Option<StoreThread>,
-}
-
-impl HostIo<ConnPorts> for Io {
-    type Wait = (Sender<Outbound>, Outbound);
-
-    fn send(&mut self, port: &ConnPorts, out: Outbound) -> Delivery<Self::Wait> {
-        match port.out.try_send(out) {
-            Ok(()) => Delivery::Queued,
-            Err(TrySendError::Closed(_)) => Delivery::Closed,
-            Err(TrySendError::Full(out)) => Delivery::Full((port.out.clone(), out)),
-        }
-    }
-
-    fn kill(&mut self, port: ConnPorts, code: u16) {
-        let _ = port.kill.try_send(code);
-    }
-
-    fn close(&mut self, port: ConnPorts, code: u16) {
-        let _ = port.out.try_send(Outbound::Close(code));
-    }
-
-    fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String> {
-        (self.spawn)(task.future);
-        Ok(())
-    }
-
-    fn authenticate(
-        &mut self,
-        id: EffectId,
-        auth: Arc<dyn Authenticator>,
-        token: String,
-    ) -> Option<EffectOutcome> {
-        let tx = self.tx.clone();
-        (self.spawn)(Box::pin(async move {
-            let outcome =
-                blocking::unblock(move || arcp_host::server::effect_outcome(&*auth, &token)).await;
-            let _ = tx.send(Input::EffectResult { id, outcome }).await;
-        }));
-        None
-    }
-
-    fn store(&mut self, batch: Batch) -> Stored {
-        match &self.store {
-            Some(s) => s.send(batch),
-            None => Stored::Busy(batch),
-        }
-    }
-}
-
 enum Step {
     Input(Option<Input>),
     Store(Option<Completion>),
@@ -106,45 +55,53 @@ enum Step {
 
 /// Everything the driver task owns.
 pub(crate) struct Driver {
-    host: ServerHost<ConnPorts>,
-    io: Io,
-    clock: Clock,
+    host: ServerHost,
+    ports: HashMap<ConnId, ConnPorts>,
+    clock: SystemClock,
+    tx: Sender<Input>,
+    spawn: Spawner,
     rx: Receiver<Input>,
     shutdown: Receiver<Sender<()>>,
-    store_done: Option<Receiver<Completion>>,
+    store: Option<(StoreThread, Receiver<Completion>)>,
     send_timeout: Duration,
+    /// Shutting down.
+    closing: bool,
 }
 
 impl Driver {
     /// The driver of `built`; with a store, its thread is started here.
     pub(crate) fn new(
         built: Built,
-        clock: Clock,
+        clock: SystemClock,
         (tx, rx, shutdown): (Sender<Input>, Receiver<Input>, Receiver<Sender<()>>),
         spawn: Spawner,
         credentials: bool,
         send_timeout: Duration,
     ) -> std::io::Result<(Self, MetricsHandle)> {
-        let (host, db) = ServerHost::new(built, Arc::new(Link(tx.clone())), credentials);
-        let (store, store_done) = match db {
+        let link = Arc::new(Link(tx.clone()));
+        let entropy = Box::new(arcp_agents::OsEntropy);
+        let (host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
+        let store = match db {
             Some(db) => {
                 let limit = host.runtime().config().bounds.max_ring_events;
                 let (done_tx, done_rx) = async_channel::bounded(1);
                 let t = StoreThread::spawn(db, limit, move |c| done_tx.send_blocking(c).is_ok())?;
-                (Some(t), Some(done_rx))
+                Some((t, done_rx))
             }
-            None => (None, None),
+            None => None,
         };
         let metrics = host.metrics();
-        let io = Io { tx, spawn, store };
         let driver = Driver {
             host,
-            io,
+            ports: HashMap::new(),
             clock,
+            tx,
+            spawn,
             rx,
             shutdown,
-            store_done,
+            store,
             send_timeout,
+            closing: false,
         };
         Ok((driver, metrics))
     }
@@ -153,21 +110,29 @@ impl Driver {
     pub(crate) async fn run(mut self) {
         self.drain().await;
         loop {
-            if !self.host.feed_ready(self.clock.now()) {
-                match self.wait().await {
-                    Step::Store(done) => self.host.store_done(done.unwrap_or_default()),
-                    Step::Input(Some(i)) => self.host.feed(self.clock.now(), i),
-                    Step::Input(None) => return,
-                    Step::Shutdown(done) => {
-                        self.shutdown().await;
-                        let _ = done.try_send(());
-                        return;
+            let step = self.wait().await;
+            let now = self.clock.now();
+            match step {
+                Step::Store(done) => self.host.handle_store_done(now, done.unwrap_or_default()),
+                Step::Input(Some(i)) => {
+                    if let Input::Closed { conn } = &i {
+                        // Dropping the writer's queue ends it (and sends a close reply).
+                        self.ports.remove(conn);
                     }
-                    Step::Timeout => {}
+                    if let Some((conn, ports)) = self.host.handle_input(now, i) {
+                        self.ports.insert(conn, ports);
+                    }
                 }
+                Step::Input(None) => return,
+                Step::Shutdown(done) => {
+                    self.shutdown().await;
+                    let _ = done.try_send(());
+                    return;
+                }
+                Step::Timeout => {}
             }
             self.drain().await;
-            if self.host.fire_timeout(self.clock.now()) {
+            if self.host.handle_timeout(self.clock.now()) {
                 self.drain().await;
             }
         }
@@ -178,10 +143,10 @@ impl Driver {
     async fn wait(&mut self) -> Step {
         let deadline = self.host.poll_timeout().map(|d| self.clock.deadline(d));
         let store = self
-            .store_done
+            .store
             .as_ref()
             .filter(|_| self.host.store_inflight())
-            .cloned();
+            .map(|(_, rx)| rx.clone());
         let store_done = async {
             match store {
                 Some(rx) => rx.recv().await.ok(),
@@ -210,35 +175,95 @@ impl Driver {
         }
     }
 
-    /// Drains; a full writer queue is waited on for at most `send_timeout`.
+    /// Performs every action the host hands back.
     async fn drain(&mut self) {
-        while let Drain::Blocked {
-            wait: (tx, out), ..
-        } = self.host.drain(&mut self.io)
-        {
-            let timer = async_io::Timer::after(self.send_timeout);
-            let sent = select_biased! {
-                r = tx.send(out).fuse() => r.is_ok(),
-                _ = FutureExt::fuse(timer) => false,
-            };
-            self.host.unblocked(&mut self.io, sent);
+        while let Some(action) = self.host.poll_action() {
+            match action {
+                Action::Transmit { conn, bytes } => {
+                    self.send(conn, Outbound::Frame(bytes)).await;
+                }
+                Action::Close { conn, code } if self.closing => {
+                    // Shutting down: a close is queued only where there is room.
+                    if let Some(p) = self.ports.remove(&conn) {
+                        let _ = p.out.try_send(Outbound::Close(code));
+                    }
+                }
+                Action::Close { conn, code } => {
+                    if self.send(conn, Outbound::Close(code)).await {
+                        // The writer closes after the queued frames; the reader reports it.
+                        self.ports.remove(&conn);
+                    }
+                }
+                Action::Kill { conn, code } => {
+                    if let Some(p) = self.ports.remove(&conn) {
+                        let _ = p.kill.try_send(code);
+                    }
+                }
+                Action::SpawnAgent(task) => {
+                    (self.spawn)(task.future);
+                    let now = self.clock.now();
+                    self.host
+                        .handle_effect_result(now, task.effect, EffectOutcome::Done);
+                }
+                Action::Authenticate { id, auth, token } => {
+                    let tx = self.tx.clone();
+                    (self.spawn)(Box::pin(async move {
+                        let outcome = blocking::unblock(move || {
+                            arcp_host::server::effect_outcome(&*auth, &token)
+                        })
+                        .await;
+                        let _ = tx.send(Input::EffectResult { id, outcome }).await;
+                    }));
+                }
+                Action::Store(batch) => {
+                    if let Some((t, _)) = &self.store {
+                        t.send(batch);
+                    }
+                }
+            }
         }
     }
 
-    /// Cancels every agent, closes every connection (1000) and waits for the store to
-    /// commit what is pending.
+    /// Queues `out` on `conn`'s writer; a full queue is waited on for at most
+    /// `send_timeout`. `true` when queued.
+    async fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
+        let Some(port) = self.ports.get(&conn) else {
+            return false;
+        };
+        match port.out.try_send(out) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(out)) => {
+                self.host.handle_writer_full(conn);
+                let tx = port.out.clone();
+                let timer = async_io::Timer::after(self.send_timeout);
+                let sent = select_biased! {
+                    r = tx.send(out).fuse() => r.is_ok(),
+                    _ = FutureExt::fuse(timer) => false,
+                };
+                if sent {
+                    self.host.handle_writer_ready(conn);
+                    return true;
+                }
+            }
+        }
+        self.host.handle_writer_lost(self.clock.now(), conn);
+        false
+    }
+
+    /// Cancels every agent, closes every connection (1000, where there is room) and waits
+    /// for the store to commit what is pending.
     async fn shutdown(&mut self) {
-        self.host.shutdown(&mut self.io);
-        while self.host.store_inflight() {
-            let Some(rx) = &self.store_done else {
-                break;
+        self.closing = true;
+        self.host.handle_shutdown(self.clock.now());
+        loop {
+            self.drain().await;
+            let Some((_, rx)) = self.store.as_ref().filter(|_| self.host.store_inflight()) else {
+                return;
             };
             match rx.recv().await {
-                Ok(done) => {
-                    self.host.store_done(done);
-                    self.host.flush(&mut self.io);
-                }
-                Err(_) => break,
+                Ok(done) => self.host.handle_store_done(self.clock.now(), done),
+                Err(_) => return,
             }
         }
     }

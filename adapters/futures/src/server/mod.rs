@@ -33,7 +33,8 @@ pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, Tok
 pub use arcp_host::server::{ServerError, ServerMetrics};
 pub(crate) use ws::ws_config;
 
-use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
+use arcp_agents::{OsEntropy, SystemClock};
+use arcp_host::server::{MetricsHandle, ServerOptions};
 use async_channel::Sender;
 use driver::Driver;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -100,10 +101,15 @@ impl ServerBuilder {
         let std_listener = TcpListener::bind(addr)?;
         let local = std_listener.local_addr()?;
         let listener = async_io::Async::new(std_listener)?;
-        let clock = Clock::new();
-        let built = self
-            .opts
-            .build("arcp-futures", env!("CARGO_PKG_VERSION"), &clock)?;
+        let clock = SystemClock::new();
+        let (now, version) = (clock.now(), env!("CARGO_PKG_VERSION"));
+        let built = (self.opts).build(
+            "arcp-futures",
+            version,
+            now,
+            clock.wall(now),
+            Box::new(OsEntropy),
+        )?;
         let (tx, rx) = async_channel::bounded(self.opts.input_capacity);
         let (shutdown, shutdown_rx) = async_channel::bounded(1);
         let (driver, metrics) = Driver::new(
@@ -164,7 +170,7 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// The server's counters now (updated after every drain of the driver).
+    /// The server's counters (published by the driver at most 5 ms after a change).
     pub fn metrics(&self) -> ServerMetrics {
         self.metrics.get()
     }

@@ -12,12 +12,12 @@ use super::driver::{ConnPorts, Input, Outbound};
 use arcp_proto::runtime::{ConnId, TransportKind};
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
-use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 use futures_util::{FutureExt, SinkExt, StreamExt, select_biased};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
@@ -168,9 +168,11 @@ where
                 break;
             }
             Some(Outbound::Frame(bytes)) => {
-                let text = String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                if sink.feed(Message::Text(text.into())).await.is_err() {
+                // The core's bytes, shared, not copied; its JSON is always UTF-8.
+                let Ok(text) = Utf8Bytes::try_from(bytes) else {
+                    continue;
+                };
+                if sink.feed(Message::Text(text)).await.is_err() {
                     break;
                 }
                 if out.is_empty() && sink.flush().await.is_err() {

@@ -9,16 +9,27 @@
 //! `run_job` drops the agent at its next suspension point (the job has already ended on the
 //! wire).
 
-use arcp_agents::{
-    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, OsEntropy, run_job, wall_ms,
-};
+use arcp_agents::{AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, run_job};
 use arcp_proto::lease::Operation;
-use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, RuntimeEvent};
-use arcp_proto::wire::{Budget, ErrorCode, ErrorPayload, IdMinter};
+use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, EffectId, RuntimeEvent};
+use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, IdMinter};
 use futures_channel::oneshot;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The host's entropy, shared by credential minting (on the driver) and rotated secrets (on
+/// agent tasks).
+pub(crate) type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
+
+/// What rotated secrets are minted from: the wall time the driver last saw (Unix ms, kept
+/// current by the host on every input) and the host's entropy.
+pub(crate) struct Rotations {
+    pub(crate) unix_ms: Arc<AtomicU64>,
+    pub(crate) entropy: SharedEntropy,
+    ids: Mutex<IdMinter>,
+}
 
 /// A running agent's call into the runtime, answered on its one-shot sender.
 #[derive(Debug)]
@@ -64,7 +75,7 @@ struct LinkedJobHost {
     link: Arc<dyn AgentLink>,
     ends: JobEnds,
     /// Mints rotated secrets (`virt-…`) when credential provisioning is on.
-    rotations: Option<Mutex<IdMinter>>,
+    rotations: Option<Rotations>,
 }
 
 impl std::fmt::Debug for LinkedJobHost {
@@ -132,8 +143,11 @@ impl JobHost for LinkedJobHost {
     }
 
     fn rotated_secret(&self, _job_id: &str, _credential_id: &str) -> Option<String> {
-        let mut ids = self.rotations.as_ref()?.lock().ok()?;
-        Some(format!("virt-{}", ids.next_ulid(wall_ms(), &mut OsEntropy)))
+        let r = self.rotations.as_ref()?;
+        let mut ids = r.ids.lock().ok()?;
+        let mut entropy = r.entropy.lock().ok()?;
+        let unix_ms = r.unix_ms.load(Ordering::Relaxed);
+        Some(format!("virt-{}", ids.next_ulid(unix_ms, &mut **entropy)))
     }
 }
 
@@ -145,20 +159,24 @@ pub(crate) struct Agents {
 }
 
 impl Agents {
-    /// `max_ends` bounds the remembered job ends; `credentials`: rotated secrets come from
-    /// this host (else the agent API derives them).
+    /// `max_ends` bounds the remembered job ends; `rotations`: rotated secrets come from
+    /// this host (credential provisioning on; else the agent API derives them).
     pub(crate) fn new(
         registry: AgentRegistry,
         link: Arc<dyn AgentLink>,
         max_ends: usize,
-        credentials: bool,
+        rotations: Option<(Arc<AtomicU64>, SharedEntropy)>,
     ) -> Self {
         Agents {
             registry: Arc::new(registry),
             host: Arc::new(LinkedJobHost {
                 link,
                 ends: JobEnds::new(max_ends),
-                rotations: credentials.then(Default::default),
+                rotations: rotations.map(|(unix_ms, entropy)| Rotations {
+                    unix_ms,
+                    entropy,
+                    ids: Mutex::default(),
+                }),
             }),
             running: HashMap::new(),
         }
@@ -166,7 +184,11 @@ impl Agents {
 
     /// `StartAgent`: the task to spawn (it runs the job, then reports [`AgentMsg::Exited`]),
     /// or why it cannot start (no agent registered under the resolved reference).
-    pub(crate) fn task(&self, start: AgentStart) -> Result<(CancelToken, AgentTask), String> {
+    pub(crate) fn task(
+        &self,
+        effect: EffectId,
+        start: AgentStart,
+    ) -> Result<(CancelToken, AgentTask), String> {
         if self.registry.resolve(&start.agent).is_none() {
             return Err(format!("agent {} is not registered", start.agent));
         }
@@ -184,7 +206,14 @@ impl Agents {
             fut.await;
             let _ = link.send(AgentMsg::Exited { job_id: id }).await;
         });
-        Ok((cancel, AgentTask { job_id, future }))
+        Ok((
+            cancel,
+            AgentTask {
+                job_id,
+                effect,
+                future,
+            },
+        ))
     }
 
     /// The task was spawned.
@@ -224,10 +253,14 @@ impl Agents {
     }
 }
 
-/// One agent job for the adapter to spawn (a task, a thread).
+/// One agent job for the adapter to spawn (a task, a thread). The adapter answers with
+/// `handle_effect_result(now, task.effect, outcome)`: `Done` once spawned, `Failed` (the job
+/// ends `INTERNAL_ERROR` with that message) when it could not be.
 pub struct AgentTask {
     /// The job.
     pub job_id: String,
+    /// The `StartAgent` effect this task answers.
+    pub effect: EffectId,
     /// Runs the job, then sends [`AgentMsg::Exited`].
     pub future: BoxFuture<'static, ()>,
 }
@@ -236,6 +269,7 @@ impl std::fmt::Debug for AgentTask {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentTask")
             .field("job_id", &self.job_id)
+            .field("effect", &self.effect)
             .finish_non_exhaustive()
     }
 }

@@ -1,179 +1,98 @@
-//! [`ServerHost`]: the driver's state, Sans-IO. It owns the [`Runtime`], the connection
-//! table, the agent book, the store's pending batch and the effect results waiting to be fed;
-//! the adapter's [`HostIo`] does the IO-specific actions and its wait loop does the waiting:
+//! [`ServerHost`]: the driver's state, Sans-IO, in the core's dialect. It owns the
+//! [`Runtime`], the set of live connections, the agent book, the store's pending batch and
+//! the effect results waiting to be fed. It reads no clock and no RNG: every input carries
+//! `now`, and the wall-clock anchor and the entropy are given at construction.
 //!
-//! 1. feed exactly one input: [`ServerHost::feed_ready`] (a queued effect result or a lost
-//!    connection) or else one [`Input`] from the adapter's queue ([`ServerHost::feed`]), a
-//!    completed store batch ([`ServerHost::store_done`]), or a wake-up;
-//! 2. [`ServerHost::drain`]: `poll_transmit_encoded` (frames straight into the connection's bounded
-//!    writer queue), then `poll_effect` (performed here when cheap, batched for the store
-//!    when durable, handed to the adapter for agents and authentication; their results become
-//!    later inputs), then `poll_event`, then the store batch is handed over;
-//! 3. sleep until the earliest of an input, a store batch completing, [`ServerHost::poll_timeout`];
-//! 4. on wake re-read the clock: [`ServerHost::fire_timeout`], and drain again if it fired.
+//! # The driving contract
 //!
-//! A writer queue that is full stops the drain ([`Drain::Blocked`]): the adapter waits
-//! (bounded by `slow_consumer_timeout`) for room, reports with [`ServerHost::unblocked`] and
-//! drains again. A queue that stays full marks a slow consumer: the connection is killed
-//! (1008) and reported lost; its session stays resumable.
+//! 1. Feed exactly one input: a `handle_*` call ([`ServerHost::handle_input`] feeds one
+//!    [`Input`] of the adapter's queue; [`ServerHost::handle_store_done`] a committed batch).
+//! 2. Drain [`ServerHost::poll_action`] until `None`, performing each [`Action`]. Draining
+//!    takes the runtime's transmits, then its effects (performed here when cheap, batched
+//!    for the store when durable, handed out for agents and authentication), then its
+//!    events, then hands out the store batch; then it feeds the next effect result waiting
+//!    (a store completion, an authentication, a lost connection) and starts over. The
+//!    answers to the adapter's own actions (`handle_effect_result` for a spawn or an
+//!    authentication, `handle_store_done` for an inline batch, the `handle_writer_*`
+//!    signals) may be given during the drain: they are queued, never fed mid-drain.
+//! 3. Ask [`ServerHost::poll_timeout`] last (draining can change it).
+//! 4. Sleep until the earliest of an input, a store batch completing, the deadline.
+//! 5. On wake, re-read the clock and call [`ServerHost::handle_timeout`] (a no-op before the
+//!    deadline); drain again when it returns `true`.
+//!
+//! The [`MetricsHandle`] snapshot is published at most every 5 ms of `now`: a change arms a
+//! deadline in [`ServerHost::poll_timeout`] and [`ServerHost::handle_timeout`] publishes, so
+//! an idle host publishes its last change too, and a busy one pays for a snapshot at most
+//! 200 times a second (not after every drain).
+//!
+//! # Writers and slow consumers
+//!
+//! [`Action::Transmit`] and [`Action::Close`] go to the connection's bounded writer queue.
+//! When it is full the adapter says so ([`ServerHost::handle_writer_full`]); today's policy
+//! is that the adapter then waits, at most `slow_consumer_timeout`, for room, and reports
+//! [`ServerHost::handle_writer_ready`] (the item was queued) or
+//! [`ServerHost::handle_writer_lost`] (it stayed full, or the writer is gone): the host hands
+//! back [`Action::Kill`] with 1008 and reports the connection closed to the runtime; its
+//! session stays resumable.
 
-use super::agents::{AgentCall, AgentLink, AgentMsg, AgentTask, Agents};
+use super::action::{Action, Input};
+use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, SharedEntropy};
 use super::metrics::{MetricsHandle, ServerMetrics};
 use super::options::Built;
-use arcp_agents::{OsEntropy, Provisioner, wall_ms};
+use arcp_agents::Provisioner;
 use arcp_auth::Authenticator;
 use arcp_proto::runtime::{
     ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent, TransportKind,
 };
-use arcp_proto::time::Instant;
+use arcp_proto::time::{Instant, WallClock};
+use arcp_proto::wire::Entropy;
 use arcp_sqlite::SqliteStore;
 use arcp_sqlite::runtime::{Batch, Completion};
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// An input from the adapter's queue (connection tasks, agent tasks, off-driver work).
-#[derive(Debug)]
-pub enum Input<P> {
-    /// A transport connection opened; `ports` is how the adapter writes to it.
-    Opened {
-        /// The connection.
-        conn: ConnId,
-        /// WebSocket or stdio.
-        kind: TransportKind,
-        /// The adapter's writer handle.
-        ports: P,
-    },
-    /// One complete inbound frame.
-    Frame {
-        /// The connection.
-        conn: ConnId,
-        /// The frame's bytes.
-        bytes: Vec<u8>,
-    },
-    /// An inbound frame over the cap that the transport did not buffer (D35).
-    Oversized {
-        /// The connection.
-        conn: ConnId,
-        /// Its length (at least the cap plus one).
-        len: usize,
-    },
-    /// The connection ended.
-    Closed {
-        /// The connection.
-        conn: ConnId,
-    },
-    /// An agent task's call or exit.
-    Agent(AgentMsg),
-    /// Nothing to feed: the adapter wakes its driver to look at its own state (e.g. a
-    /// shutdown request).
-    Wake,
-    /// The result of an effect performed off the driver (an authentication).
-    EffectResult {
-        /// The effect.
-        id: EffectId,
-        /// Its outcome.
-        outcome: EffectOutcome,
-    },
-}
-
-/// What a connection's writer is asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outbound {
-    /// One encoded frame.
-    Frame(Vec<u8>),
-    /// Close with this WebSocket code (stdio: end the session) after the frames before it.
-    Close(u16),
-}
-
-/// The answer of [`HostIo::send`].
-#[derive(Debug)]
-pub enum Delivery<W> {
-    /// Queued.
-    Queued,
-    /// The queue is full: `W` is what the adapter waits on (e.g. its sender and the item).
-    Full(W),
-    /// The writer is gone.
-    Closed,
-}
-
-/// The answer of [`HostIo::store`].
-#[derive(Debug)]
-pub enum Stored {
-    /// Handed to the store thread; its [`Completion`] comes back through
-    /// [`ServerHost::store_done`].
-    Sent,
-    /// Not taken (the thread is busy or gone): kept pending.
-    Busy(Batch),
-    /// Committed inline.
-    Done(Completion),
-}
-
-/// The IO-specific actions of an adapter; `P` is its per-connection writer handle.
-pub trait HostIo<P> {
-    /// What a full writer queue hands back for the adapter's bounded wait.
-    type Wait;
-    /// Queues `out` on the connection's writer without waiting.
-    fn send(&mut self, port: &P, out: Outbound) -> Delivery<Self::Wait>;
-    /// Closes the connection at once with `code`, ahead of anything queued (slow consumer).
-    fn kill(&mut self, port: P, code: u16);
-    /// Queues a close with `code` if there is room, without waiting (shutdown).
-    fn close(&mut self, port: P, code: u16);
-    /// Spawns an agent job's task; `Err(message)` ends the job `INTERNAL_ERROR`.
-    fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String>;
-    /// Runs `auth` on `token` off the driver (it may block) and feeds the answer back as
-    /// [`Input::EffectResult`] (`arcp_auth::effect_outcome` shapes it); or answers inline
-    /// with `Some(outcome)`.
-    fn authenticate(
-        &mut self,
-        id: EffectId,
-        auth: Arc<dyn Authenticator>,
-        token: String,
-    ) -> Option<EffectOutcome>;
-    /// Hands a storage batch to the store.
-    fn store(&mut self, batch: Batch) -> Stored;
-}
-
-/// How a [`ServerHost::drain`] ended.
-#[derive(Debug)]
-pub enum Drain<W> {
-    /// Everything was drained.
-    Done,
-    /// A writer queue is full: wait (bounded) on `wait`, call [`ServerHost::unblocked`], then
-    /// drain again.
-    Blocked {
-        /// The connection.
-        conn: ConnId,
-        /// What to wait on.
-        wait: W,
-    },
-}
-
-/// Results produced while draining, fed back one per loop turn.
+/// Results produced while draining, fed back one per drain.
 #[derive(Debug)]
 enum Local {
     Result(EffectId, EffectOutcome),
     Lost(ConnId),
 }
 
+/// How long after a change the metrics snapshot is published.
+const PUBLISH_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The driver's state: see the module docs.
-pub struct ServerHost<P> {
+pub struct ServerHost {
     rt: Runtime,
-    conns: HashMap<ConnId, P>,
+    /// Live connections; `true` once a close was handed out (no shutdown close then).
+    conns: HashMap<ConnId, bool>,
+    /// Connections whose writer queue is full.
+    full: HashSet<ConnId>,
     auth: Arc<dyn Authenticator>,
     creds: Option<Provisioner>,
+    entropy: SharedEntropy,
+    wall: WallClock,
+    /// The wall time rotated secrets are minted at (credential provisioning on).
+    unix_ms: Option<Arc<AtomicU64>>,
     agents: Agents,
+    /// `StartAgent` effects handed out, by job, until their result.
+    starting: HashMap<EffectId, String>,
     durable: bool,
     pending: Batch,
     inflight: bool,
     ready: VecDeque<Local>,
-    /// The connection a drain stopped on, and whether the blocked item is its close.
-    blocked: Option<(ConnId, bool)>,
+    actions: VecDeque<Action>,
+    shutting_down: bool,
+    now: Instant,
     bytes_out: u64,
     metrics: MetricsHandle,
+    /// When the next metrics snapshot is due (a change since the last one).
+    publish_at: Option<Instant>,
     sessions: HashMap<ConnId, tracing::Span>,
 }
 
-impl<P> std::fmt::Debug for ServerHost<P> {
+impl std::fmt::Debug for ServerHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerHost")
             .field("connections", &self.conns.len())
@@ -200,42 +119,53 @@ fn effect_kind(e: &Effect) -> &'static str {
     }
 }
 
-impl<P> ServerHost<P> {
-    /// The host of `built`'s runtime; agent tasks reach the driver through `link`.
-    /// `credentials`: the in-process provisioner answers `MintCredentials`. Returns the
-    /// opened store for the adapter's store thread (or inline use).
+impl ServerHost {
+    /// The host of `built`'s runtime at `now`; agent tasks reach the driver through `link`.
+    /// `credentials`: the in-process provisioner answers `MintCredentials` (and rotates
+    /// secrets) with ids from `entropy` at the wall time of `built.wall`. Returns the opened
+    /// store for the adapter's store thread (or inline use).
     pub fn new(
+        now: Instant,
         built: Built,
         link: Arc<dyn AgentLink>,
         credentials: bool,
+        entropy: Box<dyn Entropy + Send>,
     ) -> (Self, Option<SqliteStore>) {
         let Built {
             runtime,
             store,
             registry,
             auth,
+            wall,
         } = built;
         let max_ends = runtime.config().bounds.max_retained_jobs;
-        let metrics = MetricsHandle::default();
-        metrics.publish(ServerMetrics {
-            runtime: runtime.metrics(),
-            bytes_out: 0,
-        });
-        let host = ServerHost {
+        let entropy: SharedEntropy = Arc::new(Mutex::new(entropy));
+        let unix_ms = credentials.then(|| Arc::new(AtomicU64::new(wall.unix_millis_at(now))));
+        let rotations = unix_ms.clone().map(|w| (w, entropy.clone()));
+        let mut host = ServerHost {
             rt: runtime,
             conns: HashMap::new(),
+            full: HashSet::new(),
             auth,
             creds: credentials.then(Provisioner::new),
-            agents: Agents::new(registry, link, max_ends, credentials),
+            entropy,
+            wall,
+            unix_ms,
+            agents: Agents::new(registry, link, max_ends, rotations),
+            starting: HashMap::new(),
             durable: store.is_some(),
             pending: Batch::default(),
             inflight: false,
             ready: VecDeque::new(),
-            blocked: None,
+            actions: VecDeque::new(),
+            shutting_down: false,
+            now,
             bytes_out: 0,
-            metrics,
+            metrics: MetricsHandle::default(),
+            publish_at: Some(now),
             sessions: HashMap::new(),
         };
+        host.publish_metrics();
         (host, store)
     }
 
@@ -244,9 +174,14 @@ impl<P> ServerHost<P> {
         &self.rt
     }
 
-    /// Live connections in the table.
+    /// Live connections (a handed-out close counts until the reader reports the end).
     pub fn connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Connections whose writer queue was reported full and not yet ready again.
+    pub fn writers_full(&self) -> usize {
+        self.full.len()
     }
 
     /// Running agent tasks.
@@ -254,42 +189,61 @@ impl<P> ServerHost<P> {
         self.agents.running()
     }
 
-    /// The shared metrics snapshot (updated after every drain).
+    /// The shared metrics snapshot (published at most 5 ms after a change).
     pub fn metrics(&self) -> MetricsHandle {
         self.metrics.clone()
     }
 
-    /// Step 1: feeds one queued result (an effect result or a lost connection); `false` when
-    /// none is queued (then wait for an input).
-    pub fn feed_ready(&mut self, now: Instant) -> bool {
-        match self.ready.pop_front() {
-            Some(Local::Result(id, outcome)) => self.rt.handle_effect_result(now, id, outcome),
-            Some(Local::Lost(conn)) => {
-                self.sessions.remove(&conn);
-                self.rt.handle_connection_closed(now, conn);
-            }
-            None => return false,
-        }
-        true
+    /// A store batch is with the store (wait for its completion before shutting down).
+    pub fn store_inflight(&self) -> bool {
+        self.inflight
     }
 
-    /// Step 1: feeds one input.
-    pub fn feed(&mut self, now: Instant, input: Input<P>) {
-        match input {
-            Input::Opened { conn, kind, ports } => {
-                self.conns.insert(conn, ports);
-                self.rt.handle_connection_opened(now, conn, kind);
-            }
-            Input::Frame { conn, bytes } => self.rt.handle_frame(now, conn, &bytes),
-            Input::Oversized { conn, len } => self.rt.handle_oversized_frame(now, conn, len),
-            Input::Closed { conn } => {
-                self.conns.remove(&conn);
-                if let Some(span) = self.sessions.remove(&conn) {
-                    tracing::debug!(parent: &span, "connection closed");
-                }
-                self.rt.handle_connection_closed(now, conn);
-            }
-            Input::Agent(AgentMsg::Call { job_id, call }) => match call {
+    fn at(&mut self, now: Instant) {
+        self.now = now;
+        if self.publish_at.is_none() {
+            self.publish_at = Some(now + PUBLISH_AFTER);
+        }
+        if let Some(w) = &self.unix_ms {
+            w.store(self.wall.unix_millis_at(now), Ordering::Relaxed);
+        }
+    }
+
+    /// A transport connection opened.
+    pub fn handle_connection_opened(&mut self, now: Instant, conn: ConnId, kind: TransportKind) {
+        self.at(now);
+        self.conns.insert(conn, false);
+        self.rt.handle_connection_opened(now, conn, kind);
+    }
+
+    /// One complete inbound frame.
+    pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        self.at(now);
+        self.rt.handle_frame(now, conn, bytes);
+    }
+
+    /// An inbound frame of `len` bytes over the cap that the transport did not buffer (D35).
+    pub fn handle_oversized(&mut self, now: Instant, conn: ConnId, len: usize) {
+        self.at(now);
+        self.rt.handle_oversized_frame(now, conn, len);
+    }
+
+    /// The connection ended (its reader saw the end).
+    pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
+        self.at(now);
+        self.conns.remove(&conn);
+        self.full.remove(&conn);
+        if let Some(span) = self.sessions.remove(&conn) {
+            tracing::debug!(parent: &span, "connection closed");
+        }
+        self.rt.handle_connection_closed(now, conn);
+    }
+
+    /// An agent task's call (answered at once on its reply channel) or exit.
+    pub fn handle_agent(&mut self, now: Instant, msg: AgentMsg) {
+        self.at(now);
+        match msg {
+            AgentMsg::Call { job_id, call } => match call {
                 AgentCall::Emit(ev, reply) => {
                     let _ = reply.send(self.rt.handle_agent_event(now, &job_id, ev));
                 }
@@ -300,217 +254,250 @@ impl<P> ServerHost<P> {
                     let _ = reply.send(self.rt.job_budget(&job_id));
                 }
             },
-            Input::Agent(AgentMsg::Exited { job_id }) => self.agents.exited(&job_id),
-            Input::EffectResult { id, outcome } => self.rt.handle_effect_result(now, id, outcome),
-            Input::Wake => {}
+            AgentMsg::Exited { job_id } => self.agents.exited(&job_id),
         }
     }
 
-    /// A store batch committed: its results are queued as inputs.
-    pub fn store_done(&mut self, done: Completion) {
+    /// The result of an effect handed out ([`Action::Authenticate`], [`Action::SpawnAgent`]):
+    /// queued, fed by the next drain.
+    pub fn handle_effect_result(&mut self, now: Instant, id: EffectId, outcome: EffectOutcome) {
+        self.at(now);
+        self.ready.push_back(Local::Result(id, outcome));
+    }
+
+    /// The [`Action::Store`] batch committed: its results are queued, fed by the next drains.
+    pub fn handle_store_done(&mut self, now: Instant, done: Completion) {
+        self.at(now);
         self.inflight = false;
         self.ready
             .extend(done.into_iter().map(|(id, o)| Local::Result(id, o)));
     }
 
-    /// A batch is with the store thread (wait for its completion).
-    pub fn store_inflight(&self) -> bool {
-        self.inflight
-    }
-
-    /// The core's next deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.rt.poll_timeout()
-    }
-
-    /// Step 4: calls `handle_timeout` when the deadline has passed at `now`; `true` if it
-    /// did (drain again).
-    pub fn fire_timeout(&mut self, now: Instant) -> bool {
-        if self.rt.poll_timeout().is_some_and(|d| d <= now) {
+    /// Calls the runtime's `handle_timeout` when its deadline has passed at `now`, and
+    /// publishes the metrics when due (a no-op before either). `true` when the runtime's
+    /// deadline fired (drain then; otherwise there is nothing new to drain).
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let fired = self.rt.poll_timeout().is_some_and(|d| d <= now);
+        if fired {
+            self.at(now);
             self.rt.handle_timeout(now);
-            return true;
         }
-        false
+        if self.publish_at.is_some_and(|d| d <= now) {
+            self.publish_metrics();
+        }
+        fired
     }
 
-    /// Step 2: transmits, then effects, then events, each until `None`; then the store batch
-    /// is handed over and the metrics published. Stops at a full writer queue.
-    pub fn drain<I: HostIo<P>>(&mut self, io: &mut I) -> Drain<I::Wait> {
-        let out = self.drain_inner(io);
-        self.publish();
-        out
+    /// `conn`'s writer queue is full: the transmit or close just handed out is held by the
+    /// adapter.
+    pub fn handle_writer_full(&mut self, conn: ConnId) {
+        if self.conns.contains_key(&conn) {
+            self.full.insert(conn);
+        }
     }
 
-    fn drain_inner<I: HostIo<P>>(&mut self, io: &mut I) -> Drain<I::Wait> {
-        // The ring's bytes: each seq-bearing frame is encoded once, by the core.
-        while let Some((conn, bytes)) = self.rt.poll_transmit_encoded() {
-            let bytes = bytes.to_vec();
-            self.bytes_out = self
-                .bytes_out
-                .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
-            if let Some(wait) = self.send(io, conn, Outbound::Frame(bytes), false) {
-                return Drain::Blocked { conn, wait };
+    /// `conn`'s writer took the held item.
+    pub fn handle_writer_ready(&mut self, conn: ConnId) {
+        self.full.remove(&conn);
+    }
+
+    /// `conn`'s writer is gone or stayed full too long (a slow consumer): the host hands back
+    /// [`Action::Kill`] (1008) and reports the connection closed to the runtime (its session
+    /// stays resumable).
+    pub fn handle_writer_lost(&mut self, now: Instant, conn: ConnId) {
+        self.at(now);
+        self.full.remove(&conn);
+        if self.conns.remove(&conn).is_some() {
+            tracing::debug!(conn = conn.0, "connection dropped: slow consumer");
+            self.actions.push_back(Action::Kill { conn, code: 1008 });
+            self.ready.push_back(Local::Lost(conn));
+        }
+    }
+
+    /// Feeds one item of the adapter's input queue; returns the writer handle of an opened
+    /// connection for the adapter's table. On [`Input::Closed`] the adapter drops that
+    /// connection's writer handle (its writer then ends).
+    pub fn handle_input<P>(&mut self, now: Instant, input: Input<P>) -> Option<(ConnId, P)> {
+        match input {
+            Input::Opened { conn, kind, ports } => {
+                self.handle_connection_opened(now, conn, kind);
+                return Some((conn, ports));
             }
+            Input::Frame { conn, bytes } => self.handle_frame(now, conn, &bytes),
+            Input::Oversized { conn, len } => self.handle_oversized(now, conn, len),
+            Input::Closed { conn } => self.handle_connection_closed(now, conn),
+            Input::Agent(msg) => self.handle_agent(now, msg),
+            Input::EffectResult { id, outcome } => self.handle_effect_result(now, id, outcome),
+            Input::Wake => {}
         }
-        while let Some((id, effect)) = self.rt.poll_effect() {
-            if let Some(blocked) = self.perform(io, id, effect) {
-                return blocked;
-            }
-        }
-        while let Some(ev) = self.rt.poll_event() {
-            match &ev {
-                RuntimeEvent::JobEnded { .. } => self.agents.job_ended(&ev),
-                RuntimeEvent::SessionExpired { session_id } => {
-                    tracing::debug!(session_id = %session_id, "session expired");
-                    if self.durable {
-                        self.pending.delete_session(session_id.clone());
-                    }
-                }
-                RuntimeEvent::SessionOpened {
-                    conn,
-                    session_id,
-                    principal,
-                    resumed,
-                } => {
-                    let span = tracing::info_span!(
-                        "arcp.session",
-                        session_id = %session_id,
-                        principal = %principal,
-                    );
-                    tracing::info!(parent: &span, resumed = *resumed, "session opened");
-                    self.sessions.insert(*conn, span);
-                }
-                _ => {}
-            }
-        }
-        self.flush(io);
-        Drain::Done
+        None
     }
 
-    /// The blocked item of the last [`Drain::Blocked`] was queued (`delivered`) or its wait
-    /// timed out (the connection is killed 1008 and reported lost).
-    pub fn unblocked<I: HostIo<P>>(&mut self, io: &mut I, delivered: bool) {
-        if let Some((conn, close)) = self.blocked.take() {
-            if !delivered {
-                self.lose(io, conn);
-            } else if close {
-                self.conns.remove(&conn);
-            }
-        }
-    }
-
-    /// Hands the pending storage batch to the store when none is in flight.
-    pub fn flush<I: HostIo<P>>(&mut self, io: &mut I) {
-        if !self.durable || self.inflight || self.pending.is_empty() {
-            return;
-        }
-        let batch = std::mem::take(&mut self.pending);
-        match io.store(batch) {
-            Stored::Sent => self.inflight = true,
-            Stored::Busy(b) => self.pending = b,
-            Stored::Done(done) => self
-                .ready
-                .extend(done.into_iter().map(|(id, o)| Local::Result(id, o))),
-        }
-    }
-
-    /// Shutdown: cancels every agent, queues a close (1000) on every connection and hands
-    /// the pending batch to the store. The adapter then waits while
-    /// [`Self::store_inflight`], calling [`Self::store_done`] and [`Self::flush`].
-    pub fn shutdown<I: HostIo<P>>(&mut self, io: &mut I) {
+    /// Shutdown: cancels every agent, hands back a close (1000) for every connection and the
+    /// pending store batch; nothing more is fed to the runtime. The adapter performs the
+    /// closes only where there is room, then waits while [`Self::store_inflight`], feeding
+    /// [`Self::handle_store_done`] and draining (the next batch).
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.at(now);
+        self.shutting_down = true;
         self.agents.shutdown();
-        for (_, port) in self.conns.drain() {
-            io.close(port, 1000);
-        }
+        let mut open: Vec<ConnId> = self
+            .conns
+            .drain()
+            .filter(|(_, closing)| !closing)
+            .map(|(c, _)| c)
+            .collect();
+        open.sort_unstable();
+        self.actions.extend(
+            open.into_iter()
+                .map(|conn| Action::Close { conn, code: 1000 }),
+        );
         self.sessions.clear();
-        self.flush(io);
     }
 
-    fn publish(&self) {
+    /// The next deadline (the core's, or a metrics snapshot due); ask it last, after
+    /// draining.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.rt.poll_timeout(), self.publish_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next thing to do, `None` once drained (see the module docs for the order).
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        loop {
+            if let Some(a) = self.actions.pop_front() {
+                return Some(a);
+            }
+            if self.shutting_down {
+                return self.flush().map(Action::Store);
+            }
+            // The ring's bytes: each seq-bearing frame is encoded once, by the core.
+            if let Some((conn, bytes)) = self.rt.poll_transmit_encoded() {
+                self.bytes_out = self
+                    .bytes_out
+                    .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+                return Some(Action::Transmit { conn, bytes });
+            }
+            if let Some((id, effect)) = self.rt.poll_effect() {
+                if let Some(a) = self.perform(id, effect) {
+                    return Some(a);
+                }
+                continue;
+            }
+            if let Some(ev) = self.rt.poll_event() {
+                self.on_event(&ev);
+                continue;
+            }
+            if let Some(batch) = self.flush() {
+                return Some(Action::Store(batch));
+            }
+            // Drained: feed the next queued result, then drain what it produced.
+            match self.ready.pop_front() {
+                Some(Local::Result(id, outcome)) => {
+                    if let Some(job_id) = self.starting.remove(&id)
+                        && matches!(outcome, EffectOutcome::Failed { .. })
+                    {
+                        self.agents.exited(&job_id);
+                    }
+                    self.rt.handle_effect_result(self.now, id, outcome);
+                }
+                Some(Local::Lost(conn)) => {
+                    self.sessions.remove(&conn);
+                    self.rt.handle_connection_closed(self.now, conn);
+                }
+                None => return None,
+            }
+        }
+    }
+
+    /// Publishes the metrics snapshot now (`handle_timeout` does when it is due).
+    pub fn publish_metrics(&mut self) {
+        self.publish_at = None;
         self.metrics.publish(ServerMetrics {
             runtime: self.rt.metrics(),
             bytes_out: self.bytes_out,
         });
     }
 
-    /// Queues `out`; `Some(wait)` when the queue is full (the drain stops).
-    fn send<I: HostIo<P>>(
-        &mut self,
-        io: &mut I,
-        conn: ConnId,
-        out: Outbound,
-        close: bool,
-    ) -> Option<I::Wait> {
-        let port = self.conns.get(&conn)?;
-        match io.send(port, out) {
-            Delivery::Queued => {
-                if close {
-                    // The writer closes after the queued frames; the reader reports `Closed`.
-                    self.conns.remove(&conn);
+    fn on_event(&mut self, ev: &RuntimeEvent) {
+        match ev {
+            RuntimeEvent::JobEnded { .. } => self.agents.job_ended(ev),
+            RuntimeEvent::SessionExpired { session_id } => {
+                tracing::debug!(session_id = %session_id, "session expired");
+                if self.durable {
+                    self.pending.delete_session(session_id.clone());
                 }
-                None
             }
-            Delivery::Closed => {
-                self.lose(io, conn);
-                None
+            RuntimeEvent::SessionOpened {
+                conn,
+                session_id,
+                principal,
+                resumed,
+            } => {
+                let span = tracing::info_span!(
+                    "arcp.session",
+                    session_id = %session_id,
+                    principal = %principal,
+                );
+                tracing::info!(parent: &span, resumed = *resumed, "session opened");
+                self.sessions.insert(*conn, span);
             }
-            Delivery::Full(wait) => {
-                self.blocked = Some((conn, close));
-                Some(wait)
-            }
+            _ => {}
         }
     }
 
-    /// A slow or gone consumer: kill it now (1008) and report it lost.
-    fn lose<I: HostIo<P>>(&mut self, io: &mut I, conn: ConnId) {
-        if let Some(port) = self.conns.remove(&conn) {
-            tracing::debug!(conn = conn.0, "connection dropped: slow consumer");
-            io.kill(port, 1008);
-            self.ready.push_back(Local::Lost(conn));
+    /// The pending storage batch, when one is due and none is in flight.
+    fn flush(&mut self) -> Option<Batch> {
+        if !self.durable || self.inflight || self.pending.is_empty() {
+            return None;
         }
+        self.inflight = true;
+        Some(std::mem::take(&mut self.pending))
     }
 
-    fn perform<I: HostIo<P>>(
-        &mut self,
-        io: &mut I,
-        id: EffectId,
-        effect: Effect,
-    ) -> Option<Drain<I::Wait>> {
-        let span = match &effect {
+    fn span(&self, effect: &Effect) -> tracing::Span {
+        match effect {
             Effect::StartAgent(s) => tracing::debug_span!(
                 "arcp.effect",
-                effect = effect_kind(&effect),
+                effect = effect_kind(effect),
                 job_id = %s.job_id,
                 principal = %s.principal,
             ),
             Effect::CancelAgent { job_id }
             | Effect::MintCredentials { job_id, .. }
             | Effect::RevokeCredential { job_id, .. } => {
-                tracing::debug_span!("arcp.effect", effect = effect_kind(&effect), job_id = %job_id)
+                tracing::debug_span!("arcp.effect", effect = effect_kind(effect), job_id = %job_id)
             }
             Effect::Authenticate { conn, .. } | Effect::CloseConnection { conn, .. } => {
                 let parent = self.sessions.get(conn).and_then(tracing::Span::id);
-                tracing::debug_span!(parent: parent, "arcp.effect", effect = effect_kind(&effect), conn = conn.0)
+                tracing::debug_span!(parent: parent, "arcp.effect", effect = effect_kind(effect), conn = conn.0)
             }
-            _ => tracing::trace_span!("arcp.effect", effect = effect_kind(&effect)),
-        };
+            _ => tracing::trace_span!("arcp.effect", effect = effect_kind(effect)),
+        }
+    }
+
+    /// Performs `effect` here, or hands it out as an action; its result is queued.
+    fn perform(&mut self, id: EffectId, effect: Effect) -> Option<Action> {
+        let span = self.span(&effect);
         let _entered = span.enter();
         if self.durable && self.pending.push(Some(id), &effect) {
             return None;
         }
         let outcome = match effect {
-            // Off the driver (answered later as an input) unless the adapter answers inline.
-            Effect::Authenticate { token, .. } => io.authenticate(id, self.auth.clone(), token)?,
-            Effect::StartAgent(start) => match self.agents.task(*start) {
+            // Off the driver: answered later with `handle_effect_result`.
+            Effect::Authenticate { token, .. } => {
+                let auth = self.auth.clone();
+                return Some(Action::Authenticate { id, auth, token });
+            }
+            Effect::StartAgent(start) => match self.agents.task(id, *start) {
                 Ok((cancel, task)) => {
-                    let job_id = task.job_id.clone();
-                    match io.spawn_agent(task) {
-                        Ok(()) => {
-                            self.agents.started(job_id, cancel);
-                            EffectOutcome::Done
-                        }
-                        Err(message) => EffectOutcome::Failed { message },
-                    }
+                    self.agents.started(task.job_id.clone(), cancel);
+                    self.starting.insert(id, task.job_id.clone());
+                    return Some(Action::SpawnAgent(task));
                 }
                 Err(message) => EffectOutcome::Failed { message },
             },
@@ -523,12 +510,18 @@ impl<P> ServerHost<P> {
                 lease_constraints,
                 ..
             } => match &mut self.creds {
-                Some(p) => p.mint(
-                    wall_ms(),
-                    &mut OsEntropy,
-                    &lease,
-                    lease_constraints.as_ref(),
-                ),
+                Some(p) => {
+                    let unix_ms = self.wall.unix_millis_at(self.now);
+                    match self.entropy.lock() {
+                        Ok(mut e) => p.mint(unix_ms, &mut **e, &lease, lease_constraints.as_ref()),
+                        Err(poisoned) => p.mint(
+                            unix_ms,
+                            &mut **poisoned.into_inner(),
+                            &lease,
+                            lease_constraints.as_ref(),
+                        ),
+                    }
+                }
                 None => EffectOutcome::Minted {
                     credentials: Vec::new(),
                 },
@@ -536,12 +529,17 @@ impl<P> ServerHost<P> {
             // The in-process provisioner's credentials are honoured nowhere else.
             Effect::RevokeCredential { .. } => EffectOutcome::Done,
             Effect::CloseConnection { conn, reason } => {
-                let close = Outbound::Close(reason.websocket_code());
-                if let Some(wait) = self.send(io, conn, close, true) {
-                    self.ready.push_back(Local::Result(id, EffectOutcome::Done));
-                    return Some(Drain::Blocked { conn, wait });
-                }
-                EffectOutcome::Done
+                self.ready.push_back(Local::Result(id, EffectOutcome::Done));
+                return match self.conns.get_mut(&conn) {
+                    Some(closing) if !*closing => {
+                        *closing = true;
+                        Some(Action::Close {
+                            conn,
+                            code: reason.websocket_code(),
+                        })
+                    }
+                    _ => None,
+                };
             }
             // Without a durable store the runtime emits none of these; answer them anyway.
             Effect::ReadEvents { .. } => EffectOutcome::EventsRead { frames: Vec::new() },

@@ -16,7 +16,8 @@ pub struct ServerMetrics {
     pub bytes_out: u64,
 }
 
-/// The shared cell the driver publishes to after every drain; cloned into server handles.
+/// The shared cell the host publishes to (at most 5 ms after a change); cloned into server
+/// handles.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsHandle(Arc<Mutex<ServerMetrics>>);
 

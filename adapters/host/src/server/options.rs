@@ -1,16 +1,17 @@
 //! The server builder's options (one struct for every adapter, with the defaults of
-//! `arcp serve`), the authenticator default, the clock, and building the [`Runtime`] (restored
-//! from the SQLite store when `db` is set).
+//! `arcp serve`), the authenticator default, and building the [`Runtime`] (restored from the
+//! SQLite store when `db` is set) at the time and with the entropy the adapter gives.
 
 use super::ServerError;
-use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, OsEntropy, TokenTable};
+use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable};
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
 use arcp_proto::runtime::{ALL_FEATURES, Bounds, ObserverPolicy, Runtime, RuntimeConfig};
 use arcp_proto::time::{Instant, WallClock};
+use arcp_proto::wire::Entropy;
 use arcp_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// The static token table as an [`Authenticator`]: a known token gives its principal; any
 /// other (empty included) is refused `unknown_token` with the message `invalid bearer token`,
@@ -107,6 +108,8 @@ pub struct Built {
     pub registry: AgentRegistry,
     /// The authenticator (the custom one, else the token table).
     pub auth: Arc<dyn Authenticator>,
+    /// The wall-clock anchor the runtime was built with (credential ids).
+    pub wall: WallClock,
 }
 
 impl std::fmt::Debug for Built {
@@ -178,26 +181,28 @@ impl ServerOptions {
         cfg
     }
 
-    /// Builds the runtime for `name` `version` at `clock`'s now, opening (a blocking SQLite
-    /// read: call it where blocking is allowed) and restoring from `db` when set.
-    /// The agents are taken out of the options.
+    /// Builds the runtime for `name` `version` at `now`, with the wall-clock anchor `wall`
+    /// and `entropy` (ids, resume tokens), opening (a blocking SQLite read: call it where
+    /// blocking is allowed) and restoring from `db` when set. The agents are taken out of
+    /// the options.
     pub fn build(
         &mut self,
         name: &str,
         version: &str,
-        clock: &Clock,
+        now: Instant,
+        wall: WallClock,
+        entropy: Box<dyn Entropy + Send>,
     ) -> Result<Built, ServerError> {
         let registry = self
             .agents
             .take()
             .unwrap_or_else(arcp_agents::contract_agents);
         let cfg = self.runtime_config(name, version, &registry);
-        let now = clock.now();
-        let mut runtime = Runtime::new(cfg, clock.wall(now), Box::new(OsEntropy));
+        let mut runtime = Runtime::new(cfg, wall, entropy);
         let store = match self.db.clone() {
             Some(path) => {
                 let (db, snapshot) = arcp_sqlite::runtime::open(path)?;
-                runtime.restore(clock.now(), snapshot);
+                runtime.restore(now, snapshot);
                 Some(db)
             }
             None => None,
@@ -207,53 +212,8 @@ impl ServerOptions {
             store,
             registry,
             auth: self.authenticator(),
+            wall,
         })
-    }
-}
-
-/// The host's monotonic clock as the core's [`Instant`], and the wall-clock anchor.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    origin: std::time::Instant,
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
-    }
-}
-
-impl Clock {
-    /// A clock whose origin is now.
-    pub fn new() -> Self {
-        Clock {
-            origin: std::time::Instant::now(),
-        }
-    }
-
-    /// The core's now.
-    pub fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX))
-    }
-
-    /// The std instant of the core's deadline `at`.
-    pub fn deadline(&self, at: Instant) -> std::time::Instant {
-        self.origin + Duration::from_micros(at.as_micros())
-    }
-
-    /// How long from now until `at` (zero when passed).
-    pub fn until(&self, at: Instant) -> Duration {
-        self.deadline(at)
-            .saturating_duration_since(std::time::Instant::now())
-    }
-
-    /// Anchors `now` to the system's wall clock.
-    pub fn wall(&self, now: Instant) -> WallClock {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        WallClock::new(now, micros)
     }
 }
 

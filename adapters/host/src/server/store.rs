@@ -2,10 +2,9 @@
 //! by [`arcp_sqlite::runtime`], executed on one dedicated thread (SQLite calls block), one
 //! batch at a time (see that module for the write-ahead rule).
 
-use super::host::Stored;
 use arcp_sqlite::SqliteStore;
 use arcp_sqlite::runtime::{Batch, Completion, run_batch};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 /// The store's thread: takes one [`Batch`] at a time; each [`Completion`] goes to `deliver`.
 #[derive(Debug)]
@@ -35,12 +34,10 @@ impl StoreThread {
         Ok(StoreThread { tx })
     }
 
-    /// Hands `batch` over without waiting (the channel holds one batch and the host keeps
-    /// at most one in flight).
-    pub fn send(&self, batch: Batch) -> Stored {
-        match self.tx.try_send(batch) {
-            Ok(()) => Stored::Sent,
-            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => Stored::Busy(b),
-        }
+    /// Hands `batch` over without waiting (the channel holds one batch and the host hands
+    /// out at most one at a time); `false` when the thread is gone (the batch is dropped and
+    /// no completion comes).
+    pub fn send(&self, batch: Batch) -> bool {
+        self.tx.try_send(batch).is_ok()
     }
 }

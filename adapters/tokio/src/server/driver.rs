@@ -1,15 +1,17 @@
-//! The ONE task that owns the runtime (inside an [`arcp_host::server::ServerHost`], which
-//! holds the driving contract, the effect dispatch and the connection table). This file is
-//! the tokio part: the wait (`tokio::select!` over the input queue, the store thread's
-//! completions, the shutdown request and the core's deadline), the bounded wait on a full
-//! writer queue, and spawning (agent tasks, authentications on `spawn_blocking`).
+//! The ONE task that owns the runtime, inside an [`arcp_host::server::ServerHost`] (the
+//! driving contract, the effect dispatch, the connection set). This file is the tokio part,
+//! IO only: the wait (`tokio::select!` over the input queue, the store thread's completions,
+//! the shutdown request and the core's deadline), performing the host's actions (the writer
+//! queues with their bounded wait when full, spawning agent tasks, authentications on
+//! `spawn_blocking`, the store thread), and the clock.
 
+use arcp_agents::SystemClock;
 use arcp_host::server::{
-    AgentLink, AgentTask, Authenticator, BoxFuture, Clock, Completion, Delivery, Drain, HostIo,
-    ServerHost, StoreThread, Stored,
+    Action, AgentLink, BoxFuture, Built, Completion, MetricsHandle, ServerHost, StoreThread,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
-use arcp_proto::runtime::{EffectId, EffectOutcome};
+use arcp_proto::runtime::{ConnId, EffectOutcome};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -39,75 +41,20 @@ impl AgentLink for Link {
     }
 }
 
-/// The tokio side of the host's IO.
-struct Io {
-    tx: mpsc::Sender<Input>,
-    store: Option<StoreThread>,
-}
-
-impl HostIo<ConnPorts> for Io {
-    type Wait = (mpsc::Sender<Outbound>, Outbound);
-
-    fn send(&mut self, port: &ConnPorts, out: Outbound) -> Delivery<Self::Wait> {
-        match port.out.try_send(out) {
-            Ok(()) => Delivery::Queued,
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
-            Err(mpsc::error::TrySendError::Full(out)) => Delivery::Full((port.out.clone(), out)),
-        }
-    }
-
-    fn kill(&mut self, port: ConnPorts, code: u16) {
-        let _ = port.kill.send(code);
-    }
-
-    fn close(&mut self, port: ConnPorts, code: u16) {
-        let _ = port.out.try_send(Outbound::Close(code));
-    }
-
-    fn spawn_agent(&mut self, task: AgentTask) -> Result<(), String> {
-        tokio::spawn(task.future);
-        Ok(())
-    }
-
-    fn authenticate(
-        &mut self,
-        id: EffectId,
-        auth: Arc<dyn Authenticator>,
-        token: String,
-    ) -> Option<EffectOutcome> {
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            let outcome = tokio::task::spawn_blocking(move || {
-                arcp_host::server::effect_outcome(&*auth, &token)
-            })
-            .await
-            .unwrap_or_else(|_| EffectOutcome::Failed {
-                message: "authentication failed".into(),
-            });
-            let _ = tx.send(Input::EffectResult { id, outcome }).await;
-        });
-        None
-    }
-
-    fn store(&mut self, batch: arcp_host::server::Batch) -> Stored {
-        match &self.store {
-            Some(s) => s.send(batch),
-            None => Stored::Busy(batch),
-        }
-    }
-}
-
 /// Everything the driver task owns.
 pub(crate) struct Driver {
-    host: ServerHost<ConnPorts>,
-    io: Io,
-    clock: Clock,
+    host: ServerHost,
+    ports: HashMap<ConnId, ConnPorts>,
+    clock: SystemClock,
+    tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
     shutdown: mpsc::Receiver<oneshot::Sender<()>>,
-    store_done: Option<mpsc::Receiver<Completion>>,
+    store: Option<(StoreThread, mpsc::Receiver<Completion>)>,
     /// How long a full writer queue may hold the driver before the connection is dropped
     /// as a slow consumer.
     send_timeout: Duration,
+    /// Shutting down.
+    closing: bool,
 }
 
 enum Step {
@@ -127,31 +74,35 @@ pub(crate) struct Queues {
 impl Driver {
     /// The driver of `built`; with a store, its thread is started here.
     pub(crate) fn new(
-        built: arcp_host::server::Built,
-        clock: Clock,
+        built: Built,
+        clock: SystemClock,
         q: Queues,
         credentials: bool,
         send_timeout: Duration,
-    ) -> std::io::Result<(Self, arcp_host::server::MetricsHandle)> {
-        let (host, db) = ServerHost::new(built, Arc::new(Link(q.tx.clone())), credentials);
-        let (store, store_done) = match db {
+    ) -> std::io::Result<(Self, MetricsHandle)> {
+        let link = Arc::new(Link(q.tx.clone()));
+        let entropy = Box::new(arcp_agents::OsEntropy);
+        let (host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
+        let store = match db {
             Some(db) => {
                 let limit = host.runtime().config().bounds.max_ring_events;
                 let (done_tx, done_rx) = mpsc::channel(1);
                 let t = StoreThread::spawn(db, limit, move |c| done_tx.blocking_send(c).is_ok())?;
-                (Some(t), Some(done_rx))
+                Some((t, done_rx))
             }
-            None => (None, None),
+            None => None,
         };
         let metrics = host.metrics();
         let driver = Driver {
             host,
-            io: Io { tx: q.tx, store },
+            ports: HashMap::new(),
             clock,
+            tx: q.tx,
             rx: q.rx,
             shutdown: q.shutdown,
-            store_done,
+            store,
             send_timeout,
+            closing: false,
         };
         Ok((driver, metrics))
     }
@@ -161,22 +112,28 @@ impl Driver {
         // Whatever `restore` queued (the "runtime restarted" terminals, revocations).
         self.drain().await;
         loop {
-            if !self.host.feed_ready(self.clock.now()) {
-                match self.wait().await {
-                    Step::Store(done) => self.host.store_done(done),
-                    Step::Input(Some(i)) => self.host.feed(self.clock.now(), i),
-                    Step::Input(None) => return,
-                    Step::Shutdown(done) => {
-                        self.shutdown().await;
-                        let _ = done.send(());
-                        return;
+            match self.wait().await {
+                Step::Store(done) => self.host.handle_store_done(self.clock.now(), done),
+                Step::Input(Some(i)) => {
+                    if let Input::Closed { conn } = &i {
+                        // Dropping the writer's queue ends it (and sends a close reply).
+                        self.ports.remove(conn);
                     }
-                    Step::Timeout => {}
+                    if let Some((conn, ports)) = self.host.handle_input(self.clock.now(), i) {
+                        self.ports.insert(conn, ports);
+                    }
                 }
+                Step::Input(None) => return,
+                Step::Shutdown(done) => {
+                    self.shutdown().await;
+                    let _ = done.send(());
+                    return;
+                }
+                Step::Timeout => {}
             }
             self.drain().await;
             // On wake, re-read the clock; an expired deadline is its own input.
-            if self.host.fire_timeout(self.clock.now()) {
+            if self.host.handle_timeout(self.clock.now()) {
                 self.drain().await;
             }
         }
@@ -190,7 +147,7 @@ impl Driver {
         let Driver {
             rx,
             shutdown,
-            store_done,
+            store,
             ..
         } = self;
         let sleep = async {
@@ -200,8 +157,8 @@ impl Driver {
             }
         };
         let store = async {
-            match store_done.as_mut() {
-                Some(s) if inflight => s.recv().await,
+            match store.as_mut() {
+                Some((_, s)) if inflight => s.recv().await,
                 _ => std::future::pending().await,
             }
         };
@@ -214,32 +171,93 @@ impl Driver {
         }
     }
 
-    /// Drains; a full writer queue is waited on for at most `send_timeout`.
+    /// Performs every action the host hands back.
     async fn drain(&mut self) {
-        while let Drain::Blocked {
-            wait: (tx, out), ..
-        } = self.host.drain(&mut self.io)
-        {
-            let sent = tokio::time::timeout(self.send_timeout, tx.send(out)).await;
-            self.host
-                .unblocked(&mut self.io, matches!(sent, Ok(Ok(()))));
+        while let Some(action) = self.host.poll_action() {
+            match action {
+                Action::Transmit { conn, bytes } => {
+                    self.send(conn, Outbound::Frame(bytes)).await;
+                }
+                Action::Close { conn, code } if self.closing => {
+                    // Shutting down: a close is queued only where there is room.
+                    if let Some(p) = self.ports.remove(&conn) {
+                        let _ = p.out.try_send(Outbound::Close(code));
+                    }
+                }
+                Action::Close { conn, code } => {
+                    if self.send(conn, Outbound::Close(code)).await {
+                        // The writer closes after the queued frames; the reader reports it.
+                        self.ports.remove(&conn);
+                    }
+                }
+                Action::Kill { conn, code } => {
+                    if let Some(p) = self.ports.remove(&conn) {
+                        let _ = p.kill.send(code);
+                    }
+                }
+                Action::SpawnAgent(task) => {
+                    tokio::spawn(task.future);
+                    let now = self.clock.now();
+                    self.host
+                        .handle_effect_result(now, task.effect, EffectOutcome::Done);
+                }
+                Action::Authenticate { id, auth, token } => {
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move {
+                        let outcome = tokio::task::spawn_blocking(move || {
+                            arcp_host::server::effect_outcome(&*auth, &token)
+                        })
+                        .await
+                        .unwrap_or_else(|_| EffectOutcome::Failed {
+                            message: "authentication failed".into(),
+                        });
+                        let _ = tx.send(Input::EffectResult { id, outcome }).await;
+                    });
+                }
+                Action::Store(batch) => {
+                    if let Some((t, _)) = &self.store {
+                        t.send(batch);
+                    }
+                }
+            }
         }
     }
 
-    /// Cancels every agent, closes every connection (1000) and waits for the store to
-    /// commit what is pending.
+    /// Queues `out` on `conn`'s writer; a full queue is waited on for at most
+    /// `send_timeout`. `true` when queued.
+    async fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
+        let Some(port) = self.ports.get(&conn) else {
+            return false;
+        };
+        match port.out.try_send(out) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(out)) => {
+                self.host.handle_writer_full(conn);
+                let tx = port.out.clone();
+                if let Ok(Ok(())) = tokio::time::timeout(self.send_timeout, tx.send(out)).await {
+                    self.host.handle_writer_ready(conn);
+                    return true;
+                }
+            }
+        }
+        self.host.handle_writer_lost(self.clock.now(), conn);
+        false
+    }
+
+    /// Cancels every agent, closes every connection (1000, where there is room) and waits
+    /// for the store to commit what is pending.
     async fn shutdown(&mut self) {
-        self.host.shutdown(&mut self.io);
-        while self.host.store_inflight() {
-            let Some(rx) = &mut self.store_done else {
-                break;
+        self.closing = true;
+        self.host.handle_shutdown(self.clock.now());
+        loop {
+            self.drain().await;
+            let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
+                return;
             };
             match rx.recv().await {
-                Some(done) => {
-                    self.host.store_done(done);
-                    self.host.flush(&mut self.io);
-                }
-                None => break,
+                Some(done) => self.host.handle_store_done(self.clock.now(), done),
+                None => return,
             }
         }
     }

@@ -31,7 +31,8 @@ mod ws;
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
 pub use arcp_host::server::{ServerError, ServerMetrics};
 
-use arcp_host::server::{Clock, MetricsHandle, ServerOptions};
+use arcp_agents::{OsEntropy, SystemClock};
+use arcp_host::server::{MetricsHandle, ServerOptions};
 use arcp_proto::runtime::ConnId;
 use driver::{Driver, Input, Queues};
 use std::net::SocketAddr;
@@ -104,11 +105,15 @@ impl ServerBuilder {
     /// Builds the runtime (restoring from the store off the async threads) and spawns the
     /// driver.
     async fn start(mut self) -> Result<Running, ServerError> {
-        let clock = Clock::new();
+        let clock = SystemClock::new();
         let version = env!("CARGO_PKG_VERSION");
         let built = if self.opts.db.is_some() {
             let (opts, built) = tokio::task::spawn_blocking(move || {
-                let built = self.opts.build("arcp-tokio", version, &clock);
+                let now = clock.now();
+                let entropy = Box::new(OsEntropy);
+                let built = self
+                    .opts
+                    .build("arcp-tokio", version, now, clock.wall(now), entropy);
                 (self.opts, built)
             })
             .await
@@ -116,7 +121,9 @@ impl ServerBuilder {
             self.opts = opts;
             built?
         } else {
-            self.opts.build("arcp-tokio", version, &clock)?
+            let now = clock.now();
+            let entropy = Box::new(OsEntropy);
+            (self.opts).build("arcp-tokio", version, now, clock.wall(now), entropy)?
         };
         let (tx, rx) = mpsc::channel(self.opts.input_capacity);
         let (shutdown, shutdown_rx) = mpsc::channel(1);
@@ -251,7 +258,7 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// The server's counters now (updated after every drain of the driver).
+    /// The server's counters (published by the driver at most 5 ms after a change).
     pub fn metrics(&self) -> ServerMetrics {
         self.metrics.get()
     }

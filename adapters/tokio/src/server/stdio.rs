@@ -79,6 +79,8 @@ async fn write_loop<W>(
     W: AsyncWrite + Unpin,
 {
     let mut killable = true;
+    // One line: the frame and its newline, in one write (the buffer is reused).
+    let mut line = Vec::new();
     loop {
         let item = tokio::select! {
             biased;
@@ -90,9 +92,11 @@ async fn write_loop<W>(
         };
         match item {
             None | Some(Outbound::Close(_)) => break,
-            Some(Outbound::Frame(mut bytes)) => {
-                bytes.push(b'\n');
-                if writer.write_all(&bytes).await.is_err() {
+            Some(Outbound::Frame(bytes)) => {
+                line.clear();
+                line.extend_from_slice(&bytes);
+                line.push(b'\n');
+                if writer.write_all(&line).await.is_err() {
                     break;
                 }
                 if out.is_empty() && writer.flush().await.is_err() {

@@ -16,12 +16,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 /// What every WebSocket connection task needs.
 pub(crate) struct WsOptions {
@@ -213,9 +213,11 @@ async fn write_loop<S>(
                 break;
             }
             Some(Outbound::Frame(bytes)) => {
-                let text = String::from_utf8(bytes)
-                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-                if sink.feed(Message::Text(text.into())).await.is_err() {
+                // The core's bytes, shared, not copied; its JSON is always UTF-8.
+                let Ok(text) = Utf8Bytes::try_from(bytes) else {
+                    continue;
+                };
+                if sink.feed(Message::Text(text)).await.is_err() {
                     break;
                 }
                 if out.is_empty() {
