@@ -112,7 +112,7 @@ impl SubmitRequest {
             lease_constraints: self.lease_constraints,
             idempotency_key: self.idempotency_key,
             max_runtime_sec: self.max_runtime_sec,
-            parent_job_id: self.parent_job_id,
+            parent_job_id: self.parent_job_id.map(Into::into),
             delegate_id: None,
             extra: Map::new(),
         };
@@ -159,7 +159,7 @@ impl ClientSession {
         kind: Option<RequestKind>,
     ) -> Result<RequestId, ApiError> {
         let mut frame = self.session_frame(now, message).with_trace(trace);
-        frame.job_id = job_id;
+        frame.job_id = job_id.map(Into::into);
         let id = frame.id.clone();
         self.send(now, frame)?;
         if let Some(kind) = kind {
@@ -277,7 +277,7 @@ impl ClientSession {
             ));
         }
         let sub = Subscribe {
-            job_id: job_id.to_owned(),
+            job_id: job_id.to_owned().into(),
             history: Some(history),
             from_event_seq,
         };
@@ -304,7 +304,7 @@ impl ClientSession {
             return Err(ApiError::NotSubscribed(job_id.to_owned()));
         }
         let unsub = Unsubscribe {
-            job_id: job_id.to_owned(),
+            job_id: job_id.to_owned().into(),
         };
         let id = self.send_request(now, Message::Unsubscribe(unsub), None, None, None)?;
         self.seq.unsubscribe(job_id);

@@ -85,7 +85,7 @@ impl ClientSession {
 
     fn on_handshake_frame(&mut self, now: Instant, frame: Frame) {
         match frame.message {
-            Message::Welcome(w) => self.on_welcome(now, frame.session_id, w),
+            Message::Welcome(w) => self.on_welcome(now, frame.session_id.map(Into::into), w),
             Message::Error(error) => {
                 let resuming = self.resuming;
                 self.push_event(ClientEvent::HandshakeFailed { error, resuming });
@@ -103,7 +103,7 @@ impl ClientSession {
     }
 
     fn on_welcome(&mut self, now: Instant, envelope_sid: Option<String>, w: Welcome) {
-        let Some(sid) = envelope_sid.or(w.session_id) else {
+        let Some(sid) = envelope_sid.or(w.session_id.map(Into::into)) else {
             self.push_event(protocol_error("session.welcome without session_id"));
             self.close_session(CloseReason::HandshakeFailed, RequestError::SessionClosed);
             return;
@@ -197,26 +197,28 @@ impl ClientSession {
                 });
             }
             Message::Accepted(a) => {
-                let request_id =
-                    self.take_pending(a.request_id.clone(), |k| *k == RequestKind::Submit);
+                let request_id = self.take_pending(a.request_id.clone().map(Into::into), |k| {
+                    *k == RequestKind::Submit
+                });
                 // D27: an idempotent resubmit of an ended job is followed by a copy of its
                 // terminal; that copy is the one allowed repeat.
                 self.ended.rearm(&a.job_id);
                 self.push_event(ClientEvent::Accepted {
                     request_id,
-                    job_id: a.job_id.clone(),
+                    job_id: a.job_id.clone().into(),
                     accepted: Box::new(a),
                 });
             }
             Message::Jobs(jobs) => {
-                let request_id =
-                    self.take_pending(jobs.request_id.clone(), |k| *k == RequestKind::ListJobs);
+                let request_id = self.take_pending(jobs.request_id.clone().map(Into::into), |k| {
+                    *k == RequestKind::ListJobs
+                });
                 self.push_event(ClientEvent::Jobs { request_id, jobs });
             }
             Message::Subscribed(s) => {
                 let job = s.job_id.clone();
                 let request_id = self.take_pending(
-                    s.request_id.clone(),
+                    s.request_id.clone().map(Into::into),
                     |k| matches!(k, RequestKind::Subscribe(j) if *j == job),
                 );
                 self.push_event(ClientEvent::Subscribed {
@@ -229,7 +231,7 @@ impl ClientSession {
             }
             Message::Welcome(_) => self.push_event(protocol_error("second session.welcome")),
             message @ (Message::Event(_) | Message::Result(_) | Message::JobError(_)) => {
-                self.on_job_frame(job_id, seq, message);
+                self.on_job_frame(job_id.map(Into::into), seq, message);
             }
             other => self.push_event(protocol_error(format!(
                 "{} is not sent by a runtime",
@@ -253,7 +255,7 @@ impl ClientSession {
                     self.seq.unsubscribe(job);
                 }
                 self.push_event(ClientEvent::RequestFailed {
-                    request_id: RequestId(id),
+                    request_id: RequestId(id.into()),
                     kind,
                     error: RequestError::Runtime(e),
                 });

@@ -287,7 +287,7 @@ impl ClientSession {
         }
         let resume = match (&self.session_id, &self.resume_token) {
             (Some(session_id), Some(token)) => Some(ResumeRequest {
-                session_id: session_id.clone(),
+                session_id: session_id.clone().into(),
                 resume_token: token.clone(),
                 last_event_seq: self.seq.last(),
             }),
@@ -376,7 +376,7 @@ impl ClientSession {
     fn session_frame(&mut self, now: Instant, message: Message) -> Frame {
         let mut frame = Frame::new(self.mint(now), message);
         if self.state == ClientState::Open {
-            frame.session_id = self.session_id.clone();
+            frame.session_id = self.session_id.clone().map(Into::into);
         }
         frame
     }

@@ -38,8 +38,8 @@ pub use event::{
     ToolResultBody,
 };
 pub use ids::{
-    Entropy, IdKind, IdMinter, MAX_ENVELOPE_ID_LEN, SeededEntropy, TraceId, TraceIdError,
-    valid_envelope_id,
+    Entropy, IdKind, IdMinter, JobId, MAX_ENVELOPE_ID_LEN, RequestId, SeededEntropy, SessionId,
+    TraceId, TraceIdError, valid_envelope_id,
 };
 pub use job::{
     Accepted, Cancel, Credential, CredentialConstraints, FinalStatus, JobError, JobResult,

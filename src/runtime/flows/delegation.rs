@@ -61,7 +61,7 @@ impl Runtime {
         }
         let child_id = self.mint(now, IdKind::Job);
         let body = DelegateBody {
-            child_job_id: child_id.clone(),
+            child_job_id: child_id.clone().into(),
             agent: resolved.clone(),
             lease: Some(lease_map),
             lease_constraints: lease_constraints.clone(),

@@ -173,7 +173,7 @@ impl Runtime {
         let principal = s.principal().to_owned();
         let welcome = Welcome {
             runtime: self.cfg.runtime.clone(),
-            session_id: Some(sid.clone()),
+            session_id: Some(sid.clone().into()),
             resume_token: pw.token,
             resume_window_sec: self.cfg.resume_window.as_secs(),
             // D26: only with `heartbeat` negotiated.
@@ -247,12 +247,12 @@ impl Runtime {
             let features = self.cfg.negotiate(f);
             self.sessions.set_features(&sid, features);
         }
-        let pw = PendingWelcome::new(conn, sid.clone(), req.request_id.clone(), Some(last));
+        let pw = PendingWelcome::new(conn, sid.clone().into(), req.request_id.clone(), Some(last));
         if from == ResumeFrom::Store {
             self.sessions.set_welcoming(&sid, true);
             let id = self.push_effect(
                 Effect::ReadEvents {
-                    session_id: sid,
+                    session_id: sid.into(),
                     after_seq: last,
                 },
                 Some(Pending::ReadForResume(Box::new(pw))),

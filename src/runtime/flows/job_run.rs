@@ -75,7 +75,7 @@ impl Runtime {
                 id: self.mint(now, IdKind::Envelope),
                 session_id: None,
                 trace_id: trace,
-                job_id: Some(job_id.to_owned()),
+                job_id: Some(job_id.to_owned().into()),
                 event_seq: None,
                 message: msg,
             };

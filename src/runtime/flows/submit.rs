@@ -129,7 +129,7 @@ impl Runtime {
                 .idempotency_key
                 .map(|k| (k, fingerprint.unwrap_or_default())),
             max_runtime_sec: submit.max_runtime_sec,
-            parent_job_id: submit.parent_job_id,
+            parent_job_id: submit.parent_job_id.map(Into::into),
             delegate_id: submit.delegate_id,
         }))
     }
@@ -189,17 +189,17 @@ impl Runtime {
     ) {
         let accepted_at = self.ids.timestamp_at(now);
         let accepted = Accepted {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent.clone(),
             accepted_at: accepted_at.clone(),
             lease: nj.lease.map.clone(),
             lease_constraints: nj.lease_constraints.clone(),
             budget: nj.lease.budget.clone(), // D12
-            parent_job_id: nj.parent_job_id.clone(),
+            parent_job_id: nj.parent_job_id.clone().map(Into::into),
             delegate_id: nj.delegate_id.clone(),
             trace_id: nj.trace_id,
             credentials: (!credentials.is_empty()).then(|| credentials.clone()),
-            request_id: nj.request_id.clone(),
+            request_id: nj.request_id.clone().map(Into::into),
         };
         let replayable = nj.idempotency.is_some() || self.cfg.durable;
         let job = Job::new(&nj, accepted_at, credentials.clone(), &accepted, replayable);
@@ -281,7 +281,7 @@ impl Runtime {
         let terminal = job.terminal().cloned();
         let owner = job.principal().to_owned();
         if let Some(mut acc) = job.accepted().cloned() {
-            acc.request_id = Some(request_id.to_owned());
+            acc.request_id = Some(request_id.to_owned().into());
             // D26 over D27: the copy keeps the payload, except that credentials only go to a
             // session of the submitting principal that negotiated `provisioned_credentials`.
             let may_see = self

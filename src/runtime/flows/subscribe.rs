@@ -77,8 +77,8 @@ impl Runtime {
         let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq());
         let n = history.len() as u64;
         let subscribed = Subscribed {
-            request_id: Some(request_id),
-            job_id: job.id().to_owned(),
+            request_id: Some(request_id.into()),
+            job_id: (job.id().to_owned()).into(),
             current_status: job.status(),
             agent: job.agent().clone(),
             lease: Some(job.lease().map.clone()),
@@ -87,7 +87,7 @@ impl Runtime {
             // D9: credentials only to the submitting principal.
             credentials: (owner && may_see_secrets && !job.credentials().is_empty())
                 .then(|| job.credentials().to_vec()),
-            parent_job_id: job.parent_job_id().map(str::to_owned),
+            parent_job_id: (job.parent_job_id().map(str::to_owned)).map(Into::into),
             trace_id: job.trace_id(),
             subscribed_from: Some(if n == 0 { 0 } else { last_seq + n }),
             replayed: Some(Replayed::Count(n)),

@@ -204,11 +204,11 @@ impl Job {
     /// Its `session.jobs` entry (§6.6, D11).
     pub fn summary(&self) -> JobSummary {
         JobSummary {
-            job_id: self.id.clone(),
+            job_id: self.id.clone().into(),
             agent: self.agent.to_string(),
             status: self.status,
             submitted_at: Some(self.submitted_at.clone()),
-            parent_job_id: self.parent_job_id.clone(),
+            parent_job_id: self.parent_job_id.clone().map(Into::into),
             delegate_id: self.delegate_id.clone(),
             trace_id: self.trace_id,
             created_at: Some(self.submitted_at.clone()),

@@ -278,7 +278,7 @@ impl Sessions {
         }
         s.last_seq += 1;
         let seq = s.last_seq;
-        frame.session_id = Some(s.id.clone());
+        frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
         let (kept, encoded) = s.ring.push(seq, frame, scratch);
@@ -286,7 +286,7 @@ impl Sessions {
             let record = StoredFrame {
                 session_id: s.id.clone(),
                 event_seq: seq,
-                job_id: frame.job_id.clone(),
+                job_id: frame.job_id.clone().map(Into::into),
                 frame,
                 encoded,
             };
@@ -385,7 +385,7 @@ impl Sessions {
         let deny =
             |m: &str| ErrorPayload::new(ErrorCode::PermissionDenied, m).with_request_id(request_id);
         let presented = token_hash(&r.resume_token);
-        match self.map.get(&r.session_id) {
+        match self.map.get(r.session_id.as_str()) {
             None => Err(deny("no resumable session")),
             Some(s) if principal.is_some_and(|p| p != s.principal) => {
                 Err(deny("no resumable session"))
