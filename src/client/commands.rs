@@ -1,7 +1,8 @@
 //! Commands: what the host asks the session to do. Each returns an [`ApiError`] on caller
 //! misuse and sends nothing then; none is ever refused because of peer data.
 
-use super::event::{ClientEvent, ClientState, CloseReason, RequestError, RequestId, RequestKind};
+use super::event::{ClientEvent, ClientState, CloseReason, RequestError, RequestKind};
+use crate::wire::{JobId, RequestId};
 use super::{ApiError, ClientSession};
 use crate::time::Instant;
 use crate::wire::{
@@ -154,7 +155,7 @@ impl ClientSession {
         &mut self,
         now: Instant,
         message: Message,
-        job_id: Option<String>,
+        job_id: Option<JobId>,
         trace: Option<TraceId>,
         kind: Option<RequestKind>,
     ) -> Result<RequestId, ApiError> {
@@ -165,7 +166,7 @@ impl ClientSession {
         if let Some(kind) = kind {
             self.pending.push_back((id.clone(), kind));
         }
-        Ok(RequestId(id))
+        Ok(RequestId::from(id))
     }
 
     /// `job.submit`. The runtime mints the job id; the `Accepted` event with this
@@ -191,7 +192,7 @@ impl ClientSession {
     pub fn cancel(
         &mut self,
         now: Instant,
-        job_id: &str,
+        job_id: &JobId,
         reason: Option<&str>,
     ) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
@@ -257,7 +258,7 @@ impl ClientSession {
     pub fn subscribe(
         &mut self,
         now: Instant,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<RequestId, ApiError> {
@@ -277,7 +278,7 @@ impl ClientSession {
             ));
         }
         let sub = Subscribe {
-            job_id: job_id.to_owned().into(),
+            job_id: job_id.clone(),
             history: Some(history),
             from_event_seq,
         };
@@ -286,7 +287,7 @@ impl ClientSession {
             Message::Subscribe(sub),
             Some(job_id.to_owned()),
             None,
-            Some(RequestKind::Subscribe(job_id.to_owned())),
+            Some(RequestKind::Subscribe(job_id.clone())),
         )?;
         self.seq.subscribe(job_id);
         // A subscription with history may replay the job's terminal again.
@@ -295,7 +296,7 @@ impl ClientSession {
     }
 
     /// `job.unsubscribe` (gated by `subscribe`, D26). Nothing of the job is delivered after.
-    pub fn unsubscribe(&mut self, now: Instant, job_id: &str) -> Result<RequestId, ApiError> {
+    pub fn unsubscribe(&mut self, now: Instant, job_id: &JobId) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
         self.require_feature("subscribe")?;
@@ -304,7 +305,7 @@ impl ClientSession {
             return Err(ApiError::NotSubscribed(job_id.to_owned()));
         }
         let unsub = Unsubscribe {
-            job_id: job_id.to_owned().into(),
+            job_id: job_id.clone(),
         };
         let id = self.send_request(now, Message::Unsubscribe(unsub), None, None, None)?;
         self.seq.unsubscribe(job_id);

@@ -1,6 +1,7 @@
 //! [`ApiError`]: caller misuse, returned from commands. Never caused by peer data.
 
 use super::event::ClientState;
+use crate::wire::JobId;
 
 /// Why a command was refused. Nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,10 +20,10 @@ pub enum ApiError {
     InvalidArgument(String),
     /// `unsubscribe` of a job this session does not observe.
     #[error("not subscribed to {0}")]
-    NotSubscribed(String),
+    NotSubscribed(JobId),
     /// `subscribe` to a job already observed.
     #[error("already subscribed to {0}")]
-    AlreadySubscribed(String),
+    AlreadySubscribed(JobId),
     /// Too many requests (or pings) await an answer.
     #[error("too many pending requests (limit {0})")]
     TooManyPending(usize),

@@ -2,11 +2,10 @@
 //! small types it carries.
 
 use crate::wire::{
-    Accepted, AgentInfo, ErrorCode, ErrorPayload, JobEvent, Jobs, RuntimeInfo, Subscribed,
+    JobId, RequestId, SessionId, Accepted, AgentInfo, ErrorCode, ErrorPayload, JobEvent, Jobs, RuntimeInfo, Subscribed,
     Timestamp,
 };
 use serde_json::Value;
-use std::fmt;
 use std::time::Duration;
 
 /// Where the session is.
@@ -22,23 +21,6 @@ pub enum ClientState {
     Closed,
 }
 
-/// A request, named by the envelope id of the frame that carried it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub(crate) String);
-
-impl RequestId {
-    /// The envelope id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// Requests that await an answer frame.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RequestKind {
@@ -47,7 +29,7 @@ pub enum RequestKind {
     /// `session.list_jobs`, answered by `session.jobs`.
     ListJobs,
     /// `job.subscribe` of this job, answered by `job.subscribed`.
-    Subscribe(String),
+    Subscribe(JobId),
 }
 
 /// Why a request failed.
@@ -66,7 +48,7 @@ pub enum RequestError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResumeState {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The latest resume token (rotated on every welcome).
     pub resume_token: String,
     /// The highest `event_seq` delivered to the host.
@@ -214,7 +196,7 @@ pub enum JobOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WelcomeInfo {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// `true` when this welcome resumed the existing session.
     pub resumed: bool,
     /// Who the runtime is.
@@ -242,14 +224,14 @@ pub enum ClientEvent {
         /// The submit, when the runtime named it (or by FIFO order when it did not).
         request_id: Option<RequestId>,
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The whole payload.
         accepted: Box<Accepted>,
     },
     /// One `job.event`.
     JobEvent {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Its sequence number.
         event_seq: u64,
         /// Which numbering `event_seq` is in.
@@ -260,7 +242,7 @@ pub enum ClientEvent {
     /// A job's terminal frame.
     Terminal {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Its sequence number.
         event_seq: u64,
         /// Which numbering `event_seq` is in.
@@ -271,7 +253,7 @@ pub enum ClientEvent {
     /// A streamed result was refused (D32); the job's terminal reports it again.
     ResultRefused {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The stream.
         result_id: String,
         /// Why.

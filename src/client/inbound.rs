@@ -4,12 +4,13 @@
 
 use super::ClientSession;
 use super::event::{
-    ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestId, RequestKind,
+    ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind,
     SeqSpace, WelcomeInfo,
 };
 use super::sequence::Verdict;
 use crate::time::Instant;
 use crate::wire::{
+    RequestId, SessionId,
     Direction, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, JobError, JobResult, Limits,
     Message, Pong, Welcome, decode,
 };
@@ -85,7 +86,7 @@ impl ClientSession {
 
     fn on_handshake_frame(&mut self, now: Instant, frame: Frame) {
         match frame.message {
-            Message::Welcome(w) => self.on_welcome(now, frame.session_id.map(Into::into), w),
+            Message::Welcome(w) => self.on_welcome(now, frame.session_id, w),
             Message::Error(error) => {
                 let resuming = self.resuming;
                 self.push_event(ClientEvent::HandshakeFailed { error, resuming });
@@ -102,8 +103,8 @@ impl ClientSession {
         }
     }
 
-    fn on_welcome(&mut self, now: Instant, envelope_sid: Option<String>, w: Welcome) {
-        let Some(sid) = envelope_sid.or(w.session_id.map(Into::into)) else {
+    fn on_welcome(&mut self, now: Instant, envelope_sid: Option<SessionId>, w: Welcome) {
+        let Some(sid) = envelope_sid.or(w.session_id) else {
             self.push_event(protocol_error("session.welcome without session_id"));
             self.close_session(CloseReason::HandshakeFailed, RequestError::SessionClosed);
             return;
@@ -169,11 +170,11 @@ impl ClientSession {
                 if let Some(pos) = self.pending.iter().position(|(i, _)| *i == id) {
                     self.pending.remove(pos);
                 }
-                Some(RequestId(id))
+                Some(RequestId::from(id))
             }
             None => {
                 let pos = self.pending.iter().position(|(_, k)| fits(k))?;
-                self.pending.remove(pos).map(|(id, _)| RequestId(id))
+                self.pending.remove(pos).map(|(id, _)| RequestId::from(id))
             }
         }
     }
@@ -255,7 +256,7 @@ impl ClientSession {
                     self.seq.unsubscribe(job);
                 }
                 self.push_event(ClientEvent::RequestFailed {
-                    request_id: RequestId(id.into()),
+                    request_id: RequestId::from(id),
                     kind,
                     error: RequestError::Runtime(e),
                 });
@@ -317,14 +318,14 @@ impl ClientSession {
                     _ => None,
                 };
                 self.push_event(ClientEvent::JobEvent {
-                    job_id: job_id.clone(),
+                    job_id: job_id.clone().into(),
                     event_seq: seq,
                     space,
                     event,
                 });
                 if let Some((result_id, reason)) = refused {
                     self.push_event(ClientEvent::ResultRefused {
-                        job_id,
+                        job_id: job_id.into(),
                         result_id,
                         reason,
                     });
@@ -348,7 +349,7 @@ impl ClientSession {
         self.seq.unsubscribe(&job_id);
         self.ended.insert(&job_id);
         self.push_event(ClientEvent::Terminal {
-            job_id,
+            job_id: job_id.into(),
             event_seq,
             space,
             outcome,

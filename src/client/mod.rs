@@ -42,14 +42,17 @@ pub use commands::{DEFAULT_CANCEL_REASON, ListJobsRequest, SubmitRequest};
 pub use config::{ALL_FEATURES, AutoAck, ClientConfig};
 pub use error::ApiError;
 pub use event::{
-    ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestId,
+    ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError,
     RequestKind, ResultValue, ResumeState, SeqSpace, WelcomeInfo,
 };
 pub use results::decode_base64;
+/// Requests are named by the wire's [`RequestId`](crate::wire::RequestId).
+#[doc(no_inline)]
+pub use crate::wire::RequestId;
 
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    Auth, Capabilities, Entropy, Frame, Hello, IdKind, IdMinter, Message, ResumeRequest,
+    Auth, SessionId, Capabilities, Entropy, Frame, Hello, IdKind, IdMinter, Message, ResumeRequest,
 };
 use ack::AutoAcker;
 use heartbeat::Heartbeat;
@@ -65,7 +68,7 @@ pub struct ClientSession {
     entropy: Box<dyn Entropy + Send>,
     ids: IdMinter,
     state: ClientState,
-    session_id: Option<String>,
+    session_id: Option<SessionId>,
     resume_token: Option<String>,
     /// The handshake in progress is a resume.
     resuming: bool,
@@ -157,8 +160,8 @@ impl ClientSession {
     }
 
     /// The session id, once welcomed (kept across drops).
-    pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session_id.as_ref()
     }
 
     /// The negotiated features: requested ∩ offered, in request order (empty before the
@@ -416,7 +419,7 @@ impl ClientSession {
                 self.seq.unsubscribe(job);
             }
             self.events.push_back(ClientEvent::RequestFailed {
-                request_id: RequestId(id),
+                request_id: RequestId::from(id),
                 kind: Some(kind),
                 error: error.clone(),
             });

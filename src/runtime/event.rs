@@ -2,7 +2,9 @@
 //! ([`RuntimeEvent`]).
 
 use super::effect::ConnId;
-use crate::wire::{AgentRef, ChunkEncoding, ErrorCode, EventBody, LeaseConstraints, LeaseMap};
+use crate::wire::{
+    AgentRef, ChunkEncoding, ErrorCode, EventBody, JobId, LeaseConstraints, LeaseMap, SessionId,
+};
 use serde_json::Value;
 
 /// Something a running agent emits, fed in with `Runtime::handle_agent_event`.
@@ -69,7 +71,7 @@ pub enum AgentReply {
     /// A delegation started this child job.
     Delegated {
         /// The child's id.
-        child_job_id: String,
+        child_job_id: JobId,
     },
 }
 
@@ -81,7 +83,7 @@ pub enum RuntimeEvent {
         /// The connection.
         conn: ConnId,
         /// The session.
-        session_id: String,
+        session_id: SessionId,
         /// Its principal.
         principal: String,
         /// `true` for a resume.
@@ -90,7 +92,7 @@ pub enum RuntimeEvent {
     /// A session's resume window elapsed; it is gone.
     SessionExpired {
         /// The session.
-        session_id: String,
+        session_id: SessionId,
     },
     /// A connection's heartbeat was lost (D25); it is being closed.
     HeartbeatLost {
@@ -107,7 +109,7 @@ pub enum RuntimeEvent {
     /// A job ended.
     JobEnded {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Its final status (`success`, `error`, `cancelled`, `timed_out`).
         status: crate::wire::JobStatus,
         /// The inline result of a `job.result` that carried one (e.g. for a delegating parent).
@@ -124,11 +126,11 @@ pub enum RuntimeEvent {
     /// A `job.subscribe` was decided (spec §14 subscription audit); one per subscribe.
     SubscribeAudit {
         /// The subscribing session.
-        session_id: String,
+        session_id: SessionId,
         /// Its principal.
         subscriber_principal: String,
         /// The job named by the subscribe.
-        job_id: String,
+        job_id: JobId,
         /// The job's submitting principal; `None` when no such job is known.
         target_principal: Option<String>,
         /// The decision.
@@ -146,7 +148,7 @@ pub enum RuntimeEvent {
     /// A credential could not be revoked after every attempt.
     CredentialRevocationFailed {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The credential.
         credential_id: String,
         /// The last failure.

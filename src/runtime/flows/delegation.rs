@@ -25,7 +25,7 @@ impl Runtime {
         lease_map: LeaseMap,
         lease_constraints: Option<LeaseConstraints>,
     ) -> Result<String, ErrorPayload> {
-        self.authorize(
+        self.authorize_job(
             now,
             parent_id,
             &Operation::new("agent.delegate", agent.name.clone()),

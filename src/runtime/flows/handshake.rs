@@ -211,7 +211,7 @@ impl Runtime {
         }
         self.out.push_event(RuntimeEvent::SessionOpened {
             conn,
-            session_id: sid,
+            session_id: sid.into(),
             principal,
             resumed: pw.replay_after.is_some(),
         });

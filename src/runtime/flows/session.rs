@@ -52,7 +52,7 @@ impl Runtime {
         }
         self.subs.end_session(sid);
         self.out.push_event(RuntimeEvent::SessionExpired {
-            session_id: sid.to_owned(),
+            session_id: sid.to_owned().into(),
         });
     }
 

@@ -158,7 +158,7 @@ impl Runtime {
                 .is_some_and(|s| s.has("provisioned_credentials"));
         if wants_creds {
             let effect = Effect::MintCredentials {
-                job_id: nj.job_id.clone(),
+                job_id: nj.job_id.clone().into(),
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
@@ -246,15 +246,15 @@ impl Runtime {
                 .set_timer(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
         }
         let start = AgentStart {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent,
             input: nj.input,
             lease: nj.lease.map,
             lease_constraints: nj.lease_constraints,
             credentials,
             principal: nj.principal,
-            session_id: nj.session_id,
-            parent_job_id: nj.parent_job_id,
+            session_id: nj.session_id.into(),
+            parent_job_id: nj.parent_job_id.map(Into::into),
             trace_id: nj.trace_id,
             max_runtime_sec: nj.max_runtime_sec,
         };

@@ -184,8 +184,8 @@ impl Job {
     /// The durable record.
     pub fn record(&self) -> JobRecord {
         JobRecord {
-            job_id: self.id.clone(),
-            session_id: self.session_id.clone(),
+            job_id: self.id.clone().into(),
+            session_id: self.session_id.clone().into(),
             principal: self.principal.clone(),
             agent: self.agent.clone(),
             status: self.status,
@@ -194,7 +194,7 @@ impl Job {
             lease: self.lease.map.clone(),
             lease_constraints: self.lease_constraints.clone(),
             trace_id: self.trace_id,
-            parent_job_id: self.parent_job_id.clone(),
+            parent_job_id: self.parent_job_id.clone().map(Into::into),
             delegate_id: self.delegate_id.clone(),
             accepted: self.accepted.clone(),
             terminal: self.terminal.clone(),
@@ -324,15 +324,15 @@ impl Jobs {
             .ok()?;
         let unfinished = !r.status.is_terminal();
         self.insert(Job {
-            id: r.job_id,
+            id: r.job_id.into(),
             principal: r.principal,
-            session_id: r.session_id,
+            session_id: r.session_id.into(),
             agent: r.agent,
             status: r.status,
             lease,
             lease_constraints: r.lease_constraints,
             trace_id: r.trace_id,
-            parent_job_id: r.parent_job_id,
+            parent_job_id: r.parent_job_id.map(Into::into),
             delegate_id: r.delegate_id,
             submitted_at: r.submitted_at,
             credentials: Vec::new(),

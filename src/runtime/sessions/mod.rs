@@ -198,7 +198,7 @@ impl Sessions {
     /// only (a resume reads it back), expired when its window already closed.
     pub fn restore(&mut self, r: SessionRecord, expired: bool) {
         let mut s = self.session(
-            r.session_id.clone(),
+            r.session_id.clone().into(),
             r.principal,
             r.resume_token_hash,
             r.features,
@@ -207,7 +207,7 @@ impl Sessions {
         s.durable_through = r.last_event_seq;
         s.ring.mark_freed(r.last_event_seq);
         s.expired = expired;
-        self.map.insert(r.session_id, s);
+        self.map.insert(r.session_id.into(), s);
     }
 
     #[inline]
@@ -284,7 +284,7 @@ impl Sessions {
         let (kept, encoded) = s.ring.push(seq, frame, scratch);
         if let Some(frame) = stored {
             let record = StoredFrame {
-                session_id: s.id.clone(),
+                session_id: s.id.clone().into(),
                 event_seq: seq,
                 job_id: frame.job_id.clone().map(Into::into),
                 frame,
@@ -476,7 +476,7 @@ impl Sessions {
     pub fn record(&self, id: &str, window: Option<Timestamp>) -> Option<SessionRecord> {
         let s = self.map.get(id)?;
         Some(SessionRecord {
-            session_id: s.id.clone(),
+            session_id: s.id.clone().into(),
             principal: s.principal.clone(),
             resume_token_hash: s.token_hash.clone(),
             last_event_seq: s.last_seq,
