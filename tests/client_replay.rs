@@ -136,7 +136,11 @@ fn issue(c: &mut ClientSession, now: Instant, f: &Value) -> Result<bool, ApiErro
             c.submit(now, req)?;
         }
         "job.cancel" => {
-            c.cancel(now, job, p["reason"].as_str())?;
+            c.cancel(
+                now,
+                &arcp_proto::wire::JobId::from(job),
+                p["reason"].as_str(),
+            )?;
         }
         "session.list_jobs" => {
             let req: ListJobsRequest = serde_json::from_value(p.clone()).unwrap();
@@ -144,10 +148,15 @@ fn issue(c: &mut ClientSession, now: Instant, f: &Value) -> Result<bool, ApiErro
         }
         "job.subscribe" => {
             let history = p["history"].as_bool().unwrap_or(false);
-            c.subscribe(now, job, history, p["from_event_seq"].as_u64())?;
+            c.subscribe(
+                now,
+                &arcp_proto::wire::JobId::from(job),
+                history,
+                p["from_event_seq"].as_u64(),
+            )?;
         }
         "job.unsubscribe" => {
-            c.unsubscribe(now, job)?;
+            c.unsubscribe(now, &arcp_proto::wire::JobId::from(job))?;
         }
         "session.ack" => c.ack(now, p["last_processed_seq"].as_u64().unwrap())?,
         "session.ping" => {

@@ -49,7 +49,7 @@ fn submit_accepts_then_starts_the_agent_and_streams_gap_free() {
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
     assert!(acc.get("event_seq").is_none());
-    let job = acc["job_id"].as_str().unwrap().to_owned();
+    let job = arcp_proto::wire::JobId::from(acc["job_id"].as_str().unwrap());
     assert_eq!(acc["payload"]["job_id"], job.as_str());
     let Some(Effect::StartAgent(start)) = h.all_effects.last() else {
         panic!()
@@ -90,7 +90,7 @@ fn submit_accepts_then_starts_the_agent_and_streams_gap_free() {
     h.drain();
     assert!(h.take(c).is_empty());
     assert!(h.events.contains(&RuntimeEvent::JobEnded {
-        job_id: job.clone(),
+        job_id: job.clone().into(),
         status: JobStatus::Success,
         result: Some(json!({"x": 1})),
         error_code: None,
@@ -171,7 +171,7 @@ fn idempotent_resubmit_d27() {
     let p = json!({"agent":"echo","input":1,"idempotency_key":"k1"});
     h.send(c, json!({"id":eid(1),"type":"job.submit","payload":p}));
     let first = h.take_json(c).remove(0);
-    let job = first["job_id"].as_str().unwrap().to_owned();
+    let job = arcp_proto::wire::JobId::from(first["job_id"].as_str().unwrap());
     // While running: same accepted payload except request_id, fresh envelope, no terminal.
     h.send(c, json!({"id":eid(2),"type":"job.submit","payload":p}));
     let again = h.take_json(c);
@@ -235,7 +235,7 @@ fn cancel_only_from_the_submitting_session_d6_d7_d37() {
     assert_eq!(out[0]["event_seq"], 1);
     assert_eq!(out[0]["payload"]["final_status"], "cancelled");
     assert!(h.all_effects.contains(&Effect::CancelAgent {
-        job_id: job.clone()
+        job_id: job.clone().into()
     }));
     // Cancelling a finished job does nothing.
     h.send(c, cancel(6, &job));
@@ -255,7 +255,10 @@ fn max_runtime_ends_timed_out_d8() {
     h.advance(Duration::from_millis(1));
     let out = h.take_json(c);
     assert_eq!(out[0]["payload"]["final_status"], "timed_out");
-    assert!(h.all_effects.contains(&Effect::CancelAgent { job_id: job }));
+    assert!(
+        h.all_effects
+            .contains(&Effect::CancelAgent { job_id: job.into() })
+    );
 }
 
 #[test]

@@ -2,13 +2,13 @@
 //! misuse and sends nothing then; none is ever refused because of peer data.
 
 use super::event::{ClientEvent, ClientState, CloseReason, RequestError, RequestKind};
-use crate::wire::{JobId, RequestId};
 use super::{ApiError, ClientSession};
 use crate::time::Instant;
 use crate::wire::{
     AgentRef, Bye, Cancel, LeaseConstraints, LeaseMap, ListJobs, MAX_IDEMPOTENCY_KEY_LEN,
     MAX_RUNTIME_SEC, Message, Submit, Subscribe, TraceId, Unsubscribe,
 };
+use crate::wire::{JobId, RequestId};
 use serde_json::{Map, Value};
 
 /// `session.list_jobs` arguments: filter, limit (1..=1000) and cursor.

@@ -2,8 +2,8 @@
 //! small types it carries.
 
 use crate::wire::{
-    JobId, RequestId, SessionId, Accepted, AgentInfo, ErrorCode, ErrorPayload, JobEvent, Jobs, RuntimeInfo, Subscribed,
-    Timestamp,
+    Accepted, AgentInfo, ErrorCode, ErrorPayload, JobEvent, JobId, Jobs, RequestId, RuntimeInfo,
+    SessionId, Subscribed, Timestamp,
 };
 use serde_json::Value;
 use std::time::Duration;

@@ -4,15 +4,14 @@
 
 use super::ClientSession;
 use super::event::{
-    ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind,
-    SeqSpace, WelcomeInfo,
+    ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind, SeqSpace,
+    WelcomeInfo,
 };
 use super::sequence::Verdict;
 use crate::time::Instant;
 use crate::wire::{
-    RequestId, SessionId,
     Direction, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, JobError, JobResult, Limits,
-    Message, Pong, Welcome, decode,
+    Message, Pong, RequestId, SessionId, Welcome, decode,
 };
 use std::time::Duration;
 

@@ -38,21 +38,21 @@ mod inbound;
 mod results;
 mod sequence;
 
+/// Requests are named by the wire's [`RequestId`](crate::wire::RequestId).
+#[doc(no_inline)]
+pub use crate::wire::RequestId;
 pub use commands::{DEFAULT_CANCEL_REASON, ListJobsRequest, SubmitRequest};
 pub use config::{ALL_FEATURES, AutoAck, ClientConfig};
 pub use error::ApiError;
 pub use event::{
-    ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError,
-    RequestKind, ResultValue, ResumeState, SeqSpace, WelcomeInfo,
+    ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind,
+    ResultValue, ResumeState, SeqSpace, WelcomeInfo,
 };
 pub use results::decode_base64;
-/// Requests are named by the wire's [`RequestId`](crate::wire::RequestId).
-#[doc(no_inline)]
-pub use crate::wire::RequestId;
 
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    Auth, SessionId, Capabilities, Entropy, Frame, Hello, IdKind, IdMinter, Message, ResumeRequest,
+    Auth, Capabilities, Entropy, Frame, Hello, IdKind, IdMinter, Message, ResumeRequest, SessionId,
 };
 use ack::AutoAcker;
 use heartbeat::Heartbeat;

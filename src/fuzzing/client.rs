@@ -4,7 +4,7 @@ use crate::client::{
     AutoAck, ClientConfig, ClientEvent, ClientSession, ListJobsRequest, SeqSpace, SubmitRequest,
 };
 use crate::time::{Instant, WallClock};
-use crate::wire::{Frame, MessageType, SeededEntropy};
+use crate::wire::{Frame, JobId, MessageType, SeededEntropy};
 use arbitrary::Unstructured;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -24,8 +24,8 @@ const CODES: [&str; 6] = [
 #[derive(Default)]
 struct ClientChecker {
     last_session_seq: u64,
-    sub_last: HashMap<String, u64>,
-    ended: HashSet<String>,
+    sub_last: HashMap<JobId, u64>,
+    ended: HashSet<JobId>,
     /// Request ids and ping nonces the client minted, for the runtime side to answer.
     ids: Vec<String>,
 }
@@ -63,7 +63,7 @@ impl ClientChecker {
         }
     }
 
-    fn seq(&mut self, job_id: &str, seq: u64, space: SeqSpace) {
+    fn seq(&mut self, job_id: &JobId, seq: u64, space: SeqSpace) {
         assert!(!self.ended.contains(job_id), "frame after terminal");
         let last = match space {
             SeqSpace::Session => &mut self.last_session_seq,
@@ -254,7 +254,7 @@ pub fn client_steps(data: &[u8]) {
         }
         let now = Instant::from_millis(now_ms);
         let op: u8 = u.int_in_range(0..=15).unwrap_or(0);
-        let job = *pick(&mut u, &JOBS).unwrap_or(&"job_0");
+        let job = &JobId::from(*pick(&mut u, &JOBS).unwrap_or(&"job_0"));
         let minted = match op {
             0 => {
                 c.handle_connected(now);

@@ -2,8 +2,8 @@
 //! performed by the host, which reports back with [`EffectOutcome`].
 
 use crate::wire::{
-    Accepted, AgentRef, Credential, Frame, JobStatus, LeaseConstraints, LeaseMap, Message,
-    SessionId, JobId, Timestamp, TraceId,
+    Accepted, AgentRef, Credential, Frame, JobId, JobStatus, LeaseConstraints, LeaseMap, Message,
+    SessionId, Timestamp, TraceId,
 };
 use bytes::Bytes;
 use serde_json::Value;

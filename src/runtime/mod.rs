@@ -85,7 +85,8 @@ pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};
 
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    Budget, Entropy, ErrorCode, JobId, SessionId, ErrorPayload, Frame, IdKind, Limits, Message, decode,
+    Budget, Entropy, ErrorCode, ErrorPayload, Frame, IdKind, JobId, Limits, Message, SessionId,
+    decode,
 };
 use bytes::Bytes;
 use fxhash::FxHashMap;

@@ -6,7 +6,8 @@ use super::harness::{ClientSpec, Sim};
 use crate::client::{ALL_FEATURES, ListJobsRequest, SubmitRequest};
 use crate::runtime::{AgentEvent, Operation};
 use crate::wire::{
-    AgentRef, ChunkEncoding, ErrorCode, EventBody, LeaseMap, LogBody, MetricBody, MetricValue,
+    AgentRef, ChunkEncoding, ErrorCode, EventBody, JobId, LeaseMap, LogBody, MetricBody,
+    MetricValue,
 };
 use arbitrary::{Result, Unstructured};
 use std::time::Duration;
@@ -172,7 +173,7 @@ pub fn transition(u: &mut Unstructured<'_>, clients: usize) -> Result<Transition
     })
 }
 
-fn job(sim: &Sim, i: usize) -> Option<String> {
+fn job(sim: &Sim, i: usize) -> Option<JobId> {
     if sim.jobs.is_empty() {
         return None;
     }
@@ -273,7 +274,7 @@ pub fn apply(sim: &mut Sim, t: Transition) {
             }
         }
         Transition::Agent(j, delay, ev) => {
-            let running: Vec<String> = sim.host.running.keys().cloned().collect();
+            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
             if !running.is_empty()
                 && let Some(job) = running.get(j % running.len())
             {
@@ -282,7 +283,7 @@ pub fn apply(sim: &mut Sim, t: Transition) {
         }
         Transition::Authorize(j, op) => {
             // Mostly a running job's agent asks; sometimes any known job.
-            let running: Vec<String> = sim.host.running.keys().cloned().collect();
+            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
             let pick = if running.is_empty() || j % 4 == 0 {
                 job(sim, j)
             } else {

@@ -11,7 +11,7 @@ use crate::runtime::{
     AgentReply, AgentSpec, ConnId, ObserverPolicy, Operation, Runtime, RuntimeConfig, TransportKind,
 };
 use crate::time::Instant;
-use crate::wire::{ErrorCode, Message, SeededEntropy};
+use crate::wire::{ErrorCode, JobId, Message, SeededEntropy};
 use std::time::Duration;
 
 /// How one client slot is built.
@@ -101,7 +101,7 @@ pub struct Sim {
     /// Invariant state.
     pub checker: Checker,
     /// Every job id seen (accepted, started or delegated), in order.
-    pub jobs: Vec<String>,
+    pub jobs: Vec<JobId>,
     /// When set, a readable log of everything that happens (for debugging a failing input).
     pub trace: Option<Vec<String>>,
     next_conn: u64,
@@ -224,7 +224,7 @@ impl Sim {
 
     /// Calls the lease gate for `job` and checks no authorization is granted once a budget
     /// counter is ≤ 0.
-    pub fn authorize(&mut self, job: &str, op: &Operation) {
+    pub fn authorize(&mut self, job: &JobId, op: &Operation) {
         let now = self.now();
         let r = self.runtime.authorize(now, job, op);
         self.log(|| format!("authorize {job} {op:?}: {r:?}"));

@@ -4,7 +4,7 @@
 use crate::client::{ClientEvent, ClientSession, JobOutcome, SeqSpace};
 use crate::runtime::{ConnId, Runtime, RuntimeEvent};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, Frame, Message};
+use crate::wire::{ErrorCode, Frame, JobId, Message, SessionId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -12,15 +12,15 @@ use std::time::Duration;
 #[derive(Debug, Default, Clone)]
 pub struct StreamModel {
     /// The session the stream belongs to.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The last session-space `event_seq` delivered to the host.
     pub last_seq: u64,
     /// Jobs whose terminal was delivered in the session space.
-    pub ended: BTreeSet<String>,
+    pub ended: BTreeSet<JobId>,
     /// Idempotent submits sent: each allows one copied terminal (D27).
     pub copies_allowed: u32,
     /// Per subscribed job: last subscription-space `event_seq` and whether it ended.
-    pub subs: BTreeMap<String, (u64, bool)>,
+    pub subs: BTreeMap<JobId, (u64, bool)>,
     /// Sequenced frames the client refused and surfaced as a protocol error.
     pub surfaced: u64,
     /// The client received `RESUME_WINDOW_EXPIRED` in answer to its resume.
@@ -39,7 +39,7 @@ pub struct Checker {
     /// Negotiated features per runtime connection (from its welcome ∩ the client's request).
     pub conn_features: BTreeMap<ConnId, Vec<String>>,
     /// When each job ended (from `RuntimeEvent::JobEnded`).
-    pub ended_at: BTreeMap<String, Instant>,
+    pub ended_at: BTreeMap<JobId, Instant>,
     /// Credentials whose revocation the runtime gave up on (permanent-failure event).
     pub revocation_failed: BTreeSet<String>,
     /// Steps checked.
@@ -189,7 +189,7 @@ impl Checker {
     fn ordered(
         slot: usize,
         m: &mut StreamModel,
-        job: &str,
+        job: &JobId,
         seq: u64,
         space: SeqSpace,
         terminal: bool,
@@ -253,7 +253,7 @@ impl Checker {
     pub fn credentials(
         &self,
         now: Instant,
-        minted: &BTreeMap<String, (String, Instant)>,
+        minted: &BTreeMap<String, (JobId, Instant)>,
         revoked: &BTreeSet<String>,
         bound: Duration,
     ) {

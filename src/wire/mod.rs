@@ -15,6 +15,7 @@ mod decimal;
 mod encode;
 mod error;
 mod event;
+mod feature;
 mod ids;
 mod job;
 mod lease;
@@ -37,6 +38,7 @@ pub use event::{
     MetricValue, ProgressBody, ResultChunkBody, StatusBody, ThoughtBody, ToolCallBody,
     ToolResultBody,
 };
+pub use feature::{Feature, FeatureIter, FeatureSet, UnknownFeature};
 pub use ids::{
     Entropy, IdKind, IdMinter, JobId, MAX_ENVELOPE_ID_LEN, RequestId, SeededEntropy, SessionId,
     TraceId, TraceIdError, valid_envelope_id,

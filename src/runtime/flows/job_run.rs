@@ -11,8 +11,8 @@ use crate::runtime::jobs::lease::float_number;
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind, JobError, JobEvent, JobResult,
-    JobId, JobStatus, Message, MetricValue,
+    ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind, JobError, JobEvent, JobId,
+    JobResult, JobStatus, Message, MetricValue,
 };
 use serde_json::Value;
 

@@ -602,7 +602,7 @@ mod tests {
 
     fn accepted(nj: &NewJob, creds: &[Credential]) -> Accepted {
         Accepted {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent.clone(),
             accepted_at: ts(0),
             lease: LeaseMap::default(),
@@ -612,7 +612,7 @@ mod tests {
             delegate_id: None,
             trace_id: None,
             credentials: (!creds.is_empty()).then(|| creds.to_vec()),
-            request_id: nj.request_id.clone(),
+            request_id: nj.request_id.clone().map(Into::into),
         }
     }
 
@@ -807,7 +807,7 @@ mod tests {
         let policy = ObserverPolicy::default();
         let page = |req: ListJobs| {
             jobs.list("alice", &policy, req, "r".into()).map(|p| {
-                let ids: Vec<String> = p.jobs.iter().map(|j| j.job_id.clone()).collect();
+                let ids: Vec<String> = p.jobs.iter().map(|j| j.job_id.to_string()).collect();
                 (ids, p.next_cursor)
             })
         };
@@ -841,7 +841,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            page(bad).map_err(|e| (e.message, e.request_id)),
+            page(bad).map_err(|e| (e.message, e.request_id.map(String::from))),
             Err((
                 "limit must be between 1 and 1000".to_owned(),
                 Some("r".to_owned())

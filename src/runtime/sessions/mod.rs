@@ -633,7 +633,7 @@ mod tests {
         assert_eq!(s.rotate_token("sess_1", "rtk_a"), Some(String::new()));
         let refused = |s: &Sessions, r: ResumeRequest, p: Option<&str>| {
             s.check_resume(&r, p, "req_1")
-                .map_err(|e| (e.code, e.message, e.request_id))
+                .map_err(|e| (e.code, e.message, e.request_id.map(String::from)))
         };
         let denied = |m: &str| {
             Err((
