@@ -82,7 +82,10 @@ fn config_from_hello(hello: &Value) -> ClientConfig {
     let info: ClientInfo = serde_json::from_value(p["client"].clone()).unwrap();
     let mut c = ClientConfig::new(info, p["auth"]["token"].as_str().unwrap());
     let caps = &p["capabilities"];
-    c.features = serde_json::from_value(caps["features"].clone()).unwrap();
+    let names: Vec<String> = serde_json::from_value(caps["features"].clone()).unwrap();
+    c.features = arcp_proto::wire::FeatureSet::from_names(&names);
+    // The hello lists the features in the canonical order, as the transcript does.
+    assert_eq!(c.features.to_names(), names);
     c.hello_agents = caps
         .get("agents")
         .map(|a| serde_json::from_value::<Vec<AgentInfo>>(a.clone()).unwrap());

@@ -7,7 +7,7 @@ use arcp_proto::client::{
     ApiError, ClientEvent, ClientState, CloseReason, JobOutcome, ListJobsRequest, RequestError,
     RequestKind, ResultValue, SeqSpace, SubmitRequest,
 };
-use arcp_proto::wire::{ErrorCode, JobFilter, TraceId};
+use arcp_proto::wire::{ErrorCode, Feature, FeatureSet, JobFilter, TraceId};
 use client_support::*;
 use serde_json::json;
 
@@ -41,7 +41,10 @@ fn hello_then_welcome_negotiates_the_intersection() {
         ),
     );
     assert_eq!(c.state(), ClientState::Open);
-    assert_eq!(c.features(), ["heartbeat", "ack", "progress"]);
+    assert_eq!(
+        c.features(),
+        FeatureSet::from([Feature::Heartbeat, Feature::Ack, Feature::Progress])
+    );
     assert_eq!(c.session_id().map(|s| s.as_str()), Some(SID));
     assert_eq!(c.resume_token(), Some(TOKEN1));
     let ev = evs(&mut c);
@@ -50,7 +53,10 @@ fn hello_then_welcome_negotiates_the_intersection() {
         ClientEvent::Welcome(w) => {
             assert_eq!(w.session_id, SID);
             assert!(!w.resumed);
-            assert_eq!(w.features, ["heartbeat", "ack", "progress"]);
+            assert_eq!(
+                w.features,
+                FeatureSet::from([Feature::Heartbeat, Feature::Ack, Feature::Progress])
+            );
             assert_eq!(
                 w.heartbeat_interval,
                 Some(std::time::Duration::from_secs(2))
@@ -101,17 +107,20 @@ fn commands_before_welcome_and_gated_features_are_refused_d26() {
     evs(&mut c);
     assert_eq!(
         c.list_jobs(ms(2), ListJobsRequest::default()),
-        Err(ApiError::FeatureNotNegotiated("list_jobs"))
+        Err(ApiError::FeatureNotNegotiated(Feature::ListJobs))
     );
     assert_eq!(
         c.subscribe(ms(2), &arcp_proto::wire::JobId::from(JOB), true, None),
-        Err(ApiError::FeatureNotNegotiated("subscribe"))
+        Err(ApiError::FeatureNotNegotiated(Feature::Subscribe))
     );
     assert_eq!(
         c.unsubscribe(ms(2), &arcp_proto::wire::JobId::from(JOB)),
-        Err(ApiError::FeatureNotNegotiated("subscribe"))
+        Err(ApiError::FeatureNotNegotiated(Feature::Subscribe))
     );
-    assert_eq!(c.ack(ms(2), 0), Err(ApiError::FeatureNotNegotiated("ack")));
+    assert_eq!(
+        c.ack(ms(2), 0),
+        Err(ApiError::FeatureNotNegotiated(Feature::Ack))
+    );
     assert!(txs(&mut c).is_empty());
     // Not gated: cost.budget and model.use leases, and pings.
     let req = SubmitRequest::new("budget", json!({}))

@@ -21,10 +21,7 @@ proptest! {
 fn alice() -> ClientSpec {
     ClientSpec {
         token: "alice-token",
-        features: arcp_proto::client::ALL_FEATURES
-            .iter()
-            .map(|f| f.to_string())
-            .collect(),
+        features: arcp_proto::wire::FeatureSet::all(),
         auto_ack: true,
         auto_ping: false,
     }

@@ -8,7 +8,7 @@ use crate::wire::{
     AgentRef, Bye, Cancel, LeaseConstraints, LeaseMap, ListJobs, MAX_IDEMPOTENCY_KEY_LEN,
     MAX_RUNTIME_SEC, Message, Submit, Subscribe, TraceId, Unsubscribe,
 };
-use crate::wire::{JobId, RequestId};
+use crate::wire::{Feature, JobId, RequestId};
 use serde_json::{Map, Value};
 
 /// `session.list_jobs` arguments: filter, limit (1..=1000) and cursor.
@@ -131,8 +131,8 @@ impl ClientSession {
     }
 
     /// D26: never send a gated message outside the negotiated intersection.
-    fn require_feature(&self, feature: &'static str) -> Result<(), ApiError> {
-        if self.has_feature(feature) {
+    fn require_feature(&self, feature: Feature) -> Result<(), ApiError> {
+        if self.features.contains(feature) {
             Ok(())
         } else {
             Err(ApiError::FeatureNotNegotiated(feature))
@@ -219,7 +219,7 @@ impl ClientSession {
     pub fn ack(&mut self, now: Instant, last_processed_seq: u64) -> Result<(), ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("ack")?;
+        self.require_feature(Feature::Ack)?;
         self.require_room(false)?;
         if last_processed_seq > self.seq.last() {
             return Err(ApiError::InvalidArgument(format!(
@@ -237,7 +237,7 @@ impl ClientSession {
     pub fn list_jobs(&mut self, now: Instant, req: ListJobsRequest) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("list_jobs")?;
+        self.require_feature(Feature::ListJobs)?;
         self.require_room(true)?;
         if let Some(l) = req.limit
             && !(1..=1000).contains(&l)
@@ -264,7 +264,7 @@ impl ClientSession {
     ) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("subscribe")?;
+        self.require_feature(Feature::Subscribe)?;
         self.require_room(true)?;
         if job_id.is_empty() {
             return Err(ApiError::InvalidArgument("empty job_id".into()));
@@ -299,7 +299,7 @@ impl ClientSession {
     pub fn unsubscribe(&mut self, now: Instant, job_id: &JobId) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("subscribe")?;
+        self.require_feature(Feature::Subscribe)?;
         self.require_room(false)?;
         if !self.seq.is_subscribed(job_id) {
             return Err(ApiError::NotSubscribed(job_id.to_owned()));

@@ -1,7 +1,7 @@
 //! [`ApiError`]: caller misuse, returned from commands. Never caused by peer data.
 
 use super::event::ClientState;
-use crate::wire::JobId;
+use crate::wire::{Feature, JobId};
 
 /// Why a command was refused. Nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,7 +14,7 @@ pub enum ApiError {
     Closed,
     /// The command needs a feature outside the negotiated intersection (D26).
     #[error("feature '{0}' not negotiated for this session")]
-    FeatureNotNegotiated(&'static str),
+    FeatureNotNegotiated(Feature),
     /// An argument the runtime would refuse (`INVALID_REQUEST`).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

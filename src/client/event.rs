@@ -2,8 +2,8 @@
 //! small types it carries.
 
 use crate::wire::{
-    Accepted, AgentInfo, ErrorCode, ErrorPayload, JobEvent, JobId, Jobs, RequestId, RuntimeInfo,
-    SessionId, Subscribed, Timestamp,
+    Accepted, AgentInfo, ErrorCode, ErrorPayload, FeatureSet, JobEvent, JobId, Jobs, RequestId,
+    RuntimeInfo, SessionId, Subscribed, Timestamp,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -201,8 +201,8 @@ pub struct WelcomeInfo {
     pub resumed: bool,
     /// Who the runtime is.
     pub runtime: RuntimeInfo,
-    /// The negotiated features: requested ∩ offered, in request order.
-    pub features: Vec<String>,
+    /// The negotiated features: requested ∩ offered.
+    pub features: FeatureSet,
     /// The runtime's agent inventory.
     pub agents: Vec<AgentInfo>,
     /// The heartbeat interval, when `heartbeat` was negotiated.

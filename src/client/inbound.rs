@@ -10,8 +10,8 @@ use super::event::{
 use super::sequence::Verdict;
 use crate::time::Instant;
 use crate::wire::{
-    Direction, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, JobError, JobResult, Limits,
-    Message, Pong, RequestId, SessionId, Welcome, decode,
+    Direction, ErrorCode, ErrorPayload, EventBody, Feature, FeatureSet, FinalStatus, Frame,
+    JobError, JobResult, Limits, Message, Pong, RequestId, SessionId, Welcome, decode,
 };
 use std::time::Duration;
 
@@ -117,15 +117,13 @@ impl ClientSession {
         self.session_id = Some(sid.clone());
         self.resume_token = Some(w.resume_token.clone());
         let offered = w.capabilities.features.unwrap_or_default();
+        // Unknown names on the wire are ignored.
         self.features = self
             .config
             .features
-            .iter()
-            .filter(|f| offered.contains(f))
-            .cloned()
-            .collect();
+            .intersection(FeatureSet::from_names(&offered));
         // D26: the heartbeat interval counts only when `heartbeat` was negotiated.
-        let interval = if self.has_feature("heartbeat") {
+        let interval = if self.features.contains(Feature::Heartbeat) {
             w.heartbeat_interval_sec.map(Duration::from_secs)
         } else {
             None
@@ -137,7 +135,7 @@ impl ClientSession {
             session_id: sid,
             resumed,
             runtime: w.runtime,
-            features: self.features.clone(),
+            features: self.features,
             agents: w.capabilities.agents.unwrap_or_default(),
             heartbeat_interval: self.heartbeat.interval(),
             resume_window_sec: w.resume_window_sec,

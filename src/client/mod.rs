@@ -40,9 +40,9 @@ mod sequence;
 
 /// Requests are named by the wire's [`RequestId`](crate::wire::RequestId).
 #[doc(no_inline)]
-pub use crate::wire::RequestId;
+pub use crate::wire::{Feature, FeatureSet, RequestId};
 pub use commands::{DEFAULT_CANCEL_REASON, ListJobsRequest, SubmitRequest};
-pub use config::{ALL_FEATURES, AutoAck, ClientConfig};
+pub use config::{AutoAck, ClientConfig};
 pub use error::ApiError;
 pub use event::{
     ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind,
@@ -72,7 +72,7 @@ pub struct ClientSession {
     resume_token: Option<String>,
     /// The handshake in progress is a resume.
     resuming: bool,
-    features: Vec<String>,
+    features: FeatureSet,
     transmits: VecDeque<Frame>,
     events: VecDeque<ClientEvent>,
     /// Requests awaiting an answer, oldest first: envelope id and kind.
@@ -122,7 +122,7 @@ impl ClientSession {
             session_id: None,
             resume_token: None,
             resuming: false,
-            features: Vec::new(),
+            features: FeatureSet::empty(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             pending: VecDeque::new(),
@@ -166,13 +166,8 @@ impl ClientSession {
 
     /// The negotiated features: requested ∩ offered, in request order (empty before the
     /// welcome).
-    pub fn features(&self) -> &[String] {
-        &self.features
-    }
-
-    /// `true` when `feature` was negotiated.
-    pub fn has_feature(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
+    pub fn features(&self) -> FeatureSet {
+        self.features
     }
 
     /// The highest session `event_seq` delivered to the event queue.
@@ -264,7 +259,7 @@ impl ClientSession {
         if self.state != ClientState::Open {
             return None;
         }
-        let ack = if self.has_feature("ack") {
+        let ack = if self.features.contains(Feature::Ack) {
             self.acks.due()
         } else {
             None
@@ -302,7 +297,7 @@ impl ClientSession {
             auth: Auth::bearer(self.config.token.clone()),
             capabilities: Some(Capabilities {
                 encodings: Some(vec!["json".to_owned()]),
-                features: Some(self.config.features.clone()),
+                features: Some(self.config.features.to_names()),
                 agents: self.config.hello_agents.clone(),
             }),
             resume,
@@ -345,7 +340,7 @@ impl ClientSession {
                 self.heartbeat.on_sent(now);
             }
         }
-        if self.has_feature("ack") && self.acks.due().is_some_and(|t| t <= now) {
+        if self.features.contains(Feature::Ack) && self.acks.due().is_some_and(|t| t <= now) {
             let seq = self.acks.polled();
             let frame = self.session_frame(
                 now,

@@ -2,8 +2,8 @@
 //! performed by the host, which reports back with [`EffectOutcome`].
 
 use crate::wire::{
-    Accepted, AgentRef, Credential, Frame, JobId, JobStatus, LeaseConstraints, LeaseMap, Message,
-    SessionId, Timestamp, TraceId,
+    Accepted, AgentRef, Credential, FeatureSet, Frame, JobId, JobStatus, LeaseConstraints,
+    LeaseMap, Message, SessionId, Timestamp, TraceId,
 };
 use bytes::Bytes;
 use serde_json::Value;
@@ -182,7 +182,7 @@ pub struct SessionRecord {
     /// When the resume window of a detached session closes; `None` while attached.
     pub window_expires_at: Option<Timestamp>,
     /// The negotiated features.
-    pub features: Vec<String>,
+    pub features: FeatureSet,
 }
 
 /// A job's durable record.

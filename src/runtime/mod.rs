@@ -75,7 +75,10 @@ mod subscriptions;
 
 #[doc(inline)]
 pub use crate::lease::Operation;
-pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
+/// Feature flags, as [`RuntimeConfig::features`] holds them.
+#[doc(no_inline)]
+pub use crate::wire::{Feature, FeatureSet};
+pub use config::{AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,

@@ -3,10 +3,10 @@
 //! and the `session_pair` fuzz target both run [`run`].
 
 use super::harness::{ClientSpec, Sim};
-use crate::client::{ALL_FEATURES, ListJobsRequest, SubmitRequest};
+use crate::client::{ListJobsRequest, SubmitRequest};
 use crate::runtime::{AgentEvent, Operation};
 use crate::wire::{
-    AgentRef, ChunkEncoding, ErrorCode, EventBody, JobId, LeaseMap, LogBody, MetricBody,
+    AgentRef, ChunkEncoding, ErrorCode, EventBody, Feature, JobId, LeaseMap, LogBody, MetricBody,
     MetricValue,
 };
 use arbitrary::{Result, Unstructured};
@@ -360,10 +360,9 @@ fn run_inner(data: &[u8], trace: &mut Option<Vec<String>>) -> u64 {
     for i in 0..clients {
         // Slot 0 is alice with every feature unless the input says otherwise.
         let all = u.int_in_range(0..=3u8).unwrap_or(0) != 0;
-        let features = ALL_FEATURES
-            .iter()
+        let features = Feature::ALL
+            .into_iter()
             .filter(|_| all || u.arbitrary::<bool>().unwrap_or(true))
-            .map(|f| (*f).to_owned())
             .collect();
         let token = if i == 0 {
             TOKENS[0]

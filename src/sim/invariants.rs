@@ -4,7 +4,7 @@
 use crate::client::{ClientEvent, ClientSession, JobOutcome, SeqSpace};
 use crate::runtime::{ConnId, Runtime, RuntimeEvent};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, Frame, JobId, Message, SessionId};
+use crate::wire::{ErrorCode, Feature, FeatureSet, Frame, JobId, Message, SessionId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ pub struct Checker {
     /// Per client slot.
     pub streams: Vec<StreamModel>,
     /// Negotiated features per runtime connection (from its welcome ∩ the client's request).
-    pub conn_features: BTreeMap<ConnId, Vec<String>>,
+    pub conn_features: BTreeMap<ConnId, FeatureSet>,
     /// When each job ended (from `RuntimeEvent::JobEnded`).
     pub ended_at: BTreeMap<JobId, Instant>,
     /// Credentials whose revocation the runtime gave up on (permanent-failure event).
@@ -60,33 +60,27 @@ impl Checker {
     }
 
     /// D26: a frame the runtime sends on `conn` stays inside the negotiated features.
-    pub fn runtime_frame(&mut self, conn: ConnId, frame: &Frame, requested: &[String]) {
+    pub fn runtime_frame(&mut self, conn: ConnId, frame: &Frame, requested: FeatureSet) {
         if let Message::Welcome(w) = &frame.message {
             let offered = w.capabilities.features.clone().unwrap_or_default();
-            let negotiated: Vec<String> = requested
-                .iter()
-                .filter(|f| offered.contains(f))
-                .cloned()
-                .collect();
+            let negotiated = requested.intersection(FeatureSet::from_names(&offered));
             assert_eq!(
                 w.heartbeat_interval_sec.is_some(),
-                negotiated.iter().any(|f| f == "heartbeat"),
+                negotiated.contains(Feature::Heartbeat),
                 "D26: heartbeat_interval_sec outside the negotiated features"
             );
             // D24: `capabilities.features` lists the runtime's full set, not the intersection.
             self.conn_features.insert(conn, negotiated);
             return;
         }
-        let has = |f: &str| {
-            self.conn_features
-                .get(&conn)
-                .is_some_and(|n| n.iter().any(|x| x == f))
-        };
+        let has = |f: Feature| self.conn_features.get(&conn).is_some_and(|n| n.contains(f));
         let gate = match &frame.message {
-            Message::Ping(_) => Some("heartbeat"),
-            Message::Jobs(_) => Some("list_jobs"),
-            Message::Subscribed(_) => Some("subscribe"),
-            Message::Accepted(a) if a.credentials.is_some() => Some("provisioned_credentials"),
+            Message::Ping(_) => Some(Feature::Heartbeat),
+            Message::Jobs(_) => Some(Feature::ListJobs),
+            Message::Subscribed(_) => Some(Feature::Subscribe),
+            Message::Accepted(a) if a.credentials.is_some() => {
+                Some(Feature::ProvisionedCredentials)
+            }
             _ => None,
         };
         if let Some(g) = gate {
@@ -97,15 +91,15 @@ impl Checker {
     /// D26: a frame the client sends stays inside its negotiated features.
     pub fn client_frame(&mut self, slot: usize, client: &ClientSession, frame: &Frame) {
         let gate = match &frame.message {
-            Message::Ack(_) => Some("ack"),
-            Message::ListJobs(_) => Some("list_jobs"),
-            Message::Subscribe(_) | Message::Unsubscribe(_) => Some("subscribe"),
+            Message::Ack(_) => Some(Feature::Ack),
+            Message::ListJobs(_) => Some(Feature::ListJobs),
+            Message::Subscribe(_) | Message::Unsubscribe(_) => Some(Feature::Subscribe),
             // Client pings are never gated (D26: the runtime always answers).
             _ => None,
         };
         if let Some(g) = gate {
             assert!(
-                client.has_feature(g),
+                client.features().contains(g),
                 "D26: client {slot} sent {:?} without {g:?}",
                 frame.message_type()
             );

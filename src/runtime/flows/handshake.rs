@@ -9,7 +9,9 @@ use crate::runtime::outbox::{Outgoing, TimerKey};
 use crate::runtime::sessions::ResumeFrom;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
-use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
+use crate::wire::{
+    Capabilities, ErrorCode, ErrorPayload, Feature, Frame, IdKind, Message, Welcome,
+};
 
 impl Runtime {
     /// A frame on a connection without a session yet.
@@ -168,8 +170,8 @@ impl Runtime {
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };
-        let heartbeat = s.has("heartbeat");
-        let rich = s.has("agent_versions");
+        let heartbeat = s.has(Feature::Heartbeat);
+        let rich = s.has(Feature::AgentVersions);
         let principal = s.principal().to_owned();
         let welcome = Welcome {
             runtime: self.cfg.runtime.clone(),
@@ -181,7 +183,7 @@ impl Runtime {
             // D24: the runtime's full feature list and inventory.
             capabilities: Capabilities {
                 encodings: Some(vec!["json".into()]),
-                features: Some(self.cfg.features.clone()),
+                features: Some(self.cfg.features.to_names()),
                 agents: Some(self.cfg.agents.iter().map(|a| a.info(rich)).collect()),
             },
             accepted_at: Some(self.ids.timestamp_at(now)),

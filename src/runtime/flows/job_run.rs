@@ -11,8 +11,8 @@ use crate::runtime::jobs::lease::float_number;
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind, JobError, JobEvent, JobId,
-    JobResult, JobStatus, Message, MetricValue,
+    ErrorCode, ErrorPayload, EventBody, Feature, FinalStatus, Frame, IdKind, JobError, JobEvent,
+    JobId, JobResult, JobStatus, Message, MetricValue,
 };
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ impl Runtime {
                     self.jobs
                         .get(job_id)
                         .is_some_and(|j| s.principal() == j.principal())
-                        && s.has("provisioned_credentials")
+                        && s.has(Feature::ProvisionedCredentials)
                 });
                 if !keep_secret
                     && let Message::Event(JobEvent {

@@ -10,7 +10,7 @@ use crate::runtime::jobs::{Job, NewJob, Room, Waiter, resolve_agent};
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    Accepted, Credential, ErrorCode, ErrorPayload, Frame, IdKind, Message, Submit, TraceId,
+    Accepted, Credential, ErrorCode, ErrorPayload, Feature, Frame, IdKind, Message, Submit, TraceId,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -155,7 +155,7 @@ impl Runtime {
             && self
                 .sessions
                 .get(&nj.session_id)
-                .is_some_and(|s| s.has("provisioned_credentials"));
+                .is_some_and(|s| s.has(Feature::ProvisionedCredentials));
         if wants_creds {
             let effect = Effect::MintCredentials {
                 job_id: nj.job_id.clone().into(),
@@ -223,7 +223,7 @@ impl Runtime {
             // D26: the session may have resumed without `provisioned_credentials` while the
             // credentials were minted; they then stay off the wire.
             let mut accepted = accepted;
-            if !session.is_some_and(|s| s.has("provisioned_credentials")) {
+            if !session.is_some_and(|s| s.has(Feature::ProvisionedCredentials)) {
                 accepted.credentials = None;
             }
             if let Some(conn) = conn {
@@ -287,7 +287,7 @@ impl Runtime {
             let may_see = self
                 .sessions
                 .get(sid)
-                .is_some_and(|s| s.principal() == owner && s.has("provisioned_credentials"));
+                .is_some_and(|s| s.principal() == owner && s.has(Feature::ProvisionedCredentials));
             if !may_see {
                 acc.credentials = None;
             }

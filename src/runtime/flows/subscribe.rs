@@ -6,8 +6,8 @@ use crate::runtime::effect::ConnId;
 use crate::runtime::event::SubscribeDecision;
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, EventBody, Frame, IdKind, JobEvent, Message, Replayed, Subscribe,
-    Subscribed,
+    ErrorCode, ErrorPayload, EventBody, Feature, Frame, IdKind, JobEvent, Message, Replayed,
+    Subscribe, Subscribed,
 };
 
 /// Removes a rotated credential's secret (§9.8).
@@ -35,7 +35,7 @@ impl Runtime {
             return;
         };
         let principal = session.principal().to_owned();
-        let may_see_secrets = session.has("provisioned_credentials");
+        let may_see_secrets = session.has(Feature::ProvisionedCredentials);
         let already = self.subs.contains(sid, &sub.job_id);
         let count = self.subs.count(sid);
         let Some(job) = self.jobs.get(&sub.job_id).filter(|j| {
