@@ -84,8 +84,16 @@ fn config_from_hello(hello: &Value) -> ClientConfig {
     let caps = &p["capabilities"];
     let names: Vec<String> = serde_json::from_value(caps["features"].clone()).unwrap();
     c.features = arcp_proto::wire::FeatureSet::from_names(&names);
-    // The hello lists the features in the canonical order, as the transcript does.
-    assert_eq!(c.features.to_names(), names);
+    c.extra_features = names
+        .iter()
+        .filter(|n| n.parse::<arcp_proto::wire::Feature>().is_err())
+        .cloned()
+        .collect();
+    // The hello lists the known features in the canonical order, then the unknown ones, as
+    // the transcripts do.
+    let mut sent = c.features.to_names();
+    sent.extend(c.extra_features.iter().cloned());
+    assert_eq!(sent, names);
     c.hello_agents = caps
         .get("agents")
         .map(|a| serde_json::from_value::<Vec<AgentInfo>>(a.clone()).unwrap());

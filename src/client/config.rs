@@ -28,6 +28,10 @@ pub struct ClientConfig {
     /// Requested feature flags; the negotiated set is their intersection with the runtime's.
     /// The hello lists them in the canonical order of [`Feature::ALL`](crate::wire::Feature::ALL).
     pub features: FeatureSet,
+    /// Names sent in the hello after [`features`](Self::features), verbatim: flags this
+    /// version does not know (a runtime ignores unknown names; they are never negotiated).
+    /// Empty by default.
+    pub extra_features: Vec<String>,
     /// `capabilities.agents` of the hello: the reference client sends `[]`; `None` omits it.
     pub hello_agents: Option<Vec<AgentInfo>>,
     /// Send a `session.ping` when nothing was sent for one heartbeat interval (only when
@@ -77,6 +81,7 @@ impl ClientConfig {
             client,
             token: token.into(),
             features: FeatureSet::all(),
+            extra_features: Vec::new(),
             hello_agents: Some(Vec::new()),
             auto_ping: false,
             auto_ack: None,

@@ -297,7 +297,11 @@ impl ClientSession {
             auth: Auth::bearer(self.config.token.clone()),
             capabilities: Some(Capabilities {
                 encodings: Some(vec!["json".to_owned()]),
-                features: Some(self.config.features.to_names()),
+                features: Some({
+                    let mut names = self.config.features.to_names();
+                    names.extend(self.config.extra_features.iter().cloned());
+                    names
+                }),
                 agents: self.config.hello_agents.clone(),
             }),
             resume,
