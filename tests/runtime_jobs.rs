@@ -90,7 +90,7 @@ fn submit_accepts_then_starts_the_agent_and_streams_gap_free() {
     h.drain();
     assert!(h.take(c).is_empty());
     assert!(h.events.contains(&RuntimeEvent::JobEnded {
-        job_id: job.clone().into(),
+        job_id: job.clone(),
         status: JobStatus::Success,
         result: Some(json!({"x": 1})),
         error_code: None,
@@ -235,7 +235,7 @@ fn cancel_only_from_the_submitting_session_d6_d7_d37() {
     assert_eq!(out[0]["event_seq"], 1);
     assert_eq!(out[0]["payload"]["final_status"], "cancelled");
     assert!(h.all_effects.contains(&Effect::CancelAgent {
-        job_id: job.clone().into()
+        job_id: job.clone()
     }));
     // Cancelling a finished job does nothing.
     h.send(c, cancel(6, &job));
@@ -255,10 +255,7 @@ fn max_runtime_ends_timed_out_d8() {
     h.advance(Duration::from_millis(1));
     let out = h.take_json(c);
     assert_eq!(out[0]["payload"]["final_status"], "timed_out");
-    assert!(
-        h.all_effects
-            .contains(&Effect::CancelAgent { job_id: job.into() })
-    );
+    assert!(h.all_effects.contains(&Effect::CancelAgent { job_id: job }));
 }
 
 #[test]

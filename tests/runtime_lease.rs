@@ -111,7 +111,7 @@ fn lease_expiry_ends_the_job_at_expires_at_d30() {
     );
     assert_eq!(out[0]["payload"]["retryable"], false);
     assert!(h.all_effects.contains(&Effect::CancelAgent {
-        job_id: job.clone().into()
+        job_id: job.clone()
     }));
     assert_eq!(
         h.rt.authorize(h.now, &job, &op).unwrap_err().code,
@@ -256,7 +256,7 @@ fn delegation_runs_the_child_on_the_same_session_d28() {
     };
     h.drain();
     let starts: Vec<_> = h.started_jobs();
-    assert_eq!(starts, vec![parent.clone(), child_job_id.clone().into()]);
+    assert_eq!(starts, vec![parent.clone(), child_job_id.clone()]);
     h.rt.handle_agent_event(
         h.now,
         &child_job_id,
@@ -409,7 +409,7 @@ fn credentials_minted_before_accepted_rotated_and_revoked() {
         assert_eq!(
             e,
             Effect::RevokeCredential {
-                job_id: job.clone().into(),
+                job_id: job.clone(),
                 credential_id: "cred_1".into()
             },
             "attempt {attempt}"
@@ -428,7 +428,7 @@ fn credentials_minted_before_accepted_rotated_and_revoked() {
     assert!(
         h.events
             .contains(&RuntimeEvent::CredentialRevocationFailed {
-                job_id: job.clone().into(),
+                job_id: job.clone(),
                 credential_id: "cred_1".into(),
                 message: "down".into()
             })
@@ -596,12 +596,7 @@ fn trace_id_is_forwarded_to_the_agent_the_credentials_and_a_child_job() {
         starts,
         vec![
             (parent.clone(), sid.clone(), None, Some(TRACE.to_owned())),
-            (
-                child_job_id.into(),
-                sid,
-                Some(parent),
-                Some(TRACE.to_owned())
-            ),
+            (child_job_id, sid, Some(parent), Some(TRACE.to_owned())),
         ]
     );
 }

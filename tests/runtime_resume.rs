@@ -74,7 +74,7 @@ fn resume_replays_after_last_seq_byte_identical_and_rotates_the_token() {
     assert_eq!(seqs(&h.take(c2)), vec![17]);
     assert!(h.events.contains(&RuntimeEvent::SessionOpened {
         conn: c2,
-        session_id: sid.clone().into(),
+        session_id: sid.clone(),
         principal: "alice".into(),
         resumed: true
     }));
@@ -111,7 +111,7 @@ fn resume_refusals_d2() {
     // The window elapses: RESUME_WINDOW_EXPIRED.
     h.advance(Duration::from_secs(600));
     assert!(h.events.contains(&RuntimeEvent::SessionExpired {
-        session_id: sid.clone().into()
+        session_id: sid.clone()
     }));
     let c5 = h.open(5);
     h.send(c5, resume_hello(&sid, &token, 0));

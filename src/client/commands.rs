@@ -160,7 +160,7 @@ impl ClientSession {
         kind: Option<RequestKind>,
     ) -> Result<RequestId, ApiError> {
         let mut frame = self.session_frame(now, message).with_trace(trace);
-        frame.job_id = job_id.map(Into::into);
+        frame.job_id = job_id;
         let id = frame.id.clone();
         self.send(now, frame)?;
         if let Some(kind) = kind {

@@ -203,7 +203,7 @@ impl ClientSession {
                 self.ended.rearm(&a.job_id);
                 self.push_event(ClientEvent::Accepted {
                     request_id,
-                    job_id: a.job_id.clone().into(),
+                    job_id: a.job_id.clone(),
                     accepted: Box::new(a),
                 });
             }
@@ -253,7 +253,7 @@ impl ClientSession {
                     self.seq.unsubscribe(job);
                 }
                 self.push_event(ClientEvent::RequestFailed {
-                    request_id: RequestId::from(id),
+                    request_id: id,
                     kind,
                     error: RequestError::Runtime(e),
                 });

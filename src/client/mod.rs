@@ -285,7 +285,7 @@ impl ClientSession {
         }
         let resume = match (&self.session_id, &self.resume_token) {
             (Some(session_id), Some(token)) => Some(ResumeRequest {
-                session_id: session_id.clone().into(),
+                session_id: session_id.clone(),
                 resume_token: token.clone(),
                 last_event_seq: self.seq.last(),
             }),
@@ -378,7 +378,7 @@ impl ClientSession {
     fn session_frame(&mut self, now: Instant, message: Message) -> Frame {
         let mut frame = Frame::new(self.mint(now), message);
         if self.state == ClientState::Open {
-            frame.session_id = self.session_id.clone().map(Into::into);
+            frame.session_id = self.session_id.clone();
         }
         frame
     }

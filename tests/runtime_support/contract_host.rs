@@ -227,7 +227,7 @@ impl Host {
         let input = s.input.clone();
         match s.agent.name.as_str() {
             "echo" => {
-                self.results.insert(job.clone().into(), input.clone());
+                self.results.insert(job.clone(), input.clone());
                 let _ = self.emit(
                     &job,
                     AgentEvent::Result {
@@ -257,7 +257,7 @@ impl Host {
                 self.later(
                     tick.min(seconds),
                     Cont::SlowTick {
-                        job: job.into(),
+                        job,
                         k: 1,
                         ticks,
                         tick,
@@ -279,7 +279,7 @@ impl Host {
             "lease-check" => {
                 let ops = input["ops"].as_array().cloned().unwrap_or_default();
                 let fatal = input["fatal"].as_bool().unwrap_or(true);
-                self.lease_ops(job.into(), ops, 0, Vec::new(), fatal);
+                self.lease_ops(job, ops, 0, Vec::new(), fatal);
             }
             "chunked" => self.chunked(&job, &input),
             "delegator" => {
@@ -308,13 +308,7 @@ impl Host {
             "rotator" => {
                 let delay = input["delay_sec"].as_f64().unwrap_or(0.2);
                 let creds = s.credentials.iter().map(|c| c.id.clone()).collect();
-                self.later(
-                    delay,
-                    Cont::Rotate {
-                        job: job.into(),
-                        creds,
-                    },
-                );
+                self.later(delay, Cont::Rotate { job, creds });
             }
             other => panic!("no agent {other}"),
         }

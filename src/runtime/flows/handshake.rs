@@ -254,7 +254,7 @@ impl Runtime {
             self.sessions.set_welcoming(&sid, true);
             let id = self.push_effect(
                 Effect::ReadEvents {
-                    session_id: sid.into(),
+                    session_id: sid,
                     after_seq: last,
                 },
                 Some(Pending::ReadForResume(Box::new(pw))),

@@ -288,7 +288,7 @@ impl Sessions {
             let record = StoredFrame {
                 session_id: s.id.clone().into(),
                 event_seq: seq,
-                job_id: frame.job_id.clone().map(Into::into),
+                job_id: frame.job_id.clone(),
                 frame,
                 encoded,
             };
