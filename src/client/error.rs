@@ -5,6 +5,7 @@ use crate::wire::{Feature, JobId};
 
 /// Why a command was refused. Nothing was sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiError {
     /// The session is not open (no welcome yet, or the transport is down).
     #[error("session not open (state {0:?})")]

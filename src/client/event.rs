@@ -23,6 +23,7 @@ pub enum ClientState {
 
 /// Requests that await an answer frame.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RequestKind {
     /// `job.submit`, answered by `job.accepted`.
     Submit,
@@ -34,6 +35,7 @@ pub enum RequestKind {
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The runtime answered `session.error` (D20: correlated by `request_id`, or, without
     /// one, failing every pending request as the reference does).
@@ -67,6 +69,7 @@ pub enum SeqSpace {
 
 /// Why the host must close the transport (or why the session closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// `close` sent `session.bye` (D1).
     Bye,
@@ -86,6 +89,7 @@ pub enum CloseReason {
 
 /// Why a streamed result was refused (D32).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChunkError {
     /// A chunk arrived out of `chunk_seq` order.
     OutOfOrder {
@@ -159,6 +163,7 @@ pub enum ResultValue {
 
 /// How a job ended. Both terminal forms of cancel (D6) and timeout (D8) map to one variant.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum JobOutcome {
     /// `job.result` success.
     Success {
@@ -194,6 +199,7 @@ pub enum JobOutcome {
 
 /// The handshake's outcome.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct WelcomeInfo {
     /// The session.
     pub session_id: SessionId,
@@ -213,6 +219,7 @@ pub struct WelcomeInfo {
 
 /// Everything the session reports to its host, in order.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The session opened or resumed.
     Welcome(Box<WelcomeInfo>),

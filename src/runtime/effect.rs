@@ -28,6 +28,7 @@ pub struct EffectId(pub u64);
 
 /// Why the runtime closes a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// After `session.bye` or `session.close` (D1): WebSocket 1000.
     Normal,
@@ -56,6 +57,7 @@ impl CloseReason {
 
 /// Everything a started agent needs.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AgentStart {
     /// The job to run.
     pub job_id: JobId,
@@ -83,6 +85,7 @@ pub struct AgentStart {
 
 /// A request to the host.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Effect {
     /// Map a bearer token to a principal. Answer with [`EffectOutcome::Authenticated`] or
     /// [`EffectOutcome::Failed`].
@@ -154,6 +157,7 @@ pub enum Effect {
 
 /// One seq-bearing frame for the durable event log.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StoredFrame {
     /// The session whose `event_seq` space it belongs to.
     pub session_id: SessionId,
@@ -246,6 +250,7 @@ pub struct CredentialRecord {
 
 /// The result of an effect.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EffectOutcome {
     /// `Authenticate` succeeded.
     Authenticated {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 /// Something a running agent emits, fed in with `Runtime::handle_agent_event`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum AgentEvent {
     /// An event of any kind. A `metric` whose name starts with `cost.` and whose unit is a
     /// budgeted currency decrements the budget (a negative cost is refused, D31); a
@@ -65,6 +66,7 @@ pub enum AgentEvent {
 
 /// What an accepted agent event produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AgentReply {
     /// Accepted.
     Ok,
@@ -77,6 +79,7 @@ pub enum AgentReply {
 
 /// Things the host may want to know; none of them needs an answer.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RuntimeEvent {
     /// A session was established (new or resumed) on a connection.
     SessionOpened {
@@ -158,6 +161,7 @@ pub enum RuntimeEvent {
 
 /// Which limit was hit (the `details.limit` of the error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LimitKind {
     /// [`AbuseLimits::max_sessions_per_principal`](super::AbuseLimits::max_sessions_per_principal).
     SessionsPerPrincipal,
@@ -180,6 +184,7 @@ impl LimitKind {
 
 /// The policy decision on one `job.subscribe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SubscribeDecision {
     /// The policy allowed it and the subscription was made.
     Allowed,

@@ -35,6 +35,7 @@ impl Default for Limits {
 
 /// What was wrong with an inbound frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeErrorKind {
     /// Larger than [`Limits::max_frame_bytes`] (D35).
     TooLarge {

@@ -8,6 +8,7 @@ use std::fmt;
 /// An ARCP error code (spec §12). Codes outside the taxonomy are kept verbatim in
 /// [`ErrorCode::Other`] so a peer's vendor code never makes a frame undecodable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Operation rejected by lease enforcement or policy.
     PermissionDenied,
