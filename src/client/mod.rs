@@ -38,7 +38,7 @@ mod inbound;
 mod results;
 mod sequence;
 
-/// Requests are named by the wire's [`RequestId`](crate::wire::RequestId).
+/// Requests are named by the wire's `RequestId`; features are the wire's `Feature`/`FeatureSet`.
 #[doc(no_inline)]
 pub use crate::wire::{Feature, FeatureSet, RequestId};
 pub use commands::{DEFAULT_CANCEL_REASON, ListJobsRequest, SubmitRequest};

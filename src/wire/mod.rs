@@ -5,6 +5,8 @@
 //!   answer with and the envelope id when one could be read; [`Frame::encode`] writes compact
 //!   JSON in a stable field order.
 //! - [`LineFramer`] frames the stdio transport.
+//! - Typed ids ([`JobId`], [`SessionId`], [`RequestId`]: serde-transparent `String`s) and
+//!   feature flags ([`Feature`], [`FeatureSet`]; the wire keeps their names).
 //! - Ids ([`IdMinter`]), timestamps ([`Timestamp`]), exact amounts ([`Decimal`], [`Amount`]),
 //!   agent refs ([`AgentRef`]) and trace ids ([`TraceId`]) follow WIRE.md §3 and COMPAT.md.
 
