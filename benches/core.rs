@@ -141,9 +141,9 @@ impl Bench {
         match &f.message {
             Message::Welcome(w) => {
                 self.token = w.resume_token.clone();
-                self.session = f.session_id.clone().unwrap_or_default();
+                self.session = (f.session_id.clone().unwrap_or_default()).into();
             }
-            Message::Accepted(a) => self.jobs.push(a.job_id.clone()),
+            Message::Accepted(a) => self.jobs.push(a.job_id.clone().into()),
             _ => {}
         }
     }
@@ -156,9 +156,11 @@ impl Bench {
             extra: Map::new(),
         });
         let id = self.jobs[job].clone();
-        let _ = self
-            .rt
-            .handle_agent_event(self.now, &id, AgentEvent::Event(body));
+        let _ = self.rt.handle_agent_event(
+            self.now,
+            &arcp_proto::wire::JobId::from(id),
+            AgentEvent::Event(body),
+        );
     }
 
     fn ack_all(&mut self) {

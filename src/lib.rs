@@ -34,7 +34,7 @@
 //! use arcp_proto::runtime::{AgentEvent, AgentSpec, ConnId, Effect, EffectId, EffectOutcome};
 //! use arcp_proto::runtime::{Runtime, RuntimeConfig, TransportKind};
 //! use arcp_proto::time::{Instant, WallClock};
-//! use arcp_proto::wire::{EventBody, LogBody, SeededEntropy};
+//! use arcp_proto::wire::{EventBody, Feature, LogBody, SeededEntropy};
 //! use serde_json::json;
 //! use std::time::Duration;
 //!
@@ -79,7 +79,8 @@
 //! client.handle_frame(now, &to_client.remove(0));
 //! let events = drain_client(&mut client, &mut to_rt);
 //! let Some(ClientEvent::Welcome(welcome)) = events.first() else { panic!("{events:?}") };
-//! assert_eq!(Some(welcome.session_id.as_str()), client.session_id());
+//! assert_eq!(Some(&welcome.session_id), client.session_id()); // a `SessionId`
+//! assert!(welcome.features.contains(Feature::Heartbeat)); // a `FeatureSet`
 //! assert_eq!(welcome.heartbeat_interval, Some(Duration::from_secs(30)));
 //! // Asked last: the runtime pings in 30 s; the client gives up after two silent intervals.
 //! assert_eq!(rt.poll_timeout(), Some(now + Duration::from_secs(30)));
@@ -117,7 +118,9 @@
 //! ] = &seen[..] else {
 //!     panic!("{seen:?}")
 //! };
+//! // Ids are typed (`RequestId`, `JobId`) and compare with strings too.
 //! assert_eq!((request_id.as_ref(), job_id), (Some(&request), &start.job_id));
+//! assert!(job_id.starts_with("job_"));
 //! assert!(matches!(&event.body, EventBody::Log(l) if l.message == "echoing"));
 //! assert_eq!(result, &ResultValue::Inline(json!({"text": "hi"})));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -76,11 +76,12 @@ fn pending_requests_are_bounded() {
         Err(ApiError::TooManyPending(2))
     );
     assert_eq!(
-        c.subscribe(ms(1), JOB, false, None),
+        c.subscribe(ms(1), &arcp_proto::wire::JobId::from(JOB), false, None),
         Err(ApiError::TooManyPending(2))
     );
     // Commands without an answer are not pending requests.
-    c.cancel(ms(1), JOB, None).unwrap();
+    c.cancel(ms(1), &arcp_proto::wire::JobId::from(JOB), None)
+        .unwrap();
     assert_eq!(txs(&mut c).len(), 3);
     feed(&mut c, ms(2), accepted(JOB, None));
     assert_eq!(c.pending_requests(), 1);
@@ -125,7 +126,8 @@ fn transmit_queue_is_bounded() {
     let mut c = open(cfg);
     c.submit(ms(1), SubmitRequest::new("echo", json!(1)))
         .unwrap();
-    c.cancel(ms(1), JOB, None).unwrap();
+    c.cancel(ms(1), &arcp_proto::wire::JobId::from(JOB), None)
+        .unwrap();
     assert_eq!(
         c.submit(ms(1), SubmitRequest::new("echo", json!(2))),
         Err(ApiError::TransmitQueueFull(2))
@@ -146,7 +148,8 @@ fn transmit_queue_is_bounded() {
     // The bye always goes out.
     c.submit(ms(3), SubmitRequest::new("echo", json!(3)))
         .unwrap();
-    c.cancel(ms(3), JOB, None).unwrap();
+    c.cancel(ms(3), &arcp_proto::wire::JobId::from(JOB), None)
+        .unwrap();
     c.close(ms(3), "client.close").unwrap();
     assert_eq!(json_of(txs(&mut c).last().unwrap())["type"], "session.bye");
 }
@@ -156,9 +159,10 @@ fn subscriptions_are_bounded() {
     let mut cfg = config();
     cfg.max_subscriptions = 1;
     let mut c = open(cfg);
-    c.subscribe(ms(1), "job_a", false, None).unwrap();
+    c.subscribe(ms(1), &arcp_proto::wire::JobId::from("job_a"), false, None)
+        .unwrap();
     assert_eq!(
-        c.subscribe(ms(1), "job_b", false, None),
+        c.subscribe(ms(1), &arcp_proto::wire::JobId::from("job_b"), false, None),
         Err(ApiError::TooManySubscriptions(1))
     );
     // A terminal of the subscribed job ends the subscription.
@@ -167,7 +171,8 @@ fn subscriptions_are_bounded() {
         ms(2),
         result("job_a", 1, json!({"final_status": "success"})),
     );
-    c.subscribe(ms(3), "job_b", false, None).unwrap();
+    c.subscribe(ms(3), &arcp_proto::wire::JobId::from("job_b"), false, None)
+        .unwrap();
 }
 
 #[test]

@@ -82,7 +82,18 @@ fn config_from_hello(hello: &Value) -> ClientConfig {
     let info: ClientInfo = serde_json::from_value(p["client"].clone()).unwrap();
     let mut c = ClientConfig::new(info, p["auth"]["token"].as_str().unwrap());
     let caps = &p["capabilities"];
-    c.features = serde_json::from_value(caps["features"].clone()).unwrap();
+    let names: Vec<String> = serde_json::from_value(caps["features"].clone()).unwrap();
+    c.features = arcp_proto::wire::FeatureSet::from_names(&names);
+    c.extra_features = names
+        .iter()
+        .filter(|n| n.parse::<arcp_proto::wire::Feature>().is_err())
+        .cloned()
+        .collect();
+    // The hello lists the known features in the canonical order, then the unknown ones, as
+    // the transcripts do.
+    let mut sent = c.features.to_names();
+    sent.extend(c.extra_features.iter().cloned());
+    assert_eq!(sent, names);
     c.hello_agents = caps
         .get("agents")
         .map(|a| serde_json::from_value::<Vec<AgentInfo>>(a.clone()).unwrap());
@@ -136,7 +147,11 @@ fn issue(c: &mut ClientSession, now: Instant, f: &Value) -> Result<bool, ApiErro
             c.submit(now, req)?;
         }
         "job.cancel" => {
-            c.cancel(now, job, p["reason"].as_str())?;
+            c.cancel(
+                now,
+                &arcp_proto::wire::JobId::from(job),
+                p["reason"].as_str(),
+            )?;
         }
         "session.list_jobs" => {
             let req: ListJobsRequest = serde_json::from_value(p.clone()).unwrap();
@@ -144,10 +159,15 @@ fn issue(c: &mut ClientSession, now: Instant, f: &Value) -> Result<bool, ApiErro
         }
         "job.subscribe" => {
             let history = p["history"].as_bool().unwrap_or(false);
-            c.subscribe(now, job, history, p["from_event_seq"].as_u64())?;
+            c.subscribe(
+                now,
+                &arcp_proto::wire::JobId::from(job),
+                history,
+                p["from_event_seq"].as_u64(),
+            )?;
         }
         "job.unsubscribe" => {
-            c.unsubscribe(now, job)?;
+            c.unsubscribe(now, &arcp_proto::wire::JobId::from(job))?;
         }
         "session.ack" => c.ack(now, p["last_processed_seq"].as_u64().unwrap())?,
         "session.ping" => {

@@ -7,7 +7,7 @@ use arcp_proto::client::{
     ApiError, ClientEvent, ClientState, CloseReason, JobOutcome, ListJobsRequest, RequestError,
     RequestKind, ResultValue, SeqSpace, SubmitRequest,
 };
-use arcp_proto::wire::{ErrorCode, JobFilter, TraceId};
+use arcp_proto::wire::{ErrorCode, Feature, FeatureSet, JobFilter, TraceId};
 use client_support::*;
 use serde_json::json;
 
@@ -41,8 +41,11 @@ fn hello_then_welcome_negotiates_the_intersection() {
         ),
     );
     assert_eq!(c.state(), ClientState::Open);
-    assert_eq!(c.features(), ["heartbeat", "ack", "progress"]);
-    assert_eq!(c.session_id(), Some(SID));
+    assert_eq!(
+        c.features(),
+        FeatureSet::from([Feature::Heartbeat, Feature::Ack, Feature::Progress])
+    );
+    assert_eq!(c.session_id().map(|s| s.as_str()), Some(SID));
     assert_eq!(c.resume_token(), Some(TOKEN1));
     let ev = evs(&mut c);
     assert_eq!(ev.len(), 2);
@@ -50,7 +53,10 @@ fn hello_then_welcome_negotiates_the_intersection() {
         ClientEvent::Welcome(w) => {
             assert_eq!(w.session_id, SID);
             assert!(!w.resumed);
-            assert_eq!(w.features, ["heartbeat", "ack", "progress"]);
+            assert_eq!(
+                w.features,
+                FeatureSet::from([Feature::Heartbeat, Feature::Ack, Feature::Progress])
+            );
             assert_eq!(
                 w.heartbeat_interval,
                 Some(std::time::Duration::from_secs(2))
@@ -101,17 +107,20 @@ fn commands_before_welcome_and_gated_features_are_refused_d26() {
     evs(&mut c);
     assert_eq!(
         c.list_jobs(ms(2), ListJobsRequest::default()),
-        Err(ApiError::FeatureNotNegotiated("list_jobs"))
+        Err(ApiError::FeatureNotNegotiated(Feature::ListJobs))
     );
     assert_eq!(
-        c.subscribe(ms(2), JOB, true, None),
-        Err(ApiError::FeatureNotNegotiated("subscribe"))
+        c.subscribe(ms(2), &arcp_proto::wire::JobId::from(JOB), true, None),
+        Err(ApiError::FeatureNotNegotiated(Feature::Subscribe))
     );
     assert_eq!(
-        c.unsubscribe(ms(2), JOB),
-        Err(ApiError::FeatureNotNegotiated("subscribe"))
+        c.unsubscribe(ms(2), &arcp_proto::wire::JobId::from(JOB)),
+        Err(ApiError::FeatureNotNegotiated(Feature::Subscribe))
     );
-    assert_eq!(c.ack(ms(2), 0), Err(ApiError::FeatureNotNegotiated("ack")));
+    assert_eq!(
+        c.ack(ms(2), 0),
+        Err(ApiError::FeatureNotNegotiated(Feature::Ack))
+    );
     assert!(txs(&mut c).is_empty());
     // Not gated: cost.budget and model.use leases, and pings.
     let req = SubmitRequest::new("budget", json!({}))
@@ -261,7 +270,7 @@ fn accepted_without_request_id_links_fifo() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(ids, vec![(a, "job_a".to_owned()), (b, "job_b".to_owned())]);
+    assert_eq!(ids, vec![(a, "job_a".into()), (b, "job_b".into())]);
 }
 
 #[test]
@@ -271,7 +280,9 @@ fn session_error_correlation_d20() {
         .submit(ms(1), SubmitRequest::new("echo", json!(1)))
         .unwrap();
     let b = c.list_jobs(ms(1), ListJobsRequest::default()).unwrap();
-    let s = c.subscribe(ms(1), "job_x", false, None).unwrap();
+    let s = c
+        .subscribe(ms(1), &arcp_proto::wire::JobId::from("job_x"), false, None)
+        .unwrap();
     // With request_id: exactly that request fails.
     feed(
         &mut c,
@@ -313,10 +324,13 @@ fn session_error_correlation_d20() {
         ]
     );
     // The failed subscribe is forgotten: subscribing again is allowed.
-    c.subscribe(ms(4), "job_x", false, None).unwrap();
+    c.subscribe(ms(4), &arcp_proto::wire::JobId::from("job_x"), false, None)
+        .unwrap();
     // An error naming an unknown request (e.g. a refused cancel, D7) is still reported.
     txs(&mut c);
-    let cancel = c.cancel(ms(5), "job_y", Some("stop")).unwrap();
+    let cancel = c
+        .cancel(ms(5), &arcp_proto::wire::JobId::from("job_y"), Some("stop"))
+        .unwrap();
     let sent = txs(&mut c);
     assert_eq!(sent[0].job_id.as_deref(), Some("job_y"));
     assert_eq!(json_of(&sent[0])["payload"], json!({"reason": "stop"}));
@@ -406,7 +420,9 @@ fn list_jobs_and_subscribe_answers_are_correlated() {
         cursor: Some("1".into()),
     };
     let l = c.list_jobs(ms(1), req).unwrap();
-    let s = c.subscribe(ms(1), JOB, true, Some(0)).unwrap();
+    let s = c
+        .subscribe(ms(1), &arcp_proto::wire::JobId::from(JOB), true, Some(0))
+        .unwrap();
     let sent = txs(&mut c);
     assert_eq!(
         json_of(&sent[0])["payload"],
@@ -440,16 +456,17 @@ fn list_jobs_and_subscribe_answers_are_correlated() {
     );
     assert_eq!(c.pending_requests(), 0);
     assert_eq!(
-        c.subscribe(ms(3), JOB, true, None),
+        c.subscribe(ms(3), &arcp_proto::wire::JobId::from(JOB), true, None),
         Err(ApiError::AlreadySubscribed(JOB.into()))
     );
-    c.unsubscribe(ms(3), JOB).unwrap();
+    c.unsubscribe(ms(3), &arcp_proto::wire::JobId::from(JOB))
+        .unwrap();
     let unsub = json_of(&txs(&mut c)[0]);
     assert_eq!(unsub["type"], "job.unsubscribe");
     assert_eq!(unsub.get("job_id"), None);
     assert_eq!(unsub["payload"], json!({"job_id": JOB}));
     assert_eq!(
-        c.unsubscribe(ms(3), JOB),
+        c.unsubscribe(ms(3), &arcp_proto::wire::JobId::from(JOB)),
         Err(ApiError::NotSubscribed(JOB.into()))
     );
 }
@@ -459,7 +476,8 @@ fn subscribed_job_numbered_from_one_is_checked_per_subscription_d10() {
     let mut c = open(config());
     feed(&mut c, ms(1), log("own", 1));
     feed(&mut c, ms(1), log("own", 2));
-    c.subscribe(ms(2), "watched", true, None).unwrap();
+    c.subscribe(ms(2), &arcp_proto::wire::JobId::from("watched"), true, None)
+        .unwrap();
     // The reference replays the watched job numbered 1.. before job.subscribed.
     feed(&mut c, ms(3), log("watched", 1));
     feed(&mut c, ms(3), log("watched", 2));

@@ -261,7 +261,7 @@ fn restore_ends_unfinished_jobs_and_revokes_outstanding_credentials() {
             resume_token_hash: sha256_hex_of_known_token(),
             last_event_seq: 7,
             window_expires_at: Some(Timestamp::parse("2026-11-24T01:35:00Z").unwrap()),
-            features: ALL.iter().map(|f| (*f).to_owned()).collect(),
+            features: arcp_proto::wire::FeatureSet::from_names(ALL),
         }],
         jobs: vec![JobRecord {
             job_id: "job_A".into(),

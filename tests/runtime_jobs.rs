@@ -49,7 +49,7 @@ fn submit_accepts_then_starts_the_agent_and_streams_gap_free() {
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
     assert!(acc.get("event_seq").is_none());
-    let job = acc["job_id"].as_str().unwrap().to_owned();
+    let job = arcp_proto::wire::JobId::from(acc["job_id"].as_str().unwrap());
     assert_eq!(acc["payload"]["job_id"], job.as_str());
     let Some(Effect::StartAgent(start)) = h.all_effects.last() else {
         panic!()
@@ -171,7 +171,7 @@ fn idempotent_resubmit_d27() {
     let p = json!({"agent":"echo","input":1,"idempotency_key":"k1"});
     h.send(c, json!({"id":eid(1),"type":"job.submit","payload":p}));
     let first = h.take_json(c).remove(0);
-    let job = first["job_id"].as_str().unwrap().to_owned();
+    let job = arcp_proto::wire::JobId::from(first["job_id"].as_str().unwrap());
     // While running: same accepted payload except request_id, fresh envelope, no terminal.
     h.send(c, json!({"id":eid(2),"type":"job.submit","payload":p}));
     let again = h.take_json(c);

@@ -376,7 +376,7 @@ fn credentials_minted_before_accepted_rotated_and_revoked() {
     let out = h.take_json(c);
     assert_eq!(out[0]["type"], "job.accepted");
     assert_eq!(out[0]["payload"]["credentials"][0]["value"], "secret-1");
-    let job = out[0]["job_id"].as_str().unwrap().to_owned();
+    let job = arcp_proto::wire::JobId::from(out[0]["job_id"].as_str().unwrap());
     let (co, _, _) = h.hello(2, "auditor-token", &ALL);
     h.send(
         co,
@@ -551,7 +551,7 @@ fn trace_id_is_forwarded_to_the_agent_the_credentials_and_a_child_job() {
         json!({"id":eid(1),"type":"job.submit","trace_id":TRACE,
                "payload":{"agent":"delegator","lease_request":{"agent.delegate":["echo"],"model.use":["tier-fast/*"]}}}),
     );
-    let parent = h.take_json(c)[0]["job_id"].as_str().unwrap().to_owned();
+    let parent = arcp_proto::wire::JobId::from(h.take_json(c)[0]["job_id"].as_str().unwrap());
     let minted: Vec<_> = h
         .all_effects
         .iter()

@@ -410,24 +410,24 @@ fn metrics_count_sessions_jobs_frames_resumes_and_auth_failures() {
     );
 
     let m = h.rt.metrics();
-    let want = RuntimeMetrics {
-        sessions_opened: 1,
-        jobs_succeeded: 1,
-        jobs_failed: 1,
-        jobs_cancelled: 1,
-        jobs_timed_out: 1,
-        // welcome, 4 accepted, 4 terminals, 2 auth errors, a refused resume, a welcome and
-        // its replay of the 4 terminals, an expired resume.
-        frames_out: 18,
-        events_out: 0,
-        resumes_succeeded: 1,
-        resumes_expired: 1,
-        resumes_denied: 1,
-        auth_failures: BTreeMap::from([("expired".into(), 1), ("failed".into(), 1)]),
-        sessions_per_principal_denied: 0,
-        jobs_per_principal_denied: 0,
-        zero_throughput_closed: 0,
-    };
+    // RuntimeMetrics is #[non_exhaustive]: built from its default, field by field.
+    let mut want = RuntimeMetrics::default();
+    want.sessions_opened = 1;
+    want.jobs_succeeded = 1;
+    want.jobs_failed = 1;
+    want.jobs_cancelled = 1;
+    want.jobs_timed_out = 1;
+    // welcome, 4 accepted, 4 terminals, 2 auth errors, a refused resume, a welcome and
+    // its replay of the 4 terminals, an expired resume.
+    want.frames_out = 18;
+    want.events_out = 0;
+    want.resumes_succeeded = 1;
+    want.resumes_expired = 1;
+    want.resumes_denied = 1;
+    want.auth_failures = BTreeMap::from([("expired".into(), 1), ("failed".into(), 1)]);
+    want.sessions_per_principal_denied = 0;
+    want.jobs_per_principal_denied = 0;
+    want.zero_throughput_closed = 0;
     assert_eq!(m, want);
     // Every frame polled (taken by the helpers or still in `out`) was counted.
 }

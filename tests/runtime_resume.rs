@@ -25,8 +25,12 @@ fn resume_hello(sid: &str, token: &str, last: u64) -> Value {
 
 fn emit(h: &mut Host, job: &str, n: usize) {
     for i in 0..n {
-        h.rt.handle_agent_event(h.now, job, log(&format!("e{i}")))
-            .unwrap();
+        h.rt.handle_agent_event(
+            h.now,
+            &arcp_proto::wire::JobId::from(job),
+            log(&format!("e{i}")),
+        )
+        .unwrap();
     }
     h.drain();
 }

@@ -191,10 +191,7 @@ fn replay(name: &str) {
         })
         .unwrap_or((0, Timestamp::parse("2026-11-24T01:30:25Z").unwrap()));
     let mut cfg = runtime_support::contract_config();
-    cfg.features = runtime_support::ALL
-        .iter()
-        .map(|f| (*f).to_owned())
-        .collect();
+    cfg.features = arcp_proto::wire::FeatureSet::from_names(runtime_support::ALL);
     let rt = Runtime::new(
         cfg,
         WallClock::new(at(welcome_at.0), welcome_at.1.unix_micros()),

@@ -5,7 +5,7 @@
 use arcp_proto::client::SubmitRequest;
 use arcp_proto::runtime::{AgentEvent, Operation};
 use arcp_proto::sim::{self, ClientSpec, Sim};
-use arcp_proto::wire::{ErrorCode, EventBody, MetricBody, MetricValue};
+use arcp_proto::wire::{ErrorCode, EventBody, JobId, MetricBody, MetricValue};
 use proptest::prelude::*;
 use std::time::Duration;
 
@@ -21,10 +21,7 @@ proptest! {
 fn alice() -> ClientSpec {
     ClientSpec {
         token: "alice-token",
-        features: arcp_proto::client::ALL_FEATURES
-            .iter()
-            .map(|f| f.to_string())
-            .collect(),
+        features: arcp_proto::wire::FeatureSet::all(),
         auto_ack: true,
         auto_ping: false,
     }
@@ -183,7 +180,7 @@ fn resume_after_the_window_is_refused_and_surfaced() {
     );
 }
 
-fn submit_slow_with_lease(s: &mut Sim) -> String {
+fn submit_slow_with_lease(s: &mut Sim) -> JobId {
     s.connect(0);
     s.run_until(s.now() + Duration::from_millis(100));
     let now = s.now();
@@ -264,7 +261,7 @@ fn revocation_succeeds_at_the_terminal() {
     s.drain();
     s.run_until(now + Duration::from_millis(200));
     assert!(s.host.revoked.contains(&cred));
-    assert!(s.checker.ended_at.contains_key(&job));
+    assert!(s.checker.ended_at.contains_key(job.as_str()));
     s.finish();
 }
 

@@ -199,7 +199,7 @@ fn message() -> impl Strategy<Value = Message> {
         )
             .prop_map(
                 |(job_id, history, from_event_seq)| Message::Subscribe(Subscribe {
-                    job_id,
+                    job_id: job_id.into(),
                     history,
                     from_event_seq
                 })
@@ -233,7 +233,7 @@ fn message() -> impl Strategy<Value = Message> {
                     message,
                     retryable,
                     details,
-                    request_id
+                    request_id: request_id.map(Into::into)
                 })
             ),
         (
@@ -302,7 +302,7 @@ fn message() -> impl Strategy<Value = Message> {
         )
             .prop_map(|(job_id, agent, accepted_at, lease, budget, request_id)| {
                 Message::Accepted(Accepted {
-                    job_id,
+                    job_id: job_id.into(),
                     agent,
                     accepted_at,
                     lease,
@@ -312,7 +312,7 @@ fn message() -> impl Strategy<Value = Message> {
                     delegate_id: None,
                     trace_id: None,
                     credentials: None,
-                    request_id,
+                    request_id: request_id.map(Into::into),
                 })
             }),
         (text(), text(), prop::collection::vec("[a-z_.]{1,12}", 0..4)).prop_map(
@@ -347,9 +347,10 @@ fn frame() -> impl Strategy<Value = Frame> {
             let ty = message.message_type();
             Frame {
                 id,
-                session_id,
+                session_id: session_id.map(Into::into),
                 trace_id: trace.map(|t| TraceId::parse(&t).unwrap()),
-                job_id: (ty.carries_event_seq() || ty == MessageType::Cancel).then_some(job_id),
+                job_id: (ty.carries_event_seq() || ty == MessageType::Cancel)
+                    .then_some(job_id.into()),
                 event_seq: if ty.carries_event_seq() { seq } else { None },
                 message,
             }

@@ -1,13 +1,14 @@
 //! Commands: what the host asks the session to do. Each returns an [`ApiError`] on caller
 //! misuse and sends nothing then; none is ever refused because of peer data.
 
-use super::event::{ClientEvent, ClientState, CloseReason, RequestError, RequestId, RequestKind};
+use super::event::{ClientEvent, ClientState, CloseReason, RequestError, RequestKind};
 use super::{ApiError, ClientSession};
 use crate::time::Instant;
 use crate::wire::{
     AgentRef, Bye, Cancel, LeaseConstraints, LeaseMap, ListJobs, MAX_IDEMPOTENCY_KEY_LEN,
     MAX_RUNTIME_SEC, Message, Submit, Subscribe, TraceId, Unsubscribe,
 };
+use crate::wire::{Feature, JobId, RequestId};
 use serde_json::{Map, Value};
 
 /// `session.list_jobs` arguments: filter, limit (1..=1000) and cursor.
@@ -112,7 +113,7 @@ impl SubmitRequest {
             lease_constraints: self.lease_constraints,
             idempotency_key: self.idempotency_key,
             max_runtime_sec: self.max_runtime_sec,
-            parent_job_id: self.parent_job_id,
+            parent_job_id: self.parent_job_id.map(Into::into),
             delegate_id: None,
             extra: Map::new(),
         };
@@ -130,8 +131,8 @@ impl ClientSession {
     }
 
     /// D26: never send a gated message outside the negotiated intersection.
-    fn require_feature(&self, feature: &'static str) -> Result<(), ApiError> {
-        if self.has_feature(feature) {
+    fn require_feature(&self, feature: Feature) -> Result<(), ApiError> {
+        if self.features.contains(feature) {
             Ok(())
         } else {
             Err(ApiError::FeatureNotNegotiated(feature))
@@ -154,7 +155,7 @@ impl ClientSession {
         &mut self,
         now: Instant,
         message: Message,
-        job_id: Option<String>,
+        job_id: Option<JobId>,
         trace: Option<TraceId>,
         kind: Option<RequestKind>,
     ) -> Result<RequestId, ApiError> {
@@ -165,7 +166,7 @@ impl ClientSession {
         if let Some(kind) = kind {
             self.pending.push_back((id.clone(), kind));
         }
-        Ok(RequestId(id))
+        Ok(RequestId::from(id))
     }
 
     /// `job.submit`. The runtime mints the job id; the `Accepted` event with this
@@ -191,7 +192,7 @@ impl ClientSession {
     pub fn cancel(
         &mut self,
         now: Instant,
-        job_id: &str,
+        job_id: &JobId,
         reason: Option<&str>,
     ) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
@@ -218,7 +219,7 @@ impl ClientSession {
     pub fn ack(&mut self, now: Instant, last_processed_seq: u64) -> Result<(), ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("ack")?;
+        self.require_feature(Feature::Ack)?;
         self.require_room(false)?;
         if last_processed_seq > self.seq.last() {
             return Err(ApiError::InvalidArgument(format!(
@@ -236,7 +237,7 @@ impl ClientSession {
     pub fn list_jobs(&mut self, now: Instant, req: ListJobsRequest) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("list_jobs")?;
+        self.require_feature(Feature::ListJobs)?;
         self.require_room(true)?;
         if let Some(l) = req.limit
             && !(1..=1000).contains(&l)
@@ -257,13 +258,13 @@ impl ClientSession {
     pub fn subscribe(
         &mut self,
         now: Instant,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("subscribe")?;
+        self.require_feature(Feature::Subscribe)?;
         self.require_room(true)?;
         if job_id.is_empty() {
             return Err(ApiError::InvalidArgument("empty job_id".into()));
@@ -277,7 +278,7 @@ impl ClientSession {
             ));
         }
         let sub = Subscribe {
-            job_id: job_id.to_owned(),
+            job_id: job_id.clone(),
             history: Some(history),
             from_event_seq,
         };
@@ -286,7 +287,7 @@ impl ClientSession {
             Message::Subscribe(sub),
             Some(job_id.to_owned()),
             None,
-            Some(RequestKind::Subscribe(job_id.to_owned())),
+            Some(RequestKind::Subscribe(job_id.clone())),
         )?;
         self.seq.subscribe(job_id);
         // A subscription with history may replay the job's terminal again.
@@ -295,16 +296,16 @@ impl ClientSession {
     }
 
     /// `job.unsubscribe` (gated by `subscribe`, D26). Nothing of the job is delivered after.
-    pub fn unsubscribe(&mut self, now: Instant, job_id: &str) -> Result<RequestId, ApiError> {
+    pub fn unsubscribe(&mut self, now: Instant, job_id: &JobId) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
-        self.require_feature("subscribe")?;
+        self.require_feature(Feature::Subscribe)?;
         self.require_room(false)?;
         if !self.seq.is_subscribed(job_id) {
             return Err(ApiError::NotSubscribed(job_id.to_owned()));
         }
         let unsub = Unsubscribe {
-            job_id: job_id.to_owned(),
+            job_id: job_id.clone(),
         };
         let id = self.send_request(now, Message::Unsubscribe(unsub), None, None, None)?;
         self.seq.unsubscribe(job_id);

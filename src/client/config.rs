@@ -1,24 +1,8 @@
 //! [`ClientConfig`]: who the client is, what it asks for, and every bound it keeps.
 
-use crate::wire::{AgentInfo, ClientInfo, DEFAULT_MAX_FRAME_BYTES};
+use crate::wire::{AgentInfo, ClientInfo, DEFAULT_MAX_FRAME_BYTES, FeatureSet};
 use serde_json::Map;
 use std::time::Duration;
-
-/// The eleven feature flags of ARCP v1.1 (§5.3), in the order the reference client sends
-/// them. [`ClientConfig::new`] requests all of them.
-pub const ALL_FEATURES: [&str; 11] = [
-    "heartbeat",
-    "ack",
-    "list_jobs",
-    "subscribe",
-    "lease_expires_at",
-    "cost.budget",
-    "progress",
-    "result_chunk",
-    "agent_versions",
-    "model.use",
-    "provisioned_credentials",
-];
 
 /// Coalesced automatic `session.ack` (the reference's `AutoAckOptions(every_n, interval_sec)`):
 /// an ack is sent once at least `every_n` polled events are unacknowledged, and never more
@@ -42,7 +26,12 @@ pub struct ClientConfig {
     /// The bearer token.
     pub token: String,
     /// Requested feature flags; the negotiated set is their intersection with the runtime's.
-    pub features: Vec<String>,
+    /// The hello lists them in the canonical order of [`Feature::ALL`](crate::wire::Feature::ALL).
+    pub features: FeatureSet,
+    /// Names sent in the hello after [`features`](Self::features), verbatim: flags this
+    /// version does not know (a runtime ignores unknown names; they are never negotiated).
+    /// Empty by default.
+    pub extra_features: Vec<String>,
     /// `capabilities.agents` of the hello: the reference client sends `[]`; `None` omits it.
     pub hello_agents: Option<Vec<AgentInfo>>,
     /// Send a `session.ping` when nothing was sent for one heartbeat interval (only when
@@ -91,7 +80,8 @@ impl ClientConfig {
         ClientConfig {
             client,
             token: token.into(),
-            features: ALL_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            features: FeatureSet::all(),
+            extra_features: Vec::new(),
             hello_agents: Some(Vec::new()),
             auto_ping: false,
             auto_ack: None,

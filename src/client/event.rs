@@ -2,11 +2,10 @@
 //! small types it carries.
 
 use crate::wire::{
-    Accepted, AgentInfo, ErrorCode, ErrorPayload, JobEvent, Jobs, RuntimeInfo, Subscribed,
-    Timestamp,
+    Accepted, AgentInfo, ErrorCode, ErrorPayload, FeatureSet, JobEvent, JobId, Jobs, RequestId,
+    RuntimeInfo, SessionId, Subscribed, Timestamp,
 };
 use serde_json::Value;
-use std::fmt;
 use std::time::Duration;
 
 /// Where the session is.
@@ -22,36 +21,21 @@ pub enum ClientState {
     Closed,
 }
 
-/// A request, named by the envelope id of the frame that carried it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RequestId(pub(crate) String);
-
-impl RequestId {
-    /// The envelope id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// Requests that await an answer frame.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RequestKind {
     /// `job.submit`, answered by `job.accepted`.
     Submit,
     /// `session.list_jobs`, answered by `session.jobs`.
     ListJobs,
     /// `job.subscribe` of this job, answered by `job.subscribed`.
-    Subscribe(String),
+    Subscribe(JobId),
 }
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The runtime answered `session.error` (D20: correlated by `request_id`, or, without
     /// one, failing every pending request as the reference does).
@@ -66,7 +50,7 @@ pub enum RequestError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResumeState {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The latest resume token (rotated on every welcome).
     pub resume_token: String,
     /// The highest `event_seq` delivered to the host.
@@ -85,6 +69,7 @@ pub enum SeqSpace {
 
 /// Why the host must close the transport (or why the session closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// `close` sent `session.bye` (D1).
     Bye,
@@ -104,6 +89,7 @@ pub enum CloseReason {
 
 /// Why a streamed result was refused (D32).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ChunkError {
     /// A chunk arrived out of `chunk_seq` order.
     OutOfOrder {
@@ -177,6 +163,7 @@ pub enum ResultValue {
 
 /// How a job ended. Both terminal forms of cancel (D6) and timeout (D8) map to one variant.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum JobOutcome {
     /// `job.result` success.
     Success {
@@ -212,15 +199,16 @@ pub enum JobOutcome {
 
 /// The handshake's outcome.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct WelcomeInfo {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// `true` when this welcome resumed the existing session.
     pub resumed: bool,
     /// Who the runtime is.
     pub runtime: RuntimeInfo,
-    /// The negotiated features: requested ∩ offered, in request order.
-    pub features: Vec<String>,
+    /// The negotiated features: requested ∩ offered.
+    pub features: FeatureSet,
     /// The runtime's agent inventory.
     pub agents: Vec<AgentInfo>,
     /// The heartbeat interval, when `heartbeat` was negotiated.
@@ -231,6 +219,7 @@ pub struct WelcomeInfo {
 
 /// Everything the session reports to its host, in order.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The session opened or resumed.
     Welcome(Box<WelcomeInfo>),
@@ -242,14 +231,14 @@ pub enum ClientEvent {
         /// The submit, when the runtime named it (or by FIFO order when it did not).
         request_id: Option<RequestId>,
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The whole payload.
         accepted: Box<Accepted>,
     },
     /// One `job.event`.
     JobEvent {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Its sequence number.
         event_seq: u64,
         /// Which numbering `event_seq` is in.
@@ -260,7 +249,7 @@ pub enum ClientEvent {
     /// A job's terminal frame.
     Terminal {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Its sequence number.
         event_seq: u64,
         /// Which numbering `event_seq` is in.
@@ -271,7 +260,7 @@ pub enum ClientEvent {
     /// A streamed result was refused (D32); the job's terminal reports it again.
     ResultRefused {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The stream.
         result_id: String,
         /// Why.

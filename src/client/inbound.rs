@@ -4,14 +4,14 @@
 
 use super::ClientSession;
 use super::event::{
-    ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestId, RequestKind,
-    SeqSpace, WelcomeInfo,
+    ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind, SeqSpace,
+    WelcomeInfo,
 };
 use super::sequence::Verdict;
 use crate::time::Instant;
 use crate::wire::{
-    Direction, ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, JobError, JobResult, Limits,
-    Message, Pong, Welcome, decode,
+    Direction, ErrorCode, ErrorPayload, EventBody, Feature, FeatureSet, FinalStatus, Frame,
+    JobError, JobResult, Limits, Message, Pong, RequestId, SessionId, Welcome, decode,
 };
 use std::time::Duration;
 
@@ -102,7 +102,7 @@ impl ClientSession {
         }
     }
 
-    fn on_welcome(&mut self, now: Instant, envelope_sid: Option<String>, w: Welcome) {
+    fn on_welcome(&mut self, now: Instant, envelope_sid: Option<SessionId>, w: Welcome) {
         let Some(sid) = envelope_sid.or(w.session_id) else {
             self.push_event(protocol_error("session.welcome without session_id"));
             self.close_session(CloseReason::HandshakeFailed, RequestError::SessionClosed);
@@ -117,15 +117,13 @@ impl ClientSession {
         self.session_id = Some(sid.clone());
         self.resume_token = Some(w.resume_token.clone());
         let offered = w.capabilities.features.unwrap_or_default();
+        // Unknown names on the wire are ignored.
         self.features = self
             .config
             .features
-            .iter()
-            .filter(|f| offered.contains(f))
-            .cloned()
-            .collect();
+            .intersection(FeatureSet::from_names(&offered));
         // D26: the heartbeat interval counts only when `heartbeat` was negotiated.
-        let interval = if self.has_feature("heartbeat") {
+        let interval = if self.features.contains(Feature::Heartbeat) {
             w.heartbeat_interval_sec.map(Duration::from_secs)
         } else {
             None
@@ -137,7 +135,7 @@ impl ClientSession {
             session_id: sid,
             resumed,
             runtime: w.runtime,
-            features: self.features.clone(),
+            features: self.features,
             agents: w.capabilities.agents.unwrap_or_default(),
             heartbeat_interval: self.heartbeat.interval(),
             resume_window_sec: w.resume_window_sec,
@@ -169,11 +167,11 @@ impl ClientSession {
                 if let Some(pos) = self.pending.iter().position(|(i, _)| *i == id) {
                     self.pending.remove(pos);
                 }
-                Some(RequestId(id))
+                Some(RequestId::from(id))
             }
             None => {
                 let pos = self.pending.iter().position(|(_, k)| fits(k))?;
-                self.pending.remove(pos).map(|(id, _)| RequestId(id))
+                self.pending.remove(pos).map(|(id, _)| RequestId::from(id))
             }
         }
     }
@@ -197,8 +195,9 @@ impl ClientSession {
                 });
             }
             Message::Accepted(a) => {
-                let request_id =
-                    self.take_pending(a.request_id.clone(), |k| *k == RequestKind::Submit);
+                let request_id = self.take_pending(a.request_id.clone().map(Into::into), |k| {
+                    *k == RequestKind::Submit
+                });
                 // D27: an idempotent resubmit of an ended job is followed by a copy of its
                 // terminal; that copy is the one allowed repeat.
                 self.ended.rearm(&a.job_id);
@@ -209,14 +208,15 @@ impl ClientSession {
                 });
             }
             Message::Jobs(jobs) => {
-                let request_id =
-                    self.take_pending(jobs.request_id.clone(), |k| *k == RequestKind::ListJobs);
+                let request_id = self.take_pending(jobs.request_id.clone().map(Into::into), |k| {
+                    *k == RequestKind::ListJobs
+                });
                 self.push_event(ClientEvent::Jobs { request_id, jobs });
             }
             Message::Subscribed(s) => {
                 let job = s.job_id.clone();
                 let request_id = self.take_pending(
-                    s.request_id.clone(),
+                    s.request_id.clone().map(Into::into),
                     |k| matches!(k, RequestKind::Subscribe(j) if *j == job),
                 );
                 self.push_event(ClientEvent::Subscribed {
@@ -229,7 +229,7 @@ impl ClientSession {
             }
             Message::Welcome(_) => self.push_event(protocol_error("second session.welcome")),
             message @ (Message::Event(_) | Message::Result(_) | Message::JobError(_)) => {
-                self.on_job_frame(job_id, seq, message);
+                self.on_job_frame(job_id.map(Into::into), seq, message);
             }
             other => self.push_event(protocol_error(format!(
                 "{} is not sent by a runtime",
@@ -253,7 +253,7 @@ impl ClientSession {
                     self.seq.unsubscribe(job);
                 }
                 self.push_event(ClientEvent::RequestFailed {
-                    request_id: RequestId(id),
+                    request_id: id,
                     kind,
                     error: RequestError::Runtime(e),
                 });
@@ -315,14 +315,14 @@ impl ClientSession {
                     _ => None,
                 };
                 self.push_event(ClientEvent::JobEvent {
-                    job_id: job_id.clone(),
+                    job_id: job_id.clone().into(),
                     event_seq: seq,
                     space,
                     event,
                 });
                 if let Some((result_id, reason)) = refused {
                     self.push_event(ClientEvent::ResultRefused {
-                        job_id,
+                        job_id: job_id.into(),
                         result_id,
                         reason,
                     });
@@ -346,7 +346,7 @@ impl ClientSession {
         self.seq.unsubscribe(&job_id);
         self.ended.insert(&job_id);
         self.push_event(ClientEvent::Terminal {
-            job_id,
+            job_id: job_id.into(),
             event_seq,
             space,
             outcome,

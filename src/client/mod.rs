@@ -38,18 +38,21 @@ mod inbound;
 mod results;
 mod sequence;
 
+/// Requests are named by the wire's `RequestId`; features are the wire's `Feature`/`FeatureSet`.
+#[doc(no_inline)]
+pub use crate::wire::{Feature, FeatureSet, RequestId};
 pub use commands::{DEFAULT_CANCEL_REASON, ListJobsRequest, SubmitRequest};
-pub use config::{ALL_FEATURES, AutoAck, ClientConfig};
+pub use config::{AutoAck, ClientConfig};
 pub use error::ApiError;
 pub use event::{
-    ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestId,
-    RequestKind, ResultValue, ResumeState, SeqSpace, WelcomeInfo,
+    ChunkError, ClientEvent, ClientState, CloseReason, JobOutcome, RequestError, RequestKind,
+    ResultValue, ResumeState, SeqSpace, WelcomeInfo,
 };
 pub use results::decode_base64;
 
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    Auth, Capabilities, Entropy, Frame, Hello, IdKind, IdMinter, Message, ResumeRequest,
+    Auth, Capabilities, Entropy, Frame, Hello, IdKind, IdMinter, Message, ResumeRequest, SessionId,
 };
 use ack::AutoAcker;
 use heartbeat::Heartbeat;
@@ -65,11 +68,11 @@ pub struct ClientSession {
     entropy: Box<dyn Entropy + Send>,
     ids: IdMinter,
     state: ClientState,
-    session_id: Option<String>,
+    session_id: Option<SessionId>,
     resume_token: Option<String>,
     /// The handshake in progress is a resume.
     resuming: bool,
-    features: Vec<String>,
+    features: FeatureSet,
     transmits: VecDeque<Frame>,
     events: VecDeque<ClientEvent>,
     /// Requests awaiting an answer, oldest first: envelope id and kind.
@@ -119,7 +122,7 @@ impl ClientSession {
             session_id: None,
             resume_token: None,
             resuming: false,
-            features: Vec::new(),
+            features: FeatureSet::empty(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             pending: VecDeque::new(),
@@ -157,19 +160,14 @@ impl ClientSession {
     }
 
     /// The session id, once welcomed (kept across drops).
-    pub fn session_id(&self) -> Option<&str> {
-        self.session_id.as_deref()
+    pub fn session_id(&self) -> Option<&SessionId> {
+        self.session_id.as_ref()
     }
 
     /// The negotiated features: requested ∩ offered, in request order (empty before the
     /// welcome).
-    pub fn features(&self) -> &[String] {
-        &self.features
-    }
-
-    /// `true` when `feature` was negotiated.
-    pub fn has_feature(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
+    pub fn features(&self) -> FeatureSet {
+        self.features
     }
 
     /// The highest session `event_seq` delivered to the event queue.
@@ -261,7 +259,7 @@ impl ClientSession {
         if self.state != ClientState::Open {
             return None;
         }
-        let ack = if self.has_feature("ack") {
+        let ack = if self.features.contains(Feature::Ack) {
             self.acks.due()
         } else {
             None
@@ -299,7 +297,11 @@ impl ClientSession {
             auth: Auth::bearer(self.config.token.clone()),
             capabilities: Some(Capabilities {
                 encodings: Some(vec!["json".to_owned()]),
-                features: Some(self.config.features.clone()),
+                features: Some({
+                    let mut names = self.config.features.to_names();
+                    names.extend(self.config.extra_features.iter().cloned());
+                    names
+                }),
                 agents: self.config.hello_agents.clone(),
             }),
             resume,
@@ -342,7 +344,7 @@ impl ClientSession {
                 self.heartbeat.on_sent(now);
             }
         }
-        if self.has_feature("ack") && self.acks.due().is_some_and(|t| t <= now) {
+        if self.features.contains(Feature::Ack) && self.acks.due().is_some_and(|t| t <= now) {
             let seq = self.acks.polled();
             let frame = self.session_frame(
                 now,
@@ -416,7 +418,7 @@ impl ClientSession {
                 self.seq.unsubscribe(job);
             }
             self.events.push_back(ClientEvent::RequestFailed {
-                request_id: RequestId(id),
+                request_id: RequestId::from(id),
                 kind: Some(kind),
                 error: error.clone(),
             });

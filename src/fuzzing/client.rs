@@ -4,7 +4,7 @@ use crate::client::{
     AutoAck, ClientConfig, ClientEvent, ClientSession, ListJobsRequest, SeqSpace, SubmitRequest,
 };
 use crate::time::{Instant, WallClock};
-use crate::wire::{Frame, MessageType, SeededEntropy};
+use crate::wire::{Feature, Frame, JobId, MessageType, SeededEntropy};
 use arbitrary::Unstructured;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -24,8 +24,8 @@ const CODES: [&str; 6] = [
 #[derive(Default)]
 struct ClientChecker {
     last_session_seq: u64,
-    sub_last: HashMap<String, u64>,
-    ended: HashSet<String>,
+    sub_last: HashMap<JobId, u64>,
+    ended: HashSet<JobId>,
     /// Request ids and ping nonces the client minted, for the runtime side to answer.
     ids: Vec<String>,
 }
@@ -63,7 +63,7 @@ impl ClientChecker {
         }
     }
 
-    fn seq(&mut self, job_id: &str, seq: u64, space: SeqSpace) {
+    fn seq(&mut self, job_id: &JobId, seq: u64, space: SeqSpace) {
         assert!(!self.ended.contains(job_id), "frame after terminal");
         let last = match space {
             SeqSpace::Session => &mut self.last_session_seq,
@@ -78,14 +78,14 @@ fn drain_client(c: &mut ClientSession, chk: &mut ClientChecker) {
     while let Some(f) = c.poll_transmit() {
         // D26: nothing gated leaves outside the negotiated intersection.
         let gate = match f.message_type() {
-            MessageType::Ack => Some("ack"),
-            MessageType::ListJobs => Some("list_jobs"),
-            MessageType::Subscribe | MessageType::Unsubscribe => Some("subscribe"),
+            MessageType::Ack => Some(Feature::Ack),
+            MessageType::ListJobs => Some(Feature::ListJobs),
+            MessageType::Subscribe | MessageType::Unsubscribe => Some(Feature::Subscribe),
             _ => None,
         };
         if let Some(g) = gate {
             assert!(
-                c.has_feature(g),
+                c.features().contains(g),
                 "{} sent without {g}",
                 f.message_type().as_str()
             );
@@ -140,11 +140,11 @@ fn runtime_frame(u: &mut Unstructured<'_>, c: &ClientSession, chk: &ClientChecke
     let v = match kind {
         0 => {
             let mask: u16 = u.arbitrary().unwrap_or(0xffff);
-            let features: Vec<&str> = crate::client::ALL_FEATURES
+            let features: Vec<&str> = Feature::ALL
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| mask & (1 << i) != 0)
-                .map(|(_, f)| *f)
+                .map(|(_, f)| f.as_str())
                 .collect();
             let hb: u64 = u.int_in_range(0..=3).unwrap_or(0);
             json!({"arcp": "1.1", "id": "W", "type": "session.welcome", "session_id": sid,
@@ -254,7 +254,7 @@ pub fn client_steps(data: &[u8]) {
         }
         let now = Instant::from_millis(now_ms);
         let op: u8 = u.int_in_range(0..=15).unwrap_or(0);
-        let job = *pick(&mut u, &JOBS).unwrap_or(&"job_0");
+        let job = &JobId::from(*pick(&mut u, &JOBS).unwrap_or(&"job_0"));
         let minted = match op {
             0 => {
                 c.handle_connected(now);

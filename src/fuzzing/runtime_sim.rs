@@ -7,8 +7,8 @@ use crate::runtime::{
 };
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    AgentRef, ChunkEncoding, Credential, ErrorCode, EventBody, LeaseMap, LogBody, Message,
-    MetricBody, MetricValue, SeededEntropy, decode,
+    AgentRef, ChunkEncoding, Credential, ErrorCode, EventBody, JobId, LeaseMap, LogBody, Message,
+    MetricBody, MetricValue, SeededEntropy, SessionId, decode,
 };
 use arbitrary::Unstructured;
 use std::collections::HashMap;
@@ -62,13 +62,13 @@ fn config(durable: bool) -> RuntimeConfig {
 #[derive(Default)]
 struct World {
     pending: Vec<(EffectId, Effect)>,
-    jobs: Vec<String>,
+    jobs: Vec<JobId>,
     /// (session id, resume token) from welcomes.
-    sessions: Vec<(String, String)>,
+    sessions: Vec<(SessionId, String)>,
     /// Per connection: last `event_seq` received.
     last_seq: HashMap<ConnId, u64>,
     /// Per (connection, job): a terminal was received and no `job.subscribed` since.
-    ended: HashMap<(ConnId, String), bool>,
+    ended: HashMap<(ConnId, JobId), bool>,
     envelope: u32,
     /// Connections that received a welcome and are still open.
     welcomed: Vec<ConnId>,

@@ -1,22 +1,7 @@
 //! Runtime configuration: identity, features, agent inventory, observer policy and every bound.
 
-use crate::wire::{AgentInfo, RuntimeInfo};
+use crate::wire::{AgentInfo, FeatureSet, RuntimeInfo};
 use std::time::Duration;
-
-/// Every feature flag this implementation can advertise, in the reference's order (§5.3).
-pub const ALL_FEATURES: [&str; 11] = [
-    "heartbeat",
-    "ack",
-    "list_jobs",
-    "subscribe",
-    "lease_expires_at",
-    "cost.budget",
-    "progress",
-    "result_chunk",
-    "agent_versions",
-    "model.use",
-    "provisioned_credentials",
-];
 
 /// One agent of the inventory: a name and its registered versions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +139,7 @@ pub struct RuntimeConfig {
     /// `welcome.runtime`.
     pub runtime: RuntimeInfo,
     /// Features advertised; the session's set is the intersection in this order.
-    pub features: Vec<String>,
+    pub features: FeatureSet,
     /// The agent inventory.
     pub agents: Vec<AgentSpec>,
     /// Who may observe whose jobs.
@@ -183,7 +168,7 @@ impl Default for RuntimeConfig {
                 name: "arcp-proto".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
-            features: ALL_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            features: FeatureSet::all(),
             agents: Vec::new(),
             observer_policy: ObserverPolicy::default(),
             resume_window: Duration::from_secs(600),
@@ -199,12 +184,10 @@ impl Default for RuntimeConfig {
 
 impl RuntimeConfig {
     /// The session's features: the runtime's, in its order, that the client also asked for.
-    pub fn negotiate(&self, requested: &[String]) -> Vec<String> {
+    pub fn negotiate(&self, requested: &[String]) -> FeatureSet {
+        // Unknown names are ignored.
         self.features
-            .iter()
-            .filter(|f| requested.iter().any(|r| r == *f))
-            .cloned()
-            .collect()
+            .intersection(FeatureSet::from_names(requested))
     }
 
     /// The agent named `name`.

@@ -2,8 +2,8 @@
 //! performed by the host, which reports back with [`EffectOutcome`].
 
 use crate::wire::{
-    Accepted, AgentRef, Credential, Frame, JobStatus, LeaseConstraints, LeaseMap, Message,
-    Timestamp, TraceId,
+    Accepted, AgentRef, Credential, FeatureSet, Frame, JobId, JobStatus, LeaseConstraints,
+    LeaseMap, Message, SessionId, Timestamp, TraceId,
 };
 use bytes::Bytes;
 use serde_json::Value;
@@ -28,6 +28,7 @@ pub struct EffectId(pub u64);
 
 /// Why the runtime closes a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// After `session.bye` or `session.close` (D1): WebSocket 1000.
     Normal,
@@ -56,9 +57,10 @@ impl CloseReason {
 
 /// Everything a started agent needs.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct AgentStart {
     /// The job to run.
-    pub job_id: String,
+    pub job_id: JobId,
     /// The resolved agent (`name@version`, or a bare name for an unversioned agent).
     pub agent: AgentRef,
     /// The job's input (`null` when absent).
@@ -72,9 +74,9 @@ pub struct AgentStart {
     /// The submitting principal.
     pub principal: String,
     /// The session the job belongs to (a delegated child: its parent's session).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The parent job of a delegation.
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
     /// The job's trace id.
     pub trace_id: Option<TraceId>,
     /// `max_runtime_sec`, which the core enforces itself.
@@ -83,6 +85,7 @@ pub struct AgentStart {
 
 /// A request to the host.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Effect {
     /// Map a bearer token to a principal. Answer with [`EffectOutcome::Authenticated`] or
     /// [`EffectOutcome::Failed`].
@@ -98,13 +101,13 @@ pub enum Effect {
     /// Stop a job's agent; the job has already ended on the wire. Answer with `Done`.
     CancelAgent {
         /// The job.
-        job_id: String,
+        job_id: JobId,
     },
     /// Mint credentials for a job whose lease names `model.use` (§9.8). Answer with
     /// [`EffectOutcome::Minted`] (possibly empty) or `Failed`.
     MintCredentials {
         /// The job being accepted.
-        job_id: String,
+        job_id: JobId,
         /// The submitting principal.
         principal: String,
         /// The effective lease.
@@ -118,7 +121,7 @@ pub enum Effect {
     /// Revoke a credential at the job's end. Answer `Done` or `Failed` (retried by the core).
     RevokeCredential {
         /// The job it was minted for.
-        job_id: String,
+        job_id: JobId,
         /// The credential.
         credential_id: String,
     },
@@ -137,7 +140,7 @@ pub enum Effect {
     /// a resume beyond the in-memory ring. Answer [`EffectOutcome::EventsRead`].
     ReadEvents {
         /// The session.
-        session_id: String,
+        session_id: SessionId,
         /// Replay starts after this seq.
         after_seq: u64,
     },
@@ -154,13 +157,14 @@ pub enum Effect {
 
 /// One seq-bearing frame for the durable event log.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct StoredFrame {
     /// The session whose `event_seq` space it belongs to.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Its `event_seq`.
     pub event_seq: u64,
     /// The job it is about.
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// The frame exactly as it is (or will be) transmitted.
     pub frame: Frame,
     /// Its encoding: the very bytes transmitted (encoded once, by the session ring), so a
@@ -172,7 +176,7 @@ pub struct StoredFrame {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Its principal.
     pub principal: String,
     /// SHA-256 (lower-case hex) of the current resume token.
@@ -182,16 +186,16 @@ pub struct SessionRecord {
     /// When the resume window of a detached session closes; `None` while attached.
     pub window_expires_at: Option<Timestamp>,
     /// The negotiated features.
-    pub features: Vec<String>,
+    pub features: FeatureSet,
 }
 
 /// A job's durable record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// The submitting session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The submitting principal.
     pub principal: String,
     /// The resolved agent.
@@ -209,7 +213,7 @@ pub struct JobRecord {
     /// The trace id.
     pub trace_id: Option<TraceId>,
     /// The parent of a delegation.
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
     /// The delegation id (extension).
     pub delegate_id: Option<String>,
     /// The `job.accepted` payload (for idempotent resubmits).
@@ -228,7 +232,7 @@ pub struct IdempotencyRecord {
     /// Canonical JSON of the submit payload.
     pub fingerprint: String,
     /// The job it created.
-    pub job_id: String,
+    pub job_id: JobId,
     /// When it lapses.
     pub expires_at: Timestamp,
 }
@@ -239,13 +243,14 @@ pub struct CredentialRecord {
     /// The credential.
     pub credential_id: String,
     /// Its job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// `true` once revoked: the record may be deleted.
     pub revoked: bool,
 }
 
 /// The result of an effect.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EffectOutcome {
     /// `Authenticate` succeeded.
     Authenticated {

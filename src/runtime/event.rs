@@ -2,11 +2,14 @@
 //! ([`RuntimeEvent`]).
 
 use super::effect::ConnId;
-use crate::wire::{AgentRef, ChunkEncoding, ErrorCode, EventBody, LeaseConstraints, LeaseMap};
+use crate::wire::{
+    AgentRef, ChunkEncoding, ErrorCode, EventBody, JobId, LeaseConstraints, LeaseMap, SessionId,
+};
 use serde_json::Value;
 
 /// Something a running agent emits, fed in with `Runtime::handle_agent_event`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum AgentEvent {
     /// An event of any kind. A `metric` whose name starts with `cost.` and whose unit is a
     /// budgeted currency decrements the budget (a negative cost is refused, D31); a
@@ -63,25 +66,27 @@ pub enum AgentEvent {
 
 /// What an accepted agent event produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AgentReply {
     /// Accepted.
     Ok,
     /// A delegation started this child job.
     Delegated {
         /// The child's id.
-        child_job_id: String,
+        child_job_id: JobId,
     },
 }
 
 /// Things the host may want to know; none of them needs an answer.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RuntimeEvent {
     /// A session was established (new or resumed) on a connection.
     SessionOpened {
         /// The connection.
         conn: ConnId,
         /// The session.
-        session_id: String,
+        session_id: SessionId,
         /// Its principal.
         principal: String,
         /// `true` for a resume.
@@ -90,7 +95,7 @@ pub enum RuntimeEvent {
     /// A session's resume window elapsed; it is gone.
     SessionExpired {
         /// The session.
-        session_id: String,
+        session_id: SessionId,
     },
     /// A connection's heartbeat was lost (D25); it is being closed.
     HeartbeatLost {
@@ -107,7 +112,7 @@ pub enum RuntimeEvent {
     /// A job ended.
     JobEnded {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Its final status (`success`, `error`, `cancelled`, `timed_out`).
         status: crate::wire::JobStatus,
         /// The inline result of a `job.result` that carried one (e.g. for a delegating parent).
@@ -124,11 +129,11 @@ pub enum RuntimeEvent {
     /// A `job.subscribe` was decided (spec §14 subscription audit); one per subscribe.
     SubscribeAudit {
         /// The subscribing session.
-        session_id: String,
+        session_id: SessionId,
         /// Its principal.
         subscriber_principal: String,
         /// The job named by the subscribe.
-        job_id: String,
+        job_id: JobId,
         /// The job's submitting principal; `None` when no such job is known.
         target_principal: Option<String>,
         /// The decision.
@@ -146,7 +151,7 @@ pub enum RuntimeEvent {
     /// A credential could not be revoked after every attempt.
     CredentialRevocationFailed {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The credential.
         credential_id: String,
         /// The last failure.
@@ -156,6 +161,7 @@ pub enum RuntimeEvent {
 
 /// Which limit was hit (the `details.limit` of the error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum LimitKind {
     /// [`AbuseLimits::max_sessions_per_principal`](super::AbuseLimits::max_sessions_per_principal).
     SessionsPerPrincipal,
@@ -178,6 +184,7 @@ impl LimitKind {
 
 /// The policy decision on one `job.subscribe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SubscribeDecision {
     /// The policy allowed it and the subscription was made.
     Allowed,

@@ -11,6 +11,7 @@ pub const MAX_AUTH_FAILURE_REASONS: usize = 32;
 
 /// A snapshot of the runtime's counters. Every counter only grows (saturating).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeMetrics {
     /// New sessions welcomed (resumes are counted in `resumes_succeeded`).
     pub sessions_opened: u64,

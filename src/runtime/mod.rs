@@ -75,7 +75,10 @@ mod subscriptions;
 
 #[doc(inline)]
 pub use crate::lease::Operation;
-pub use config::{ALL_FEATURES, AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
+/// Feature flags, as [`RuntimeConfig::features`] holds them.
+#[doc(no_inline)]
+pub use crate::wire::{Feature, FeatureSet};
+pub use config::{AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
@@ -85,7 +88,8 @@ pub use metrics::{MAX_AUTH_FAILURE_REASONS, RuntimeMetrics};
 
 use crate::time::{Instant, WallClock};
 use crate::wire::{
-    Budget, Entropy, ErrorCode, ErrorPayload, Frame, IdKind, Limits, Message, decode,
+    Budget, Entropy, ErrorCode, ErrorPayload, Frame, IdKind, JobId, Limits, Message, SessionId,
+    decode,
 };
 use bytes::Bytes;
 use fxhash::FxHashMap;
@@ -379,8 +383,8 @@ impl Runtime {
     }
 
     /// The highest `event_seq` a session has assigned (`None`: no such session).
-    pub fn session_last_seq(&self, session_id: &str) -> Option<u64> {
-        self.sessions.get(session_id).map(|s| s.last_seq())
+    pub fn session_last_seq(&self, session_id: &SessionId) -> Option<u64> {
+        self.sessions.get(session_id.as_str()).map(|s| s.last_seq())
     }
 
     /// Number of sessions held (attached or within their resume window).
@@ -394,8 +398,8 @@ impl Runtime {
     }
 
     /// The remaining budget counters of a job (`None`: unknown job or unbudgeted lease).
-    pub fn job_budget(&self, job_id: &str) -> Option<Budget> {
-        self.jobs.get(job_id)?.lease().remaining().cloned()
+    pub fn job_budget(&self, job_id: &JobId) -> Option<Budget> {
+        self.jobs.get(job_id.as_str())?.lease().remaining().cloned()
     }
 
     // ---- plumbing -----------------------------------------------------------------------

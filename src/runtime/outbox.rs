@@ -210,7 +210,7 @@ mod tests {
         let mut o = Outbox::new(2);
         for n in 0..3 {
             o.push_event(RuntimeEvent::SessionExpired {
-                session_id: format!("sess_{n}"),
+                session_id: format!("sess_{n}").into(),
             });
         }
         o.push_event(RuntimeEvent::SessionOpened {

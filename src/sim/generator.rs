@@ -3,10 +3,11 @@
 //! and the `session_pair` fuzz target both run [`run`].
 
 use super::harness::{ClientSpec, Sim};
-use crate::client::{ALL_FEATURES, ListJobsRequest, SubmitRequest};
+use crate::client::{ListJobsRequest, SubmitRequest};
 use crate::runtime::{AgentEvent, Operation};
 use crate::wire::{
-    AgentRef, ChunkEncoding, ErrorCode, EventBody, LeaseMap, LogBody, MetricBody, MetricValue,
+    AgentRef, ChunkEncoding, ErrorCode, EventBody, Feature, JobId, LeaseMap, LogBody, MetricBody,
+    MetricValue,
 };
 use arbitrary::{Result, Unstructured};
 use std::time::Duration;
@@ -172,7 +173,7 @@ pub fn transition(u: &mut Unstructured<'_>, clients: usize) -> Result<Transition
     })
 }
 
-fn job(sim: &Sim, i: usize) -> Option<String> {
+fn job(sim: &Sim, i: usize) -> Option<JobId> {
     if sim.jobs.is_empty() {
         return None;
     }
@@ -273,7 +274,7 @@ pub fn apply(sim: &mut Sim, t: Transition) {
             }
         }
         Transition::Agent(j, delay, ev) => {
-            let running: Vec<String> = sim.host.running.keys().cloned().collect();
+            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
             if !running.is_empty()
                 && let Some(job) = running.get(j % running.len())
             {
@@ -282,7 +283,7 @@ pub fn apply(sim: &mut Sim, t: Transition) {
         }
         Transition::Authorize(j, op) => {
             // Mostly a running job's agent asks; sometimes any known job.
-            let running: Vec<String> = sim.host.running.keys().cloned().collect();
+            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
             let pick = if running.is_empty() || j % 4 == 0 {
                 job(sim, j)
             } else {
@@ -359,10 +360,9 @@ fn run_inner(data: &[u8], trace: &mut Option<Vec<String>>) -> u64 {
     for i in 0..clients {
         // Slot 0 is alice with every feature unless the input says otherwise.
         let all = u.int_in_range(0..=3u8).unwrap_or(0) != 0;
-        let features = ALL_FEATURES
-            .iter()
+        let features = Feature::ALL
+            .into_iter()
             .filter(|_| all || u.arbitrary::<bool>().unwrap_or(true))
-            .map(|f| (*f).to_owned())
             .collect();
         let token = if i == 0 {
             TOKENS[0]

@@ -11,7 +11,7 @@ use crate::runtime::{
     AgentReply, AgentSpec, ConnId, ObserverPolicy, Operation, Runtime, RuntimeConfig, TransportKind,
 };
 use crate::time::Instant;
-use crate::wire::{ErrorCode, Message, SeededEntropy};
+use crate::wire::{ErrorCode, FeatureSet, JobId, Message, SeededEntropy};
 use std::time::Duration;
 
 /// How one client slot is built.
@@ -20,7 +20,7 @@ pub struct ClientSpec {
     /// Bearer token (see [`PRINCIPALS`](super::host::PRINCIPALS)).
     pub token: &'static str,
     /// Features requested in `session.hello`.
-    pub features: Vec<String>,
+    pub features: FeatureSet,
     /// Automatic coalesced acks.
     pub auto_ack: bool,
     /// Automatic idle pings.
@@ -75,7 +75,7 @@ pub fn runtime_config(durable: bool) -> RuntimeConfig {
 
 fn client_config(spec: &ClientSpec) -> ClientConfig {
     let mut c = ClientConfig::named("arcp-sim", "1.0.0", spec.token);
-    c.features = spec.features.clone();
+    c.features = spec.features;
     c.auto_ping = spec.auto_ping;
     c.auto_ack = spec.auto_ack.then_some(AutoAck {
         every_n: 3,
@@ -101,7 +101,7 @@ pub struct Sim {
     /// Invariant state.
     pub checker: Checker,
     /// Every job id seen (accepted, started or delegated), in order.
-    pub jobs: Vec<String>,
+    pub jobs: Vec<JobId>,
     /// When set, a readable log of everything that happens (for debugging a failing input).
     pub trace: Option<Vec<String>>,
     next_conn: u64,
@@ -224,7 +224,7 @@ impl Sim {
 
     /// Calls the lease gate for `job` and checks no authorization is granted once a budget
     /// counter is ≤ 0.
-    pub fn authorize(&mut self, job: &str, op: &Operation) {
+    pub fn authorize(&mut self, job: &JobId, op: &Operation) {
         let now = self.now();
         let r = self.runtime.authorize(now, job, op);
         self.log(|| format!("authorize {job} {op:?}: {r:?}"));
@@ -263,7 +263,7 @@ impl Sim {
                             String::from_utf8_lossy(&frame.encode())
                         ));
                     }
-                    self.checker.runtime_frame(conn, &frame, &c.spec.features);
+                    self.checker.runtime_frame(conn, &frame, c.spec.features);
                     let seq = is_sequenced(&frame);
                     if c.link.send_to_client(now, frame.encode(), seq)
                         && let Some(i) = self.clients.iter().position(|c| c.link.conn == conn)

@@ -4,7 +4,7 @@
 
 use crate::runtime::{AgentEvent, ConnId, Effect, EffectId, EffectOutcome, StoredFrame};
 use crate::time::Instant;
-use crate::wire::{Credential, Frame};
+use crate::wire::{Credential, Frame, JobId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -70,7 +70,7 @@ pub enum HostAction {
     /// An effect's outcome.
     Complete(EffectId, EffectOutcome),
     /// A running agent's output.
-    Agent(String, AgentEvent),
+    Agent(JobId, AgentEvent),
 }
 
 /// What the fake host holds.
@@ -84,18 +84,18 @@ pub struct Host {
     /// Sequenced frames appended to the durable store.
     pub store: Vec<StoredFrame>,
     /// Jobs whose agent was started and not cancelled: job id → agent name.
-    pub running: BTreeMap<String, String>,
+    pub running: BTreeMap<JobId, String>,
     /// Every job the runtime started an agent for, in order.
-    pub started: Vec<String>,
+    pub started: Vec<JobId>,
     /// Credentials minted: id → (job id, when). Recorded when the outcome is handed back.
-    pub minted: BTreeMap<String, (String, Instant)>,
+    pub minted: BTreeMap<String, (JobId, Instant)>,
     /// Credentials whose revocation succeeded.
     pub revoked: BTreeSet<String>,
     /// Connections the runtime asked to close.
     pub closes: Vec<ConnId>,
     next_cred: u64,
     /// Mint effects in flight: effect → job.
-    mint_jobs: BTreeMap<EffectId, String>,
+    mint_jobs: BTreeMap<EffectId, JobId>,
     /// Revoke effects in flight: effect → credential.
     revoke_ids: BTreeMap<EffectId, String>,
 }
@@ -115,7 +115,7 @@ impl Host {
     }
 
     /// Schedules an agent output for `job` after `delay`.
-    pub fn agent_output(&mut self, now: Instant, delay: Duration, job: &str, ev: AgentEvent) {
+    pub fn agent_output(&mut self, now: Instant, delay: Duration, job: &JobId, ev: AgentEvent) {
         self.schedule(now + delay, HostAction::Agent(job.to_owned(), ev));
     }
 

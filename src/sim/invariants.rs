@@ -4,7 +4,7 @@
 use crate::client::{ClientEvent, ClientSession, JobOutcome, SeqSpace};
 use crate::runtime::{ConnId, Runtime, RuntimeEvent};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, Frame, Message};
+use crate::wire::{ErrorCode, Feature, FeatureSet, Frame, JobId, Message, SessionId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -12,15 +12,15 @@ use std::time::Duration;
 #[derive(Debug, Default, Clone)]
 pub struct StreamModel {
     /// The session the stream belongs to.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The last session-space `event_seq` delivered to the host.
     pub last_seq: u64,
     /// Jobs whose terminal was delivered in the session space.
-    pub ended: BTreeSet<String>,
+    pub ended: BTreeSet<JobId>,
     /// Idempotent submits sent: each allows one copied terminal (D27).
     pub copies_allowed: u32,
     /// Per subscribed job: last subscription-space `event_seq` and whether it ended.
-    pub subs: BTreeMap<String, (u64, bool)>,
+    pub subs: BTreeMap<JobId, (u64, bool)>,
     /// Sequenced frames the client refused and surfaced as a protocol error.
     pub surfaced: u64,
     /// The client received `RESUME_WINDOW_EXPIRED` in answer to its resume.
@@ -37,9 +37,9 @@ pub struct Checker {
     /// Per client slot.
     pub streams: Vec<StreamModel>,
     /// Negotiated features per runtime connection (from its welcome ∩ the client's request).
-    pub conn_features: BTreeMap<ConnId, Vec<String>>,
+    pub conn_features: BTreeMap<ConnId, FeatureSet>,
     /// When each job ended (from `RuntimeEvent::JobEnded`).
-    pub ended_at: BTreeMap<String, Instant>,
+    pub ended_at: BTreeMap<JobId, Instant>,
     /// Credentials whose revocation the runtime gave up on (permanent-failure event).
     pub revocation_failed: BTreeSet<String>,
     /// Steps checked.
@@ -60,33 +60,27 @@ impl Checker {
     }
 
     /// D26: a frame the runtime sends on `conn` stays inside the negotiated features.
-    pub fn runtime_frame(&mut self, conn: ConnId, frame: &Frame, requested: &[String]) {
+    pub fn runtime_frame(&mut self, conn: ConnId, frame: &Frame, requested: FeatureSet) {
         if let Message::Welcome(w) = &frame.message {
             let offered = w.capabilities.features.clone().unwrap_or_default();
-            let negotiated: Vec<String> = requested
-                .iter()
-                .filter(|f| offered.contains(f))
-                .cloned()
-                .collect();
+            let negotiated = requested.intersection(FeatureSet::from_names(&offered));
             assert_eq!(
                 w.heartbeat_interval_sec.is_some(),
-                negotiated.iter().any(|f| f == "heartbeat"),
+                negotiated.contains(Feature::Heartbeat),
                 "D26: heartbeat_interval_sec outside the negotiated features"
             );
             // D24: `capabilities.features` lists the runtime's full set, not the intersection.
             self.conn_features.insert(conn, negotiated);
             return;
         }
-        let has = |f: &str| {
-            self.conn_features
-                .get(&conn)
-                .is_some_and(|n| n.iter().any(|x| x == f))
-        };
+        let has = |f: Feature| self.conn_features.get(&conn).is_some_and(|n| n.contains(f));
         let gate = match &frame.message {
-            Message::Ping(_) => Some("heartbeat"),
-            Message::Jobs(_) => Some("list_jobs"),
-            Message::Subscribed(_) => Some("subscribe"),
-            Message::Accepted(a) if a.credentials.is_some() => Some("provisioned_credentials"),
+            Message::Ping(_) => Some(Feature::Heartbeat),
+            Message::Jobs(_) => Some(Feature::ListJobs),
+            Message::Subscribed(_) => Some(Feature::Subscribe),
+            Message::Accepted(a) if a.credentials.is_some() => {
+                Some(Feature::ProvisionedCredentials)
+            }
             _ => None,
         };
         if let Some(g) = gate {
@@ -97,15 +91,15 @@ impl Checker {
     /// D26: a frame the client sends stays inside its negotiated features.
     pub fn client_frame(&mut self, slot: usize, client: &ClientSession, frame: &Frame) {
         let gate = match &frame.message {
-            Message::Ack(_) => Some("ack"),
-            Message::ListJobs(_) => Some("list_jobs"),
-            Message::Subscribe(_) | Message::Unsubscribe(_) => Some("subscribe"),
+            Message::Ack(_) => Some(Feature::Ack),
+            Message::ListJobs(_) => Some(Feature::ListJobs),
+            Message::Subscribe(_) | Message::Unsubscribe(_) => Some(Feature::Subscribe),
             // Client pings are never gated (D26: the runtime always answers).
             _ => None,
         };
         if let Some(g) = gate {
             assert!(
-                client.has_feature(g),
+                client.features().contains(g),
                 "D26: client {slot} sent {:?} without {g:?}",
                 frame.message_type()
             );
@@ -189,7 +183,7 @@ impl Checker {
     fn ordered(
         slot: usize,
         m: &mut StreamModel,
-        job: &str,
+        job: &JobId,
         seq: u64,
         space: SeqSpace,
         terminal: bool,
@@ -253,7 +247,7 @@ impl Checker {
     pub fn credentials(
         &self,
         now: Instant,
-        minted: &BTreeMap<String, (String, Instant)>,
+        minted: &BTreeMap<String, (JobId, Instant)>,
         revoked: &BTreeSet<String>,
         bound: Duration,
     ) {

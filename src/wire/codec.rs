@@ -7,7 +7,7 @@
 
 use super::cowstr::CowStr;
 use super::error::{ErrorCode, ErrorPayload};
-use super::ids::{TraceId, valid_envelope_id};
+use super::ids::{JobId, RequestId, SessionId, TraceId, valid_envelope_id};
 use super::job::{MAX_IDEMPOTENCY_KEY_LEN, MAX_RUNTIME_SEC};
 use super::message::{ARCP_VERSION, Frame, Message, MessageType};
 use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
@@ -35,6 +35,7 @@ impl Default for Limits {
 
 /// What was wrong with an inbound frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DecodeErrorKind {
     /// Larger than [`Limits::max_frame_bytes`] (D35).
     TooLarge {
@@ -62,7 +63,7 @@ pub struct DecodeError {
     /// The failure class.
     pub kind: DecodeErrorKind,
     /// The envelope id, when it could be read (D20).
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     /// The message type, when it could be read.
     pub message_type: Option<MessageType>,
     /// Human-readable detail, safe to send back.
@@ -203,9 +204,9 @@ struct FastEnvelope<'a> {
     arcp: Option<CowStr<'a>>,
     id: Option<String>,
     ty: Option<MessageType>,
-    session_id: Option<String>,
+    session_id: Option<SessionId>,
     trace_id: Option<CowStr<'a>>,
-    job_id: Option<String>,
+    job_id: Option<JobId>,
     event_seq: Option<u64>,
     message: Option<Message>,
     raw_payload: Option<&'a RawValue>,
@@ -319,7 +320,7 @@ fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     };
     let envelope_err = |request_id: Option<String>, ty, msg: String| DecodeError {
         kind: DecodeErrorKind::Envelope,
-        request_id,
+        request_id: request_id.map(RequestId::from),
         message_type: ty,
         message: msg,
     };
@@ -350,7 +351,7 @@ fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let Some(ty) = MessageType::parse(&ty_name) else {
         return Err(DecodeError {
             kind: DecodeErrorKind::UnknownType(ty_name.clone()),
-            request_id: rid(),
+            request_id: rid().map(RequestId::from),
             message_type: None,
             message: format!("unknown envelope type: {ty_name:?}"),
         });
@@ -424,7 +425,7 @@ fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     };
     let payload_err = |msg: String| DecodeError {
         kind: DecodeErrorKind::Payload(ty),
-        request_id: Some(id.clone()),
+        request_id: Some(RequestId::from(&id)),
         message_type: Some(ty),
         message: format!("invalid {} payload: {msg}", ty.as_str()),
     };
@@ -440,9 +441,9 @@ fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
 
     Ok(Frame {
         id,
-        session_id,
+        session_id: session_id.map(SessionId::from),
         trace_id,
-        job_id,
+        job_id: job_id.map(JobId::from),
         event_seq,
         message,
     })

@@ -84,8 +84,8 @@ fn write_event(out: &mut Vec<u8>, ev: &JobEvent) -> serde_json::Result<()> {
 pub(crate) fn write_frame(f: &Frame, out: &mut Vec<u8>) -> serde_json::Result<()> {
     out.reserve(
         160 + f.id.len()
-            + f.session_id.as_ref().map_or(0, String::len)
-            + f.job_id.as_ref().map_or(0, String::len),
+            + f.session_id.as_ref().map_or(0, |v| v.len())
+            + f.job_id.as_ref().map_or(0, |v| v.len()),
     );
     out.extend_from_slice(b"{\"arcp\":\"");
     out.extend_from_slice(ARCP_VERSION.as_bytes());

@@ -1,5 +1,6 @@
 //! The §12 error taxonomy and the error payload shared by `session.error` and `job.error`.
 
+use super::ids::RequestId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::fmt;
@@ -7,6 +8,7 @@ use std::fmt;
 /// An ARCP error code (spec §12). Codes outside the taxonomy are kept verbatim in
 /// [`ErrorCode::Other`] so a peer's vendor code never makes a frame undecodable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Operation rejected by lease enforcement or policy.
     PermissionDenied,
@@ -147,7 +149,7 @@ pub struct ErrorPayload {
     /// The envelope id of the request that failed (D20); absent on session-level failures
     /// and on every error the reference emits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 impl ErrorPayload {
@@ -164,7 +166,7 @@ impl ErrorPayload {
     }
 
     /// Names the failing request's envelope id (D20).
-    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+    pub fn with_request_id(mut self, request_id: impl Into<RequestId>) -> Self {
         self.request_id = Some(request_id.into());
         self
     }

@@ -7,6 +7,7 @@
 use super::agent::AgentRef;
 use super::cowstr::CowStr;
 use super::error::ErrorPayload;
+use super::ids::JobId;
 use super::lease::{LeaseConstraints, LeaseMap};
 use super::timestamp::Timestamp;
 use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
@@ -90,6 +91,7 @@ impl<T> Skip for Option<T> {
     }
 }
 impl Skip for String {}
+impl Skip for JobId {}
 impl Skip for u64 {}
 impl Skip for bool {}
 impl Skip for Number {}
@@ -191,7 +193,7 @@ body!(
     /// `delegate`: `{child_job_id, agent, lease?, lease_constraints?}` (WIRE.md §15).
     DelegateBody {
         /// The child job.
-        child_job_id: String = req,
+        child_job_id: JobId = req,
         /// Resolved child agent.
         agent: AgentRef = req,
         /// The child's lease.

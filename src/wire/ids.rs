@@ -120,6 +120,150 @@ impl IdMinter {
     }
 }
 
+/// Defines a serde-transparent `String` newtype id with the conversions and comparisons every
+/// id shares: encodes and decodes byte-identically to the bare string, wraps the same `String`
+/// (no extra allocation), and looks up in maps by `&str` through `Borrow<str>`.
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps `id` as is (no validation: ids are opaque strings on the wire).
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(id.into())
+            }
+
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The underlying `String`.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_owned())
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(s: &String) -> Self {
+                $name(s.clone())
+            }
+        }
+
+        impl From<&$name> for $name {
+            fn from(s: &$name) -> Self {
+                s.clone()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+string_id! {
+    /// A job id (`job_…` when the runtime minted it), as in `job_id`, `parent_job_id` and
+    /// `child_job_id`. Serde-transparent: on the wire it is the bare string.
+    JobId
+}
+
+string_id! {
+    /// A session id (`sess_…` when the runtime minted it). Serde-transparent: on the wire it
+    /// is the bare string.
+    SessionId
+}
+
+string_id! {
+    /// A request, named by the envelope id of the frame that carried it; the `request_id` of
+    /// answers and errors (D20). Serde-transparent: on the wire it is the bare string.
+    RequestId
+}
+
 /// `true` for an acceptable inbound envelope id: any non-empty string up to 128 chars (D16).
 pub fn valid_envelope_id(id: &str) -> bool {
     !id.is_empty() && (id.len() <= MAX_ENVELOPE_ID_LEN || id.chars().count() <= MAX_ENVELOPE_ID_LEN)
@@ -266,6 +410,22 @@ mod tests {
         };
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));
+    }
+
+    #[test]
+    fn string_ids_are_transparent_and_compare_with_strings() {
+        let id = JobId::new("job_1");
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""job_1""#);
+        assert_eq!(serde_json::from_str::<JobId>(r#""job_1""#).unwrap(), id);
+        assert_eq!(id, "job_1");
+        assert_eq!("job_1", id);
+        assert_eq!(id, String::from("job_1"));
+        assert_eq!(id.len(), 5);
+        assert_eq!(format!("{id} {id:?}"), r#"job_1 "job_1""#);
+        let mut m = std::collections::HashMap::new();
+        m.insert(SessionId::from("sess_1"), 1);
+        assert_eq!(m.get("sess_1"), Some(&1));
+        assert_eq!(RequestId::from(String::from("r")).into_string(), "r");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use super::agent::AgentRef;
 use super::decimal::Budget;
 use super::error::{ErrorCode, present};
-use super::ids::TraceId;
+use super::ids::{JobId, RequestId, TraceId};
 use super::lease::{LeaseConstraints, LeaseMap};
 use super::session::JobStatus;
 use super::timestamp::Timestamp;
@@ -41,7 +41,7 @@ pub struct Submit {
     pub max_runtime_sec: Option<u32>,
     /// The parent job of a delegation (D28).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
     /// The delegation id (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegate_id: Option<String>,
@@ -115,7 +115,7 @@ pub struct Credential {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accepted {
     /// The new job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Resolved `name@version` (bare name if the agent has no versions).
     pub agent: AgentRef,
     /// When it was accepted.
@@ -131,7 +131,7 @@ pub struct Accepted {
     pub budget: Option<Budget>,
     /// Echoed when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
     /// Echoed when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegate_id: Option<String>,
@@ -143,7 +143,7 @@ pub struct Accepted {
     pub credentials: Option<Vec<Credential>>,
     /// The `job.submit` envelope id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
 }
 
 /// `job.cancel` payload; the job is the envelope's `job_id` (D6).
@@ -236,7 +236,7 @@ pub struct JobError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscribe {
     /// The job to observe.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Replay logged frames first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<bool>,
@@ -260,9 +260,9 @@ pub enum Replayed {
 pub struct Subscribed {
     /// The `job.subscribe` envelope id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     /// The observed job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Its state now.
     pub current_status: JobStatus,
     /// Resolved `name@version`.
@@ -281,7 +281,7 @@ pub struct Subscribed {
     pub credentials: Option<Vec<Credential>>,
     /// Parent job of a delegation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
     /// The job's trace id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<TraceId>,
@@ -297,5 +297,5 @@ pub struct Subscribed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unsubscribe {
     /// The job to stop observing.
-    pub job_id: String,
+    pub job_id: JobId,
 }

@@ -2,7 +2,7 @@
 
 use super::error::ErrorPayload;
 use super::event::JobEvent;
-use super::ids::TraceId;
+use super::ids::{JobId, SessionId, TraceId};
 use super::job::{
     Accepted, Cancel, JobError, JobResult, Submit, Subscribe, Subscribed, Unsubscribe,
 };
@@ -132,11 +132,11 @@ pub struct Frame {
     /// Envelope id (D16).
     pub id: String,
     /// Set by the runtime on every frame of an established session.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// Bare 32-hex trace id (D15).
     pub trace_id: Option<TraceId>,
     /// The job a frame is about; required on `job.cancel`.
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// Present exactly on `job.event`, `job.result` and `job.error`.
     pub event_seq: Option<u64>,
     /// Type and payload.
@@ -157,13 +157,13 @@ impl Frame {
     }
 
     /// Sets `session_id`.
-    pub fn with_session(mut self, session_id: impl Into<String>) -> Self {
+    pub fn with_session(mut self, session_id: impl Into<SessionId>) -> Self {
         self.session_id = Some(session_id.into());
         self
     }
 
     /// Sets `job_id`.
-    pub fn with_job(mut self, job_id: impl Into<String>) -> Self {
+    pub fn with_job(mut self, job_id: impl Into<JobId>) -> Self {
         self.job_id = Some(job_id.into());
         self
     }

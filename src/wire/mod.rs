@@ -5,6 +5,8 @@
 //!   answer with and the envelope id when one could be read; [`Frame::encode`] writes compact
 //!   JSON in a stable field order.
 //! - [`LineFramer`] frames the stdio transport.
+//! - Typed ids ([`JobId`], [`SessionId`], [`RequestId`]: serde-transparent `String`s) and
+//!   feature flags ([`Feature`], [`FeatureSet`]; the wire keeps their names).
 //! - Ids ([`IdMinter`]), timestamps ([`Timestamp`]), exact amounts ([`Decimal`], [`Amount`]),
 //!   agent refs ([`AgentRef`]) and trace ids ([`TraceId`]) follow WIRE.md §3 and COMPAT.md.
 
@@ -15,6 +17,7 @@ mod decimal;
 mod encode;
 mod error;
 mod event;
+mod feature;
 mod ids;
 mod job;
 mod lease;
@@ -37,9 +40,10 @@ pub use event::{
     MetricValue, ProgressBody, ResultChunkBody, StatusBody, ThoughtBody, ToolCallBody,
     ToolResultBody,
 };
+pub use feature::{Feature, FeatureIter, FeatureSet, UnknownFeature};
 pub use ids::{
-    Entropy, IdKind, IdMinter, MAX_ENVELOPE_ID_LEN, SeededEntropy, TraceId, TraceIdError,
-    valid_envelope_id,
+    Entropy, IdKind, IdMinter, JobId, MAX_ENVELOPE_ID_LEN, RequestId, SeededEntropy, SessionId,
+    TraceId, TraceIdError, valid_envelope_id,
 };
 pub use job::{
     Accepted, Cancel, Credential, CredentialConstraints, FinalStatus, JobError, JobResult,

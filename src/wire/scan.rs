@@ -12,7 +12,7 @@
 //! holds the two to the same answers.
 
 use super::event::{BodySeed, EventBody, JobEvent, LogBody};
-use super::ids::{TraceId, valid_envelope_id};
+use super::ids::{JobId, SessionId, TraceId, valid_envelope_id};
 use super::message::{Frame, Message};
 use super::timestamp::Timestamp;
 use serde::de::DeserializeSeed;
@@ -431,12 +431,14 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
                 s.literal(EVENT_TYPE_JSON)?;
                 ty = true;
             }
-            3 if session_id.is_none() => session_id = Some(s.string()?.into_owned()),
+            3 if session_id.is_none() => {
+                session_id = Some(SessionId::from(s.string()?.into_owned()))
+            }
             // D15.
             4 if trace_id.is_none() => {
                 trace_id = Some(TraceId::parse(s.plain_str()?).ok()?);
             }
-            5 if job_id.is_none() => job_id = Some(s.string()?.into_owned()),
+            5 if job_id.is_none() => job_id = Some(JobId::from(s.string()?.into_owned())),
             6 if event_seq.is_none() => {
                 let n = s.uint()?;
                 if n == 0 {

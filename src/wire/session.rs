@@ -1,6 +1,6 @@
 //! Session-level payloads: handshake, resume, heartbeat, ack, listing, close (WIRE.md §5–§10).
 
-use super::ids::TraceId;
+use super::ids::{JobId, RequestId, SessionId, TraceId};
 use super::lease::LeaseMap;
 use super::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,7 @@ pub struct Capabilities {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumeRequest {
     /// The session to resume.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The most recent resume token.
     pub resume_token: String,
     /// The highest `event_seq` the client has processed.
@@ -165,7 +165,7 @@ impl Hello {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
     /// The session to resume.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The most recent resume token.
     pub resume_token: String,
     /// The highest `event_seq` the client has processed.
@@ -188,7 +188,7 @@ pub struct Welcome {
     pub runtime: RuntimeInfo,
     /// The session id, duplicated from the envelope (the reference client requires it, D24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The token for the next resume; rotated on every welcome.
     pub resume_token: String,
     /// How long the session stays resumable after a drop.
@@ -297,7 +297,7 @@ impl JobStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Resolved `name@version`.
     pub agent: String,
     /// Current state.
@@ -307,7 +307,7 @@ pub struct JobSummary {
     pub submitted_at: Option<Timestamp>,
     /// Parent job of a delegation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
     /// The delegation id, when the submit carried one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegate_id: Option<String>,
@@ -330,7 +330,7 @@ pub struct JobSummary {
 pub struct Jobs {
     /// The `session.list_jobs` envelope id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
+    pub request_id: Option<RequestId>,
     /// This page.
     pub jobs: Vec<JobSummary>,
     /// Absent on the last page.

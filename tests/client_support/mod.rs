@@ -57,7 +57,20 @@ pub fn welcome(sid: &str, token: &str, heartbeat: Option<u64>, features: &[&str]
            "session_id": sid, "payload": p})
 }
 
-pub const ALL: [&str; 11] = arcp_proto::client::ALL_FEATURES;
+/// The eleven feature names, in the canonical order (as `Feature::ALL` spells them).
+pub const ALL: [&str; 11] = [
+    "heartbeat",
+    "ack",
+    "list_jobs",
+    "subscribe",
+    "lease_expires_at",
+    "cost.budget",
+    "progress",
+    "result_chunk",
+    "agent_versions",
+    "model.use",
+    "provisioned_credentials",
+];
 
 /// A client with a welcomed session (all features, no heartbeat); hello and welcome
 /// events drained.

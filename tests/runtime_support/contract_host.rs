@@ -10,8 +10,8 @@ use arcp_proto::runtime::{
 use arcp_proto::time::Instant;
 use arcp_proto::wire::{
     AgentRef, ArtifactRefBody, ChunkEncoding, Credential, CredentialConstraints, ErrorCode,
-    ErrorPayload, EventBody, JobStatus, LeaseMap, LogBody, MetricBody, MetricValue, ProgressBody,
-    StatusBody, ThoughtBody, ToolCallBody, ToolResultBody,
+    ErrorPayload, EventBody, JobId, JobStatus, LeaseMap, LogBody, MetricBody, MetricValue,
+    ProgressBody, StatusBody, ThoughtBody, ToolCallBody, ToolResultBody,
 };
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -45,7 +45,7 @@ fn b64(data: &[u8]) -> String {
 /// A timed continuation of an agent.
 pub enum Cont {
     SlowTick {
-        job: String,
+        job: JobId,
         k: u64,
         ticks: u64,
         tick: f64,
@@ -54,11 +54,11 @@ pub enum Cont {
         seconds_json: Value,
     },
     Rotate {
-        job: String,
+        job: JobId,
         creds: Vec<String>,
     },
     LeaseOps {
-        job: String,
+        job: JobId,
         ops: Vec<Value>,
         i: usize,
         results: Vec<Value>,
@@ -76,9 +76,9 @@ pub struct Host {
     pub names: HashMap<ConnId, String>,
     pub closed: HashSet<ConnId>,
     /// Inline results per job (for the delegator).
-    pub results: HashMap<String, Value>,
+    pub results: HashMap<JobId, Value>,
     /// child job → parent job waiting for it.
-    pub waiting: HashMap<String, String>,
+    pub waiting: HashMap<JobId, JobId>,
     pub cred_n: u32,
 }
 
@@ -114,7 +114,7 @@ impl Host {
             while let Some(e) = self.rt.poll_event() {
                 progressed = true;
                 if let RuntimeEvent::JobEnded { job_id, status, .. } = e
-                    && let Some(parent) = self.waiting.remove(&job_id)
+                    && let Some(parent) = self.waiting.remove(job_id.as_str())
                 {
                     self.child_done(&parent, &job_id, status);
                 }
@@ -190,11 +190,12 @@ impl Host {
     }
 
     fn emit(&mut self, job: &str, e: AgentEvent) -> Result<AgentReply, ErrorPayload> {
-        self.rt.handle_agent_event(self.now, job, e)
+        self.rt
+            .handle_agent_event(self.now, &arcp_proto::wire::JobId::from(job), e)
     }
 
     fn finish(&mut self, job: &str, result: Value) {
-        self.results.insert(job.to_owned(), result.clone());
+        self.results.insert(job.to_owned().into(), result.clone());
         let _ = self.emit(
             job,
             AgentEvent::Result {
@@ -406,10 +407,11 @@ impl Host {
                 })),
             )
             .unwrap();
-            if let Err(e) =
-                self.rt
-                    .authorize(self.now, job, &Operation::new("tool.call", tool.clone()))
-            {
+            if let Err(e) = self.rt.authorize(
+                self.now,
+                &arcp_proto::wire::JobId::from(job),
+                &Operation::new("tool.call", tool.clone()),
+            ) {
                 self.tool_error(job, &id, &e);
                 self.fail(job, e.code, e.message);
                 return;
@@ -447,7 +449,7 @@ impl Host {
 
     fn lease_ops(
         &mut self,
-        job: String,
+        job: JobId,
         ops: Vec<Value>,
         i: usize,
         mut results: Vec<Value>,

@@ -6,7 +6,9 @@ use arcp_proto::runtime::{
     RuntimeEvent, TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{Credential, CredentialConstraints, Frame, Message, SeededEntropy};
+use arcp_proto::wire::{
+    Credential, CredentialConstraints, Frame, JobId, Message, SeededEntropy, SessionId,
+};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -226,7 +228,12 @@ impl Host {
     }
 
     /// Opens `conn`, says hello with `features`, returns (session_id, resume_token).
-    pub fn hello(&mut self, conn: u64, token: &str, features: &[&str]) -> (ConnId, String, String) {
+    pub fn hello(
+        &mut self,
+        conn: u64,
+        token: &str,
+        features: &[&str],
+    ) -> (ConnId, SessionId, String) {
         let c = self.open(conn);
         self.send(c, hello(token, features));
         let frames = self.take(c);
@@ -236,7 +243,7 @@ impl Host {
         (c, w.session_id.unwrap(), w.resume_token)
     }
 
-    pub fn submit(&mut self, conn: ConnId, id: &str, payload: Value) -> String {
+    pub fn submit(&mut self, conn: ConnId, id: &str, payload: Value) -> JobId {
         self.send(
             conn,
             json!({"arcp":"1.1","id":id,"type":"job.submit","payload":payload}),
@@ -248,7 +255,7 @@ impl Host {
         }
     }
 
-    pub fn started_jobs(&self) -> Vec<String> {
+    pub fn started_jobs(&self) -> Vec<JobId> {
         self.all_effects
             .iter()
             .filter_map(|e| match e {

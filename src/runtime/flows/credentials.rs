@@ -42,7 +42,7 @@ impl Runtime {
     pub(in crate::runtime) fn push_revoke(&mut self, job_id: &str, credential_id: String) {
         self.push_effect(
             Effect::RevokeCredential {
-                job_id: job_id.to_owned(),
+                job_id: job_id.to_owned().into(),
                 credential_id: credential_id.clone(),
             },
             Some(Pending::Revoke {
@@ -73,7 +73,7 @@ impl Runtime {
                 };
                 self.out
                     .push_event(RuntimeEvent::CredentialRevocationFailed {
-                        job_id: job_id.to_owned(),
+                        job_id: job_id.to_owned().into(),
                         credential_id: credential_id.to_owned(),
                         message,
                     });

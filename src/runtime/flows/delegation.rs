@@ -25,7 +25,7 @@ impl Runtime {
         lease_map: LeaseMap,
         lease_constraints: Option<LeaseConstraints>,
     ) -> Result<String, ErrorPayload> {
-        self.authorize(
+        self.authorize_job(
             now,
             parent_id,
             &Operation::new("agent.delegate", agent.name.clone()),
@@ -61,7 +61,7 @@ impl Runtime {
         }
         let child_id = self.mint(now, IdKind::Job);
         let body = DelegateBody {
-            child_job_id: child_id.clone(),
+            child_job_id: child_id.clone().into(),
             agent: resolved.clone(),
             lease: Some(lease_map),
             lease_constraints: lease_constraints.clone(),

@@ -69,7 +69,7 @@ impl Runtime {
                 principal: principal.to_owned(),
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),
-                job_id: job_id.to_owned(),
+                job_id: job_id.to_owned().into(),
                 expires_at,
             }),
             None,
@@ -89,7 +89,7 @@ impl Runtime {
         self.push_effect(
             Effect::PersistCredential(CredentialRecord {
                 credential_id: credential_id.to_owned(),
-                job_id: job_id.to_owned(),
+                job_id: job_id.to_owned().into(),
                 revoked,
             }),
             None,
@@ -112,7 +112,7 @@ impl Runtime {
             let expired = r.window_expires_at.as_ref().is_some_and(|t| *t <= wall_now);
             if !expired {
                 self.out
-                    .set_timer(TimerKey::ResumeWindow(r.session_id.clone()), closes);
+                    .set_timer(TimerKey::ResumeWindow(r.session_id.clone().into()), closes);
             }
             // Everything so far lives in the store only: a resume reads it back.
             self.sessions.restore(r, expired);
@@ -153,7 +153,7 @@ impl Runtime {
                     credential_id: c.credential_id.clone(),
                 },
                 Some(Pending::Revoke {
-                    job_id: c.job_id,
+                    job_id: c.job_id.into(),
                     credential_id: c.credential_id,
                 }),
             );

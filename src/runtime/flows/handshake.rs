@@ -9,7 +9,9 @@ use crate::runtime::outbox::{Outgoing, TimerKey};
 use crate::runtime::sessions::ResumeFrom;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
-use crate::wire::{Capabilities, ErrorCode, ErrorPayload, Frame, IdKind, Message, Welcome};
+use crate::wire::{
+    Capabilities, ErrorCode, ErrorPayload, Feature, Frame, IdKind, Message, Welcome,
+};
 
 impl Runtime {
     /// A frame on a connection without a session yet.
@@ -168,12 +170,12 @@ impl Runtime {
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };
-        let heartbeat = s.has("heartbeat");
-        let rich = s.has("agent_versions");
+        let heartbeat = s.has(Feature::Heartbeat);
+        let rich = s.has(Feature::AgentVersions);
         let principal = s.principal().to_owned();
         let welcome = Welcome {
             runtime: self.cfg.runtime.clone(),
-            session_id: Some(sid.clone()),
+            session_id: Some(sid.clone().into()),
             resume_token: pw.token,
             resume_window_sec: self.cfg.resume_window.as_secs(),
             // D26: only with `heartbeat` negotiated.
@@ -181,7 +183,7 @@ impl Runtime {
             // D24: the runtime's full feature list and inventory.
             capabilities: Capabilities {
                 encodings: Some(vec!["json".into()]),
-                features: Some(self.cfg.features.clone()),
+                features: Some(self.cfg.features.to_names()),
                 agents: Some(self.cfg.agents.iter().map(|a| a.info(rich)).collect()),
             },
             accepted_at: Some(self.ids.timestamp_at(now)),
@@ -211,7 +213,7 @@ impl Runtime {
         }
         self.out.push_event(RuntimeEvent::SessionOpened {
             conn,
-            session_id: sid,
+            session_id: sid.into(),
             principal,
             resumed: pw.replay_after.is_some(),
         });
@@ -247,7 +249,7 @@ impl Runtime {
             let features = self.cfg.negotiate(f);
             self.sessions.set_features(&sid, features);
         }
-        let pw = PendingWelcome::new(conn, sid.clone(), req.request_id.clone(), Some(last));
+        let pw = PendingWelcome::new(conn, sid.clone().into(), req.request_id.clone(), Some(last));
         if from == ResumeFrom::Store {
             self.sessions.set_welcoming(&sid, true);
             let id = self.push_effect(

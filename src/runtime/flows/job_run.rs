@@ -11,8 +11,8 @@ use crate::runtime::jobs::lease::float_number;
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, EventBody, FinalStatus, Frame, IdKind, JobError, JobEvent, JobResult,
-    JobStatus, Message, MetricValue,
+    ErrorCode, ErrorPayload, EventBody, Feature, FinalStatus, Frame, IdKind, JobError, JobEvent,
+    JobId, JobResult, JobStatus, Message, MetricValue,
 };
 use serde_json::Value;
 
@@ -59,7 +59,7 @@ impl Runtime {
                     self.jobs
                         .get(job_id)
                         .is_some_and(|j| s.principal() == j.principal())
-                        && s.has("provisioned_credentials")
+                        && s.has(Feature::ProvisionedCredentials)
                 });
                 if !keep_secret
                     && let Message::Event(JobEvent {
@@ -75,7 +75,7 @@ impl Runtime {
                 id: self.mint(now, IdKind::Envelope),
                 session_id: None,
                 trace_id: trace,
-                job_id: Some(job_id.to_owned()),
+                job_id: Some(job_id.to_owned().into()),
                 event_seq: None,
                 message: msg,
             };
@@ -134,7 +134,7 @@ impl Runtime {
         if stop_agent {
             self.push_effect(
                 Effect::CancelAgent {
-                    job_id: job_id.to_owned(),
+                    job_id: job_id.to_owned().into(),
                 },
                 None,
             );
@@ -142,7 +142,7 @@ impl Runtime {
         self.persist_job(job_id);
         self.revoke_all(job_id);
         self.out.push_event(RuntimeEvent::JobEnded {
-            job_id: job_id.to_owned(),
+            job_id: job_id.to_owned().into(),
             status,
             result,
             error_code,
@@ -245,6 +245,16 @@ impl Runtime {
     pub fn authorize(
         &self,
         now: Instant,
+        job_id: &JobId,
+        op: &Operation,
+    ) -> Result<(), ErrorPayload> {
+        self.authorize_job(now, job_id.as_str(), op)
+    }
+
+    /// [`Runtime::authorize`] by the internal `&str` key.
+    pub(crate) fn authorize_job(
+        &self,
+        now: Instant,
         job_id: &str,
         op: &Operation,
     ) -> Result<(), ErrorPayload> {
@@ -258,9 +268,10 @@ impl Runtime {
     pub fn handle_agent_event(
         &mut self,
         now: Instant,
-        job_id: &str,
+        job_id: &JobId,
         event: AgentEvent,
     ) -> Result<AgentReply, ErrorPayload> {
+        let job_id = job_id.as_str();
         let now = self.clamp(now);
         self.jobs.check_live(job_id)?;
         match event {
@@ -335,7 +346,7 @@ impl Runtime {
             } => {
                 let child = self.delegate(now, job_id, agent, input, lease, lease_constraints)?;
                 return Ok(AgentReply::Delegated {
-                    child_job_id: child,
+                    child_job_id: child.into(),
                 });
             }
             AgentEvent::CredentialRotated { id, value } => {

@@ -9,7 +9,7 @@ use crate::runtime::outbox::{Outgoing, TimerKey};
 use crate::runtime::sessions::{Expiry, Session, Stamp};
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
-use crate::wire::{Close, ErrorCode, ErrorPayload, Frame, Message, Pong};
+use crate::wire::{Close, ErrorCode, ErrorPayload, Feature, Frame, Message, Pong};
 
 impl Runtime {
     /// The session attached to `conn`.
@@ -52,7 +52,7 @@ impl Runtime {
         }
         self.subs.end_session(sid);
         self.out.push_event(RuntimeEvent::SessionExpired {
-            session_id: sid.to_owned(),
+            session_id: sid.to_owned().into(),
         });
     }
 
@@ -116,7 +116,7 @@ impl Runtime {
             self.send_error(now, conn, err);
             return;
         }
-        let has = |f: &str| self.sessions.get(&sid).is_some_and(|s| s.has(f));
+        let has = |f: Feature| self.sessions.get(&sid).is_some_and(|s| s.has(f));
         let request_id = frame.id.clone();
         match frame.message {
             Message::Hello(_) | Message::Resume(_) => {
@@ -139,7 +139,7 @@ impl Runtime {
             Message::Pong(_) => {}
             Message::Ack(a) => {
                 // D26: ignored without `ack`; D5: frees only acked events.
-                if has("ack") {
+                if has(Feature::Ack) {
                     self.sessions.ack(&sid, a.last_processed_seq);
                 }
             }
@@ -151,21 +151,21 @@ impl Runtime {
                 self.close_conn(now, conn, CloseReason::Normal);
             }
             Message::ListJobs(l) => {
-                if has("list_jobs") {
+                if has(Feature::ListJobs) {
                     self.list_jobs(now, conn, &sid, request_id, l);
                 } else {
                     self.not_negotiated(now, conn, "list_jobs", request_id);
                 }
             }
             Message::Subscribe(sub) => {
-                if has("subscribe") {
+                if has(Feature::Subscribe) {
                     self.subscribe(now, conn, &sid, request_id, sub);
                 } else {
                     self.not_negotiated(now, conn, "subscribe", request_id);
                 }
             }
             Message::Unsubscribe(u) => {
-                if has("subscribe") {
+                if has(Feature::Subscribe) {
                     self.unsubscribe(&sid, &u.job_id);
                 } else {
                     self.not_negotiated(now, conn, "subscribe", request_id);

@@ -10,7 +10,7 @@ use crate::runtime::jobs::{Job, NewJob, Room, Waiter, resolve_agent};
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    Accepted, Credential, ErrorCode, ErrorPayload, Frame, IdKind, Message, Submit, TraceId,
+    Accepted, Credential, ErrorCode, ErrorPayload, Feature, Frame, IdKind, Message, Submit, TraceId,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -129,7 +129,7 @@ impl Runtime {
                 .idempotency_key
                 .map(|k| (k, fingerprint.unwrap_or_default())),
             max_runtime_sec: submit.max_runtime_sec,
-            parent_job_id: submit.parent_job_id,
+            parent_job_id: submit.parent_job_id.map(Into::into),
             delegate_id: submit.delegate_id,
         }))
     }
@@ -155,10 +155,10 @@ impl Runtime {
             && self
                 .sessions
                 .get(&nj.session_id)
-                .is_some_and(|s| s.has("provisioned_credentials"));
+                .is_some_and(|s| s.has(Feature::ProvisionedCredentials));
         if wants_creds {
             let effect = Effect::MintCredentials {
-                job_id: nj.job_id.clone(),
+                job_id: nj.job_id.clone().into(),
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
@@ -189,17 +189,17 @@ impl Runtime {
     ) {
         let accepted_at = self.ids.timestamp_at(now);
         let accepted = Accepted {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent.clone(),
             accepted_at: accepted_at.clone(),
             lease: nj.lease.map.clone(),
             lease_constraints: nj.lease_constraints.clone(),
             budget: nj.lease.budget.clone(), // D12
-            parent_job_id: nj.parent_job_id.clone(),
+            parent_job_id: nj.parent_job_id.clone().map(Into::into),
             delegate_id: nj.delegate_id.clone(),
             trace_id: nj.trace_id,
             credentials: (!credentials.is_empty()).then(|| credentials.clone()),
-            request_id: nj.request_id.clone(),
+            request_id: nj.request_id.clone().map(Into::into),
         };
         let replayable = nj.idempotency.is_some() || self.cfg.durable;
         let job = Job::new(&nj, accepted_at, credentials.clone(), &accepted, replayable);
@@ -223,7 +223,7 @@ impl Runtime {
             // D26: the session may have resumed without `provisioned_credentials` while the
             // credentials were minted; they then stay off the wire.
             let mut accepted = accepted;
-            if !session.is_some_and(|s| s.has("provisioned_credentials")) {
+            if !session.is_some_and(|s| s.has(Feature::ProvisionedCredentials)) {
                 accepted.credentials = None;
             }
             if let Some(conn) = conn {
@@ -246,15 +246,15 @@ impl Runtime {
                 .set_timer(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
         }
         let start = AgentStart {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent,
             input: nj.input,
             lease: nj.lease.map,
             lease_constraints: nj.lease_constraints,
             credentials,
             principal: nj.principal,
-            session_id: nj.session_id,
-            parent_job_id: nj.parent_job_id,
+            session_id: nj.session_id.into(),
+            parent_job_id: nj.parent_job_id.map(Into::into),
             trace_id: nj.trace_id,
             max_runtime_sec: nj.max_runtime_sec,
         };
@@ -281,13 +281,13 @@ impl Runtime {
         let terminal = job.terminal().cloned();
         let owner = job.principal().to_owned();
         if let Some(mut acc) = job.accepted().cloned() {
-            acc.request_id = Some(request_id.to_owned());
+            acc.request_id = Some(request_id.to_owned().into());
             // D26 over D27: the copy keeps the payload, except that credentials only go to a
             // session of the submitting principal that negotiated `provisioned_credentials`.
             let may_see = self
                 .sessions
                 .get(sid)
-                .is_some_and(|s| s.principal() == owner && s.has("provisioned_credentials"));
+                .is_some_and(|s| s.principal() == owner && s.has(Feature::ProvisionedCredentials));
             if !may_see {
                 acc.credentials = None;
             }

@@ -6,8 +6,8 @@ use crate::runtime::effect::ConnId;
 use crate::runtime::event::SubscribeDecision;
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, EventBody, Frame, IdKind, JobEvent, Message, Replayed, Subscribe,
-    Subscribed,
+    ErrorCode, ErrorPayload, EventBody, Feature, Frame, IdKind, JobEvent, Message, Replayed,
+    Subscribe, Subscribed,
 };
 
 /// Removes a rotated credential's secret (§9.8).
@@ -35,7 +35,7 @@ impl Runtime {
             return;
         };
         let principal = session.principal().to_owned();
-        let may_see_secrets = session.has("provisioned_credentials");
+        let may_see_secrets = session.has(Feature::ProvisionedCredentials);
         let already = self.subs.contains(sid, &sub.job_id);
         let count = self.subs.count(sid);
         let Some(job) = self.jobs.get(&sub.job_id).filter(|j| {
@@ -77,8 +77,8 @@ impl Runtime {
         let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq());
         let n = history.len() as u64;
         let subscribed = Subscribed {
-            request_id: Some(request_id),
-            job_id: job.id().to_owned(),
+            request_id: Some(request_id.into()),
+            job_id: (job.id().to_owned()).into(),
             current_status: job.status(),
             agent: job.agent().clone(),
             lease: Some(job.lease().map.clone()),
@@ -87,7 +87,7 @@ impl Runtime {
             // D9: credentials only to the submitting principal.
             credentials: (owner && may_see_secrets && !job.credentials().is_empty())
                 .then(|| job.credentials().to_vec()),
-            parent_job_id: job.parent_job_id().map(str::to_owned),
+            parent_job_id: (job.parent_job_id().map(str::to_owned)).map(Into::into),
             trace_id: job.trace_id(),
             subscribed_from: Some(if n == 0 { 0 } else { last_seq + n }),
             replayed: Some(Replayed::Count(n)),

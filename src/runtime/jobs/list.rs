@@ -66,7 +66,7 @@ impl Jobs {
         let end = start.saturating_add(page.len());
         let next_cursor = (end < matching.len()).then(|| end.to_string());
         Ok(JobsPage {
-            request_id: Some(request_id),
+            request_id: Some(request_id.into()),
             jobs: page,
             next_cursor,
         })

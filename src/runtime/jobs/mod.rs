@@ -184,8 +184,8 @@ impl Job {
     /// The durable record.
     pub fn record(&self) -> JobRecord {
         JobRecord {
-            job_id: self.id.clone(),
-            session_id: self.session_id.clone(),
+            job_id: self.id.clone().into(),
+            session_id: self.session_id.clone().into(),
             principal: self.principal.clone(),
             agent: self.agent.clone(),
             status: self.status,
@@ -194,7 +194,7 @@ impl Job {
             lease: self.lease.map.clone(),
             lease_constraints: self.lease_constraints.clone(),
             trace_id: self.trace_id,
-            parent_job_id: self.parent_job_id.clone(),
+            parent_job_id: self.parent_job_id.clone().map(Into::into),
             delegate_id: self.delegate_id.clone(),
             accepted: self.accepted.clone(),
             terminal: self.terminal.clone(),
@@ -204,11 +204,11 @@ impl Job {
     /// Its `session.jobs` entry (§6.6, D11).
     pub fn summary(&self) -> JobSummary {
         JobSummary {
-            job_id: self.id.clone(),
+            job_id: self.id.clone().into(),
             agent: self.agent.to_string(),
             status: self.status,
             submitted_at: Some(self.submitted_at.clone()),
-            parent_job_id: self.parent_job_id.clone(),
+            parent_job_id: self.parent_job_id.clone().map(Into::into),
             delegate_id: self.delegate_id.clone(),
             trace_id: self.trace_id,
             created_at: Some(self.submitted_at.clone()),
@@ -324,15 +324,15 @@ impl Jobs {
             .ok()?;
         let unfinished = !r.status.is_terminal();
         self.insert(Job {
-            id: r.job_id,
+            id: r.job_id.into(),
             principal: r.principal,
-            session_id: r.session_id,
+            session_id: r.session_id.into(),
             agent: r.agent,
             status: r.status,
             lease,
             lease_constraints: r.lease_constraints,
             trace_id: r.trace_id,
-            parent_job_id: r.parent_job_id,
+            parent_job_id: r.parent_job_id.map(Into::into),
             delegate_id: r.delegate_id,
             submitted_at: r.submitted_at,
             credentials: Vec::new(),
@@ -602,7 +602,7 @@ mod tests {
 
     fn accepted(nj: &NewJob, creds: &[Credential]) -> Accepted {
         Accepted {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent.clone(),
             accepted_at: ts(0),
             lease: LeaseMap::default(),
@@ -612,7 +612,7 @@ mod tests {
             delegate_id: None,
             trace_id: None,
             credentials: (!creds.is_empty()).then(|| creds.to_vec()),
-            request_id: nj.request_id.clone(),
+            request_id: nj.request_id.clone().map(Into::into),
         }
     }
 
@@ -807,7 +807,7 @@ mod tests {
         let policy = ObserverPolicy::default();
         let page = |req: ListJobs| {
             jobs.list("alice", &policy, req, "r".into()).map(|p| {
-                let ids: Vec<String> = p.jobs.iter().map(|j| j.job_id.clone()).collect();
+                let ids: Vec<String> = p.jobs.iter().map(|j| j.job_id.to_string()).collect();
                 (ids, p.next_cursor)
             })
         };
@@ -841,7 +841,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            page(bad).map_err(|e| (e.message, e.request_id)),
+            page(bad).map_err(|e| (e.message, e.request_id.map(String::from))),
             Err((
                 "limit must be between 1 and 1000".to_owned(),
                 Some("r".to_owned())

@@ -14,7 +14,9 @@ use super::config::Bounds;
 use super::effect::{ConnId, SessionRecord, StoredFrame};
 use super::encoding::Scratch;
 use super::fxhash::FxHashMap;
-use crate::wire::{ErrorCode, ErrorPayload, Frame, Message, ResumeRequest, Timestamp};
+use crate::wire::{
+    ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, Timestamp,
+};
 use bytes::Bytes;
 use ring::{EventRing, RingEntry};
 use std::collections::BTreeSet;
@@ -29,7 +31,7 @@ pub(super) struct Session {
     /// SHA-256 (hex) of the current resume token; the token itself is never kept.
     token_hash: String,
     /// The negotiated features (the intersection, in the runtime's order).
-    features: Vec<String>,
+    features: FeatureSet,
     conn: Option<ConnId>,
     /// The last `event_seq` stamped in this session.
     last_seq: u64,
@@ -57,8 +59,8 @@ impl Session {
 
     /// `true` when `feature` was negotiated.
     #[inline]
-    pub fn has(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
+    pub fn has(&self, feature: Feature) -> bool {
+        self.features.contains(feature)
     }
 
     /// The connection it is attached to.
@@ -170,7 +172,7 @@ impl Sessions {
         id: String,
         principal: String,
         hash: String,
-        features: Vec<String>,
+        features: FeatureSet,
     ) -> Session {
         Session {
             id,
@@ -189,7 +191,7 @@ impl Sessions {
     }
 
     /// A new session (not yet attached; its token is set by the welcome).
-    pub fn create(&mut self, id: String, principal: String, features: Vec<String>) {
+    pub fn create(&mut self, id: String, principal: String, features: FeatureSet) {
         let s = self.session(id.clone(), principal, String::new(), features);
         self.map.insert(id, s);
     }
@@ -198,7 +200,7 @@ impl Sessions {
     /// only (a resume reads it back), expired when its window already closed.
     pub fn restore(&mut self, r: SessionRecord, expired: bool) {
         let mut s = self.session(
-            r.session_id.clone(),
+            r.session_id.clone().into(),
             r.principal,
             r.resume_token_hash,
             r.features,
@@ -207,7 +209,7 @@ impl Sessions {
         s.durable_through = r.last_event_seq;
         s.ring.mark_freed(r.last_event_seq);
         s.expired = expired;
-        self.map.insert(r.session_id, s);
+        self.map.insert(r.session_id.into(), s);
     }
 
     #[inline]
@@ -278,13 +280,13 @@ impl Sessions {
         }
         s.last_seq += 1;
         let seq = s.last_seq;
-        frame.session_id = Some(s.id.clone());
+        frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
         let (kept, encoded) = s.ring.push(seq, frame, scratch);
         if let Some(frame) = stored {
             let record = StoredFrame {
-                session_id: s.id.clone(),
+                session_id: s.id.clone().into(),
                 event_seq: seq,
                 job_id: frame.job_id.clone(),
                 frame,
@@ -367,7 +369,7 @@ impl Sessions {
     }
 
     /// Renegotiated features (a resume with a new hello).
-    pub fn set_features(&mut self, id: &str, features: Vec<String>) {
+    pub fn set_features(&mut self, id: &str, features: FeatureSet) {
         if let Some(s) = self.map.get_mut(id) {
             s.features = features;
         }
@@ -385,7 +387,7 @@ impl Sessions {
         let deny =
             |m: &str| ErrorPayload::new(ErrorCode::PermissionDenied, m).with_request_id(request_id);
         let presented = token_hash(&r.resume_token);
-        match self.map.get(&r.session_id) {
+        match self.map.get(r.session_id.as_str()) {
             None => Err(deny("no resumable session")),
             Some(s) if principal.is_some_and(|p| p != s.principal) => {
                 Err(deny("no resumable session"))
@@ -476,12 +478,12 @@ impl Sessions {
     pub fn record(&self, id: &str, window: Option<Timestamp>) -> Option<SessionRecord> {
         let s = self.map.get(id)?;
         Some(SessionRecord {
-            session_id: s.id.clone(),
+            session_id: s.id.clone().into(),
             principal: s.principal.clone(),
             resume_token_hash: s.token_hash.clone(),
             last_event_seq: s.last_seq,
             window_expires_at: window,
-            features: s.features.clone(),
+            features: s.features,
         })
     }
 }
@@ -507,7 +509,11 @@ mod tests {
             ..Bounds::default()
         };
         let mut s = Sessions::new(&bounds, durable);
-        s.create("sess_1".into(), "alice".into(), vec!["ack".into()]);
+        s.create(
+            "sess_1".into(),
+            "alice".into(),
+            FeatureSet::from(Feature::Ack),
+        );
         s
     }
 
@@ -522,7 +528,7 @@ mod tests {
     #[test]
     fn stamping_numbers_each_session_and_sends_to_its_connection() {
         let mut s = sessions(false);
-        s.create("sess_2".into(), "bob".into(), Vec::new());
+        s.create("sess_2".into(), "bob".into(), FeatureSet::empty());
         s.attach("sess_1", ConnId(4));
         let mut scratch = Scratch::default();
         let Stamp::Send {
@@ -553,7 +559,7 @@ mod tests {
         assert_eq!(s.get("sess_1").map(Session::last_seq), Some(1));
         assert!(
             s.get("sess_1")
-                .is_some_and(|x| x.has("ack") && !x.has("subscribe"))
+                .is_some_and(|x| x.has(Feature::Ack) && !x.has(Feature::Subscribe))
         );
     }
 
@@ -633,7 +639,7 @@ mod tests {
         assert_eq!(s.rotate_token("sess_1", "rtk_a"), Some(String::new()));
         let refused = |s: &Sessions, r: ResumeRequest, p: Option<&str>| {
             s.check_resume(&r, p, "req_1")
-                .map_err(|e| (e.code, e.message, e.request_id))
+                .map_err(|e| (e.code, e.message, e.request_id.map(String::from)))
         };
         let denied = |m: &str| {
             Err((
@@ -691,7 +697,7 @@ mod tests {
                 resume_token_hash: token_hash("rtk_a"),
                 last_event_seq: 5,
                 window_expires_at: None,
-                features: vec!["ack".into()],
+                features: FeatureSet::from(Feature::Ack),
             },
             false,
         );
@@ -728,7 +734,7 @@ mod tests {
     #[test]
     fn job_slots_count_per_principal() {
         let mut s = sessions(false);
-        s.create("sess_2".into(), "alice".into(), Vec::new());
+        s.create("sess_2".into(), "alice".into(), FeatureSet::empty());
         s.add_job("sess_1");
         s.add_job("sess_2");
         s.add_job("sess_2");
