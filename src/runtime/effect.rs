@@ -172,6 +172,27 @@ pub struct StoredFrame {
     pub encoded: Bytes,
 }
 
+impl StoredFrame {
+    /// A stored frame: `frame` of `session_id` at `event_seq` (about `job_id`), with the
+    /// bytes it is transmitted as. For stores and their tests outside this crate (the
+    /// struct is `#[non_exhaustive]`).
+    pub fn new(
+        session_id: SessionId,
+        event_seq: u64,
+        job_id: Option<JobId>,
+        frame: Frame,
+        encoded: Bytes,
+    ) -> Self {
+        StoredFrame {
+            session_id,
+            event_seq,
+            job_id,
+            frame,
+            encoded,
+        }
+    }
+}
+
 /// A session's durable record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {

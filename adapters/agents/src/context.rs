@@ -10,7 +10,7 @@ use crate::registry::AgentRegistry;
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart};
 use arcp_proto::wire::{
-    AgentRef, ArtifactRefBody, Budget, ChunkEncoding, Credential, ErrorPayload, EventBody,
+    AgentRef, ArtifactRefBody, Budget, ChunkEncoding, Credential, ErrorPayload, EventBody, JobId,
     LeaseConstraints, LeaseMap, LogBody, MetricBody, MetricValue, ProgressBody, StatusBody,
     ThoughtBody, ToolCallBody, ToolResultBody, TraceId,
 };
@@ -84,7 +84,7 @@ impl JobContext {
     // ---- getters --------------------------------------------------------------------
 
     /// The job's id.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         &self.shared.start.job_id
     }
 
@@ -124,8 +124,8 @@ impl JobContext {
     }
 
     /// The parent job of a delegated child.
-    pub fn parent_job_id(&self) -> Option<&str> {
-        self.shared.start.parent_job_id.as_deref()
+    pub fn parent_job_id(&self) -> Option<&JobId> {
+        self.shared.start.parent_job_id.as_ref()
     }
 
     /// `max_runtime_sec` (the runtime enforces it, D8).
@@ -440,7 +440,7 @@ impl JobContext {
         input: Value,
         lease: LeaseMap,
         lease_constraints: Option<LeaseConstraints>,
-    ) -> Result<String, AgentError> {
+    ) -> Result<JobId, AgentError> {
         let reply = self
             .emit(AgentEvent::Delegate {
                 agent,
@@ -451,7 +451,7 @@ impl JobContext {
             .await?;
         match reply {
             AgentReply::Delegated { child_job_id } => Ok(child_job_id),
-            AgentReply::Ok => Err(AgentError::internal("delegation started no child job")),
+            _ => Err(AgentError::internal("delegation started no child job")),
         }
     }
 
@@ -464,7 +464,7 @@ impl JobContext {
     }
 
     /// Resolves when job `job_id` (e.g. a child) has ended.
-    pub async fn wait_job(&self, job_id: &str) -> JobEnd {
+    pub async fn wait_job(&self, job_id: &JobId) -> JobEnd {
         self.host.wait_job(job_id).await
     }
 

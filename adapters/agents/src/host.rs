@@ -3,7 +3,7 @@
 
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, RuntimeEvent};
-use arcp_proto::wire::{Budget, ErrorCode, ErrorPayload, FinalStatus, JobStatus};
+use arcp_proto::wire::{Budget, ErrorCode, ErrorPayload, FinalStatus, JobId, JobStatus};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -19,20 +19,20 @@ pub trait JobHost: Send + Sync + 'static {
     /// `Runtime::handle_agent_event(now, job_id, event)`: returns its answer.
     fn emit(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         event: AgentEvent,
     ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>>;
 
     /// `Runtime::authorize(now, job_id, &op)`: the lease gate.
-    fn authorize(&self, job_id: &str, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>>;
+    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>>;
 
     /// The job's current remaining budget counters (`None`: unbudgeted), e.g.
     /// `Runtime::job_budget(job_id)`.
-    fn budget(&self, job_id: &str) -> BoxFuture<'_, Option<Budget>>;
+    fn budget(&self, job_id: &JobId) -> BoxFuture<'_, Option<Budget>>;
 
     /// Resolves when job `job_id` (e.g. a delegated child) has ended. [`crate::JobEnds`]
     /// implements the bookkeeping.
-    fn wait_job(&self, job_id: &str) -> BoxFuture<'_, JobEnd>;
+    fn wait_job(&self, job_id: &JobId) -> BoxFuture<'_, JobEnd>;
 
     /// The adapter's timer: resolves after `d`.
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
@@ -40,7 +40,7 @@ pub trait JobHost: Send + Sync + 'static {
     /// A fresh secret for a rotated credential of job `job_id` (§9.8), from the adapter's
     /// credential provider. `None` (the default): [`crate::JobContext::rotate_credential`]
     /// derives a demo value itself.
-    fn rotated_secret(&self, job_id: &str, credential_id: &str) -> Option<String> {
+    fn rotated_secret(&self, job_id: &JobId, credential_id: &str) -> Option<String> {
         let _ = (job_id, credential_id);
         None
     }
@@ -60,7 +60,7 @@ pub struct JobEnd {
 impl JobEnd {
     /// The job id and end reported by a [`RuntimeEvent::JobEnded`]; `None` for any other
     /// event (or a non-terminal status, which the runtime never reports).
-    pub fn from_runtime_event(event: &RuntimeEvent) -> Option<(String, JobEnd)> {
+    pub fn from_runtime_event(event: &RuntimeEvent) -> Option<(JobId, JobEnd)> {
         let RuntimeEvent::JobEnded {
             job_id,
             status,

@@ -3,6 +3,7 @@
 //! [`crate::JobEnd::from_runtime_event`]).
 
 use crate::host::{BoxFuture, JobEnd};
+use arcp_proto::wire::JobId;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -19,9 +20,9 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Inner {
     max_entries: usize,
-    entries: HashMap<String, Entry>,
+    entries: HashMap<JobId, Entry>,
     /// Recorded ends, oldest first (the eviction order).
-    order: VecDeque<String>,
+    order: VecDeque<JobId>,
     /// Recorded ends in `order` that a pending wait has claimed (see [`Entry::claimed`]), so
     /// eviction needs no scan to count the unclaimed ones.
     claimed: usize,
@@ -96,11 +97,11 @@ impl JobEnds {
 
     /// Records how `job_id` ended and wakes its waiters. A second record for the same job
     /// is ignored (a job ends once).
-    pub fn record(&self, job_id: &str, end: JobEnd) {
+    pub fn record(&self, job_id: &JobId, end: JobEnd) {
         let mut wake = Vec::new();
         {
             let mut g = lock(&self.inner);
-            let entry = g.entries.entry(job_id.to_owned()).or_default();
+            let entry = g.entries.entry(job_id.clone()).or_default();
             if entry.end.is_some() {
                 return;
             }
@@ -110,7 +111,7 @@ impl JobEnds {
             // never forgotten under them.
             wake.extend(entry.waiters.iter().map(|(_, w)| w.clone()));
             g.claim_changed(false, claimed);
-            g.order.push_back(job_id.to_owned());
+            g.order.push_back(job_id.clone());
             g.evict();
         }
         for w in wake {
@@ -119,7 +120,7 @@ impl JobEnds {
     }
 
     /// How `job_id` ended, if recorded and not forgotten.
-    pub fn get(&self, job_id: &str) -> Option<JobEnd> {
+    pub fn get(&self, job_id: &JobId) -> Option<JobEnd> {
         lock(&self.inner).entries.get(job_id)?.end.clone()
     }
 
@@ -134,10 +135,10 @@ impl JobEnds {
     }
 
     /// Resolves with how `job_id` ended (at once when already recorded).
-    pub fn wait(&self, job_id: &str) -> BoxFuture<'static, JobEnd> {
+    pub fn wait(&self, job_id: &JobId) -> BoxFuture<'static, JobEnd> {
         Box::pin(Wait {
             inner: self.inner.clone(),
-            job_id: job_id.to_owned(),
+            job_id: job_id.clone(),
             id: None,
         })
     }
@@ -145,7 +146,7 @@ impl JobEnds {
 
 struct Wait {
     inner: Arc<Mutex<Inner>>,
-    job_id: String,
+    job_id: JobId,
     id: Option<u64>,
 }
 

@@ -185,7 +185,7 @@ fn slow_is_cancellable() {
     );
     assert_eq!(h.elapsed_ms(), 500);
     assert_eq!(h.live_tasks(), 1);
-    let job = h.peek(c)[0]["job_id"].as_str().unwrap().to_owned();
+    let job = arcp_proto::wire::JobId::from(h.peek(c)[0]["job_id"].as_str().unwrap());
     h.send(
         c,
         &json!({"arcp": "1.1", "id": "r2", "type": "job.cancel", "job_id": job,

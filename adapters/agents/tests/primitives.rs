@@ -2,7 +2,7 @@
 
 use arcp_agents::{AgentError, AgentRegistry, CancelToken, JobContext, JobEnd, JobEnds};
 use arcp_proto::runtime::{AgentSpec, RuntimeEvent};
-use arcp_proto::wire::{AgentRef, ErrorCode, ErrorPayload, FinalStatus, JobStatus};
+use arcp_proto::wire::{AgentRef, ErrorCode, ErrorPayload, FinalStatus, JobId, JobStatus};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
@@ -79,78 +79,82 @@ fn cancel_token_dropped_waiters_unregister() {
     assert_eq!(t.waiters(), 0);
 }
 
+fn id(s: &str) -> JobId {
+    JobId::from(s)
+}
+
 #[test]
 fn job_ends_wait_before_and_after_record() {
     let ends = JobEnds::new(8);
     let (c, w) = counter();
-    let mut before = ends.wait("job_a");
+    let mut before = ends.wait(&id("job_a"));
     assert_eq!(poll(&mut before, &w), Poll::Pending);
     let done = JobEnd {
         status: FinalStatus::Error,
         result: None,
         error_code: Some(ErrorCode::PermissionDenied),
     };
-    ends.record("job_a", done.clone());
+    ends.record(&id("job_a"), done.clone());
     assert_eq!(c.0.load(Ordering::SeqCst), 1);
     assert_eq!(poll(&mut before, &w), Poll::Ready(done.clone()));
     // Recorded: an later wait is ready at once; a second record is ignored.
-    ends.record("job_a", end(FinalStatus::Success));
-    let mut after = ends.wait("job_a");
+    ends.record(&id("job_a"), end(FinalStatus::Success));
+    let mut after = ends.wait(&id("job_a"));
     assert_eq!(poll(&mut after, &w), Poll::Ready(done.clone()));
-    assert_eq!(ends.get("job_a"), Some(done));
+    assert_eq!(ends.get(&id("job_a")), Some(done));
     assert_eq!(ends.len(), 1);
     // A dropped pending wait leaves nothing behind.
-    let mut other = ends.wait("job_b");
+    let mut other = ends.wait(&id("job_b"));
     assert_eq!(poll(&mut other, &w), Poll::Pending);
     drop(other);
-    assert_eq!(ends.get("job_b"), None);
+    assert_eq!(ends.get(&id("job_b")), None);
     assert_eq!(ends.len(), 1);
 }
 
 #[test]
 fn job_ends_bound_forgets_the_oldest_unclaimed_end() {
     let ends = JobEnds::new(2);
-    ends.record("a", end(FinalStatus::Success));
-    ends.record("b", end(FinalStatus::Cancelled));
-    ends.record("c", end(FinalStatus::TimedOut));
+    ends.record(&id("a"), end(FinalStatus::Success));
+    ends.record(&id("b"), end(FinalStatus::Cancelled));
+    ends.record(&id("c"), end(FinalStatus::TimedOut));
     assert_eq!(ends.len(), 2);
-    assert_eq!(ends.get("a"), None);
-    assert_eq!(ends.get("b"), Some(end(FinalStatus::Cancelled)));
-    assert_eq!(ends.get("c"), Some(end(FinalStatus::TimedOut)));
+    assert_eq!(ends.get(&id("a")), None);
+    assert_eq!(ends.get(&id("b")), Some(end(FinalStatus::Cancelled)));
+    assert_eq!(ends.get(&id("c")), Some(end(FinalStatus::TimedOut)));
     // A wait for the forgotten end stays pending (as for a job that has not ended).
     let (_, w) = counter();
-    let mut forgotten = ends.wait("a");
+    let mut forgotten = ends.wait(&id("a"));
     assert_eq!(poll(&mut forgotten, &w), Poll::Pending);
     drop(forgotten);
     // A claimed end is kept past the bound until its waiter has seen it.
-    let mut claimed = ends.wait("d");
+    let mut claimed = ends.wait(&id("d"));
     assert_eq!(poll(&mut claimed, &w), Poll::Pending);
-    ends.record("d", end(FinalStatus::Error));
-    ends.record("e", end(FinalStatus::Success));
-    assert_eq!(ends.get("d"), Some(end(FinalStatus::Error)));
-    assert_eq!(ends.get("b"), None);
+    ends.record(&id("d"), end(FinalStatus::Error));
+    ends.record(&id("e"), end(FinalStatus::Success));
+    assert_eq!(ends.get(&id("d")), Some(end(FinalStatus::Error)));
+    assert_eq!(ends.get(&id("b")), None);
     assert_eq!(ends.len(), 3);
     assert_eq!(poll(&mut claimed, &w), Poll::Ready(end(FinalStatus::Error)));
     // Seen: back under the bound (the oldest unclaimed, c, is forgotten).
     assert_eq!(ends.len(), 2);
-    assert_eq!(ends.get("c"), None);
+    assert_eq!(ends.get(&id("c")), None);
     // A claimed end whose wait is dropped unseen becomes unclaimed: the bound applies again.
-    let mut dropped = ends.wait("f");
+    let mut dropped = ends.wait(&id("f"));
     assert_eq!(poll(&mut dropped, &w), Poll::Pending);
-    ends.record("f", end(FinalStatus::Success));
+    ends.record(&id("f"), end(FinalStatus::Success));
     assert_eq!(ends.len(), 3);
     drop(dropped);
-    ends.record("g", end(FinalStatus::Success));
+    ends.record(&id("g"), end(FinalStatus::Success));
     assert_eq!(ends.len(), 2);
-    assert_eq!(ends.get("e"), None);
-    assert_eq!(ends.get("f"), Some(end(FinalStatus::Success)));
-    assert_eq!(ends.get("g"), Some(end(FinalStatus::Success)));
+    assert_eq!(ends.get(&id("e")), None);
+    assert_eq!(ends.get(&id("f")), Some(end(FinalStatus::Success)));
+    assert_eq!(ends.get(&id("g")), Some(end(FinalStatus::Success)));
     // max_entries 0 means 1.
     let one = JobEnds::new(0);
-    one.record("x", end(FinalStatus::Success));
-    one.record("y", end(FinalStatus::Success));
+    one.record(&id("x"), end(FinalStatus::Success));
+    one.record(&id("y"), end(FinalStatus::Success));
     assert_eq!(one.len(), 1);
-    assert_eq!(one.get("y"), Some(end(FinalStatus::Success)));
+    assert_eq!(one.get(&id("y")), Some(end(FinalStatus::Success)));
 }
 
 #[test]
@@ -164,7 +168,7 @@ fn job_end_from_runtime_event() {
     assert_eq!(
         JobEnd::from_runtime_event(&e),
         Some((
-            "job_1".to_owned(),
+            id("job_1"),
             JobEnd {
                 status: FinalStatus::Success,
                 result: Some(json!({"x": 1})),

@@ -21,7 +21,13 @@ fn over_stdio_a_child_serves_the_session() {
         .token("alice-token")
         .connect()
         .unwrap();
-    assert_eq!(c.features(), vec!["heartbeat".to_owned(), "ack".to_owned()]);
+    assert_eq!(
+        c.features(),
+        arcp_blocking::client::FeatureSet::from([
+            arcp_blocking::client::Feature::Heartbeat,
+            arcp_blocking::client::Feature::Ack
+        ])
+    );
     let job = c
         .submit(SubmitRequest::new("echo", json!({"echoed": true})))
         .unwrap();

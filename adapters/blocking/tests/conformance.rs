@@ -3,8 +3,8 @@
 //! server; and the event loop that cancels its own job, written out.
 
 use arcp_blocking::client::{
-    Client, ClientError, ClientOptions, Events, JobEventItem, JobHandle, JobOutcome, JobStatus,
-    Jobs, ListJobsRequest, SubmitRequest,
+    Client, ClientError, ClientOptions, Events, JobEventItem, JobHandle, JobId, JobOutcome,
+    JobStatus, Jobs, ListJobsRequest, SubmitRequest,
 };
 use arcp_blocking::server::Server;
 use arcp_interop::conformance::{Conformance, ConformanceClient, ConformanceJob, run_all};
@@ -41,7 +41,7 @@ impl ConformanceClient for View {
 
     fn subscribe(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
     ) -> Result<(Box<dyn ConformanceJob + '_>, u64), ClientError> {
         let sub = self.0.subscribe(job_id, history)?;
@@ -75,8 +75,8 @@ impl ConformanceClient for View {
 }
 
 impl ConformanceJob for Job {
-    fn job_id(&self) -> String {
-        self.handle.job_id().to_owned()
+    fn job_id(&self) -> JobId {
+        self.handle.job_id().clone()
     }
 
     fn next_event(&mut self) -> Option<JobEventItem> {

@@ -163,7 +163,7 @@ fn a_dropped_session_resumes_and_receives_the_terminal() {
         .unrouted_events()
         .expect("enabled")
         .find_map(|i| match i {
-            arcp_blocking::client::StreamItem::Terminal(o) if o.job_id() == job => Some(o),
+            arcp_blocking::client::StreamItem::Terminal(o) if *o.job_id() == job => Some(o),
             _ => None,
         })
         .expect("the terminal");

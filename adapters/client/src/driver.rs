@@ -31,7 +31,7 @@ use arcp_proto::client::{
     ClientConfig, ClientEvent, ClientSession, ClientState, ListJobsRequest, RequestId, ResumeState,
 };
 use arcp_proto::time::WallClock;
-use arcp_proto::wire::{Entropy, SeededEntropy};
+use arcp_proto::wire::{Entropy, FeatureSet, JobId, SeededEntropy, SessionId};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ pub enum Command<J> {
     /// frames that come before the answer (D9) already go to `sink`.
     Subscribe {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// Replay the job's history first.
         history: bool,
         /// Replay only after this seq.
@@ -72,7 +72,7 @@ pub enum Command<J> {
     /// once written.
     Cancel {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The `reason` sent.
         reason: String,
         /// Wait for the runtime to take it.
@@ -81,7 +81,7 @@ pub enum Command<J> {
     /// `session.list_jobs`; answered by [`Answer::Jobs`].
     ListJobs(ListJobsRequest),
     /// `job.unsubscribe`; the job's stream ends. Answered [`Answer::Done`] once written.
-    Unsubscribe(String),
+    Unsubscribe(JobId),
     /// `session.ack`; answered [`Answer::Done`] once written.
     Ack(u64),
     /// `session.ping`; answered by [`Answer::Pong`].
@@ -119,11 +119,11 @@ pub struct Snapshot {
     /// Where the session is.
     pub state: ClientState,
     /// The session id, once welcomed.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The latest resume token.
     pub resume_token: Option<String>,
     /// The negotiated features.
-    pub features: Vec<String>,
+    pub features: FeatureSet,
     /// The highest session `event_seq` received.
     pub received_seq: u64,
     /// Welcomes received (the first and every resume).
@@ -152,7 +152,7 @@ pub struct ClientDriver<J, U = Discard> {
     barriers: HashMap<RequestId, RequestId>,
     /// Confirmed cancels → their ticket.
     cancels: HashMap<RequestId, Ticket>,
-    subs: HashMap<RequestId, (Ticket, String)>,
+    subs: HashMap<RequestId, (Ticket, JobId)>,
     pings: HashMap<String, Ticket>,
     welcome_waiters: Vec<Ticket>,
     router: Router<J, U>,
@@ -255,9 +255,9 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> ClientDriver<J, U> {
         let s = &self.session;
         Snapshot {
             state: s.state(),
-            session_id: s.session_id().map(str::to_owned),
+            session_id: s.session_id().cloned(),
             resume_token: s.resume_token().map(str::to_owned),
-            features: s.features().to_vec(),
+            features: s.features(),
             received_seq: s.last_event_seq(),
             welcomes: self.welcomes,
         }

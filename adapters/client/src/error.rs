@@ -1,7 +1,7 @@
 //! [`ClientError`]: the one error type of every adapter's client.
 
 use arcp_proto::client::{ApiError, RequestError};
-use arcp_proto::wire::{ErrorCode, ErrorPayload};
+use arcp_proto::wire::{ErrorCode, ErrorPayload, JobId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ pub enum ClientError {
     #[error("job {job_id} failed: {code}: {message}")]
     JobFailed {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The §12 code.
         code: ErrorCode,
         /// The agent's or runtime's text.
@@ -142,6 +142,8 @@ impl ClientError {
                 ClientError::transport("connection lost before the answer")
             }
             RequestError::SessionClosed => closed.clone(),
+            // Any failure a later core adds: the request got no answer.
+            _ => ClientError::transport("request failed without an answer"),
         }
     }
 

@@ -9,7 +9,9 @@ use crate::{
     JobOutcome, JobSink, ListJobsRequest, Shared, StreamItem, SubmitRequest, Target,
 };
 use arcp_proto::client::{ClientState, ResumeState, WelcomeInfo};
-use arcp_proto::wire::{AgentRef, Budget, Credential, Jobs, LeaseMap, Subscribed};
+use arcp_proto::wire::{
+    AgentRef, Budget, Credential, FeatureSet, JobId, Jobs, LeaseMap, SessionId, Subscribed,
+};
 use futures_core::Stream;
 use std::ffi::OsString;
 use std::future::Future;
@@ -145,12 +147,12 @@ impl<L: AsyncLink> Client<L> {
     }
 
     /// The session id.
-    pub fn session_id(&self) -> &str {
+    pub fn session_id(&self) -> &SessionId {
         &self.welcome.session_id
     }
 
     /// The negotiated features.
-    pub fn features(&self) -> Vec<String> {
+    pub fn features(&self) -> FeatureSet {
         self.shared.view().snapshot.features
     }
 
@@ -219,12 +221,16 @@ impl<L: AsyncLink> Client<L> {
 
     /// Sends `job.cancel` for `job_id` with reason [`DEFAULT_CANCEL_REASON`] (D6); returns
     /// once it is written. The job's handle then ends `Cancelled`.
-    pub async fn cancel(&self, job_id: &str) -> Result<(), ClientError> {
+    pub async fn cancel(&self, job_id: &JobId) -> Result<(), ClientError> {
         self.cancel_with_reason(job_id, DEFAULT_CANCEL_REASON).await
     }
 
     /// Sends `job.cancel` for `job_id` with `reason`; returns once it is written.
-    pub async fn cancel_with_reason(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+    pub async fn cancel_with_reason(
+        &self,
+        job_id: &JobId,
+        reason: &str,
+    ) -> Result<(), ClientError> {
         cancel(&self.link, job_id, reason, false).await
     }
 
@@ -233,7 +239,7 @@ impl<L: AsyncLink> Client<L> {
     /// order), or the refusal as [`ClientError::Refused`] — e.g. `PERMISSION_DENIED` from a
     /// session that did not submit the job (COMPAT D7) or `JOB_NOT_FOUND` (D37). Without
     /// `list_jobs` negotiated it returns once sent.
-    pub async fn cancel_confirmed(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+    pub async fn cancel_confirmed(&self, job_id: &JobId, reason: &str) -> Result<(), ClientError> {
         cancel(&self.link, job_id, reason, true).await
     }
 
@@ -246,7 +252,7 @@ impl<L: AsyncLink> Client<L> {
     /// `history`; waits for `job.subscribed`.
     pub async fn subscribe(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
     ) -> Result<Subscription<L>, ClientError> {
         self.subscribe_from(job_id, history, None).await
@@ -255,13 +261,13 @@ impl<L: AsyncLink> Client<L> {
     /// [`subscribe`](Self::subscribe), replaying only after `from_event_seq` when given.
     pub async fn subscribe_from(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<Subscription<L>, ClientError> {
         let (sink, events, end) = self.link.job_channel();
         let cmd = Command::Subscribe {
-            job_id: job_id.to_owned(),
+            job_id: job_id.clone(),
             history,
             from_event_seq,
             sink,
@@ -274,8 +280,8 @@ impl<L: AsyncLink> Client<L> {
 
     /// Ends a subscription (returns once `job.unsubscribe` is written); its stream ends and
     /// its `done` reports [`ClientError::Closed`].
-    pub async fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError> {
-        self.ask(Command::Unsubscribe(job_id.to_owned()))
+    pub async fn unsubscribe(&self, job_id: &JobId) -> Result<(), ClientError> {
+        self.ask(Command::Unsubscribe(job_id.clone()))
             .await
             .into_done()
     }
@@ -317,12 +323,12 @@ impl<L: AsyncLink> Client<L> {
 
 async fn cancel<L: AsyncLink>(
     link: &L,
-    job_id: &str,
+    job_id: &JobId,
     reason: &str,
     confirmed: bool,
 ) -> Result<(), ClientError> {
     let cmd = Command::Cancel {
-        job_id: job_id.to_owned(),
+        job_id: job_id.clone(),
         reason: reason.to_owned(),
         confirmed,
     };
@@ -359,7 +365,7 @@ impl<L: AsyncLink> std::fmt::Debug for JobHandle<L> {
 
 impl<L: AsyncLink> JobHandle<L> {
     /// The job id the runtime minted.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         &self.info.job_id
     }
 
@@ -479,7 +485,7 @@ pub struct Subscription<L: AsyncLink> {
 
 impl<L: AsyncLink> Subscription<L> {
     /// The observed job.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         self.handle.job_id()
     }
 

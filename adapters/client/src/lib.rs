@@ -17,7 +17,7 @@
 //!   [`ClientDriver::poll_timeout`] last.
 //! - The shared public types, re-exported by each adapter under the same names:
 //!   [`ClientError`], [`SubmitRequest`], [`JobOutcome`], [`JobEventItem`], [`StreamItem`],
-//!   [`JobInfo`], [`CloseReason`], [`ALL_FEATURES`], [`ClientOptions`] (with
+//!   [`JobInfo`], [`CloseReason`], [`Feature`], [`FeatureSet`], [`JobId`], [`SessionId`], [`ClientOptions`] (with
 //!   [`client_builder_setters!`], the setters of every adapter's `ClientBuilder`).
 //! - [`Shared`]: the session snapshot the application's getters read.
 
@@ -62,10 +62,11 @@ pub use types::{Answer, JobError, JobEventItem, JobInfo, JobOutcome, StreamItem}
 
 /// The core's client types an application uses directly.
 pub use arcp_proto::client::{
-    ALL_FEATURES, ApiError, AutoAck, ClientState, CloseReason, DEFAULT_CANCEL_REASON,
-    ListJobsRequest, ResultValue, ResumeState, SeqSpace, WelcomeInfo,
+    ApiError, AutoAck, ClientState, CloseReason, DEFAULT_CANCEL_REASON, ListJobsRequest,
+    ResultValue, ResumeState, SeqSpace, WelcomeInfo,
 };
 /// Wire types a client application uses directly.
 pub use arcp_proto::wire::{
-    ErrorCode, JobFilter, JobStatus, Jobs, LeaseConstraints, Subscribed, Timestamp,
+    ErrorCode, Feature, FeatureSet, JobFilter, JobId, JobStatus, Jobs, LeaseConstraints, RequestId,
+    SessionId, Subscribed, Timestamp,
 };

@@ -3,8 +3,8 @@
 //! builders the same setters.
 
 use crate::{FrameTap, ResumeRetry};
-use arcp_proto::client::{ALL_FEATURES, AutoAck, ClientConfig, ResumeState};
-use arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES;
+use arcp_proto::client::{AutoAck, ClientConfig, ResumeState};
+use arcp_proto::wire::{DEFAULT_MAX_FRAME_BYTES, FeatureSet};
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -37,7 +37,10 @@ pub struct ClientOptions {
     /// `client.version` of the hello.
     pub version: String,
     /// Requested features.
-    pub features: Vec<String>,
+    pub features: FeatureSet,
+    /// Feature names this version does not know, sent verbatim after the known ones (a
+    /// runtime ignores them; they are never negotiated).
+    pub extra_features: Vec<String>,
     /// Coalesced automatic acks.
     pub auto_ack: Option<AutoAck>,
     /// Automatic pings on an idle heartbeat interval.
@@ -90,7 +93,8 @@ impl ClientOptions {
             token: String::new(),
             name: name.to_owned(),
             version: version.to_owned(),
-            features: ALL_FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            features: FeatureSet::all(),
+            extra_features: Vec::new(),
             auto_ack: None,
             auto_ping: false,
             auto_resume: true,
@@ -111,7 +115,8 @@ impl ClientOptions {
     /// The core session's configuration.
     pub fn session_config(&self) -> ClientConfig {
         let mut config = ClientConfig::named(&self.name, &self.version, self.token.clone());
-        config.features = self.features.clone();
+        config.features = self.features;
+        config.extra_features = self.extra_features.clone();
         config.auto_ack = self.auto_ack;
         config.auto_ping = self.auto_ping;
         config.max_frame_bytes = self.max_frame_bytes;
@@ -139,12 +144,22 @@ macro_rules! client_builder_setters {
 
         /// The requested features (the negotiated set is their intersection with the
         /// runtime's, and nothing outside it is ever sent, D26). Default: all eleven.
-        pub fn features<I, S>(mut self, features: I) -> Self
+        pub fn features<I>(mut self, features: I) -> Self
+        where
+            I: IntoIterator<Item = $crate::Feature>,
+        {
+            self.options.features = features.into_iter().collect();
+            self
+        }
+
+        /// Feature names this version does not know, sent verbatim after the requested ones
+        /// (a runtime ignores unknown names; they are never negotiated). Default: none.
+        pub fn extra_features<I, S>(mut self, names: I) -> Self
         where
             I: IntoIterator<Item = S>,
             S: Into<String>,
         {
-            self.options.features = features.into_iter().map(Into::into).collect();
+            self.options.extra_features = names.into_iter().map(Into::into).collect();
             self
         }
 

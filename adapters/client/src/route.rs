@@ -2,6 +2,7 @@
 //! bounded stash of items waiting for room, and the unrouted sink.
 
 use crate::{ClientError, JobEventItem, JobOutcome, StreamItem};
+use arcp_proto::wire::JobId;
 use std::collections::{HashMap, VecDeque};
 
 /// Why a bounded queue refused an item (the item comes back).
@@ -57,7 +58,7 @@ struct Route<J> {
 
 /// Routing and the stash.
 pub(crate) struct Router<J, U> {
-    routes: HashMap<String, Route<J>>,
+    routes: HashMap<JobId, Route<J>>,
     unrouted: Option<U>,
     stash: VecDeque<StreamItem>,
     max: usize,
@@ -91,9 +92,9 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> Router<J, U> {
         self.stash.len() < self.max
     }
 
-    pub(crate) fn add(&mut self, job: &str, sink: J, subscribing: bool) {
+    pub(crate) fn add(&mut self, job: &JobId, sink: J, subscribing: bool) {
         self.routes.insert(
-            job.to_owned(),
+            job.clone(),
             Route {
                 sink: Some(sink),
                 deaf: false,
@@ -129,7 +130,7 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> Router<J, U> {
     pub(crate) fn deliver(&mut self) {
         self.blocked = false;
         while let Some(item) = self.stash.pop_front() {
-            let job = item.job_id().to_owned();
+            let job = item.job_id().clone();
             let Some(route) = self.routes.get_mut(&job) else {
                 let Some(tx) = &self.unrouted else { continue };
                 match tx.try_send(item) {
@@ -197,7 +198,7 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> Router<J, U> {
     /// A subscription whose replay fills its queue and the whole stash before
     /// `job.subscribed` arrives (the reference sends it after the replay, D9) could never
     /// be handed out: its job, to be failed with `Overflow` and unsubscribed.
-    pub(crate) fn overflowed_subscription(&self) -> Option<String> {
+    pub(crate) fn overflowed_subscription(&self) -> Option<JobId> {
         if !self.blocked || self.stash.len() < self.max {
             return None;
         }
@@ -205,7 +206,7 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> Router<J, U> {
         self.routes
             .get(job)
             .filter(|r| r.subscribing)
-            .map(|_| job.to_owned())
+            .map(|_| job.clone())
     }
 
     /// The session closed: what fits is delivered, the rest dropped, every job ended with

@@ -4,6 +4,7 @@
 use crate::route::BoundedSender;
 use crate::{ClientDriver, JobSink, Snapshot, StreamItem};
 use arcp_proto::client::{ClientState, ResumeState, SeqSpace};
+use arcp_proto::wire::FeatureSet;
 use std::sync::Mutex;
 
 /// What the application sees of the session.
@@ -31,7 +32,7 @@ impl Shared {
                     state: ClientState::Disconnected,
                     session_id: None,
                     resume_token: None,
-                    features: Vec::new(),
+                    features: FeatureSet::empty(),
                     received_seq: consumed_seq,
                     welcomes: 0,
                 },

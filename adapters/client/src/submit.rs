@@ -1,7 +1,7 @@
 //! [`SubmitRequest`]: everything `job.submit` carries, builder-style.
 
 use arcp_proto::client::SubmitRequest as CoreSubmit;
-use arcp_proto::wire::{LeaseConstraints, LeaseMap, Timestamp, TraceId};
+use arcp_proto::wire::{JobId, LeaseConstraints, LeaseMap, Timestamp, TraceId};
 use serde_json::Value;
 
 /// A `job.submit` (the reference's `client.submit(...)` arguments), built with setters:
@@ -93,8 +93,8 @@ impl SubmitRequest {
     }
 
     /// The parent job of a delegation (D28).
-    pub fn parent_job(mut self, job_id: impl Into<String>) -> Self {
-        self.inner.parent_job_id = Some(job_id.into());
+    pub fn parent_job(mut self, job_id: impl Into<JobId>) -> Self {
+        self.inner.parent_job_id = Some(job_id.into().into_string());
         self
     }
 

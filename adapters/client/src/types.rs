@@ -4,8 +4,8 @@
 use crate::ClientError;
 use arcp_proto::client::{JobOutcome as CoreOutcome, ResultValue, SeqSpace, WelcomeInfo};
 use arcp_proto::wire::{
-    Accepted, AgentRef, Budget, Credential, ErrorCode, JobEvent, JobStatus, Jobs, LeaseConstraints,
-    LeaseMap, Replayed, Subscribed, Timestamp,
+    Accepted, AgentRef, Budget, Credential, ErrorCode, JobEvent, JobId, JobStatus, Jobs,
+    LeaseConstraints, LeaseMap, Replayed, Subscribed, Timestamp,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobEventItem {
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Its `event_seq`.
     pub event_seq: u64,
     /// Which numbering `event_seq` is in (a subscription's own, with the reference).
@@ -41,7 +41,7 @@ impl JobEventItem {
 /// How a job ended: its terminal frame, with accessors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOutcome {
-    job_id: String,
+    job_id: JobId,
     event_seq: u64,
     space: SeqSpace,
     outcome: CoreOutcome,
@@ -62,7 +62,7 @@ pub struct JobError {
 
 impl JobOutcome {
     /// The terminal of `job_id` at `event_seq`.
-    pub fn new(job_id: String, event_seq: u64, space: SeqSpace, outcome: CoreOutcome) -> Self {
+    pub fn new(job_id: JobId, event_seq: u64, space: SeqSpace, outcome: CoreOutcome) -> Self {
         JobOutcome {
             job_id,
             event_seq,
@@ -72,7 +72,7 @@ impl JobOutcome {
     }
 
     /// The job.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         &self.job_id
     }
 
@@ -93,7 +93,8 @@ impl JobOutcome {
             CoreOutcome::Success { .. } => JobStatus::Success,
             CoreOutcome::Cancelled { .. } => JobStatus::Cancelled,
             CoreOutcome::TimedOut { .. } => JobStatus::TimedOut,
-            CoreOutcome::Failed { .. } => JobStatus::Error,
+            // A failure, and any outcome a later core adds.
+            _ => JobStatus::Error,
         }
     }
 
@@ -131,6 +132,7 @@ impl JobOutcome {
             | CoreOutcome::Cancelled { completed_at }
             | CoreOutcome::TimedOut { completed_at }
             | CoreOutcome::Failed { completed_at, .. } => completed_at.as_ref(),
+            _ => None,
         }
     }
 
@@ -178,7 +180,7 @@ pub enum StreamItem {
 
 impl StreamItem {
     /// The job it belongs to.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         match self {
             StreamItem::Event(e) => &e.job_id,
             StreamItem::Terminal(o) => o.job_id(),
@@ -207,7 +209,7 @@ impl StreamItem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobInfo {
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// The resolved `name@version`.
     pub agent: AgentRef,
     /// The effective lease.
@@ -226,7 +228,7 @@ pub struct JobInfo {
 
 impl JobInfo {
     /// What `job.accepted` granted.
-    pub fn from_accepted(job_id: String, a: Box<Accepted>) -> Self {
+    pub fn from_accepted(job_id: JobId, a: Box<Accepted>) -> Self {
         JobInfo {
             job_id,
             agent: a.agent.clone(),
@@ -240,7 +242,7 @@ impl JobInfo {
     }
 
     /// What `job.subscribed` reports.
-    pub fn from_subscribed(job_id: String, s: Box<Subscribed>) -> Self {
+    pub fn from_subscribed(job_id: JobId, s: Box<Subscribed>) -> Self {
         JobInfo {
             job_id,
             agent: s.agent.clone(),

@@ -64,7 +64,7 @@ impl BoundedSender<StreamItem> for Unrouted {
     fn try_send(&self, item: StreamItem) -> Result<(), TrySend<StreamItem>> {
         self.0
             .borrow_mut()
-            .push((item.job_id().to_owned(), item.event_seq()));
+            .push((item.job_id().to_string(), item.event_seq()));
         Ok(())
     }
 }

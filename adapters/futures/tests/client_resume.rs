@@ -80,7 +80,7 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
         async_io::Timer::after(Duration::from_millis(300)).await;
         a.drop_transport().await.unwrap();
         let b = b.await.expect("resumed after the retries");
-        assert_eq!(b.session_id(), state.session_id);
+        assert_eq!(b.session_id(), &state.session_id);
         let seen = seen.lock().unwrap().clone();
         let (last, refused) = seen.split_last().unwrap();
         assert_eq!(last, "session.welcome");
@@ -127,7 +127,7 @@ fn with_auto_resume_a_dropped_transport_is_resumed_and_the_job_completes() {
             h.done().await.unwrap().into_outcome(),
             JobOutcome::Success { .. }
         ));
-        assert_eq!(c.session_id(), sid);
+        assert_eq!(*c.session_id(), sid);
         let welcomes = seen
             .lock()
             .unwrap()
@@ -161,9 +161,15 @@ fn over_stdio_a_child_serves_the_session() {
             .connect()
             .await
             .unwrap();
-        assert_eq!(c.features(), vec!["heartbeat".to_owned(), "ack".to_owned()]);
         assert_eq!(
-            Some(c.session_id()),
+            c.features(),
+            arcp_futures::client::FeatureSet::from([
+                arcp_futures::client::Feature::Heartbeat,
+                arcp_futures::client::Feature::Ack
+            ])
+        );
+        assert_eq!(
+            Some(c.session_id().as_str()),
             Some("sess_01M85JT4S9G5FDBMSJEE1TJW5A")
         );
         let h = c

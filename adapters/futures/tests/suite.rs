@@ -208,11 +208,11 @@ async fn resume(spawn: Spawn) {
         .connect()
         .await
         .expect("resume");
-    assert_eq!(b.session_id(), state.session_id);
+    assert_eq!(b.session_id(), &state.session_id);
     // A ping round trip: everything replayed before it has arrived.
     b.ping().await.unwrap();
     let seen = seen.lock().unwrap().clone();
-    let expected: Vec<(u64, String)> = (1..=15).map(|s| (s, job.clone())).collect();
+    let expected: Vec<(u64, String)> = (1..=15).map(|s| (s, job.to_string())).collect();
     assert_eq!(seen, expected);
     b.close().await.unwrap();
     server.shutdown().await;

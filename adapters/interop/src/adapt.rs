@@ -12,7 +12,7 @@ use arcp_client::{
     ResultValue, ResumeRetry, ResumeState, StdioChild, StdioInbound, SubmitRequest, TapEvent,
     Target as ClientTarget,
 };
-use arcp_proto::wire::{Timestamp, TraceId};
+use arcp_proto::wire::{Feature, FeatureSet, JobId, Timestamp, TraceId};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -53,7 +53,15 @@ pub fn connect_options(req: &ConnectRequest, tap: Arc<Tap>) -> ClientOptions {
     };
     let mut o = ClientOptions::new(target, &req.client_name, &req.client_version);
     o.token = req.token.clone();
-    o.features = req.features.clone();
+    // Known names as features; any other (the scenarios' `x-bogus.feature`) is sent
+    // verbatim after them.
+    o.features = FeatureSet::from_names(&req.features);
+    o.extra_features = req
+        .features
+        .iter()
+        .filter(|n| Feature::parse(n).is_none())
+        .cloned()
+        .collect();
     o.auto_resume = false;
     o.resume_retry = ResumeRetry::never();
     o.event_capacity = 4096;
@@ -174,7 +182,7 @@ where
 pub struct AsyncScenario<L: AsyncLink, B> {
     client: Client<L>,
     block: B,
-    handles: Mutex<HashMap<String, JobHandle<L>>>,
+    handles: Mutex<HashMap<JobId, JobHandle<L>>>,
 }
 
 /// Opens an async adapter's client for a scenario (see [`connect_options`]).
@@ -207,25 +215,25 @@ impl<L: AsyncLink, B: BlockOn> AsyncScenario<L, B> {
 
     fn keep(&self, h: JobHandle<L>) {
         if let Ok(mut m) = self.handles.lock() {
-            m.insert(h.job_id().to_owned(), h);
+            m.insert(h.job_id().clone(), h);
         }
     }
 }
 
 impl<L: AsyncLink, B: BlockOn> ScenarioClient for AsyncScenario<L, B> {
-    fn negotiated_features(&self) -> Vec<String> {
+    fn negotiated_features(&self) -> FeatureSet {
         self.client.features()
     }
 
-    fn submit(&self, spec: &SubmitSpec) -> Result<String, ClientError> {
+    fn submit(&self, spec: &SubmitSpec) -> Result<JobId, ClientError> {
         let req = submit_request(spec)?;
         let h = self.run(CALL_TIMEOUT, self.client.submit(req))?;
-        let id = h.job_id().to_owned();
+        let id = h.job_id().clone();
         self.keep(h);
         Ok(id)
     }
 
-    fn done(&self, job_id: &str, timeout: Duration) -> Result<Outcome, ClientError> {
+    fn done(&self, job_id: &JobId, timeout: Duration) -> Result<Outcome, ClientError> {
         let h = self.handles.lock().ok().and_then(|mut m| m.remove(job_id));
         let Some(h) = h else {
             return Err(ClientError::Api(ApiError::InvalidArgument(format!(
@@ -239,7 +247,7 @@ impl<L: AsyncLink, B: BlockOn> ScenarioClient for AsyncScenario<L, B> {
         )
     }
 
-    fn cancel(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+    fn cancel(&self, job_id: &JobId, reason: &str) -> Result<(), ClientError> {
         self.run(CALL_TIMEOUT, self.client.cancel_with_reason(job_id, reason))
     }
 
@@ -255,7 +263,7 @@ impl<L: AsyncLink, B: BlockOn> ScenarioClient for AsyncScenario<L, B> {
 
     fn subscribe(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<(), ClientError> {
@@ -267,7 +275,7 @@ impl<L: AsyncLink, B: BlockOn> ScenarioClient for AsyncScenario<L, B> {
         Ok(())
     }
 
-    fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError> {
+    fn unsubscribe(&self, job_id: &JobId) -> Result<(), ClientError> {
         self.run(CALL_TIMEOUT, self.client.unsubscribe(job_id))
     }
 

@@ -1,6 +1,7 @@
 //! The small client trait each adapter implements, and the neutral types it speaks.
 
 use crate::tap::Tap;
+use arcp_proto::wire::{FeatureSet, JobId, SessionId};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resume {
     /// The session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The resume token of the last welcome.
     pub resume_token: String,
     /// Replay strictly after this `event_seq`.
@@ -126,26 +127,26 @@ pub trait RawLink: Send + Sync {
 /// bound of a few seconds) and then fails with [`ClientError::Timeout`].
 pub trait ScenarioClient: Send + Sync {
     /// The negotiated features, in the client's order.
-    fn negotiated_features(&self) -> Vec<String>;
+    fn negotiated_features(&self) -> FeatureSet;
     /// `job.submit`, waiting for `job.accepted`; returns the job id.
-    fn submit(&self, spec: &SubmitSpec) -> Result<String, ClientError>;
+    fn submit(&self, spec: &SubmitSpec) -> Result<JobId, ClientError>;
     /// Waits for the terminal of a submitted or subscribed job, as the client surfaces it:
     /// `Ok` for success, cancellation and timeout, [`ClientError::JobFailed`] for `job.error`.
-    fn done(&self, job_id: &str, timeout: Duration) -> Result<Outcome, ClientError>;
+    fn done(&self, job_id: &JobId, timeout: Duration) -> Result<Outcome, ClientError>;
     /// `job.cancel` with `reason`.
-    fn cancel(&self, job_id: &str, reason: &str) -> Result<(), ClientError>;
+    fn cancel(&self, job_id: &JobId, reason: &str) -> Result<(), ClientError>;
     /// `session.list_jobs` with `payload` (a `session.list_jobs` payload object); returns
     /// the `session.jobs` payload.
     fn list_jobs(&self, payload: &Value) -> Result<Value, ClientError>;
     /// `job.subscribe`, waiting for `job.subscribed`.
     fn subscribe(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<(), ClientError>;
     /// `job.unsubscribe`.
-    fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError>;
+    fn unsubscribe(&self, job_id: &JobId) -> Result<(), ClientError>;
     /// `session.ack`.
     fn ack(&self, last_processed_seq: u64) -> Result<(), ClientError>;
     /// `session.ping`, waiting for the pong.

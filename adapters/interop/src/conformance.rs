@@ -12,7 +12,7 @@ use crate::adapt::BlockOn;
 use crate::api::ClientError;
 use arcp_client::{
     ApiError, AsyncLink, Client, ClientOptions, ErrorCode, JobEventItem, JobEvents, JobHandle,
-    JobOutcome, JobStatus, Jobs, ListJobsRequest, ResultValue, SubmitRequest, Target,
+    JobId, JobOutcome, JobStatus, Jobs, ListJobsRequest, ResultValue, SubmitRequest, Target,
 };
 use futures_core::Stream;
 use serde_json::json;
@@ -39,7 +39,7 @@ pub trait ConformanceClient {
     /// `subscribe(job, history)`; also returns the subscription's `replayed()`.
     fn subscribe(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
     ) -> Result<(Box<dyn ConformanceJob + '_>, u64), ClientError>;
     /// `list_jobs`.
@@ -59,7 +59,7 @@ pub trait ConformanceClient {
 /// One job handle: its event stream (or iterator) read while the handle stays usable.
 pub trait ConformanceJob {
     /// `job_id()`.
-    fn job_id(&self) -> String;
+    fn job_id(&self) -> JobId;
     /// The next item of `events()` (`None` at its end).
     fn next_event(&mut self) -> Option<JobEventItem>;
     /// `cancel()`, from inside the event loop.
@@ -191,7 +191,7 @@ fn subscribe_with_history(c: &dyn Conformance, url: &str) -> Result<(), String> 
     eq(replayed, 9, "replayed")?;
     let out = sub.done().map_err(e)?;
     eq(out.status(), JobStatus::Success, "status")?;
-    eq(out.job_id(), id.as_str(), "terminal's job")?;
+    eq(out.job_id(), &id, "terminal's job")?;
     a.close().map_err(e)?;
     b.close().map_err(e)
 }
@@ -458,7 +458,7 @@ impl<L: AsyncLink, B: BlockOn> ConformanceClient for AsyncClientView<'_, L, B> {
 
     fn subscribe(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
     ) -> Result<(Box<dyn ConformanceJob + '_>, u64), ClientError> {
         let sub = self.suite.run(self.client.subscribe(job_id, history))?;
@@ -492,8 +492,8 @@ impl<L: AsyncLink, B: BlockOn> ConformanceClient for AsyncClientView<'_, L, B> {
 }
 
 impl<L: AsyncLink, B: BlockOn> ConformanceJob for AsyncJobView<'_, L, B> {
-    fn job_id(&self) -> String {
-        self.handle.job_id().to_owned()
+    fn job_id(&self) -> JobId {
+        self.handle.job_id().clone()
     }
 
     fn next_event(&mut self) -> Option<JobEventItem> {

@@ -6,6 +6,7 @@ use crate::api::{
 };
 use crate::check::{Res, Stop, check, eq, short};
 use crate::tap::{Tap, payload, ty};
+use arcp_proto::wire::JobId;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -203,7 +204,7 @@ impl Ctx {
         let mut last_err = String::new();
         for _ in 0..15 {
             let resume = Resume {
-                session_id: session_id.to_owned(),
+                session_id: session_id.into(),
                 resume_token: resume_token.to_owned(),
                 last_event_seq: last,
             };
@@ -298,7 +299,7 @@ impl Ctx {
 }
 
 /// Submits and waits for the terminal frame; returns the job id and the terminal.
-pub fn submit_and_wait(s: &Session, spec: SubmitSpec, timeout: f64) -> Res<(String, Value)> {
+pub fn submit_and_wait(s: &Session, spec: SubmitSpec, timeout: f64) -> Res<(JobId, Value)> {
     let job = s.client.submit(&spec)?;
     let term = s.tap.wait_terminal(&job, timeout)?;
     Ok((job, term))

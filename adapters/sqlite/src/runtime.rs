@@ -14,8 +14,8 @@ use arcp_proto::runtime::{
     StoreSnapshot, StoredFrame,
 };
 use arcp_proto::wire::{
-    Accepted, AgentRef, Frame, JobStatus, LeaseConstraints, LeaseMap, Limits, Message, Timestamp,
-    TraceId, decode,
+    Accepted, AgentRef, FeatureSet, Frame, JobId, JobStatus, LeaseConstraints, LeaseMap, Limits,
+    Message, SessionId, Timestamp, TraceId, decode,
 };
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -53,7 +53,7 @@ impl Batch {
                 after_seq,
             } => {
                 if let Some(id) = id {
-                    self.reads.push((id, session_id.clone(), *after_seq));
+                    self.reads.push((id, session_id.to_string(), *after_seq));
                 }
                 return true;
             }
@@ -67,8 +67,9 @@ impl Batch {
     }
 
     /// Housekeeping without an effect id: a session whose resume window closed.
-    pub fn delete_session(&mut self, session_id: String) {
-        self.ops.push(StoreOp::DeleteSession(session_id));
+    pub fn delete_session(&mut self, session_id: &SessionId) {
+        self.ops
+            .push(StoreOp::DeleteSession(session_id.to_string()));
     }
 }
 
@@ -145,11 +146,12 @@ pub fn snapshot(store: &SqliteStore) -> Result<StoreSnapshot, StoreError> {
         let stored = store.last_event_seq(&r.session_id)?.unwrap_or(0);
         sessions.push(SessionRecord {
             last_event_seq: r.last_event_seq.max(stored),
-            session_id: r.session_id,
+            session_id: r.session_id.into(),
             principal: r.principal,
             resume_token_hash: r.resume_token_hash,
             window_expires_at: r.window_expires_at.map(Timestamp::from_unix_micros),
-            features: r.features,
+            // Stored as names; a name this build does not know is dropped.
+            features: FeatureSet::from_names(&r.features),
         });
     }
     let jobs = store
@@ -164,7 +166,7 @@ pub fn snapshot(store: &SqliteStore) -> Result<StoreSnapshot, StoreError> {
             principal: r.principal,
             key: r.key,
             fingerprint: r.fingerprint,
-            job_id: r.job_id,
+            job_id: r.job_id.into(),
             expires_at: Timestamp::from_unix_micros(r.expires_at),
         })
         .collect();
@@ -173,7 +175,7 @@ pub fn snapshot(store: &SqliteStore) -> Result<StoreSnapshot, StoreError> {
         .into_iter()
         .map(|r| CredentialRecord {
             credential_id: r.credential_id,
-            job_id: r.job_id,
+            job_id: r.job_id.into(),
             revoked: false,
         })
         .collect();
@@ -187,21 +189,21 @@ pub fn snapshot(store: &SqliteStore) -> Result<StoreSnapshot, StoreError> {
 
 fn stored_event(f: &StoredFrame) -> crate::StoredEvent {
     crate::StoredEvent {
-        session_id: f.session_id.clone(),
+        session_id: f.session_id.to_string(),
         event_seq: f.event_seq,
-        job_id: f.job_id.clone(),
+        job_id: f.job_id.as_ref().map(ToString::to_string),
         frame: f.encoded.to_vec(),
     }
 }
 
 fn session_to_store(r: &SessionRecord) -> crate::SessionRecord {
     crate::SessionRecord {
-        session_id: r.session_id.clone(),
+        session_id: r.session_id.to_string(),
         principal: r.principal.clone(),
         resume_token_hash: r.resume_token_hash.clone(),
         last_event_seq: r.last_event_seq,
         window_expires_at: r.window_expires_at.as_ref().map(Timestamp::unix_micros),
-        features: r.features.clone(),
+        features: r.features.to_names(),
     }
 }
 
@@ -210,7 +212,7 @@ fn idem_to_store(r: &IdempotencyRecord) -> crate::IdempotencyRecord {
         principal: r.principal.clone(),
         key: r.key.clone(),
         fingerprint: r.fingerprint.clone(),
-        job_id: r.job_id.clone(),
+        job_id: r.job_id.to_string(),
         // The runtime keeps the accepted payload on the job record.
         accepted: Vec::new(),
         expires_at: r.expires_at.unix_micros(),
@@ -220,7 +222,7 @@ fn idem_to_store(r: &IdempotencyRecord) -> crate::IdempotencyRecord {
 fn cred_to_store(r: &CredentialRecord) -> crate::CredentialRecord {
     crate::CredentialRecord {
         credential_id: r.credential_id.clone(),
-        job_id: r.job_id.clone(),
+        job_id: r.job_id.to_string(),
         data: Vec::new(),
     }
 }
@@ -244,8 +246,8 @@ fn job_to_store(r: &JobRecord) -> crate::JobRecord {
         "submitted_at": r.submitted_at,
     });
     crate::JobRecord {
-        job_id: r.job_id.clone(),
-        session_id: r.session_id.clone(),
+        job_id: r.job_id.to_string(),
+        session_id: r.session_id.to_string(),
         principal: r.principal.clone(),
         agent: r.agent.to_string(),
         status: r.status.as_str().to_owned(),
@@ -265,7 +267,7 @@ fn job_from_store(r: crate::JobRecord) -> Option<JobRecord> {
     let lease_constraints: Option<LeaseConstraints> =
         serde_json::from_value(field("lease_constraints")).ok()?;
     let trace_id: Option<TraceId> = serde_json::from_value(field("trace_id")).ok()?;
-    let parent_job_id: Option<String> = serde_json::from_value(field("parent_job_id")).ok()?;
+    let parent_job_id: Option<JobId> = serde_json::from_value(field("parent_job_id")).ok()?;
     let delegate_id: Option<String> = serde_json::from_value(field("delegate_id")).ok()?;
     let accepted: Option<Accepted> = serde_json::from_value(field("accepted")).ok()?;
     let terminal: Option<Message> = match field("terminal") {
@@ -275,8 +277,8 @@ fn job_from_store(r: crate::JobRecord) -> Option<JobRecord> {
     let submitted_at: Timestamp = serde_json::from_value(field("submitted_at"))
         .unwrap_or_else(|_| Timestamp::from_unix_micros(r.submitted_at));
     Some(JobRecord {
-        job_id: r.job_id,
-        session_id: r.session_id,
+        job_id: r.job_id.into(),
+        session_id: r.session_id.into(),
         principal: r.principal,
         agent,
         status,
@@ -344,13 +346,13 @@ mod tests {
         .with_event_seq(1);
         assert!(b.push(
             Some(EffectId(1)),
-            &Effect::AppendEvents(vec![StoredFrame {
-                session_id: "sess_1".into(),
-                event_seq: 1,
-                job_id: None,
-                frame: f.clone(),
-                encoded: f.encode().into(),
-            }])
+            &Effect::AppendEvents(vec![StoredFrame::new(
+                "sess_1".into(),
+                1,
+                None,
+                f.clone(),
+                f.encode().into(),
+            )])
         ));
         assert!(b.push(
             Some(EffectId(2)),
@@ -402,7 +404,7 @@ mod tests {
         let got: Vec<(String, u64)> = snap
             .sessions
             .iter()
-            .map(|s| (s.session_id.clone(), s.last_event_seq))
+            .map(|s| (s.session_id.to_string(), s.last_event_seq))
             .collect();
         assert_eq!(
             got,

@@ -8,7 +8,7 @@
 
 mod common;
 
-use arcp_tokio::client::{Client, ClientError, JobFilter, ListJobsRequest, SubmitRequest};
+use arcp_tokio::client::{Client, ClientError, Feature, JobFilter, ListJobsRequest, SubmitRequest};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -27,7 +27,7 @@ async fn main() -> Result<(), ClientError> {
     let observer = Client::builder(&url)
         .client_info("dashboard", "1.0.0")
         .token(std::env::var("ARCP_OBSERVER_TOKEN").unwrap_or_else(|_| "auditor-token".into()))
-        .features(["list_jobs", "subscribe"])
+        .features([Feature::ListJobs, Feature::Subscribe])
         .connect()
         .await?;
 

@@ -397,7 +397,7 @@ async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
         .connect()
         .await
         .expect("resume on the restarted runtime");
-    assert_eq!(resumed.session_id(), state.session_id);
+    assert_eq!(resumed.session_id(), &state.session_id);
     let mut stream = resumed.unrouted_events().expect("unrouted stream");
     let mut next = state.last_event_seq + 1;
     let terminal = loop {

@@ -28,7 +28,7 @@ async fn confirmed_cancel_succeeds_for_the_submitter_and_reports_refusals() {
         r => panic!("unexpected {r:?}"),
     }
     // An unknown job: JOB_NOT_FOUND (D37).
-    match other.cancel_confirmed("job_nope", "x").await {
+    match other.cancel_confirmed(&"job_nope".into(), "x").await {
         Err(ClientError::Refused { code, .. }) => assert_eq!(code, ErrorCode::JobNotFound),
         r => panic!("unexpected {r:?}"),
     }

@@ -122,7 +122,10 @@ async fn a_job_running_across_a_drop_finishes_on_the_resumed_session() {
         json!({"scheme": "bearer", "token": "t"})
     );
     assert!(hello["payload"].get("resume").is_none());
-    assert_eq!(client.features(), vec!["ack", "list_jobs", "subscribe"]);
+    assert_eq!(
+        client.features().to_names(),
+        vec!["ack", "list_jobs", "subscribe"]
+    );
 
     let handle = client
         .submit(SubmitRequest::new("slow", json!({})))

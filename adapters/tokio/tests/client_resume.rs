@@ -133,13 +133,13 @@ async fn a_new_client_resumes_and_gets_exactly_the_unconsumed_events() {
     .await
     .unwrap();
     assert!(second.welcome().resumed);
-    assert_eq!(second.session_id(), state.session_id);
+    assert_eq!(second.session_id(), &state.session_id);
     let mut replay = second.unrouted_events().unwrap();
     assert!(second.unrouted_events().is_none());
     let mut seqs = Vec::new();
     loop {
         let item = within(10, "replayed", replay.next()).await.unwrap();
-        assert_eq!(item.job_id(), job_id);
+        assert_eq!(*item.job_id(), job_id);
         seqs.push(item.event_seq());
         if let StreamItem::Terminal(outcome) = item {
             assert_eq!(

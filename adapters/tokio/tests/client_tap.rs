@@ -93,7 +93,10 @@ async fn the_tap_sees_every_frame_and_send_raw_writes_verbatim() {
     .unwrap()
     .unwrap();
     // Current as soon as connect returns (the negotiated set, in the client's order).
-    assert_eq!(client.features(), ["ack", "list_jobs", "subscribe"]);
+    assert_eq!(
+        client.features().to_names(),
+        ["ack", "list_jobs", "subscribe"]
+    );
     let hello = got.recv().await.unwrap();
     assert_eq!(ty(&hello), "session.hello");
     assert_eq!(

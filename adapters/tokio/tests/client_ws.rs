@@ -5,8 +5,8 @@ mod client_support;
 use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::{ErrorCode, JobStatus};
 use arcp_tokio::client::{
-    Client, ClientError, ClientState, ListJobsRequest, ResultValue, SeqSpace, StreamItem,
-    SubmitRequest,
+    Client, ClientError, ClientState, Feature, FeatureSet, ListJobsRequest, ResultValue, SeqSpace,
+    StreamItem, SubmitRequest,
 };
 use client_support::{start_peer, within};
 use futures_util::StreamExt;
@@ -285,19 +285,19 @@ async fn a_second_client_subscribes_with_history() {
         "observer",
         Client::builder(&peer.url)
             .token("auditor-token")
-            .features(["list_jobs", "subscribe"])
+            .features([Feature::ListJobs, Feature::Subscribe])
             .connect(),
     )
     .await
     .unwrap();
     assert_eq!(
         observer.features(),
-        vec!["list_jobs".to_owned(), "subscribe".to_owned()]
+        FeatureSet::from([Feature::ListJobs, Feature::Subscribe])
     );
     let sub = within(10, "subscribe", observer.subscribe(&job_id, true))
         .await
         .unwrap();
-    assert_eq!(sub.job_id(), job_id);
+    assert_eq!(*sub.job_id(), job_id);
     assert!(sub.replayed() >= 4, "replayed {}", sub.replayed());
     let seen: Vec<_> = within(10, "sub events", sub.handle.events().collect::<Vec<_>>()).await;
     let kinds: Vec<_> = seen.iter().map(|e| e.kind().to_owned()).collect();
@@ -578,34 +578,36 @@ async fn ack_ping_and_feature_gating() {
         "narrow",
         Client::builder(&peer.url)
             .token("alice-token")
-            .features(["heartbeat"])
+            .features([Feature::Heartbeat])
             .connect(),
     )
     .await
     .unwrap();
-    assert_eq!(narrow.features(), vec!["heartbeat".to_owned()]);
+    assert_eq!(narrow.features(), FeatureSet::from(Feature::Heartbeat));
     let err = within(10, "list", narrow.list_jobs(ListJobsRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(
         err,
         ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated(
-            "list_jobs"
+            Feature::ListJobs
         ))
     );
-    let err = within(10, "subscribe", narrow.subscribe("job_x", true))
+    let err = within(10, "subscribe", narrow.subscribe(&"job_x".into(), true))
         .await
         .unwrap_err();
     assert_eq!(
         err,
         ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated(
-            "subscribe"
+            Feature::Subscribe
         ))
     );
     let err = within(10, "ack", narrow.ack(0)).await.unwrap_err();
     assert_eq!(
         err,
-        ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated("ack"))
+        ClientError::Api(arcp_tokio::client::ApiError::FeatureNotNegotiated(
+            Feature::Ack
+        ))
     );
 }
 
@@ -654,7 +656,7 @@ async fn a_delegated_childs_frames_arrive_on_the_unrouted_stream() {
     }
     let mut unrouted = client.unrouted_events().unwrap();
     let item = within(10, "child terminal", unrouted.next()).await.unwrap();
-    assert_eq!(item.job_id(), child_id);
+    assert_eq!(*item.job_id(), child_id);
     match item {
         StreamItem::Terminal(outcome) => {
             assert_eq!(success_value(&outcome), &ResultValue::Inline(json!(5)));

@@ -14,7 +14,7 @@ use arcp_proto::runtime::{
 };
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::{
-    Budget, Credential, CredentialConstraints, ErrorPayload, SeededEntropy, Timestamp,
+    Budget, Credential, CredentialConstraints, ErrorPayload, JobId, SeededEntropy, Timestamp,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -55,12 +55,12 @@ struct State {
     frames: Vec<(ConnId, Value)>,
     sleepers: Vec<Sleeper>,
     next_sleeper: u64,
-    cancels: HashMap<String, CancelToken>,
+    cancels: HashMap<JobId, CancelToken>,
     spawned: Vec<BoxFuture<'static, ()>>,
     closed: HashSet<ConnId>,
     cred_n: u32,
     events: Vec<RuntimeEvent>,
-    started: Vec<String>,
+    started: Vec<JobId>,
 }
 
 /// The `JobHost` of the tests.
@@ -241,7 +241,7 @@ impl Harness {
         self.host.st.lock().unwrap().events.clone()
     }
 
-    pub fn started(&self) -> Vec<String> {
+    pub fn started(&self) -> Vec<JobId> {
         self.host.st.lock().unwrap().started.clone()
     }
 
@@ -433,7 +433,7 @@ impl TestHost {
 impl JobHost for TestHost {
     fn emit(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         event: AgentEvent,
     ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>> {
         let mut st = self.st.lock().unwrap();
@@ -443,17 +443,17 @@ impl JobHost for TestHost {
         Box::pin(std::future::ready(r))
     }
 
-    fn authorize(&self, job_id: &str, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
+    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
         let st = self.st.lock().unwrap();
         Box::pin(std::future::ready(st.rt.authorize(st.now, job_id, &op)))
     }
 
-    fn budget(&self, job_id: &str) -> BoxFuture<'_, Option<Budget>> {
+    fn budget(&self, job_id: &JobId) -> BoxFuture<'_, Option<Budget>> {
         let st = self.st.lock().unwrap();
         Box::pin(std::future::ready(st.rt.job_budget(job_id)))
     }
 
-    fn wait_job(&self, job_id: &str) -> BoxFuture<'_, JobEnd> {
+    fn wait_job(&self, job_id: &JobId) -> BoxFuture<'_, JobEnd> {
         self.ends.wait(job_id)
     }
 

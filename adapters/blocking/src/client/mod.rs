@@ -26,10 +26,11 @@ mod transport;
 
 pub use arcp_client::ClientOptions;
 pub use arcp_client::{
-    ALL_FEATURES, ApiError, AutoAck, ClientError, ClientState, CloseReason, DEFAULT_CANCEL_REASON,
-    ErrorCode, FrameTap, JobError, JobEventItem, JobFilter, JobInfo, JobOutcome, JobStatus, Jobs,
-    LeaseConstraints, ListJobsRequest, ResultValue, ResumeRetry, ResumeState, SeqSpace, StreamItem,
-    SubmitRequest, TapEvent, Target, Timestamp, WelcomeInfo,
+    ApiError, AutoAck, ClientError, ClientState, CloseReason, DEFAULT_CANCEL_REASON, ErrorCode,
+    Feature, FeatureSet, FrameTap, JobError, JobEventItem, JobFilter, JobId, JobInfo, JobOutcome,
+    JobStatus, Jobs, LeaseConstraints, ListJobsRequest, RequestId, ResultValue, ResumeRetry,
+    ResumeState, SeqSpace, SessionId, StreamItem, SubmitRequest, TapEvent, Target, Timestamp,
+    WelcomeInfo,
 };
 pub use raw::RawConnection;
 
@@ -209,7 +210,7 @@ impl Client {
     }
 
     /// The session id.
-    pub fn session_id(&self) -> &str {
+    pub fn session_id(&self) -> &SessionId {
         self.inner.session_id()
     }
 
@@ -229,7 +230,7 @@ impl Client {
     }
 
     /// The negotiated features.
-    pub fn features(&self) -> Vec<String> {
+    pub fn features(&self) -> FeatureSet {
         self.inner.features()
     }
 
@@ -259,17 +260,17 @@ impl Client {
     }
 
     /// `job.cancel` with [`DEFAULT_CANCEL_REASON`]; returns once written.
-    pub fn cancel(&self, job_id: &str) -> Result<(), ClientError> {
+    pub fn cancel(&self, job_id: &JobId) -> Result<(), ClientError> {
         wait(self.inner.cancel(job_id))
     }
 
     /// `job.cancel` with `reason`; returns once written.
-    pub fn cancel_with_reason(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+    pub fn cancel_with_reason(&self, job_id: &JobId, reason: &str) -> Result<(), ClientError> {
         wait(self.inner.cancel_with_reason(job_id, reason))
     }
 
     /// `job.cancel` with `reason`, waiting until the runtime took it or refused it.
-    pub fn cancel_confirmed(&self, job_id: &str, reason: &str) -> Result<(), ClientError> {
+    pub fn cancel_confirmed(&self, job_id: &JobId, reason: &str) -> Result<(), ClientError> {
         wait(self.inner.cancel_confirmed(job_id, reason))
     }
 
@@ -279,14 +280,14 @@ impl Client {
     }
 
     /// `job.subscribe`, replaying history first when `history`; waits for `job.subscribed`.
-    pub fn subscribe(&self, job_id: &str, history: bool) -> Result<Subscription, ClientError> {
+    pub fn subscribe(&self, job_id: &JobId, history: bool) -> Result<Subscription, ClientError> {
         self.subscribe_from(job_id, history, None)
     }
 
     /// [`subscribe`](Self::subscribe), replaying only after `from_event_seq` when given.
     pub fn subscribe_from(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         history: bool,
         from_event_seq: Option<u64>,
     ) -> Result<Subscription, ClientError> {
@@ -297,7 +298,7 @@ impl Client {
     }
 
     /// `job.unsubscribe`; the job's stream ends.
-    pub fn unsubscribe(&self, job_id: &str) -> Result<(), ClientError> {
+    pub fn unsubscribe(&self, job_id: &JobId) -> Result<(), ClientError> {
         wait(self.inner.unsubscribe(job_id))
     }
 
@@ -338,7 +339,7 @@ pub struct JobHandle(arcp_client::JobHandle<BlockingLink>);
 
 impl JobHandle {
     /// The job id.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         self.0.job_id()
     }
 
@@ -398,7 +399,7 @@ pub struct Subscription {
 
 impl Subscription {
     /// The observed job.
-    pub fn job_id(&self) -> &str {
+    pub fn job_id(&self) -> &JobId {
         self.handle.job_id()
     }
 

@@ -39,10 +39,11 @@ mod io;
 mod link;
 
 pub use arcp_client::{
-    ALL_FEATURES, ApiError, AutoAck, ClientError, ClientState, CloseReason, DEFAULT_CANCEL_REASON,
-    ErrorCode, FrameTap, JobError, JobEventItem, JobFilter, JobInfo, JobOutcome, JobStatus, Jobs,
-    LeaseConstraints, ListJobsRequest, ResultValue, ResumeRetry, ResumeState, SeqSpace, StreamItem,
-    SubmitRequest, TapEvent, Target, Timestamp, WelcomeInfo,
+    ApiError, AutoAck, ClientError, ClientState, CloseReason, DEFAULT_CANCEL_REASON, ErrorCode,
+    Feature, FeatureSet, FrameTap, JobError, JobEventItem, JobFilter, JobId, JobInfo, JobOutcome,
+    JobStatus, Jobs, LeaseConstraints, ListJobsRequest, RequestId, ResultValue, ResumeRetry,
+    ResumeState, SeqSpace, SessionId, StreamItem, SubmitRequest, TapEvent, Target, Timestamp,
+    WelcomeInfo,
 };
 pub use io::{Futures, FuturesLink};
 pub use link::{Ws, open_ws};

@@ -12,7 +12,7 @@
 use arcp_agents::{AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, run_job};
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, EffectId, RuntimeEvent};
-use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, IdMinter};
+use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, IdMinter, JobId};
 use futures_channel::oneshot;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,14 +51,14 @@ pub enum AgentMsg {
     /// A call for job `job_id`.
     Call {
         /// The job.
-        job_id: String,
+        job_id: JobId,
         /// The call.
         call: AgentCall,
     },
     /// The agent task of `job_id` returned.
     Exited {
         /// The job.
-        job_id: String,
+        job_id: JobId,
     },
 }
 
@@ -91,12 +91,12 @@ fn gone() -> ErrorPayload {
 impl LinkedJobHost {
     async fn call<T>(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         make: impl FnOnce(oneshot::Sender<T>) -> AgentCall,
     ) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         let msg = AgentMsg::Call {
-            job_id: job_id.to_owned(),
+            job_id: job_id.clone(),
             call: make(tx),
         };
         if !self.link.send(msg).await {
@@ -109,10 +109,10 @@ impl LinkedJobHost {
 impl JobHost for LinkedJobHost {
     fn emit(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         event: AgentEvent,
     ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>> {
-        let job_id = job_id.to_owned();
+        let job_id = job_id.clone();
         Box::pin(async move {
             self.call(&job_id, |tx| AgentCall::Emit(event, tx))
                 .await
@@ -120,8 +120,8 @@ impl JobHost for LinkedJobHost {
         })
     }
 
-    fn authorize(&self, job_id: &str, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
-        let job_id = job_id.to_owned();
+    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
+        let job_id = job_id.clone();
         Box::pin(async move {
             self.call(&job_id, |tx| AgentCall::Authorize(op, tx))
                 .await
@@ -129,12 +129,12 @@ impl JobHost for LinkedJobHost {
         })
     }
 
-    fn budget(&self, job_id: &str) -> BoxFuture<'_, Option<Budget>> {
-        let job_id = job_id.to_owned();
+    fn budget(&self, job_id: &JobId) -> BoxFuture<'_, Option<Budget>> {
+        let job_id = job_id.clone();
         Box::pin(async move { self.call(&job_id, AgentCall::Budget).await.flatten() })
     }
 
-    fn wait_job(&self, job_id: &str) -> BoxFuture<'_, JobEnd> {
+    fn wait_job(&self, job_id: &JobId) -> BoxFuture<'_, JobEnd> {
         self.ends.wait(job_id)
     }
 
@@ -142,7 +142,7 @@ impl JobHost for LinkedJobHost {
         self.link.sleep(d)
     }
 
-    fn rotated_secret(&self, _job_id: &str, _credential_id: &str) -> Option<String> {
+    fn rotated_secret(&self, _job_id: &JobId, _credential_id: &str) -> Option<String> {
         let r = self.rotations.as_ref()?;
         let mut ids = r.ids.lock().ok()?;
         let mut entropy = r.entropy.lock().ok()?;
@@ -155,7 +155,7 @@ impl JobHost for LinkedJobHost {
 pub(crate) struct Agents {
     registry: Arc<AgentRegistry>,
     host: Arc<LinkedJobHost>,
-    running: HashMap<String, CancelToken>,
+    running: HashMap<JobId, CancelToken>,
 }
 
 impl Agents {
@@ -217,19 +217,19 @@ impl Agents {
     }
 
     /// The task was spawned.
-    pub(crate) fn started(&mut self, job_id: String, cancel: CancelToken) {
+    pub(crate) fn started(&mut self, job_id: JobId, cancel: CancelToken) {
         self.running.insert(job_id, cancel);
     }
 
     /// `CancelAgent`.
-    pub(crate) fn cancel(&mut self, job_id: &str) {
+    pub(crate) fn cancel(&mut self, job_id: &JobId) {
         if let Some(cancel) = self.running.remove(job_id) {
             cancel.cancel();
         }
     }
 
     /// An agent task returned.
-    pub(crate) fn exited(&mut self, job_id: &str) {
+    pub(crate) fn exited(&mut self, job_id: &JobId) {
         self.running.remove(job_id);
     }
 
@@ -258,7 +258,7 @@ impl Agents {
 /// ends `INTERNAL_ERROR` with that message) when it could not be.
 pub struct AgentTask {
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// The `StartAgent` effect this task answers.
     pub effect: EffectId,
     /// Runs the job, then sends [`AgentMsg::Exited`].

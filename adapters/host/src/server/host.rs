@@ -45,7 +45,7 @@ use arcp_proto::runtime::{
     ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent, TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::Entropy;
+use arcp_proto::wire::{Entropy, JobId};
 use arcp_sqlite::SqliteStore;
 use arcp_sqlite::runtime::{Batch, Completion};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -77,7 +77,7 @@ pub struct ServerHost {
     unix_ms: Option<Arc<AtomicU64>>,
     agents: Agents,
     /// `StartAgent` effects handed out, by job, until their result.
-    starting: HashMap<EffectId, String>,
+    starting: HashMap<EffectId, JobId>,
     durable: bool,
     pending: Batch,
     inflight: bool,
@@ -116,6 +116,7 @@ fn effect_kind(e: &Effect) -> &'static str {
         Effect::PersistJob(_) => "persist_job",
         Effect::PersistIdempotency(_) => "persist_idempotency",
         Effect::PersistCredential(_) => "persist_credential",
+        _ => "other",
     }
 }
 
@@ -429,7 +430,7 @@ impl ServerHost {
             RuntimeEvent::SessionExpired { session_id } => {
                 tracing::debug!(session_id = %session_id, "session expired");
                 if self.durable {
-                    self.pending.delete_session(session_id.clone());
+                    self.pending.delete_session(session_id);
                 }
             }
             RuntimeEvent::SessionOpened {
@@ -548,6 +549,10 @@ impl ServerHost {
             | Effect::PersistJob(_)
             | Effect::PersistIdempotency(_)
             | Effect::PersistCredential(_) => EffectOutcome::Done,
+            // An effect a later core adds that this host does not perform.
+            _ => EffectOutcome::Failed {
+                message: "effect not supported by this host".to_owned(),
+            },
         };
         self.ready.push_back(Local::Result(id, outcome));
         None

@@ -5,7 +5,7 @@
 use super::ServerError;
 use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable};
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
-use arcp_proto::runtime::{ALL_FEATURES, Bounds, ObserverPolicy, Runtime, RuntimeConfig};
+use arcp_proto::runtime::{Bounds, Feature, FeatureSet, ObserverPolicy, Runtime, RuntimeConfig};
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::Entropy;
 use arcp_sqlite::SqliteStore;
@@ -156,12 +156,14 @@ impl ServerOptions {
             },
             ..RuntimeConfig::default()
         };
-        cfg.features = ALL_FEATURES
-            .iter()
-            .filter(|f| **f != "heartbeat" || !self.heartbeat_interval.is_zero())
-            .filter(|f| **f != "provisioned_credentials" || self.credentials)
-            .map(|f| (*f).to_owned())
-            .collect();
+        let mut features = FeatureSet::all();
+        if self.heartbeat_interval.is_zero() {
+            features.remove(Feature::Heartbeat);
+        }
+        if !self.credentials {
+            features.remove(Feature::ProvisionedCredentials);
+        }
+        cfg.features = features;
         cfg.agents = registry.specs();
         let mut observers = self.observers.clone();
         // The contract tokens come with their observer.

@@ -97,7 +97,7 @@ impl Rig {
                 Action::Close { conn, code } => self.send(conn, Outbound::Close(code)),
                 Action::Kill { conn, code } => self.did.push(Did::Killed(conn, code)),
                 Action::SpawnAgent(task) => {
-                    self.did.push(Did::Spawned(task.job_id.clone()));
+                    self.did.push(Did::Spawned(task.job_id.to_string()));
                     self.h
                         .handle_effect_result(self.now, task.effect, EffectOutcome::Done);
                 }

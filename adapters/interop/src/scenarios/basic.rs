@@ -84,7 +84,7 @@ pub(super) fn handshake(ctx: &Ctx) -> Res {
         .filter(|f| feats.contains(&json!(f)))
         .collect();
     eq(
-        &json!(a.client.negotiated_features()),
+        &json!(a.client.negotiated_features().to_names()),
         &json!(want),
         "negotiated features",
     )?;
@@ -463,7 +463,10 @@ pub(super) fn cancel(ctx: &Ctx) -> Res {
     )?;
     let lst = s.client.list_jobs(&json!({}))?;
     eq(
-        &statuses(&lst).get(&job).cloned().unwrap_or(Value::Null),
+        &statuses(&lst)
+            .get(job.as_str())
+            .cloned()
+            .unwrap_or(Value::Null),
         &json!("cancelled"),
         "list_jobs status of the cancelled job",
     )?;
@@ -584,7 +587,10 @@ pub(super) fn list_jobs(ctx: &Ctx) -> Res {
     let h3 = s
         .client
         .submit(&SubmitSpec::new("slow", json!({"seconds": 5, "tick": 0.5})))?;
-    let mine: BTreeSet<String> = [h1.clone(), h2.clone(), h3.clone()].into_iter().collect();
+    let mine: BTreeSet<String> = [&h1, &h2, &h3]
+        .into_iter()
+        .map(ToString::to_string)
+        .collect();
     let start = s.tap.len();
     s.client
         .list_jobs(&json!({"filter": {"created_after": t0}}))?;
@@ -619,27 +625,27 @@ pub(super) fn list_jobs(ctx: &Ctx) -> Res {
         "jobs created after the marker",
     )?;
     eq(
-        &got[&h1]["agent"],
+        &got[h1.as_str()]["agent"],
         &json!("echo@1.0.0"),
         "listed agent (echo)",
     )?;
     eq(
-        &got[&h2]["agent"],
+        &got[h2.as_str()]["agent"],
         &json!("versioned@1.0.0"),
         "listed agent (versioned)",
     )?;
     eq(
-        &got[&h3]["agent"],
+        &got[h3.as_str()]["agent"],
         &json!("slow@1.0.0"),
         "listed agent (slow)",
     )?;
     eq(
-        &got[&h1]["status"],
+        &got[h1.as_str()]["status"],
         &json!("success"),
         "listed status (echo)",
     )?;
     eq(
-        &got[&h3]["status"],
+        &got[h3.as_str()]["status"],
         &json!("running"),
         "listed status (slow)",
     )?;
@@ -647,7 +653,7 @@ pub(super) fn list_jobs(ctx: &Ctx) -> Res {
         parse_ts(&entry["submitted_at"])?; // COMPAT D11: reference field
     }
     check(
-        !got.contains_key(&hm),
+        !got.contains_key(hm.as_str()),
         "created_after did not exclude the marker job",
     )?;
     let lst = s

@@ -405,7 +405,10 @@ pub(super) fn max_runtime(ctx: &Ctx) -> Res {
     )?;
     let lst = s.client.list_jobs(&json!({}))?;
     eq(
-        &statuses(&lst).get(&job).cloned().unwrap_or(Value::Null),
+        &statuses(&lst)
+            .get(job.as_str())
+            .cloned()
+            .unwrap_or(Value::Null),
         &json!("timed_out"),
         "list_jobs status",
     )
@@ -680,7 +683,10 @@ pub(super) fn graceful_close(ctx: &Ctx) -> Res {
     let mut status = Value::Null;
     while Instant::now() < deadline {
         let lst = b.client.list_jobs(&json!({}))?;
-        status = statuses(&lst).get(&job).cloned().unwrap_or(Value::Null);
+        status = statuses(&lst)
+            .get(job.as_str())
+            .cloned()
+            .unwrap_or(Value::Null);
         if status == json!("success") {
             break;
         }

@@ -181,7 +181,7 @@ pub(super) fn subscriber_cannot_cancel(ctx: &Ctx) -> Res {
     let o = ctx.client(Some(&ctx.opts.observer_token.clone()), None)?;
     let lst = o.client.list_jobs(&json!({}))?;
     check(
-        statuses(&lst).contains_key(&job),
+        statuses(&lst).contains_key(job.as_str()),
         "observer principal cannot see the job in session.list_jobs",
     )?;
     o.client.subscribe(&job, false, None)?;

@@ -15,7 +15,7 @@ mod submit;
 mod tail;
 mod telemetry;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientError, JobId};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -176,7 +176,7 @@ struct TailArgs {
     #[arg(long)]
     json: bool,
     /// The job.
-    job: String,
+    job: JobId,
 }
 
 #[derive(Debug, Args)]
@@ -184,7 +184,7 @@ struct CancelArgs {
     #[command(flatten)]
     conn: ConnectArgs,
     /// The job.
-    job: String,
+    job: JobId,
 }
 
 #[derive(Debug, Args)]

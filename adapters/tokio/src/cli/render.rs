@@ -163,6 +163,7 @@ pub(crate) fn outcome_line(outcome: &JobOutcome) -> String {
         JobOutcome::Cancelled { .. } => "cancelled".to_owned(),
         JobOutcome::TimedOut { .. } => "timed out".to_owned(),
         JobOutcome::Failed { code, message, .. } => format!("failed: {code}: {message}"),
+        _ => "ended".to_owned(),
     }
 }
 
@@ -189,6 +190,7 @@ fn outcome_json(job_id: &str, outcome: &JobOutcome) -> Value {
         JobOutcome::Failed { code, message, .. } => {
             json!({"type": "job.error", "job_id": job_id, "code": code.to_string(), "message": message})
         }
+        _ => json!({"type": "job.result", "job_id": job_id}),
     }
 }
 
