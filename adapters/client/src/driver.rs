@@ -43,6 +43,7 @@ const STALL_WINDOW: Duration = Duration::from_secs(5);
 
 /// What the application asks the session to do. `J` is the adapter's [`JobSink`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Command<J> {
     /// `job.submit`; answered by [`Answer::Job`] once `job.accepted` arrives, after which the
     /// job's events and end go to `sink`.
@@ -98,6 +99,7 @@ pub enum Command<J> {
 
 /// What the adapter must do, in order.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Output {
     /// Write this frame on the transport (the tap has seen it).
     Transmit(Vec<u8>),

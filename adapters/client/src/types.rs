@@ -276,6 +276,7 @@ impl JobInfo {
 
 /// The driver's answer to one command (matched by its [`Ticket`](crate::Ticket)).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Answer {
     /// The session opened or resumed (`Command::Resume`, the first connect).
     Welcome(Box<WelcomeInfo>),

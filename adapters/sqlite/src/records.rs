@@ -101,6 +101,7 @@ pub struct CredentialRecord {
 /// slice of them in a single transaction. Each variant does exactly what the
 /// [`SqliteStore`](crate::SqliteStore) method of the same name does.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum StoreOp {
     /// [`append_events`](crate::SqliteStore::append_events).
     AppendEvents(Vec<StoredEvent>),

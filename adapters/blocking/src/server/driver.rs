@@ -167,6 +167,8 @@ impl Driver {
                         self.host.handle_store_done(self.clock.now(), done);
                     }
                 }
+                // An action a later arcp-host adds: none exists in this version.
+                _ => {}
             }
         }
     }

@@ -220,6 +220,8 @@ impl Driver {
                         t.send(batch);
                     }
                 }
+                // An action a later arcp-host adds: none exists in this version.
+                _ => {}
             }
         }
     }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// What the adapter must do, from [`ServerHost::poll_action`](super::ServerHost::poll_action).
+#[non_exhaustive]
 pub enum Action {
     /// Queue one encoded frame on `conn`'s writer, in order. When the queue is full the
     /// adapter reports [`handle_writer_full`](super::ServerHost::handle_writer_full) and then

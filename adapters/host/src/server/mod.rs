@@ -26,6 +26,7 @@ pub use store::StoreThread;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServerError {
     /// Binding or another socket operation failed.
     #[error("io: {0}")]
