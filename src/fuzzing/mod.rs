@@ -7,6 +7,7 @@ mod client;
 mod lease;
 mod runtime_sim;
 
+pub use crate::runtime::part_fuzz::parts;
 pub use client::*;
 pub use lease::*;
 pub use runtime_sim::runtime_steps;

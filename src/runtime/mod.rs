@@ -70,6 +70,8 @@ mod jobs;
 mod metrics;
 mod minter;
 mod outbox;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod part_fuzz;
 mod sessions;
 mod subscriptions;
 
