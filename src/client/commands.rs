@@ -32,7 +32,7 @@ pub struct SubmitRequest {
     /// The envelope `trace_id` (D15).
     pub trace_id: Option<TraceId>,
     /// The parent job of a delegation (D28).
-    pub parent_job_id: Option<String>,
+    pub parent_job_id: Option<JobId>,
 }
 
 /// The `reason` a `job.cancel` carries when the caller gives none (D6: the reference runtime
@@ -113,7 +113,7 @@ impl SubmitRequest {
             lease_constraints: self.lease_constraints,
             idempotency_key: self.idempotency_key,
             max_runtime_sec: self.max_runtime_sec,
-            parent_job_id: self.parent_job_id.map(Into::into),
+            parent_job_id: self.parent_job_id,
             delegate_id: None,
             extra: Map::new(),
         };

@@ -97,9 +97,9 @@ pub enum Command<J> {
     DropTransport,
 }
 
-/// What the adapter must do, in order.
+/// What the adapter must do, in order. Deliberately exhaustive: an adapter must perform
+/// every output, so a new one is a breaking change its match has to take up.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Output {
     /// Write this frame on the transport (the tap has seen it).
     Transmit(Vec<u8>),

@@ -94,7 +94,7 @@ impl SubmitRequest {
 
     /// The parent job of a delegation (D28).
     pub fn parent_job(mut self, job_id: impl Into<JobId>) -> Self {
-        self.inner.parent_job_id = Some(job_id.into().into_string());
+        self.inner.parent_job_id = Some(job_id.into());
         self
     }
 

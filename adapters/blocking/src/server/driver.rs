@@ -167,8 +167,6 @@ impl Driver {
                         self.host.handle_store_done(self.clock.now(), done);
                     }
                 }
-                // An action a later arcp-host adds (none exists in this version): dropped.
-                other => drop(other),
             }
         }
     }

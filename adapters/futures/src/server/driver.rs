@@ -220,8 +220,6 @@ impl Driver {
                         t.send(batch);
                     }
                 }
-                // An action a later arcp-host adds (none exists in this version): dropped.
-                other => drop(other),
             }
         }
     }

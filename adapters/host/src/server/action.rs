@@ -10,7 +10,9 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 /// What the adapter must do, from [`ServerHost::poll_action`](super::ServerHost::poll_action).
-#[non_exhaustive]
+///
+/// Deliberately exhaustive: an adapter must perform every action, so a new action is a
+/// breaking change that every adapter's match has to take up, never one it could drop.
 pub enum Action {
     /// Queue one encoded frame on `conn`'s writer, in order. When the queue is full the
     /// adapter reports [`handle_writer_full`](super::ServerHost::handle_writer_full) and then

@@ -106,7 +106,6 @@ impl Rig {
                     self.auths.push((id, auth, token));
                 }
                 Action::Store(_) => self.did.push(Did::Stored),
-                a => panic!("unexpected action {a:?}"),
             }
         }
     }
