@@ -79,15 +79,9 @@ impl Runtime {
         if held < max {
             return Ok(());
         }
-        self.out
-            .metrics_mut()
-            .limit_hit(LimitKind::SessionsPerPrincipal);
-        self.out.push_event(RuntimeEvent::LimitExceeded {
+        Err(self.principal_limit_hit(
             conn,
-            principal: Some(principal.to_owned()),
-            limit: LimitKind::SessionsPerPrincipal,
-        });
-        Err(limit_error(
+            principal,
             LimitKind::SessionsPerPrincipal,
             &format!("principal already holds {held} sessions (limit {max})"),
         ))
@@ -107,18 +101,30 @@ impl Runtime {
         if running < max {
             return Ok(());
         }
-        self.out
-            .metrics_mut()
-            .limit_hit(LimitKind::JobsPerPrincipal);
-        self.out.push_event(RuntimeEvent::LimitExceeded {
+        Err(self.principal_limit_hit(
             conn,
-            principal: Some(principal.to_owned()),
-            limit: LimitKind::JobsPerPrincipal,
-        });
-        Err(limit_error(
+            principal,
             LimitKind::JobsPerPrincipal,
             &format!("principal already has {running} unfinished jobs (limit {max})"),
         ))
+    }
+
+    /// A per-principal cap was reached: counts it, reports it to the host and returns the
+    /// refusal to send (`PERMISSION_DENIED` with `details.limit`).
+    fn principal_limit_hit(
+        &mut self,
+        conn: ConnId,
+        principal: &str,
+        limit: LimitKind,
+        message: &str,
+    ) -> ErrorPayload {
+        self.out.metrics_mut().limit_hit(limit);
+        self.out.push_event(RuntimeEvent::LimitExceeded {
+            conn,
+            principal: Some(principal.to_owned()),
+            limit,
+        });
+        limit_error(limit, message)
     }
 
     /// The audit record of one `job.subscribe` (spec §14).
