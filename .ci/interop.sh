@@ -41,6 +41,7 @@ start_serve() {
     local out
     out=$(mktemp)
     if [ $# -eq 0 ]; then set -- "$ARCP" serve; fi
+    set -- "$@" --demo
     "$@" --port 0 >"$out" 2>&1 &
     SERVE_PID=$!
     for _ in $(seq 1 100); do
@@ -63,7 +64,7 @@ expect "reference client -> arcp serve (ws)" "25 passed, 0 failed" \
 stop_serve
 
 expect "reference client -> arcp serve (stdio)" "20 passed, 0 failed" \
-    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "$ARCP serve --stdio"
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "$ARCP serve --stdio --demo"
 
 expect "rust runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
     "$RUNNER" --spawn-peer ws
@@ -99,7 +100,7 @@ expect "reference client -> arcp-blocking serve (ws)" "25 passed, 0 failed" \
 stop_serve
 
 expect "reference client -> arcp-blocking serve (stdio)" "20 passed, 0 failed" \
-    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "target/debug/examples/serve --stdio"
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio "target/debug/examples/serve --stdio --demo"
 
 expect "arcp-blocking runner -> peer_runtime.py (ws)" "24 passed, 0 failed" \
     target/debug/examples/interop --spawn-peer ws

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p arcp-blocking --example serve -- [--port N | --stdio] [--db PATH]
-//!     [--path /arcp] [--heartbeat-interval SECS] [--no-credentials]
+//!     [--path /arcp] [--heartbeat-interval SECS] [--no-credentials] [--demo]
 //! ```
 //!
 //! WebSocket mode prints `LISTENING ws://127.0.0.1:PORT/arcp` (`--port 0`, the default, picks
@@ -21,11 +21,13 @@ fn main() {
         path,
         heartbeat_secs: heartbeat,
         credentials,
+        demo,
     } = ServeArgs::from_env();
     let builder = Server::builder()
         .db(db)
         .credentials(credentials)
         .heartbeat_interval(Duration::from_secs(heartbeat));
+    let builder = if demo { builder.demo() } else { builder };
     if stdio {
         let code = match builder.serve_stdio() {
             Ok(()) => 0,

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p arcp-futures --example serve -- [--port N] [--db PATH]
-//!     [--path /arcp] [--heartbeat-interval SECS] [--no-credentials]
+//!     [--path /arcp] [--heartbeat-interval SECS] [--no-credentials] [--demo]
 //! ```
 //!
 //! Prints `LISTENING ws://127.0.0.1:PORT/arcp` (`--port 0`, the default, picks a free port).
@@ -21,6 +21,7 @@ fn main() {
         path,
         heartbeat_secs: heartbeat,
         credentials,
+        demo,
     } = ServeArgs::from_env();
     if stdio {
         usage("--stdio is not supported by arcp-futures (WebSocket only)");
@@ -30,6 +31,7 @@ fn main() {
             .db(db)
             .credentials(credentials)
             .heartbeat_interval(Duration::from_secs(heartbeat));
+        let builder = if demo { builder.demo() } else { builder };
         match builder.bind_ws(("127.0.0.1", port), &path).await {
             Ok((url, _handle)) => {
                 print_listening(&url);

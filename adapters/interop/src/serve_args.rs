@@ -1,12 +1,12 @@
 //! The command line of every adapter's `examples/serve.rs` (the flags of `arcp serve`),
 //! parsed once: `[--port N | --stdio] [--db PATH] [--path /arcp] [--heartbeat-interval SECS]
-//! [--no-credentials]`, and its `LISTENING ws://…` line.
+//! [--no-credentials] [--demo]`, and its `LISTENING ws://…` line.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 /// The usage line.
-pub const USAGE: &str = "usage: serve [--port N | --stdio] [--db PATH] [--path /arcp] [--heartbeat-interval SECS] [--no-credentials]";
+pub const USAGE: &str = "usage: serve [--port N | --stdio] [--db PATH] [--path /arcp] [--heartbeat-interval SECS] [--no-credentials] [--demo]";
 
 /// What `serve` was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,8 @@ pub struct ServeArgs {
     pub heartbeat_secs: u64,
     /// Provision credentials (default on; `--no-credentials` turns it off).
     pub credentials: bool,
+    /// Demo mode: the contract agents and tokens (`--demo`).
+    pub demo: bool,
 }
 
 impl Default for ServeArgs {
@@ -34,6 +36,7 @@ impl Default for ServeArgs {
             path: "/arcp".to_owned(),
             heartbeat_secs: 2,
             credentials: true,
+            demo: false,
         }
     }
 }
@@ -61,6 +64,7 @@ impl ServeArgs {
                         .map_err(|_| "--heartbeat-interval takes whole seconds".to_owned())?;
                 }
                 "--no-credentials" => out.credentials = false,
+                "--demo" => out.demo = true,
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -113,7 +117,8 @@ mod tests {
                 "--heartbeat-interval",
                 "5",
                 "--no-credentials",
-                "--stdio"
+                "--stdio",
+                "--demo"
             ]),
             Ok(ServeArgs {
                 port: 7777,
@@ -122,6 +127,7 @@ mod tests {
                 path: "/x".into(),
                 heartbeat_secs: 5,
                 credentials: false,
+                demo: true,
             })
         );
     }

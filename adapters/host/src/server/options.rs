@@ -61,6 +61,10 @@ pub struct ServerOptions {
     pub slow_consumer_timeout: Duration,
     /// How long a TCP connection may take to complete the WebSocket upgrade.
     pub handshake_timeout: Duration,
+    /// Demo mode: the contract agents, the contract tokens (with `auditor` as observer) and
+    /// the demo credential provisioner, for trying the runtime out and for the interop
+    /// scenarios. Set by `.demo()` / `arcp serve --demo`.
+    pub demo: bool,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -93,6 +97,7 @@ impl Default for ServerOptions {
             outbound_capacity: 4096,
             slow_consumer_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
+            demo: false,
         }
     }
 }
@@ -222,7 +227,7 @@ impl ServerOptions {
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
 /// `resume_window`, `max_frame_bytes`, `credentials`, `db`, `agents`, `bounds`,
-/// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`.
+/// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`, `demo`.
 #[macro_export]
 macro_rules! builder_options {
     ($builder:ty) => {
@@ -313,6 +318,15 @@ macro_rules! builder_options {
             /// How long a TCP connection may take to complete the WebSocket upgrade.
             pub fn handshake_timeout(mut self, d: ::std::time::Duration) -> Self {
                 self.opts.handshake_timeout = d;
+                self
+            }
+
+            /// Demo mode: hosts the contract agents and accepts the contract tokens
+            /// (`alice-token`, `bob-token`, `auditor-token`, with `auditor` as observer)
+            /// unless agents or authentication are configured explicitly. For trying the
+            /// runtime out and for the interop scenarios, never for a deployment.
+            pub fn demo(mut self) -> Self {
+                self.opts.demo = true;
                 self
             }
         }

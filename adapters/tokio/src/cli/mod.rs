@@ -132,6 +132,10 @@ struct ServeArgs {
     /// Do not provision credentials (drops `provisioned_credentials`).
     #[arg(long)]
     no_credentials: bool,
+    /// Demo mode: the contract agents and the well-known demo tokens (`alice-token`,
+    /// `bob-token`, `auditor-token`). For trying the runtime out, never for a deployment.
+    #[arg(long)]
+    demo: bool,
     /// WebSocket mode: stop serving after SEC seconds (0 = run until signalled).
     #[arg(long, default_value_t = 0.0, value_name = "SEC", value_parser = parse_seconds)]
     exit_after: f64,

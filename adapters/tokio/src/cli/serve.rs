@@ -60,6 +60,9 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
         .max_frame_bytes(args.max_frame_bytes)
         .credentials(!args.no_credentials)
         .db(args.db.clone());
+    if args.demo {
+        b = b.demo();
+    }
     if !args.tokens.is_empty() {
         b = b.tokens(args.tokens.iter().cloned());
     }
