@@ -443,9 +443,16 @@ impl JobHost for TestHost {
         Box::pin(std::future::ready(r))
     }
 
-    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
-        let st = self.st.lock().unwrap();
-        Box::pin(std::future::ready(st.rt.authorize(st.now, job_id, &op)))
+    fn check_operation(
+        &self,
+        job_id: &JobId,
+        op: Operation,
+    ) -> BoxFuture<'_, Result<String, ErrorPayload>> {
+        let mut st = self.st.lock().unwrap();
+        let now = st.now;
+        let r = st.rt.check_operation(now, job_id, &op);
+        self.drain(&mut st);
+        Box::pin(std::future::ready(r))
     }
 
     fn budget(&self, job_id: &JobId) -> BoxFuture<'_, Option<Budget>> {
