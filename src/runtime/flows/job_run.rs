@@ -356,9 +356,10 @@ impl Runtime {
             // §8.2.1 (a SHOULD) and the reference's body definition (`total ≥ current`):
             // `current` above `total` is refused the same way, nothing emitted.
             AgentEvent::Event(EventBody::Progress(p))
-                if p.total.as_ref().and_then(serde_json::Number::as_f64).is_some_and(|t| {
-                    p.current.as_f64().is_some_and(|c| c > t)
-                }) =>
+                if p.total
+                    .as_ref()
+                    .and_then(serde_json::Number::as_f64)
+                    .is_some_and(|t| p.current.as_f64().is_some_and(|c| c > t)) =>
             {
                 return Err(err(
                     ErrorCode::InvalidRequest,

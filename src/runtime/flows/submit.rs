@@ -10,8 +10,8 @@ use crate::runtime::jobs::{Job, NewJob, Room, Waiter, resolve_agent};
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    Accepted, Credential, ErrorCode, ErrorPayload, Feature, Frame, IdKind, LeaseConstraints, Message,
-    Submit, TraceId,
+    Accepted, Credential, ErrorCode, ErrorPayload, Feature, Frame, IdKind, LeaseConstraints,
+    Message, Submit, TraceId,
 };
 use serde_json::Value;
 use std::time::Duration;

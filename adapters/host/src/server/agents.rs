@@ -10,7 +10,8 @@
 //! wire).
 
 use arcp_agents::{
-    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, ToolRegistry, run_job_with_tools,
+    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, ToolRegistry,
+    run_job_with_tools,
 };
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, EffectId, RuntimeEvent};
