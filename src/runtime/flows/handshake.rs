@@ -166,7 +166,16 @@ impl Runtime {
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
-        self.sessions.attach(&sid, conn);
+        // A resume's frames after `last_event_seq` are replayed: undelivered again.
+        let resumed_after = pw.replay_after.map(|last| {
+            pw.stored
+                .iter()
+                .filter_map(|f| f.event_seq)
+                .max()
+                .unwrap_or(last)
+                .max(last)
+        });
+        self.sessions.attach(&sid, conn, resumed_after);
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };

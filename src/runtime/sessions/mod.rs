@@ -18,7 +18,7 @@ use crate::wire::{
     ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, Timestamp,
 };
 use bytes::Bytes;
-use ring::{EventRing, RingEntry};
+use ring::{EventRing, Evict, RingCaps, RingEntry};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use token::{same_secret, token_hash};
@@ -46,6 +46,9 @@ pub(super) struct Session {
     durable_through: u64,
     /// Seqs above `durable_through` whose append already completed.
     appended: BTreeSet<u64>,
+    /// The client said `session.bye`: nothing waits on this session (its ring drops the
+    /// oldest past the caps) until it resumes.
+    said_bye: bool,
 }
 
 impl Session {
@@ -76,13 +79,35 @@ impl Session {
         self.active_jobs
     }
 
-    /// The kept frames of job `job_id` after `from` (subscription history, D10).
-    pub fn history(&self, job_id: &str, from: u64) -> Vec<Message> {
+    /// The kept frames of job `job_id` after `from`, with their seqs (subscription history,
+    /// D10).
+    pub fn history(&self, job_id: &str, from: u64) -> Vec<(u64, usize, Message)> {
         self.ring
             .after(from)
             .filter(|e| e.frame.job_id.as_deref() == Some(job_id))
-            .map(|e| e.frame.message.clone())
+            .map(|e| (e.seq, e.encoded.len(), e.frame.message.clone()))
             .collect()
+    }
+
+    /// Every seq ≤ this is no longer kept in the ring (acked, evicted or restored).
+    pub fn freed_through(&self) -> u64 {
+        self.ring.freed_through()
+    }
+
+    /// What the ring may evict: see [`ring`].
+    fn evict(&self, durable: bool) -> Evict {
+        if durable {
+            Evict::DurableThrough(self.durable_through)
+        } else if self.said_bye {
+            Evict::Oldest
+        } else {
+            Evict::Delivered
+        }
+    }
+
+    /// Frames and encoded bytes kept in the ring.
+    pub fn retained(&self) -> (usize, usize) {
+        (self.ring.len(), self.ring.bytes())
     }
 }
 
@@ -140,8 +165,7 @@ pub(super) enum Expiry {
 #[derive(Debug)]
 pub(super) struct Sessions {
     map: FxHashMap<String, Session>,
-    ring_events: usize,
-    ring_bytes: usize,
+    caps: RingCaps,
     /// A durable store is configured: stamped frames wait for their append.
     durable: bool,
 }
@@ -161,8 +185,12 @@ impl Sessions {
     pub fn new(bounds: &Bounds, durable: bool) -> Self {
         Sessions {
             map: FxHashMap::default(),
-            ring_events: bounds.max_ring_events,
-            ring_bytes: bounds.max_ring_bytes,
+            caps: RingCaps {
+                max_events: bounds.max_ring_events,
+                max_bytes: bounds.max_ring_bytes,
+                margin_events: bounds.ring_margin_events as u64,
+                margin_bytes: bounds.ring_margin_bytes as u64,
+            },
             durable,
         }
     }
@@ -181,12 +209,13 @@ impl Sessions {
             features,
             conn: None,
             last_seq: 0,
-            ring: EventRing::new(self.ring_events, self.ring_bytes),
+            ring: EventRing::new(self.caps),
             expired: false,
             active_jobs: 0,
             welcoming: false,
             durable_through: 0,
             appended: BTreeSet::new(),
+            said_bye: false,
         }
     }
 
@@ -283,7 +312,8 @@ impl Sessions {
         frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
-        let (kept, encoded) = s.ring.push(seq, frame, scratch);
+        let evict = s.evict(self.durable);
+        let (kept, encoded) = s.ring.push(seq, frame, scratch, evict);
         if let Some(frame) = stored {
             let record = StoredFrame {
                 session_id: s.id.clone().into(),
@@ -314,10 +344,58 @@ impl Sessions {
         }
     }
 
-    /// Attaches `id` to `conn`.
-    pub fn attach(&mut self, id: &str, conn: ConnId) {
+    /// `true` when session `id`'s buffer is full: the jobs it submitted wait, and a
+    /// subscription feeding it is truncated. Never for an unknown or expired session, nor
+    /// after `session.bye` without a durable store.
+    #[inline]
+    pub fn full(&self, id: &str) -> bool {
+        self.map
+            .get(id)
+            .is_some_and(|s| !s.expired && s.ring.full(s.evict(self.durable)))
+    }
+
+    /// How many more events and encoded bytes session `id` takes before it is
+    /// [full](Self::full) (none for an unknown or expired session).
+    pub fn room(&self, id: &str) -> (u64, u64) {
+        self.map
+            .get(id)
+            .filter(|s| !s.expired)
+            .map_or((0, 0), |s| s.ring.room(s.evict(self.durable)))
+    }
+
+    /// Frame `seq` of session `id` was handed to the transport of `conn`; counts only when
+    /// `conn` is the session's connection.
+    #[inline]
+    pub fn delivered(&mut self, id: &str, conn: ConnId, seq: u64) {
+        if let Some(s) = self.map.get_mut(id)
+            && s.conn == Some(conn)
+        {
+            s.ring.delivered(seq);
+            // Over a cap, what just left the margin goes now.
+            let evict = s.evict(self.durable);
+            s.ring.evict(evict);
+        }
+    }
+
+    /// The client said `session.bye`: without a durable store nothing waits on the session
+    /// any more; its ring drops the oldest past the caps until it resumes.
+    pub fn said_bye(&mut self, id: &str) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.said_bye = true;
+            let evict = s.evict(self.durable);
+            s.ring.evict(evict);
+        }
+    }
+
+    /// Attaches `id` to `conn`; `resumed_after` is a resume's `last_event_seq` (everything
+    /// after it is undelivered again: it is replayed).
+    pub fn attach(&mut self, id: &str, conn: ConnId, resumed_after: Option<u64>) {
         if let Some(s) = self.map.get_mut(id) {
             s.conn = Some(conn);
+            s.said_bye = false;
+            if let Some(last) = resumed_after {
+                s.ring.resumed(last);
+            }
         }
     }
 
@@ -459,15 +537,22 @@ impl Sessions {
             s.durable_through += 1;
         }
         let to = s.durable_through;
-        let Some(conn) = s.conn.filter(|_| !s.welcoming) else {
+        let conn = s.conn.filter(|_| !s.welcoming);
+        let frames: Vec<_> = match conn {
+            Some(_) => s
+                .ring
+                .after(from)
+                .take_while(|e| e.seq <= to)
+                .map(|e| (e.frame.clone(), e.encoded.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        // What became durable may leave the ring now (the store keeps it); a frame is never
+        // evicted before it is durable, so `Lost` is a defence only.
+        s.ring.evict(Evict::DurableThrough(to));
+        let Some(conn) = conn else {
             return Appended::Nothing;
         };
-        let frames: Vec<_> = s
-            .ring
-            .after(from)
-            .take_while(|e| e.seq <= to)
-            .map(|e| (e.frame.clone(), e.encoded.clone()))
-            .collect();
         if frames.len() as u64 != to - from {
             return Appended::Lost(conn);
         }
@@ -529,7 +614,7 @@ mod tests {
     fn stamping_numbers_each_session_and_sends_to_its_connection() {
         let mut s = sessions(false);
         s.create("sess_2".into(), "bob".into(), FeatureSet::empty());
-        s.attach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         let Stamp::Send {
             seq,
@@ -570,7 +655,7 @@ mod tests {
     #[test]
     fn durable_stamps_wait_for_their_appends_in_order() {
         let mut s = sessions(true);
-        s.attach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for want in 1..=2 {
             match s.stamp("sess_1", frame("job_1"), &mut scratch) {
@@ -600,15 +685,64 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_dropped_before_it_was_durable_closes_the_connection() {
+    fn durable_sessions_keep_every_frame_until_it_is_durable_then_cache() {
         let mut s = sessions(true);
-        s.attach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for _ in 0..4 {
             s.stamp("sess_1", frame("job_1"), &mut scratch);
         }
-        // The ring keeps 3: seq 1 was dropped before its append completed.
-        assert_eq!(s.append_done("sess_1", 1), Appended::Lost(ConnId(4)));
+        // The ring keeps 3, but nothing is durable yet: all four stay, the session is full.
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(4));
+        assert!(s.full("sess_1"));
+        let Appended::Send(_, frames) = s.append_done("sess_1", 1) else {
+            panic!("seq 1 released");
+        };
+        assert_eq!(frames.len(), 1);
+        // Seq 1 is in the store now and left the ring; 2..=4 are three, not durable: full.
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(3));
+        assert!(s.full("sess_1"));
+        s.append_done("sess_1", 2);
+        assert!(!s.full("sess_1"));
+        // Bye changes nothing with a store: only durability holds jobs back.
+        s.said_bye("sess_1");
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(3));
+    }
+
+    #[test]
+    fn without_a_store_undelivered_frames_fill_the_session_until_delivered_or_bye() {
+        let mut s = sessions(false);
+        s.attach("sess_1", ConnId(4), None);
+        let mut scratch = Scratch::default();
+        for _ in 0..3 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        assert!(s.full("sess_1"));
+        // Delivery on another connection does not count.
+        s.delivered("sess_1", ConnId(5), 3);
+        assert!(s.full("sess_1"));
+        s.delivered("sess_1", ConnId(4), 1);
+        assert!(!s.full("sess_1"));
+        for _ in 0..2 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        assert!(s.full("sess_1"));
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(5));
+        s.said_bye("sess_1");
+        assert!(!s.full("sess_1"));
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(3));
+        assert_eq!(s.get("sess_1").map(Session::freed_through), Some(2));
+        // A resume after 3 attaches again: 4 and 5 are undelivered, bye no longer applies.
+        s.detach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(6), Some(3));
+        for _ in 0..1 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        assert!(s.full("sess_1"));
+        s.set_welcoming("sess_1", false);
+        s.detach("sess_1", ConnId(6));
+        assert_eq!(s.expire("sess_1"), Expiry::Expired);
+        assert!(!s.full("sess_1"));
     }
 
     #[test]
@@ -659,7 +793,7 @@ mod tests {
         let mut other = resume(0, "rtk_a");
         other.session_id = "sess_9".into();
         assert_eq!(refused(&s, other, None), denied("no resumable session"));
-        s.attach("sess_1", ConnId(1));
+        s.attach("sess_1", ConnId(1), None);
         assert_eq!(
             refused(&s, resume(0, "rtk_a"), Some("alice")),
             denied("session is attached to a connection")
