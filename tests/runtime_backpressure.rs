@@ -430,3 +430,74 @@ proptest! {
         arcp_proto::fuzzing::parts(&d);
     }
 }
+
+#[test]
+fn a_durable_resume_far_below_the_ring_is_replayed_from_the_store_page_by_page() {
+    let mut cfg = config();
+    cfg.durable = true;
+    cfg.bounds.ring_margin_events = 0;
+    let mut h = Host::new(cfg);
+    // Answers every effect; reads come back at most 5 frames at a time from the log.
+    let store = |h: &mut Host| {
+        while !h.effects.is_empty() {
+            let (id, e) = h.effects.remove(0);
+            let outcome = match e {
+                Effect::ReadEvents { after_seq, .. } => {
+                    let frames = h
+                        .all_effects
+                        .iter()
+                        .filter_map(|e| match e {
+                            Effect::AppendEvents(r) => Some(r),
+                            _ => None,
+                        })
+                        .flatten()
+                        .filter(|r| r.event_seq > after_seq)
+                        .take(5)
+                        .map(|r| r.frame.clone())
+                        .collect();
+                    EffectOutcome::EventsRead { frames }
+                }
+                _ => EffectOutcome::Done,
+            };
+            h.rt.handle_effect_result(h.now, id, outcome);
+            h.drain();
+        }
+    };
+    let c = h.open(1);
+    h.send(c, hello("alice-token", &ALL));
+    store(&mut h);
+    let (sid, token) = match &h.take(c)[0].message {
+        arcp_proto::wire::Message::Welcome(w) => {
+            (w.session_id.clone().unwrap(), w.resume_token.clone())
+        }
+        m => panic!("{m:?}"),
+    };
+    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    store(&mut h);
+    for i in 0..23 {
+        assert!(emit(&mut h, &job, &format!("e{i}")));
+        h.drain();
+        store(&mut h);
+    }
+    h.close(c);
+    store(&mut h);
+    assert_eq!(retained(&h, &sid), 8);
+    let c2 = h.open(2);
+    h.send(c2, resume_hello("alice-token", &sid, &token, 0));
+    store(&mut h);
+    // Welcome, then 15 frames from the store in three pages, then the ring's 8.
+    let out = h.take(c2);
+    assert_eq!(types(&out)[0], "session.welcome");
+    assert_eq!(seqs(&out), (1..=23).collect::<Vec<_>>());
+    let reads = h
+        .all_effects
+        .iter()
+        .filter(|e| matches!(e, Effect::ReadEvents { .. }))
+        .count();
+    assert_eq!(reads, 3);
+    // Live frames flow again after the replay.
+    assert!(emit(&mut h, &job, "live"));
+    h.drain();
+    store(&mut h);
+    assert_eq!(seqs(&h.take(c2)), vec![24]);
+}

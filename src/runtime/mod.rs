@@ -123,6 +123,11 @@ enum Pending {
     },
     Welcome(Box<PendingWelcome>),
     ReadForResume(Box<PendingWelcome>),
+    /// A page of a resume's replay from the store.
+    StorePage {
+        session_id: String,
+        conn: ConnId,
+    },
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -345,6 +350,14 @@ impl Runtime {
             && let (Some(sid), Some(seq)) = (&f.session_id, f.event_seq)
         {
             self.sessions.delivered(sid.as_str(), conn, seq);
+        }
+        // A store replay reads its next page once the connection took the last one.
+        if self.conns.queued(conn) == 0
+            && let Some(sid) = self.conns.session_of(conn)
+            && self.sessions.store_replaying(sid)
+        {
+            let sid = sid.to_owned();
+            self.next_store_page(conn, &sid);
         }
         Some((conn, out))
     }

@@ -49,6 +49,11 @@ pub(super) struct Session {
     /// The client said `session.bye`: nothing waits on this session (its ring drops the
     /// oldest past the caps) until it resumes.
     said_bye: bool,
+    /// A resume is replaying from the store, page by page: the next page starts after this
+    /// seq; live frames wait until the replay reaches the ring.
+    store_next: Option<u64>,
+    /// A page read is with the store.
+    store_reading: bool,
 }
 
 impl Session {
@@ -216,6 +221,8 @@ impl Sessions {
             durable_through: 0,
             appended: BTreeSet::new(),
             said_bye: false,
+            store_next: None,
+            store_reading: false,
         }
     }
 
@@ -404,6 +411,7 @@ impl Sessions {
         match self.map.get_mut(id) {
             Some(s) if s.conn == Some(conn) => {
                 s.conn = None;
+                s.store_next = None;
                 true
             }
             _ => false,
@@ -492,14 +500,15 @@ impl Sessions {
     }
 
     /// The frames the store returned for a resume of `id` after `last`: they must cover
-    /// every seq the ring freed; the welcome replays them. `Err` is the refusal.
+    /// every seq the ring freed (`false`: complete), or be a gap-free page of them starting at
+    /// `last + 1` (`true`: read on after it). `Err` is the refusal.
     pub fn stored_replay(
         &self,
         id: &str,
         last: u64,
         frames: Option<Vec<Frame>>,
         request_id: &str,
-    ) -> Result<Vec<Frame>, ErrorPayload> {
+    ) -> Result<(Vec<Frame>, bool), ErrorPayload> {
         let need = self.map.get(id).map_or(0, |s| s.ring.freed_through());
         let mut got: Vec<Frame> = frames
             .unwrap_or_default()
@@ -508,11 +517,54 @@ impl Sessions {
             .collect();
         got.sort_by_key(|f| f.event_seq);
         got.dedup_by_key(|f| f.event_seq);
+        let gap_free = got
+            .iter()
+            .zip(last + 1..)
+            .all(|(f, q)| f.event_seq == Some(q));
         if got.len() as u64 == need.saturating_sub(last) {
-            Ok(got)
+            Ok((got, false))
+        } else if gap_free && !got.is_empty() {
+            Ok((got, true))
         } else {
             Err(window_expired(last, need, request_id))
         }
+    }
+
+    /// A resume of `id` (attached to `conn`) reads on from the store after `after`, or
+    /// (`None`) is done with it.
+    pub fn set_store_next(&mut self, id: &str, after: Option<u64>) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.store_next = after;
+        }
+    }
+
+    /// `true` while a resume of `id` replays from the store.
+    #[inline]
+    pub fn store_replaying(&self, id: &str) -> bool {
+        self.map.get(id).is_some_and(|s| s.store_next.is_some())
+    }
+
+    /// The next store page to read for `id` on `conn`: its `after`, marked as reading; `None`
+    /// when none is due (no store replay, one already reading, or another connection).
+    pub fn store_page_due(&mut self, id: &str, conn: ConnId) -> Option<u64> {
+        let s = self.map.get_mut(id)?;
+        if s.conn != Some(conn) || s.store_reading {
+            return None;
+        }
+        let after = s.store_next?;
+        s.store_reading = true;
+        Some(after)
+    }
+
+    /// A page read for `id` came back: `Some(after)` when it still belongs to the replay of
+    /// the session on `conn`.
+    pub fn store_page_done(&mut self, id: &str, conn: ConnId) -> Option<u64> {
+        let s = self.map.get_mut(id)?;
+        s.store_reading = false;
+        if s.conn != Some(conn) {
+            return None;
+        }
+        s.store_next
     }
 
     /// The ring's frames after `after` that are durable (a resume's replay, D3).
@@ -537,7 +589,8 @@ impl Sessions {
             s.durable_through += 1;
         }
         let to = s.durable_through;
-        let conn = s.conn.filter(|_| !s.welcoming);
+        // Not while a welcome or a store replay is in progress: the replay sends them.
+        let conn = s.conn.filter(|_| !s.welcoming && s.store_next.is_none());
         let frames: Vec<_> = match conn {
             Some(_) => s
                 .ring
@@ -846,8 +899,13 @@ mod tests {
         };
         let got = s
             .stored_replay("sess_1", 3, Some(stored(&[5, 4, 4, 2])), "r")
-            .map(|f| f.iter().map(|f| f.event_seq).collect::<Vec<_>>());
-        assert_eq!(got, Ok(vec![Some(4), Some(5)]));
+            .map(|(f, more)| (f.iter().map(|f| f.event_seq).collect::<Vec<_>>(), more));
+        assert_eq!(got, Ok((vec![Some(4), Some(5)], false)));
+        // A gap-free page: read on after it.
+        let page = s
+            .stored_replay("sess_1", 3, Some(stored(&[4])), "r")
+            .map(|(f, more)| (f.len(), more));
+        assert_eq!(page, Ok((1, true)));
         let gap = s
             .stored_replay("sess_1", 3, Some(stored(&[5])), "r")
             .map_err(|e| (e.code, e.message));
