@@ -2,9 +2,9 @@
 //! `/proc/<pid>/status`), a server in this process, or an external URL.
 
 use super::super::Failure;
-use crate::server::{Server, ServerBuilder, ServerHandle};
 use arcp_agents::agents::{CONTRACT_VERSION, firehose};
 use arcp_proto::runtime::Bounds;
+use arcp_tokio::server::{Server, ServerBuilder, ServerHandle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

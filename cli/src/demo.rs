@@ -5,8 +5,8 @@
 
 use super::Failure;
 use super::render::Renderer;
-use crate::client::{Client, JobStatus, SubmitRequest};
-use crate::server::Server;
+use arcp_tokio::client::{Client, JobStatus, SubmitRequest};
+use arcp_tokio::server::Server;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! see with `JOB_NOT_FOUND` (D37); either is printed as `error: CODE: message` (exit 1).
 
 use super::{CancelArgs, Failure, connect};
-use crate::client::DEFAULT_CANCEL_REASON;
+use arcp_tokio::client::DEFAULT_CANCEL_REASON;
 
 pub(super) async fn run(args: CancelArgs) -> Result<i32, Failure> {
     let client = connect(&args.conn).await?;

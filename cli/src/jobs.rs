@@ -1,7 +1,7 @@
 //! `arcp jobs`: every job this principal may see, one line each (all pages).
 
 use super::{ConnectArgs, Failure, connect};
-use crate::client::ListJobsRequest;
+use arcp_tokio::client::ListJobsRequest;
 use serde_json::Value;
 
 /// Pages fetched at most (a runtime bounds its job table; this bounds the loop).

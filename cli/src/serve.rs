@@ -1,8 +1,8 @@
 //! `arcp serve`: the demo agents over WebSocket or stdio.
 
 use super::{Failure, ServeArgs};
-use crate::server::{Server, ServerBuilder};
 use arcp_auth::{Authenticator, FirstOf, JwksSource, JwtAuthenticator, JwtKey, StaticTokens};
+use arcp_tokio::server::{Server, ServerBuilder};
 use std::io::Write;
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 
 use super::render::Renderer;
 use super::{Failure, SubmitArgs, connect};
-use crate::client::{JobHandle, SubmitRequest};
+use arcp_tokio::client::{JobHandle, SubmitRequest};
 use futures_util::StreamExt;
 
 pub(super) async fn run(args: SubmitArgs) -> Result<i32, Failure> {

@@ -2,9 +2,9 @@
 //! one plain line per event otherwise), every other event as a readable line, and the outcome.
 //! `--json` mode prints one JSON object per line instead.
 
-use crate::client::{JobEventItem, ResultValue};
 /// The core's outcome enum: the lines render every variant.
 use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{JobEventItem, ResultValue};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 

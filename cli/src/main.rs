@@ -1,4 +1,5 @@
-//! The `arcp` command-line tool (the `arcp` binary is a one-line wrapper around [`main`]).
+//! The `arcp` command-line tool: `arcp serve`, `arcp demo`, and the client commands
+//! (`submit`, `tail`, `jobs`, `cancel`, `replay`, `bench`). See `arcp --help` and the README.
 //!
 //! Exit codes: 0 on success; 2 for an argument error (one line on stderr); 1 for an ARCP
 //! refusal (`error: CODE: message`), a job that failed, or a transport failure
@@ -15,14 +16,14 @@ mod submit;
 mod tail;
 mod telemetry;
 
-use crate::client::{Client, ClientError, JobId};
+use arcp_tokio::client::{Client, ClientError, JobId};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Exit code of an argument error.
-pub const EXIT_USAGE: i32 = 2;
+const EXIT_USAGE: i32 = 2;
 /// Exit code of a refusal, a failed job or a transport failure.
-pub const EXIT_FAILURE: i32 = 1;
+const EXIT_FAILURE: i32 = 1;
 
 /// The `arcp` command line.
 #[derive(Debug, Parser)]
@@ -258,8 +259,12 @@ async fn connect(args: &ConnectArgs) -> Result<Client, Failure> {
     b.connect().await.map_err(|e| Failure::client(&args.url, e))
 }
 
+fn main() {
+    std::process::exit(real_main());
+}
+
 /// Parses the process's arguments, runs the command, and returns the exit code.
-pub fn main() -> i32 {
+fn real_main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
