@@ -23,7 +23,10 @@ pub(super) async fn run(args: CancelArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::client(&args.conn.url, e));
             let _ = owned.client.close().await;
             sent?;
-            println!("cancel accepted for {} (session {})", args.job, owned.entry.session_id);
+            println!(
+                "cancel accepted for {} (session {})",
+                args.job, owned.entry.session_id
+            );
             return Ok(0);
         }
         Lookup::Gone(why) => return Err(Failure::Error(why)),

@@ -88,7 +88,8 @@ fn table(jobs: &[JobSummary], now: &Timestamp) -> String {
                 status(j),
                 j.agent.clone(),
                 age_sec(j, now).map_or_else(|| "-".to_owned(), human_age),
-                j.last_event_seq.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                j.last_event_seq
+                    .map_or_else(|| "-".to_owned(), |s| s.to_string()),
             ]
         })
         .collect();
@@ -143,7 +144,13 @@ mod tests {
         let now = Timestamp::parse("2026-01-01T00:10:00Z").unwrap();
         let jobs = [
             job("job_1", "echo@1.0.0", "success", "2026-01-01T00:09:58Z", 1),
-            job("job_22", "slow@1.0.0", "running", "2026-01-01T00:00:00Z", 130),
+            job(
+                "job_22",
+                "slow@1.0.0",
+                "running",
+                "2026-01-01T00:00:00Z",
+                130,
+            ),
         ];
         assert_eq!(
             table(&jobs, &now),

@@ -306,7 +306,9 @@ fn parse_token(s: &str) -> Result<(String, String), String> {
 fn parse_lease(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((ns, p)) if !ns.is_empty() && !p.is_empty() => Ok((ns.to_owned(), p.to_owned())),
-        _ => Err(format!("expected NS=PATTERN, e.g. tool.call=search.*, got {s:?}")),
+        _ => Err(format!(
+            "expected NS=PATTERN, e.g. tool.call=search.*, got {s:?}"
+        )),
     }
 }
 
@@ -315,11 +317,15 @@ fn parse_budget(s: &str) -> Result<String, String> {
         Some((cur, amount))
             if !cur.is_empty()
                 && cur.chars().all(|c| c.is_ascii_uppercase())
-                && amount.parse::<f64>().is_ok_and(|a| a.is_finite() && a >= 0.0) =>
+                && amount
+                    .parse::<f64>()
+                    .is_ok_and(|a| a.is_finite() && a >= 0.0) =>
         {
             Ok(s.to_owned())
         }
-        _ => Err(format!("expected CURRENCY:AMOUNT, e.g. USD:5.00, got {s:?}")),
+        _ => Err(format!(
+            "expected CURRENCY:AMOUNT, e.g. USD:5.00, got {s:?}"
+        )),
     }
 }
 
@@ -393,9 +399,13 @@ with a CA, serve that and pass the CA to --ca-file, or use `arcp serve --tls-sel
 for development",
         )
     } else if message.contains("UnknownIssuer") {
-        Some("the runtime's certificate is not signed by a CA this client trusts: pass that CA with --ca-file")
+        Some(
+            "the runtime's certificate is not signed by a CA this client trusts: pass that CA with --ca-file",
+        )
     } else if message.contains("NotValidForName") {
-        Some("the runtime's certificate does not name the host in --url: connect by a name the certificate lists")
+        Some(
+            "the runtime's certificate does not name the host in --url: connect by a name the certificate lists",
+        )
     } else {
         None
     }

@@ -47,11 +47,16 @@ pub(super) async fn resume(
         .find(&args.url, &principal, job)
         .map_err(Failure::Error)?
     else {
-        return Ok(if state.foreign(&args.url, &principal, job).map_err(Failure::Error)? {
-            Lookup::Foreign
-        } else {
-            Lookup::Unknown
-        });
+        return Ok(
+            if state
+                .foreign(&args.url, &principal, job)
+                .map_err(Failure::Error)?
+            {
+                Lookup::Foreign
+            } else {
+                Lookup::Unknown
+            },
+        );
     };
     let mut b = args.builder()?.auto_resume(false).resume(ResumeState {
         session_id: SessionId::new(entry.session_id.clone()),

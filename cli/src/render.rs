@@ -72,7 +72,10 @@ impl Renderer {
     /// spinner without.
     fn draw(&mut self, body: &Value) {
         let current = body.get("current").and_then(Value::as_f64).unwrap_or(0.0);
-        let total = body.get("total").and_then(Value::as_f64).filter(|t| *t > 0.0);
+        let total = body
+            .get("total")
+            .and_then(Value::as_f64)
+            .filter(|t| *t > 0.0);
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::with_draw_target(Some(BAR_STEPS), ProgressDrawTarget::stdout());
             let template = if total.is_some() {
@@ -119,7 +122,10 @@ impl Renderer {
 /// `4/12 ticks  message` (without a total: `4 ticks`): the bar's message.
 pub(crate) fn progress_message(body: &Value) -> String {
     let current = body.get("current").and_then(Value::as_f64).unwrap_or(0.0);
-    let total = body.get("total").and_then(Value::as_f64).filter(|t| *t > 0.0);
+    let total = body
+        .get("total")
+        .and_then(Value::as_f64)
+        .filter(|t| *t > 0.0);
     let mut text = match total {
         Some(t) => format!("{}/{}", format_number(current), format_number(t)),
         None => format_number(current),

@@ -3,8 +3,8 @@
 //! Secure by default: without `--demo` it hosts no agents and accepts only the tokens and
 //! JWTs it is given, and with no authentication configured at all it refuses to start.
 
-use super::{Failure, ServeArgs};
 use super::tls_dev::DevTls;
+use super::{Failure, ServeArgs};
 use arcp_auth::{Authenticator, FirstOf, JwksSource, JwtAuthenticator, JwtKey, StaticTokens};
 use arcp_tokio::server::{Server, ServerBuilder};
 use std::io::Write;
@@ -133,10 +133,10 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
             args.host
         );
     }
+    let b = builder(&args, dev.as_ref())?;
     if !args.demo {
         eprintln!("note: no agents hosted (the contract agents come with --demo)");
     }
-    let b = builder(&args, dev.as_ref())?;
     if args.stdio {
         b.serve_stdio()
             .await

@@ -89,14 +89,21 @@ impl StateFile {
     }
 
     /// The entry of the session that submitted `job` on `url` for `principal`.
-    pub(crate) fn find(&self, url: &str, principal: &str, job: &str) -> Result<Option<Entry>, String> {
+    pub(crate) fn find(
+        &self,
+        url: &str,
+        principal: &str,
+        job: &str,
+    ) -> Result<Option<Entry>, String> {
         if !self.path.exists() {
             return Ok(None);
         }
         self.update(|c| {
             c.sessions
                 .iter()
-                .find(|e| e.url == url && e.principal == principal && e.jobs.iter().any(|j| j == job))
+                .find(|e| {
+                    e.url == url && e.principal == principal && e.jobs.iter().any(|j| j == job)
+                })
                 .cloned()
         })
     }
@@ -107,9 +114,9 @@ impl StateFile {
             return Ok(false);
         }
         self.update(|c| {
-            c.sessions
-                .iter()
-                .any(|e| e.url == url && e.principal != principal && e.jobs.iter().any(|j| j == job))
+            c.sessions.iter().any(|e| {
+                e.url == url && e.principal != principal && e.jobs.iter().any(|j| j == job)
+            })
         })
     }
 
@@ -127,7 +134,10 @@ impl StateFile {
         if !self.path.exists() {
             return Ok(());
         }
-        self.update(|c| c.sessions.retain(|e| !(e.url == url && e.session_id == session_id)))
+        self.update(|c| {
+            c.sessions
+                .retain(|e| !(e.url == url && e.session_id == session_id))
+        })
     }
 
     /// Locks, reads, applies `f`, prunes and writes back.
@@ -252,8 +262,16 @@ mod tests {
         prune(&mut c, 1000);
         assert_eq!(c.sessions.len(), MAX_ENTRIES);
         // The two oldest (saved first: the highest i) are gone.
-        assert!(!c.sessions.iter().any(|e| e.session_id == MAX_ENTRIES.to_string()));
-        assert!(!c.sessions.iter().any(|e| e.session_id == (MAX_ENTRIES + 1).to_string()));
+        assert!(
+            !c.sessions
+                .iter()
+                .any(|e| e.session_id == MAX_ENTRIES.to_string())
+        );
+        assert!(
+            !c.sessions
+                .iter()
+                .any(|e| e.session_id == (MAX_ENTRIES + 1).to_string())
+        );
     }
 
     #[test]
@@ -264,8 +282,14 @@ mod tests {
         f.save(e.clone()).unwrap();
         let p = principal_of("alice-token");
         assert_eq!(f.find("ws://h/arcp", &p, "job_s1").unwrap(), Some(e));
-        assert_eq!(f.find("ws://h/arcp", &principal_of("x"), "job_s1").unwrap(), None);
-        assert!(f.foreign("ws://h/arcp", &principal_of("x"), "job_s1").unwrap());
+        assert_eq!(
+            f.find("ws://h/arcp", &principal_of("x"), "job_s1").unwrap(),
+            None
+        );
+        assert!(
+            f.foreign("ws://h/arcp", &principal_of("x"), "job_s1")
+                .unwrap()
+        );
         assert!(!f.foreign("ws://h/arcp", &p, "job_s1").unwrap());
         f.remove("ws://h/arcp", "s1").unwrap();
         assert_eq!(f.find("ws://h/arcp", &p, "job_s1").unwrap(), None);
@@ -274,7 +298,10 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(f.path()).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
-            let dmode = std::fs::metadata(dir.path().join("sub")).unwrap().permissions().mode();
+            let dmode = std::fs::metadata(dir.path().join("sub"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(dmode & 0o777, 0o700);
         }
     }

@@ -13,10 +13,7 @@ use std::time::Duration;
 
 /// The request the flags describe.
 pub(super) fn request(args: &SubmitArgs) -> SubmitRequest {
-    let input = args
-        .input
-        .clone()
-        .unwrap_or_else(|| serde_json::json!({}));
+    let input = args.input.clone().unwrap_or_else(|| serde_json::json!({}));
     let mut req = SubmitRequest::new(args.agent.as_str(), input);
     // Patterns of one namespace add up, in the order given.
     let mut namespaces: Vec<(&str, Vec<&str>)> = Vec::new();

@@ -82,7 +82,9 @@ async fn resumed(owned: Owned, args: &TailArgs) -> Result<i32, Failure> {
     }
     drop(stream);
     let _ = client.close().await;
-    if result.is_ok() || matches!(result, Err(Failure::Error(ref m)) if !m.starts_with("the session closed")) {
+    if result.is_ok()
+        || matches!(result, Err(Failure::Error(ref m)) if !m.starts_with("the session closed"))
+    {
         // The job ended: nothing left to resume for it.
         let _ = state.remove(&entry.url, &entry.session_id);
     }

@@ -32,7 +32,11 @@ impl Drop for DevTls {
 /// `host` itself unless it is an unspecified address (`0.0.0.0`, `::`).
 pub(super) fn names_for(host: &str) -> Vec<String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let unspecified = bare
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_unspecified());
