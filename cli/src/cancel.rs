@@ -42,10 +42,16 @@ pub(super) async fn run(args: CancelArgs) -> Result<i32, Failure> {
             println!("cancel accepted for {}", args.job);
             Ok(0)
         }
+        Err(ClientError::Refused { code, message, .. })
+            if foreign && matches!(code, ErrorCode::PermissionDenied | ErrorCode::JobNotFound) =>
+        {
+            Err(Failure::Error(format!(
+                "{code}: {message} (this CLI submitted it with another token: cancel it with \
+that one)"
+            )))
+        }
         Err(ClientError::Refused { code, message, .. }) if code == ErrorCode::PermissionDenied => {
-            let why = if foreign {
-                "it was submitted with another token: cancel it with that one".to_owned()
-            } else {
+            let why = {
                 let path = args.conn.state()?.path().display().to_string();
                 format!(
                     "only the session that submitted a job may cancel it, and {path} has no \

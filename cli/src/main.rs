@@ -485,7 +485,12 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Jobs(args) => jobs::run(args).await,
         Command::Completions(args) => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(args.shell, &mut cmd, "arcp", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "arcp", &mut script);
+            // A closed pipe (`arcp completions bash | head`) is not a failure.
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, &script);
+            let _ = std::io::Write::flush(&mut out);
             Ok(0)
         }
         Command::Cancel(args) => cancel::run(args).await,

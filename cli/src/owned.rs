@@ -5,7 +5,8 @@
 
 use super::state::{self, Entry, StateFile};
 use super::{ConnectArgs, Failure};
-use arcp_tokio::client::{Client, ClientError, ErrorCode, ResumeState, SessionId};
+use arcp_tokio::client::{Client, ClientError, ErrorCode, ResumeRetry, ResumeState, SessionId};
+use std::time::Duration;
 
 /// Events of the resumed session buffered for `arcp tail` (the unrouted stream's capacity;
 /// the client stops reading the socket while it is full).
@@ -58,11 +59,21 @@ pub(super) async fn resume(
             },
         );
     };
-    let mut b = args.builder()?.auto_resume(false).resume(ResumeState {
-        session_id: SessionId::new(entry.session_id.clone()),
-        resume_token: entry.resume_token.clone(),
-        last_event_seq: 0,
-    });
+    let mut b = args
+        .builder()?
+        .auto_resume(false)
+        // A resume right after the previous command's `session.bye` may find the session
+        // still attached for a moment: a few quick retries (at most 750 ms in all).
+        .resume_retry(ResumeRetry::new(
+            4,
+            Duration::from_millis(50),
+            Duration::from_millis(400),
+        ))
+        .resume(ResumeState {
+            session_id: SessionId::new(entry.session_id.clone()),
+            resume_token: entry.resume_token.clone(),
+            last_event_seq: 0,
+        });
     if unrouted {
         b = b.unrouted_events(UNROUTED_CAPACITY);
     }
@@ -79,8 +90,10 @@ the `arcp submit` or `arcp tail` that holds it still running?)"
             let _ = state.remove(&args.url, session);
             let why = if code == ErrorCode::ResumeWindowExpired {
                 "its resume window has passed"
+            } else if message.contains("resume token") {
+                "its resume token was refused"
             } else {
-                "the runtime no longer knows it (restarted without --db, or the window passed)"
+                "the runtime no longer knows it (it restarted without --db, or the window passed)"
             };
             return Ok(Lookup::Gone(format!(
                 "job {job}: the session that submitted it ({session}) cannot be resumed: {why} \

@@ -226,7 +226,16 @@ submitted it: cancel it from the program that did)\n"
         )
     );
     assert_eq!(text(&out.stdout), "");
-    let out = arcp(&["cancel", "--url", &served.url, "--token", "bob-token", &job]);
+    let out = arcp(&[
+        "cancel",
+        "--url",
+        &served.url,
+        "--token",
+        "bob-token",
+        "--state-file",
+        &other,
+        &job,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
