@@ -88,6 +88,8 @@ impl Renderer {
             }
             bar
         });
+        // The message first: the position's redraw then shows both.
+        bar.set_message(progress_message(body));
         if let Some(total) = total {
             // Within [0, 1] after the clamp, so the product fits a u64.
             let frac = (current / total).clamp(0.0, 1.0);
@@ -95,7 +97,6 @@ impl Renderer {
         } else {
             bar.tick();
         }
-        bar.set_message(progress_message(body));
     }
 
     /// Prints a whole line (above the live bar, if any).
@@ -111,10 +112,13 @@ impl Renderer {
         }
     }
 
-    /// Leaves the live bar drawn where it is, at its last state.
+    /// Leaves the live bar drawn where it is, at its last state, and ends its line.
     pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.abandon();
+            if !bar.is_hidden() {
+                println!();
+            }
         }
     }
 }

@@ -146,7 +146,7 @@ fn serve_then_submit_jobs_tail_and_replay() {
     assert_eq!(lines.len(), 4, "{stdout}");
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["JOB", "STATUS", "AGENT", "AGE", "EVENTS"]
+        ["JOB", "STATUS", "AGENT", "AGE", "EVENTS", "PROGRESS"]
     );
     let row = lines
         .iter()
@@ -154,7 +154,7 @@ fn serve_then_submit_jobs_tail_and_replay() {
         .expect("the job's row");
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[..3], [job.as_str(), "success", "echo@1.0.0"], "{row}");
-    assert_eq!(cells[4], "1", "{row}");
+    assert_eq!(cells[4..], ["1", "-"], "{row}");
     // Aligned: every row's STATUS column starts where the header's does.
     let status_col = lines[0].find("STATUS").unwrap();
     assert_eq!(&row[status_col..status_col + 7], "success", "{stdout}");

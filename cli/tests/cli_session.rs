@@ -241,10 +241,21 @@ fn submit_detach_then_cancel_through_the_submitting_session() {
         "no bearer token"
     );
 
-    // Still running, as `jobs --json` shows.
-    let out = f.alice("jobs", &["--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // Still running, as `jobs --json` shows, with its latest progress (once the first tick
+    // has been reported).
+    let listed = (0..100)
+        .find_map(|_| {
+            let out = f.alice("jobs", &["--json"]);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            if listed[0]["progress"].is_null() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                None
+            } else {
+                Some(listed)
+            }
+        })
+        .expect("a progress event within 100 polls");
     let listed = listed.as_array().expect("an array");
     assert_eq!(listed.len(), 1);
     let row = listed[0].as_object().unwrap();
@@ -258,9 +269,18 @@ fn submit_detach_then_cancel_through_the_submitting_session() {
             "job_id",
             "last_event_seq",
             "parent_job_id",
+            "progress",
             "status",
             "submitted_at"
         ]
+    );
+    let progress = &row["progress"];
+    assert_eq!(progress["total"], 60, "{progress}");
+    assert_eq!(progress["units"], "ticks", "{progress}");
+    assert!(
+        progress["current"]
+            .as_u64()
+            .is_some_and(|c| (1..=60).contains(&c))
     );
     assert_eq!(row["job_id"], job.as_str());
     assert_eq!(row["status"], "running");
