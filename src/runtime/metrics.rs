@@ -64,6 +64,9 @@ pub struct RuntimeMetrics {
     pub heartbeats_lost: u64,
     /// Credentials that could not be revoked.
     pub revocations_failed: u64,
+    /// Subscriptions ended by a truncation notice (history no longer kept, or the
+    /// subscriber's buffer full).
+    pub subscriptions_truncated: u64,
 }
 
 fn inc(c: &mut u64) {

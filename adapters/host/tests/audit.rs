@@ -52,7 +52,10 @@ impl Subscriber for Capture {
 fn subscribe_decisions_are_audit_events_with_their_ids() {
     let events = Events::default();
     tracing::subscriber::with_default(Capture(events.clone()), || {
-        let mut opts = ServerOptions::default();
+        let mut opts = ServerOptions {
+            demo: true,
+            ..ServerOptions::default()
+        };
         let mut r = Rig::new(&mut opts);
         let (a, b) = (ConnId(1), ConnId(2));
         r.open(a);
