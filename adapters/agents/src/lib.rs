@@ -18,7 +18,7 @@
 //! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
 //! the in-process credential [`Provisioner`] and [`OsEntropy`].
 //!
-//! Dependencies: `arcp-proto`, `futures-core`, `getrandom`, `serde_json` and `tracing` only;
+//! Dependencies: `arcp-proto`, `base64`, `futures-core`, `getrandom`, `serde`, `serde_json` and `tracing` only;
 //! no executor. [`run_job`] runs each agent inside an `arcp.job` span ([`JOB_SPAN`]) carrying
 //! `job_id`, `session_id`, `principal`, the W3C `trace_id`, `arcp.lease.expires_at` and
 //! `arcp.budget.remaining`; install any `tracing` subscriber to see it.
@@ -64,6 +64,7 @@ mod job_ends;
 mod registry;
 mod run;
 mod span;
+mod typed;
 
 pub use agent::{Agent, AgentError};
 pub use agents::contract_agents;
@@ -78,3 +79,4 @@ pub use job_ends::JobEnds;
 pub use registry::AgentRegistry;
 pub use run::run_job;
 pub use span::{JOB_SPAN, format_budget};
+pub use typed::{Typed, typed};

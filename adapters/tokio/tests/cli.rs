@@ -29,7 +29,7 @@ struct Served {
 impl Served {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(ARCP)
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--demo", "--port", "0"])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -310,6 +310,7 @@ fn serve_exit_after_stops_by_itself() {
     let mut child = Command::new(ARCP)
         .args([
             "serve",
+            "--demo",
             "--port",
             "0",
             "--exit-after",
@@ -328,7 +329,7 @@ fn serve_exit_after_stops_by_itself() {
 fn serve_stdio_answers_a_hello() {
     use std::io::Write;
     let mut child = Command::new(ARCP)
-        .args(["serve", "--stdio"])
+        .args(["serve", "--demo", "--stdio"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

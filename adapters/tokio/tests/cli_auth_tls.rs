@@ -34,7 +34,7 @@ struct Served {
 impl Served {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(ARCP)
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--demo", "--port", "0"])
             .args(extra)
             .env_remove("ARCP_JWT_SECRET")
             .stdout(Stdio::piped())

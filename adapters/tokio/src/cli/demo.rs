@@ -37,7 +37,9 @@ impl Drop for TempDir {
 pub(super) async fn run() -> Result<i32, Failure> {
     let dir = TempDir::new().map_err(|e| Failure::Error(format!("temp dir: {e}")))?;
     let db = dir.0.join("arcp.db");
+    // Demo mode: the contract agents (`slow`) and tokens (`alice-token`) this walk-through uses.
     let (url, server) = Server::builder()
+        .demo()
         .db(Some(db.clone()))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await

@@ -11,8 +11,8 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The bench runtime: `arcp serve`'s defaults, the contract agents plus `firehose` (never
-/// registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
+/// The bench runtime: demo mode (the contract tokens), the contract agents plus `firehose`
+/// (never registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
 /// the per-session ring cap.
 fn builder(db: Option<PathBuf>, ring_events: Option<usize>) -> ServerBuilder {
     let mut agents = arcp_agents::contract_agents();
@@ -21,7 +21,11 @@ fn builder(db: Option<PathBuf>, ring_events: Option<usize>) -> ServerBuilder {
     if let Some(n) = ring_events {
         bounds.max_ring_events = n;
     }
-    Server::builder().agents(agents).db(db).bounds(bounds)
+    Server::builder()
+        .demo()
+        .agents(agents)
+        .db(db)
+        .bounds(bounds)
 }
 
 /// `arcp bench --serve-only`: serves until stdin closes (the parent is gone) or a signal.
