@@ -64,7 +64,7 @@ fn typed_input_and_output_round_trip_through_serde() {
         )
         .unwrap();
     let f = h.job_frames(c, &job);
-    assert_eq!(kinds(&f), ["job.accepted", "job.event", "job.result"]);
+    assert_eq!(kinds(&f), ["job.accepted", "progress", "job.result"]);
     assert_eq!(
         last(&f)["payload"]["result"],
         json!({"label": "x", "total": 45})

@@ -36,7 +36,8 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the demo agents over WebSocket (`--port`) or stdio (`--stdio`).
+    /// Serve a runtime over WebSocket (`--port`) or stdio (`--stdio`); `--demo` for the demo
+    /// agents and tokens.
     Serve(ServeArgs),
     /// Run a runtime in-process, submit a `slow` job, drop the connection mid-job, resume, and
     /// check that no event was lost or repeated.
@@ -72,8 +73,9 @@ struct ServeArgs {
     /// WebSocket path.
     #[arg(long, default_value = "/arcp")]
     path: String,
-    /// A bearer token and its principal (repeatable). Without any, the contract tokens
-    /// `alice-token`, `bob-token` and `auditor-token` (an observer) are accepted.
+    /// A bearer token and its principal (repeatable). Without any token or JWT flag, only
+    /// `--demo` starts a runtime (accepting `alice-token`, `bob-token` and `auditor-token`,
+    /// an observer).
     #[arg(long = "token", value_name = "TOKEN=PRINCIPAL", value_parser = parse_token)]
     tokens: Vec<(String, String)>,
     /// Accept JWTs signed HS256/384/512 with this shared secret. With any `--jwt-*` or
