@@ -84,7 +84,7 @@ async fn demo_mode_serves_the_contract_agents() {
 
 #[tokio::test]
 async fn a_runtime_without_authentication_is_refused_before_it_runs() {
-    let err = pair(Server::builder(), "t").await.err().expect("refused");
+    let err = pair(Server::builder(), "t").await.expect_err("refused");
     assert!(
         matches!(err, MemoryError::Server(ServerError::NoAuthentication)),
         "{err:?}"
@@ -95,8 +95,7 @@ async fn a_runtime_without_authentication_is_refused_before_it_runs() {
 async fn an_unknown_token_fails_the_handshake_unauthenticated() {
     let err = pair(Server::builder().tokens([("t0ken", "carol")]), "wrong")
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     match err {
         MemoryError::Client(ClientError::Refused { code, message, .. }) => {
             assert_eq!(code.as_str(), "UNAUTHENTICATED");

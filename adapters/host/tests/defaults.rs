@@ -34,7 +34,7 @@ fn principal(b: &Built, token: &str) -> Option<String> {
 fn without_authentication_or_demo_a_server_refuses_to_start() {
     let mut opts = ServerOptions::default();
     assert!(matches!(opts.check(), Err(ServerError::NoAuthentication)));
-    let err = build(&mut opts).err().expect("refused");
+    let err = build(&mut opts).expect_err("refused");
     assert_eq!(
         err.to_string(),
         "no authentication configured: add .tokens([(token, principal)]) or .authenticator(..), \

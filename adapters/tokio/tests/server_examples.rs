@@ -2,7 +2,6 @@
 //! HS256 JWT over `wss://` with a development CA) and `stdio_child` (a child runtime over
 //! stdio). `axum_mount` needs feature `axum` and runs in `.ci/run`'s axum step.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 fn example(name: &str) -> String {
@@ -19,9 +18,7 @@ fn example(name: &str) -> String {
         .status()
         .expect("cargo build --example");
     assert!(built.success());
-    let out = Command::new(PathBuf::from(dir).join(name))
-        .output()
-        .expect("run example");
+    let out = Command::new(dir.join(name)).output().expect("run example");
     assert!(out.status.success(), "{name}: {out:?}");
     String::from_utf8(out.stdout).expect("utf-8")
 }
