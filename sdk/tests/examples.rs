@@ -1,5 +1,5 @@
-//! The facade's examples run to completion with their exact output (built with `--features
-//! full`, the features `.ci/run` tests this crate with, so the build is a no-op there).
+//! The facade's examples run to completion with their exact output (`.ci/run` tests this
+//! crate with `--features full`, which builds them).
 
 use std::process::Command;
 
@@ -10,22 +10,27 @@ fn example(name: &str) -> String {
         .and_then(|deps| deps.parent())
         .expect("target dir")
         .join("examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .args([
-            "build",
-            "-q",
-            "-p",
-            "arcp-sdk",
-            "--features",
-            "runtime",
-            "--example",
-            name,
-        ])
-        .status()
-        .expect("cargo build --example");
-    assert!(built.success());
-    let out = Command::new(dir.join(name)).output().expect("run example");
+    let bin = dir.join(name);
+    // `cargo test` builds the examples with the test's own features; a filtered run
+    // (`--test NAME`) does not, so build what is missing.
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "arcp-sdk",
+                "--features",
+                "full",
+                "--example",
+                name,
+            ])
+            .status()
+            .expect("cargo build --example");
+        assert!(built.success());
+    }
+    let out = Command::new(&bin).output().expect("run example");
     assert!(out.status.success(), "{name}: {out:?}");
     String::from_utf8(out.stdout).expect("utf-8")
 }

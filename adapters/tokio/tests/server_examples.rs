@@ -12,13 +12,18 @@ fn example(name: &str) -> String {
         .and_then(|deps| deps.parent())
         .expect("target dir")
         .join("examples");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let built = Command::new(cargo)
-        .args(["build", "-q", "-p", "arcp-tokio", "--example", name])
-        .status()
-        .expect("cargo build --example");
-    assert!(built.success());
-    let out = Command::new(dir.join(name)).output().expect("run example");
+    let bin = dir.join(name);
+    // `cargo test` builds the examples with the test's own features; a filtered run
+    // (`--test NAME`) does not, so build what is missing.
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "-q", "-p", "arcp-tokio", "--example", name])
+            .status()
+            .expect("cargo build --example");
+        assert!(built.success());
+    }
+    let out = Command::new(&bin).output().expect("run example");
     assert!(out.status.success(), "{name}: {out:?}");
     String::from_utf8(out.stdout).expect("utf-8")
 }
