@@ -23,7 +23,9 @@ fn serve_stderr(rust_log: Option<&str>) -> String {
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().strip_prefix("LISTENING ").unwrap().to_owned();
+    let state = tempfile::tempdir().unwrap();
     let out = Command::new(ARCP)
+        .env("ARCP_STATE_FILE", state.path().join("state.json"))
         .args([
             "submit",
             "--url",
