@@ -20,7 +20,7 @@
 //! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
 //! the in-process credential [`Provisioner`] and [`OsEntropy`].
 //!
-//! Dependencies: `arcp-proto`, `futures-core`, `getrandom`, `serde_json` and `tracing` only;
+//! Dependencies: `arcp-proto`, `base64`, `futures-core`, `getrandom`, `serde`, `serde_json` and `tracing` only;
 //! no executor. [`run_job`] runs each agent inside an `arcp.job` span ([`JOB_SPAN`]) carrying
 //! `job_id`, `session_id`, `principal`, the W3C `trace_id`, `arcp.lease.expires_at` and
 //! `arcp.budget.remaining`; install any `tracing` subscriber to see it.
@@ -67,6 +67,7 @@ mod registry;
 mod run;
 mod span;
 mod tools;
+mod typed;
 
 pub use agent::{Agent, AgentError};
 pub use agents::contract_agents;
@@ -82,3 +83,4 @@ pub use registry::AgentRegistry;
 pub use run::{run_job, run_job_with_tools};
 pub use span::{JOB_SPAN, format_budget};
 pub use tools::{Tool, ToolRegistry};
+pub use typed::{Typed, typed};
