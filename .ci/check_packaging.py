@@ -2,9 +2,10 @@
 """Packaging checks over every workspace member (new crates are picked up from `cargo metadata`).
 
 For each crate that can be published (no `publish = false`):
-  - description, license, documentation, readme (the file exists), rust-version, edition;
+  - description, license, readme (the file exists), rust-version, edition, and for a library
+    its documentation URL (docs.rs builds no page for a binary-only crate);
   - 1 to 5 keywords of the form crates.io accepts, 1 to 5 categories among crates.io's slugs;
-  - a `[package.metadata.docs.rs]` table;
+  - a `[package.metadata.docs.rs]` table (libraries);
   - a LICENSE file in the crate directory (a symlink to the root LICENSE is fine: `cargo
     package` copies the content);
   - no normal or build dependency on a workspace crate marked `publish = false`;
@@ -65,7 +66,12 @@ def main():
         crate_dir = os.path.dirname(pkg["manifest_path"])
         if member in unpublished:
             continue
-        for field in ("description", "license", "documentation", "readme", "rust_version", "edition"):
+        # docs.rs documents libraries only: a binary-only crate has no docs.rs page to name.
+        has_lib = any(k in ("lib", "rlib", "dylib", "proc-macro") for t in pkg["targets"] for k in t["kind"])
+        fields = ["description", "license", "readme", "rust_version", "edition"]
+        if has_lib:
+            fields.append("documentation")
+        for field in fields:
             if not pkg.get(field):
                 problems.append(f"{name}: no {field.replace('_', '-')}")
         if pkg.get("readme") and not os.path.isfile(os.path.join(crate_dir, pkg["readme"])):
@@ -78,7 +84,7 @@ def main():
         if not 1 <= len(categories) <= 5:
             problems.append(f"{name}: {len(categories)} categories (crates.io takes 1 to 5)")
         problems += [f"{name}: category {c!r} is not a crates.io slug" for c in categories if c not in CATEGORIES]
-        if "rs" not in ((pkg.get("metadata") or {}).get("docs") or {}):
+        if has_lib and "rs" not in ((pkg.get("metadata") or {}).get("docs") or {}):
             problems.append(f"{name}: no [package.metadata.docs.rs]")
         if not os.path.isfile(os.path.join(crate_dir, "LICENSE")):
             problems.append(f"{name}: no LICENSE file in {crate_dir}")
