@@ -145,8 +145,11 @@
 //! - [`time`]: the host-supplied monotonic [`time::Instant`] and the [`time::WallClock`] anchor.
 //! - [`timer`]: the ordered deadline index behind every `poll_timeout`.
 //!
-//! - [`compat`]: the compatibility notes, decisions D1–D38 where the spec and the Python
+//! - [`compat`]: the compatibility notes, decisions [D1]–[D38] where the spec and the Python
 //!   reference differ or the spec is silent; the documentation links each decision it follows.
+//!
+//! [D1]: crate::compat#d1--close
+//! [D38]: crate::compat#d38--error-codes
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

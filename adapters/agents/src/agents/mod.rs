@@ -1,5 +1,7 @@
-//! The contract agents of `interop/README.md` ("Agent contract"), as adjusted by COMPAT.md,
+//! The contract agents of `interop/README.md` ("Agent contract"), as adjusted by [docs/compat.md],
 //! and [`contract_agents`], the registry that hosts them.
+//!
+//! [docs/compat.md]: arcp_proto::compat
 
 mod budget;
 mod chatty;
