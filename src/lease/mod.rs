@@ -1,5 +1,5 @@
 //! Leases: capability grammar, path-safe globs, subset, expiry and exact budgets (spec §9,
-//! spec §9, [D12], [D18], [D28]–[D31]).
+//! [D12], [D18], [D28]–[D31]).
 //!
 //! - [`Lease::parse`] validates a requested [`LeaseMap`] and its [`LeaseConstraints`].
 //! - [`authorize`] is the gate the runtime calls before every authority-bearing operation:

@@ -13,9 +13,8 @@ use ulid::Ulid;
 /// [D16]: crate::compat#d16--envelope-ids
 pub const MAX_ENVELOPE_ID_LEN: usize = 128;
 
-/// What an id names; decides its prefix ([docs/compat.md]).
-///
-/// [docs/compat.md]: crate::compat
+/// What an id names; decides its prefix, the reference's: `sess_`, `job_`, `res_`, `rtk_`,
+/// `cred_`, none for envelope ids and ping nonces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdKind {
     /// An envelope `id` or a ping nonce: a bare upper-case ULID.

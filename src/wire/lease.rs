@@ -1,5 +1,5 @@
-//! The wire shape of leases: namespace → patterns, and `lease_constraints` (spec §9,
-//! spec §9). Semantics (namespaces, globs, subset, budgets) live in [`crate::lease`].
+//! The wire shape of leases: namespace → patterns, and `lease_constraints` (spec §9).
+//! Semantics (namespaces, globs, subset, budgets) live in [`crate::lease`].
 
 use super::timestamp::Timestamp;
 use serde::de::{MapAccess, Visitor};

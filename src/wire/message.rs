@@ -1,6 +1,5 @@
-//! The message catalogue ([docs/compat.md]) and the typed envelope, [`Frame`].
-//!
-//! [docs/compat.md]: crate::compat
+//! The message catalogue (every `session.*` and `job.*` type of spec §6–§8 and the
+//! reference) and the typed envelope, [`Frame`].
 
 use super::error::ErrorPayload;
 use super::event::JobEvent;

@@ -1,10 +1,9 @@
-//! RFC 3339 UTC timestamps as ARCP uses them ([docs/compat.md], [D22]).
+//! RFC 3339 UTC timestamps as ARCP uses them ([D22]).
 //!
 //! A decoded [`Timestamp`] keeps the exact text it arrived with and re-encodes it byte for
 //! byte, so client-supplied `expires_at` / `created_after` are echoed unchanged. Timestamps the
 //! core mints are rendered `YYYY-MM-DDTHH:MM:SS.ffffffZ`, without the fraction when it is zero.
 //!
-//! [docs/compat.md]: crate::compat
 //! [D22]: crate::compat#d22--expiry-timestamps
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
