@@ -15,7 +15,7 @@ mod store;
 
 pub use action::{Action, Input, Outbound};
 pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask};
-pub use arcp_agents::{AgentRegistry, BoxFuture};
+pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::Bounds;
 pub use arcp_sqlite::runtime::{Batch, Completion, run_batch};

@@ -3,7 +3,7 @@
 //! SQLite store when `db` is set) at the time and with the entropy the adapter gives.
 
 use super::ServerError;
-use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable};
+use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable, ToolRegistry};
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
 use arcp_proto::runtime::{Bounds, Feature, FeatureSet, ObserverPolicy, Runtime, RuntimeConfig};
 use arcp_proto::time::{Instant, WallClock};
@@ -53,6 +53,9 @@ pub struct ServerOptions {
     pub db: Option<PathBuf>,
     /// The agents to host; `None`: [`arcp_agents::contract_agents`].
     pub agents: Option<AgentRegistry>,
+    /// The runtime-hosted tools agents reach through `JobContext::call_tool` (checked
+    /// against `tool.call`, charged their declared cost); `None`: no tools.
+    pub tools: Option<ToolRegistry>,
     /// The core's bounds (its `max_frame_bytes` is replaced by `max_frame_bytes`).
     pub bounds: Bounds,
     /// Capacity of the driver's input queue.
@@ -94,6 +97,7 @@ impl Default for ServerOptions {
             credentials: true,
             db: None,
             agents: None,
+            tools: None,
             bounds: Bounds::default(),
             input_capacity: 1024,
             outbound_capacity: 4096,
@@ -111,6 +115,8 @@ pub struct Built {
     pub runtime: Runtime,
     /// The opened durable store (when `db` is set).
     pub store: Option<SqliteStore>,
+    /// The runtime-hosted tools.
+    pub tools: ToolRegistry,
     /// The agents to host.
     pub registry: AgentRegistry,
     /// The authenticator (the custom one, else the token table).
@@ -219,6 +225,7 @@ impl ServerOptions {
         Ok(Built {
             runtime,
             store,
+            tools: self.tools.take().unwrap_or_default(),
             registry,
             auth: self.authenticator(),
             wall,
@@ -290,6 +297,15 @@ macro_rules! builder_options {
             /// The agents to host (default: the contract agents of arcp-agents).
             pub fn agents(mut self, registry: $crate::server::AgentRegistry) -> Self {
                 self.opts.agents = Some(registry);
+                self
+            }
+
+            /// The runtime-hosted tools agents call through `JobContext::call_tool`
+            /// (default: none): each call is checked against the job's `tool.call`
+            /// patterns, reported as `tool_call` / `tool_result` and charged its declared
+            /// cost.
+            pub fn tools(mut self, tools: $crate::server::ToolRegistry) -> Self {
+                self.opts.tools = Some(tools);
                 self
             }
 
