@@ -174,7 +174,9 @@ pub enum RuntimeEvent {
         /// The code the agent got.
         code: ErrorCode,
     },
-    /// A running job reached its lease's `expires_at` and was ended `LEASE_EXPIRED` (D30).
+    /// A running job reached its lease's `expires_at` and was ended `LEASE_EXPIRED` ([D30]).
+    ///
+    /// [D30]: crate::compat#d30--expiry
     LeaseExpired {
         /// The job.
         job_id: JobId,

@@ -88,7 +88,9 @@ pub struct LeaseConstraints {
 
 impl LeaseConstraints {
     /// These constraints with `expires_at` in its outgoing `Z` form ([`Timestamp::zulu`],
-    /// D22).
+    /// [D22]).
+    ///
+    /// [D22]: crate::compat#d22--expiry-timestamps
     pub fn zulu(mut self) -> Self {
         self.expires_at = self.expires_at.map(|t| t.zulu());
         self

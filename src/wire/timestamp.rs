@@ -120,7 +120,9 @@ impl Timestamp {
     }
 
     /// The same text with a `+00:00` suffix written `Z` (digits and fraction kept as given),
-    /// the form every timestamp goes out in (D22: `+00:00` is accepted on input only).
+    /// the form every timestamp goes out in ([D22]: `+00:00` is accepted on input only).
+    ///
+    /// [D22]: crate::compat#d22--expiry-timestamps
     pub fn zulu(&self) -> Timestamp {
         match self.text.strip_suffix("+00:00") {
             Some(head) => Timestamp {
