@@ -150,13 +150,17 @@
 //! - [`time`]: the host-supplied monotonic [`time::Instant`] and the [`time::WallClock`] anchor.
 //! - [`timer`]: the ordered deadline index behind every `poll_timeout`.
 //!
-//! Where the code implements one of the reference/spec differences D1–D38 of the project's
-//! `COMPAT.md`, a comment names it.
+//! - [`compat`]: the compatibility notes, decisions [D1]–[D38] where the spec and the Python
+//!   reference differ or the spec is silent; the documentation links each decision it follows.
+//!
+//! [D1]: crate::compat#d1--close
+//! [D38]: crate::compat#d38--error-codes
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod compat;
 pub mod lease;
 pub mod runtime;
 pub mod time;

@@ -25,18 +25,26 @@ pub struct SubmitRequest {
     pub lease_request: LeaseMap,
     /// `expires_at` and friends.
     pub lease_constraints: Option<LeaseConstraints>,
-    /// 1..=256 chars; a resubmit with the same key and payload gets the same job (D27).
+    /// 1..=256 chars; a resubmit with the same key and payload gets the same job ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub idempotency_key: Option<String>,
     /// 1..=86400.
     pub max_runtime_sec: Option<u32>,
-    /// The envelope `trace_id` (D15).
+    /// The envelope `trace_id` ([D15]).
+    ///
+    /// [D15]: crate::compat#d15--trace-id
     pub trace_id: Option<TraceId>,
-    /// The parent job of a delegation (D28).
+    /// The parent job of a delegation ([D28]).
+    ///
+    /// [D28]: crate::compat#d28--delegation
     pub parent_job_id: Option<JobId>,
 }
 
-/// The `reason` a `job.cancel` carries when the caller gives none (D6: the reference runtime
+/// The `reason` a `job.cancel` carries when the caller gives none ([D6]: the reference runtime
 /// refuses a cancel without one).
+///
+/// [D6]: crate::compat#d6--cancel
 pub const DEFAULT_CANCEL_REASON: &str = "client.cancel";
 
 impl SubmitRequest {
@@ -130,7 +138,9 @@ impl ClientSession {
         }
     }
 
-    /// D26: never send a gated message outside the negotiated intersection.
+    /// Decision [D26]: never send a gated message outside the negotiated intersection.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     fn require_feature(&self, feature: Feature) -> Result<(), ApiError> {
         if self.features.contains(feature) {
             Ok(())
@@ -186,9 +196,12 @@ impl ClientSession {
         )
     }
 
-    /// `job.cancel` of `job_id` (D6: the job is the envelope's `job_id`; without a `reason`,
+    /// `job.cancel` of `job_id` ([D6]: the job is the envelope's `job_id`; without a `reason`,
     /// [`DEFAULT_CANCEL_REASON`] is sent, since the reference runtime requires one). The job's
-    /// terminal frame answers it; a refusal comes as `RequestFailed` with this id (D20).
+    /// terminal frame answers it; a refusal comes as `RequestFailed` with this id ([D20]).
+    ///
+    /// [D6]: crate::compat#d6--cancel
+    /// [D20]: crate::compat#d20--error-correlation
     pub fn cancel(
         &mut self,
         now: Instant,
@@ -215,7 +228,9 @@ impl ClientSession {
         )
     }
 
-    /// `session.ack` of everything up to `last_processed_seq` (gated by `ack`, D26).
+    /// `session.ack` of everything up to `last_processed_seq` (gated by `ack`, [D26]).
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn ack(&mut self, now: Instant, last_processed_seq: u64) -> Result<(), ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
@@ -233,7 +248,9 @@ impl ClientSession {
         Ok(())
     }
 
-    /// `session.list_jobs` (gated by `list_jobs`, D26); answered by a `Jobs` event.
+    /// `session.list_jobs` (gated by `list_jobs`, [D26]); answered by a `Jobs` event.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn list_jobs(&mut self, now: Instant, req: ListJobsRequest) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
@@ -253,8 +270,10 @@ impl ClientSession {
         )
     }
 
-    /// `job.subscribe` (gated by `subscribe`, D26); answered by a `Subscribed` event. The
+    /// `job.subscribe` (gated by `subscribe`, [D26]); answered by a `Subscribed` event. The
     /// job's frames are delivered from now on, replayed history first when `history`.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn subscribe(
         &mut self,
         now: Instant,
@@ -295,7 +314,9 @@ impl ClientSession {
         Ok(id)
     }
 
-    /// `job.unsubscribe` (gated by `subscribe`, D26). Nothing of the job is delivered after.
+    /// `job.unsubscribe` (gated by `subscribe`, [D26]). Nothing of the job is delivered after.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn unsubscribe(&mut self, now: Instant, job_id: &JobId) -> Result<RequestId, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
@@ -312,8 +333,10 @@ impl ClientSession {
         Ok(id)
     }
 
-    /// `session.ping` (never gated: the runtime always answers, D26). Returns the nonce the
+    /// `session.ping` (never gated: the runtime always answers, [D26]). Returns the nonce the
     /// `Pong` event will name.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn ping(&mut self, now: Instant) -> Result<String, ApiError> {
         let now = self.clamp(now);
         self.require_open()?;
@@ -324,9 +347,11 @@ impl ClientSession {
         self.send_ping(now)
     }
 
-    /// Ends the session with `session.bye {reason}` (D1; the reference sends
+    /// Ends the session with `session.bye {reason}` ([D1]; the reference sends
     /// `"client.close"`). Pending requests fail; the host closes the transport after
     /// sending the bye.
+    ///
+    /// [D1]: crate::compat#d1--close
     pub fn close(&mut self, now: Instant, reason: &str) -> Result<(), ApiError> {
         let now = self.clamp(now);
         match self.state {

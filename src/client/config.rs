@@ -6,7 +6,9 @@ use std::time::Duration;
 
 /// Coalesced automatic `session.ack` (the reference's `AutoAckOptions(every_n, interval_sec)`):
 /// an ack is sent once at least `every_n` polled events are unacknowledged, and never more
-/// often than once per `interval`. Only when `ack` was negotiated (D26).
+/// often than once per `interval`. Only when `ack` was negotiated ([D26]).
+///
+/// [D26]: crate::compat#d26--non-negotiated-features
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AutoAck {
     /// Unacknowledged events that trigger an ack (at least 1).
@@ -39,8 +41,10 @@ pub struct ClientConfig {
     pub auto_ping: bool,
     /// Coalesced automatic acks; `None` disables them.
     pub auto_ack: Option<AutoAck>,
-    /// Largest inbound frame (D35, default 1 MiB). A larger frame is refused: a
+    /// Largest inbound frame ([D35], default 1 MiB). A larger frame is refused: a
     /// `ProtocolError` event and a transport close; the session stays resumable.
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     pub max_frame_bytes: usize,
     /// Requests awaiting an answer (submit, list_jobs, subscribe). At the bound the command
     /// returns [`ApiError::TooManyPending`](super::ApiError::TooManyPending).
@@ -60,16 +64,22 @@ pub struct ClientConfig {
     /// [`ApiError::TooManyPending`](super::ApiError::TooManyPending); an automatic ping
     /// forgets the oldest one.
     pub max_outstanding_pings: usize,
-    /// Decoded bytes of one result chunk (D32, default 512 KiB). A larger chunk refuses its
+    /// Decoded bytes of one result chunk ([D32], default 512 KiB). A larger chunk refuses its
     /// stream.
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     pub max_chunk_bytes: usize,
-    /// Decoded bytes of one streamed result (D32, default 64 MiB). A longer stream is refused.
+    /// Decoded bytes of one streamed result ([D32], default 64 MiB). A longer stream is refused.
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     pub max_result_bytes: usize,
     /// Result streams being reassembled at once. A stream opened beyond it is refused.
     pub max_open_results: usize,
     /// Ended jobs remembered so that a second terminal (or a late event) of a job is
     /// dropped; oldest forgotten first. The one allowed repeat is the terminal copy after an
-    /// idempotent resubmit's `job.accepted` (D27), or a `subscribe` to the job again.
+    /// idempotent resubmit's `job.accepted` ([D27]), or a `subscribe` to the job again.
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub max_ended_jobs: usize,
 }
 

@@ -13,7 +13,9 @@ pub enum ApiError {
     /// The session was closed for good.
     #[error("session closed")]
     Closed,
-    /// The command needs a feature outside the negotiated intersection (D26).
+    /// The command needs a feature outside the negotiated intersection ([D26]).
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     #[error("feature '{0}' not negotiated for this session")]
     FeatureNotNegotiated(Feature),
     /// An argument the runtime would refuse (`INVALID_REQUEST`).

@@ -37,8 +37,10 @@ pub enum RequestKind {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// The runtime answered `session.error` (D20: correlated by `request_id`, or, without
+    /// The runtime answered `session.error` ([D20]: correlated by `request_id`, or, without
     /// one, failing every pending request as the reference does).
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     Runtime(ErrorPayload),
     /// The transport went away before the answer; answers are not replayed by a resume.
     ConnectionLost,
@@ -60,10 +62,14 @@ pub struct ResumeState {
 /// Which numbering an `event_seq` belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SeqSpace {
-    /// The session's single gap-free numbering (D10).
+    /// The session's single gap-free numbering ([D10]).
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     Session,
-    /// The own numbering of a subscribed job that restarts at 1 (the reference's D10
+    /// The own numbering of a subscribed job that restarts at 1 (the reference's [D10]
     /// behaviour); checked per subscription.
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     Subscription,
 }
 
@@ -71,13 +77,19 @@ pub enum SeqSpace {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// `close` sent `session.bye` (D1).
+    /// `close` sent `session.bye` ([D1]).
+    ///
+    /// [D1]: crate::compat#d1--close
     Bye,
-    /// No inbound frame for two heartbeat intervals (D25).
+    /// No inbound frame for two heartbeat intervals ([D25]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     HeartbeatLost,
     /// A gap or duplicate in `event_seq`; the next connect resumes.
     SequenceBroken,
-    /// An inbound frame over `max_frame_bytes` (D35: on WebSocket close with code 1009).
+    /// An inbound frame over `max_frame_bytes` ([D35]: on WebSocket close with code 1009).
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     FrameTooLarge,
     /// The event queue reached `max_pending_events`.
     EventQueueOverflow,
@@ -87,7 +99,9 @@ pub enum CloseReason {
     RuntimeClosed,
 }
 
-/// Why a streamed result was refused (D32).
+/// Why a streamed result was refused ([D32]).
+///
+/// [D32]: crate::compat#d32--chunk-order
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ChunkError {
@@ -139,7 +153,9 @@ pub enum ChunkError {
 /// The value of a successful job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResultValue {
-    /// No result (D34: `result` omitted or null).
+    /// No result ([D34]: `result` omitted or null).
+    ///
+    /// [D34]: crate::compat#d34--null-result
     None,
     /// The inline `result`.
     Inline(Value),
@@ -152,7 +168,9 @@ pub enum ResultValue {
         /// `summary`, when sent.
         summary: Option<String>,
     },
-    /// A streamed result that was refused (D32).
+    /// A streamed result that was refused ([D32]).
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     Refused {
         /// The stream, when the terminal named one.
         result_id: Option<String>,
@@ -161,7 +179,10 @@ pub enum ResultValue {
     },
 }
 
-/// How a job ended. Both terminal forms of cancel (D6) and timeout (D8) map to one variant.
+/// How a job ended. Both terminal forms of cancel ([D6]) and timeout ([D8]) map to one variant.
+///
+/// [D6]: crate::compat#d6--cancel
+/// [D8]: crate::compat#d8--timeout
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum JobOutcome {
@@ -172,12 +193,16 @@ pub enum JobOutcome {
         /// When it ended.
         completed_at: Option<Timestamp>,
     },
-    /// `job.result cancelled` or `job.error CANCELLED` (D6).
+    /// `job.result cancelled` or `job.error CANCELLED` ([D6]).
+    ///
+    /// [D6]: crate::compat#d6--cancel
     Cancelled {
         /// When it ended.
         completed_at: Option<Timestamp>,
     },
-    /// `job.result timed_out` or `job.error TIMEOUT` (D8).
+    /// `job.result timed_out` or `job.error TIMEOUT` ([D8]).
+    ///
+    /// [D8]: crate::compat#d8--timeout
     TimedOut {
         /// When it ended.
         completed_at: Option<Timestamp>,
@@ -257,7 +282,9 @@ pub enum ClientEvent {
         /// How it ended.
         outcome: JobOutcome,
     },
-    /// A streamed result was refused (D32); the job's terminal reports it again.
+    /// A streamed result was refused ([D32]); the job's terminal reports it again.
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     ResultRefused {
         /// The job.
         job_id: JobId,
@@ -305,7 +332,9 @@ pub enum ClientEvent {
         /// Round trip, when the ping is still known.
         rtt: Option<Duration>,
     },
-    /// No inbound frame for two heartbeat intervals (D25); a `CloseTransport` follows.
+    /// No inbound frame for two heartbeat intervals ([D25]); a `CloseTransport` follows.
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     HeartbeatLost,
     /// A gap or duplicate broke the session; a `CloseTransport` follows and the next
     /// connect resumes (spec §8.3).

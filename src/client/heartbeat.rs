@@ -1,5 +1,8 @@
-//! Heartbeats (spec §6.4, COMPAT D25, D26): ping after one idle *sending* interval, declare
+//! Heartbeats (spec §6.4, [D25], [D26]): ping after one idle *sending* interval, declare
 //! the peer lost after two intervals without any inbound frame.
+//!
+//! [D25]: crate::compat#d25--heartbeat-loss
+//! [D26]: crate::compat#d26--non-negotiated-features
 
 use crate::time::Instant;
 use std::time::Duration;
@@ -14,7 +17,9 @@ pub(crate) struct Heartbeat {
 
 impl Heartbeat {
     /// Starts monitoring at `now` with the negotiated interval (none when `heartbeat` was
-    /// not negotiated, D26).
+    /// not negotiated, [D26]).
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn start(&mut self, now: Instant, interval: Option<Duration>, auto_ping: bool) {
         *self = Heartbeat {
             interval: interval.filter(|i| !i.is_zero()),
@@ -55,7 +60,9 @@ impl Heartbeat {
             .map(|i| self.last_sent + i)
     }
 
-    /// When the peer counts as lost: two intervals after the last frame received (D25).
+    /// When the peer counts as lost: two intervals after the last frame received ([D25]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     pub fn lost_at(&self) -> Option<Instant> {
         self.interval.map(|i| self.last_recv + i.saturating_mul(2))
     }

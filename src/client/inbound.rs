@@ -238,8 +238,10 @@ impl ClientSession {
         }
     }
 
-    /// D20: a `session.error` with `request_id` fails exactly that request; one without it
+    /// Decision [D20]: a `session.error` with `request_id` fails exactly that request; one without it
     /// fails every pending request, as the reference does.
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     fn on_error(&mut self, e: ErrorPayload) {
         match e.request_id.clone() {
             Some(id) => {
@@ -383,7 +385,10 @@ impl ClientSession {
     }
 }
 
-/// D6, D8: `job.error CANCELLED` / `TIMEOUT` are the spec's forms of cancel and timeout.
+/// [D6], [D8]: `job.error CANCELLED` / `TIMEOUT` are the spec's forms of cancel and timeout.
+///
+/// [D6]: crate::compat#d6--cancel
+/// [D8]: crate::compat#d8--timeout
 fn error_outcome(e: JobError) -> JobOutcome {
     match e.code {
         ErrorCode::Cancelled => JobOutcome::Cancelled {

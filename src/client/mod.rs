@@ -2,7 +2,7 @@
 //!
 //! One `ClientSession` per logical session. It outlives transports: after
 //! [`handle_disconnected`](ClientSession::handle_disconnected) it keeps its state, and the next
-//! [`handle_connected`](ClientSession::handle_connected) resumes (COMPAT D2: `session.hello`
+//! [`handle_connected`](ClientSession::handle_connected) resumes ([D2]: `session.hello`
 //! with `payload.resume`). It never reads a clock or an RNG: every input takes `now`, wall time
 //! comes from the [`WallClock`] anchor, ids from the [`Entropy`] given at construction. A
 //! `now` earlier than the latest already seen is taken as the latest: time never runs
@@ -27,6 +27,8 @@
 //! // Commands wait for the welcome.
 //! assert!(client.submit(now, SubmitRequest::new("echo", serde_json::json!(1))).is_err());
 //! ```
+//!
+//! [D2]: crate::compat#d2--resume
 
 mod ack;
 mod commands;
@@ -273,7 +275,9 @@ impl ClientSession {
     // ----- inputs -----
 
     /// A transport is up: queues `session.hello`, with `payload.resume` when there is a
-    /// session to resume (D2). Ignored once closed.
+    /// session to resume ([D2]). Ignored once closed.
+    ///
+    /// [D2]: crate::compat#d2--resume
     pub fn handle_connected(&mut self, now: Instant) {
         let now = self.clamp(now);
         if self.state == ClientState::Closed {

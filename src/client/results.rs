@@ -1,5 +1,7 @@
 //! Streamed results: `result_chunk` reassembly by `result_id` in `chunk_seq` order, with
-//! per-chunk and per-result caps (COMPAT D32), and the small base64 decoder it needs.
+//! per-chunk and per-result caps ([D32]), and the small base64 decoder it needs.
+//!
+//! [D32]: crate::compat#d32--chunk-order
 
 use super::event::{ChunkError, ResultValue};
 use crate::wire::{ChunkEncoding, JobResult, ResultChunkBody};

@@ -1,5 +1,7 @@
 //! `event_seq` tracking: the session's gap-free numbering (spec §8.3), the per-subscription
-//! numbering of the reference (COMPAT D10), and the one-resume rule for gaps.
+//! numbering of the reference ([D10]), and the one-resume rule for gaps.
+//!
+//! [D10]: crate::compat#d10--subscribed-events
 
 use super::event::SeqSpace;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -8,9 +10,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SubNumbering {
     Unknown,
-    /// In the session's numbering (D10, spec).
+    /// In the session's numbering ([D10], spec).
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     Session,
-    /// Restarting at 1 after `job.subscribed` (D10, reference); the last seen.
+    /// Restarting at 1 after `job.subscribed` ([D10], reference); the last seen.
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     Own(u64),
 }
 
@@ -147,7 +153,9 @@ impl EndedJobs {
         self.set.insert(job_id.to_owned());
     }
 
-    /// The job may legitimately end again (D27 resubmit, or a new subscription).
+    /// The job may legitimately end again ([D27] resubmit, or a new subscription).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub fn rearm(&mut self, job_id: &str) {
         if self.set.remove(job_id) {
             self.order.retain(|j| j != job_id);

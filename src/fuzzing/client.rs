@@ -223,8 +223,11 @@ fn runtime_frame(u: &mut Unstructured<'_>, c: &ClientSession, chk: &ClientChecke
 /// Drives a [`ClientSession`] with arbitrary runtime frames (structured and raw), commands,
 /// connects, drops and time steps. Panics only if an invariant breaks: `handle_frame`
 /// never panics; delivered `event_seq` is strictly increasing (per numbering space); at
-/// most one terminal per job except the copy an idempotent resubmit asks for (COMPAT D27);
-/// nothing gated is sent outside the negotiated features (D26); every frame sent round-trips.
+/// most one terminal per job except the copy an idempotent resubmit asks for ([D27]);
+/// nothing gated is sent outside the negotiated features ([D26]); every frame sent round-trips.
+///
+/// [D27]: crate::compat#d27--idempotent-resubmit
+/// [D26]: crate::compat#d26--non-negotiated-features
 pub fn client_steps(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let mut cfg = ClientConfig::named("fuzz", "0.0.0", "token");

@@ -273,7 +273,9 @@ fn outcome(u: &mut Unstructured<'_>, e: &Effect) -> arbitrary::Result<EffectOutc
 
 /// Checks every transmitted frame: it re-decodes; per connection `event_seq` is gap-free;
 /// nothing of a job follows its terminal on a connection (except a `job.subscribed` reset or
-/// an idempotent resubmit's copy of the terminal, D27).
+/// an idempotent resubmit's copy of the terminal, [D27]).
+///
+/// [D27]: crate::compat#d27--idempotent-resubmit
 fn check(rt: &mut Runtime, w: &mut World) {
     while let Some((conn, f)) = rt.poll_transmit() {
         let bytes = f.encode();

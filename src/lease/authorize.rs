@@ -1,4 +1,7 @@
-//! The lease gate (spec §9.3, WIRE.md §14.3, COMPAT D29, D30).
+//! The lease gate (spec §9.3, [D29], [D30]).
+//!
+//! [D29]: crate::compat#d29--globs
+//! [D30]: crate::compat#d30--expiry
 
 use super::budget::{BudgetCounters, first_exhausted};
 use super::namespace::prepare;
@@ -25,19 +28,22 @@ impl Operation {
     }
 }
 
-/// Decides whether `lease` allows `op` at `wall_now`, checking in this order (WIRE.md
-/// §14.3):
+/// Decides whether `lease` allows `op` at `wall_now`, checking in this order (spec
+/// §9.3):
 ///
-/// 1. `expires_at` reached (`wall_now >= expires_at`) ⇒ `LEASE_EXPIRED` (D30: on every call);
+/// 1. `expires_at` reached (`wall_now >= expires_at`) ⇒ `LEASE_EXPIRED` ([D30]: on every call);
 /// 2. no pattern of the namespace matches ⇒ `PERMISSION_DENIED`, with the reference's
 ///    message `operation fs.read:/etc/passwd not permitted by lease`. `fs.*` targets are
-///    normalised first and a relative, NUL-bearing or escaping path is denied (D29);
+///    normalised first and a relative, NUL-bearing or escaping path is denied ([D29]);
 ///    `net.fetch` targets are matched by URL parts; `cost.budget` grants no operation;
 /// 3. a budget counter ≤ 0 ⇒ `BUDGET_EXHAUSTED`, message
 ///    `budget for USD exhausted (remaining=-0.20)`. The counters are `counters` when given,
 ///    else the lease's initial budget (so `USD:0` is exhausted from the start).
 ///
 /// Every error has `retryable: false` ([`LeaseError::to_error_payload`]).
+///
+/// [D30]: crate::compat#d30--expiry
+/// [D29]: crate::compat#d29--globs
 pub fn authorize(
     wall_now: &Timestamp,
     lease: &Lease,

@@ -1,4 +1,7 @@
-//! Exact budget counters and cost metrics (spec §9.6, WIRE.md §14.5, COMPAT D12, D31).
+//! Exact budget counters and cost metrics (spec §9.6, [D12], [D31]).
+//!
+//! [D12]: crate::compat#d12--budget-echo
+//! [D31]: crate::compat#d31--negative-cost
 
 use super::{LeaseError, invalid};
 use crate::wire::{Amount, Budget, Decimal, MetricBody, MetricValue};
@@ -13,7 +16,9 @@ fn report_step() -> Decimal {
 }
 
 /// Sums `cost.budget` amounts per currency in first-seen order, keeping the largest scale.
-/// Invalid amounts or an overflowing sum are `INVALID_REQUEST` (D18).
+/// Invalid amounts or an overflowing sum are `INVALID_REQUEST` ([D18]).
+///
+/// [D18]: crate::compat#d18--validation-failures
 pub(super) fn sum_amounts(patterns: &[String]) -> Result<Budget, LeaseError> {
     let mut budget = Budget::default();
     for p in patterns {
@@ -37,10 +42,12 @@ pub enum CostOutcome {
     Applied {
         /// The currency.
         currency: String,
-        /// The counter after the cost (may be negative, D31).
+        /// The counter after the cost (may be negative, [D31]).
+        ///
+        /// [D31]: crate::compat#d31--negative-cost
         remaining: Decimal,
         /// The `cost.budget.remaining` metric to emit right after the cost metric, or `None`
-        /// when the counter moved by less than 0.0001 since the last one (WIRE.md §14.5).
+        /// when the counter moved by less than 0.0001 since the last one (spec §9.6).
         remaining_metric: Option<MetricBody>,
     },
 }
@@ -74,11 +81,13 @@ impl BudgetCounters {
 
     /// Applies a metric. A `cost.*` metric whose `unit` is a budgeted currency decrements
     /// that counter by exactly its value (a JSON number or a decimal string). A negative or
-    /// unreadable cost is refused with `INVALID_REQUEST` and changes nothing (D31); the caller
+    /// unreadable cost is refused with `INVALID_REQUEST` and changes nothing ([D31]); the caller
     /// then emits nothing. A counter may go below zero: costs are never refused for being
     /// too large, exhaustion is found at the next [`authorize`](super::authorize).
     ///
     /// The runtime must not feed back the remaining metrics it emits itself.
+    ///
+    /// [D31]: crate::compat#d31--negative-cost
     pub fn apply_cost(&mut self, metric: &MetricBody) -> Result<CostOutcome, LeaseError> {
         let Some(currency) = metric.unit.as_deref() else {
             return Ok(CostOutcome::NotCost);

@@ -1,4 +1,4 @@
-//! Segment-aware globs and a sound inclusion check between them (COMPAT D29, spec §9.4).
+//! Segment-aware globs and a sound inclusion check between them ([D29], spec §9.4).
 //!
 //! # Syntax and meaning
 //!
@@ -11,7 +11,7 @@
 //! | anything else | itself, case-sensitively |
 //!
 //! Class syntax follows `fnmatch`, so leases written for the reference keep their meaning
-//! wherever D29 does not change it on purpose: a `]` right after `[` or `[!` is a member, a `-`
+//! wherever [D29] does not change it on purpose: a `]` right after `[` or `[!` is a member, a `-`
 //! first or last is a member, `^` is an ordinary member, a reversed range such as `z-a` is
 //! empty, and a `[` without a closing `]` is a literal `[`. There are no escapes and no `{a,b}`
 //! alternation. A pattern matches the **whole** target. So `/p/*` matches `/p/a` but not
@@ -46,6 +46,8 @@
 //! pessimistic (`?*` does not cover `*?` although both mean "one or more"), which only ever
 //! refuses a delegation. The search is a reachability over `(parent position, child
 //! position)` pairs, so it costs at most `(|parent|+1)·(|child|+1)` steps.
+//!
+//! [D29]: crate::compat#d29--globs
 
 use std::fmt;
 

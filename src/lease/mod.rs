@@ -1,5 +1,5 @@
 //! Leases: capability grammar, path-safe globs, subset, expiry and exact budgets (spec §9,
-//! WIRE.md §14, COMPAT D12, D18, D28–D31).
+//! [D12], [D18], [D28]–[D31]).
 //!
 //! - [`Lease::parse`] validates a requested [`LeaseMap`] and its [`LeaseConstraints`].
 //! - [`authorize`] is the gate the runtime calls before every authority-bearing operation:
@@ -14,7 +14,7 @@
 //!
 //! | namespace | patterns | targets |
 //! |---|---|---|
-//! | `fs.read`, `fs.write` | [`Glob`]s | normalised first ([`normalize_path`]); relative, NUL, `\` or escaping targets are denied (D29) |
+//! | `fs.read`, `fs.write` | [`Glob`]s | normalised first ([`normalize_path`]); relative, NUL, `\` or escaping targets are denied ([D29]) |
 //! | `net.fetch` | `scheme://host[:port][/path-glob]`; host exact or `*.suffix` (one or more labels); a malformed pattern is `INVALID_REQUEST` | scheme, host (case-insensitive) and port (default filled in) compared exactly, the normalised path matched as a [`Glob`]; query and fragment ignored; userinfo, `%2e`/`%2f`/`%5c`/`%00`, `\`, whitespace and control characters denied |
 //! | `tool.call`, `agent.delegate`, `model.use`, `x-vendor.*` | [`Glob`]s | matched as given |
 //! | `cost.budget` | amounts `CUR:decimal`, summed per currency | grants no operation |
@@ -22,6 +22,12 @@
 //! Every lease error has `retryable: false`. The cost of the checks is bounded by
 //! [`MAX_PATTERN_BYTES`], [`MAX_LEASE_PATTERNS`], [`MAX_LEASE_PATTERN_BYTES`] and
 //! [`MAX_TARGET_BYTES`]: matching is `O(pattern · target)`, inclusion `O(parent · child)`.
+//!
+//! [D12]: crate::compat#d12--budget-echo
+//! [D18]: crate::compat#d18--validation-failures
+//! [D28]: crate::compat#d28--delegation
+//! [D31]: crate::compat#d31--negative-cost
+//! [D29]: crate::compat#d29--globs
 
 mod authorize;
 mod budget;
@@ -69,8 +75,10 @@ impl LeaseError {
         }
     }
 
-    /// The error as a wire payload, with `retryable: false` (D18: lease validation failures
+    /// The error as a wire payload, with `retryable: false` ([D18]: lease validation failures
     /// are `INVALID_REQUEST`, never the reference's retryable `INTERNAL_ERROR`).
+    ///
+    /// [D18]: crate::compat#d18--validation-failures
     pub fn to_error_payload(&self) -> ErrorPayload {
         let mut p = ErrorPayload::new(self.code.clone(), self.message.clone());
         p.retryable = false;
@@ -111,8 +119,10 @@ impl Lease {
     /// Validates a lease request: every namespace is reserved or `x-vendor.*`, every pattern
     /// parses for its namespace and contains no NUL, `cost.budget` holds valid amounts
     /// (summed per currency, scale kept), a namespace appears once, and the size limits hold.
-    /// Any failure is `INVALID_REQUEST` (D18). Whether `expires_at` lies in the future is
+    /// Any failure is `INVALID_REQUEST` ([D18]). Whether `expires_at` lies in the future is
     /// checked separately ([`Lease::check_expires_in_future`]), as it needs the time.
+    ///
+    /// [D18]: crate::compat#d18--validation-failures
     pub fn parse(
         map: &LeaseMap,
         constraints: Option<&LeaseConstraints>,
@@ -186,7 +196,9 @@ impl Lease {
     }
 
     /// The initial budget counters: each currency's amounts summed, scale kept
-    /// (`["USD:1.00","USD:2.5"]` gives `USD:3.50`, D12). `None` without `cost.budget`.
+    /// (`["USD:1.00","USD:2.5"]` gives `USD:3.50`, [D12]). `None` without `cost.budget`.
+    ///
+    /// [D12]: crate::compat#d12--budget-echo
     pub fn budget(&self) -> Option<Budget> {
         self.budget.clone()
     }

@@ -1,4 +1,4 @@
-//! Capability namespaces (spec §9.2, WIRE.md §14.1) and the pattern kind each one takes.
+//! Capability namespaces (spec §9.2) and the pattern kind each one takes.
 
 use super::glob::Glob;
 use super::net::{UrlPattern, UrlTarget};
@@ -24,7 +24,9 @@ pub const COST_BUDGET: &str = "cost.budget";
 /// How a namespace's patterns read and its targets are prepared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// `fs.read`, `fs.write`: path globs over normalised targets (D29).
+    /// `fs.read`, `fs.write`: path globs over normalised targets ([D29]).
+    ///
+    /// [D29]: crate::compat#d29--globs
     Fs,
     /// `net.fetch`: URL patterns.
     Net,

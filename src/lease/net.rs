@@ -1,4 +1,4 @@
-//! `net.fetch` patterns and targets: URLs compared by parts (COMPAT D29).
+//! `net.fetch` patterns and targets: URLs compared by parts ([D29]).
 //!
 //! A pattern is `scheme://host[:port][/path-glob]`. Scheme and host are compared
 //! case-insensitively and exactly; a host written `*.example.com` stands for one or more
@@ -12,6 +12,8 @@
 //! (`https://a@b/`), an invalid host, whitespace or control characters, a `\` in the path, and
 //! percent-encoded `.`, `/`, `\` or NUL (`%2e`, `%2f`, `%5c`, `%00`), which some servers
 //! decode into separators or dot segments after we have matched.
+//!
+//! [D29]: crate::compat#d29--globs
 
 use super::glob::Glob;
 use super::path::normalize_path;

@@ -1,4 +1,4 @@
-//! Filesystem target normalisation (COMPAT D29).
+//! Filesystem target normalisation ([D29]).
 //!
 //! The reference matches raw targets, so `/project/*` matches `/project/../etc/passwd`. We
 //! resolve the path first and match the result: `.` segments and repeated `/` vanish, `..`
@@ -6,13 +6,17 @@
 //! whose `..` would climb above `/` is refused outright. A trailing `/` is dropped (`/p/a/` is
 //! `/p/a`). The result is absolute, has no empty, `.` or `..` segment, and is its own
 //! normalisation.
+//!
+//! [D29]: crate::compat#d29--globs
 
 use super::LeaseError;
 use crate::wire::ErrorCode;
 
-/// Normalises an `fs.*` target (D29), or explains why it must be denied
+/// Normalises an `fs.*` target ([D29]), or explains why it must be denied
 /// (`PERMISSION_DENIED`): a relative path, a NUL, a `\` (a separator on some hosts, so it
 /// could hide a `..`), or a `..` that climbs above `/`.
+///
+/// [D29]: crate::compat#d29--globs
 pub fn normalize_path(target: &str) -> Result<String, LeaseError> {
     let deny = |why: &str| {
         LeaseError::new(

@@ -1,4 +1,6 @@
-//! Delegation: the §9.4 subset rule and what a child inherits (COMPAT D28).
+//! Delegation: the §9.4 subset rule and what a child inherits ([D28]).
+//!
+//! [D28]: crate::compat#d28--delegation
 
 use super::{Lease, LeaseError};
 use crate::wire::{Budget, ErrorCode};

@@ -37,7 +37,9 @@ impl AgentSpec {
             .or_else(|| self.versions.first().map(String::as_str))
     }
 
-    /// The welcome inventory entry: rich with `agent_versions`, a bare name without (D24).
+    /// The welcome inventory entry: rich with `agent_versions`, a bare name without ([D24]).
+    ///
+    /// [D24]: crate::compat#d24--welcome
     pub fn info(&self, rich: bool) -> AgentInfo {
         if rich {
             AgentInfo::Versions {
@@ -54,7 +56,9 @@ impl AgentSpec {
 /// Who may observe (list and subscribe to) whose jobs.
 ///
 /// Every principal always sees its own jobs; `observers` additionally see every job. Nobody
-/// but the submitting session may cancel (D7).
+/// but the submitting session may cancel ([D7]).
+///
+/// [D7]: crate::compat#d7--who-may-cancel
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObserverPolicy {
     /// Principals that may list and subscribe to every job.
@@ -72,8 +76,10 @@ impl ObserverPolicy {
 /// documented on its field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bounds {
-    /// Largest inbound frame (D35). Over it: WebSocket close 1009 without an error frame;
+    /// Largest inbound frame ([D35]). Over it: WebSocket close 1009 without an error frame;
     /// stdio `session.error INVALID_REQUEST` then close. The session stays resumable.
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     pub max_frame_bytes: usize,
     /// Live frames queued for one connection and not yet polled. Over it the connection is
     /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
@@ -87,7 +93,9 @@ pub struct Bounds {
     /// `session.bye` (then the oldest are dropped) or its resume window ends. With a durable
     /// store: over it the oldest durable events leave the ring (the store keeps them), and
     /// the not-yet-durable backlog reaching it holds the jobs the same way. A resume below
-    /// what is kept (and not in a store) gets `RESUME_WINDOW_EXPIRED` (D5).
+    /// what is kept (and not in a store) gets `RESUME_WINDOW_EXPIRED` ([D5]).
+    ///
+    /// [D5]: crate::compat#d5--ack
     pub max_ring_events: usize,
     /// Encoded bytes kept per session ring; same outcome as `max_ring_events`.
     pub max_ring_bytes: usize,

@@ -12,7 +12,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
-/// The transport a connection runs over; decides the oversize-frame outcome (D35).
+/// The transport a connection runs over; decides the oversize-frame outcome ([D35]).
+///
+/// [D35]: crate::compat#d35--frame-size
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransportKind {
     /// One envelope per WebSocket text message.
@@ -30,13 +32,19 @@ pub struct EffectId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// After `session.bye` or `session.close` (D1): WebSocket 1000.
+    /// After `session.bye` or `session.close` ([D1]): WebSocket 1000.
+    ///
+    /// [D1]: crate::compat#d1--close
     Normal,
     /// A handshake failure (bad first frame, bad token, refused resume): WebSocket 1000.
     HandshakeFailed,
-    /// An inbound frame over the size cap (D35): WebSocket 1009.
+    /// An inbound frame over the size cap ([D35]): WebSocket 1009.
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     FrameTooLarge,
-    /// Nothing received for two heartbeat intervals (D25): WebSocket 1000.
+    /// Nothing received for two heartbeat intervals ([D25]): WebSocket 1000.
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     HeartbeatLost,
     /// The connection's transmit queue overflowed: WebSocket 1008.
     SlowConsumer,

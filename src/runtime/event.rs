@@ -12,11 +12,15 @@ use serde_json::Value;
 #[non_exhaustive]
 pub enum AgentEvent {
     /// An event of any kind. A `metric` whose name starts with `cost.` and whose unit is a
-    /// budgeted currency decrements the budget (a negative cost is refused, D31); a
+    /// budgeted currency decrements the budget (a negative cost is refused, [D31]); a
     /// `result_chunk` body is treated as [`AgentEvent::ResultChunk`].
+    ///
+    /// [D31]: crate::compat#d31--negative-cost
     Event(EventBody),
     /// One chunk of a streamed result; the runtime assigns `result_id` and checks order and
-    /// caps (D32).
+    /// caps ([D32]).
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     ResultChunk {
         /// 0-based position.
         chunk_seq: u64,
@@ -30,7 +34,9 @@ pub enum AgentEvent {
     /// Successful end. After chunks, `result` must be `None` and the terminal carries
     /// `result_id` and `result_size`; `summary` is only sent for a streamed result.
     Result {
-        /// The inline result (`None` or `Some(Null)`: no `result` key, D34).
+        /// The inline result (`None` or `Some(Null)`: no `result` key, [D34]).
+        ///
+        /// [D34]: crate::compat#d34--null-result
         result: Option<Value>,
         /// Description of a streamed result.
         summary: Option<String>,
@@ -44,7 +50,9 @@ pub enum AgentEvent {
         /// `None`: the code's default.
         retryable: Option<bool>,
     },
-    /// A delegation (§10, D28): start a child job with a subset lease.
+    /// A delegation (§10, [D28]): start a child job with a subset lease.
+    ///
+    /// [D28]: crate::compat#d28--delegation
     Delegate {
         /// The child agent.
         agent: AgentRef,
@@ -97,7 +105,9 @@ pub enum RuntimeEvent {
         /// The session.
         session_id: SessionId,
     },
-    /// A connection's heartbeat was lost (D25); it is being closed.
+    /// A connection's heartbeat was lost ([D25]); it is being closed.
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     HeartbeatLost {
         /// The connection.
         conn: ConnId,
@@ -164,7 +174,9 @@ pub enum RuntimeEvent {
         /// The code the agent got.
         code: ErrorCode,
     },
-    /// A running job reached its lease's `expires_at` and was ended `LEASE_EXPIRED` (D30).
+    /// A running job reached its lease's `expires_at` and was ended `LEASE_EXPIRED` ([D30]).
+    ///
+    /// [D30]: crate::compat#d30--expiry
     LeaseExpired {
         /// The job.
         job_id: JobId,

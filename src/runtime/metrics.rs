@@ -58,9 +58,13 @@ pub struct RuntimeMetrics {
     pub operations_lease_expired: u64,
     /// Operations refused `BUDGET_EXHAUSTED` at the gate.
     pub operations_budget_exhausted: u64,
-    /// Running jobs ended `LEASE_EXPIRED` by the expiry watchdog (D30).
+    /// Running jobs ended `LEASE_EXPIRED` by the expiry watchdog ([D30]).
+    ///
+    /// [D30]: crate::compat#d30--expiry
     pub leases_expired: u64,
-    /// Connections closed for a lost heartbeat (D25).
+    /// Connections closed for a lost heartbeat ([D25]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     pub heartbeats_lost: u64,
     /// Credentials that could not be revoked.
     pub revocations_failed: u64,

@@ -209,7 +209,9 @@ impl Runtime {
     }
 
     /// A transport connection ended (for any reason). Its session becomes resumable for the
-    /// resume window; its jobs keep running (§6.7, D3).
+    /// resume window; its jobs keep running (§6.7, [D3]).
+    ///
+    /// [D3]: crate::compat#d3--resume-of-a-running-job
     pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
         self.clamp(now);
         self.detach_session_of(conn);
@@ -271,7 +273,9 @@ impl Runtime {
         }
     }
 
-    /// D35: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
+    /// Decision [D35]: over the cap, WebSocket closes 1009 silently; stdio answers, then closes.
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     fn oversized(&mut self, now: Instant, conn: ConnId, kind: TransportKind, len: usize) {
         if kind == TransportKind::Stdio {
             let err = ErrorPayload::new(

@@ -20,9 +20,13 @@ pub(super) enum TimerKey {
     Heartbeat(ConnId),
     /// A detached session's resume window.
     ResumeWindow(String),
-    /// A job's `max_runtime_sec` (D8).
+    /// A job's `max_runtime_sec` ([D8]).
+    ///
+    /// [D8]: crate::compat#d8--timeout
     MaxRuntime(String),
-    /// A job's lease `expires_at` (D30).
+    /// A job's lease `expires_at` ([D30]).
+    ///
+    /// [D30]: crate::compat#d30--expiry
     LeaseExpiry(String),
     /// Retry revoking a credential: (job, credential).
     RevokeRetry(String, String),

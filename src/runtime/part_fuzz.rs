@@ -2,18 +2,21 @@
 //! part is driven by arbitrary operations and checked after every one against a plain model
 //! of what it must hold. A broken invariant panics, which is what the fuzzer looks for.
 //!
-//! - the session event ring ([`EventRing`], D5): seqs kept in order and freed as a prefix;
+//! - the session event ring ([`EventRing`], [D5]): seqs kept in order and freed as a prefix;
 //!   dropping the oldest holds both caps; under backpressure no undelivered event and
 //!   nothing in the margin is evicted, over a cap only those remain at the front, and the
 //!   ring is full exactly when the undelivered events reach a cap; no silent gap — every
 //!   seq after `freed_through` that was pushed is still kept and replayed by `after`;
 //! - the subscriptions part ([`Subscriptions`]): both directions agree with a set of
 //!   (session, job) pairs, in subscription order;
-//! - a streamed result ([`ChunkState`], D32): what leaves is `chunk_seq` 0, 1, 2, … with no
+//! - a streamed result ([`ChunkState`], [D32]): what leaves is `chunk_seq` 0, 1, 2, … with no
 //!   gap, at most one `more:false` and nothing after it, each chunk and the total within the
 //!   caps, and a refused chunk is never sent.
 //!
 //! Like the flows, this module may use every part; nothing in the runtime imports it.
+//!
+//! [D5]: crate::compat#d5--ack
+//! [D32]: crate::compat#d32--chunk-order
 
 use super::encoding::Scratch;
 use super::jobs::chunks::{Chunk, ChunkLimits, ChunkState};

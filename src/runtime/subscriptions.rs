@@ -1,9 +1,12 @@
-//! The subscriptions part (§7.6, D9, D10): which sessions follow which jobs, both ways. The
+//! The subscriptions part (§7.6, [D9], [D10]): which sessions follow which jobs, both ways. The
 //! submitting session is never in here: a job's own session always gets its frames.
 //!
 //! Only live jobs have subscribers: the parent ends a job's subscriptions at its terminal
 //! frame ([`Subscriptions::end_job`]) and a session's when its resume window elapses
 //! ([`Subscriptions::end_session`]).
+//!
+//! [D9]: crate::compat#d9--job-subscribed
+//! [D10]: crate::compat#d10--subscribed-events
 
 use super::fxhash::FxHashMap;
 

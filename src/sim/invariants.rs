@@ -17,7 +17,9 @@ pub struct StreamModel {
     pub last_seq: u64,
     /// Jobs whose terminal was delivered in the session space.
     pub ended: BTreeSet<JobId>,
-    /// Idempotent submits sent: each allows one copied terminal (D27).
+    /// Idempotent submits sent: each allows one copied terminal ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub copies_allowed: u32,
     /// Per subscribed job: last subscription-space `event_seq` and whether it ended.
     pub subs: BTreeMap<JobId, (u64, bool)>,
@@ -59,7 +61,9 @@ impl Checker {
         }
     }
 
-    /// D26: a frame the runtime sends on `conn` stays inside the negotiated features.
+    /// Decision [D26]: a frame the runtime sends on `conn` stays inside the negotiated features.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn runtime_frame(&mut self, conn: ConnId, frame: &Frame, requested: FeatureSet) {
         if let Message::Welcome(w) = &frame.message {
             let offered = w.capabilities.features.clone().unwrap_or_default();
@@ -88,7 +92,9 @@ impl Checker {
         }
     }
 
-    /// D26: a frame the client sends stays inside its negotiated features.
+    /// Decision [D26]: a frame the client sends stays inside its negotiated features.
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn client_frame(&mut self, slot: usize, client: &ClientSession, frame: &Frame) {
         let gate = match &frame.message {
             Message::Ack(_) => Some(Feature::Ack),

@@ -1,4 +1,6 @@
-//! Agent references `name[@version]` (spec §7.5, COMPAT D23).
+//! Agent references `name[@version]` (spec §7.5, [D23]).
+//!
+//! [D23]: crate::compat#d23--agent-grammar
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -48,7 +50,9 @@ fn version_ok(s: &str) -> bool {
 
 impl AgentRef {
     /// Parses `name` or `name@version`, accepting the union of the spec's and the reference's
-    /// grammars (D23).
+    /// grammars ([D23]).
+    ///
+    /// [D23]: crate::compat#d23--agent-grammar
     pub fn parse(s: &str) -> Result<Self, AgentRefError> {
         let (name, version) = match s.split_once('@') {
             Some((n, v)) => (n, Some(v)),

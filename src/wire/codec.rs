@@ -2,8 +2,12 @@
 //!
 //! Decoding never panics and never buffers more than the frame it is given, which the host
 //! must already have bounded by [`Limits::max_frame_bytes`] (checked again here). Every
-//! failure maps to `INVALID_REQUEST` (COMPAT D18, D19) and names the envelope id when one
-//! could be read, so the answer can carry `request_id` (D20).
+//! failure maps to `INVALID_REQUEST` ([D18], [D19]) and names the envelope id when one
+//! could be read, so the answer can carry `request_id` ([D20]).
+//!
+//! [D18]: crate::compat#d18--validation-failures
+//! [D19]: crate::compat#d19--malformed-frame-after-hello
+//! [D20]: crate::compat#d20--error-correlation
 
 use super::cowstr::CowStr;
 use super::error::{ErrorCode, ErrorPayload};
@@ -15,7 +19,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::fmt;
 
-/// Default inbound frame cap: 1 MiB (D35).
+/// Default inbound frame cap: 1 MiB ([D35]).
+///
+/// [D35]: crate::compat#d35--frame-size
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
 
 /// Size limits applied while decoding.
@@ -37,7 +43,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeErrorKind {
-    /// Larger than [`Limits::max_frame_bytes`] (D35).
+    /// Larger than [`Limits::max_frame_bytes`] ([D35]).
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     TooLarge {
         /// The frame's size.
         size: usize,
@@ -62,7 +70,9 @@ pub enum DecodeErrorKind {
 pub struct DecodeError {
     /// The failure class.
     pub kind: DecodeErrorKind,
-    /// The envelope id, when it could be read (D20).
+    /// The envelope id, when it could be read ([D20]).
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     pub request_id: Option<RequestId>,
     /// The message type, when it could be read.
     pub message_type: Option<MessageType>,
@@ -80,13 +90,18 @@ impl DecodeError {
         }
     }
 
-    /// The §12 code to answer with: always `INVALID_REQUEST` (D18, D19).
+    /// The §12 code to answer with: always `INVALID_REQUEST` ([D18], [D19]).
+    ///
+    /// [D18]: crate::compat#d18--validation-failures
+    /// [D19]: crate::compat#d19--malformed-frame-after-hello
     pub fn code(&self) -> ErrorCode {
         ErrorCode::InvalidRequest
     }
 
     /// The `session.error` payload to answer with: `retryable: false`, no details, and
-    /// `request_id` naming the failing frame when its id could be read (D20).
+    /// `request_id` naming the failing frame when its id could be read ([D20]).
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     pub fn to_error_payload(&self) -> ErrorPayload {
         let p = ErrorPayload::new(self.code(), self.message.clone());
         match &self.request_id {
@@ -97,7 +112,9 @@ impl DecodeError {
 }
 
 /// The envelope as first read: every field optional so that one bad field still lets the
-/// others (above all `id`, for D20) be read.
+/// others (above all `id`, for [D20]) be read.
+///
+/// [D20]: crate::compat#d20--error-correlation
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
     #[serde(borrow, default)]
@@ -273,7 +290,9 @@ impl<'de> Deserialize<'de> for FastEnvelope<'de> {
 }
 
 /// The checked path: every field read separately so that one bad field still lets `id` be
-/// reported (D20).
+/// reported ([D20]).
+///
+/// [D20]: crate::compat#d20--error-correlation
 fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     if bytes.len() > limits.max_frame_bytes {
         return Err(DecodeError::new(
@@ -449,7 +468,7 @@ fn decode_checked(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     })
 }
 
-/// Range checks the schema cannot express (WIRE.md §5–§12); failures are `INVALID_REQUEST`.
+/// Range checks the schema cannot express (spec §6.1–§7); failures are `INVALID_REQUEST`.
 fn validate(m: &Message) -> Result<(), String> {
     match m {
         Message::Hello(h) if h.auth.scheme != "bearer" => Err(format!(

@@ -1,4 +1,6 @@
-//! Exact decimal amounts for `cost.budget` (WIRE.md §14.5, COMPAT D12). Never `f64`.
+//! Exact decimal amounts for `cost.budget` (spec §9.6, [D12]). Never `f64`.
+//!
+//! [D12]: crate::compat#d12--budget-echo
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -90,7 +92,9 @@ impl Decimal {
     }
 
     /// Parses a JSON number's text (`5.0`, `1e-7`, `-0.25`) exactly, as when a peer sends a
-    /// budget as a number (D12).
+    /// budget as a number ([D12]).
+    ///
+    /// [D12]: crate::compat#d12--budget-echo
     pub fn from_json_number(n: &serde_json::Number) -> Result<Self, DecimalError> {
         let text = n.to_string();
         let (base, exp) = match text.find(['e', 'E']) {
@@ -146,7 +150,7 @@ impl Decimal {
         self.mantissa < 0
     }
 
-    /// `true` when ≤ 0, i.e. an exhausted budget counter (WIRE.md §14.5).
+    /// `true` when ≤ 0, i.e. an exhausted budget counter (spec §9.6).
     pub fn is_exhausted(&self) -> bool {
         self.mantissa <= 0
     }
@@ -206,7 +210,7 @@ impl std::str::FromStr for Decimal {
     }
 }
 
-/// A budget amount `CURRENCY:value`, e.g. `USD:5.00` (WIRE.md §14.5).
+/// A budget amount `CURRENCY:value`, e.g. `USD:5.00` (spec §9.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Amount {
     /// 1–10 alphanumerics starting with a letter.
@@ -249,7 +253,9 @@ impl fmt::Display for Amount {
 /// Per-currency budget counters as echoed in `job.accepted.budget` and `job.subscribed.budget`.
 ///
 /// Emitted in the reference form `{"USD":"USD:5.00"}`; the spec's `{"USD":5.0}` is accepted
-/// too (COMPAT D12). Currencies keep their first-seen order.
+/// too ([D12]). Currencies keep their first-seen order.
+///
+/// [D12]: crate::compat#d12--budget-echo
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Budget(pub Vec<(String, Decimal)>);
 

@@ -26,9 +26,15 @@ pub enum ErrorCode {
     Cancelled,
     /// Job exceeded `max_runtime_sec`.
     Timeout,
-    /// Resume attempted after the buffer window closed (D5, D38).
+    /// Resume attempted after the buffer window closed ([D5], [D38]).
+    ///
+    /// [D5]: crate::compat#d5--ack
+    /// [D38]: crate::compat#d38--error-codes
     ResumeWindowExpired,
-    /// Peer detected counterparty disconnection (local to each side, D25, D38).
+    /// Peer detected counterparty disconnection (local to each side, [D25], [D38]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
+    /// [D38]: crate::compat#d38--error-codes
     HeartbeatLost,
     /// The lease's `expires_at` was reached.
     LeaseExpired,
@@ -95,7 +101,7 @@ impl ErrorCode {
             .unwrap_or_else(|| ErrorCode::Other(s.to_owned()))
     }
 
-    /// The default `retryable` flag: `true` only for `INTERNAL_ERROR` (§12, WIRE.md §11.2).
+    /// The default `retryable` flag: `true` only for `INTERNAL_ERROR` (§12).
     pub fn retryable(&self) -> bool {
         matches!(self, ErrorCode::InternalError)
     }
@@ -135,8 +141,11 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// Deserializes a present field into `Some`, keeping an explicit JSON `null` as `Some(Null)`.
 ///
 /// Used with `#[serde(default)]`, so an absent field stays `None`. This is how a decoded
-/// `session.error` keeps the `"details": null` it arrived with (D21) and a `job.result`
-/// keeps an explicit `"result": null` (D34).
+/// `session.error` keeps the `"details": null` it arrived with ([D21]) and a `job.result`
+/// keeps an explicit `"result": null` ([D34]).
+///
+/// [D21]: crate::compat#d21--error-details
+/// [D34]: crate::compat#d34--null-result
 pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
@@ -150,16 +159,20 @@ pub struct ErrorPayload {
     pub message: String,
     /// Whether a retry may succeed.
     pub retryable: bool,
-    /// Extra structured detail. `None` omits the key (what the core emits, D21); a decoded
+    /// Extra structured detail. `None` omits the key (what the core emits, [D21]); a decoded
     /// `"details": null` is kept as `Some(Value::Null)` and re-encoded as such.
+    ///
+    /// [D21]: crate::compat#d21--error-details
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub details: Option<Value>,
-    /// The envelope id of the request that failed (D20); absent on session-level failures
+    /// The envelope id of the request that failed ([D20]); absent on session-level failures
     /// and on every error the reference emits.
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<RequestId>,
 }
@@ -177,13 +190,17 @@ impl ErrorPayload {
         }
     }
 
-    /// Names the failing request's envelope id (D20).
+    /// Names the failing request's envelope id ([D20]).
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     pub fn with_request_id(mut self, request_id: impl Into<RequestId>) -> Self {
         self.request_id = Some(request_id.into());
         self
     }
 
-    /// Adds a `details` object (omitted when `details` is empty, D21).
+    /// Adds a `details` object (omitted when `details` is empty, [D21]).
+    ///
+    /// [D21]: crate::compat#d21--error-details
     pub fn with_details(mut self, details: serde_json::Map<String, Value>) -> Self {
         self.details = if details.is_empty() {
             None

@@ -1,8 +1,10 @@
-//! `job.event` payloads: `{kind, ts, body}` with typed bodies (WIRE.md §13, COMPAT D14).
+//! `job.event` payloads: `{kind, ts, body}` with typed bodies (spec §8, [D14]).
 //!
 //! Bodies are agent data: every typed body keeps unknown fields in `extra` and re-encodes
 //! them unchanged; a kind this version does not know, or a known kind whose body does not fit
 //! its shape, is kept verbatim as [`EventBody::Other`].
+//!
+//! [D14]: crate::compat#d14--event-body-field-names
 
 use super::agent::AgentRef;
 use super::cowstr::CowStr;
@@ -23,7 +25,9 @@ use std::fmt;
 /// halves codec throughput).
 ///
 /// Field modes: `req` (required), `opt` (`Option<T>`, null reads as absent), `present`
-/// (`Option<Value>`, an explicit null kept as `Some(Null)`). Aliases are the spec's names (D14).
+/// (`Option<Value>`, an explicit null kept as `Some(Null)`). Aliases are the spec's names ([D14]).
+///
+/// [D14]: crate::compat#d14--event-body-field-names
 macro_rules! body {
     ($(#[$m:meta])* $name:ident { $($(#[doc = $fd:literal])* $f:ident : $t:ty = $mode:ident $([$($alias:literal),*])?),* $(,)? }) => {
         $(#[$m])*
@@ -120,7 +124,9 @@ body!(
 );
 
 body!(
-    /// `tool_call`: reference names, spec names accepted (D14).
+    /// `tool_call`: reference names, spec names accepted ([D14]).
+    ///
+    /// [D14]: crate::compat#d14--event-body-field-names
     ToolCallBody {
         /// Call id (spec: `call_id`).
         tool_call_id: String = req ["call_id"],
@@ -132,7 +138,9 @@ body!(
 );
 
 body!(
-    /// `tool_result`: `{tool_call_id, output}` or `{tool_call_id, error}` (D14).
+    /// `tool_result`: `{tool_call_id, output}` or `{tool_call_id, error}` ([D14]).
+    ///
+    /// [D14]: crate::compat#d14--event-body-field-names
     ToolResultBody {
         /// Call id (spec: `call_id`).
         tool_call_id: String = req ["call_id"],
@@ -172,7 +180,9 @@ body!(
 );
 
 body!(
-    /// `artifact_ref`: reference names, spec names accepted (D14).
+    /// `artifact_ref`: reference names, spec names accepted ([D14]).
+    ///
+    /// [D14]: crate::compat#d14--event-body-field-names
     ArtifactRefBody {
         /// Artifact id.
         artifact_id: Option<String> = opt,
@@ -190,7 +200,7 @@ body!(
 );
 
 body!(
-    /// `delegate`: `{child_job_id, agent, lease?, lease_constraints?}` (WIRE.md §15).
+    /// `delegate`: `{child_job_id, agent, lease?, lease_constraints?}` (spec §10).
     DelegateBody {
         /// The child job.
         child_job_id: JobId = req,
@@ -204,7 +214,9 @@ body!(
 );
 
 body!(
-    /// `progress`: `{current, total?, units?, message?}`; `current` any non-negative number (D33).
+    /// `progress`: `{current, total?, units?, message?}`; `current` any non-negative number ([D33]).
+    ///
+    /// [D33]: crate::compat#d33--progress-current
     ProgressBody {
         /// Work done so far.
         current: Number = req,
@@ -218,7 +230,7 @@ body!(
 );
 
 body!(
-    /// `result_chunk`: one piece of a streamed result (WIRE.md §13.4).
+    /// `result_chunk`: one piece of a streamed result (spec §8.4).
     ResultChunkBody {
         /// `res_…`
         result_id: String = req,

@@ -1,4 +1,4 @@
-//! Feature flags (WIRE.md §5.3): [`Feature`] names one, [`FeatureSet`] holds a set of them.
+//! Feature flags (spec §6.2): [`Feature`] names one, [`FeatureSet`] holds a set of them.
 //!
 //! The wire keeps strings: `session.hello`/`session.welcome` carry feature names, unknown
 //! names are ignored when negotiating, and a set's names are written in the canonical order
@@ -14,21 +14,37 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Feature {
-    /// `heartbeat`: `session.ping`/`session.pong` and the heartbeat interval (D25, D26).
+    /// `heartbeat`: `session.ping`/`session.pong` and the heartbeat interval ([D25], [D26]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
+    /// [D26]: crate::compat#d26--non-negotiated-features
     Heartbeat,
-    /// `ack`: `session.ack` frees the ring (D26).
+    /// `ack`: `session.ack` frees the ring ([D26]).
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     Ack,
-    /// `list_jobs`: `session.list_jobs` / `session.jobs` (D11).
+    /// `list_jobs`: `session.list_jobs` / `session.jobs` ([D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     ListJobs,
-    /// `subscribe`: `job.subscribe` / `job.unsubscribe` (D9).
+    /// `subscribe`: `job.subscribe` / `job.unsubscribe` ([D9]).
+    ///
+    /// [D9]: crate::compat#d9--job-subscribed
     Subscribe,
     /// `lease_expires_at`: `lease_constraints.expires_at`.
     LeaseExpiresAt,
-    /// `cost.budget`: budgets on leases and cost metrics (D30, D31).
+    /// `cost.budget`: budgets on leases and cost metrics ([D30], [D31]).
+    ///
+    /// [D30]: crate::compat#d30--expiry
+    /// [D31]: crate::compat#d31--negative-cost
     CostBudget,
-    /// `progress`: `progress` events (D33).
+    /// `progress`: `progress` events ([D33]).
+    ///
+    /// [D33]: crate::compat#d33--progress-current
     Progress,
-    /// `result_chunk`: streamed results (D32).
+    /// `result_chunk`: streamed results ([D32]).
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     ResultChunk,
     /// `agent_versions`: `name@version` agents and the rich inventory.
     AgentVersions,

@@ -1,14 +1,20 @@
 //! Identifiers: prefixed ULIDs minted from host-supplied time and entropy, envelope ids,
-//! trace ids (COMPAT D15, D16).
+//! trace ids ([D15], [D16]).
+//!
+//! [D15]: crate::compat#d15--trace-id
+//! [D16]: crate::compat#d16--envelope-ids
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use ulid::Ulid;
 
-/// The longest envelope id accepted on input (D16).
+/// The longest envelope id accepted on input ([D16]).
+///
+/// [D16]: crate::compat#d16--envelope-ids
 pub const MAX_ENVELOPE_ID_LEN: usize = 128;
 
-/// What an id names; decides its prefix (WIRE.md §3).
+/// What an id names; decides its prefix, the reference's: `sess_`, `job_`, `res_`, `rtk_`,
+/// `cred_`, none for envelope ids and ping nonces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IdKind {
     /// An envelope `id` or a ping nonce: a bare upper-case ULID.
@@ -260,16 +266,22 @@ string_id! {
 
 string_id! {
     /// A request, named by the envelope id of the frame that carried it; the `request_id` of
-    /// answers and errors (D20). Serde-transparent: on the wire it is the bare string.
+    /// answers and errors ([D20]). Serde-transparent: on the wire it is the bare string.
+    ///
+    /// [D20]: crate::compat#d20--error-correlation
     RequestId
 }
 
-/// `true` for an acceptable inbound envelope id: any non-empty string up to 128 chars (D16).
+/// `true` for an acceptable inbound envelope id: any non-empty string up to 128 chars ([D16]).
+///
+/// [D16]: crate::compat#d16--envelope-ids
 pub fn valid_envelope_id(id: &str) -> bool {
     !id.is_empty() && (id.len() <= MAX_ENVELOPE_ID_LEN || id.chars().count() <= MAX_ENVELOPE_ID_LEN)
 }
 
-/// A W3C trace id: 32 lower-case hex digits, not all zero (D15). Stored inline, no allocation.
+/// A W3C trace id: 32 lower-case hex digits, not all zero ([D15]). Stored inline, no allocation.
+///
+/// [D15]: crate::compat#d15--trace-id
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TraceId([u8; 32]);
 
@@ -301,7 +313,9 @@ fn is_hex_lower(s: &str, len: usize) -> bool {
 
 impl TraceId {
     /// Accepts a bare trace id, or a full `traceparent` header `VV-TRACEID-SPANID-FF`, whose
-    /// trace-id part is taken (D15).
+    /// trace-id part is taken ([D15]).
+    ///
+    /// [D15]: crate::compat#d15--trace-id
     pub fn parse(s: &str) -> Result<Self, TraceIdError> {
         // The bare form, as every frame carries it: one pass over a fixed-size array.
         if let Ok(id) = <[u8; 32]>::try_from(s.as_bytes()) {

@@ -1,4 +1,4 @@
-//! Job payloads: submit, accepted, cancel, result, error, subscribe (WIRE.md §9.2, §12, §14.7).
+//! Job payloads: submit, accepted, cancel, result, error, subscribe (spec §7.6, §7, §9.8).
 
 use super::agent::AgentRef;
 use super::decimal::Budget;
@@ -10,12 +10,12 @@ use super::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Longest accepted `idempotency_key` (WIRE.md §12.1).
+/// Longest accepted `idempotency_key` (spec §7.1).
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 /// Largest accepted `max_runtime_sec`.
 pub const MAX_RUNTIME_SEC: u32 = 86_400;
 
-/// `job.submit` payload (WIRE.md §12.1).
+/// `job.submit` payload (spec §7.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submit {
     /// `name` or `name@version`.
@@ -39,7 +39,9 @@ pub struct Submit {
     /// 1..=86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_runtime_sec: Option<u32>,
-    /// The parent job of a delegation (D28).
+    /// The parent job of a delegation ([D28]).
+    ///
+    /// [D28]: crate::compat#d28--delegation
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_job_id: Option<JobId>,
     /// The delegation id (extension).
@@ -67,7 +69,9 @@ impl Submit {
     }
 }
 
-/// Constraints of a provisioned credential: reference keys on output, spec keys accepted (D13).
+/// Constraints of a provisioned credential: reference keys on output, spec keys accepted ([D13]).
+///
+/// [D13]: crate::compat#d13--credential-constraints
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CredentialConstraints {
     /// Budget patterns (`cost_budget`, alias `cost.budget`).
@@ -91,7 +95,7 @@ pub struct CredentialConstraints {
     pub expires_at: Option<Timestamp>,
 }
 
-/// A provisioned credential (WIRE.md §14.7).
+/// A provisioned credential (spec §9.8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Credential {
     /// `cred_…`
@@ -111,7 +115,7 @@ pub struct Credential {
     pub constraints: Option<CredentialConstraints>,
 }
 
-/// `job.accepted` payload (WIRE.md §12.2).
+/// `job.accepted` payload (spec §7.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Accepted {
     /// The new job.
@@ -126,7 +130,9 @@ pub struct Accepted {
     /// Echoed verbatim when sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_constraints: Option<LeaseConstraints>,
-    /// Initial counters, reference string form (D12).
+    /// Initial counters, reference string form ([D12]).
+    ///
+    /// [D12]: crate::compat#d12--budget-echo
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
     /// Echoed when sent.
@@ -138,7 +144,9 @@ pub struct Accepted {
     /// Echoed from the submit envelope.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<TraceId>,
-    /// Only with `provisioned_credentials` (D26).
+    /// Only with `provisioned_credentials` ([D26]).
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Vec<Credential>>,
     /// The `job.submit` envelope id.
@@ -146,10 +154,14 @@ pub struct Accepted {
     pub request_id: Option<RequestId>,
 }
 
-/// `job.cancel` payload; the job is the envelope's `job_id` (D6).
+/// `job.cancel` payload; the job is the envelope's `job_id` ([D6]).
+///
+/// [D6]: crate::compat#d6--cancel
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Cancel {
-    /// Why (optional on input, D6).
+    /// Why (optional on input, [D6]).
+    ///
+    /// [D6]: crate::compat#d6--cancel
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Optional machine-readable code.
@@ -165,9 +177,13 @@ pub enum FinalStatus {
     Success,
     /// Failed (`job.error`).
     Error,
-    /// Cancelled (D6).
+    /// Cancelled ([D6]).
+    ///
+    /// [D6]: crate::compat#d6--cancel
     Cancelled,
-    /// Exceeded `max_runtime_sec` (D8).
+    /// Exceeded `max_runtime_sec` ([D8]).
+    ///
+    /// [D8]: crate::compat#d8--timeout
     TimedOut,
 }
 
@@ -183,12 +199,14 @@ impl FinalStatus {
     }
 }
 
-/// `job.result` payload (WIRE.md §12.3).
+/// `job.result` payload (spec §7.3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
     /// How it ended.
     pub final_status: FinalStatus,
-    /// The inline result; omitted when null (D34), a decoded explicit null kept.
+    /// The inline result; omitted when null ([D34]), a decoded explicit null kept.
+    ///
+    /// [D34]: crate::compat#d34--null-result
     #[serde(
         default,
         deserialize_with = "present",
@@ -209,10 +227,12 @@ pub struct JobResult {
     pub completed_at: Option<Timestamp>,
 }
 
-/// `job.error` payload (WIRE.md §11.1).
+/// `job.error` payload (spec §12).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobError {
-    /// `"error"` (the spec's `CANCELLED` form carries `"cancelled"`, D6).
+    /// `"error"` (the spec's `CANCELLED` form carries `"cancelled"`, [D6]).
+    ///
+    /// [D6]: crate::compat#d6--cancel
     pub final_status: FinalStatus,
     /// The §12 code.
     pub code: ErrorCode,
@@ -232,7 +252,7 @@ pub struct JobError {
     pub details: Option<Value>,
 }
 
-/// `job.subscribe` payload (WIRE.md §9.2).
+/// `job.subscribe` payload (spec §7.6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscribe {
     /// The job to observe.
@@ -240,12 +260,16 @@ pub struct Subscribe {
     /// Replay logged frames first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<bool>,
-    /// Replay frames after this seq of the submitting session's numbering (D10).
+    /// Replay frames after this seq of the submitting session's numbering ([D10]).
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_event_seq: Option<u64>,
 }
 
-/// `replayed` in `job.subscribed`: the reference's count or the spec's flag (D9).
+/// `replayed` in `job.subscribed`: the reference's count or the spec's flag ([D9]).
+///
+/// [D9]: crate::compat#d9--job-subscribed
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Replayed {
@@ -255,7 +279,9 @@ pub enum Replayed {
     Flag(bool),
 }
 
-/// `job.subscribed` payload (D9).
+/// `job.subscribed` payload ([D9]).
+///
+/// [D9]: crate::compat#d9--job-subscribed
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscribed {
     /// The `job.subscribe` envelope id.
@@ -270,13 +296,19 @@ pub struct Subscribed {
     /// Its lease.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseMap>,
-    /// Its constraints (spec, D9).
+    /// Its constraints (spec, [D9]).
+    ///
+    /// [D9]: crate::compat#d9--job-subscribed
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_constraints: Option<LeaseConstraints>,
-    /// Current remaining counters (spec, D9).
+    /// Current remaining counters (spec, [D9]).
+    ///
+    /// [D9]: crate::compat#d9--job-subscribed
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
-    /// Only to the submitting principal (D9).
+    /// Only to the submitting principal ([D9]).
+    ///
+    /// [D9]: crate::compat#d9--job-subscribed
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Vec<Credential>>,
     /// Parent job of a delegation.

@@ -1,5 +1,5 @@
-//! The wire shape of leases: namespace → patterns, and `lease_constraints` (spec §9,
-//! WIRE.md §14). Semantics (namespaces, globs, subset, budgets) live in [`crate::lease`].
+//! The wire shape of leases: namespace → patterns, and `lease_constraints` (spec §9).
+//! Semantics (namespaces, globs, subset, budgets) live in [`crate::lease`].
 
 use super::timestamp::Timestamp;
 use serde::de::{MapAccess, Visitor};
@@ -11,8 +11,10 @@ use std::fmt;
 /// A lease as it travels: namespace → pattern strings, in the order received.
 ///
 /// Decoding only checks the shape (an object of string arrays); a non-array or non-string
-/// pattern is a decode error and so `INVALID_REQUEST` (D18). Namespace validation is
+/// pattern is a decode error and so `INVALID_REQUEST` ([D18]). Namespace validation is
 /// [`crate::lease`]'s job.
+///
+/// [D18]: crate::compat#d18--validation-failures
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LeaseMap(pub Vec<(String, Vec<String>)>);
 
@@ -70,8 +72,10 @@ impl<'de> Deserialize<'de> for LeaseMap {
     }
 }
 
-/// `lease_constraints`: an optional `expires_at` (Z or +00:00, D22) plus any extra keys,
+/// `lease_constraints`: an optional `expires_at` (Z or +00:00, [D22]) plus any extra keys,
 /// which are echoed verbatim.
+///
+/// [D22]: crate::compat#d22--expiry-timestamps
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct LeaseConstraints {
     /// When the lease stops authorizing anything.
@@ -84,7 +88,9 @@ pub struct LeaseConstraints {
 
 impl LeaseConstraints {
     /// These constraints with `expires_at` in its outgoing `Z` form ([`Timestamp::zulu`],
-    /// D22).
+    /// [D22]).
+    ///
+    /// [D22]: crate::compat#d22--expiry-timestamps
     pub fn zulu(mut self) -> Self {
         self.expires_at = self.expires_at.map(|t| t.zulu());
         self

@@ -1,4 +1,5 @@
-//! The message catalogue (WIRE.md §4) and the typed envelope, [`Frame`].
+//! The message catalogue (every `session.*` and `job.*` type of spec §6–§8 and the
+//! reference) and the typed envelope, [`Frame`].
 
 use super::error::ErrorPayload;
 use super::event::JobEvent;
@@ -124,16 +125,22 @@ impl MessageType {
     }
 }
 
-/// One ARCP envelope with its typed message (WIRE.md §2).
+/// One ARCP envelope with its typed message (spec §5).
 ///
-/// `arcp` is implicit: always `"1.1"` on output; absent or `"1.1"` on input (D17).
+/// `arcp` is implicit: always `"1.1"` on output; absent or `"1.1"` on input ([D17]).
+///
+/// [D17]: crate::compat#d17--arcp-version-field
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
-    /// Envelope id (D16).
+    /// Envelope id ([D16]).
+    ///
+    /// [D16]: crate::compat#d16--envelope-ids
     pub id: String,
     /// Set by the runtime on every frame of an established session.
     pub session_id: Option<SessionId>,
-    /// Bare 32-hex trace id (D15).
+    /// Bare 32-hex trace id ([D15]).
+    ///
+    /// [D15]: crate::compat#d15--trace-id
     pub trace_id: Option<TraceId>,
     /// The job a frame is about; required on `job.cancel`.
     pub job_id: Option<JobId>,

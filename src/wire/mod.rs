@@ -8,7 +8,9 @@
 //! - Typed ids ([`JobId`], [`SessionId`], [`RequestId`]: serde-transparent `String`s) and
 //!   feature flags ([`Feature`], [`FeatureSet`]; the wire keeps their names).
 //! - Ids ([`IdMinter`]), timestamps ([`Timestamp`]), exact amounts ([`Decimal`], [`Amount`]),
-//!   agent refs ([`AgentRef`]) and trace ids ([`TraceId`]) follow WIRE.md §3 and COMPAT.md.
+//!   agent refs ([`AgentRef`]) and trace ids ([`TraceId`]) take the reference's forms ([docs/compat.md]).
+//!
+//! [docs/compat.md]: crate::compat
 
 mod agent;
 mod codec;

@@ -377,7 +377,7 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// The envelope keys (WIRE.md §2), quoted, in emitter order.
+/// The envelope keys (spec §5), quoted, in emitter order.
 const ENVELOPE_KEYS: [&[u8]; 8] = [
     b"\"arcp\"",
     b"\"id\"",

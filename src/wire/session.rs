@@ -1,4 +1,4 @@
-//! Session-level payloads: handshake, resume, heartbeat, ack, listing, close (WIRE.md §5–§10).
+//! Session-level payloads: handshake, resume, heartbeat, ack, listing, close (spec §6.1–§6.7).
 
 use super::ids::{JobId, RequestId, SessionId, TraceId};
 use super::lease::LeaseMap;
@@ -47,7 +47,7 @@ impl Auth {
 }
 
 /// One entry of the welcome's agent inventory: a bare name (without `agent_versions`) or the
-/// rich `{name, versions, default?}` form (WIRE.md §5.2).
+/// rich `{name, versions, default?}` form (spec §6.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum AgentInfo {
@@ -116,7 +116,9 @@ pub struct Capabilities {
     /// Supported encodings; `["json"]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encodings: Option<Vec<String>>,
-    /// Feature flags (§5.3). In a welcome, the runtime's full list (D24).
+    /// Feature flags (§5.3). In a welcome, the runtime's full list ([D24]).
+    ///
+    /// [D24]: crate::compat#d24--welcome
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<Vec<String>>,
     /// The agent inventory (welcome) or the client's own list (hello; ignored).
@@ -124,7 +126,9 @@ pub struct Capabilities {
     pub agents: Option<Vec<AgentInfo>>,
 }
 
-/// `session.hello.payload.resume`, and the whole payload of the spec's `session.resume` (D2).
+/// `session.hello.payload.resume`, and the whole payload of the spec's `session.resume` ([D2]).
+///
+/// [D2]: crate::compat#d2--resume
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumeRequest {
     /// The session to resume.
@@ -135,7 +139,7 @@ pub struct ResumeRequest {
     pub last_event_seq: u64,
 }
 
-/// `session.hello` payload (WIRE.md §5.1).
+/// `session.hello` payload (spec §6.2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     /// Who the client is.
@@ -145,7 +149,9 @@ pub struct Hello {
     /// Requested capabilities; absent means no features.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Capabilities>,
-    /// Resume an existing session instead of opening one (D2).
+    /// Resume an existing session instead of opening one ([D2]).
+    ///
+    /// [D2]: crate::compat#d2--resume
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ResumeRequest>,
 }
@@ -160,8 +166,10 @@ impl Hello {
     }
 }
 
-/// The spec's `session.resume` payload (D2): the resume fields, with the hello fields allowed
+/// The spec's `session.resume` payload ([D2]): the resume fields, with the hello fields allowed
 /// alongside.
+///
+/// [D2]: crate::compat#d2--resume
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resume {
     /// The session to resume.
@@ -181,24 +189,34 @@ pub struct Resume {
     pub capabilities: Option<Capabilities>,
 }
 
-/// `session.welcome` payload (WIRE.md §5.2, D24).
+/// `session.welcome` payload (spec §6.2, [D24]).
+///
+/// [D24]: crate::compat#d24--welcome
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
     /// Who the runtime is.
     pub runtime: RuntimeInfo,
-    /// The session id, duplicated from the envelope (the reference client requires it, D24).
+    /// The session id, duplicated from the envelope (the reference client requires it, [D24]).
+    ///
+    /// [D24]: crate::compat#d24--welcome
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<SessionId>,
     /// The token for the next resume; rotated on every welcome.
     pub resume_token: String,
     /// How long the session stays resumable after a drop.
     pub resume_window_sec: u64,
-    /// Present only when `heartbeat` was negotiated (D26).
+    /// Present only when `heartbeat` was negotiated ([D26]).
+    ///
+    /// [D26]: crate::compat#d26--non-negotiated-features
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval_sec: Option<u64>,
-    /// The runtime's full features and agent inventory (D24).
+    /// The runtime's full features and agent inventory ([D24]).
+    ///
+    /// [D24]: crate::compat#d24--welcome
     pub capabilities: Capabilities,
-    /// When the session was accepted (the reference client requires it, D24).
+    /// When the session was accepted (the reference client requires it, [D24]).
+    ///
+    /// [D24]: crate::compat#d24--welcome
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_at: Option<Timestamp>,
 }
@@ -234,7 +252,9 @@ pub struct JobFilter {
     /// Match any of these statuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Vec<String>>,
-    /// Exact `name@version` match (D11).
+    /// Exact `name@version` match ([D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     /// Strictly after this instant.
@@ -256,7 +276,7 @@ pub struct ListJobs {
     pub cursor: Option<String>,
 }
 
-/// A job's lifecycle state (WIRE.md §12.3).
+/// A job's lifecycle state (spec §7.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -293,7 +313,9 @@ impl JobStatus {
     }
 }
 
-/// One entry of `session.jobs` (D11: reference fields plus the spec's).
+/// One entry of `session.jobs` ([D11]: reference fields plus the spec's).
+///
+/// [D11]: crate::compat#d11--job-list-entries
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSummary {
     /// The job.
@@ -302,7 +324,9 @@ pub struct JobSummary {
     pub agent: String,
     /// Current state.
     pub status: JobStatus,
-    /// Submission time (reference name, D11).
+    /// Submission time (reference name, [D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<Timestamp>,
     /// Parent job of a delegation.
@@ -314,13 +338,19 @@ pub struct JobSummary {
     /// The job's trace id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<TraceId>,
-    /// Submission time (spec name, D11).
+    /// Submission time (spec name, [D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
-    /// The effective lease (spec, D11).
+    /// The effective lease (spec, [D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseMap>,
-    /// Highest `event_seq` in the submitting session's numbering (spec, D11).
+    /// Highest `event_seq` in the submitting session's numbering (spec, [D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_seq: Option<u64>,
 }
@@ -338,7 +368,9 @@ pub struct Jobs {
     pub next_cursor: Option<String>,
 }
 
-/// `session.bye` payload (D1).
+/// `session.bye` payload ([D1]).
+///
+/// [D1]: crate::compat#d1--close
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bye {
     /// Why the session ends.
@@ -348,7 +380,9 @@ pub struct Bye {
     pub code: Option<String>,
 }
 
-/// Payload of the spec's `session.close` and `session.closed` (D1); both are usually `{}`.
+/// Payload of the spec's `session.close` and `session.closed` ([D1]); both are usually `{}`.
+///
+/// [D1]: crate::compat#d1--close
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Close {
     /// Why the session ends.

@@ -1,4 +1,6 @@
-//! Newline-delimited framing for the stdio transport (WIRE.md §1, COMPAT D35).
+//! Newline-delimited framing for the stdio transport (spec §4, [D35]).
+//!
+//! [D35]: crate::compat#d35--frame-size
 
 /// A line longer than the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -12,8 +14,10 @@ pub struct LineTooLong {
 ///
 /// Memory is bounded by `max_line`: a partial line is buffered only up to the cap. A longer
 /// line is reported once as [`LineTooLong`] and skipped up to its newline (the host then answers
-/// `session.error INVALID_REQUEST` and closes, D35). A trailing `\r` is stripped and blank lines
+/// `session.error INVALID_REQUEST` and closes, [D35]). A trailing `\r` is stripped and blank lines
 /// are skipped.
+///
+/// [D35]: crate::compat#d35--frame-size
 #[derive(Debug, Clone)]
 pub struct LineFramer {
     buf: Vec<u8>,

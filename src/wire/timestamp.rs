@@ -1,8 +1,10 @@
-//! RFC 3339 UTC timestamps as ARCP uses them (WIRE.md §3, COMPAT D22).
+//! RFC 3339 UTC timestamps as ARCP uses them ([D22]).
 //!
 //! A decoded [`Timestamp`] keeps the exact text it arrived with and re-encodes it byte for
 //! byte, so client-supplied `expires_at` / `created_after` are echoed unchanged. Timestamps the
 //! core mints are rendered `YYYY-MM-DDTHH:MM:SS.ffffffZ`, without the fraction when it is zero.
+//!
+//! [D22]: crate::compat#d22--expiry-timestamps
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
@@ -74,7 +76,9 @@ impl Timestamp {
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)`. Fractions of up to nine digits are
-    /// accepted and truncated to microseconds; every other offset is refused (D22).
+    /// accepted and truncated to microseconds; every other offset is refused ([D22]).
+    ///
+    /// [D22]: crate::compat#d22--expiry-timestamps
     pub fn parse(text: &str) -> Result<Self, TimestampError> {
         parse_micros(text.as_bytes())
             .map(|micros| Timestamp {
@@ -116,7 +120,9 @@ impl Timestamp {
     }
 
     /// The same text with a `+00:00` suffix written `Z` (digits and fraction kept as given),
-    /// the form every timestamp goes out in (D22: `+00:00` is accepted on input only).
+    /// the form every timestamp goes out in ([D22]: `+00:00` is accepted on input only).
+    ///
+    /// [D22]: crate::compat#d22--expiry-timestamps
     pub fn zulu(&self) -> Timestamp {
         match self.text.strip_suffix("+00:00") {
             Some(head) => Timestamp {
@@ -128,7 +134,9 @@ impl Timestamp {
     }
 
     /// The same instant rendered with a `+00:00` suffix, as the reference writes
-    /// `session.ping.sent_at` (D25).
+    /// `session.ping.sent_at` ([D25]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     pub fn with_offset_suffix(&self) -> Timestamp {
         Timestamp {
             micros: self.micros,

@@ -80,8 +80,10 @@ impl std::error::Error for AgentError {}
 /// An agent. Implemented for every `Fn(Value, JobContext) -> impl Future<Output =
 /// Result<Value, AgentError>>`, so an `async fn` is an agent.
 pub trait Agent: Send + Sync + 'static {
-    /// Runs one job. `Ok(value)` ends it with `job.result` (no `result` key for `null`, D34;
+    /// Runs one job. `Ok(value)` ends it with `job.result` (no `result` key for `null`, [D34];
     /// after streamed chunks return `null`); `Err` ends it with `job.error`.
+    ///
+    /// [D34]: arcp_proto::compat#d34--null-result
     fn run(&self, input: Value, ctx: JobContext) -> BoxFuture<'static, Result<Value, AgentError>>;
 }
 

@@ -141,7 +141,9 @@ impl JobContext {
         self.shared.start.parent_job_id.as_ref()
     }
 
-    /// `max_runtime_sec` (the runtime enforces it, D8).
+    /// `max_runtime_sec` (the runtime enforces it, [D8]).
+    ///
+    /// [D8]: arcp_proto::compat#d8--timeout
     pub fn max_runtime_sec(&self) -> Option<u32> {
         self.shared.start.max_runtime_sec
     }
@@ -226,8 +228,10 @@ impl JobContext {
 
     /// Reports a cost: `metric {name, value: amount, unit: currency}` with the exact decimal
     /// `amount` (e.g. `"0.40"`). `name` should start with `cost.`. The runtime decrements the
-    /// budget and emits `cost.budget.remaining`; a negative amount is refused (D31) with an
+    /// budget and emits `cost.budget.remaining`; a negative amount is refused ([D31]) with an
     /// error and nothing is emitted.
+    ///
+    /// [D31]: arcp_proto::compat#d31--negative-cost
     pub async fn cost(&self, name: &str, amount: &str, currency: &str) -> Result<(), AgentError> {
         self.metric_value(name, MetricValue::Text(amount.to_owned()), Some(currency))
             .await
@@ -272,7 +276,9 @@ impl JobContext {
     }
 
     /// `progress {current, total?, units?, message?}` (`current` any non-negative number,
-    /// D33).
+    /// [D33]).
+    ///
+    /// [D33]: arcp_proto::compat#d33--progress-current
     pub async fn progress(
         &self,
         current: impl Into<Number>,
@@ -299,8 +305,10 @@ impl JobContext {
 
     /// Streams one chunk of the result; the context numbers the chunks (`chunk_seq` from 0).
     /// The runtime holds each chunk back until the next one or the job's end, so the last
-    /// data chunk leaves with `more: false` and no extra empty chunk is needed (D32). After
+    /// data chunk leaves with `more: false` and no extra empty chunk is needed ([D32]). After
     /// streaming, the agent returns `null`.
+    ///
+    /// [D32]: arcp_proto::compat#d32--chunk-order
     pub async fn result_chunk(
         &self,
         data: impl Into<String>,
@@ -311,7 +319,9 @@ impl JobContext {
     }
 
     /// Streams one chunk with an explicit `chunk_seq` and `more` flag (the runtime refuses
-    /// out-of-order chunks by failing the job `INVALID_REQUEST`, D32).
+    /// out-of-order chunks by failing the job `INVALID_REQUEST`, [D32]).
+    ///
+    /// [D32]: arcp_proto::compat#d32--chunk-order
     pub async fn result_chunk_at(
         &self,
         chunk_seq: u64,
@@ -388,7 +398,10 @@ impl JobContext {
     // ---- the lease gate ---------------------------------------------------------------
 
     /// Checks an operation against the lease: expiry (`LEASE_EXPIRED`), pattern
-    /// (`PERMISSION_DENIED`), budget (`BUDGET_EXHAUSTED`) (D29, D30).
+    /// (`PERMISSION_DENIED`), budget (`BUDGET_EXHAUSTED`) ([D29], [D30]).
+    ///
+    /// [D29]: arcp_proto::compat#d29--globs
+    /// [D30]: arcp_proto::compat#d30--expiry
     pub async fn authorize(&self, namespace: &str, target: &str) -> Result<(), AgentError> {
         self.host
             .authorize(self.job_id(), Operation::new(namespace, target))
@@ -511,7 +524,10 @@ impl JobContext {
 
     /// Rotates credential `id` of the job (§9.8): a fresh value from the host (or a derived
     /// demo value), announced as `status {phase: "credential_rotated", id, value}` (the value
-    /// reaches only sessions allowed to see it, D9, D13). Returns the new value.
+    /// reaches only sessions allowed to see it, [D9], [D13]). Returns the new value.
+    ///
+    /// [D9]: arcp_proto::compat#d9--job-subscribed
+    /// [D13]: arcp_proto::compat#d13--credential-constraints
     pub async fn rotate_credential(&self, id: &str) -> Result<String, AgentError> {
         let n = {
             let mut r = lock(&self.shared.rotations);
@@ -545,9 +561,11 @@ impl JobContext {
         Ok(value)
     }
 
-    /// Delegates to a child job (§10, D28): the runtime checks `agent.delegate` on the
+    /// Delegates to a child job (§10, [D28]): the runtime checks `agent.delegate` on the
     /// child's name and the subset lease, emits `delegate` on this job and starts the child
     /// on the same session. Returns the child's job id.
+    ///
+    /// [D28]: arcp_proto::compat#d28--delegation
     pub async fn delegate(
         &self,
         agent: AgentRef,

@@ -1,4 +1,4 @@
-//! A simple in-process credential provisioner (§9.8, WIRE.md §14.7): one virtual bearer
+//! A simple in-process credential provisioner (§9.8): one virtual bearer
 //! credential per job whose lease names `model.use`, shaped like the reference's
 //! (`cred_…` id, `virt-…` value, the `llm-gateway.invalid` endpoint). Revocation always
 //! succeeds: nothing outside this process ever honoured the value.
@@ -22,7 +22,9 @@ impl Provisioner {
     }
 
     /// The answer to `MintCredentials`: one credential when the lease names `model.use`
-    /// (with the lease's budget, models and expiry as D13 constraints), none otherwise.
+    /// (with the lease's budget, models and expiry as [D13] constraints), none otherwise.
+    ///
+    /// [D13]: arcp_proto::compat#d13--credential-constraints
     pub fn mint(
         &mut self,
         unix_ms: u64,

@@ -15,7 +15,7 @@
 //!   job's [`CancelToken`] on `Effect::CancelAgent`, and records `RuntimeEvent::JobEnded`
 //!   in a [`JobEnds`] to answer [`JobHost::wait_job`].
 //! - [`contract_agents`] hosts the contract agents of `interop/README.md` ("Agent
-//!   contract", as adjusted by COMPAT.md D9, D13, D29, D31, D32).
+//!   contract", as adjusted by [D9], [D13], [D29], [D31], [D32]).
 //!
 //! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
 //! the in-process credential [`Provisioner`] and [`OsEntropy`].
@@ -50,6 +50,12 @@
 //! `start.job_id` and spawn `run_job(registry, *start, host, token)`;
 //! `Effect::CancelAgent { job_id }` → fire that token; `RuntimeEvent::JobEnded` →
 //! [`JobEnd::from_runtime_event`] into [`JobEnds::record`].
+//!
+//! [D9]: arcp_proto::compat#d9--job-subscribed
+//! [D13]: arcp_proto::compat#d13--credential-constraints
+//! [D29]: arcp_proto::compat#d29--globs
+//! [D31]: arcp_proto::compat#d31--negative-cost
+//! [D32]: arcp_proto::compat#d32--chunk-order
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 /// Resolves the agent of `start`, runs it with a [`JobContext`] and emits the terminal
 /// [`AgentEvent`] through `host.emit`: `Result` (with no inline result after streamed chunks
-/// when the agent returns `null`, D32/D34) or `Error`. An agent the registry does not know
+/// when the agent returns `null`, [D32]/[D34]) or `Error`. An agent the registry does not know
 /// ends the job `INTERNAL_ERROR`, and so does an agent that panics (when panics unwind).
 ///
 /// The whole run is inside the job's `arcp.job` span (see [`crate::JOB_SPAN`]).
@@ -26,6 +26,9 @@ use tracing::Instrument;
 /// spawns this; on `Effect::CancelAgent` it fires `cancel`, and this future then drops the
 /// agent at its next suspension point and returns without emitting anything (the job has
 /// already ended on the wire).
+///
+/// [D32]: arcp_proto::compat#d32--chunk-order
+/// [D34]: arcp_proto::compat#d34--null-result
 pub fn run_job(
     registry: Arc<AgentRegistry>,
     start: AgentStart,

@@ -54,7 +54,9 @@ pub enum Command<J> {
         sink: J,
     },
     /// `job.subscribe`; answered by [`Answer::Job`] once `job.subscribed` arrives. Replayed
-    /// frames that come before the answer (D9) already go to `sink`.
+    /// frames that come before the answer ([D9]) already go to `sink`.
+    ///
+    /// [D9]: arcp_proto::compat#d9--job-subscribed
     Subscribe {
         /// The job.
         job_id: JobId,
@@ -65,12 +67,16 @@ pub enum Command<J> {
         /// Where the job's events and end go.
         sink: J,
     },
-    /// `job.cancel` with `reason` (D6: the reference runtime requires one). Answered
+    /// `job.cancel` with `reason` ([D6]: the reference runtime requires one). Answered
     /// [`Answer::Done`] once written, or, when `confirmed`, once the runtime has taken it: a
     /// `session.list_jobs` sent right after it is answered (the runtime answers in order),
-    /// or its refusal as [`ClientError::Refused`] (e.g. `PERMISSION_DENIED`, COMPAT D7;
-    /// `JOB_NOT_FOUND`, D37). Without `list_jobs` negotiated a confirmed cancel is answered
+    /// or its refusal as [`ClientError::Refused`] (e.g. `PERMISSION_DENIED`, [D7];
+    /// `JOB_NOT_FOUND`, [D37]). Without `list_jobs` negotiated a confirmed cancel is answered
     /// once written.
+    ///
+    /// [D6]: arcp_proto::compat#d6--cancel
+    /// [D7]: arcp_proto::compat#d7--who-may-cancel
+    /// [D37]: arcp_proto::compat#d37--existence-leak
     Cancel {
         /// The job.
         job_id: JobId,
@@ -357,8 +363,10 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> ClientDriver<J, U> {
     }
 
     /// The transport broke (read or write error, peer close, an inbound frame over the cap
-    /// (D35: the session stays resumable)). Pending requests fail; the session reconnects
+    /// ([D35]: the session stays resumable)). Pending requests fail; the session reconnects
     /// by the policy.
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     pub fn handle_disconnected(&mut self, now: Instant, why: &str) {
         self.at(now);
         if !self.transport {

@@ -25,7 +25,10 @@ pub enum ClientError {
         retryable: bool,
     },
     /// The job ended with `job.error` (other than `CANCELLED` / `TIMEOUT`, which are
-    /// outcomes, COMPAT D6/D8).
+    /// outcomes, [D6]/[D8]).
+    ///
+    /// [D6]: arcp_proto::compat#d6--cancel
+    /// [D8]: arcp_proto::compat#d8--timeout
     #[error("job {job_id} failed: {code}: {message}")]
     JobFailed {
         /// The job.

@@ -219,8 +219,10 @@ impl<L: AsyncLink> Client<L> {
         Ok(self.handle(info, events, end))
     }
 
-    /// Sends `job.cancel` for `job_id` with reason [`DEFAULT_CANCEL_REASON`] (D6); returns
+    /// Sends `job.cancel` for `job_id` with reason [`DEFAULT_CANCEL_REASON`] ([D6]); returns
     /// once it is written. The job's handle then ends `Cancelled`.
+    ///
+    /// [D6]: arcp_proto::compat#d6--cancel
     pub async fn cancel(&self, job_id: &JobId) -> Result<(), ClientError> {
         self.cancel_with_reason(job_id, DEFAULT_CANCEL_REASON).await
     }
@@ -237,8 +239,11 @@ impl<L: AsyncLink> Client<L> {
     /// Sends `job.cancel` with `reason` and waits until the runtime has taken it: `Ok` once
     /// a `session.list_jobs` sent right after it is answered (the runtime answers in
     /// order), or the refusal as [`ClientError::Refused`] — e.g. `PERMISSION_DENIED` from a
-    /// session that did not submit the job (COMPAT D7) or `JOB_NOT_FOUND` (D37). Without
+    /// session that did not submit the job ([D7]) or `JOB_NOT_FOUND` ([D37]). Without
     /// `list_jobs` negotiated it returns once sent.
+    ///
+    /// [D7]: arcp_proto::compat#d7--who-may-cancel
+    /// [D37]: arcp_proto::compat#d37--existence-leak
     pub async fn cancel_confirmed(&self, job_id: &JobId, reason: &str) -> Result<(), ClientError> {
         cancel(&self.link, job_id, reason, true).await
     }
@@ -479,7 +484,9 @@ impl<L: AsyncLink> Stream for JobEvents<L> {
 #[derive(Debug)]
 pub struct Subscription<L: AsyncLink> {
     /// Its events and end; [`JobHandle::cancel`] is refused by the runtime unless this
-    /// session submitted the job (COMPAT D7).
+    /// session submitted the job ([D7]).
+    ///
+    /// [D7]: arcp_proto::compat#d7--who-may-cancel
     pub handle: JobHandle<L>,
 }
 

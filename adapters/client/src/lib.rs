@@ -9,7 +9,7 @@
 //!   and everything above it: the answer of every [`Command`] (matched by [`Ticket`]),
 //!   per-job event routing into the adapter's bounded queues ([`JobSink`]) and the bounded
 //!   stash of events waiting for room (while it is full the adapter stops reading: back-pressure,
-//!   nothing lost), D9 subscribe buffering, the D6 cancel reason and the confirmed cancel,
+//!   nothing lost), [D9] subscribe buffering, the [D6] cancel reason and the confirmed cancel,
 //!   auto-ack and result-chunk reassembly (the core's), the reconnect and resume policy
 //!   (backoff with jitter from the injected entropy, bounded attempts, [`ResumeRetry`] while
 //!   the session is still attached), the frame tap. The adapter feeds it (`handle_*`,
@@ -20,6 +20,9 @@
 //!   [`JobInfo`], [`CloseReason`], [`Feature`], [`FeatureSet`], [`JobId`], [`SessionId`], [`ClientOptions`] (with
 //!   [`client_builder_setters!`], the setters of every adapter's `ClientBuilder`).
 //! - [`Shared`]: the session snapshot the application's getters read.
+//!
+//! [D9]: arcp_proto::compat#d9--job-subscribed
+//! [D6]: arcp_proto::compat#d6--cancel
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

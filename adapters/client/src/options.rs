@@ -49,13 +49,15 @@ pub struct ClientOptions {
     pub auto_resume: bool,
     /// Resume this session instead of opening one.
     pub resume: Option<ResumeState>,
-    /// Retry of a resume refused while the runtime sees the session attached (WIRE.md §6).
+    /// Retry of a resume refused while the runtime sees the session attached (spec §6.3).
     pub resume_retry: ResumeRetry,
     /// Reconnect attempts before the session is given up.
     pub max_reconnect_attempts: u32,
     /// The first reconnect delay (doubling, with jitter).
     pub reconnect_delay: Duration,
-    /// Largest inbound frame (D35).
+    /// Largest inbound frame ([D35]).
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     pub max_frame_bytes: usize,
     /// Commands queued for the driver.
     pub command_capacity: usize,
@@ -143,7 +145,9 @@ macro_rules! client_builder_setters {
         }
 
         /// The requested features (the negotiated set is their intersection with the
-        /// runtime's, and nothing outside it is ever sent, D26). Default: all eleven.
+        /// runtime's, and nothing outside it is ever sent, [D26]). Default: all eleven.
+        ///
+        /// [D26]: arcp_proto::compat#d26--non-negotiated-features
         pub fn features<I>(mut self, features: I) -> Self
         where
             I: IntoIterator<Item = $crate::Feature>,
@@ -198,7 +202,7 @@ macro_rules! client_builder_setters {
         }
 
         /// How a resume refused while the runtime still sees the session attached is
-        /// retried (WIRE.md §6; default [`ResumeRetry::default`]($crate::ResumeRetry),
+        /// retried (spec §6.3; default [`ResumeRetry::default`]($crate::ResumeRetry),
         /// `ResumeRetry::never()` to surface the first refusal).
         pub fn resume_retry(mut self, retry: $crate::ResumeRetry) -> Self {
             self.options.resume_retry = retry;
@@ -211,8 +215,10 @@ macro_rules! client_builder_setters {
             self
         }
 
-        /// Largest inbound frame (default 1 MiB, D35); mirrored into the WebSocket config
+        /// Largest inbound frame (default 1 MiB, [D35]); mirrored into the WebSocket config
         /// and the stdio line cap.
+        ///
+        /// [D35]: arcp_proto::compat#d35--frame-size
         pub fn max_frame_bytes(mut self, n: usize) -> Self {
             self.options.max_frame_bytes = n.max(1);
             self

@@ -1,5 +1,5 @@
 //! The reconnect policy: the retry of a resume refused because the session is still
-//! attached (WIRE.md §6, point 1: a client that reconnects before the runtime noticed the
+//! attached (spec §6.3, point 1: a client that reconnects before the runtime noticed the
 //! drop is refused with `PERMISSION_DENIED` and must retry a bounded number of times, with
 //! backoff), and the backoff with jitter between reconnect attempts.
 

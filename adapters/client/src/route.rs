@@ -51,8 +51,10 @@ struct Route<J> {
     sink: Option<J>,
     /// The events receiver is gone: events are discarded, the end still delivered.
     deaf: bool,
-    /// A subscription not yet answered by `job.subscribed` (D9: the reference replays
+    /// A subscription not yet answered by `job.subscribed` ([D9]: the reference replays
     /// before it answers).
+    ///
+    /// [D9]: arcp_proto::compat#d9--job-subscribed
     subscribing: bool,
 }
 
@@ -196,8 +198,10 @@ impl<J: JobSink, U: BoundedSender<StreamItem>> Router<J, U> {
     }
 
     /// A subscription whose replay fills its queue and the whole stash before
-    /// `job.subscribed` arrives (the reference sends it after the replay, D9) could never
+    /// `job.subscribed` arrives (the reference sends it after the replay, [D9]) could never
     /// be handed out: its job, to be failed with `Overflow` and unsubscribed.
+    ///
+    /// [D9]: arcp_proto::compat#d9--job-subscribed
     pub(crate) fn overflowed_subscription(&self) -> Option<JobId> {
         if !self.blocked || self.stash.len() < self.max {
             return None;

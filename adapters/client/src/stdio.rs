@@ -1,5 +1,5 @@
 //! The stdio transport to a child process: newline-delimited JSON over its stdin/stdout
-//! (WIRE.md §1), framed by the core's [`LineFramer`], on a std reader thread, so any
+//! (spec §4), framed by the core's [`LineFramer`], on a std reader thread, so any
 //! adapter (async or blocking) can use it.
 
 use arcp_proto::wire::LineFramer;
@@ -16,7 +16,9 @@ const READ_CHUNK: usize = 64 * 1024;
 pub enum StdioInbound {
     /// One complete line: a frame.
     Frame(Vec<u8>),
-    /// A line over the frame cap (D35); the transport must be closed.
+    /// A line over the frame cap ([D35]); the transport must be closed.
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     TooLarge,
     /// The child closed its stdout (or reading failed): the last report.
     Closed(String),

@@ -80,7 +80,9 @@ impl SubmitRequest {
     }
 
     /// `idempotency_key` (1..=256 chars): a resubmit with the same key and payload gets the
-    /// same job (D27).
+    /// same job ([D27]).
+    ///
+    /// [D27]: arcp_proto::compat#d27--idempotent-resubmit
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.inner.idempotency_key = Some(key.into());
         self
@@ -92,13 +94,17 @@ impl SubmitRequest {
         self
     }
 
-    /// The parent job of a delegation (D28).
+    /// The parent job of a delegation ([D28]).
+    ///
+    /// [D28]: arcp_proto::compat#d28--delegation
     pub fn parent_job(mut self, job_id: impl Into<JobId>) -> Self {
         self.inner.parent_job_id = Some(job_id.into());
         self
     }
 
-    /// The envelope `trace_id` (D15).
+    /// The envelope `trace_id` ([D15]).
+    ///
+    /// [D15]: arcp_proto::compat#d15--trace-id
     pub fn trace_id(mut self, trace: TraceId) -> Self {
         self.inner.trace_id = Some(trace);
         self

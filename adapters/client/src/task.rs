@@ -25,8 +25,10 @@ pub enum Inbound {
     Frame(Vec<u8>),
     /// A control message (ping, pong): nothing for the session.
     Nothing,
-    /// An inbound frame over the cap (D35): the transport is closed, the session stays
+    /// An inbound frame over the cap ([D35]): the transport is closed, the session stays
     /// resumable.
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     TooLarge,
     /// The transport ended (why).
     Closed(String),

@@ -87,7 +87,10 @@ impl JobOutcome {
     }
 
     /// `success`, `error`, `cancelled` or `timed_out` (both terminal forms of a cancel and of
-    /// a timeout map to one status, D6/D8).
+    /// a timeout map to one status, [D6]/[D8]).
+    ///
+    /// [D6]: arcp_proto::compat#d6--cancel
+    /// [D8]: arcp_proto::compat#d8--timeout
     pub fn status(&self) -> JobStatus {
         match &self.outcome {
             CoreOutcome::Success { .. } => JobStatus::Success,
@@ -98,7 +101,9 @@ impl JobOutcome {
         }
     }
 
-    /// The value of a successful job (inline, reassembled from chunks, or refused, D32).
+    /// The value of a successful job (inline, reassembled from chunks, or refused, [D32]).
+    ///
+    /// [D32]: arcp_proto::compat#d32--chunk-order
     pub fn result(&self) -> Option<&ResultValue> {
         match &self.outcome {
             CoreOutcome::Success { result, .. } => Some(result),

@@ -308,7 +308,9 @@ fn error_codes(c: &dyn Conformance, url: &str) -> Result<(), String> {
     client.close().map_err(e)
 }
 
-/// A streamed result is reassembled from its chunks (D32).
+/// A streamed result is reassembled from its chunks ([D32]).
+///
+/// [D32]: arcp_proto::compat#d32--chunk-order
 fn result_chunks(c: &dyn Conformance, url: &str) -> Result<(), String> {
     let client = c.connect(options(url, false)).map_err(e)?;
     let job = client

@@ -1,7 +1,9 @@
-//! A connection's first frame (WIRE.md §5.4): `session.hello`, or the spec's `session.resume`
-//! (D2) with or without credentials; anything else ends the connection. Also what a
+//! A connection's first frame (spec §6.1–§6.2): `session.hello`, or the spec's `session.resume`
+//! ([D2]) with or without credentials; anything else ends the connection. Also what a
 //! handshake carries between its effects: the hello waiting for its `Authenticate` result,
 //! and the welcome waiting for its session record (or its resume replay).
+//!
+//! [D2]: crate::compat#d2--resume
 
 use crate::runtime::effect::ConnId;
 use crate::wire::{ErrorCode, ErrorPayload, Frame, Message, ResumeRequest};
@@ -61,7 +63,9 @@ impl PendingWelcome {
 pub(in crate::runtime) enum FirstFrame {
     /// Authenticate `token`, then open or resume.
     Authenticate { token: String, req: HelloRequest },
-    /// A `session.resume` without credentials: the resume token alone proves it (D2).
+    /// A `session.resume` without credentials: the resume token alone proves it ([D2]).
+    ///
+    /// [D2]: crate::compat#d2--resume
     Resume(HelloRequest),
     /// Not a hello: answer this (`INVALID_REQUEST`) and close.
     Refuse(ErrorPayload),

@@ -1,9 +1,11 @@
 //! The connections part: the table of transport connections, each one's phase (waiting for
 //! its hello, authenticating, attached to a session, closing), its transmit-queue accounting,
-//! and the decisions its timers need (heartbeat loss, D25; zero throughput, spec §14). The
+//! and the decisions its timers need (heartbeat loss, [D25]; zero throughput, spec §14). The
 //! parsing of a connection's first frame lives in [`hello`].
 //!
 //! It pushes nothing anywhere: every method answers what the parent should do.
+//!
+//! [D25]: crate::compat#d25--heartbeat-loss
 
 pub(super) mod hello;
 
@@ -53,7 +55,9 @@ pub(super) enum Reserve {
 pub(super) enum Heartbeat {
     /// Not attached (or gone): the tick is dropped.
     Skip,
-    /// Nothing received for two intervals (D25).
+    /// Nothing received for two intervals ([D25]).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     Lost,
     /// Send a ping and tick again one interval later.
     Ping,
@@ -125,7 +129,9 @@ impl Connections {
         }
     }
 
-    /// An oversized frame arrived (D35): the transport, unless gone or closing.
+    /// An oversized frame arrived ([D35]): the transport, unless gone or closing.
+    ///
+    /// [D35]: crate::compat#d35--frame-size
     pub fn receive_oversized(&mut self, now: Instant, conn: ConnId) -> Option<TransportKind> {
         let c = self.map.get_mut(&conn)?;
         if c.phase == Phase::Closing {
@@ -217,7 +223,9 @@ impl Connections {
         self.map.get(&conn).map_or(0, |c| c.queued)
     }
 
-    /// The heartbeat tick of `conn` at `now` (D25: lost after two silent intervals).
+    /// The heartbeat tick of `conn` at `now` ([D25]: lost after two silent intervals).
+    ///
+    /// [D25]: crate::compat#d25--heartbeat-loss
     pub fn heartbeat(&self, now: Instant, conn: ConnId, interval: Duration) -> Heartbeat {
         let Some(c) = self.map.get(&conn) else {
             return Heartbeat::Skip;

@@ -1,6 +1,8 @@
-//! Delegation (§10, D28): an agent's delegate request and `job.submit` with `parent_job_id`
+//! Delegation (§10, [D28]): an agent's delegate request and `job.submit` with `parent_job_id`
 //! are both checked against the parent lease (subset, remaining budget, expiry); a child runs
 //! on the parent's session with the parent's principal.
+//!
+//! [D28]: crate::compat#d28--delegation
 
 use crate::lease::Operation;
 use crate::runtime::Runtime;
@@ -15,7 +17,7 @@ use serde_json::Value;
 impl Runtime {
     /// An agent's delegate request: `agent.delegate` authorized on the child agent's name,
     /// then the subset check, then the `delegate` event on the parent and the child job on
-    /// the same session (WIRE.md §15).
+    /// the same session (spec §10).
     pub(in crate::runtime) fn delegate(
         &mut self,
         now: Instant,

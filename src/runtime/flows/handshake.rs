@@ -1,5 +1,10 @@
-//! The handshake: `session.hello` → `Authenticate` effect → `session.welcome` (D24), and
-//! resume through `session.hello` + `payload.resume` or `session.resume` (D2, D4, D5).
+//! The handshake: `session.hello` → `Authenticate` effect → `session.welcome` ([D24]), and
+//! resume through `session.hello` + `payload.resume` or `session.resume` ([D2], [D4], [D5]).
+//!
+//! [D24]: crate::compat#d24--welcome
+//! [D2]: crate::compat#d2--resume
+//! [D4]: crate::compat#d4--failed-resume
+//! [D5]: crate::compat#d5--ack
 
 use crate::runtime::conns::Phase;
 use crate::runtime::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
@@ -52,7 +57,7 @@ impl Runtime {
         self.conns.set_phase(conn, Phase::Authenticating(id));
     }
 
-    /// `session.error` without a session, then close (WIRE.md §5.4).
+    /// `session.error` without a session, then close (spec §6.1–§6.2).
     pub(in crate::runtime) fn fail_handshake(
         &mut self,
         now: Instant,
@@ -236,9 +241,14 @@ impl Runtime {
         });
     }
 
-    /// Resume (D2): token and principal checked without destroying the record (D4); a gap
-    /// below what is kept is `RESUME_WINDOW_EXPIRED` (D5), unless the durable store still
-    /// has it (`ReadEvents`); then welcome and replay (D3).
+    /// Resume ([D2]): token and principal checked without destroying the record ([D4]); a gap
+    /// below what is kept is `RESUME_WINDOW_EXPIRED` ([D5]), unless the durable store still
+    /// has it (`ReadEvents`); then welcome and replay ([D3]).
+    ///
+    /// [D2]: crate::compat#d2--resume
+    /// [D4]: crate::compat#d4--failed-resume
+    /// [D5]: crate::compat#d5--ack
+    /// [D3]: crate::compat#d3--resume-of-a-running-job
     pub(in crate::runtime) fn resume(
         &mut self,
         now: Instant,

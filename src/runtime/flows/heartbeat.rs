@@ -1,6 +1,9 @@
-//! Heartbeats (§6.4, D25, D26): with `heartbeat` negotiated, the runtime pings every interval
-//! regardless of other traffic (WIRE.md §8), and closes a connection after two silent
+//! Heartbeats (§6.4, [D25], [D26]): with `heartbeat` negotiated, the runtime pings every interval
+//! regardless of other traffic (spec §6.4), and closes a connection after two silent
 //! intervals. Jobs keep running and the session stays resumable.
+//!
+//! [D25]: crate::compat#d25--heartbeat-loss
+//! [D26]: crate::compat#d26--non-negotiated-features
 
 use crate::runtime::Runtime;
 use crate::runtime::conns::Heartbeat;

@@ -1,6 +1,14 @@
 //! A running job: agent events stamped with the session's `event_seq` and fanned out to
-//! subscribers (D10), result chunks (D32), terminal frames exactly once, cancel (D6, D7,
-//! D37), `max_runtime_sec` (D8), lease expiry (D30) and the lease gate.
+//! subscribers ([D10]), result chunks ([D32]), terminal frames exactly once, cancel ([D6], [D7],
+//! [D37]), `max_runtime_sec` ([D8]), lease expiry ([D30]) and the lease gate.
+//!
+//! [D10]: crate::compat#d10--subscribed-events
+//! [D32]: crate::compat#d32--chunk-order
+//! [D6]: crate::compat#d6--cancel
+//! [D7]: crate::compat#d7--who-may-cancel
+//! [D37]: crate::compat#d37--existence-leak
+//! [D8]: crate::compat#d8--timeout
+//! [D30]: crate::compat#d30--expiry
 
 use crate::lease::Operation;
 use crate::runtime::Runtime;
@@ -22,10 +30,13 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
 
 impl Runtime {
     /// Sends a job frame to its submitting session and every subscriber, each in its own
-    /// `event_seq` space (D10). A rotated credential's value only reaches sessions of the
-    /// submitting principal that negotiated `provisioned_credentials` (§9.8, D26). A
+    /// `event_seq` space ([D10]). A rotated credential's value only reaches sessions of the
+    /// submitting principal that negotiated `provisioned_credentials` (§9.8, [D26]). A
     /// subscriber whose buffer is full gets the truncation notice instead, and its
     /// subscription ends (subscribers never hold the job back).
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
+    /// [D26]: crate::compat#d26--non-negotiated-features
     pub(in crate::runtime) fn emit_job(&mut self, now: Instant, job_id: &str, message: Message) {
         let Some(job) = self.jobs.get(job_id) else {
             return;
@@ -213,7 +224,11 @@ impl Runtime {
         self.finish(now, job_id, Message::Result(r), status.status(), true);
     }
 
-    /// `job.cancel` (D6, D7, D37): only the submitting session cancels.
+    /// `job.cancel` ([D6], [D7], [D37]): only the submitting session cancels.
+    ///
+    /// [D6]: crate::compat#d6--cancel
+    /// [D7]: crate::compat#d7--who-may-cancel
+    /// [D37]: crate::compat#d37--existence-leak
     pub(in crate::runtime) fn cancel(
         &mut self,
         now: Instant,
@@ -237,12 +252,16 @@ impl Runtime {
         }
     }
 
-    /// D8: `job.result timed_out`.
+    /// Decision [D8]: `job.result timed_out`.
+    ///
+    /// [D8]: crate::compat#d8--timeout
     pub(in crate::runtime) fn max_runtime_elapsed(&mut self, now: Instant, job_id: &str) {
         self.end_with_status(now, job_id, FinalStatus::TimedOut);
     }
 
-    /// D30: `job.error LEASE_EXPIRED` at `expires_at`.
+    /// Decision [D30]: `job.error LEASE_EXPIRED` at `expires_at`.
+    ///
+    /// [D30]: crate::compat#d30--expiry
     pub(in crate::runtime) fn lease_expired(&mut self, now: Instant, job_id: &str) {
         if let Some(j) = self.jobs.get(job_id) {
             let ev = RuntimeEvent::LeaseExpired {
@@ -262,7 +281,9 @@ impl Runtime {
     }
 
     /// The lease gate agents call before every authority-bearing operation: expiry
-    /// (`LEASE_EXPIRED`), patterns (`PERMISSION_DENIED`), budget (`BUDGET_EXHAUSTED`) (D30).
+    /// (`LEASE_EXPIRED`), patterns (`PERMISSION_DENIED`), budget (`BUDGET_EXHAUSTED`) ([D30]).
+    ///
+    /// [D30]: crate::compat#d30--expiry
     pub fn authorize(
         &self,
         now: Instant,
@@ -318,7 +339,9 @@ impl Runtime {
     }
 
     /// Something a running agent emitted. Errors go back to the agent (the job's state is
-    /// unchanged): an unknown or ended job, a negative cost (D31), a refused delegation.
+    /// unchanged): an unknown or ended job, a negative cost ([D31]), a refused delegation.
+    ///
+    /// [D31]: crate::compat#d31--negative-cost
     pub fn handle_agent_event(
         &mut self,
         now: Instant,
@@ -424,7 +447,10 @@ impl Runtime {
         Ok(AgentReply::Ok)
     }
 
-    /// A successful end: inline, or streamed when chunks were sent (D32, D34).
+    /// A successful end: inline, or streamed when chunks were sent ([D32], [D34]).
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
+    /// [D34]: crate::compat#d34--null-result
     fn agent_result(
         &mut self,
         now: Instant,
@@ -467,7 +493,9 @@ impl Runtime {
         self.finish(now, job_id, Message::Result(r), JobStatus::Success, false);
     }
 
-    /// One result chunk (§8.4, D32): emitted in order, or the job fails.
+    /// One result chunk (§8.4, [D32]): emitted in order, or the job fails.
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     fn result_chunk(&mut self, now: Instant, job_id: &str, chunk: Chunk) {
         let ids = &mut self.ids;
         match self

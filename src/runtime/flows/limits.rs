@@ -15,8 +15,11 @@ use crate::wire::{ErrorCode, ErrorPayload};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// `PERMISSION_DENIED`, not retryable, `details: {"limit": ...}` (D21: `details` only when
-/// non-empty). The caller adds the request's id (D20).
+/// `PERMISSION_DENIED`, not retryable, `details: {"limit": ...}` ([D21]: `details` only when
+/// non-empty). The caller adds the request's id ([D20]).
+///
+/// [D21]: crate::compat#d21--error-details
+/// [D20]: crate::compat#d20--error-correlation
 fn limit_error(kind: LimitKind, message: &str) -> ErrorPayload {
     let mut details = Map::new();
     details.insert("limit".into(), Value::String(kind.as_str().into()));

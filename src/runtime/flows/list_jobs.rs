@@ -1,5 +1,7 @@
-//! `session.list_jobs` → `session.jobs` (§6.6, D11): the query is the jobs part's
+//! `session.list_jobs` → `session.jobs` (§6.6, [D11]): the query is the jobs part's
 //! ([`Jobs::list`](crate::runtime::jobs::Jobs::list)); this answers it on the wire.
+//!
+//! [D11]: crate::compat#d11--job-list-entries
 
 use crate::runtime::Runtime;
 use crate::runtime::effect::ConnId;

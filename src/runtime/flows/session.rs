@@ -1,7 +1,12 @@
-//! An attached session's side of the orchestration: frame dispatch after the handshake (D36
-//! session check, ping D26, ack D5, bye/close D1, the gated requests), detaching a connection,
+//! An attached session's side of the orchestration: frame dispatch after the handshake ([D36]
+//! session check, ping [D26], ack [D5], bye/close [D1], the gated requests), detaching a connection,
 //! the resume window (§6.7), and stamping a frame into a session's ring and onto its
 //! connection (or, with a store, into a write-ahead append).
+//!
+//! [D36]: crate::compat#d36--inbound-session-id
+//! [D26]: crate::compat#d26--non-negotiated-features
+//! [D5]: crate::compat#d5--ack
+//! [D1]: crate::compat#d1--close
 
 use crate::runtime::effect::{CloseReason, ConnId, Effect};
 use crate::runtime::event::RuntimeEvent;
@@ -18,7 +23,9 @@ impl Runtime {
     }
 
     /// Detaches `conn`'s session (if any): it becomes resumable for the resume window; its
-    /// jobs keep running and their frames keep going into its ring (D3).
+    /// jobs keep running and their frames keep going into its ring ([D3]).
+    ///
+    /// [D3]: crate::compat#d3--resume-of-a-running-job
     pub(in crate::runtime) fn detach_session_of(&mut self, conn: ConnId) {
         self.out.cancel_timer(&TimerKey::Heartbeat(conn));
         let Some(sid) = self.conns.detach(conn) else {
@@ -32,8 +39,10 @@ impl Runtime {
     }
 
     /// The resume window of a detached session elapsed: its buffer is freed, its
-    /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` (D2). Its jobs keep
+    /// subscriptions end, and a later resume gets `RESUME_WINDOW_EXPIRED` ([D2]). Its jobs keep
     /// running (§6.7).
+    ///
+    /// [D2]: crate::compat#d2--resume
     pub(in crate::runtime) fn resume_window_elapsed(&mut self, now: Instant, sid: &str) {
         match self.sessions.expire(sid) {
             Expiry::Kept => return,

@@ -1,6 +1,9 @@
-//! Submit (WIRE.md §12): idempotency first (D27), then caps, agent, lease, expiry and parent
-//! (D28); credentials minted when the lease names `model.use` (§9.8); `job.accepted` and
-//! `StartAgent`; an idempotent resubmit answered with the stored `job.accepted` (D27).
+//! Submit (spec §7): idempotency first ([D27]), then caps, agent, lease, expiry and parent
+//! ([D28]); credentials minted when the lease names `model.use` (§9.8); `job.accepted` and
+//! `StartAgent`; an idempotent resubmit answered with the stored `job.accepted` ([D27]).
+//!
+//! [D27]: crate::compat#d27--idempotent-resubmit
+//! [D28]: crate::compat#d28--delegation
 
 use crate::runtime::Pending;
 use crate::runtime::Runtime;
@@ -21,7 +24,9 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
 }
 
 impl Runtime {
-    /// `job.submit` (WIRE.md §12, D27).
+    /// `job.submit` (spec §7, [D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub(in crate::runtime) fn submit(
         &mut self,
         now: Instant,
@@ -38,7 +43,10 @@ impl Runtime {
         }
     }
 
-    /// Idempotency first (D27), then caps, agent, lease, expiry, parent (D28).
+    /// Idempotency first ([D27]), then caps, agent, lease, expiry, parent ([D28]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    /// [D28]: crate::compat#d28--delegation
     fn validate_submit(
         &mut self,
         now: Instant,
@@ -266,8 +274,10 @@ impl Runtime {
         );
     }
 
-    /// D27: the stored `job.accepted` with this request's id, in a fresh envelope on the
+    /// Decision [D27]: the stored `job.accepted` with this request's id, in a fresh envelope on the
     /// current session, then a copy of the terminal frame when the job has ended.
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     fn replay_accepted(
         &mut self,
         now: Instant,

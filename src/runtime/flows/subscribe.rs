@@ -1,4 +1,4 @@
-//! `job.subscribe` / `job.unsubscribe` (§7.6, D9, D10, D37): `job.subscribed` first, then the
+//! `job.subscribe` / `job.unsubscribe` (§7.6, [D9], [D10], [D37]): `job.subscribed` first, then the
 //! history renumbered into the subscriber's own `event_seq` space, then live frames.
 //!
 //! Subscribers never slow the job's owner: history no longer kept at subscribe time, history
@@ -6,6 +6,10 @@
 //! full all end the subscription with one truncation notice ([`truncation`]), a `status`
 //! event in the subscriber's numbering naming the last seq it has and where history is kept
 //! (docs/compat.md, "Subscriber gaps").
+//!
+//! [D9]: crate::compat#d9--job-subscribed
+//! [D10]: crate::compat#d10--subscribed-events
+//! [D37]: crate::compat#d37--existence-leak
 
 use crate::runtime::Runtime;
 use crate::runtime::effect::ConnId;

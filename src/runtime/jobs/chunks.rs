@@ -1,10 +1,12 @@
-//! Result streaming (§8.4, D32): chunks leave in `chunk_seq` order, capped per chunk and in
+//! Result streaming (§8.4, [D32]): chunks leave in `chunk_seq` order, capped per chunk and in
 //! total (over a cap: `INTERNAL_ERROR`), `more:false` on the last data chunk, and no inline
 //! result after chunks.
 //!
 //! The state holds back the latest `more:true` chunk until the next one (or the terminal)
 //! arrives, so that an agent's extra empty final chunk (the reference's form) is folded into
 //! `more:false` on the last data chunk.
+//!
+//! [D32]: crate::compat#d32--chunk-order
 
 use crate::wire::{ChunkEncoding, ErrorCode, ResultChunkBody};
 
@@ -132,7 +134,9 @@ impl ChunkState {
         Ok(previous.into_iter().chain(final_now).collect())
     }
 
-    /// The held chunk, to send before the terminal: with `more:false` on success (D32).
+    /// The held chunk, to send before the terminal: with `more:false` on success ([D32]).
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     pub fn take_held(&mut self, success: bool) -> Option<ResultChunkBody> {
         let mut held = self.held.take()?;
         if success {

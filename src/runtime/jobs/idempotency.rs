@@ -1,4 +1,6 @@
-//! Idempotent submit (§7.2, D27): keys scoped per principal, bounded in number and by a TTL.
+//! Idempotent submit (§7.2, [D27]): keys scoped per principal, bounded in number and by a TTL.
+//!
+//! [D27]: crate::compat#d27--idempotent-resubmit
 
 use crate::time::Instant;
 use std::collections::{HashMap, VecDeque};

@@ -16,7 +16,9 @@ pub(in crate::runtime) struct JobLease {
     pub map: LeaseMap,
     /// When the lease stops authorizing anything (after inheritance from a parent).
     pub expires_at: Option<Timestamp>,
-    /// Initial totals (the `job.accepted` echo, D12).
+    /// Initial totals (the `job.accepted` echo, [D12]).
+    ///
+    /// [D12]: crate::compat#d12--budget-echo
     pub budget: Option<Budget>,
 }
 
@@ -32,7 +34,9 @@ impl JobLease {
         }
     }
 
-    /// Validates namespaces, patterns and budget amounts (D18: `INVALID_REQUEST`).
+    /// Validates namespaces, patterns and budget amounts ([D18]: `INVALID_REQUEST`).
+    ///
+    /// [D18]: crate::compat#d18--validation-failures
     pub fn parse(
         map: &LeaseMap,
         constraints: Option<&LeaseConstraints>,
@@ -55,7 +59,10 @@ impl JobLease {
     }
 
     /// Expiry → `LEASE_EXPIRED`, pattern → `PERMISSION_DENIED`, counter ≤ 0 →
-    /// `BUDGET_EXHAUSTED` (WIRE.md §14.3, D29, D30).
+    /// `BUDGET_EXHAUSTED` (spec §9.3, [D29], [D30]).
+    ///
+    /// [D29]: crate::compat#d29--globs
+    /// [D30]: crate::compat#d30--expiry
     pub fn authorize(&self, wall_now: &Timestamp, op: &Operation) -> Result<(), ErrorPayload> {
         crate::lease::authorize(wall_now, &self.lease, self.counters.as_ref(), op)
             .map_err(|e| e.to_error_payload())
@@ -72,7 +79,9 @@ impl JobLease {
     }
 
     /// Applies a cost metric. `Ok(None)`: not a cost. `Ok(Some(m))`: applied, with the
-    /// `cost.budget.remaining` metric to emit, if any. A negative cost is refused (D31).
+    /// `cost.budget.remaining` metric to emit, if any. A negative cost is refused ([D31]).
+    ///
+    /// [D31]: crate::compat#d31--negative-cost
     pub fn apply_cost(
         &mut self,
         metric: &MetricBody,
@@ -102,8 +111,10 @@ impl JobLease {
         }
     }
 
-    /// §9.4 subset against the parent's live counters (D28), then the child as it runs under
+    /// §9.4 subset against the parent's live counters ([D28]), then the child as it runs under
     /// the parent: expiry no later than the parent's, unnamed currencies inherited.
+    ///
+    /// [D28]: crate::compat#d28--delegation
     pub fn subset_of(&self, parent: &JobLease) -> Result<JobLease, ErrorPayload> {
         let remaining = parent.remaining();
         self.lease

@@ -1,5 +1,7 @@
-//! `session.list_jobs` → `session.jobs` (§6.6, D11): every job the principal may see, in
+//! `session.list_jobs` → `session.jobs` (§6.6, [D11]): every job the principal may see, in
 //! submission order, filtered, paged with an opaque cursor.
+//!
+//! [D11]: crate::compat#d11--job-list-entries
 
 use super::Jobs;
 use crate::runtime::config::ObserverPolicy;

@@ -1,10 +1,12 @@
 //! The jobs part: every job the runtime remembers (running and ended, bounded by
 //! `max_retained_jobs`), in submission order, with its lease and budget ([`lease`]), its
 //! streamed result ([`chunks`]), its credentials and their revocation ([`credentials`]); the
-//! idempotency keys of submits ([`idempotency`], D27) and the submits waiting for their
+//! idempotency keys of submits ([`idempotency`], [D27]) and the submits waiting for their
 //! credentials; the `session.list_jobs` query ([`list`]).
 //!
 //! It stamps and sends nothing: the parent emits the frames a job's changes call for.
+//!
+//! [D27]: crate::compat#d27--idempotent-resubmit
 
 pub(super) mod chunks;
 pub(super) mod credentials;
@@ -48,15 +50,19 @@ pub(super) struct NewJob {
     pub input: Value,
     pub lease: JobLease,
     pub lease_constraints: Option<LeaseConstraints>,
-    /// (key, canonical JSON of the submit) of a keyed submit (D27).
+    /// (key, canonical JSON of the submit) of a keyed submit ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub idempotency: Option<(String, String)>,
     pub max_runtime_sec: Option<u32>,
     pub parent_job_id: Option<String>,
     pub delegate_id: Option<String>,
 }
 
-/// An idempotent resubmit that arrived while its job's credentials were minted (D27):
+/// An idempotent resubmit that arrived while its job's credentials were minted ([D27]):
 /// answered once the job is accepted.
+///
+/// [D27]: crate::compat#d27--idempotent-resubmit
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Waiter {
     pub conn: ConnId,
@@ -80,11 +86,17 @@ pub(super) struct Job {
     delegate_id: Option<String>,
     submitted_at: Timestamp,
     credentials: Vec<Credential>,
-    /// The `job.accepted` payload, replayed on an idempotent resubmit (D27).
+    /// The `job.accepted` payload, replayed on an idempotent resubmit ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     accepted: Option<Accepted>,
-    /// The terminal message, copied on an idempotent resubmit (D27).
+    /// The terminal message, copied on an idempotent resubmit ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     terminal: Option<Message>,
-    /// Highest `event_seq` in the submitting session's numbering (D11).
+    /// Highest `event_seq` in the submitting session's numbering ([D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     last_event_seq: u64,
     /// Its first `event_seq` there (0: none yet; a subscriber's history gap check).
     first_event_seq: u64,
@@ -92,7 +104,9 @@ pub(super) struct Job {
     /// Credentials still to revoke: (id, attempts so far).
     revoking: Vec<(String, u32)>,
     /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
-    /// resubmit (D27; the job had an idempotency key) or to persist the job (durable store).
+    /// resubmit ([D27]; the job had an idempotency key) or to persist the job (durable store).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     replayable: bool,
     /// A `MaxRuntime` or `LeaseExpiry` deadline was set for this job (only then does its end
     /// cancel them).
@@ -179,12 +193,16 @@ impl Job {
         &self.credentials
     }
 
-    /// The kept `job.accepted` payload (D27).
+    /// The kept `job.accepted` payload ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub fn accepted(&self) -> Option<&Accepted> {
         self.accepted.as_ref()
     }
 
-    /// The kept terminal message (D27).
+    /// The kept terminal message ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub fn terminal(&self) -> Option<&Message> {
         self.terminal.as_ref()
     }
@@ -209,7 +227,9 @@ impl Job {
         }
     }
 
-    /// Its `session.jobs` entry (§6.6, D11).
+    /// Its `session.jobs` entry (§6.6, [D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     pub fn summary(&self) -> JobSummary {
         JobSummary {
             job_id: self.id.clone().into(),
@@ -442,7 +462,9 @@ impl Jobs {
 
     // ---- a running job ----
 
-    /// The lease gate (D30): expiry, patterns, budget — for a live job only.
+    /// The lease gate ([D30]): expiry, patterns, budget — for a live job only.
+    ///
+    /// [D30]: crate::compat#d30--expiry
     pub fn authorize(
         &self,
         id: &str,
@@ -475,7 +497,9 @@ impl Jobs {
         }
     }
 
-    /// The highest seq of `id` in its session's numbering (D11).
+    /// The highest seq of `id` in its session's numbering ([D11]).
+    ///
+    /// [D11]: crate::compat#d11--job-list-entries
     #[inline]
     pub fn set_last_event_seq(&mut self, id: &str, seq: u64) {
         if let Some(j) = self.map.get_mut(id) {
@@ -486,7 +510,9 @@ impl Jobs {
         }
     }
 
-    /// One result chunk of `id` (D32): the chunks to emit, or the failure ending the job.
+    /// One result chunk of `id` ([D32]): the chunks to emit, or the failure ending the job.
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     pub fn chunk(
         &mut self,
         id: &str,
@@ -500,7 +526,9 @@ impl Jobs {
         }
     }
 
-    /// The chunk `id` holds back, to send before its terminal (D32).
+    /// The chunk `id` holds back, to send before its terminal ([D32]).
+    ///
+    /// [D32]: crate::compat#d32--chunk-order
     pub fn take_held_chunk(
         &mut self,
         id: &str,
@@ -531,8 +559,12 @@ impl Jobs {
         })
     }
 
-    /// `job.cancel` by session `sid` of `principal` (D6, D7, D37): `Ok(true)` to cancel,
+    /// `job.cancel` by session `sid` of `principal` ([D6], [D7], [D37]): `Ok(true)` to cancel,
     /// `Ok(false)` when already ended, `Err` the refusal.
+    ///
+    /// [D6]: crate::compat#d6--cancel
+    /// [D7]: crate::compat#d7--who-may-cancel
+    /// [D37]: crate::compat#d37--existence-leak
     pub fn may_cancel(
         &self,
         id: &str,
@@ -555,8 +587,10 @@ impl Jobs {
         }
     }
 
-    /// `parent_job_id` on a submit (D28): the parent must be visible to `principal` and the
+    /// `parent_job_id` on a submit ([D28]): the parent must be visible to `principal` and the
     /// lease a subset of the parent's; a child without `expires_at` inherits the parent's.
+    ///
+    /// [D28]: crate::compat#d28--delegation
     pub fn child_lease(
         &self,
         parent_id: &str,

@@ -3,9 +3,13 @@
 //! features, its resume-token hash ([`token`]), its write-ahead progress (with a durable
 //! store) and its count of unfinished jobs.
 //!
-//! It stamps frames ([`Sessions::stamp`]), frees acked events (D5), decides resumes (D2, D4,
-//! D5) and expiry (§6.7), and answers with what the parent must send, persist or arm; it
+//! It stamps frames ([`Sessions::stamp`]), frees acked events ([D5]), decides resumes ([D2], [D4],
+//! [D5]) and expiry (§6.7), and answers with what the parent must send, persist or arm; it
 //! pushes nothing itself.
+//!
+//! [D5]: crate::compat#d5--ack
+//! [D2]: crate::compat#d2--resume
+//! [D4]: crate::compat#d4--failed-resume
 
 pub(super) mod ring;
 pub(super) mod token;
@@ -85,7 +89,9 @@ impl Session {
     }
 
     /// The kept frames of job `job_id` after `from`, with their seqs (subscription history,
-    /// D10).
+    /// [D10]).
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     pub fn history(&self, job_id: &str, from: u64) -> Vec<(u64, usize, Message)> {
         self.ring
             .after(from)
@@ -343,7 +349,9 @@ impl Sessions {
         }
     }
 
-    /// `session.ack` (D5): frees the ring up to `seq` (at most the last stamped).
+    /// `session.ack` ([D5]): frees the ring up to `seq` (at most the last stamped).
+    ///
+    /// [D5]: crate::compat#d5--ack
     pub fn ack(&mut self, id: &str, seq: u64) {
         if let Some(s) = self.map.get_mut(id) {
             let upto = seq.min(s.last_seq);
@@ -461,9 +469,13 @@ impl Sessions {
         }
     }
 
-    /// Checks a resume (D2, D4, D5): token and principal without destroying the record; a
+    /// Checks a resume ([D2], [D4], [D5]): token and principal without destroying the record; a
     /// gap below what the ring keeps is `RESUME_WINDOW_EXPIRED` unless a durable store may
     /// still have it. `principal` is `None` for a bare `session.resume`.
+    ///
+    /// [D2]: crate::compat#d2--resume
+    /// [D4]: crate::compat#d4--failed-resume
+    /// [D5]: crate::compat#d5--ack
     pub fn check_resume(
         &self,
         r: &ResumeRequest,
@@ -567,7 +579,9 @@ impl Sessions {
         s.store_next
     }
 
-    /// The ring's frames after `after` that are durable (a resume's replay, D3).
+    /// The ring's frames after `after` that are durable (a resume's replay, [D3]).
+    ///
+    /// [D3]: crate::compat#d3--resume-of-a-running-job
     pub fn replay(&self, id: &str, after: u64) -> Vec<(Arc<Frame>, Bytes)> {
         self.map.get(id).map_or_else(Vec::new, |s| {
             s.ring

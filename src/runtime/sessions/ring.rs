@@ -2,7 +2,7 @@
 //! and subscription history. It is the session's buffer, and what may leave it is a policy
 //! ([`Evict`]):
 //!
-//! - **Backpressure** (no durable store): an ack frees acked events (D5); past the caps
+//! - **Backpressure** (no durable store): an ack frees acked events ([D5]); past the caps
 //!   (`max_ring_events`, `max_ring_bytes`) the oldest *delivered* events go, but never the
 //!   margin (the newest delivered events, `ring_margin_events` or `ring_margin_bytes`,
 //!   whichever covers more: what a cut connection may have had in flight) and never an
@@ -13,6 +13,8 @@
 //!   they are; nothing waits.
 //!
 //! A resume below what is still kept gets `RESUME_WINDOW_EXPIRED`, never a silent gap.
+//!
+//! [D5]: crate::compat#d5--ack
 
 use crate::runtime::encoding::Scratch;
 use crate::wire::Frame;
@@ -209,7 +211,9 @@ impl EventRing {
         self.delivered = last.min(back.max(self.freed_through));
     }
 
-    /// Frees every entry with seq ≤ `seq` (D5: only acked ones); acked counts as delivered.
+    /// Frees every entry with seq ≤ `seq` ([D5]: only acked ones); acked counts as delivered.
+    ///
+    /// [D5]: crate::compat#d5--ack
     pub fn ack(&mut self, seq: u64) {
         while let Some(e) = self.entries.front() {
             if e.seq > seq {

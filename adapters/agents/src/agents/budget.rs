@@ -1,8 +1,10 @@
 //! `budget`: `{cost = "0.40", currency = "USD", steps = 10, tool = "paid-tool",
-//! negative_costs = []}`. Negative costs are refused by the runtime (D31) and logged; each
+//! negative_costs = []}`. Negative costs are refused by the runtime ([D31]) and logged; each
 //! step authorizes `tool.call` on `tool`, then reports `cost.inference` (the runtime emits
 //! `cost.budget.remaining`). Result `{steps}`; an exhausted budget ends the job
 //! `BUDGET_EXHAUSTED`.
+//!
+//! [D31]: arcp_proto::compat#d31--negative-cost
 
 use super::{str_field, u64_field};
 use crate::agent::AgentError;

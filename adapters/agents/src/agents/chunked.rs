@@ -1,10 +1,12 @@
 //! `chunked`: `{data, encoding = "utf8" | "base64", chunk_size = 8}` streams its result:
 //! utf8 splits `data` into runs of `chunk_size` characters, base64 its UTF-8 bytes into runs
-//! of `chunk_size` bytes. D32: `more: false` on the last data chunk, no extra empty chunk
+//! of `chunk_size` bytes. [D32]: `more: false` on the last data chunk, no extra empty chunk
 //! (the runtime holds each chunk back until the next one or the terminal). Summary
 //! `"{n} chunks"`. Edge modes: `order: [chunk_seq…]` emits the chunks in that order (the
 //! runtime refuses out-of-order chunks); `inline_after_chunks: true` emits one chunk, then
 //! returns `{inline: data}` (refused by the runtime).
+//!
+//! [D32]: arcp_proto::compat#d32--chunk-order
 
 use super::{bool_field, str_field, u64_field};
 use crate::agent::AgentError;

@@ -1,7 +1,9 @@
 //! `delegator`: `{agent, input, lease, lease_constraints?}` delegates to a child job (§10,
-//! D28: the runtime authorizes `agent.delegate`, checks the subset lease, emits `delegate`
+//! Decision [D28]: the runtime authorizes `agent.delegate`, checks the subset lease, emits `delegate`
 //! and runs the child on the same session), waits for it, and returns `{child_job_id,
 //! child_agent, child_final_status, child_result?, child_error_code?}`.
+//!
+//! [D28]: arcp_proto::compat#d28--delegation
 
 use crate::agent::AgentError;
 use crate::context::JobContext;

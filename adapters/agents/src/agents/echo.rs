@@ -1,5 +1,7 @@
 //! `echo`: result = input, verbatim; no events. A null input gives a `job.result` without a
-//! `result` key (D34).
+//! `result` key ([D34]).
+//!
+//! [D34]: arcp_proto::compat#d34--null-result
 
 use crate::agent::AgentError;
 use crate::context::JobContext;

@@ -1,7 +1,10 @@
 //! `lease-check`: `{ops: [{capability, target, delay_sec?}], fatal = true}`. Each op is a
-//! `tool_call`, then the lease gate (expiry → pattern → budget; D29 globs, D30 expiry); a
+//! `tool_call`, then the lease gate (expiry → pattern → budget; [D29] globs, [D30] expiry); a
 //! refusal is a `tool_result` error and, when `fatal` and the code is `LEASE_EXPIRED` or
 //! `BUDGET_EXHAUSTED`, ends the job with it. Result `{results: ["OK" | code, …]}`.
+//!
+//! [D29]: arcp_proto::compat#d29--globs
+//! [D30]: arcp_proto::compat#d30--expiry
 
 use super::budget::tool_refusal;
 use super::{bool_field, f64_field, seconds};

@@ -1,5 +1,8 @@
-//! The contract agents of `interop/README.md` ("Agent contract"), as adjusted by COMPAT.md,
-//! and [`contract_agents`], the registry that hosts them.
+//! The contract agents of `interop/README.md` ("Agent contract"), as adjusted by the
+//! [compatibility notes][docs/compat.md], and [`contract_agents`], the registry that hosts
+//! them.
+//!
+//! [docs/compat.md]: arcp_proto::compat
 
 mod budget;
 mod chatty;

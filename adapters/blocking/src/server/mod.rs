@@ -16,11 +16,13 @@
 //! Bounds (each has a defined outcome): the driver's input queue (`input_capacity`: senders
 //! block), each connection's writer queue (`outbound_capacity`: when it stays full for
 //! `slow_consumer_timeout` the socket is shut down and the session stays resumable), the
-//! frame cap (`max_frame_bytes`, D35), the handshake time (`handshake_timeout`), plus every
+//! frame cap (`max_frame_bytes`, [D35]), the handshake time (`handshake_timeout`), plus every
 //! bound of the core's `RuntimeConfig`.
 //!
 //! The token table and the credential provisioner come from `arcp-agents`, the effect-record
 //! ↔ SQLite mapping from `arcp_sqlite::runtime`: written once for every adapter.
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 mod driver;
 mod stdio;

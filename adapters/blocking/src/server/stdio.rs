@@ -1,6 +1,8 @@
 //! The stdio transport: one session over a byte stream pair (stdin/stdout), one envelope per
 //! line, split by [`LineFramer`]. An over-cap line is never buffered: the runtime answers
-//! `session.error INVALID_REQUEST` and closes (COMPAT D35).
+//! `session.error INVALID_REQUEST` and closes ([D35]).
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::driver::{ConnPorts, Input, Outbound};
 use arcp_proto::runtime::{ConnId, TransportKind};

@@ -8,9 +8,11 @@
 //! and close replies never interleave with a frame being written.
 //!
 //! The frame cap is mirrored into `max_message_size` and `max_frame_size`: an over-cap
-//! message never gets buffered, and the runtime decides the outcome (COMPAT D35: close 1009,
+//! message never gets buffered, and the runtime decides the outcome ([D35]: close 1009,
 //! no error frame). Close codes come from the runtime's `CloseReason`; a request for another
 //! path than the served one is upgraded and closed 1008.
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::driver::{ConnPorts, Input, Outbound};
 use crate::socket::Shared;

@@ -21,9 +21,11 @@
 //! Bounds (each has a defined outcome, as in arcp-tokio): the driver's input queue
 //! (`input_capacity`: senders wait), each connection's writer queue (`outbound_capacity`:
 //! when it stays full for `slow_consumer_timeout` the connection is closed 1008 and its
-//! session stays resumable), the frame cap (`max_frame_bytes`, D35), the handshake time
+//! session stays resumable), the frame cap (`max_frame_bytes`, [D35]), the handshake time
 //! (`handshake_timeout`: the TCP connection is dropped), plus every bound of the core's
 //! `RuntimeConfig`.
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 mod driver;
 pub(crate) mod ws;

@@ -4,8 +4,10 @@
 //! As in arcp-tokio: the accept loop only accepts TCP connections; each handshake runs on the
 //! connection's own task, bounded by a timeout. The frame cap is mirrored into
 //! `max_message_size`/`max_frame_size`: an over-cap message is never buffered and the runtime
-//! decides the outcome (COMPAT D35: close 1009, no error frame). A request for another path
+//! decides the outcome ([D35]: close 1009, no error frame). A request for another path
 //! than the served one is upgraded and closed 1008.
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::Spawner;
 use super::driver::{ConnPorts, Input, Outbound};

@@ -120,7 +120,9 @@ pub enum Input<P> {
         /// The frame's bytes.
         bytes: Vec<u8>,
     },
-    /// An inbound frame over the cap that the transport did not buffer (D35).
+    /// An inbound frame over the cap that the transport did not buffer ([D35]).
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     Oversized {
         /// The connection.
         conn: ConnId,

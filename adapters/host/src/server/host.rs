@@ -249,7 +249,9 @@ impl ServerHost {
         self.rt.handle_frame(now, conn, bytes);
     }
 
-    /// An inbound frame of `len` bytes over the cap that the transport did not buffer (D35).
+    /// An inbound frame of `len` bytes over the cap that the transport did not buffer ([D35]).
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     pub fn handle_oversized(&mut self, now: Instant, conn: ConnId, len: usize) {
         self.at(now);
         self.rt.handle_oversized_frame(now, conn, len);

@@ -52,7 +52,9 @@ pub struct ServerOptions {
     pub heartbeat_interval: Duration,
     /// How long a detached session stays resumable.
     pub resume_window: Duration,
-    /// The inbound frame cap (D35).
+    /// The inbound frame cap ([D35]).
+    ///
+    /// [D35]: arcp_proto::compat#d35--frame-size
     pub max_frame_bytes: usize,
     /// Credential provisioning (`provisioned_credentials`) by the in-process provisioner;
     /// `None`: on in demo mode, off otherwise.
@@ -310,7 +312,9 @@ macro_rules! builder_options {
                 self
             }
 
-            /// The inbound frame cap (D35), mirrored into the transport's config.
+            /// The inbound frame cap ([D35]), mirrored into the transport's config.
+            ///
+            /// [D35]: arcp_proto::compat#d35--frame-size
             pub fn max_frame_bytes(mut self, n: usize) -> Self {
                 self.opts.max_frame_bytes = n;
                 self

@@ -48,7 +48,9 @@
 //! After a transport drop the client reconnects and resumes by itself (WebSocket only;
 //! [`ClientBuilder::auto_resume`]); the session id and the job handles survive. Note: the
 //! Python reference runtime loses a running job's events emitted while the client was away
-//! (COMPAT D3), so with it such a handle only sees what the runtime replays.
+//! ([D3]), so with it such a handle only sees what the runtime replays.
+//!
+//! [D3]: arcp_proto::compat#d3--resume-of-a-running-job
 
 mod link;
 mod transport;

@@ -21,8 +21,10 @@
 //! connection with **`hyper::upgrade::on`** and runs **tokio-tungstenite 0.30 on the upgraded
 //! IO** (`WebSocketStream::from_raw_socket`). From there a connection is served exactly as
 //! by [`ServerBuilder::bind_ws`](super::ServerBuilder::bind_ws): the same frame cap in the
-//! WebSocket config (COMPAT D35), the same connection loop, the same close codes. A request
+//! WebSocket config ([D35]), the same connection loop, the same close codes. A request
 //! on the route that is not a WebSocket upgrade gets `400 Bad Request`.
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::driver::Input;
 use super::{ServerBuilder, ServerError, ServerHandle, ws};

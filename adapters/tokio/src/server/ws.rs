@@ -4,9 +4,11 @@
 //! connection's own task (bounded by a timeout), so an idle TCP connection never blocks other
 //! accepts. The frame cap is mirrored into `WebSocketConfig::max_message_size` and
 //! `max_frame_size`: an over-cap message never gets buffered, and the runtime decides the
-//! outcome (COMPAT D35: close 1009, no error frame). Close codes come from the runtime's
+//! outcome ([D35]: close 1009, no error frame). Close codes come from the runtime's
 //! `CloseReason` (1000 normally, 1009 over the cap, 1008 slow consumer); a request for another
 //! path than the served one is upgraded and closed 1008.
+//!
+//! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::driver::{ConnPorts, Input, Outbound};
 use arcp_proto::runtime::{ConnId, TransportKind};
