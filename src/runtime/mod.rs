@@ -404,6 +404,14 @@ impl Runtime {
         self.jobs.get(job_id.as_str())?.lease().remaining().cloned()
     }
 
+    /// Checks the delegation invariants (§10), for the simulator, the fuzz targets and
+    /// tests: no child is running after its parent's terminal; every running child is listed
+    /// by its parent; a parent's remaining budget plus its live children's reservations never
+    /// exceeds its own budget. `Err` names the first broken one.
+    pub fn check_delegation(&self) -> Result<(), String> {
+        self.jobs.check_delegation()
+    }
+
     // ---- plumbing -----------------------------------------------------------------------
 
     /// Clamps an input's `now` to the latest seen (time never runs backwards inside the

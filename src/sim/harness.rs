@@ -558,6 +558,9 @@ impl Sim {
                 );
             }
         }
+        if let Err(e) = self.runtime.check_delegation() {
+            panic!("delegation invariant: {e}");
+        }
         let cfg = self.runtime.config();
         // Each attempt: the retry delay plus an effect round trip at the worst latency the
         // script may have had.

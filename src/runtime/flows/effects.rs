@@ -61,6 +61,10 @@ impl Runtime {
                         self.jobs.forget_key(&nj.principal, key);
                     }
                     self.release_job_slot(&nj.session_id);
+                    if let Some(parent) = &nj.parent_job_id {
+                        // The whole reservation goes back (§10).
+                        self.jobs.detach_child(parent, &nj.job_id, None);
+                    }
                 }
                 _ => self.accept(now, *nj, Vec::new()),
             },

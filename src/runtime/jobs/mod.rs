@@ -8,6 +8,7 @@
 
 pub(super) mod chunks;
 pub(super) mod credentials;
+pub(super) mod delegation;
 pub(super) mod idempotency;
 pub(super) mod lease;
 pub(super) mod list;
@@ -89,6 +90,9 @@ pub(super) struct Job {
     chunks: ChunkState,
     /// Credentials still to revoke: (id, attempts so far).
     revoking: Vec<(String, u32)>,
+    /// Live children (accepted or minting) and what each reserved (§10); bounded by the
+    /// job caps, as each is a job.
+    children: Vec<delegation::Child>,
     /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
     /// resubmit (D27; the job had an idempotency key) or to persist the job (durable store).
     replayable: bool,
@@ -125,6 +129,7 @@ impl Job {
             last_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            children: Vec::new(),
             replayable,
             timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
         }
@@ -341,6 +346,7 @@ impl Jobs {
             last_event_seq: r.last_event_seq,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            children: Vec::new(),
             replayable: true,
             // A restored job has no deadlines armed.
             timed: false,
@@ -531,21 +537,13 @@ impl Jobs {
         }
     }
 
-    /// `parent_job_id` on a submit (D28): the parent must be visible to `principal` and the
-    /// lease a subset of the parent's; a child without `expires_at` inherits the parent's.
-    pub fn child_lease(
-        &self,
-        parent_id: &str,
-        principal: &str,
-        policy: &ObserverPolicy,
-        lease: &JobLease,
-    ) -> Result<JobLease, ErrorPayload> {
+    /// The lease a child of `parent_id` runs under (D28): a subset of the parent's, checked
+    /// against its live counters; a child without `expires_at` inherits the parent's. The
+    /// caller has checked the parent with [`Jobs::check_parent`].
+    pub fn child_lease(&self, parent_id: &str, lease: &JobLease) -> Result<JobLease, ErrorPayload> {
         match self.map.get(parent_id) {
-            Some(p) if policy.may_observe(principal, &p.principal) => lease.subset_of(&p.lease),
-            _ => Err(err(
-                ErrorCode::JobNotFound,
-                format!("parent job {parent_id:?} not found"),
-            )),
+            Some(p) => lease.subset_of(&p.lease),
+            None => Err(not_found(parent_id)),
         }
     }
 }
