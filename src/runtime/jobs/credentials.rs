@@ -3,7 +3,30 @@
 //! retry timer and the `RevokeCredential` effects).
 
 use super::Jobs;
-use crate::wire::{ErrorCode, ErrorPayload};
+use crate::wire::{Accepted, ErrorCode, ErrorPayload, EventBody, Frame, JobEvent, Message};
+
+/// Credential values never rest in durable storage (§9.8): a stored frame or job record
+/// carries what an observer of the job would see. A `credential_rotated` status loses its
+/// `value`; `true` when `frame` was changed (its stored bytes must then be encoded anew).
+pub(in crate::runtime) fn redact_frame(frame: &mut Frame) -> bool {
+    match &mut frame.message {
+        Message::Event(JobEvent {
+            body: EventBody::Status(st),
+            ..
+        }) if st.phase == "credential_rotated" && st.value.is_some() => {
+            st.value = None;
+            true
+        }
+        Message::Accepted(a) => redact_accepted(a),
+        _ => false,
+    }
+}
+
+/// A stored `job.accepted` keeps no `credentials` (see [`redact_frame`]); `true` when it
+/// had some.
+pub(in crate::runtime) fn redact_accepted(accepted: &mut Accepted) -> bool {
+    accepted.credentials.take().is_some()
+}
 
 /// What a `RevokeCredential` answer leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

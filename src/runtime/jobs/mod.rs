@@ -201,7 +201,11 @@ impl Job {
             trace_id: self.trace_id,
             parent_job_id: self.parent_job_id.clone().map(Into::into),
             delegate_id: self.delegate_id.clone(),
-            accepted: self.accepted.clone(),
+            // §9.8: no credential value in durable storage.
+            accepted: self.accepted.clone().map(|mut a| {
+                credentials::redact_accepted(&mut a);
+                a
+            }),
             terminal: self.terminal.clone(),
         }
     }

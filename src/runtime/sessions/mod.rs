@@ -284,7 +284,13 @@ impl Sessions {
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
         let (kept, encoded) = s.ring.push(seq, frame, scratch);
-        if let Some(frame) = stored {
+        if let Some(mut frame) = stored {
+            // §9.8: no credential value in durable storage.
+            let encoded = if super::jobs::credentials::redact_frame(&mut frame) {
+                Bytes::from(frame.encode())
+            } else {
+                encoded
+            };
             let record = StoredFrame {
                 session_id: s.id.clone().into(),
                 event_seq: seq,
