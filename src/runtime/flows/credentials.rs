@@ -8,7 +8,7 @@ use crate::runtime::jobs::credentials::Revoke;
 use crate::runtime::outbox::TimerKey;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
-use crate::wire::{ErrorPayload, EventBody, StatusBody};
+use crate::wire::{ErrorPayload, EventBody, Feature, Frame, JobEvent, Message, StatusBody};
 
 impl Runtime {
     /// Emits `status {phase:"credential_rotated", id, value}`; `value` is stripped for every
@@ -97,6 +97,46 @@ impl Runtime {
     ) {
         if self.jobs.retry_revoke(job_id, credential_id) {
             self.push_revoke(job_id, credential_id.to_owned());
+        }
+    }
+
+    /// A resume replayed from the durable store, where credential values never rest (§9.8):
+    /// the latest `credential_rotated` of each credential a live job of this session's
+    /// principal still holds gets its current value back, when the session negotiated
+    /// `provisioned_credentials` (D26). Earlier rotations stay without a value: those values
+    /// were revoked when they were rotated.
+    pub(in crate::runtime) fn redeliver_credentials(&self, sid: &str, frames: &mut [Frame]) {
+        let Some(session) = self.sessions.get(sid) else {
+            return;
+        };
+        if !session.has(Feature::ProvisionedCredentials) {
+            return;
+        }
+        let principal = session.principal();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for f in frames.iter_mut().rev() {
+            let Message::Event(JobEvent {
+                body: EventBody::Status(st),
+                ..
+            }) = &mut f.message
+            else {
+                continue;
+            };
+            let (Some(job_id), Some(cred)) = (f.job_id.as_deref(), st.id.as_deref()) else {
+                continue;
+            };
+            if st.phase != "credential_rotated"
+                || seen.iter().any(|(j, c)| j == job_id && c == cred)
+            {
+                continue;
+            }
+            seen.push((job_id.to_owned(), cred.to_owned()));
+            let current = self.jobs.get(job_id).filter(|j| {
+                j.principal() == principal && !j.status().is_terminal()
+            });
+            if let Some(c) = current.and_then(|j| j.credentials().iter().find(|c| c.id == cred)) {
+                st.value = Some(c.value.clone());
+            }
         }
     }
 }

@@ -286,7 +286,8 @@ impl Runtime {
             .sessions
             .stored_replay(&pw.session_id, last, frames, &pw.request_id)
         {
-            Ok(stored) => {
+            Ok(mut stored) => {
+                self.redeliver_credentials(&pw.session_id, &mut stored);
                 pw.stored = stored;
                 self.welcome(now, pw);
             }
