@@ -38,7 +38,9 @@ fn store(h: &mut Host) {
 }
 
 fn occurs(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -103,7 +105,10 @@ fn values_stay_out_of_storage_and_come_back_on_a_resume_from_the_store() {
             Effect::PersistJob(r) => {
                 records += 1;
                 bytes.extend(serde_json::to_vec(&r.accepted).unwrap());
-                assert_eq!(r.accepted.as_ref().map(|a| a.credentials.is_none()), Some(true));
+                assert_eq!(
+                    r.accepted.as_ref().map(|a| a.credentials.is_none()),
+                    Some(true)
+                );
             }
             _ => {}
         }
@@ -116,8 +121,7 @@ fn values_stay_out_of_storage_and_come_back_on_a_resume_from_the_store() {
     store(&mut h);
     let c2 = h.open(2);
     let mut resume = hello("alice-token", &ALL);
-    resume["payload"]["resume"] =
-        json!({"session_id":sid,"resume_token":token,"last_event_seq":0});
+    resume["payload"]["resume"] = json!({"session_id":sid,"resume_token":token,"last_event_seq":0});
     h.send(c2, resume);
     let (id, e) = h.effects.remove(0);
     assert!(matches!(e, Effect::ReadEvents { .. }), "{e:?}");

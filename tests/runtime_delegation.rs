@@ -274,6 +274,7 @@ fn a_parents_end_cancels_its_children_recursively_and_revokes_their_credentials(
             Effect::RevokeCredential {
                 job_id,
                 credential_id,
+                ..
             } => Some(format!("revoke {job_id} {credential_id}")),
             _ => None,
         })

@@ -110,17 +110,9 @@ use subscriptions::Subscriptions;
 enum Pending {
     Auth(Box<HelloRequest>),
     Mint(Box<NewJob>),
-    Start {
-        job_id: String,
-    },
-    Revoke {
-        job_id: String,
-        credential_id: String,
-    },
-    Append {
-        session_id: String,
-        seq: u64,
-    },
+    Start { job_id: String },
+    Revoke { job_id: String, serial: u32 },
+    Append { session_id: String, seq: u64 },
     Welcome(Box<PendingWelcome>),
     ReadForResume(Box<PendingWelcome>),
 }
@@ -300,7 +292,7 @@ impl Runtime {
                 TimerKey::ResumeWindow(sid) => self.resume_window_elapsed(now, &sid),
                 TimerKey::MaxRuntime(job) => self.max_runtime_elapsed(now, &job),
                 TimerKey::LeaseExpiry(job) => self.lease_expired(now, &job),
-                TimerKey::RevokeRetry(job, cred) => self.revoke_retry(now, &job, &cred),
+                TimerKey::RevokeRetry(job, serial) => self.revoke_retry(now, &job, serial),
                 TimerKey::ZeroThroughput(conn) => self.zero_throughput_check(now, conn),
             }
         }

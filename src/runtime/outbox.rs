@@ -24,8 +24,8 @@ pub(super) enum TimerKey {
     MaxRuntime(String),
     /// A job's lease `expires_at` (D30).
     LeaseExpiry(String),
-    /// Retry revoking a credential: (job, credential).
-    RevokeRetry(String, String),
+    /// Retry a revocation: (job, revocation serial).
+    RevokeRetry(String, u32),
     /// Zero-throughput check of a connection (spec §14).
     ZeroThroughput(ConnId),
 }

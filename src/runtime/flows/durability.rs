@@ -3,12 +3,12 @@
 //! before a welcome with a new token, job / idempotency / credential records, and
 //! [`Runtime::restore`] rebuilding the runtime from what the store returns.
 
+use crate::runtime::Runtime;
 use crate::runtime::effect::{
     CloseReason, CredentialRecord, Effect, IdempotencyRecord, StoreSnapshot,
 };
 use crate::runtime::outbox::TimerKey;
 use crate::runtime::sessions::Appended;
-use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::ErrorCode;
 use std::time::Duration;
@@ -146,17 +146,10 @@ impl Runtime {
             );
         }
         for c in snapshot.credentials.into_iter().filter(|c| !c.revoked) {
-            self.jobs.restore_revoking(&c.job_id, &c.credential_id);
-            self.push_effect(
-                Effect::RevokeCredential {
-                    job_id: c.job_id.clone(),
-                    credential_id: c.credential_id.clone(),
-                },
-                Some(Pending::Revoke {
-                    job_id: c.job_id.into(),
-                    credential_id: c.credential_id,
-                }),
-            );
+            // Only the id survives a restart: values never rest in storage (§9.8).
+            if let Some(r) = self.jobs.revoke(c.job_id.as_str(), &c.credential_id, None) {
+                self.push_revoke(c.job_id.as_str(), r);
+            }
         }
     }
 }

@@ -73,10 +73,7 @@ impl Runtime {
                     self.fail_job(now, &job_id, ErrorCode::InternalError, message, false);
                 }
             }
-            Pending::Revoke {
-                job_id,
-                credential_id,
-            } => self.revoke_done(now, &job_id, &credential_id, outcome),
+            Pending::Revoke { job_id, serial } => self.revoke_done(now, &job_id, serial, outcome),
             Pending::Append { session_id, seq } => {
                 if let EffectOutcome::Failed { message } = outcome {
                     self.out.push_event(RuntimeEvent::StorageFailed { message });

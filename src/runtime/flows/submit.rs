@@ -173,6 +173,8 @@ impl Runtime {
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
+                budget: nj.lease.budget.clone(),
+                expires_at: nj.lease.expires_at.clone(),
                 trace_id: nj.trace_id,
             };
             // The key is reserved while minting, so a resubmit waits for this job (D27).

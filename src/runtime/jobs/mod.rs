@@ -88,8 +88,11 @@ pub(super) struct Job {
     /// Highest `event_seq` in the submitting session's numbering (D11).
     last_event_seq: u64,
     chunks: ChunkState,
-    /// Credentials still to revoke: (id, attempts so far).
-    revoking: Vec<(String, u32)>,
+    /// Revocations under way (bounded by the job's credentials and their rotations, each
+    /// ending after `revoke_attempts`).
+    revoking: Vec<credentials::Revocation>,
+    /// The serial of the last revocation started.
+    next_revocation: u32,
     /// Live children (accepted or minting) and what each reserved (§10); bounded by the
     /// job caps, as each is a job.
     children: Vec<delegation::Child>,
@@ -129,6 +132,7 @@ impl Job {
             last_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            next_revocation: 0,
             children: Vec::new(),
             replayable,
             timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
@@ -350,6 +354,7 @@ impl Jobs {
             last_event_seq: r.last_event_seq,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            next_revocation: 0,
             children: Vec::new(),
             replayable: true,
             // A restored job has no deadlines armed.
@@ -763,7 +768,10 @@ mod tests {
         let creds = vec![cred("cred_a"), cred("cred_b")];
         let acc = accepted(&nj, &creds);
         jobs.insert(Job::new(&nj, ts(0), creds, &acc, false));
-        assert_eq!(jobs.rotate_credential("job_1", "cred_a", "new"), Ok(()));
+        assert_eq!(
+            jobs.rotate_credential("job_1", "cred_a", "new"),
+            Ok("secret".to_owned())
+        );
         assert_eq!(
             jobs.get("job_1").map(|j| j.credentials()[0].value.as_str()),
             Some("new")
@@ -773,25 +781,27 @@ mod tests {
                 .map_err(|e| e.message),
             Err("job has no credential \"cred_x\"".to_owned())
         );
-        assert_eq!(jobs.start_revoking("job_1"), vec!["cred_a", "cred_b"]);
+        let started: Vec<(u32, String, Option<String>)> = jobs
+            .start_revoking("job_1")
+            .into_iter()
+            .map(|r| (r.serial, r.credential_id, r.value))
+            .collect();
         assert_eq!(
-            jobs.revoke_answered("job_1", "cred_a", false, 2),
-            Revoke::Done
+            started,
+            vec![
+                (1, "cred_a".to_owned(), Some("new".to_owned())),
+                (2, "cred_b".to_owned(), Some("secret".to_owned())),
+            ]
         );
+        assert_eq!(jobs.revoke_answered("job_1", 1, false, 2), Revoke::Done);
+        assert_eq!(jobs.revoke_answered("job_1", 1, false, 2), Revoke::Unknown);
+        assert_eq!(jobs.revoke_answered("job_1", 2, true, 2), Revoke::Retry(1));
         assert_eq!(
-            jobs.revoke_answered("job_1", "cred_a", false, 2),
-            Revoke::Unknown
+            jobs.retry_revoke("job_1", 2).map(|r| r.credential_id),
+            Some("cred_b".to_owned())
         );
-        assert_eq!(
-            jobs.revoke_answered("job_1", "cred_b", true, 2),
-            Revoke::Retry
-        );
-        assert!(jobs.retry_revoke("job_1", "cred_b"));
-        assert_eq!(
-            jobs.revoke_answered("job_1", "cred_b", true, 2),
-            Revoke::GaveUp
-        );
-        assert!(!jobs.retry_revoke("job_1", "cred_b"));
+        assert_eq!(jobs.revoke_answered("job_1", 2, true, 2), Revoke::GaveUp);
+        assert_eq!(jobs.retry_revoke("job_1", 2), None);
     }
 
     #[test]
