@@ -18,7 +18,11 @@ fn text(d: &Did) -> String {
 
 /// Opens a session on conn 1 and submits an `echo` job leasing `model.use`.
 fn scripted() -> Rig {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    // Demo mode: the demo credential provisioner.
+    let mut r = Rig::new(&mut ServerOptions {
+        demo: true,
+        ..ServerOptions::default()
+    });
     let a = ConnId(1);
     r.open(a);
     r.feed(Input::Frame {

@@ -45,8 +45,12 @@ pub struct ServerOptions {
     pub resume_window: Duration,
     /// The inbound frame cap (D35).
     pub max_frame_bytes: usize,
-    /// Credential provisioning (`provisioned_credentials`).
+    /// Credential provisioning (`provisioned_credentials`): advertised only when it is on
+    /// and a provisioner is configured (`provisioner`, or the demo one in demo mode).
     pub credentials: bool,
+    /// The credential provisioner; `None`: the [`DemoProvisioner`](super::DemoProvisioner)
+    /// in demo mode, else no provisioning at all.
+    pub provisioner: Option<Arc<dyn super::CredentialProvisioner>>,
     /// The SQLite durable store.
     pub db: Option<PathBuf>,
     /// The agents to host; `None`: [`arcp_agents::contract_agents`].
@@ -90,6 +94,7 @@ impl Default for ServerOptions {
             resume_window: Duration::from_secs(600),
             max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
             credentials: true,
+            provisioner: None,
             db: None,
             agents: None,
             bounds: Bounds::default(),
@@ -115,6 +120,11 @@ pub struct Built {
     pub auth: Arc<dyn Authenticator>,
     /// The wall-clock anchor the runtime was built with (credential ids).
     pub wall: WallClock,
+    /// The configured credential provisioner (provisioning on).
+    pub provisioner: Option<Arc<dyn super::CredentialProvisioner>>,
+    /// Provisioning is on in demo mode without a configured provisioner: the host uses the
+    /// [`DemoProvisioner`](super::DemoProvisioner).
+    pub demo_credentials: bool,
 }
 
 impl std::fmt::Debug for Built {
@@ -147,6 +157,12 @@ impl ServerOptions {
         }
     }
 
+    /// Credential provisioning is on and has a provisioner: a configured one, or the demo
+    /// one in demo mode. Only then is `provisioned_credentials` advertised.
+    pub fn provisions(&self) -> bool {
+        self.credentials && (self.provisioner.is_some() || self.demo)
+    }
+
     /// The core configuration these options describe, for runtime `name` `version`.
     pub fn runtime_config(
         &self,
@@ -165,7 +181,7 @@ impl ServerOptions {
         if self.heartbeat_interval.is_zero() {
             features.remove(Feature::Heartbeat);
         }
-        if !self.credentials {
+        if !self.provisions() {
             features.remove(Feature::ProvisionedCredentials);
         }
         cfg.features = features;
@@ -220,13 +236,15 @@ impl ServerOptions {
             registry,
             auth: self.authenticator(),
             wall,
+            provisioner: self.provisioner.clone().filter(|_| self.credentials),
+            demo_credentials: self.provisions() && self.provisioner.is_none(),
         })
     }
 }
 
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
-/// `resume_window`, `max_frame_bytes`, `credentials`, `db`, `agents`, `bounds`,
+/// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`, `db`, `agents`, `bounds`,
 /// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`, `demo`.
 #[macro_export]
 macro_rules! builder_options {
@@ -269,9 +287,22 @@ macro_rules! builder_options {
                 self
             }
 
-            /// Credential provisioning (`provisioned_credentials`); on by default.
+            /// Credential provisioning (`provisioned_credentials`); on by default, but
+            /// advertised only with a provisioner (`credential_provisioner`, or the demo one
+            /// in demo mode).
             pub fn credentials(mut self, on: bool) -> Self {
                 self.opts.credentials = on;
+                self
+            }
+
+            /// The credential provisioner jobs whose lease names `model.use` get their
+            /// credentials from (mint, rotate, revoke; §9.8). Without one, outside demo
+            /// mode, `provisioned_credentials` is not advertised.
+            pub fn credential_provisioner(
+                mut self,
+                provisioner: impl $crate::server::CredentialProvisioner,
+            ) -> Self {
+                self.opts.provisioner = Some(::std::sync::Arc::new(provisioner));
                 self
             }
 
