@@ -221,9 +221,9 @@ impl ServerHandle {
 }
 
 /// An in-process WebSocket server for examples and tests: 127.0.0.1, any free port, path
-/// `/arcp`, the defaults of [`Server::builder`].
+/// `/arcp`, demo mode (contract tokens and agents, the demo credential provisioner).
 pub fn spawn_local_ws() -> Result<(String, ServerHandle), ServerError> {
-    Server::builder().bind_ws("127.0.0.1:0", "/arcp")
+    Server::builder().demo().bind_ws("127.0.0.1:0", "/arcp")
 }
 
 /// The OS entropy source (shared with the client).

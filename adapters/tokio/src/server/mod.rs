@@ -288,7 +288,10 @@ impl ServerHandle {
 }
 
 /// An in-process WebSocket server for examples and tests: 127.0.0.1, any free port, path
-/// `/arcp`, the defaults of [`Server::builder`] (contract tokens and agents).
+/// `/arcp`, demo mode (contract tokens and agents, the demo credential provisioner).
 pub async fn spawn_local_ws() -> Result<(String, ServerHandle), ServerError> {
-    Server::builder().bind_ws("127.0.0.1:0", "/arcp").await
+    Server::builder()
+        .demo()
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .await
 }
