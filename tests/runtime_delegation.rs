@@ -212,13 +212,37 @@ fn a_parents_end_cancels_its_children_recursively_and_revokes_their_credentials(
     let parent = h.submit(
         a,
         &eid(1),
-        json!({"agent":"delegator","lease_request":lease}),
+        json!({"agent":"delegator","lease_request":lease,"lease_constraints":{"expires_at":"2026-11-24T02:00:00Z"}}),
     );
     // A child with credentials (model.use), which delegates a grandchild.
     let kid = h.submit(
         a,
         &eid(2),
         json!({"agent":"delegator","parent_job_id":parent,"lease_request":{"agent.delegate":["echo"],"model.use":["tier-fast/*"],"cost.budget":["USD:1.00"]}}),
+    );
+    // Its credentials are minted for its reservation and the expiry it inherits.
+    let mint = h
+        .all_effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::MintCredentials {
+                job_id,
+                budget,
+                expires_at,
+                ..
+            } if *job_id == kid => Some((
+                serde_json::to_string(budget).unwrap(),
+                expires_at.as_ref().map(|t| t.to_string()),
+            )),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        mint,
+        vec![(
+            r#"{"USD":"USD:1.00"}"#.to_owned(),
+            Some("2026-11-24T02:00:00Z".to_owned())
+        )]
     );
     let reply =
         h.rt.handle_agent_event(
