@@ -1,8 +1,8 @@
 //! Delegation (§10, D28): an agent's delegate request and `job.submit` with `parent_job_id`
 //! are both checked against the parent lease (`agent.delegate`, subset, remaining budget,
 //! expiry); a delegated child runs on the parent's session with the parent's principal. A
-//! child reserves its budget from the parent ([`crate::runtime::jobs::delegation`]); a
-//! parent's end cancels its live children, recursively ([`Runtime::end_children`]).
+//! child reserves its budget from the parent (the jobs part's `delegation` module); a
+//! parent's end cancels its live children, recursively (`end_children`).
 
 use crate::lease::Operation;
 use crate::runtime::Runtime;

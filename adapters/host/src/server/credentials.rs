@@ -164,8 +164,8 @@ impl UnrevokedCredential {
     }
 }
 
-/// The most recent unrevoked credentials kept for operators: 256; older ones are counted in
-/// [`Unrevoked::dropped`] only.
+/// The most recent unrevoked credentials kept for operators: 256; older ones are only
+/// counted (`ServerMetrics::unrevoked_dropped`).
 pub const MAX_UNREVOKED: usize = 256;
 
 /// The bounded list of unrevoked credentials (newest last).
