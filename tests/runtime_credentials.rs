@@ -134,3 +134,72 @@ fn values_stay_out_of_storage_and_come_back_on_a_resume_from_the_store() {
     assert_eq!(out[1]["payload"]["body"]["value"], "secret-rotated");
     assert_eq!(out.len(), 5);
 }
+
+#[test]
+fn a_connection_that_withholds_credentials_is_offered_none() {
+    let mut h = Host::contract();
+    let c = h.open(1);
+    h.rt.withhold_credentials(c);
+    h.send(c, hello("alice-token", &ALL));
+    let w = h.take_json(c);
+    let offered: Vec<&str> = w[0]["payload"]["capabilities"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(!offered.contains(&"provisioned_credentials"), "{offered:?}");
+    assert_eq!(offered.len(), 10);
+    h.all_effects.clear();
+    let job = h.submit(
+        c,
+        &eid(1),
+        json!({"agent":"rotator","lease_request":{"model.use":["tier-fast/*"]}}),
+    );
+    assert!(
+        !h.all_effects
+            .iter()
+            .any(|e| matches!(e, Effect::MintCredentials { .. })),
+        "nothing minted"
+    );
+    assert_eq!(h.rt.job_budget(&job), None);
+    // A session with credentials resumed over such a connection: its replay loses the
+    // rotated value, and it is offered no credentials from then on.
+    let (c2, sid, token) = h.hello(2, "alice-token", &ALL);
+    h.send(
+        c2,
+        json!({"id":eid(2),"type":"job.submit","payload":{"agent":"rotator","lease_request":{"model.use":["tier-fast/*"]}}}),
+    );
+    let acc = h.take_json(c2);
+    assert_eq!(acc[0]["payload"]["credentials"][0]["value"], "secret-1");
+    let job2 = arcp_proto::wire::JobId::from(acc[0]["job_id"].as_str().unwrap());
+    h.rt.handle_agent_event(
+        h.now,
+        &job2,
+        AgentEvent::CredentialRotated {
+            id: "cred_1".into(),
+            value: "secret-rotated".into(),
+        },
+    )
+    .unwrap();
+    h.drain();
+    assert_eq!(
+        h.take_json(c2)[0]["payload"]["body"]["value"],
+        "secret-rotated"
+    );
+    h.close(c2);
+    let c3 = h.open(3);
+    h.rt.withhold_credentials(c3);
+    let mut resume = hello("alice-token", &ALL);
+    resume["payload"]["resume"] = json!({"session_id":sid,"resume_token":token,"last_event_seq":0});
+    h.send(c3, resume);
+    let out = h.take_json(c3);
+    assert_eq!(out[0]["type"], "session.welcome");
+    assert_eq!(out[1]["payload"]["body"]["phase"], "credential_rotated");
+    assert!(
+        out[1]["payload"]["body"].get("value").is_none(),
+        "{}",
+        out[1]
+    );
+    assert!(!occurs(&serde_json::to_vec(&out).unwrap(), "secret-"));
+}

@@ -195,6 +195,15 @@ impl Runtime {
         self.arm_zero_throughput(now, conn);
     }
 
+    /// Provisioned credentials must not travel over `conn` (§9.8: a transport that is
+    /// neither encrypted nor loopback nor stdio). Call it right after
+    /// [`handle_connection_opened`](Self::handle_connection_opened): a session welcomed on
+    /// `conn` — new or resumed — is offered no `provisioned_credentials`, so no credential
+    /// value is sent on it, and a resume's replay loses the values of `credential_rotated`.
+    pub fn withhold_credentials(&mut self, conn: ConnId) {
+        self.conns.withhold_credentials(conn);
+    }
+
     /// A transport connection ended (for any reason). Its session becomes resumable for the
     /// resume window; its jobs keep running (§6.7, D3).
     pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {

@@ -217,3 +217,35 @@ async fn credential_values_never_rest_in_the_store_or_in_replay() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn credentials_are_offered_only_where_they_may_travel() {
+    use arcp_proto::wire::Feature;
+    // Loopback: offered. Plain ws:// on every address: withheld, unless behind a TLS proxy.
+    for (extra, offered) in [
+        (&[][..], true),
+        (&["--host", "0.0.0.0"][..], false),
+        (&["--host", "0.0.0.0", "--behind-tls-proxy"][..], true),
+    ] {
+        let served = Served::start(extra);
+        let url = served.url.replace("0.0.0.0", "127.0.0.1");
+        let alice = within("alice", Client::connect(&url, "alice-token"))
+            .await
+            .unwrap();
+        assert_eq!(
+            alice
+                .welcome()
+                .features
+                .contains(Feature::ProvisionedCredentials),
+            offered,
+            "{extra:?}"
+        );
+        let job = within(
+            "rotator",
+            alice.submit(SubmitRequest::new("echo", json!(1)).lease("model.use", ["tier-fast/*"])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(job.credentials().len(), usize::from(offered), "{extra:?}");
+    }
+}

@@ -5,6 +5,7 @@ use crate::runtime::conns::Phase;
 use crate::runtime::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, first_frame};
 use crate::runtime::effect::{CloseReason, ConnId, Effect, EffectId};
 use crate::runtime::event::RuntimeEvent;
+use crate::runtime::jobs::credentials::{carries_credential, redact_frame};
 use crate::runtime::outbox::{Outgoing, TimerKey};
 use crate::runtime::sessions::ResumeFrom;
 use crate::runtime::{Pending, Runtime};
@@ -167,6 +168,12 @@ impl Runtime {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
         self.sessions.attach(&sid, conn);
+        // §9.8: no credentials over a transport that may not carry them.
+        let withhold = self.conns.withholds_credentials(conn);
+        if withhold {
+            self.sessions
+                .remove_feature(&sid, Feature::ProvisionedCredentials);
+        }
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };
@@ -183,7 +190,13 @@ impl Runtime {
             // D24: the runtime's full feature list and inventory.
             capabilities: Capabilities {
                 encodings: Some(vec!["json".into()]),
-                features: Some(self.cfg.features.to_names()),
+                features: Some({
+                    let mut offered = self.cfg.features;
+                    if withhold {
+                        offered.remove(Feature::ProvisionedCredentials);
+                    }
+                    offered.to_names()
+                }),
                 agents: Some(self.cfg.agents.iter().map(|a| a.info(rich)).collect()),
             },
             accepted_at: Some(self.ids.timestamp_at(now)),
@@ -202,8 +215,23 @@ impl Runtime {
                 .unwrap_or(last)
                 .max(last);
             let replay = self.sessions.replay(&sid, after);
-            let kept = replay.into_iter().map(|(f, b)| Outgoing::Kept(f, b));
-            for out in pw.stored.into_iter().map(Outgoing::Plain).chain(kept) {
+            let kept = replay.into_iter().map(|(f, b)| {
+                // The ring keeps the owner's rotated values; they stay off this transport.
+                if withhold && carries_credential(&f) {
+                    let mut plain = (*f).clone();
+                    redact_frame(&mut plain);
+                    Outgoing::Plain(plain)
+                } else {
+                    Outgoing::Kept(f, b)
+                }
+            });
+            let stored = pw.stored.into_iter().map(|mut f| {
+                if withhold {
+                    redact_frame(&mut f);
+                }
+                Outgoing::Plain(f)
+            });
+            for out in stored.chain(kept) {
                 self.transmit_replay(conn, out);
             }
         }

@@ -22,6 +22,18 @@ pub(in crate::runtime) fn redact_frame(frame: &mut Frame) -> bool {
     }
 }
 
+/// `true` when `frame` carries a credential value (see [`redact_frame`]).
+pub(in crate::runtime) fn carries_credential(frame: &Frame) -> bool {
+    match &frame.message {
+        Message::Event(JobEvent {
+            body: EventBody::Status(st),
+            ..
+        }) => st.phase == "credential_rotated" && st.value.is_some(),
+        Message::Accepted(a) => a.credentials.is_some(),
+        _ => false,
+    }
+}
+
 /// A stored `job.accepted` keeps no `credentials` (see [`redact_frame`]); `true` when it
 /// had some.
 pub(in crate::runtime) fn redact_accepted(accepted: &mut Accepted) -> bool {

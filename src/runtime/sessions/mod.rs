@@ -374,6 +374,13 @@ impl Sessions {
         }
     }
 
+    /// Drops `feature` from `id`'s negotiated features.
+    pub fn remove_feature(&mut self, id: &str, feature: crate::wire::Feature) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.features.remove(feature);
+        }
+    }
+
     /// Renegotiated features (a resume with a new hello).
     pub fn set_features(&mut self, id: &str, features: FeatureSet) {
         if let Some(s) = self.map.get_mut(id) {

@@ -338,8 +338,16 @@ impl ServerHost {
     /// connection's writer handle (its writer then ends).
     pub fn handle_input<P>(&mut self, now: Instant, input: Input<P>) -> Option<(ConnId, P)> {
         match input {
-            Input::Opened { conn, kind, ports } => {
+            Input::Opened {
+                conn,
+                kind,
+                carries_credentials,
+                ports,
+            } => {
                 self.handle_connection_opened(now, conn, kind);
+                if !carries_credentials {
+                    self.rt.withhold_credentials(conn);
+                }
                 return Some((conn, ports));
             }
             Input::Frame { conn, bytes } => self.handle_frame(now, conn, &bytes),

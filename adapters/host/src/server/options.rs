@@ -51,6 +51,10 @@ pub struct ServerOptions {
     /// The credential provisioner; `None`: the [`DemoProvisioner`](super::DemoProvisioner)
     /// in demo mode, else no provisioning at all.
     pub provisioner: Option<Arc<dyn super::CredentialProvisioner>>,
+    /// WebSocket listeners without TLS on a non-loopback address may carry credentials
+    /// anyway: the operator runs them behind a TLS-terminating proxy. Off by default: such
+    /// a listener's sessions are offered no `provisioned_credentials`.
+    pub behind_tls_proxy: bool,
     /// The SQLite durable store.
     pub db: Option<PathBuf>,
     /// The agents to host; `None`: [`arcp_agents::contract_agents`].
@@ -95,6 +99,7 @@ impl Default for ServerOptions {
             max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
             credentials: true,
             provisioner: None,
+            behind_tls_proxy: false,
             db: None,
             agents: None,
             bounds: Bounds::default(),
@@ -244,7 +249,8 @@ impl ServerOptions {
 
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
-/// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`, `db`, `agents`, `bounds`,
+/// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`,
+/// `behind_tls_proxy`, `db`, `agents`, `bounds`,
 /// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`, `demo`.
 #[macro_export]
 macro_rules! builder_options {
@@ -303,6 +309,14 @@ macro_rules! builder_options {
                 provisioner: impl $crate::server::CredentialProvisioner,
             ) -> Self {
                 self.opts.provisioner = Some(::std::sync::Arc::new(provisioner));
+                self
+            }
+
+            /// Credentials may travel over this server's plain `ws://` listeners on
+            /// non-loopback addresses: it runs behind a TLS-terminating proxy. Without it
+            /// only stdio, TLS and loopback listeners offer `provisioned_credentials`.
+            pub fn behind_tls_proxy(mut self, on: bool) -> Self {
+                self.opts.behind_tls_proxy = on;
                 self
             }
 

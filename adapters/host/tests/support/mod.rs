@@ -140,6 +140,7 @@ impl Rig {
         self.feed(Input::Opened {
             conn,
             kind: TransportKind::WebSocket,
+            carries_credentials: true,
             ports: conn,
         });
     }

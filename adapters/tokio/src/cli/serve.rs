@@ -59,6 +59,7 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
         .credentials(!args.no_credentials)
+        .behind_tls_proxy(args.behind_tls_proxy)
         .db(args.db.clone());
     if args.demo {
         b = b.demo();
