@@ -72,6 +72,7 @@ mod minter;
 mod outbox;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod part_fuzz;
+mod redact;
 mod sessions;
 mod subscriptions;
 

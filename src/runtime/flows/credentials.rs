@@ -4,7 +4,8 @@
 
 use crate::runtime::effect::{Effect, EffectOutcome};
 use crate::runtime::event::RuntimeEvent;
-use crate::runtime::jobs::credentials::{Revocation, Revoke};
+use crate::runtime::jobs::Revocation;
+use crate::runtime::jobs::credentials::Revoke;
 use crate::runtime::outbox::TimerKey;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;

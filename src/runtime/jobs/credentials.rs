@@ -2,43 +2,8 @@
 //! credential is revoked at the job's end, with retries counted here (the parent owns the
 //! retry timer and the `RevokeCredential` effects).
 
-use super::Jobs;
-use crate::wire::{Accepted, ErrorCode, ErrorPayload, EventBody, Frame, JobEvent, Message};
-
-/// Credential values never rest in durable storage (§9.8): a stored frame or job record
-/// carries what an observer of the job would see. A `credential_rotated` status loses its
-/// `value`; `true` when `frame` was changed (its stored bytes must then be encoded anew).
-pub(in crate::runtime) fn redact_frame(frame: &mut Frame) -> bool {
-    match &mut frame.message {
-        Message::Event(JobEvent {
-            body: EventBody::Status(st),
-            ..
-        }) if st.phase == "credential_rotated" && st.value.is_some() => {
-            st.value = None;
-            true
-        }
-        Message::Accepted(a) => redact_accepted(a),
-        _ => false,
-    }
-}
-
-/// `true` when `frame` carries a credential value (see [`redact_frame`]).
-pub(in crate::runtime) fn carries_credential(frame: &Frame) -> bool {
-    match &frame.message {
-        Message::Event(JobEvent {
-            body: EventBody::Status(st),
-            ..
-        }) => st.phase == "credential_rotated" && st.value.is_some(),
-        Message::Accepted(a) => a.credentials.is_some(),
-        _ => false,
-    }
-}
-
-/// A stored `job.accepted` keeps no `credentials` (see [`redact_frame`]); `true` when it
-/// had some.
-pub(in crate::runtime) fn redact_accepted(accepted: &mut Accepted) -> bool {
-    accepted.credentials.take().is_some()
-}
+use super::{Jobs, Revocation};
+use crate::wire::{ErrorCode, ErrorPayload};
 
 /// What a `RevokeCredential` answer leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,17 +16,6 @@ pub(in crate::runtime) enum Revoke {
     Retry(u32),
     /// Failed on the last attempt: report it.
     GaveUp,
-}
-
-/// One revocation under way: a credential's value (the current one at the job's end, an old
-/// one after a rotation, `None` when only the id is known: after a restart).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::runtime) struct Revocation {
-    /// Distinguishes revocations of one job (the key of its effect and retry timer).
-    pub serial: u32,
-    pub credential_id: String,
-    pub value: Option<String>,
-    attempts: u32,
 }
 
 impl Jobs {

@@ -16,17 +16,10 @@
 //! So at every moment the parent's counter plus its live children's reservations is at most
 //! the parent's budget minus what the parent and its ended children spent.
 
-use super::{Jobs, err, not_found};
+use super::{Child, Jobs, err, not_found};
 use crate::lease::Operation;
 use crate::runtime::config::ObserverPolicy;
 use crate::wire::{Budget, Decimal, ErrorCode, ErrorPayload, Timestamp};
-
-/// A child of a job: its id and the budget it reserved from the parent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(in crate::runtime) struct Child {
-    pub job_id: String,
-    pub reserved: Option<Budget>,
-}
 
 impl Jobs {
     /// `parent_job_id` on a `job.submit` by `principal` for `agent` (§10, D28, D37): a parent

@@ -65,6 +65,24 @@ pub(super) struct Waiter {
     pub request_id: String,
 }
 
+/// One revocation under way: a credential's value (the current one at the job's end, an old
+/// one after a rotation, `None` when only the id is known: after a restart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::runtime) struct Revocation {
+    /// Distinguishes revocations of one job (the key of its effect and retry timer).
+    pub serial: u32,
+    pub credential_id: String,
+    pub value: Option<String>,
+    pub attempts: u32,
+}
+
+/// A child of a job: its id and the budget it reserved from the parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::runtime) struct Child {
+    pub job_id: String,
+    pub reserved: Option<crate::wire::Budget>,
+}
+
 /// One job, for the runtime's lifetime (bounded by `max_retained_jobs`).
 #[derive(Debug)]
 pub(super) struct Job {
@@ -90,12 +108,12 @@ pub(super) struct Job {
     chunks: ChunkState,
     /// Revocations under way (bounded by the job's credentials and their rotations, each
     /// ending after `revoke_attempts`).
-    revoking: Vec<credentials::Revocation>,
+    revoking: Vec<Revocation>,
     /// The serial of the last revocation started.
     next_revocation: u32,
     /// Live children (accepted or minting) and what each reserved (§10); bounded by the
     /// job caps, as each is a job.
-    children: Vec<delegation::Child>,
+    children: Vec<Child>,
     /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
     /// resubmit (D27; the job had an idempotency key) or to persist the job (durable store).
     replayable: bool,
@@ -207,7 +225,7 @@ impl Job {
             delegate_id: self.delegate_id.clone(),
             // §9.8: no credential value in durable storage.
             accepted: self.accepted.clone().map(|mut a| {
-                credentials::redact_accepted(&mut a);
+                super::redact::redact_accepted(&mut a);
                 a
             }),
             terminal: self.terminal.clone(),

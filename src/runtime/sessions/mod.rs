@@ -286,7 +286,7 @@ impl Sessions {
         let (kept, encoded) = s.ring.push(seq, frame, scratch);
         if let Some(mut frame) = stored {
             // §9.8: no credential value in durable storage.
-            let encoded = if super::jobs::credentials::redact_frame(&mut frame) {
+            let encoded = if super::redact::redact_frame(&mut frame) {
                 Bytes::from(frame.encode())
             } else {
                 encoded
