@@ -2,14 +2,19 @@
 //! with retries owned by the core (a timer plus a `RevokeCredential` effect). The per-job
 //! bookkeeping is the jobs part's ([`crate::runtime::jobs::credentials`]).
 
+use crate::runtime::effect::ConnId;
 use crate::runtime::effect::{Effect, EffectOutcome};
 use crate::runtime::event::RuntimeEvent;
 use crate::runtime::jobs::Revocation;
 use crate::runtime::jobs::credentials::Revoke;
+use crate::runtime::outbox::Outgoing;
 use crate::runtime::outbox::TimerKey;
+use crate::runtime::redact::{carries_credential, redact_frame};
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{ErrorPayload, EventBody, Feature, Frame, JobEvent, Message, StatusBody};
+use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Runtime {
@@ -123,12 +128,24 @@ impl Runtime {
         }
     }
 
-    /// A resume replayed from the durable store, where credential values never rest (§9.8):
-    /// the latest `credential_rotated` of each credential a live job of this session's
-    /// principal still holds gets its current value back, when the session negotiated
-    /// `provisioned_credentials` (D26). Earlier rotations stay without a value: those values
-    /// were revoked when they were rotated.
-    pub(in crate::runtime) fn redeliver_credentials(&self, sid: &str, frames: &mut [Frame]) {
+    /// Frames of a resume's replay read from the durable store, where credential values
+    /// never rest (§9.8), before they go out on `conn`: over a connection that may not carry
+    /// credentials they stay without; otherwise the latest `credential_rotated` of each
+    /// credential a live job of the session's principal still holds gets its current value
+    /// back, when the session negotiated `provisioned_credentials` (D26). Earlier rotations
+    /// stay without a value: those values were revoked when they were rotated.
+    pub(in crate::runtime) fn stored_credentials(
+        &self,
+        conn: ConnId,
+        sid: &str,
+        frames: &mut [Frame],
+    ) {
+        if self.conns.withholds_credentials(conn) {
+            for f in frames.iter_mut() {
+                redact_frame(f);
+            }
+            return;
+        }
         let Some(session) = self.sessions.get(sid) else {
             return;
         };
@@ -161,6 +178,23 @@ impl Runtime {
             if let Some(c) = current.and_then(|j| j.credentials().iter().find(|c| c.id == cred)) {
                 st.value = Some(c.value.clone());
             }
+        }
+    }
+
+    /// A ring frame of a resume's replay for `conn`: the ring keeps the owner's rotated
+    /// values, which stay off a connection that may not carry credentials (§9.8).
+    pub(in crate::runtime) fn kept_credentials(
+        &self,
+        conn: ConnId,
+        frame: Arc<Frame>,
+        encoded: Bytes,
+    ) -> Outgoing {
+        if self.conns.withholds_credentials(conn) && carries_credential(&frame) {
+            let mut plain = (*frame).clone();
+            redact_frame(&mut plain);
+            Outgoing::Plain(plain)
+        } else {
+            Outgoing::Kept(frame, encoded)
         }
     }
 }

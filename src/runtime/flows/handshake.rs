@@ -6,7 +6,6 @@ use crate::runtime::conns::hello::{FirstFrame, HelloRequest, PendingWelcome, fir
 use crate::runtime::effect::{CloseReason, ConnId, Effect, EffectId};
 use crate::runtime::event::RuntimeEvent;
 use crate::runtime::outbox::{Outgoing, TimerKey};
-use crate::runtime::redact::{carries_credential, redact_frame};
 use crate::runtime::sessions::ResumeFrom;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
@@ -167,7 +166,16 @@ impl Runtime {
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
-        self.sessions.attach(&sid, conn);
+        // A resume's frames after `last_event_seq` are replayed: undelivered again.
+        let resumed_after = pw.replay_after.map(|last| {
+            pw.stored
+                .iter()
+                .filter_map(|f| f.event_seq)
+                .max()
+                .unwrap_or(last)
+                .max(last)
+        });
+        self.sessions.attach(&sid, conn, resumed_after);
         // §9.8: no credentials over a transport that may not carry them.
         let withhold = self.conns.withholds_credentials(conn);
         if withhold {
@@ -214,25 +222,21 @@ impl Runtime {
                 .max()
                 .unwrap_or(last)
                 .max(last);
-            let replay = self.sessions.replay(&sid, after);
-            let kept = replay.into_iter().map(|(f, b)| {
-                // The ring keeps the owner's rotated values; they stay off this transport.
-                if withhold && carries_credential(&f) {
-                    let mut plain = (*f).clone();
-                    redact_frame(&mut plain);
-                    Outgoing::Plain(plain)
-                } else {
-                    Outgoing::Kept(f, b)
+            let mut stored = pw.stored;
+            self.stored_credentials(conn, &sid, &mut stored);
+            for f in stored {
+                self.transmit_replay(conn, Outgoing::Plain(f));
+            }
+            if pw.more_stored {
+                // The store has more before the ring: read on, a page at a time, as the
+                // connection takes them (live frames wait for the replay).
+                self.sessions.set_store_next(&sid, Some(after));
+                self.next_store_page(conn, &sid);
+            } else {
+                for (f, b) in self.sessions.replay(&sid, after) {
+                    let out = self.kept_credentials(conn, f, b);
+                    self.transmit_replay(conn, out);
                 }
-            });
-            let stored = pw.stored.into_iter().map(|mut f| {
-                if withhold {
-                    redact_frame(&mut f);
-                }
-                Outgoing::Plain(f)
-            });
-            for out in stored.chain(kept) {
-                self.transmit_replay(conn, out);
             }
         }
         if heartbeat {
@@ -314,9 +318,9 @@ impl Runtime {
             .sessions
             .stored_replay(&pw.session_id, last, frames, &pw.request_id)
         {
-            Ok(mut stored) => {
-                self.redeliver_credentials(&pw.session_id, &mut stored);
+            Ok((stored, more)) => {
                 pw.stored = stored;
+                pw.more_stored = more;
                 self.welcome(now, pw);
             }
             Err(err) => {

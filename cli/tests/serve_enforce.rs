@@ -10,12 +10,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The `arcp` binary: this package's when it builds one, else `target/debug/arcp`.
+/// The `arcp` binary.
 fn arcp_bin() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_arcp") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/arcp"),
-    }
+    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
 }
 
 /// `arcp serve --port 0 --demo EXTRA…`, killed on drop.
@@ -30,6 +27,8 @@ impl Served {
             .args(["serve", "--port", "0", "--demo"])
             .args(extra)
             .stdout(Stdio::piped())
+            // The non-loopback listener's cleartext warning is not under test here.
+            .stderr(Stdio::null())
             .spawn()
             .expect("spawn arcp serve");
         let stdout = child.stdout.take().expect("stdout");
