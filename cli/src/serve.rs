@@ -84,7 +84,6 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .heartbeat_interval(Duration::from_secs(args.heartbeat_interval))
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
-        .credentials(!args.no_credentials)
         .behind_tls_proxy(args.behind_tls_proxy)
         .db(args.db.clone());
     if args.demo {
@@ -92,6 +91,10 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
     } else {
         // Explicitly empty: the contract agents come only with --demo.
         b = b.agents(arcp_agents::AgentRegistry::new());
+    }
+    // Credentials: the in-process provisioner in demo mode only, unless turned off.
+    if args.no_credentials {
+        b = b.credentials(false);
     }
     if !args.tokens.is_empty() {
         b = b.tokens(args.tokens.iter().cloned());

@@ -68,7 +68,7 @@ fn provisioned_credentials_is_advertised_only_with_a_provisioner() {
     };
     assert!(has(&configured));
     let off = ServerOptions {
-        credentials: false,
+        credentials: Some(false),
         ..configured
     };
     assert!(!has(&off));
@@ -77,10 +77,14 @@ fn provisioned_credentials_is_advertised_only_with_a_provisioner() {
 #[test]
 fn a_failing_revocation_is_retried_with_backoff_then_listed() {
     let flaky = Flaky::default();
-    let mut r = Rig::new(&mut ServerOptions {
+    // Not demo mode: its own tokens, agents and provisioner.
+    let mut opts = ServerOptions {
         provisioner: Some(Arc::new(flaky.clone())),
+        agents: Some(arcp_agents::contract_agents()),
         ..ServerOptions::default()
-    });
+    };
+    opts.add_tokens([("alice-token", "alice")]);
+    let mut r = Rig::new(&mut opts);
     let a = ConnId(1);
     r.open(a);
     r.feed(Input::Frame {

@@ -9,7 +9,7 @@ use support::*;
 
 #[test]
 fn a_scripted_exchange_gives_exact_metrics_and_auth_outcomes() {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let metrics = r.h.metrics();
     let (a, b) = (ConnId(1), ConnId(2));
     r.open(a);
@@ -82,13 +82,12 @@ impl Authenticator for OnlyCarol {
 fn a_custom_authenticator_replaces_the_token_table() {
     let mut opts = ServerOptions {
         authenticator: Some(Arc::new(OnlyCarol)),
-        ..ServerOptions::default()
+        ..demo_opts()
     };
     // Without the contract tokens there is no default observer.
     let cfg = opts.runtime_config("t", "0", &arcp_agents::contract_agents());
     assert!(cfg.observer_policy.observers.is_empty());
-    let default_cfg =
-        ServerOptions::default().runtime_config("t", "0", &arcp_agents::contract_agents());
+    let default_cfg = demo_opts().runtime_config("t", "0", &arcp_agents::contract_agents());
     assert_eq!(
         default_cfg.observer_policy.observers,
         vec!["auditor".to_owned()]
@@ -122,7 +121,7 @@ fn a_custom_authenticator_replaces_the_token_table() {
 
 #[test]
 fn a_full_writer_whose_wait_times_out_is_killed_1008_and_reported_lost() {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let a = ConnId(7);
     r.open(a);
     r.feed(Input::Frame {
@@ -147,7 +146,7 @@ fn a_full_writer_whose_wait_times_out_is_killed_1008_and_reported_lost() {
 
 #[test]
 fn a_full_writer_that_takes_the_frame_later_is_kept() {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let a = ConnId(8);
     r.open(a);
     r.feed(Input::Frame {

@@ -9,12 +9,12 @@
 
 use super::Spawner;
 use super::driver::{ConnPorts, Input, Outbound};
+use crate::ws_config;
 use arcp_proto::runtime::{ConnId, TransportKind};
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -34,13 +34,6 @@ pub(crate) struct WsOptions {
     pub(crate) spawn: Spawner,
     /// Credentials may travel over its connections (loopback or vouched for; no TLS here).
     pub(crate) carries_credentials: bool,
-}
-
-/// The WebSocket config for a frame cap of `max` bytes.
-pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
 }
 
 /// Accepts TCP connections until `stop` fires or closes; each one gets its own task.

@@ -1,9 +1,14 @@
-//! The server builder's options (one struct for every adapter, with the defaults of
-//! `arcp serve`), the authenticator default, and building the [`Runtime`] (restored from the
-//! SQLite store when `db` is set) at the time and with the entropy the adapter gives.
+//! The server builder's options (one struct for every adapter), the authenticator in force,
+//! and building the [`Runtime`] (restored from the SQLite store when `db` is set) at the time
+//! and with the entropy the adapter gives.
+//!
+//! Secure by default: without [`ServerOptions::demo`] a server hosts no agent, accepts no
+//! token and provisions no credential until configured; a server with neither authentication
+//! (tokens or an authenticator) nor demo mode refuses to start with
+//! [`ServerError::NoAuthentication`].
 
 use super::ServerError;
-use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable};
+use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable, ToolRegistry};
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
 use arcp_proto::runtime::{Bounds, Feature, FeatureSet, ObserverPolicy, Runtime, RuntimeConfig};
 use arcp_proto::time::{Instant, WallClock};
@@ -28,12 +33,16 @@ impl Authenticator for TokenAuth {
     }
 }
 
-/// What a server builder configures, with the defaults of `arcp serve`: the contract tokens
-/// with `auditor` as observer, heartbeat 2 s, resume window 600 s, 1 MiB frames, credentials
-/// on, no durable store, the contract agents, input queue 1024, writer queues 4096, slow
-/// consumers dropped after 5 s, WebSocket handshakes within 10 s.
+/// What a server builder configures. Defaults: no agents, no accepted token (authentication
+/// must be configured, or demo mode chosen, before the server starts), no credential
+/// provisioning, heartbeat 2 s, resume window 600 s, 1 MiB frames, no durable store, input
+/// queue 1024, writer queues 4096, slow consumers dropped after 5 s, WebSocket handshakes
+/// within 10 s. Demo mode ([`ServerOptions::demo`]) brings the contract agents, the contract
+/// tokens with `auditor` as observer and the in-process credential provisioner, each only
+/// where not configured explicitly.
 pub struct ServerOptions {
-    /// Bearer tokens; `None`: the contract tokens (unless `authenticator` is set).
+    /// Bearer tokens; `None`: none (the contract tokens in demo mode, unless `authenticator`
+    /// is set).
     pub tokens: Option<TokenTable>,
     /// A custom authenticator; replaces the token table when set.
     pub authenticator: Option<Arc<dyn Authenticator>>,
@@ -45,9 +54,9 @@ pub struct ServerOptions {
     pub resume_window: Duration,
     /// The inbound frame cap (D35).
     pub max_frame_bytes: usize,
-    /// Credential provisioning (`provisioned_credentials`): advertised only when it is on
-    /// and a provisioner is configured (`provisioner`, or the demo one in demo mode).
-    pub credentials: bool,
+    /// Credential provisioning (`provisioned_credentials`); `None`: on. It is advertised
+    /// only with a provisioner: `provisioner`, or the demo one in demo mode.
+    pub credentials: Option<bool>,
     /// The credential provisioner; `None`: the [`DemoProvisioner`](super::DemoProvisioner)
     /// in demo mode, else no provisioning at all.
     pub provisioner: Option<Arc<dyn super::CredentialProvisioner>>,
@@ -57,8 +66,11 @@ pub struct ServerOptions {
     pub behind_tls_proxy: bool,
     /// The SQLite durable store.
     pub db: Option<PathBuf>,
-    /// The agents to host; `None`: [`arcp_agents::contract_agents`].
+    /// The agents to host; `None`: none ([`arcp_agents::contract_agents`] in demo mode).
     pub agents: Option<AgentRegistry>,
+    /// The runtime-hosted tools agents reach through `JobContext::call_tool` (checked
+    /// against `tool.call`, charged their declared cost); `None`: no tools.
+    pub tools: Option<ToolRegistry>,
     /// The core's bounds (its `max_frame_bytes` is replaced by `max_frame_bytes`).
     pub bounds: Bounds,
     /// Capacity of the driver's input queue.
@@ -97,11 +109,12 @@ impl Default for ServerOptions {
             heartbeat_interval: Duration::from_secs(2),
             resume_window: Duration::from_secs(600),
             max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
-            credentials: true,
+            credentials: None,
             provisioner: None,
             behind_tls_proxy: false,
             db: None,
             agents: None,
+            tools: None,
             bounds: Bounds::default(),
             input_capacity: 1024,
             outbound_capacity: 4096,
@@ -119,6 +132,8 @@ pub struct Built {
     pub runtime: Runtime,
     /// The opened durable store (when `db` is set).
     pub store: Option<SqliteStore>,
+    /// The runtime-hosted tools.
+    pub tools: ToolRegistry,
     /// The agents to host.
     pub registry: AgentRegistry,
     /// The authenticator (the custom one, else the token table).
@@ -139,8 +154,8 @@ impl std::fmt::Debug for Built {
 }
 
 impl ServerOptions {
-    /// Adds bearer tokens `(token, principal)`; once any is given the contract tokens are no
-    /// longer the default.
+    /// Adds bearer tokens `(token, principal)`; once any is given the contract tokens are not
+    /// accepted, even in demo mode.
     pub fn add_tokens<T: Into<String>, P: Into<String>>(
         &mut self,
         tokens: impl IntoIterator<Item = (T, P)>,
@@ -151,21 +166,36 @@ impl ServerOptions {
         }
     }
 
-    /// The authenticator in force: the custom one, else the token table (default: the
-    /// contract tokens).
+    /// The authenticator in force: the custom one, else the token table (the contract
+    /// tokens in demo mode when none is configured; an empty table, refusing every token,
+    /// otherwise).
     pub fn authenticator(&self) -> Arc<dyn Authenticator> {
         match &self.authenticator {
             Some(a) => a.clone(),
-            None => Arc::new(TokenAuth(
-                self.tokens.clone().unwrap_or_else(TokenTable::contract),
-            )),
+            None => Arc::new(TokenAuth(match &self.tokens {
+                Some(t) => t.clone(),
+                None if self.demo => TokenTable::contract(),
+                None => TokenTable::new(),
+            })),
         }
     }
 
-    /// Credential provisioning is on and has a provisioner: a configured one, or the demo
-    /// one in demo mode. Only then is `provisioned_credentials` advertised.
-    pub fn provisions(&self) -> bool {
-        self.credentials && (self.provisioner.is_some() || self.demo)
+    /// Whether credentials are provisioned (and `provisioned_credentials` advertised):
+    /// provisioning not turned off with `credentials(false)`, and a provisioner — the
+    /// configured one, or the demo one in demo mode (never outside it).
+    pub fn provisions_credentials(&self) -> bool {
+        self.credentials.unwrap_or(true) && (self.provisioner.is_some() || self.demo)
+    }
+
+    /// Why these options cannot start a server: no authentication configured (no token,
+    /// no authenticator) and not demo mode. A server that would refuse every hello is a
+    /// misconfiguration, reported before anything is bound or opened.
+    pub fn check(&self) -> Result<(), ServerError> {
+        if self.demo || self.authenticator.is_some() || self.tokens.is_some() {
+            Ok(())
+        } else {
+            Err(ServerError::NoAuthentication)
+        }
     }
 
     /// The core configuration these options describe, for runtime `name` `version`.
@@ -186,14 +216,18 @@ impl ServerOptions {
         if self.heartbeat_interval.is_zero() {
             features.remove(Feature::Heartbeat);
         }
-        if !self.provisions() {
+        if !self.provisions_credentials() {
             features.remove(Feature::ProvisionedCredentials);
         }
         cfg.features = features;
         cfg.agents = registry.specs();
         let mut observers = self.observers.clone();
-        // The contract tokens come with their observer.
-        if self.tokens.is_none() && self.authenticator.is_none() && observers.is_empty() {
+        // The demo's contract tokens come with their observer.
+        if self.demo
+            && self.tokens.is_none()
+            && self.authenticator.is_none()
+            && observers.is_empty()
+        {
             observers.push(DEFAULT_OBSERVER.to_owned());
         }
         cfg.observer_policy = ObserverPolicy { observers };
@@ -212,7 +246,8 @@ impl ServerOptions {
     /// Builds the runtime for `name` `version` at `now`, with the wall-clock anchor `wall`
     /// and `entropy` (ids, resume tokens), opening (a blocking SQLite read: call it where
     /// blocking is allowed) and restoring from `db` when set. The agents are taken out of
-    /// the options.
+    /// the options. Fails with [`ServerError::NoAuthentication`] first when [`Self::check`]
+    /// does.
     pub fn build(
         &mut self,
         name: &str,
@@ -221,10 +256,15 @@ impl ServerOptions {
         wall: WallClock,
         entropy: Box<dyn Entropy + Send>,
     ) -> Result<Built, ServerError> {
-        let registry = self
-            .agents
-            .take()
-            .unwrap_or_else(arcp_agents::contract_agents);
+        self.check()?;
+        let demo = self.demo;
+        let registry = self.agents.take().unwrap_or_else(|| {
+            if demo {
+                arcp_agents::contract_agents()
+            } else {
+                AgentRegistry::new()
+            }
+        });
         let cfg = self.runtime_config(name, version, &registry);
         let mut runtime = Runtime::new(cfg, wall, entropy);
         let store = match self.db.clone() {
@@ -238,11 +278,15 @@ impl ServerOptions {
         Ok(Built {
             runtime,
             store,
+            tools: self.tools.take().unwrap_or_default(),
             registry,
             auth: self.authenticator(),
             wall,
-            provisioner: self.provisioner.clone().filter(|_| self.credentials),
-            demo_credentials: self.provisions() && self.provisioner.is_none(),
+            provisioner: self
+                .provisioner
+                .clone()
+                .filter(|_| self.provisions_credentials()),
+            demo_credentials: self.provisions_credentials() && self.provisioner.is_none(),
         })
     }
 }
@@ -297,7 +341,7 @@ macro_rules! builder_options {
             /// advertised only with a provisioner (`credential_provisioner`, or the demo one
             /// in demo mode).
             pub fn credentials(mut self, on: bool) -> Self {
-                self.opts.credentials = on;
+                self.opts.credentials = Some(on);
                 self
             }
 
@@ -328,9 +372,19 @@ macro_rules! builder_options {
                 self
             }
 
-            /// The agents to host (default: the contract agents of arcp-agents).
+            /// The agents to host (default: none; the contract agents of arcp-agents in demo
+            /// mode).
             pub fn agents(mut self, registry: $crate::server::AgentRegistry) -> Self {
                 self.opts.agents = Some(registry);
+                self
+            }
+
+            /// The runtime-hosted tools agents call through `JobContext::call_tool`
+            /// (default: none): each call is checked against the job's `tool.call`
+            /// patterns, reported as `tool_call` / `tool_result` and charged its declared
+            /// cost.
+            pub fn tools(mut self, tools: $crate::server::ToolRegistry) -> Self {
+                self.opts.tools = Some(tools);
                 self
             }
 
@@ -366,10 +420,19 @@ macro_rules! builder_options {
                 self
             }
 
-            /// Demo mode: hosts the contract agents and accepts the contract tokens
-            /// (`alice-token`, `bob-token`, `auditor-token`, with `auditor` as observer)
-            /// unless agents or authentication are configured explicitly. For trying the
-            /// runtime out and for the interop scenarios, never for a deployment.
+            /// Whether these options can start a server: fails with
+            /// `ServerError::NoAuthentication` when neither authentication (`tokens`,
+            /// `authenticator`) nor demo mode is configured, as starting would.
+            pub fn check(&self) -> Result<(), $crate::server::ServerError> {
+                self.opts.check()
+            }
+
+            /// Demo mode: hosts the contract agents, accepts the contract tokens
+            /// (`alice-token`, `bob-token`, `auditor-token`, with `auditor` as observer) and
+            /// provisions credentials in process, each unless configured explicitly. For
+            /// trying the runtime out and for the interop scenarios, never for a deployment:
+            /// without it a server hosts no agent and must be given authentication
+            /// (`tokens`, `authenticator`) or it refuses to start.
             pub fn demo(mut self) -> Self {
                 self.opts.demo = true;
                 self
