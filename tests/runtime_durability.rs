@@ -305,7 +305,8 @@ fn restore_ends_unfinished_jobs_and_revokes_outstanding_credentials() {
     assert!(h.all_effects.iter().any(|e| *e
         == Effect::RevokeCredential {
             job_id: "job_A".into(),
-            credential_id: "cred_A".into()
+            credential_id: "cred_A".into(),
+            value: None,
         }));
     let append_frame = append[0].frame.clone();
     storage(&mut h);

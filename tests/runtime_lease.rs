@@ -400,17 +400,25 @@ fn credentials_minted_before_accepted_rotated_and_revoked() {
     let obs = h.take_json(co);
     assert_eq!(obs[0]["payload"]["body"]["id"], "cred_1");
     assert!(obs[0]["payload"]["body"].get("value").is_none());
-    // Revoked at the end; failures retried by the core, then reported.
+    // The rotated-out value was revoked at once.
+    assert!(h.all_effects.contains(&Effect::RevokeCredential {
+        job_id: job.clone(),
+        credential_id: "cred_1".into(),
+        value: Some("secret-1".into()),
+    }));
+    // Revoked at the end; failures retried by the core with backoff (1 s, 2 s), then
+    // reported.
     h.auto = false;
     h.rt.handle_agent_event(h.now, &job, ok()).unwrap();
     h.drain();
-    for attempt in 1..=3 {
+    for attempt in 1..=3u32 {
         let (id, e) = h.effects.pop().unwrap();
         assert_eq!(
             e,
             Effect::RevokeCredential {
                 job_id: job.clone(),
-                credential_id: "cred_1".into()
+                credential_id: "cred_1".into(),
+                value: Some("secret-2".into()),
             },
             "attempt {attempt}"
         );
@@ -422,7 +430,12 @@ fn credentials_minted_before_accepted_rotated_and_revoked() {
             },
         );
         h.drain();
-        h.advance(Duration::from_secs(1));
+        if attempt < 3 {
+            let wait = Duration::from_secs(1 << (attempt - 1));
+            h.advance(wait - Duration::from_millis(1));
+            assert!(h.effects.is_empty(), "attempt {attempt}: retried early");
+            h.advance(Duration::from_millis(1));
+        }
     }
     assert!(h.effects.is_empty());
     assert!(

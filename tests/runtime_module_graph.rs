@@ -1,8 +1,8 @@
 //! The runtime's module graph (issue #17 part 4): no file-level import cycle among
 //! `src/runtime`'s modules, and the layering the module docs describe —
 //!
-//! - leaves (`config`, `effect`, `event`, `metrics`, `fxhash`, `encoding`, `minter`, `outbox`)
-//!   import only leaves;
+//! - leaves (`config`, `effect`, `event`, `metrics`, `fxhash`, `encoding`, `minter`, `outbox`,
+//!   `redact`) import only leaves;
 //! - each part (`conns`, `sessions`, `jobs`, `subscriptions`, with their files) imports only
 //!   leaves and its own files;
 //! - the parent (`runtime/mod.rs`) imports leaves and parts;
@@ -50,11 +50,13 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
     "runtime::jobs::credentials" => "jobs/credentials.rs",
     "runtime::jobs::idempotency" => "jobs/idempotency.rs",
     "runtime::jobs::lease" => "jobs/lease.rs",
+    "runtime::jobs::delegation" => "jobs/delegation.rs",
     "runtime::jobs::list" => "jobs/list.rs",
     "runtime::metrics" => "metrics.rs",
     "runtime::minter" => "minter.rs",
     "runtime::outbox" => "outbox.rs",
     "runtime::part_fuzz" => "part_fuzz.rs",
+    "runtime::redact" => "redact.rs",
     "runtime::sessions" => "sessions/mod.rs",
     "runtime::sessions::ring" => "sessions/ring.rs",
     "runtime::sessions::token" => "sessions/token.rs",
@@ -62,7 +64,7 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
 };
 
 const LEAVES: &[&str] = &[
-    "config", "effect", "event", "metrics", "fxhash", "encoding", "minter", "outbox",
+    "config", "effect", "event", "metrics", "fxhash", "encoding", "minter", "outbox", "redact",
 ];
 const PARTS: &[&str] = &["conns", "sessions", "jobs", "subscriptions"];
 
@@ -218,7 +220,7 @@ fn every_runtime_file_is_listed() {
         );
         assert_ne!(layer(module).0, "unknown", "{module}: unknown layer");
     }
-    assert_eq!(SOURCES.len(), 35);
+    assert_eq!(SOURCES.len(), 37);
 }
 
 #[test]

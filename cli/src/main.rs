@@ -146,6 +146,10 @@ struct ServeArgs {
     /// Do not provision credentials (drops `provisioned_credentials`).
     #[arg(long)]
     no_credentials: bool,
+    /// Provision credentials over plain `ws://` on a non-loopback address too: this runtime
+    /// is behind a TLS-terminating proxy (without it only TLS, loopback and stdio do).
+    #[arg(long)]
+    behind_tls_proxy: bool,
     /// Demo mode: the contract agents and the well-known demo tokens (`alice-token`,
     /// `bob-token`, `auditor-token`). For trying the runtime out, never for a deployment.
     #[arg(long)]

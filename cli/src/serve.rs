@@ -84,6 +84,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .heartbeat_interval(Duration::from_secs(args.heartbeat_interval))
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
+        .behind_tls_proxy(args.behind_tls_proxy)
         .db(args.db.clone());
     if args.demo {
         b = b.demo();

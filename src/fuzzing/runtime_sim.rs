@@ -277,6 +277,10 @@ fn outcome(u: &mut Unstructured<'_>, e: &Effect) -> arbitrary::Result<EffectOutc
 ///
 /// [D27]: crate::compat#d27--idempotent-resubmit
 fn check(rt: &mut Runtime, w: &mut World) {
+    // §10: no child running after its parent's terminal; reservations within the budget.
+    if let Err(e) = rt.check_delegation() {
+        panic!("delegation invariant: {e}");
+    }
     while let Some((conn, f)) = rt.poll_transmit() {
         let bytes = f.encode();
         let again = decode(&bytes, &crate::wire::Limits::default());
@@ -462,7 +466,13 @@ pub fn runtime_steps(data: &[u8]) {
             }
             6 => {
                 if let (Some(job), Ok(ev)) = (pick(&mut u, &w.jobs).cloned(), agent_event(&mut u)) {
-                    let _ = rt.handle_agent_event(now, &job, ev);
+                    // A delegated child becomes a job the host can drive too.
+                    if let Ok(crate::runtime::AgentReply::Delegated { child_job_id }) =
+                        rt.handle_agent_event(now, &job, ev)
+                        && !w.jobs.contains(&child_job_id)
+                    {
+                        w.jobs.push(child_job_id);
+                    }
                 }
             }
             _ => {

@@ -140,6 +140,40 @@ impl BudgetCounters {
     }
 }
 
+impl BudgetCounters {
+    /// Reserves a delegated child's budget (§10): each of `child`'s currencies that is
+    /// budgeted here is taken off its counter. The caller has checked the subset rule, so
+    /// each amount is at most what is left; an amount that would overflow changes nothing
+    /// and is `INVALID_REQUEST`.
+    pub fn reserve(&mut self, child: &Budget) -> Result<(), LeaseError> {
+        let mut next = self.remaining.clone();
+        for (currency, amount) in &child.0 {
+            if let Some(left) = next.get(currency).copied() {
+                let after = left
+                    .checked_sub(amount)
+                    .map_err(|_| invalid(format!("reserving {amount} {currency} overflows")))?;
+                set(&mut next, currency, after);
+            }
+        }
+        self.remaining = next;
+        Ok(())
+    }
+
+    /// A child ended: its counters at the end (`child_left`: what it did not spend of its
+    /// reservation, negative when it overspent) are added back here, so the parent ends up
+    /// charged exactly what the child spent. A sum that would overflow leaves the counter
+    /// as it is.
+    pub fn settle(&mut self, child_left: &Budget) {
+        for (currency, left) in &child_left.0 {
+            if let Some(now) = self.remaining.get(currency).copied()
+                && let Ok(after) = now.checked_add(left)
+            {
+                set(&mut self.remaining, currency, after);
+            }
+        }
+    }
+}
+
 /// Sets (or adds) `currency`'s counter.
 fn set(budget: &mut Budget, currency: &str, value: Decimal) {
     match budget.0.iter_mut().find(|(c, _)| c == currency) {
@@ -260,5 +294,29 @@ mod tests {
         );
         assert_eq!(c.remaining().get("USD").unwrap().to_string(), "1.00");
         assert_eq!(c.exhausted(), None);
+    }
+
+    #[test]
+    fn a_reservation_is_taken_off_and_the_unspent_part_settles_back() {
+        let usd = |v: &str| Budget(vec![("USD".into(), d(v))]);
+        let mut parent = BudgetCounters::new(Budget(vec![
+            ("USD".into(), d("2.00")),
+            ("EUR".into(), d("1")),
+        ]));
+        parent.reserve(&usd("0.50")).unwrap();
+        parent
+            .reserve(&Budget(vec![("GBP".into(), d("9"))]))
+            .unwrap();
+        assert_eq!(
+            serde_json::to_string(parent.remaining()).unwrap(),
+            r#"{"USD":"USD:1.50","EUR":"EUR:1"}"#
+        );
+        // The child spent 0.20 of its 0.50: 0.30 comes back.
+        parent.settle(&usd("0.30"));
+        assert_eq!(parent.remaining().get("USD").unwrap().to_string(), "1.80");
+        // A child that overspent by 0.10 is charged to the parent.
+        parent.reserve(&usd("1.00")).unwrap();
+        parent.settle(&usd("-0.10"));
+        assert_eq!(parent.remaining().get("USD").unwrap().to_string(), "0.70");
     }
 }

@@ -2,7 +2,7 @@
 //! performed by the host, which reports back with [`EffectOutcome`].
 
 use crate::wire::{
-    Accepted, AgentRef, Credential, FeatureSet, Frame, JobId, JobStatus, LeaseConstraints,
+    Accepted, AgentRef, Budget, Credential, FeatureSet, Frame, JobId, JobStatus, LeaseConstraints,
     LeaseMap, Message, SessionId, Timestamp, TraceId,
 };
 use bytes::Bytes;
@@ -122,16 +122,29 @@ pub enum Effect {
         lease: LeaseMap,
         /// Its constraints.
         lease_constraints: Option<LeaseConstraints>,
+        /// The budget the job runs with (§9.8: size the upstream's spend cap to it): its
+        /// `cost.budget` totals — for a delegated child, what it reserved from its parent,
+        /// inherited currencies included.
+        budget: Option<Budget>,
+        /// When the job's lease stops authorizing anything (for a child, the earlier of its
+        /// own and its parent's): the credentials must not outlive it.
+        expires_at: Option<Timestamp>,
         /// The job's trace id (spec §11: forwarded to the credentials' upstream, e.g. as a
         /// W3C `traceparent` on the provider call).
         trace_id: Option<TraceId>,
     },
-    /// Revoke a credential at the job's end. Answer `Done` or `Failed` (retried by the core).
+    /// Revoke a credential: every value of a job's credentials at the job's end, and the
+    /// old value after a rotation. Answer `Done` or `Failed` (retried by the core with
+    /// backoff, then reported as `RuntimeEvent::CredentialRevocationFailed`).
     RevokeCredential {
         /// The job it was minted for.
         job_id: JobId,
         /// The credential.
         credential_id: String,
+        /// The value to revoke: the current one at the job's end, the old one after a
+        /// rotation; `None` when only the id is known (revoked again after a restart, as
+        /// values are never stored): revoke whatever the credential still grants.
+        value: Option<String>,
     },
     /// Close a connection. Flush the frames already polled for it first. Answer `Done` (or
     /// nothing: the host reports the close with `handle_connection_closed`).

@@ -72,6 +72,7 @@ mod minter;
 mod outbox;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod part_fuzz;
+mod redact;
 mod sessions;
 mod subscriptions;
 
@@ -115,7 +116,7 @@ enum Pending {
     },
     Revoke {
         job_id: String,
-        credential_id: String,
+        serial: u32,
     },
     Append {
         session_id: String,
@@ -206,6 +207,15 @@ impl Runtime {
         let now = self.clamp(now);
         self.conns.open(now, conn, kind);
         self.arm_zero_throughput(now, conn);
+    }
+
+    /// Provisioned credentials must not travel over `conn` (§9.8: a transport that is
+    /// neither encrypted nor loopback nor stdio). Call it right after
+    /// [`handle_connection_opened`](Self::handle_connection_opened): a session welcomed on
+    /// `conn` — new or resumed — is offered no `provisioned_credentials`, so no credential
+    /// value is sent on it, and a resume's replay loses the values of `credential_rotated`.
+    pub fn withhold_credentials(&mut self, conn: ConnId) {
+        self.conns.withhold_credentials(conn);
     }
 
     /// A transport connection ended (for any reason). Its session becomes resumable for the
@@ -309,7 +319,7 @@ impl Runtime {
                 TimerKey::ResumeWindow(sid) => self.resume_window_elapsed(now, &sid),
                 TimerKey::MaxRuntime(job) => self.max_runtime_elapsed(now, &job),
                 TimerKey::LeaseExpiry(job) => self.lease_expired(now, &job),
-                TimerKey::RevokeRetry(job, cred) => self.revoke_retry(now, &job, &cred),
+                TimerKey::RevokeRetry(job, serial) => self.revoke_retry(now, &job, serial),
                 TimerKey::ZeroThroughput(conn) => self.zero_throughput_check(now, conn),
             }
         }
@@ -446,6 +456,14 @@ impl Runtime {
     /// The remaining budget counters of a job (`None`: unknown job or unbudgeted lease).
     pub fn job_budget(&self, job_id: &JobId) -> Option<Budget> {
         self.jobs.get(job_id.as_str())?.lease().remaining().cloned()
+    }
+
+    /// Checks the delegation invariants (§10), for the simulator, the fuzz targets and
+    /// tests: no child is running after its parent's terminal; every running child is listed
+    /// by its parent; a parent's remaining budget plus its live children's reservations never
+    /// exceeds its own budget. `Err` names the first broken one.
+    pub fn check_delegation(&self) -> Result<(), String> {
+        self.jobs.check_delegation()
     }
 
     // ---- plumbing -----------------------------------------------------------------------

@@ -28,8 +28,8 @@ pub(super) enum TimerKey {
     ///
     /// [D30]: crate::compat#d30--expiry
     LeaseExpiry(String),
-    /// Retry revoking a credential: (job, credential).
-    RevokeRetry(String, String),
+    /// Retry a revocation: (job, revocation serial).
+    RevokeRetry(String, u32),
     /// Zero-throughput check of a connection (spec §14).
     ZeroThroughput(ConnId),
 }

@@ -558,11 +558,17 @@ impl Sim {
                 );
             }
         }
+        if let Err(e) = self.runtime.check_delegation() {
+            panic!("delegation invariant: {e}");
+        }
         let cfg = self.runtime.config();
-        // Each attempt: the retry delay plus an effect round trip at the worst latency the
-        // script may have had.
-        let per_try = cfg.revoke_retry_delay + super::host::MAX_HOST_LATENCY * 2;
-        let bound = per_try * cfg.revoke_attempts.max(1) + Duration::from_secs(1);
+        // Each attempt: its backoff (the retry delay doubled per failed attempt) plus an
+        // effect round trip at the worst latency the script may have had.
+        let mut bound = Duration::from_secs(1);
+        for k in 0..cfg.revoke_attempts.max(1) {
+            bound += cfg.revoke_retry_delay.saturating_mul(1u32 << k.min(10))
+                + super::host::MAX_HOST_LATENCY * 2;
+        }
         self.checker
             .credentials(now, &self.host.minted, &self.host.revoked, bound);
         self.checker.steps += 1;

@@ -103,15 +103,17 @@ fn explicit_settings_win_over_demo_mode() {
     assert_eq!(cfg.observer_policy.observers, Vec::<String>::new());
     assert!(!cfg.features.contains(Feature::ProvisionedCredentials));
 
-    // Credentials asked for explicitly outside demo mode.
+    // Credentials asked for explicitly outside demo mode: only with a provisioner (the
+    // demo one never runs outside demo mode, issue #24).
     let mut opts = ServerOptions {
         credentials: Some(true),
         ..ServerOptions::default()
     };
     opts.add_tokens([("s3cret", "carol")]);
+    assert!(!opts.provisions_credentials());
     let b = build(&mut opts).expect("starts");
     assert!(
-        b.runtime
+        !b.runtime
             .config()
             .features
             .contains(Feature::ProvisionedCredentials)

@@ -84,6 +84,8 @@ struct Conn {
     last_rx: Instant,
     /// Last non-heartbeat frame received or handed out (zero-throughput limit).
     last_activity: Instant,
+    /// Credentials must not travel over it (§9.8: a cleartext, non-loopback transport).
+    withhold_credentials: bool,
 }
 
 /// Every open transport connection, keyed by the host's [`ConnId`].
@@ -103,8 +105,21 @@ impl Connections {
                 queued: 0,
                 last_rx: now,
                 last_activity: now,
+                withhold_credentials: false,
             },
         );
+    }
+
+    /// Credentials must not travel over `conn`.
+    pub fn withhold_credentials(&mut self, conn: ConnId) {
+        if let Some(c) = self.map.get_mut(&conn) {
+            c.withhold_credentials = true;
+        }
+    }
+
+    /// `true` when credentials must not travel over `conn`.
+    pub fn withholds_credentials(&self, conn: ConnId) -> bool {
+        self.map.get(&conn).is_some_and(|c| c.withhold_credentials)
     }
 
     /// Forgets a connection.

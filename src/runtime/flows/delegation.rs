@@ -1,6 +1,8 @@
 //! Delegation (§10, [D28]): an agent's delegate request and `job.submit` with `parent_job_id`
-//! are both checked against the parent lease (subset, remaining budget, expiry); a child runs
-//! on the parent's session with the parent's principal.
+//! are both checked against the parent lease (`agent.delegate`, subset, remaining budget,
+//! expiry); a delegated child runs on the parent's session with the parent's principal. A
+//! child reserves its budget from the parent (the jobs part's `delegation` module); a
+//! parent's end cancels its live children, recursively (`end_children`).
 //!
 //! [D28]: crate::compat#d28--delegation
 
@@ -10,7 +12,8 @@ use crate::runtime::jobs::lease::JobLease;
 use crate::runtime::jobs::{NewJob, resolve_agent};
 use crate::time::Instant;
 use crate::wire::{
-    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, IdKind, LeaseConstraints, LeaseMap,
+    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, IdKind,
+    LeaseConstraints, LeaseMap,
 };
 use serde_json::Value;
 
@@ -62,6 +65,9 @@ impl Runtime {
             ));
         }
         let child_id = self.mint(now, IdKind::Job);
+        // §10: the child's budget is reserved from the parent's counters.
+        self.jobs
+            .attach_child(parent_id, &child_id, lease.budget.as_ref())?;
         let body = DelegateBody {
             child_job_id: child_id.clone().into(),
             agent: resolved.clone(),
@@ -88,5 +94,41 @@ impl Runtime {
         };
         self.admit(now, nj);
         Ok(child_id)
+    }
+}
+
+impl Runtime {
+    /// A job ended: every live descendant is cancelled, each with `job.result cancelled`
+    /// and its credentials revoked (§10), children before their parents, so that what a
+    /// grandchild did not spend reaches its parent before that parent settles with its own;
+    /// then the job is detached from its parent (what it did not spend of its reservation
+    /// goes back). Iterative: a deep chain of delegations does not grow the stack.
+    pub(in crate::runtime) fn end_children(&mut self, now: Instant, job_id: &str) {
+        // Pre-order over the live descendants; reversed, each comes after its descendants.
+        let mut order = Vec::new();
+        let mut todo = self.jobs.children(job_id);
+        while let Some(child) = todo.pop() {
+            todo.extend(self.jobs.children(&child));
+            order.push(child);
+        }
+        for child in order.iter().rev() {
+            if self.jobs.is_live(child) {
+                self.end_one(now, child, FinalStatus::Cancelled);
+                self.detach_from_parent(child);
+            }
+        }
+        self.detach_from_parent(job_id);
+    }
+
+    /// Detaches an ended job from its parent, handing back what it left of its budget.
+    fn detach_from_parent(&mut self, job_id: &str) {
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
+        let Some(parent) = job.parent_job_id().map(str::to_owned) else {
+            return;
+        };
+        let left = job.lease().remaining().cloned();
+        self.jobs.detach_child(&parent, job_id, left.as_ref());
     }
 }

@@ -75,8 +75,9 @@ impl Runtime {
             return;
         };
         match self.sessions.stored_replay(sid, after, frames, "") {
-            Ok((page, more)) => {
+            Ok((mut page, more)) => {
                 let last = page.last().and_then(|f| f.event_seq).unwrap_or(after);
+                self.stored_credentials(conn, sid, &mut page);
                 for f in page {
                     self.transmit_replay(conn, Outgoing::Plain(f));
                 }
@@ -88,7 +89,8 @@ impl Runtime {
                 } else {
                     self.sessions.set_store_next(sid, None);
                     for (f, b) in self.sessions.replay(sid, last) {
-                        self.transmit_replay(conn, Outgoing::Kept(f, b));
+                        let out = self.kept_credentials(conn, f, b);
+                        self.transmit_replay(conn, out);
                     }
                 }
             }
@@ -202,17 +204,10 @@ impl Runtime {
             );
         }
         for c in snapshot.credentials.into_iter().filter(|c| !c.revoked) {
-            self.jobs.restore_revoking(&c.job_id, &c.credential_id);
-            self.push_effect(
-                Effect::RevokeCredential {
-                    job_id: c.job_id.clone(),
-                    credential_id: c.credential_id.clone(),
-                },
-                Some(Pending::Revoke {
-                    job_id: c.job_id.into(),
-                    credential_id: c.credential_id,
-                }),
-            );
+            // Only the id survives a restart: values never rest in storage (§9.8).
+            if let Some(r) = self.jobs.revoke(c.job_id.as_str(), &c.credential_id, None) {
+                self.push_revoke(c.job_id.as_str(), r);
+            }
         }
     }
 }

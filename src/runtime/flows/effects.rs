@@ -61,6 +61,10 @@ impl Runtime {
                         self.jobs.forget_key(&nj.principal, key);
                     }
                     self.release_job_slot(&nj.session_id);
+                    if let Some(parent) = &nj.parent_job_id {
+                        // The whole reservation goes back (§10).
+                        self.jobs.detach_child(parent, &nj.job_id, None);
+                    }
                 }
                 _ => self.accept(now, *nj, Vec::new()),
             },
@@ -69,10 +73,7 @@ impl Runtime {
                     self.fail_job(now, &job_id, ErrorCode::InternalError, message, false);
                 }
             }
-            Pending::Revoke {
-                job_id,
-                credential_id,
-            } => self.revoke_done(now, &job_id, &credential_id, outcome),
+            Pending::Revoke { job_id, serial } => self.revoke_done(now, &job_id, serial, outcome),
             Pending::Append { session_id, seq } => {
                 if let EffectOutcome::Failed { message } = outcome {
                     self.out.push_event(RuntimeEvent::StorageFailed { message });

@@ -181,6 +181,12 @@ impl Runtime {
                 .max(last)
         });
         self.sessions.attach(&sid, conn, resumed_after);
+        // §9.8: no credentials over a transport that may not carry them.
+        let withhold = self.conns.withholds_credentials(conn);
+        if withhold {
+            self.sessions
+                .remove_feature(&sid, Feature::ProvisionedCredentials);
+        }
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };
@@ -197,7 +203,13 @@ impl Runtime {
             // D24: the runtime's full feature list and inventory.
             capabilities: Capabilities {
                 encodings: Some(vec!["json".into()]),
-                features: Some(self.cfg.features.to_names()),
+                features: Some({
+                    let mut offered = self.cfg.features;
+                    if withhold {
+                        offered.remove(Feature::ProvisionedCredentials);
+                    }
+                    offered.to_names()
+                }),
                 agents: Some(self.cfg.agents.iter().map(|a| a.info(rich)).collect()),
             },
             accepted_at: Some(self.ids.timestamp_at(now)),
@@ -215,7 +227,9 @@ impl Runtime {
                 .max()
                 .unwrap_or(last)
                 .max(last);
-            for f in pw.stored {
+            let mut stored = pw.stored;
+            self.stored_credentials(conn, &sid, &mut stored);
+            for f in stored {
                 self.transmit_replay(conn, Outgoing::Plain(f));
             }
             if pw.more_stored {
@@ -225,7 +239,8 @@ impl Runtime {
                 self.next_store_page(conn, &sid);
             } else {
                 for (f, b) in self.sessions.replay(&sid, after) {
-                    self.transmit_replay(conn, Outgoing::Kept(f, b));
+                    let out = self.kept_credentials(conn, f, b);
+                    self.transmit_replay(conn, out);
                 }
             }
         }

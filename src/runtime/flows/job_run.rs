@@ -122,7 +122,8 @@ impl Runtime {
         self.emit_job(now, job_id, Message::Event(ev));
     }
 
-    /// Ends a job with `message` (a `job.result` or `job.error`), exactly once.
+    /// Ends a job with `message` (a `job.result` or `job.error`), exactly once, then its
+    /// live descendants with `cancelled` (§10).
     pub(in crate::runtime) fn finish(
         &mut self,
         now: Instant,
@@ -131,8 +132,22 @@ impl Runtime {
         status: JobStatus,
         stop_agent: bool,
     ) {
+        if self.finish_one(now, job_id, message, status, stop_agent) {
+            self.end_children(now, job_id);
+        }
+    }
+
+    /// Ends one job (not its children); `false` when it had already ended.
+    fn finish_one(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        message: Message,
+        status: JobStatus,
+        stop_agent: bool,
+    ) -> bool {
         let Some(ended) = self.jobs.end(job_id, status, &message) else {
-            return;
+            return false;
         };
         let (result, error_code) = match &message {
             Message::Result(r) => (r.result.clone(), None),
@@ -171,6 +186,7 @@ impl Runtime {
             result,
             error_code,
         });
+        true
     }
 
     /// Ends a job with `job.error`.
@@ -213,15 +229,25 @@ impl Runtime {
     }
 
     fn end_with_status(&mut self, now: Instant, job_id: &str, status: FinalStatus) {
-        let r = JobResult {
+        let r = self.status_result(now, status);
+        self.finish(now, job_id, Message::Result(r), status.status(), true);
+    }
+
+    /// Ends one job with `job.result` of `status` and stops its agent; not its children.
+    pub(in crate::runtime) fn end_one(&mut self, now: Instant, job_id: &str, status: FinalStatus) {
+        let r = self.status_result(now, status);
+        self.finish_one(now, job_id, Message::Result(r), status.status(), true);
+    }
+
+    fn status_result(&self, now: Instant, status: FinalStatus) -> JobResult {
+        JobResult {
             final_status: status,
             result: None,
             result_id: None,
             result_size: None,
             summary: None,
             completed_at: Some(self.ids.timestamp_at(now)),
-        };
-        self.finish(now, job_id, Message::Result(r), status.status(), true);
+        }
     }
 
     /// `job.cancel` ([D6], [D7], [D37]): only the submitting session cancels.

@@ -114,15 +114,26 @@ impl Runtime {
         )?;
         lease.check_future(&self.ids.timestamp_at(now))?;
         if let Some(parent) = &submit.parent_job_id {
-            // D28: a subset of the parent's lease, visible to this principal.
-            lease = self
-                .jobs
-                .child_lease(parent, &principal, &self.cfg.observer_policy, &lease)?;
+            // §10, D28, D37: a live parent of this principal whose lease delegates to this
+            // agent; the child's lease a subset of the parent's.
+            self.jobs.check_parent(
+                parent,
+                &principal,
+                &self.cfg.observer_policy,
+                &agent.name,
+                &self.ids.timestamp_at(now),
+            )?;
+            lease = self.jobs.child_lease(parent, &lease)?;
         }
         if self.effects_full() {
             return Err(err(ErrorCode::InternalError, "runtime busy, retry later"));
         }
         let job_id = self.mint(now, IdKind::Job);
+        if let Some(parent) = &submit.parent_job_id {
+            // §10: the child's budget is reserved from the parent's counters.
+            self.jobs
+                .attach_child(parent, &job_id, lease.budget.as_ref())?;
+        }
         Ok(Some(NewJob {
             job_id,
             conn: Some(conn),
@@ -172,6 +183,8 @@ impl Runtime {
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
+                budget: nj.lease.budget.clone(),
+                expires_at: nj.lease.expires_at.clone(),
                 trace_id: nj.trace_id,
             };
             // The key is reserved while minting, so a resubmit waits for this job (D27).
@@ -255,6 +268,13 @@ impl Runtime {
             self.out
                 .set_timer(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
         }
+        // §10: a parent that ended while this child's credentials were minted has already
+        // cancelled its children; this one follows at once.
+        let orphan = nj
+            .parent_job_id
+            .as_deref()
+            .filter(|p| !self.jobs.is_live(p))
+            .map(|_| nj.job_id.clone());
         let start = AgentStart {
             job_id: nj.job_id.clone().into(),
             agent: nj.agent,
@@ -272,6 +292,10 @@ impl Runtime {
             Effect::StartAgent(Box::new(start)),
             Some(Pending::Start { job_id: nj.job_id }),
         );
+        if let Some(id) = orphan {
+            self.end_one(now, &id, crate::wire::FinalStatus::Cancelled);
+            self.end_children(now, &id);
+        }
     }
 
     /// Decision [D27]: the stored `job.accepted` with this request's id, in a fresh envelope on the

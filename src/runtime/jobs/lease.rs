@@ -111,6 +111,21 @@ impl JobLease {
         }
     }
 
+    /// Takes a delegated child's initial budget off the live counters (§10).
+    pub fn reserve(&mut self, child: &Budget) -> Result<(), ErrorPayload> {
+        match self.counters.as_mut() {
+            Some(c) => c.reserve(child).map_err(|e| e.to_error_payload()),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds back what a child left of its reservation (negative: it overspent).
+    pub fn settle(&mut self, child_left: &Budget) {
+        if let Some(c) = self.counters.as_mut() {
+            c.settle(child_left);
+        }
+    }
+
     /// §9.4 subset against the parent's live counters ([D28]), then the child as it runs under
     /// the parent: expiry no later than the parent's, unnamed currencies inherited.
     ///

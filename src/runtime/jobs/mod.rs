@@ -10,6 +10,7 @@
 
 pub(super) mod chunks;
 pub(super) mod credentials;
+pub(super) mod delegation;
 pub(super) mod idempotency;
 pub(super) mod lease;
 pub(super) mod list;
@@ -70,6 +71,24 @@ pub(super) struct Waiter {
     pub request_id: String,
 }
 
+/// One revocation under way: a credential's value (the current one at the job's end, an old
+/// one after a rotation, `None` when only the id is known: after a restart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::runtime) struct Revocation {
+    /// Distinguishes revocations of one job (the key of its effect and retry timer).
+    pub serial: u32,
+    pub credential_id: String,
+    pub value: Option<String>,
+    pub attempts: u32,
+}
+
+/// A child of a job: its id and the budget it reserved from the parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::runtime) struct Child {
+    pub job_id: String,
+    pub reserved: Option<crate::wire::Budget>,
+}
+
 /// One job, for the runtime's lifetime (bounded by `max_retained_jobs`).
 #[derive(Debug)]
 pub(super) struct Job {
@@ -101,8 +120,14 @@ pub(super) struct Job {
     /// Its first `event_seq` there (0: none yet; a subscriber's history gap check).
     first_event_seq: u64,
     chunks: ChunkState,
-    /// Credentials still to revoke: (id, attempts so far).
-    revoking: Vec<(String, u32)>,
+    /// Revocations under way (bounded by the job's credentials and their rotations, each
+    /// ending after `revoke_attempts`).
+    revoking: Vec<Revocation>,
+    /// The serial of the last revocation started.
+    next_revocation: u32,
+    /// Live children (accepted or minting) and what each reserved (§10); bounded by the
+    /// job caps, as each is a job.
+    children: Vec<Child>,
     /// `accepted` and `terminal` are kept: they are only ever read to answer an idempotent
     /// resubmit ([D27]; the job had an idempotency key) or to persist the job (durable store).
     ///
@@ -142,6 +167,8 @@ impl Job {
             first_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            next_revocation: 0,
+            children: Vec::new(),
             replayable,
             timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
         }
@@ -222,7 +249,11 @@ impl Job {
             trace_id: self.trace_id,
             parent_job_id: self.parent_job_id.clone().map(Into::into),
             delegate_id: self.delegate_id.clone(),
-            accepted: self.accepted.clone(),
+            // §9.8: no credential value in durable storage.
+            accepted: self.accepted.clone().map(|mut a| {
+                super::redact::redact_accepted(&mut a);
+                a
+            }),
             terminal: self.terminal.clone(),
         }
     }
@@ -371,6 +402,8 @@ impl Jobs {
             first_event_seq: u64::from(r.last_event_seq > 0),
             chunks: ChunkState::default(),
             revoking: Vec::new(),
+            next_revocation: 0,
+            children: Vec::new(),
             replayable: true,
             // A restored job has no deadlines armed.
             timed: false,
@@ -587,23 +620,15 @@ impl Jobs {
         }
     }
 
-    /// `parent_job_id` on a submit ([D28]): the parent must be visible to `principal` and the
-    /// lease a subset of the parent's; a child without `expires_at` inherits the parent's.
+    /// The lease a child of `parent_id` runs under ([D28]): a subset of the parent's, checked
+    /// against its live counters; a child without `expires_at` inherits the parent's. The
+    /// caller has checked the parent with [`Jobs::check_parent`].
     ///
     /// [D28]: crate::compat#d28--delegation
-    pub fn child_lease(
-        &self,
-        parent_id: &str,
-        principal: &str,
-        policy: &ObserverPolicy,
-        lease: &JobLease,
-    ) -> Result<JobLease, ErrorPayload> {
+    pub fn child_lease(&self, parent_id: &str, lease: &JobLease) -> Result<JobLease, ErrorPayload> {
         match self.map.get(parent_id) {
-            Some(p) if policy.may_observe(principal, &p.principal) => lease.subset_of(&p.lease),
-            _ => Err(err(
-                ErrorCode::JobNotFound,
-                format!("parent job {parent_id:?} not found"),
-            )),
+            Some(p) => lease.subset_of(&p.lease),
+            None => Err(not_found(parent_id)),
         }
     }
 }
@@ -819,7 +844,10 @@ mod tests {
         let creds = vec![cred("cred_a"), cred("cred_b")];
         let acc = accepted(&nj, &creds);
         jobs.insert(Job::new(&nj, ts(0), creds, &acc, false));
-        assert_eq!(jobs.rotate_credential("job_1", "cred_a", "new"), Ok(()));
+        assert_eq!(
+            jobs.rotate_credential("job_1", "cred_a", "new"),
+            Ok("secret".to_owned())
+        );
         assert_eq!(
             jobs.get("job_1").map(|j| j.credentials()[0].value.as_str()),
             Some("new")
@@ -829,25 +857,27 @@ mod tests {
                 .map_err(|e| e.message),
             Err("job has no credential \"cred_x\"".to_owned())
         );
-        assert_eq!(jobs.start_revoking("job_1"), vec!["cred_a", "cred_b"]);
+        let started: Vec<(u32, String, Option<String>)> = jobs
+            .start_revoking("job_1")
+            .into_iter()
+            .map(|r| (r.serial, r.credential_id, r.value))
+            .collect();
         assert_eq!(
-            jobs.revoke_answered("job_1", "cred_a", false, 2),
-            Revoke::Done
+            started,
+            vec![
+                (1, "cred_a".to_owned(), Some("new".to_owned())),
+                (2, "cred_b".to_owned(), Some("secret".to_owned())),
+            ]
         );
+        assert_eq!(jobs.revoke_answered("job_1", 1, false, 2), Revoke::Done);
+        assert_eq!(jobs.revoke_answered("job_1", 1, false, 2), Revoke::Unknown);
+        assert_eq!(jobs.revoke_answered("job_1", 2, true, 2), Revoke::Retry(1));
         assert_eq!(
-            jobs.revoke_answered("job_1", "cred_a", false, 2),
-            Revoke::Unknown
+            jobs.retry_revoke("job_1", 2).map(|r| r.credential_id),
+            Some("cred_b".to_owned())
         );
-        assert_eq!(
-            jobs.revoke_answered("job_1", "cred_b", true, 2),
-            Revoke::Retry
-        );
-        assert!(jobs.retry_revoke("job_1", "cred_b"));
-        assert_eq!(
-            jobs.revoke_answered("job_1", "cred_b", true, 2),
-            Revoke::GaveUp
-        );
-        assert!(!jobs.retry_revoke("job_1", "cred_b"));
+        assert_eq!(jobs.revoke_answered("job_1", 2, true, 2), Revoke::GaveUp);
+        assert_eq!(jobs.retry_revoke("job_1", 2), None);
     }
 
     #[test]

@@ -327,7 +327,13 @@ impl Sessions {
         let stored = self.durable.then(|| frame.clone());
         let evict = s.evict(self.durable);
         let (kept, encoded) = s.ring.push(seq, frame, scratch, evict);
-        if let Some(frame) = stored {
+        if let Some(mut frame) = stored {
+            // §9.8: no credential value in durable storage.
+            let encoded = if super::redact::redact_frame(&mut frame) {
+                Bytes::from(frame.encode())
+            } else {
+                encoded
+            };
             let record = StoredFrame {
                 session_id: s.id.clone().into(),
                 event_seq: seq,
@@ -459,6 +465,13 @@ impl Sessions {
     pub fn set_welcoming(&mut self, id: &str, welcoming: bool) {
         if let Some(s) = self.map.get_mut(id) {
             s.welcoming = welcoming;
+        }
+    }
+
+    /// Drops `feature` from `id`'s negotiated features.
+    pub fn remove_feature(&mut self, id: &str, feature: crate::wire::Feature) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.features.remove(feature);
         }
     }
 

@@ -130,6 +130,8 @@ impl ServerBuilder {
             handshake_timeout: this.opts.handshake_timeout,
             outbound_capacity: this.opts.outbound_capacity,
             conn_ids: AtomicU64::new(1),
+            // §9.8: credentials only over loopback or behind a vouched-for TLS proxy.
+            carries_credentials: local.ip().is_loopback() || this.opts.behind_tls_proxy,
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (a_tx, a_stop) = (tx.clone(), stop.clone());

@@ -30,7 +30,13 @@ pub(crate) fn session<R, W>(
         tcp: None,
     };
     let kind = TransportKind::Stdio;
-    if tx.send(Input::Opened { conn, kind, ports }).is_err() {
+    let opened = Input::Opened {
+        conn,
+        kind,
+        carries_credentials: true,
+        ports,
+    };
+    if tx.send(opened).is_err() {
         return;
     }
     // Either side ending ends the session.

@@ -37,6 +37,8 @@ pub(crate) struct WsOptions {
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbound_capacity: usize,
     pub(crate) conn_ids: AtomicU64,
+    /// Credentials may travel over its connections (loopback or vouched for; no TLS here).
+    pub(crate) carries_credentials: bool,
 }
 
 /// The WebSocket config for a frame cap of `max` bytes.
@@ -110,7 +112,13 @@ fn connection(tcp: TcpStream, opts: &WsOptions, tx: &SyncSender<Input>) {
         tcp: Some(ports_tcp),
     };
     let kind = TransportKind::WebSocket;
-    if tx.send(Input::Opened { conn, kind, ports }).is_err() {
+    let opened = Input::Opened {
+        conn,
+        kind,
+        carries_credentials: opts.carries_credentials,
+        ports,
+    };
+    if tx.send(opened).is_err() {
         return;
     }
     let wtcp = tcp.try_clone().ok();

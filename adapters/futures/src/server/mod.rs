@@ -136,6 +136,8 @@ impl ServerBuilder {
             outbound_capacity: self.opts.outbound_capacity,
             conn_ids: AtomicU64::new(1),
             spawn: self.spawn.clone(),
+            // §9.8: credentials only over loopback or behind a vouched-for TLS proxy.
+            carries_credentials: local.ip().is_loopback() || self.opts.behind_tls_proxy,
         });
         let (stop, stop_rx) = async_channel::bounded(1);
         let (accept_done_tx, accept_done) = async_channel::bounded(1);

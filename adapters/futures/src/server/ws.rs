@@ -34,6 +34,8 @@ pub(crate) struct WsOptions {
     pub(crate) outbound_capacity: usize,
     pub(crate) conn_ids: AtomicU64,
     pub(crate) spawn: Spawner,
+    /// Credentials may travel over its connections (loopback or vouched for; no TLS here).
+    pub(crate) carries_credentials: bool,
 }
 
 /// Accepts TCP connections until `stop` fires or closes; each one gets its own task.
@@ -93,6 +95,7 @@ async fn connection(tcp: Async<TcpStream>, opts: Arc<WsOptions>, tx: Sender<Inpu
     let opened = Input::Opened {
         conn,
         kind: TransportKind::WebSocket,
+        carries_credentials: opts.carries_credentials,
         ports: ConnPorts {
             out: out_tx,
             kill: kill_tx,

@@ -110,6 +110,10 @@ pub enum Input<P> {
         conn: ConnId,
         /// WebSocket or stdio.
         kind: TransportKind,
+        /// Provisioned credentials may travel over it (§9.8): stdio, TLS, a loopback
+        /// listener, or a listener the operator vouches for (behind a TLS-terminating
+        /// proxy). Otherwise its sessions are offered no `provisioned_credentials`.
+        carries_credentials: bool,
         /// The adapter's writer handle.
         ports: P,
     },

@@ -9,29 +9,29 @@
 //! `run_job` drops the agent at its next suspension point (the job has already ended on the
 //! wire).
 
+use super::credentials::CredentialProvisioner;
 use arcp_agents::{
     AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, ToolRegistry,
     run_job_with_tools,
 };
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, EffectId, RuntimeEvent};
-use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, IdMinter, JobId};
+use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, JobId};
 use futures_channel::oneshot;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The host's entropy, shared by credential minting (on the driver) and rotated secrets (on
-/// agent tasks).
+/// The host's entropy, shared by the demo provisioner's minting (on the driver) and
+/// rotated secrets (on agent tasks).
 pub(crate) type SharedEntropy = Arc<Mutex<Box<dyn Entropy + Send>>>;
 
-/// What rotated secrets are minted from: the wall time the driver last saw (Unix ms, kept
-/// current by the host on every input) and the host's entropy.
+/// Where rotated secrets come from: the provisioner, at the wall time the driver last saw
+/// (Unix ms, kept current by the host on every input).
 pub(crate) struct Rotations {
     pub(crate) unix_ms: Arc<AtomicU64>,
-    pub(crate) entropy: SharedEntropy,
-    ids: Mutex<IdMinter>,
+    pub(crate) provisioner: Arc<dyn CredentialProvisioner>,
 }
 
 /// A running agent's call into the runtime, answered on its one-shot sender.
@@ -149,12 +149,10 @@ impl JobHost for LinkedJobHost {
         self.link.sleep(d)
     }
 
-    fn rotated_secret(&self, _job_id: &JobId, _credential_id: &str) -> Option<String> {
+    fn rotated_secret(&self, job_id: &JobId, credential_id: &str) -> Option<String> {
         let r = self.rotations.as_ref()?;
-        let mut ids = r.ids.lock().ok()?;
-        let mut entropy = r.entropy.lock().ok()?;
         let unix_ms = r.unix_ms.load(Ordering::Relaxed);
-        Some(format!("virt-{}", ids.next_ulid(unix_ms, &mut **entropy)))
+        r.provisioner.rotate(job_id, credential_id, unix_ms).ok()
     }
 }
 
@@ -174,7 +172,7 @@ impl Agents {
         tools: ToolRegistry,
         link: Arc<dyn AgentLink>,
         max_ends: usize,
-        rotations: Option<(Arc<AtomicU64>, SharedEntropy)>,
+        rotations: Option<(Arc<AtomicU64>, Arc<dyn CredentialProvisioner>)>,
     ) -> Self {
         Agents {
             registry: Arc::new(registry),
@@ -182,10 +180,9 @@ impl Agents {
             host: Arc::new(LinkedJobHost {
                 link,
                 ends: JobEnds::new(max_ends),
-                rotations: rotations.map(|(unix_ms, entropy)| Rotations {
+                rotations: rotations.map(|(unix_ms, provisioner)| Rotations {
                     unix_ms,
-                    entropy,
-                    ids: Mutex::default(),
+                    provisioner,
                 }),
             }),
             running: HashMap::new(),

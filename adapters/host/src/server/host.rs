@@ -45,9 +45,11 @@
 
 use super::action::{Action, Input};
 use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, SharedEntropy};
+use super::credentials::{
+    CredentialProvisioner, DemoProvisioner, MintRequest, Unrevoked, UnrevokedCredential,
+};
 use super::metrics::{MetricsHandle, ServerMetrics};
 use super::options::Built;
-use arcp_agents::Provisioner;
 use arcp_auth::Authenticator;
 use arcp_proto::runtime::{
     AgentEvent, AgentReply, ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent,
@@ -86,8 +88,9 @@ pub struct ServerHost {
     /// Connections whose writer queue is full.
     full: HashSet<ConnId>,
     auth: Arc<dyn Authenticator>,
-    creds: Option<Provisioner>,
-    entropy: SharedEntropy,
+    creds: Option<Arc<dyn CredentialProvisioner>>,
+    /// Credentials whose revocation failed for good (bounded), published with the metrics.
+    unrevoked: Unrevoked,
     wall: WallClock,
     /// The wall time rotated secrets are minted at (credential provisioning on).
     unix_ms: Option<Arc<AtomicU64>>,
@@ -140,8 +143,9 @@ fn effect_kind(e: &Effect) -> &'static str {
 
 impl ServerHost {
     /// The host of `built`'s runtime at `now`; agent tasks reach the driver through `link`.
-    /// `credentials`: the in-process provisioner answers `MintCredentials` (and rotates
-    /// secrets) with ids from `entropy` at the wall time of `built.wall`. Returns the opened
+    /// `credentials`: provisioning is on; the configured provisioner (or, in demo mode, the
+    /// [`DemoProvisioner`] drawing from `entropy`) answers `MintCredentials` and
+    /// `RevokeCredential` and rotates secrets, at the wall time of `built.wall`. Returns the opened
     /// store for the adapter's store thread (or inline use).
     pub fn new(
         now: Instant,
@@ -157,18 +161,32 @@ impl ServerHost {
             tools,
             auth,
             wall,
+            provisioner,
+            demo_credentials,
         } = built;
         let max_ends = runtime.config().bounds.max_retained_jobs;
         let entropy: SharedEntropy = Arc::new(Mutex::new(entropy));
-        let unix_ms = credentials.then(|| Arc::new(AtomicU64::new(wall.unix_millis_at(now))));
-        let rotations = unix_ms.clone().map(|w| (w, entropy.clone()));
+        let creds: Option<Arc<dyn CredentialProvisioner>> = match provisioner {
+            Some(p) => Some(p),
+            None if demo_credentials => {
+                let demo: Arc<dyn CredentialProvisioner> =
+                    Arc::new(DemoProvisioner::new(entropy.clone()));
+                Some(demo)
+            }
+            None => None,
+        }
+        .filter(|_| credentials);
+        let unix_ms = creds
+            .is_some()
+            .then(|| Arc::new(AtomicU64::new(wall.unix_millis_at(now))));
+        let rotations = unix_ms.clone().zip(creds.clone());
         let mut host = ServerHost {
             rt: runtime,
             conns: HashMap::new(),
             full: HashSet::new(),
             auth,
-            creds: credentials.then(Provisioner::new),
-            entropy,
+            creds,
+            unrevoked: Unrevoked::default(),
             wall,
             unix_ms,
             agents: Agents::new(registry, tools, link, max_ends, rotations),
@@ -358,8 +376,16 @@ impl ServerHost {
     /// connection's writer handle (its writer then ends).
     pub fn handle_input<P>(&mut self, now: Instant, input: Input<P>) -> Option<(ConnId, P)> {
         match input {
-            Input::Opened { conn, kind, ports } => {
+            Input::Opened {
+                conn,
+                kind,
+                carries_credentials,
+                ports,
+            } => {
                 self.handle_connection_opened(now, conn, kind);
+                if !carries_credentials {
+                    self.rt.withhold_credentials(conn);
+                }
                 return Some((conn, ports));
             }
             Input::Frame { conn, bytes } => self.handle_frame(now, conn, &bytes),
@@ -489,12 +515,27 @@ impl ServerHost {
         self.metrics.publish(ServerMetrics {
             runtime: self.rt.metrics(),
             bytes_out: self.bytes_out,
+            unrevoked: self.unrevoked.snapshot(),
+            unrevoked_dropped: self.unrevoked.dropped,
         });
     }
 
     fn on_event(&mut self, ev: &RuntimeEvent) {
         match ev {
             RuntimeEvent::JobEnded { .. } => self.agents.job_ended(ev),
+            RuntimeEvent::CredentialRevocationFailed {
+                job_id,
+                credential_id,
+                message,
+            } => {
+                // Listed for operators, and signalled (a warning; counted by the core).
+                self.unrevoked.push(UnrevokedCredential {
+                    job_id: job_id.clone(),
+                    credential_id: credential_id.clone(),
+                    message: message.clone(),
+                });
+                self.signal(ev);
+            }
             RuntimeEvent::SessionExpired { session_id } => {
                 tracing::debug!(session_id = %session_id, "session expired");
                 if self.durable {
@@ -658,28 +699,50 @@ impl ServerHost {
                 EffectOutcome::Done
             }
             Effect::MintCredentials {
+                job_id,
+                principal,
                 lease,
                 lease_constraints,
+                budget,
+                expires_at,
+                trace_id,
                 ..
-            } => match &mut self.creds {
+            } => match &self.creds {
                 Some(p) => {
-                    let unix_ms = self.wall.unix_millis_at(self.now);
-                    match self.entropy.lock() {
-                        Ok(mut e) => p.mint(unix_ms, &mut **e, &lease, lease_constraints.as_ref()),
-                        Err(poisoned) => p.mint(
-                            unix_ms,
-                            &mut **poisoned.into_inner(),
-                            &lease,
-                            lease_constraints.as_ref(),
-                        ),
+                    let req = MintRequest {
+                        job_id: &job_id,
+                        principal: &principal,
+                        lease: &lease,
+                        lease_constraints: lease_constraints.as_ref(),
+                        budget: budget.as_ref(),
+                        expires_at: expires_at.as_ref(),
+                        trace_id,
+                        unix_ms: self.wall.unix_millis_at(self.now),
+                    };
+                    match p.mint(&req) {
+                        Ok(credentials) => EffectOutcome::Minted { credentials },
+                        Err(message) => EffectOutcome::Failed { message },
                     }
                 }
                 None => EffectOutcome::Minted {
                     credentials: Vec::new(),
                 },
             },
-            // The in-process provisioner's credentials are honoured nowhere else.
-            Effect::RevokeCredential { .. } => EffectOutcome::Done,
+            // The provisioner's answer; a failure is retried by the core, then reported.
+            Effect::RevokeCredential {
+                job_id,
+                credential_id,
+                value,
+                ..
+            } => match &self.creds {
+                Some(p) => match p.revoke(&job_id, &credential_id, value.as_deref()) {
+                    Ok(()) => EffectOutcome::Done,
+                    Err(message) => EffectOutcome::Failed { message },
+                },
+                None => EffectOutcome::Failed {
+                    message: "no credential provisioner is configured".to_owned(),
+                },
+            },
             Effect::CloseConnection { conn, reason } => {
                 self.ready.push_back(Local::Result(id, EffectOutcome::Done));
                 return match self.conns.get_mut(&conn) {

@@ -16,6 +16,12 @@ pub struct ServerMetrics {
     /// Bytes of the encoded frames taken from `poll_transmit_encoded` (one per frame in
     /// `runtime.frames_out`; a line's newline and WebSocket framing not included).
     pub bytes_out: u64,
+    /// Credentials whose revocation failed on every attempt, newest last (at most
+    /// [`MAX_UNREVOKED`](super::MAX_UNREVOKED); older ones are counted in
+    /// `unrevoked_dropped`). Each may still be honoured upstream: revoke it by hand.
+    pub unrevoked: Vec<super::UnrevokedCredential>,
+    /// Unrevoked credentials pushed out of `unrevoked` by newer ones.
+    pub unrevoked_dropped: u64,
 }
 
 /// The shared cell the host publishes to (at most 5 ms after a change); cloned into server

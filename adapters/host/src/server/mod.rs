@@ -4,10 +4,12 @@
 //! docs), agent hosting ([`AgentLink`]), authentication through
 //! [`arcp_auth`] ([`TokenAuth`] by default, run off the driver), tracing spans (`arcp.session`
 //! with `session_id` and `principal`; `arcp.effect` with `effect`, `job_id`, `principal` where
-//! known) and [`ServerMetrics`].
+//! known) and [`ServerMetrics`]; provisioned credentials through a [`CredentialProvisioner`]
+//! ([`DemoProvisioner`] in demo mode), with the unrevoked ones listed for operators.
 
 mod action;
 mod agents;
+mod credentials;
 mod host;
 mod metrics;
 mod options;
@@ -19,6 +21,9 @@ pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::Bounds;
 pub use arcp_sqlite::runtime::{Batch, Completion, run_batch};
+pub use credentials::{
+    CredentialProvisioner, DemoProvisioner, MAX_UNREVOKED, MintRequest, UnrevokedCredential,
+};
 pub use host::ServerHost;
 pub use metrics::{MetricsHandle, ServerMetrics};
 pub use options::{Built, ServerOptions, TokenAuth};

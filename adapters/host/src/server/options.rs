@@ -56,9 +56,16 @@ pub struct ServerOptions {
     ///
     /// [D35]: arcp_proto::compat#d35--frame-size
     pub max_frame_bytes: usize,
-    /// Credential provisioning (`provisioned_credentials`) by the in-process provisioner;
-    /// `None`: on in demo mode, off otherwise.
+    /// Credential provisioning (`provisioned_credentials`); `None`: on. It is advertised
+    /// only with a provisioner: `provisioner`, or the demo one in demo mode.
     pub credentials: Option<bool>,
+    /// The credential provisioner; `None`: the [`DemoProvisioner`](super::DemoProvisioner)
+    /// in demo mode, else no provisioning at all.
+    pub provisioner: Option<Arc<dyn super::CredentialProvisioner>>,
+    /// WebSocket listeners without TLS on a non-loopback address may carry credentials
+    /// anyway: the operator runs them behind a TLS-terminating proxy. Off by default: such
+    /// a listener's sessions are offered no `provisioned_credentials`.
+    pub behind_tls_proxy: bool,
     /// The SQLite durable store.
     pub db: Option<PathBuf>,
     /// The agents to host; `None`: none ([`arcp_agents::contract_agents`] in demo mode).
@@ -105,6 +112,8 @@ impl Default for ServerOptions {
             resume_window: Duration::from_secs(600),
             max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
             credentials: None,
+            provisioner: None,
+            behind_tls_proxy: false,
             db: None,
             agents: None,
             tools: None,
@@ -133,6 +142,11 @@ pub struct Built {
     pub auth: Arc<dyn Authenticator>,
     /// The wall-clock anchor the runtime was built with (credential ids).
     pub wall: WallClock,
+    /// The configured credential provisioner (provisioning on).
+    pub provisioner: Option<Arc<dyn super::CredentialProvisioner>>,
+    /// Provisioning is on in demo mode without a configured provisioner: the host uses the
+    /// [`DemoProvisioner`](super::DemoProvisioner).
+    pub demo_credentials: bool,
 }
 
 impl std::fmt::Debug for Built {
@@ -168,10 +182,11 @@ impl ServerOptions {
         }
     }
 
-    /// Whether the in-process credential provisioner runs: as set by `credentials`, else
-    /// only in demo mode.
+    /// Whether credentials are provisioned (and `provisioned_credentials` advertised):
+    /// provisioning not turned off with `credentials(false)`, and a provisioner — the
+    /// configured one, or the demo one in demo mode (never outside it).
     pub fn provisions_credentials(&self) -> bool {
-        self.credentials.unwrap_or(self.demo)
+        self.credentials.unwrap_or(true) && (self.provisioner.is_some() || self.demo)
     }
 
     /// Why these options cannot start a server: no authentication configured (no token,
@@ -269,13 +284,19 @@ impl ServerOptions {
             registry,
             auth: self.authenticator(),
             wall,
+            provisioner: self
+                .provisioner
+                .clone()
+                .filter(|_| self.provisions_credentials()),
+            demo_credentials: self.provisions_credentials() && self.provisioner.is_none(),
         })
     }
 }
 
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
-/// `resume_window`, `max_frame_bytes`, `credentials`, `db`, `agents`, `bounds`,
+/// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`,
+/// `behind_tls_proxy`, `db`, `agents`, `bounds`,
 /// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`, `demo`.
 #[macro_export]
 macro_rules! builder_options {
@@ -320,10 +341,30 @@ macro_rules! builder_options {
                 self
             }
 
-            /// Credential provisioning (`provisioned_credentials`) by the in-process
-            /// provisioner; by default on in demo mode only.
+            /// Credential provisioning (`provisioned_credentials`); on by default, but
+            /// advertised only with a provisioner (`credential_provisioner`, or the demo one
+            /// in demo mode).
             pub fn credentials(mut self, on: bool) -> Self {
                 self.opts.credentials = Some(on);
+                self
+            }
+
+            /// The credential provisioner jobs whose lease names `model.use` get their
+            /// credentials from (mint, rotate, revoke; §9.8). Without one, outside demo
+            /// mode, `provisioned_credentials` is not advertised.
+            pub fn credential_provisioner(
+                mut self,
+                provisioner: impl $crate::server::CredentialProvisioner,
+            ) -> Self {
+                self.opts.provisioner = Some(::std::sync::Arc::new(provisioner));
+                self
+            }
+
+            /// Credentials may travel over this server's plain `ws://` listeners on
+            /// non-loopback addresses: it runs behind a TLS-terminating proxy. Without it
+            /// only stdio, TLS and loopback listeners offer `provisioned_credentials`.
+            pub fn behind_tls_proxy(mut self, on: bool) -> Self {
+                self.opts.behind_tls_proxy = on;
                 self
             }
 

@@ -149,6 +149,7 @@ impl Rig {
         self.feed(Input::Opened {
             conn,
             kind: TransportKind::WebSocket,
+            carries_credentials: true,
             ports: conn,
         });
     }

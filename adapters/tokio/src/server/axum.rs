@@ -54,6 +54,8 @@ pub async fn route(
     builder: ServerBuilder,
     path: &str,
 ) -> Result<(Router, ServerHandle), ServerError> {
+    // The app owns the listener: credentials only when the operator vouches for it.
+    let carries_credentials = builder.opts.behind_tls_proxy;
     let running = builder.start().await?;
     let opts = Arc::new(ws::WsOptions {
         path: path.to_owned(),
@@ -62,6 +64,7 @@ pub async fn route(
         outbound_capacity: running.outbound_capacity,
         conn_ids: Arc::new(AtomicU64::new(1)),
         tls: None,
+        carries_credentials,
     });
     let state = RouteState {
         opts,

@@ -174,6 +174,9 @@ impl ServerBuilder {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         arcp_host::server::warn_if_exposed(local, tls.is_some());
+        // §9.8: credentials only over TLS, loopback, or behind a vouched-for TLS proxy.
+        let carries_credentials =
+            tls.is_some() || local.ip().is_loopback() || self.opts.behind_tls_proxy;
         let running = self.start().await?;
         let opts = Arc::new(ws::WsOptions {
             path: path.to_owned(),
@@ -182,6 +185,7 @@ impl ServerBuilder {
             outbound_capacity: running.outbound_capacity,
             conn_ids: Arc::new(AtomicU64::new(1)),
             tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            carries_credentials,
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let accept = tokio::spawn(ws::accept_loop(listener, opts, running.tx.clone(), stop_rx));

@@ -27,6 +27,7 @@ pub(crate) async fn session<R, W>(
     let opened = Input::Opened {
         conn,
         kind: TransportKind::Stdio,
+        carries_credentials: true,
         ports: ConnPorts {
             out: out_tx,
             kill: kill_tx,

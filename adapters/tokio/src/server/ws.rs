@@ -34,6 +34,8 @@ pub(crate) struct WsOptions {
     pub(crate) conn_ids: Arc<AtomicU64>,
     /// `wss://`: the TLS handshake runs first, under the same `handshake_timeout`.
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Credentials may travel over its connections (TLS, loopback or vouched for).
+    pub(crate) carries_credentials: bool,
 }
 
 /// Accepts TCP connections until `stop` turns true; each one gets its own task.
@@ -142,6 +144,7 @@ pub(crate) async fn session<S>(
     let opened = Input::Opened {
         conn,
         kind: TransportKind::WebSocket,
+        carries_credentials: opts.carries_credentials,
         ports: ConnPorts {
             out: out_tx,
             kill: kill_tx,
