@@ -201,6 +201,10 @@ impl Runtime {
         let now = self.clamp(now);
         self.conns.open(now, conn, kind);
         self.arm_zero_throughput(now, conn);
+        if !self.cfg.hello_timeout.is_zero() {
+            self.out
+                .set_timer(TimerKey::Hello(conn), now + self.cfg.hello_timeout);
+        }
     }
 
     /// A transport connection ended (for any reason). Its session becomes resumable for the
@@ -209,7 +213,38 @@ impl Runtime {
         self.clamp(now);
         self.detach_session_of(conn);
         self.conns.remove(conn);
+        self.out.forget(conn);
         self.out.cancel_timer(&TimerKey::ZeroThroughput(conn));
+        self.out.cancel_timer(&TimerKey::Hello(conn));
+    }
+
+    /// A WebSocket text message on `conn` that is not UTF-8: a transport error, like an
+    /// over-cap frame (D35), closed with [`CloseReason::InvalidText`] (1007) and no error
+    /// frame; the session stays resumable. (A stdio line is bytes: a malformed one is passed
+    /// to [`Runtime::handle_frame`], D19.)
+    pub fn handle_invalid_text(&mut self, now: Instant, conn: ConnId) {
+        let now = self.clamp(now);
+        if self.conns.receive_oversized(now, conn).is_some() {
+            self.close_conn(now, conn, CloseReason::InvalidText);
+        }
+    }
+
+    /// Stops handing out `conn`'s frames (the host's writer for it is full): they stay
+    /// queued here, in order, still counted against `max_transmit_queue` (over it the
+    /// connection is closed as a slow consumer, as always), until
+    /// [`Runtime::resume_transmits`]. Every other connection's frames keep flowing.
+    pub fn pause_transmits(&mut self, conn: ConnId) {
+        self.out.pause(conn);
+    }
+
+    /// Hands out `conn`'s paused frames again, in order, after the frames already queued.
+    pub fn resume_transmits(&mut self, conn: ConnId) {
+        self.out.resume(conn);
+    }
+
+    /// `true` while `conn`'s frames are paused.
+    pub fn transmits_paused(&self, conn: ConnId) -> bool {
+        self.out.is_paused(conn)
     }
 
     /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
@@ -302,6 +337,11 @@ impl Runtime {
                 TimerKey::LeaseExpiry(job) => self.lease_expired(now, &job),
                 TimerKey::RevokeRetry(job, cred) => self.revoke_retry(now, &job, &cred),
                 TimerKey::ZeroThroughput(conn) => self.zero_throughput_check(now, conn),
+                TimerKey::Hello(conn) => {
+                    if self.conns.awaits_hello(conn) {
+                        self.close_conn(now, conn, CloseReason::HelloTimeout);
+                    }
+                }
             }
         }
     }
@@ -363,9 +403,10 @@ impl Runtime {
 
     // ---- read-only introspection (queue lengths and counters, for hosts and the simulator) ----
 
-    /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections.
+    /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections
+    /// (paused ones included).
     pub fn pending_transmits(&self) -> usize {
-        self.out.transmits_len()
+        self.out.transmits_len() + self.out.paused_len()
     }
 
     /// Frames queued for `conn` (bounded by `max_transmit_queue`, except resume replays).
