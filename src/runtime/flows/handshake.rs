@@ -166,6 +166,7 @@ impl Runtime {
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
+        self.out.cancel_timer(&TimerKey::Hello(conn));
         self.sessions.attach(&sid, conn);
         let Some(s) = self.sessions.get(&sid) else {
             return;
