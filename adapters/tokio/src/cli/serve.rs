@@ -58,6 +58,7 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
         .heartbeat_interval(Duration::from_secs(args.heartbeat_interval))
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
+        .hello_timeout(Duration::try_from_secs_f64(args.hello_timeout).unwrap_or(Duration::ZERO))
         .credentials(!args.no_credentials)
         .db(args.db.clone());
     if args.demo {
