@@ -6,7 +6,7 @@ use arcp_futures::server::{BoxFuture, Server};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::frame::Frame;
 use async_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
