@@ -44,6 +44,9 @@ pub struct RuntimeMetrics {
     pub jobs_per_principal_denied: u64,
     /// Connections closed for zero throughput.
     pub zero_throughput_closed: u64,
+    /// Subscriptions ended by a truncation notice (history no longer kept, or the
+    /// subscriber's buffer full).
+    pub subscriptions_truncated: u64,
 }
 
 fn inc(c: &mut u64) {
