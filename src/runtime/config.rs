@@ -77,7 +77,8 @@ pub struct Bounds {
     pub max_frame_bytes: usize,
     /// Live frames queued for one connection and not yet polled. Over it the connection is
     /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
-    /// in the ring. Replays (resume, subscription history) are bounded by the ring instead.
+    /// in the ring. Replays (resume, subscription history), and without a durable store every
+    /// seq-bearing frame (the session's undelivered events), are bounded by the ring instead.
     pub max_transmit_queue: usize,
     /// Events kept per session for resume (its buffer). Without a durable store: over it the
     /// oldest *delivered* events beyond the margin are evicted (acked ones are freed at once);

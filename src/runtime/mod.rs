@@ -457,9 +457,23 @@ impl Runtime {
     /// its client says `session.bye` (without a store), its resume window ends or the job
     /// ends. Time keeps running for a waiting job (`max_runtime_sec`, lease expiry).
     pub fn job_held(&self, job_id: &JobId) -> bool {
-        self.jobs
-            .get(job_id.as_str())
-            .is_some_and(|j| !j.status().is_terminal() && self.sessions.full(j.session_id()))
+        self.jobs.get(job_id.as_str()).is_some_and(|j| {
+            !j.status().is_terminal()
+                && (self.sessions.full(j.session_id()) || self.owner_backlogged(j.session_id()))
+        })
+    }
+
+    /// With a durable store: session `sid`'s connection has `max_transmit_queue` frames
+    /// queued here (its host writer is full and it is paused), so its jobs wait too (a
+    /// subscriber is truncated); the frames already queued are bounded by that cap plus the
+    /// not-yet-durable backlog.
+    pub(in crate::runtime) fn owner_backlogged(&self, sid: &str) -> bool {
+        self.cfg.durable
+            && self
+                .sessions
+                .get(sid)
+                .and_then(sessions::Session::conn)
+                .is_some_and(|c| self.conns.queued(c) >= self.cfg.bounds.max_transmit_queue)
     }
 
     /// Frames and encoded bytes session `session_id` keeps for resume (`None`: no such
@@ -531,9 +545,16 @@ impl Runtime {
     }
 
     /// [`Runtime::transmit`] of a ring-kept frame with its encoding.
+    ///
+    ///
+    /// These bypass the transmit cap: a connection paused while its host writer is full
+    /// keeps them here without being closed for it. Without a durable store they are the
+    /// session's undelivered events, which its ring bounds (at `max_ring_events` undelivered
+    /// the session's jobs wait, a subscriber is truncated); with one, the session's jobs wait
+    /// once `max_transmit_queue` frames are queued (`job_held`), so what is queued stays
+    /// under that cap plus the not-yet-durable backlog.
     fn transmit_kept(&mut self, conn: ConnId, frame: Arc<Frame>, encoded: Bytes) {
-        let cap = self.cfg.bounds.max_transmit_queue;
-        self.transmit_capped(conn, Outgoing::Kept(frame, encoded), cap);
+        self.transmit_capped(conn, Outgoing::Kept(frame, encoded), usize::MAX);
     }
 
     /// Queues a replayed frame (resume replay, subscription history): these are already
