@@ -380,7 +380,8 @@ fn s14_4_expires_at_must_be_in_the_future_and_utc_d22() {
     assert_eq!(e.code, ErrorCode::InvalidRequest);
     assert_eq!(
         e.message,
-        "lease_constraints.expires_at 2026-11-24T01:30:42+00:00 is not in the future"
+        // D22: every expiry goes out with `Z`, messages included.
+        "lease_constraints.expires_at 2026-11-24T01:30:42Z is not in the future"
     );
     // Naive and non-UTC values do not even parse (the decoder answers INVALID_REQUEST, D18).
     assert!(Timestamp::parse("2026-11-24T01:30:42").is_err());

@@ -85,13 +85,16 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
         .hello_timeout(Duration::try_from_secs_f64(args.hello_timeout).unwrap_or(Duration::ZERO))
-        .credentials(!args.no_credentials)
         .db(args.db.clone());
     if args.demo {
         b = b.demo();
     } else {
         // Explicitly empty: the contract agents come only with --demo.
         b = b.agents(arcp_agents::AgentRegistry::new());
+    }
+    // Credentials: the in-process provisioner in demo mode only, unless turned off.
+    if args.no_credentials {
+        b = b.credentials(false);
     }
     if !args.tokens.is_empty() {
         b = b.tokens(args.tokens.iter().cloned());

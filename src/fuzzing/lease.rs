@@ -1,7 +1,8 @@
 //! The `lease` fuzz target's entry point.
 
 use crate::lease::{
-    BudgetCounters, CostOutcome, Glob, Lease, Operation, authorize, normalize_path,
+    BudgetCounters, CostOutcome, Glob, Lease, MAX_TARGET_BYTES, Operation, authorize,
+    authorize_target, normalize_path,
 };
 use crate::wire::{Decimal, LeaseConstraints, LeaseMap, MetricBody, MetricValue, Timestamp};
 use arbitrary::Unstructured;
@@ -14,7 +15,10 @@ use arbitrary::Unstructured;
 /// - subset soundness: when the child passes [`Lease::check_subset_of`], every operation the
 ///   child (as it runs, [`Lease::inherit_from`]) is authorized for, the parent is too;
 /// - a refused cost changes no counter; an applied one subtracts exactly its value;
-/// - normalising a normalised path changes nothing.
+/// - normalising a normalised path changes nothing;
+/// - a checked operation ([`authorize_target`]) decides exactly as [`authorize`], and the
+///   target it hands back is itself authorised and is its own normalisation (the agent acts
+///   on nothing the lease did not grant).
 pub fn lease_ops(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = lease_ops_inner(&mut u);
@@ -216,6 +220,22 @@ fn lease_ops_inner(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         let op = Operation::new(ns.clone(), target.clone());
         let by_child = authorize(&now, &run, None, &op);
         let by_parent = authorize(&now, &parent, counters.as_ref(), &op);
+        let checked = authorize_target(&now, &parent, counters.as_ref(), &op);
+        assert_eq!(
+            checked.is_ok(),
+            by_parent.is_ok(),
+            "one decision for {op:?}"
+        );
+        if let Ok(t) = checked
+            && t.len() <= MAX_TARGET_BYTES
+        {
+            let again = Operation::new(ns.clone(), t.clone());
+            assert_eq!(
+                authorize_target(&now, &parent, counters.as_ref(), &again),
+                Ok(t),
+                "the checked target of {op:?} is authorised as itself"
+            );
+        }
         if subset.is_ok() && by_child.is_ok() {
             assert_eq!(
                 by_parent,

@@ -465,7 +465,11 @@ pub fn runtime_steps(data: &[u8]) {
             }
             _ => {
                 if let Some(job) = pick(&mut u, &w.jobs).cloned() {
-                    let _ = rt.authorize(now, &job, &Operation::new("tool.call", "paid-x"));
+                    let op = Operation::new("tool.call", "paid-x");
+                    // The checked form decides as the plain gate does (and audits refusals).
+                    let plain = rt.authorize(now, &job, &op);
+                    let checked = rt.check_operation(now, &job, &op);
+                    assert_eq!(checked.map(|_| ()), plain, "one decision procedure");
                 }
             }
         }

@@ -44,6 +44,19 @@ pub fn authorize(
     counters: Option<&BudgetCounters>,
     op: &Operation,
 ) -> Result<(), LeaseError> {
+    authorize_target(wall_now, lease, counters, op).map(|_| ())
+}
+
+/// [`authorize`], returning on success the target exactly as it was matched, so that the
+/// caller acts on what was authorised: an `fs.*` path normalised (absolute, no `.`, `..` or
+/// empty segment), a `net.fetch` URL in canonical form (lower-cased scheme and host, default
+/// port dropped, normalised path, query kept, fragment dropped), any other target as given.
+pub fn authorize_target(
+    wall_now: &Timestamp,
+    lease: &Lease,
+    counters: Option<&BudgetCounters>,
+    op: &Operation,
+) -> Result<String, LeaseError> {
     if let Some(exp) = &lease.expires_at
         && wall_now >= exp
     {
@@ -52,7 +65,7 @@ pub fn authorize(
             format!("lease expired at {}", exp.as_str()),
         ));
     }
-    if !permits(lease, op) {
+    let Some(target) = permitted_target(lease, op) else {
         return Err(LeaseError::new(
             ErrorCode::PermissionDenied,
             format!(
@@ -60,7 +73,7 @@ pub fn authorize(
                 op.namespace, op.target
             ),
         ));
-    }
+    };
     let initial = lease.budget.as_ref();
     let budget = counters.map(BudgetCounters::remaining).or(initial);
     if let Some((currency, remaining)) = budget.and_then(first_exhausted) {
@@ -69,19 +82,19 @@ pub fn authorize(
             format!("budget for {currency} exhausted (remaining={remaining})"),
         ));
     }
-    Ok(())
+    Ok(target)
 }
 
-/// `true` when some pattern of `op`'s namespace matches its prepared target.
-pub(super) fn permits(lease: &Lease, op: &Operation) -> bool {
+/// The prepared target of `op` (as text) when some pattern of its namespace matches it.
+fn permitted_target(lease: &Lease, op: &Operation) -> Option<String> {
     if op.target.len() > MAX_TARGET_BYTES {
-        return false;
+        return None;
     }
-    let Some(grant) = lease.grant(&op.namespace) else {
-        return false;
-    };
-    match prepare(grant.kind, &op.target) {
-        Ok(target) => grant.patterns.iter().any(|p| p.matches(&target)),
-        Err(_) => false,
-    }
+    let grant = lease.grant(&op.namespace)?;
+    let target = prepare(grant.kind, &op.target).ok()?;
+    grant
+        .patterns
+        .iter()
+        .any(|p| p.matches(&target))
+        .then(|| target.canonical())
 }

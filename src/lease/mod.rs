@@ -31,7 +31,7 @@ mod net;
 mod path;
 mod subset;
 
-pub use authorize::{Operation, authorize};
+pub use authorize::{Operation, authorize, authorize_target};
 pub use budget::{BudgetCounters, CostOutcome, REMAINING_METRIC};
 pub use glob::Glob;
 pub use namespace::{COST_BUDGET, NAMESPACES, VENDOR_PREFIX};
@@ -170,7 +170,8 @@ impl Lease {
             map: map.clone(),
             grants,
             budget,
-            expires_at: constraints.and_then(|c| c.expires_at.clone()),
+            // D22: goes out with `Z` wherever it is echoed.
+            expires_at: constraints.and_then(|c| c.expires_at.as_ref().map(Timestamp::zulu)),
         })
     }
 

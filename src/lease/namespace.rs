@@ -92,6 +92,17 @@ pub(crate) enum Target {
     Url(UrlTarget),
 }
 
+impl Target {
+    /// The prepared target as text: the normalised path, the raw name, or the canonical URL
+    /// (what a checked operation hands back to act on).
+    pub(crate) fn canonical(&self) -> String {
+        match self {
+            Target::Text(t) => t.clone(),
+            Target::Url(u) => u.canonical(),
+        }
+    }
+}
+
 /// Prepares `target` for `kind`; `Err` carries why it is denied outright.
 pub(crate) fn prepare(kind: Kind, target: &str) -> Result<Target, String> {
     match kind {

@@ -41,6 +41,8 @@ pub(crate) struct UrlTarget {
     host: String,
     port: Option<u16>,
     path: String,
+    /// `?…` as written (empty when none); it takes no part in matching.
+    query: String,
 }
 
 fn valid_scheme(s: &str) -> bool {
@@ -190,12 +192,32 @@ impl UrlTarget {
             return Err("has a percent-encoded dot, slash, backslash or NUL in its path".into());
         }
         let path = normalize_path(raw_path).map_err(|e| e.message)?;
+        let rest = tail.get(path_end..).unwrap_or("");
+        let query = match rest.strip_prefix('?') {
+            Some(q) => format!("?{}", q.split('#').next().unwrap_or("")),
+            None => String::new(),
+        };
         Ok(UrlTarget {
             scheme,
             host,
             port,
             path,
+            query,
         })
+    }
+
+    /// The URL exactly as it was matched: lower-cased scheme and host, the port only when
+    /// it is not the scheme's default, the normalised path, the query as written, no
+    /// fragment (`HTTPS://Example.COM:443/a/./b/../c?q=1#f` → `https://example.com/a/c?q=1`).
+    pub(crate) fn canonical(&self) -> String {
+        let port = match self.port {
+            Some(p) if Some(p) != default_port(&self.scheme) => format!(":{p}"),
+            _ => String::new(),
+        };
+        format!(
+            "{}://{}{}{}{}",
+            self.scheme, self.host, port, self.path, self.query
+        )
     }
 }
 
@@ -220,6 +242,18 @@ mod tests {
         assert!(ok("https://example.com", "https://example.com/?q=1#f"));
         assert!(!ok("https://example.com", "https://example.com/a"));
         assert!(ok("http://[::1]:8080/**", "http://[::1]:8080/a/b"));
+    }
+
+    #[test]
+    fn canonical_is_what_was_matched() {
+        let c = |t: &str| UrlTarget::parse(t).unwrap().canonical();
+        assert_eq!(
+            c("HTTPS://Example.COM:443/a/./b/../c?q=1#f"),
+            "https://example.com/a/c?q=1"
+        );
+        assert_eq!(c("http://h:8080"), "http://h:8080/");
+        assert_eq!(c("https://h/x#frag"), "https://h/x");
+        assert_eq!(c("http://[::1]:80//a//b/"), "http://[::1]/a/b");
     }
 
     #[test]

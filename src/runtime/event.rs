@@ -148,6 +148,31 @@ pub enum RuntimeEvent {
         /// Which limit.
         limit: LimitKind,
     },
+    /// A running job's operation was refused by the lease gate (spec §9.3, §14 audit): the
+    /// agent got `code` (`PERMISSION_DENIED`, `LEASE_EXPIRED` or `BUDGET_EXHAUSTED`).
+    OperationRefused {
+        /// The job.
+        job_id: JobId,
+        /// The job's submitting principal.
+        principal: String,
+        /// The job's session.
+        session_id: SessionId,
+        /// The operation's namespace (`fs.read`, `tool.call`, …).
+        namespace: String,
+        /// The operation's target as the agent gave it.
+        target: String,
+        /// The code the agent got.
+        code: ErrorCode,
+    },
+    /// A running job reached its lease's `expires_at` and was ended `LEASE_EXPIRED` (D30).
+    LeaseExpired {
+        /// The job.
+        job_id: JobId,
+        /// The job's submitting principal.
+        principal: String,
+        /// The job's session.
+        session_id: SessionId,
+    },
     /// A credential could not be revoked after every attempt.
     CredentialRevocationFailed {
         /// The job.

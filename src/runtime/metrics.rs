@@ -1,8 +1,10 @@
 //! Counters the host reads through `Runtime::metrics()`: sessions, jobs by final status,
-//! frames and bytes out, resume outcomes, auth failures by reason, limits hit.
+//! frames and bytes out, resume outcomes, auth failures by reason, limits hit, and the §14
+//! operator signals (subscribe decisions, refused operations, lease expiries, heartbeat losses,
+//! failed revocations).
 
 use super::event::LimitKind;
-use super::event::RuntimeEvent;
+use super::event::{RuntimeEvent, SubscribeDecision};
 use crate::wire::{ErrorCode, JobStatus};
 use std::collections::BTreeMap;
 
@@ -44,6 +46,24 @@ pub struct RuntimeMetrics {
     pub jobs_per_principal_denied: u64,
     /// Connections closed for zero throughput.
     pub zero_throughput_closed: u64,
+    /// `job.subscribe` requests the observer policy allowed (spec §14 audit).
+    pub subscribes_allowed: u64,
+    /// `job.subscribe` requests refused (policy, or no such job).
+    pub subscribes_denied: u64,
+    /// `job.subscribe` requests the policy allowed but the subscription cap refused.
+    pub subscribes_over_limit: u64,
+    /// Operations of running jobs the lease gate refused `PERMISSION_DENIED`.
+    pub operations_denied: u64,
+    /// Operations refused `LEASE_EXPIRED` at the gate.
+    pub operations_lease_expired: u64,
+    /// Operations refused `BUDGET_EXHAUSTED` at the gate.
+    pub operations_budget_exhausted: u64,
+    /// Running jobs ended `LEASE_EXPIRED` by the expiry watchdog (D30).
+    pub leases_expired: u64,
+    /// Connections closed for a lost heartbeat (D25).
+    pub heartbeats_lost: u64,
+    /// Credentials that could not be revoked.
+    pub revocations_failed: u64,
     /// Subscriptions ended by a truncation notice (history no longer kept, or the
     /// subscriber's buffer full).
     pub subscriptions_truncated: u64,
@@ -66,6 +86,19 @@ impl RuntimeMetrics {
                 JobStatus::TimedOut => inc(&mut self.jobs_timed_out),
                 JobStatus::Pending | JobStatus::Running => {}
             },
+            RuntimeEvent::SubscribeAudit { decision, .. } => match decision {
+                SubscribeDecision::Allowed => inc(&mut self.subscribes_allowed),
+                SubscribeDecision::Denied => inc(&mut self.subscribes_denied),
+                SubscribeDecision::OverLimit => inc(&mut self.subscribes_over_limit),
+            },
+            RuntimeEvent::OperationRefused { code, .. } => match code {
+                ErrorCode::LeaseExpired => inc(&mut self.operations_lease_expired),
+                ErrorCode::BudgetExhausted => inc(&mut self.operations_budget_exhausted),
+                _ => inc(&mut self.operations_denied),
+            },
+            RuntimeEvent::LeaseExpired { .. } => inc(&mut self.leases_expired),
+            RuntimeEvent::HeartbeatLost { .. } => inc(&mut self.heartbeats_lost),
+            RuntimeEvent::CredentialRevocationFailed { .. } => inc(&mut self.revocations_failed),
             _ => {}
         }
     }

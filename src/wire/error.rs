@@ -99,6 +99,18 @@ impl ErrorCode {
     pub fn retryable(&self) -> bool {
         matches!(self, ErrorCode::InternalError)
     }
+
+    /// The `retryable` flag an error of this code goes out with when its author (an agent)
+    /// suggested `given` (§12): `LEASE_EXPIRED` and `BUDGET_EXHAUSTED` never (a naive retry
+    /// fails identically), `INTERNAL_ERROR` always; any other code keeps `given`, or
+    /// [`ErrorCode::retryable`] when none was given.
+    pub fn normalize_retryable(&self, given: Option<bool>) -> bool {
+        match self {
+            ErrorCode::LeaseExpired | ErrorCode::BudgetExhausted => false,
+            ErrorCode::InternalError => true,
+            _ => given.unwrap_or_else(|| self.retryable()),
+        }
+    }
 }
 
 impl fmt::Display for ErrorCode {

@@ -81,3 +81,12 @@ pub struct LeaseConstraints {
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+impl LeaseConstraints {
+    /// These constraints with `expires_at` in its outgoing `Z` form ([`Timestamp::zulu`],
+    /// D22).
+    pub fn zulu(mut self) -> Self {
+        self.expires_at = self.expires_at.map(|t| t.zulu());
+        self
+    }
+}

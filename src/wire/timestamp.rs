@@ -115,6 +115,18 @@ impl Timestamp {
         Timestamp::from_unix_micros(self.micros)
     }
 
+    /// The same text with a `+00:00` suffix written `Z` (digits and fraction kept as given),
+    /// the form every timestamp goes out in (D22: `+00:00` is accepted on input only).
+    pub fn zulu(&self) -> Timestamp {
+        match self.text.strip_suffix("+00:00") {
+            Some(head) => Timestamp {
+                micros: self.micros,
+                text: format!("{head}Z").into(),
+            },
+            None => self.clone(),
+        }
+    }
+
     /// The same instant rendered with a `+00:00` suffix, as the reference writes
     /// `session.ping.sent_at` (D25).
     pub fn with_offset_suffix(&self) -> Timestamp {

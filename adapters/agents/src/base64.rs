@@ -1,26 +1,12 @@
-//! A small standard base64 encoder (RFC 4648 §4, with padding) for `base64` result chunks;
-//! the core's `arcp_proto::client::decode_base64` is its inverse.
+//! Standard base64 (RFC 4648 §4, with padding) for `base64` result chunks, through the
+//! `base64` crate (well kept, already in the tree through arcp-auth); the core's
+//! `arcp_proto::client::decode_base64` is its inverse.
 
-const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn symbol(n: u32) -> char {
-    TABLE.get((n & 63) as usize).map_or('A', |b| char::from(*b))
-}
+use base64::Engine as _;
 
 /// Encodes `data` as padded standard base64.
 pub fn encode_base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b0 = chunk.first().copied().unwrap_or(0);
-        let b1 = chunk.get(1).copied().unwrap_or(0);
-        let b2 = chunk.get(2).copied().unwrap_or(0);
-        let n = (u32::from(b0) << 16) | (u32::from(b1) << 8) | u32::from(b2);
-        out.push(symbol(n >> 18));
-        out.push(symbol(n >> 12));
-        out.push(if chunk.len() > 1 { symbol(n >> 6) } else { '=' });
-        out.push(if chunk.len() > 2 { symbol(n) } else { '=' });
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::base64::encode_base64;
 use crate::cancel::{CancelToken, Cancelled};
 use crate::host::{JobEnd, JobHost};
 use crate::registry::AgentRegistry;
+use crate::tools::{ToolRegistry, until_cancelled};
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart};
 use arcp_proto::wire::{
@@ -35,6 +36,8 @@ struct Shared {
     credentials: Mutex<Vec<Credential>>,
     stream: Mutex<StreamState>,
     rotations: Mutex<u64>,
+    /// Runtime-hosted tool calls made so far (numbers the `tool_call_id`s).
+    tool_calls: Mutex<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -48,6 +51,7 @@ pub struct JobContext {
     host: Arc<dyn JobHost>,
     cancel: CancelToken,
     registry: Option<Arc<AgentRegistry>>,
+    tools: Option<Arc<ToolRegistry>>,
 }
 
 impl std::fmt::Debug for JobContext {
@@ -74,11 +78,20 @@ impl JobContext {
                 start,
                 stream: Mutex::new(StreamState::default()),
                 rotations: Mutex::new(0),
+                tool_calls: Mutex::new(0),
             }),
             host,
             cancel,
             registry,
+            tools: None,
         }
+    }
+
+    /// This context with the server's runtime-hosted `tools`, reached through
+    /// [`JobContext::call_tool`].
+    pub fn with_tools(mut self, tools: Arc<ToolRegistry>) -> Self {
+        self.tools = Some(tools);
+        self
     }
 
     // ---- getters --------------------------------------------------------------------
@@ -386,6 +399,107 @@ impl JobContext {
     /// [`JobContext::authorize`] of `model.use` on `model`.
     pub async fn authorize_model(&self, model: &str) -> Result<(), AgentError> {
         self.authorize("model.use", model).await
+    }
+
+    /// A checked operation: the same gate as [`JobContext::authorize`], returning the target
+    /// exactly as it was matched, for the agent to act on (a normalised path, a canonical
+    /// URL, a name as given). A refusal is `PERMISSION_DENIED`, `LEASE_EXPIRED` or
+    /// `BUDGET_EXHAUSTED`, and the runtime audits it.
+    pub async fn check(&self, namespace: &str, target: &str) -> Result<String, AgentError> {
+        self.host
+            .check_operation(self.job_id(), Operation::new(namespace, target))
+            .await
+            .map_err(AgentError::from)
+    }
+
+    /// Checks `fs.read` of `path` and returns the path to open: absolute, without `.`, `..`
+    /// or empty segments (`/project/a/../b.txt` → `/project/b.txt`). A relative path, a NUL,
+    /// a `\` or a `..` above `/` is refused.
+    pub async fn check_fs_read(&self, path: &str) -> Result<String, AgentError> {
+        self.check("fs.read", path).await
+    }
+
+    /// Checks `fs.write` of `path` and returns the normalised path to write (see
+    /// [`JobContext::check_fs_read`]).
+    pub async fn check_fs_write(&self, path: &str) -> Result<String, AgentError> {
+        self.check("fs.write", path).await
+    }
+
+    /// Checks `net.fetch` of `url` and returns the URL to fetch: lower-cased scheme and
+    /// host, the port only when not the scheme's default, the normalised path, the query as
+    /// given and no fragment (`HTTPS://Api.Example.com:443/v1/./x?q=1#f` →
+    /// `https://api.example.com/v1/x?q=1`). Userinfo and percent-encoded dots or slashes are
+    /// refused.
+    pub async fn check_net_fetch(&self, url: &str) -> Result<String, AgentError> {
+        self.check("net.fetch", url).await
+    }
+
+    /// Checks `model.use` of `model` and returns the model name.
+    pub async fn check_model(&self, model: &str) -> Result<String, AgentError> {
+        self.check("model.use", model).await
+    }
+
+    /// Calls the runtime-hosted tool `name` with `args`:
+    ///
+    /// 1. checks `tool.call` on `name` against the lease (expiry, patterns, budget); a
+    ///    refusal returns the error and emits nothing (the runtime audits it);
+    /// 2. a name the server's tool registry does not hold: `INVALID_REQUEST`, nothing emitted;
+    /// 3. emits `tool_call {tool_call_id: "call_<n>", name, arguments}` (n counts from 1 per
+    ///    job), then charges the tool's declared cost, if any, as
+    ///    `metric {name: "cost.tool", value, unit: currency, attributes: {tool,
+    ///    tool_call_id}}` (which decrements a budget in that currency and is followed by
+    ///    `cost.budget.remaining`);
+    /// 4. runs the tool; when the job is cancelled meanwhile the tool is dropped, nothing more
+    ///    is emitted and `CANCELLED` is returned;
+    /// 5. emits `tool_result {tool_call_id, output}` and returns the output, or
+    ///    `tool_result {tool_call_id, error}` and returns that error.
+    pub async fn call_tool(&self, name: &str, args: Value) -> Result<Value, AgentError> {
+        self.check("tool.call", name).await?;
+        let Some((tool, cost)) = self.tools.as_ref().and_then(|t| t.get(name)) else {
+            return Err(AgentError::invalid_input(format!(
+                "tool {name} is not registered"
+            )));
+        };
+        let id = {
+            let mut n = lock(&self.shared.tool_calls);
+            *n += 1;
+            format!("call_{n}")
+        };
+        self.tool_call(&id, name, args.clone()).await?;
+        if let Some(c) = cost {
+            let mut attributes = Map::new();
+            attributes.insert("tool".into(), Value::String(name.to_owned()));
+            attributes.insert("tool_call_id".into(), Value::String(id.clone()));
+            self.event(EventBody::Metric(MetricBody {
+                name: "cost.tool".to_owned(),
+                value: MetricValue::Text(c.value.to_string()),
+                unit: Some(c.currency.clone()),
+                attributes: Some(Value::Object(attributes)),
+                extra: Map::new(),
+            }))
+            .await?;
+        }
+        let Some(outcome) = until_cancelled(tool.call(args), &self.cancel).await else {
+            return Err(AgentError::new(
+                arcp_proto::wire::ErrorCode::Cancelled,
+                "the job was cancelled during the tool call",
+            ));
+        };
+        match outcome {
+            Ok(output) => {
+                self.tool_result(&id, output.clone()).await?;
+                Ok(output)
+            }
+            Err(e) => {
+                // §12: the tool's flag, normalised per code.
+                let e = AgentError {
+                    retryable: Some(e.code.normalize_retryable(e.retryable)),
+                    ..e
+                };
+                self.tool_error(&id, e.to_payload()).await?;
+                Err(e)
+            }
+        }
     }
 
     /// The remaining budget counters (`None`: unbudgeted).

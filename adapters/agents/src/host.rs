@@ -23,8 +23,20 @@ pub trait JobHost: Send + Sync + 'static {
         event: AgentEvent,
     ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>>;
 
-    /// `Runtime::authorize(now, job_id, &op)`: the lease gate.
-    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>>;
+    /// `Runtime::check_operation(now, job_id, &op)`: the lease gate (expiry, patterns,
+    /// budget), answering the target as it was matched (a normalised path, a canonical URL,
+    /// a name as given). A refusal is audited by the runtime.
+    fn check_operation(
+        &self,
+        job_id: &JobId,
+        op: Operation,
+    ) -> BoxFuture<'_, Result<String, ErrorPayload>>;
+
+    /// The lease gate without the target: [`JobHost::check_operation`] by default.
+    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
+        let fut = self.check_operation(job_id, op);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
 
     /// The job's current remaining budget counters (`None`: unbudgeted), e.g.
     /// `Runtime::job_budget(job_id)`.

@@ -5,8 +5,10 @@
 //!   ([`Agent`] is implemented for every such function).
 //! - [`JobContext`] emits events (log, thought, status, metric and cost, tool calls and
 //!   results, progress, artifact refs), streams results in `utf8`/`base64` chunks, checks
-//!   the lease ([`JobContext::authorize`]), rotates credentials, delegates to child jobs,
-//!   sleeps on the adapter's timer and observes cancellation.
+//!   the lease ([`JobContext::authorize`]; checked operations such as
+//!   [`JobContext::check_fs_read`] that return the normalised target), calls runtime-hosted
+//!   tools ([`JobContext::call_tool`], from a [`ToolRegistry`]), rotates credentials,
+//!   delegates to child jobs, sleeps on the adapter's timer and observes cancellation.
 //! - An adapter implements [`JobHost`] (each call round-trips through the task that owns the
 //!   `arcp_proto::runtime::Runtime`), feeds [`AgentRegistry::specs`] into
 //!   `RuntimeConfig.agents`, spawns [`run_job`] for every `Effect::StartAgent`, fires the
@@ -18,7 +20,7 @@
 //! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
 //! the in-process credential [`Provisioner`] and [`OsEntropy`].
 //!
-//! Dependencies: `arcp-proto`, `futures-core`, `getrandom`, `serde_json` and `tracing` only;
+//! Dependencies: `arcp-proto`, `base64`, `futures-core`, `getrandom`, `serde`, `serde_json` and `tracing` only;
 //! no executor. [`run_job`] runs each agent inside an `arcp.job` span ([`JOB_SPAN`]) carrying
 //! `job_id`, `session_id`, `principal`, the W3C `trace_id`, `arcp.lease.expires_at` and
 //! `arcp.budget.remaining`; install any `tracing` subscriber to see it.
@@ -64,6 +66,8 @@ mod job_ends;
 mod registry;
 mod run;
 mod span;
+mod tools;
+mod typed;
 
 pub use agent::{Agent, AgentError};
 pub use agents::contract_agents;
@@ -76,5 +80,7 @@ pub use credentials::{ENDPOINT as CREDENTIAL_ENDPOINT, OsEntropy, Provisioner, w
 pub use host::{BoxFuture, JobEnd, JobHost, final_status};
 pub use job_ends::JobEnds;
 pub use registry::AgentRegistry;
-pub use run::run_job;
+pub use run::{run_job, run_job_with_tools};
 pub use span::{JOB_SPAN, format_budget};
+pub use tools::{Tool, ToolRegistry};
+pub use typed::{Typed, typed};

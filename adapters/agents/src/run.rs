@@ -5,6 +5,7 @@ use crate::cancel::CancelToken;
 use crate::context::JobContext;
 use crate::host::{BoxFuture, JobHost};
 use crate::registry::AgentRegistry;
+use crate::tools::ToolRegistry;
 use arcp_proto::runtime::{AgentEvent, AgentStart};
 use arcp_proto::wire::ErrorCode;
 use std::future::Future;
@@ -31,12 +32,24 @@ pub fn run_job(
     host: Arc<dyn JobHost>,
     cancel: CancelToken,
 ) -> BoxFuture<'static, ()> {
+    run_job_with_tools(registry, Arc::new(ToolRegistry::new()), start, host, cancel)
+}
+
+/// [`run_job`] with the server's runtime-hosted `tools` in the agent's context
+/// ([`JobContext::call_tool`]).
+pub fn run_job_with_tools(
+    registry: Arc<AgentRegistry>,
+    tools: Arc<ToolRegistry>,
+    start: AgentStart,
+    host: Arc<dyn JobHost>,
+    cancel: CancelToken,
+) -> BoxFuture<'static, ()> {
     let span = crate::span::job_span(&start);
     let budgeted = crate::span::lease_budget(&start).is_some();
     let job_id = start.job_id.clone();
     Box::pin(
         async move {
-            let ended = run(registry, start, host.clone(), cancel).await;
+            let ended = run(registry, tools, start, host.clone(), cancel).await;
             // The counters at the end, read after the terminal so that no frame moves.
             if budgeted
                 && ended
@@ -53,6 +66,7 @@ pub fn run_job(
 /// Runs the job; `true` when it emitted its terminal (not cancelled, agent registered).
 async fn run(
     registry: Arc<AgentRegistry>,
+    tools: Arc<ToolRegistry>,
     start: AgentStart,
     host: Arc<dyn JobHost>,
     cancel: CancelToken,
@@ -73,7 +87,8 @@ async fn run(
             return false;
         };
         let input = start.input.clone();
-        let ctx = JobContext::new(start, host.clone(), cancel.clone(), Some(registry));
+        let ctx =
+            JobContext::new(start, host.clone(), cancel.clone(), Some(registry)).with_tools(tools);
         let watcher = ctx.clone();
         let outcome = {
             let run = agent.run(input, ctx);

@@ -1,4 +1,5 @@
-//! Serves the contract agents until killed, on threads (no async runtime).
+//! Serves the contract agents until killed, on threads (no async runtime) (`--demo`: without
+//! it the server has no authentication configured and refuses to start).
 //!
 //! ```text
 //! cargo run -p arcp-blocking --example serve -- [--port N | --stdio] [--db PATH]

@@ -17,5 +17,6 @@
 
 pub mod client;
 pub mod exec;
+#[cfg(feature = "server")]
 pub mod server;
 mod socket;

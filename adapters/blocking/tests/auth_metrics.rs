@@ -44,6 +44,7 @@ fn tap() -> (FrameTap, Seen) {
 #[test]
 fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
     let (url, handle) = Server::builder()
+        .demo()
         .authenticator(OnlyCarol)
         .heartbeat_interval(Duration::ZERO)
         .bind_ws("127.0.0.1:0", "/arcp")

@@ -13,6 +13,7 @@ const HELLO: &str = r#"{"arcp":"1.1","id":"01J00000000000000000000001","type":"s
 #[test]
 fn a_frame_over_the_cap_closes_the_connection_1009() {
     let (url, handle) = Server::builder()
+        .demo()
         .max_frame_bytes(1024)
         .bind_ws("127.0.0.1:0", "/arcp")
         .unwrap();
@@ -37,6 +38,7 @@ fn a_frame_over_the_cap_closes_the_connection_1009() {
 #[test]
 fn an_idle_tcp_connection_is_dropped_after_the_handshake_timeout() {
     let (url, handle) = Server::builder()
+        .demo()
         .handshake_timeout(Duration::from_millis(200))
         .bind_ws("127.0.0.1:0", "/arcp")
         .unwrap();
@@ -56,6 +58,7 @@ fn a_consumer_that_stops_reading_is_dropped_after_the_slow_consumer_timeout() {
     let mut agents = arcp_agents::contract_agents();
     agents.register("firehose", Some("1.0.0"), arcp_agents::agents::firehose);
     let (url, handle) = Server::builder()
+        .demo()
         .agents(agents)
         .outbound_capacity(8)
         .slow_consumer_timeout(Duration::from_millis(200))

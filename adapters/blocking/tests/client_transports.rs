@@ -63,7 +63,10 @@ fn over_stdio_a_child_that_exits_ends_the_transport() {
 
 #[test]
 fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
-    let (url, handle) = Server::builder().bind_ws("127.0.0.1:0", "/arcp").unwrap();
+    let (url, handle) = Server::builder()
+        .demo()
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .unwrap();
     let a = Client::builder(&url)
         .token("alice-token")
         .auto_resume(false)

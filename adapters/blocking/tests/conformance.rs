@@ -97,6 +97,7 @@ impl ConformanceJob for Job {
 #[test]
 fn the_client_api_conforms() {
     let (url, server) = Server::builder()
+        .demo()
         .bind_ws("127.0.0.1:0", "/arcp")
         .expect("bind");
     run_all(&Blocking, &url);
@@ -106,6 +107,7 @@ fn the_client_api_conforms() {
 #[test]
 fn a_job_is_cancelled_from_inside_its_event_iterator() {
     let (url, server) = Server::builder()
+        .demo()
         .bind_ws("127.0.0.1:0", "/arcp")
         .expect("bind");
     let client = Client::connect(&url, "alice-token").unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 fn server() -> (String, ServerHandle) {
     Server::builder()
+        .demo()
         .bind_ws("127.0.0.1:0", "/arcp")
         .expect("bind")
 }
@@ -195,6 +196,7 @@ fn with_a_db_a_session_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("arcp.db");
     let (url, handle) = Server::builder()
+        .demo()
         .db(Some(db.clone()))
         .bind_ws("127.0.0.1:0", "/arcp")
         .unwrap();
@@ -212,6 +214,7 @@ fn with_a_db_a_session_survives_a_restart() {
     handle.shutdown();
 
     let (url, handle) = Server::builder()
+        .demo()
         .db(Some(db))
         .bind_ws("127.0.0.1:0", "/arcp")
         .unwrap();

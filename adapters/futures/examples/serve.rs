@@ -1,4 +1,5 @@
-//! Serves the contract agents until killed, on smol's executor.
+//! Serves the contract agents until killed, on smol's executor (`--demo`: without it the
+//! server has no authentication configured and refuses to start).
 //!
 //! ```text
 //! cargo run -p arcp-futures --example serve -- [--port N] [--db PATH]

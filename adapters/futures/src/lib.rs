@@ -15,6 +15,15 @@
 #![deny(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "server")]
 pub mod server;
 
-pub use server::Spawner;
+/// How the library starts its tasks: the application's executor.
+pub type Spawner = std::sync::Arc<dyn Fn(arcp_agents::BoxFuture<'static, ()>) + Send + Sync>;
+
+/// The WebSocket config for a frame cap of `max` bytes (client and server).
+pub(crate) fn ws_config(max: usize) -> async_tungstenite::tungstenite::protocol::WebSocketConfig {
+    async_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}

@@ -49,6 +49,7 @@ fn tap() -> (FrameTap, Seen) {
 fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
     smol::block_on(async {
         let (url, handle) = Server::builder(spawn)
+            .demo()
             .authenticator(OnlyCarol)
             .heartbeat_interval(Duration::ZERO)
             .bind_ws("127.0.0.1:0", "/arcp")

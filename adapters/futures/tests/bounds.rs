@@ -30,6 +30,7 @@ async fn close_code(ws: &mut arcp_futures::client::Ws) -> Option<CloseCode> {
 fn an_over_cap_frame_is_closed_1009() {
     smol::block_on(async {
         let (url, server) = Server::builder(spawn)
+            .demo()
             .max_frame_bytes(1024)
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
@@ -45,6 +46,7 @@ fn an_over_cap_frame_is_closed_1009() {
 fn an_unknown_path_is_closed_1008() {
     smol::block_on(async {
         let (url, server) = Server::builder(spawn)
+            .demo()
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .unwrap();
@@ -59,6 +61,7 @@ fn an_unknown_path_is_closed_1008() {
 fn a_stalled_handshake_is_dropped_after_the_timeout() {
     smol::block_on(async {
         let (_, server) = Server::builder(spawn)
+            .demo()
             .handshake_timeout(Duration::from_millis(200))
             .bind_ws("127.0.0.1:0", "/arcp")
             .await

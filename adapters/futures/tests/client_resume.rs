@@ -36,6 +36,7 @@ fn recorder() -> (FrameTap, Arc<Mutex<Vec<String>>>) {
 fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
     smol::block_on(async {
         let (url, server) = Server::builder(spawn)
+            .demo()
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .unwrap();
@@ -100,6 +101,7 @@ fn a_resume_while_still_attached_is_retried_until_the_first_client_lets_go() {
 fn with_auto_resume_a_dropped_transport_is_resumed_and_the_job_completes() {
     smol::block_on(async {
         let (url, server) = Server::builder(spawn)
+            .demo()
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .unwrap();

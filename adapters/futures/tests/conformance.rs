@@ -33,8 +33,12 @@ impl BlockOn for SmolBlock {
 
 #[test]
 fn the_client_api_conforms() {
-    let (url, server) =
-        smol::block_on(Server::builder(spawn).bind_ws("127.0.0.1:0", "/arcp")).expect("bind");
+    let (url, server) = smol::block_on(
+        Server::builder(spawn)
+            .demo()
+            .bind_ws("127.0.0.1:0", "/arcp"),
+    )
+    .expect("bind");
     run_all(&AsyncConformance::<FuturesLink, _>::new(SmolBlock), &url);
     smol::block_on(server.shutdown());
 }
@@ -43,6 +47,7 @@ fn the_client_api_conforms() {
 fn a_job_is_cancelled_from_inside_its_event_loop() {
     smol::block_on(async {
         let (url, server) = Server::builder(spawn)
+            .demo()
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .expect("bind");

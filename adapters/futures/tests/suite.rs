@@ -24,6 +24,7 @@ fn async_std_spawn(f: BoxFuture<'static, ()>) {
 
 async fn serve(spawn: Spawn, db: Option<PathBuf>) -> (String, ServerHandle) {
     Server::builder(spawn)
+        .demo()
         .db(db)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await

@@ -18,7 +18,7 @@ fn text(d: &Did) -> String {
 
 /// Opens a session on conn 1 and submits an `echo` job leasing `model.use`.
 fn scripted() -> Rig {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let a = ConnId(1);
     r.open(a);
     r.feed(Input::Frame {
@@ -88,7 +88,7 @@ fn the_heartbeat_fires_only_once_the_fake_clock_reaches_the_deadline() {
 
 #[test]
 fn a_spawn_that_fails_ends_the_job_and_frees_its_slot() {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let a = ConnId(1);
     r.open(a);
     let sid = r.login(a, "01J00000000000000000000001", "alice-token");
@@ -144,7 +144,7 @@ fn shutdown_closes_every_open_connection_1000_and_feeds_nothing_more() {
 
 #[test]
 fn metrics_are_published_5_ms_after_a_change_through_the_timeout() {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let metrics = r.h.metrics();
     r.tick();
     assert_eq!(r.h.poll_timeout(), None);
@@ -170,7 +170,7 @@ fn a_durable_host_hands_out_one_store_batch_at_a_time_and_transmits_after_it() {
     let _ = std::fs::remove_file(&path);
     let mut opts = ServerOptions {
         db: Some(path.clone()),
-        ..ServerOptions::default()
+        ..demo_opts()
     };
     let now = Instant::from_micros(0);
     let wall = WallClock::new(now, UNIX_MICROS_AT_0);

@@ -39,7 +39,7 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
             ring_margin_bytes: 0,
             ..Bounds::default()
         },
-        ..ServerOptions::default()
+        ..demo_opts()
     };
     let mut r = Rig::new(&mut opts);
     let a = ConnId(1);

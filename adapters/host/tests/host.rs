@@ -9,7 +9,7 @@ use support::*;
 
 #[test]
 fn a_scripted_exchange_gives_exact_metrics_and_auth_outcomes() {
-    let mut r = Rig::new(&mut ServerOptions::default());
+    let mut r = Rig::new(&mut demo_opts());
     let metrics = r.h.metrics();
     let (a, b) = (ConnId(1), ConnId(2));
     r.open(a);
@@ -82,13 +82,12 @@ impl Authenticator for OnlyCarol {
 fn a_custom_authenticator_replaces_the_token_table() {
     let mut opts = ServerOptions {
         authenticator: Some(Arc::new(OnlyCarol)),
-        ..ServerOptions::default()
+        ..demo_opts()
     };
     // Without the contract tokens there is no default observer.
     let cfg = opts.runtime_config("t", "0", &arcp_agents::contract_agents());
     assert!(cfg.observer_policy.observers.is_empty());
-    let default_cfg =
-        ServerOptions::default().runtime_config("t", "0", &arcp_agents::contract_agents());
+    let default_cfg = demo_opts().runtime_config("t", "0", &arcp_agents::contract_agents());
     assert_eq!(
         default_cfg.observer_policy.observers,
         vec!["auditor".to_owned()]
@@ -129,7 +128,7 @@ fn ping(id: &str, nonce: &str) -> Value {
 fn two_sessions() -> (Rig, ConnId, ConnId) {
     let mut r = Rig::new(&mut ServerOptions {
         heartbeat_interval: Duration::ZERO,
-        ..ServerOptions::default()
+        ..demo_opts()
     });
     let (a, b) = (ConnId(7), ConnId(8));
     r.open(a);
@@ -266,7 +265,7 @@ fn invalid_text_is_closed_1007() {
 fn the_hello_timeout_option_closes_a_silent_connection_1008() {
     let mut r = Rig::new(&mut ServerOptions {
         hello_timeout: Duration::from_secs(2),
-        ..ServerOptions::default()
+        ..demo_opts()
     });
     let a = ConnId(3);
     r.open(a);

@@ -51,7 +51,7 @@ fn sessions_and_effects_get_spans_with_their_ids() {
     let spans = capture::Spans::default();
     let sub = capture::Capture(spans.clone());
     tracing::subscriber::with_default(sub, || {
-        let mut r = Rig::new(&mut ServerOptions::default());
+        let mut r = Rig::new(&mut demo_opts());
         let a = ConnId(3);
         r.open(a);
         let sid = r.login(a, "01J00000000000000000000006", "alice-token");

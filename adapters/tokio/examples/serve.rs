@@ -1,4 +1,5 @@
-//! Serves the contract agents until killed.
+//! Serves the contract agents until killed (`--demo`: without it the server has no
+//! authentication configured and refuses to start).
 //!
 //! ```text
 //! cargo run -p arcp-tokio --example serve -- [--port N | --stdio] [--db PATH]

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod tls;
 

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn a_runtime_mounted_on_an_axum_app_serves_clients() {
-    let (arcp, handle) = arcp_tokio::server::axum::route(Server::builder(), "/arcp")
+    let (arcp, handle) = arcp_tokio::server::axum::route(Server::builder().demo(), "/arcp")
         .await
         .expect("start runtime");
     assert_eq!(handle.local_addr(), None);

@@ -32,7 +32,7 @@ fn the_client_api_conforms() {
         .build()
         .unwrap();
     let (url, server) = rt
-        .block_on(Server::builder().bind_ws("127.0.0.1:0", "/arcp"))
+        .block_on(Server::builder().demo().bind_ws("127.0.0.1:0", "/arcp"))
         .expect("bind");
     run_all(
         &AsyncConformance::<TokioLink, _>::new(TokioBlock(rt.handle().clone())),
@@ -44,6 +44,7 @@ fn the_client_api_conforms() {
 #[tokio::test]
 async fn a_job_is_cancelled_from_inside_its_event_loop() {
     let (url, server) = Server::builder()
+        .demo()
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
         .expect("bind");

@@ -17,7 +17,7 @@ use std::sync::Arc;
 fn the_shared_scenarios_pass_against_the_tokio_server() {
     let (rt, harness) = harness().unwrap();
     let (url, _server) = rt
-        .block_on(Server::builder().bind_ws("127.0.0.1:0", "/arcp"))
+        .block_on(Server::builder().demo().bind_ws("127.0.0.1:0", "/arcp"))
         .unwrap();
     let opts = Options {
         target: Target::WebSocket(url),

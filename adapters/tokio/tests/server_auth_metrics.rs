@@ -64,6 +64,7 @@ impl Seen {
 #[tokio::test]
 async fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchange() {
     let (url, handle) = Server::builder()
+        .demo()
         .authenticator(OnlyCarol)
         .heartbeat_interval(Duration::ZERO)
         .bind_ws("127.0.0.1:0", "/arcp")
@@ -122,6 +123,7 @@ async fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchan
 #[tokio::test]
 async fn the_default_token_table_keeps_its_refusal_text() {
     let (url, handle) = Server::builder()
+        .demo()
         .heartbeat_interval(Duration::ZERO)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await

@@ -12,6 +12,7 @@ use std::time::Duration;
 #[tokio::test]
 async fn a_consumer_that_stops_reading_is_closed_1008_and_can_resume() {
     let (url, server) = Server::builder()
+        .demo()
         .outbound_capacity(2)
         .slow_consumer_timeout(Duration::from_millis(100))
         // This peer never answers pings; keep heartbeat loss out of the picture.
@@ -58,6 +59,7 @@ async fn a_consumer_that_stops_reading_is_closed_1008_and_can_resume() {
 #[tokio::test]
 async fn an_input_queue_of_one_only_slows_senders_down() {
     let (url, server) = Server::builder()
+        .demo()
         .input_capacity(1)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await

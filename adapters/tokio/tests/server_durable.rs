@@ -72,6 +72,7 @@ async fn restart_on_the_same_db_resumes_with_no_gap_and_the_restarted_terminal()
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("arcp.db");
     let (url, server) = Server::builder()
+        .demo()
         .db(Some(db.clone()))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -84,6 +85,7 @@ async fn restart_on_the_same_db_resumes_with_no_gap_and_the_restarted_terminal()
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let (url2, server2) = Server::builder()
+        .demo()
         .db(Some(db.clone()))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -102,6 +104,7 @@ async fn a_wrong_resume_token_after_restart_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("arcp.db");
     let (url, server) = Server::builder()
+        .demo()
         .db(Some(db.clone()))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -109,6 +112,7 @@ async fn a_wrong_resume_token_after_restart_is_refused() {
     let (sid, _token, _job, _) = start_job(&url, 1).await;
     server.shutdown().await;
     let (url2, server2) = Server::builder()
+        .demo()
         .db(Some(db))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -136,6 +140,7 @@ fn child_server() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let (url, _h) = Server::builder()
+            .demo()
             .db(Some(db.into()))
             .bind_ws("127.0.0.1:0", "/arcp")
             .await

@@ -52,7 +52,7 @@ fn start(builder: arcp_tokio::server::ServerBuilder) -> (Pipe, tokio::task::Join
 
 #[tokio::test]
 async fn one_session_over_stdio_runs_a_job_and_ends_on_bye() {
-    let (mut p, task) = start(Server::builder());
+    let (mut p, task) = start(Server::builder().demo());
     p.send(&hello("alice-token", None)).await;
     let w = p.recv().await.unwrap();
     assert_eq!(w["type"], "session.welcome");
@@ -87,7 +87,7 @@ async fn one_session_over_stdio_runs_a_job_and_ends_on_bye() {
 
 #[tokio::test]
 async fn an_over_cap_line_gets_invalid_request_then_the_session_closes_d35() {
-    let (mut p, task) = start(Server::builder().max_frame_bytes(1024));
+    let (mut p, task) = start(Server::builder().demo().max_frame_bytes(1024));
     p.send(&hello("alice-token", None)).await;
     assert_eq!(p.recv().await.unwrap()["type"], "session.welcome");
     let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(2000));
@@ -108,7 +108,7 @@ async fn an_over_cap_line_gets_invalid_request_then_the_session_closes_d35() {
 
 #[tokio::test]
 async fn eof_on_input_ends_the_server() {
-    let (mut p, task) = start(Server::builder());
+    let (mut p, task) = start(Server::builder().demo());
     p.send(&hello("bob-token", None)).await;
     assert_eq!(p.recv().await.unwrap()["type"], "session.welcome");
     p.tx.shutdown().await.unwrap();

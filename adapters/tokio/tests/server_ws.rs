@@ -151,6 +151,7 @@ async fn a_bad_token_gets_unauthenticated_and_the_connection_closes() {
 #[tokio::test]
 async fn an_over_cap_frame_closes_1009_without_an_error_frame_d35() {
     let (url, server) = Server::builder()
+        .demo()
         .max_frame_bytes(4096)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -196,6 +197,7 @@ async fn an_idle_tcp_connection_that_never_upgrades_does_not_block_another_clien
 #[tokio::test]
 async fn a_handshake_that_never_completes_is_dropped_after_the_timeout() {
     let (_url, server) = Server::builder()
+        .demo()
         .handshake_timeout(Duration::from_millis(200))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -271,6 +273,7 @@ async fn credentials_are_provisioned_for_model_use_and_rotated_to_fresh_virtual_
 #[tokio::test]
 async fn without_credentials_the_feature_is_not_advertised_and_none_are_issued() {
     let (url, server) = Server::builder()
+        .demo()
         .credentials(false)
         .heartbeat_interval(Duration::ZERO)
         .bind_ws("127.0.0.1:0", "/arcp")
@@ -289,6 +292,7 @@ async fn without_credentials_the_feature_is_not_advertised_and_none_are_issued()
 #[tokio::test]
 async fn configured_tokens_replace_the_contract_tokens_and_observers_see_every_job() {
     let (url, server) = Server::builder()
+        .demo()
         .tokens([("carol-token", "carol"), ("dave-token", "dave")])
         .observer("dave")
         .bind_ws("127.0.0.1:0", "/arcp")

@@ -21,6 +21,7 @@ async fn a_job_completes_over_wss_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = certs::generate(dir.path());
     let (url, handle) = Server::builder()
+        .demo()
         .tls(&pki.cert_pem, &pki.key_pem)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -76,6 +77,7 @@ async fn a_client_without_the_ca_refuses_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let pki = certs::generate(dir.path());
     let (url, handle) = Server::builder()
+        .demo()
         .tls(&pki.cert_pem, &pki.key_pem)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -105,6 +107,7 @@ async fn a_plain_client_gets_no_session_from_a_tls_server() {
     let dir = tempfile::tempdir().unwrap();
     let pki = certs::generate(dir.path());
     let (url, handle) = Server::builder()
+        .demo()
         .tls(&pki.cert_pem, &pki.key_pem)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -128,6 +131,7 @@ async fn bad_certificate_files_fail_bind() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.pem");
     let err = Server::builder()
+        .demo()
         .tls(&missing, &missing)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -142,6 +146,7 @@ async fn bad_certificate_files_fail_bind() {
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
     let err = Server::builder()
+        .demo()
         .tls(&empty, &empty)
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
@@ -181,6 +186,7 @@ async fn a_silent_tcp_connection_is_dropped_after_the_handshake_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let pki = certs::generate(dir.path());
     let (_, handle) = Server::builder()
+        .demo()
         .tls(&pki.cert_pem, &pki.key_pem)
         .handshake_timeout(Duration::from_millis(200))
         .bind_ws("127.0.0.1:0", "/arcp")

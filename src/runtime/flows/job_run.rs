@@ -245,6 +245,14 @@ impl Runtime {
 
     /// D30: `job.error LEASE_EXPIRED` at `expires_at`.
     pub(in crate::runtime) fn lease_expired(&mut self, now: Instant, job_id: &str) {
+        if let Some(j) = self.jobs.get(job_id) {
+            let ev = RuntimeEvent::LeaseExpired {
+                job_id: job_id.to_owned().into(),
+                principal: j.principal().to_owned(),
+                session_id: j.session_id().to_owned().into(),
+            };
+            self.out.push_event(ev);
+        }
         self.fail_job(
             now,
             job_id,
@@ -275,6 +283,39 @@ impl Runtime {
         // Clamped like every input (a query: the latest `now` is not moved).
         let now = now.max(self.now);
         self.jobs.authorize(job_id, &self.ids.timestamp_at(now), op)
+    }
+
+    /// A checked operation (spec §9.3): the same lease gate as [`Runtime::authorize`]
+    /// (expiry, patterns, budget), returning on success the target exactly as it was matched
+    /// — an `fs.*` path normalised, a `net.fetch` URL canonical, a name as given — so that
+    /// the agent acts on what was authorised. A refusal of a live job is also reported as a
+    /// [`RuntimeEvent::OperationRefused`] (the §14 audit) and counted in the metrics.
+    pub fn check_operation(
+        &mut self,
+        now: Instant,
+        job_id: &JobId,
+        op: &Operation,
+    ) -> Result<String, ErrorPayload> {
+        let now = self.clamp(now);
+        let id = job_id.as_str();
+        let verdict = self
+            .jobs
+            .authorize_target(id, &self.ids.timestamp_at(now), op);
+        if let Err(e) = &verdict
+            && let Some(j) = self.jobs.get(id)
+            && !j.status().is_terminal()
+        {
+            let ev = RuntimeEvent::OperationRefused {
+                job_id: job_id.clone(),
+                principal: j.principal().to_owned(),
+                session_id: j.session_id().to_owned().into(),
+                namespace: op.namespace.clone(),
+                target: op.target.clone(),
+                code: e.code.clone(),
+            };
+            self.out.push_event(ev);
+        }
+        verdict
     }
 
     /// Something a running agent emitted. Errors go back to the agent (the job's state is
@@ -326,6 +367,19 @@ impl Runtime {
                     "progress current and total must be non-negative numbers",
                 ));
             }
+            // §8.2.1 (a SHOULD) and the reference's body definition (`total ≥ current`):
+            // `current` above `total` is refused the same way, nothing emitted.
+            AgentEvent::Event(EventBody::Progress(p))
+                if p.total
+                    .as_ref()
+                    .and_then(serde_json::Number::as_f64)
+                    .is_some_and(|t| p.current.as_f64().is_some_and(|c| c > t)) =>
+            {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "progress current must not exceed total",
+                ));
+            }
             AgentEvent::Event(body) => self.emit_event(now, job_id, body),
             AgentEvent::ResultChunk {
                 chunk_seq,
@@ -349,7 +403,8 @@ impl Runtime {
                 message,
                 retryable,
             } => {
-                let r = retryable.unwrap_or_else(|| code.retryable());
+                // §12: the agent's flag, normalised per code.
+                let r = code.normalize_retryable(retryable);
                 self.fail_job_with(now, job_id, code, message, r, false);
             }
             AgentEvent::Delegate {

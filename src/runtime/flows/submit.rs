@@ -10,7 +10,8 @@ use crate::runtime::jobs::{Job, NewJob, Room, Waiter, resolve_agent};
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    Accepted, Credential, ErrorCode, ErrorPayload, Feature, Frame, IdKind, Message, Submit, TraceId,
+    Accepted, Credential, ErrorCode, ErrorPayload, Feature, Frame, IdKind, LeaseConstraints,
+    Message, Submit, TraceId,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -124,7 +125,8 @@ impl Runtime {
             agent,
             input: submit.input.unwrap_or(Value::Null),
             lease,
-            lease_constraints: submit.lease_constraints,
+            // D22: a `+00:00` expiry is echoed with `Z`.
+            lease_constraints: submit.lease_constraints.map(LeaseConstraints::zulu),
             idempotency: submit
                 .idempotency_key
                 .map(|k| (k, fingerprint.unwrap_or_default())),

@@ -2,7 +2,10 @@
 //! live [`BudgetCounters`], with the checks the runtime needs (authorize, cost, subset).
 
 use crate::lease::{BudgetCounters, CostOutcome, Lease, Operation};
-use crate::wire::{Budget, ErrorPayload, LeaseConstraints, LeaseMap, MetricBody, Timestamp};
+use crate::wire::{
+    Budget, Decimal, ErrorCode, ErrorPayload, LeaseConstraints, LeaseMap, MetricBody, MetricValue,
+    Timestamp,
+};
 
 /// A validated lease with its budget counters.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,18 +61,36 @@ impl JobLease {
             .map_err(|e| e.to_error_payload())
     }
 
+    /// [`JobLease::authorize`], returning the target as matched.
+    pub fn authorize_target(
+        &self,
+        wall_now: &Timestamp,
+        op: &Operation,
+    ) -> Result<String, ErrorPayload> {
+        crate::lease::authorize_target(wall_now, &self.lease, self.counters.as_ref(), op)
+            .map_err(|e| e.to_error_payload())
+    }
+
     /// Applies a cost metric. `Ok(None)`: not a cost. `Ok(Some(m))`: applied, with the
     /// `cost.budget.remaining` metric to emit, if any. A negative cost is refused (D31).
     pub fn apply_cost(
         &mut self,
         metric: &MetricBody,
     ) -> Result<Option<Option<MetricBody>>, ErrorPayload> {
-        let Some(counters) = self.counters.as_mut() else {
-            return Ok(None);
-        };
         if metric.name == crate::lease::REMAINING_METRIC {
             return Ok(None);
         }
+        // D31: a negative `cost.*` is refused whether or not the lease has a budget (and
+        // whatever its unit), so that nothing is emitted for it.
+        if metric.name.starts_with("cost.") && is_negative(&metric.value) {
+            return Err(ErrorPayload::new(
+                ErrorCode::InvalidRequest,
+                format!("negative cost refused for {}", metric.name),
+            ));
+        }
+        let Some(counters) = self.counters.as_mut() else {
+            return Ok(None);
+        };
         match counters
             .apply_cost(metric)
             .map_err(|e| e.to_error_payload())?
@@ -93,6 +114,15 @@ impl JobLease {
         // The echo stays what the child asked for.
         out.map = self.map.clone();
         Ok(out)
+    }
+}
+
+/// `true` for a number or decimal string below zero (an unreadable value is not negative
+/// here; a budgeted cost with one is refused by the counters).
+fn is_negative(v: &MetricValue) -> bool {
+    match v {
+        MetricValue::Number(n) => n.as_f64().is_some_and(|f| f < 0.0),
+        MetricValue::Text(t) => Decimal::parse(t).is_ok_and(|d| d.is_negative()),
     }
 }
 

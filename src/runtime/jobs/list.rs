@@ -3,7 +3,7 @@
 
 use super::Jobs;
 use crate::runtime::config::ObserverPolicy;
-use crate::wire::{ErrorCode, ErrorPayload, JobSummary, Jobs as JobsPage, ListJobs};
+use crate::wire::{AgentRef, ErrorCode, ErrorPayload, JobSummary, Jobs as JobsPage, ListJobs};
 
 /// Default page size.
 const DEFAULT_LIMIT: u32 = 100;
@@ -48,7 +48,7 @@ impl Jobs {
                 filter
                     .agent
                     .as_ref()
-                    .is_none_or(|a| *a == j.agent().to_string())
+                    .is_none_or(|a| agent_matches(a, j.agent()))
             })
             .filter(|j| {
                 filter
@@ -70,5 +70,14 @@ impl Jobs {
             jobs: page,
             next_cursor,
         })
+    }
+}
+
+/// `filter.agent` (§6.6): `name@version` matches that version only; a bare `name` matches
+/// the agent at every version.
+fn agent_matches(filter: &str, agent: &AgentRef) -> bool {
+    match filter.split_once('@') {
+        Some(_) => filter == agent.to_string(),
+        None => filter == agent.name,
     }
 }

@@ -452,6 +452,17 @@ impl Jobs {
         self.check_live(id)?.lease.authorize(wall_now, op)
     }
 
+    /// [`Jobs::authorize`], returning the target as matched (see
+    /// [`crate::lease::authorize_target`]).
+    pub fn authorize_target(
+        &self,
+        id: &str,
+        wall_now: &Timestamp,
+        op: &Operation,
+    ) -> Result<String, ErrorPayload> {
+        self.check_live(id)?.lease.authorize_target(wall_now, op)
+    }
+
     /// Applies a cost metric to `id`'s budget (see [`JobLease::apply_cost`]).
     pub fn apply_cost(
         &mut self,

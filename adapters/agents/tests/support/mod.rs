@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use arcp_agents::{
-    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, contract_agents, run_job,
+    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, ToolRegistry, contract_agents,
+    run_job_with_tools,
 };
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{
@@ -68,6 +69,7 @@ pub struct TestHost {
     st: Mutex<State>,
     ends: JobEnds,
     registry: Arc<AgentRegistry>,
+    tools: Arc<ToolRegistry>,
     me: Weak<TestHost>,
 }
 
@@ -116,6 +118,24 @@ impl Harness {
         tweak: impl FnOnce(&mut RuntimeConfig),
         unix_micros: i64,
     ) -> Self {
+        Harness::build(registry, ToolRegistry::new(), tweak, unix_micros)
+    }
+
+    /// A harness whose agents reach `tools` through `JobContext::call_tool`.
+    pub fn with_tools(
+        registry: AgentRegistry,
+        tools: ToolRegistry,
+        tweak: impl FnOnce(&mut RuntimeConfig),
+    ) -> Self {
+        Harness::build(registry, tools, tweak, T0_UNIX_MICROS)
+    }
+
+    fn build(
+        registry: AgentRegistry,
+        tools: ToolRegistry,
+        tweak: impl FnOnce(&mut RuntimeConfig),
+        unix_micros: i64,
+    ) -> Self {
         let mut cfg = contract_config(&registry);
         tweak(&mut cfg);
         let now = Instant::from_millis(1_000);
@@ -141,6 +161,7 @@ impl Harness {
             }),
             ends: JobEnds::new(64),
             registry,
+            tools: Arc::new(tools),
             me: me.clone(),
         });
         Harness {
@@ -395,8 +416,13 @@ impl TestHost {
                         st.cancels.insert(start.job_id.clone(), cancel.clone());
                         st.started.push(start.job_id.clone());
                         let host: Arc<dyn JobHost> = self.arc();
-                        st.spawned
-                            .push(run_job(self.registry.clone(), *start, host, cancel));
+                        st.spawned.push(run_job_with_tools(
+                            self.registry.clone(),
+                            self.tools.clone(),
+                            *start,
+                            host,
+                            cancel,
+                        ));
                         EffectOutcome::Done
                     }
                     Effect::CancelAgent { job_id } => {
@@ -443,9 +469,16 @@ impl JobHost for TestHost {
         Box::pin(std::future::ready(r))
     }
 
-    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
-        let st = self.st.lock().unwrap();
-        Box::pin(std::future::ready(st.rt.authorize(st.now, job_id, &op)))
+    fn check_operation(
+        &self,
+        job_id: &JobId,
+        op: Operation,
+    ) -> BoxFuture<'_, Result<String, ErrorPayload>> {
+        let mut st = self.st.lock().unwrap();
+        let now = st.now;
+        let r = st.rt.check_operation(now, job_id, &op);
+        self.drain(&mut st);
+        Box::pin(std::future::ready(r))
     }
 
     fn budget(&self, job_id: &JobId) -> BoxFuture<'_, Option<Budget>> {

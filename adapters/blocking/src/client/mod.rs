@@ -107,7 +107,7 @@ fn open(o: ClientOptions) -> Result<arcp_client::Client<BlockingLink>, ClientErr
         &o,
         Instant::now(),
         unix_micros,
-        Box::new(crate::server::entropy()),
+        Box::new(arcp_agents::OsEntropy),
         unrouted_tx,
     );
     let shared = Arc::new(Shared::new(

@@ -46,9 +46,10 @@ use std::thread::JoinHandle;
 pub struct Server;
 
 impl Server {
-    /// A builder with the defaults of `arcp serve`: the contract tokens with `auditor` as
-    /// observer, heartbeat 2 s, resume window 600 s, 1 MiB frames, credentials on, no durable
-    /// store, the contract agents.
+    /// A builder, secure by default: no agents, no accepted token (configure `tokens`/
+    /// `authenticator`, or it refuses to start with [`ServerError::NoAuthentication`]), no
+    /// credential provisioning; heartbeat 2 s, resume window 600 s, 1 MiB frames, no durable
+    /// store. `.demo()` brings the contract agents and tokens.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
     }
@@ -71,7 +72,8 @@ struct Started {
 }
 
 impl ServerBuilder {
-    /// Replaces the token table (default: the contract tokens, `auditor` the observer).
+    /// Replaces the token table (default: none; the contract tokens, `auditor` the observer,
+    /// in demo mode).
     pub fn tokens(mut self, table: TokenTable) -> Self {
         self.opts.tokens = Some(table);
         self
@@ -94,7 +96,7 @@ impl ServerBuilder {
             built,
             clock,
             (tx.clone(), rx, shutdown_rx),
-            self.opts.credentials,
+            self.opts.provisions_credentials(),
         );
         let driver = std::thread::Builder::new()
             .name("arcp-driver".into())
@@ -115,8 +117,10 @@ impl ServerBuilder {
         addr: impl ToSocketAddrs,
         path: &str,
     ) -> Result<(String, ServerHandle), ServerError> {
+        self.opts.check()?;
         let listener = TcpListener::bind(addr)?;
         let local = listener.local_addr()?;
+        arcp_host::server::warn_if_exposed(local, false);
         let (this, started) = self.start()?;
         let tx = started.tx.clone();
         let opts = Arc::new(ws::WsOptions {
@@ -221,13 +225,8 @@ impl ServerHandle {
     }
 }
 
-/// An in-process WebSocket server for examples and tests: 127.0.0.1, any free port, path
-/// `/arcp`, the defaults of [`Server::builder`].
+/// An in-process demo WebSocket server for examples and tests: 127.0.0.1, any free port,
+/// path `/arcp`, [`ServerBuilder::demo`] (the contract agents and tokens).
 pub fn spawn_local_ws() -> Result<(String, ServerHandle), ServerError> {
-    Server::builder().bind_ws("127.0.0.1:0", "/arcp")
-}
-
-/// The OS entropy source (shared with the client).
-pub(crate) fn entropy() -> OsEntropy {
-    OsEntropy
+    Server::builder().demo().bind_ws("127.0.0.1:0", "/arcp")
 }

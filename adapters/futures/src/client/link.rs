@@ -2,7 +2,7 @@
 //! child process on stdio ([`arcp_client::StdioChild`], its reader on a std thread
 //! feeding a bounded channel). Whole envelopes move as bytes; no protocol logic here.
 
-use crate::server::ws_config;
+use crate::ws_config;
 use arcp_client::{ClientError, Inbound, Target};
 use arcp_client::{StdioChild, StdioInbound};
 

@@ -48,7 +48,7 @@ pub use arcp_client::{
 pub use io::{Futures, FuturesLink};
 pub use link::{Ws, open_ws};
 
-use crate::server::Spawner;
+use crate::Spawner;
 use arcp_agents::{BoxFuture, OsEntropy};
 use arcp_client::channel::{self, ChannelIo};
 use arcp_client::{Answer, ClientDriver, ClientOptions, DriverTask, Shared};

@@ -33,7 +33,6 @@ pub(crate) mod ws;
 pub use arcp_agents::BoxFuture;
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
 pub use arcp_host::server::{ServerError, ServerMetrics};
-pub(crate) use ws::ws_config;
 
 use arcp_agents::{OsEntropy, SystemClock};
 use arcp_host::server::{MetricsHandle, ServerOptions};
@@ -43,17 +42,18 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-/// How the library starts its tasks: the application's executor.
-pub type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
+pub use crate::Spawner;
 
 /// Entry point: [`Server::builder`].
 #[derive(Debug)]
 pub struct Server;
 
 impl Server {
-    /// A builder with the defaults of `arcp serve` (the contract tokens with `auditor` as
-    /// observer, heartbeat 2 s, resume window 600 s, 1 MiB frames, credentials on, no
-    /// durable store, the contract agents), spawning its tasks with `spawn`.
+    /// A builder spawning its tasks with `spawn`, secure by default: no agents, no accepted
+    /// token (configure `tokens`/`authenticator`, or it refuses to start with
+    /// [`ServerError::NoAuthentication`]), no credential provisioning; heartbeat 2 s, resume
+    /// window 600 s, 1 MiB frames, no durable store. `.demo()` brings the contract agents and
+    /// tokens.
     pub fn builder(
         spawn: impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static,
     ) -> ServerBuilder {
@@ -83,7 +83,7 @@ arcp_host::builder_options!(ServerBuilder);
 
 impl ServerBuilder {
     /// Adds bearer tokens `(token, principal)`; once any is given the contract tokens are
-    /// no longer the default.
+    /// not accepted, even in demo mode.
     pub fn tokens<T: Into<String>, P: Into<String>>(
         mut self,
         tokens: impl IntoIterator<Item = (T, P)>,
@@ -100,8 +100,10 @@ impl ServerBuilder {
         addr: impl ToSocketAddrs,
         path: &str,
     ) -> Result<(String, ServerHandle), ServerError> {
+        self.opts.check()?;
         let std_listener = TcpListener::bind(addr)?;
         let local = std_listener.local_addr()?;
+        arcp_host::server::warn_if_exposed(local, false);
         let listener = async_io::Async::new(std_listener)?;
         let clock = SystemClock::new();
         let (now, version) = (clock.now(), env!("CARGO_PKG_VERSION"));
@@ -119,7 +121,7 @@ impl ServerBuilder {
             clock,
             (tx.clone(), rx, shutdown_rx),
             self.spawn.clone(),
-            self.opts.credentials,
+            self.opts.provisions_credentials(),
         )?;
         let (driver_done_tx, driver_done) = async_channel::bounded(1);
         (self.spawn)(Box::pin(async move {

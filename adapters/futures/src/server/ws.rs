@@ -10,12 +10,12 @@
 
 use super::Spawner;
 use super::driver::{ConnPorts, Input, Outbound, Wake};
+use crate::ws_config;
 use arcp_proto::runtime::{ConnId, TransportKind};
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use async_tungstenite::tungstenite::handshake::server::{Request, Response};
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -33,13 +33,6 @@ pub(crate) struct WsOptions {
     pub(crate) outbound_capacity: usize,
     pub(crate) conn_ids: AtomicU64,
     pub(crate) spawn: Spawner,
-}
-
-/// The WebSocket config for a frame cap of `max` bytes.
-pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
 }
 
 /// Accepts TCP connections until `stop` fires or closes; each one gets its own task.

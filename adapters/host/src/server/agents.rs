@@ -9,7 +9,10 @@
 //! `run_job` drops the agent at its next suspension point (the job has already ended on the
 //! wire).
 
-use arcp_agents::{AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, run_job};
+use arcp_agents::{
+    AgentRegistry, BoxFuture, CancelToken, JobEnd, JobEnds, JobHost, ToolRegistry,
+    run_job_with_tools,
+};
 use arcp_proto::lease::Operation;
 use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, EffectId, RuntimeEvent};
 use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, IdMinter, JobId};
@@ -39,8 +42,8 @@ pub enum AgentCall {
         AgentEvent,
         oneshot::Sender<Result<AgentReply, ErrorPayload>>,
     ),
-    /// `JobHost::authorize`.
-    Authorize(Operation, oneshot::Sender<Result<(), ErrorPayload>>),
+    /// `JobHost::check_operation` (and `authorize`, which goes through it).
+    Check(Operation, oneshot::Sender<Result<String, ErrorPayload>>),
     /// `JobHost::budget`.
     Budget(oneshot::Sender<Option<Budget>>),
 }
@@ -120,10 +123,14 @@ impl JobHost for LinkedJobHost {
         })
     }
 
-    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
+    fn check_operation(
+        &self,
+        job_id: &JobId,
+        op: Operation,
+    ) -> BoxFuture<'_, Result<String, ErrorPayload>> {
         let job_id = job_id.clone();
         Box::pin(async move {
-            self.call(&job_id, |tx| AgentCall::Authorize(op, tx))
+            self.call(&job_id, |tx| AgentCall::Check(op, tx))
                 .await
                 .unwrap_or_else(|| Err(gone()))
         })
@@ -154,6 +161,7 @@ impl JobHost for LinkedJobHost {
 /// The running agents, owned by the driver's [`ServerHost`](super::ServerHost).
 pub(crate) struct Agents {
     registry: Arc<AgentRegistry>,
+    tools: Arc<ToolRegistry>,
     host: Arc<LinkedJobHost>,
     running: HashMap<JobId, CancelToken>,
 }
@@ -163,12 +171,14 @@ impl Agents {
     /// this host (credential provisioning on; else the agent API derives them).
     pub(crate) fn new(
         registry: AgentRegistry,
+        tools: ToolRegistry,
         link: Arc<dyn AgentLink>,
         max_ends: usize,
         rotations: Option<(Arc<AtomicU64>, SharedEntropy)>,
     ) -> Self {
         Agents {
             registry: Arc::new(registry),
+            tools: Arc::new(tools),
             host: Arc::new(LinkedJobHost {
                 link,
                 ends: JobEnds::new(max_ends),
@@ -194,8 +204,9 @@ impl Agents {
         }
         let job_id = start.job_id.clone();
         let cancel = CancelToken::new();
-        let fut = run_job(
+        let fut = run_job_with_tools(
             self.registry.clone(),
+            self.tools.clone(),
             start,
             self.host.clone() as Arc<dyn JobHost>,
             cancel.clone(),

@@ -174,6 +174,7 @@ impl ServerHost {
             runtime,
             store,
             registry,
+            tools,
             auth,
             wall,
             slow_consumer_timeout,
@@ -193,7 +194,7 @@ impl ServerHost {
             entropy,
             wall,
             unix_ms,
-            agents: Agents::new(registry, link, max_ends, rotations),
+            agents: Agents::new(registry, tools, link, max_ends, rotations),
             parked: HashMap::new(),
             starting: HashMap::new(),
             durable: store.is_some(),
@@ -307,8 +308,8 @@ impl ServerHost {
                         let _ = reply.send(self.rt.handle_agent_event(now, &job_id, ev));
                     }
                 }
-                AgentCall::Authorize(op, reply) => {
-                    let _ = reply.send(self.rt.authorize(now, &job_id, &op));
+                AgentCall::Check(op, reply) => {
+                    let _ = reply.send(self.rt.check_operation(now, &job_id, &op));
                 }
                 AgentCall::Budget(reply) => {
                     let _ = reply.send(self.rt.job_budget(&job_id));
@@ -621,6 +622,89 @@ impl ServerHost {
                 tracing::info!(parent: &span, resumed = *resumed, "session opened");
                 self.sessions.insert(*conn, span);
             }
+            other => self.signal(other),
+        }
+    }
+
+    /// The spec §14 operator signals as structured `tracing` events (target `arcp::audit`)
+    /// with the principal, session and job ids the event carries; connection-scoped ones
+    /// are emitted inside the connection's `arcp.session` span. Their counters are in
+    /// [`ServerMetrics::runtime`].
+    fn signal(&self, ev: &RuntimeEvent) {
+        match ev {
+            RuntimeEvent::SubscribeAudit {
+                session_id,
+                subscriber_principal,
+                job_id,
+                target_principal,
+                decision,
+            } => tracing::info!(
+                target: "arcp::audit",
+                session_id = %session_id,
+                principal = %subscriber_principal,
+                job_id = %job_id,
+                target_principal = target_principal.as_deref().unwrap_or(""),
+                decision = ?decision,
+                "subscribe decided"
+            ),
+            RuntimeEvent::OperationRefused {
+                job_id,
+                principal,
+                session_id,
+                namespace,
+                target,
+                code,
+            } => tracing::warn!(
+                target: "arcp::audit",
+                session_id = %session_id,
+                principal = %principal,
+                job_id = %job_id,
+                namespace = %namespace,
+                target = %target,
+                code = %code,
+                "operation refused by the lease"
+            ),
+            RuntimeEvent::LeaseExpired {
+                job_id,
+                principal,
+                session_id,
+            } => tracing::warn!(
+                target: "arcp::audit",
+                session_id = %session_id,
+                principal = %principal,
+                job_id = %job_id,
+                "lease expired while the job was running"
+            ),
+            RuntimeEvent::LimitExceeded {
+                conn,
+                principal,
+                limit,
+            } => {
+                let parent = self.sessions.get(conn).and_then(tracing::Span::id);
+                tracing::warn!(
+                    target: "arcp::audit",
+                    parent: parent,
+                    conn = conn.0,
+                    principal = principal.as_deref().unwrap_or(""),
+                    limit = limit.as_str(),
+                    "limit hit"
+                );
+            }
+            RuntimeEvent::HeartbeatLost { conn } => {
+                let parent = self.sessions.get(conn).and_then(tracing::Span::id);
+                tracing::warn!(target: "arcp::audit", parent: parent, conn = conn.0, "heartbeat lost");
+            }
+            RuntimeEvent::CredentialRevocationFailed {
+                job_id,
+                credential_id,
+                message,
+            } => tracing::warn!(
+                target: "arcp::audit",
+                job_id = %job_id,
+                credential_id = %credential_id,
+                error = %message,
+                "credential revocation failed"
+            ),
             _ => {}
         }
     }

@@ -15,7 +15,7 @@ mod store;
 
 pub use action::{Action, Input, Outbound};
 pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask};
-pub use arcp_agents::{AgentRegistry, BoxFuture};
+pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::Bounds;
 pub use arcp_sqlite::runtime::{Batch, Completion, run_batch};
@@ -37,4 +37,39 @@ pub enum ServerError {
     /// The TLS certificate or key could not be read or used (adapters serving `wss://`).
     #[error("tls: {0}")]
     Tls(String),
+    /// Neither authentication nor demo mode is configured: the server would refuse every
+    /// client. Add bearer tokens (`.tokens([(token, principal)])`), an authenticator
+    /// (`.authenticator(..)`, e.g. arcp-auth's JWT or JWKS validators) or, to try the runtime
+    /// out with the contract agents and tokens, `.demo()`.
+    #[error(
+        "no authentication configured: add .tokens([(token, principal)]) or .authenticator(..), \
+         or .demo() for the demo agents and tokens (arcp serve: --token TOKEN=PRINCIPAL or --demo)"
+    )]
+    NoAuthentication,
+}
+
+/// The warning for a server about to serve plain `ws://` (no TLS) on `addr`: `Some` when
+/// `addr` is not a loopback address (tokens and job data would cross the network in clear),
+/// `None` on loopback or with TLS.
+pub fn exposure_warning(addr: std::net::SocketAddr, tls: bool) -> Option<String> {
+    if tls || addr.ip().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "serving plain ws:// on non-loopback address {addr} without TLS: bearer tokens and job \
+         data cross the network unencrypted; configure TLS (.tls(cert, key) / --tls-cert and \
+         --tls-key) or bind 127.0.0.1"
+    ))
+}
+
+/// Logs [`exposure_warning`] for `addr` at `WARN` (target `arcp_host::server`), returning
+/// whether it did.
+pub fn warn_if_exposed(addr: std::net::SocketAddr, tls: bool) -> bool {
+    match exposure_warning(addr, tls) {
+        Some(msg) => {
+            tracing::warn!("{msg}");
+            true
+        }
+        None => false,
+    }
 }

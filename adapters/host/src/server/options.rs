@@ -1,9 +1,14 @@
-//! The server builder's options (one struct for every adapter, with the defaults of
-//! `arcp serve`), the authenticator default, and building the [`Runtime`] (restored from the
-//! SQLite store when `db` is set) at the time and with the entropy the adapter gives.
+//! The server builder's options (one struct for every adapter), the authenticator in force,
+//! and building the [`Runtime`] (restored from the SQLite store when `db` is set) at the time
+//! and with the entropy the adapter gives.
+//!
+//! Secure by default: without [`ServerOptions::demo`] a server hosts no agent, accepts no
+//! token and provisions no credential until configured; a server with neither authentication
+//! (tokens or an authenticator) nor demo mode refuses to start with
+//! [`ServerError::NoAuthentication`].
 
 use super::ServerError;
-use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable};
+use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable, ToolRegistry};
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
 use arcp_proto::runtime::{Bounds, Feature, FeatureSet, ObserverPolicy, Runtime, RuntimeConfig};
 use arcp_proto::time::{Instant, WallClock};
@@ -28,13 +33,16 @@ impl Authenticator for TokenAuth {
     }
 }
 
-/// What a server builder configures, with the defaults of `arcp serve`: the contract tokens
-/// with `auditor` as observer, heartbeat 2 s, resume window 600 s, 1 MiB frames, credentials
-/// on, no durable store, the contract agents, input queue 1024, writer queues 4096, slow
-/// consumers dropped after 5 s, WebSocket handshakes within 10 s, `session.hello` within
-/// 10 s.
+/// What a server builder configures. Defaults: no agents, no accepted token (authentication
+/// must be configured, or demo mode chosen, before the server starts), no credential
+/// provisioning, heartbeat 2 s, resume window 600 s, 1 MiB frames, no durable store, input
+/// queue 1024, writer queues 4096, slow consumers dropped after 5 s, WebSocket handshakes
+/// within 10 s, `session.hello` within 10 s. Demo mode ([`ServerOptions::demo`]) brings the contract agents, the contract
+/// tokens with `auditor` as observer and the in-process credential provisioner, each only
+/// where not configured explicitly.
 pub struct ServerOptions {
-    /// Bearer tokens; `None`: the contract tokens (unless `authenticator` is set).
+    /// Bearer tokens; `None`: none (the contract tokens in demo mode, unless `authenticator`
+    /// is set).
     pub tokens: Option<TokenTable>,
     /// A custom authenticator; replaces the token table when set.
     pub authenticator: Option<Arc<dyn Authenticator>>,
@@ -46,12 +54,16 @@ pub struct ServerOptions {
     pub resume_window: Duration,
     /// The inbound frame cap (D35).
     pub max_frame_bytes: usize,
-    /// Credential provisioning (`provisioned_credentials`).
-    pub credentials: bool,
+    /// Credential provisioning (`provisioned_credentials`) by the in-process provisioner;
+    /// `None`: on in demo mode, off otherwise.
+    pub credentials: Option<bool>,
     /// The SQLite durable store.
     pub db: Option<PathBuf>,
-    /// The agents to host; `None`: [`arcp_agents::contract_agents`].
+    /// The agents to host; `None`: none ([`arcp_agents::contract_agents`] in demo mode).
     pub agents: Option<AgentRegistry>,
+    /// The runtime-hosted tools agents reach through `JobContext::call_tool` (checked
+    /// against `tool.call`, charged their declared cost); `None`: no tools.
+    pub tools: Option<ToolRegistry>,
     /// The core's bounds (its `max_frame_bytes` is replaced by `max_frame_bytes`).
     pub bounds: Bounds,
     /// Capacity of the driver's input queue.
@@ -96,9 +108,10 @@ impl Default for ServerOptions {
             heartbeat_interval: Duration::from_secs(2),
             resume_window: Duration::from_secs(600),
             max_frame_bytes: arcp_proto::wire::DEFAULT_MAX_FRAME_BYTES,
-            credentials: true,
+            credentials: None,
             db: None,
             agents: None,
+            tools: None,
             bounds: Bounds::default(),
             input_capacity: 1024,
             outbound_capacity: 4096,
@@ -117,6 +130,8 @@ pub struct Built {
     pub runtime: Runtime,
     /// The opened durable store (when `db` is set).
     pub store: Option<SqliteStore>,
+    /// The runtime-hosted tools.
+    pub tools: ToolRegistry,
     /// The agents to host.
     pub registry: AgentRegistry,
     /// The authenticator (the custom one, else the token table).
@@ -134,8 +149,8 @@ impl std::fmt::Debug for Built {
 }
 
 impl ServerOptions {
-    /// Adds bearer tokens `(token, principal)`; once any is given the contract tokens are no
-    /// longer the default.
+    /// Adds bearer tokens `(token, principal)`; once any is given the contract tokens are not
+    /// accepted, even in demo mode.
     pub fn add_tokens<T: Into<String>, P: Into<String>>(
         &mut self,
         tokens: impl IntoIterator<Item = (T, P)>,
@@ -146,14 +161,34 @@ impl ServerOptions {
         }
     }
 
-    /// The authenticator in force: the custom one, else the token table (default: the
-    /// contract tokens).
+    /// The authenticator in force: the custom one, else the token table (the contract
+    /// tokens in demo mode when none is configured; an empty table, refusing every token,
+    /// otherwise).
     pub fn authenticator(&self) -> Arc<dyn Authenticator> {
         match &self.authenticator {
             Some(a) => a.clone(),
-            None => Arc::new(TokenAuth(
-                self.tokens.clone().unwrap_or_else(TokenTable::contract),
-            )),
+            None => Arc::new(TokenAuth(match &self.tokens {
+                Some(t) => t.clone(),
+                None if self.demo => TokenTable::contract(),
+                None => TokenTable::new(),
+            })),
+        }
+    }
+
+    /// Whether the in-process credential provisioner runs: as set by `credentials`, else
+    /// only in demo mode.
+    pub fn provisions_credentials(&self) -> bool {
+        self.credentials.unwrap_or(self.demo)
+    }
+
+    /// Why these options cannot start a server: no authentication configured (no token,
+    /// no authenticator) and not demo mode. A server that would refuse every hello is a
+    /// misconfiguration, reported before anything is bound or opened.
+    pub fn check(&self) -> Result<(), ServerError> {
+        if self.demo || self.authenticator.is_some() || self.tokens.is_some() {
+            Ok(())
+        } else {
+            Err(ServerError::NoAuthentication)
         }
     }
 
@@ -175,14 +210,18 @@ impl ServerOptions {
         if self.heartbeat_interval.is_zero() {
             features.remove(Feature::Heartbeat);
         }
-        if !self.credentials {
+        if !self.provisions_credentials() {
             features.remove(Feature::ProvisionedCredentials);
         }
         cfg.features = features;
         cfg.agents = registry.specs();
         let mut observers = self.observers.clone();
-        // The contract tokens come with their observer.
-        if self.tokens.is_none() && self.authenticator.is_none() && observers.is_empty() {
+        // The demo's contract tokens come with their observer.
+        if self.demo
+            && self.tokens.is_none()
+            && self.authenticator.is_none()
+            && observers.is_empty()
+        {
             observers.push(DEFAULT_OBSERVER.to_owned());
         }
         cfg.observer_policy = ObserverPolicy { observers };
@@ -202,7 +241,8 @@ impl ServerOptions {
     /// Builds the runtime for `name` `version` at `now`, with the wall-clock anchor `wall`
     /// and `entropy` (ids, resume tokens), opening (a blocking SQLite read: call it where
     /// blocking is allowed) and restoring from `db` when set. The agents are taken out of
-    /// the options.
+    /// the options. Fails with [`ServerError::NoAuthentication`] first when [`Self::check`]
+    /// does.
     pub fn build(
         &mut self,
         name: &str,
@@ -211,10 +251,15 @@ impl ServerOptions {
         wall: WallClock,
         entropy: Box<dyn Entropy + Send>,
     ) -> Result<Built, ServerError> {
-        let registry = self
-            .agents
-            .take()
-            .unwrap_or_else(arcp_agents::contract_agents);
+        self.check()?;
+        let demo = self.demo;
+        let registry = self.agents.take().unwrap_or_else(|| {
+            if demo {
+                arcp_agents::contract_agents()
+            } else {
+                AgentRegistry::new()
+            }
+        });
         let cfg = self.runtime_config(name, version, &registry);
         let mut runtime = Runtime::new(cfg, wall, entropy);
         let store = match self.db.clone() {
@@ -228,6 +273,7 @@ impl ServerOptions {
         Ok(Built {
             runtime,
             store,
+            tools: self.tools.take().unwrap_or_default(),
             registry,
             auth: self.authenticator(),
             wall,
@@ -282,9 +328,10 @@ macro_rules! builder_options {
                 self
             }
 
-            /// Credential provisioning (`provisioned_credentials`); on by default.
+            /// Credential provisioning (`provisioned_credentials`) by the in-process
+            /// provisioner; by default on in demo mode only.
             pub fn credentials(mut self, on: bool) -> Self {
-                self.opts.credentials = on;
+                self.opts.credentials = Some(on);
                 self
             }
 
@@ -296,9 +343,19 @@ macro_rules! builder_options {
                 self
             }
 
-            /// The agents to host (default: the contract agents of arcp-agents).
+            /// The agents to host (default: none; the contract agents of arcp-agents in demo
+            /// mode).
             pub fn agents(mut self, registry: $crate::server::AgentRegistry) -> Self {
                 self.opts.agents = Some(registry);
+                self
+            }
+
+            /// The runtime-hosted tools agents call through `JobContext::call_tool`
+            /// (default: none): each call is checked against the job's `tool.call`
+            /// patterns, reported as `tool_call` / `tool_result` and charged its declared
+            /// cost.
+            pub fn tools(mut self, tools: $crate::server::ToolRegistry) -> Self {
+                self.opts.tools = Some(tools);
                 self
             }
 
@@ -344,10 +401,19 @@ macro_rules! builder_options {
                 self
             }
 
-            /// Demo mode: hosts the contract agents and accepts the contract tokens
-            /// (`alice-token`, `bob-token`, `auditor-token`, with `auditor` as observer)
-            /// unless agents or authentication are configured explicitly. For trying the
-            /// runtime out and for the interop scenarios, never for a deployment.
+            /// Whether these options can start a server: fails with
+            /// `ServerError::NoAuthentication` when neither authentication (`tokens`,
+            /// `authenticator`) nor demo mode is configured, as starting would.
+            pub fn check(&self) -> Result<(), $crate::server::ServerError> {
+                self.opts.check()
+            }
+
+            /// Demo mode: hosts the contract agents, accepts the contract tokens
+            /// (`alice-token`, `bob-token`, `auditor-token`, with `auditor` as observer) and
+            /// provisions credentials in process, each unless configured explicitly. For
+            /// trying the runtime out and for the interop scenarios, never for a deployment:
+            /// without it a server hosts no agent and must be given authentication
+            /// (`tokens`, `authenticator`) or it refuses to start.
             pub fn demo(mut self) -> Self {
                 self.opts.demo = true;
                 self

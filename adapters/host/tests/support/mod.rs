@@ -52,6 +52,15 @@ pub struct Rig {
     pub fired: bool,
 }
 
+/// Demo-mode options (the contract agents and tokens, `auditor` observing, credentials on):
+/// what every host test runs against unless it says otherwise.
+pub fn demo_opts() -> ServerOptions {
+    ServerOptions {
+        demo: true,
+        ..ServerOptions::default()
+    }
+}
+
 impl Rig {
     /// A host of `opts` at core time 0 (no store), runtime entropy seed 1, host seed 2.
     pub fn new(opts: &mut ServerOptions) -> Self {

@@ -114,7 +114,13 @@ pub(crate) struct TokioIo {
     pub(crate) max_frame_bytes: usize,
     /// The rustls config for `wss://` (built once, reused by reconnects).
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    /// An in-memory pipe to use instead of `target` (taken by the first open: a pipe
+    /// cannot be reopened, so a reconnect fails).
+    pub(crate) memory: Option<MemorySlot>,
 }
+
+/// The client end of an in-memory pipe, until the transport takes it.
+pub(crate) type MemorySlot = Arc<std::sync::Mutex<Option<tokio::io::DuplexStream>>>;
 
 impl AsyncIo for TokioIo {
     type Transport = Transport;
@@ -128,7 +134,20 @@ impl AsyncIo for TokioIo {
     }
 
     fn open(&self) -> impl Future<Output = Result<Transport, ClientError>> + Send {
-        Transport::open(&self.target, self.max_frame_bytes, self.tls.as_ref())
+        let memory = self.memory.as_ref().map(|slot| {
+            slot.lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .map(|stream| Transport::memory(stream, self.max_frame_bytes))
+                .ok_or_else(|| ClientError::transport("the in-memory pipe cannot be reopened"))
+        });
+        let open = Transport::open(&self.target, self.max_frame_bytes, self.tls.as_ref());
+        async move {
+            match memory {
+                Some(m) => m,
+                None => open.await,
+            }
+        }
     }
 
     fn send(t: &mut Transport, frame: Vec<u8>) -> impl Future<Output = Result<(), String>> + Send {

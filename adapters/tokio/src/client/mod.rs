@@ -86,6 +86,7 @@ pub type UnroutedEvents = arcp_client::UnroutedEvents<TokioLink>;
 pub struct ClientBuilder {
     options: ClientOptions,
     tls: crate::tls::ClientTrust,
+    memory: Option<link::MemorySlot>,
 }
 
 impl ClientBuilder {
@@ -94,6 +95,7 @@ impl ClientBuilder {
         ClientBuilder {
             options: <TokioLink as arcp_client::AsyncLink>::options(target),
             tls: crate::tls::ClientTrust::default(),
+            memory: None,
         }
     }
 
@@ -102,6 +104,7 @@ impl ClientBuilder {
         ClientBuilder {
             options,
             tls: crate::tls::ClientTrust::default(),
+            memory: None,
         }
     }
 
@@ -125,6 +128,16 @@ impl ClientBuilder {
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls.config = Some(config);
         self
+    }
+
+    /// A builder for a runtime on the other end of an in-memory pipe (one envelope per line,
+    /// as over stdio), e.g. a server's `serve_io` on the pipe's other end: the building block
+    /// of arcp-sdk's `memory::pair`. The pipe is used once; the session cannot reconnect.
+    pub fn memory(stream: tokio::io::DuplexStream) -> Self {
+        let target = Target::Stdio(vec!["<in-memory>".into()]);
+        let mut b = ClientBuilder::new(target);
+        b.memory = Some(Arc::new(std::sync::Mutex::new(Some(stream))));
+        b
     }
 
     /// Opens the transport and completes the handshake (or the resume), within
@@ -151,9 +164,9 @@ impl ClientBuilder {
             target: o.target.clone(),
             max_frame_bytes: o.max_frame_bytes,
             tls,
+            memory: self.memory,
         };
-        let transport =
-            transport::Transport::open(&o.target, o.max_frame_bytes, io.tls.as_ref()).await?;
+        let transport = arcp_client::AsyncIo::open(&io).await?;
         let (unrouted_tx, unrouted) = match o.unrouted_capacity {
             Some(cap) => {
                 let (tx, rx) = mpsc::channel(cap);

@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpStream;
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -33,10 +33,12 @@ pub(crate) enum Transport {
     Stdio(Box<StdioLink>),
 }
 
+/// A line-framed byte stream pair: a child's stdin/stdout, or an in-memory pipe.
 pub(crate) struct StdioLink {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: ChildStdout,
+    /// The child process (`None` for an in-memory pipe).
+    child: Option<Child>,
+    stdin: Box<dyn AsyncWrite + Send + Unpin>,
+    stdout: Box<dyn AsyncRead + Send + Unpin>,
     framer: LineFramer,
     /// Complete lines read but not yet returned (at most one read's worth).
     lines: VecDeque<Result<Vec<u8>, ()>>,
@@ -98,15 +100,29 @@ impl Transport {
                     return Err(ClientError::transport("child has no stdin/stdout"));
                 };
                 Ok(Transport::Stdio(Box::new(StdioLink {
-                    child,
-                    stdin,
-                    stdout,
+                    child: Some(child),
+                    stdin: Box::new(stdin),
+                    stdout: Box::new(stdout),
                     framer: LineFramer::new(max_frame_bytes),
                     lines: VecDeque::new(),
                     buf: vec![0; READ_CHUNK],
                 })))
             }
         }
+    }
+
+    /// The client end of an in-memory pipe whose other end a server serves (one envelope
+    /// per line, as over stdio).
+    pub(crate) fn memory(stream: DuplexStream, max_frame_bytes: usize) -> Self {
+        let (read, write) = tokio::io::split(stream);
+        Transport::Stdio(Box::new(StdioLink {
+            child: None,
+            stdin: Box::new(write),
+            stdout: Box::new(read),
+            framer: LineFramer::new(max_frame_bytes),
+            lines: VecDeque::new(),
+            buf: vec![0; READ_CHUNK],
+        }))
     }
 
     /// Sends one encoded envelope.
@@ -179,8 +195,13 @@ impl Transport {
             }
             Transport::Stdio(link) => {
                 let StdioLink {
-                    mut child, stdin, ..
+                    child, mut stdin, ..
                 } = *link;
+                let Some(mut child) = child else {
+                    // An in-memory pipe: shutting the write half down is the peer's EOF.
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stdin.shutdown()).await;
+                    return;
+                };
                 drop(stdin);
                 if tokio::time::timeout(CLOSE_TIMEOUT, child.wait())
                     .await

@@ -3,7 +3,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use arcp_tokio::server::Server;
-//! let (arcp, handle) = arcp_tokio::server::axum::route(Server::builder(), "/arcp").await?;
+//! let (arcp, handle) = arcp_tokio::server::axum::route(Server::builder().tokens([("s3cret", "alice")]), "/arcp").await?;
 //! let app = axum::Router::new()
 //!     .route("/health", axum::routing::get(|| async { "ok" }))
 //!     .merge(arcp);

@@ -4,6 +4,7 @@
 //! # async fn demo() -> Result<(), arcp_tokio::server::ServerError> {
 //! use arcp_tokio::server::Server;
 //! let (url, handle) = Server::builder()
+//!     .tokens([("s3cret", "alice")])
 //!     .heartbeat_interval(std::time::Duration::from_secs(2))
 //!     .bind_ws("127.0.0.1:0", "/arcp")
 //!     .await?;
@@ -61,9 +62,10 @@ enum TlsSource {
 pub struct Server;
 
 impl Server {
-    /// A builder with the defaults of `arcp serve`: the contract tokens with `auditor` as
-    /// observer, heartbeat 2 s, resume window 600 s, 1 MiB frames, credentials on, no durable
-    /// store, the contract agents.
+    /// A builder, secure by default: no agents, no accepted token (configure `tokens`/
+    /// `authenticator`, or it refuses to start with [`ServerError::NoAuthentication`]), no
+    /// credential provisioning; heartbeat 2 s, resume window 600 s, 1 MiB frames, no durable
+    /// store. `.demo()` brings the contract agents and tokens.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
     }
@@ -79,8 +81,8 @@ pub struct ServerBuilder {
 arcp_host::builder_options!(ServerBuilder);
 
 impl ServerBuilder {
-    /// Adds bearer tokens `(token, principal)`. Once any is given, the contract tokens are no
-    /// longer the default.
+    /// Adds bearer tokens `(token, principal)`. Once any is given, the contract tokens are not
+    /// accepted, even in demo mode.
     pub fn tokens<T, P>(mut self, tokens: impl IntoIterator<Item = (T, P)>) -> Self
     where
         T: Into<String>,
@@ -135,7 +137,7 @@ impl ServerBuilder {
             shutdown: shutdown_rx,
         };
         let o = &self.opts;
-        let (driver, metrics) = Driver::new(built, clock, queues, o.credentials)?;
+        let (driver, metrics) = Driver::new(built, clock, queues, o.provisions_credentials())?;
         let task = tokio::spawn(driver.run());
         Ok(Running {
             tx,
@@ -155,6 +157,7 @@ impl ServerBuilder {
         addr: impl ToSocketAddrs,
         path: &str,
     ) -> Result<(String, ServerHandle), ServerError> {
+        self.opts.check()?;
         let tls = match &self.tls {
             None => None,
             Some(TlsSource::Config(cfg)) => Some(cfg.clone()),
@@ -164,6 +167,7 @@ impl ServerBuilder {
         };
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        arcp_host::server::warn_if_exposed(local, tls.is_some());
         let running = self.start().await?;
         let opts = Arc::new(ws::WsOptions {
             path: path.to_owned(),
@@ -288,8 +292,11 @@ impl ServerHandle {
     }
 }
 
-/// An in-process WebSocket server for examples and tests: 127.0.0.1, any free port, path
-/// `/arcp`, the defaults of [`Server::builder`] (contract tokens and agents).
+/// An in-process demo WebSocket server for examples and tests: 127.0.0.1, any free port, path
+/// `/arcp`, [`ServerBuilder::demo`] (the contract agents and tokens).
 pub async fn spawn_local_ws() -> Result<(String, ServerHandle), ServerError> {
-    Server::builder().bind_ws("127.0.0.1:0", "/arcp").await
+    Server::builder()
+        .demo()
+        .bind_ws("127.0.0.1:0", "/arcp")
+        .await
 }
