@@ -17,6 +17,13 @@ fn log() -> AgentEvent {
     }))
 }
 
+fn ping(n: u32) -> Vec<u8> {
+    json!({"arcp":"1.1","id":eid(n),"type":"session.ping",
+        "payload":{"nonce":format!("n{n}"),"sent_at":"2026-11-24T01:30:25Z"}})
+    .to_string()
+    .into_bytes()
+}
+
 #[test]
 fn transmit_queue_overflow_closes_as_slow_consumer_and_the_session_resumes() {
     let mut cfg = contract_config();
@@ -24,10 +31,14 @@ fn transmit_queue_overflow_closes_as_slow_consumer_and_the_session_resumes() {
     let mut h = Host::new(cfg);
     let (c, sid, token) = h.hello(1, "alice-token", &ALL);
     let job = h.submit(c, &eid(1), json!({"agent":"chatty"}));
-    // Without draining, the fourth frame overflows the queue.
+    // Without draining: events are the ring's to bound (four of them do not overflow the
+    // queue), but they count: the pong after them does.
     for _ in 0..4 {
         h.rt.handle_agent_event(h.now, &job, log()).unwrap();
     }
+    assert_eq!(h.rt.pending_transmits_for(c), 4);
+    h.rt.handle_frame(h.now, c, &ping(2));
+    h.rt.handle_frame(h.now, c, &ping(3));
     h.drain();
     assert!(h.take(c).is_empty(), "queued frames are dropped");
     assert_eq!(

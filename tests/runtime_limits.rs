@@ -167,6 +167,8 @@ fn zero_throughput_connections_close_once_past_the_resume_window() {
     // 30 s configured, but never before the resume window (120 s).
     cfg.limits.zero_throughput_timeout = Some(Duration::from_secs(30));
     cfg.resume_window = Duration::from_secs(120);
+    // The silent connection is this test's; the hello timeout would close it at 10 s.
+    cfg.hello_timeout = Duration::ZERO;
     let mut h = Host::new(cfg);
     let t0 = h.now;
     let (a, _, _) = h.hello(1, "alice-token", &[]);

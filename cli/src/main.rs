@@ -143,6 +143,10 @@ struct ServeArgs {
     /// Largest accepted inbound frame.
     #[arg(long, default_value_t = 1_048_576, value_name = "N")]
     max_frame_bytes: usize,
+    /// Close a connection that has not completed `session.hello` within SEC seconds
+    /// (WebSocket 1008; 0 = never).
+    #[arg(long, default_value_t = 10.0, value_name = "SEC", value_parser = parse_seconds)]
+    hello_timeout: f64,
     /// Do not provision credentials (drops `provisioned_credentials`).
     #[arg(long)]
     no_credentials: bool,
@@ -538,6 +542,7 @@ mod tests {
         assert_eq!(a.heartbeat_interval, 2);
         assert_eq!(a.resume_window, 600);
         assert_eq!(a.max_frame_bytes, 1_048_576);
+        assert_eq!(a.hello_timeout, 10.0);
         assert!(!a.no_credentials);
         assert_eq!(a.exit_after, 0.0);
         assert_eq!(a.db, None);

@@ -85,6 +85,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
         .behind_tls_proxy(args.behind_tls_proxy)
+        .hello_timeout(Duration::try_from_secs_f64(args.hello_timeout).unwrap_or(Duration::ZERO))
         .db(args.db.clone());
     if args.demo {
         b = b.demo();

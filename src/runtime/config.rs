@@ -83,7 +83,8 @@ pub struct Bounds {
     pub max_frame_bytes: usize,
     /// Live frames queued for one connection and not yet polled. Over it the connection is
     /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
-    /// in the ring. Replays (resume, subscription history) are bounded by the ring instead.
+    /// in the ring. Replays (resume, subscription history), and without a durable store every
+    /// seq-bearing frame (the session's undelivered events), are bounded by the ring instead.
     pub max_transmit_queue: usize,
     /// Events kept per session for resume (its buffer). Without a durable store: over it the
     /// oldest *delivered* events beyond the margin are evicted (acked ones are freed at once);
@@ -174,6 +175,11 @@ pub struct RuntimeConfig {
     pub resume_window: Duration,
     /// `heartbeat_interval_sec` (whole seconds on the wire).
     pub heartbeat_interval: Duration,
+    /// How long a connection may take to complete its `session.hello` (from opening until
+    /// its welcome, authentication included). Past it the connection is closed with
+    /// [`CloseReason::HelloTimeout`](super::CloseReason::HelloTimeout) (WebSocket 1008; stdio:
+    /// the session ends), without an error frame. Zero: never.
+    pub hello_timeout: Duration,
     /// Wait between attempts to revoke a credential.
     pub revoke_retry_delay: Duration,
     /// Attempts to revoke a credential before a permanent failure is reported.
@@ -199,6 +205,7 @@ impl Default for RuntimeConfig {
             observer_policy: ObserverPolicy::default(),
             resume_window: Duration::from_secs(600),
             heartbeat_interval: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(10),
             revoke_retry_delay: Duration::from_secs(1),
             revoke_attempts: 3,
             durable: false,

@@ -50,6 +50,12 @@ pub enum CloseReason {
     SlowConsumer,
     /// No throughput past the zero-throughput timeout (spec §14): WebSocket 1008.
     ZeroThroughput,
+    /// No `session.hello` completed within `RuntimeConfig::hello_timeout`: WebSocket 1008,
+    /// no error frame.
+    HelloTimeout,
+    /// A WebSocket text message that is not UTF-8, a transport error like an over-cap frame:
+    /// WebSocket 1007, no error frame; the session stays resumable.
+    InvalidText,
 }
 
 impl CloseReason {
@@ -57,7 +63,10 @@ impl CloseReason {
     pub fn websocket_code(self) -> u16 {
         match self {
             CloseReason::FrameTooLarge => 1009,
-            CloseReason::SlowConsumer | CloseReason::ZeroThroughput => 1008,
+            CloseReason::SlowConsumer | CloseReason::ZeroThroughput | CloseReason::HelloTimeout => {
+                1008
+            }
+            CloseReason::InvalidText => 1007,
             _ => 1000,
         }
     }

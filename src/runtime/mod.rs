@@ -207,6 +207,10 @@ impl Runtime {
         let now = self.clamp(now);
         self.conns.open(now, conn, kind);
         self.arm_zero_throughput(now, conn);
+        if !self.cfg.hello_timeout.is_zero() {
+            self.out
+                .set_timer(TimerKey::Hello(conn), now + self.cfg.hello_timeout);
+        }
     }
 
     /// Provisioned credentials must not travel over `conn` (§9.8: a transport that is
@@ -226,7 +230,41 @@ impl Runtime {
         self.clamp(now);
         self.detach_session_of(conn);
         self.conns.remove(conn);
+        self.out.forget(conn);
         self.out.cancel_timer(&TimerKey::ZeroThroughput(conn));
+        self.out.cancel_timer(&TimerKey::Hello(conn));
+    }
+
+    /// A WebSocket text message on `conn` that is not UTF-8: a transport error, like an
+    /// over-cap frame ([D35]), closed with [`CloseReason::InvalidText`] (1007) and no error
+    /// frame; the session stays resumable. (A stdio line is bytes: a malformed one is passed
+    /// to [`Runtime::handle_frame`], [D19].)
+    ///
+    /// [D35]: crate::compat#d35--frame-size
+    /// [D19]: crate::compat#d19--malformed-frame-after-hello
+    pub fn handle_invalid_text(&mut self, now: Instant, conn: ConnId) {
+        let now = self.clamp(now);
+        if self.conns.receive_oversized(now, conn).is_some() {
+            self.close_conn(now, conn, CloseReason::InvalidText);
+        }
+    }
+
+    /// Stops handing out `conn`'s frames (the host's writer for it is full): they stay
+    /// queued here, in order, still counted against `max_transmit_queue` (over it the
+    /// connection is closed as a slow consumer, as always), until
+    /// [`Runtime::resume_transmits`]. Every other connection's frames keep flowing.
+    pub fn pause_transmits(&mut self, conn: ConnId) {
+        self.out.pause(conn);
+    }
+
+    /// Hands out `conn`'s paused frames again, in order, after the frames already queued.
+    pub fn resume_transmits(&mut self, conn: ConnId) {
+        self.out.resume(conn);
+    }
+
+    /// `true` while `conn`'s frames are paused.
+    pub fn transmits_paused(&self, conn: ConnId) -> bool {
+        self.out.is_paused(conn)
     }
 
     /// One complete inbound frame (a WebSocket message or a stdio line, without the newline).
@@ -321,6 +359,11 @@ impl Runtime {
                 TimerKey::LeaseExpiry(job) => self.lease_expired(now, &job),
                 TimerKey::RevokeRetry(job, serial) => self.revoke_retry(now, &job, serial),
                 TimerKey::ZeroThroughput(conn) => self.zero_throughput_check(now, conn),
+                TimerKey::Hello(conn) => {
+                    if self.conns.awaits_hello(conn) {
+                        self.close_conn(now, conn, CloseReason::HelloTimeout);
+                    }
+                }
             }
         }
     }
@@ -396,9 +439,10 @@ impl Runtime {
 
     // ---- read-only introspection (queue lengths and counters, for hosts and the simulator) ----
 
-    /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections.
+    /// Frames queued for [`poll_transmit`](Self::poll_transmit), over all connections
+    /// (paused ones included).
     pub fn pending_transmits(&self) -> usize {
-        self.out.transmits_len()
+        self.out.transmits_len() + self.out.paused_len()
     }
 
     /// Frames queued for `conn` (bounded by `max_transmit_queue`, except resume replays).
@@ -430,9 +474,23 @@ impl Runtime {
     /// its client says `session.bye` (without a store), its resume window ends or the job
     /// ends. Time keeps running for a waiting job (`max_runtime_sec`, lease expiry).
     pub fn job_held(&self, job_id: &JobId) -> bool {
-        self.jobs
-            .get(job_id.as_str())
-            .is_some_and(|j| !j.status().is_terminal() && self.sessions.full(j.session_id()))
+        self.jobs.get(job_id.as_str()).is_some_and(|j| {
+            !j.status().is_terminal()
+                && (self.sessions.full(j.session_id()) || self.owner_backlogged(j.session_id()))
+        })
+    }
+
+    /// With a durable store: session `sid`'s connection has `max_transmit_queue` frames
+    /// queued here (its host writer is full and it is paused), so its jobs wait too (a
+    /// subscriber is truncated); the frames already queued are bounded by that cap plus the
+    /// not-yet-durable backlog.
+    pub(in crate::runtime) fn owner_backlogged(&self, sid: &str) -> bool {
+        self.cfg.durable
+            && self
+                .sessions
+                .get(sid)
+                .and_then(sessions::Session::conn)
+                .is_some_and(|c| self.conns.queued(c) >= self.cfg.bounds.max_transmit_queue)
     }
 
     /// Frames and encoded bytes session `session_id` keeps for resume (`None`: no such
@@ -512,9 +570,16 @@ impl Runtime {
     }
 
     /// [`Runtime::transmit`] of a ring-kept frame with its encoding.
+    ///
+    ///
+    /// These bypass the transmit cap: a connection paused while its host writer is full
+    /// keeps them here without being closed for it. Without a durable store they are the
+    /// session's undelivered events, which its ring bounds (at `max_ring_events` undelivered
+    /// the session's jobs wait, a subscriber is truncated); with one, the session's jobs wait
+    /// once `max_transmit_queue` frames are queued (`job_held`), so what is queued stays
+    /// under that cap plus the not-yet-durable backlog.
     fn transmit_kept(&mut self, conn: ConnId, frame: Arc<Frame>, encoded: Bytes) {
-        let cap = self.cfg.bounds.max_transmit_queue;
-        self.transmit_capped(conn, Outgoing::Kept(frame, encoded), cap);
+        self.transmit_capped(conn, Outgoing::Kept(frame, encoded), usize::MAX);
     }
 
     /// Queues a replayed frame (resume replay, subscription history): these are already

@@ -5,6 +5,7 @@
 use super::effect::{ConnId, Effect, EffectId};
 use super::encoding::Scratch;
 use super::event::RuntimeEvent;
+use super::fxhash::FxHashMap;
 use super::metrics::RuntimeMetrics;
 use crate::time::Instant;
 use crate::timer::Timers;
@@ -32,6 +33,8 @@ pub(super) enum TimerKey {
     RevokeRetry(String, u32),
     /// Zero-throughput check of a connection (spec §14).
     ZeroThroughput(ConnId),
+    /// A connection's deadline for completing its `session.hello`.
+    Hello(ConnId),
 }
 
 /// A queued outbound frame.
@@ -64,6 +67,11 @@ pub(super) fn is_heartbeat(m: &Message) -> bool {
 #[derive(Debug)]
 pub(super) struct Outbox {
     transmits: VecDeque<(ConnId, Outgoing)>,
+    /// The frames of paused connections (their writer is full), in order, kept out of
+    /// `transmits` until resumed; still counted against each connection's transmit cap.
+    paused: FxHashMap<ConnId, VecDeque<Outgoing>>,
+    /// Frames in `paused`, over all connections.
+    paused_len: usize,
     effects: VecDeque<(EffectId, Effect)>,
     events: VecDeque<RuntimeEvent>,
     /// Bound of `events` (`Bounds::max_pending_events`): over it the oldest is dropped.
@@ -79,6 +87,8 @@ impl Outbox {
     pub fn new(max_events: usize) -> Self {
         Outbox {
             transmits: VecDeque::new(),
+            paused: FxHashMap::default(),
+            paused_len: 0,
             effects: VecDeque::new(),
             events: VecDeque::new(),
             max_events,
@@ -91,9 +101,60 @@ impl Outbox {
 
     // ---- transmits ----
 
-    /// Queues `out` for `conn` (the caller has checked the connection's cap).
+    /// Queues `out` for `conn` (the caller has checked the connection's cap); a paused
+    /// connection's frame is kept aside until it is resumed.
     pub fn push_transmit(&mut self, conn: ConnId, out: Outgoing) {
+        if let Some(q) = self.paused.get_mut(&conn) {
+            q.push_back(out);
+            self.paused_len += 1;
+            return;
+        }
         self.transmits.push_back((conn, out));
+    }
+
+    /// Stops handing out `conn`'s frames: the queued ones and every later one are kept aside,
+    /// in order, until [`Outbox::resume`]. `false` when it was already paused.
+    pub fn pause(&mut self, conn: ConnId) -> bool {
+        if self.paused.contains_key(&conn) {
+            return false;
+        }
+        let mut kept = VecDeque::new();
+        if self.transmits.iter().any(|(id, _)| *id == conn) {
+            let mut rest = VecDeque::with_capacity(self.transmits.len());
+            for (id, out) in self.transmits.drain(..) {
+                if id == conn {
+                    kept.push_back(out);
+                } else {
+                    rest.push_back((id, out));
+                }
+            }
+            self.transmits = rest;
+        }
+        self.paused_len += kept.len();
+        self.paused.insert(conn, kept);
+        true
+    }
+
+    /// Hands out `conn`'s kept frames again (after every frame already queued), in order.
+    /// `false` when it was not paused.
+    pub fn resume(&mut self, conn: ConnId) -> bool {
+        let Some(kept) = self.paused.remove(&conn) else {
+            return false;
+        };
+        self.paused_len -= kept.len();
+        self.transmits
+            .extend(kept.into_iter().map(|out| (conn, out)));
+        true
+    }
+
+    /// `true` while `conn` is paused.
+    pub fn is_paused(&self, conn: ConnId) -> bool {
+        self.paused.contains_key(&conn)
+    }
+
+    /// Frames kept aside for paused connections.
+    pub fn paused_len(&self) -> usize {
+        self.paused_len
     }
 
     /// Pops the next transmit and counts it.
@@ -104,9 +165,21 @@ impl Outbox {
         Some((conn, out))
     }
 
-    /// Drops every queued frame of `conn` (it is being closed).
+    /// Drops every queued frame of `conn` (it is being closed), kept-aside ones included;
+    /// the connection stays paused if it was.
     pub fn drop_transmits_for(&mut self, conn: ConnId) {
         self.transmits.retain(|(id, _)| *id != conn);
+        if let Some(q) = self.paused.get_mut(&conn) {
+            self.paused_len -= q.len();
+            q.clear();
+        }
+    }
+
+    /// Forgets `conn` (it is gone): its kept-aside frames and its pause.
+    pub fn forget(&mut self, conn: ConnId) {
+        if let Some(q) = self.paused.remove(&conn) {
+            self.paused_len -= q.len();
+        }
     }
 
     pub fn transmits_len(&self) -> usize {

@@ -119,52 +119,160 @@ fn a_custom_authenticator_replaces_the_token_table() {
     );
 }
 
-#[test]
-fn a_full_writer_whose_wait_times_out_is_killed_1008_and_reported_lost() {
-    let mut r = Rig::new(&mut demo_opts());
-    let a = ConnId(7);
-    r.open(a);
-    r.feed(Input::Frame {
-        conn: a,
-        bytes: hello("01J00000000000000000000005", "bob-token"),
+fn ping(id: &str, nonce: &str) -> Value {
+    json!({"arcp":"1.1","id":id,"type":"session.ping",
+        "payload":{"nonce":nonce,"sent_at":"2026-11-24T01:30:25Z"}})
+}
+
+/// Two logged-in connections, heartbeats off (so only the stall's deadline runs).
+fn two_sessions() -> (Rig, ConnId, ConnId) {
+    let mut r = Rig::new(&mut ServerOptions {
+        heartbeat_interval: Duration::ZERO,
+        ..demo_opts()
     });
+    let (a, b) = (ConnId(7), ConnId(8));
+    r.open(a);
+    r.open(b);
+    r.login(a, "01J00000000000000000000005", "alice-token");
+    r.login(b, "01J00000000000000000000006", "bob-token");
+    r.did.clear();
+    (r, a, b)
+}
+
+fn pong_nonces(r: &Rig, conn: ConnId) -> Vec<Value> {
+    r.frames(conn)
+        .iter()
+        .map(|f| f["payload"]["ping_nonce"].clone())
+        .collect()
+}
+
+#[test]
+fn a_full_writer_stalls_only_its_connection_and_is_cut_1008_after_the_timeout() {
+    let (mut r, a, b) = two_sessions();
+    r.advance(1_000);
     r.full.insert(a);
-    r.run_auths();
-    // The welcome could not be queued: the host kills the connection and feeds its loss
-    // back to the runtime within the same drain.
+    r.frame(a, ping("01J00000000000000000000010", "a1"));
+    r.frame(b, ping("01J00000000000000000000011", "b1"));
+    r.frame(a, ping("01J00000000000000000000012", "a2"));
+    r.frame(b, ping("01J00000000000000000000013", "b2"));
+    // The stalled connection receives nothing; the other one everything, at once.
+    assert_eq!(pong_nonces(&r, a), Vec::<Value>::new());
+    assert_eq!(pong_nonces(&r, b), vec![json!("b1"), json!("b2")]);
+    assert_eq!(r.h.writers_full(), 1);
+    // The host keeps the refused pong, the runtime the second one.
+    assert_eq!(r.h.runtime().pending_transmits_for(a), 1);
+    // The cut is a deadline (stalled at 1 s, timeout 5 s), not a wait.
+    r.advance(4_999);
+    r.tick();
+    assert!(!r.did.contains(&Did::Killed(a, 1008)));
+    assert_eq!(r.h.connections(), 2);
+    r.advance(1);
+    r.tick();
+    assert!(r.fired);
     assert_eq!(r.did.last(), Some(&Did::Killed(a, 1008)));
-    assert!(r.frames(a).is_empty());
-    assert_eq!(r.h.connections(), 0);
+    assert_eq!(r.h.connections(), 1);
     assert_eq!(r.h.writers_full(), 0);
+    // Its kept frames are dropped once the runtime hears the connection is gone.
+    assert_eq!(r.h.runtime().pending_transmits(), 0);
     assert!(r.h.poll_action().is_none());
-    r.h.publish_metrics();
-    assert_eq!(r.h.metrics().get().runtime.sessions_opened, 1);
-    // A second report of the same connection changes nothing.
+    // A late wakeup or loss report changes nothing.
+    r.feed(Input::WriterReady { conn: a });
     r.h.handle_writer_lost(r.now, a);
+    assert!(r.h.poll_action().is_none());
+    // The other connection still works.
+    r.frame(b, ping("01J00000000000000000000014", "b3"));
+    assert_eq!(
+        pong_nonces(&r, b),
+        vec![json!("b1"), json!("b2"), json!("b3")]
+    );
+}
+
+#[test]
+fn the_writer_wakeup_hands_out_the_kept_frames_in_order_and_clears_the_deadline() {
+    let (mut r, a, _) = two_sessions();
+    r.full.insert(a);
+    r.frame(a, ping("01J00000000000000000000010", "a1"));
+    r.frame(a, ping("01J00000000000000000000011", "a2"));
+    r.frame(a, ping("01J00000000000000000000012", "a3"));
+    assert_eq!(
+        r.h.poll_timeout()
+            .map(|d| d <= r.now + Duration::from_secs(5)),
+        Some(true)
+    );
+    r.advance(4_000);
+    r.full.remove(&a);
+    r.feed(Input::WriterReady { conn: a });
+    assert_eq!(
+        pong_nonces(&r, a),
+        vec![json!("a1"), json!("a2"), json!("a3")]
+    );
+    assert_eq!(r.h.writers_full(), 0);
+    // Stalled again later: a fresh deadline from then.
+    r.full.insert(a);
+    r.frame(a, ping("01J00000000000000000000013", "a4"));
+    r.advance(4_999);
+    r.tick();
+    assert_eq!(r.h.connections(), 2);
+    r.full.remove(&a);
+    r.feed(Input::WriterReady { conn: a });
+    r.advance(10_000);
+    r.tick();
+    assert_eq!(r.h.connections(), 2);
+    assert_eq!(
+        pong_nonces(&r, a),
+        vec![json!("a1"), json!("a2"), json!("a3"), json!("a4")]
+    );
+    assert!(!r.did.iter().any(|d| matches!(d, Did::Killed(..))));
+}
+
+#[test]
+fn a_close_due_while_stalled_goes_out_after_the_kept_frames() {
+    let (mut r, a, _) = two_sessions();
+    r.full.insert(a);
+    r.frame(a, ping("01J00000000000000000000010", "a1"));
+    r.frame(a, ping("01J00000000000000000000011", "a2"));
+    r.frame(
+        a,
+        json!({"arcp":"1.1","id":"01J00000000000000000000012","type":"session.bye","payload":{"reason":"done"}}),
+    );
+    assert!(r.did.is_empty());
+    r.full.remove(&a);
+    r.feed(Input::WriterReady { conn: a });
+    let types: Vec<Value> = r.frames(a).iter().map(|f| f["type"].clone()).collect();
+    assert_eq!(types, vec![json!("session.pong"), json!("session.pong")]);
+    assert_eq!(r.did.len(), 3);
+    assert_eq!(r.did[2], Did::Queued(a, Outbound::Close(1000)));
+}
+
+#[test]
+fn a_writer_that_is_gone_is_killed_1008_at_once() {
+    let (mut r, a, _) = two_sessions();
+    r.h.handle_writer_lost(r.now, a);
+    r.drain();
+    assert_eq!(r.did, vec![Did::Killed(a, 1008)]);
+    assert_eq!(r.h.connections(), 1);
     assert!(r.h.poll_action().is_none());
 }
 
 #[test]
-fn a_full_writer_that_takes_the_frame_later_is_kept() {
-    let mut r = Rig::new(&mut demo_opts());
-    let a = ConnId(8);
-    r.open(a);
-    r.feed(Input::Frame {
-        conn: a,
-        bytes: hello("01J00000000000000000000005", "bob-token"),
+fn invalid_text_is_closed_1007() {
+    let (mut r, a, _) = two_sessions();
+    r.feed(Input::InvalidText { conn: a });
+    assert_eq!(r.did, vec![Did::Queued(a, Outbound::Close(1007))]);
+}
+
+#[test]
+fn the_hello_timeout_option_closes_a_silent_connection_1008() {
+    let mut r = Rig::new(&mut ServerOptions {
+        hello_timeout: Duration::from_secs(2),
+        ..demo_opts()
     });
-    let (id, auth, token) = r.auths.pop().unwrap();
-    r.h.handle_effect_result(r.now, id, effect_outcome(&*auth, &token));
-    let Some(Action::Transmit { conn, bytes }) = r.h.poll_action() else {
-        panic!("expected the welcome");
-    };
-    assert_eq!(conn, a);
-    r.h.handle_writer_full(a);
-    assert_eq!(r.h.writers_full(), 1);
-    r.h.handle_writer_ready(a);
-    assert_eq!(r.h.writers_full(), 0);
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(v["type"], "session.welcome");
-    assert!(r.h.poll_action().is_none());
-    assert_eq!(r.h.connections(), 1);
+    let a = ConnId(3);
+    r.open(a);
+    r.advance(1_999);
+    r.tick();
+    assert!(r.did.is_empty());
+    r.advance(1);
+    r.tick();
+    assert_eq!(r.did, vec![Did::Queued(a, Outbound::Close(1008))]);
 }

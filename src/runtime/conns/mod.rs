@@ -200,6 +200,15 @@ impl Connections {
         }
     }
 
+    /// `true` while `conn` has not completed its hello (waiting for it, or for its
+    /// authentication, welcome record or resume replay).
+    pub fn awaits_hello(&self, conn: ConnId) -> bool {
+        matches!(
+            self.phase(conn),
+            Some(Phase::AwaitHello | Phase::Authenticating(_))
+        )
+    }
+
     /// `true` when `conn` exists and is not already closing.
     pub fn closable(&self, conn: ConnId) -> bool {
         self.phase(conn).is_some_and(|p| *p != Phase::Closing)

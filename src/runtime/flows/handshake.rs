@@ -171,6 +171,7 @@ impl Runtime {
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
+        self.out.cancel_timer(&TimerKey::Hello(conn));
         // A resume's frames after `last_event_seq` are replayed: undelivered again.
         let resumed_after = pw.replay_after.map(|last| {
             pw.stored

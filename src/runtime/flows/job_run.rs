@@ -69,7 +69,8 @@ impl Runtime {
             let Some(mut msg) = next else {
                 break;
             };
-            if *sid != owner_sid && self.sessions.full(sid) {
+            // A durable subscriber's paused connection at its transmit cap counts as full.
+            if *sid != owner_sid && (self.sessions.full(sid) || self.owner_backlogged(sid)) {
                 let kept_from = self
                     .sessions
                     .get(&owner_sid)

@@ -1,8 +1,8 @@
 //! The ONE thread that owns the runtime, inside an [`arcp_host::server::ServerHost`] (the
 //! driving contract, the effect dispatch, the connection set). This file is the threads
 //! part, IO only: the wait (`recv_timeout` on the input queue, derived from `poll_timeout`),
-//! performing the host's actions (the writer queues with their bounded wait when full, the
-//! SQLite batch committed on this thread, agents and authentications on their own threads),
+//! performing the host's actions (the writer queues, never waited on: a full one is handed
+//! back to the host and its writer wakes the driver once it has room; the SQLite batch committed on this thread, agents and authentications on their own threads),
 //! and the clock.
 
 use arcp_agents::SystemClock;
@@ -15,6 +15,7 @@ use arcp_sqlite::SqliteStore;
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -25,6 +26,37 @@ pub(crate) struct ConnPorts {
     pub(crate) out: SyncSender<Outbound>,
     /// The socket, shut down at once for a slow consumer (`None` for stdio).
     pub(crate) tcp: Option<TcpStream>,
+    /// Set when `out` was found full: the writer then wakes the driver (see [`Wake`]).
+    pub(crate) stalled: Arc<AtomicBool>,
+}
+
+/// The writer's end of a stall: after taking each item, the writer of a connection whose
+/// queue the driver found full wakes the driver ([`Input::WriterReady`]) once.
+#[derive(Debug, Clone)]
+pub(crate) struct Wake {
+    conn: ConnId,
+    stalled: Arc<AtomicBool>,
+    tx: SyncSender<Input>,
+}
+
+impl Wake {
+    /// The wake of `conn`'s writer and the flag its [`ConnPorts`] share.
+    pub(crate) fn new(conn: ConnId, tx: SyncSender<Input>) -> (Self, Arc<AtomicBool>) {
+        let stalled = Arc::new(AtomicBool::new(false));
+        let wake = Wake {
+            conn,
+            stalled: stalled.clone(),
+            tx,
+        };
+        (wake, stalled)
+    }
+
+    /// The writer took an item: wakes the driver when it found the queue full.
+    pub(crate) fn took(&self) {
+        if self.stalled.load(Ordering::SeqCst) && self.stalled.swap(false, Ordering::SeqCst) {
+            let _ = self.tx.send(Input::WriterReady { conn: self.conn });
+        }
+    }
 }
 
 /// An input to the driver, from connection threads, agent threads and authentications.
@@ -53,8 +85,6 @@ pub(crate) struct Driver {
     rx: Receiver<Input>,
     shutdown: Receiver<SyncSender<()>>,
     store: Option<(SqliteStore, usize)>,
-    /// How long a full writer queue may hold the driver before the connection is dropped.
-    send_timeout: Duration,
     /// Shutting down.
     closing: bool,
 }
@@ -67,7 +97,6 @@ impl Driver {
         clock: SystemClock,
         (tx, rx, shutdown): (SyncSender<Input>, Receiver<Input>, Receiver<SyncSender<()>>),
         credentials: bool,
-        send_timeout: Duration,
     ) -> (Self, MetricsHandle) {
         let link = Arc::new(Link(tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
@@ -82,7 +111,6 @@ impl Driver {
             rx,
             shutdown,
             store: db.map(|db| (db, limit)),
-            send_timeout,
             closing: false,
         };
         (driver, metrics)
@@ -194,39 +222,32 @@ impl Driver {
         }
     }
 
-    /// Queues `out` on `conn`'s writer; a full queue is waited on for at most
-    /// `send_timeout`. `true` when queued.
+    /// Queues `out` on `conn`'s writer without waiting; `true` when queued. A full queue
+    /// hands `out` back to the host (the connection stalls until its writer wakes the
+    /// driver); a writer that is gone is reported lost.
     fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
         let Some(port) = self.ports.get(&conn) else {
             return false;
         };
-        let deadline = std::time::Instant::now() + self.send_timeout;
-        let mut out = out;
-        let mut full = false;
-        loop {
-            match port.out.try_send(out) {
-                Ok(()) => {
-                    if full {
-                        self.host.handle_writer_ready(conn);
-                    }
-                    return true;
-                }
-                Err(TrySendError::Disconnected(_)) => break,
-                Err(TrySendError::Full(o)) => {
-                    if !full {
-                        full = true;
-                        self.host.handle_writer_full(conn);
-                    }
-                    if std::time::Instant::now() >= deadline {
-                        break;
-                    }
-                    out = o;
-                    std::thread::sleep(Duration::from_millis(1));
+        let out = match port.out.try_send(out) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => None,
+            Err(TrySendError::Full(out)) => {
+                // Flag first, then look again: either the retry finds room, or the queue is
+                // still full and the writer sees the flag when it takes its next item.
+                port.stalled.store(true, Ordering::SeqCst);
+                match port.out.try_send(out) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Disconnected(_)) => None,
+                    Err(TrySendError::Full(out)) => Some(out),
                 }
             }
+        };
+        let now = self.clock.now();
+        match out {
+            Some(out) => self.host.handle_writer_full(now, conn, out),
+            None => self.host.handle_writer_lost(now, conn),
         }
-        // Gone, or a slow consumer: the host kills it and reports it lost.
-        self.host.handle_writer_lost(self.clock.now(), conn);
         false
     }
 

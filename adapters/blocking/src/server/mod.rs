@@ -14,10 +14,12 @@
 //! transaction of each drain pass commits on the driver thread before its effects complete.
 //!
 //! Bounds (each has a defined outcome): the driver's input queue (`input_capacity`: senders
-//! block), each connection's writer queue (`outbound_capacity`: when it stays full for
-//! `slow_consumer_timeout` the socket is shut down and the session stays resumable), the
-//! frame cap (`max_frame_bytes`, [D35]), the handshake time (`handshake_timeout`), plus every
-//! bound of the core's `RuntimeConfig`.
+//! block), each connection's writer queue (`outbound_capacity`: the driver never waits on
+//! it; a full one stops that connection receiving until its writer has room, and when its
+//! writer takes nothing for `slow_consumer_timeout` the socket is shut down and the session
+//! stays resumable), the frame cap (`max_frame_bytes`, [D35]), the handshake time
+//! (`handshake_timeout`), the hello time (`hello_timeout`: closed 1008), plus every bound of
+//! the core's `RuntimeConfig`.
 //!
 //! The token table and the credential provisioner come from `arcp-agents`, the effect-record
 //! ↔ SQLite mapping from `arcp_sqlite::runtime`: written once for every adapter.
@@ -97,7 +99,6 @@ impl ServerBuilder {
             clock,
             (tx.clone(), rx, shutdown_rx),
             self.opts.provisions_credentials(),
-            self.opts.slow_consumer_timeout,
         );
         let driver = std::thread::Builder::new()
             .name("arcp-driver".into())

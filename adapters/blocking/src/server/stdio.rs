@@ -4,7 +4,7 @@
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
-use super::driver::{ConnPorts, Input, Outbound};
+use super::driver::{ConnPorts, Input, Outbound, Wake};
 use arcp_proto::runtime::{ConnId, TransportKind};
 use arcp_proto::wire::LineFramer;
 use std::io::{Read, Write};
@@ -25,9 +25,11 @@ pub(crate) fn session<R, W>(
 {
     let conn = ConnId(1);
     let (out_tx, out_rx) = sync_channel(outbound_capacity.max(1));
+    let (wake, stalled) = Wake::new(conn, tx.clone());
     let ports = ConnPorts {
         out: out_tx,
         tcp: None,
+        stalled,
     };
     let kind = TransportKind::Stdio;
     let opened = Input::Opened {
@@ -45,7 +47,7 @@ pub(crate) fn session<R, W>(
     let w = std::thread::Builder::new()
         .name("arcp-stdio-write".into())
         .spawn(move || {
-            write_loop(writer, &out_rx);
+            write_loop(writer, &out_rx, &wake);
             let _ = e.send(());
         });
     let r_tx = tx.clone();
@@ -90,11 +92,12 @@ fn read_loop<R: Read>(mut reader: R, conn: ConnId, tx: &SyncSender<Input>, max: 
     }
 }
 
-fn write_loop<W: Write>(mut writer: W, out: &Receiver<Outbound>) {
+fn write_loop<W: Write>(mut writer: W, out: &Receiver<Outbound>, wake: &Wake) {
     let mut next = out.recv();
     // One line: the frame and its newline, in one write (the buffer is reused).
     let mut line = Vec::new();
     while let Ok(Outbound::Frame(bytes)) = next {
+        wake.took();
         line.clear();
         line.extend_from_slice(&bytes);
         line.push(b'\n');

@@ -9,12 +9,13 @@
 //!
 //! The frame cap is mirrored into `max_message_size` and `max_frame_size`: an over-cap
 //! message never gets buffered, and the runtime decides the outcome ([D35]: close 1009,
-//! no error frame). Close codes come from the runtime's `CloseReason`; a request for another
-//! path than the served one is upgraded and closed 1008.
+//! no error frame). A text message that is not UTF-8 is closed 1007 (no error frame, session
+//! resumable). Close codes come from the runtime's `CloseReason`; a request for another path
+//! than the served one is upgraded and closed 1008.
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
-use super::driver::{ConnPorts, Input, Outbound};
+use super::driver::{ConnPorts, Input, Outbound, Wake};
 use crate::socket::Shared;
 use arcp_proto::runtime::{ConnId, TransportKind};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -107,9 +108,11 @@ fn connection(tcp: TcpStream, opts: &WsOptions, tx: &SyncSender<Input>) {
     let Ok(ports_tcp) = tcp.try_clone() else {
         return;
     };
+    let (wake, stalled) = Wake::new(conn, tx.clone());
     let ports = ConnPorts {
         out: out_tx,
         tcp: Some(ports_tcp),
+        stalled,
     };
     let kind = TransportKind::WebSocket;
     let opened = Input::Opened {
@@ -124,7 +127,7 @@ fn connection(tcp: TcpStream, opts: &WsOptions, tx: &SyncSender<Input>) {
     let wtcp = tcp.try_clone().ok();
     let spawned = std::thread::Builder::new()
         .name("arcp-ws-write".into())
-        .spawn(move || write_loop(writer, out_rx, wtcp));
+        .spawn(move || write_loop(writer, out_rx, wtcp, &wake));
     if spawned.is_err() {
         let _ = tx.send(Input::Closed { conn });
         return;
@@ -157,6 +160,13 @@ fn connection(tcp: TcpStream, opts: &WsOptions, tx: &SyncSender<Input>) {
                 while ws.read().is_ok() {}
                 break;
             }
+            Err(WsError::Utf8(_)) => {
+                // A text message that is not UTF-8: the runtime closes 1007.
+                let _ = tx.send(Input::InvalidText { conn });
+                let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+                while ws.read().is_ok() {}
+                break;
+            }
             Err(_) => break,
         };
         if tx.send(input).is_err() {
@@ -167,9 +177,15 @@ fn connection(tcp: TcpStream, opts: &WsOptions, tx: &SyncSender<Input>) {
 }
 
 /// Writes frames as they come (flushing whenever the queue runs empty), then the close.
-fn write_loop(mut ws: WebSocket<Shared>, out: Receiver<Outbound>, tcp: Option<TcpStream>) {
+fn write_loop(
+    mut ws: WebSocket<Shared>,
+    out: Receiver<Outbound>,
+    tcp: Option<TcpStream>,
+    wake: &Wake,
+) {
     let mut next = out.recv();
     loop {
+        wake.took();
         match next {
             Err(_) => break,
             Ok(Outbound::Frame(bytes)) => {

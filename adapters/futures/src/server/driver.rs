@@ -2,8 +2,8 @@
 //! driving contract, the effect dispatch, the connection set). This file is the futures
 //! part, IO only: the wait (`select_biased!` over the input queue, the store thread's
 //! completions, the shutdown request and an `async_io::Timer` at the core's deadline),
-//! performing the host's actions (the writer queues with their bounded wait when full, agent
-//! tasks on the application's [`Spawner`], authentications on the `blocking` crate's thread
+//! performing the host's actions (the writer queues, never waited on: a full one is handed
+//! back to the host and its writer wakes the driver once it has room; agent tasks on the application's [`Spawner`], authentications on the `blocking` crate's thread
 //! pool, the store thread), and the clock.
 
 use super::Spawner;
@@ -17,6 +17,7 @@ use async_channel::{Receiver, Sender, TrySendError};
 use futures_util::{FutureExt, select_biased};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The driver's view of a live connection.
@@ -26,6 +27,37 @@ pub(crate) struct ConnPorts {
     pub(crate) out: Sender<Outbound>,
     /// Immediate close (slow consumer), ahead of anything queued (capacity 1).
     pub(crate) kill: Sender<u16>,
+    /// Set when `out` was found full: the writer then wakes the driver (see [`Wake`]).
+    pub(crate) stalled: Arc<AtomicBool>,
+}
+
+/// The writer's end of a stall: after taking each item, the writer of a connection whose
+/// queue the driver found full wakes the driver ([`Input::WriterReady`]) once.
+#[derive(Debug, Clone)]
+pub(crate) struct Wake {
+    conn: ConnId,
+    stalled: Arc<AtomicBool>,
+    tx: Sender<Input>,
+}
+
+impl Wake {
+    /// The wake of `conn`'s writer and the flag its [`ConnPorts`] share.
+    pub(crate) fn new(conn: ConnId, tx: Sender<Input>) -> (Self, Arc<AtomicBool>) {
+        let stalled = Arc::new(AtomicBool::new(false));
+        let wake = Wake {
+            conn,
+            stalled: stalled.clone(),
+            tx,
+        };
+        (wake, stalled)
+    }
+
+    /// The writer took an item: wakes the driver when it found the queue full.
+    pub(crate) async fn took(&self) {
+        if self.stalled.load(Ordering::SeqCst) && self.stalled.swap(false, Ordering::SeqCst) {
+            let _ = self.tx.send(Input::WriterReady { conn: self.conn }).await;
+        }
+    }
 }
 
 /// An input to the driver, from connection tasks, agent tasks and authentications.
@@ -63,7 +95,6 @@ pub(crate) struct Driver {
     rx: Receiver<Input>,
     shutdown: Receiver<Sender<()>>,
     store: Option<(StoreThread, Receiver<Completion>)>,
-    send_timeout: Duration,
     /// Shutting down.
     closing: bool,
 }
@@ -76,7 +107,6 @@ impl Driver {
         (tx, rx, shutdown): (Sender<Input>, Receiver<Input>, Receiver<Sender<()>>),
         spawn: Spawner,
         credentials: bool,
-        send_timeout: Duration,
     ) -> std::io::Result<(Self, MetricsHandle)> {
         let link = Arc::new(Link(tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
@@ -100,7 +130,6 @@ impl Driver {
             rx,
             shutdown,
             store,
-            send_timeout,
             closing: false,
         };
         Ok((driver, metrics))
@@ -108,7 +137,7 @@ impl Driver {
 
     /// Runs until a shutdown request (or every sender is gone).
     pub(crate) async fn run(mut self) {
-        self.drain().await;
+        self.drain();
         loop {
             let step = self.wait().await;
             let now = self.clock.now();
@@ -131,9 +160,9 @@ impl Driver {
                 }
                 Step::Timeout => {}
             }
-            self.drain().await;
+            self.drain();
             if self.host.handle_timeout(self.clock.now()) {
-                self.drain().await;
+                self.drain();
             }
         }
     }
@@ -175,12 +204,12 @@ impl Driver {
         }
     }
 
-    /// Performs every action the host hands back.
-    async fn drain(&mut self) {
+    /// Performs every action the host hands back (never waiting on a writer).
+    fn drain(&mut self) {
         while let Some(action) = self.host.poll_action() {
             match action {
                 Action::Transmit { conn, bytes } => {
-                    self.send(conn, Outbound::Frame(bytes)).await;
+                    self.send(conn, Outbound::Frame(bytes));
                 }
                 Action::Close { conn, code } if self.closing => {
                     // Shutting down: a close is queued only where there is room.
@@ -189,7 +218,7 @@ impl Driver {
                     }
                 }
                 Action::Close { conn, code } => {
-                    if self.send(conn, Outbound::Close(code)).await {
+                    if self.send(conn, Outbound::Close(code)) {
                         // The writer closes after the queued frames; the reader reports it.
                         self.ports.remove(&conn);
                     }
@@ -224,30 +253,32 @@ impl Driver {
         }
     }
 
-    /// Queues `out` on `conn`'s writer; a full queue is waited on for at most
-    /// `send_timeout`. `true` when queued.
-    async fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
+    /// Queues `out` on `conn`'s writer without waiting; `true` when queued. A full queue
+    /// hands `out` back to the host (the connection stalls until its writer wakes the
+    /// driver); a writer that is gone is reported lost.
+    fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
         let Some(port) = self.ports.get(&conn) else {
             return false;
         };
-        match port.out.try_send(out) {
+        let out = match port.out.try_send(out) {
             Ok(()) => return true,
-            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Closed(_)) => None,
             Err(TrySendError::Full(out)) => {
-                self.host.handle_writer_full(conn);
-                let tx = port.out.clone();
-                let timer = async_io::Timer::after(self.send_timeout);
-                let sent = select_biased! {
-                    r = tx.send(out).fuse() => r.is_ok(),
-                    _ = FutureExt::fuse(timer) => false,
-                };
-                if sent {
-                    self.host.handle_writer_ready(conn);
-                    return true;
+                // Flag first, then look again: either the retry finds room, or the queue is
+                // still full and the writer sees the flag when it takes its next item.
+                port.stalled.store(true, Ordering::SeqCst);
+                match port.out.try_send(out) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Closed(_)) => None,
+                    Err(TrySendError::Full(out)) => Some(out),
                 }
             }
+        };
+        let now = self.clock.now();
+        match out {
+            Some(out) => self.host.handle_writer_full(now, conn, out),
+            None => self.host.handle_writer_lost(now, conn),
         }
-        self.host.handle_writer_lost(self.clock.now(), conn);
         false
     }
 
@@ -257,7 +288,7 @@ impl Driver {
         self.closing = true;
         self.host.handle_shutdown(self.clock.now());
         loop {
-            self.drain().await;
+            self.drain();
             let Some((_, rx)) = self.store.as_ref().filter(|_| self.host.store_inflight()) else {
                 return;
             };

@@ -20,8 +20,10 @@
 //!
 //! Bounds (each has a defined outcome, as in arcp-tokio): the driver's input queue
 //! (`input_capacity`: senders wait), each connection's writer queue (`outbound_capacity`:
-//! when it stays full for `slow_consumer_timeout` the connection is closed 1008 and its
-//! session stays resumable), the frame cap (`max_frame_bytes`, [D35]), the handshake time
+//! the driver never waits on it; a full one stops that connection receiving until its writer
+//! has room, and when its writer takes nothing for `slow_consumer_timeout` the connection is
+//! closed 1008 and its session stays resumable), the hello time (`hello_timeout`: closed
+//! 1008), the frame cap (`max_frame_bytes`, [D35]), the handshake time
 //! (`handshake_timeout`: the TCP connection is dropped), plus every bound of the core's
 //! `RuntimeConfig`.
 //!
@@ -122,7 +124,6 @@ impl ServerBuilder {
             (tx.clone(), rx, shutdown_rx),
             self.spawn.clone(),
             self.opts.provisions_credentials(),
-            self.opts.slow_consumer_timeout,
         )?;
         let (driver_done_tx, driver_done) = async_channel::bounded(1);
         (self.spawn)(Box::pin(async move {

@@ -4,13 +4,14 @@
 //! As in arcp-tokio: the accept loop only accepts TCP connections; each handshake runs on the
 //! connection's own task, bounded by a timeout. The frame cap is mirrored into
 //! `max_message_size`/`max_frame_size`: an over-cap message is never buffered and the runtime
-//! decides the outcome ([D35]: close 1009, no error frame). A request for another path
+//! decides the outcome ([D35]: close 1009, no error frame). A text message that is not
+//! UTF-8 is closed 1007 (no error frame, session resumable). A request for another path
 //! than the served one is upgraded and closed 1008.
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::Spawner;
-use super::driver::{ConnPorts, Input, Outbound};
+use super::driver::{ConnPorts, Input, Outbound, Wake};
 use crate::ws_config;
 use arcp_proto::runtime::{ConnId, TransportKind};
 use async_channel::{Receiver, Sender};
@@ -92,6 +93,7 @@ async fn connection(tcp: Async<TcpStream>, opts: Arc<WsOptions>, tx: Sender<Inpu
     let conn = ConnId(opts.conn_ids.fetch_add(1, Ordering::Relaxed));
     let (out_tx, out_rx) = async_channel::bounded(opts.outbound_capacity.max(1));
     let (kill_tx, kill_rx) = async_channel::bounded(1);
+    let (wake, stalled) = Wake::new(conn, tx.clone());
     let opened = Input::Opened {
         conn,
         kind: TransportKind::WebSocket,
@@ -99,6 +101,7 @@ async fn connection(tcp: Async<TcpStream>, opts: Arc<WsOptions>, tx: Sender<Inpu
         ports: ConnPorts {
             out: out_tx,
             kill: kill_tx,
+            stalled,
         },
     };
     if tx.send(opened).await.is_err() {
@@ -106,7 +109,7 @@ async fn connection(tcp: Async<TcpStream>, opts: Arc<WsOptions>, tx: Sender<Inpu
     }
     let (sink, mut stream) = ws.split();
     let (done_tx, done_rx) = async_channel::bounded::<()>(1);
-    (opts.spawn)(Box::pin(write_loop(sink, out_rx, kill_rx, done_tx)));
+    (opts.spawn)(Box::pin(write_loop(sink, out_rx, kill_rx, done_tx, wake)));
     loop {
         let msg = select_biased! {
             _ = done_rx.recv().fuse() => break,
@@ -137,6 +140,15 @@ async fn connection(tcp: Async<TcpStream>, opts: Arc<WsOptions>, tx: Sender<Inpu
                 }
                 break;
             }
+            Some(Err(WsError::Utf8(_))) => {
+                // A text message that is not UTF-8: the runtime closes 1007.
+                let _ = tx.send(Input::InvalidText { conn }).await;
+                select_biased! {
+                    _ = done_rx.recv().fuse() => {},
+                    _ = FutureExt::fuse(Timer::after(Duration::from_secs(5))) => {},
+                }
+                break;
+            }
             Some(Err(_)) => break,
         };
         if tx.send(input).await.is_err() {
@@ -147,8 +159,13 @@ async fn connection(tcp: Async<TcpStream>, opts: Arc<WsOptions>, tx: Sender<Inpu
 }
 
 /// Writes frames as they come (flushing whenever the queue runs empty), then the close.
-async fn write_loop<S>(mut sink: S, out: Receiver<Outbound>, kill: Receiver<u16>, done: Sender<()>)
-where
+async fn write_loop<S>(
+    mut sink: S,
+    out: Receiver<Outbound>,
+    kill: Receiver<u16>,
+    done: Sender<()>,
+    wake: Wake,
+) where
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
     loop {
@@ -160,6 +177,7 @@ where
             },
             o = out.recv().fuse() => o.ok(),
         };
+        wake.took().await;
         match item {
             None => {
                 let _ = sink.close().await;

@@ -14,11 +14,11 @@ use std::sync::Arc;
 /// Deliberately exhaustive: an adapter must perform every action, so a new action is a
 /// breaking change that every adapter's match has to take up, never one it could drop.
 pub enum Action {
-    /// Queue one encoded frame on `conn`'s writer, in order. When the queue is full the
-    /// adapter reports [`handle_writer_full`](super::ServerHost::handle_writer_full) and then
-    /// either [`handle_writer_ready`](super::ServerHost::handle_writer_ready) (queued) or
-    /// [`handle_writer_lost`](super::ServerHost::handle_writer_lost); a writer that is gone is
-    /// reported lost.
+    /// Queue one encoded frame on `conn`'s writer, in order, without waiting. When the queue
+    /// is full the adapter gives the frame back with
+    /// [`handle_writer_full`](super::ServerHost::handle_writer_full) and has the writer send
+    /// [`Input::WriterReady`] once it has taken an item; a writer that is gone is reported
+    /// with [`handle_writer_lost`](super::ServerHost::handle_writer_lost).
     Transmit {
         /// The connection.
         conn: ConnId,
@@ -140,6 +140,17 @@ pub enum Input<P> {
     },
     /// An agent task's call or exit.
     Agent(AgentMsg),
+    /// `conn`'s writer took an item after its queue was reported full (the wakeup that ends
+    /// a stall, [`ServerHost::handle_writer_ready`](super::ServerHost::handle_writer_ready)).
+    WriterReady {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A WebSocket text message that is not UTF-8 (closed 1007, session resumable).
+    InvalidText {
+        /// The connection.
+        conn: ConnId,
+    },
     /// Nothing to feed: the adapter wakes its driver to look at its own state (e.g. a
     /// shutdown request).
     Wake,

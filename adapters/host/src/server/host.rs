@@ -33,17 +33,23 @@
 //! each; a job that is held again keeps the rest parked. A job's parked emits are at most
 //! as many as its agent has in flight at once (one for an agent that awaits each emit).
 //!
-//! # Writers and slow consumers
+//! # Writers and slow consumers: the driver never waits on one connection
 //!
-//! [`Action::Transmit`] and [`Action::Close`] go to the connection's bounded writer queue.
-//! When it is full the adapter says so ([`ServerHost::handle_writer_full`]); today's policy
-//! is that the adapter then waits, at most `slow_consumer_timeout`, for room, and reports
-//! [`ServerHost::handle_writer_ready`] (the item was queued) or
-//! [`ServerHost::handle_writer_lost`] (it stayed full, or the writer is gone): the host hands
-//! back [`Action::Kill`] with 1008 and reports the connection closed to the runtime; its
-//! session stays resumable.
+//! [`Action::Transmit`] and [`Action::Close`] go to the connection's bounded writer queue,
+//! without waiting. When it is full the adapter gives the refused item back
+//! ([`ServerHost::handle_writer_full`]) and asks the connection's writer to wake the driver
+//! once it has taken an item ([`Input::WriterReady`]). From then on the connection is
+//! *stalled*: it stops receiving from the driver (the runtime keeps its frames, in order,
+//! still counted against `max_transmit_queue`; the host keeps the refused item and a close
+//! due after it), and every other connection proceeds. [`ServerHost::handle_writer_ready`]
+//! (the wakeup) hands the kept items out again, in order. A connection stalled for
+//! `slow_consumer_timeout` without its writer taking anything is cut: a deadline in
+//! [`ServerHost::poll_timeout`], not a wait; [`ServerHost::handle_timeout`] hands back
+//! [`Action::Kill`] with 1008 and reports the connection closed to the runtime; its session
+//! stays resumable. A writer that is gone is reported with [`ServerHost::handle_writer_lost`]
+//! (the same kill, at once).
 
-use super::action::{Action, Input};
+use super::action::{Action, Input, Outbound};
 use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, SharedEntropy};
 use super::credentials::{
     CredentialProvisioner, DemoProvisioner, MintRequest, Unrevoked, UnrevokedCredential,
@@ -60,7 +66,7 @@ use arcp_proto::wire::{Entropy, ErrorPayload, JobId};
 use arcp_sqlite::SqliteStore;
 use arcp_sqlite::runtime::{Batch, Completion};
 use futures_channel::oneshot;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -69,6 +75,16 @@ use std::sync::{Arc, Mutex};
 enum Local {
     Result(EffectId, EffectOutcome),
     Lost(ConnId),
+}
+
+/// A connection whose writer queue is full.
+#[derive(Debug)]
+struct Stall {
+    /// The item the writer refused, then a close due after it (at most two items: the
+    /// runtime keeps the connection's frames meanwhile, and a connection is closed once).
+    held: VecDeque<Outbound>,
+    /// Cut (1008) unless the writer takes something before this.
+    deadline: Instant,
 }
 
 /// An agent emit waiting for its job to be released, and where its answer goes.
@@ -85,8 +101,12 @@ pub struct ServerHost {
     rt: Runtime,
     /// Live connections; `true` once a close was handed out (no shutdown close then).
     conns: HashMap<ConnId, bool>,
-    /// Connections whose writer queue is full.
-    full: HashSet<ConnId>,
+    /// Stalled connections (their writer queue is full): see the module docs.
+    stalls: HashMap<ConnId, Stall>,
+    /// How long a connection may stay stalled before it is cut (1008).
+    slow_consumer_timeout: std::time::Duration,
+    /// Closes of connections that were stalled, due once their kept frames are handed out.
+    closes_after: VecDeque<(ConnId, u16)>,
     auth: Arc<dyn Authenticator>,
     creds: Option<Arc<dyn CredentialProvisioner>>,
     /// Credentials whose revocation failed for good (bounded), published with the metrics.
@@ -163,6 +183,7 @@ impl ServerHost {
             wall,
             provisioner,
             demo_credentials,
+            slow_consumer_timeout,
         } = built;
         let max_ends = runtime.config().bounds.max_retained_jobs;
         let entropy: SharedEntropy = Arc::new(Mutex::new(entropy));
@@ -183,7 +204,9 @@ impl ServerHost {
         let mut host = ServerHost {
             rt: runtime,
             conns: HashMap::new(),
-            full: HashSet::new(),
+            stalls: HashMap::new(),
+            slow_consumer_timeout,
+            closes_after: VecDeque::new(),
             auth,
             creds,
             unrevoked: Unrevoked::default(),
@@ -218,9 +241,10 @@ impl ServerHost {
         self.conns.len()
     }
 
-    /// Connections whose writer queue was reported full and not yet ready again.
+    /// Stalled connections: their writer queue was reported full and has not taken an
+    /// item since.
     pub fn writers_full(&self) -> usize {
-        self.full.len()
+        self.stalls.len()
     }
 
     /// Running agent tasks.
@@ -279,7 +303,7 @@ impl ServerHost {
     pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
         self.at(now);
         self.conns.remove(&conn);
-        self.full.remove(&conn);
+        self.stalls.remove(&conn);
         if let Some(span) = self.sessions.remove(&conn) {
             tracing::debug!(parent: &span, "connection closed");
         }
@@ -334,10 +358,23 @@ impl ServerHost {
     /// publishes the metrics when due (a no-op before either). `true` when the runtime's
     /// deadline fired (drain then; otherwise there is nothing new to drain).
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
-        let fired = self.rt.poll_timeout().is_some_and(|d| d <= now);
+        let mut fired = self.rt.poll_timeout().is_some_and(|d| d <= now);
         if fired {
             self.at(now);
             self.rt.handle_timeout(now);
+        }
+        let mut cut: Vec<ConnId> = self
+            .stalls
+            .iter()
+            .filter(|(_, s)| s.deadline <= now)
+            .map(|(c, _)| *c)
+            .collect();
+        if !cut.is_empty() {
+            cut.sort_unstable();
+            for conn in cut {
+                self.handle_writer_lost(now, conn);
+            }
+            fired = true;
         }
         if self.publish_at.is_some_and(|d| d <= now) {
             self.publish_metrics();
@@ -345,29 +382,83 @@ impl ServerHost {
         fired
     }
 
-    /// `conn`'s writer queue is full: the transmit or close just handed out is held by the
-    /// adapter.
-    pub fn handle_writer_full(&mut self, conn: ConnId) {
-        if self.conns.contains_key(&conn) {
-            self.full.insert(conn);
+    /// `conn`'s writer queue is full and refused `held`, the transmit or close just handed
+    /// out: the connection is stalled (see the module docs) until
+    /// [`Self::handle_writer_ready`], or cut at `now + slow_consumer_timeout`. A further
+    /// report while stalled keeps the item after the held ones and leaves the deadline.
+    pub fn handle_writer_full(&mut self, now: Instant, conn: ConnId, held: Outbound) {
+        self.at(now);
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let deadline = now + self.slow_consumer_timeout;
+        let stall = self.stalls.entry(conn).or_insert_with(|| Stall {
+            held: VecDeque::new(),
+            deadline,
+        });
+        stall.held.push_back(held);
+        self.rt.pause_transmits(conn);
+    }
+
+    /// `conn`'s writer took an item since it was reported full (the wakeup): the items the
+    /// host kept go out again, in order, then the frames the runtime kept, then a close due
+    /// after them. A no-op when `conn` is not stalled.
+    pub fn handle_writer_ready(&mut self, now: Instant, conn: ConnId) {
+        self.at(now);
+        let Some(stall) = self.stalls.remove(&conn) else {
+            return;
+        };
+        self.rt.resume_transmits(conn);
+        let mut frames = Vec::new();
+        for out in stall.held {
+            match out {
+                Outbound::Frame(bytes) => frames.push(Action::Transmit { conn, bytes }),
+                Outbound::Close(code) => self.closes_after.push_back((conn, code)),
+            }
+        }
+        for a in frames.into_iter().rev() {
+            self.actions.push_front(a);
         }
     }
 
-    /// `conn`'s writer took the held item.
-    pub fn handle_writer_ready(&mut self, conn: ConnId) {
-        self.full.remove(&conn);
-    }
-
-    /// `conn`'s writer is gone or stayed full too long (a slow consumer): the host hands back
-    /// [`Action::Kill`] (1008) and reports the connection closed to the runtime (its session
-    /// stays resumable).
+    /// `conn`'s writer is gone (or it stayed stalled too long, from
+    /// [`Self::handle_timeout`]): the host hands back [`Action::Kill`] (1008) and reports the
+    /// connection closed to the runtime (its session stays resumable).
     pub fn handle_writer_lost(&mut self, now: Instant, conn: ConnId) {
         self.at(now);
-        self.full.remove(&conn);
+        self.stalls.remove(&conn);
         if self.conns.remove(&conn).is_some() {
             tracing::debug!(conn = conn.0, "connection dropped: slow consumer");
             self.actions.push_back(Action::Kill { conn, code: 1008 });
             self.ready.push_back(Local::Lost(conn));
+        }
+    }
+
+    /// A WebSocket text message on `conn` that is not UTF-8: closed 1007 without an error
+    /// frame, the session stays resumable (stdio lines are bytes and go to
+    /// [`Self::handle_frame`]).
+    pub fn handle_invalid_text(&mut self, now: Instant, conn: ConnId) {
+        self.at(now);
+        self.rt.handle_invalid_text(now, conn);
+    }
+
+    /// Keeps a transmit or close for a stalled connection with its held items (`None`), or
+    /// hands it out.
+    fn divert(&mut self, action: Action) -> Option<Action> {
+        let (conn, out) = match action {
+            Action::Transmit { conn, bytes } => (conn, Outbound::Frame(bytes)),
+            Action::Close { conn, code } => (conn, Outbound::Close(code)),
+            other => return Some(other),
+        };
+        match self.stalls.get_mut(&conn) {
+            Some(stall) => {
+                stall.held.push_back(out);
+                None
+            }
+            None => Some(match out {
+                Outbound::Frame(bytes) => Action::Transmit { conn, bytes },
+                Outbound::Close(code) => Action::Close { conn, code },
+            }),
         }
     }
 
@@ -393,6 +484,8 @@ impl ServerHost {
             Input::Closed { conn } => self.handle_connection_closed(now, conn),
             Input::Agent(msg) => self.handle_agent(now, msg),
             Input::EffectResult { id, outcome } => self.handle_effect_result(now, id, outcome),
+            Input::WriterReady { conn } => self.handle_writer_ready(now, conn),
+            Input::InvalidText { conn } => self.handle_invalid_text(now, conn),
             Input::Wake => {}
         }
         None
@@ -415,6 +508,8 @@ impl ServerHost {
             .map(|(c, _)| c)
             .collect();
         open.sort_unstable();
+        self.stalls.clear();
+        self.closes_after.clear();
         self.actions.extend(
             open.into_iter()
                 .map(|conn| Action::Close { conn, code: 1000 }),
@@ -426,10 +521,11 @@ impl ServerHost {
     /// draining.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.rt.poll_timeout(), self.publish_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let stall = self.stalls.values().map(|s| s.deadline).min();
+        [self.rt.poll_timeout(), self.publish_at, stall]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing to do, `None` once drained (see the module docs for the order).
@@ -437,7 +533,10 @@ impl ServerHost {
     pub fn poll_action(&mut self) -> Option<Action> {
         loop {
             if let Some(a) = self.actions.pop_front() {
-                return Some(a);
+                match self.divert(a) {
+                    Some(a) => return Some(a),
+                    None => continue,
+                }
             }
             if self.shutting_down {
                 return self.flush().map(Action::Store);
@@ -447,10 +546,20 @@ impl ServerHost {
                 self.bytes_out = self
                     .bytes_out
                     .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
-                return Some(Action::Transmit { conn, bytes });
+                match self.divert(Action::Transmit { conn, bytes }) {
+                    Some(a) => return Some(a),
+                    None => continue,
+                }
+            }
+            // Every frame of a connection no longer stalled is out: its close is due.
+            if let Some((conn, code)) = self.closes_after.pop_front() {
+                if let Some(a) = self.divert(Action::Close { conn, code }) {
+                    return Some(a);
+                }
+                continue;
             }
             if let Some((id, effect)) = self.rt.poll_effect() {
-                if let Some(a) = self.perform(id, effect) {
+                if let Some(a) = self.perform(id, effect).and_then(|a| self.divert(a)) {
                     return Some(a);
                 }
                 continue;

@@ -37,7 +37,7 @@ impl Authenticator for TokenAuth {
 /// must be configured, or demo mode chosen, before the server starts), no credential
 /// provisioning, heartbeat 2 s, resume window 600 s, 1 MiB frames, no durable store, input
 /// queue 1024, writer queues 4096, slow consumers dropped after 5 s, WebSocket handshakes
-/// within 10 s. Demo mode ([`ServerOptions::demo`]) brings the contract agents, the contract
+/// within 10 s, `session.hello` within 10 s. Demo mode ([`ServerOptions::demo`]) brings the contract agents, the contract
 /// tokens with `auditor` as observer and the in-process credential provisioner, each only
 /// where not configured explicitly.
 pub struct ServerOptions {
@@ -79,10 +79,16 @@ pub struct ServerOptions {
     pub input_capacity: usize,
     /// Capacity of each connection's writer queue.
     pub outbound_capacity: usize,
-    /// How long a full writer queue may stall before its connection is dropped.
+    /// How long a connection whose writer queue is full may go without its writer taking
+    /// anything before it is closed 1008 (its session stays resumable). Meanwhile it only
+    /// stops receiving; nobody else waits.
     pub slow_consumer_timeout: Duration,
     /// How long a TCP connection may take to complete the WebSocket upgrade.
     pub handshake_timeout: Duration,
+    /// How long a connection (a WebSocket after its upgrade, or stdio) may take to complete
+    /// `session.hello` (authentication included). Past it the connection is closed: WebSocket
+    /// 1008 without an error frame; stdio: the session ends. Zero: never.
+    pub hello_timeout: Duration,
     /// Demo mode: the contract agents, the contract tokens (with `auditor` as observer) and
     /// the demo credential provisioner, for trying the runtime out and for the interop
     /// scenarios. Set by `.demo()` / `arcp serve --demo`.
@@ -122,6 +128,7 @@ impl Default for ServerOptions {
             outbound_capacity: 4096,
             slow_consumer_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
+            hello_timeout: Duration::from_secs(10),
             demo: false,
         }
     }
@@ -147,6 +154,8 @@ pub struct Built {
     /// Provisioning is on in demo mode without a configured provisioner: the host uses the
     /// [`DemoProvisioner`](super::DemoProvisioner).
     pub demo_credentials: bool,
+    /// How long a stalled connection may go without progress before it is cut (1008).
+    pub slow_consumer_timeout: Duration,
 }
 
 impl std::fmt::Debug for Built {
@@ -234,6 +243,7 @@ impl ServerOptions {
         }
         cfg.observer_policy = ObserverPolicy { observers };
         cfg.resume_window = self.resume_window;
+        cfg.hello_timeout = self.hello_timeout;
         if !self.heartbeat_interval.is_zero() {
             cfg.heartbeat_interval = self.heartbeat_interval;
         }
@@ -289,6 +299,7 @@ impl ServerOptions {
                 .clone()
                 .filter(|_| self.provisions_credentials()),
             demo_credentials: self.provisions_credentials() && self.provisioner.is_none(),
+            slow_consumer_timeout: self.slow_consumer_timeout,
         })
     }
 }
@@ -296,8 +307,8 @@ impl ServerOptions {
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
 /// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`,
-/// `behind_tls_proxy`, `db`, `agents`, `bounds`,
-/// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`, `demo`.
+/// `behind_tls_proxy`, `db`, `agents`, `bounds`, `input_capacity`, `outbound_capacity`,
+/// `slow_consumer_timeout`, `handshake_timeout`, `hello_timeout`, `demo`.
 #[macro_export]
 macro_rules! builder_options {
     ($builder:ty) => {
@@ -411,8 +422,9 @@ macro_rules! builder_options {
                 self
             }
 
-            /// How long a full writer queue may stall before its connection is closed 1008
-            /// and reported lost (its session stays resumable).
+            /// How long a connection whose writer queue is full may go without its writer
+            /// taking anything before it is closed 1008 and reported lost (its session stays
+            /// resumable). Meanwhile it only stops receiving: the driver never waits on it.
             pub fn slow_consumer_timeout(mut self, d: ::std::time::Duration) -> Self {
                 self.opts.slow_consumer_timeout = d;
                 self
@@ -421,6 +433,15 @@ macro_rules! builder_options {
             /// How long a TCP connection may take to complete the WebSocket upgrade.
             pub fn handshake_timeout(mut self, d: ::std::time::Duration) -> Self {
                 self.opts.handshake_timeout = d;
+                self
+            }
+
+            /// How long a connection (a WebSocket after its upgrade, or stdio) may take to
+            /// complete `session.hello`, authentication included (default 10 s). Past it the
+            /// connection is closed: WebSocket 1008 without an error frame; stdio: the
+            /// session ends. Zero: never.
+            pub fn hello_timeout(mut self, d: ::std::time::Duration) -> Self {
+                self.opts.hello_timeout = d;
                 self
             }
 

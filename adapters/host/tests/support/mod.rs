@@ -40,7 +40,7 @@ pub enum Did {
 }
 
 /// A fake adapter: a fake clock, writers that take everything unless listed in `full`
-/// (whose bounded wait then times out), agents that are never run, authentications run on
+/// (which refuse, without waiting: the host keeps the item), agents that are never run, authentications run on
 /// the test thread by [`Rig::run_auths`].
 pub struct Rig {
     pub h: ServerHost,
@@ -121,10 +121,8 @@ impl Rig {
 
     fn send(&mut self, conn: ConnId, out: Outbound) {
         if self.full.contains(&conn) {
-            // Today's policy: the bounded wait on the full queue times out.
-            self.h.handle_writer_full(conn);
-            assert_eq!(self.h.writers_full(), 1);
-            self.h.handle_writer_lost(self.now, conn);
+            // The driver never waits: the refused item goes back to the host.
+            self.h.handle_writer_full(self.now, conn, out);
             return;
         }
         self.did.push(Did::Queued(conn, out));

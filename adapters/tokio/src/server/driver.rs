@@ -13,6 +13,7 @@ pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,6 +24,37 @@ pub(crate) struct ConnPorts {
     pub(crate) out: mpsc::Sender<Outbound>,
     /// Immediate close (slow consumer), ahead of anything queued.
     pub(crate) kill: oneshot::Sender<u16>,
+    /// Set when `out` was found full: the writer then wakes the driver (see [`Wake`]).
+    pub(crate) stalled: Arc<AtomicBool>,
+}
+
+/// The writer's end of a stall: after taking each item, the writer of a connection whose
+/// queue the driver found full wakes the driver ([`Input::WriterReady`]) once.
+#[derive(Debug, Clone)]
+pub(crate) struct Wake {
+    conn: ConnId,
+    stalled: Arc<AtomicBool>,
+    tx: mpsc::Sender<Input>,
+}
+
+impl Wake {
+    /// The wake of `conn`'s writer and the flag its [`ConnPorts`] share.
+    pub(crate) fn new(conn: ConnId, tx: mpsc::Sender<Input>) -> (Self, Arc<AtomicBool>) {
+        let stalled = Arc::new(AtomicBool::new(false));
+        let wake = Wake {
+            conn,
+            stalled: stalled.clone(),
+            tx,
+        };
+        (wake, stalled)
+    }
+
+    /// The writer took an item: wakes the driver when it found the queue full.
+    pub(crate) async fn took(&self) {
+        if self.stalled.load(Ordering::SeqCst) && self.stalled.swap(false, Ordering::SeqCst) {
+            let _ = self.tx.send(Input::WriterReady { conn: self.conn }).await;
+        }
+    }
 }
 
 /// An input to the driver, from connection tasks, agent tasks and authentications.
@@ -50,9 +82,6 @@ pub(crate) struct Driver {
     rx: mpsc::Receiver<Input>,
     shutdown: mpsc::Receiver<oneshot::Sender<()>>,
     store: Option<(StoreThread, mpsc::Receiver<Completion>)>,
-    /// How long a full writer queue may hold the driver before the connection is dropped
-    /// as a slow consumer.
-    send_timeout: Duration,
     /// Shutting down.
     closing: bool,
 }
@@ -78,7 +107,6 @@ impl Driver {
         clock: SystemClock,
         q: Queues,
         credentials: bool,
-        send_timeout: Duration,
     ) -> std::io::Result<(Self, MetricsHandle)> {
         let link = Arc::new(Link(q.tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
@@ -101,7 +129,6 @@ impl Driver {
             rx: q.rx,
             shutdown: q.shutdown,
             store,
-            send_timeout,
             closing: false,
         };
         Ok((driver, metrics))
@@ -110,7 +137,7 @@ impl Driver {
     /// Runs until a shutdown request (or every sender is gone).
     pub(crate) async fn run(mut self) {
         // Whatever `restore` queued (the "runtime restarted" terminals, revocations).
-        self.drain().await;
+        self.drain();
         loop {
             match self.wait().await {
                 Step::Store(done) => self.host.handle_store_done(self.clock.now(), done),
@@ -131,10 +158,10 @@ impl Driver {
                 }
                 Step::Timeout => {}
             }
-            self.drain().await;
+            self.drain();
             // On wake, re-read the clock; an expired deadline is its own input.
             if self.host.handle_timeout(self.clock.now()) {
-                self.drain().await;
+                self.drain();
             }
         }
     }
@@ -171,12 +198,12 @@ impl Driver {
         }
     }
 
-    /// Performs every action the host hands back.
-    async fn drain(&mut self) {
+    /// Performs every action the host hands back (never waiting on a writer).
+    fn drain(&mut self) {
         while let Some(action) = self.host.poll_action() {
             match action {
                 Action::Transmit { conn, bytes } => {
-                    self.send(conn, Outbound::Frame(bytes)).await;
+                    self.send(conn, Outbound::Frame(bytes));
                 }
                 Action::Close { conn, code } if self.closing => {
                     // Shutting down: a close is queued only where there is room.
@@ -185,7 +212,7 @@ impl Driver {
                     }
                 }
                 Action::Close { conn, code } => {
-                    if self.send(conn, Outbound::Close(code)).await {
+                    if self.send(conn, Outbound::Close(code)) {
                         // The writer closes after the queued frames; the reader reports it.
                         self.ports.remove(&conn);
                     }
@@ -223,25 +250,32 @@ impl Driver {
         }
     }
 
-    /// Queues `out` on `conn`'s writer; a full queue is waited on for at most
-    /// `send_timeout`. `true` when queued.
-    async fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
+    /// Queues `out` on `conn`'s writer without waiting; `true` when queued. A full queue
+    /// hands `out` back to the host (the connection stalls until its writer wakes the
+    /// driver); a writer that is gone is reported lost.
+    fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
         let Some(port) = self.ports.get(&conn) else {
             return false;
         };
-        match port.out.try_send(out) {
+        let out = match port.out.try_send(out) {
             Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
             Err(mpsc::error::TrySendError::Full(out)) => {
-                self.host.handle_writer_full(conn);
-                let tx = port.out.clone();
-                if let Ok(Ok(())) = tokio::time::timeout(self.send_timeout, tx.send(out)).await {
-                    self.host.handle_writer_ready(conn);
-                    return true;
+                // Flag first, then look again: either the retry finds room, or the queue is
+                // still full and the writer sees the flag when it takes its next item.
+                port.stalled.store(true, Ordering::SeqCst);
+                match port.out.try_send(out) {
+                    Ok(()) => return true,
+                    Err(mpsc::error::TrySendError::Closed(_)) => None,
+                    Err(mpsc::error::TrySendError::Full(out)) => Some(out),
                 }
             }
+        };
+        let now = self.clock.now();
+        match out {
+            Some(out) => self.host.handle_writer_full(now, conn, out),
+            None => self.host.handle_writer_lost(now, conn),
         }
-        self.host.handle_writer_lost(self.clock.now(), conn);
         false
     }
 
@@ -251,7 +285,7 @@ impl Driver {
         self.closing = true;
         self.host.handle_shutdown(self.clock.now());
         loop {
-            self.drain().await;
+            self.drain();
             let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
                 return;
             };

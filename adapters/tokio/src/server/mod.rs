@@ -18,10 +18,12 @@
 //! written as they come.
 //!
 //! Bounds (each has a defined outcome): the driver's input queue (`input_capacity`: senders
-//! wait), each connection's writer queue (`outbound_capacity`: when it stays full for
-//! `slow_consumer_timeout` the connection is closed 1008 and its session stays resumable), the
-//! frame cap (`max_frame_bytes`, [D35]), the handshake time (`handshake_timeout`: the TCP
-//! connection is dropped), plus every bound of the core's `RuntimeConfig`.
+//! wait), each connection's writer queue (`outbound_capacity`: the driver never waits on it;
+//! a full one stops that connection receiving until its writer has room, and when its writer
+//! takes nothing for `slow_consumer_timeout` the connection is closed 1008 and its session
+//! stays resumable), the frame cap (`max_frame_bytes`, [D35]), the handshake time
+//! (`handshake_timeout`: the TCP connection is dropped), the hello time (`hello_timeout`:
+//! closed 1008), plus every bound of the core's `RuntimeConfig`.
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
@@ -137,13 +139,7 @@ impl ServerBuilder {
             shutdown: shutdown_rx,
         };
         let o = &self.opts;
-        let (driver, metrics) = Driver::new(
-            built,
-            clock,
-            queues,
-            o.provisions_credentials(),
-            o.slow_consumer_timeout,
-        )?;
+        let (driver, metrics) = Driver::new(built, clock, queues, o.provisions_credentials())?;
         let task = tokio::spawn(driver.run());
         Ok(Running {
             tx,

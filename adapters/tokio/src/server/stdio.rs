@@ -4,7 +4,7 @@
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
-use super::driver::{ConnPorts, Input, Outbound};
+use super::driver::{ConnPorts, Input, Outbound, Wake};
 use arcp_proto::runtime::{ConnId, TransportKind};
 use arcp_proto::wire::LineFramer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -24,6 +24,7 @@ pub(crate) async fn session<R, W>(
 {
     let (out_tx, out_rx) = mpsc::channel(outbound_capacity.max(1));
     let (kill_tx, kill_rx) = oneshot::channel();
+    let (wake, stalled) = Wake::new(conn, tx.clone());
     let opened = Input::Opened {
         conn,
         kind: TransportKind::Stdio,
@@ -31,13 +32,14 @@ pub(crate) async fn session<R, W>(
         ports: ConnPorts {
             out: out_tx,
             kill: kill_tx,
+            stalled,
         },
     };
     if tx.send(opened).await.is_err() {
         return;
     }
     let (done_tx, mut done_rx) = oneshot::channel::<()>();
-    let writer_task = tokio::spawn(write_loop(writer, out_rx, kill_rx, done_tx));
+    let writer_task = tokio::spawn(write_loop(writer, out_rx, kill_rx, done_tx, wake));
     let mut framer = LineFramer::new(max_frame_bytes);
     let mut buf = vec![0u8; 64 * 1024];
     let mut inputs = Vec::new();
@@ -78,6 +80,7 @@ async fn write_loop<W>(
     mut out: mpsc::Receiver<Outbound>,
     mut kill: oneshot::Receiver<u16>,
     done: oneshot::Sender<()>,
+    wake: Wake,
 ) where
     W: AsyncWrite + Unpin,
 {
@@ -93,6 +96,7 @@ async fn write_loop<W>(
             },
             o = out.recv() => o,
         };
+        wake.took().await;
         match item {
             None | Some(Outbound::Close(_)) => break,
             Some(Outbound::Frame(bytes)) => {

@@ -4,13 +4,15 @@
 //! connection's own task (bounded by a timeout), so an idle TCP connection never blocks other
 //! accepts. The frame cap is mirrored into `WebSocketConfig::max_message_size` and
 //! `max_frame_size`: an over-cap message never gets buffered, and the runtime decides the
-//! outcome ([D35]: close 1009, no error frame). Close codes come from the runtime's
-//! `CloseReason` (1000 normally, 1009 over the cap, 1008 slow consumer); a request for another
-//! path than the served one is upgraded and closed 1008.
+//! outcome ([D35]: close 1009, no error frame). A text message that is not UTF-8 is a
+//! transport error too: close 1007, no error frame, session resumable. Close codes come from
+//! the runtime's `CloseReason` (1000 normally, 1009 over the cap, 1007 not UTF-8, 1008 slow
+//! consumer or no hello in time); a request for another path than the served one is upgraded
+//! and closed 1008.
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
-use super::driver::{ConnPorts, Input, Outbound};
+use super::driver::{ConnPorts, Input, Outbound, Wake};
 use arcp_proto::runtime::{ConnId, TransportKind};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -141,6 +143,7 @@ pub(crate) async fn session<S>(
     let conn = ConnId(opts.conn_ids.fetch_add(1, Ordering::Relaxed));
     let (out_tx, out_rx) = mpsc::channel(opts.outbound_capacity.max(1));
     let (kill_tx, kill_rx) = oneshot::channel();
+    let (wake, stalled) = Wake::new(conn, tx.clone());
     let opened = Input::Opened {
         conn,
         kind: TransportKind::WebSocket,
@@ -148,6 +151,7 @@ pub(crate) async fn session<S>(
         ports: ConnPorts {
             out: out_tx,
             kill: kill_tx,
+            stalled,
         },
     };
     if tx.send(opened).await.is_err() {
@@ -155,7 +159,7 @@ pub(crate) async fn session<S>(
     }
     let (sink, mut stream) = ws.split();
     let (done_tx, mut done_rx) = oneshot::channel::<()>();
-    tokio::spawn(write_loop(sink, out_rx, kill_rx, done_tx));
+    tokio::spawn(write_loop(sink, out_rx, kill_rx, done_tx, wake));
     loop {
         let msg = tokio::select! {
             biased;
@@ -187,6 +191,12 @@ pub(crate) async fn session<S>(
                 let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
                 break;
             }
+            Some(Err(WsError::Utf8(_))) => {
+                // A text message that is not UTF-8: the runtime closes 1007.
+                let _ = tx.send(Input::InvalidText { conn }).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
+                break;
+            }
             Some(Err(_)) => break,
         };
         if tx.send(input).await.is_err() {
@@ -202,6 +212,7 @@ async fn write_loop<S>(
     mut out: mpsc::Receiver<Outbound>,
     kill: oneshot::Receiver<u16>,
     done: oneshot::Sender<()>,
+    wake: Wake,
 ) where
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
@@ -212,6 +223,7 @@ async fn write_loop<S>(
             Some(code) = killed(&mut kill) => Some(Outbound::Close(code)),
             o = out.recv() => o,
         };
+        wake.took().await;
         match item {
             None => {
                 let _ = sink.close().await;
