@@ -234,3 +234,68 @@ fn runtime_is_send_so_an_async_host_can_own_it_on_a_task() {
     fn assert_send<T: Send>() {}
     assert_send::<arcp_proto::runtime::Runtime>();
 }
+
+/// A submit whose `input` nests `levels` arrays.
+fn nested_submit(id: &str, levels: usize) -> serde_json::Value {
+    let input: serde_json::Value =
+        serde_json::from_str(&format!("{}1{}", "[".repeat(levels), "]".repeat(levels))).unwrap();
+    json!({"arcp":"1.1","id":id,"type":"job.submit","payload":{"agent":"echo","input":input}})
+}
+
+#[test]
+fn json_nesting_limit_accepts_the_exact_depth_and_refuses_one_more() {
+    let mut cfg = contract_config();
+    // Envelope (1) + payload (2) + 8 levels of input = 10.
+    cfg.bounds.max_json_depth = 10;
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    h.send(c, nested_submit(&eid(1), 8));
+    assert_eq!(h.take_json(c)[0]["type"], "job.accepted");
+    h.send(c, nested_submit(&eid(2), 9));
+    let out = h.take_json(c);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["type"], "session.error");
+    assert_eq!(
+        out[0]["payload"],
+        json!({
+            "code": "INVALID_REQUEST",
+            "message": "frame nesting depth exceeds limit of 10",
+            "retryable": false,
+            "request_id": eid(2)
+        })
+    );
+    // D19: the session continues.
+    h.send(c, nested_submit(&eid(3), 8));
+    assert_eq!(h.take_json(c)[0]["type"], "job.accepted");
+}
+
+#[test]
+fn json_nesting_default_is_128_levels_so_input_may_nest_126() {
+    let mut h = Host::contract();
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    h.send(c, nested_submit(&eid(1), 126));
+    assert_eq!(h.take_json(c)[0]["type"], "job.accepted");
+    h.send_raw(
+        c,
+        format!(
+            r#"{{"arcp":"1.1","id":"{}","type":"job.submit","payload":{{"agent":"echo","input":{}1{}}}}}"#,
+            eid(2),
+            "[".repeat(127),
+            "]".repeat(127)
+        )
+        .as_bytes(),
+    );
+    let out = h.take_json(c);
+    assert_eq!(
+        (
+            &out[0]["payload"]["code"],
+            &out[0]["payload"]["message"],
+            &out[0]["payload"]["request_id"]
+        ),
+        (
+            &json!("INVALID_REQUEST"),
+            &json!("frame nesting depth exceeds limit of 128"),
+            &json!(eid(2))
+        )
+    );
+}

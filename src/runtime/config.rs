@@ -75,6 +75,13 @@ pub struct Bounds {
     /// Largest inbound frame (D35). Over it: WebSocket close 1009 without an error frame;
     /// stdio `session.error INVALID_REQUEST` then close. The session stays resumable.
     pub max_frame_bytes: usize,
+    /// Deepest JSON nesting of an inbound frame, the envelope object counting as level 1
+    /// (so with the default 128 a submit's `input` may nest 126 levels). Deeper: the frame
+    /// is answered `session.error INVALID_REQUEST` (`frame nesting depth exceeds limit of
+    /// N`) and the session continues (before the handshake the connection is closed, as for
+    /// any malformed frame). At most [`MAX_JSON_DEPTH`](crate::wire::MAX_JSON_DEPTH) (128,
+    /// serde_json's recursion limit); a larger value acts as 128.
+    pub max_json_depth: usize,
     /// Live frames queued for one connection and not yet polled. Over it the connection is
     /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
     /// in the ring. Replays (resume, subscription history) are bounded by the ring instead.
@@ -115,6 +122,7 @@ impl Default for Bounds {
     fn default() -> Self {
         Bounds {
             max_frame_bytes: crate::wire::DEFAULT_MAX_FRAME_BYTES,
+            max_json_depth: crate::wire::MAX_JSON_DEPTH,
             max_transmit_queue: 4096,
             max_ring_events: 10_000,
             max_ring_bytes: 64 << 20,

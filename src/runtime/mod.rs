@@ -227,6 +227,7 @@ impl Runtime {
         }
         let limits = Limits {
             max_frame_bytes: self.cfg.bounds.max_frame_bytes,
+            max_depth: self.cfg.bounds.max_json_depth,
         };
         let frame = match decode(bytes, &limits) {
             Ok(f) => f,
