@@ -80,7 +80,11 @@ pub use crate::lease::Operation;
 /// Feature flags, as [`RuntimeConfig::features`] holds them.
 #[doc(no_inline)]
 pub use crate::wire::{Feature, FeatureSet};
-pub use config::{AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
+pub use config::{
+    AbuseLimits, AgentSpec, Bounds, DEFAULT_MAX_JOBS_PER_PRINCIPAL,
+    DEFAULT_MAX_RESUMABLE_SESSIONS_PER_PRINCIPAL, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+    ObserverPolicy, RuntimeConfig,
+};
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
@@ -181,7 +185,14 @@ impl Runtime {
     /// A snapshot of the counters (sessions, jobs by final status, frames and bytes out,
     /// resume outcomes, auth failures by reason, limits hit).
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.out.metrics().clone()
+        let mut m = self.out.metrics().clone();
+        let kept = self
+            .sessions
+            .kept_bytes()
+            .saturating_add(self.jobs.kept_bytes());
+        m.retained_bytes = u64::try_from(kept).unwrap_or(u64::MAX);
+        m.resumable_ring_bytes = u64::try_from(self.sessions.resumable_bytes()).unwrap_or(u64::MAX);
+        m
     }
 
     /// The configuration.

@@ -223,11 +223,12 @@ pub fn decode_general(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeErro
     decode_general_impl(bytes, limits)
 }
 
-#[cfg(not(feature = "fuzzing"))]
+#[cfg(all(test, not(feature = "fuzzing")))]
 fn decode_general(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     decode_general_impl(bytes, limits)
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 fn decode_general_impl(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     if bytes.len() <= limits.max_frame_bytes && too_deep(bytes, limits.depth()) {
         return Err(too_deep_error(bytes, limits.depth()));

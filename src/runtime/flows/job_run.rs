@@ -141,6 +141,9 @@ impl Runtime {
         }
         self.persist_job(job_id);
         self.revoke_all(job_id);
+        for forgot in self.jobs.trim_kept() {
+            self.subs.end_job(&forgot);
+        }
         self.out.push_event(RuntimeEvent::JobEnded {
             job_id: job_id.to_owned().into(),
             status,

@@ -19,7 +19,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use ring::{EventRing, RingEntry};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use token::{same_secret, token_hash};
 
@@ -46,6 +46,8 @@ pub(super) struct Session {
     durable_through: u64,
     /// Seqs above `durable_through` whose append already completed.
     appended: BTreeSet<u64>,
+    /// Detached and resumable: its place in the detach order (`Sessions::detached`).
+    detached_at: Option<u64>,
 }
 
 impl Session {
@@ -144,6 +146,16 @@ pub(super) struct Sessions {
     ring_bytes: usize,
     /// A durable store is configured: stamped frames wait for their append.
     durable: bool,
+    /// Encoded bytes kept in every ring.
+    kept_bytes: usize,
+    /// Of those, in the rings of detached (resumable) sessions.
+    resumable_bytes: usize,
+    /// Detached, resumable sessions, oldest detach first.
+    detached: BTreeMap<u64, String>,
+    /// Detached, resumable sessions per principal.
+    detached_per_principal: FxHashMap<String, usize>,
+    /// The next place in the detach order.
+    next_detach: u64,
 }
 
 fn window_expired(last: u64, freed: u64, request_id: &str) -> ErrorPayload {
@@ -164,6 +176,11 @@ impl Sessions {
             ring_events: bounds.max_ring_events,
             ring_bytes: bounds.max_ring_bytes,
             durable,
+            kept_bytes: 0,
+            resumable_bytes: 0,
+            detached: BTreeMap::new(),
+            detached_per_principal: FxHashMap::default(),
+            next_detach: 0,
         }
     }
 
@@ -187,7 +204,74 @@ impl Sessions {
             welcoming: false,
             durable_through: 0,
             appended: BTreeSet::new(),
+            detached_at: None,
         }
+    }
+
+    /// Puts `s` (not expired, not attached) in the detach order.
+    fn mark_detached(&mut self, id: &str) {
+        let Some(s) = self.map.get_mut(id) else {
+            return;
+        };
+        if s.detached_at.is_some() || s.expired {
+            return;
+        }
+        let at = self.next_detach;
+        self.next_detach += 1;
+        s.detached_at = Some(at);
+        self.resumable_bytes = self.resumable_bytes.saturating_add(s.ring.bytes());
+        self.detached.insert(at, s.id.clone());
+        *self
+            .detached_per_principal
+            .entry(s.principal.clone())
+            .or_insert(0) += 1;
+    }
+
+    /// Takes `id` out of the detach order (attached again, or expired).
+    fn unmark_detached(&mut self, id: &str) {
+        let Some(s) = self.map.get_mut(id) else {
+            return;
+        };
+        let Some(at) = s.detached_at.take() else {
+            return;
+        };
+        self.resumable_bytes = self.resumable_bytes.saturating_sub(s.ring.bytes());
+        self.detached.remove(&at);
+        if let Some(n) = self.detached_per_principal.get_mut(&s.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.detached_per_principal.remove(&s.principal);
+            }
+        }
+    }
+
+    /// Encoded bytes kept in every session's ring.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+
+    /// Encoded bytes kept in the rings of detached (resumable) sessions.
+    pub fn resumable_bytes(&self) -> usize {
+        self.resumable_bytes
+    }
+
+    /// Detached, resumable sessions of `principal`.
+    pub fn resumable_of(&self, principal: &str) -> usize {
+        self.detached_per_principal
+            .get(principal)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The resumable session to expire first when a resumable-session cap is exceeded: the
+    /// one detached longest ago (of `principal` when given), skipping one whose resume is
+    /// being welcomed.
+    pub fn oldest_resumable(&self, principal: Option<&str>) -> Option<String> {
+        self.detached
+            .values()
+            .filter_map(|id| self.map.get(id))
+            .find(|s| !s.welcoming && principal.is_none_or(|p| p == s.principal))
+            .map(|s| s.id.clone())
     }
 
     /// A new session (not yet attached; its token is set by the welcome).
@@ -209,7 +293,9 @@ impl Sessions {
         s.durable_through = r.last_event_seq;
         s.ring.mark_freed(r.last_event_seq);
         s.expired = expired;
-        self.map.insert(r.session_id.into(), s);
+        let id: String = r.session_id.into();
+        self.map.insert(id.clone(), s);
+        self.mark_detached(&id);
     }
 
     #[inline]
@@ -230,6 +316,7 @@ impl Sessions {
             .map(|(k, _)| k.clone());
         match victim {
             Some(k) => {
+                self.unmark_detached(&k);
                 self.map.remove(&k);
                 true
             }
@@ -237,11 +324,12 @@ impl Sessions {
         }
     }
 
-    /// Sessions `principal` holds (attached or resumable; not expired).
+    /// Live sessions `principal` holds: attached, or new and being welcomed (not detached,
+    /// not expired).
     pub fn held_by(&self, principal: &str) -> usize {
         self.map
             .values()
-            .filter(|s| !s.expired && s.principal == principal)
+            .filter(|s| !s.expired && s.detached_at.is_none() && s.principal == principal)
             .count()
     }
 
@@ -283,7 +371,16 @@ impl Sessions {
         frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
+        let before = s.ring.bytes();
         let (kept, encoded) = s.ring.push(seq, frame, scratch);
+        let after = s.ring.bytes();
+        self.kept_bytes = self.kept_bytes.saturating_sub(before).saturating_add(after);
+        if s.detached_at.is_some() {
+            self.resumable_bytes = self
+                .resumable_bytes
+                .saturating_sub(before)
+                .saturating_add(after);
+        }
         if let Some(frame) = stored {
             let record = StoredFrame {
                 session_id: s.id.clone().into(),
@@ -310,12 +407,19 @@ impl Sessions {
     pub fn ack(&mut self, id: &str, seq: u64) {
         if let Some(s) = self.map.get_mut(id) {
             let upto = seq.min(s.last_seq);
+            let before = s.ring.bytes();
             s.ring.ack(upto);
+            let freed = before.saturating_sub(s.ring.bytes());
+            self.kept_bytes = self.kept_bytes.saturating_sub(freed);
+            if s.detached_at.is_some() {
+                self.resumable_bytes = self.resumable_bytes.saturating_sub(freed);
+            }
         }
     }
 
     /// Attaches `id` to `conn`.
     pub fn attach(&mut self, id: &str, conn: ConnId) {
+        self.unmark_detached(id);
         if let Some(s) = self.map.get_mut(id) {
             s.conn = Some(conn);
         }
@@ -326,6 +430,7 @@ impl Sessions {
         match self.map.get_mut(id) {
             Some(s) if s.conn == Some(conn) => {
                 s.conn = None;
+                self.mark_detached(id);
                 true
             }
             _ => false,
@@ -344,7 +449,12 @@ impl Sessions {
             return Expiry::Welcoming;
         }
         s.expired = true;
-        s.ring.clear();
+        let freed = s.ring.bytes();
+        self.kept_bytes = self.kept_bytes.saturating_sub(freed);
+        self.unmark_detached(id);
+        if let Some(s) = self.map.get_mut(id) {
+            s.ring.clear();
+        }
         Expiry::Expired
     }
 

@@ -101,7 +101,7 @@ impl EventRing {
         self.entries.len()
     }
 
-    #[cfg(test)]
+    /// Encoded bytes kept.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
