@@ -66,6 +66,7 @@ impl JobEnd {
             status,
             result,
             error_code,
+            ..
         } = event
         else {
             return None;

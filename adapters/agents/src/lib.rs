@@ -47,7 +47,7 @@
 //! `Effect::StartAgent(start)` → answer `EffectOutcome::Done`, create a [`CancelToken`] for
 //! `start.job_id` and spawn `run_job(registry, *start, host, token)`;
 //! `Effect::CancelAgent { job_id }` → fire that token; `RuntimeEvent::JobEnded` →
-//! [`JobEnd::from_runtime_event`] into [`JobEnds::record`].
+//! [`JobEnd::from_runtime_event`] into [`JobEnds::record_ended`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -74,7 +74,7 @@ pub use clock::SystemClock;
 pub use context::JobContext;
 pub use credentials::{ENDPOINT as CREDENTIAL_ENDPOINT, OsEntropy, Provisioner, wall_ms};
 pub use host::{BoxFuture, JobEnd, JobHost, final_status};
-pub use job_ends::JobEnds;
+pub use job_ends::{DEFAULT_MAX_JOB_END_BYTES, JobEnds};
 pub use registry::AgentRegistry;
 pub use run::run_job;
 pub use span::{JOB_SPAN, format_budget};

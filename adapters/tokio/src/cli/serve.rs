@@ -59,7 +59,13 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
         .credentials(!args.no_credentials)
-        .db(args.db.clone());
+        .db(args.db.clone())
+        .limits(arcp_proto::runtime::AbuseLimits {
+            max_sessions_per_principal: args.max_sessions_per_principal,
+            max_resumable_sessions_per_principal: args.max_resumable_sessions_per_principal,
+            max_jobs_per_principal: args.max_jobs_per_principal,
+            ..Default::default()
+        });
     if args.demo {
         b = b.demo();
     }
