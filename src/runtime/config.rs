@@ -251,13 +251,12 @@ pub struct AbuseLimits {
 }
 
 /// Default [`AbuseLimits::max_sessions_per_principal`]: 1,000 live sessions. Far above one
-/// client's needs (the interop suite holds about 35 sessions of one principal; a cluster
-/// test a few hundred), and 1% of the default `Bounds::max_sessions`.
+/// client's needs (the interop suite holds about 35 sessions of one principal), and 1% of
+/// the default `Bounds::max_sessions`.
 pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: usize = 1000;
 /// Default [`AbuseLimits::max_resumable_sessions_per_principal`]: 1,000 resumable sessions,
-/// enough for the interop suite's ~35 sessions each kept for a 600 s window and for a
-/// cluster test's runs; with the live cap, one principal holds at most 2% of the default
-/// `Bounds::max_sessions`.
+/// about 30 times the interop suite's ~35 sessions each kept for a 600 s window; with the
+/// live cap, one principal holds at most 2% of the default `Bounds::max_sessions`.
 pub const DEFAULT_MAX_RESUMABLE_SESSIONS_PER_PRINCIPAL: usize = 1000;
 /// Default [`AbuseLimits::max_jobs_per_principal`]: 10,000 unfinished jobs (ten sessions'
 /// worth of `Bounds::max_jobs_per_session`).
