@@ -401,6 +401,17 @@ impl Runtime {
         self.sessions.get(session_id.as_str()).map(|s| s.last_seq())
     }
 
+    /// The retained-bytes accounting recomputed from scratch, for the simulation:
+    /// (ring bytes, resumable ring bytes, most resumable sessions of one principal).
+    pub(crate) fn recount_retained(&self) -> (usize, usize, usize) {
+        self.sessions.recount()
+    }
+
+    /// Encoded bytes of the kept D27 messages (`retained_bytes` minus the rings).
+    pub(crate) fn kept_message_bytes(&self) -> usize {
+        self.jobs.kept_bytes()
+    }
+
     /// Number of sessions held (attached or within their resume window).
     pub fn session_count(&self) -> usize {
         self.sessions.len()

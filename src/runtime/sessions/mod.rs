@@ -245,6 +245,22 @@ impl Sessions {
         }
     }
 
+    /// The byte and resumable-session accounting recomputed from scratch: (kept bytes,
+    /// resumable bytes, largest count of resumable sessions of one principal). For the
+    /// simulation's invariants.
+    pub fn recount(&self) -> (usize, usize, usize) {
+        let mut per: FxHashMap<&str, usize> = FxHashMap::default();
+        let (mut kept, mut resumable) = (0, 0);
+        for s in self.map.values() {
+            kept += s.ring.bytes();
+            if s.detached_at.is_some() {
+                resumable += s.ring.bytes();
+                *per.entry(s.principal.as_str()).or_insert(0) += 1;
+            }
+        }
+        (kept, resumable, per.values().copied().max().unwrap_or(0))
+    }
+
     /// Encoded bytes kept in every session's ring.
     pub fn kept_bytes(&self) -> usize {
         self.kept_bytes
