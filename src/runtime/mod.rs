@@ -403,11 +403,13 @@ impl Runtime {
 
     /// The retained-bytes accounting recomputed from scratch, for the simulation:
     /// (ring bytes, resumable ring bytes, most resumable sessions of one principal).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn recount_retained(&self) -> (usize, usize, usize) {
         self.sessions.recount()
     }
 
     /// Encoded bytes of the kept D27 messages (`retained_bytes` minus the rings).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn kept_message_bytes(&self) -> usize {
         self.jobs.kept_bytes()
     }

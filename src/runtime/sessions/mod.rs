@@ -248,6 +248,7 @@ impl Sessions {
     /// The byte and resumable-session accounting recomputed from scratch: (kept bytes,
     /// resumable bytes, largest count of resumable sessions of one principal). For the
     /// simulation's invariants.
+    #[cfg(feature = "fuzzing")]
     pub fn recount(&self) -> (usize, usize, usize) {
         let mut per: FxHashMap<&str, usize> = FxHashMap::default();
         let (mut kept, mut resumable) = (0, 0);
