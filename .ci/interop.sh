@@ -10,7 +10,8 @@ export ARCP_PEER_DIR=$PEER_DIR
 export ARCP_PEER_PYTHON=${ARCP_PEER_PYTHON:-$ARCP_PEER_VENV/bin/python}
 
 bash "$PEER_DIR/setup.sh" >/dev/null
-cargo build -q -p arcp-tokio --bin arcp --example interop
+cargo build -q -p arcp-cli
+cargo build -q -p arcp-tokio --example interop
 ARCP=target/debug/arcp
 RUNNER=target/debug/examples/interop
 failures=0

@@ -166,6 +166,9 @@ fn ack_beyond_latest_frees_everything_but_later_frames_are_kept() {
 fn ring_count_bound_gives_resume_window_expired() {
     let mut cfg = contract_config();
     cfg.bounds.max_ring_events = 4;
+    // No margin: delivered frames past the bound go at once.
+    cfg.bounds.ring_margin_events = 0;
+    cfg.bounds.ring_margin_bytes = 0;
     let mut h = Host::new(cfg);
     let (c, sid, token) = h.hello(1, "alice-token", &ALL);
     let job = h.submit(c, &eid(1), json!({"agent":"chatty"}));
@@ -186,6 +189,8 @@ fn ring_count_bound_gives_resume_window_expired() {
 fn ring_byte_bound_gives_resume_window_expired() {
     let mut cfg = contract_config();
     cfg.bounds.max_ring_bytes = 1000;
+    cfg.bounds.ring_margin_events = 0;
+    cfg.bounds.ring_margin_bytes = 0;
     let mut h = Host::new(cfg);
     let (c, sid, token) = h.hello(1, "alice-token", &ALL);
     let job = h.submit(c, &eid(1), json!({"agent":"chatty"}));

@@ -86,8 +86,15 @@ pub struct Bounds {
     /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
     /// in the ring. Replays (resume, subscription history) are bounded by the ring instead.
     pub max_transmit_queue: usize,
-    /// Events kept per session for resume. Over it the oldest are dropped and a resume below
-    /// them gets `RESUME_WINDOW_EXPIRED` (D5).
+    /// Events kept per session for resume (its buffer). Without a durable store: over it the
+    /// oldest *delivered* events beyond the margin are evicted (acked ones are freed at once);
+    /// undelivered events are never evicted, and when they reach this bound the jobs the
+    /// session submitted wait (their agents' next emit does not return,
+    /// [`Runtime::job_held`](super::Runtime::job_held)) until it drains, its client says
+    /// `session.bye` (then the oldest are dropped) or its resume window ends. With a durable
+    /// store: over it the oldest durable events leave the ring (the store keeps them), and
+    /// the not-yet-durable backlog reaching it holds the jobs the same way. A resume below
+    /// what is kept (and not in a store) gets `RESUME_WINDOW_EXPIRED` (D5).
     pub max_ring_events: usize,
     /// Encoded bytes kept per session ring; same outcome as `max_ring_events`.
     pub max_ring_bytes: usize,
@@ -129,6 +136,15 @@ pub struct Bounds {
     pub max_resumable_ring_bytes: usize,
     /// Runtime events not yet polled; over it the oldest is dropped.
     pub max_pending_events: usize,
+    /// The ring margin in events: the newest delivered events of a session are kept beyond
+    /// `max_ring_events` until this many later ones were delivered, because a connection
+    /// that is cut may not have passed them on (they may sit in its writer queue, 4,096
+    /// frames in the servers by default). Never evicted unless acked.
+    pub ring_margin_events: usize,
+    /// The ring margin in bytes: delivered events are also kept until this many encoded
+    /// bytes of later ones were delivered (what socket buffers on both sides may hold when a
+    /// connection is cut). An event leaves the margin once past both margins.
+    pub ring_margin_bytes: usize,
 }
 
 impl Default for Bounds {
@@ -152,6 +168,8 @@ impl Default for Bounds {
             max_sessions: 100_000,
             max_resumable_ring_bytes: 1 << 30,
             max_pending_events: 10_000,
+            ring_margin_events: 4096,
+            ring_margin_bytes: 16 << 20,
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct RuntimeMetrics {
     pub jobs_per_principal_denied: u64,
     /// Connections closed for zero throughput.
     pub zero_throughput_closed: u64,
+    /// Subscriptions ended by a truncation notice (history no longer kept, or the
+    /// subscriber's buffer full).
+    pub subscriptions_truncated: u64,
     /// Resumable sessions expired before their resume window elapsed, because their
     /// principal held more than `max_resumable_sessions_per_principal` or all resumable
     /// rings held more than `max_resumable_ring_bytes`.

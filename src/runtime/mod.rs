@@ -127,6 +127,11 @@ enum Pending {
     },
     Welcome(Box<PendingWelcome>),
     ReadForResume(Box<PendingWelcome>),
+    /// A page of a resume's replay from the store.
+    StorePage {
+        session_id: String,
+        conn: ConnId,
+    },
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -347,11 +352,25 @@ impl Runtime {
         Some((conn, bytes))
     }
 
-    /// Pops the next transmit and accounts for it.
+    /// Pops the next transmit and accounts for it; a seq-bearing frame moves its session's
+    /// delivery frontier (what the ring may evict, and when its jobs wait).
     fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
         let (conn, out) = self.out.pop_transmit()?;
         let heartbeat = is_heartbeat(&out.frame().message);
         self.conns.dequeued(self.now, conn, heartbeat);
+        if let Outgoing::Kept(f, _) = &out
+            && let (Some(sid), Some(seq)) = (&f.session_id, f.event_seq)
+        {
+            self.sessions.delivered(sid.as_str(), conn, seq);
+        }
+        // A store replay reads its next page once the connection took the last one.
+        if self.conns.queued(conn) == 0
+            && let Some(sid) = self.conns.session_of(conn)
+            && self.sessions.store_replaying(sid)
+        {
+            let sid = sid.to_owned();
+            self.next_store_page(conn, &sid);
+        }
         Some((conn, out))
     }
 
@@ -412,6 +431,27 @@ impl Runtime {
     #[cfg(feature = "fuzzing")]
     pub(crate) fn kept_message_bytes(&self) -> usize {
         self.jobs.kept_bytes()
+    }
+
+    /// `true` while job `job_id` must wait: it is running and its session's buffer is full
+    /// (the undelivered events — with a durable store, the not-yet-durable ones — reached
+    /// `max_ring_events` or `max_ring_bytes`). A host stops answering the job's agent emits
+    /// (feeding none to [`handle_agent_event`](Self::handle_agent_event)) while this is
+    /// `true`, and asks again after each drain: it turns `false` when the session drains,
+    /// its client says `session.bye` (without a store), its resume window ends or the job
+    /// ends. Time keeps running for a waiting job (`max_runtime_sec`, lease expiry).
+    pub fn job_held(&self, job_id: &JobId) -> bool {
+        self.jobs
+            .get(job_id.as_str())
+            .is_some_and(|j| !j.status().is_terminal() && self.sessions.full(j.session_id()))
+    }
+
+    /// Frames and encoded bytes session `session_id` keeps for resume (`None`: no such
+    /// session).
+    pub fn session_retained(&self, session_id: &SessionId) -> Option<(usize, usize)> {
+        self.sessions
+            .get(session_id.as_str())
+            .map(sessions::Session::retained)
     }
 
     /// Number of sessions held (attached or within their resume window).

@@ -2,9 +2,11 @@
 //! part is driven by arbitrary operations and checked after every one against a plain model
 //! of what it must hold. A broken invariant panics, which is what the fuzzer looks for.
 //!
-//! - the session event ring ([`EventRing`], D5): seqs kept in order, both caps held, an ack
-//!   frees only what it names, and no silent gap — every seq after `freed_through` that was
-//!   pushed is still kept and replayed by `after`;
+//! - the session event ring ([`EventRing`], D5): seqs kept in order and freed as a prefix;
+//!   dropping the oldest holds both caps; under backpressure no undelivered event and
+//!   nothing in the margin is evicted, over a cap only those remain at the front, and the
+//!   ring is full exactly when the undelivered events reach a cap; no silent gap — every
+//!   seq after `freed_through` that was pushed is still kept and replayed by `after`;
 //! - the subscriptions part ([`Subscriptions`]): both directions agree with a set of
 //!   (session, job) pairs, in subscription order;
 //! - a streamed result ([`ChunkState`], D32): what leaves is `chunk_seq` 0, 1, 2, … with no
@@ -15,7 +17,7 @@
 
 use super::encoding::Scratch;
 use super::jobs::chunks::{Chunk, ChunkLimits, ChunkState};
-use super::sessions::ring::EventRing;
+use super::sessions::ring::{EventRing, Evict, RingCaps};
 use super::subscriptions::Subscriptions;
 use crate::wire::{Ack, ChunkEncoding, Frame, Message};
 use arbitrary::{Arbitrary, Unstructured};
@@ -50,42 +52,102 @@ fn ring(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     let max_events = u.int_in_range(1..=16usize)?;
     let one = ring_frame(1, 0).encode().len();
     let max_bytes = u.int_in_range(one..=one * 12)?;
-    let mut ring = EventRing::new(max_events, max_bytes);
+    let caps = RingCaps {
+        max_events,
+        max_bytes,
+        margin_events: u.int_in_range(0..=4u64)?,
+        margin_bytes: u.int_in_range(0..=(one * 4) as u64)?,
+    };
+    let mut ring = EventRing::new(caps);
+    let policy = if u.arbitrary::<bool>()? {
+        Evict::Oldest
+    } else {
+        Evict::Delivered
+    };
     let mut scratch = Scratch::default();
-    // The model: (seq, encoded length) of what the ring must still keep.
+    // The model: (seq, encoded length) of what the ring keeps.
     let mut kept: VecDeque<(u64, usize)> = VecDeque::new();
     let mut next = 1u64;
     let mut freed = 0u64;
+    // Delivered (handed out, acked or confirmed by a resume) through this seq.
+    let mut delivered = 0u64;
     for _ in 0..u.int_in_range(0..=64u32)? {
-        if u.arbitrary::<bool>()? {
-            let pad = u.int_in_range(0..=24usize)?;
-            let (_, bytes) = ring.push(next, ring_frame(next, pad), &mut scratch);
-            kept.push_back((next, bytes.len()));
-            // The caps drop the oldest, the new frame included if it alone is too big.
-            while kept.len() > max_events || kept.iter().map(|k| k.1).sum::<usize>() > max_bytes {
-                let Some((seq, _)) = kept.pop_front() else {
-                    break;
-                };
+        match u.int_in_range(0..=3u8)? {
+            0 | 1 => {
+                let pad = u.int_in_range(0..=24usize)?;
+                let (_, bytes) = ring.push(next, ring_frame(next, pad), &mut scratch, policy);
+                kept.push_back((next, bytes.len()));
+                next += 1;
+            }
+            2 => {
+                let seq = u.int_in_range(0..=next - 1)?;
+                ring.ack(seq);
                 freed = freed.max(seq);
+                delivered = delivered.max(seq);
             }
-            next += 1;
-        } else {
-            let seq = u.int_in_range(0..=next)?;
-            ring.ack(seq);
-            while kept.front().is_some_and(|k| k.0 <= seq) {
-                kept.pop_front();
+            _ => {
+                let seq = u.int_in_range(0..=next - 1)?;
+                if u.arbitrary::<bool>()? {
+                    ring.delivered(seq);
+                    delivered = delivered.max(seq);
+                } else {
+                    ring.resumed(seq);
+                    delivered = seq.max(freed.min(seq));
+                }
+                ring.evict(policy);
             }
+        }
+        // What the ring kept: a suffix of what was pushed and not acked, in order.
+        let seqs: Vec<u64> = ring.after(0).map(|e| e.seq).collect();
+        while kept.front().is_some_and(|k| !seqs.contains(&k.0)) {
+            let Some((seq, _)) = kept.pop_front() else {
+                break;
+            };
             freed = freed.max(seq);
         }
-        let seqs: Vec<u64> = ring.after(0).map(|e| e.seq).collect();
         let model: Vec<u64> = kept.iter().map(|k| k.0).collect();
-        assert_eq!(
-            seqs, model,
-            "the ring keeps exactly what the caps and acks leave"
-        );
+        assert_eq!(seqs, model, "the ring frees a prefix only and keeps order");
         assert_eq!(ring.freed_through(), freed, "freed_through");
-        let bytes: usize = ring.after(0).map(|e| e.encoded.len()).sum();
-        assert!(seqs.len() <= max_events && bytes <= max_bytes, "caps held");
+        let bytes: usize = kept.iter().map(|k| k.1).sum();
+        assert_eq!(ring.bytes(), bytes, "bytes");
+        let over = kept.len() > max_events || bytes > max_bytes;
+        let undelivered: Vec<&(u64, usize)> = kept.iter().filter(|k| k.0 > delivered).collect();
+        let undelivered_bytes: usize = undelivered.iter().map(|k| k.1).sum();
+        match policy {
+            Evict::Oldest => {
+                assert!(!over, "drop-oldest holds both caps");
+                assert!(!ring.full(policy), "drop-oldest is never full");
+            }
+            _ => {
+                // Never evicted: an undelivered seq, and the margin.
+                assert!(
+                    (delivered.max(freed) + 1..next).all(|q| seqs.contains(&q)),
+                    "undelivered seqs are kept"
+                );
+                let in_margin = |q: u64| {
+                    let after: usize = kept
+                        .iter()
+                        .filter(|k| k.0 > q && k.0 <= delivered)
+                        .map(|k| k.1)
+                        .sum();
+                    delivered.saturating_sub(q) < caps.margin_events
+                        || (after as u64) < caps.margin_bytes
+                };
+                // Over a cap, only the margin and undelivered events remain at the front.
+                if over && let Some(&(front, _)) = kept.front() {
+                    assert!(
+                        front > delivered || in_margin(front),
+                        "over a cap with an evictable front {front}"
+                    );
+                }
+                let full = undelivered.len() >= max_events || undelivered_bytes >= max_bytes;
+                assert_eq!(
+                    ring.full(policy),
+                    full,
+                    "full means the undelivered reached a cap"
+                );
+            }
+        }
         // No silent gap: a resume point the ring says it covers replays every later seq.
         let from = u.int_in_range(0..=next)?;
         if ring.covers_after(from) {

@@ -1,8 +1,8 @@
 //! # arcp-tokio
 //!
 //! The tokio adapter for [`arcp_proto`]: a WebSocket and stdio **server** hosting agents
-//! (with the optional SQLite durable store), a WebSocket and stdio **client**, and the `arcp`
-//! command-line tool. All protocol logic lives in the Sans-IO core; this crate owns sockets,
+//! (with the optional SQLite durable store) and a WebSocket and stdio **client** (the `arcp`
+//! command-line tool is the arcp-cli crate). All protocol logic lives in the Sans-IO core; this crate owns sockets,
 //! timers, storage and agent tasks, and drives the core by the driving contract documented in
 //! [`arcp_proto`].
 //!
@@ -13,7 +13,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod cli;
 pub mod client;
 pub mod server;
 pub mod tls;

@@ -30,6 +30,8 @@ pub(in crate::runtime) struct PendingWelcome {
     pub replay_after: Option<u64>,
     /// Frames read from the store for the replay.
     pub stored: Vec<Frame>,
+    /// The store has more frames before the ring: read page by page after the welcome.
+    pub more_stored: bool,
 }
 
 impl PendingWelcome {
@@ -49,6 +51,7 @@ impl PendingWelcome {
             old_hash: String::new(),
             replay_after,
             stored: Vec::new(),
+            more_stored: false,
         }
     }
 }

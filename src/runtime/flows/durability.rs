@@ -4,13 +4,14 @@
 //! [`Runtime::restore`] rebuilding the runtime from what the store returns.
 
 use crate::runtime::effect::{
-    CloseReason, CredentialRecord, Effect, IdempotencyRecord, StoreSnapshot,
+    CloseReason, ConnId, CredentialRecord, Effect, IdempotencyRecord, StoreSnapshot,
 };
-use crate::runtime::outbox::TimerKey;
+use crate::runtime::outbox::{Outgoing, TimerKey};
 use crate::runtime::sessions::Appended;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::ErrorCode;
+use crate::wire::Frame;
 use std::time::Duration;
 
 impl Runtime {
@@ -37,6 +38,61 @@ impl Runtime {
                     self.transmit_kept(conn, f, encoded);
                 }
             }
+        }
+    }
+
+    /// Asks the store for the next page of a resume's replay of `sid` on `conn`, when one is
+    /// due (the store keeps what the ring no longer does; each page is at most what the
+    /// host's store reads at once).
+    pub(in crate::runtime) fn next_store_page(&mut self, conn: ConnId, sid: &str) {
+        let Some(after) = self.sessions.store_page_due(sid, conn) else {
+            return;
+        };
+        self.push_effect(
+            Effect::ReadEvents {
+                session_id: sid.to_owned().into(),
+                after_seq: after,
+            },
+            Some(Pending::StorePage {
+                session_id: sid.to_owned(),
+                conn,
+            }),
+        );
+    }
+
+    /// A page of a resume's replay came back: sent on, then the next page, or — once the
+    /// ring covers the rest — the ring's frames, and live frames flow again. A page that
+    /// does not continue gap-free closes the connection (the client resumes again and gets
+    /// the refusal if the store cannot cover it).
+    pub(in crate::runtime) fn store_page_read(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        frames: Option<Vec<Frame>>,
+    ) {
+        let Some(after) = self.sessions.store_page_done(sid, conn) else {
+            return;
+        };
+        match self.sessions.stored_replay(sid, after, frames, "") {
+            Ok((page, more)) => {
+                let last = page.last().and_then(|f| f.event_seq).unwrap_or(after);
+                for f in page {
+                    self.transmit_replay(conn, Outgoing::Plain(f));
+                }
+                if more {
+                    self.sessions.set_store_next(sid, Some(last));
+                    if self.conns.queued(conn) == 0 {
+                        self.next_store_page(conn, sid);
+                    }
+                } else {
+                    self.sessions.set_store_next(sid, None);
+                    for (f, b) in self.sessions.replay(sid, last) {
+                        self.transmit_replay(conn, Outgoing::Kept(f, b));
+                    }
+                }
+            }
+            Err(_) => self.close_conn(now, conn, CloseReason::SlowConsumer),
         }
     }
 

@@ -86,6 +86,13 @@ impl Runtime {
                 };
                 self.welcome_persisted(now, id, *pw, ok);
             }
+            Pending::StorePage { session_id, conn } => {
+                let frames = match outcome {
+                    EffectOutcome::EventsRead { frames } => Some(frames),
+                    _ => None,
+                };
+                self.store_page_read(now, conn, &session_id, frames);
+            }
             Pending::ReadForResume(pw) => {
                 let frames = match outcome {
                     EffectOutcome::EventsRead { frames } => Some(frames),

@@ -166,7 +166,16 @@ impl Runtime {
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
-        self.sessions.attach(&sid, conn);
+        // A resume's frames after `last_event_seq` are replayed: undelivered again.
+        let resumed_after = pw.replay_after.map(|last| {
+            pw.stored
+                .iter()
+                .filter_map(|f| f.event_seq)
+                .max()
+                .unwrap_or(last)
+                .max(last)
+        });
+        self.sessions.attach(&sid, conn, resumed_after);
         let Some(s) = self.sessions.get(&sid) else {
             return;
         };
@@ -201,10 +210,18 @@ impl Runtime {
                 .max()
                 .unwrap_or(last)
                 .max(last);
-            let replay = self.sessions.replay(&sid, after);
-            let kept = replay.into_iter().map(|(f, b)| Outgoing::Kept(f, b));
-            for out in pw.stored.into_iter().map(Outgoing::Plain).chain(kept) {
-                self.transmit_replay(conn, out);
+            for f in pw.stored {
+                self.transmit_replay(conn, Outgoing::Plain(f));
+            }
+            if pw.more_stored {
+                // The store has more before the ring: read on, a page at a time, as the
+                // connection takes them (live frames wait for the replay).
+                self.sessions.set_store_next(&sid, Some(after));
+                self.next_store_page(conn, &sid);
+            } else {
+                for (f, b) in self.sessions.replay(&sid, after) {
+                    self.transmit_replay(conn, Outgoing::Kept(f, b));
+                }
             }
         }
         if heartbeat {
@@ -286,8 +303,9 @@ impl Runtime {
             .sessions
             .stored_replay(&pw.session_id, last, frames, &pw.request_id)
         {
-            Ok(stored) => {
+            Ok((stored, more)) => {
                 pw.stored = stored;
+                pw.more_stored = more;
                 self.welcome(now, pw);
             }
             Err(err) => {

@@ -23,13 +23,17 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
 impl Runtime {
     /// Sends a job frame to its submitting session and every subscriber, each in its own
     /// `event_seq` space (D10). A rotated credential's value only reaches sessions of the
-    /// submitting principal that negotiated `provisioned_credentials` (§9.8, D26).
+    /// submitting principal that negotiated `provisioned_credentials` (§9.8, D26). A
+    /// subscriber whose buffer is full gets the truncation notice instead, and its
+    /// subscription ends (subscribers never hold the job back).
     pub(in crate::runtime) fn emit_job(&mut self, now: Instant, job_id: &str, message: Message) {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
         let owner_sid = job.session_id().to_owned();
         let trace = job.trace_id();
+        // The job's last seq before this frame: what a truncated subscriber has.
+        let prev_last = job.event_seqs().0;
         // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
@@ -54,6 +58,15 @@ impl Runtime {
             let Some(mut msg) = next else {
                 break;
             };
+            if *sid != owner_sid && self.sessions.full(sid) {
+                let kept_from = self
+                    .sessions
+                    .get(&owner_sid)
+                    .map_or(prev_last, |s| s.freed_through())
+                    + 1;
+                self.truncate(now, sid, job_id, prev_last, kept_from);
+                continue;
+            }
             if rotated {
                 let keep_secret = self.sessions.get(sid).is_some_and(|s| {
                     self.jobs

@@ -154,10 +154,15 @@ impl Runtime {
                 }
             }
             // D1: bye closes the transport; the session stays resumable.
-            Message::Bye(_) => self.close_conn(now, conn, CloseReason::Normal),
+            // Nothing waits on a session whose client said bye (its ring drops the oldest).
+            Message::Bye(_) => {
+                self.sessions.said_bye(&sid);
+                self.close_conn(now, conn, CloseReason::Normal);
+            }
             Message::Close(_) => {
                 let f = self.envelope(now, conn, Message::Closed(Close::default()));
                 self.transmit(conn, f);
+                self.sessions.said_bye(&sid);
                 self.close_conn(now, conn, CloseReason::Normal);
             }
             Message::ListJobs(l) => {

@@ -86,6 +86,8 @@ pub(super) struct Job {
     terminal: Option<Message>,
     /// Highest `event_seq` in the submitting session's numbering (D11).
     last_event_seq: u64,
+    /// Its first `event_seq` there (0: none yet; a subscriber's history gap check).
+    first_event_seq: u64,
     chunks: ChunkState,
     /// Credentials still to revoke: (id, attempts so far).
     revoking: Vec<(String, u32)>,
@@ -151,6 +153,7 @@ impl Job {
             accepted,
             terminal: None,
             last_event_seq: 0,
+            first_event_seq: 0,
             chunks: ChunkState::default(),
             revoking: Vec::new(),
             replayable,
@@ -173,6 +176,11 @@ impl Job {
 
     pub fn agent(&self) -> &AgentRef {
         &self.agent
+    }
+
+    /// Its highest and first `event_seq` in the submitting session's numbering (0: none).
+    pub fn event_seqs(&self) -> (u64, u64) {
+        (self.last_event_seq, self.first_event_seq)
     }
 
     pub fn status(&self) -> JobStatus {
@@ -416,6 +424,8 @@ impl Jobs {
             accepted: r.accepted,
             terminal,
             last_event_seq: r.last_event_seq,
+            // Unknown after a restart: its history is in the store only.
+            first_event_seq: u64::from(r.last_event_seq > 0),
             chunks: ChunkState::default(),
             revoking: Vec::new(),
             replayable: true,
@@ -537,6 +547,9 @@ impl Jobs {
     pub fn set_last_event_seq(&mut self, id: &str, seq: u64) {
         if let Some(j) = self.map.get_mut(id) {
             j.last_event_seq = seq;
+            if j.first_event_seq == 0 {
+                j.first_event_seq = seq;
+            }
         }
     }
 

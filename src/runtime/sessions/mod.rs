@@ -18,7 +18,7 @@ use crate::wire::{
     ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, Timestamp,
 };
 use bytes::Bytes;
-use ring::{EventRing, RingEntry};
+use ring::{EventRing, Evict, RingCaps, RingEntry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use token::{same_secret, token_hash};
@@ -48,6 +48,14 @@ pub(super) struct Session {
     appended: BTreeSet<u64>,
     /// Detached and resumable: its place in the detach order (`Sessions::detached`).
     detached_at: Option<u64>,
+    /// The client said `session.bye`: nothing waits on this session (its ring drops the
+    /// oldest past the caps) until it resumes.
+    said_bye: bool,
+    /// A resume is replaying from the store, page by page: the next page starts after this
+    /// seq; live frames wait until the replay reaches the ring.
+    store_next: Option<u64>,
+    /// A page read is with the store.
+    store_reading: bool,
 }
 
 impl Session {
@@ -78,13 +86,35 @@ impl Session {
         self.active_jobs
     }
 
-    /// The kept frames of job `job_id` after `from` (subscription history, D10).
-    pub fn history(&self, job_id: &str, from: u64) -> Vec<Message> {
+    /// The kept frames of job `job_id` after `from`, with their seqs (subscription history,
+    /// D10).
+    pub fn history(&self, job_id: &str, from: u64) -> Vec<(u64, usize, Message)> {
         self.ring
             .after(from)
             .filter(|e| e.frame.job_id.as_deref() == Some(job_id))
-            .map(|e| e.frame.message.clone())
+            .map(|e| (e.seq, e.encoded.len(), e.frame.message.clone()))
             .collect()
+    }
+
+    /// Every seq ≤ this is no longer kept in the ring (acked, evicted or restored).
+    pub fn freed_through(&self) -> u64 {
+        self.ring.freed_through()
+    }
+
+    /// What the ring may evict: see [`ring`].
+    fn evict(&self, durable: bool) -> Evict {
+        if durable {
+            Evict::DurableThrough(self.durable_through)
+        } else if self.said_bye {
+            Evict::Oldest
+        } else {
+            Evict::Delivered
+        }
+    }
+
+    /// Frames and encoded bytes kept in the ring.
+    pub fn retained(&self) -> (usize, usize) {
+        (self.ring.len(), self.ring.bytes())
     }
 }
 
@@ -142,8 +172,7 @@ pub(super) enum Expiry {
 #[derive(Debug)]
 pub(super) struct Sessions {
     map: FxHashMap<String, Session>,
-    ring_events: usize,
-    ring_bytes: usize,
+    caps: RingCaps,
     /// A durable store is configured: stamped frames wait for their append.
     durable: bool,
     /// Encoded bytes kept in every ring.
@@ -156,6 +185,15 @@ pub(super) struct Sessions {
     detached_per_principal: FxHashMap<String, usize>,
     /// The next place in the detach order.
     next_detach: u64,
+}
+
+/// Moves the byte totals by one ring's change from `before` to `after` bytes (`detached`: the
+/// ring is a resumable session's).
+fn account(kept: &mut usize, resumable: &mut usize, detached: bool, before: usize, after: usize) {
+    *kept = kept.saturating_sub(before).saturating_add(after);
+    if detached {
+        *resumable = resumable.saturating_sub(before).saturating_add(after);
+    }
 }
 
 fn window_expired(last: u64, freed: u64, request_id: &str) -> ErrorPayload {
@@ -173,8 +211,12 @@ impl Sessions {
     pub fn new(bounds: &Bounds, durable: bool) -> Self {
         Sessions {
             map: FxHashMap::default(),
-            ring_events: bounds.max_ring_events,
-            ring_bytes: bounds.max_ring_bytes,
+            caps: RingCaps {
+                max_events: bounds.max_ring_events,
+                max_bytes: bounds.max_ring_bytes,
+                margin_events: bounds.ring_margin_events as u64,
+                margin_bytes: bounds.ring_margin_bytes as u64,
+            },
             durable,
             kept_bytes: 0,
             resumable_bytes: 0,
@@ -198,13 +240,16 @@ impl Sessions {
             features,
             conn: None,
             last_seq: 0,
-            ring: EventRing::new(self.ring_events, self.ring_bytes),
+            ring: EventRing::new(self.caps),
             expired: false,
             active_jobs: 0,
             welcoming: false,
             durable_through: 0,
             appended: BTreeSet::new(),
             detached_at: None,
+            said_bye: false,
+            store_next: None,
+            store_reading: false,
         }
     }
 
@@ -388,16 +433,17 @@ impl Sessions {
         frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
+        let evict = s.evict(self.durable);
         let before = s.ring.bytes();
-        let (kept, encoded) = s.ring.push(seq, frame, scratch);
+        let (kept, encoded) = s.ring.push(seq, frame, scratch, evict);
         let after = s.ring.bytes();
-        self.kept_bytes = self.kept_bytes.saturating_sub(before).saturating_add(after);
-        if s.detached_at.is_some() {
-            self.resumable_bytes = self
-                .resumable_bytes
-                .saturating_sub(before)
-                .saturating_add(after);
-        }
+        account(
+            &mut self.kept_bytes,
+            &mut self.resumable_bytes,
+            s.detached_at.is_some(),
+            before,
+            after,
+        );
         if let Some(frame) = stored {
             let record = StoredFrame {
                 session_id: s.id.clone().into(),
@@ -434,11 +480,77 @@ impl Sessions {
         }
     }
 
-    /// Attaches `id` to `conn`.
-    pub fn attach(&mut self, id: &str, conn: ConnId) {
+    /// `true` when session `id`'s buffer is full: the jobs it submitted wait, and a
+    /// subscription feeding it is truncated. Never for an unknown or expired session, nor
+    /// after `session.bye` without a durable store.
+    #[inline]
+    pub fn full(&self, id: &str) -> bool {
+        self.map
+            .get(id)
+            .is_some_and(|s| !s.expired && s.ring.full(s.evict(self.durable)))
+    }
+
+    /// How many more events and encoded bytes session `id` takes before it is
+    /// [full](Self::full) (none for an unknown or expired session).
+    pub fn room(&self, id: &str) -> (u64, u64) {
+        self.map
+            .get(id)
+            .filter(|s| !s.expired)
+            .map_or((0, 0), |s| s.ring.room(s.evict(self.durable)))
+    }
+
+    /// Frame `seq` of session `id` was handed to the transport of `conn`; counts only when
+    /// `conn` is the session's connection.
+    #[inline]
+    pub fn delivered(&mut self, id: &str, conn: ConnId, seq: u64) {
+        if let Some(s) = self.map.get_mut(id)
+            && s.conn == Some(conn)
+        {
+            s.ring.delivered(seq);
+            // Over a cap, what just left the margin goes now.
+            let evict = s.evict(self.durable);
+            let before = s.ring.bytes();
+            s.ring.evict(evict);
+            let after = s.ring.bytes();
+            account(
+                &mut self.kept_bytes,
+                &mut self.resumable_bytes,
+                s.detached_at.is_some(),
+                before,
+                after,
+            );
+        }
+    }
+
+    /// The client said `session.bye`: without a durable store nothing waits on the session
+    /// any more; its ring drops the oldest past the caps until it resumes.
+    pub fn said_bye(&mut self, id: &str) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.said_bye = true;
+            let evict = s.evict(self.durable);
+            let before = s.ring.bytes();
+            s.ring.evict(evict);
+            let after = s.ring.bytes();
+            account(
+                &mut self.kept_bytes,
+                &mut self.resumable_bytes,
+                s.detached_at.is_some(),
+                before,
+                after,
+            );
+        }
+    }
+
+    /// Attaches `id` to `conn`; `resumed_after` is a resume's `last_event_seq` (everything
+    /// after it is undelivered again: it is replayed).
+    pub fn attach(&mut self, id: &str, conn: ConnId, resumed_after: Option<u64>) {
         self.unmark_detached(id);
         if let Some(s) = self.map.get_mut(id) {
             s.conn = Some(conn);
+            s.said_bye = false;
+            if let Some(last) = resumed_after {
+                s.ring.resumed(last);
+            }
         }
     }
 
@@ -447,6 +559,7 @@ impl Sessions {
         match self.map.get_mut(id) {
             Some(s) if s.conn == Some(conn) => {
                 s.conn = None;
+                s.store_next = None;
                 self.mark_detached(id);
                 true
             }
@@ -541,14 +654,15 @@ impl Sessions {
     }
 
     /// The frames the store returned for a resume of `id` after `last`: they must cover
-    /// every seq the ring freed; the welcome replays them. `Err` is the refusal.
+    /// every seq the ring freed (`false`: complete), or be a gap-free page of them starting at
+    /// `last + 1` (`true`: read on after it). `Err` is the refusal.
     pub fn stored_replay(
         &self,
         id: &str,
         last: u64,
         frames: Option<Vec<Frame>>,
         request_id: &str,
-    ) -> Result<Vec<Frame>, ErrorPayload> {
+    ) -> Result<(Vec<Frame>, bool), ErrorPayload> {
         let need = self.map.get(id).map_or(0, |s| s.ring.freed_through());
         let mut got: Vec<Frame> = frames
             .unwrap_or_default()
@@ -557,11 +671,54 @@ impl Sessions {
             .collect();
         got.sort_by_key(|f| f.event_seq);
         got.dedup_by_key(|f| f.event_seq);
+        let gap_free = got
+            .iter()
+            .zip(last + 1..)
+            .all(|(f, q)| f.event_seq == Some(q));
         if got.len() as u64 == need.saturating_sub(last) {
-            Ok(got)
+            Ok((got, false))
+        } else if gap_free && !got.is_empty() {
+            Ok((got, true))
         } else {
             Err(window_expired(last, need, request_id))
         }
+    }
+
+    /// A resume of `id` (attached to `conn`) reads on from the store after `after`, or
+    /// (`None`) is done with it.
+    pub fn set_store_next(&mut self, id: &str, after: Option<u64>) {
+        if let Some(s) = self.map.get_mut(id) {
+            s.store_next = after;
+        }
+    }
+
+    /// `true` while a resume of `id` replays from the store.
+    #[inline]
+    pub fn store_replaying(&self, id: &str) -> bool {
+        self.map.get(id).is_some_and(|s| s.store_next.is_some())
+    }
+
+    /// The next store page to read for `id` on `conn`: its `after`, marked as reading; `None`
+    /// when none is due (no store replay, one already reading, or another connection).
+    pub fn store_page_due(&mut self, id: &str, conn: ConnId) -> Option<u64> {
+        let s = self.map.get_mut(id)?;
+        if s.conn != Some(conn) || s.store_reading {
+            return None;
+        }
+        let after = s.store_next?;
+        s.store_reading = true;
+        Some(after)
+    }
+
+    /// A page read for `id` came back: `Some(after)` when it still belongs to the replay of
+    /// the session on `conn`.
+    pub fn store_page_done(&mut self, id: &str, conn: ConnId) -> Option<u64> {
+        let s = self.map.get_mut(id)?;
+        s.store_reading = false;
+        if s.conn != Some(conn) {
+            return None;
+        }
+        s.store_next
     }
 
     /// The ring's frames after `after` that are durable (a resume's replay, D3).
@@ -586,15 +743,32 @@ impl Sessions {
             s.durable_through += 1;
         }
         let to = s.durable_through;
-        let Some(conn) = s.conn.filter(|_| !s.welcoming) else {
+        // Not while a welcome or a store replay is in progress: the replay sends them.
+        let conn = s.conn.filter(|_| !s.welcoming && s.store_next.is_none());
+        let frames: Vec<_> = match conn {
+            Some(_) => s
+                .ring
+                .after(from)
+                .take_while(|e| e.seq <= to)
+                .map(|e| (e.frame.clone(), e.encoded.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        // What became durable may leave the ring now (the store keeps it); a frame is never
+        // evicted before it is durable, so `Lost` is a defence only.
+        let before = s.ring.bytes();
+        s.ring.evict(Evict::DurableThrough(to));
+        let after = s.ring.bytes();
+        account(
+            &mut self.kept_bytes,
+            &mut self.resumable_bytes,
+            s.detached_at.is_some(),
+            before,
+            after,
+        );
+        let Some(conn) = conn else {
             return Appended::Nothing;
         };
-        let frames: Vec<_> = s
-            .ring
-            .after(from)
-            .take_while(|e| e.seq <= to)
-            .map(|e| (e.frame.clone(), e.encoded.clone()))
-            .collect();
         if frames.len() as u64 != to - from {
             return Appended::Lost(conn);
         }
@@ -656,7 +830,7 @@ mod tests {
     fn stamping_numbers_each_session_and_sends_to_its_connection() {
         let mut s = sessions(false);
         s.create("sess_2".into(), "bob".into(), FeatureSet::empty());
-        s.attach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         let Stamp::Send {
             seq,
@@ -697,7 +871,7 @@ mod tests {
     #[test]
     fn durable_stamps_wait_for_their_appends_in_order() {
         let mut s = sessions(true);
-        s.attach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for want in 1..=2 {
             match s.stamp("sess_1", frame("job_1"), &mut scratch) {
@@ -727,15 +901,64 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_dropped_before_it_was_durable_closes_the_connection() {
+    fn durable_sessions_keep_every_frame_until_it_is_durable_then_cache() {
         let mut s = sessions(true);
-        s.attach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for _ in 0..4 {
             s.stamp("sess_1", frame("job_1"), &mut scratch);
         }
-        // The ring keeps 3: seq 1 was dropped before its append completed.
-        assert_eq!(s.append_done("sess_1", 1), Appended::Lost(ConnId(4)));
+        // The ring keeps 3, but nothing is durable yet: all four stay, the session is full.
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(4));
+        assert!(s.full("sess_1"));
+        let Appended::Send(_, frames) = s.append_done("sess_1", 1) else {
+            panic!("seq 1 released");
+        };
+        assert_eq!(frames.len(), 1);
+        // Seq 1 is in the store now and left the ring; 2..=4 are three, not durable: full.
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(3));
+        assert!(s.full("sess_1"));
+        s.append_done("sess_1", 2);
+        assert!(!s.full("sess_1"));
+        // Bye changes nothing with a store: only durability holds jobs back.
+        s.said_bye("sess_1");
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(3));
+    }
+
+    #[test]
+    fn without_a_store_undelivered_frames_fill_the_session_until_delivered_or_bye() {
+        let mut s = sessions(false);
+        s.attach("sess_1", ConnId(4), None);
+        let mut scratch = Scratch::default();
+        for _ in 0..3 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        assert!(s.full("sess_1"));
+        // Delivery on another connection does not count.
+        s.delivered("sess_1", ConnId(5), 3);
+        assert!(s.full("sess_1"));
+        s.delivered("sess_1", ConnId(4), 1);
+        assert!(!s.full("sess_1"));
+        for _ in 0..2 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        assert!(s.full("sess_1"));
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(5));
+        s.said_bye("sess_1");
+        assert!(!s.full("sess_1"));
+        assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(3));
+        assert_eq!(s.get("sess_1").map(Session::freed_through), Some(2));
+        // A resume after 3 attaches again: 4 and 5 are undelivered, bye no longer applies.
+        s.detach("sess_1", ConnId(4));
+        s.attach("sess_1", ConnId(6), Some(3));
+        for _ in 0..1 {
+            s.stamp("sess_1", frame("job_1"), &mut scratch);
+        }
+        assert!(s.full("sess_1"));
+        s.set_welcoming("sess_1", false);
+        s.detach("sess_1", ConnId(6));
+        assert_eq!(s.expire("sess_1"), Expiry::Expired);
+        assert!(!s.full("sess_1"));
     }
 
     #[test]
@@ -786,7 +1009,7 @@ mod tests {
         let mut other = resume(0, "rtk_a");
         other.session_id = "sess_9".into();
         assert_eq!(refused(&s, other, None), denied("no resumable session"));
-        s.attach("sess_1", ConnId(1));
+        s.attach("sess_1", ConnId(1), None);
         assert_eq!(
             refused(&s, resume(0, "rtk_a"), Some("alice")),
             denied("session is attached to a connection")
@@ -839,8 +1062,13 @@ mod tests {
         };
         let got = s
             .stored_replay("sess_1", 3, Some(stored(&[5, 4, 4, 2])), "r")
-            .map(|f| f.iter().map(|f| f.event_seq).collect::<Vec<_>>());
-        assert_eq!(got, Ok(vec![Some(4), Some(5)]));
+            .map(|(f, more)| (f.iter().map(|f| f.event_seq).collect::<Vec<_>>(), more));
+        assert_eq!(got, Ok((vec![Some(4), Some(5)], false)));
+        // A gap-free page: read on after it.
+        let page = s
+            .stored_replay("sess_1", 3, Some(stored(&[4])), "r")
+            .map(|(f, more)| (f.len(), more));
+        assert_eq!(page, Ok((1, true)));
         let gap = s
             .stored_replay("sess_1", 3, Some(stored(&[5])), "r")
             .map_err(|e| (e.code, e.message));

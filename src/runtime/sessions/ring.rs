@@ -1,7 +1,18 @@
 //! The per-session event ring: every seq-bearing frame of a session, kept for resume replay
-//! and subscription history, bounded by count and bytes. An ack frees only acked events (D5);
-//! overflow drops the oldest, and a resume below what is still kept gets
-//! `RESUME_WINDOW_EXPIRED`, never a silent gap.
+//! and subscription history. It is the session's buffer, and what may leave it is a policy
+//! ([`Evict`]):
+//!
+//! - **Backpressure** (no durable store): an ack frees acked events (D5); past the caps
+//!   (`max_ring_events`, `max_ring_bytes`) the oldest *delivered* events go, but never the
+//!   margin (the newest delivered events, `ring_margin_events` or `ring_margin_bytes`,
+//!   whichever covers more: what a cut connection may have had in flight) and never an
+//!   undelivered one. When the undelivered events reach a cap the ring is
+//!   [full](EventRing::full): the jobs feeding the session wait (see `Runtime::job_held`).
+//! - **Durable** (a store holds the log): only durable events may go; the ring is a cache.
+//! - **Drop oldest** (the client said `session.bye`): past a cap the oldest go, whatever
+//!   they are; nothing waits.
+//!
+//! A resume below what is still kept gets `RESUME_WINDOW_EXPIRED`, never a silent gap.
 
 use crate::runtime::encoding::Scratch;
 use crate::wire::Frame;
@@ -17,6 +28,28 @@ pub(in crate::runtime) struct RingEntry {
     pub seq: u64,
     pub frame: Arc<Frame>,
     pub encoded: Bytes,
+    /// Bytes pushed into this ring up to and including this entry.
+    cum: u64,
+}
+
+/// What may be evicted past the caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::runtime) enum Evict {
+    /// Delivered events older than the margin (no durable store).
+    Delivered,
+    /// Events with seq ≤ this (durable in the store).
+    DurableThrough(u64),
+    /// Anything, oldest first (after `session.bye`).
+    Oldest,
+}
+
+/// The caps of one ring.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::runtime) struct RingCaps {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    pub margin_events: u64,
+    pub margin_bytes: u64,
 }
 
 /// The ring of one session.
@@ -24,58 +57,168 @@ pub(in crate::runtime) struct RingEntry {
 pub(in crate::runtime) struct EventRing {
     entries: VecDeque<RingEntry>,
     bytes: usize,
-    max_events: usize,
-    max_bytes: usize,
+    caps: RingCaps,
     /// Every seq ≤ this has been freed (acked or dropped); 0 when nothing was.
     freed_through: u64,
+    /// Bytes ever pushed (the last entry's `cum`).
+    pushed: u64,
+    /// The delivery frontier: every kept seq ≤ this was handed to the transport of the
+    /// current connection (or acked, or confirmed by a resume's `last_event_seq`).
+    delivered: u64,
 }
 
 impl EventRing {
-    pub fn new(max_events: usize, max_bytes: usize) -> Self {
+    pub fn new(caps: RingCaps) -> Self {
         EventRing {
             entries: VecDeque::new(),
             bytes: 0,
-            max_events,
-            max_bytes,
+            caps,
             freed_through: 0,
+            pushed: 0,
+            delivered: 0,
         }
     }
 
-    /// Keeps `frame` (whose `event_seq` is `seq`), dropping the oldest entries when over a cap;
-    /// returns the kept frame and its encoding (shared, not copied). The frame is encoded
-    /// into `scratch` (the runtime's reused buffer) and copied out at its exact length: one
-    /// allocation, no regrowth.
-    pub fn push(&mut self, seq: u64, frame: Frame, scratch: &mut Scratch) -> (Arc<Frame>, Bytes) {
+    /// Keeps `frame` (whose `event_seq` is `seq`), then evicts what `evict` allows while over
+    /// a cap; returns the kept frame and its encoding (shared, not copied). The frame is
+    /// encoded into `scratch` (the runtime's reused buffer) and copied out at its exact
+    /// length: one allocation, no regrowth.
+    pub fn push(
+        &mut self,
+        seq: u64,
+        frame: Frame,
+        scratch: &mut Scratch,
+        evict: Evict,
+    ) -> (Arc<Frame>, Bytes) {
         let encoded = scratch.encode(&frame);
         let frame = Arc::new(frame);
         self.bytes = self.bytes.saturating_add(encoded.len());
+        self.pushed = self.pushed.saturating_add(encoded.len() as u64);
         self.entries.push_back(RingEntry {
             seq,
             frame: frame.clone(),
             encoded: encoded.clone(),
+            cum: self.pushed,
         });
-        while self.entries.len() > self.max_events || self.bytes > self.max_bytes {
-            match self.entries.pop_front() {
-                Some(e) => {
-                    self.bytes = self.bytes.saturating_sub(e.encoded.len());
-                    self.freed_through = self.freed_through.max(e.seq);
-                }
-                None => break,
-            }
-        }
+        self.evict(evict);
         (frame, encoded)
     }
 
-    /// Frees every entry with seq ≤ `seq` (D5: only acked ones).
+    /// Evicts, oldest first, what `evict` allows while over a cap.
+    pub fn evict(&mut self, evict: Evict) {
+        if !self.over() {
+            return;
+        }
+        let floor = self.floor(evict);
+        while self.over() {
+            match self.entries.front() {
+                Some(e) if e.seq <= floor => self.pop_front(),
+                _ => break,
+            }
+        }
+    }
+
+    fn over(&self) -> bool {
+        self.entries.len() > self.caps.max_events || self.bytes > self.caps.max_bytes
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.bytes = self.bytes.saturating_sub(e.encoded.len());
+            self.freed_through = self.freed_through.max(e.seq);
+        }
+    }
+
+    /// The highest seq `evict` allows to go.
+    fn floor(&self, evict: Evict) -> u64 {
+        match evict {
+            Evict::Oldest => u64::MAX,
+            Evict::DurableThrough(d) => d,
+            Evict::Delivered => {
+                // The margin is the union of the newest `margin_events` delivered events and
+                // the newest delivered ones within `margin_bytes`: an entry goes only when
+                // it is past both.
+                let by_events = self.delivered.saturating_sub(self.caps.margin_events);
+                let limit = self.cum_through(self.delivered);
+                let by_bytes = match limit.checked_sub(self.caps.margin_bytes) {
+                    None => 0,
+                    Some(c) => {
+                        let i = self.entries.partition_point(|e| e.cum <= c);
+                        match i.checked_sub(1).and_then(|i| self.entries.get(i)) {
+                            Some(e) => e.seq,
+                            // Nothing kept is that old.
+                            None => self.freed_through,
+                        }
+                    }
+                };
+                by_events.min(by_bytes)
+            }
+        }
+    }
+
+    /// Bytes pushed up to and including `seq` (the kept entries' running sum; a freed seq
+    /// counts as the whole freed prefix).
+    fn cum_through(&self, seq: u64) -> u64 {
+        let i = self.entries.partition_point(|e| e.seq <= seq);
+        match i.checked_sub(1).and_then(|i| self.entries.get(i)) {
+            Some(e) => e.cum,
+            None => self
+                .entries
+                .front()
+                .map_or(self.pushed, |e| e.cum - e.encoded.len() as u64),
+        }
+    }
+
+    /// `true` when `evict` leaves no room: the events it may not evict have reached a cap
+    /// (undelivered ones for [`Evict::Delivered`], not-yet-durable ones for
+    /// [`Evict::DurableThrough`]). Never for [`Evict::Oldest`].
+    pub fn full(&self, evict: Evict) -> bool {
+        let (events, bytes) = self.room(evict);
+        events == 0 || bytes == 0
+    }
+
+    /// How many more events and encoded bytes fit before the ring is [full](Self::full).
+    pub fn room(&self, evict: Evict) -> (u64, u64) {
+        let from = match evict {
+            Evict::Oldest => return (u64::MAX, u64::MAX),
+            Evict::DurableThrough(d) => d,
+            Evict::Delivered => self.delivered,
+        };
+        let (events, bytes) = match self.entries.back() {
+            Some(last) => (
+                last.seq.saturating_sub(from.max(self.freed_through)),
+                self.pushed.saturating_sub(self.cum_through(from)),
+            ),
+            None => (0, 0),
+        };
+        (
+            (self.caps.max_events as u64).saturating_sub(events),
+            (self.caps.max_bytes as u64).saturating_sub(bytes),
+        )
+    }
+
+    /// The frame `seq` was handed to the transport of the current connection.
+    pub fn delivered(&mut self, seq: u64) {
+        self.delivered = self.delivered.max(seq);
+    }
+
+    /// A resume confirmed every seq ≤ `last` (and nothing above: everything after it is
+    /// replayed, so undelivered again).
+    pub fn resumed(&mut self, last: u64) {
+        let back = self.entries.back().map_or(self.freed_through, |e| e.seq);
+        self.delivered = last.min(back.max(self.freed_through));
+    }
+
+    /// Frees every entry with seq ≤ `seq` (D5: only acked ones); acked counts as delivered.
     pub fn ack(&mut self, seq: u64) {
         while let Some(e) = self.entries.front() {
             if e.seq > seq {
                 break;
             }
-            self.bytes = self.bytes.saturating_sub(e.encoded.len());
-            self.entries.pop_front();
+            self.pop_front();
         }
         self.freed_through = self.freed_through.max(seq);
+        self.delivered = self.delivered.max(seq);
     }
 
     /// `true` when every frame after `last_seq` is still kept.
@@ -96,7 +239,7 @@ impl EventRing {
         self.entries.iter()
     }
 
-    #[cfg(test)]
+    /// Frames kept.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -114,6 +257,7 @@ impl EventRing {
     /// the store only).
     pub fn mark_freed(&mut self, seq: u64) {
         self.freed_through = self.freed_through.max(seq);
+        self.delivered = self.delivered.max(seq);
     }
 
     /// Drops everything (the session is gone).
@@ -123,6 +267,7 @@ impl EventRing {
         }
         self.entries.clear();
         self.bytes = 0;
+        self.delivered = self.delivered.max(self.freed_through);
     }
 }
 
@@ -141,26 +286,42 @@ mod tests {
         .with_event_seq(seq)
     }
 
-    #[test]
-    fn count_cap_drops_oldest_and_reports_the_gap() {
-        let mut r = EventRing::new(3, usize::MAX);
-        for s in 1..=5 {
-            r.push(s, frame(s), &mut Scratch::default());
+    fn caps(max_events: usize, max_bytes: usize, margin_events: u64) -> RingCaps {
+        RingCaps {
+            max_events,
+            max_bytes,
+            margin_events,
+            margin_bytes: 0,
         }
+    }
+
+    fn push(r: &mut EventRing, seqs: std::ops::RangeInclusive<u64>, evict: Evict) {
+        for s in seqs {
+            r.push(s, frame(s), &mut Scratch::default(), evict);
+        }
+    }
+
+    fn kept(r: &EventRing) -> Vec<u64> {
+        r.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn drop_oldest_past_the_count_cap_reports_the_gap() {
+        let mut r = EventRing::new(caps(3, usize::MAX, 0));
+        push(&mut r, 1..=5, Evict::Oldest);
         assert_eq!(r.len(), 3);
         assert_eq!(r.freed_through(), 2);
         assert!(!r.covers_after(1));
         assert!(r.covers_after(2));
         assert_eq!(r.after(3).map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert!(!r.full(Evict::Oldest));
     }
 
     #[test]
-    fn byte_cap_drops_oldest() {
+    fn drop_oldest_past_the_byte_cap() {
         let one = frame(1).encode().len();
-        let mut r = EventRing::new(100, one * 2);
-        for s in 1..=4 {
-            r.push(s, frame(s), &mut Scratch::default());
-        }
+        let mut r = EventRing::new(caps(100, one * 2, 0));
+        push(&mut r, 1..=4, Evict::Oldest);
         assert_eq!(r.len(), 2);
         assert_eq!(r.bytes(), one * 2);
         assert_eq!(r.freed_through(), 2);
@@ -168,13 +329,92 @@ mod tests {
 
     #[test]
     fn ack_frees_only_acked_d5() {
-        let mut r = EventRing::new(100, usize::MAX);
-        for s in 1..=5 {
-            r.push(s, frame(s), &mut Scratch::default());
-        }
+        let mut r = EventRing::new(caps(100, usize::MAX, 0));
+        push(&mut r, 1..=5, Evict::Delivered);
         r.ack(3);
-        assert_eq!(r.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
+        assert_eq!(kept(&r), vec![4, 5]);
         assert!(r.covers_after(3));
         assert!(!r.covers_after(2));
+    }
+
+    #[test]
+    fn undelivered_events_are_never_evicted_and_fill_the_ring() {
+        let mut r = EventRing::new(caps(3, usize::MAX, 1));
+        push(&mut r, 1..=2, Evict::Delivered);
+        assert!(!r.full(Evict::Delivered));
+        push(&mut r, 3..=5, Evict::Delivered);
+        // Over the cap, but nothing was delivered: all five stay, the ring is full.
+        assert_eq!(kept(&r), vec![1, 2, 3, 4, 5]);
+        assert!(r.full(Evict::Delivered));
+        // 1..=3 delivered: 1 and 2 are past the one-event margin; 3 is the margin.
+        r.delivered(3);
+        assert!(!r.full(Evict::Delivered));
+        r.evict(Evict::Delivered);
+        assert_eq!(kept(&r), vec![3, 4, 5]);
+        assert_eq!(r.freed_through(), 2);
+    }
+
+    #[test]
+    fn a_reader_that_never_acks_keeps_only_the_margin_and_is_never_full() {
+        let mut r = EventRing::new(caps(4, usize::MAX, 2));
+        for s in 1..=50 {
+            r.push(s, frame(s), &mut Scratch::default(), Evict::Delivered);
+            assert!(!r.full(Evict::Delivered), "seq {s}");
+            r.delivered(s);
+        }
+        assert_eq!(kept(&r), vec![47, 48, 49, 50]);
+        // A cut connection resumes within the margin: nothing lost.
+        assert!(r.covers_after(48));
+    }
+
+    #[test]
+    fn the_margin_also_covers_margin_bytes_of_delivered_frames() {
+        let one = frame(1).encode().len() as u64;
+        let mut r = EventRing::new(RingCaps {
+            max_events: 2,
+            max_bytes: usize::MAX,
+            margin_events: 1,
+            margin_bytes: 3 * one,
+        });
+        push(&mut r, 1..=10, Evict::Delivered);
+        r.delivered(10);
+        r.evict(Evict::Delivered);
+        // 8..=10 are within three frames' bytes (seq 10 is two digits longer): 7 is past
+        // both margins and goes.
+        assert_eq!(kept(&r), vec![8, 9, 10]);
+    }
+
+    #[test]
+    fn a_resume_makes_everything_after_its_seq_undelivered_again() {
+        let mut r = EventRing::new(caps(3, usize::MAX, 0));
+        push(&mut r, 1..=3, Evict::Delivered);
+        r.delivered(3);
+        r.resumed(1);
+        assert!(!r.full(Evict::Delivered));
+        push(&mut r, 4..=4, Evict::Delivered);
+        // 2, 3 and 4 are undelivered again: 1 goes, the ring is full.
+        assert_eq!(kept(&r), vec![2, 3, 4]);
+        assert!(r.full(Evict::Delivered));
+    }
+
+    #[test]
+    fn durable_rings_evict_only_durable_events() {
+        let mut r = EventRing::new(caps(2, usize::MAX, 0));
+        push(&mut r, 1..=4, Evict::DurableThrough(1));
+        assert_eq!(kept(&r), vec![2, 3, 4]);
+        assert!(r.full(Evict::DurableThrough(1)));
+        assert!(!r.full(Evict::DurableThrough(3)));
+        r.evict(Evict::DurableThrough(3));
+        assert_eq!(kept(&r), vec![3, 4]);
+    }
+
+    #[test]
+    fn the_byte_cap_fills_a_ring_too() {
+        let one = frame(1).encode().len();
+        let mut r = EventRing::new(caps(100, one * 2, 0));
+        push(&mut r, 1..=2, Evict::Delivered);
+        assert!(r.full(Evict::Delivered));
+        r.delivered(1);
+        assert!(!r.full(Evict::Delivered));
     }
 }

@@ -25,6 +25,14 @@
 //! an idle host publishes its last change too, and a busy one pays for a snapshot at most
 //! 200 times a second (not after every drain).
 //!
+//! # Backpressure: held jobs
+//!
+//! A job whose session's buffer is full waits (`Runtime::job_held`): its agent's emits are
+//! parked here, unfed and unanswered, so the agent's `emit` does not return. After every
+//! drain the host feeds the parked emits of each job no longer held, in order, answering
+//! each; a job that is held again keeps the rest parked. A job's parked emits are at most
+//! as many as its agent has in flight at once (one for an agent that awaits each emit).
+//!
 //! # Writers and slow consumers
 //!
 //! [`Action::Transmit`] and [`Action::Close`] go to the connection's bounded writer queue.
@@ -42,12 +50,14 @@ use super::options::Built;
 use arcp_agents::Provisioner;
 use arcp_auth::Authenticator;
 use arcp_proto::runtime::{
-    ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent, TransportKind,
+    AgentEvent, AgentReply, ConnId, Effect, EffectId, EffectOutcome, Runtime, RuntimeEvent,
+    TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{Entropy, JobId};
+use arcp_proto::wire::{Entropy, ErrorPayload, JobId};
 use arcp_sqlite::SqliteStore;
 use arcp_sqlite::runtime::{Batch, Completion};
+use futures_channel::oneshot;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,6 +68,12 @@ enum Local {
     Result(EffectId, EffectOutcome),
     Lost(ConnId),
 }
+
+/// An agent emit waiting for its job to be released, and where its answer goes.
+type ParkedEmit = (
+    AgentEvent,
+    oneshot::Sender<Result<AgentReply, ErrorPayload>>,
+);
 
 /// How long after a change the metrics snapshot is published.
 const PUBLISH_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
@@ -76,6 +92,8 @@ pub struct ServerHost {
     /// The wall time rotated secrets are minted at (credential provisioning on).
     unix_ms: Option<Arc<AtomicU64>>,
     agents: Agents,
+    /// Emits of held jobs, in arrival order, not yet fed (see the module docs).
+    parked: HashMap<JobId, VecDeque<ParkedEmit>>,
     /// `StartAgent` effects handed out, by job, until their result.
     starting: HashMap<EffectId, JobId>,
     durable: bool,
@@ -156,6 +174,7 @@ impl ServerHost {
             wall,
             unix_ms,
             agents: Agents::new(registry, link, max_ends, max_job_end_bytes, rotations),
+            parked: HashMap::new(),
             starting: HashMap::new(),
             durable: store.is_some(),
             pending: Batch::default(),
@@ -192,6 +211,12 @@ impl ServerHost {
     /// Running agent tasks.
     pub fn agents_running(&self) -> usize {
         self.agents.running()
+    }
+
+    /// Jobs whose agent waits in `emit` because the job is held (its session's buffer is
+    /// full).
+    pub fn jobs_waiting(&self) -> usize {
+        self.parked.len()
     }
 
     /// The shared metrics snapshot (published at most 5 ms after a change).
@@ -250,7 +275,17 @@ impl ServerHost {
         match msg {
             AgentMsg::Call { job_id, call } => match call {
                 AgentCall::Emit(ev, reply) => {
-                    let _ = reply.send(self.rt.handle_agent_event(now, &job_id, ev));
+                    // A held job's emit waits, unfed, until the job is released.
+                    if let Some(q) = self.parked.get_mut(&job_id) {
+                        q.push_back((ev, reply));
+                    } else if self.rt.job_held(&job_id) {
+                        self.parked
+                            .entry(job_id)
+                            .or_default()
+                            .push_back((ev, reply));
+                    } else {
+                        let _ = reply.send(self.rt.handle_agent_event(now, &job_id, ev));
+                    }
                 }
                 AgentCall::Authorize(op, reply) => {
                     let _ = reply.send(self.rt.authorize(now, &job_id, &op));
@@ -346,6 +381,8 @@ impl ServerHost {
         self.at(now);
         self.shutting_down = true;
         self.agents.shutdown();
+        // Their agents are cancelled: the parked emits are answered by dropping them.
+        self.parked.clear();
         let mut open: Vec<ConnId> = self
             .conns
             .drain()
@@ -400,7 +437,11 @@ impl ServerHost {
             if let Some(batch) = self.flush() {
                 return Some(Action::Store(batch));
             }
-            // Drained: feed the next queued result, then drain what it produced.
+            // Drained: release held jobs, else feed the next queued result, then drain what
+            // it produced.
+            if self.release_parked() {
+                continue;
+            }
             match self.ready.pop_front() {
                 Some(Local::Result(id, outcome)) => {
                     if let Some(job_id) = self.starting.remove(&id)
@@ -417,6 +458,30 @@ impl ServerHost {
                 None => return None,
             }
         }
+    }
+
+    /// Feeds the parked emits of every job no longer held, in order, until it is held again;
+    /// `true` when any was fed.
+    fn release_parked(&mut self) -> bool {
+        if self.parked.is_empty() {
+            return false;
+        }
+        let mut fed = false;
+        let jobs: Vec<JobId> = self.parked.keys().cloned().collect();
+        for job_id in jobs {
+            while !self.rt.job_held(&job_id) {
+                let Some((ev, reply)) = self.parked.get_mut(&job_id).and_then(VecDeque::pop_front)
+                else {
+                    break;
+                };
+                let _ = reply.send(self.rt.handle_agent_event(self.now, &job_id, ev));
+                fed = true;
+            }
+            if self.parked.get(&job_id).is_some_and(VecDeque::is_empty) {
+                self.parked.remove(&job_id);
+            }
+        }
+        fed
     }
 
     /// Publishes the metrics snapshot now (`handle_timeout` does when it is due).

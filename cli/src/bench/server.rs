@@ -2,17 +2,17 @@
 //! `/proc/<pid>/status`), a server in this process, or an external URL.
 
 use super::super::Failure;
-use crate::server::{Server, ServerBuilder, ServerHandle};
 use arcp_agents::agents::{CONTRACT_VERSION, firehose};
 use arcp_proto::runtime::Bounds;
+use arcp_tokio::server::{Server, ServerBuilder, ServerHandle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The bench runtime: `arcp serve`'s defaults, the contract agents plus `firehose` (never
-/// registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
+/// The bench runtime: `arcp serve --demo`'s defaults (the demo tokens), the contract agents
+/// plus `firehose` (never registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
 /// the per-session ring cap.
 fn builder(db: Option<PathBuf>, ring_events: Option<usize>) -> ServerBuilder {
     let mut agents = arcp_agents::contract_agents();
@@ -21,7 +21,11 @@ fn builder(db: Option<PathBuf>, ring_events: Option<usize>) -> ServerBuilder {
     if let Some(n) = ring_events {
         bounds.max_ring_events = n;
     }
-    Server::builder().agents(agents).db(db).bounds(bounds)
+    Server::builder()
+        .demo()
+        .agents(agents)
+        .db(db)
+        .bounds(bounds)
 }
 
 /// `arcp bench --serve-only`: serves until stdin closes (the parent is gone) or a signal.

@@ -6,12 +6,23 @@ use std::process::{Child, Command, Output, Stdio};
 
 const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
 
-/// `arcp ARGS` with `ARCP_URL` / `ARCP_TOKEN` cleared.
+/// A state file of this test process (never the user's).
+fn state_file() -> String {
+    format!(
+        "{}/cli-state-{}.json",
+        env!("CARGO_TARGET_TMPDIR"),
+        std::process::id()
+    )
+}
+
+/// `arcp ARGS` with `ARCP_URL` cleared, `ARCP_TOKEN=alice-token` (a demo token) and the
+/// test's state file.
 fn arcp(args: &[&str]) -> Output {
     Command::new(ARCP)
         .args(args)
         .env_remove("ARCP_URL")
-        .env_remove("ARCP_TOKEN")
+        .env("ARCP_TOKEN", "alice-token")
+        .env("ARCP_STATE_FILE", state_file())
         .output()
         .expect("run arcp")
 }
@@ -20,7 +31,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `arcp serve --port 0 EXTRA…`, killed on drop.
+/// `arcp serve --demo --port 0 EXTRA…`, killed on drop.
 struct Served {
     child: Child,
     url: String,
@@ -29,7 +40,7 @@ struct Served {
 impl Served {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(ARCP)
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--demo", "--port", "0"])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -131,11 +142,23 @@ fn serve_then_submit_jobs_tail_and_replay() {
         .expect("run arcp jobs");
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        stdout.contains(&format!("{job}  success    echo@1.0.0")),
-        "{stdout}"
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["JOB", "STATUS", "AGENT", "AGE", "EVENTS", "PROGRESS"]
     );
-    assert!(stdout.ends_with("2 job(s)\n"), "{stdout}");
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&job))
+        .expect("the job's row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], [job.as_str(), "success", "echo@1.0.0"], "{row}");
+    assert_eq!(cells[4..], ["1", "-"], "{row}");
+    // Aligned: every row's STATUS column starts where the header's does.
+    let status_col = lines[0].find("STATUS").unwrap();
+    assert_eq!(&row[status_col..status_col + 7], "success", "{stdout}");
+    assert_eq!(lines[3], "2 job(s)");
 
     let out = arcp(&["tail", "--url", &served.url, &job]);
     let stdout = text(&out.stdout);
@@ -162,17 +185,21 @@ fn serve_then_submit_jobs_tail_and_replay() {
     );
 }
 
-/// COMPAT D7: only the submitting session may cancel, so `arcp cancel` (its own session) is
-/// refused with `PERMISSION_DENIED` (exit 1) and the job runs on to its result; a job the
-/// principal cannot see is `JOB_NOT_FOUND` (D37).
+/// COMPAT D7: only the submitting session may cancel, so `arcp cancel` from a CLI that has
+/// no record of the submitting session (another state file) is refused with
+/// `PERMISSION_DENIED` (exit 1) and the job runs on to its result; a job the principal
+/// cannot see is `JOB_NOT_FOUND` (D37).
 #[test]
 fn cancel_from_another_session_is_refused_and_the_job_runs_on() {
     let served = Served::start(&[]);
     let mut submit = Command::new(ARCP)
+        .env("ARCP_STATE_FILE", state_file())
         .args([
             "submit",
             "--url",
             &served.url,
+            "--token",
+            "alice-token",
             "slow",
             r#"{"seconds": 1, "tick": 0.5}"#,
         ])
@@ -183,21 +210,32 @@ fn cancel_from_another_session_is_refused_and_the_job_runs_on() {
     let mut reader = BufReader::new(submit.stdout.take().expect("stdout"));
     reader.read_line(&mut first).expect("read");
     let job = first.split(' ').nth(1).expect("job id").to_owned();
+    let other = format!(
+        "{}/cli-other-state-{}.json",
+        env!("CARGO_TARGET_TMPDIR"),
+        std::process::id()
+    );
+    let out = arcp(&["cancel", "--url", &served.url, "--state-file", &other, &job]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "error: PERMISSION_DENIED: only the submitting session may cancel this job (only \
+the session that submitted a job may cancel it, and {other} has no session of this CLI that \
+submitted it: cancel it from the program that did)\n"
+        )
+    );
+    assert_eq!(text(&out.stdout), "");
     let out = arcp(&[
         "cancel",
         "--url",
         &served.url,
         "--token",
-        "alice-token",
+        "bob-token",
+        "--state-file",
+        &other,
         &job,
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        text(&out.stderr),
-        "error: PERMISSION_DENIED: only the submitting session may cancel this job\n"
-    );
-    assert_eq!(text(&out.stdout), "");
-    let out = arcp(&["cancel", "--url", &served.url, "--token", "bob-token", &job]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr),
@@ -237,7 +275,7 @@ fn a_refusal_is_code_and_message_exit_1() {
 }
 
 #[test]
-fn configured_tokens_replace_the_contract_ones() {
+fn configured_tokens_replace_the_demo_ones() {
     let served = Served::start(&["--token", "t1=carol"]);
     let out = arcp(&["submit", "--url", &served.url, "--token", "t1", "echo", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -310,6 +348,7 @@ fn serve_exit_after_stops_by_itself() {
     let mut child = Command::new(ARCP)
         .args([
             "serve",
+            "--demo",
             "--port",
             "0",
             "--exit-after",
@@ -328,7 +367,7 @@ fn serve_exit_after_stops_by_itself() {
 fn serve_stdio_answers_a_hello() {
     use std::io::Write;
     let mut child = Command::new(ARCP)
-        .args(["serve", "--stdio"])
+        .args(["serve", "--stdio", "--demo"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -1,8 +1,12 @@
-//! `arcp serve`: the demo agents over WebSocket or stdio.
+//! `arcp serve`: a runtime over WebSocket or stdio.
+//!
+//! Secure by default: without `--demo` it hosts no agents and accepts only the tokens and
+//! JWTs it is given, and with no authentication configured at all it refuses to start.
 
+use super::tls_dev::DevTls;
 use super::{Failure, ServeArgs};
-use crate::server::{Server, ServerBuilder};
 use arcp_auth::{Authenticator, FirstOf, JwksSource, JwtAuthenticator, JwtKey, StaticTokens};
+use arcp_tokio::server::{Server, ServerBuilder};
 use std::io::Write;
 use std::time::Duration;
 
@@ -51,9 +55,31 @@ fn authenticator(args: &ServeArgs) -> Result<Option<FirstOf>, Failure> {
     Ok(Some(FirstOf(all)))
 }
 
-/// The server `args` describe (tokens: the contract ones unless `--token` or a JWT flag is
-/// given).
-fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
+/// The refusal of `arcp serve` with no authentication configured and no `--demo`.
+pub(super) const NO_AUTH: &str = "no authentication configured: add --token TOKEN=PRINCIPAL \
+or a JWT flag (--jwt-secret, --jwt-public-key, --jwks-url), or --demo to try the runtime out \
+with the demo agents and tokens";
+
+/// `true` when `args` configure a way to authenticate (a `--token` or a JWT flag).
+fn has_auth(args: &ServeArgs) -> bool {
+    !args.tokens.is_empty()
+        || args.jwt_secret.is_some()
+        || args.jwt_public_key.is_some()
+        || args.jwks_url.is_some()
+}
+
+/// `true` when `host` names only this machine (a loopback address or `localhost`).
+pub(super) fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+/// The server `args` describe: with `--demo` the contract agents (and the demo tokens unless
+/// `--token` or a JWT flag is given); without it no agents.
+fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Failure> {
     let mut b = Server::builder()
         .heartbeat_interval(Duration::from_secs(args.heartbeat_interval))
         .resume_window(Duration::from_secs(args.resume_window))
@@ -68,6 +94,9 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
         });
     if args.demo {
         b = b.demo();
+    } else {
+        // Explicitly empty: the contract agents come only with --demo.
+        b = b.agents(arcp_agents::AgentRegistry::new());
     }
     if !args.tokens.is_empty() {
         b = b.tokens(args.tokens.iter().cloned());
@@ -78,6 +107,9 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         b = b.tls(cert.clone(), key.clone());
     }
+    if let Some(dev) = tls {
+        b = b.tls(dev.cert.clone(), dev.key.clone());
+    }
     for o in &args.observers {
         b = b.observer(o.clone());
     }
@@ -85,7 +117,32 @@ fn builder(args: &ServeArgs) -> Result<ServerBuilder, Failure> {
 }
 
 pub(super) async fn run(args: ServeArgs) -> Result<i32, Failure> {
-    let b = builder(&args)?;
+    if !args.demo && !has_auth(&args) {
+        return Err(Failure::Usage(NO_AUTH.to_owned()));
+    }
+    let dev = if args.tls_self_signed {
+        let dev = DevTls::generate(&args.host).map_err(Failure::Error)?;
+        eprintln!(
+            "TLS development CA written to {}: clients pass --ca-file {}",
+            dev.ca.display(),
+            dev.ca.display()
+        );
+        Some(dev)
+    } else {
+        None
+    };
+    let tls = args.tls_cert.is_some() || dev.is_some();
+    if !args.stdio && !tls && !is_loopback(&args.host) {
+        eprintln!(
+            "warning: serving ws:// on {} without TLS: tokens and job data cross the network \
+in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
+            args.host
+        );
+    }
+    let b = builder(&args, dev.as_ref())?;
+    if !args.demo {
+        eprintln!("note: no agents hosted (the contract agents come with --demo)");
+    }
     if args.stdio {
         b.serve_stdio()
             .await

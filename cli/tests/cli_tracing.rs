@@ -9,7 +9,7 @@ const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
 /// Serves for a few seconds with `rust_log`, submits one echo job, returns serve's stderr.
 fn serve_stderr(rust_log: Option<&str>) -> String {
     let mut cmd = Command::new(ARCP);
-    cmd.args(["serve", "--port", "0", "--exit-after", "3"])
+    cmd.args(["serve", "--demo", "--port", "0", "--exit-after", "3"])
         .env_remove("RUST_LOG")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .stdout(Stdio::piped())
@@ -23,7 +23,9 @@ fn serve_stderr(rust_log: Option<&str>) -> String {
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().strip_prefix("LISTENING ").unwrap().to_owned();
+    let state = tempfile::tempdir().unwrap();
     let out = Command::new(ARCP)
+        .env("ARCP_STATE_FILE", state.path().join("state.json"))
         .args([
             "submit",
             "--url",

@@ -1,23 +1,28 @@
-//! How job events look on a terminal: `progress` as a live bar (redrawn with `\r` on a TTY,
-//! one plain line per event otherwise), every other event as a readable line, and the outcome.
+//! How job events look on a terminal: `progress` as a live indicatif bar on a TTY (one plain
+//! line per event otherwise), every other event as a readable line, and the outcome.
 //! `--json` mode prints one JSON object per line instead.
 
-use crate::client::{JobEventItem, ResultValue};
 /// The core's outcome enum: the lines render every variant.
 use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{JobEventItem, ResultValue};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 
 /// Width of a progress bar, in cells.
 const BAR_WIDTH: usize = 30;
 
+/// Positions of the indicatif bar: progress is a fraction, so fractional `current`s and
+/// `total`s draw exactly; the numbers themselves are in the bar's message.
+const BAR_STEPS: u64 = 1000;
+
 /// Writes events and outcomes to stdout.
 #[derive(Debug)]
 pub(crate) struct Renderer {
     json: bool,
     tty: bool,
-    /// A bar is drawn on the current line (a TTY only): the next line starts with `\n`.
-    bar_open: bool,
+    /// The live bar (a TTY only) while a job reports progress.
+    bar: Option<ProgressBar>,
 }
 
 impl Renderer {
@@ -26,7 +31,7 @@ impl Renderer {
         Renderer {
             json,
             tty: std::io::stdout().is_terminal(),
-            bar_open: false,
+            bar: None,
         }
     }
 
@@ -44,14 +49,10 @@ impl Renderer {
         }
         let body = e.body();
         if e.kind() == "progress" {
-            let text = progress_text(&body);
             if self.tty {
-                let mut out = std::io::stdout().lock();
-                let _ = write!(out, "\r\x1b[2K{text}");
-                let _ = out.flush();
-                self.bar_open = true;
+                self.draw(&body);
             } else {
-                self.line(&text);
+                self.line(&progress_text(&body));
             }
             return;
         }
@@ -67,24 +68,81 @@ impl Renderer {
         }
     }
 
-    /// Prints a whole line (closing an open bar first).
-    pub(crate) fn line(&mut self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        if self.bar_open {
-            let _ = writeln!(out);
-            self.bar_open = false;
+    /// Updates the live bar (made on the first progress event): a bar with a `total`, a
+    /// spinner without.
+    fn draw(&mut self, body: &Value) {
+        let current = body.get("current").and_then(Value::as_f64).unwrap_or(0.0);
+        let total = body
+            .get("total")
+            .and_then(Value::as_f64)
+            .filter(|t| *t > 0.0);
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(Some(BAR_STEPS), ProgressDrawTarget::stdout());
+            let template = if total.is_some() {
+                "[{bar:30}] {msg}"
+            } else {
+                "{spinner} {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("#>."));
+            }
+            bar
+        });
+        // The message first: the position's redraw then shows both.
+        bar.set_message(progress_message(body));
+        if let Some(total) = total {
+            // Within [0, 1] after the clamp, so the product fits a u64.
+            let frac = (current / total).clamp(0.0, 1.0);
+            bar.set_position((frac * BAR_STEPS as f64).round() as u64);
+        } else {
+            bar.tick();
         }
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
     }
 
-    /// Ends an open bar's line.
-    pub(crate) fn finish(&mut self) {
-        if self.bar_open {
-            println!();
-            self.bar_open = false;
+    /// Prints a whole line (above the live bar, if any).
+    pub(crate) fn line(&mut self, text: &str) {
+        let print = || {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
+
+    /// Leaves the live bar drawn where it is, at its last state, and ends its line.
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+            if !bar.is_hidden() {
+                println!();
+            }
+        }
+    }
+}
+
+/// `4/12 ticks  message` (without a total: `4 ticks`): the bar's message.
+pub(crate) fn progress_message(body: &Value) -> String {
+    let current = body.get("current").and_then(Value::as_f64).unwrap_or(0.0);
+    let total = body
+        .get("total")
+        .and_then(Value::as_f64)
+        .filter(|t| *t > 0.0);
+    let mut text = match total {
+        Some(t) => format!("{}/{}", format_number(current), format_number(t)),
+        None => format_number(current),
+    };
+    if let Some(u) = body.get("units").and_then(Value::as_str) {
+        text.push(' ');
+        text.push_str(u);
+    }
+    if let Some(m) = body.get("message").and_then(Value::as_str) {
+        text.push_str("  ");
+        text.push_str(m);
+    }
+    text
 }
 
 /// `[##########....................]  4/12 ticks  message` (without a total: `4 ticks`).
@@ -212,6 +270,13 @@ mod tests {
             progress_text(&over),
             format!("[{}] 20/10", "#".repeat(BAR_WIDTH))
         );
+    }
+
+    #[test]
+    fn bar_messages() {
+        let body = json!({"current": 4, "total": 12, "units": "ticks", "message": "m"});
+        assert_eq!(progress_message(&body), "4/12 ticks  m");
+        assert_eq!(progress_message(&json!({"current": 2.5})), "2.5");
     }
 
     #[test]

@@ -9,12 +9,21 @@ use std::process::{Child, Command, Output, Stdio};
 
 const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
 
-/// `arcp ARGS` with the client environment cleared.
+/// `arcp ARGS` with the client environment cleared but `ARCP_TOKEN=alice-token` and a
+/// state file of the test's.
 fn arcp(args: &[&str]) -> Output {
     Command::new(ARCP)
         .args(args)
         .env_remove("ARCP_URL")
-        .env_remove("ARCP_TOKEN")
+        .env("ARCP_TOKEN", "alice-token")
+        .env(
+            "ARCP_STATE_FILE",
+            format!(
+                "{}/cli-auth-state-{}.json",
+                env!("CARGO_TARGET_TMPDIR"),
+                std::process::id()
+            ),
+        )
         .env_remove("ARCP_CA_FILE")
         .env_remove("ARCP_JWT_SECRET")
         .output()
@@ -25,7 +34,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `arcp serve --port 0 EXTRA…`, killed on drop.
+/// `arcp serve --demo --port 0 EXTRA…`, killed on drop.
 struct Served {
     child: Child,
     url: String,
@@ -34,7 +43,7 @@ struct Served {
 impl Served {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(ARCP)
-            .args(["serve", "--port", "0"])
+            .args(["serve", "--demo", "--port", "0"])
             .args(extra)
             .env_remove("ARCP_JWT_SECRET")
             .stdout(Stdio::piped())
@@ -105,7 +114,7 @@ fn serve_jwt_secret_accepts_a_signed_token_and_refuses_the_rest() {
         text(&out.stderr),
         "error: UNAUTHENTICATED: token signature is invalid\n"
     );
-    // With a JWT flag the contract tokens are gone.
+    // With a JWT flag the demo tokens are gone, even with --demo.
     let out = submit_echo(&served.url, "alice-token");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -248,7 +257,9 @@ fn serve_tls_then_submit_with_and_without_the_ca() {
     assert_eq!(
         text(&out.stderr),
         format!(
-            "error: cannot connect to {}: IO error: invalid peer certificate: UnknownIssuer\n",
+            "error: cannot connect to {}: IO error: invalid peer certificate: UnknownIssuer \
+(the runtime's certificate is not signed by a CA this client trusts: pass that CA with \
+--ca-file)\n",
             served.url
         )
     );

@@ -1,4 +1,5 @@
-//! The `arcp` command-line tool (the `arcp` binary is a one-line wrapper around [`main`]).
+//! The `arcp` command-line tool: `arcp serve`, `arcp demo`, and the client commands
+//! (`submit`, `tail`, `jobs`, `cancel`, `replay`, `bench`). See `arcp --help` and the README.
 //!
 //! Exit codes: 0 on success; 2 for an argument error (one line on stderr); 1 for an ARCP
 //! refusal (`error: CODE: message`), a job that failed, or a transport failure
@@ -8,21 +9,24 @@ mod bench;
 mod cancel;
 mod demo;
 mod jobs;
+mod owned;
 mod render;
 mod replay;
 mod serve;
+mod state;
 mod submit;
 mod tail;
 mod telemetry;
+mod tls_dev;
 
-use crate::client::{Client, ClientError, JobId};
+use arcp_tokio::client::{Client, ClientBuilder, ClientError, JobId, Timestamp};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Exit code of an argument error.
-pub const EXIT_USAGE: i32 = 2;
+const EXIT_USAGE: i32 = 2;
 /// Exit code of a refusal, a failed job or a transport failure.
-pub const EXIT_FAILURE: i32 = 1;
+const EXIT_FAILURE: i32 = 1;
 
 /// The `arcp` command line.
 #[derive(Debug, Parser)]
@@ -36,7 +40,8 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the demo agents over WebSocket (`--port`) or stdio (`--stdio`).
+    /// Serve a runtime over WebSocket (`--port`) or stdio (`--stdio`); `--demo` hosts the
+    /// contract agents and accepts the demo tokens.
     Serve(ServeArgs),
     /// Run a runtime in-process, submit a `slow` job, drop the connection mid-job, resume, and
     /// check that no event was lost or repeated.
@@ -45,14 +50,16 @@ enum Command {
     Submit(SubmitArgs),
     /// Follow a job (subscribe with history).
     Tail(TailArgs),
-    /// List the jobs this principal may see.
-    Jobs(ConnectArgs),
+    /// List the jobs this principal may see (a table, or `--json`).
+    Jobs(JobsArgs),
     /// Cancel a job.
     Cancel(CancelArgs),
     /// Print the frames a session stored in a SQLite log.
     Replay(ReplayArgs),
     /// Load-test a runtime over loopback WebSocket and print one `name value` line per figure.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script, e.g. `arcp completions bash > ~/.local/share/bash-completion/completions/arcp`.
+    Completions(CompletionsArgs),
 }
 
 /// `arcp serve` (the flags and defaults of the reference's `peer_runtime.py`, plus `--db`).
@@ -72,12 +79,13 @@ struct ServeArgs {
     /// WebSocket path.
     #[arg(long, default_value = "/arcp")]
     path: String,
-    /// A bearer token and its principal (repeatable). Without any, the contract tokens
-    /// `alice-token`, `bob-token` and `auditor-token` (an observer) are accepted.
+    /// A bearer token and its principal (repeatable). With neither a token nor a JWT flag,
+    /// `arcp serve` refuses to start unless `--demo` is given.
     #[arg(long = "token", value_name = "TOKEN=PRINCIPAL", value_parser = parse_token)]
     tokens: Vec<(String, String)>,
     /// Accept JWTs signed HS256/384/512 with this shared secret. With any `--jwt-*` or
-    /// `--jwks-url` flag the contract tokens are no longer accepted (only `--token`s).
+    /// `--jwks-url` flag the demo tokens are not accepted, even with `--demo` (only
+    /// `--token`s).
     #[arg(
         long,
         value_name = "SECRET",
@@ -101,7 +109,8 @@ struct ServeArgs {
     /// The JWT claim that names the principal.
     #[arg(long, default_value = "sub", value_name = "CLAIM")]
     principal_claim: String,
-    /// Serve `wss://` with this PEM certificate chain (needs `--tls-key`).
+    /// Serve `wss://` with this PEM certificate chain (needs `--tls-key`). It must be a
+    /// server (end-entity) certificate, not a CA: sign it with a CA and give clients the CA.
     #[arg(
         long,
         value_name = "FILE",
@@ -117,6 +126,11 @@ struct ServeArgs {
         conflicts_with = "stdio"
     )]
     tls_key: Option<PathBuf>,
+    /// Serve `wss://` with a development certificate for `--host` (and `localhost`,
+    /// `127.0.0.1`, `::1`) made at start; its CA is written to a file whose path is printed
+    /// on stderr, for clients' `--ca-file`. For development only.
+    #[arg(long, conflicts_with_all = ["stdio", "tls_cert"])]
+    tls_self_signed: bool,
     /// A principal that may list and subscribe to every job (repeatable).
     #[arg(long = "observer", value_name = "PRINCIPAL")]
     observers: Vec<String>,
@@ -155,18 +169,60 @@ struct ServeArgs {
     max_jobs_per_principal: usize,
 }
 
-/// `--url`, `--token` and `--ca-file`, shared by the client commands.
+/// `--url`, `--token`, `--ca-file` and `--state-file`, shared by the client commands.
 #[derive(Debug, Args)]
 struct ConnectArgs {
     /// WebSocket URL of the runtime (`ws://` or `wss://`).
     #[arg(long, env = "ARCP_URL", default_value = "ws://127.0.0.1:7777/arcp")]
     url: String,
-    /// Bearer token.
-    #[arg(long, env = "ARCP_TOKEN", default_value = "alice-token")]
-    token: String,
+    /// Bearer token (required: there is no default; `arcp serve --demo` accepts
+    /// `alice-token`).
+    #[arg(long, env = "ARCP_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// `wss://`: also trust the CA certificate(s) in this PEM file.
     #[arg(long, env = "ARCP_CA_FILE", value_name = "FILE")]
     ca_file: Option<PathBuf>,
+    /// The CLI's state file (the sessions `arcp submit` opened, to cancel and tail their
+    /// jobs later); default `$XDG_STATE_HOME/arcp/sessions.json` or
+    /// `~/.local/state/arcp/sessions.json`.
+    #[arg(long, env = "ARCP_STATE_FILE", value_name = "PATH")]
+    state_file: Option<PathBuf>,
+}
+
+/// The refusal of a client command without a token.
+const NO_TOKEN: &str = "no token: pass --token TOKEN or set ARCP_TOKEN (a runtime started \
+with `arcp serve --demo` accepts alice-token)";
+
+impl ConnectArgs {
+    /// The token, or the refusal when none is given.
+    fn token(&self) -> Result<&str, Failure> {
+        match self.token.as_deref() {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Failure::Usage(NO_TOKEN.to_owned())),
+        }
+    }
+
+    /// The state file (see [`state`]).
+    fn state(&self) -> Result<state::StateFile, Failure> {
+        match self.state_file.clone().or_else(state::default_path) {
+            Some(p) => Ok(state::StateFile::at(p)),
+            None => Err(Failure::Error(
+                "no state file: set --state-file, ARCP_STATE_FILE, XDG_STATE_HOME or HOME"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// A client builder with the URL, token and CA.
+    fn builder(&self) -> Result<ClientBuilder, Failure> {
+        let mut b = Client::builder(self.url.clone())
+            .client_info("arcp-cli", env!("CARGO_PKG_VERSION"))
+            .token(self.token()?.to_owned());
+        if let Some(ca) = &self.ca_file {
+            b = b.ca_file(ca.clone());
+        }
+        Ok(b)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +232,30 @@ struct SubmitArgs {
     /// Print raw JSON lines instead of progress bars and readable lines.
     #[arg(long)]
     json: bool,
+    /// A lease entry: capability namespace and glob pattern, e.g. `tool.call=search.*`
+    /// (repeatable; patterns of one namespace add up).
+    #[arg(long = "lease", value_name = "NS=PATTERN", value_parser = parse_lease)]
+    leases: Vec<(String, String)>,
+    /// A budget amount in the `cost.budget` lease namespace, `CURRENCY:AMOUNT`, e.g.
+    /// `USD:5.00` (repeatable, one per currency).
+    #[arg(long = "budget", value_name = "CURRENCY:AMOUNT", value_parser = parse_budget)]
+    budgets: Vec<String>,
+    /// The lease expires this many seconds after submission (`lease_constraints.expires_at`).
+    #[arg(long, value_name = "SEC", conflicts_with = "expires_at")]
+    expires_in: Option<u64>,
+    /// The lease expires at this RFC 3339 time, e.g. `2030-01-01T00:00:00Z`.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    expires_at: Option<Timestamp>,
+    /// An idempotency key (1..=256 characters): a resubmit with the same key and input gets
+    /// the same job.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
+    /// The job is ended `TIMEOUT` after this many seconds (1..=86400).
+    #[arg(long, value_name = "SEC", value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    max_runtime: Option<u32>,
+    /// Print the job id and leave the job running (`arcp tail JOB`, `arcp cancel JOB` later).
+    #[arg(long)]
+    detach: bool,
     /// The agent (`name` or `name@version`).
     agent: String,
     /// The input, as JSON (default `{}`).
@@ -195,11 +275,26 @@ struct TailArgs {
 }
 
 #[derive(Debug, Args)]
+struct JobsArgs {
+    #[command(flatten)]
+    conn: ConnectArgs,
+    /// One JSON object per job, one per line, instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
 struct CancelArgs {
     #[command(flatten)]
     conn: ConnectArgs,
     /// The job.
     job: JobId,
+}
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell.
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +314,36 @@ fn parse_token(s: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_lease(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((ns, p)) if !ns.is_empty() && !p.is_empty() => Ok((ns.to_owned(), p.to_owned())),
+        _ => Err(format!(
+            "expected NS=PATTERN, e.g. tool.call=search.*, got {s:?}"
+        )),
+    }
+}
+
+fn parse_budget(s: &str) -> Result<String, String> {
+    match s.split_once(':') {
+        Some((cur, amount))
+            if !cur.is_empty()
+                && cur.chars().all(|c| c.is_ascii_uppercase())
+                && amount
+                    .parse::<f64>()
+                    .is_ok_and(|a| a.is_finite() && a >= 0.0) =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(format!(
+            "expected CURRENCY:AMOUNT, e.g. USD:5.00, got {s:?}"
+        )),
+    }
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s).map_err(|e| format!("not an RFC 3339 time: {}", e.0))
+}
+
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
@@ -233,6 +358,8 @@ fn parse_json(s: &str) -> Result<serde_json::Value, String> {
 /// A failure of a command, as the person at the terminal sees it.
 #[derive(Debug)]
 enum Failure {
+    /// Something to add to the command line (exit 2), printed as `error: {0}`.
+    Usage(String),
     /// Anything else (exit 1), printed as `error: {0}`.
     Error(String),
 }
@@ -246,31 +373,61 @@ impl Failure {
             | ClientError::JobFailed { code, message, .. } => {
                 Failure::Error(format!("{code}: {message}"))
             }
-            // The client's own text already names the URL when the connect failed.
-            ClientError::Transport { message, .. } if message.starts_with("cannot connect to ") => {
-                Failure::Error(message)
-            }
             ClientError::Transport { message, .. } => {
-                Failure::Error(format!("cannot connect to {url}: {message}"))
+                // The client's own text already names the URL when the connect failed.
+                let mut text = if message.starts_with("cannot connect to ") {
+                    message
+                } else {
+                    format!("cannot connect to {url}: {message}")
+                };
+                if let Some(hint) = tls_hint(&text) {
+                    text.push_str(" (");
+                    text.push_str(hint);
+                    text.push(')');
+                }
+                Failure::Error(text)
             }
             other => Failure::Error(other.to_string()),
         }
     }
 }
 
-/// Connects with the shared `--url` / `--token`.
+/// Opens a new session with the shared `--url` / `--token` / `--ca-file`.
 async fn connect(args: &ConnectArgs) -> Result<Client, Failure> {
-    let mut b = Client::builder(args.url.clone())
-        .client_info("arcp-cli", env!("CARGO_PKG_VERSION"))
-        .token(args.token.clone());
-    if let Some(ca) = &args.ca_file {
-        b = b.ca_file(ca.clone());
+    args.builder()?
+        .connect()
+        .await
+        .map_err(|e| Failure::client(&args.url, e))
+}
+
+/// A sentence for the TLS failures a newcomer meets, appended to the transport error.
+fn tls_hint(message: &str) -> Option<&'static str> {
+    if message.contains("CaUsedAsEndEntity") {
+        Some(
+            "the runtime presents a CA certificate as its own server certificate (what a \
+one-line `openssl req -x509` makes), which TLS clients refuse: sign a server certificate \
+with a CA, serve that and pass the CA to --ca-file, or use `arcp serve --tls-self-signed` \
+for development",
+        )
+    } else if message.contains("UnknownIssuer") {
+        Some(
+            "the runtime's certificate is not signed by a CA this client trusts: pass that CA with --ca-file",
+        )
+    } else if message.contains("NotValidForName") {
+        Some(
+            "the runtime's certificate does not name the host in --url: connect by a name the certificate lists",
+        )
+    } else {
+        None
     }
-    b.connect().await.map_err(|e| Failure::client(&args.url, e))
+}
+
+fn main() {
+    std::process::exit(real_main());
 }
 
 /// Parses the process's arguments, runs the command, and returns the exit code.
-pub fn main() -> i32 {
+fn real_main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
@@ -295,6 +452,10 @@ pub fn main() -> i32 {
         Err(Failure::Error(msg)) => {
             eprintln!("error: {msg}");
             EXIT_FAILURE
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            EXIT_USAGE
         }
     }
 }
@@ -333,6 +494,16 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
         Command::Submit(args) => submit::run(args).await,
         Command::Tail(args) => tail::run(args).await,
         Command::Jobs(args) => jobs::run(args).await,
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut cmd, "arcp", &mut script);
+            // A closed pipe (`arcp completions bash | head`) is not a failure.
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, &script);
+            let _ = std::io::Write::flush(&mut out);
+            Ok(0)
+        }
         Command::Cancel(args) => cancel::run(args).await,
         Command::Replay(args) => replay::run(args).await,
         Command::Bench(args) => bench::run(args).await,

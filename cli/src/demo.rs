@@ -5,8 +5,8 @@
 
 use super::Failure;
 use super::render::Renderer;
-use crate::client::{Client, JobStatus, SubmitRequest};
-use crate::server::Server;
+use arcp_tokio::client::{Client, JobStatus, SubmitRequest};
+use arcp_tokio::server::Server;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -37,7 +37,9 @@ impl Drop for TempDir {
 pub(super) async fn run() -> Result<i32, Failure> {
     let dir = TempDir::new().map_err(|e| Failure::Error(format!("temp dir: {e}")))?;
     let db = dir.0.join("arcp.db");
+    // Demo mode: the contract agents (`slow`) and the demo token `alice-token`.
     let (url, server) = Server::builder()
+        .demo()
         .db(Some(db.clone()))
         .bind_ws("127.0.0.1:0", "/arcp")
         .await
