@@ -22,6 +22,11 @@
 //! A `now` earlier than one a state machine already saw is taken as the latest it saw: time
 //! never runs backwards inside the core.
 //!
+//! A runtime host also applies backpressure: before feeding an agent's event it asks
+//! `Runtime::job_held`, and while that is `true` it leaves the event (and the agent's `emit`)
+//! waiting, asking again after each drain (the session's buffer is full; README
+//! "Backpressure").
+//!
 //! ## Example: a client and a runtime driven by hand
 //!
 //! No adapter: the two state machines talk over an in-memory pipe (a `Vec` of encoded

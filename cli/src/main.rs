@@ -553,6 +553,78 @@ mod tests {
         assert_eq!(a.jwks_url, None);
         assert_eq!(a.principal_claim, "sub");
         assert_eq!(a.tls_cert, None);
+        assert!(!a.tls_self_signed);
+        assert!(!a.demo);
+    }
+
+    #[test]
+    fn submit_flags_build_the_request() {
+        let cli = Cli::try_parse_from([
+            "arcp",
+            "submit",
+            "--token",
+            "t",
+            "--lease",
+            "tool.call=a.*",
+            "--lease",
+            "fs.read=/tmp/**",
+            "--lease",
+            "tool.call=b",
+            "--budget",
+            "USD:5.00",
+            "--expires-at",
+            "2030-01-01T00:00:00Z",
+            "--idempotency-key",
+            "k",
+            "--max-runtime",
+            "60",
+            "--detach",
+            "echo",
+        ])
+        .unwrap();
+        let Command::Submit(a) = cli.command else {
+            panic!("not submit")
+        };
+        assert!(a.detach);
+        let core = submit::request(&a).into_core();
+        assert_eq!(
+            core.lease_request.0,
+            vec![
+                (
+                    "tool.call".to_owned(),
+                    vec!["a.*".to_owned(), "b".to_owned()]
+                ),
+                ("fs.read".to_owned(), vec!["/tmp/**".to_owned()]),
+                ("cost.budget".to_owned(), vec!["USD:5.00".to_owned()]),
+            ]
+        );
+        assert_eq!(
+            core.lease_constraints.unwrap().expires_at,
+            Some(Timestamp::parse("2030-01-01T00:00:00Z").unwrap())
+        );
+        assert_eq!(core.idempotency_key.as_deref(), Some("k"));
+        assert_eq!(core.max_runtime_sec, Some(60));
+        let both = Cli::try_parse_from([
+            "arcp",
+            "submit",
+            "--expires-in",
+            "5",
+            "--expires-at",
+            "2030-01-01T00:00:00Z",
+            "echo",
+        ])
+        .unwrap_err();
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn tls_hints_name_the_fix() {
+        assert!(
+            tls_hint("x: Other(OtherError(CaUsedAsEndEntity))")
+                .is_some_and(|h| h.contains("--tls-self-signed"))
+        );
+        assert!(tls_hint("x: UnknownIssuer").is_some_and(|h| h.contains("--ca-file")));
+        assert_eq!(tls_hint("Connection refused"), None);
     }
 
     #[test]

@@ -59,25 +59,37 @@ pub(super) async fn resume(
             },
         );
     };
-    let mut b = args
-        .builder()?
-        .auto_resume(false)
-        // A resume right after the previous command's `session.bye` may find the session
-        // still attached for a moment: a few quick retries (at most 750 ms in all).
-        .resume_retry(ResumeRetry::new(
-            4,
-            Duration::from_millis(50),
-            Duration::from_millis(400),
-        ))
-        .resume(ResumeState {
-            session_id: SessionId::new(entry.session_id.clone()),
-            resume_token: entry.resume_token.clone(),
-            last_event_seq: 0,
-        });
-    if unrouted {
-        b = b.unrouted_events(UNROUTED_CAPACITY);
+    let connect = |last_event_seq: u64| -> Result<_, Failure> {
+        let mut b = args
+            .builder()?
+            .auto_resume(false)
+            // A resume right after the previous command's `session.bye` may find the
+            // session still attached for a moment: a few quick retries (750 ms in all).
+            .resume_retry(ResumeRetry::new(
+                4,
+                Duration::from_millis(50),
+                Duration::from_millis(400),
+            ))
+            .resume(ResumeState {
+                session_id: SessionId::new(entry.session_id.clone()),
+                resume_token: entry.resume_token.clone(),
+                last_event_seq,
+            });
+        if unrouted {
+            b = b.unrouted_events(UNROUTED_CAPACITY);
+        }
+        Ok(b.connect())
+    };
+    // From the start of the session; when the runtime no longer buffers its oldest events,
+    // once more from the first one it keeps.
+    let mut attempt = connect(0)?.await;
+    if let Err(ClientError::Refused { code, message, .. }) = &attempt
+        && *code == ErrorCode::ResumeWindowExpired
+        && let Some(kept) = kept_from(message)
+    {
+        attempt = connect(kept.saturating_sub(1))?.await;
     }
-    let client = match b.connect().await {
+    let client = match attempt {
         Ok(c) => c,
         Err(ClientError::Refused { code, message, .. }) => {
             let session = &entry.session_id;
@@ -117,6 +129,12 @@ the `arcp submit` or `arcp tail` that holds it still running?)"
     })))
 }
 
+/// `N` of the runtime's "events after X are no longer buffered (kept from N)".
+fn kept_from(message: &str) -> Option<u64> {
+    let rest = message.split("(kept from ").nth(1)?;
+    rest.strip_suffix(')')?.parse().ok()
+}
+
 /// Records the session of `client` (just opened by `arcp submit`) and its job.
 pub(super) fn record(
     args: &ConnectArgs,
@@ -135,4 +153,19 @@ pub(super) fn record(
     };
     state.save(entry.clone()).map_err(Failure::Error)?;
     Ok((state, entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kept_from;
+
+    #[test]
+    fn the_first_kept_event_is_read_from_the_refusal() {
+        assert_eq!(
+            kept_from("events after 0 are no longer buffered (kept from 4097)"),
+            Some(4097)
+        );
+        assert_eq!(kept_from("resume window elapsed"), None);
+        assert_eq!(kept_from("x (kept from y)"), None);
+    }
 }

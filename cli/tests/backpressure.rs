@@ -4,6 +4,8 @@
 //! subscriber that falls behind and one that asks for freed history get the truncation
 //! notice (docs/compat.md, "Subscriber gaps") and continue gap-free by subscribing again.
 
+// The raw WebSocket peer of arcp-tokio's server tests.
+#[path = "../../adapters/tokio/tests/server_support/mod.rs"]
 mod server_support;
 
 use futures_util::StreamExt;
@@ -15,12 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The `arcp` binary: this crate's, or the workspace's debug build.
+/// The `arcp` binary of this crate.
 fn arcp_bin() -> PathBuf {
-    option_env!("CARGO_BIN_EXE_arcp").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/arcp"),
-        PathBuf::from,
-    )
+    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
 }
 
 /// `arcp serve --demo --port 0 [extra]`, killed on drop.
@@ -37,7 +36,7 @@ impl Serve {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("run target/debug/arcp (build it first)");
+            .expect("run the arcp binary");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
