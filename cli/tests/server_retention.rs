@@ -10,6 +10,8 @@
 //!   `details.limit: "sessions_per_principal"`) while another principal connects, and a
 //!   closed (resumable) session frees its live slot.
 
+// The raw WebSocket peer of arcp-tokio's server tests.
+#[path = "../../adapters/tokio/tests/server_support/mod.rs"]
 mod server_support;
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,17 +24,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The `arcp` binary: this crate's when it builds it, else the workspace's target/debug/arcp
-/// (the binary may live in another package of the workspace).
+/// The `arcp` binary of this crate.
 fn arcp_bin() -> PathBuf {
-    if let Some(p) = option_env!("CARGO_BIN_EXE_arcp") {
-        return PathBuf::from(p);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    target.join("debug/arcp")
+    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
 }
 
 /// `arcp serve --port 0 --demo EXTRA…` with the retained-bytes log on stderr; killed on drop.
