@@ -245,3 +245,133 @@ fn runtime_is_send_so_an_async_host_can_own_it_on_a_task() {
     fn assert_send<T: Send>() {}
     assert_send::<arcp_proto::runtime::Runtime>();
 }
+
+/// A submit whose `input` nests `levels` arrays.
+fn nested_submit(id: &str, levels: usize) -> serde_json::Value {
+    let input: serde_json::Value =
+        serde_json::from_str(&format!("{}1{}", "[".repeat(levels), "]".repeat(levels))).unwrap();
+    json!({"arcp":"1.1","id":id,"type":"job.submit","payload":{"agent":"echo","input":input}})
+}
+
+#[test]
+fn json_nesting_limit_accepts_the_exact_depth_and_refuses_one_more() {
+    let mut cfg = contract_config();
+    // Envelope (1) + payload (2) + 8 levels of input = 10.
+    cfg.bounds.max_json_depth = 10;
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    h.send(c, nested_submit(&eid(1), 8));
+    assert_eq!(h.take_json(c)[0]["type"], "job.accepted");
+    h.send(c, nested_submit(&eid(2), 9));
+    let out = h.take_json(c);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0]["type"], "session.error");
+    assert_eq!(
+        out[0]["payload"],
+        json!({
+            "code": "INVALID_REQUEST",
+            "message": "frame nesting depth exceeds limit of 10",
+            "retryable": false,
+            "request_id": eid(2)
+        })
+    );
+    // D19: the session continues.
+    h.send(c, nested_submit(&eid(3), 8));
+    assert_eq!(h.take_json(c)[0]["type"], "job.accepted");
+}
+
+#[test]
+fn json_nesting_default_is_128_levels_so_input_may_nest_126() {
+    let mut h = Host::contract();
+    let (c, _, _) = h.hello(1, "alice-token", &[]);
+    h.send(c, nested_submit(&eid(1), 126));
+    assert_eq!(h.take_json(c)[0]["type"], "job.accepted");
+    h.send_raw(
+        c,
+        format!(
+            r#"{{"arcp":"1.1","id":"{}","type":"job.submit","payload":{{"agent":"echo","input":{}1{}}}}}"#,
+            eid(2),
+            "[".repeat(127),
+            "]".repeat(127)
+        )
+        .as_bytes(),
+    );
+    let out = h.take_json(c);
+    assert_eq!(
+        (
+            &out[0]["payload"]["code"],
+            &out[0]["payload"]["message"],
+            &out[0]["payload"]["request_id"]
+        ),
+        (
+            &json!("INVALID_REQUEST"),
+            &json!("frame nesting depth exceeds limit of 128"),
+            &json!(eid(2))
+        )
+    );
+}
+
+/// Ends `job` with `result`.
+fn finish(h: &mut Host, job: &arcp_proto::wire::JobId, result: serde_json::Value) {
+    h.rt.handle_agent_event(
+        h.now,
+        job,
+        AgentEvent::Result {
+            result: Some(result),
+            summary: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+}
+
+#[test]
+fn kept_terminal_bytes_are_counted_and_bounded_d27() {
+    // Measure one keyed job's kept messages; unkeyed jobs keep none.
+    let mut h = Host::contract();
+    let (c, _, _) = h.hello(1, "alice-token", &["ack"]);
+    let plain = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    finish(&mut h, &plain, json!("x".repeat(1000)));
+    h.send(
+        c,
+        json!({"id":eid(2),"type":"session.ack","payload":{"last_processed_seq":99}}),
+    );
+    h.drain();
+    let _ = h.take(c);
+    assert_eq!(h.rt.metrics().retained_bytes, 0);
+    let keyed = h.submit(c, &eid(3), json!({"agent":"slow","idempotency_key":"k1"}));
+    finish(&mut h, &keyed, json!("x".repeat(1000)));
+    h.send(
+        c,
+        json!({"id":eid(4),"type":"session.ack","payload":{"last_processed_seq":99}}),
+    );
+    h.drain();
+    let _ = h.take(c);
+    let one = h.rt.metrics().retained_bytes;
+    assert!(one > 1000, "the kept result counts: {one}");
+
+    // Room for one such job: the second keyed job's end forgets the first.
+    let mut cfg = contract_config();
+    cfg.bounds.max_kept_terminal_bytes = usize::try_from(one + one / 2).unwrap();
+    let mut h = Host::new(cfg);
+    let (c, _, _) = h.hello(1, "alice-token", &["ack"]);
+    let mut jobs = Vec::new();
+    for (n, key) in [(1u32, "k1"), (2, "k2")] {
+        let job = h.submit(c, &eid(n), json!({"agent":"slow","idempotency_key":key}));
+        finish(&mut h, &job, json!("x".repeat(1000)));
+        let _ = h.take(c);
+        jobs.push(job);
+    }
+    h.send(
+        c,
+        json!({"id":eid(5),"type":"session.ack","payload":{"last_processed_seq":99}}),
+    );
+    h.drain();
+    let _ = h.take(c);
+    assert_eq!(h.rt.metrics().retained_bytes, one);
+    // k2 still answers with its job; k1's job was forgotten, so k1 starts a new one.
+    let again2 = h.submit(c, &eid(6), json!({"agent":"slow","idempotency_key":"k2"}));
+    assert_eq!(again2, jobs[1]);
+    let again1 = h.submit(c, &eid(7), json!({"agent":"slow","idempotency_key":"k1"}));
+    assert_ne!(again1, jobs[0]);
+}

@@ -66,25 +66,116 @@ fn sessions_per_principal_over_the_limit_is_permission_denied_then_close() {
     );
     // Other principals are still served.
     let (_b, _, _) = h.hello(4, "bob-token", &[]);
-    // A detached session still counts until its resume window elapses ...
+    // A detached session no longer counts as live: its slot is free at once ...
     h.close(a1);
-    let c5 = h.open(5);
-    h.send(c5, hello("alice-token", &[]));
-    assert_eq!(h.take_json(c5)[0]["payload"]["code"], "PERMISSION_DENIED");
-    // ... but resuming it is not a new session.
+    let (a5, _, _) = h.hello(5, "alice-token", &[]);
+    // ... and resuming it is not a new session (not refused at the live cap: a principal
+    // holds at most its live plus resumable caps either way).
     let c6 = h.open(6);
     let mut resume = hello("alice-token", &[]);
     resume["payload"]["resume"] = json!({"session_id":sid1,"resume_token":tok1,"last_event_seq":0});
-    h.send(c6, resume);
+    h.send(c6, resume.clone());
     assert_eq!(h.take_json(c6)[0]["type"], "session.welcome");
     h.close(c6);
-    h.advance(Duration::from_secs(60));
-    // Expired: the slot is free again.
+    h.close(a5);
     let (_a7, _, _) = h.hello(7, "alice-token", &[]);
     let m = h.rt.metrics();
-    assert_eq!(m.sessions_per_principal_denied, 2);
-    assert_eq!(m.sessions_opened, 4);
+    assert_eq!(m.sessions_per_principal_denied, 1);
+    assert_eq!(m.sessions_opened, 5);
     assert_eq!(m.resumes_succeeded, 1);
+}
+
+#[test]
+fn resumable_sessions_per_principal_expire_oldest_first_and_spare_others() {
+    let mut cfg = contract_config();
+    cfg.limits.max_resumable_sessions_per_principal = 2;
+    cfg.resume_window = Duration::from_secs(600);
+    let mut h = Host::new(cfg);
+    let (b, bob_sid, bob_tok) = h.hello(1, "bob-token", &[]);
+    h.close(b);
+    let mut alice = Vec::new();
+    for n in 2..=5u64 {
+        let (c, sid, tok) = h.hello(n, "alice-token", &[]);
+        h.close(c);
+        alice.push((sid, tok));
+    }
+    // Alice detached four: her two oldest were expired early, bob's is untouched.
+    let resume = |h: &mut Host, conn: u64, token: &str, sid: &str, tok: &str| {
+        let c = h.open(conn);
+        let mut r = hello(token, &[]);
+        r["payload"]["resume"] = json!({"session_id":sid,"resume_token":tok,"last_event_seq":0});
+        h.send(c, r);
+        let out = h.take_json(c);
+        (out[0]["type"].clone(), out[0]["payload"]["code"].clone())
+    };
+    for (i, (sid, tok)) in alice.iter().enumerate() {
+        let got = resume(&mut h, 10 + i as u64, "alice-token", sid, tok);
+        let want = if i < 2 {
+            (json!("session.error"), json!("RESUME_WINDOW_EXPIRED"))
+        } else {
+            (json!("session.welcome"), Value::Null)
+        };
+        assert_eq!(got, want, "alice session {i}");
+    }
+    assert_eq!(
+        resume(&mut h, 20, "bob-token", &bob_sid, &bob_tok),
+        (json!("session.welcome"), Value::Null)
+    );
+    assert_eq!(h.rt.metrics().resumable_sessions_evicted, 2);
+}
+
+#[test]
+fn resumable_ring_bytes_are_bounded_oldest_detached_first() {
+    let mut cfg = contract_config();
+    cfg.resume_window = Duration::from_secs(600);
+    let mut h = Host::new(cfg.clone());
+    // What one detached session's ring keeps after one job event (its accepted frame is
+    // not kept: only seq-bearing frames are).
+    let (c1, _, _) = h.hello(1, "alice-token", &[]);
+    let job1 = h.submit(c1, &eid(1), json!({"agent":"chatty"}));
+    h.close(c1);
+    h.rt.handle_agent_event(h.now, &job1, log_event()).unwrap();
+    h.drain();
+    let one = h.rt.metrics().resumable_ring_bytes;
+    assert!(one > 0);
+    assert_eq!(h.rt.metrics().retained_bytes, one);
+    // A cap of 1.5 events' worth: a second detached session with one event evicts the first.
+    cfg.bounds.max_resumable_ring_bytes = usize::try_from(one + one / 2).unwrap();
+    let mut h = Host::new(cfg);
+    let mut sessions = Vec::new();
+    for n in 1..=2u32 {
+        let (c, sid, tok) = h.hello(u64::from(n), "alice-token", &[]);
+        let job = h.submit(c, &eid(n), json!({"agent":"chatty"}));
+        h.close(c);
+        h.rt.handle_agent_event(h.now, &job, log_event()).unwrap();
+        h.drain();
+        sessions.push((sid, tok));
+    }
+    let m = h.rt.metrics();
+    assert_eq!(
+        (m.resumable_ring_bytes, m.resumable_sessions_evicted),
+        (one, 1)
+    );
+    let c = h.open(9);
+    let mut r = hello("alice-token", &[]);
+    r["payload"]["resume"] =
+        json!({"session_id":sessions[0].0,"resume_token":sessions[0].1,"last_event_seq":0});
+    h.send(c, r);
+    assert_eq!(
+        h.take_json(c)[0]["payload"]["code"],
+        "RESUME_WINDOW_EXPIRED"
+    );
+}
+
+fn log_event() -> AgentEvent {
+    AgentEvent::Event(arcp_proto::wire::EventBody::Log(
+        arcp_proto::wire::LogBody {
+            level: "info".into(),
+            message: "x".into(),
+            attributes: None,
+            extra: Default::default(),
+        },
+    ))
 }
 
 fn submit_raw(h: &mut Host, c: arcp_proto::runtime::ConnId, n: u32, agent: &str) -> Vec<Value> {

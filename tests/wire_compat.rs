@@ -288,6 +288,7 @@ fn d35_frame_cap_is_configurable() {
         raw,
         &Limits {
             max_frame_bytes: 10,
+            ..Limits::default()
         },
     )
     .unwrap_err();
@@ -302,7 +303,8 @@ fn d35_frame_cap_is_configurable() {
         decode(
             raw,
             &Limits {
-                max_frame_bytes: raw.len()
+                max_frame_bytes: raw.len(),
+                ..Limits::default()
             }
         )
         .is_ok()
@@ -465,4 +467,43 @@ fn welcome_agent_entries_with_repeated_keys_round_trip() {
         matches!(&agents[2], arcp_proto::wire::AgentInfo::Other(v) if v["extra"] == json!(true))
     );
     assert_eq!(agents[3], arcp_proto::wire::AgentInfo::Name("flat".into()));
+}
+
+#[test]
+fn nesting_limit_is_configurable_and_exact() {
+    // `{"id":..,"type":"session.ack","payload":{"last_processed_seq":1},"x":[[..]]}`: the
+    // envelope is level 1, so `n` arrays make depth n + 1.
+    let frame = |n: usize| {
+        format!(
+            r#"{{"id":"G1","type":"session.ack","payload":{{"last_processed_seq":1}},"x":{}{}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let limits = Limits {
+        max_depth: 5,
+        ..Limits::default()
+    };
+    assert!(decode(frame(4).as_bytes(), &limits).is_ok());
+    let e = decode(frame(5).as_bytes(), &limits).unwrap_err();
+    assert_eq!(e.kind, DecodeErrorKind::TooDeep { limit: 5 });
+    assert_eq!(e.message, "frame nesting depth exceeds limit of 5");
+    assert_eq!(e.request_id.as_deref(), Some("G1"));
+    // Brackets inside strings do not count.
+    let quoted =
+        r#"{"id":"G2","type":"session.ack","payload":{"last_processed_seq":1},"x":"[[[[[[[["}"#;
+    assert!(decode(quoted.as_bytes(), &limits).is_ok());
+    // The default is the ceiling, serde_json's limit: 128.
+    assert_eq!(Limits::default().max_depth, 128);
+    assert!(decode(frame(127).as_bytes(), &Limits::default()).is_ok());
+    let e = decode(frame(128).as_bytes(), &Limits::default()).unwrap_err();
+    assert_eq!(e.kind, DecodeErrorKind::TooDeep { limit: 128 });
+    let above = Limits {
+        max_depth: 1000,
+        ..Limits::default()
+    };
+    assert_eq!(
+        decode(frame(128).as_bytes(), &above).unwrap_err().kind,
+        DecodeErrorKind::TooDeep { limit: 128 }
+    );
 }

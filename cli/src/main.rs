@@ -164,6 +164,17 @@ struct ServeArgs {
     /// SQLite durable store (without it, no durable store).
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// Live sessions one principal may hold; over it a hello is refused PERMISSION_DENIED
+    /// (`details.limit` "sessions_per_principal").
+    #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::DEFAULT_MAX_SESSIONS_PER_PRINCIPAL)]
+    max_sessions_per_principal: usize,
+    /// Detached sessions one principal may keep resumable; over it its oldest is expired.
+    #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::DEFAULT_MAX_RESUMABLE_SESSIONS_PER_PRINCIPAL)]
+    max_resumable_sessions_per_principal: usize,
+    /// Unfinished jobs one principal may have; over it a submit is refused PERMISSION_DENIED
+    /// (`details.limit` "jobs_per_principal").
+    #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::DEFAULT_MAX_JOBS_PER_PRINCIPAL)]
+    max_jobs_per_principal: usize,
 }
 
 /// `--url`, `--token`, `--ca-file` and `--state-file`, shared by the client commands.

@@ -86,7 +86,13 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .max_frame_bytes(args.max_frame_bytes)
         .behind_tls_proxy(args.behind_tls_proxy)
         .hello_timeout(Duration::try_from_secs_f64(args.hello_timeout).unwrap_or(Duration::ZERO))
-        .db(args.db.clone());
+        .db(args.db.clone())
+        .limits(arcp_proto::runtime::AbuseLimits {
+            max_sessions_per_principal: args.max_sessions_per_principal,
+            max_resumable_sessions_per_principal: args.max_resumable_sessions_per_principal,
+            max_jobs_per_principal: args.max_jobs_per_principal,
+            ..Default::default()
+        });
     if args.demo {
         b = b.demo();
     } else {

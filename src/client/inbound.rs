@@ -48,6 +48,7 @@ impl ClientSession {
         }
         let limits = Limits {
             max_frame_bytes: self.config.max_frame_bytes,
+            ..Limits::default()
         };
         let frame = match decode(bytes, &limits) {
             Ok(f) => f,

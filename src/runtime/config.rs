@@ -81,6 +81,13 @@ pub struct Bounds {
     ///
     /// [D35]: crate::compat#d35--frame-size
     pub max_frame_bytes: usize,
+    /// Deepest JSON nesting of an inbound frame, the envelope object counting as level 1
+    /// (so with the default 128 a submit's `input` may nest 126 levels). Deeper: the frame
+    /// is answered `session.error INVALID_REQUEST` (`frame nesting depth exceeds limit of
+    /// N`) and the session continues (before the handshake the connection is closed, as for
+    /// any malformed frame). At most [`MAX_JSON_DEPTH`](crate::wire::MAX_JSON_DEPTH) (128,
+    /// serde_json's recursion limit); a larger value acts as 128.
+    pub max_json_depth: usize,
     /// Live frames queued for one connection and not yet polled. Over it the connection is
     /// closed (slow consumer, WebSocket 1008); its session stays resumable and its frames stay
     /// in the ring. Replays (resume, subscription history), and without a durable store every
@@ -111,6 +118,14 @@ pub struct Bounds {
     pub max_retained_jobs: usize,
     /// Subscriptions one session may hold. Over it: `session.error INTERNAL_ERROR`.
     pub max_subscriptions_per_session: usize,
+    /// Encoded bytes of the `job.accepted` and terminal messages kept for idempotent
+    /// resubmits ([D27]: jobs submitted with an `idempotency_key`, or every job with a durable
+    /// store). Over it, the oldest ended job keeping them is forgotten (as by
+    /// `max_retained_jobs`): a resubmit of its key then starts a new job, as after the key's
+    /// TTL; with a durable store its record stays in the store.
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    pub max_kept_terminal_bytes: usize,
     /// Idempotency keys remembered (all principals). Over it the oldest key is forgotten.
     pub max_idempotency_entries: usize,
     /// How long an idempotency key is remembered.
@@ -120,9 +135,16 @@ pub struct Bounds {
     pub max_chunk_bytes: usize,
     /// Largest total `data` of one streamed result; over it the job fails `INTERNAL_ERROR`.
     pub max_result_bytes: usize,
-    /// Sessions known (attached, detached or resumable). A new session over it:
-    /// `session.error INTERNAL_ERROR` + close.
+    /// Sessions known (attached, resumable, or expired records). A new session over it
+    /// first forgets one expired record; with none, `session.error INTERNAL_ERROR` + close.
+    /// One principal can hold at most `AbuseLimits::max_sessions_per_principal` live plus
+    /// `AbuseLimits::max_resumable_sessions_per_principal` resumable sessions, so with the
+    /// defaults no single principal can fill it.
     pub max_sessions: usize,
+    /// Encoded bytes kept in the rings of all detached (resumable) sessions together. Over
+    /// it, the session detached longest ago is expired early (as if its resume window had
+    /// elapsed: a resume gets `RESUME_WINDOW_EXPIRED`) until the total fits.
+    pub max_resumable_ring_bytes: usize,
     /// Runtime events not yet polled; over it the oldest is dropped.
     pub max_pending_events: usize,
     /// The ring margin in events: the newest delivered events of a session are kept beyond
@@ -140,6 +162,7 @@ impl Default for Bounds {
     fn default() -> Self {
         Bounds {
             max_frame_bytes: crate::wire::DEFAULT_MAX_FRAME_BYTES,
+            max_json_depth: crate::wire::MAX_JSON_DEPTH,
             max_transmit_queue: 4096,
             max_ring_events: 10_000,
             max_ring_bytes: 64 << 20,
@@ -147,12 +170,14 @@ impl Default for Bounds {
             max_jobs_per_session: 1000,
             max_retained_jobs: 100_000,
             max_subscriptions_per_session: 1000,
+            max_kept_terminal_bytes: 256 << 20,
             max_idempotency_entries: 100_000,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             // D32 defaults: 512 KiB per chunk (a chunk frame fits the 1 MiB cap), 64 MiB total.
             max_chunk_bytes: 512 << 10,
             max_result_bytes: 64 << 20,
             max_sessions: 100_000,
+            max_resumable_ring_bytes: 1 << 30,
             max_pending_events: 10_000,
             ring_margin_events: 4096,
             ring_margin_bytes: 16 << 20,
@@ -189,7 +214,7 @@ pub struct RuntimeConfig {
     pub durable: bool,
     /// Every queue bound.
     pub bounds: Bounds,
-    /// Per-principal abuse limits (spec §14); off by default.
+    /// Per-principal abuse limits (spec §14).
     pub limits: AbuseLimits,
 }
 
@@ -229,15 +254,22 @@ impl RuntimeConfig {
     }
 }
 
-/// Per-principal abuse limits. The defaults are unlimited / off.
+/// Per-principal abuse limits. The session and job caps are on by default (see
+/// [`AbuseLimits::default`]); `usize::MAX` turns one off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbuseLimits {
-    /// Sessions one principal may hold: attached or still resumable (a detached session
-    /// keeps its ring for the resume window, so it counts until that window elapses). A
-    /// resume does not open a new session. Over it, the hello gets `session.error
-    /// PERMISSION_DENIED` (retryable false, `details: {"limit": "sessions_per_principal"}`,
-    /// with the hello's `request_id`), then the connection is closed.
+    /// Live sessions one principal may hold: attached to a connection (or being welcomed).
+    /// A detached session stops counting here and counts against
+    /// `max_resumable_sessions_per_principal` instead; a resume does not open a new session.
+    /// Over it, the hello gets `session.error PERMISSION_DENIED` (retryable false, `details:
+    /// {"limit": "sessions_per_principal"}`, with the hello's `request_id`), then the
+    /// connection is closed.
     pub max_sessions_per_principal: usize,
+    /// Detached sessions one principal may keep resumable. When a detach puts the principal
+    /// over it, its session detached longest ago is expired early (as if its resume window
+    /// had elapsed: a resume gets `RESUME_WINDOW_EXPIRED`, its subscriptions end, its jobs
+    /// keep running). Nothing is refused.
+    pub max_resumable_sessions_per_principal: usize,
     /// Unfinished jobs one principal may have across all its sessions (delegated children
     /// included). Over it, a `job.submit` gets `session.error PERMISSION_DENIED` with its
     /// `request_id` and `details: {"limit": "jobs_per_principal"}`; no job is created and the
@@ -253,11 +285,24 @@ pub struct AbuseLimits {
     pub zero_throughput_timeout: Option<Duration>,
 }
 
+/// Default [`AbuseLimits::max_sessions_per_principal`]: 1,000 live sessions. Far above one
+/// client's needs (the interop suite holds about 35 sessions of one principal), and 1% of
+/// the default `Bounds::max_sessions`.
+pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: usize = 1000;
+/// Default [`AbuseLimits::max_resumable_sessions_per_principal`]: 1,000 resumable sessions,
+/// about 30 times the interop suite's ~35 sessions each kept for a 600 s window; with the
+/// live cap, one principal holds at most 2% of the default `Bounds::max_sessions`.
+pub const DEFAULT_MAX_RESUMABLE_SESSIONS_PER_PRINCIPAL: usize = 1000;
+/// Default [`AbuseLimits::max_jobs_per_principal`]: 10,000 unfinished jobs (ten sessions'
+/// worth of `Bounds::max_jobs_per_session`).
+pub const DEFAULT_MAX_JOBS_PER_PRINCIPAL: usize = 10_000;
+
 impl Default for AbuseLimits {
     fn default() -> Self {
         AbuseLimits {
-            max_sessions_per_principal: usize::MAX,
-            max_jobs_per_principal: usize::MAX,
+            max_sessions_per_principal: DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+            max_resumable_sessions_per_principal: DEFAULT_MAX_RESUMABLE_SESSIONS_PER_PRINCIPAL,
+            max_jobs_per_principal: DEFAULT_MAX_JOBS_PER_PRINCIPAL,
             zero_throughput_timeout: None,
         }
     }

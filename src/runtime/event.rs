@@ -125,7 +125,11 @@ pub enum RuntimeEvent {
         job_id: JobId,
         /// Its final status (`success`, `error`, `cancelled`, `timed_out`).
         status: crate::wire::JobStatus,
-        /// The inline result of a `job.result` that carried one (e.g. for a delegating parent).
+        /// The job that delegated it (§10); `None` for a job a client submitted.
+        parent_job_id: Option<JobId>,
+        /// The inline result of a delegated child's `job.result` that carried one, for its
+        /// delegating parent. `None` for a client-submitted job: its result went out on the
+        /// wire and is held once, in the session ring, not copied to the host.
         result: Option<Value>,
         /// The code of a `job.error`.
         error_code: Option<ErrorCode>,

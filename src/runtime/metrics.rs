@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 /// Distinct auth-failure reasons kept; further reasons are counted under `"other"`.
 pub const MAX_AUTH_FAILURE_REASONS: usize = 32;
 
-/// A snapshot of the runtime's counters. Every counter only grows (saturating).
+/// A snapshot of the runtime's counters. Every counter only grows (saturating); the fields
+/// marked "gauge" are current figures.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RuntimeMetrics {
@@ -71,6 +72,18 @@ pub struct RuntimeMetrics {
     /// Subscriptions ended by a truncation notice (history no longer kept, or the
     /// subscriber's buffer full).
     pub subscriptions_truncated: u64,
+    /// Resumable sessions expired before their resume window elapsed, because their
+    /// principal held more than `max_resumable_sessions_per_principal` or all resumable
+    /// rings held more than `max_resumable_ring_bytes`.
+    pub resumable_sessions_evicted: u64,
+    /// Gauge (not a counter): encoded bytes the runtime keeps now — every session ring's
+    /// frames and the terminal and `job.accepted` messages kept for idempotent resubmits
+    /// ([D27], see [`Runtime::metrics`](super::Runtime::metrics)).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    pub retained_bytes: u64,
+    /// Gauge: of `retained_bytes`, the rings of detached (resumable) sessions.
+    pub resumable_ring_bytes: u64,
 }
 
 fn inc(c: &mut u64) {
@@ -136,6 +149,11 @@ impl RuntimeMetrics {
             "other"
         };
         inc(self.auth_failures.entry(key.to_owned()).or_insert(0));
+    }
+
+    /// A resumable session was expired early.
+    pub(super) fn resumable_evicted(&mut self) {
+        inc(&mut self.resumable_sessions_evicted);
     }
 
     /// A limit refused or closed something.

@@ -81,7 +81,11 @@ pub use crate::lease::Operation;
 /// Feature flags, as [`RuntimeConfig::features`] holds them.
 #[doc(no_inline)]
 pub use crate::wire::{Feature, FeatureSet};
-pub use config::{AbuseLimits, AgentSpec, Bounds, ObserverPolicy, RuntimeConfig};
+pub use config::{
+    AbuseLimits, AgentSpec, Bounds, DEFAULT_MAX_JOBS_PER_PRINCIPAL,
+    DEFAULT_MAX_RESUMABLE_SESSIONS_PER_PRINCIPAL, DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+    ObserverPolicy, RuntimeConfig,
+};
 pub use effect::{
     AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
@@ -187,7 +191,14 @@ impl Runtime {
     /// A snapshot of the counters (sessions, jobs by final status, frames and bytes out,
     /// resume outcomes, auth failures by reason, limits hit).
     pub fn metrics(&self) -> RuntimeMetrics {
-        self.out.metrics().clone()
+        let mut m = self.out.metrics().clone();
+        let kept = self
+            .sessions
+            .kept_bytes()
+            .saturating_add(self.jobs.kept_bytes());
+        m.retained_bytes = u64::try_from(kept).unwrap_or(u64::MAX);
+        m.resumable_ring_bytes = u64::try_from(self.sessions.resumable_bytes()).unwrap_or(u64::MAX);
+        m
     }
 
     /// The configuration.
@@ -282,6 +293,7 @@ impl Runtime {
         }
         let limits = Limits {
             max_frame_bytes: self.cfg.bounds.max_frame_bytes,
+            max_depth: self.cfg.bounds.max_json_depth,
         };
         let frame = match decode(bytes, &limits) {
             Ok(f) => f,
@@ -464,6 +476,21 @@ impl Runtime {
     /// The highest `event_seq` a session has assigned (`None`: no such session).
     pub fn session_last_seq(&self, session_id: &SessionId) -> Option<u64> {
         self.sessions.get(session_id.as_str()).map(|s| s.last_seq())
+    }
+
+    /// The retained-bytes accounting recomputed from scratch, for the simulation:
+    /// (ring bytes, resumable ring bytes, most resumable sessions of one principal).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn recount_retained(&self) -> (usize, usize, usize) {
+        self.sessions.recount()
+    }
+
+    /// Encoded bytes of the kept [D27] messages (`retained_bytes` minus the rings).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn kept_message_bytes(&self) -> usize {
+        self.jobs.kept_bytes()
     }
 
     /// `true` while job `job_id` must wait: it is running and its session's buffer is full

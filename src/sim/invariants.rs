@@ -284,6 +284,22 @@ impl Checker {
             "runtime effects"
         );
         assert!(rt.session_count() <= b.max_sessions, "runtime sessions");
+        // The retained-bytes gauges are kept incrementally: they must match a recount.
+        let (rings, resumable, most) = rt.recount_retained();
+        let m = rt.metrics();
+        assert_eq!(
+            m.retained_bytes,
+            (rings + rt.kept_message_bytes()) as u64,
+            "retained bytes"
+        );
+        assert_eq!(
+            m.resumable_ring_bytes, resumable as u64,
+            "resumable ring bytes"
+        );
+        assert!(
+            most <= rt.config().limits.max_resumable_sessions_per_principal,
+            "resumable sessions of one principal"
+        );
         for c in conns {
             // Resume replays may exceed the live cap by at most the ring (§6.7).
             let cap = b.max_transmit_queue + b.max_ring_events;

@@ -24,18 +24,88 @@ use std::fmt;
 /// [D35]: crate::compat#d35--frame-size
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
 
+/// The deepest JSON nesting a frame may have: serde_json's recursion limit. It is the
+/// default of [`Limits::max_depth`] and its ceiling (a larger value acts as this one).
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// Size limits applied while decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted frame in bytes (WebSocket message or stdio line). Default 1 MiB.
     pub max_frame_bytes: usize,
+    /// Deepest nesting of JSON arrays and objects in a frame, the envelope object counting as
+    /// level 1 (so `payload` is level 2 and a submit's `input` object level 3). Deeper is
+    /// [`DecodeErrorKind::TooDeep`], answered `INVALID_REQUEST` with the message `frame
+    /// nesting depth exceeds limit of N`. Default and ceiling [`MAX_JSON_DEPTH`] (128): with
+    /// the default, a submit's `input` may nest 126 levels.
+    pub max_depth: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_depth: MAX_JSON_DEPTH,
         }
+    }
+}
+
+impl Limits {
+    /// The nesting limit in force: `max_depth`, at most [`MAX_JSON_DEPTH`].
+    fn depth(&self) -> usize {
+        self.max_depth.min(MAX_JSON_DEPTH)
+    }
+}
+
+/// `true` when the JSON text nests arrays and objects deeper than `max` (strings skipped; the
+/// text need not be valid JSON: the decoder reports that).
+fn too_deep(bytes: &[u8], max: usize) -> bool {
+    // Cheap first (a loop the compiler vectorises): fewer opening brackets than the limit,
+    // counting those inside strings too, cannot nest deeper.
+    if bytes.iter().filter(|&&b| b == b'{' || b == b'[').count() <= max {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The refusal of a frame nested deeper than `limit`, naming its envelope id when it can be
+/// read ([D20]; the envelope reader keeps `payload` raw, so the depth does not stop it).
+///
+/// [D20]: crate::compat#d20--error-correlation
+fn too_deep_error(bytes: &[u8], limit: usize) -> DecodeError {
+    let request_id = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| serde_json::from_str::<RawEnvelope<'_>>(text).ok())
+        .and_then(|raw| opt_string(raw.id).ok().flatten())
+        .filter(|id| valid_envelope_id(id));
+    DecodeError {
+        kind: DecodeErrorKind::TooDeep { limit },
+        request_id: request_id.map(RequestId::from),
+        message_type: None,
+        message: format!("frame nesting depth exceeds limit of {limit}"),
     }
 }
 
@@ -50,6 +120,11 @@ pub enum DecodeErrorKind {
         /// The frame's size.
         size: usize,
         /// The cap.
+        limit: usize,
+    },
+    /// Nested deeper than [`Limits::max_depth`].
+    TooDeep {
+        /// The limit in force.
         limit: usize,
     },
     /// Not UTF-8 JSON.
@@ -147,12 +222,16 @@ fn opt_string(raw: Option<&RawValue>) -> Result<Option<String>, ()> {
 
 /// Decodes one complete envelope.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    // Checked up front: serde_json's recursion limit does not cover ignored fields.
+    if bytes.len() <= limits.max_frame_bytes && too_deep(bytes, limits.depth()) {
+        return Err(too_deep_error(bytes, limits.depth()));
+    }
     if bytes.len() <= limits.max_frame_bytes
         && let Some(frame) = super::scan::decode_event(bytes)
     {
         return Ok(frame);
     }
-    decode_general(bytes, limits)
+    decode_serde(bytes, limits)
 }
 
 /// [`decode`] without the hand-written `job.event` scanner: the serde-based decoder alone.
@@ -163,12 +242,21 @@ pub fn decode_general(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeErro
     decode_general_impl(bytes, limits)
 }
 
-#[cfg(not(feature = "fuzzing"))]
+#[cfg(all(test, not(feature = "fuzzing")))]
 fn decode_general(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     decode_general_impl(bytes, limits)
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 fn decode_general_impl(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    if bytes.len() <= limits.max_frame_bytes && too_deep(bytes, limits.depth()) {
+        return Err(too_deep_error(bytes, limits.depth()));
+    }
+    decode_serde(bytes, limits)
+}
+
+/// The serde-based decoder, the nesting depth already checked.
+fn decode_serde(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     if bytes.len() <= limits.max_frame_bytes
         && let Some(frame) = decode_fast(bytes)
     {

@@ -34,7 +34,9 @@ mod timestamp;
 pub use agent::{AgentRef, AgentRefError, MAX_AGENT_PART_LEN};
 #[cfg(feature = "fuzzing")]
 pub use codec::decode_general;
-pub use codec::{DEFAULT_MAX_FRAME_BYTES, DecodeError, DecodeErrorKind, Limits, decode};
+pub use codec::{
+    DEFAULT_MAX_FRAME_BYTES, DecodeError, DecodeErrorKind, Limits, MAX_JSON_DEPTH, decode,
+};
 pub use decimal::{Amount, Budget, Decimal, DecimalError, MAX_DIGITS, MAX_SCALE, valid_currency};
 pub use error::{ErrorCode, ErrorPayload};
 pub use event::{

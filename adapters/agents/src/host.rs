@@ -78,6 +78,7 @@ impl JobEnd {
             status,
             result,
             error_code,
+            ..
         } = event
         else {
             return None;

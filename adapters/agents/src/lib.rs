@@ -49,7 +49,7 @@
 //! `Effect::StartAgent(start)` → answer `EffectOutcome::Done`, create a [`CancelToken`] for
 //! `start.job_id` and spawn `run_job(registry, *start, host, token)`;
 //! `Effect::CancelAgent { job_id }` → fire that token; `RuntimeEvent::JobEnded` →
-//! [`JobEnd::from_runtime_event`] into [`JobEnds::record`].
+//! [`JobEnd::from_runtime_event`] into [`JobEnds::record_ended`].
 //!
 //! [D9]: arcp_proto::compat#d9--job-subscribed
 //! [D13]: arcp_proto::compat#d13--credential-constraints
@@ -84,7 +84,7 @@ pub use clock::SystemClock;
 pub use context::JobContext;
 pub use credentials::{ENDPOINT as CREDENTIAL_ENDPOINT, OsEntropy, Provisioner, wall_ms};
 pub use host::{BoxFuture, JobEnd, JobHost, final_status};
-pub use job_ends::JobEnds;
+pub use job_ends::{DEFAULT_MAX_JOB_END_BYTES, JobEnds};
 pub use registry::AgentRegistry;
 pub use run::{run_job, run_job_with_tools};
 pub use span::{JOB_SPAN, format_budget};

@@ -162,6 +162,7 @@ fn job_end_from_runtime_event() {
     let e = RuntimeEvent::JobEnded {
         job_id: "job_1".into(),
         status: JobStatus::Success,
+        parent_job_id: Some("job_0".into()),
         result: Some(json!({"x": 1})),
         error_code: None,
     };
@@ -288,4 +289,58 @@ fn agent_error_conversions() {
         AgentError::invalid_input("bad").code,
         ErrorCode::InvalidRequest
     );
+}
+
+#[test]
+fn job_ends_keep_only_children_until_their_parent_ends() {
+    let ends = JobEnds::new(8);
+    let (c, w) = counter();
+    // A client-submitted job: its waits resolve, nothing is kept.
+    let mut waiting = ends.wait(&id("top"));
+    assert_eq!(poll(&mut waiting, &w), Poll::Pending);
+    ends.record_ended(&id("top"), None, end(FinalStatus::Success));
+    assert_eq!(c.0.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        poll(&mut waiting, &w),
+        Poll::Ready(end(FinalStatus::Success))
+    );
+    assert_eq!((ends.len(), ends.bytes()), (0, 0));
+    assert_eq!(ends.get(&id("top")), None);
+    ends.record_ended(&id("top2"), None, end(FinalStatus::Success));
+    assert_eq!((ends.len(), ends.bytes()), (0, 0));
+    // A delegated child's end is kept, with its result's bytes, until its parent ends.
+    let done = JobEnd {
+        status: FinalStatus::Success,
+        result: Some(json!("x".repeat(100))),
+        error_code: None,
+    };
+    ends.record_ended(&id("kid"), Some(&id("parent")), done.clone());
+    // 128 overhead + 3 (id) + 102 (the JSON string).
+    assert_eq!((ends.len(), ends.bytes()), (1, 128 + 3 + 102));
+    let mut later = ends.wait(&id("kid"));
+    assert_eq!(poll(&mut later, &w), Poll::Ready(done.clone()));
+    assert_eq!(ends.len(), 1);
+    ends.record_ended(&id("parent"), None, end(FinalStatus::Success));
+    assert_eq!((ends.len(), ends.bytes()), (0, 0));
+}
+
+#[test]
+fn job_ends_byte_bound_forgets_the_oldest_unclaimed_end() {
+    let big = |n: usize| JobEnd {
+        status: FinalStatus::Success,
+        result: Some(json!("x".repeat(n))),
+        error_code: None,
+    };
+    // Each end of 1,000 result bytes counts 128 + 1 + 1,002 = 1,131 bytes.
+    let ends = JobEnds::with_max_bytes(100, 2 * 1131);
+    for k in ["a", "b", "c"] {
+        ends.record_ended(&id(k), Some(&id("p")), big(1000));
+    }
+    assert_eq!((ends.len(), ends.bytes()), (2, 2 * 1131));
+    assert_eq!(ends.get(&id("a")), None);
+    assert_eq!(ends.get(&id("c")), Some(big(1000)));
+    // One end larger than the bound is still kept (the newest always is).
+    ends.record_ended(&id("d"), Some(&id("p")), big(5000));
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends.get(&id("d")), Some(big(5000)));
 }

@@ -65,6 +65,10 @@ fn a_consumer_that_stops_reading_is_dropped_after_the_slow_consumer_timeout() {
         .bind_ws("127.0.0.1:0", "/arcp")
         .unwrap();
     let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();
+    // A read that waits 30 s fails the test below instead of hanging the suite.
+    if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    }
     ws.send(Message::text(HELLO)).unwrap();
     let welcome = ws.read().unwrap();
     assert!(welcome.to_text().unwrap().contains("session.welcome"));
@@ -78,6 +82,14 @@ fn a_consumer_that_stops_reading_is_dropped_after_the_slow_consumer_timeout() {
         match ws.read() {
             Ok(Message::Text(t)) => saw_terminal |= t.contains("\"job.result\""),
             Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("no frame and no close for 30 s: the consumer was never dropped")
+            }
             Err(e) => break e.to_string(),
         }
         assert!(t0.elapsed() < Duration::from_secs(60), "never dropped");

@@ -113,6 +113,7 @@ pub fn run_batch(store: &mut SqliteStore, batch: Batch, read_limit: usize) -> Co
 fn store_limits() -> Limits {
     Limits {
         max_frame_bytes: usize::MAX,
+        ..Limits::default()
     }
 }
 

@@ -150,8 +150,14 @@ impl Runtime {
         let Some(ended) = self.jobs.end(job_id, status, &message) else {
             return false;
         };
+        let parent_job_id = self
+            .jobs
+            .get(job_id)
+            .and_then(|j| j.parent_job_id())
+            .map(|p| crate::wire::JobId::from(p.to_owned()));
         let (result, error_code) = match &message {
-            Message::Result(r) => (r.result.clone(), None),
+            Message::Result(r) if parent_job_id.is_some() => (r.result.clone(), None),
+            Message::Result(_) => (None, None),
             Message::JobError(e) => (None, Some(e.code.clone())),
             _ => (None, None),
         };
@@ -181,9 +187,13 @@ impl Runtime {
         }
         self.persist_job(job_id);
         self.revoke_all(job_id);
+        for forgot in self.jobs.trim_kept() {
+            self.subs.end_job(&forgot);
+        }
         self.out.push_event(RuntimeEvent::JobEnded {
             job_id: job_id.to_owned().into(),
             status,
+            parent_job_id,
             result,
             error_code,
         });

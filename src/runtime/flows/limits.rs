@@ -1,9 +1,9 @@
 //! Abuse limits (spec §14): sessions per principal, concurrent jobs per principal, closing
 //! sustained zero-throughput connections, and the audit record of every `job.subscribe`.
 //!
-//! Every limit defaults to off (unlimited); each over-limit outcome is documented on its
-//! field of [`AbuseLimits`](crate::runtime::AbuseLimits). The runtime keeps serving every other
-//! principal.
+//! Each over-limit outcome is documented on its field of
+//! [`AbuseLimits`](crate::runtime::AbuseLimits). The runtime keeps serving every other
+//! principal. Resumable sessions over their caps are expired early, oldest detach first.
 
 use crate::runtime::Runtime;
 use crate::runtime::conns::Throughput;
@@ -88,6 +88,38 @@ impl Runtime {
             LimitKind::SessionsPerPrincipal,
             &format!("principal already holds {held} sessions (limit {max})"),
         ))
+    }
+
+    /// Expires resumable sessions early, the one detached longest ago first, while
+    /// `principal` (just detached one) holds more than `max_resumable_sessions_per_principal`
+    /// or the rings of all resumable sessions hold more than `max_resumable_ring_bytes`. Each
+    /// ends as if its resume window had elapsed (a resume gets `RESUME_WINDOW_EXPIRED`).
+    pub(in crate::runtime) fn enforce_resumable_caps(
+        &mut self,
+        now: Instant,
+        principal: Option<&str>,
+    ) {
+        let max_per = self.cfg.limits.max_resumable_sessions_per_principal;
+        let max_bytes = self.cfg.bounds.max_resumable_ring_bytes;
+        loop {
+            let victim = match principal {
+                Some(p) if self.sessions.resumable_of(p) > max_per => {
+                    self.sessions.oldest_resumable(Some(p))
+                }
+                _ if self.sessions.resumable_bytes() > max_bytes => {
+                    self.sessions.oldest_resumable(None)
+                }
+                _ => None,
+            };
+            let Some(sid) = victim else {
+                return;
+            };
+            self.out.metrics_mut().resumable_evicted();
+            self.out.cancel_timer(&TimerKey::ResumeWindow(sid.clone()));
+            // With a store, its record says the window closed now (a restart keeps it expired).
+            self.persist_detached(&sid, now);
+            self.resume_window_elapsed(now, &sid);
+        }
     }
 
     /// Jobs-per-principal check for a submit; `Err` is the error to send.

@@ -35,6 +35,8 @@ impl Runtime {
             let at = self.now + self.cfg.resume_window;
             self.out.set_timer(TimerKey::ResumeWindow(sid.clone()), at);
             self.persist_detached(&sid, at);
+            let principal = self.sessions.get(&sid).map(|s| s.principal().to_owned());
+            self.enforce_resumable_caps(self.now, principal.as_deref());
         }
     }
 
@@ -73,6 +75,14 @@ impl Runtime {
 
     /// [`Runtime::stamp`]; `replay` frames bypass the transmit cap (see `transmit_replay`).
     pub(in crate::runtime) fn stamp_with(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
+        let seq = self.stamp_inner(sid, frame, replay);
+        if self.sessions.resumable_bytes() > self.cfg.bounds.max_resumable_ring_bytes {
+            self.enforce_resumable_caps(self.now, None);
+        }
+        seq
+    }
+
+    fn stamp_inner(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
         match self.sessions.stamp(sid, frame, &mut self.out.scratch) {
             Stamp::Dropped => 0,
             Stamp::Append { seq, records } => {

@@ -136,6 +136,32 @@ pub(super) struct Job {
     /// A `MaxRuntime` or `LeaseExpiry` deadline was set for this job (only then does its end
     /// cancel them).
     timed: bool,
+    /// Encoded bytes of `accepted` and `terminal` (counted in `Jobs::kept_bytes`).
+    kept: usize,
+}
+
+/// Encoded length of `message` (in an envelope with an empty id), without building the text.
+fn message_len(message: Message) -> (usize, Message) {
+    let frame = crate::wire::Frame::new(String::new(), message);
+    (frame.encoded_len(), frame.message)
+}
+
+/// Compact-JSON length of `v`, without building the text.
+fn encoded_len<T: serde::Serialize>(v: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Serializing wire types cannot fail; a failure would only undercount.
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 impl Job {
@@ -148,7 +174,9 @@ impl Job {
         accepted: &Accepted,
         replayable: bool,
     ) -> Job {
+        let accepted = (replayable && nj.request_id.is_some()).then(|| accepted.clone());
         Job {
+            kept: accepted.as_ref().map_or(0, encoded_len),
             id: nj.job_id.clone(),
             principal: nj.principal.clone(),
             session_id: nj.session_id.clone(),
@@ -161,7 +189,7 @@ impl Job {
             delegate_id: nj.delegate_id.clone(),
             submitted_at,
             credentials,
-            accepted: (replayable && nj.request_id.is_some()).then(|| accepted.clone()),
+            accepted,
             terminal: None,
             last_event_seq: 0,
             first_event_seq: 0,
@@ -308,6 +336,11 @@ pub(super) struct Jobs {
     minting: FxHashMap<String, Vec<Waiter>>,
     max_retained: usize,
     chunk_limits: ChunkLimits,
+    /// Encoded bytes of every kept `job.accepted` and terminal message ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    kept_bytes: usize,
+    max_kept_bytes: usize,
 }
 
 impl Jobs {
@@ -322,6 +355,8 @@ impl Jobs {
                 max_chunk: bounds.max_chunk_bytes,
                 max_total: bounds.max_result_bytes,
             },
+            kept_bytes: 0,
+            max_kept_bytes: bounds.max_kept_terminal_bytes,
         }
     }
 
@@ -364,13 +399,49 @@ impl Jobs {
             return Room::Full;
         };
         match self.order.remove(pos) {
-            Some(id) if self.map.remove(&id).is_some() => Room::Forgot(id),
+            Some(id) if self.forget(&id) => Room::Forgot(id),
             _ => Room::Free,
         }
     }
 
+    /// Drops `id` from the map (not from `order`); `false` when unknown.
+    fn forget(&mut self, id: &str) -> bool {
+        match self.map.remove(id) {
+            Some(j) => {
+                self.kept_bytes = self.kept_bytes.saturating_sub(j.kept);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Encoded bytes of the kept `job.accepted` and terminal messages.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+
+    /// Forgets the oldest ended jobs that keep messages while those exceed
+    /// `max_kept_terminal_bytes`; returns the forgotten ids (their subscriptions must end).
+    pub fn trim_kept(&mut self) -> Vec<String> {
+        let mut forgot = Vec::new();
+        while self.kept_bytes > self.max_kept_bytes {
+            let victim = self.order.iter().position(|j| {
+                self.map
+                    .get(j)
+                    .is_some_and(|j| j.status.is_terminal() && j.kept > 0)
+            });
+            let Some(id) = victim.and_then(|pos| self.order.remove(pos)) else {
+                break;
+            };
+            self.forget(&id);
+            forgot.push(id);
+        }
+        forgot
+    }
+
     /// Remembers a new (or restored) job, last in submission order.
     pub fn insert(&mut self, job: Job) {
+        self.kept_bytes = self.kept_bytes.saturating_add(job.kept);
         self.order.push_back(job.id.clone());
         self.map.insert(job.id.clone(), job);
     }
@@ -382,6 +453,14 @@ impl Jobs {
             .or_else(|_| JobLease::parse(&LeaseMap::default(), None))
             .ok()?;
         let unfinished = !r.status.is_terminal();
+        let (terminal_len, terminal) = match r.terminal {
+            Some(m) => {
+                let (len, m) = message_len(m);
+                (len, Some(m))
+            }
+            None => (0, None),
+        };
+        let kept = r.accepted.as_ref().map_or(0, encoded_len) + terminal_len;
         self.insert(Job {
             id: r.job_id.into(),
             principal: r.principal,
@@ -396,7 +475,7 @@ impl Jobs {
             submitted_at: r.submitted_at,
             credentials: Vec::new(),
             accepted: r.accepted,
-            terminal: r.terminal,
+            terminal,
             last_event_seq: r.last_event_seq,
             // Unknown after a restart: its history is in the store only.
             first_event_seq: u64::from(r.last_event_seq > 0),
@@ -407,6 +486,7 @@ impl Jobs {
             replayable: true,
             // A restored job has no deadlines armed.
             timed: false,
+            kept,
         });
         Some(unfinished)
     }
@@ -584,7 +664,10 @@ impl Jobs {
         }
         job.status = status;
         if job.replayable {
-            job.terminal = Some(message.clone());
+            let (len, message) = message_len(message.clone());
+            job.kept += len;
+            self.kept_bytes = self.kept_bytes.saturating_add(len);
+            job.terminal = Some(message);
         }
         Some(Ended {
             session_id: job.session_id.clone(),

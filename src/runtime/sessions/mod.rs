@@ -23,7 +23,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use ring::{EventRing, Evict, RingCaps, RingEntry};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use token::{same_secret, token_hash};
 
@@ -50,6 +50,8 @@ pub(super) struct Session {
     durable_through: u64,
     /// Seqs above `durable_through` whose append already completed.
     appended: BTreeSet<u64>,
+    /// Detached and resumable: its place in the detach order (`Sessions::detached`).
+    detached_at: Option<u64>,
     /// The client said `session.bye`: nothing waits on this session (its ring drops the
     /// oldest past the caps) until it resumes.
     said_bye: bool,
@@ -179,6 +181,25 @@ pub(super) struct Sessions {
     caps: RingCaps,
     /// A durable store is configured: stamped frames wait for their append.
     durable: bool,
+    /// Encoded bytes kept in every ring.
+    kept_bytes: usize,
+    /// Of those, in the rings of detached (resumable) sessions.
+    resumable_bytes: usize,
+    /// Detached, resumable sessions, oldest detach first.
+    detached: BTreeMap<u64, String>,
+    /// Detached, resumable sessions per principal.
+    detached_per_principal: FxHashMap<String, usize>,
+    /// The next place in the detach order.
+    next_detach: u64,
+}
+
+/// Moves the byte totals by one ring's change from `before` to `after` bytes (`detached`: the
+/// ring is a resumable session's).
+fn account(kept: &mut usize, resumable: &mut usize, detached: bool, before: usize, after: usize) {
+    *kept = kept.saturating_sub(before).saturating_add(after);
+    if detached {
+        *resumable = resumable.saturating_sub(before).saturating_add(after);
+    }
 }
 
 fn window_expired(last: u64, freed: u64, request_id: &str) -> ErrorPayload {
@@ -203,6 +224,11 @@ impl Sessions {
                 margin_bytes: bounds.ring_margin_bytes as u64,
             },
             durable,
+            kept_bytes: 0,
+            resumable_bytes: 0,
+            detached: BTreeMap::new(),
+            detached_per_principal: FxHashMap::default(),
+            next_detach: 0,
         }
     }
 
@@ -226,10 +252,94 @@ impl Sessions {
             welcoming: false,
             durable_through: 0,
             appended: BTreeSet::new(),
+            detached_at: None,
             said_bye: false,
             store_next: None,
             store_reading: false,
         }
+    }
+
+    /// Puts `s` (not expired, not attached) in the detach order.
+    fn mark_detached(&mut self, id: &str) {
+        let Some(s) = self.map.get_mut(id) else {
+            return;
+        };
+        if s.detached_at.is_some() || s.expired {
+            return;
+        }
+        let at = self.next_detach;
+        self.next_detach += 1;
+        s.detached_at = Some(at);
+        self.resumable_bytes = self.resumable_bytes.saturating_add(s.ring.bytes());
+        self.detached.insert(at, s.id.clone());
+        *self
+            .detached_per_principal
+            .entry(s.principal.clone())
+            .or_insert(0) += 1;
+    }
+
+    /// Takes `id` out of the detach order (attached again, or expired).
+    fn unmark_detached(&mut self, id: &str) {
+        let Some(s) = self.map.get_mut(id) else {
+            return;
+        };
+        let Some(at) = s.detached_at.take() else {
+            return;
+        };
+        self.resumable_bytes = self.resumable_bytes.saturating_sub(s.ring.bytes());
+        self.detached.remove(&at);
+        if let Some(n) = self.detached_per_principal.get_mut(&s.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.detached_per_principal.remove(&s.principal);
+            }
+        }
+    }
+
+    /// The byte and resumable-session accounting recomputed from scratch: (kept bytes,
+    /// resumable bytes, largest count of resumable sessions of one principal). For the
+    /// simulation's invariants.
+    #[cfg(feature = "fuzzing")]
+    pub fn recount(&self) -> (usize, usize, usize) {
+        let mut per: FxHashMap<&str, usize> = FxHashMap::default();
+        let (mut kept, mut resumable) = (0, 0);
+        for s in self.map.values() {
+            kept += s.ring.bytes();
+            if s.detached_at.is_some() {
+                resumable += s.ring.bytes();
+                *per.entry(s.principal.as_str()).or_insert(0) += 1;
+            }
+        }
+        (kept, resumable, per.values().copied().max().unwrap_or(0))
+    }
+
+    /// Encoded bytes kept in every session's ring.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+
+    /// Encoded bytes kept in the rings of detached (resumable) sessions.
+    pub fn resumable_bytes(&self) -> usize {
+        self.resumable_bytes
+    }
+
+    /// Detached, resumable sessions of `principal`.
+    pub fn resumable_of(&self, principal: &str) -> usize {
+        self.detached_per_principal
+            .get(principal)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The resumable session to expire first when a resumable-session cap is exceeded: the
+    /// one detached longest ago (of `principal` when given), skipping one whose resume is
+    /// being welcomed.
+    pub fn oldest_resumable(&self, principal: Option<&str>) -> Option<String> {
+        self.detached
+            .values()
+            .filter_map(|id| self.map.get(id))
+            .find(|s| !s.welcoming && principal.is_none_or(|p| p == s.principal))
+            .map(|s| s.id.clone())
     }
 
     /// A new session (not yet attached; its token is set by the welcome).
@@ -251,7 +361,9 @@ impl Sessions {
         s.durable_through = r.last_event_seq;
         s.ring.mark_freed(r.last_event_seq);
         s.expired = expired;
-        self.map.insert(r.session_id.into(), s);
+        let id: String = r.session_id.into();
+        self.map.insert(id.clone(), s);
+        self.mark_detached(&id);
     }
 
     #[inline]
@@ -272,6 +384,7 @@ impl Sessions {
             .map(|(k, _)| k.clone());
         match victim {
             Some(k) => {
+                self.unmark_detached(&k);
                 self.map.remove(&k);
                 true
             }
@@ -279,11 +392,12 @@ impl Sessions {
         }
     }
 
-    /// Sessions `principal` holds (attached or resumable; not expired).
+    /// Live sessions `principal` holds: attached, or new and being welcomed (not detached,
+    /// not expired).
     pub fn held_by(&self, principal: &str) -> usize {
         self.map
             .values()
-            .filter(|s| !s.expired && s.principal == principal)
+            .filter(|s| !s.expired && s.detached_at.is_none() && s.principal == principal)
             .count()
     }
 
@@ -326,7 +440,16 @@ impl Sessions {
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
         let evict = s.evict(self.durable);
+        let before = s.ring.bytes();
         let (kept, encoded) = s.ring.push(seq, frame, scratch, evict);
+        let after = s.ring.bytes();
+        account(
+            &mut self.kept_bytes,
+            &mut self.resumable_bytes,
+            s.detached_at.is_some(),
+            before,
+            after,
+        );
         if let Some(mut frame) = stored {
             // §9.8: no credential value in durable storage.
             let encoded = if super::redact::redact_frame(&mut frame) {
@@ -361,7 +484,13 @@ impl Sessions {
     pub fn ack(&mut self, id: &str, seq: u64) {
         if let Some(s) = self.map.get_mut(id) {
             let upto = seq.min(s.last_seq);
+            let before = s.ring.bytes();
             s.ring.ack(upto);
+            let freed = before.saturating_sub(s.ring.bytes());
+            self.kept_bytes = self.kept_bytes.saturating_sub(freed);
+            if s.detached_at.is_some() {
+                self.resumable_bytes = self.resumable_bytes.saturating_sub(freed);
+            }
         }
     }
 
@@ -394,7 +523,16 @@ impl Sessions {
             s.ring.delivered(seq);
             // Over a cap, what just left the margin goes now.
             let evict = s.evict(self.durable);
+            let before = s.ring.bytes();
             s.ring.evict(evict);
+            let after = s.ring.bytes();
+            account(
+                &mut self.kept_bytes,
+                &mut self.resumable_bytes,
+                s.detached_at.is_some(),
+                before,
+                after,
+            );
         }
     }
 
@@ -404,13 +542,23 @@ impl Sessions {
         if let Some(s) = self.map.get_mut(id) {
             s.said_bye = true;
             let evict = s.evict(self.durable);
+            let before = s.ring.bytes();
             s.ring.evict(evict);
+            let after = s.ring.bytes();
+            account(
+                &mut self.kept_bytes,
+                &mut self.resumable_bytes,
+                s.detached_at.is_some(),
+                before,
+                after,
+            );
         }
     }
 
     /// Attaches `id` to `conn`; `resumed_after` is a resume's `last_event_seq` (everything
     /// after it is undelivered again: it is replayed).
     pub fn attach(&mut self, id: &str, conn: ConnId, resumed_after: Option<u64>) {
+        self.unmark_detached(id);
         if let Some(s) = self.map.get_mut(id) {
             s.conn = Some(conn);
             s.said_bye = false;
@@ -426,6 +574,7 @@ impl Sessions {
             Some(s) if s.conn == Some(conn) => {
                 s.conn = None;
                 s.store_next = None;
+                self.mark_detached(id);
                 true
             }
             _ => false,
@@ -444,7 +593,12 @@ impl Sessions {
             return Expiry::Welcoming;
         }
         s.expired = true;
-        s.ring.clear();
+        let freed = s.ring.bytes();
+        self.kept_bytes = self.kept_bytes.saturating_sub(freed);
+        self.unmark_detached(id);
+        if let Some(s) = self.map.get_mut(id) {
+            s.ring.clear();
+        }
         Expiry::Expired
     }
 
@@ -629,7 +783,16 @@ impl Sessions {
         };
         // What became durable may leave the ring now (the store keeps it); a frame is never
         // evicted before it is durable, so `Lost` is a defence only.
+        let before = s.ring.bytes();
         s.ring.evict(Evict::DurableThrough(to));
+        let after = s.ring.bytes();
+        account(
+            &mut self.kept_bytes,
+            &mut self.resumable_bytes,
+            s.detached_at.is_some(),
+            before,
+            after,
+        );
         let Some(conn) = conn else {
             return Appended::Nothing;
         };

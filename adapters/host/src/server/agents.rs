@@ -165,13 +165,15 @@ pub(crate) struct Agents {
 }
 
 impl Agents {
-    /// `max_ends` bounds the remembered job ends; `rotations`: rotated secrets come from
-    /// this host (credential provisioning on; else the agent API derives them).
+    /// `max_ends` and `max_end_bytes` bound the remembered job ends; `rotations`: rotated
+    /// secrets come from this host (credential provisioning on; else the agent API derives
+    /// them).
     pub(crate) fn new(
         registry: AgentRegistry,
         tools: ToolRegistry,
         link: Arc<dyn AgentLink>,
         max_ends: usize,
+        max_end_bytes: usize,
         rotations: Option<(Arc<AtomicU64>, Arc<dyn CredentialProvisioner>)>,
     ) -> Self {
         Agents {
@@ -179,7 +181,7 @@ impl Agents {
             tools: Arc::new(tools),
             host: Arc::new(LinkedJobHost {
                 link,
-                ends: JobEnds::new(max_ends),
+                ends: JobEnds::with_max_bytes(max_ends, max_end_bytes),
                 rotations: rotations.map(|(unix_ms, provisioner)| Rotations {
                     unix_ms,
                     provisioner,
@@ -246,11 +248,21 @@ impl Agents {
         self.running.len()
     }
 
-    /// Feeds `wait_job` (a delegating parent waits on its child).
+    /// Feeds `wait_job` (a delegating parent waits on its child): only delegated children's
+    /// ends are kept, until their parent ends (see [`JobEnds::record_ended`]).
     pub(crate) fn job_ended(&self, ev: &RuntimeEvent) {
         if let Some((job_id, end)) = JobEnd::from_runtime_event(ev) {
-            self.host.ends.record(&job_id, end);
+            let parent = match ev {
+                RuntimeEvent::JobEnded { parent_job_id, .. } => parent_job_id.as_ref(),
+                _ => None,
+            };
+            self.host.ends.record_ended(&job_id, parent, end);
         }
+    }
+
+    /// Bytes of the kept job ends.
+    pub(crate) fn job_end_bytes(&self) -> usize {
+        self.host.ends.bytes()
     }
 
     /// Cancels every agent (server shutdown).

@@ -131,6 +131,8 @@ pub struct ServerHost {
     /// When the next metrics snapshot is due (a change since the last one).
     publish_at: Option<Instant>,
     sessions: HashMap<ConnId, tracing::Span>,
+    /// The retained-bytes figure last logged (logged again when it changes).
+    logged_retained: Option<u64>,
 }
 
 impl std::fmt::Debug for ServerHost {
@@ -184,6 +186,7 @@ impl ServerHost {
             provisioner,
             demo_credentials,
             slow_consumer_timeout,
+            max_job_end_bytes,
         } = built;
         let max_ends = runtime.config().bounds.max_retained_jobs;
         let entropy: SharedEntropy = Arc::new(Mutex::new(entropy));
@@ -212,7 +215,14 @@ impl ServerHost {
             unrevoked: Unrevoked::default(),
             wall,
             unix_ms,
-            agents: Agents::new(registry, tools, link, max_ends, rotations),
+            agents: Agents::new(
+                registry,
+                tools,
+                link,
+                max_ends,
+                max_job_end_bytes,
+                rotations,
+            ),
             parked: HashMap::new(),
             starting: HashMap::new(),
             durable: store.is_some(),
@@ -226,6 +236,7 @@ impl ServerHost {
             metrics: MetricsHandle::default(),
             publish_at: Some(now),
             sessions: HashMap::new(),
+            logged_retained: None,
         };
         host.publish_metrics();
         (host, store)
@@ -621,12 +632,26 @@ impl ServerHost {
     /// Publishes the metrics snapshot now (`handle_timeout` does when it is due).
     pub fn publish_metrics(&mut self) {
         self.publish_at = None;
-        self.metrics.publish(ServerMetrics {
+        let m = ServerMetrics {
             runtime: self.rt.metrics(),
             bytes_out: self.bytes_out,
             unrevoked: self.unrevoked.snapshot(),
             unrevoked_dropped: self.unrevoked.dropped,
-        });
+            job_end_bytes: u64::try_from(self.agents.job_end_bytes()).unwrap_or(u64::MAX),
+        };
+        let retained = m.retained_bytes();
+        if self.logged_retained != Some(retained) {
+            self.logged_retained = Some(retained);
+            // The figure a test (or an operator) follows: `RUST_LOG=arcp_host::retained=info`.
+            tracing::info!(
+                target: "arcp_host::retained",
+                retained_bytes = retained,
+                resumable_ring_bytes = m.runtime.resumable_ring_bytes,
+                job_end_bytes = m.job_end_bytes,
+                "retained bytes"
+            );
+        }
+        self.metrics.publish(m);
     }
 
     fn on_event(&mut self, ev: &RuntimeEvent) {

@@ -22,6 +22,22 @@ pub struct ServerMetrics {
     pub unrevoked: Vec<super::UnrevokedCredential>,
     /// Unrevoked credentials pushed out of `unrevoked` by newer ones.
     pub unrevoked_dropped: u64,
+    /// Gauge: bytes of the job ends the host keeps for delegating parents' `wait_job`
+    /// (bounded by `max_job_end_bytes`).
+    pub job_end_bytes: u64,
+}
+
+impl ServerMetrics {
+    /// Gauge: every byte the server accounts for keeping now — the runtime's
+    /// (`runtime.retained_bytes`: session rings, kept [D27] messages) and the host's
+    /// (`job_end_bytes`). An idle server that has forgotten everything reports 0.
+    ///
+    /// [D27]: arcp_proto::compat#d27--idempotent-resubmit
+    pub fn retained_bytes(&self) -> u64 {
+        self.runtime
+            .retained_bytes
+            .saturating_add(self.job_end_bytes)
+    }
 }
 
 /// The shared cell the host publishes to (at most 5 ms after a change); cloned into server

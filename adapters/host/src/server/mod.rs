@@ -19,7 +19,7 @@ pub use action::{Action, Input, Outbound};
 pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask};
 pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
-pub use arcp_proto::runtime::Bounds;
+pub use arcp_proto::runtime::{AbuseLimits, Bounds};
 pub use arcp_sqlite::runtime::{Batch, Completion, run_batch};
 pub use credentials::{
     CredentialProvisioner, DemoProvisioner, MAX_UNREVOKED, MintRequest, UnrevokedCredential,

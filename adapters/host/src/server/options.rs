@@ -10,7 +10,9 @@
 use super::ServerError;
 use arcp_agents::{AgentRegistry, DEFAULT_OBSERVER, TokenTable, ToolRegistry};
 use arcp_auth::{AuthError, AuthFailure, Authenticator, Principal};
-use arcp_proto::runtime::{Bounds, Feature, FeatureSet, ObserverPolicy, Runtime, RuntimeConfig};
+use arcp_proto::runtime::{
+    AbuseLimits, Bounds, Feature, FeatureSet, ObserverPolicy, Runtime, RuntimeConfig,
+};
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::Entropy;
 use arcp_sqlite::SqliteStore;
@@ -89,6 +91,12 @@ pub struct ServerOptions {
     /// `session.hello` (authentication included). Past it the connection is closed: WebSocket
     /// 1008 without an error frame; stdio: the session ends. Zero: never.
     pub hello_timeout: Duration,
+    /// Per-principal caps (live and resumable sessions, unfinished jobs); the core's
+    /// non-zero defaults (see [`AbuseLimits`]).
+    pub limits: AbuseLimits,
+    /// Bytes of delegated children's ends kept for their parents' `wait_job` (see
+    /// [`arcp_agents::JobEnds`]); default 16 MiB.
+    pub max_job_end_bytes: usize,
     /// Demo mode: the contract agents, the contract tokens (with `auditor` as observer) and
     /// the demo credential provisioner, for trying the runtime out and for the interop
     /// scenarios. Set by `.demo()` / `arcp serve --demo`.
@@ -129,6 +137,8 @@ impl Default for ServerOptions {
             slow_consumer_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             hello_timeout: Duration::from_secs(10),
+            limits: AbuseLimits::default(),
+            max_job_end_bytes: arcp_agents::DEFAULT_MAX_JOB_END_BYTES,
             demo: false,
         }
     }
@@ -156,6 +166,8 @@ pub struct Built {
     pub demo_credentials: bool,
     /// How long a stalled connection may go without progress before it is cut (1008).
     pub slow_consumer_timeout: Duration,
+    /// [`ServerOptions::max_job_end_bytes`].
+    pub max_job_end_bytes: usize,
 }
 
 impl std::fmt::Debug for Built {
@@ -248,6 +260,7 @@ impl ServerOptions {
             cfg.heartbeat_interval = self.heartbeat_interval;
         }
         cfg.durable = self.db.is_some();
+        cfg.limits = self.limits.clone();
         cfg.bounds = Bounds {
             max_frame_bytes: self.max_frame_bytes,
             ..self.bounds.clone()
@@ -300,6 +313,7 @@ impl ServerOptions {
                 .filter(|_| self.provisions_credentials()),
             demo_credentials: self.provisions_credentials() && self.provisioner.is_none(),
             slow_consumer_timeout: self.slow_consumer_timeout,
+            max_job_end_bytes: self.max_job_end_bytes,
         })
     }
 }
@@ -307,8 +321,9 @@ impl ServerOptions {
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
 /// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`,
-/// `behind_tls_proxy`, `db`, `agents`, `bounds`, `input_capacity`, `outbound_capacity`,
-/// `slow_consumer_timeout`, `handshake_timeout`, `hello_timeout`, `demo`.
+/// `behind_tls_proxy`, `db`, `agents`, `bounds`, `limits`, `max_job_end_bytes`,
+/// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`,
+/// `hello_timeout`, `demo`.
 #[macro_export]
 macro_rules! builder_options {
     ($builder:ty) => {
@@ -406,6 +421,21 @@ macro_rules! builder_options {
             /// The core's bounds (its `max_frame_bytes` is replaced by `max_frame_bytes`).
             pub fn bounds(mut self, bounds: $crate::server::Bounds) -> Self {
                 self.opts.bounds = bounds;
+                self
+            }
+
+            /// Per-principal caps: live sessions, resumable sessions, unfinished jobs (and
+            /// the zero-throughput timeout). Defaults: 1,000, 1,000 and 10,000 (see
+            /// [`AbuseLimits`]($crate::server::AbuseLimits)); `usize::MAX` turns one off.
+            pub fn limits(mut self, limits: $crate::server::AbuseLimits) -> Self {
+                self.opts.limits = limits;
+                self
+            }
+
+            /// Bytes of delegated children's ends kept for their parents' `wait_job`
+            /// (default 16 MiB; the oldest unclaimed end is forgotten first).
+            pub fn max_job_end_bytes(mut self, n: usize) -> Self {
+                self.opts.max_job_end_bytes = n;
                 self
             }
 

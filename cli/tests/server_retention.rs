@@ -1,0 +1,245 @@
+//! Retention and fair limits through the real `arcp serve` binary (#18):
+//!
+//! - 1,000 finished 900 KiB `echo` jobs without idempotency keys, over 20 sessions that are
+//!   closed and whose resume windows expire: the retained bytes the server accounts for
+//!   (`ServerMetrics::retained_bytes`, logged by `arcp serve` under
+//!   `RUST_LOG=arcp_host::retained=info` each time the figure changes) return exactly to the
+//!   idle figure — the documented slack is zero, because the figure is the server's own
+//!   account of what it keeps (session rings, kept D27 messages, kept job ends), not RSS;
+//! - one principal's session flood is refused at its cap (`PERMISSION_DENIED`,
+//!   `details.limit: "sessions_per_principal"`) while another principal connects, and a
+//!   closed (resumable) session frees its live slot.
+
+// The raw WebSocket peer of arcp-tokio's server tests.
+#[path = "../../adapters/tokio/tests/server_support/mod.rs"]
+mod server_support;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use server_support::{Peer, eid, hello};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The `arcp` binary of this crate.
+fn arcp_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
+}
+
+/// `arcp serve --port 0 --demo EXTRA…` with the retained-bytes log on stderr; killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+    /// Every logged retained-bytes figure, in order.
+    retained: mpsc::Receiver<u64>,
+}
+
+impl Served {
+    fn start(extra: &[&str]) -> Served {
+        let mut child = Command::new(arcp_bin())
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--demo",
+                "--heartbeat-interval",
+                "0",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "arcp_host::retained=info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn arcp serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read LISTENING");
+        let url = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .expect("LISTENING line")
+            .to_owned();
+        let (tx, retained) = mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let figure = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("retained_bytes="))
+                    .and_then(|n| n.parse().ok());
+                if let Some(n) = figure
+                    && tx.send(n).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Served {
+            child,
+            url,
+            retained,
+        }
+    }
+
+    /// The next logged figure (within 60 s: a hang guard, not a measured bound).
+    fn next_figure(&self) -> u64 {
+        self.retained
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a retained-bytes line")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const JOBS: usize = 1000;
+const SESSIONS: usize = 20;
+const WORKERS: usize = 4;
+const INPUT_BYTES: usize = 900 << 10;
+
+/// One session: hello, `JOBS / SESSIONS` echo jobs one after another (no acks, no keys),
+/// each checked by its result's size, then close. Returns the jobs that succeeded.
+async fn session_of_echo_jobs(url: String, submit_tail: std::sync::Arc<String>) -> usize {
+    let mut p = Peer::connect(&url).await;
+    p.hello("alice-token").await;
+    let mut ok = 0;
+    for _ in 0..JOBS / SESSIONS {
+        // The 900 KiB submit is prebuilt once: only the envelope id changes.
+        let frame = format!(r#"{{"arcp":"1.1","id":"{}",{}"#, eid(), submit_tail);
+        p.ws.send(Message::Text(frame.into())).await.expect("send");
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(60), p.ws.next())
+                .await
+                .expect("a frame within 60 s")
+                .expect("open")
+                .expect("ws");
+            let Message::Text(t) = m else { continue };
+            // Only the small frames are parsed; the result is recognised by its size.
+            if t.len() > INPUT_BYTES {
+                // The envelope and `final_status` precede the 900 KiB result.
+                let head = t.get(..400).unwrap_or_default();
+                assert!(head.contains(r#""type":"job.result""#), "{head}");
+                assert!(head.contains(r#""final_status":"success""#), "{head}");
+                ok += 1;
+                break;
+            }
+            let v: Value = serde_json::from_str(&t).expect("json");
+            assert!(
+                v["type"] == "job.accepted" || v["type"] == "job.event",
+                "unexpected {v}"
+            );
+        }
+    }
+    p.ws.close(None).await.expect("close");
+    while p.ws.next().await.is_some() {}
+    ok
+}
+
+#[test]
+fn finished_echo_jobs_leave_nothing_retained_once_windows_expire() {
+    let served = Served::start(&["--resume-window", "1"]);
+    let idle = served.next_figure();
+    assert_eq!(idle, 0, "an idle server keeps nothing");
+    let input = "x".repeat(INPUT_BYTES);
+    let tail = std::sync::Arc::new(format!(
+        r#""type":"job.submit","payload":{{"agent":"echo","input":"{input}"}}}}"#
+    ));
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let done: usize = rt.block_on(async {
+        let mut total = 0;
+        // WORKERS sessions at a time, SESSIONS in all.
+        for _ in 0..SESSIONS / WORKERS {
+            let handles: Vec<_> = (0..WORKERS)
+                .map(|_| tokio::spawn(session_of_echo_jobs(served.url.clone(), tail.clone())))
+                .collect();
+            for h in handles {
+                total += h.await.expect("worker");
+            }
+        }
+        total
+    });
+    assert_eq!(done, JOBS);
+    // Every session is closed; follow the figure until the windows have expired.
+    let mut peak = idle;
+    let mut last = None;
+    while last != Some(idle) {
+        let n = served.next_figure();
+        peak = peak.max(n);
+        last = Some(n);
+    }
+    eprintln!(
+        "{JOBS} jobs of {INPUT_BYTES} bytes in {:.1} s; peak figure seen after the jobs {peak}",
+        started.elapsed().as_secs_f64()
+    );
+    // Nothing arrives after the idle figure: it stays there.
+    assert_eq!(
+        served
+            .retained
+            .recv_timeout(Duration::from_millis(300))
+            .ok(),
+        None
+    );
+}
+
+#[test]
+fn one_principals_session_flood_is_refused_at_its_cap_while_others_connect() {
+    let served = Served::start(&["--max-sessions-per-principal", "20"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut alice = Vec::new();
+        for _ in 0..20 {
+            let mut p = Peer::connect(&served.url).await;
+            p.hello("alice-token").await;
+            alice.push(p);
+        }
+        // The flood goes on: every further hello is refused, then the connection closed.
+        for _ in 0..30 {
+            let mut p = Peer::connect(&served.url).await;
+            let h = hello("alice-token", None);
+            p.send(&h).await;
+            let e = p.recv().await;
+            assert_eq!(e["type"], "session.error");
+            assert_eq!(
+                e["payload"],
+                json!({
+                    "code": "PERMISSION_DENIED",
+                    "message": "principal already holds 20 sessions (limit 20)",
+                    "retryable": false,
+                    "details": {"limit": "sessions_per_principal"},
+                    "request_id": h["id"],
+                })
+            );
+            assert!(matches!(p.end().await, server_support::End::Close(_)));
+        }
+        // Meanwhile another principal connects and works.
+        let mut bob = Peer::connect(&served.url).await;
+        bob.hello("bob-token").await;
+        let acc = bob.submit("echo", json!({"n": 1})).await;
+        let job = acc["job_id"].as_str().unwrap().to_owned();
+        let frames = bob.until_terminal(&job).await;
+        assert_eq!(frames.last().unwrap()["payload"]["result"], json!({"n": 1}));
+        // A closed session is resumable, not live: its slot is free again at once.
+        let mut first = alice.remove(0);
+        first.ws.close(None).await.unwrap();
+        while first.ws.next().await.is_some() {}
+        let mut again = Peer::connect(&served.url).await;
+        again.hello("alice-token").await;
+    });
+}
