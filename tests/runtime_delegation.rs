@@ -3,8 +3,8 @@
 
 mod runtime_support;
 
-use arcp_proto::runtime::{AgentEvent, AgentReply, Effect};
-use arcp_proto::wire::{AgentRef, EventBody, JobId, LeaseMap, MetricBody, MetricValue};
+use arcp_proto::runtime::{AgentEvent, AgentReply, Effect, RuntimeEvent};
+use arcp_proto::wire::{AgentRef, ErrorCode, EventBody, JobId, LeaseMap, MetricBody, MetricValue};
 use runtime_support::*;
 use serde_json::{Value, json};
 
@@ -336,4 +336,114 @@ fn a_parents_end_cancels_its_children_recursively_and_revokes_their_credentials(
     // Everything the children held came back.
     assert_eq!(budget(&h, &parent), r#"{"USD":"USD:2.00"}"#);
     assert_eq!(h.rt.check_delegation(), Ok(()));
+}
+
+#[test]
+fn an_agents_delegation_sends_its_expiry_with_z_and_audits_a_refusal() {
+    let mut h = Host::contract();
+    let (a, sid, _) = h.hello(1, "alice-token", &ALL);
+    let lease: Value = serde_json::from_str(PARENT).unwrap();
+    let parent = h.submit(
+        a,
+        &eid(1),
+        json!({"agent":"delegator","lease_request":lease}),
+    );
+    h.take_json(a);
+    h.all_effects.clear();
+    // D22: the agent's `+00:00` expiry goes out as `Z`, in `delegate` and to the provisioner.
+    let constraints: arcp_proto::wire::LeaseConstraints =
+        serde_json::from_value(json!({"expires_at":"2026-11-24T01:45:00+00:00"})).unwrap();
+    let reply =
+        h.rt.handle_agent_event(
+            h.now,
+            &parent,
+            AgentEvent::Delegate {
+                agent: AgentRef::parse("echo").unwrap(),
+                input: Value::Null,
+                lease: LeaseMap(vec![
+                    ("model.use".into(), vec!["tier-fast/a".into()]),
+                    ("cost.budget".into(), vec!["USD:0.50".into()]),
+                ]),
+                lease_constraints: Some(constraints),
+            },
+        )
+        .unwrap();
+    let AgentReply::Delegated { child_job_id: kid } = reply else {
+        panic!("{reply:?}")
+    };
+    h.drain();
+    let out = h.take_json(a);
+    assert_eq!(out[0]["payload"]["kind"], "delegate", "{out:?}");
+    assert_eq!(
+        out[0]["payload"]["body"]["lease_constraints"],
+        json!({"expires_at":"2026-11-24T01:45:00Z"})
+    );
+    let mint: Vec<Option<String>> = h
+        .all_effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::MintCredentials {
+                job_id, expires_at, ..
+            } if *job_id == kid => Some(expires_at.as_ref().map(|t| t.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mint, vec![Some("2026-11-24T01:45:00Z".to_owned())]);
+    // §14: a delegation refused for lack of `agent.delegate` is audited and counted like
+    // every refused operation.
+    assert_eq!(h.rt.metrics().operations_denied, 0);
+    let e =
+        h.rt.handle_agent_event(
+            h.now,
+            &parent,
+            AgentEvent::Delegate {
+                agent: AgentRef::parse("chatty").unwrap(),
+                input: Value::Null,
+                lease: LeaseMap::default(),
+                lease_constraints: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        (e.code.clone(), e.message.as_str()),
+        (
+            ErrorCode::PermissionDenied,
+            "operation agent.delegate:chatty not permitted by lease"
+        )
+    );
+    h.drain();
+    let refused: Vec<(String, String, String, String, String, ErrorCode)> = h
+        .events
+        .iter()
+        .filter_map(|ev| match ev {
+            RuntimeEvent::OperationRefused {
+                job_id,
+                principal,
+                session_id,
+                namespace,
+                target,
+                code,
+            } => Some((
+                job_id.to_string(),
+                principal.clone(),
+                session_id.to_string(),
+                namespace.clone(),
+                target.clone(),
+                code.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        vec![(
+            parent.to_string(),
+            "alice".to_owned(),
+            sid.to_string(),
+            "agent.delegate".to_owned(),
+            "chatty".to_owned(),
+            ErrorCode::PermissionDenied
+        )]
+    );
+    assert_eq!(h.rt.metrics().operations_denied, 1);
 }

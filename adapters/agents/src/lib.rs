@@ -15,7 +15,9 @@
 //!   job's [`CancelToken`] on `Effect::CancelAgent`, and records `RuntimeEvent::JobEnded`
 //!   in a [`JobEnds`] to answer [`JobHost::wait_job`].
 //! - [`contract_agents`] hosts the contract agents of `interop/README.md` ("Agent
-//!   contract", as adjusted by [D9], [D13], [D29], [D31], [D32]).
+//!   contract", as adjusted by [D9], [D13], [D29], [D31], [D32]); [`demo_agents`] adds
+//!   `tool-user`, which calls the [`demo_tools`] (`lookup`, with a declared cost), for demo
+//!   mode.
 //!
 //! Also the runtime-neutral hosting pieces every adapter shares: the bearer [`TokenTable`],
 //! the in-process credential [`Provisioner`] and [`OsEntropy`].
@@ -67,6 +69,7 @@ mod cancel;
 mod clock;
 mod context;
 mod credentials;
+mod demo;
 mod host;
 mod job_ends;
 mod registry;
@@ -83,6 +86,7 @@ pub use cancel::{CancelToken, Cancelled};
 pub use clock::SystemClock;
 pub use context::JobContext;
 pub use credentials::{ENDPOINT as CREDENTIAL_ENDPOINT, OsEntropy, Provisioner, wall_ms};
+pub use demo::{DEMO_LOOKUP_COST, demo_agents, demo_tools};
 pub use host::{BoxFuture, JobEnd, JobHost, final_status};
 pub use job_ends::{DEFAULT_MAX_JOB_END_BYTES, JobEnds};
 pub use registry::AgentRegistry;

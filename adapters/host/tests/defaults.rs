@@ -77,8 +77,10 @@ fn demo_mode_brings_the_contract_agents_tokens_observer_and_credentials() {
             "failing",
             "rotator",
             "versioned",
+            "tool-user",
         ]
     );
+    assert_eq!(b.tools.names(), ["lookup"]);
     assert_eq!(principal(&b, "alice-token"), Some("alice".to_owned()));
     assert_eq!(principal(&b, "bob-token"), Some("bob".to_owned()));
     assert_eq!(principal(&b, "auditor-token"), Some("auditor".to_owned()));

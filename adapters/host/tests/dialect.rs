@@ -41,7 +41,7 @@ fn a_session_and_a_job_give_exact_frames_and_actions() {
     let r = scripted();
     let did: Vec<String> = r.did.iter().map(text).collect();
     let features = r#"["heartbeat","ack","list_jobs","subscribe","lease_expires_at","cost.budget","progress","result_chunk","agent_versions","model.use","provisioned_credentials"]"#;
-    let agents = r#"["echo","chatty","slow","budget","lease-check","chunked","delegator","failing","rotator","versioned"]"#;
+    let agents = r#"["echo","chatty","slow","budget","lease-check","chunked","delegator","failing","rotator","versioned","tool-user"]"#;
     assert_eq!(
         did,
         vec![

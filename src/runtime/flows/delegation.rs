@@ -12,15 +12,17 @@ use crate::runtime::jobs::lease::JobLease;
 use crate::runtime::jobs::{NewJob, resolve_agent};
 use crate::time::Instant;
 use crate::wire::{
-    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, IdKind,
+    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, IdKind, JobId,
     LeaseConstraints, LeaseMap,
 };
 use serde_json::Value;
 
 impl Runtime {
-    /// An agent's delegate request: `agent.delegate` authorized on the child agent's name,
-    /// then the subset check, then the `delegate` event on the parent and the child job on
-    /// the same session (spec §10).
+    /// An agent's delegate request: `agent.delegate` authorized on the child agent's name
+    /// (a refusal is reported as [`crate::runtime::RuntimeEvent::OperationRefused`] and
+    /// counted, like every refused operation), then the subset check, then the `delegate`
+    /// event on the parent and the child job on the same session (spec §10). The child's
+    /// `expires_at` goes out in its `Z` form, as `job.submit`'s does.
     pub(in crate::runtime) fn delegate(
         &mut self,
         now: Instant,
@@ -30,11 +32,14 @@ impl Runtime {
         lease_map: LeaseMap,
         lease_constraints: Option<LeaseConstraints>,
     ) -> Result<String, ErrorPayload> {
-        self.authorize_job(
+        // §14: the same gate and audit as every checked operation.
+        self.check_operation(
             now,
-            parent_id,
+            &JobId::from(parent_id.to_owned()),
             &Operation::new("agent.delegate", agent.name.clone()),
         )?;
+        // D22: an agent-supplied `+00:00` expiry goes out (in `delegate`, on the child) as `Z`.
+        let lease_constraints = lease_constraints.map(LeaseConstraints::zulu);
         let resolved = resolve_agent(&self.cfg, &agent)?;
         let requested = JobLease::parse(&lease_map, lease_constraints.as_ref())?;
         requested.check_future(&self.ids.timestamp_at(now))?;

@@ -70,10 +70,12 @@ pub struct ServerOptions {
     pub behind_tls_proxy: bool,
     /// The SQLite durable store.
     pub db: Option<PathBuf>,
-    /// The agents to host; `None`: none ([`arcp_agents::contract_agents`] in demo mode).
+    /// The agents to host; `None`: none ([`arcp_agents::demo_agents`] in demo mode: the
+    /// contract agents and `tool-user`).
     pub agents: Option<AgentRegistry>,
     /// The runtime-hosted tools agents reach through `JobContext::call_tool` (checked
-    /// against `tool.call`, charged their declared cost); `None`: no tools.
+    /// against `tool.call`, charged their declared cost); `None`: no tools
+    /// ([`arcp_agents::demo_tools`] in demo mode).
     pub tools: Option<ToolRegistry>,
     /// The core's bounds (its `max_frame_bytes` is replaced by `max_frame_bytes`).
     pub bounds: Bounds,
@@ -285,7 +287,7 @@ impl ServerOptions {
         let demo = self.demo;
         let registry = self.agents.take().unwrap_or_else(|| {
             if demo {
-                arcp_agents::contract_agents()
+                arcp_agents::demo_agents()
             } else {
                 AgentRegistry::new()
             }
@@ -303,7 +305,13 @@ impl ServerOptions {
         Ok(Built {
             runtime,
             store,
-            tools: self.tools.take().unwrap_or_default(),
+            tools: self.tools.take().unwrap_or_else(|| {
+                if demo {
+                    arcp_agents::demo_tools()
+                } else {
+                    ToolRegistry::new()
+                }
+            }),
             registry,
             auth: self.authenticator(),
             wall,
@@ -402,15 +410,15 @@ macro_rules! builder_options {
                 self
             }
 
-            /// The agents to host (default: none; the contract agents of arcp-agents in demo
-            /// mode).
+            /// The agents to host (default: none; in demo mode the contract agents of
+            /// arcp-agents plus `tool-user`).
             pub fn agents(mut self, registry: $crate::server::AgentRegistry) -> Self {
                 self.opts.agents = Some(registry);
                 self
             }
 
             /// The runtime-hosted tools agents call through `JobContext::call_tool`
-            /// (default: none): each call is checked against the job's `tool.call`
+            /// (default: none; in demo mode `lookup`, costing USD:0.25): each call is checked against the job's `tool.call`
             /// patterns, reported as `tool_call` / `tool_result` and charged its declared
             /// cost.
             pub fn tools(mut self, tools: $crate::server::ToolRegistry) -> Self {
@@ -482,7 +490,8 @@ macro_rules! builder_options {
                 self.opts.check()
             }
 
-            /// Demo mode: hosts the contract agents, accepts the contract tokens
+            /// Demo mode: hosts the contract agents (plus `tool-user` and the demo tool
+            /// `lookup`), accepts the contract tokens
             /// (`alice-token`, `bob-token`, `auditor-token`, with `auditor` as observer) and
             /// provisions credentials in process, each unless configured explicitly. For
             /// trying the runtime out and for the interop scenarios, never for a deployment:
