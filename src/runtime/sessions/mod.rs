@@ -392,6 +392,18 @@ impl Sessions {
         }
     }
 
+    /// Forgets `id` when it is expired and none of its jobs runs: `Some(true)` forgotten,
+    /// `Some(false)` expired but its jobs run, `None` unknown or not expired.
+    pub fn forget_if_expired(&mut self, id: &str) -> Option<bool> {
+        let s = self.map.get(id).filter(|s| s.expired)?;
+        if s.active_jobs > 0 {
+            return Some(false);
+        }
+        self.unmark_detached(id);
+        self.map.remove(id);
+        Some(true)
+    }
+
     /// Live sessions `principal` holds: attached, or new and being welcomed (not detached,
     /// not expired).
     pub fn held_by(&self, principal: &str) -> usize {
