@@ -272,13 +272,11 @@ async fn one_echo_job(p: &mut Peer) -> String {
 
 /// Polls `list_jobs` every 100 ms until `job` is no longer listed; how many polls listed it.
 async fn polls_until_forgotten(p: &mut Peer, job: &str) -> usize {
-    let mut listed_times = 0;
     // A hang guard (30 s), not a measured bound.
-    for _ in 0..300 {
+    for listed_times in 0..300 {
         if !listed(p).await.iter().any(|j| j == job) {
             return listed_times;
         }
-        listed_times += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{job} still listed after 30 s");
