@@ -15,6 +15,8 @@
 //!   `PERMISSION_DENIED` once the record is forgotten).
 
 // The raw WebSocket peer of arcp-tokio's server tests.
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "../../adapters/tokio/tests/server_support/mod.rs"]
 mod server_support;
 
@@ -22,20 +24,17 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server_support::{Peer, eid, hello};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The `arcp` binary of this crate.
-fn arcp_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
-}
-
-/// `arcp serve --port 0 --demo EXTRA…` with the retained-bytes log on stderr; killed on drop.
+/// `arcp serve --port 0 --demo --heartbeat-interval 0 EXTRA…` with the retained-bytes log on
+/// stderr; killed on drop.
 struct Served {
-    child: Child,
+    /// The server process, killed on drop.
+    _served: serve::Served,
     url: String,
     /// Every logged retained-bytes figure, in order.
     retained: mpsc::Receiver<u64>,
@@ -43,33 +42,17 @@ struct Served {
 
 impl Served {
     fn start(extra: &[&str]) -> Served {
-        let mut child = Command::new(arcp_bin())
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--demo",
-                "--heartbeat-interval",
-                "0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "arcp_host::retained=info")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn arcp serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read LISTENING");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .expect("LISTENING line")
-            .to_owned();
+        let args: Vec<&str> = ["--heartbeat-interval", "0"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let mut served = serve::Served::start_with(&args, |cmd| {
+            cmd.env("RUST_LOG", "arcp_host::retained=info")
+                .stderr(Stdio::piped());
+        });
+        let url = served.url.clone();
         let (tx, retained) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
+        let stderr = served.child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let figure = line
@@ -84,7 +67,7 @@ impl Served {
             }
         });
         Served {
-            child,
+            _served: served,
             url,
             retained,
         }
@@ -95,13 +78,6 @@ impl Served {
         self.retained
             .recv_timeout(Duration::from_secs(60))
             .expect("a retained-bytes line")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
