@@ -9,8 +9,10 @@
 //! - **jobs** ([`JobRecord`]), **idempotency entries** ([`IdempotencyRecord`]) and
 //!   **outstanding credentials** ([`CredentialRecord`]).
 //!
-//! The API is plain and synchronous, with its own record types: it knows nothing of the
-//! runtime's state machine. An adapter executes the runtime's storage effects by converting
+//! The API is plain and synchronous, on the record types of `arcp-store` (re-exported here):
+//! it knows nothing of the runtime's state machine. [`SqliteStore`] implements arcp-store's
+//! [`Store`] trait, the interface a runtime host drives whatever the database (its errors
+//! convert into `arcp_store::StoreError`). An adapter executes the runtime's storage effects by converting
 //! them to [`StoreOp`]s and calling [`SqliteStore::apply`], which commits them in a single
 //! transaction; only after it returns `Ok` does the adapter report the effects complete (the
 //! runtime's write-ahead rule: a frame is transmitted only once the append holding it is
@@ -48,17 +50,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod backend;
 mod error;
 mod ops;
-mod records;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 mod schema;
 mod store;
 
-pub use error::StoreError;
-pub use records::{
-    CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,
+pub use arcp_store::{
+    CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, Store, StoreOp, StoredEvent,
 };
+pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION, StoreOptions, Synchronous};
 pub use store::SqliteStore;

@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, ffi, params};
 
 use crate::error::{StoreError, seq_from_sql, seq_to_sql};
-use crate::records::{
+use arcp_store::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,
 };
 

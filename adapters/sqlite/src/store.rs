@@ -6,10 +6,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::StoreError;
 use crate::ops;
-use crate::records::{
+use crate::schema::{self, StoreOptions};
+use arcp_store::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,
 };
-use crate::schema::{self, StoreOptions};
 
 /// The durable store: one SQLite connection, a versioned schema, one transaction per mutating
 /// call.

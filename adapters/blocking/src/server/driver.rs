@@ -7,11 +7,11 @@
 
 use arcp_agents::SystemClock;
 use arcp_host::server::{
-    Action, AgentLink, BoxFuture, Built, MetricsHandle, ServerHost, effect_outcome, run_batch,
+    Action, AgentLink, BoxFuture, Built, MetricsHandle, ServerHost, Store, effect_outcome,
+    run_batch,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};
-use arcp_sqlite::SqliteStore;
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
@@ -84,7 +84,7 @@ pub(crate) struct Driver {
     tx: SyncSender<Input>,
     rx: Receiver<Input>,
     shutdown: Receiver<SyncSender<()>>,
-    store: Option<(SqliteStore, usize)>,
+    store: Option<(Box<dyn Store>, usize)>,
     /// Shutting down.
     closing: bool,
 }
@@ -191,7 +191,7 @@ impl Driver {
                 Action::Authenticate { id, auth, token } => self.authenticate(id, auth, token),
                 Action::Store(batch) => {
                     if let Some((db, limit)) = &mut self.store {
-                        let done = run_batch(db, batch, *limit);
+                        let done = run_batch(&mut **db, batch, *limit);
                         self.host.handle_store_done(self.clock.now(), done);
                     }
                 }

@@ -5,7 +5,7 @@
 use super::agents::{AgentMsg, AgentTask};
 use arcp_auth::Authenticator;
 use arcp_proto::runtime::{ConnId, EffectId, EffectOutcome, TransportKind};
-use arcp_sqlite::runtime::Batch;
+use arcp_store::runtime::Batch;
 use bytes::Bytes;
 use std::sync::Arc;
 

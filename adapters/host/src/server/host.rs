@@ -63,8 +63,8 @@ use arcp_proto::runtime::{
 };
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::{Entropy, ErrorPayload, JobId};
-use arcp_sqlite::SqliteStore;
-use arcp_sqlite::runtime::{Batch, Completion};
+use arcp_store::Store;
+use arcp_store::runtime::{Batch, Completion};
 use futures_channel::oneshot;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -175,7 +175,7 @@ impl ServerHost {
         link: Arc<dyn AgentLink>,
         credentials: bool,
         entropy: Box<dyn Entropy + Send>,
-    ) -> (Self, Option<SqliteStore>) {
+    ) -> (Self, Option<Box<dyn Store>>) {
         let Built {
             runtime,
             store,

@@ -20,7 +20,8 @@ pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask};
 pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::{AbuseLimits, Bounds};
-pub use arcp_sqlite::runtime::{Batch, Completion, run_batch};
+pub use arcp_store::runtime::{Batch, Completion, run_batch};
+pub use arcp_store::{Store, StoreError};
 pub use credentials::{
     CredentialProvisioner, DemoProvisioner, MAX_UNREVOKED, MintRequest, UnrevokedCredential,
 };
@@ -36,9 +37,10 @@ pub enum ServerError {
     /// Binding or another socket operation failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    /// The durable store could not be opened or read.
+    /// The durable store could not be opened or read (any backend; SQLite's own errors are
+    /// wrapped as [`StoreError::Backend`]).
     #[error("durable store: {0}")]
-    Store(#[from] arcp_sqlite::StoreError),
+    Store(#[from] StoreError),
     /// The TLS certificate or key could not be read or used (adapters serving `wss://`).
     #[error("tls: {0}")]
     Tls(String),

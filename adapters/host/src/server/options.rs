@@ -15,7 +15,7 @@ use arcp_proto::runtime::{
 };
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::Entropy;
-use arcp_sqlite::SqliteStore;
+use arcp_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,8 +68,12 @@ pub struct ServerOptions {
     /// anyway: the operator runs them behind a TLS-terminating proxy. Off by default: such
     /// a listener's sessions are offered no `provisioned_credentials`.
     pub behind_tls_proxy: bool,
-    /// The SQLite durable store.
+    /// The SQLite durable store at this path (opened, created if missing, and migrated at
+    /// build). Setting it clears `store`.
     pub db: Option<PathBuf>,
+    /// A durable store of any backend (e.g. arcp-postgres's), already open; used instead of
+    /// `db`. Setting it clears `db`.
+    pub store: Option<Box<dyn Store>>,
     /// The agents to host; `None`: none ([`arcp_agents::demo_agents`] in demo mode: the
     /// contract agents and `tool-user`).
     pub agents: Option<AgentRegistry>,
@@ -114,6 +118,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("resume_window", &self.resume_window)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("db", &self.db)
+            .field("store", &self.store.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +136,7 @@ impl Default for ServerOptions {
             provisioner: None,
             behind_tls_proxy: false,
             db: None,
+            store: None,
             agents: None,
             tools: None,
             bounds: Bounds::default(),
@@ -151,8 +157,8 @@ impl Default for ServerOptions {
 pub struct Built {
     /// The runtime.
     pub runtime: Runtime,
-    /// The opened durable store (when `db` is set).
-    pub store: Option<SqliteStore>,
+    /// The opened durable store (when `db` or `store` is set).
+    pub store: Option<Box<dyn Store>>,
     /// The runtime-hosted tools.
     pub tools: ToolRegistry,
     /// The agents to host.
@@ -261,7 +267,7 @@ impl ServerOptions {
         if !self.heartbeat_interval.is_zero() {
             cfg.heartbeat_interval = self.heartbeat_interval;
         }
-        cfg.durable = self.db.is_some();
+        cfg.durable = self.is_durable();
         cfg.limits = self.limits.clone();
         cfg.bounds = Bounds {
             max_frame_bytes: self.max_frame_bytes,
@@ -270,9 +276,16 @@ impl ServerOptions {
         cfg
     }
 
+    /// Whether a durable store is configured (`db` or `store`): building then reads it, a
+    /// blocking call to make where blocking is allowed.
+    pub fn is_durable(&self) -> bool {
+        self.db.is_some() || self.store.is_some()
+    }
+
     /// Builds the runtime for `name` `version` at `now`, with the wall-clock anchor `wall`
-    /// and `entropy` (ids, resume tokens), opening (a blocking SQLite read: call it where
-    /// blocking is allowed) and restoring from `db` when set. The agents are taken out of
+    /// and `entropy` (ids, resume tokens), opening `db` or taking `store` and restoring from
+    /// it (blocking reads: call it where blocking is allowed; sessions whose resume window
+    /// closed by the wall time of `now` and lapsed idempotency keys are dropped first). The agents are taken out of
     /// the options. Fails with [`ServerError::NoAuthentication`] first when [`Self::check`]
     /// does.
     pub fn build(
@@ -294,11 +307,18 @@ impl ServerOptions {
         });
         let cfg = self.runtime_config(name, version, &registry);
         let mut runtime = Runtime::new(cfg, wall, entropy);
-        let store = match self.db.clone() {
-            Some(path) => {
-                let (db, snapshot) = arcp_sqlite::runtime::open(path)?;
+        let store: Option<Box<dyn Store>> = match (self.store.take(), &self.db) {
+            (Some(store), _) => Some(store),
+            (None, Some(path)) => Some(Box::new(
+                arcp_sqlite::SqliteStore::open(path).map_err(arcp_store::StoreError::from)?,
+            )),
+            (None, None) => None,
+        };
+        let store = match store {
+            Some(mut store) => {
+                let snapshot = arcp_store::runtime::restore(&mut *store, wall.unix_micros_at(now))?;
                 runtime.restore(now, snapshot);
-                Some(db)
+                Some(store)
             }
             None => None,
         };
@@ -329,7 +349,7 @@ impl ServerOptions {
 /// Generates the option setters every adapter's `ServerBuilder` shares, on a struct whose
 /// field `opts` is a [`ServerOptions`]: `observer`, `authenticator`, `heartbeat_interval`,
 /// `resume_window`, `max_frame_bytes`, `credentials`, `credential_provisioner`,
-/// `behind_tls_proxy`, `db`, `agents`, `bounds`, `limits`, `max_job_end_bytes`,
+/// `behind_tls_proxy`, `db`, `store`, `agents`, `bounds`, `limits`, `max_job_end_bytes`,
 /// `input_capacity`, `outbound_capacity`, `slow_consumer_timeout`, `handshake_timeout`,
 /// `hello_timeout`, `demo`.
 #[macro_export]
@@ -403,10 +423,24 @@ macro_rules! builder_options {
             }
 
             /// The SQLite durable store; `None` (the default): only the core's in-memory
-            /// ring. An existing file is restored from (sessions resumable, unfinished jobs
-            /// ended "runtime restarted").
+            /// ring. An existing file is migrated to this build's schema and restored from
+            /// (sessions resumable, unfinished jobs ended "runtime restarted"). Replaces a
+            /// store given with `store`.
             pub fn db(mut self, path: Option<::std::path::PathBuf>) -> Self {
                 self.opts.db = path;
+                self.opts.store = None;
+                self
+            }
+
+            /// A durable store of any backend, already opened: e.g. arcp-postgres's
+            /// `PostgresStore::connect(url)`, or your own implementation of the
+            /// `Store` trait (it should pass arcp-store's shared suite). Restored from
+            /// like `db`, then driven on a thread of its own, one transaction per batch.
+            /// Replaces a path given with `db`. Open it where blocking is allowed (a
+            /// synchronous client inside an async task may refuse to run).
+            pub fn store(mut self, store: impl $crate::server::Store) -> Self {
+                self.opts.store = Some(::std::boxed::Box::new(store));
+                self.opts.db = None;
                 self
             }
 

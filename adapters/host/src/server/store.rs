@@ -1,9 +1,9 @@
 //! The durable store's thread for the async adapters: the runtime's storage effects, mapped
-//! by [`arcp_sqlite::runtime`], executed on one dedicated thread (SQLite calls block), one
-//! batch at a time (see that module for the write-ahead rule).
+//! by [`arcp_store::runtime`], executed on one dedicated thread (store calls block), one
+//! batch at a time (see that module for the write-ahead rule), whatever the backend.
 
-use arcp_sqlite::SqliteStore;
-use arcp_sqlite::runtime::{Batch, Completion, run_batch};
+use arcp_store::Store;
+use arcp_store::runtime::{Batch, Completion, run_batch};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 /// The store's thread: takes one [`Batch`] at a time; each [`Completion`] goes to `deliver`.
@@ -17,16 +17,16 @@ impl StoreThread {
     /// returns; `deliver` hands each completion to the driver (blocking is fine: only one
     /// batch is ever outstanding) and returns `false` once the driver is gone.
     pub fn spawn(
-        mut store: SqliteStore,
+        mut store: Box<dyn Store>,
         read_limit: usize,
         mut deliver: impl FnMut(Completion) -> bool + Send + 'static,
     ) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel::<Batch>(1);
         std::thread::Builder::new()
-            .name("arcp-sqlite".into())
+            .name("arcp-store".into())
             .spawn(move || {
                 while let Ok(batch) = rx.recv() {
-                    if !deliver(run_batch(&mut store, batch, read_limit)) {
+                    if !deliver(run_batch(&mut *store, batch, read_limit)) {
                         break;
                     }
                 }

@@ -113,7 +113,7 @@ impl ServerBuilder {
     async fn start(mut self) -> Result<Running, ServerError> {
         let clock = SystemClock::new();
         let version = env!("CARGO_PKG_VERSION");
-        let built = if self.opts.db.is_some() {
+        let built = if self.opts.is_durable() {
             let (opts, built) = tokio::task::spawn_blocking(move || {
                 let now = clock.now();
                 let entropy = Box::new(OsEntropy);

@@ -29,15 +29,12 @@ pub struct SessionRecord {
     /// A hash of the current resume token (never the token itself).
     pub resume_token_hash: String,
     /// The last `event_seq` the runtime issued on this session. The store keeps it as given;
-    /// it is the authority on the seq counter even after [`prune_acked`] removed the events.
-    ///
-    /// [`prune_acked`]: crate::SqliteStore::prune_acked
+    /// it is the authority on the seq counter even after [`StoreOp::PruneAcked`] removed the
+    /// events.
     pub last_event_seq: u64,
     /// When the resume window of a detached session closes (Unix micros); `None` while a
-    /// connection is attached. [`prune_expired_sessions`] deletes records whose window has
-    /// closed.
-    ///
-    /// [`prune_expired_sessions`]: crate::SqliteStore::prune_expired_sessions
+    /// connection is attached. [`StoreOp::PruneExpiredSessions`] deletes records whose window
+    /// has closed.
     pub window_expires_at: Option<i64>,
     /// The negotiated features, in order.
     pub features: Vec<String>,
@@ -79,8 +76,7 @@ pub struct IdempotencyRecord {
     pub job_id: String,
     /// The encoded `job.accepted` payload to answer resubmits with.
     pub accepted: Vec<u8>,
-    /// When the entry lapses (Unix micros); see
-    /// [`prune_expired_idempotency`](crate::SqliteStore::prune_expired_idempotency).
+    /// When the entry lapses (Unix micros); see [`StoreOp::PruneExpiredIdempotency`].
     pub expires_at: i64,
 }
 
@@ -97,51 +93,57 @@ pub struct CredentialRecord {
     pub data: Vec<u8>,
 }
 
-/// One mutation, for [`SqliteStore::apply`](crate::SqliteStore::apply), which runs a whole
-/// slice of them in a single transaction. Each variant does exactly what the
-/// [`SqliteStore`](crate::SqliteStore) method of the same name does.
+/// One mutation, for [`Store::apply`](crate::Store::apply), which runs a whole slice of them
+/// in a single transaction: all of them are committed or none is. Every backend gives each
+/// variant exactly the meaning written here (the shared suite of feature `suite` checks it).
+///
+/// Deliberately exhaustive: every backend must carry out every operation, so a new variant is
+/// a breaking change each backend's match takes up, never one it could skip.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum StoreOp {
-    /// [`append_events`](crate::SqliteStore::append_events).
+    /// Appends frames to the log. A `(session_id, event_seq)` already stored, or repeated
+    /// within the batch, fails the whole batch with
+    /// [`StoreError::DuplicateEvent`](crate::StoreError::DuplicateEvent); a seq above
+    /// `i64::MAX` with [`StoreError::SeqOutOfRange`](crate::StoreError::SeqOutOfRange).
     AppendEvents(Vec<StoredEvent>),
-    /// [`prune_acked`](crate::SqliteStore::prune_acked): delete the session's events with
-    /// `event_seq <= up_to_seq`.
+    /// Deletes the session's events with `event_seq <= up_to_seq` (they were acknowledged).
     PruneAcked {
         /// The session.
         session_id: String,
-        /// The highest acknowledged seq.
+        /// The highest acknowledged seq (at most `i64::MAX`).
         up_to_seq: u64,
     },
-    /// [`put_session`](crate::SqliteStore::put_session) (upsert).
+    /// Inserts or replaces the session's record, features included.
     PutSession(SessionRecord),
-    /// [`delete_session`](crate::SqliteStore::delete_session) (with its events).
+    /// Deletes a session record, its features and all its events (an unknown id is not an
+    /// error). Jobs are not touched: they outlive sessions.
     DeleteSession(String),
-    /// [`prune_expired_sessions`](crate::SqliteStore::prune_expired_sessions).
+    /// Deletes every session whose resume window has closed (`window_expires_at <=
+    /// now_unix_micros`; attached sessions, with `None`, are kept), with their events.
     PruneExpiredSessions {
         /// The current wall-clock time (Unix micros).
         now_unix_micros: i64,
     },
-    /// [`put_job`](crate::SqliteStore::put_job) (upsert).
+    /// Inserts or replaces the job's record.
     PutJob(JobRecord),
-    /// [`delete_job`](crate::SqliteStore::delete_job).
+    /// Deletes the job's record (an unknown id is not an error).
     DeleteJob(String),
-    /// [`put_idempotency`](crate::SqliteStore::put_idempotency) (upsert).
+    /// Inserts or replaces the entry for `(principal, key)`.
     PutIdempotency(IdempotencyRecord),
-    /// [`delete_idempotency`](crate::SqliteStore::delete_idempotency).
+    /// Deletes the entry for `(principal, key)` (an absent entry is not an error).
     DeleteIdempotency {
         /// The principal the key is scoped to.
         principal: String,
         /// The idempotency key.
         key: String,
     },
-    /// [`prune_expired_idempotency`](crate::SqliteStore::prune_expired_idempotency).
+    /// Deletes every idempotency entry with `expires_at <= now_unix_micros`.
     PruneExpiredIdempotency {
         /// The current wall-clock time (Unix micros).
         now_unix_micros: i64,
     },
-    /// [`put_credential`](crate::SqliteStore::put_credential) (upsert).
+    /// Records (or replaces) an outstanding credential.
     PutCredential(CredentialRecord),
-    /// [`delete_credential`](crate::SqliteStore::delete_credential).
+    /// Forgets a credential once it is revoked (an unknown id is not an error).
     DeleteCredential(String),
 }

@@ -1,0 +1,276 @@
+//! [`PostgresStore`]: one connection, the versioned schema, one transaction per `apply`.
+
+use std::str::FromStr;
+
+use arcp_store::{
+    CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, Store, StoreError, StoreOp,
+    StoredEvent,
+};
+use postgres::{Client, Config, NoTls};
+
+use crate::error::pg;
+use crate::ops::{self, Prepared};
+use crate::reads;
+use crate::schema::{self, MIGRATIONS};
+
+/// Options for [`PostgresStore::connect_with`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The schema (namespace) holding the store's tables, created if missing; `None` (the
+    /// default): the connection's current schema (the first of its `search_path`, usually
+    /// `public`). Lowercase ASCII letters, digits and `_`, not starting with a digit, at most
+    /// 63 bytes. Several deployments (or test runs) can share one database, one schema each.
+    pub schema: Option<String>,
+}
+
+impl PostgresOptions {
+    /// Options with the tables in `schema`.
+    pub fn schema(schema: impl Into<String>) -> Self {
+        PostgresOptions {
+            schema: Some(schema.into()),
+        }
+    }
+}
+
+/// The durable store on a PostgreSQL server (version 12 or newer): the event log and the
+/// records in the tables of one schema, behind the [`Store`] trait.
+///
+/// It holds one connection (plain, without TLS: reach the server over a Unix socket, on
+/// loopback or through a tunnel). Every [`apply`](Store::apply) runs in one transaction;
+/// reads run outside one. A connection the server closed is opened again on the next call
+/// (the call that found it closed fails). Calls block: the client runs its own small tokio
+/// runtime and must not be called from inside another tokio runtime's async task (use
+/// `spawn_blocking` or a thread; a server builder's store thread is one).
+pub struct PostgresStore {
+    client: Client,
+    config: Config,
+    schema: String,
+    explicit_schema: bool,
+    prepared: Prepared,
+    /// A call failed below SQL (IO, closed connection, protocol): reconnect before the next.
+    broken: bool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the connection's password.
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (a `postgresql://` URL or a `key=value` connection string, e.g.
+    /// `host=/run/pg dbname=arcp user=arcp`) with [`PostgresOptions::default`] and brings
+    /// the schema up to [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the URL does not parse or the server cannot be reached;
+    /// [`StoreError::SchemaTooNew`] for a schema migrated by a newer build (left untouched).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &PostgresOptions::default())
+    }
+
+    /// Like [`connect`](Self::connect), with explicit options.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect), and [`StoreError::Backend`] for an invalid schema name.
+    pub fn connect_with(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
+        Self::connect_migrating(url, options, MIGRATIONS)
+    }
+
+    pub(crate) fn connect_migrating(
+        url: &str,
+        options: &PostgresOptions,
+        steps: &[schema::Migration],
+    ) -> Result<Self, StoreError> {
+        let config = Config::from_str(url).map_err(pg)?;
+        if let Some(name) = &options.schema
+            && !schema::valid_schema_name(name)
+        {
+            return Err(StoreError::backend(
+                "postgres",
+                format!(
+                    "invalid schema name {name:?}: use lowercase ASCII letters, digits and _, \
+                     not starting with a digit, at most 63 bytes"
+                ),
+            ));
+        }
+        let mut client = config.connect(NoTls).map_err(pg)?;
+        let (schema, explicit_schema) = match &options.schema {
+            Some(name) => (name.clone(), true),
+            None => {
+                let current: Option<String> = client
+                    .query_one("SELECT current_schema()", &[])
+                    .and_then(|row| row.try_get(0))
+                    .map_err(pg)?;
+                let name = current.ok_or_else(|| {
+                    StoreError::backend(
+                        "postgres",
+                        "the connection has no current schema (its search_path names no \
+                         existing schema): set PostgresOptions::schema",
+                    )
+                })?;
+                (name, false)
+            }
+        };
+        let mut store = PostgresStore {
+            client,
+            config,
+            schema,
+            explicit_schema,
+            prepared: Prepared::default(),
+            broken: false,
+        };
+        store.set_search_path()?;
+        schema::migrate(&mut store.client, &store.schema, explicit_schema, steps)?;
+        Ok(store)
+    }
+
+    fn set_search_path(&mut self) -> Result<(), StoreError> {
+        if self.explicit_schema {
+            self.client
+                .batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
+                .map_err(pg)?;
+        }
+        Ok(())
+    }
+
+    /// The schema holding the tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The recorded schema version; after a successful connect it is always
+    /// [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    pub fn schema_version(&mut self) -> Result<u32, StoreError> {
+        self.call(|s| schema::read_version(&mut s.client))
+    }
+
+    /// Opens the connection again if the server closed it or a call failed below SQL.
+    fn ready(&mut self) -> Result<(), StoreError> {
+        if self.broken || self.client.is_closed() {
+            self.client = self.config.connect(NoTls).map_err(pg)?;
+            self.prepared.clear();
+            self.broken = false;
+            self.set_search_path()?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a ready connection; an error that is not the server's answer to a
+    /// statement (the connection failed) marks it for reopening.
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.ready()?;
+        let out = f(self);
+        if let Err(StoreError::Backend { source, .. }) = &out
+            && let Some(e) = source.downcast_ref::<postgres::Error>()
+            && e.as_db_error().is_none()
+        {
+            self.broken = true;
+        }
+        out
+    }
+}
+
+impl Store for PostgresStore {
+    fn apply(&mut self, ops: &[StoreOp]) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.call(|s| {
+            let mut tx = s.client.transaction().map_err(pg)?;
+            for op in ops {
+                // On an error the transaction is dropped uncommitted: rolled back.
+                ops::apply_op(&mut tx, &mut s.prepared, op)?;
+            }
+            tx.commit().map_err(pg)
+        })
+    }
+
+    fn read_events(
+        &mut self,
+        session_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.call(|s| {
+            reads::read_events(
+                &mut s.client,
+                &mut s.prepared,
+                session_id,
+                None,
+                after_seq,
+                limit,
+            )
+        })
+    }
+
+    fn read_job_events(
+        &mut self,
+        session_id: &str,
+        job_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.call(|s| {
+            reads::read_events(
+                &mut s.client,
+                &mut s.prepared,
+                session_id,
+                Some(job_id),
+                after_seq,
+                limit,
+            )
+        })
+    }
+
+    fn last_event_seq(&mut self, session_id: &str) -> Result<Option<u64>, StoreError> {
+        self.call(|s| reads::last_event_seq(&mut s.client, &mut s.prepared, session_id))
+    }
+
+    fn session(&mut self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.call(|s| Ok(reads::sessions(&mut s.client, &mut s.prepared, Some(session_id))?.pop()))
+    }
+
+    fn sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError> {
+        self.call(|s| reads::sessions(&mut s.client, &mut s.prepared, None))
+    }
+
+    fn job(&mut self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        self.call(|s| Ok(reads::jobs(&mut s.client, &mut s.prepared, Some(job_id))?.pop()))
+    }
+
+    fn jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
+        self.call(|s| reads::jobs(&mut s.client, &mut s.prepared, None))
+    }
+
+    fn idempotency(
+        &mut self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.call(|s| {
+            Ok(reads::idempotency(&mut s.client, &mut s.prepared, Some((principal, key)))?.pop())
+        })
+    }
+
+    fn idempotency_records(&mut self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.call(|s| reads::idempotency(&mut s.client, &mut s.prepared, None))
+    }
+
+    fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
+        self.call(|s| reads::credentials(&mut s.client, &mut s.prepared))
+    }
+}

@@ -1,0 +1,191 @@
+//! The versioned schema on PostgreSQL: created and recorded at connect, a second connect
+//! changes nothing, a newer version is refused untouched, the data survives reconnecting,
+//! and a connection the server closed is opened again.
+
+mod support;
+
+use arcp_postgres::{PostgresOptions, PostgresStore, SCHEMA_VERSION};
+use arcp_store::suite::{event, job, session};
+use arcp_store::{Store, StoreError, StoreOp};
+
+#[test]
+fn connect_creates_the_schema_and_records_each_step() {
+    let Some((mut store, scratch)) = support::store("create") else {
+        return;
+    };
+    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema(), scratch.schema);
+    let mut c = scratch.client();
+    let steps: Vec<(i32, String)> = c
+        .query(
+            "SELECT version, name FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![(
+            1,
+            "events, sessions, jobs, idempotency, credentials".to_owned()
+        )]
+    );
+    let tables: Vec<String> = c
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1
+             ORDER BY table_name",
+            &[&scratch.schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        tables,
+        [
+            "credentials",
+            "events",
+            "idempotency",
+            "jobs",
+            "schema_migrations",
+            "sessions"
+        ]
+    );
+}
+
+#[test]
+fn reconnecting_keeps_the_data_and_migrates_nothing_again() {
+    let Some((mut store, scratch)) = support::store("reopen") else {
+        return;
+    };
+    store
+        .apply(&[
+            StoreOp::PutSession(session("s1", 2, Some(50))),
+            StoreOp::AppendEvents(vec![event("s1", 1, None), event("s1", 2, Some("j1"))]),
+            StoreOp::PutJob(job("j1", "s1", 7, false)),
+        ])
+        .unwrap();
+    drop(store);
+    let mut again = PostgresStore::connect_with(&scratch.url, &scratch.options()).unwrap();
+    assert_eq!(again.sessions().unwrap(), vec![session("s1", 2, Some(50))]);
+    assert_eq!(
+        again.read_events("s1", 0, 10).unwrap(),
+        vec![event("s1", 1, None), event("s1", 2, Some("j1"))]
+    );
+    assert_eq!(again.jobs().unwrap(), vec![job("j1", "s1", 7, false)]);
+    let steps: i64 = scratch
+        .client()
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(steps, 1);
+}
+
+#[test]
+fn a_schema_from_a_newer_build_is_refused_untouched() {
+    let Some((store, scratch)) = support::store("newer") else {
+        return;
+    };
+    drop(store);
+    let mut c = scratch.client();
+    c.execute(
+        "INSERT INTO schema_migrations (version, name) VALUES (2, 'from the future')",
+        &[],
+    )
+    .unwrap();
+    match PostgresStore::connect_with(&scratch.url, &scratch.options()) {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!((found, supported), (2, 1));
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+    let steps: i64 = c
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(steps, 2);
+}
+
+#[test]
+fn an_invalid_schema_name_is_refused_before_connecting() {
+    // No server needed: the name is checked first.
+    let err = PostgresStore::connect_with(
+        "host=/nonexistent dbname=x",
+        &PostgresOptions::schema("Bad-Name"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "postgres: invalid schema name \"Bad-Name\": use lowercase ASCII letters, digits and _, \
+         not starting with a digit, at most 63 bytes"
+    );
+}
+
+#[test]
+fn concurrent_connects_migrate_once() {
+    let Some(url) = support::url() else {
+        return;
+    };
+    let scratch = support::Scratch::new(&url, "race");
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, options) = (url.clone(), scratch.options());
+            std::thread::spawn(move || {
+                PostgresStore::connect_with(&url, &options)
+                    .unwrap()
+                    .schema_version()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 1);
+    }
+    let steps: i64 = scratch
+        .client()
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(steps, 1);
+}
+
+#[test]
+fn a_connection_the_server_closed_is_opened_again() {
+    let Some(url) = support::url() else {
+        return;
+    };
+    let scratch = support::Scratch::new(&url, "reconnect");
+    let name = scratch.schema.clone();
+    let tagged = support::with_application_name(&url, &name);
+    let mut store = PostgresStore::connect_with(&tagged, &scratch.options()).unwrap();
+    store
+        .apply(&[StoreOp::PutSession(session("s1", 1, None))])
+        .unwrap();
+    let mut admin = scratch.client();
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1) t",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    // The call that finds the connection gone fails; the next one reconnects.
+    let first = store.sessions();
+    assert!(
+        matches!(
+            first,
+            Err(StoreError::Backend {
+                backend: "postgres",
+                ..
+            })
+        ),
+        "{first:?}"
+    );
+    assert_eq!(store.sessions().unwrap(), vec![session("s1", 1, None)]);
+    assert_eq!(store.schema_version().unwrap(), 1);
+}

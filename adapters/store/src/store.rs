@@ -1,0 +1,185 @@
+//! [`Store`]: what a runtime host drives, whatever the database.
+
+use crate::error::StoreError;
+use crate::records::{
+    CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,
+};
+
+/// A durable store of an ARCP runtime: the event log and the session, job, idempotency and
+/// credential records, behind one mutation ([`apply`](Self::apply), one transaction per
+/// batch) and the reads a resume, a subscribe and a restart need.
+///
+/// The interface is synchronous: a host runs its store on a thread of its own (arcp-host's
+/// `StoreThread`), one batch at a time, and reports a batch's effects complete only after
+/// `apply` returned `Ok` (the write-ahead rule: a frame is transmitted only once the append
+/// holding it is committed). A backend on an async client blocks on its own small runtime.
+/// Every method takes `&mut self`: a store has one owner, so a backend may hold a single
+/// connection.
+///
+/// Implementations: `arcp_sqlite::SqliteStore` (embedded, the default) and
+/// `arcp_postgres::PostgresStore` (a shared server). Both pass the shared suite of the
+/// feature `suite` (`store_suite!`), which pins the semantics written on each method and on
+/// [`StoreOp`]: a new backend runs it too.
+pub trait Store: Send + 'static {
+    /// Applies `ops` in order in one transaction: when it returns `Ok` all of them are
+    /// committed (durable as the backend promises), when it returns `Err` none of them is.
+    ///
+    /// # Errors
+    ///
+    /// The first failing operation's error ([`StoreError::DuplicateEvent`],
+    /// [`StoreError::SeqOutOfRange`], [`StoreError::Backend`]); the whole batch is rolled
+    /// back.
+    fn apply(&mut self, ops: &[StoreOp]) -> Result<(), StoreError>;
+
+    /// Up to `limit` events of `session_id` with `event_seq > after_seq`, in ascending seq
+    /// order (`after_seq = 0` reads from the start: seqs begin at 1 on the wire).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::SeqOutOfRange`] if `after_seq > i64::MAX`; [`StoreError::Corrupt`] for a
+    /// damaged row; [`StoreError::Backend`].
+    fn read_events(
+        &mut self,
+        session_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Like [`read_events`](Self::read_events), restricted to the events whose `job_id` is
+    /// `job_id` (one job's history, e.g. for a subscriber).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_events`](Self::read_events).
+    fn read_job_events(
+        &mut self,
+        session_id: &str,
+        job_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The highest `event_seq` still stored for `session_id`, or `None` if none is (never
+    /// appended, or all pruned: [`SessionRecord::last_event_seq`] then says where the seq
+    /// counter stands).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`], [`StoreError::Backend`].
+    fn last_event_seq(&mut self, session_id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The record of `session_id`, features included, if stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`], [`StoreError::Backend`].
+    fn session(&mut self, session_id: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Every session record, features included, ordered by `session_id` (bytewise).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`], [`StoreError::Backend`].
+    fn sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// The record of `job_id`, if stored.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`], [`StoreError::Backend`].
+    fn job(&mut self, job_id: &str) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Every job record, ordered by `submitted_at`, then `job_id` (bytewise).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`], [`StoreError::Backend`].
+    fn jobs(&mut self) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// The idempotency entry for `(principal, key)`, if stored (expiry is not checked).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn idempotency(
+        &mut self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Every idempotency entry, ordered by `(principal, key)` (bytewise).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn idempotency_records(&mut self) -> Result<Vec<IdempotencyRecord>, StoreError>;
+
+    /// Every credential not yet revoked, ordered by `credential_id` (bytewise).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`].
+    fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError>;
+}
+
+/// A boxed store is a store (so `&mut Box<dyn Store>` goes wherever `&mut dyn Store` does).
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn apply(&mut self, ops: &[StoreOp]) -> Result<(), StoreError> {
+        (**self).apply(ops)
+    }
+
+    fn read_events(
+        &mut self,
+        session_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        (**self).read_events(session_id, after_seq, limit)
+    }
+
+    fn read_job_events(
+        &mut self,
+        session_id: &str,
+        job_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        (**self).read_job_events(session_id, job_id, after_seq, limit)
+    }
+
+    fn last_event_seq(&mut self, session_id: &str) -> Result<Option<u64>, StoreError> {
+        (**self).last_event_seq(session_id)
+    }
+
+    fn session(&mut self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        (**self).session(session_id)
+    }
+
+    fn sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError> {
+        (**self).sessions()
+    }
+
+    fn job(&mut self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        (**self).job(job_id)
+    }
+
+    fn jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
+        (**self).jobs()
+    }
+
+    fn idempotency(
+        &mut self,
+        principal: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        (**self).idempotency(principal, key)
+    }
+
+    fn idempotency_records(&mut self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        (**self).idempotency_records()
+    }
+
+    fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
+        (**self).outstanding_credentials()
+    }
+}
