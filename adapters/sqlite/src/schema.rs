@@ -1,9 +1,9 @@
 //! Connection set-up (pragmas) and the versioned schema.
 //!
 //! The schema version lives in `PRAGMA user_version`; `PRAGMA application_id` marks the file
-//! as ARCP's. `MIGRATIONS[i]` upgrades a database from version `i` to `i + 1`; each runs in
-//! its own `IMMEDIATE` transaction together with the `user_version` bump, so a crash
-//! mid-migration leaves the previous version intact.
+//! as ARCP's. [`MIGRATIONS`] is the list of numbered steps; at open, every step above the
+//! file's version runs, all in one `IMMEDIATE` transaction together with the `user_version`
+//! bumps, so a crash or a failing step leaves the file at its previous version, intact.
 
 use std::time::Duration;
 
@@ -76,8 +76,20 @@ CREATE TABLE credentials (
 ) STRICT;
 ";
 
-/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+/// One numbered step of the schema.
+pub(crate) struct Migration {
+    /// The version the file is at once this step ran (`PRAGMA user_version`).
+    pub(crate) version: u32,
+    /// The statements.
+    pub(crate) sql: &'static str,
+}
+
+/// Every step, in order: `MIGRATIONS[i].version == i + 1`. A schema change adds a step (never
+/// edits one: files written by earlier builds went through it) and bumps [`SCHEMA_VERSION`].
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: V1,
+}];
 
 /// How hard a commit is pushed to disk (`PRAGMA synchronous`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -159,27 +171,31 @@ fn read_application_id(conn: &Connection) -> Result<i32, StoreError> {
 
 /// Refuses a foreign or too-new database, then brings an older one up to [`SCHEMA_VERSION`].
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    check(conn)?;
-    if read_version(conn)? == SCHEMA_VERSION {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// [`migrate`] through `steps` (the tests give a longer list than [`MIGRATIONS`]).
+pub(crate) fn migrate_with(conn: &mut Connection, steps: &[Migration]) -> Result<(), StoreError> {
+    let newest = steps.last().map_or(0, |m| m.version);
+    check(conn, newest)?;
+    if read_version(conn)? == newest {
         return Ok(());
     }
     // IMMEDIATE takes the write lock up front; re-check inside, since another process may
     // have migrated the file between the check above and the lock.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    check(&tx)?;
+    check(&tx, newest)?;
     let from = read_version(&tx)?;
-    let start = usize::try_from(from).unwrap_or(usize::MAX);
-    for (index, script) in MIGRATIONS.iter().enumerate().skip(start) {
-        tx.execute_batch(script)?;
-        let to = index + 1;
-        tx.pragma_update(None, "user_version", i64::try_from(to).unwrap_or(i64::MAX))?;
+    for step in steps.iter().filter(|m| m.version > from) {
+        tx.execute_batch(step.sql)?;
+        tx.pragma_update(None, "user_version", i64::from(step.version))?;
     }
     tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     tx.commit()?;
     Ok(())
 }
 
-fn check(conn: &Connection) -> Result<(), StoreError> {
+fn check(conn: &Connection, newest: u32) -> Result<(), StoreError> {
     let app = read_application_id(conn)?;
     if app != 0 && app != APPLICATION_ID {
         return Err(StoreError::ForeignDatabase {
@@ -188,10 +204,10 @@ fn check(conn: &Connection) -> Result<(), StoreError> {
         });
     }
     let found = read_version(conn)?;
-    if found > SCHEMA_VERSION {
+    if found > newest {
         return Err(StoreError::SchemaTooNew {
             found,
-            supported: SCHEMA_VERSION,
+            supported: newest,
         });
     }
     Ok(())
@@ -202,8 +218,89 @@ mod tests {
     use super::*;
 
     #[test]
-    fn migration_list_matches_version() {
-        assert_eq!(MIGRATIONS.len(), SCHEMA_VERSION as usize);
+    fn migrations_are_numbered_from_one_up_to_the_version() {
+        let versions: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    }
+
+    /// Today's steps plus a step 2, as a schema change would add it.
+    const WITH_V2: &[Migration] = &[
+        Migration {
+            version: 1,
+            sql: V1,
+        },
+        Migration {
+            version: 2,
+            sql: "ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT 'local';
+                  CREATE INDEX jobs_by_node ON jobs (node);",
+        },
+    ];
+
+    fn v1_with_a_job() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO jobs VALUES ('job_1', 'sess_1', 'alice', 'echo', 'running', 7, 0, x'00ff')",
+            [],
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_new_step_runs_from_the_files_version_forward_and_keeps_the_data() {
+        let mut conn = v1_with_a_job();
+        migrate_with(&mut conn, WITH_V2).unwrap();
+        assert_eq!(read_version(&conn).unwrap(), 2);
+        let row: (String, i64, Vec<u8>, String) = conn
+            .query_row(
+                "SELECT job_id, submitted_at, data, node FROM jobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("job_1".into(), 7, vec![0, 255], "local".into()));
+        // Step 1 did not run again (its CREATE TABLE would have failed), and a second
+        // migrate is a no-op; this build (version 1) now refuses the file.
+        migrate_with(&mut conn, WITH_V2).unwrap();
+        match migrate(&mut conn) {
+            Err(StoreError::SchemaTooNew { found, supported }) => {
+                assert_eq!((found, supported), (2, 1));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_file_at_its_version() {
+        let mut conn = v1_with_a_job();
+        let broken = [
+            Migration {
+                version: 1,
+                sql: V1,
+            },
+            Migration {
+                version: 2,
+                sql: "ALTER TABLE jobs ADD COLUMN node TEXT; ALTER TABLE nope ADD COLUMN x TEXT;",
+            },
+        ];
+        assert!(matches!(
+            migrate_with(&mut conn, &broken),
+            Err(StoreError::Sqlite(_))
+        ));
+        assert_eq!(read_version(&conn).unwrap(), 1);
+        let columns: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'node'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 0);
+        let jobs: i64 = conn
+            .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jobs, 1);
     }
 
     #[test]
