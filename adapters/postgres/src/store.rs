@@ -166,8 +166,9 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Runs `f` on a ready connection; an error that is not the server's answer to a
-    /// statement (the connection failed) marks it for reopening.
+    /// Runs `f` on a ready connection; an error that is not the server's `ERROR` answer to a
+    /// statement (IO, a closed connection, a `FATAL` such as an administrator's termination)
+    /// marks it for reopening.
     fn call<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
@@ -176,7 +177,7 @@ impl PostgresStore {
         let out = f(self);
         if let Err(StoreError::Backend { source, .. }) = &out
             && let Some(e) = source.downcast_ref::<postgres::Error>()
-            && e.as_db_error().is_none()
+            && !e.as_db_error().is_some_and(|d| d.severity() == "ERROR")
         {
             self.broken = true;
         }
