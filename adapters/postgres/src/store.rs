@@ -41,9 +41,11 @@ impl PostgresOptions {
 /// reads run outside one. A connection the server closed is opened again on the next call
 /// (the call that found it closed fails). Calls block: the client runs its own small tokio
 /// runtime and must not be called from inside another tokio runtime's async task (use
-/// `spawn_blocking` or a thread; a server builder's store thread is one).
+/// `spawn_blocking` or a thread; a server builder's store thread is one). Dropping it is safe
+/// anywhere.
 pub struct PostgresStore {
-    client: Client,
+    /// `None` only while being dropped (see the `Drop` impl).
+    client: Option<Client>,
     config: Config,
     schema: String,
     explicit_schema: bool,
@@ -119,7 +121,7 @@ impl PostgresStore {
             }
         };
         let mut store = PostgresStore {
-            client,
+            client: Some(client),
             config,
             schema,
             explicit_schema,
@@ -127,13 +129,16 @@ impl PostgresStore {
             broken: false,
         };
         store.set_search_path()?;
-        schema::migrate(&mut store.client, &store.schema, explicit_schema, steps)?;
+        let name = store.schema.clone();
+        store.call(|c, _| schema::migrate(c, &name, explicit_schema, steps))?;
         Ok(store)
     }
 
     fn set_search_path(&mut self) -> Result<(), StoreError> {
-        if self.explicit_schema {
-            self.client
+        if self.explicit_schema
+            && let Some(client) = self.client.as_mut()
+        {
+            client
                 .batch_execute(&format!("SET search_path TO \"{}\"", self.schema))
                 .map_err(pg)?;
         }
@@ -152,13 +157,15 @@ impl PostgresStore {
     ///
     /// [`StoreError::Backend`].
     pub fn schema_version(&mut self) -> Result<u32, StoreError> {
-        self.call(|s| schema::read_version(&mut s.client))
+        self.call(|c, _| schema::read_version(c))
     }
 
     /// Opens the connection again if the server closed it or a call failed below SQL.
     fn ready(&mut self) -> Result<(), StoreError> {
-        if self.broken || self.client.is_closed() {
-            self.client = self.config.connect(NoTls).map_err(pg)?;
+        if self.broken || self.client.as_ref().is_none_or(Client::is_closed) {
+            let fresh = self.config.connect(NoTls).map_err(pg)?;
+            // The old client is dropped here: on the caller's thread, where blocking is fine.
+            self.client = Some(fresh);
             self.prepared.clear();
             self.broken = false;
             self.set_search_path()?;
@@ -171,10 +178,13 @@ impl PostgresStore {
     /// marks it for reopening.
     fn call<T>(
         &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Client, &mut Prepared) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.ready()?;
-        let out = f(self);
+        let Some(client) = self.client.as_mut() else {
+            return Err(StoreError::backend("postgres", "no connection"));
+        };
+        let out = f(client, &mut self.prepared);
         if let Err(StoreError::Backend { source, .. }) = &out
             && let Some(e) = source.downcast_ref::<postgres::Error>()
             && !e.as_db_error().is_some_and(|d| d.severity() == "ERROR")
@@ -185,16 +195,31 @@ impl PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    /// The client closes its connection by blocking on its own runtime, which tokio refuses
+    /// inside another runtime's async task (a builder dropped there, say, after a failed
+    /// bind): there, the client is closed on a short-lived thread of its own instead.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("arcp-postgres-close".into())
+                .spawn(move || drop(client));
+        }
+    }
+}
+
 impl Store for PostgresStore {
     fn apply(&mut self, ops: &[StoreOp]) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
         }
-        self.call(|s| {
-            let mut tx = s.client.transaction().map_err(pg)?;
+        self.call(|c, p| {
+            let mut tx = c.transaction().map_err(pg)?;
             for op in ops {
                 // On an error the transaction is dropped uncommitted: rolled back.
-                ops::apply_op(&mut tx, &mut s.prepared, op)?;
+                ops::apply_op(&mut tx, p, op)?;
             }
             tx.commit().map_err(pg)
         })
@@ -206,16 +231,7 @@ impl Store for PostgresStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.call(|s| {
-            reads::read_events(
-                &mut s.client,
-                &mut s.prepared,
-                session_id,
-                None,
-                after_seq,
-                limit,
-            )
-        })
+        self.call(|c, p| reads::read_events(c, p, session_id, None, after_seq, limit))
     }
 
     fn read_job_events(
@@ -225,36 +241,27 @@ impl Store for PostgresStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.call(|s| {
-            reads::read_events(
-                &mut s.client,
-                &mut s.prepared,
-                session_id,
-                Some(job_id),
-                after_seq,
-                limit,
-            )
-        })
+        self.call(|c, p| reads::read_events(c, p, session_id, Some(job_id), after_seq, limit))
     }
 
     fn last_event_seq(&mut self, session_id: &str) -> Result<Option<u64>, StoreError> {
-        self.call(|s| reads::last_event_seq(&mut s.client, &mut s.prepared, session_id))
+        self.call(|c, p| reads::last_event_seq(c, p, session_id))
     }
 
     fn session(&mut self, session_id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        self.call(|s| Ok(reads::sessions(&mut s.client, &mut s.prepared, Some(session_id))?.pop()))
+        self.call(|c, p| Ok(reads::sessions(c, p, Some(session_id))?.pop()))
     }
 
     fn sessions(&mut self) -> Result<Vec<SessionRecord>, StoreError> {
-        self.call(|s| reads::sessions(&mut s.client, &mut s.prepared, None))
+        self.call(|c, p| reads::sessions(c, p, None))
     }
 
     fn job(&mut self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
-        self.call(|s| Ok(reads::jobs(&mut s.client, &mut s.prepared, Some(job_id))?.pop()))
+        self.call(|c, p| Ok(reads::jobs(c, p, Some(job_id))?.pop()))
     }
 
     fn jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
-        self.call(|s| reads::jobs(&mut s.client, &mut s.prepared, None))
+        self.call(|c, p| reads::jobs(c, p, None))
     }
 
     fn idempotency(
@@ -262,16 +269,14 @@ impl Store for PostgresStore {
         principal: &str,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.call(|s| {
-            Ok(reads::idempotency(&mut s.client, &mut s.prepared, Some((principal, key)))?.pop())
-        })
+        self.call(|c, p| Ok(reads::idempotency(c, p, Some((principal, key)))?.pop()))
     }
 
     fn idempotency_records(&mut self) -> Result<Vec<IdempotencyRecord>, StoreError> {
-        self.call(|s| reads::idempotency(&mut s.client, &mut s.prepared, None))
+        self.call(|c, p| reads::idempotency(c, p, None))
     }
 
     fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
-        self.call(|s| reads::credentials(&mut s.client, &mut s.prepared))
+        self.call(|c, p| reads::credentials(c, p))
     }
 }

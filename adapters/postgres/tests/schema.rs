@@ -189,3 +189,48 @@ fn a_connection_the_server_closed_is_opened_again() {
     assert_eq!(store.sessions().unwrap(), vec![session("s1", 1, None)]);
     assert_eq!(store.schema_version().unwrap(), 1);
 }
+
+/// Dropping a store inside a tokio runtime's async task (a server builder dropped there)
+/// neither panics nor leaks the connection: it is closed on a thread of its own.
+#[tokio::test(flavor = "current_thread")]
+async fn a_store_dropped_inside_an_async_task_closes_its_connection() {
+    let Some(url) = support::url() else {
+        return;
+    };
+    let scratch = support::Scratch::new(&url, "asyncdrop");
+    let name = scratch.schema.clone();
+    let (tagged, options) = (
+        support::with_application_name(&url, &name),
+        scratch.options(),
+    );
+    // Connecting blocks: off the async task.
+    let store = std::thread::spawn(move || PostgresStore::connect_with(&tagged, &options))
+        .join()
+        .unwrap()
+        .unwrap();
+    drop(store);
+    let count = move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get(0);
+        n
+    };
+    // The close is asynchronous: poll until the server saw it (bounded: 5 s).
+    let mut left = -1;
+    for _ in 0..100 {
+        let c = count.clone();
+        left = std::thread::spawn(c).join().unwrap();
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(left, 0);
+    // The scratch schema is dropped through a blocking client too: off the async task.
+    std::thread::spawn(move || drop(scratch)).join().unwrap();
+}
