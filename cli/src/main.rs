@@ -164,6 +164,16 @@ struct ServeArgs {
     /// SQLite durable store (without it, no durable store).
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// PostgreSQL durable store instead of SQLite: a `postgresql://` URL or a `key=value`
+    /// connection string. The schema is migrated at start; the server is reached without TLS
+    /// (a Unix socket, loopback or a tunnel).
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    postgres: Option<String>,
+    /// With --postgres: the schema holding the tables (created if missing; lowercase letters,
+    /// digits and _), so several deployments can share one database. Default: the
+    /// connection's current schema (usually `public`).
+    #[arg(long, value_name = "NAME", requires = "postgres")]
+    postgres_schema: Option<String>,
     /// Live sessions one principal may hold; over it a hello is refused PERMISSION_DENIED
     /// (`details.limit` "sessions_per_principal").
     #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::DEFAULT_MAX_SESSIONS_PER_PRINCIPAL)]
@@ -579,6 +589,8 @@ mod tests {
         assert!(!a.no_credentials);
         assert_eq!(a.exit_after, 0.0);
         assert_eq!(a.db, None);
+        assert_eq!(a.postgres, None);
+        assert_eq!(a.postgres_schema, None);
         assert_eq!(a.jwt_secret, None);
         assert_eq!(a.jwt_public_key, None);
         assert_eq!(a.jwks_url, None);
@@ -586,6 +598,45 @@ mod tests {
         assert_eq!(a.tls_cert, None);
         assert!(!a.tls_self_signed);
         assert!(!a.demo);
+    }
+
+    #[test]
+    fn serve_postgres_flags() {
+        let cli = Cli::try_parse_from([
+            "arcp",
+            "serve",
+            "--port",
+            "0",
+            "--postgres",
+            "host=/tmp/pg dbname=arcp",
+            "--postgres-schema",
+            "node_a",
+        ])
+        .unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.postgres.as_deref(), Some("host=/tmp/pg dbname=arcp"));
+        assert_eq!(a.postgres_schema.as_deref(), Some("node_a"));
+        let both = Cli::try_parse_from([
+            "arcp",
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            "a.db",
+            "--postgres",
+            "x",
+        ]);
+        assert_eq!(
+            both.err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::ArgumentConflict)
+        );
+        let alone = Cli::try_parse_from(["arcp", "serve", "--port", "0", "--postgres-schema", "x"]);
+        assert_eq!(
+            alone.err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::MissingRequiredArgument)
+        );
     }
 
     #[test]

@@ -158,7 +158,10 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
             args.host
         );
     }
-    let b = builder(&args, dev.as_ref())?;
+    let mut b = builder(&args, dev.as_ref())?;
+    if let Some(url) = &args.postgres {
+        b = b.store(connect_postgres(url.clone(), args.postgres_schema.clone()).await?);
+    }
     if !args.demo {
         eprintln!("note: no agents hosted (the contract agents come with --demo)");
     }
@@ -189,6 +192,22 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
     }
     handle.shutdown().await;
     Ok(0)
+}
+
+/// Opens the `--postgres` store (connect and migrate) off the async threads: the client
+/// blocks. The message names neither the URL nor its password.
+async fn connect_postgres(
+    url: String,
+    schema: Option<String>,
+) -> Result<arcp_postgres::PostgresStore, Failure> {
+    let options = match schema {
+        Some(name) => arcp_postgres::PostgresOptions::schema(name),
+        None => arcp_postgres::PostgresOptions::default(),
+    };
+    tokio::task::spawn_blocking(move || arcp_postgres::PostgresStore::connect_with(&url, &options))
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?
+        .map_err(|e| Failure::Error(format!("cannot open the PostgreSQL store: {e}")))
 }
 
 #[cfg(unix)]
