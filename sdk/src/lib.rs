@@ -10,6 +10,7 @@
 //! | `blocking` | [`blocking`]: the client on std threads, no async runtime                    |
 //! | `runtime`  | [`server`] (and each chosen adapter's server), [`agent`] (the agent API, typed agents), [`memory`] (an in-memory client/server pair for tests) |
 //! | `sqlite`   | [`sqlite`]: the durable store's own API (the runtime's `db(path)` needs only `runtime`) |
+//! | `postgres` | [`postgres`]: the durable store on PostgreSQL, for a server's `.store(..)` |
 //! | `jwt`      | [`auth`]: JWT authenticators (HS/RS/ES/EdDSA)                                |
 //! | `jwks`     | remote JWKS key sets over `https://`                                         |
 //! | `tls`      | [`tls`]: serving `wss://` (PEM loading, the rustls re-export)                 |
@@ -147,6 +148,13 @@ pub mod auth {
 #[cfg(feature = "sqlite")]
 pub mod sqlite {
     pub use arcp_sqlite::*;
+}
+
+/// The durable store on PostgreSQL (feature `postgres`): `PostgresStore::connect(url)?`, handed
+/// to a server builder's `.store(..)`.
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    pub use arcp_postgres::*;
 }
 
 /// The OpenTelemetry crates (feature `otel`) to export the runtime's `tracing` spans

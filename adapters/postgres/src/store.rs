@@ -187,7 +187,7 @@ impl PostgresStore {
         let out = f(client, &mut self.prepared);
         if let Err(StoreError::Backend { source, .. }) = &out
             && let Some(e) = source.downcast_ref::<postgres::Error>()
-            && !e.as_db_error().is_some_and(|d| d.severity() == "ERROR")
+            && e.as_db_error().is_none_or(|d| d.severity() != "ERROR")
         {
             self.broken = true;
         }
@@ -277,6 +277,6 @@ impl Store for PostgresStore {
     }
 
     fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
-        self.call(|c, p| reads::credentials(c, p))
+        self.call(reads::credentials)
     }
 }

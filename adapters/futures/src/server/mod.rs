@@ -34,7 +34,7 @@ pub(crate) mod ws;
 
 pub use arcp_agents::BoxFuture;
 pub use arcp_agents::{CREDENTIAL_ENDPOINT, DEFAULT_OBSERVER, DEFAULT_TOKENS, TokenTable};
-pub use arcp_host::server::{ServerError, ServerMetrics};
+pub use arcp_host::server::{ServerError, ServerMetrics, Store, StoreError};
 
 use arcp_agents::{OsEntropy, SystemClock};
 use arcp_host::server::{MetricsHandle, ServerOptions};
