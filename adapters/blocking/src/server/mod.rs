@@ -22,7 +22,7 @@
 //! the core's `RuntimeConfig`.
 //!
 //! The token table and the credential provisioner come from `arcp-agents`, the effect-record
-//! ↔ SQLite mapping from `arcp_sqlite::runtime`: written once for every adapter.
+//! ↔ store mapping from `arcp_store::runtime`: written once for every adapter.
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
