@@ -236,7 +236,9 @@ impl ServerBuilder {
         let local = listener.local_addr()?;
         arcp_host::server::warn_if_exposed(local, tls.is_some());
         let metrics_listener = match self.metrics_at {
-            Some(MetricsAt::Listener(a)) => Some(TcpListener::bind(a).await?),
+            Some(MetricsAt::Listener(a)) => Some(TcpListener::bind(a).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("the metrics listener on {a}: {e}"))
+            })?),
             _ => None,
         };
         let metrics_addr = match &metrics_listener {
