@@ -234,3 +234,30 @@ async fn metrics_on_the_same_port_and_on_their_own_listener() {
     assert!(!matches!(r, Ok(200)), "{r:?}");
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_durable_server_observes_its_store_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Server::builder()
+        .db(Some(dir.path().join("arcp.db")))
+        .metrics_same_port();
+    let (url, handle) = serve(b).await;
+    assert_eq!(upgrade(&url, None).await, Ok(()));
+    let base = url.replace("ws://", "http://").replace("/arcp", "");
+    let (_, _, text) = scrape(format!("{base}/metrics"), "arcp_sessions_opened_total 1").await;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+    };
+    // The welcomed session was written before its welcome went out (one batch at least);
+    // every observation is in the +Inf bucket.
+    let count = value("arcp_store_batch_duration_seconds_count ");
+    assert!(count >= 1, "{text}");
+    assert_eq!(
+        value("arcp_store_batch_duration_seconds_bucket{le=\"+Inf\"} "),
+        count
+    );
+    handle.shutdown().await;
+}
