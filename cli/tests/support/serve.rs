@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// This crate's `arcp` binary.
 pub const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
@@ -14,6 +14,8 @@ pub struct Served {
     pub child: Child,
     /// `ws://127.0.0.1:PORT/arcp`.
     pub url: String,
+    /// The rest of its stdout (the lines after `LISTENING`: see [`Served::line`]).
+    pub stdout: BufReader<ChildStdout>,
 }
 
 impl Served {
@@ -35,16 +37,24 @@ impl Served {
             .stderr(Stdio::null());
         configure(&mut cmd);
         let mut child = cmd.spawn().expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let url = read_line(&mut stdout, "LISTENING ");
+        Served { child, url, stdout }
     }
+
+    /// The next stdout line, which starts with `prefix` (e.g. `"METRICS "`), without it.
+    pub fn line(&mut self, prefix: &str) -> String {
+        read_line(&mut self.stdout, prefix)
+    }
+}
+
+fn read_line(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
+        .to_owned()
 }
 
 impl Drop for Served {
