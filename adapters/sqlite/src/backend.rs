@@ -25,6 +25,8 @@ impl From<StoreError> for arcp_store::StoreError {
             StoreError::SchemaTooNew { found, supported } => {
                 arcp_store::StoreError::SchemaTooNew { found, supported }
             }
+            // SQLite's own error, without this crate's "sqlite: " prefix a second time.
+            StoreError::Sqlite(e) => arcp_store::StoreError::backend("sqlite", e),
             other => arcp_store::StoreError::backend("sqlite", other),
         }
     }
@@ -124,5 +126,8 @@ mod tests {
             e.to_string(),
             "sqlite: could not enable WAL journal mode: SQLite reports journal_mode=delete"
         );
+        let e: arcp_store::StoreError =
+            StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows).into();
+        assert_eq!(e.to_string(), "sqlite: Query returned no rows");
     }
 }
