@@ -77,9 +77,10 @@ fn free_port() -> u16 {
 }
 
 /// `arcp serve --demo --dashboard --port 0`: the child and its `ws://` URL.
-fn serve() -> (Killed, String) {
+fn serve(extra: &[&str]) -> (Killed, String) {
     let mut child = Command::new(ARCP)
         .args(["serve", "--demo", "--dashboard", "--port", "0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn arcp serve");
@@ -228,7 +229,7 @@ async fn dashboard_in_headless_chromium() {
     let Some((chromium, driver)) = chromium() else {
         return;
     };
-    let (_server, ws_url) = serve();
+    let (_server, ws_url) = serve(&[]);
     let addr = ws_url
         .strip_prefix("ws://")
         .and_then(|r| r.split('/').next())
@@ -258,6 +259,39 @@ async fn dashboard_in_headless_chromium() {
     let (_driver, c) = webdriver(&chromium, &driver).await;
     c.goto(&page).await.expect("open the dashboard");
     assert_eq!(text_of(&c, "h1").await, "ARCP dashboard");
+    // A 1200x800 viewport (the window's size counts the browser's own frame).
+    let frame = c
+        .execute("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]", vec![])
+        .await
+        .expect("frame");
+    let (fw, fh) = (
+        frame[0].as_u64().unwrap_or(0),
+        frame[1].as_u64().unwrap_or(0),
+    );
+    c.set_window_size(1200 + fw as u32, 800 + fh as u32)
+        .await
+        .expect("window size");
+
+    // A token the runtime refuses: the page says so and asks again.
+    fill(&c, "#token", "wrong-token").await;
+    wait_for(&c, "#connect")
+        .await
+        .click()
+        .await
+        .expect("connect");
+    wait_for(&c, "#conn-state[data-state=\"failed\"]").await;
+    let refused = text_of(&c, "#notices [data-notice=\"conn\"]").await;
+    assert!(
+        refused.starts_with("The runtime refused the session: UNAUTHENTICATED"),
+        "{refused}"
+    );
+    assert!(
+        wait_for(&c, "#login")
+            .await
+            .is_displayed()
+            .await
+            .expect("displayed")
+    );
 
     // Log in: the token goes to sessionStorage, never into the URL.
     fill(&c, "#token", "alice-token").await;
@@ -289,6 +323,22 @@ async fn dashboard_in_headless_chromium() {
         .await
         .expect("find");
     assert_eq!(notices.len(), 0);
+
+    // The style sheet applies (the page's dark background) and nothing was blocked by the
+    // page's Content-Security-Policy.
+    let bg = c
+        .execute(
+            "return getComputedStyle(document.documentElement).backgroundColor",
+            vec![],
+        )
+        .await
+        .expect("style");
+    assert_eq!(bg, json!("rgb(15, 20, 25)"));
+    let csp = c
+        .find_all(Locator::Css("#notices [data-notice=\"csp\"]"))
+        .await
+        .expect("find");
+    assert_eq!(csp.len(), 0);
 
     // The job list shows the CLI's job, not cancellable from here.
     let cli_job = wait_for(
@@ -477,6 +527,33 @@ async fn dashboard_in_headless_chromium() {
         .expect("path");
     let status = upgrade_status(&addr, &path, &format!("http://127.0.0.1:{other}"));
     assert!(status.starts_with("HTTP/1.1 403"), "{status}");
+
+    // A runtime without heartbeat: the page says what it does without.
+    let (_quiet, quiet_url) = serve(&["--heartbeat-interval", "0"]);
+    let quiet = quiet_url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .expect("ws://HOST:PORT/PATH");
+    c.goto(&format!("http://{quiet}/"))
+        .await
+        .expect("the second dashboard");
+    fill(&c, "#token", "alice-token").await;
+    wait_for(&c, "#connect")
+        .await
+        .click()
+        .await
+        .expect("connect");
+    wait_for(&c, "#conn-state[data-state=\"ready\"]").await;
+    let degraded = text_of(&c, "#notices [data-notice=\"feature.heartbeat\"]").await;
+    assert!(
+        degraded.starts_with("The runtime did not negotiate heartbeat"),
+        "{degraded}"
+    );
+    let notices = c
+        .find_all(Locator::Css("#notices [data-notice^=\"feature.\"]"))
+        .await
+        .expect("find");
+    assert_eq!(notices.len(), 1);
 
     c.close().await.expect("close the browser");
 }

@@ -19,6 +19,7 @@
     "progress", "result_chunk", "agent_versions"];
   // Shown when a feature the page uses was not negotiated.
   const DEGRADED = {
+    heartbeat: "The runtime did not negotiate heartbeat: a dead connection is noticed only when the browser notices it.",
     list_jobs: "The runtime did not negotiate list_jobs: the job list shows only the jobs this tab submits.",
     subscribe: "The runtime did not negotiate subscribe: jobs submitted elsewhere cannot be watched live.",
     progress: "The runtime did not negotiate progress: no progress bars.",
@@ -196,7 +197,11 @@
       const was = state.ready;
       state.ready = false;
       stopListing();
-      if (state.closing) return setConn("disconnected");
+      if (state.closing) {
+        // A refused hello keeps saying so.
+        if ($("conn-state").dataset.state !== "failed") setConn("disconnected");
+        return;
+      }
       setConn("reconnecting", "disconnected (code " + ev.code + "), reconnecting…");
       // A refused hello already said why; a dropped connection resumes.
       state.reconnectTimer = setTimeout(connect, was ? 500 : 1000);
@@ -776,6 +781,11 @@
   // ---- wiring ----------------------------------------------------------------------------
 
   function start() {
+    // Anything the Content-Security-Policy blocked is a bug of this page: say so visibly.
+    document.addEventListener("securitypolicyviolation", (e) => {
+      notice("csp", "Blocked by the Content-Security-Policy: " + e.violatedDirective + " " +
+        (e.blockedURI || "inline"), "error");
+    });
     $("endpoint").value = load(KEY.endpoint, null) || defaultEndpoint();
     $("login-form").addEventListener("submit", (ev) => {
       ev.preventDefault();
