@@ -390,6 +390,24 @@ async fn dashboard_in_headless_chromium() {
     wait_for(&c, "#chart polyline[data-metric=\"cost.budget.remaining\"]").await;
     wait_for(&c, "#chart polyline[data-metric=\"cost.inference\"]").await;
 
+    // A result streamed in base64 chunks is shown assembled and decoded.
+    let chunked = submit(
+        &c,
+        "chunked",
+        r#"{"data": "ARCP streams \u00fcn\u00efc\u00f6d\u00e9 \u2713", "encoding": "base64", "chunk_size": 4}"#,
+        "{}",
+    )
+    .await;
+    wait_for(
+        &c,
+        &format!("#job-view[data-job=\"{chunked}\"][data-status=\"success\"]"),
+    )
+    .await;
+    assert_eq!(
+        text_of(&c, "#result").await,
+        "ARCP streams \u{fc}n\u{ef}c\u{f6}d\u{e9} \u{2713}"
+    );
+
     // A chatty job (every event kind) for the screenshot: logs, thoughts, tool calls, a
     // metric, a progress stream of rounds and an artifact.
     let chatty = submit(&c, "chatty", r#"{"count": 4}"#, "{}").await;
@@ -510,7 +528,7 @@ async fn dashboard_in_headless_chromium() {
         .await
         .parse()
         .expect("count");
-    assert_eq!(count, 5, "the CLI's echo job and the page's four");
+    assert_eq!(count, 6, "the CLI's echo job and the page's five");
 
     // Another origin cannot open the runtime's WebSocket (403); the dashboard's own can.
     assert_eq!(try_websocket(&c, &ws_url).await, json!("open"));

@@ -37,6 +37,8 @@
   const MAX_POINTS = 200;         // points kept per metric series
   const MAX_RESULT_CHARS = 65536; // assembled streamed result shown, at most
   const MAX_MINE = 1000;          // job ids remembered as submitted by this tab's session
+  const MAX_VIEWS = 100;          // job views kept in memory
+  const MAX_PENDING = 1000;       // unanswered requests remembered
   const RESUME_TRIES = 6;         // a reload may race the old connection's detach
   const EXAMPLES = {
     slow: ['{"seconds": 3, "tick": 0.25}', "{}"],
@@ -112,6 +114,13 @@
     mine: new Set(load(KEY.mine, [])),
   };
 
+  // Requests awaiting an answer, by envelope id. A successful cancel gets no answer of its
+  // own, so the oldest entries are forgotten past MAX_PENDING.
+  function track(id, what) {
+    state.pending.set(id, what);
+    while (state.pending.size > MAX_PENDING) state.pending.delete(state.pending.keys().next().value);
+  }
+
   // One job's view, built from its frames.
   function newView(id) {
     return { id, agent: "", status: "", events: [], eventCount: 0, progress: new Map(),
@@ -123,6 +132,11 @@
     if (!v) {
       v = newView(id);
       state.jobs.set(id, v);
+      // Forget the oldest views (a forgotten one is rebuilt from history when selected).
+      for (const old of state.jobs.keys()) {
+        if (state.jobs.size <= MAX_VIEWS) break;
+        if (old !== state.selected && old !== id) state.jobs.delete(old);
+      }
     }
     return v;
   }
@@ -219,7 +233,7 @@
       payload.resume = { session_id: saved.session_id, resume_token: saved.resume_token,
         last_event_seq: saved.last_seq || 0 };
     }
-    state.pending.set(send("session.hello", payload), { kind: "hello", resume: !!payload.resume });
+    track(send("session.hello", payload), { kind: "hello", resume: !!payload.resume });
   }
 
   function disconnect() {
@@ -383,7 +397,7 @@
     if (cursor) payload.cursor = cursor;
     const id = send("session.list_jobs", payload);
     state.listing.requestId = id;
-    state.pending.set(id, { kind: "list" });
+    track(id, { kind: "list" });
   }
   function onJobs(p) {
     const l = state.listing;
@@ -480,7 +494,7 @@
     }
     const agent = $("submit-agent").value;
     const id = send("job.submit", { agent, input, lease_request: lease });
-    state.pending.set(id, { kind: "submit", agent });
+    track(id, { kind: "submit", agent });
   }
 
   function onAccepted(f, p) {
@@ -506,7 +520,7 @@
     const jobId = state.selected;
     if (!jobId) return;
     const id = send("job.cancel", { reason: "dashboard.cancel" }, { job_id: jobId });
-    state.pending.set(id, { kind: "cancel", jobId });
+    track(id, { kind: "cancel", jobId });
     $("cancel-btn").disabled = true;
     $("cancel-btn").textContent = "Cancelling…";
   }
@@ -538,7 +552,7 @@
       Object.assign(fresh, keep, { awaiting: true });
       state.jobs.set(jobId, fresh);
       const id = send("job.subscribe", { job_id: jobId, history: true, from_event_seq: 0 }, { job_id: jobId });
-      state.pending.set(id, { kind: "subscribe", jobId });
+      track(id, { kind: "subscribe", jobId });
     }
     renderList();
     render();
@@ -566,7 +580,8 @@
     else if (what === "result") {
       v.status = p.final_status || "success";
       v.result = p;
-      if (p.result_id && v.chunks.has(p.result_id)) v.result = Object.assign({}, p, { assembled: v.chunks.get(p.result_id).text });
+      const c = p.result_id && v.chunks.get(p.result_id);
+      if (c) v.result = Object.assign({}, p, { assembled: c.text + c.decoder.decode() });
     } else {
       v.status = p.final_status || "error";
       v.error = p;
@@ -599,10 +614,11 @@
       }
       case "result_chunk": {
         let c = v.chunks.get(body.result_id);
-        if (!c) v.chunks.set(body.result_id, (c = { text: "", bytes: 0 }));
-        if (c.text.length < MAX_RESULT_CHARS) {
-          c.text += body.encoding === "base64" ? decodeBase64(body.data || "") : (body.data || "");
-        }
+        if (!c) v.chunks.set(body.result_id, (c = { text: "", decoder: new TextDecoder() }));
+        if (c.text.length >= MAX_RESULT_CHARS) break;
+        // A character's bytes may straddle two base64 chunks: one streaming decoder per result.
+        if (body.encoding === "base64") c.text += c.decoder.decode(decodeBase64(body.data || ""), { stream: true });
+        else c.text += c.decoder.decode() + (body.data || "");
         break;
       }
       default:
@@ -618,11 +634,9 @@
 
   function decodeBase64(s) {
     try {
-      const bin = atob(s);
-      const bytes = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
-      return new TextDecoder().decode(bytes);
+      return Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
     } catch (_) {
-      return "";
+      return new Uint8Array(0);
     }
   }
 
