@@ -530,6 +530,48 @@ async fn dashboard_in_headless_chromium() {
         .expect("count");
     assert_eq!(count, 6, "the CLI's echo job and the page's five");
 
+    // A job the CLI submits now appears in the observer's list and is watched live to its end.
+    let _cli = Killed(
+        Command::new(ARCP)
+            .args([
+                "submit",
+                "--url",
+                &ws_url,
+                "slow",
+                r#"{"seconds": 5, "tick": 0.5}"#,
+            ])
+            .env("ARCP_TOKEN", "alice-token")
+            .env("ARCP_STATE_FILE", &state)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("arcp submit"),
+    );
+    let live = wait_for(
+        &c,
+        "#job-list li[data-agent=\"slow@1.0.0\"][data-status=\"running\"]",
+    )
+    .await;
+    let live_id = attr(&live, "data-job").await;
+    live.click().await.expect("select");
+    wait_for(
+        &c,
+        &format!("#job-view[data-job=\"{live_id}\"][data-status=\"running\"]"),
+    )
+    .await;
+    wait_for(
+        &c,
+        &format!("#job-view[data-job=\"{live_id}\"][data-status=\"success\"]"),
+    )
+    .await;
+    let bar = wait_for(&c, "#progress progress[data-units=\"ticks\"]").await;
+    assert_eq!(attr(&bar, "value").await, "10");
+    assert_eq!(attr(&bar, "max").await, "10");
+    // status + 10 progress + the result, each once (history and live frames do not overlap).
+    assert_eq!(
+        attr(&wait_for(&c, "#event-count").await, "data-count").await,
+        "12"
+    );
+
     // Another origin cannot open the runtime's WebSocket (403); the dashboard's own can.
     assert_eq!(try_websocket(&c, &ws_url).await, json!("open"));
     let other = other_origin();
