@@ -10,6 +10,88 @@ use arcp_tokio::server::{Server, ServerBuilder};
 use std::io::Write;
 use std::time::Duration;
 
+/// `arcp serve`'s dashboard, browser-origin and metrics flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct WatchArgs {
+    /// Serve the dashboard page at `/` of the WebSocket port (the WebSocket stays at
+    /// `--path`); prints `DASHBOARD http://HOST:PORT/`.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(super) dashboard: bool,
+    /// Also accept WebSocket upgrades from this browser origin (`scheme://host[:port]`,
+    /// repeatable). Browsers' upgrades from any other origin than the server's own get 403;
+    /// clients that send no `Origin` are not affected.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    pub(super) allow_origins: Vec<String>,
+    /// Serve `GET /metrics` in the Prometheus text format; prints `METRICS http://ADDR/metrics`.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(super) metrics: bool,
+    /// Where `/metrics` listens: `ADDR:PORT` (port 0: any free port), or `same` for the
+    /// WebSocket port.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT|same",
+        default_value = "127.0.0.1:9464",
+        requires = "metrics"
+    )]
+    pub(super) metrics_addr: String,
+}
+
+/// An `--allow-origin` value: `http://` or `https://` and a host, nothing after it.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s:?}: an origin is http://HOST[:PORT] or https://HOST[:PORT]"))?;
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+        return Err(format!("{s:?}: an origin has no path, query or user"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Applies [`WatchArgs`] to the builder: `Err` for a bad `--metrics-addr`.
+fn watch(args: &WatchArgs, mut b: ServerBuilder) -> Result<ServerBuilder, Failure> {
+    b = b.dashboard(args.dashboard);
+    for o in &args.allow_origins {
+        b = b.allow_origin(o.clone());
+    }
+    if args.metrics {
+        b = if args.metrics_addr == "same" {
+            b.metrics_same_port()
+        } else {
+            let addr = args.metrics_addr.parse().map_err(|_| {
+                Failure::Usage(format!(
+                    "--metrics-addr {:?}: expected ADDR:PORT (e.g. 127.0.0.1:9464) or same",
+                    args.metrics_addr
+                ))
+            })?;
+            b.metrics(addr)
+        };
+    }
+    Ok(b)
+}
+
+/// Prints where the dashboard and `/metrics` answer (after the `LISTENING` line).
+fn print_watch(args: &WatchArgs, url: &str, handle: &arcp_tokio::server::ServerHandle) {
+    let Some(local) = handle.local_addr() else {
+        return;
+    };
+    let http = if url.starts_with("wss://") {
+        "https"
+    } else {
+        "http"
+    };
+    if args.dashboard {
+        println!("DASHBOARD {http}://{local}/");
+    }
+    if args.metrics {
+        match handle.metrics_addr() {
+            Some(m) => println!("METRICS http://{m}/metrics"),
+            None => println!("METRICS {http}://{local}/metrics"),
+        }
+    }
+}
+
 /// The authenticator `args` describe: `None` without any JWT flag (then the token table
 /// decides: `--token`s, or the contract tokens when none is given); otherwise the `--token`s
 /// first, then the JWT keys (`--jwt-secret`, `--jwt-public-key`), then the JWKS URL.
@@ -118,7 +200,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
     for o in &args.observers {
         b = b.observer(o.clone());
     }
-    Ok(b)
+    watch(&args.watch, b)
 }
 
 pub(super) async fn run(args: ServeArgs) -> Result<i32, Failure> {
@@ -160,6 +242,7 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
         .await
         .map_err(|e| Failure::Error(format!("cannot serve on {}:{port}: {e}", args.host)))?;
     println!("LISTENING {url}");
+    print_watch(&args.watch, &url, &handle);
     let _ = std::io::stdout().flush();
     let exit_after = async {
         if args.exit_after > 0.0 {

@@ -25,6 +25,24 @@ pub struct ServerMetrics {
     /// Gauge: bytes of the job ends the host keeps for delegating parents' `wait_job`
     /// (bounded by `max_job_end_bytes`).
     pub job_end_bytes: u64,
+    /// Transport connections opened (WebSocket connections past their handshake, stdio
+    /// sessions).
+    pub connections_opened: u64,
+    /// Gauge: transport connections open now (opened and not yet reported closed).
+    pub connections_open: u64,
+    /// Complete inbound frames handed to the runtime (over-cap ones not included).
+    pub frames_in: u64,
+    /// Bytes of those frames (a line's newline and WebSocket framing not included).
+    pub bytes_in: u64,
+    /// Connections cut (1008) because their writer took nothing for
+    /// `slow_consumer_timeout` (their sessions stay resumable).
+    pub slow_consumer_cuts: u64,
+    /// Gauge: sessions attached to a connection now.
+    pub sessions_live: u64,
+    /// Gauge: sessions detached and within their resume window now.
+    pub sessions_resumable: u64,
+    /// Gauge: agent tasks running now (one per running job).
+    pub jobs_running: u64,
 }
 
 impl ServerMetrics {
