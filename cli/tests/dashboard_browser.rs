@@ -76,8 +76,10 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// `arcp serve --demo --dashboard --port 0`: the child and its `ws://` URL.
-fn serve(extra: &[&str]) -> (Killed, String) {
+/// `arcp serve --demo --dashboard --port 0 EXTRA…`: the child, its `ws://` URL and the
+/// dashboard's `http://` URL (the `LISTENING` and `DASHBOARD` lines it prints, both read
+/// before the pipe is dropped).
+fn serve(extra: &[&str]) -> (Killed, String, String) {
     let mut child = Command::new(ARCP)
         .args(["serve", "--demo", "--dashboard", "--port", "0"])
         .args(extra)
@@ -85,14 +87,17 @@ fn serve(extra: &[&str]) -> (Killed, String) {
         .spawn()
         .expect("spawn arcp serve");
     let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("LISTENING ")
-        .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-        .to_owned();
-    (Killed(child), url)
+    let child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut next = |prefix: &str| {
+        let line = lines.next().expect("a line").expect("read");
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
+            .to_owned()
+    };
+    let ws = next("LISTENING ");
+    let page = next("DASHBOARD ");
+    (child, ws, page)
 }
 
 /// chromedriver on a free port, and a WebDriver session of headless Chromium through it.
@@ -229,13 +234,13 @@ async fn dashboard_in_headless_chromium() {
     let Some((chromium, driver)) = chromium() else {
         return;
     };
-    let (_server, ws_url) = serve(&[]);
+    let (_server, ws_url, page) = serve(&[]);
     let addr = ws_url
         .strip_prefix("ws://")
         .and_then(|r| r.split('/').next())
         .expect("ws://HOST:PORT/PATH")
         .to_owned();
-    let page = format!("http://{addr}/");
+    assert_eq!(page, format!("http://{addr}/"));
 
     // A job from another session (the CLI) for the list to show.
     let state = format!(
@@ -442,6 +447,7 @@ async fn dashboard_in_headless_chromium() {
     let png = c.screenshot().await.expect("screenshot");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
+    let dir = dir.canonicalize().expect("artifacts dir");
     std::fs::write(dir.join("dashboard.png"), &png).expect("write screenshot");
     println!("screenshot: {}", dir.join("dashboard.png").display());
 
@@ -589,14 +595,8 @@ async fn dashboard_in_headless_chromium() {
     assert!(status.starts_with("HTTP/1.1 403"), "{status}");
 
     // A runtime without heartbeat: the page says what it does without.
-    let (_quiet, quiet_url) = serve(&["--heartbeat-interval", "0"]);
-    let quiet = quiet_url
-        .strip_prefix("ws://")
-        .and_then(|r| r.split('/').next())
-        .expect("ws://HOST:PORT/PATH");
-    c.goto(&format!("http://{quiet}/"))
-        .await
-        .expect("the second dashboard");
+    let (_quiet, _, quiet_page) = serve(&["--heartbeat-interval", "0"]);
+    c.goto(&quiet_page).await.expect("the second dashboard");
     fill(&c, "#token", "alice-token").await;
     wait_for(&c, "#connect")
         .await
