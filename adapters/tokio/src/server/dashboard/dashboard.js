@@ -104,6 +104,7 @@
     ready: false,
     closing: false,        // the user asked to disconnect: no reconnect
     resumeTries: 0,
+    backoff: 0,            // ms before the next reconnect
     reconnectTimer: null,
     listTimer: null,
     listing: null,         // {requestId, pages, jobs} while a refresh is in flight
@@ -216,9 +217,12 @@
         if ($("conn-state").dataset.state !== "failed") setConn("disconnected");
         return;
       }
-      setConn("reconnecting", "disconnected (code " + ev.code + "), reconnecting…");
-      // A refused hello already said why; a dropped connection resumes.
-      state.reconnectTimer = setTimeout(connect, was ? 500 : 1000);
+      // A dropped connection resumes: at once after a working session, then backing off
+      // (0.5 s doubling to at most 10 s) while the runtime cannot be reached.
+      state.backoff = was ? 500 : Math.min(2 * (state.backoff || 250), 10000);
+      setConn("reconnecting", "disconnected (code " + ev.code + "), reconnecting in " +
+        state.backoff / 1000 + " s…");
+      state.reconnectTimer = setTimeout(connect, state.backoff);
     };
   }
 
