@@ -394,6 +394,10 @@ async fn dashboard_in_headless_chromium() {
     assert_eq!(attr(&remaining, "data-last").await, "0.2");
     wait_for(&c, "#chart polyline[data-metric=\"cost.budget.remaining\"]").await;
     wait_for(&c, "#chart polyline[data-metric=\"cost.inference\"]").await;
+    assert_eq!(
+        text_of(&c, "#job-meta dd[data-field=\"budget remaining\"]").await,
+        "USD:0.2"
+    );
 
     // A result streamed in base64 chunks is shown assembled and decoded.
     let chunked = submit(

@@ -614,6 +614,10 @@
         if (!s) v.metrics.set(body.name, (s = { unit: body.unit || "", points: [] }));
         s.points.push(body.value);
         if (s.points.length > MAX_POINTS) s.points.shift();
+        // The runtime's running figure of what is left (same form as job.subscribed's budget).
+        if (body.name === "cost.budget.remaining" && body.unit) {
+          v.budget = Object.assign({}, v.budget, { [body.unit]: body.unit + ":" + body.value });
+        }
         break;
       }
       case "result_chunk": {
