@@ -2,6 +2,8 @@
 //! the dashboard), the dashboard page with its security headers, `/metrics` on the same port
 //! and on its own listener.
 
+#[path = "support/certs.rs"]
+mod certs;
 mod server_support;
 
 use arcp_tokio::server::{Server, ServerBuilder, ServerHandle};
@@ -232,5 +234,75 @@ async fn metrics_on_the_same_port_and_on_their_own_listener() {
     .await
     .unwrap();
     assert!(!matches!(r, Ok(200)), "{r:?}");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_durable_server_observes_its_store_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = Server::builder()
+        .db(Some(dir.path().join("arcp.db")))
+        .metrics_same_port();
+    let (url, handle) = serve(b).await;
+    assert_eq!(upgrade(&url, None).await, Ok(()));
+    let base = url.replace("ws://", "http://").replace("/arcp", "");
+    let (_, _, text) = scrape(format!("{base}/metrics"), "arcp_sessions_opened_total 1").await;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+    };
+    // The welcomed session was written before its welcome went out (one batch at least);
+    // every observation is in the +Inf bucket.
+    let count = value("arcp_store_batch_duration_seconds_count ");
+    assert!(count >= 1, "{text}");
+    assert_eq!(
+        value("arcp_store_batch_duration_seconds_bucket{le=\"+Inf\"} "),
+        count
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_tls_the_front_upgrades_and_the_own_origin_is_https() {
+    use std::sync::Arc;
+    use tokio_tungstenite::Connector;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = certs::generate(dir.path());
+    let (url, handle) = serve(
+        Server::builder()
+            .tls(&pki.cert_pem, &pki.key_pem)
+            .dashboard(true),
+    )
+    .await;
+    let port = handle.local_addr().unwrap().port();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca_der.clone().into()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = Connector::Rustls(Arc::new(config));
+    let upgrade_tls = |origin: String| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Origin", HeaderValue::from_str(&origin).unwrap());
+        tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector.clone()))
+    };
+    match upgrade_tls(format!("http://127.0.0.1:{port}")).await {
+        Err(WsError::Http(resp)) => assert_eq!(resp.status().as_u16(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    let (ws, _) = upgrade_tls(format!("https://127.0.0.1:{port}"))
+        .await
+        .expect("the own https origin upgrades");
+    let mut peer = Peer {
+        ws,
+        session_id: None,
+    };
+    peer.hello("alice-token").await;
     handle.shutdown().await;
 }
