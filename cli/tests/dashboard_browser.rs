@@ -10,16 +10,19 @@
 //! installs them (the test says so). When they cannot be installed the test prints why and
 //! passes as skipped, except with `CI=true`, where that is a failure.
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use serve::{ARCP, Served};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
 /// How long any one awaited page state may take before the test fails (a failure guard: no
 /// assertion depends on it).
 const WAIT: Duration = Duration::from_secs(30);
@@ -76,28 +79,14 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-/// `arcp serve --demo --dashboard --port 0 EXTRA…`: the child, its `ws://` URL and the
-/// dashboard's `http://` URL (the `LISTENING` and `DASHBOARD` lines it prints, both read
-/// before the pipe is dropped).
-fn serve(extra: &[&str]) -> (Killed, String, String) {
-    let mut child = Command::new(ARCP)
-        .args(["serve", "--demo", "--dashboard", "--port", "0"])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn arcp serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = Killed(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let mut next = |prefix: &str| {
-        let line = lines.next().expect("a line").expect("read");
-        line.strip_prefix(prefix)
-            .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
-            .to_owned()
-    };
-    let ws = next("LISTENING ");
-    let page = next("DASHBOARD ");
-    (child, ws, page)
+/// `arcp serve --demo --port 0 --dashboard EXTRA…`: the server (killed on drop), its `ws://`
+/// URL and the dashboard's `http://` URL.
+fn start_dashboard(extra: &[&str]) -> (Served, String, String) {
+    let args: Vec<&str> = ["--dashboard"].iter().chain(extra).copied().collect();
+    let served = Served::start(&args);
+    let ws = served.url.clone();
+    let page = served.dashboard.clone().expect("a DASHBOARD line");
+    (served, ws, page)
 }
 
 /// chromedriver on a free port, and a WebDriver session of headless Chromium through it.
@@ -234,7 +223,7 @@ async fn dashboard_in_headless_chromium() {
     let Some((chromium, driver)) = chromium() else {
         return;
     };
-    let (_server, ws_url, page) = serve(&[]);
+    let (_server, ws_url, page) = start_dashboard(&[]);
     let addr = ws_url
         .strip_prefix("ws://")
         .and_then(|r| r.split('/').next())
@@ -599,7 +588,7 @@ async fn dashboard_in_headless_chromium() {
     assert!(status.starts_with("HTTP/1.1 403"), "{status}");
 
     // A runtime without heartbeat: the page says what it does without.
-    let (_quiet, _, quiet_page) = serve(&["--heartbeat-interval", "0"]);
+    let (_quiet, _, quiet_page) = start_dashboard(&["--heartbeat-interval", "0"]);
     c.goto(&quiet_page).await.expect("the second dashboard");
     fill(&c, "#token", "alice-token").await;
     wait_for(&c, "#connect")

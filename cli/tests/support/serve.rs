@@ -14,6 +14,10 @@ pub struct Served {
     pub child: Child,
     /// `ws://127.0.0.1:PORT/arcp`.
     pub url: String,
+    /// `http://127.0.0.1:PORT/` from the `DASHBOARD` line (with `--dashboard`).
+    pub dashboard: Option<String>,
+    /// `http://ADDR/metrics` from the `METRICS` line (with `--metrics`).
+    pub metrics: Option<String>,
 }
 
 impl Served {
@@ -36,14 +40,26 @@ impl Served {
         configure(&mut cmd);
         let mut child = cmd.spawn().expect("spawn arcp serve");
         let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
+        let mut reader = BufReader::new(stdout);
+        let mut next = |prefix: &str| {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read");
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
+                .to_owned()
+        };
+        let url = next("LISTENING ");
+        // The lines printed after LISTENING for these flags are read before the pipe is
+        // dropped: the server's write to a closed pipe would fail it.
+        let dashboard = extra.contains(&"--dashboard").then(|| next("DASHBOARD "));
+        let metrics = extra.contains(&"--metrics").then(|| next("METRICS "));
+        Served {
+            child,
+            url,
+            dashboard,
+            metrics,
+        }
     }
 }
 
