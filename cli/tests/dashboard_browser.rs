@@ -8,7 +8,9 @@
 //!
 //! Chromium and chromedriver come from the OS packages: when missing, `.ci/install-chromium.sh`
 //! installs them (the test says so). When they cannot be installed the test prints why and
-//! passes as skipped, except with `CI=true`, where that is a failure.
+//! passes as skipped, except with `CI=true`, where that is a failure. Unix only (process
+//! groups; Chromium from apt).
+#![cfg(unix)]
 
 #[path = "support/serve.rs"]
 mod serve;
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 use serve::{ARCP, Served};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -33,6 +36,19 @@ struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver, started as the leader of its own process group: on drop the whole group is
+/// killed, the browsers it started included (a closed session has already ended them).
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -90,15 +106,16 @@ fn start_dashboard(extra: &[&str]) -> (Served, String, String) {
 }
 
 /// chromedriver on a free port, and a WebDriver session of headless Chromium through it.
-async fn webdriver(chromium: &Path, driver: &Path) -> (Killed, Client) {
+async fn webdriver(chromium: &Path, driver: &Path) -> (Driver, Client) {
     let port = free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("spawn chromedriver");
-    let child = Killed(child);
+    let child = Driver(child);
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
@@ -106,7 +123,8 @@ async fn webdriver(chromium: &Path, driver: &Path) -> (Killed, Client) {
         json!({
             "binary": chromium,
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1200,800"],
+                     "--disable-dev-shm-usage", "--disable-breakpad",
+                     "--disable-crash-reporter", "--window-size=1200,800"],
         }),
     );
     // chromedriver takes a moment to listen: retry the connection (at most WAIT).
@@ -223,6 +241,22 @@ async fn dashboard_in_headless_chromium() {
     let Some((chromium, driver)) = chromium() else {
         return;
     };
+    let (driver, c) = webdriver(&chromium, &driver).await;
+    // The scenario runs in its own task so that the browser is closed however it ends (a
+    // failed assertion included), then the driver's process group is killed.
+    let outcome = tokio::spawn(scenario(c.clone())).await;
+    let _ = c.close().await;
+    drop(driver);
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("scenario task: {e}"),
+        }
+    }
+}
+
+/// The steps, against one WebDriver session `c`.
+async fn scenario(c: Client) {
     let (_server, ws_url, page) = start_dashboard(&[]);
     let addr = ws_url
         .strip_prefix("ws://")
@@ -250,7 +284,6 @@ async fn dashboard_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let (_driver, c) = webdriver(&chromium, &driver).await;
     c.goto(&page).await.expect("open the dashboard");
     assert_eq!(text_of(&c, "h1").await, "ARCP dashboard");
     // A 1200x800 viewport (the window's size counts the browser's own frame).
@@ -607,6 +640,4 @@ async fn dashboard_in_headless_chromium() {
         .await
         .expect("find");
     assert_eq!(notices.len(), 1);
-
-    c.close().await.expect("close the browser");
 }
