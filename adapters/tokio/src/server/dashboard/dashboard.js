@@ -142,6 +142,29 @@
     return v;
   }
 
+  // ---- redraws, at most once per animation frame ------------------------------------------
+
+  // A busy job sends many frames a second: they update the state at once and the page is
+  // redrawn once per frame.
+  const dirty = { list: false, job: false, frame: 0 };
+  function schedule() {
+    if (!dirty.frame) dirty.frame = requestAnimationFrame(flush);
+  }
+  function flush() {
+    dirty.frame = 0;
+    if (dirty.list) drawList();
+    if (dirty.job) drawJob();
+    dirty.list = dirty.job = false;
+  }
+  function renderList() {
+    dirty.list = true;
+    schedule();
+  }
+  function render() {
+    dirty.job = true;
+    schedule();
+  }
+
   // ---- notices ---------------------------------------------------------------------------
 
   function notice(key, text, level) {
@@ -422,7 +445,7 @@
     renderList();
   }
 
-  function renderList() {
+  function drawList() {
     const byId = new Map();
     for (const j of state.listed) byId.set(j.job_id, { id: j.job_id, agent: j.agent, status: j.status, at: j.submitted_at || j.created_at || "" });
     // Jobs this tab knows of that the list has not shown yet (just submitted, or no list_jobs).
@@ -650,7 +673,7 @@
 
   // ---- rendering the selected job --------------------------------------------------------
 
-  function render() {
+  function drawJob() {
     const jobId = state.selected;
     const box = $("job-view");
     const v = jobId && state.jobs.get(jobId);
