@@ -614,7 +614,7 @@
       v.error = p;
     }
     if (what !== "event") {
-      v.events.push({ seq: f.event_seq, kind: what === "result" ? "job.result" : "job.error", ts: p.completed_at || "", body: p });
+      pushEvent(v, { kind: what === "result" ? "job.result" : "job.error", ts: p.completed_at || "", body: p });
       v.eventCount += 1;
       renderList();
     }
@@ -659,7 +659,12 @@
       notice("truncated." + v.id, "History of " + v.id + " is partly gone: events from " +
         body.kept_from + " on are kept; the live view stopped.", "warn");
     }
-    v.events.push({ seq: undefined, kind: p.kind, ts: p.ts || "", body });
+    pushEvent(v, { kind: p.kind, ts: p.ts || "", body });
+  }
+
+  // Keeps the newest MAX_EVENTS events of a view.
+  function pushEvent(v, e) {
+    v.events.push(e);
     if (v.events.length > MAX_EVENTS) v.events.shift();
   }
 
