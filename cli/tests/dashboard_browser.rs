@@ -1,10 +1,14 @@
 //! The dashboard (`arcp serve --demo --dashboard`) in a real headless Chromium, driven over
-//! WebDriver (chromedriver) with `fantoccini`: log in with a token, see the job list, submit
-//! a `slow` job and watch its progress bar fill and its result appear, watch a `budget` job's
-//! metrics chart, cancel a running job after a reload (the resumed session keeps the right to
-//! cancel), look at the same jobs as the observer `auditor`, and check that a page on another
-//! origin cannot open the runtime's WebSocket. Assertions read the DOM; a screenshot of a
-//! finished job is saved to `target/artifacts/dashboard.png` for people.
+//! WebDriver (chromedriver) with `fantoccini`: a refused token, then log in (the token in
+//! `sessionStorage`, not in the URL; the style sheet applies under the page's CSP and nothing is
+//! blocked); see the job list (a job the CLI submitted); submit a `slow` job and watch its
+//! progress bar fill and its result appear; a `budget` job's metrics chart and remaining budget;
+//! a streamed base64 result decoded; a `chatty` job's every event kind (then the screenshot);
+//! cancel a running job after a reload (the resumed session keeps the right to cancel); as the
+//! observer `auditor`, every job, one watched from history and one live to its end, no cancel;
+//! a page on another origin cannot open the WebSocket (403) unless `--allow-origin` names it;
+//! a runtime without `heartbeat` gets the page's notice. Assertions read the DOM; the
+//! screenshot of a finished job is saved to `target/artifacts/dashboard.png` for people.
 //!
 //! Chromium and chromedriver come from the OS packages: when missing, `.ci/install-chromium.sh`
 //! installs them (the test says so). When they cannot be installed the test prints why and
@@ -619,6 +623,10 @@ async fn scenario(c: Client) {
         .expect("path");
     let status = upgrade_status(&addr, &path, &format!("http://127.0.0.1:{other}"));
     assert!(status.starts_with("HTTP/1.1 403"), "{status}");
+    // Unless the runtime allows that origin (--allow-origin).
+    let allowed = format!("http://127.0.0.1:{other}");
+    let (_open, open_ws, _) = start_dashboard(&["--allow-origin", &allowed]);
+    assert_eq!(try_websocket(&c, &open_ws).await, json!("open"));
 
     // A runtime without heartbeat: the page says what it does without.
     let (_quiet, _, quiet_page) = start_dashboard(&["--heartbeat-interval", "0"]);
