@@ -85,7 +85,10 @@ fn chromium() -> Option<(PathBuf, PathBuf)> {
     if let Some(both) = found() {
         return Some(both);
     }
-    let why = format!("chromium could not be installed ({status:?})");
+    let why = match status {
+        Ok(s) => format!("chromium could not be installed (the install script's {s})"),
+        Err(e) => format!("chromium could not be installed (cannot run bash: {e})"),
+    };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{why}: with CI=true the dashboard browser test may not be skipped");
     }
