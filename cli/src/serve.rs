@@ -71,25 +71,27 @@ fn watch(args: &WatchArgs, mut b: ServerBuilder) -> Result<ServerBuilder, Failur
     Ok(b)
 }
 
-/// Prints where the dashboard and `/metrics` answer (after the `LISTENING` line).
-fn print_watch(args: &WatchArgs, url: &str, handle: &arcp_tokio::server::ServerHandle) {
+/// The lines printed after `LISTENING`: where the dashboard and `/metrics` answer.
+fn watch_lines(args: &WatchArgs, url: &str, handle: &arcp_tokio::server::ServerHandle) -> String {
     let Some(local) = handle.local_addr() else {
-        return;
+        return String::new();
     };
     let http = if url.starts_with("wss://") {
         "https"
     } else {
         "http"
     };
+    let mut lines = String::new();
     if args.dashboard {
-        println!("DASHBOARD {http}://{local}/");
+        lines.push_str(&format!("DASHBOARD {http}://{local}/\n"));
     }
     if args.metrics {
         match handle.metrics_addr() {
-            Some(m) => println!("METRICS http://{m}/metrics"),
-            None => println!("METRICS {http}://{local}/metrics"),
+            Some(m) => lines.push_str(&format!("METRICS http://{m}/metrics\n")),
+            None => lines.push_str(&format!("METRICS {http}://{local}/metrics\n")),
         }
     }
+    lines
 }
 
 /// The authenticator `args` describe: `None` without any JWT flag (then the token table
@@ -255,9 +257,16 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
         .bind_ws((args.host.as_str(), port), &args.path)
         .await
         .map_err(|e| Failure::Error(format!("cannot serve on {}:{port}: {e}", args.host)))?;
-    println!("LISTENING {url}");
-    print_watch(&args.watch, &url, &handle);
-    let _ = std::io::stdout().flush();
+    // One write: a reader that takes only the first line and hangs up gets all of them, so
+    // no later write finds the pipe closed.
+    let ready = format!(
+        "LISTENING {url}\n{}",
+        watch_lines(&args.watch, &url, &handle)
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(ready.as_bytes());
+    let _ = out.flush();
+    drop(out);
     let exit_after = async {
         if args.exit_after > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(args.exit_after)).await;

@@ -106,9 +106,9 @@ fn free_port() -> u16 {
 /// URL and the dashboard's `http://` URL.
 fn start_dashboard(extra: &[&str]) -> (Served, String, String) {
     let args: Vec<&str> = ["--dashboard"].iter().chain(extra).copied().collect();
-    let served = Served::start(&args);
+    let mut served = Served::start(&args);
     let ws = served.url.clone();
-    let page = served.dashboard.clone().expect("a DASHBOARD line");
+    let page = served.line("DASHBOARD ");
     (served, ws, page)
 }
 

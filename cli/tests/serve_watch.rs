@@ -2,60 +2,26 @@
 //! values after a scripted run, the dashboard page with its Content-Security-Policy, and a
 //! browser origin refused 403 at the WebSocket upgrade.
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use arcp_tokio::client::{Client, SubmitRequest};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use serve::Served;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// `arcp serve --demo --port 0 --dashboard --metrics --metrics-addr 127.0.0.1:0 EXTRA…`,
-/// killed on drop: the lines it printed on stdout after `LISTENING`.
-struct Served {
-    child: Child,
-    url: String,
-    dashboard: String,
-    metrics: String,
-}
-
-impl Served {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_arcp")))
-            .args(["serve", "--demo", "--port", "0", "--dashboard", "--metrics"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn arcp serve");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = |prefix: &str| {
-            let mut l = String::new();
-            out.read_line(&mut l).expect("read");
-            l.trim()
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("not a {prefix}line: {l:?}"))
-                .to_owned()
-        };
-        let url = line("LISTENING ");
-        let dashboard = line("DASHBOARD ");
-        let metrics = line("METRICS ");
-        Served {
-            child,
-            url,
-            dashboard,
-            metrics,
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `arcp serve --demo --port 0 --dashboard --metrics EXTRA…`: the server, and the
+/// `DASHBOARD` and `METRICS` URLs it printed after `LISTENING`.
+fn start(extra: &[&str]) -> (Served, String, String) {
+    let mut args = vec!["--dashboard", "--metrics"];
+    args.extend_from_slice(extra);
+    let mut served = Served::start(&args);
+    let dashboard = served.line("DASHBOARD ");
+    let metrics = served.line("METRICS ");
+    (served, dashboard, metrics)
 }
 
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
@@ -97,12 +63,8 @@ fn samples(text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn metrics_count_a_scripted_run_exactly() {
-    let served = Served::start(&["--metrics-addr", "127.0.0.1:0"]);
-    assert!(
-        served.metrics.starts_with("http://127.0.0.1:"),
-        "{}",
-        served.metrics
-    );
+    let (served, _, metrics) = start(&["--metrics-addr", "127.0.0.1:0"]);
+    assert!(metrics.starts_with("http://127.0.0.1:"), "{}", metrics);
     let alice = within("alice", Client::connect(&served.url, "alice-token"))
         .await
         .expect("alice");
@@ -129,7 +91,7 @@ async fn metrics_count_a_scripted_run_exactly() {
     // The snapshot is published within 5 ms of a change: scrape until the run is in it.
     let mut text = String::new();
     for _ in 0..1000 {
-        text = get(&served.metrics, "content-type").await.2;
+        text = get(&metrics, "content-type").await.2;
         if text.lines().any(|l| l == "arcp_connections_open 0")
             && text
                 .lines()
@@ -171,7 +133,7 @@ async fn metrics_count_a_scripted_run_exactly() {
 
 #[tokio::test]
 async fn the_dashboard_has_a_strict_csp_and_a_foreign_origin_is_refused() {
-    let served = Served::start(&[
+    let (served, dashboard, metrics) = start(&[
         "--metrics-addr",
         "same",
         "--allow-origin",
@@ -185,9 +147,9 @@ async fn the_dashboard_has_a_strict_csp_and_a_foreign_origin_is_refused() {
         .split('/')
         .next()
         .expect("port");
-    assert_eq!(served.dashboard, format!("http://127.0.0.1:{port}/"));
-    assert_eq!(served.metrics, format!("http://127.0.0.1:{port}/metrics"));
-    let (status, csp, page) = get(&served.dashboard, "content-security-policy").await;
+    assert_eq!(dashboard, format!("http://127.0.0.1:{port}/"));
+    assert_eq!(metrics, format!("http://127.0.0.1:{port}/metrics"));
+    let (status, csp, page) = get(&dashboard, "content-security-policy").await;
     assert_eq!(status, 200);
     assert_eq!(
         csp.as_deref(),
@@ -205,7 +167,7 @@ form-action 'none'"
         .and_then(|(_, t)| t.split_once("</title>"))
         .map(|(t, _)| t);
     assert!(title.is_some_and(|t| t.contains("ARCP")), "{page}");
-    let (status, _, text) = get(&served.metrics, "content-type").await;
+    let (status, _, text) = get(&metrics, "content-type").await;
     assert_eq!(status, 200);
     assert!(
         text.lines().any(|l| l == "arcp_sessions_opened_total 0"),

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// This crate's `arcp` binary.
 pub const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
@@ -14,10 +14,8 @@ pub struct Served {
     pub child: Child,
     /// `ws://127.0.0.1:PORT/arcp`.
     pub url: String,
-    /// `http://127.0.0.1:PORT/` from the `DASHBOARD` line (with `--dashboard`).
-    pub dashboard: Option<String>,
-    /// `http://ADDR/metrics` from the `METRICS` line (with `--metrics`).
-    pub metrics: Option<String>,
+    /// The rest of its stdout (the lines after `LISTENING`: see [`Served::line`]).
+    pub stdout: BufReader<ChildStdout>,
 }
 
 impl Served {
@@ -39,28 +37,24 @@ impl Served {
             .stderr(Stdio::null());
         configure(&mut cmd);
         let mut child = cmd.spawn().expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut next = |prefix: &str| {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("read");
-            line.trim()
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
-                .to_owned()
-        };
-        let url = next("LISTENING ");
-        // The lines printed after LISTENING for these flags are read before the pipe is
-        // dropped: the server's write to a closed pipe would fail it.
-        let dashboard = extra.contains(&"--dashboard").then(|| next("DASHBOARD "));
-        let metrics = extra.contains(&"--metrics").then(|| next("METRICS "));
-        Served {
-            child,
-            url,
-            dashboard,
-            metrics,
-        }
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let url = read_line(&mut stdout, "LISTENING ");
+        Served { child, url, stdout }
     }
+
+    /// The next stdout line, which starts with `prefix` (e.g. `"METRICS "`), without it.
+    pub fn line(&mut self, prefix: &str) -> String {
+        read_line(&mut self.stdout, prefix)
+    }
+}
+
+fn read_line(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
+        .to_owned()
 }
 
 impl Drop for Served {
