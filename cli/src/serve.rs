@@ -298,3 +298,59 @@ async fn terminated() {
 async fn terminated() {
     std::future::pending::<()>().await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Cli, Command, ServeArgs};
+    use clap::Parser;
+
+    fn serve(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["arcp", "serve", "--port", "0"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(a) => Ok(a),
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn the_watch_flags_are_off_by_default_and_metrics_listen_on_loopback() {
+        let a = serve(&[]).unwrap().watch;
+        assert!(!a.dashboard && !a.metrics);
+        assert!(a.allow_origins.is_empty());
+        assert_eq!(a.metrics_addr, "127.0.0.1:9464");
+        let a = serve(&[
+            "--dashboard",
+            "--metrics",
+            "--metrics-addr",
+            "same",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin",
+            "http://b.example:8080/",
+        ])
+        .unwrap()
+        .watch;
+        assert!(a.dashboard && a.metrics);
+        assert_eq!(a.metrics_addr, "same");
+        assert_eq!(
+            a.allow_origins,
+            ["https://a.example", "http://b.example:8080/"]
+        );
+    }
+
+    #[test]
+    fn bad_watch_flags_are_usage_errors() {
+        for extra in [
+            &["--metrics-addr", "same"][..],
+            &["--allow-origin", "a.example"],
+            &["--allow-origin", "https://a.example/path"],
+            &["--allow-origin", "https://"],
+        ] {
+            assert!(serve(extra).is_err(), "{extra:?}");
+        }
+        let a = serve(&["--metrics", "--metrics-addr", "nowhere"]).unwrap();
+        let b = super::watch(&a.watch, arcp_tokio::server::Server::builder());
+        assert!(matches!(b, Err(super::Failure::Usage(_))));
+    }
+}

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 /// A snapshot of a server's counters: the core's [`RuntimeMetrics`] (sessions opened, jobs
 /// by final status, frames and events out, resume outcomes, auth failures by reason, limits
 /// hit, and the spec §14 signals: subscribe decisions, operations refused by the lease, lease
-/// expiries, heartbeat losses, failed revocations) and the bytes of the encoded frames handed
-/// to the transports.
+/// expiries, heartbeat losses, failed revocations), the bytes of the encoded frames handed
+/// to the transports, and what the host sees of the transports (connections, frames and bytes
+/// in, slow-consumer cuts) and holds (live and resumable sessions, running jobs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerMetrics {
     /// The core's counters (`Runtime::metrics()`).
