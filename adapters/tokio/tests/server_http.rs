@@ -306,3 +306,56 @@ async fn over_tls_the_front_upgrades_and_the_own_origin_is_https() {
     peer.hello("alice-token").await;
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_the_dashboard_a_silent_connection_is_dropped_at_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+    let b = Server::builder()
+        .dashboard(true)
+        .handshake_timeout(std::time::Duration::from_millis(200));
+    let (_, handle) = serve(b).await;
+    let mut tcp = tokio::net::TcpStream::connect(handle.local_addr().unwrap())
+        .await
+        .unwrap();
+    // Half a request, then nothing: the server hangs up without an answer.
+    use tokio::io::AsyncWriteExt;
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut buf),
+    )
+    .await
+    .expect("dropped within 10 s");
+    assert_eq!((read.ok(), buf.len()), (Some(0), 0));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_session_is_resumable_until_its_window_ends_then_no_longer_counted() {
+    let b = Server::builder().resume_window(std::time::Duration::from_secs(1));
+    let (url, handle) = serve(b).await;
+    // Welcomed, then the connection is dropped: resumable for 1 s.
+    assert_eq!(upgrade(&url, None).await, Ok(()));
+    let gauges = || {
+        let m = handle.metrics();
+        (m.sessions_live, m.sessions_resumable)
+    };
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        let g = gauges();
+        if seen.last() != Some(&g) {
+            seen.push(g);
+        }
+        if g == (0, 0) && seen.contains(&(0, 1)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The expired record is kept a while longer (its grace), but is not resumable.
+    assert_eq!(seen.last(), Some(&(0, 0)), "{seen:?}");
+    assert!(seen.contains(&(0, 1)), "{seen:?}");
+    handle.shutdown().await;
+}

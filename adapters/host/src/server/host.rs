@@ -658,7 +658,7 @@ impl ServerHost {
             bytes_in: self.io.bytes_in,
             slow_consumer_cuts: self.io.slow_consumer_cuts,
             sessions_live: count(self.sessions.len()),
-            sessions_resumable: count(self.rt.session_count().saturating_sub(self.sessions.len())),
+            sessions_resumable: count(self.rt.resumable_session_count()),
             jobs_running: count(self.agents.running()),
         };
         let retained = m.retained_bytes();

@@ -126,7 +126,7 @@ impl ServerBuilder {
     /// its path): a static page embedded in the binary that is an ARCP client of this server.
     /// Every answer carries a strict `Content-Security-Policy` (the page's own script, style
     /// and WebSocket only), `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`.
-    /// Off by default.
+    /// Off by default; not served by the axum route (the app owns its HTTP routes).
     pub fn dashboard(mut self, on: bool) -> Self {
         self.dashboard = on;
         self
@@ -146,7 +146,8 @@ impl ServerBuilder {
     /// Serves `GET /metrics` (the Prometheus text format) on its own listener at `addr`
     /// (bound by [`Self::bind_ws`]; its address is [`ServerHandle::metrics_addr`]; port 0
     /// picks a free one). Keep it on a loopback address: the series name no principal, but
-    /// they tell anyone how busy the server is. Replaces [`Self::metrics_same_port`].
+    /// they tell anyone how busy the server is. Replaces [`Self::metrics_same_port`]. Not
+    /// served by the axum route.
     pub fn metrics(mut self, addr: SocketAddr) -> Self {
         self.metrics_at = Some(MetricsAt::Listener(addr));
         self
