@@ -13,6 +13,7 @@ mod owned;
 mod render;
 mod replay;
 mod serve;
+mod serve_agents;
 mod state;
 mod submit;
 mod tail;
@@ -175,6 +176,9 @@ struct ServeArgs {
     /// (`details.limit` "jobs_per_principal").
     #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::DEFAULT_MAX_JOBS_PER_PRINCIPAL)]
     max_jobs_per_principal: usize,
+    /// Process agents (`--agent`, `--agent-default`, `--agent-*`).
+    #[command(flatten)]
+    agents: serve_agents::AgentArgs,
 }
 
 /// `--url`, `--token`, `--ca-file` and `--state-file`, shared by the client commands.

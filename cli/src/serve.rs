@@ -118,7 +118,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
     for o in &args.observers {
         b = b.observer(o.clone());
     }
-    Ok(b)
+    args.agents.apply(b)
 }
 
 pub(super) async fn run(args: ServeArgs) -> Result<i32, Failure> {
@@ -145,7 +145,7 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
         );
     }
     let b = builder(&args, dev.as_ref())?;
-    if !args.demo {
+    if !args.demo && !args.agents.any() {
         eprintln!("note: no agents hosted (the contract agents come with --demo)");
     }
     if args.stdio {

@@ -30,6 +30,8 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod driver;
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+mod process_agents;
 mod stdio;
 mod ws;
 
@@ -78,6 +80,8 @@ impl Server {
 pub struct ServerBuilder {
     opts: ServerOptions,
     tls: Option<TlsSource>,
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    process_agents: process_agents::ProcessAgents,
 }
 
 arcp_host::builder_options!(ServerBuilder);
@@ -111,6 +115,8 @@ impl ServerBuilder {
     /// Builds the runtime (restoring from the store off the async threads) and spawns the
     /// driver.
     async fn start(mut self) -> Result<Running, ServerError> {
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        std::mem::take(&mut self.process_agents).apply(&mut self.opts)?;
         let clock = SystemClock::new();
         let version = env!("CARGO_PKG_VERSION");
         let built = if self.opts.db.is_some() {

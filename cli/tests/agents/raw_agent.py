@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""A process agent speaking the line protocol by hand, misbehaving on purpose, for
+cli/tests/process_agents.rs. The mode is the start line's input.mode."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+start = json.loads(sys.stdin.readline())
+mode = start["input"]["mode"]
+
+if mode == "malformed":
+    sys.stdout.write("not json\n")
+    sys.stdout.flush()
+    time.sleep(30)
+elif mode == "oversized":
+    sys.stdout.write("x" * (1048576 + 1) + "\n")
+    sys.stdout.flush()
+    time.sleep(30)
+elif mode == "exit3":
+    send({"type": "event", "kind": "log", "body": {"level": "info", "message": "bye"}})
+    sys.exit(3)
+elif mode == "wait_for_kill":
+    send({"type": "event", "kind": "log", "body": {"level": "info", "message": "pid %d" % os.getpid()}})
+    time.sleep(60)
+elif mode == "ignore_cancel":
+    # SIGTERM ignored; a grandchild in the same process group; stdin recorded to a file.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    grandchild = subprocess.Popen(["sleep", "1000"])
+    send({"type": "event", "kind": "log", "body": {"level": "info", "message": "grandchild %d" % grandchild.pid}})
+    with open(start["input"]["record"], "a") as f:
+        for line in sys.stdin:
+            f.write(line)
+            f.flush()
+    while True:
+        time.sleep(1)
+elif mode == "stderr_flood":
+    for i in range(1000):
+        sys.stderr.write("flood %d\n" % i)
+    sys.stderr.flush()
+    time.sleep(1.5)
+    sys.stderr.write("after\n")
+    sys.stderr.flush()
+    time.sleep(60)
+elif mode == "stderr_total":
+    for i in range(60):
+        sys.stderr.write("line %d\n" % i)
+    sys.stderr.flush()
+    time.sleep(60)
+elif mode == "unknown_type":
+    send({"type": "shout", "id": 1})
+    time.sleep(30)
+elif mode == "reused_id":
+    send({"type": "budget", "id": 2})
+    send({"type": "budget", "id": 2})
+    time.sleep(30)

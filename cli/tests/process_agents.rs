@@ -1,0 +1,350 @@
+//! Process agents through the real binary (`arcp serve --demo --agent …`, issue #20): the
+//! happy path on the Python helper, the lease gate's refusal, and each way an agent process
+//! can fail — killed mid-job, a malformed, oversized or unknown line, a reused request id, an
+//! early exit, a program that cannot start, ignoring `cancel` (killed with its grandchild
+//! after the grace period), flooding stderr (rate limit and total).
+
+use arcp_tokio::client::{Client, ClientError, JobHandle, ResultValue, SubmitRequest};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A test agent under cli/tests/agents/.
+fn agent(file: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/agents")
+        .join(file);
+    format!("python3 {}", p.display())
+}
+
+/// `arcp serve --port 0 --demo` plus `args`, killed on drop.
+struct Served {
+    child: Child,
+    url: String,
+}
+
+impl Served {
+    fn start(args: &[String]) -> Self {
+        let mut child = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_arcp")))
+            .args(["serve", "--port", "0", "--demo"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn arcp serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read");
+        let url = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
+            .to_owned();
+        Served { child, url }
+    }
+
+    /// Serves `helper_agent.py` as `helper` and `raw_agent.py` as `raw`, plus `extra`.
+    fn with_test_agents(extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--agent".to_owned(),
+            format!("helper@1.0.0={}", agent("helper_agent.py")),
+            "--agent".to_owned(),
+            format!("raw={}", agent("raw_agent.py")),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Served::start(&args)
+    }
+
+    async fn alice(&self) -> Client {
+        within("connect", Client::connect(&self.url, "alice-token"))
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within 30 s"))
+}
+
+/// Every event of `job` as `[kind, body]` until its end.
+async fn events(job: &JobHandle) -> Vec<Value> {
+    let mut stream = job.events();
+    let mut seen = Vec::new();
+    while let Some(item) = within("events", stream.next()).await {
+        let v = serde_json::to_value(&item.event).unwrap();
+        seen.push(json!([v["kind"], v["body"]]));
+    }
+    seen
+}
+
+/// Events until one satisfies `stop` (included), leaving the stream to the job.
+async fn events_until(job: &JobHandle, stop: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut stream = job.events();
+    let mut seen = Vec::new();
+    while let Some(item) = within("events", stream.next()).await {
+        let v = serde_json::to_value(&item.event).unwrap();
+        let e = json!([v["kind"], v["body"]]);
+        let done = stop(&e);
+        seen.push(e);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the job ended before the awaited event: {seen:?}")
+}
+
+/// The `job.error` of a failed job: `(code, message, retryable)`.
+async fn failure(job: JobHandle) -> (String, String, bool) {
+    match within("end", job.done()).await {
+        Err(ClientError::JobFailed {
+            code,
+            message,
+            retryable,
+            ..
+        }) => (code.as_str().to_owned(), message, retryable),
+        other => panic!("expected job.error, got {other:?}"),
+    }
+}
+
+async fn submit(client: &Client, agent: &str, input: Value) -> JobHandle {
+    within("submit", client.submit(SubmitRequest::new(agent, input)))
+        .await
+        .unwrap()
+}
+
+/// A raw agent's job in `mode` that must fail `INTERNAL_ERROR` (retryable) with `message`.
+async fn internal_error(client: &Client, mode: &str, message: &str) {
+    let job = submit(client, "raw", json!({"mode": mode})).await;
+    assert_eq!(
+        failure(job).await,
+        ("INTERNAL_ERROR".to_owned(), message.to_owned(), true),
+        "mode {mode}"
+    );
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie still has /proc/PID; its state letter is Z.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
+
+fn pid_in(message: &Value, prefix: &str) -> u32 {
+    message
+        .as_str()
+        .and_then(|m| m.strip_prefix(prefix))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {message}"))
+}
+
+#[tokio::test]
+async fn a_python_agent_on_the_helper_streams_its_events_in_order_and_returns() {
+    let served = Served::with_test_agents(&[]);
+    let alice = served.alice().await;
+    let job = submit(&alice, "helper", json!({"mode": "happy", "n": [1, 2]})).await;
+    let job_id = job.job_id().to_string();
+    assert_eq!(
+        events(&job).await,
+        vec![
+            json!(["log", {"level": "info", "message": "hello"}]),
+            json!(["thought", {"text": "thinking"}]),
+            json!(["status", {"phase": "working", "message": "step 1"}]),
+            json!(["progress", {"current": 1, "total": 2, "units": "steps"}]),
+            json!(["tool_call", {"tool_call_id": "t1", "name": "search", "arguments": {"q": "x"}}]),
+            json!(["tool_result", {"tool_call_id": "t1", "output": {"hits": 3}}]),
+            json!(["metric", {"name": "latency", "value": 12.0, "unit": "ms"}]),
+            json!(["progress", {"current": 2, "total": 2, "units": "steps"}]),
+        ]
+    );
+    let outcome = within("end", job.done()).await.unwrap();
+    let Some(ResultValue::Inline(v)) = outcome.result() else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        v,
+        &json!({"echo": {"mode": "happy", "n": [1, 2]}, "job_id_env": true,
+                "protocol_env": "arcp-agent/1", "agent": "helper@1.0.0"})
+    );
+    assert!(job_id.starts_with("job_"));
+    within("close", alice.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_lease_gate_answers_the_normalised_target_and_refuses_outside_the_lease() {
+    let served = Served::with_test_agents(&[]);
+    let alice = served.alice().await;
+    let req = SubmitRequest::new("helper", json!({"mode": "authorize"}))
+        .lease("fs.read", ["/project/**"]);
+    let job = within("submit", alice.submit(req)).await.unwrap();
+    assert_eq!(
+        events(&job).await,
+        vec![json!(["log", {"level": "info", "message": "allowed /project/src/main.rs"}])]
+    );
+    assert_eq!(
+        failure(job).await,
+        (
+            "PERMISSION_DENIED".to_owned(),
+            "operation fs.read:/etc/passwd not permitted by lease".to_owned(),
+            false
+        )
+    );
+    within("close", alice.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn protocol_errors_end_the_job_internal_error_saying_what_the_agent_did() {
+    let served = Served::with_test_agents(&["--agent", "gone=/nonexistent/agent --x"]);
+    let alice = served.alice().await;
+    internal_error(
+        &alice,
+        "malformed",
+        "agent wrote a malformed line (line 1): expected ident at line 1 column 2",
+    )
+    .await;
+    internal_error(
+        &alice,
+        "oversized",
+        "agent wrote a line longer than 1048576 bytes (line 1)",
+    )
+    .await;
+    internal_error(
+        &alice,
+        "unknown_type",
+        "agent wrote a message of unknown type \"shout\" (line 1)",
+    )
+    .await;
+    internal_error(&alice, "reused_id", "agent reused request id 2 (line 2)").await;
+    internal_error(
+        &alice,
+        "exit3",
+        "agent process exited with status 3 before ending the job",
+    )
+    .await;
+    let job = submit(&alice, "gone", Value::Null).await;
+    assert_eq!(
+        failure(job).await,
+        (
+            "INTERNAL_ERROR".to_owned(),
+            "agent process could not be started: No such file or directory (os error 2)".to_owned(),
+            true
+        )
+    );
+    // The runtime carries on: the next job of the same agent runs.
+    let job = submit(&alice, "helper", json!({"mode": "happy"})).await;
+    assert_eq!(events(&job).await.len(), 8);
+    within("end", job.done()).await.unwrap();
+    within("close", alice.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_process_killed_mid_job_ends_it_internal_error() {
+    let served = Served::with_test_agents(&[]);
+    let alice = served.alice().await;
+    let job = submit(&alice, "raw", json!({"mode": "wait_for_kill"})).await;
+    let seen = events_until(&job, |_| true).await;
+    let pid = pid_in(&seen[0][1]["message"], "pid ");
+    assert!(alive(pid));
+    let killed = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    assert!(killed.unwrap().success());
+    assert_eq!(
+        failure(job).await,
+        (
+            "INTERNAL_ERROR".to_owned(),
+            "agent process was killed by signal 9 before ending the job".to_owned(),
+            true
+        )
+    );
+    within("close", alice.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_process_ignoring_cancel_is_killed_with_its_grandchild_after_the_grace_period() {
+    let served = Served::with_test_agents(&["--agent-grace", "0.5", "--agent-kill-after", "0.5"]);
+    let alice = served.alice().await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("stdin.jsonl");
+    let job = submit(
+        &alice,
+        "raw",
+        json!({"mode": "ignore_cancel", "record": record.to_str().unwrap()}),
+    )
+    .await;
+    let seen = events_until(&job, |_| true).await;
+    let grandchild = pid_in(&seen[0][1]["message"], "grandchild ");
+    assert!(alive(grandchild));
+    within("cancel", job.cancel()).await.unwrap();
+    let outcome = within("end", job.done()).await.unwrap();
+    assert_eq!(outcome.status(), arcp_proto::wire::JobStatus::Cancelled);
+    // SIGTERM (ignored) after 0.5 s, SIGKILL to the group 0.5 s later: wait for it.
+    for _ in 0..200 {
+        if !alive(grandchild) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !alive(grandchild),
+        "grandchild {grandchild} outlived the job"
+    );
+    // The agent read `start` (before it started recording) and then `cancel`.
+    let lines = std::fs::read_to_string(&record).unwrap();
+    assert_eq!(
+        lines,
+        "{\"code\":null,\"grace_ms\":500,\"message\":null,\"reason\":\"cancelled\",\"type\":\"cancel\"}\n"
+    );
+    within("close", alice.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stderr_flood_is_rate_limited_to_100_lines_a_second_with_the_drops_counted() {
+    let served = Served::with_test_agents(&[]);
+    let alice = served.alice().await;
+    let job = submit(&alice, "raw", json!({"mode": "stderr_flood"})).await;
+    let seen = events_until(&job, |e| e[1]["message"] == "after").await;
+    let mut want: Vec<Value> = (0..100)
+        .map(|i| json!(["log", {"level": "warn", "message": format!("flood {i}"), "attributes": {"source": "stderr"}}]))
+        .collect();
+    want.push(json!(["log", {"level": "warn", "message": "agent stderr: 900 lines dropped (rate limit)"}]));
+    want.push(
+        json!(["log", {"level": "warn", "message": "after", "attributes": {"source": "stderr"}}]),
+    );
+    assert_eq!(seen, want);
+    within("cancel", job.cancel()).await.unwrap();
+    let outcome = within("end", job.done()).await.unwrap();
+    assert_eq!(outcome.status(), arcp_proto::wire::JobStatus::Cancelled);
+    within("close", alice.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn stderr_lines_past_the_per_job_limit_are_discarded_after_one_notice() {
+    let served =
+        Served::with_test_agents(&["--agent-stderr-rate", "0", "--agent-stderr-max-lines", "50"]);
+    let alice = served.alice().await;
+    let job = submit(&alice, "raw", json!({"mode": "stderr_total"})).await;
+    let seen = events_until(&job, |e| {
+        e[1]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("agent stderr: limit"))
+    })
+    .await;
+    let mut want: Vec<Value> = (0..50)
+        .map(|i| json!(["log", {"level": "warn", "message": format!("line {i}"), "attributes": {"source": "stderr"}}]))
+        .collect();
+    want.push(json!(["log", {"level": "warn", "message": "agent stderr: limit of 50 lines reached; further output discarded"}]));
+    assert_eq!(seen, want);
+    within("cancel", job.cancel()).await.unwrap();
+    within("end", job.done()).await.unwrap();
+    within("close", alice.close()).await.unwrap();
+}
