@@ -348,3 +348,36 @@ async fn stderr_lines_past_the_per_job_limit_are_discarded_after_one_notice() {
     within("end", job.done()).await.unwrap();
     within("close", alice.close()).await.unwrap();
 }
+
+#[tokio::test]
+async fn max_runtime_sends_cancel_timed_out_then_stops_the_process() {
+    let served = Served::with_test_agents(&["--agent-grace", "0.5", "--agent-kill-after", "0.5"]);
+    let alice = served.alice().await;
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("stdin.jsonl");
+    let req = SubmitRequest::new(
+        "raw",
+        json!({"mode": "ignore_cancel", "record": record.to_str().unwrap()}),
+    )
+    .max_runtime_sec(1);
+    let job = within("submit", alice.submit(req)).await.unwrap();
+    let seen = events_until(&job, |_| true).await;
+    let grandchild = pid_in(&seen[0][1]["message"], "grandchild ");
+    let outcome = within("end", job.done()).await.unwrap();
+    assert_eq!(outcome.status(), arcp_proto::wire::JobStatus::TimedOut);
+    for _ in 0..200 {
+        if !alive(grandchild) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !alive(grandchild),
+        "grandchild {grandchild} outlived the job"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "{\"code\":null,\"grace_ms\":500,\"message\":null,\"reason\":\"timed_out\",\"type\":\"cancel\"}\n"
+    );
+    within("close", alice.close()).await.unwrap();
+}
