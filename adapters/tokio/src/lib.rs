@@ -17,7 +17,10 @@
 #![deny(missing_docs)]
 
 pub mod client;
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+#[cfg(all(
+    feature = "server",
+    any(target_os = "linux", target_os = "android", target_os = "freebsd")
+))]
 pub mod process_agent;
 #[cfg(feature = "server")]
 pub mod server;
