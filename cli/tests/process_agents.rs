@@ -351,33 +351,108 @@ async fn stderr_lines_past_the_per_job_limit_are_discarded_after_one_notice() {
 
 #[tokio::test]
 async fn max_runtime_sends_cancel_timed_out_then_stops_the_process() {
-    let served = Served::with_test_agents(&["--agent-grace", "0.5", "--agent-kill-after", "0.5"]);
+    // A grace of 3 s: the agent (which may still be starting when the second is up) records
+    // what it reads and its grandchild's pid before the group is signalled.
+    let served = Served::with_test_agents(&["--agent-grace", "3", "--agent-kill-after", "0.5"]);
     let alice = served.alice().await;
     let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("stdin.jsonl");
+    let (record, pidfile) = (dir.path().join("stdin.jsonl"), dir.path().join("pid"));
     let req = SubmitRequest::new(
         "raw",
-        json!({"mode": "ignore_cancel", "record": record.to_str().unwrap()}),
+        json!({"mode": "ignore_cancel", "record": record.to_str().unwrap(),
+               "pidfile": pidfile.to_str().unwrap()}),
     )
     .max_runtime_sec(1);
     let job = within("submit", alice.submit(req)).await.unwrap();
-    let seen = events_until(&job, |_| true).await;
-    let grandchild = pid_in(&seen[0][1]["message"], "grandchild ");
     let outcome = within("end", job.done()).await.unwrap();
     assert_eq!(outcome.status(), arcp_proto::wire::JobStatus::TimedOut);
+    let mut grandchild = None;
     for _ in 0..200 {
-        if !alive(grandchild) {
+        grandchild = grandchild.or_else(|| {
+            std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|p| p.parse::<u32>().ok())
+        });
+        if grandchild.is_some_and(|g| !alive(g)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let grandchild = grandchild.expect("the agent wrote its grandchild's pid");
     assert!(
         !alive(grandchild),
         "grandchild {grandchild} outlived the job"
     );
     assert_eq!(
         std::fs::read_to_string(&record).unwrap(),
-        "{\"code\":null,\"grace_ms\":500,\"message\":null,\"reason\":\"timed_out\",\"type\":\"cancel\"}\n"
+        "{\"code\":null,\"grace_ms\":3000,\"message\":null,\"reason\":\"timed_out\",\"type\":\"cancel\"}\n"
     );
     within("close", alice.close()).await.unwrap();
+}
+
+// The raw WebSocket peer of arcp-tokio's server tests: it reads only when told to.
+#[path = "../../adapters/tokio/tests/server_support/mod.rs"]
+mod server_support;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_stops_the_agent_and_then_gets_every_event_in_order() {
+    use server_support::Peer;
+    use tokio_tungstenite::tungstenite::Message;
+    const COUNT: u64 = 100_000;
+    let served = Served::with_test_agents(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let progress = dir.path().join("progress");
+    let mut p = Peer::connect(&served.url).await;
+    let mut hello = server_support::hello("alice-token", None);
+    // No heartbeat: this peer does not answer pings while it is not reading.
+    let features: Vec<&str> = server_support::FEATURES
+        .iter()
+        .copied()
+        .filter(|f| *f != "heartbeat")
+        .collect();
+    hello["payload"]["capabilities"]["features"] = json!(features);
+    p.send(&hello).await;
+    assert_eq!(p.recv().await["type"], "session.welcome");
+    let input = json!({"mode": "firehose", "count": COUNT, "progress": progress.to_str().unwrap()});
+    let job = p.submit("raw", input).await["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Not reading for 3 s (under the 5 s slow-consumer cut): the session's buffer fills, the
+    // runtime stops reading the agent's stdout, and the agent blocks part-way.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let written: u64 = std::fs::read_to_string(&progress)
+        .unwrap_or_default()
+        .parse()
+        .unwrap_or(0);
+    eprintln!("events written while nobody read: {written}");
+    assert!(
+        written < COUNT,
+        "the agent wrote all {COUNT} events while nobody read"
+    );
+    let mut seqs = Vec::new();
+    let terminal = loop {
+        let m = within("frame", p.ws.next()).await;
+        let Some(Ok(Message::Text(t))) = m else {
+            match m {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("connection ended: {other:?}"),
+            }
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if let Some(s) = v["event_seq"].as_u64() {
+            seqs.push(s);
+        }
+        if v["job_id"] == job.as_str() && v["type"] == "job.result" {
+            break v;
+        }
+    };
+    // Every event once, in order: seq 1..=COUNT, then the result.
+    assert!(
+        seqs.iter().copied().eq(1..=COUNT + 1),
+        "{} seqs, not 1..={}",
+        seqs.len(),
+        COUNT + 1
+    );
+    assert_eq!(terminal["payload"]["result"], json!({"events": COUNT}));
 }

@@ -36,6 +36,9 @@ elif mode == "ignore_cancel":
     # SIGTERM ignored; a grandchild in the same process group; stdin recorded to a file.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     grandchild = subprocess.Popen(["sleep", "1000"])
+    if "pidfile" in start["input"]:
+        with open(start["input"]["pidfile"], "w") as f:
+            f.write(str(grandchild.pid))
     send({"type": "event", "kind": "log", "body": {"level": "info", "message": "grandchild %d" % grandchild.pid}})
     with open(start["input"]["record"], "a") as f:
         for line in sys.stdin:
@@ -56,6 +59,17 @@ elif mode == "stderr_total":
         sys.stderr.write("line %d\n" % i)
     sys.stderr.flush()
     time.sleep(60)
+elif mode == "firehose":
+    # `count` log events, each written at once (a flush per line), the number written so far
+    # recorded in input.progress every 1,000 lines; then the result.
+    count, progress = start["input"]["count"], start["input"]["progress"]
+    for i in range(count):
+        sys.stdout.write('{"type":"event","kind":"log","body":{"level":"info","message":"event %d"}}\n' % i)
+        sys.stdout.flush()
+        if (i + 1) % 1000 == 0:
+            with open(progress, "w") as f:
+                f.write(str(i + 1))
+    send({"type": "result", "value": {"events": count}})
 elif mode == "unknown_type":
     send({"type": "shout", "id": 1})
     time.sleep(30)
