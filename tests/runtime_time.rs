@@ -96,8 +96,9 @@ fn an_earlier_submit_does_not_move_its_deadline_back_or_fire_it_twice_d8() {
     assert_eq!(out[0]["type"], "job.result");
     assert_eq!(out[0]["payload"]["final_status"], "timed_out");
     assert_eq!(out[0]["payload"]["completed_at"], "2026-11-24T01:30:40Z");
-    // Fired once: nothing is armed any more, and an earlier timeout does not fire it again.
-    assert_eq!(h.rt.poll_timeout(), None);
+    // Fired once: only the finished job's end of remembrance is armed (the resume window,
+    // 600 s, after its end at 16 s), and an earlier timeout does not fire it again.
+    assert_eq!(h.rt.poll_timeout(), Some(ms(616_000)));
     h.rt.handle_timeout(ms(2_000));
     h.drain();
     assert!(h.take(c).is_empty());
@@ -135,5 +136,6 @@ fn the_lease_gate_judges_at_the_latest_time_d30() {
     let out = h.take_json(c);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["payload"]["code"], "LEASE_EXPIRED");
-    assert_eq!(h.rt.poll_timeout(), None);
+    // Only the finished job's end of remembrance is armed: 600 s after its end at 7 s.
+    assert_eq!(h.rt.poll_timeout(), Some(ms(607_000)));
 }

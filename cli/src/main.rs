@@ -176,6 +176,28 @@ struct ServeArgs {
     /// (`details.limit` "jobs_per_principal").
     #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::DEFAULT_MAX_JOBS_PER_PRINCIPAL)]
     max_jobs_per_principal: usize,
+    /// How long a finished job stays listed and subscribable after it ends, in seconds
+    /// (default: the resume window; a job with an idempotency key is kept at least the
+    /// key's lifetime). Then it is forgotten.
+    #[arg(long, value_name = "SEC", value_parser = parse_seconds)]
+    finished_job_ttl: Option<f64>,
+    /// Estimated bytes of all finished job records together; over it the oldest finished
+    /// job is forgotten.
+    #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::Bounds::default().max_finished_job_bytes)]
+    max_finished_job_bytes: usize,
+    /// Bytes of the terminal messages kept for idempotent resubmits; over it the oldest such
+    /// job is forgotten (a resubmit of its key then starts a new job).
+    #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::Bounds::default().max_kept_terminal_bytes)]
+    max_kept_terminal_bytes: usize,
+    /// Bytes kept in the rings of all detached sessions together; over it the session
+    /// detached longest ago expires early (its resume gets RESUME_WINDOW_EXPIRED).
+    #[arg(long, value_name = "N", default_value_t = arcp_proto::runtime::Bounds::default().max_resumable_ring_bytes)]
+    max_resumable_ring_bytes: usize,
+    /// How long a session whose resume window elapsed is remembered, in seconds (a resume
+    /// then gets RESUME_WINDOW_EXPIRED; after it, the refusal of an unknown session).
+    #[arg(long, value_name = "SEC", value_parser = parse_seconds,
+          default_value_t = arcp_proto::runtime::Bounds::default().expired_session_grace.as_secs_f64())]
+    expired_session_grace: f64,
     /// Process agents (`--agent`, `--agent-default`, `--agent-*`).
     #[command(flatten)]
     agents: serve_agents::AgentArgs,

@@ -77,6 +77,19 @@ pub(super) fn is_loopback(host: &str) -> bool {
     }
 }
 
+/// The retention bounds `args` set (the rest at their defaults).
+fn bounds(args: &ServeArgs) -> arcp_proto::runtime::Bounds {
+    let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO);
+    arcp_proto::runtime::Bounds {
+        finished_job_ttl: args.finished_job_ttl.map(secs),
+        max_finished_job_bytes: args.max_finished_job_bytes,
+        max_kept_terminal_bytes: args.max_kept_terminal_bytes,
+        max_resumable_ring_bytes: args.max_resumable_ring_bytes,
+        expired_session_grace: secs(args.expired_session_grace),
+        ..Default::default()
+    }
+}
+
 /// The server `args` describe: with `--demo` the contract agents (and the demo tokens unless
 /// `--token` or a JWT flag is given); without it no agents.
 fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Failure> {
@@ -87,6 +100,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .behind_tls_proxy(args.behind_tls_proxy)
         .hello_timeout(Duration::try_from_secs_f64(args.hello_timeout).unwrap_or(Duration::ZERO))
         .db(args.db.clone())
+        .bounds(bounds(args))
         .limits(arcp_proto::runtime::AbuseLimits {
             max_sessions_per_principal: args.max_sessions_per_principal,
             max_resumable_sessions_per_principal: args.max_resumable_sessions_per_principal,

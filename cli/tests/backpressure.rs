@@ -4,58 +4,18 @@
 //! subscriber that falls behind and one that asks for freed history get the truncation
 //! notice (docs/compat.md, "Subscriber gaps") and continue gap-free by subscribing again.
 
+#[path = "support/serve.rs"]
+mod serve;
 // The raw WebSocket peer of arcp-tokio's server tests.
 #[path = "../../adapters/tokio/tests/server_support/mod.rs"]
 mod server_support;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use serve::Served;
 use server_support::*;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-
-/// The `arcp` binary of this crate.
-fn arcp_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
-}
-
-/// `arcp serve --demo --port 0 [extra]`, killed on drop.
-struct Serve {
-    child: Child,
-    url: String,
-}
-
-impl Serve {
-    fn start(extra: &[&str]) -> Serve {
-        let mut child = Command::new(arcp_bin())
-            .args(["serve", "--demo", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run the arcp binary");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("LISTENING line");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Serve { child, url }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A hello without `heartbeat`: these raw peers do not answer runtime pings, and a pause
 /// must not end in a heartbeat loss.
@@ -107,7 +67,7 @@ async fn read_job(p: &mut Peer, job: &str, seqs: &mut Vec<u64>, terminal: &mut V
 }
 
 async fn pause_reading_then_finish(extra: &[&str]) {
-    let serve = Serve::start(extra);
+    let serve = Served::start(extra);
     let mut p = Peer::connect(&serve.url).await;
     let w = greet(&mut p, "alice-token").await;
     let (sid, token) = (
@@ -195,7 +155,7 @@ fn chatty_seq(f: &Value) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_is_truncated_then_subscribes_again_gap_free() {
-    let serve = Serve::start(&[]);
+    let serve = Served::start(&[]);
     let rounds = 10_000u64;
     let total = 6 * rounds + 2 + 1;
     let mut owner = Peer::connect(&serve.url).await;
@@ -287,7 +247,7 @@ async fn a_subscriber_that_falls_behind_is_truncated_then_subscribes_again_gap_f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_asking_for_freed_history_gets_the_notice() {
-    let serve = Serve::start(&[]);
+    let serve = Served::start(&[]);
     let mut owner = Peer::connect(&serve.url).await;
     greet(&mut owner, "alice-token").await;
     let a = owner.submit("chatty", json!({"count": 2})).await;

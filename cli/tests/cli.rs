@@ -1,10 +1,12 @@
 //! The `arcp` binary end to end: `demo`, `serve` + the client commands, and the errors a
 //! person sees (exit codes 0 / 1 / 2 and their one-line messages).
 
+#[path = "support/serve.rs"]
+mod serve;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
+use serve::{ARCP, Served};
 
 /// A state file of this test process (never the user's).
 fn state_file() -> String {
@@ -29,39 +31,6 @@ fn arcp(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// `arcp serve --demo --port 0 EXTRA…`, killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(ARCP)
-            .args(["serve", "--demo", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! `arcp serve` with the JWT flags and with `--tls-cert`/`--tls-key`, driven by the client
 //! commands.
 
-#[path = "support/certs.rs"]
+#[path = "../../adapters/tokio/tests/support/certs.rs"]
 mod certs;
+#[path = "support/serve.rs"]
+mod serve;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
+use serve::{ARCP, Served};
 
 /// `arcp ARGS` with the client environment cleared but `ARCP_TOKEN=alice-token` and a
 /// state file of the test's.
@@ -32,40 +33,6 @@ fn arcp(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// `arcp serve --demo --port 0 EXTRA…`, killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(ARCP)
-            .args(["serve", "--demo", "--port", "0"])
-            .args(extra)
-            .env_remove("ARCP_JWT_SECRET")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// An HS256 JWT for `sub`, valid for ten minutes, with extra claims.

@@ -4,11 +4,13 @@
 //! 0600 state file), `jobs --json`, shell completions, and TLS for newcomers
 //! (`--tls-self-signed`, the `CaUsedAsEndEntity` hint).
 
+#[path = "support/serve.rs"]
+mod serve;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
+use serve::{ARCP, Served};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -39,7 +41,7 @@ impl Fixture {
     fn new(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("state").join("sessions.json");
-        let served = Served::start(extra);
+        let served = serve_piped(extra);
         Fixture {
             _dir: dir,
             state,
@@ -65,47 +67,19 @@ impl Fixture {
 }
 
 /// `arcp serve --demo --port 0 EXTRA…` (killed on drop), with its stderr piped.
-struct Served {
-    child: Child,
-    url: String,
+fn serve_piped(extra: &[&str]) -> Served {
+    Served::start_with(extra, |cmd| {
+        cmd.stderr(Stdio::piped());
+    })
 }
 
-impl Served {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(ARCP)
-            .args(["serve", "--demo", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn arcp serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
-    }
-
-    /// The first stderr line (printed before LISTENING).
-    fn stderr_line(&mut self) -> String {
-        let mut line = String::new();
-        BufReader::new(self.child.stderr.take().expect("stderr"))
-            .read_line(&mut line)
-            .expect("read");
-        line
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The first stderr line of `served` (printed before LISTENING).
+fn stderr_line(served: &mut Served) -> String {
+    let mut line = String::new();
+    BufReader::new(served.child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("read");
+    line
 }
 
 const NO_AUTH: &str = "error: no authentication configured: add --token TOKEN=PRINCIPAL or a \
@@ -543,7 +517,7 @@ fn tls_self_signed_and_ca_file_round_trip() {
         "{}",
         f.served.url
     );
-    let line = f.served.stderr_line();
+    let line = stderr_line(&mut f.served);
     let ca = line
         .trim()
         .strip_prefix("TLS development CA written to ")

@@ -4,12 +4,14 @@
 //! early exit, a program that cannot start, ignoring `cancel` (killed with its grandchild
 //! after the grace period), flooding stderr (rate limit and total).
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use arcp_tokio::client::{Client, ClientError, JobHandle, ResultValue, SubmitRequest};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 /// A test agent under cli/tests/agents/.
@@ -20,55 +22,29 @@ fn agent(file: &str) -> String {
     format!("python3 {}", p.display())
 }
 
-/// `arcp serve --port 0 --demo` plus `args`, killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
+/// The test agents' server: `arcp serve --demo` plus `helper_agent.py` as `helper@1.0.0`,
+/// `raw_agent.py` as `raw` and `extra`.
+struct Served(serve::Served);
 
 impl Served {
-    fn start(args: &[String]) -> Self {
-        let mut child = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_arcp")))
-            .args(["serve", "--port", "0", "--demo"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
+    fn with_test_agents(extra: &[&str]) -> Self {
+        let (helper, raw) = (
+            format!("helper@1.0.0={}", agent("helper_agent.py")),
+            format!("raw={}", agent("raw_agent.py")),
+        );
+        let mut args = vec!["--agent", helper.as_str(), "--agent", raw.as_str()];
+        args.extend_from_slice(extra);
+        Served(serve::Served::start(&args))
     }
 
-    /// Serves `helper_agent.py` as `helper` and `raw_agent.py` as `raw`, plus `extra`.
-    fn with_test_agents(extra: &[&str]) -> Self {
-        let mut args = vec![
-            "--agent".to_owned(),
-            format!("helper@1.0.0={}", agent("helper_agent.py")),
-            "--agent".to_owned(),
-            format!("raw={}", agent("raw_agent.py")),
-        ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
-        Served::start(&args)
+    fn url(&self) -> &str {
+        &self.0.url
     }
 
     async fn alice(&self) -> Client {
-        within("connect", Client::connect(&self.url, "alice-token"))
+        within("connect", Client::connect(self.url(), "alice-token"))
             .await
             .unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -402,7 +378,7 @@ async fn a_client_that_stops_reading_stops_the_agent_and_then_gets_every_event_i
     let served = Served::with_test_agents(&[]);
     let dir = tempfile::tempdir().unwrap();
     let progress = dir.path().join("progress");
-    let mut p = Peer::connect(&served.url).await;
+    let mut p = Peer::connect(served.url()).await;
     let mut hello = server_support::hello("alice-token", None);
     // No heartbeat: this peer does not answer pings while it is not reading.
     let features: Vec<&str> = server_support::FEATURES

@@ -1,53 +1,20 @@
 //! `arcp serve --demo` (the real binary) enforcing contained delegation (§10) and keeping
 //! credential values out of its durable store (§9.8).
 
+#[path = "support/serve.rs"]
+mod serve;
 use arcp_proto::wire::{ErrorCode, EventBody, JobId, JobStatus};
 use arcp_tokio::client::{Client, ClientError, ListJobsRequest, SubmitRequest};
 use futures_util::StreamExt;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
+use serve::Served;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// The `arcp` binary.
 fn arcp_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
-}
-
-/// `arcp serve --port 0 --demo EXTRA…`, killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(arcp_bin())
-            .args(["serve", "--port", "0", "--demo"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            // The non-loopback listener's cleartext warning is not under test here.
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {

@@ -3,51 +3,13 @@
 //! `JobContext::call_tool`, gated by the lease's `tool.call`, reported as `tool_call` /
 //! `tool_result` and charged against `cost.budget`.
 
+#[path = "support/serve.rs"]
+mod serve;
 use arcp_tokio::client::{Client, ResultValue, SubmitRequest};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use serve::Served;
 use std::time::Duration;
-
-/// The `arcp` binary.
-fn arcp_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
-}
-
-/// `arcp serve --port 0 --demo`, killed on drop.
-struct Served {
-    child: Child,
-    url: String,
-}
-
-impl Served {
-    fn start() -> Self {
-        let mut child = Command::new(arcp_bin())
-            .args(["serve", "--port", "0", "--demo"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), f)
@@ -76,7 +38,7 @@ async fn run(client: &Client, req: SubmitRequest) -> (Vec<Value>, Value) {
 
 #[tokio::test]
 async fn a_runtime_hosted_tool_is_gated_reported_and_charged_through_the_binary() {
-    let served = Served::start();
+    let served = Served::start(&[]);
     let alice = within("alice", Client::connect(&served.url, "alice-token"))
         .await
         .unwrap();
@@ -101,7 +63,7 @@ async fn a_runtime_hosted_tool_is_gated_reported_and_charged_through_the_binary(
 
 #[tokio::test]
 async fn without_tool_call_in_the_lease_no_tool_runs_through_the_binary() {
-    let served = Served::start();
+    let served = Served::start(&[]);
     let alice = within("alice", Client::connect(&served.url, "alice-token"))
         .await
         .unwrap();

@@ -9,8 +9,14 @@
 //! - one principal's session flood is refused at its cap (`PERMISSION_DENIED`,
 //!   `details.limit: "sessions_per_principal"`) while another principal connects, and a
 //!   closed (resumable) session frees its live slot.
+//! - the retention flags: `--finished-job-ttl` (a finished job is listed until it passes),
+//!   `--max-finished-job-bytes` (1 byte: no finished record kept, a running job still listed)
+//!   and `--expired-session-grace` (a resume after the window: `RESUME_WINDOW_EXPIRED`, then
+//!   `PERMISSION_DENIED` once the record is forgotten).
 
 // The raw WebSocket peer of arcp-tokio's server tests.
+#[path = "support/serve.rs"]
+mod serve;
 #[path = "../../adapters/tokio/tests/server_support/mod.rs"]
 mod server_support;
 
@@ -18,20 +24,17 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use server_support::{Peer, eid, hello};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-/// The `arcp` binary of this crate.
-fn arcp_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_arcp"))
-}
-
-/// `arcp serve --port 0 --demo EXTRA…` with the retained-bytes log on stderr; killed on drop.
+/// `arcp serve --port 0 --demo --heartbeat-interval 0 EXTRA…` with the retained-bytes log on
+/// stderr; killed on drop.
 struct Served {
-    child: Child,
+    /// The server process, killed on drop.
+    _served: serve::Served,
     url: String,
     /// Every logged retained-bytes figure, in order.
     retained: mpsc::Receiver<u64>,
@@ -39,33 +42,17 @@ struct Served {
 
 impl Served {
     fn start(extra: &[&str]) -> Served {
-        let mut child = Command::new(arcp_bin())
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--demo",
-                "--heartbeat-interval",
-                "0",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "arcp_host::retained=info")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn arcp serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read LISTENING");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .expect("LISTENING line")
-            .to_owned();
+        let args: Vec<&str> = ["--heartbeat-interval", "0"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        let mut served = serve::Served::start_with(&args, |cmd| {
+            cmd.env("RUST_LOG", "arcp_host::retained=info")
+                .stderr(Stdio::piped());
+        });
+        let url = served.url.clone();
         let (tx, retained) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
+        let stderr = served.child.stderr.take().expect("stderr");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let figure = line
@@ -80,7 +67,7 @@ impl Served {
             }
         });
         Served {
-            child,
+            _served: served,
             url,
             retained,
         }
@@ -91,13 +78,6 @@ impl Served {
         self.retained
             .recv_timeout(Duration::from_secs(60))
             .expect("a retained-bytes line")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -241,5 +221,125 @@ fn one_principals_session_flood_is_refused_at_its_cap_while_others_connect() {
         while first.ws.next().await.is_some() {}
         let mut again = Peer::connect(&served.url).await;
         again.hello("alice-token").await;
+    });
+}
+
+/// The job ids `session.list_jobs` answers on `p`.
+async fn listed(p: &mut Peer) -> Vec<String> {
+    let req = json!({"arcp": "1.1", "id": eid(), "type": "session.list_jobs", "payload": {}});
+    p.send(&req).await;
+    let jobs = p.until("session.jobs").await.pop().expect("session.jobs");
+    jobs["payload"]["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["job_id"].as_str().expect("job_id").to_owned())
+        .collect()
+}
+
+/// One finished `echo` job of `p`'s session; its id.
+async fn one_echo_job(p: &mut Peer) -> String {
+    let acc = p.submit("echo", json!({"n": 1})).await;
+    let job = acc["job_id"].as_str().expect("job_id").to_owned();
+    let frames = p.until_terminal(&job).await;
+    assert_eq!(frames.last().expect("terminal")["type"], "job.result");
+    job
+}
+
+/// Polls `list_jobs` every 100 ms until `job` is no longer listed; how many polls listed it.
+async fn polls_until_forgotten(p: &mut Peer, job: &str) -> usize {
+    // A hang guard (30 s), not a measured bound.
+    for listed_times in 0..300 {
+        if !listed(p).await.iter().any(|j| j == job) {
+            return listed_times;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{job} still listed after 30 s");
+}
+
+/// `--finished-job-ttl` and `--max-finished-job-bytes`: what `list_jobs` shows of finished
+/// jobs.
+#[test]
+fn finished_job_ttl_and_byte_bound_through_serve_flags() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // --finished-job-ttl 2: listed right after it ends, forgotten once 2 s have passed.
+    let served = Served::start(&["--finished-job-ttl", "2"]);
+    rt.block_on(async {
+        let mut p = Peer::connect(&served.url).await;
+        p.hello("alice-token").await;
+        let job = one_echo_job(&mut p).await;
+        assert_eq!(listed(&mut p).await, vec![job.clone()]);
+        assert!(polls_until_forgotten(&mut p, &job).await >= 1);
+        assert_eq!(listed(&mut p).await, Vec::<String>::new());
+    });
+    drop(served);
+    // --max-finished-job-bytes 1: no finished record fits, so none is kept; a running job
+    // is never forgotten.
+    let served = Served::start(&["--max-finished-job-bytes", "1"]);
+    rt.block_on(async {
+        let mut p = Peer::connect(&served.url).await;
+        p.hello("alice-token").await;
+        // The slow job on a session of its own, so its events do not interleave.
+        let mut q = Peer::connect(&served.url).await;
+        q.hello("alice-token").await;
+        let slow = q.submit("slow", json!({"seconds": 60})).await;
+        let slow = slow["job_id"].as_str().unwrap().to_owned();
+        one_echo_job(&mut p).await;
+        assert_eq!(listed(&mut p).await, vec![slow]);
+    });
+    drop(served);
+    // The default: the finished job is still listed (the resume window is 600 s).
+    let served = Served::start(&[]);
+    rt.block_on(async {
+        let mut p = Peer::connect(&served.url).await;
+        p.hello("alice-token").await;
+        let job = one_echo_job(&mut p).await;
+        assert_eq!(listed(&mut p).await, vec![job]);
+    });
+}
+
+/// `--expired-session-grace`: a resume after the window gets `RESUME_WINDOW_EXPIRED` while
+/// the record is kept, then the refusal of a session the principal does not hold.
+#[test]
+fn an_expired_session_is_remembered_for_its_grace_then_unknown() {
+    let served = Served::start(&["--resume-window", "1", "--expired-session-grace", "2"]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut p = Peer::connect(&served.url).await;
+        let w = p.hello("alice-token").await;
+        let resume = json!({
+            "session_id": w["payload"]["session_id"],
+            "resume_token": w["payload"]["resume_token"],
+            "last_event_seq": 0,
+        });
+        p.ws.close(None).await.unwrap();
+        while p.ws.next().await.is_some() {}
+        // Past the 1 s window (a resume within it would attach the session again).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Resume every 200 ms: the answers go from RESUME_WINDOW_EXPIRED (window over, record
+        // kept) to the refusal of an unknown session (record forgotten), and stay there.
+        let mut codes: Vec<String> = Vec::new();
+        for _ in 0..150 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut r = Peer::connect(&served.url).await;
+            r.send(&hello("alice-token", Some(resume.clone()))).await;
+            let e = r.recv().await;
+            assert_eq!(e["type"], "session.error", "{e}");
+            let code = e["payload"]["code"].as_str().unwrap().to_owned();
+            if codes.last() != Some(&code) {
+                codes.push(code);
+            }
+            if codes.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(codes, vec!["RESUME_WINDOW_EXPIRED", "PERMISSION_DENIED"]);
     });
 }

@@ -54,6 +54,10 @@ fn config(durable: bool) -> RuntimeConfig {
     b.max_chunk_bytes = 16;
     b.max_result_bytes = 40;
     b.max_sessions = 6;
+    // Finished records and expired sessions are forgotten within a run (about 3 records).
+    b.finished_job_ttl = Some(Duration::from_secs(5));
+    b.max_finished_job_bytes = 5 * 1024;
+    b.expired_session_grace = Duration::from_secs(10);
     b.max_pending_events = 32;
     cfg
 }

@@ -116,6 +116,23 @@ pub struct Bounds {
     /// Jobs remembered for listing and subscription; the oldest finished job is forgotten
     /// first. When every remembered job is unfinished, a submit gets `INTERNAL_ERROR`.
     pub max_retained_jobs: usize,
+    /// How long a finished job is remembered for `session.list_jobs` and `job.subscribe`
+    /// after it ends; then it is forgotten (listed no more; a subscribe gets the refusal of
+    /// a job the principal may not see, see docs/compat.md). `None` (the default): the
+    /// resume window
+    /// ([`RuntimeConfig::resume_window`]), so a client that comes back within the window can
+    /// still list and subscribe to the jobs that ended while it was away. A job whose
+    /// terminal is kept for an idempotent resubmit (it had an `idempotency_key`, or the job
+    /// was restored from a durable store) is remembered at least `idempotency_ttl`. Running
+    /// jobs are never forgotten.
+    pub finished_job_ttl: Option<Duration>,
+    /// Estimated heap bytes of all remembered finished job records together (ids, agent,
+    /// lease, credentials and the record itself; the kept [D27] messages are bounded by
+    /// `max_kept_terminal_bytes`). Over it the oldest finished job is forgotten, as by
+    /// `max_retained_jobs`. Counted in `RuntimeMetrics::retained_bytes`.
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    pub max_finished_job_bytes: usize,
     /// Subscriptions one session may hold. Over it: `session.error INTERNAL_ERROR`.
     pub max_subscriptions_per_session: usize,
     /// Encoded bytes of the `job.accepted` and terminal messages kept for idempotent
@@ -141,6 +158,11 @@ pub struct Bounds {
     /// `AbuseLimits::max_resumable_sessions_per_principal` resumable sessions, so with the
     /// defaults no single principal can fill it.
     pub max_sessions: usize,
+    /// How long the record of a session whose resume window elapsed is kept (a resume in
+    /// that time gets `RESUME_WINDOW_EXPIRED` rather than an unknown-session refusal); then
+    /// it is forgotten, unless jobs it submitted still run (then it is checked again after
+    /// the same time). Attached and resumable sessions are never forgotten.
+    pub expired_session_grace: Duration,
     /// Encoded bytes kept in the rings of all detached (resumable) sessions together. Over
     /// it, the session detached longest ago is expired early (as if its resume window had
     /// elapsed: a resume gets `RESUME_WINDOW_EXPIRED`) until the total fits.
@@ -169,6 +191,10 @@ impl Default for Bounds {
             max_pending_effects: 10_000,
             max_jobs_per_session: 1000,
             max_retained_jobs: 100_000,
+            finished_job_ttl: None,
+            // `max_retained_jobs` (100,000) records of a small job, about 1.6 KiB each
+            // (`tests/runtime_retention.rs` measures one).
+            max_finished_job_bytes: 160 << 20,
             max_subscriptions_per_session: 1000,
             max_kept_terminal_bytes: 256 << 20,
             max_idempotency_entries: 100_000,
@@ -177,6 +203,7 @@ impl Default for Bounds {
             max_chunk_bytes: 512 << 10,
             max_result_bytes: 64 << 20,
             max_sessions: 100_000,
+            expired_session_grace: Duration::from_secs(60),
             max_resumable_ring_bytes: 1 << 30,
             max_pending_events: 10_000,
             ring_margin_events: 4096,

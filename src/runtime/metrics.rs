@@ -76,9 +76,11 @@ pub struct RuntimeMetrics {
     /// principal held more than `max_resumable_sessions_per_principal` or all resumable
     /// rings held more than `max_resumable_ring_bytes`.
     pub resumable_sessions_evicted: u64,
-    /// Gauge (not a counter): encoded bytes the runtime keeps now — every session ring's
-    /// frames and the terminal and `job.accepted` messages kept for idempotent resubmits
-    /// ([D27], see [`Runtime::metrics`](super::Runtime::metrics)).
+    /// Gauge (not a counter): bytes the runtime keeps now — every session ring's encoded
+    /// frames, the encoded terminal and `job.accepted` messages kept for idempotent resubmits
+    /// ([D27]) and the estimated heap bytes of the finished job records kept for listing and
+    /// subscription (`Bounds::max_finished_job_bytes`, until `Bounds::finished_job_ttl`; see
+    /// [`Runtime::metrics`](super::Runtime::metrics)).
     ///
     /// [D27]: crate::compat#d27--idempotent-resubmit
     pub retained_bytes: u64,

@@ -195,7 +195,7 @@ impl Runtime {
         let kept = self
             .sessions
             .kept_bytes()
-            .saturating_add(self.jobs.kept_bytes());
+            .saturating_add(self.jobs.retained_bytes());
         m.retained_bytes = u64::try_from(kept).unwrap_or(u64::MAX);
         m.resumable_ring_bytes = u64::try_from(self.sessions.resumable_bytes()).unwrap_or(u64::MAX);
         m
@@ -376,6 +376,12 @@ impl Runtime {
                         self.close_conn(now, conn, CloseReason::HelloTimeout);
                     }
                 }
+                TimerKey::FinishedJob(job) => match self.jobs.expire_finished(&job) {
+                    Some(true) => self.subs.end_job(&job),
+                    Some(false) => self.arm_finished_expiry(now, &job),
+                    None => {}
+                },
+                TimerKey::ExpiredSession(sid) => self.expired_session_grace_elapsed(now, &sid),
             }
         }
     }
@@ -485,12 +491,13 @@ impl Runtime {
         self.sessions.recount()
     }
 
-    /// Encoded bytes of the kept [D27] messages (`retained_bytes` minus the rings).
+    /// Bytes of the kept [D27] messages and finished job records (`retained_bytes` minus
+    /// the rings), recounted from every job record.
     ///
     /// [D27]: crate::compat#d27--idempotent-resubmit
     #[cfg(feature = "fuzzing")]
     pub(crate) fn kept_message_bytes(&self) -> usize {
-        self.jobs.kept_bytes()
+        self.jobs.recount()
     }
 
     /// `true` while job `job_id` must wait: it is running and its session's buffer is full

@@ -35,6 +35,10 @@ pub(super) enum TimerKey {
     ZeroThroughput(ConnId),
     /// A connection's deadline for completing its `session.hello`.
     Hello(ConnId),
+    /// A finished job's end of remembrance (`Bounds::finished_job_ttl`).
+    FinishedJob(String),
+    /// An expired session record's end of grace (`Bounds::expired_session_grace`).
+    ExpiredSession(String),
 }
 
 /// A queued outbound frame.

@@ -14,7 +14,9 @@ async fn a_consumer_that_stops_reading_is_closed_1008_and_can_resume() {
     let (url, server) = Server::builder()
         .demo()
         .outbound_capacity(2)
-        .slow_consumer_timeout(Duration::from_millis(100))
+        // Long enough that all 80 submits are sent before the cut even on a loaded machine
+        // (a cut while they are still being sent resets the connection: no close frame).
+        .slow_consumer_timeout(Duration::from_millis(1_000))
         // This peer never answers pings; keep heartbeat loss out of the picture.
         .heartbeat_interval(Duration::ZERO)
         .bind_ws("127.0.0.1:0", "/arcp")
@@ -29,7 +31,7 @@ async fn a_consumer_that_stops_reading_is_closed_1008_and_can_resume() {
         s["session_id"] = json!(p.session_id);
         p.send(&s).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
     assert_eq!(p.end().await, End::Close(1008));
     // The session survived the close: resume from the start gets everything kept.
     let mut q = Peer::connect(&url).await;

@@ -168,7 +168,11 @@ impl Runtime {
                 .as_ref()
                 .map_or(now + self.cfg.resume_window, |t| self.ids.instant_at(t));
             let expired = r.window_expires_at.as_ref().is_some_and(|t| *t <= wall_now);
-            if !expired {
+            if expired {
+                let at = now + self.cfg.bounds.expired_session_grace;
+                self.out
+                    .set_timer(TimerKey::ExpiredSession(r.session_id.clone().into()), at);
+            } else {
                 self.out
                     .set_timer(TimerKey::ResumeWindow(r.session_id.clone().into()), closes);
             }
@@ -178,10 +182,17 @@ impl Runtime {
         let mut unfinished = Vec::new();
         for r in snapshot.jobs {
             let (job_id, session_id) = (r.job_id.clone(), r.session_id.clone());
-            if self.jobs.restore(r) == Some(true) {
-                unfinished.push(job_id);
-                self.sessions.add_job(&session_id);
+            match self.jobs.restore(r) {
+                Some(true) => {
+                    unfinished.push(job_id);
+                    self.sessions.add_job(&session_id);
+                }
+                Some(false) => self.arm_finished_expiry(now, &String::from(job_id)),
+                None => {}
             }
+        }
+        for forgot in self.jobs.trim_finished() {
+            self.out.cancel_timer(&TimerKey::FinishedJob(forgot));
         }
         for r in snapshot.idempotency {
             let left = r

@@ -187,8 +187,12 @@ impl Runtime {
         }
         self.persist_job(job_id);
         self.revoke_all(job_id);
-        for forgot in self.jobs.trim_kept() {
+        self.arm_finished_expiry(now, job_id);
+        let mut forgotten = self.jobs.trim_kept();
+        forgotten.extend(self.jobs.trim_finished());
+        for forgot in forgotten {
             self.subs.end_job(&forgot);
+            self.out.cancel_timer(&TimerKey::FinishedJob(forgot));
         }
         self.out.push_event(RuntimeEvent::JobEnded {
             job_id: job_id.to_owned().into(),

@@ -62,9 +62,39 @@ impl Runtime {
             }
         }
         self.subs.end_session(sid);
+        self.out.set_timer(
+            TimerKey::ExpiredSession(sid.to_owned()),
+            now + self.cfg.bounds.expired_session_grace,
+        );
         self.out.push_event(RuntimeEvent::SessionExpired {
             session_id: sid.to_owned().into(),
         });
+    }
+
+    /// An expired session record's grace elapsed: it is forgotten unless jobs it submitted
+    /// still run (then it is checked again after the grace).
+    pub(in crate::runtime) fn expired_session_grace_elapsed(&mut self, now: Instant, sid: &str) {
+        if self.sessions.forget_if_expired(sid) == Some(false) {
+            self.out.set_timer(
+                TimerKey::ExpiredSession(sid.to_owned()),
+                now + self.cfg.bounds.expired_session_grace,
+            );
+        }
+    }
+
+    /// Arms finished job `job_id`'s end of remembrance: `finished_job_ttl` (default: the
+    /// resume window) after it ended, at least the idempotency TTL for a keyed job (D27).
+    pub(in crate::runtime) fn arm_finished_expiry(&mut self, now: Instant, job_id: &str) {
+        let Some(job) = self.jobs.get(job_id) else {
+            return;
+        };
+        let b = &self.cfg.bounds;
+        let mut ttl = b.finished_job_ttl.unwrap_or(self.cfg.resume_window);
+        if job.keyed() {
+            ttl = ttl.max(b.idempotency_ttl);
+        }
+        self.out
+            .set_timer(TimerKey::FinishedJob(job_id.to_owned()), now + ttl);
     }
 
     /// Stamps `frame` with session `sid`'s next `event_seq`, keeps it in the ring and sends it

@@ -162,6 +162,7 @@ impl Runtime {
             Room::Free => true,
             Room::Forgot(id) => {
                 self.subs.end_job(&id);
+                self.out.cancel_timer(&TimerKey::FinishedJob(id));
                 true
             }
             Room::Full => false,

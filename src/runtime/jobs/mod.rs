@@ -1,5 +1,6 @@
-//! The jobs part: every job the runtime remembers (running and ended, bounded by
-//! `max_retained_jobs`), in submission order, with its lease and budget ([`lease`]), its
+//! The jobs part: every job the runtime remembers (running, and ended until
+//! `finished_job_ttl`, bounded by `max_retained_jobs` and `max_finished_job_bytes`), in
+//! submission order, with its lease and budget ([`lease`]), its
 //! streamed result ([`chunks`]), its credentials and their revocation ([`credentials`]); the
 //! idempotency keys of submits ([`idempotency`], [D27]) and the submits waiting for their
 //! credentials; the `session.list_jobs` query ([`list`]).
@@ -89,7 +90,8 @@ pub(in crate::runtime) struct Child {
     pub reserved: Option<crate::wire::Budget>,
 }
 
-/// One job, for the runtime's lifetime (bounded by `max_retained_jobs`).
+/// One job: while it runs, then until `finished_job_ttl` after its end (bounded by
+/// `max_retained_jobs` and `max_finished_job_bytes`).
 #[derive(Debug)]
 pub(super) struct Job {
     id: String,
@@ -138,6 +140,13 @@ pub(super) struct Job {
     timed: bool,
     /// Encoded bytes of `accepted` and `terminal` (counted in `Jobs::kept_bytes`).
     kept: usize,
+    /// Submitted with an idempotency key ([D27]): remembered at least the key's TTL.
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    keyed: bool,
+    /// Estimated heap bytes of this record once it finished (counted in
+    /// `Jobs::finished_bytes`); 0 while it runs.
+    record: usize,
 }
 
 /// Encoded length of `message` (in an envelope with an empty id), without building the text.
@@ -199,7 +208,36 @@ impl Job {
             children: Vec::new(),
             replayable,
             timed: nj.max_runtime_sec.is_some() || nj.lease.expires_at.is_some(),
+            keyed: nj.idempotency.is_some(),
+            record: 0,
         }
+    }
+
+    /// Estimated heap bytes of the record: the struct, its map key and order entry, its
+    /// strings and the encoded sizes of its agent, lease, constraints and credentials (the
+    /// kept [D27] messages are counted apart, in `kept`).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    fn estimate(&self) -> usize {
+        std::mem::size_of::<Job>()
+            + 2 * std::mem::size_of::<String>()
+            + 3 * self.id.len()
+            + self.principal.len()
+            + self.session_id.len()
+            + self.parent_job_id.as_ref().map_or(0, String::len)
+            + self.delegate_id.as_ref().map_or(0, String::len)
+            + encoded_len(&self.submitted_at)
+            + encoded_len(&self.agent)
+            + encoded_len(&self.lease.map)
+            + self.lease_constraints.as_ref().map_or(0, encoded_len)
+            + encoded_len(&self.credentials)
+    }
+
+    /// `true` when it must be remembered at least the idempotency TTL ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    pub fn keyed(&self) -> bool {
+        self.keyed
     }
 
     pub fn id(&self) -> &str {
@@ -341,6 +379,9 @@ pub(super) struct Jobs {
     /// [D27]: crate::compat#d27--idempotent-resubmit
     kept_bytes: usize,
     max_kept_bytes: usize,
+    /// Estimated heap bytes of every finished record (`Job::record`).
+    finished_bytes: usize,
+    max_finished_bytes: usize,
 }
 
 impl Jobs {
@@ -357,6 +398,8 @@ impl Jobs {
             },
             kept_bytes: 0,
             max_kept_bytes: bounds.max_kept_terminal_bytes,
+            finished_bytes: 0,
+            max_finished_bytes: bounds.max_finished_job_bytes,
         }
     }
 
@@ -409,15 +452,59 @@ impl Jobs {
         match self.map.remove(id) {
             Some(j) => {
                 self.kept_bytes = self.kept_bytes.saturating_sub(j.kept);
+                self.finished_bytes = self.finished_bytes.saturating_sub(j.record);
                 true
             }
             None => false,
         }
     }
 
-    /// Encoded bytes of the kept `job.accepted` and terminal messages.
-    pub fn kept_bytes(&self) -> usize {
-        self.kept_bytes
+    /// Bytes this part retains: the kept [D27] messages and the finished records.
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
+    pub fn retained_bytes(&self) -> usize {
+        self.kept_bytes.saturating_add(self.finished_bytes)
+    }
+
+    /// [`retained_bytes`](Self::retained_bytes) recomputed from every record (the
+    /// simulation's check of the incremental figure).
+    #[cfg(feature = "fuzzing")]
+    pub fn recount(&self) -> usize {
+        self.map.values().map(|j| j.kept + j.record).sum()
+    }
+
+    /// Forgets finished job `id` (its expiry): `Some(true)` forgotten, `Some(false)` kept
+    /// because revocations of its credentials are under way (expire it later), `None` when
+    /// it is unknown or still runs.
+    pub fn expire_finished(&mut self, id: &str) -> Option<bool> {
+        let job = self.map.get(id).filter(|j| j.status.is_terminal())?;
+        if !job.revoking.is_empty() {
+            return Some(false);
+        }
+        if let Some(pos) = self.order.iter().position(|j| j == id) {
+            self.order.remove(pos);
+        }
+        Some(self.forget(id))
+    }
+
+    /// Forgets the oldest finished jobs while their records exceed
+    /// `max_finished_job_bytes`; returns the forgotten ids (their subscriptions and expiry
+    /// timers must end).
+    pub fn trim_finished(&mut self) -> Vec<String> {
+        let mut forgot = Vec::new();
+        while self.finished_bytes > self.max_finished_bytes {
+            let victim = self.order.iter().position(|j| {
+                self.map.get(j).is_some_and(|j| {
+                    j.status.is_terminal() && j.record > 0 && j.revoking.is_empty()
+                })
+            });
+            let Some(id) = victim.and_then(|pos| self.order.remove(pos)) else {
+                break;
+            };
+            self.forget(&id);
+            forgot.push(id);
+        }
+        forgot
     }
 
     /// Forgets the oldest ended jobs that keep messages while those exceed
@@ -442,6 +529,7 @@ impl Jobs {
     /// Remembers a new (or restored) job, last in submission order.
     pub fn insert(&mut self, job: Job) {
         self.kept_bytes = self.kept_bytes.saturating_add(job.kept);
+        self.finished_bytes = self.finished_bytes.saturating_add(job.record);
         self.order.push_back(job.id.clone());
         self.map.insert(job.id.clone(), job);
     }
@@ -461,7 +549,7 @@ impl Jobs {
             None => (0, None),
         };
         let kept = r.accepted.as_ref().map_or(0, encoded_len) + terminal_len;
-        self.insert(Job {
+        let mut job = Job {
             id: r.job_id.into(),
             principal: r.principal,
             session_id: r.session_id.into(),
@@ -487,7 +575,14 @@ impl Jobs {
             // A restored job has no deadlines armed.
             timed: false,
             kept,
-        });
+            // Unknown after a restart: its idempotency record may name it.
+            keyed: true,
+            record: 0,
+        };
+        if !unfinished {
+            job.record = job.estimate();
+        }
+        self.insert(job);
         Some(unfinished)
     }
 
@@ -669,6 +764,8 @@ impl Jobs {
             self.kept_bytes = self.kept_bytes.saturating_add(len);
             job.terminal = Some(message);
         }
+        job.record = job.estimate();
+        self.finished_bytes = self.finished_bytes.saturating_add(job.record);
         Some(Ended {
             session_id: job.session_id.clone(),
             timed: job.timed,

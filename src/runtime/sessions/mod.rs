@@ -181,10 +181,8 @@ pub(super) struct Sessions {
     caps: RingCaps,
     /// A durable store is configured: stamped frames wait for their append.
     durable: bool,
-    /// Encoded bytes kept in every ring.
-    kept_bytes: usize,
-    /// Of those, in the rings of detached (resumable) sessions.
-    resumable_bytes: usize,
+    /// Encoded bytes kept in the rings.
+    bytes: RingBytes,
     /// Detached, resumable sessions, oldest detach first.
     detached: BTreeMap<u64, String>,
     /// Detached, resumable sessions per principal.
@@ -193,12 +191,32 @@ pub(super) struct Sessions {
     next_detach: u64,
 }
 
-/// Moves the byte totals by one ring's change from `before` to `after` bytes (`detached`: the
-/// ring is a resumable session's).
-fn account(kept: &mut usize, resumable: &mut usize, detached: bool, before: usize, after: usize) {
-    *kept = kept.saturating_sub(before).saturating_add(after);
-    if detached {
-        *resumable = resumable.saturating_sub(before).saturating_add(after);
+/// The encoded bytes kept in the rings of all sessions, and of those in detached (resumable)
+/// sessions' rings.
+#[derive(Debug, Default)]
+struct RingBytes {
+    kept: usize,
+    resumable: usize,
+}
+
+impl RingBytes {
+    /// Runs `change` on `ring` (of a resumable session when `detached`) and moves the totals
+    /// by the bytes it added or freed.
+    #[inline]
+    fn track<R>(
+        &mut self,
+        detached: bool,
+        ring: &mut EventRing,
+        change: impl FnOnce(&mut EventRing) -> R,
+    ) -> R {
+        let before = ring.bytes();
+        let r = change(ring);
+        let after = ring.bytes();
+        self.kept = self.kept.saturating_sub(before).saturating_add(after);
+        if detached {
+            self.resumable = self.resumable.saturating_sub(before).saturating_add(after);
+        }
+        r
     }
 }
 
@@ -224,8 +242,7 @@ impl Sessions {
                 margin_bytes: bounds.ring_margin_bytes as u64,
             },
             durable,
-            kept_bytes: 0,
-            resumable_bytes: 0,
+            bytes: RingBytes::default(),
             detached: BTreeMap::new(),
             detached_per_principal: FxHashMap::default(),
             next_detach: 0,
@@ -270,7 +287,7 @@ impl Sessions {
         let at = self.next_detach;
         self.next_detach += 1;
         s.detached_at = Some(at);
-        self.resumable_bytes = self.resumable_bytes.saturating_add(s.ring.bytes());
+        self.bytes.resumable = self.bytes.resumable.saturating_add(s.ring.bytes());
         self.detached.insert(at, s.id.clone());
         *self
             .detached_per_principal
@@ -286,7 +303,7 @@ impl Sessions {
         let Some(at) = s.detached_at.take() else {
             return;
         };
-        self.resumable_bytes = self.resumable_bytes.saturating_sub(s.ring.bytes());
+        self.bytes.resumable = self.bytes.resumable.saturating_sub(s.ring.bytes());
         self.detached.remove(&at);
         if let Some(n) = self.detached_per_principal.get_mut(&s.principal) {
             *n = n.saturating_sub(1);
@@ -315,12 +332,12 @@ impl Sessions {
 
     /// Encoded bytes kept in every session's ring.
     pub fn kept_bytes(&self) -> usize {
-        self.kept_bytes
+        self.bytes.kept
     }
 
     /// Encoded bytes kept in the rings of detached (resumable) sessions.
     pub fn resumable_bytes(&self) -> usize {
-        self.resumable_bytes
+        self.bytes.resumable
     }
 
     /// Detached, resumable sessions of `principal`.
@@ -392,6 +409,18 @@ impl Sessions {
         }
     }
 
+    /// Forgets `id` when it is expired and none of its jobs runs: `Some(true)` forgotten,
+    /// `Some(false)` expired but its jobs run, `None` unknown or not expired.
+    pub fn forget_if_expired(&mut self, id: &str) -> Option<bool> {
+        let s = self.map.get(id).filter(|s| s.expired)?;
+        if s.active_jobs > 0 {
+            return Some(false);
+        }
+        self.unmark_detached(id);
+        self.map.remove(id);
+        Some(true)
+    }
+
     /// Live sessions `principal` holds: attached, or new and being welcomed (not detached,
     /// not expired).
     pub fn held_by(&self, principal: &str) -> usize {
@@ -440,16 +469,9 @@ impl Sessions {
         frame.event_seq = Some(seq);
         let stored = self.durable.then(|| frame.clone());
         let evict = s.evict(self.durable);
-        let before = s.ring.bytes();
-        let (kept, encoded) = s.ring.push(seq, frame, scratch, evict);
-        let after = s.ring.bytes();
-        account(
-            &mut self.kept_bytes,
-            &mut self.resumable_bytes,
-            s.detached_at.is_some(),
-            before,
-            after,
-        );
+        let (kept, encoded) = self.bytes.track(s.detached_at.is_some(), &mut s.ring, |r| {
+            r.push(seq, frame, scratch, evict)
+        });
         if let Some(mut frame) = stored {
             // §9.8: no credential value in durable storage.
             let encoded = if super::redact::redact_frame(&mut frame) {
@@ -484,13 +506,8 @@ impl Sessions {
     pub fn ack(&mut self, id: &str, seq: u64) {
         if let Some(s) = self.map.get_mut(id) {
             let upto = seq.min(s.last_seq);
-            let before = s.ring.bytes();
-            s.ring.ack(upto);
-            let freed = before.saturating_sub(s.ring.bytes());
-            self.kept_bytes = self.kept_bytes.saturating_sub(freed);
-            if s.detached_at.is_some() {
-                self.resumable_bytes = self.resumable_bytes.saturating_sub(freed);
-            }
+            self.bytes
+                .track(s.detached_at.is_some(), &mut s.ring, |r| r.ack(upto));
         }
     }
 
@@ -523,16 +540,8 @@ impl Sessions {
             s.ring.delivered(seq);
             // Over a cap, what just left the margin goes now.
             let evict = s.evict(self.durable);
-            let before = s.ring.bytes();
-            s.ring.evict(evict);
-            let after = s.ring.bytes();
-            account(
-                &mut self.kept_bytes,
-                &mut self.resumable_bytes,
-                s.detached_at.is_some(),
-                before,
-                after,
-            );
+            self.bytes
+                .track(s.detached_at.is_some(), &mut s.ring, |r| r.evict(evict));
         }
     }
 
@@ -542,16 +551,8 @@ impl Sessions {
         if let Some(s) = self.map.get_mut(id) {
             s.said_bye = true;
             let evict = s.evict(self.durable);
-            let before = s.ring.bytes();
-            s.ring.evict(evict);
-            let after = s.ring.bytes();
-            account(
-                &mut self.kept_bytes,
-                &mut self.resumable_bytes,
-                s.detached_at.is_some(),
-                before,
-                after,
-            );
+            self.bytes
+                .track(s.detached_at.is_some(), &mut s.ring, |r| r.evict(evict));
         }
     }
 
@@ -594,7 +595,7 @@ impl Sessions {
         }
         s.expired = true;
         let freed = s.ring.bytes();
-        self.kept_bytes = self.kept_bytes.saturating_sub(freed);
+        self.bytes.kept = self.bytes.kept.saturating_sub(freed);
         self.unmark_detached(id);
         if let Some(s) = self.map.get_mut(id) {
             s.ring.clear();
@@ -783,16 +784,9 @@ impl Sessions {
         };
         // What became durable may leave the ring now (the store keeps it); a frame is never
         // evicted before it is durable, so `Lost` is a defence only.
-        let before = s.ring.bytes();
-        s.ring.evict(Evict::DurableThrough(to));
-        let after = s.ring.bytes();
-        account(
-            &mut self.kept_bytes,
-            &mut self.resumable_bytes,
-            s.detached_at.is_some(),
-            before,
-            after,
-        );
+        self.bytes.track(s.detached_at.is_some(), &mut s.ring, |r| {
+            r.evict(Evict::DurableThrough(to))
+        });
         let Some(conn) = conn else {
             return Appended::Nothing;
         };

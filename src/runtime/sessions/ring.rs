@@ -269,7 +269,9 @@ impl EventRing {
         if let Some(last) = self.entries.back() {
             self.freed_through = self.freed_through.max(last.seq);
         }
-        self.entries.clear();
+        // Release the buffer too: `clear` keeps the capacity, and a ring that once held its
+        // cap (10,000 events plus the margin) would keep ~1 MiB per expired record.
+        self.entries = VecDeque::new();
         self.bytes = 0;
         self.delivered = self.delivered.max(self.freed_through);
     }
@@ -307,6 +309,16 @@ mod tests {
 
     fn kept(r: &EventRing) -> Vec<u64> {
         r.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn clear_releases_the_buffer() {
+        let mut r = EventRing::new(caps(100, usize::MAX, 0));
+        push(&mut r, 1..=64, Evict::Oldest);
+        assert!(r.entries.capacity() >= 64);
+        r.clear();
+        assert_eq!((r.len(), r.bytes(), r.entries.capacity()), (0, 0, 0));
+        assert_eq!(r.freed_through(), 64);
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub struct ServerMetrics {
 
 impl ServerMetrics {
     /// Gauge: every byte the server accounts for keeping now — the runtime's
-    /// (`runtime.retained_bytes`: session rings, kept [D27] messages) and the host's
+    /// (`runtime.retained_bytes`: session rings, kept [D27] messages, finished job records)
+    /// and the host's
     /// (`job_end_bytes`). An idle server that has forgotten everything reports 0.
     ///
     /// [D27]: arcp_proto::compat#d27--idempotent-resubmit

@@ -2,13 +2,17 @@
 //! sessions that never read a 100,000-event job do not delay another principal's jobs; the
 //! hello timeout; a text frame that is not UTF-8 closes 1007 and the session resumes.
 
-mod robust_support;
+#[path = "support/robust.rs"]
+mod robust;
+#[path = "support/serve.rs"]
+mod serve;
 
 use arcp_proto::client::JobOutcome;
 use arcp_tokio::client::{Client, ResultValue, SubmitRequest};
 use futures_util::SinkExt;
-use robust_support::{Served, close_code, hello, next_json, open};
+use robust::{close_code, hello, next_json, open};
 use serde_json::json;
+use serve::Served;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;

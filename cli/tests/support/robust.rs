@@ -1,65 +1,8 @@
-//! The real `arcp` binary for the robustness tests: found in the workspace's target
-//! directory, whichever package owns it, started as
-//! `arcp serve --demo --port 0 EXTRA…` and killed on drop; plus raw WebSocket helpers.
+//! Raw WebSocket helpers for the robustness tests (the server is `support/serve.rs`).
 #![allow(dead_code)]
 
 use futures_util::{SinkExt, StreamExt};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use tokio_tungstenite::tungstenite::Message;
-
-/// The workspace's `target/<profile>/arcp`: built with the tests by `cargo test --workspace`
-/// (or by `cargo test -p` of the package that owns the binary); otherwise run
-/// `cargo build --bin arcp` first.
-pub fn arcp_binary() -> PathBuf {
-    // target/<profile>/deps/<test>-<hash> → target/<profile>/arcp
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/<profile>")
-        .join("arcp");
-    assert!(
-        bin.exists(),
-        "{} missing: build it first (cargo build --bin arcp)",
-        bin.display()
-    );
-    bin
-}
-
-/// `arcp serve --demo --port 0 EXTRA…`, killed on drop.
-pub struct Served {
-    pub child: Child,
-    pub url: String,
-}
-
-impl Served {
-    pub fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(arcp_binary())
-            .args(["serve", "--demo", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A raw WebSocket client.
 pub type Ws =
