@@ -432,3 +432,40 @@ async fn a_client_that_stops_reading_stops_the_agent_and_then_gets_every_event_i
     );
     assert_eq!(terminal["payload"]["result"], json!({"events": COUNT}));
 }
+
+#[tokio::test]
+async fn a_closed_stdout_and_a_line_after_the_end_are_handled_as_documented() {
+    // Grace 0.5 s for the closed stdout; the line after the end is killed at once, long
+    // before a grace period could (SIGTERM ignored, SIGKILL 30.5 s after the end otherwise).
+    let served = Served::with_test_agents(&["--agent-grace", "0.5", "--agent-kill-after", "30"]);
+    let alice = served.alice().await;
+    internal_error(
+        &alice,
+        "close_stdout",
+        "agent closed its stdout before ending the job",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let job = submit(
+        &alice,
+        "raw",
+        json!({"mode": "after_end", "pidfile": pidfile.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(events(&job).await, Vec::<Value>::new());
+    let outcome = within("end", job.done()).await.unwrap();
+    assert!(matches!(outcome.result(), Some(ResultValue::Inline(v)) if v == "done"));
+    let pid: u32 = std::fs::read_to_string(&pidfile).unwrap().parse().unwrap();
+    for _ in 0..200 {
+        if !alive(pid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !alive(pid),
+        "the agent ({pid}) still runs after writing past its end"
+    );
+    within("close", alice.close()).await.unwrap();
+}

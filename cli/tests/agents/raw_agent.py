@@ -35,7 +35,7 @@ elif mode == "wait_for_kill":
 elif mode == "ignore_cancel":
     # SIGTERM ignored; a grandchild in the same process group; stdin recorded to a file.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    grandchild = subprocess.Popen(["sleep", "1000"])
+    grandchild = subprocess.Popen(["sleep", "120"])
     if "pidfile" in start["input"]:
         with open(start["input"]["pidfile"], "w") as f:
             f.write(str(grandchild.pid))
@@ -44,8 +44,7 @@ elif mode == "ignore_cancel":
         for line in sys.stdin:
             f.write(line)
             f.flush()
-    while True:
-        time.sleep(1)
+    time.sleep(120)  # bounded: a test that fails leaves nothing running for long
 elif mode == "stderr_flood":
     for i in range(1000):
         sys.stderr.write("flood %d\n" % i)
@@ -70,6 +69,18 @@ elif mode == "firehose":
             with open(progress, "w") as f:
                 f.write(str(i + 1))
     send({"type": "result", "value": {"events": count}})
+elif mode == "close_stdout":
+    os.close(1)
+    sys.stdout = open(os.devnull, "w")
+    time.sleep(30)
+elif mode == "after_end":
+    # SIGTERM ignored, its pid in input.pidfile; the end, then one more event.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(start["input"]["pidfile"], "w") as f:
+        f.write(str(os.getpid()))
+    send({"type": "result", "value": "done"})
+    send({"type": "event", "kind": "log", "body": {"level": "info", "message": "too late"}})
+    time.sleep(60)
 elif mode == "unknown_type":
     send({"type": "shout", "id": 1})
     time.sleep(30)
