@@ -127,7 +127,8 @@ fn pid_in(message: &Value, prefix: &str) -> u32 {
 
 #[tokio::test]
 async fn a_python_agent_on_the_helper_streams_its_events_in_order_and_returns() {
-    let served = Served::with_test_agents(&[]);
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let served = Served::with_test_agents(&["--agent-env", "ARCP_TEST_X=yes"]);
     let alice = served.alice().await;
     let job = submit(&alice, "helper", json!({"mode": "happy", "n": [1, 2]})).await;
     let job_id = job.job_id().to_string();
@@ -151,7 +152,9 @@ async fn a_python_agent_on_the_helper_streams_its_events_in_order_and_returns() 
     assert_eq!(
         v,
         &json!({"echo": {"mode": "happy", "n": [1, 2]}, "job_id_env": true,
-                "protocol_env": "arcp-agent/1", "agent": "helper@1.0.0"})
+                "protocol_env": "arcp-agent/1", "agent": "helper@1.0.0",
+                "runtime_env_leaked": false, "agent_env": "yes",
+                "arcp_vars": ["ARCP_AGENT", "ARCP_AGENT_PROTOCOL", "ARCP_JOB_ID", "ARCP_TEST_X"]})
     );
     assert!(job_id.starts_with("job_"));
     within("close", alice.close()).await.unwrap();

@@ -23,7 +23,11 @@ def handler(input, ctx):
         ctx.progress(2, total=2, units="steps")
         return {"echo": input, "job_id_env": os.environ.get("ARCP_JOB_ID") == ctx.job_id,
                 "protocol_env": os.environ.get("ARCP_AGENT_PROTOCOL"),
-                "agent": ctx.agent}
+                "agent": ctx.agent,
+                # The environment is cleared, then the allowlist and --agent-env.
+                "runtime_env_leaked": "CARGO_MANIFEST_DIR" in os.environ,
+                "agent_env": os.environ.get("ARCP_TEST_X"),
+                "arcp_vars": sorted(k for k in os.environ if k.startswith("ARCP_"))}
     if input["mode"] == "authorize":
         path = ctx.authorize("fs.read", "/project/src/../src/main.rs")
         ctx.log("info", "allowed " + path)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -17,6 +18,16 @@ def send(obj):
 
 start = json.loads(sys.stdin.readline())
 mode = start["input"]["mode"]
+
+
+def exit_at_stdin_eof():
+    sys.stdin.read()  # `cancel`, then EOF once the runtime closes stdin
+    os._exit(0)
+
+
+# Every mode but the two that test the kill schedule leaves when the runtime closes stdin.
+if mode not in ("ignore_cancel", "after_end"):
+    threading.Thread(target=exit_at_stdin_eof, daemon=True).start()
 
 if mode == "malformed":
     sys.stdout.write("not json\n")
