@@ -132,7 +132,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
     for o in &args.observers {
         b = b.observer(o.clone());
     }
-    args.agents.apply(b)
+    args.agents.apply(b, args.demo)
 }
 
 pub(super) async fn run(args: ServeArgs) -> Result<i32, Failure> {

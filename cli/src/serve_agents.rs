@@ -4,7 +4,7 @@
 
 use super::Failure;
 use arcp_proto::wire::AgentRef;
-use arcp_tokio::process_agent::{ProcessAgent, StderrLimits};
+use arcp_tokio::process_agent::{ProcessAgent, StderrLimits, register_process_agents};
 use arcp_tokio::server::ServerBuilder;
 use clap::Args;
 use std::path::PathBuf;
@@ -76,8 +76,19 @@ impl AgentArgs {
         !self.agents.is_empty()
     }
 
-    /// Adds the process agents and defaults to `b`.
-    pub(super) fn apply(&self, mut b: ServerBuilder) -> Result<ServerBuilder, Failure> {
+    /// Adds the process agents and defaults to `b` (over the demo agents with `demo`),
+    /// checked first so that a conflict is a usage error before anything is bound.
+    pub(super) fn apply(&self, mut b: ServerBuilder, demo: bool) -> Result<ServerBuilder, Failure> {
+        let mut scratch = if demo {
+            arcp_agents::demo_agents()
+        } else {
+            arcp_agents::AgentRegistry::new()
+        };
+        let agents = self
+            .agents
+            .iter()
+            .map(|(r, p)| (r.name.clone(), r.version.clone(), p.clone()));
+        register_process_agents(&mut scratch, agents, &self.defaults).map_err(Failure::Usage)?;
         let seconds = |s: f64| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO);
         for (r, process) in &self.agents {
             let mut p = process

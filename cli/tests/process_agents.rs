@@ -472,3 +472,25 @@ async fn a_closed_stdout_and_a_line_after_the_end_are_handled_as_documented() {
     );
     within("close", alice.close()).await.unwrap();
 }
+
+#[test]
+fn agent_flags_that_conflict_with_the_registry_are_usage_errors() {
+    for (args, want) in [
+        (
+            vec!["--agent", "echo=python3 x.py"],
+            "error: agent echo is registered with versions (1.0.0): give echo@VERSION\n",
+        ),
+        (
+            vec!["--agent-default", "echo@9.9"],
+            "error: agent default echo@9.9 is not a registered agent\n",
+        ),
+    ] {
+        let out = Command::new(serve::ARCP)
+            .args(["serve", "--demo", "--port", "0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+    }
+}

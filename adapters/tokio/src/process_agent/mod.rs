@@ -32,11 +32,13 @@
 mod codec;
 mod lines;
 mod process;
+mod registry;
 mod spec;
 mod stderr;
 mod supervise;
 
 pub use process::DEFAULT_ENV_ALLOWLIST;
+pub use registry::register_process_agents;
 pub use spec::{
     CommandLineError, DEFAULT_GRACE, DEFAULT_KILL_AFTER, DEFAULT_MAX_LINE_BYTES, MAX_UNANSWERED,
     ProcessAgent, StderrLimits,

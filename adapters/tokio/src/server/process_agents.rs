@@ -2,7 +2,7 @@
 //! [`ServerBuilder::agent_default`]): merged into the agent registry when the server starts.
 
 use super::{ServerBuilder, ServerError};
-use crate::process_agent::ProcessAgent;
+use crate::process_agent::{ProcessAgent, register_process_agents};
 use arcp_agents::AgentRegistry;
 use arcp_host::server::ServerOptions;
 
@@ -59,32 +59,7 @@ impl ProcessAgents {
                 AgentRegistry::new()
             }
         });
-        for (name, version, agent) in self.agents {
-            if let Some(spec) = registry.specs().into_iter().find(|s| s.name == name) {
-                match (&version, spec.versions.is_empty()) {
-                    (None, false) => {
-                        return Err(config(format!(
-                            "agent {name} is registered with versions ({}): give {name}@VERSION",
-                            spec.versions.join(", ")
-                        )));
-                    }
-                    (Some(v), true) => {
-                        return Err(config(format!(
-                            "agent {name} is registered without a version: give {name}, not {name}@{v}"
-                        )));
-                    }
-                    _ => {}
-                }
-            }
-            registry.register(&name, version.as_deref(), agent);
-        }
-        for (name, version) in self.defaults {
-            if !registry.set_default(&name, &version) {
-                return Err(config(format!(
-                    "agent default {name}@{version} is not a registered agent"
-                )));
-            }
-        }
+        register_process_agents(&mut registry, self.agents, &self.defaults).map_err(config)?;
         opts.agents = Some(registry);
         Ok(())
     }
