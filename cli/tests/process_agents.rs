@@ -494,3 +494,93 @@ fn agent_flags_that_conflict_with_the_registry_are_usage_errors() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
     }
 }
+
+/// `[kind, body]` with the minted ids and secrets replaced by placeholders; the rotated
+/// secret of a `credential_rotated` status must be the one the agent logs next.
+fn masked(events: Vec<Value>) -> Vec<Value> {
+    let mut secret = None;
+    let mut out = Vec::new();
+    for mut e in events {
+        let body = &mut e[1];
+        for key in ["child_job_id", "result_id"] {
+            if body.get(key).is_some() {
+                body[key] = json!(format!("<{key}>"));
+            }
+        }
+        if body["phase"] == "credential_rotated" {
+            secret = body["value"].as_str().map(str::to_owned);
+            assert!(
+                secret
+                    .as_ref()
+                    .is_some_and(|s| s.starts_with("virt-") && s.len() == 31)
+            );
+            body["id"] = json!("<cred>");
+            body["value"] = json!("<secret>");
+        }
+        if let (Some(m), Some(v)) = (body["message"].as_str(), &secret)
+            && m == format!("credentials {v}")
+        {
+            body["message"] = json!("credentials <secret>");
+        }
+        out.push(e);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_python_and_node_tours_use_every_call_through_the_binary() {
+    let tour = |lang: &str, cmd: &str, file: &str| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../agents")
+            .join(lang)
+            .join("examples")
+            .join(file);
+        format!("tour-{lang}@1.0.0={cmd} {}", p.display())
+    };
+    let (py, js) = (
+        tour("python", "python3", "tour.py"),
+        tour("node", "node", "tour.js"),
+    );
+    let served = Served::with_test_agents(&["--agent", &py, "--agent", &js]);
+    let alice = served.alice().await;
+    for agent in ["tour-python", "tour-node"] {
+        let req = SubmitRequest::new(agent, json!({}))
+            .lease("agent.delegate", ["echo"])
+            .lease("fs.read", ["/p/**"])
+            .lease("model.use", ["tier-fast/*"])
+            .lease("cost.budget", ["USD:1.00"]);
+        let job = within("submit", alice.submit(req)).await.unwrap();
+        let seen = masked(events(&job).await);
+        assert_eq!(
+            seen,
+            vec![
+                json!(["thought", {"text": "planning the tour"}]),
+                json!(["status", {"phase": "tour.start", "message": "protocol arcp-agent/1"}]),
+                json!(["log", {"level": "info", "message": "budget {\"USD\":\"USD:1.00\"}", "attributes": {"step": 1}}]),
+                json!(["metric", {"name": "cost.inference", "value": 0.25, "unit": "USD"}]),
+                json!(["metric", {"name": "cost.budget.remaining", "value": 0.75, "unit": "USD"}]),
+                json!(["x-vendor.note", {"n": 1}]),
+                json!(["tool_call", {"tool_call_id": "t1", "name": "search", "arguments": {"q": "arcp"}}]),
+                json!(["tool_result", {"tool_call_id": "t1", "output": {"hits": 2}}]),
+                json!(["delegate", {"child_job_id": "<child_job_id>", "agent": "echo@1.0.0", "lease": {"fs.read": ["/p/**"]}}]),
+                json!(["metric", {"name": "child.ok", "value": 1.0, "unit": "bool"}]),
+                json!(["status", {"phase": "credential_rotated", "id": "<cred>", "value": "<secret>"}]),
+                json!(["log", {"level": "info", "message": "credentials <secret>"}]),
+                json!(["artifact_ref", {"artifact_id": "art_1", "media_type": "text/plain", "size_bytes": 2, "uri": "mem://tour"}]),
+                json!(["result_chunk", {"result_id": "<result_id>", "chunk_seq": 0, "data": "AAH/", "encoding": "base64", "more": true}]),
+                json!(["result_chunk", {"result_id": "<result_id>", "chunk_seq": 1, "data": "text \u{2713}", "encoding": "utf8", "more": false}]),
+            ],
+            "{agent}"
+        );
+        let outcome = within("end", job.done()).await.unwrap();
+        let Some(ResultValue::Streamed { data, summary, .. }) = outcome.result() else {
+            panic!("{agent}: {outcome:?}")
+        };
+        assert_eq!(
+            data,
+            &[&[0u8, 1, 0xff][..], "text \u{2713}".as_bytes()].concat()
+        );
+        assert_eq!(summary.as_deref(), Some("2 chunks"));
+    }
+    within("close", alice.close()).await.unwrap();
+}
