@@ -205,6 +205,18 @@ async fn protocol_errors_end_the_job_internal_error_saying_what_the_agent_did() 
     )
     .await;
     internal_error(&alice, "reused_id", "agent reused request id 2 (line 2)").await;
+    // 256 delegations wait for their children; the 257th request is one too many.
+    let req = SubmitRequest::new("raw", json!({"mode": "many_delegates"}))
+        .lease("agent.delegate", ["slow"]);
+    let job = within("submit", alice.submit(req)).await.unwrap();
+    assert_eq!(
+        failure(job).await,
+        (
+            "INTERNAL_ERROR".to_owned(),
+            "agent has more than 256 unanswered requests (line 257)".to_owned(),
+            true
+        )
+    );
     internal_error(
         &alice,
         "exit3",

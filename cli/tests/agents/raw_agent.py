@@ -92,6 +92,11 @@ elif mode == "after_end":
     send({"type": "result", "value": "done"})
     send({"type": "event", "kind": "log", "body": {"level": "info", "message": "too late"}})
     time.sleep(60)
+elif mode == "many_delegates":
+    # 257 delegations to `slow` children that outlive the test: their replies stay pending.
+    for i in range(1, 258):
+        send({"type": "delegate", "id": i, "agent": "slow", "input": {"seconds": 60, "tick": 30}})
+    time.sleep(30)
 elif mode == "unknown_type":
     send({"type": "shout", "id": 1})
     time.sleep(30)

@@ -299,7 +299,9 @@ impl Job {
                 return protocol(format!("agent reused request id {id} (line {n})"));
             }
             self.last_id = id;
-            let unanswered = self.received - self.written.load(Ordering::Acquire);
+            let unanswered = self
+                .received
+                .saturating_sub(self.written.load(Ordering::Acquire));
             if unanswered >= MAX_UNANSWERED {
                 return protocol(format!(
                     "agent has more than {MAX_UNANSWERED} unanswered requests (line {n})"
