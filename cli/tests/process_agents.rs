@@ -330,9 +330,12 @@ async fn stderr_lines_past_the_per_job_limit_are_discarded_after_one_notice() {
             .is_some_and(|m| m.starts_with("agent stderr: limit"))
     })
     .await;
-    let mut want: Vec<Value> = (0..50)
-        .map(|i| json!(["log", {"level": "warn", "message": format!("line {i}"), "attributes": {"source": "stderr"}}]))
-        .collect();
+    // The long line keeps its first 4,096 bytes, cut back to 4,095 (a character boundary).
+    let long = format!("{}{}", "y".repeat(3001), "\u{e9}".repeat(547));
+    let mut want = vec![
+        json!(["log", {"level": "warn", "message": long, "attributes": {"source": "stderr"}}]),
+    ];
+    want.extend((0..49).map(|i| json!(["log", {"level": "warn", "message": format!("line {i}"), "attributes": {"source": "stderr"}}])));
     want.push(json!(["log", {"level": "warn", "message": "agent stderr: limit of 50 lines reached; further output discarded"}]));
     assert_eq!(seen, want);
     within("cancel", job.cancel()).await.unwrap();

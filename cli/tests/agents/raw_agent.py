@@ -65,6 +65,9 @@ elif mode == "stderr_flood":
     sys.stderr.flush()
     time.sleep(60)
 elif mode == "stderr_total":
+    # One line of 5,001 bytes (3,001 ASCII, 1,000 two-byte characters), then 60 short ones.
+    sys.stderr.buffer.write(("y" * 3001 + "\u00e9" * 1000 + "\n").encode("utf-8"))
+    sys.stderr.buffer.flush()
     for i in range(60):
         sys.stderr.write("line %d\n" % i)
     sys.stderr.flush()
