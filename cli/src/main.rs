@@ -135,6 +135,9 @@ struct ServeArgs {
     /// A principal that may list and subscribe to every job (repeatable).
     #[arg(long = "observer", value_name = "PRINCIPAL")]
     observers: Vec<String>,
+    /// The dashboard, the browser origin check and `/metrics`.
+    #[command(flatten)]
+    watch: serve::WatchArgs,
     /// Heartbeat interval in whole seconds (0 disables).
     #[arg(long, default_value_t = 2, value_name = "SEC")]
     heartbeat_interval: u64,

@@ -10,6 +10,90 @@ use arcp_tokio::server::{Server, ServerBuilder};
 use std::io::Write;
 use std::time::Duration;
 
+/// `arcp serve`'s dashboard, browser-origin and metrics flags.
+#[derive(Debug, clap::Args)]
+pub(super) struct WatchArgs {
+    /// Serve the dashboard page at `/` of the WebSocket port (the WebSocket stays at
+    /// `--path`); prints `DASHBOARD http://HOST:PORT/`.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(super) dashboard: bool,
+    /// Also accept WebSocket upgrades from this browser origin (`scheme://host[:port]`,
+    /// repeatable). Browsers' upgrades from any other origin than the server's own get 403;
+    /// clients that send no `Origin` are not affected.
+    #[arg(long = "allow-origin", value_name = "ORIGIN", value_parser = parse_origin)]
+    pub(super) allow_origins: Vec<String>,
+    /// Serve `GET /metrics` in the Prometheus text format; prints `METRICS http://ADDR/metrics`.
+    #[arg(long, conflicts_with = "stdio")]
+    pub(super) metrics: bool,
+    /// Where `/metrics` listens: `ADDR:PORT` (port 0: any free port), or `same` for the
+    /// WebSocket port.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT|same",
+        default_value = "127.0.0.1:9464",
+        requires = "metrics"
+    )]
+    pub(super) metrics_addr: String,
+}
+
+/// An `--allow-origin` value: `http://` or `https://` and a host, nothing after it.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"))
+        .ok_or_else(|| format!("{s:?}: an origin is http://HOST[:PORT] or https://HOST[:PORT]"))?;
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+        return Err(format!("{s:?}: an origin has no path, query or user"));
+    }
+    Ok(s.to_owned())
+}
+
+/// Applies [`WatchArgs`] to the builder: `Err` for a bad `--metrics-addr`.
+fn watch(args: &WatchArgs, mut b: ServerBuilder) -> Result<ServerBuilder, Failure> {
+    b = b.dashboard(args.dashboard);
+    for o in &args.allow_origins {
+        b = b.allow_origin(o.clone());
+    }
+    if args.metrics {
+        b = if args.metrics_addr == "same" {
+            b.metrics_same_port()
+        } else {
+            let addr = args.metrics_addr.parse().map_err(|_| {
+                Failure::Usage(format!(
+                    "--metrics-addr {:?}: expected ADDR:PORT (e.g. 127.0.0.1:9464) or same",
+                    args.metrics_addr
+                ))
+            })?;
+            b.metrics(addr)
+        };
+    }
+    Ok(b)
+}
+
+/// The lines printed after `LISTENING`: where the dashboard and `/metrics` answer.
+fn watch_lines(args: &WatchArgs, url: &str, handle: &arcp_tokio::server::ServerHandle) -> String {
+    let Some(local) = handle.local_addr() else {
+        return String::new();
+    };
+    let http = if url.starts_with("wss://") {
+        "https"
+    } else {
+        "http"
+    };
+    let mut lines = String::new();
+    if args.dashboard {
+        lines.push_str(&format!("DASHBOARD {http}://{local}/\n"));
+    }
+    if args.metrics {
+        match handle.metrics_addr() {
+            Some(m) => lines.push_str(&format!("METRICS http://{m}/metrics\n")),
+            None => lines.push_str(&format!("METRICS {http}://{local}/metrics\n")),
+        }
+    }
+    lines
+}
+
 /// The authenticator `args` describe: `None` without any JWT flag (then the token table
 /// decides: `--token`s, or the contract tokens when none is given); otherwise the `--token`s
 /// first, then the JWT keys (`--jwt-secret`, `--jwt-public-key`), then the JWKS URL.
@@ -132,6 +216,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
     for o in &args.observers {
         b = b.observer(o.clone());
     }
+    let b = watch(&args.watch, b)?;
     args.agents.apply(b, args.demo)
 }
 
@@ -173,8 +258,16 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
         .bind_ws((args.host.as_str(), port), &args.path)
         .await
         .map_err(|e| Failure::Error(format!("cannot serve on {}:{port}: {e}", args.host)))?;
-    println!("LISTENING {url}");
-    let _ = std::io::stdout().flush();
+    // One write: a reader that takes only the first line and hangs up gets all of them, so
+    // no later write finds the pipe closed.
+    let ready = format!(
+        "LISTENING {url}\n{}",
+        watch_lines(&args.watch, &url, &handle)
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(ready.as_bytes());
+    let _ = out.flush();
+    drop(out);
     let exit_after = async {
         if args.exit_after > 0.0 {
             tokio::time::sleep(Duration::from_secs_f64(args.exit_after)).await;
@@ -205,4 +298,60 @@ async fn terminated() {
 #[cfg(not(unix))]
 async fn terminated() {
     std::future::pending::<()>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Cli, Command, ServeArgs};
+    use clap::Parser;
+
+    fn serve(extra: &[&str]) -> Result<ServeArgs, clap::Error> {
+        let mut argv = vec!["arcp", "serve", "--port", "0"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(a) => Ok(a),
+            _ => panic!("not serve"),
+        }
+    }
+
+    #[test]
+    fn the_watch_flags_are_off_by_default_and_metrics_listen_on_loopback() {
+        let a = serve(&[]).unwrap().watch;
+        assert!(!a.dashboard && !a.metrics);
+        assert!(a.allow_origins.is_empty());
+        assert_eq!(a.metrics_addr, "127.0.0.1:9464");
+        let a = serve(&[
+            "--dashboard",
+            "--metrics",
+            "--metrics-addr",
+            "same",
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin",
+            "http://b.example:8080/",
+        ])
+        .unwrap()
+        .watch;
+        assert!(a.dashboard && a.metrics);
+        assert_eq!(a.metrics_addr, "same");
+        assert_eq!(
+            a.allow_origins,
+            ["https://a.example", "http://b.example:8080/"]
+        );
+    }
+
+    #[test]
+    fn bad_watch_flags_are_usage_errors() {
+        for extra in [
+            &["--metrics-addr", "same"][..],
+            &["--allow-origin", "a.example"],
+            &["--allow-origin", "https://a.example/path"],
+            &["--allow-origin", "https://"],
+        ] {
+            assert!(serve(extra).is_err(), "{extra:?}");
+        }
+        let a = serve(&["--metrics", "--metrics-addr", "nowhere"]).unwrap();
+        let b = super::watch(&a.watch, arcp_tokio::server::Server::builder());
+        assert!(matches!(b, Err(super::Failure::Usage(_))));
+    }
 }

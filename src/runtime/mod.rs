@@ -540,6 +540,11 @@ impl Runtime {
         self.sessions.len()
     }
 
+    /// Number of sessions detached and within their resume window (resumable now).
+    pub fn resumable_session_count(&self) -> usize {
+        self.sessions.resumable()
+    }
+
     /// Number of jobs retained (running and ended).
     pub fn job_count(&self) -> usize {
         self.jobs.len()

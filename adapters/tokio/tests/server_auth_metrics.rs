@@ -74,13 +74,18 @@ async fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchan
     let mut seen = Seen::default();
 
     let mut carol = Peer::connect(&url).await;
-    carol.send(&hello("carol-token", None)).await;
+    // What the peers send, for frames_in / bytes_in.
+    let mut sent = Vec::new();
+    let h = hello("carol-token", None);
+    sent.push(h.to_string().len() as u64);
+    carol.send(&h).await;
     let w = seen
         .until(&mut carol, |v| v["type"] == "session.welcome")
         .await;
     let sid = w["payload"]["session_id"].as_str().unwrap().to_owned();
     let mut s = submit("echo", json!({"x": 1}));
     s["session_id"] = json!(sid);
+    sent.push(s.to_string().len() as u64);
     carol.send(&s).await;
     let end = seen
         .until(&mut carol, |v| {
@@ -90,7 +95,9 @@ async fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchan
     assert_eq!(end["type"], "job.result", "{end}");
 
     let mut alice = Peer::connect(&url).await;
-    alice.send(&hello("alice-token", None)).await;
+    let h = hello("alice-token", None);
+    sent.push(h.to_string().len() as u64);
+    alice.send(&h).await;
     let e = seen.until(&mut alice, |_| true).await;
     assert_eq!(e["type"], "session.error");
     assert_eq!(e["payload"]["code"], "UNAUTHENTICATED");
@@ -100,7 +107,8 @@ async fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchan
     // Published at most 5 ms after a change: the last one may trail the peers' reads.
     let mut m = handle.metrics();
     for _ in 0..100 {
-        if m.runtime.frames_out == seen.frames && m.runtime.jobs_succeeded == 1 {
+        let settled = m.connections_open == 1 && m.jobs_running == 0;
+        if m.runtime.frames_out == seen.frames && m.runtime.jobs_succeeded == 1 && settled {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -117,6 +125,12 @@ async fn a_custom_authenticator_accepts_and_refuses_and_metrics_count_the_exchan
         m.runtime.auth_failures,
         BTreeMap::from([("expired".to_owned(), 1)])
     );
+    // The transport side: carol is still connected, alice was closed after her refusal.
+    assert_eq!(m.frames_in, 3);
+    assert_eq!(m.bytes_in, sent.iter().sum::<u64>());
+    assert_eq!((m.connections_opened, m.connections_open), (2, 1));
+    assert_eq!((m.sessions_live, m.sessions_resumable), (1, 0));
+    assert_eq!((m.jobs_running, m.slow_consumer_cuts), (0, 0));
     handle.shutdown().await;
 }
 

@@ -33,6 +33,14 @@ async fn a_consumer_that_stops_reading_is_closed_1008_and_can_resume() {
     }
     tokio::time::sleep(Duration::from_millis(3_000)).await;
     assert_eq!(p.end().await, End::Close(1008));
+    // Counted as a slow-consumer cut (published within 5 ms).
+    for _ in 0..500 {
+        if server.metrics().slow_consumer_cuts == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.metrics().slow_consumer_cuts, 1);
     // The session survived the close: resume from the start gets everything kept.
     let mut q = Peer::connect(&url).await;
     q.send(&hello(

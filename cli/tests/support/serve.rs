@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 
 /// This crate's `arcp` binary.
 pub const ARCP: &str = env!("CARGO_BIN_EXE_arcp");
@@ -14,6 +15,9 @@ pub struct Served {
     pub child: Child,
     /// `ws://127.0.0.1:PORT/arcp`.
     pub url: String,
+    /// The lines of its stdout after `LISTENING` (see [`Served::line`]), read by a thread
+    /// so that the server never waits on a full pipe.
+    pub stdout: mpsc::Receiver<String>,
 }
 
 impl Served {
@@ -35,15 +39,32 @@ impl Served {
             .stderr(Stdio::null());
         configure(&mut cmd);
         let mut child = cmd.spawn().expect("spawn arcp serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("not a LISTENING line: {line:?}"))
-            .to_owned();
-        Served { child, url }
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, stdout) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            url: String::new(),
+            stdout,
+        };
+        served.url = served.line("LISTENING ");
+        served
+    }
+
+    /// The next stdout line, which starts with `prefix` (e.g. `"METRICS "`), without it.
+    pub fn line(&mut self, prefix: &str) -> String {
+        let line = self.stdout.recv().expect("a stdout line");
+        line.trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("not a {prefix}line: {line:?}"))
+            .to_owned()
     }
 }
 

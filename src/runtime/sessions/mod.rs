@@ -340,6 +340,11 @@ impl Sessions {
         self.bytes.resumable
     }
 
+    /// Detached, resumable sessions (within their resume window).
+    pub fn resumable(&self) -> usize {
+        self.detached.len()
+    }
+
     /// Detached, resumable sessions of `principal`.
     pub fn resumable_of(&self, principal: &str) -> usize {
         self.detached_per_principal

@@ -127,6 +127,8 @@ pub struct ServerHost {
     shutting_down: bool,
     now: Instant,
     bytes_out: u64,
+    /// The transport-side counters published in [`ServerMetrics`].
+    io: IoCounters,
     metrics: MetricsHandle,
     /// When the next metrics snapshot is due (a change since the last one).
     publish_at: Option<Instant>,
@@ -233,6 +235,7 @@ impl ServerHost {
             shutting_down: false,
             now,
             bytes_out: 0,
+            io: IoCounters::default(),
             metrics: MetricsHandle::default(),
             publish_at: Some(now),
             sessions: HashMap::new(),
@@ -293,12 +296,16 @@ impl ServerHost {
     pub fn handle_connection_opened(&mut self, now: Instant, conn: ConnId, kind: TransportKind) {
         self.at(now);
         self.conns.insert(conn, false);
+        inc(&mut self.io.connections_opened);
         self.rt.handle_connection_opened(now, conn, kind);
     }
 
     /// One complete inbound frame.
     pub fn handle_frame(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         self.at(now);
+        inc(&mut self.io.frames_in);
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        self.io.bytes_in = self.io.bytes_in.saturating_add(len);
         self.rt.handle_frame(now, conn, bytes);
     }
 
@@ -313,6 +320,7 @@ impl ServerHost {
     /// The connection ended (its reader saw the end).
     pub fn handle_connection_closed(&mut self, now: Instant, conn: ConnId) {
         self.at(now);
+        inc(&mut self.io.connections_closed);
         self.conns.remove(&conn);
         self.stalls.remove(&conn);
         if let Some(span) = self.sessions.remove(&conn) {
@@ -383,6 +391,9 @@ impl ServerHost {
         if !cut.is_empty() {
             cut.sort_unstable();
             for conn in cut {
+                if self.conns.contains_key(&conn) {
+                    inc(&mut self.io.slow_consumer_cuts);
+                }
                 self.handle_writer_lost(now, conn);
             }
             fired = true;
@@ -638,6 +649,17 @@ impl ServerHost {
             unrevoked: self.unrevoked.snapshot(),
             unrevoked_dropped: self.unrevoked.dropped,
             job_end_bytes: u64::try_from(self.agents.job_end_bytes()).unwrap_or(u64::MAX),
+            connections_opened: self.io.connections_opened,
+            connections_open: self
+                .io
+                .connections_opened
+                .saturating_sub(self.io.connections_closed),
+            frames_in: self.io.frames_in,
+            bytes_in: self.io.bytes_in,
+            slow_consumer_cuts: self.io.slow_consumer_cuts,
+            sessions_live: count(self.sessions.len()),
+            sessions_resumable: count(self.rt.resumable_session_count()),
+            jobs_running: count(self.agents.running()),
         };
         let retained = m.retained_bytes();
         if self.logged_retained != Some(retained) {
@@ -905,4 +927,22 @@ impl ServerHost {
         self.ready.push_back(Local::Result(id, outcome));
         None
     }
+}
+
+/// What the host counts of the transports (published in [`ServerMetrics`]).
+#[derive(Debug, Default)]
+struct IoCounters {
+    connections_opened: u64,
+    connections_closed: u64,
+    frames_in: u64,
+    bytes_in: u64,
+    slow_consumer_cuts: u64,
+}
+
+fn inc(c: &mut u64) {
+    *c = c.saturating_add(1);
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }

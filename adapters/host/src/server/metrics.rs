@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 /// A snapshot of a server's counters: the core's [`RuntimeMetrics`] (sessions opened, jobs
 /// by final status, frames and events out, resume outcomes, auth failures by reason, limits
 /// hit, and the spec §14 signals: subscribe decisions, operations refused by the lease, lease
-/// expiries, heartbeat losses, failed revocations) and the bytes of the encoded frames handed
-/// to the transports.
+/// expiries, heartbeat losses, failed revocations), the bytes of the encoded frames handed
+/// to the transports, and what the host sees of the transports (connections, frames and bytes
+/// in, slow-consumer cuts) and holds (live and resumable sessions, running jobs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerMetrics {
     /// The core's counters (`Runtime::metrics()`).
@@ -25,6 +26,24 @@ pub struct ServerMetrics {
     /// Gauge: bytes of the job ends the host keeps for delegating parents' `wait_job`
     /// (bounded by `max_job_end_bytes`).
     pub job_end_bytes: u64,
+    /// Transport connections opened (WebSocket connections past their handshake, stdio
+    /// sessions).
+    pub connections_opened: u64,
+    /// Gauge: transport connections open now (opened and not yet reported closed).
+    pub connections_open: u64,
+    /// Complete inbound frames handed to the runtime (over-cap ones not included).
+    pub frames_in: u64,
+    /// Bytes of those frames (a line's newline and WebSocket framing not included).
+    pub bytes_in: u64,
+    /// Connections cut (1008) because their writer took nothing for
+    /// `slow_consumer_timeout` (their sessions stay resumable).
+    pub slow_consumer_cuts: u64,
+    /// Gauge: sessions attached to a connection now.
+    pub sessions_live: u64,
+    /// Gauge: sessions detached and within their resume window now.
+    pub sessions_resumable: u64,
+    /// Gauge: agent tasks running now (one per running job).
+    pub jobs_running: u64,
 }
 
 impl ServerMetrics {

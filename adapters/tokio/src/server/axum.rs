@@ -22,16 +22,20 @@
 //! IO** (`WebSocketStream::from_raw_socket`). From there a connection is served exactly as
 //! by [`ServerBuilder::bind_ws`](super::ServerBuilder::bind_ws): the same frame cap in the
 //! WebSocket config ([D35]), the same connection loop, the same close codes. A request
-//! on the route that is not a WebSocket upgrade gets `400 Bad Request`.
+//! on the route that is not a WebSocket upgrade gets `400 Bad Request`; an upgrade from a
+//! browser origin other than the app's own (`http://HOST`, `https://` with
+//! [`behind_tls_proxy`](super::ServerBuilder::behind_tls_proxy)) or one given with
+//! [`allow_origin`](super::ServerBuilder::allow_origin) gets `403 Forbidden`.
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
 use super::driver::Input;
+use super::http::has_token;
 use super::{ServerBuilder, ServerError, ServerHandle, ws};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
@@ -56,6 +60,8 @@ pub async fn route(
 ) -> Result<(Router, ServerHandle), ServerError> {
     // The app owns the listener: credentials only when the operator vouches for it.
     let carries_credentials = builder.opts.behind_tls_proxy;
+    let builder_secure = builder.opts.behind_tls_proxy;
+    let allowed_origins = builder.allowed_origins.clone();
     let running = builder.start().await?;
     let opts = Arc::new(ws::WsOptions {
         path: path.to_owned(),
@@ -65,6 +71,8 @@ pub async fn route(
         conn_ids: Arc::new(AtomicU64::new(1)),
         tls: None,
         carries_credentials,
+        origins: super::http::OriginPolicy::new(builder_secure, &allowed_origins),
+        http: None,
     });
     let state = RouteState {
         opts,
@@ -80,21 +88,18 @@ pub async fn route(
             metrics: running.metrics,
             stop,
             accept: None,
+            metrics_addr: None,
+            metrics_task: None,
             driver: running.driver,
         },
     ))
 }
 
-/// Whether the comma-separated header `name` holds `token` (case-insensitive).
-fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    })
-}
-
 async fn upgrade(State(st): State<RouteState>, mut req: Request) -> Response {
     let headers = req.headers();
+    if !st.opts.origins.allows(headers) {
+        return (StatusCode::FORBIDDEN, super::http::FORBIDDEN).into_response();
+    }
     let is_upgrade = has_token(headers, header::CONNECTION, "upgrade")
         && has_token(headers, header::UPGRADE, "websocket")
         && headers

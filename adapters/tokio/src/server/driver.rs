@@ -84,6 +84,10 @@ pub(crate) struct Driver {
     store: Option<(StoreThread, mpsc::Receiver<Completion>)>,
     /// Shutting down.
     closing: bool,
+    /// The store batch latency (seconds): observed here, the adapter owning the store IO.
+    store_latency: prometheus_client::metrics::histogram::Histogram,
+    /// When the batch in flight was handed to the store thread.
+    store_sent: Option<std::time::Instant>,
 }
 
 enum Step {
@@ -107,7 +111,8 @@ impl Driver {
         clock: SystemClock,
         q: Queues,
         credentials: bool,
-    ) -> std::io::Result<(Self, MetricsHandle)> {
+        store_latency: prometheus_client::metrics::histogram::Histogram,
+    ) -> std::io::Result<(Self, MetricsHandle, usize)> {
         let link = Arc::new(Link(q.tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
         let (host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
@@ -121,6 +126,7 @@ impl Driver {
             None => None,
         };
         let metrics = host.metrics();
+        let agents = host.runtime().config().agents.len();
         let driver = Driver {
             host,
             ports: HashMap::new(),
@@ -130,8 +136,10 @@ impl Driver {
             shutdown: q.shutdown,
             store,
             closing: false,
+            store_latency,
+            store_sent: None,
         };
-        Ok((driver, metrics))
+        Ok((driver, metrics, agents))
     }
 
     /// Runs until a shutdown request (or every sender is gone).
@@ -140,7 +148,10 @@ impl Driver {
         self.drain();
         loop {
             match self.wait().await {
-                Step::Store(done) => self.host.handle_store_done(self.clock.now(), done),
+                Step::Store(done) => {
+                    self.observe_store_latency();
+                    self.host.handle_store_done(self.clock.now(), done)
+                }
                 Step::Input(Some(i)) => {
                     if let Input::Closed { conn } = &i {
                         // Dropping the writer's queue ends it (and sends a close reply).
@@ -242,11 +253,20 @@ impl Driver {
                     });
                 }
                 Action::Store(batch) => {
-                    if let Some((t, _)) = &self.store {
-                        t.send(batch);
+                    if let Some((t, _)) = &self.store
+                        && t.send(batch)
+                    {
+                        self.store_sent = Some(std::time::Instant::now());
                     }
                 }
             }
+        }
+    }
+
+    /// A store completion arrived: its batch's latency goes into the histogram.
+    fn observe_store_latency(&mut self) {
+        if let Some(sent) = self.store_sent.take() {
+            self.store_latency.observe(sent.elapsed().as_secs_f64());
         }
     }
 
@@ -290,7 +310,10 @@ impl Driver {
                 return;
             };
             match rx.recv().await {
-                Some(done) => self.host.handle_store_done(self.clock.now(), done),
+                Some(done) => {
+                    self.observe_store_latency();
+                    self.host.handle_store_done(self.clock.now(), done)
+                }
                 None => return,
             }
         }

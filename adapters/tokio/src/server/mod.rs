@@ -30,6 +30,8 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod driver;
+mod http;
+mod metrics;
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 mod process_agents;
 mod stdio;
@@ -75,11 +77,23 @@ impl Server {
     }
 }
 
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy)]
+enum MetricsAt {
+    /// Its own listener.
+    Listener(SocketAddr),
+    /// The WebSocket port.
+    SamePort,
+}
+
 /// Configures and starts a server (the options are arcp-host's [`ServerOptions`]).
 #[derive(Debug, Default)]
 pub struct ServerBuilder {
     opts: ServerOptions,
     tls: Option<TlsSource>,
+    dashboard: bool,
+    allowed_origins: Vec<String>,
+    metrics_at: Option<MetricsAt>,
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     process_agents: process_agents::ProcessAgents,
 }
@@ -109,6 +123,44 @@ impl ServerBuilder {
     /// Serves `wss://` with this rustls config (see [`Self::tls`]).
     pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.tls = Some(TlsSource::Config(config));
+        self
+    }
+
+    /// Serves the dashboard page at `/` of [`Self::bind_ws`]'s port (the WebSocket stays at
+    /// its path): a static page embedded in the binary that is an ARCP client of this server.
+    /// Every answer carries a strict `Content-Security-Policy` (the page's own script, style
+    /// and WebSocket only), `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`.
+    /// Off by default; not served by the axum route (the app owns its HTTP routes).
+    pub fn dashboard(mut self, on: bool) -> Self {
+        self.dashboard = on;
+        self
+    }
+
+    /// Also accepts WebSocket upgrades from the browser origin `origin` (`scheme://host[:port]`,
+    /// compared case-insensitively, default ports ignored). Without it, an upgrade that carries
+    /// an `Origin` header is accepted only from the server's own origin (`http://` or, with TLS
+    /// or [`Self::behind_tls_proxy`], `https://`, and the request's `Host`), others get
+    /// `403 Forbidden`; clients that send no `Origin` (not browsers) are not affected.
+    /// Repeatable.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Serves `GET /metrics` (the Prometheus text format) on its own listener at `addr`
+    /// (bound by [`Self::bind_ws`]; its address is [`ServerHandle::metrics_addr`]; port 0
+    /// picks a free one). Keep it on a loopback address: the series name no principal, but
+    /// they tell anyone how busy the server is. Replaces [`Self::metrics_same_port`]. Not
+    /// served by the axum route.
+    pub fn metrics(mut self, addr: SocketAddr) -> Self {
+        self.metrics_at = Some(MetricsAt::Listener(addr));
+        self
+    }
+
+    /// Serves `GET /metrics` on [`Self::bind_ws`]'s own port instead of a listener of its
+    /// own. Replaces [`Self::metrics`].
+    pub fn metrics_same_port(mut self) -> Self {
+        self.metrics_at = Some(MetricsAt::SamePort);
         self
     }
 
@@ -145,11 +197,23 @@ impl ServerBuilder {
             shutdown: shutdown_rx,
         };
         let o = &self.opts;
-        let (driver, metrics) = Driver::new(built, clock, queues, o.provisions_credentials())?;
+        let store_latency = metrics::store_latency_histogram();
+        let (driver, metrics, agents) = Driver::new(
+            built,
+            clock,
+            queues,
+            o.provisions_credentials(),
+            store_latency.clone(),
+        )?;
         let task = tokio::spawn(driver.run());
         Ok(Running {
             tx,
             shutdown,
+            exporter: Arc::new(metrics::Exporter::new(
+                metrics.clone(),
+                agents,
+                store_latency,
+            )),
             metrics,
             driver: task,
             max_frame_bytes: o.max_frame_bytes,
@@ -160,6 +224,8 @@ impl ServerBuilder {
 
     /// Serves WebSocket connections on `addr` at `path` (e.g. `"/arcp"`); returns the URL
     /// (`ws://HOST:PORT/PATH`, or `wss://` with [`Self::tls`]) and a handle for shutdown.
+    /// With [`Self::dashboard`] or [`Self::metrics_same_port`] the port answers plain HTTP
+    /// too; with [`Self::metrics`] the metrics listener is bound here as well.
     pub async fn bind_ws(
         self,
         addr: impl ToSocketAddrs,
@@ -176,6 +242,20 @@ impl ServerBuilder {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         arcp_host::server::warn_if_exposed(local, tls.is_some());
+        let metrics_listener = match self.metrics_at {
+            Some(MetricsAt::Listener(a)) => Some(TcpListener::bind(a).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("the metrics listener on {a}: {e}"))
+            })?),
+            _ => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
+        let secure_origin = tls.is_some() || self.opts.behind_tls_proxy;
+        let origins = http::OriginPolicy::new(secure_origin, &self.allowed_origins);
+        let dashboard = self.dashboard;
+        let same_port = matches!(self.metrics_at, Some(MetricsAt::SamePort));
         // §9.8: credentials only over TLS, loopback, or behind a vouched-for TLS proxy.
         let carries_credentials =
             tls.is_some() || local.ip().is_loopback() || self.opts.behind_tls_proxy;
@@ -188,8 +268,19 @@ impl ServerBuilder {
             conn_ids: Arc::new(AtomicU64::new(1)),
             tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
             carries_credentials,
+            origins,
+            http: (dashboard || same_port).then(|| {
+                Arc::new(http::HttpFront {
+                    index: dashboard.then(|| http::dashboard_index(path)),
+                    metrics: same_port.then(|| running.exporter.clone()),
+                })
+            }),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
+        let metrics_task = metrics_listener.map(|l| {
+            let exporter = running.exporter.clone();
+            tokio::spawn(metrics::serve_listener(l, exporter, stop_rx.clone()))
+        });
         let accept = tokio::spawn(ws::accept_loop(listener, opts, running.tx.clone(), stop_rx));
         let scheme = if tls.is_some() { "wss" } else { "ws" };
         let url = format!("{scheme}://{local}{path}");
@@ -201,6 +292,8 @@ impl ServerBuilder {
                 metrics: running.metrics,
                 stop: stop_tx,
                 accept: Some(accept),
+                metrics_addr,
+                metrics_task,
                 driver: running.driver,
             },
         ))
@@ -239,6 +332,8 @@ impl ServerBuilder {
             metrics: running.metrics,
             stop,
             accept: None,
+            metrics_addr: None,
+            metrics_task: None,
             driver: running.driver,
         }
         .shutdown()
@@ -251,6 +346,7 @@ struct Running {
     tx: mpsc::Sender<Input>,
     shutdown: mpsc::Sender<oneshot::Sender<()>>,
     metrics: MetricsHandle,
+    exporter: Arc<metrics::Exporter>,
     driver: JoinHandle<()>,
     max_frame_bytes: usize,
     outbound_capacity: usize,
@@ -266,6 +362,8 @@ pub struct ServerHandle {
     metrics: MetricsHandle,
     stop: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
+    metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<()>>,
     driver: JoinHandle<()>,
 }
 
@@ -273,6 +371,11 @@ impl ServerHandle {
     /// The WebSocket listener's address (`None` for stdio).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// The `/metrics` listener's address ([`ServerBuilder::metrics`]; `None` without one).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The server's counters (published by the driver at most 5 ms after a change).
@@ -287,6 +390,9 @@ impl ServerHandle {
         if let Some(a) = self.accept.take() {
             let _ = a.await;
         }
+        if let Some(m) = self.metrics_task.take() {
+            let _ = m.await;
+        }
         let (done, rx) = oneshot::channel();
         if self.shutdown.send(done).await.is_ok() {
             let _ = rx.await;
@@ -299,6 +405,9 @@ impl ServerHandle {
     pub fn abort(self) {
         if let Some(a) = &self.accept {
             a.abort();
+        }
+        if let Some(m) = &self.metrics_task {
+            m.abort();
         }
         self.driver.abort();
     }

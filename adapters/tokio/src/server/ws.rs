@@ -8,7 +8,9 @@
 //! transport error too: close 1007, no error frame, session resumable. Close codes come from
 //! the runtime's `CloseReason` (1000 normally, 1009 over the cap, 1007 not UTF-8, 1008 slow
 //! consumer or no hello in time); a request for another path than the served one is upgraded
-//! and closed 1008.
+//! and closed 1008. An upgrade from a browser origin that is not allowed is refused 403 (see
+//! the HTTP front, `http.rs`, which serves the connections instead when the port also serves
+//! the dashboard or `/metrics`).
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
@@ -21,7 +23,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -38,6 +41,10 @@ pub(crate) struct WsOptions {
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
     /// Credentials may travel over its connections (TLS, loopback or vouched for).
     pub(crate) carries_credentials: bool,
+    /// Which browser origins may upgrade.
+    pub(crate) origins: super::http::OriginPolicy,
+    /// Plain HTTP on this port too (dashboard, metrics): connections go through hyper.
+    pub(crate) http: Option<Arc<super::http::HttpFront>>,
 }
 
 /// Accepts TCP connections until `stop` turns true; each one gets its own task.
@@ -87,11 +94,19 @@ async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input
             // Boxed: a TLS stream's state (rustls' connection, its buffers) would otherwise
             // size every connection task's future, plain ones included (~9 KB per idle
             // session, measured with `arcp bench`).
-            Box::pin(upgrade(stream, opts, tx, deadline)).await
+            match opts.http.clone() {
+                Some(front) => {
+                    Box::pin(super::http::serve(stream, opts, front, tx, deadline)).await
+                }
+                None => Box::pin(upgrade(stream, opts, tx, deadline)).await,
+            }
         }
         None => {
             let deadline = tokio::time::Instant::now() + opts.handshake_timeout;
-            upgrade(tcp, opts, tx, deadline).await
+            match opts.http.clone() {
+                Some(front) => super::http::serve(tcp, opts, front, tx, deadline).await,
+                None => upgrade(tcp, opts, tx, deadline).await,
+            }
         }
     }
 }
@@ -108,6 +123,11 @@ async fn upgrade<S>(
     // The closure's type is fixed by tungstenite's `Callback` (a large `ErrorResponse`).
     #[allow(clippy::result_large_err)]
     let cb = |req: &Request, resp: Response| {
+        if !opts.origins.allows(req.headers()) {
+            let mut refused = ErrorResponse::new(Some(super::http::FORBIDDEN.to_owned()));
+            *refused.status_mut() = StatusCode::FORBIDDEN;
+            return Err(refused);
+        }
         path = req.uri().path().to_owned();
         Ok(resp)
     };

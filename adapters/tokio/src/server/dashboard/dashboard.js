@@ -1,0 +1,1 @@
+// Placeholder: the dashboard script comes from the watch-page branch.
