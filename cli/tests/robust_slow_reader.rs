@@ -24,7 +24,8 @@ const ROUNDS: u64 = 16_667;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_non_readers_do_not_delay_another_principals_echo_jobs() {
-    let served = Served::start(&[]);
+    let mut served = Served::start(&["--metrics", "--metrics-addr", "127.0.0.1:0"]);
+    let metrics = served.line("METRICS ");
     let mut stuck = Vec::new();
     let submitted = Instant::now();
     for n in 0..3 {
@@ -70,8 +71,23 @@ async fn three_non_readers_do_not_delay_another_principals_echo_jobs() {
     );
     bob.close().await.expect("bye");
     // The non-readers are cut as slow consumers, as before, once their writer has taken
-    // nothing for 5 s (reading earlier would make them mere slow readers that catch up).
-    tokio::time::sleep(Duration::from_secs(8).saturating_sub(submitted.elapsed())).await;
+    // nothing for 5 s. Reading before the server has cut all three would make a non-reader
+    // a mere slow reader that catches up (on a loaded machine its job may not have filled
+    // the socket yet): wait for the server's own count of cuts.
+    let mut polls = 0;
+    while slow_consumer_cuts(&metrics).await < 3 {
+        polls += 1;
+        // A hang guard (120 s), not a measured bound.
+        assert!(
+            polls < 600,
+            "the three non-readers were not all cut within 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "all three non-readers cut {:?} after their submits",
+        submitted.elapsed()
+    );
     for mut ws in stuck {
         let code = tokio::time::timeout(Duration::from_secs(60), close_code(&mut ws))
             .await
@@ -135,4 +151,23 @@ async fn a_text_frame_that_is_not_utf8_is_closed_1007_and_the_session_resumes() 
     let w = next_json(&mut again).await;
     assert_eq!(w["type"], "session.welcome", "{w}");
     assert_eq!(w["payload"]["session_id"], sid.as_str());
+}
+
+/// `arcp_slow_consumer_cuts_total` from the server's `/metrics` at `url`.
+async fn slow_consumer_cuts(url: &str) -> u64 {
+    let url = url.to_owned();
+    let text = tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .call()
+            .expect("GET /metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("body")
+    })
+    .await
+    .expect("join");
+    text.lines()
+        .find_map(|l| l.strip_prefix("arcp_slow_consumer_cuts_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("arcp_slow_consumer_cuts_total in the scrape")
 }

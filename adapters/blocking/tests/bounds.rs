@@ -74,8 +74,16 @@ fn a_consumer_that_stops_reading_is_dropped_after_the_slow_consumer_timeout() {
     assert!(welcome.to_text().unwrap().contains("session.welcome"));
     let submit = r#"{"arcp":"1.1","id":"01J00000000000000000000002","type":"job.submit","payload":{"agent":"firehose","input":{"count":200000}}}"#;
     ws.send(Message::text(submit)).unwrap();
-    // Stop reading until the kernel buffers are full and the writer queue stalls.
-    std::thread::sleep(Duration::from_secs(3));
+    // Stop reading until the server has cut the connection: reading before the writer has
+    // stalled for the timeout would make this a slow reader that catches up (on a loaded
+    // machine the job may not have filled the socket in a fixed pause).
+    let mut polls = 0;
+    while handle.metrics().slow_consumer_cuts < 1 {
+        polls += 1;
+        // A hang guard (120 s), not a measured bound.
+        assert!(polls < 1_200, "not cut within 120 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let t0 = Instant::now();
     let mut saw_terminal = false;
     let ended = loop {
