@@ -7,6 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 C=agents/python/contract
+# `--demo` is given below: drop it from the extra arguments (interop.sh's start_serve adds it).
+extra=()
+for a in "$@"; do
+    [ "$a" = --demo ] || extra+=("$a")
+done
 exec "${ARCP:-target/debug/arcp}" serve --demo \
     --agent "echo@1.0.0=python3 $C/echo.py" \
     --agent "chatty@1.0.0=python3 $C/chatty.py" \
@@ -20,4 +25,4 @@ exec "${ARCP:-target/debug/arcp}" serve --demo \
     --agent "versioned@1.0.0=python3 $C/versioned.py" \
     --agent "versioned@2.0.0=python3 $C/versioned.py" \
     --agent-default versioned@2.0.0 \
-    "$@"
+    ${extra[@]+"${extra[@]}"}
