@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The interop matrix (issue [interop]): five runs, one at a time, each checked against its
-# expected closing line. Needs ../shared/interop beside the clone.
+# The interop matrix (issue [interop]) plus the process-agent runs (issue #20), one at a
+# time, each checked against its expected closing line. Needs ../shared/interop beside the
+# clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,6 +78,16 @@ start_serve
 expect "rust runner -> arcp serve (ws)" "25 passed, 0 failed" \
     "$RUNNER" --url "$SERVE_URL"
 stop_serve
+
+# Issue #20: the ten contract agents as Python process agents (agents/python/contract/),
+# each replacing its built-in namesake: the same closing lines as the built-in agents.
+start_serve .ci/serve-process-agents.sh
+expect "reference client -> arcp serve, Python process agents (ws)" "25 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --url "$SERVE_URL"
+stop_serve
+
+expect "reference client -> arcp serve, Python process agents (stdio)" "20 passed, 0 failed" \
+    "$ARCP_PEER_PYTHON" "$PEER_DIR/peer_client.py" --stdio ".ci/serve-process-agents.sh --stdio"
 
 # arcp-futures (issue 7): its serve example and its runner (the futures client).
 FUTURES_SERVE=target/debug/examples/serve

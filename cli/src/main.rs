@@ -13,6 +13,7 @@ mod owned;
 mod render;
 mod replay;
 mod serve;
+mod serve_agents;
 mod state;
 mod submit;
 mod tail;
@@ -210,6 +211,9 @@ struct ServeArgs {
     #[arg(long, value_name = "SEC", value_parser = parse_seconds,
           default_value_t = arcp_proto::runtime::Bounds::default().expired_session_grace.as_secs_f64())]
     expired_session_grace: f64,
+    /// Process agents (`--agent`, `--agent-default`, `--agent-*`).
+    #[command(flatten)]
+    agents: serve_agents::AgentArgs,
 }
 
 /// `--url`, `--token`, `--ca-file` and `--state-file`, shared by the client commands.

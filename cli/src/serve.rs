@@ -216,7 +216,8 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
     for o in &args.observers {
         b = b.observer(o.clone());
     }
-    watch(&args.watch, b)
+    let b = watch(&args.watch, b)?;
+    args.agents.apply(b, args.demo)
 }
 
 pub(super) async fn run(args: ServeArgs) -> Result<i32, Failure> {
@@ -246,7 +247,7 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
     if let Some(url) = &args.postgres {
         b = b.store(connect_postgres(url.clone(), args.postgres_schema.clone()).await?);
     }
-    if !args.demo {
+    if !args.demo && !args.agents.any() {
         eprintln!("note: no agents hosted (the contract agents come with --demo)");
     }
     if args.stdio {

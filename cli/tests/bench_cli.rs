@@ -128,3 +128,27 @@ fn external_url_is_measured_as_is() {
     drop(server.stdin.take());
     assert!(server.wait().unwrap().success());
 }
+
+#[test]
+fn process_agent_run_streams_the_same_count_from_a_python_program() {
+    let firehose = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../agents/python/examples/firehose.py"
+    );
+    let f = bench(&[
+        "--in-process",
+        "--no-db",
+        "--process-agent",
+        &format!("python3 {firehose}"),
+    ]);
+    exact(&f, "events_requested_process", "1000");
+    exact(&f, "events_received_process", "1000");
+    exact(&f, "frames_received_process", "1002");
+    number(&f, "events_per_sec_one_job_process");
+    number(&f, "first_event_us_process");
+    assert_eq!(
+        f["events_per_sec_one_job_process_runs"].split(',').count(),
+        2
+    );
+    exact(&f, "events_received", "1000");
+}

@@ -101,6 +101,15 @@ pub mod server {
     pub use arcp_tokio::server::*;
 }
 
+/// Programs in any language hosted as agents, one process per job (arcp-tokio's
+/// `process_agent`; Linux, Android, FreeBSD).
+#[cfg(all(
+    feature = "tokio",
+    feature = "runtime",
+    any(target_os = "linux", target_os = "android", target_os = "freebsd")
+))]
+pub use arcp_tokio::process_agent;
+
 /// `wss://` serving on tokio (feature `tls`): PEM loading and the rustls re-export.
 #[cfg(feature = "tls")]
 pub mod tls {

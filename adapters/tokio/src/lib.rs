@@ -9,11 +9,19 @@
 //! For applications on **tokio**. The [`client`] API is the same as arcp-futures' (any
 //! executor: smol, async-std) and arcp-blocking's (plain threads, blocking calls): the same
 //! names and types, written once in arcp-client.
+//!
+//! [`process_agent`] hosts a program written in any language as an agent (one process per
+//! job, the agent line protocol on stdin/stdout).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod client;
+#[cfg(all(
+    feature = "server",
+    any(target_os = "linux", target_os = "android", target_os = "freebsd")
+))]
+pub mod process_agent;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod tls;

@@ -117,9 +117,14 @@ pub(super) struct Stream {
 }
 
 /// A fresh session submits `firehose {count}` and reads to its `job.result`.
-pub(super) async fn stream_once(url: &str, token: &str, count: u64) -> Result<Stream, String> {
+pub(super) async fn stream_once(
+    url: &str,
+    token: &str,
+    agent: &str,
+    count: u64,
+) -> Result<Stream, String> {
     let mut ws = open(url, token).await?;
-    let frame = submit("firehose", &format!(r#"{{"count":{count}}}"#));
+    let frame = submit(agent, &format!(r#"{{"count":{count}}}"#));
     let t0 = Instant::now();
     send(&mut ws, frame).await?;
     let mut s = Stream {
@@ -139,7 +144,7 @@ pub(super) async fn stream_once(url: &str, token: &str, count: u64) -> Result<St
                 s.events += 1;
             }
             Kind::Result => break,
-            Kind::Error(text) => return Err(format!("firehose failed: {text}")),
+            Kind::Error(text) => return Err(format!("{agent} failed: {text}")),
             Kind::Accepted | Kind::Other => {}
         }
     }

@@ -12,7 +12,10 @@
 //! - jobs/s and accept p99 with each of `--sessions` concurrent sessions, each submitting
 //!   `--jobs-per-session` `echo` jobs in sequence (the next submit once the previous one was
 //!   accepted; a session is done when all its results arrived);
-//! - the streaming figure again with the SQLite store on (a temporary file).
+//! - the streaming figure again with the SQLite store on (a temporary file);
+//! - with `--process-agent 'COMMAND LINE'`, the streaming figure again (`…_process`) with that
+//!   program as the agent (a process agent, docs/agent-protocol.md), asked for the same
+//!   `{"count": N}`: e.g. `python3 agents/python/examples/firehose.py`.
 //!
 //! Counts (`events_received`, `results_received`, …) are exact and checked by the tests;
 //! timings are never asserted.
@@ -75,6 +78,11 @@ pub(super) struct BenchArgs {
     /// default 10,000) cuts the live stream (1008) and the client must resume.
     #[arg(long, value_name = "N")]
     ring_events: Option<usize>,
+    /// Also measure the one-job stream from this program hosted as a process agent
+    /// (`firehose-process`; it gets `{"count": N}` and writes N events, e.g.
+    /// `python3 agents/python/examples/firehose.py`). Figures with the suffix `_process`.
+    #[arg(long, value_name = "COMMAND LINE")]
+    process_agent: Option<String>,
 }
 
 /// Prints one figure line (and flushes, so a reader of the pipe sees it at once).
@@ -86,15 +94,23 @@ fn figure(name: &str, value: impl std::fmt::Display) {
 
 pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
     if args.serve_only {
-        return server::serve_only(args.port, args.db.clone(), args.ring_events).await;
+        return server::serve_only(
+            args.port,
+            args.db.clone(),
+            args.ring_events,
+            args.process_agent.as_deref(),
+        )
+        .await;
     }
     if args.runs == 0 {
         return Err(Failure::Error("--runs must be at least 1".into()));
     }
     let target = match &args.url {
         Some(url) => server::Target::external(url.clone()),
-        None if args.in_process => server::Target::in_process(None, None).await?,
-        None => server::Target::child(None, None).await?,
+        None if args.in_process => {
+            server::Target::in_process(None, None, args.process_agent.as_deref()).await?
+        }
+        None => server::Target::child(None, None, args.process_agent.as_deref()).await?,
     };
     figure("server", target.kind());
     let r = measure(&args, &target).await;
@@ -107,11 +123,11 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
         });
         figure("sqlite_max_ring_events", ring);
         let target = if args.in_process {
-            server::Target::in_process(Some(db.path()), Some(ring)).await?
+            server::Target::in_process(Some(db.path()), Some(ring), None).await?
         } else {
-            server::Target::child(Some(db.path()), Some(ring)).await?
+            server::Target::child(Some(db.path()), Some(ring), None).await?
         };
-        let r = streaming(&args, &target, "_sqlite").await;
+        let r = streaming(&args, &target, "_sqlite", "firehose").await;
         target.stop().await;
         r?;
     }
@@ -120,7 +136,10 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
 
 async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failure> {
     let url = target.url();
-    streaming(args, target, "").await?;
+    streaming(args, target, "", "firehose").await?;
+    if args.process_agent.is_some() {
+        streaming(args, target, "_process", server::PROCESS_FIREHOSE).await?;
+    }
 
     let lat = load::accept_latency(url, &args.token, args.submits)
         .await
@@ -173,13 +192,19 @@ async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failur
     Ok(())
 }
 
-/// The streaming figure (`suffix` "" or "_sqlite"): median of `--runs` fresh-session runs.
-async fn streaming(args: &BenchArgs, target: &server::Target, suffix: &str) -> Result<(), Failure> {
+/// The streaming figure of `agent` (`suffix` "", "_process" or "_sqlite"): median of `--runs`
+/// fresh-session runs.
+async fn streaming(
+    args: &BenchArgs,
+    target: &server::Target,
+    suffix: &str,
+    agent: &str,
+) -> Result<(), Failure> {
     let mut rates = Vec::with_capacity(args.runs);
     let mut firsts = Vec::with_capacity(args.runs);
     let mut last = None;
     for _ in 0..args.runs {
-        let s = load::stream_once(target.url(), &args.token, args.events)
+        let s = load::stream_once(target.url(), &args.token, agent, args.events)
             .await
             .map_err(Failure::Error)?;
         rates.push(per_sec(s.events, s.elapsed));

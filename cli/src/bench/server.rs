@@ -11,21 +11,34 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The agent name of `--process-agent`'s command on the bench runtime.
+pub(super) const PROCESS_FIREHOSE: &str = "firehose-process";
+
 /// The bench runtime: `arcp serve --demo`'s defaults (the demo tokens), the contract agents
 /// plus `firehose` (never registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
-/// the per-session ring cap.
-fn builder(db: Option<PathBuf>, ring_events: Option<usize>) -> ServerBuilder {
+/// the per-session ring cap; with `process`, that command line as the process agent
+/// `firehose-process@1.0.0`.
+fn builder(
+    db: Option<PathBuf>,
+    ring_events: Option<usize>,
+    process: Option<&str>,
+) -> Result<ServerBuilder, Failure> {
     let mut agents = arcp_agents::contract_agents();
     agents.register("firehose", Some(CONTRACT_VERSION), firehose);
+    if let Some(cmd) = process {
+        let p = arcp_tokio::process_agent::ProcessAgent::from_command_line(cmd)
+            .map_err(|e| Failure::Usage(format!("--process-agent: {e}")))?;
+        agents.register(PROCESS_FIREHOSE, Some(CONTRACT_VERSION), p);
+    }
     let mut bounds = Bounds::default();
     if let Some(n) = ring_events {
         bounds.max_ring_events = n;
     }
-    Server::builder()
+    Ok(Server::builder()
         .demo()
         .agents(agents)
         .db(db)
-        .bounds(bounds)
+        .bounds(bounds))
 }
 
 /// `arcp bench --serve-only`: serves until stdin closes (the parent is gone) or a signal.
@@ -33,8 +46,9 @@ pub(super) async fn serve_only(
     port: u16,
     db: Option<PathBuf>,
     ring_events: Option<usize>,
+    process: Option<&str>,
 ) -> Result<i32, Failure> {
-    let (url, handle) = builder(db, ring_events)
+    let (url, handle) = builder(db, ring_events, process)?
         .bind_ws(("127.0.0.1", port), "/arcp")
         .await
         .map_err(|e| Failure::Error(format!("cannot serve on 127.0.0.1:{port}: {e}")))?;
@@ -72,8 +86,9 @@ impl Target {
     pub(super) async fn in_process(
         db: Option<&Path>,
         ring_events: Option<usize>,
+        process: Option<&str>,
     ) -> Result<Self, Failure> {
-        let (url, handle) = builder(db.map(Path::to_path_buf), ring_events)
+        let (url, handle) = builder(db.map(Path::to_path_buf), ring_events, process)?
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .map_err(|e| Failure::Error(format!("cannot start the bench server: {e}")))?;
@@ -84,6 +99,7 @@ impl Target {
     pub(super) async fn child(
         db: Option<&Path>,
         ring_events: Option<usize>,
+        process: Option<&str>,
     ) -> Result<Self, Failure> {
         let exe = std::env::current_exe()
             .map_err(|e| Failure::Error(format!("cannot find this executable: {e}")))?;
@@ -94,6 +110,9 @@ impl Target {
         }
         if let Some(n) = ring_events {
             cmd.arg("--ring-events").arg(n.to_string());
+        }
+        if let Some(p) = process {
+            cmd.arg("--process-agent").arg(p);
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())

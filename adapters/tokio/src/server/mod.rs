@@ -32,6 +32,8 @@ pub mod axum;
 mod driver;
 mod http;
 mod metrics;
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+mod process_agents;
 mod stdio;
 mod ws;
 
@@ -92,6 +94,8 @@ pub struct ServerBuilder {
     dashboard: bool,
     allowed_origins: Vec<String>,
     metrics_at: Option<MetricsAt>,
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    process_agents: process_agents::ProcessAgents,
 }
 
 arcp_host::builder_options!(ServerBuilder);
@@ -163,6 +167,8 @@ impl ServerBuilder {
     /// Builds the runtime (restoring from the store off the async threads) and spawns the
     /// driver.
     async fn start(mut self) -> Result<Running, ServerError> {
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        std::mem::take(&mut self.process_agents).apply(&mut self.opts)?;
         let clock = SystemClock::new();
         let version = env!("CARGO_PKG_VERSION");
         let built = if self.opts.is_durable() {
