@@ -83,7 +83,9 @@ impl Runtime {
     }
 
     /// Arms finished job `job_id`'s end of remembrance: `finished_job_ttl` (default: the
-    /// resume window) after it ended, at least the idempotency TTL for a keyed job (D27).
+    /// resume window) after it ended, at least the idempotency TTL for a keyed job ([D27]).
+    ///
+    /// [D27]: crate::compat#d27--idempotent-resubmit
     pub(in crate::runtime) fn arm_finished_expiry(&mut self, now: Instant, job_id: &str) {
         let Some(job) = self.jobs.get(job_id) else {
             return;
