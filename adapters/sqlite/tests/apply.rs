@@ -1,4 +1,6 @@
-//! `SqliteStore::apply`: several operations, one transaction, in order.
+//! `SqliteStore::apply` beyond the shared store suite (`tests/suite.rs` runs
+//! `arcp_store::store_suite!`, which covers mixed batches, rollback and order): seq bounds
+//! inside a batch and every delete and prune operation.
 
 mod common;
 
@@ -7,59 +9,6 @@ use common::{credential, event, idem, job, seqs, session};
 
 fn store() -> SqliteStore {
     SqliteStore::open_in_memory().unwrap()
-}
-
-#[test]
-fn mixed_batch_lands_together() {
-    let mut s = store();
-    s.apply(&[
-        StoreOp::PutSession(session("s1", 2, None)),
-        StoreOp::AppendEvents(vec![event("s1", 1, Some("j1")), event("s1", 2, Some("j1"))]),
-        StoreOp::PutJob(job("j1", "s1", 100, false)),
-        StoreOp::PutIdempotency(idem("alice", "k", 9_000)),
-        StoreOp::PutCredential(credential("c1", "j1")),
-    ])
-    .unwrap();
-    assert_eq!(s.sessions().unwrap(), vec![session("s1", 2, None)]);
-    assert_eq!(seqs(&s, "s1"), vec![1, 2]);
-    assert_eq!(s.jobs().unwrap(), vec![job("j1", "s1", 100, false)]);
-    assert_eq!(
-        s.idempotency("alice", "k").unwrap(),
-        Some(idem("alice", "k", 9_000))
-    );
-    assert_eq!(
-        s.outstanding_credentials().unwrap(),
-        vec![credential("c1", "j1")]
-    );
-}
-
-#[test]
-fn a_failing_op_rolls_back_the_ops_before_it() {
-    let mut s = store();
-    s.append_events(&[event("s1", 1, None)]).unwrap();
-    let err = s
-        .apply(&[
-            StoreOp::PutSession(session("s1", 5, None)),
-            StoreOp::PutJob(job("j1", "s1", 100, false)),
-            StoreOp::PutCredential(credential("c1", "j1")),
-            StoreOp::PruneAcked {
-                session_id: "s1".into(),
-                up_to_seq: 1,
-            },
-            StoreOp::AppendEvents(vec![event("s1", 2, None), event("s1", 2, None)]),
-            StoreOp::PutIdempotency(idem("alice", "k", 1)),
-        ])
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        StoreError::DuplicateEvent { ref session_id, event_seq: 2 } if session_id == "s1"
-    ));
-    assert_eq!(s.sessions().unwrap(), vec![]);
-    assert_eq!(s.jobs().unwrap(), vec![]);
-    assert_eq!(s.outstanding_credentials().unwrap(), vec![]);
-    assert_eq!(s.idempotency_records().unwrap(), vec![]);
-    // The prune before the failure was rolled back too.
-    assert_eq!(seqs(&s, "s1"), vec![1]);
 }
 
 #[test]
@@ -76,28 +25,6 @@ fn seq_out_of_range_in_a_batch_rolls_back() {
         .unwrap_err();
     assert!(matches!(err, StoreError::SeqOutOfRange { seq: u64::MAX }));
     assert_eq!(s.sessions().unwrap(), vec![]);
-}
-
-#[test]
-fn ops_run_in_order_within_the_batch() {
-    let mut s = store();
-    s.apply(&[
-        StoreOp::AppendEvents((1..=5).map(|n| event("s1", n, None)).collect()),
-        StoreOp::PruneAcked {
-            session_id: "s1".into(),
-            up_to_seq: 3,
-        },
-        StoreOp::PutSession(session("gone", 0, None)),
-        StoreOp::AppendEvents(vec![event("gone", 1, None)]),
-        StoreOp::DeleteSession("gone".into()),
-        StoreOp::PutJob(job("j1", "s1", 1, false)),
-        StoreOp::PutJob(job("j1", "s1", 1, true)),
-    ])
-    .unwrap();
-    assert_eq!(seqs(&s, "s1"), vec![4, 5]);
-    assert_eq!(seqs(&s, "gone"), Vec::<u64>::new());
-    assert_eq!(s.sessions().unwrap(), vec![]);
-    assert_eq!(s.jobs().unwrap(), vec![job("j1", "s1", 1, true)]);
 }
 
 #[test]
