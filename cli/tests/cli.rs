@@ -1,6 +1,8 @@
 //! The `arcp` binary end to end: `demo`, `serve` + the client commands, and the errors a
 //! person sees (exit codes 0 / 1 / 2 and their one-line messages).
 
+#[path = "support/restart.rs"]
+mod restart;
 #[path = "support/serve.rs"]
 mod serve;
 use std::io::{BufRead, BufReader};
@@ -360,71 +362,9 @@ fn serve_stdio_answers_a_hello() {
 /// "runtime restarted".
 #[tokio::test]
 async fn serve_db_survives_sigkill_and_the_client_resumes_without_gap() {
-    use arcp_proto::client::JobOutcome;
-    use arcp_tokio::client::{Client, ErrorCode, StreamItem, SubmitRequest};
-    use futures_util::StreamExt;
-
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("arcp.db");
     let db = db.to_str().expect("utf-8 path");
-    let mut first = Served::start(&["--db", db]);
-    let client = Client::builder(first.url.clone())
-        .token("alice-token")
-        .auto_resume(false)
-        .connect()
-        .await
-        .expect("connect");
-    let handle = client
-        .submit(SubmitRequest::new(
-            "slow",
-            serde_json::json!({"seconds": 30, "tick": 0.1}),
-        ))
-        .await
-        .expect("submit");
-    let mut seen = Vec::new();
-    {
-        let mut events = handle.events();
-        while seen.len() < 4 {
-            let e = events.next().await.expect("an event");
-            seen.push(e.event_seq);
-        }
-    }
-    assert_eq!(seen, vec![1, 2, 3, 4]);
-    let state = client.resume_state().expect("resume state");
-    assert_eq!(state.last_event_seq, 4);
-    first.child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on unix
-    let _ = first.child.wait();
-    drop(handle);
-    drop(client);
-
-    let second = Served::start(&["--db", db]);
-    let resumed = Client::builder(second.url.clone())
-        .token("alice-token")
-        .resume(state.clone())
-        .unrouted_events(1024)
-        .connect()
-        .await
-        .expect("resume on the restarted runtime");
-    assert_eq!(resumed.session_id(), &state.session_id);
-    let mut stream = resumed.unrouted_events().expect("unrouted stream");
-    let mut next = state.last_event_seq + 1;
-    let terminal = loop {
-        let item = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
-            .await
-            .expect("frames within 30 s")
-            .expect("stream open");
-        assert_eq!(item.event_seq(), next, "no gap, no duplicate");
-        next += 1;
-        if let StreamItem::Terminal(outcome) = item {
-            break outcome;
-        }
-    };
-    match terminal.into_outcome() {
-        JobOutcome::Failed { code, message, .. } => {
-            assert_eq!(code, ErrorCode::InternalError);
-            assert_eq!(message, "runtime restarted");
-        }
-        other => panic!("unexpected terminal {other:?}"),
-    }
-    let _ = resumed.close().await;
+    let (state, _) = restart::submit_then_kill(&["--db", db]).await;
+    restart::restart_and_resume(&["--db", db], &state).await;
 }

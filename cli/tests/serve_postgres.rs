@@ -7,10 +7,11 @@
 //! says so and skips; with `CI=true` it fails instead. Each run uses a scratch schema
 //! (`--postgres-schema`), dropped at the end.
 
+#[path = "support/restart.rs"]
+mod restart;
 #[path = "support/serve.rs"]
 mod serve;
 
-use serve::Served;
 use std::io::Write;
 
 /// The test database's URL, or `None` to skip.
@@ -50,10 +51,6 @@ fn on_db<T: Send + 'static>(
 
 #[tokio::test]
 async fn serve_postgres_survives_sigkill_and_replays_from_postgres() {
-    use arcp_proto::client::JobOutcome;
-    use arcp_tokio::client::{Client, ErrorCode, StreamItem, SubmitRequest};
-    use futures_util::StreamExt;
-
     let Some(url) = postgres_url() else {
         return;
     };
@@ -64,36 +61,7 @@ async fn serve_postgres_survives_sigkill_and_replays_from_postgres() {
         "--postgres-schema",
         schema.as_str(),
     ];
-    let mut first = Served::start(&args);
-    let client = Client::builder(first.url.clone())
-        .token("alice-token")
-        .auto_resume(false)
-        .connect()
-        .await
-        .expect("connect");
-    let handle = client
-        .submit(SubmitRequest::new(
-            "slow",
-            serde_json::json!({"seconds": 30, "tick": 0.1}),
-        ))
-        .await
-        .expect("submit");
-    let job_id = handle.job_id().to_string();
-    let mut seen = Vec::new();
-    {
-        let mut events = handle.events();
-        while seen.len() < 4 {
-            let e = events.next().await.expect("an event");
-            seen.push(e.event_seq);
-        }
-    }
-    assert_eq!(seen, vec![1, 2, 3, 4]);
-    let state = client.resume_state().expect("resume state");
-    assert_eq!(state.last_event_seq, 4);
-    first.child.kill().expect("SIGKILL"); // Child::kill is SIGKILL on unix
-    let _ = first.child.wait();
-    drop(handle);
-    drop(client);
+    let (state, job_id) = restart::submit_then_kill(&args).await;
 
     // What the killed node left in PostgreSQL: the session's record and the job's.
     let (sid, jid, s) = (state.session_id.to_string(), job_id.clone(), schema.clone());
@@ -110,37 +78,7 @@ async fn serve_postgres_survives_sigkill_and_replays_from_postgres() {
     });
     assert_eq!(stored, (1, 1));
 
-    let second = Served::start(&args);
-    let resumed = Client::builder(second.url.clone())
-        .token("alice-token")
-        .resume(state.clone())
-        .unrouted_events(1024)
-        .connect()
-        .await
-        .expect("resume on the restarted runtime");
-    assert_eq!(resumed.session_id(), &state.session_id);
-    let mut stream = resumed.unrouted_events().expect("unrouted stream");
-    let mut next = state.last_event_seq + 1;
-    let terminal = loop {
-        let item = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
-            .await
-            .expect("frames within 30 s")
-            .expect("stream open");
-        assert_eq!(item.event_seq(), next, "no gap, no duplicate");
-        next += 1;
-        if let StreamItem::Terminal(outcome) = item {
-            break outcome;
-        }
-    };
-    match terminal.into_outcome() {
-        JobOutcome::Failed { code, message, .. } => {
-            assert_eq!(code, ErrorCode::InternalError);
-            assert_eq!(message, "runtime restarted");
-        }
-        other => panic!("unexpected terminal {other:?}"),
-    }
-    let _ = resumed.close().await;
-    drop(second);
+    restart::restart_and_resume(&args, &state).await;
     on_db(&url, move |c| {
         c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
             .expect("drop the scratch schema")

@@ -1,4 +1,5 @@
-//! Shared test helpers: a self-cleaning temp dir and record builders.
+//! Shared test helpers: a self-cleaning temp dir, and the record builders of the shared store
+//! suite (`arcp_store::suite`).
 
 #![allow(dead_code)]
 
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arcp_sqlite::{CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoredEvent};
+pub use arcp_store::suite::{credential, event, idem, job, session};
 
 /// A uniquely named directory under `std::env::temp_dir()`, removed on drop.
 pub struct TempDir(PathBuf);
@@ -39,58 +40,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn event(session: &str, seq: u64, job: Option<&str>) -> StoredEvent {
-    StoredEvent {
-        session_id: session.to_owned(),
-        event_seq: seq,
-        job_id: job.map(str::to_owned),
-        frame: format!(r#"{{"session_id":"{session}","event_seq":{seq}}}"#).into_bytes(),
-    }
-}
-
-pub fn session(id: &str, last: u64, window: Option<i64>) -> SessionRecord {
-    SessionRecord {
-        session_id: id.to_owned(),
-        principal: "alice".to_owned(),
-        resume_token_hash: format!("sha256:{id}"),
-        last_event_seq: last,
-        window_expires_at: window,
-        features: vec!["heartbeat".to_owned(), "ack".to_owned()],
-    }
-}
-
-pub fn job(id: &str, session: &str, submitted_at: i64, terminal: bool) -> JobRecord {
-    JobRecord {
-        job_id: id.to_owned(),
-        session_id: session.to_owned(),
-        principal: "alice".to_owned(),
-        agent: "slow".to_owned(),
-        status: if terminal { "success" } else { "running" }.to_owned(),
-        submitted_at,
-        terminal,
-        data: format!(r#"{{"job":"{id}"}}"#).into_bytes(),
-    }
-}
-
-pub fn idem(principal: &str, key: &str, expires_at: i64) -> IdempotencyRecord {
-    IdempotencyRecord {
-        principal: principal.to_owned(),
-        key: key.to_owned(),
-        fingerprint: format!("fp-{key}"),
-        job_id: format!("job_{key}"),
-        accepted: br#"{"job_id":"x"}"#.to_vec(),
-        expires_at,
-    }
-}
-
-pub fn credential(id: &str, job: &str) -> CredentialRecord {
-    CredentialRecord {
-        credential_id: id.to_owned(),
-        job_id: job.to_owned(),
-        data: format!(r#"{{"revoke":"{id}"}}"#).into_bytes(),
     }
 }
 
