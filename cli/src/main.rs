@@ -170,9 +170,20 @@ struct ServeArgs {
     db: Option<PathBuf>,
     /// PostgreSQL durable store instead of SQLite: a `postgresql://` URL or a `key=value`
     /// connection string. The schema is migrated at start; the server is reached without TLS
-    /// (a Unix socket, loopback or a tunnel).
+    /// (a Unix socket, loopback or a tunnel). Every node started with the same URL (and
+    /// schema) joins one cluster: any node accepts the resume of any session, and the jobs
+    /// of a node that stops refreshing its liveness end INTERNAL_ERROR (retryable).
     #[arg(long, value_name = "URL", conflicts_with = "db")]
     postgres: Option<String>,
+    /// This node's id in the cluster, shown as `runtime.node_id` in every welcome (default:
+    /// `node-` and 8 random hex digits). Restart a node with its own id so its unfinished
+    /// jobs end "runtime restarted" at once rather than after the liveness timeout.
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
+    /// With --postgres: seconds without a liveness refresh after which a node is declared
+    /// lost and its unfinished jobs are ended by another node.
+    #[arg(long, value_name = "SEC", requires = "postgres", value_parser = parse_seconds)]
+    liveness_timeout: Option<f64>,
     /// With --postgres: the schema holding the tables (created if missing; lowercase letters,
     /// digits and _), so several deployments can share one database. Default: the
     /// connection's current schema (usually `public`).

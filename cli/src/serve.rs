@@ -244,9 +244,12 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
         );
     }
     let mut b = builder(&args, dev.as_ref())?;
+    let node_id = args.node_id.clone().unwrap_or_else(generated_node_id);
     if let Some(url) = &args.postgres {
-        b = b.store(connect_postgres(url.clone(), args.postgres_schema.clone()).await?);
+        let (store, cluster) = join_postgres(url.clone(), &args, node_id.clone()).await?;
+        b = b.cluster(store, cluster);
     }
+    b = b.node_id(node_id);
     if !args.demo && !args.agents.any() {
         eprintln!("note: no agents hosted (the contract agents come with --demo)");
     }
@@ -287,20 +290,34 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
     Ok(0)
 }
 
-/// Opens the `--postgres` store (connect and migrate) off the async threads: the client
-/// blocks. The message names neither the URL nor its password.
-async fn connect_postgres(
+/// `node-` and 8 hex digits from the OS's entropy.
+fn generated_node_id() -> String {
+    use arcp_proto::wire::Entropy;
+    let bits = arcp_agents::OsEntropy.next_u128();
+    format!("node-{:08x}", bits as u32)
+}
+
+/// Joins the `--postgres` cluster as `node_id` (connect, migrate, liveness row) off the
+/// async threads: the client blocks. The message names neither the URL nor its password.
+async fn join_postgres(
     url: String,
-    schema: Option<String>,
-) -> Result<arcp_postgres::PostgresStore, Failure> {
-    let options = match schema {
-        Some(name) => arcp_postgres::PostgresOptions::schema(name),
+    args: &ServeArgs,
+    node_id: String,
+) -> Result<(arcp_postgres::PostgresStore, arcp_postgres::PostgresCluster), Failure> {
+    let options = match &args.postgres_schema {
+        Some(name) => arcp_postgres::PostgresOptions::schema(name.clone()),
         None => arcp_postgres::PostgresOptions::default(),
     };
-    tokio::task::spawn_blocking(move || arcp_postgres::PostgresStore::connect_with(&url, &options))
-        .await
-        .map_err(|e| Failure::Error(e.to_string()))?
-        .map_err(|e| Failure::Error(format!("cannot open the PostgreSQL store: {e}")))
+    let mut cluster = arcp_postgres::ClusterOptions::default();
+    if let Some(sec) = args.liveness_timeout {
+        cluster.liveness_timeout = Duration::from_secs_f64(sec);
+    }
+    tokio::task::spawn_blocking(move || {
+        arcp_postgres::PostgresStore::join(&url, &options, &node_id, &cluster)
+    })
+    .await
+    .map_err(|e| Failure::Error(e.to_string()))?
+    .map_err(|e| Failure::Error(format!("cannot join the PostgreSQL cluster: {e}")))
 }
 
 #[cfg(unix)]

@@ -26,12 +26,14 @@ pub struct Batch {
     ops: Vec<StoreOp>,
     ids: Vec<EffectId>,
     reads: Vec<(EffectId, String, u64)>,
+    /// `ClaimSession` effects, served after the writes (each in a transaction of its own).
+    claims: Vec<(EffectId, String)>,
 }
 
 impl Batch {
     /// `true` when the batch holds nothing to write or read.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.reads.is_empty() && self.ids.is_empty()
+        self.ops.is_empty() && self.reads.is_empty() && self.ids.is_empty() && self.claims.is_empty()
     }
 
     /// Adds a storage effect (`Some(id)`) or housekeeping (`None`). Returns `false` (and
@@ -57,6 +59,24 @@ impl Batch {
                 }
                 return true;
             }
+            Effect::ClaimSession { session_id } => {
+                if let Some(id) = id {
+                    self.claims.push((id, session_id.to_string()));
+                }
+                return true;
+            }
+            Effect::ForwardJobMessage {
+                session_id,
+                job_id,
+                frame,
+            } => StoreOp::Forward(vec![crate::cluster::ForwardedFrame {
+                session_id: session_id.to_string(),
+                job_id: job_id.to_string(),
+                frame: frame.encode(),
+            }]),
+            Effect::ForwardCancel { job_id } => StoreOp::ForwardCancel {
+                job_id: job_id.to_string(),
+            },
             _ => return false,
         };
         self.ops.push(op);
@@ -64,6 +84,14 @@ impl Batch {
             self.ids.push(id);
         }
         true
+    }
+
+    /// Deletes the feed rows `ids` (forwarded frames this node stamped) in the same
+    /// transaction as the appends holding them, so each is stamped exactly once.
+    pub fn consume_feed(&mut self, ids: Vec<i64>) {
+        if !ids.is_empty() {
+            self.ops.push(StoreOp::ConsumeFeed(ids));
+        }
     }
 
     /// Housekeeping without an effect id: a session whose resume window closed.
@@ -106,7 +134,68 @@ pub fn run_batch(store: &mut dyn Store, batch: Batch, read_limit: usize) -> Comp
         };
         out.push((id, r));
     }
+    for (id, session) in batch.claims {
+        out.push((id, claim(store, &session)));
+    }
     out
+}
+
+/// Serves a `ClaimSession`: this node becomes the session's owner; the outcome carries its
+/// record (its counter the larger of the record's and the highest stored seq) and its
+/// unfinished jobs on other nodes.
+fn claim(store: &mut dyn Store, session_id: &str) -> EffectOutcome {
+    match store.claim_session(session_id) {
+        Ok(Some(c)) => {
+            let stored = c.last_stored_seq.unwrap_or(0);
+            let mut session = session_from_store(c.session);
+            session.last_event_seq = session.last_event_seq.max(stored);
+            EffectOutcome::SessionClaimed {
+                session: Some(session),
+                jobs: c.jobs.into_iter().filter_map(job_from_store).collect(),
+            }
+        }
+        Ok(None) => EffectOutcome::SessionClaimed {
+            session: None,
+            jobs: Vec::new(),
+        },
+        Err(e) => EffectOutcome::Failed {
+            message: format!("durable store: {e}"),
+        },
+    }
+}
+
+/// A stored session record as the runtime's.
+fn session_from_store(r: crate::SessionRecord) -> SessionRecord {
+    SessionRecord {
+        last_event_seq: r.last_event_seq,
+        session_id: r.session_id.into(),
+        principal: r.principal,
+        resume_token_hash: r.resume_token_hash,
+        window_expires_at: r.window_expires_at.map(Timestamp::from_unix_micros),
+        // Stored as names; a name this build does not know is dropped.
+        features: FeatureSet::from_names(&r.features),
+    }
+}
+
+/// A forwarded frame (a feed row's bytes) decoded for
+/// `Runtime::handle_remote_job_message`; `None` for bytes that do not decode.
+pub fn forwarded_frame(bytes: &[u8]) -> Option<Frame> {
+    decode(bytes, &store_limits()).ok()
+}
+
+/// A stored job record (e.g. of a lost node's job) as the runtime's; `None` when its
+/// opaque data does not decode.
+pub fn job_record(r: crate::JobRecord) -> Option<JobRecord> {
+    job_from_store(r)
+}
+
+/// A stored credential record as the runtime's (not revoked).
+pub fn credential_record(r: crate::CredentialRecord) -> CredentialRecord {
+    CredentialRecord {
+        credential_id: r.credential_id,
+        job_id: r.job_id.into(),
+        revoked: false,
+    }
 }
 
 /// Decoding frames we wrote ourselves: the inbound cap does not apply to them.
@@ -140,25 +229,32 @@ pub fn restore(store: &mut dyn Store, now_unix_micros: i64) -> Result<StoreSnaps
 /// # Errors
 ///
 /// The store's error from any of the reads.
+///
+/// A node of a cluster (`store.node_id()` is `Some`) gets no sessions (each is claimed on
+/// its resume: another node may own it) and only its own jobs ([`Store::node_jobs`]) with
+/// their credentials: what it must end and revoke after a restart.
 pub fn snapshot(store: &mut dyn Store) -> Result<StoreSnapshot, StoreError> {
+    let clustered = store.node_id().is_some();
     let mut sessions = Vec::new();
-    for r in store.sessions()? {
+    let records = if clustered {
+        Vec::new()
+    } else {
+        store.sessions()?
+    };
+    for r in records {
         let stored = store.last_event_seq(&r.session_id)?.unwrap_or(0);
-        sessions.push(SessionRecord {
-            last_event_seq: r.last_event_seq.max(stored),
-            session_id: r.session_id.into(),
-            principal: r.principal,
-            resume_token_hash: r.resume_token_hash,
-            window_expires_at: r.window_expires_at.map(Timestamp::from_unix_micros),
-            // Stored as names; a name this build does not know is dropped.
-            features: FeatureSet::from_names(&r.features),
-        });
+        let mut session = session_from_store(r);
+        session.last_event_seq = session.last_event_seq.max(stored);
+        sessions.push(session);
     }
-    let jobs = store
-        .jobs()?
-        .into_iter()
-        .filter_map(job_from_store)
-        .collect();
+    let jobs: Vec<JobRecord> = if clustered {
+        store.node_jobs()?
+    } else {
+        store.jobs()?
+    }
+    .into_iter()
+    .filter_map(job_from_store)
+    .collect();
     let idempotency = store
         .idempotency_records()?
         .into_iter()
@@ -173,11 +269,9 @@ pub fn snapshot(store: &mut dyn Store) -> Result<StoreSnapshot, StoreError> {
     let credentials = store
         .outstanding_credentials()?
         .into_iter()
-        .map(|r| CredentialRecord {
-            credential_id: r.credential_id,
-            job_id: r.job_id.into(),
-            revoked: false,
-        })
+        // A cluster node revokes only its own jobs' credentials.
+        .filter(|r| !clustered || jobs.iter().any(|j| j.job_id.as_str() == r.job_id))
+        .map(credential_record)
         .collect();
     Ok(StoreSnapshot {
         sessions,

@@ -7,7 +7,7 @@
 
 use arcp_agents::SystemClock;
 use arcp_host::server::{
-    Action, AgentLink, BoxFuture, Built, MetricsHandle, ServerHost, Store, effect_outcome,
+    Action, AgentLink, BoxFuture, Built, ClusterThread, MetricsHandle, ServerHost, Store, effect_outcome,
     run_batch,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
@@ -97,10 +97,21 @@ impl Driver {
         clock: SystemClock,
         (tx, rx, shutdown): (SyncSender<Input>, Receiver<Input>, Receiver<SyncSender<()>>),
         credentials: bool,
-    ) -> (Self, MetricsHandle) {
+    ) -> std::io::Result<(Self, MetricsHandle)> {
         let link = Arc::new(Link(tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
-        let (host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
+        let (mut host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
+        if let Some(watch) = host.take_cluster_watch() {
+            let deliver = tx.clone();
+            // A probe: the driver's queue is gone once sending `Wake` fails (a full queue
+            // means it is alive).
+            let probe = tx.clone();
+            ClusterThread::spawn(
+                watch,
+                move |events| deliver.send(Input::Cluster(events)).is_ok(),
+                move || !matches!(probe.try_send(Input::Wake), Err(TrySendError::Disconnected(_))),
+            )?;
+        }
         let limit = host.runtime().config().bounds.max_ring_events;
         let metrics = host.metrics();
         let driver = Driver {
@@ -113,7 +124,7 @@ impl Driver {
             store: db.map(|db| (db, limit)),
             closing: false,
         };
-        (driver, metrics)
+        Ok((driver, metrics))
     }
 
     /// Runs until a shutdown request (or every sender is gone).

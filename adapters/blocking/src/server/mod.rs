@@ -99,7 +99,7 @@ impl ServerBuilder {
             clock,
             (tx.clone(), rx, shutdown_rx),
             self.opts.provisions_credentials(),
-        );
+        )?;
         let driver = std::thread::Builder::new()
             .name("arcp-driver".into())
             .spawn(move || driver.run())?;

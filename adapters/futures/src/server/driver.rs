@@ -9,7 +9,7 @@
 use super::Spawner;
 use arcp_agents::SystemClock;
 use arcp_host::server::{
-    Action, AgentLink, BoxFuture, Built, Completion, MetricsHandle, ServerHost, StoreThread,
+    Action, AgentLink, BoxFuture, Built, ClusterThread, Completion, MetricsHandle, ServerHost, StoreThread,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};
@@ -110,7 +110,16 @@ impl Driver {
     ) -> std::io::Result<(Self, MetricsHandle)> {
         let link = Arc::new(Link(tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
-        let (host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
+        let (mut host, db) = ServerHost::new(clock.now(), built, link, credentials, entropy);
+        if let Some(watch) = host.take_cluster_watch() {
+            let deliver = tx.clone();
+            let alive = tx.clone();
+            ClusterThread::spawn(
+                watch,
+                move |events| deliver.send_blocking(Input::Cluster(events)).is_ok(),
+                move || !alive.is_closed(),
+            )?;
+        }
         let store = match db {
             Some(db) => {
                 let limit = host.runtime().config().bounds.max_ring_events;

@@ -5,6 +5,7 @@
 use super::agents::{AgentMsg, AgentTask};
 use arcp_auth::Authenticator;
 use arcp_proto::runtime::{ConnId, EffectId, EffectOutcome, TransportKind};
+use arcp_store::cluster::ClusterEvent;
 use arcp_store::runtime::Batch;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -161,4 +162,7 @@ pub enum Input<P> {
         /// Its outcome.
         outcome: EffectOutcome,
     },
+    /// What the cluster's watch reported (forwarded job frames, released sessions, cancels,
+    /// a lost node, isolation): [`ServerHost::handle_cluster`](super::ServerHost::handle_cluster).
+    Cluster(Vec<ClusterEvent>),
 }

@@ -50,6 +50,8 @@
 //! (the same kill, at once).
 
 use super::action::{Action, Input, Outbound};
+use super::cluster::FeedLedger;
+use arcp_store::cluster::ClusterWatch;
 use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, SharedEntropy};
 use super::credentials::{
     CredentialProvisioner, DemoProvisioner, MintRequest, Unrevoked, UnrevokedCredential,
@@ -98,7 +100,7 @@ const PUBLISH_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The driver's state: see the module docs.
 pub struct ServerHost {
-    rt: Runtime,
+    pub(super) rt: Runtime,
     /// Live connections; `true` once a close was handed out (no shutdown close then).
     conns: HashMap<ConnId, bool>,
     /// Stalled connections (their writer queue is full): see the module docs.
@@ -120,7 +122,7 @@ pub struct ServerHost {
     /// `StartAgent` effects handed out, by job, until their result.
     starting: HashMap<EffectId, JobId>,
     durable: bool,
-    pending: Batch,
+    pub(super) pending: Batch,
     inflight: bool,
     ready: VecDeque<Local>,
     actions: VecDeque<Action>,
@@ -135,6 +137,10 @@ pub struct ServerHost {
     sessions: HashMap<ConnId, tracing::Span>,
     /// The retained-bytes figure last logged (logged again when it changes).
     logged_retained: Option<u64>,
+    /// The cluster's watch, until the adapter takes it ([`Self::take_cluster_watch`]).
+    cluster: Option<Box<dyn ClusterWatch>>,
+    /// Feed rows stamped here (see [`FeedLedger`]).
+    pub(super) feed: FeedLedger,
 }
 
 impl std::fmt::Debug for ServerHost {
@@ -161,6 +167,9 @@ fn effect_kind(e: &Effect) -> &'static str {
         Effect::PersistJob(_) => "persist_job",
         Effect::PersistIdempotency(_) => "persist_idempotency",
         Effect::PersistCredential(_) => "persist_credential",
+        Effect::ClaimSession { .. } => "claim_session",
+        Effect::ForwardJobMessage { .. } => "forward_job_message",
+        Effect::ForwardCancel { .. } => "forward_cancel",
         _ => "other",
     }
 }
@@ -189,6 +198,7 @@ impl ServerHost {
             demo_credentials,
             slow_consumer_timeout,
             max_job_end_bytes,
+            cluster,
         } = built;
         let max_ends = runtime.config().bounds.max_retained_jobs;
         let entropy: SharedEntropy = Arc::new(Mutex::new(entropy));
@@ -240,9 +250,17 @@ impl ServerHost {
             publish_at: Some(now),
             sessions: HashMap::new(),
             logged_retained: None,
+            cluster,
+            feed: FeedLedger::default(),
         };
         host.publish_metrics();
         (host, store)
+    }
+
+    /// The cluster's watch, once: the adapter waits on it on a thread of its own and feeds
+    /// each report as [`Input::Cluster`]. `None` outside a cluster (or once taken).
+    pub fn take_cluster_watch(&mut self) -> Option<Box<dyn ClusterWatch>> {
+        self.cluster.take()
     }
 
     /// The runtime (read-only).
@@ -282,7 +300,7 @@ impl ServerHost {
         self.inflight
     }
 
-    fn at(&mut self, now: Instant) {
+    pub(super) fn at(&mut self, now: Instant) {
         self.now = now;
         if self.publish_at.is_none() {
             self.publish_at = Some(now + PUBLISH_AFTER);
@@ -509,6 +527,7 @@ impl ServerHost {
             Input::WriterReady { conn } => self.handle_writer_ready(now, conn),
             Input::InvalidText { conn } => self.handle_invalid_text(now, conn),
             Input::Wake => {}
+            Input::Cluster(events) => self.handle_cluster(now, events),
         }
         None
     }

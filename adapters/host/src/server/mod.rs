@@ -9,6 +9,7 @@
 
 mod action;
 mod agents;
+mod cluster;
 mod credentials;
 mod host;
 mod metrics;
@@ -21,6 +22,7 @@ pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::{AbuseLimits, Bounds};
 pub use arcp_store::runtime::{Batch, Completion, run_batch};
+pub use arcp_store::cluster::{ClusterEvent, ClusterWatch};
 pub use arcp_store::{Store, StoreError};
 pub use credentials::{
     CredentialProvisioner, DemoProvisioner, MAX_UNREVOKED, MintRequest, UnrevokedCredential,
@@ -28,7 +30,7 @@ pub use credentials::{
 pub use host::ServerHost;
 pub use metrics::{MetricsHandle, ServerMetrics};
 pub use options::{Built, ServerOptions, TokenAuth};
-pub use store::StoreThread;
+pub use store::{ClusterThread, StoreThread};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]

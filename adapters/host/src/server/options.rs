@@ -16,6 +16,7 @@ use arcp_proto::runtime::{
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::Entropy;
 use arcp_store::Store;
+use arcp_store::cluster::ClusterWatch;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +75,13 @@ pub struct ServerOptions {
     /// A durable store of any backend (e.g. arcp-postgres's), already open; used instead of
     /// `db`. Setting it clears `db`.
     pub store: Option<Box<dyn Store>>,
+    /// The cluster this node joined (set with `store` by the builder's `.cluster(..)`):
+    /// forwarded job frames, released sessions, cancels routed here and lost nodes arrive
+    /// through it; a thread of the adapter's waits on it.
+    pub cluster: Option<Box<dyn ClusterWatch>>,
+    /// This node's id, shown as `runtime.node_id` in every `session.welcome`; `None`: the
+    /// cluster's node id when one is joined, else not shown.
+    pub node_id: Option<String>,
     /// The agents to host; `None`: none ([`arcp_agents::demo_agents`] in demo mode: the
     /// contract agents and `tool-user`).
     pub agents: Option<AgentRegistry>,
@@ -137,6 +145,8 @@ impl Default for ServerOptions {
             behind_tls_proxy: false,
             db: None,
             store: None,
+            cluster: None,
+            node_id: None,
             agents: None,
             tools: None,
             bounds: Bounds::default(),
@@ -176,6 +186,9 @@ pub struct Built {
     pub slow_consumer_timeout: Duration,
     /// [`ServerOptions::max_job_end_bytes`].
     pub max_job_end_bytes: usize,
+    /// The cluster joined ([`ServerOptions::cluster`]): the adapter runs its watch on a
+    /// thread of its own and feeds what it reports as [`Input::Cluster`](super::Input::Cluster).
+    pub cluster: Option<Box<dyn ClusterWatch>>,
 }
 
 impl std::fmt::Debug for Built {
@@ -240,6 +253,11 @@ impl ServerOptions {
             runtime: arcp_proto::wire::RuntimeInfo {
                 name: name.into(),
                 version: version.into(),
+                node_id: self.node_id.clone().or_else(|| {
+                    self.cluster
+                        .as_ref()
+                        .map(|c| c.node_id().to_owned())
+                }),
             },
             ..RuntimeConfig::default()
         };
@@ -268,6 +286,8 @@ impl ServerOptions {
             cfg.heartbeat_interval = self.heartbeat_interval;
         }
         cfg.durable = self.is_durable();
+        cfg.clustered = self.cluster.is_some();
+        cfg.node_id = cfg.runtime.node_id.clone();
         cfg.limits = self.limits.clone();
         cfg.bounds = Bounds {
             max_frame_bytes: self.max_frame_bytes,
@@ -314,6 +334,7 @@ impl ServerOptions {
             )),
             (None, None) => None,
         };
+        let cluster = self.cluster.take();
         let store = match store {
             Some(mut store) => {
                 let snapshot = arcp_store::runtime::restore(&mut *store, wall.unix_micros_at(now))?;
@@ -342,6 +363,7 @@ impl ServerOptions {
             demo_credentials: self.provisions_credentials() && self.provisioner.is_none(),
             slow_consumer_timeout: self.slow_consumer_timeout,
             max_job_end_bytes: self.max_job_end_bytes,
+            cluster,
         })
     }
 }
@@ -441,6 +463,32 @@ macro_rules! builder_options {
             pub fn store(mut self, store: impl $crate::server::Store) -> Self {
                 self.opts.store = Some(::std::boxed::Box::new(store));
                 self.opts.db = None;
+                self.opts.cluster = None;
+                self
+            }
+
+            /// Joins a cluster of runtime nodes sharing one store: `store` and `watch` as
+            /// given by e.g. arcp-postgres's `PostgresStore::join`. Any node then accepts
+            /// the resume of any session of the cluster (it becomes the session's owner),
+            /// its jobs' live events reach it from the node running them, a cancel reaches
+            /// that node, and the jobs of a node that stopped refreshing its liveness end
+            /// with `job.error` `INTERNAL_ERROR` (retryable) on a surviving node. The
+            /// welcome's `runtime.node_id` names this node. Replaces `db` and `store`.
+            pub fn cluster(
+                mut self,
+                store: impl $crate::server::Store,
+                watch: impl $crate::server::ClusterWatch,
+            ) -> Self {
+                self.opts.store = Some(::std::boxed::Box::new(store));
+                self.opts.db = None;
+                self.opts.cluster = Some(::std::boxed::Box::new(watch));
+                self
+            }
+
+            /// This node's id, shown as `runtime.node_id` in every `session.welcome`
+            /// (default: the cluster's node id when `.cluster(..)` joined one, else none).
+            pub fn node_id(mut self, id: impl Into<String>) -> Self {
+                self.opts.node_id = Some(id.into());
                 self
             }
 

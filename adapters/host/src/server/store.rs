@@ -41,3 +41,41 @@ impl StoreThread {
         self.tx.try_send(batch).is_ok()
     }
 }
+
+/// The cluster watch's thread (a node of a cluster): waits on the
+/// [`ClusterWatch`](arcp_store::cluster::ClusterWatch) and hands each non-empty report to
+/// the driver.
+#[derive(Debug)]
+pub struct ClusterThread;
+
+impl ClusterThread {
+    /// Starts the thread owning `watch`: each non-empty report goes to `deliver`, which
+    /// returns `false` once the driver is gone; `alive` is asked before every wait (the
+    /// thread ends, dropping the watch — a clean leave — once it says `false`). A failed
+    /// wait is logged and retried after half a second.
+    pub fn spawn(
+        mut watch: Box<dyn arcp_store::cluster::ClusterWatch>,
+        mut deliver: impl FnMut(Vec<arcp_store::cluster::ClusterEvent>) -> bool + Send + 'static,
+        alive: impl Fn() -> bool + Send + 'static,
+    ) -> std::io::Result<Self> {
+        std::thread::Builder::new()
+            .name("arcp-cluster".into())
+            .spawn(move || {
+                while alive() {
+                    match watch.wait() {
+                        Ok(events) if events.is_empty() => {}
+                        Ok(events) => {
+                            if !deliver(events) {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cluster watch failed; retrying");
+                            std::thread::sleep(std::time::Duration::from_millis(500));
+                        }
+                    }
+                }
+            })?;
+        Ok(ClusterThread)
+    }
+}
