@@ -7,51 +7,18 @@
 //! says so and skips; with `CI=true` it fails instead. Each run uses a scratch schema
 //! (`--postgres-schema`), dropped at the end.
 
+#[path = "support/pg.rs"]
+mod pg;
 #[path = "support/restart.rs"]
 mod restart;
 #[path = "support/serve.rs"]
 mod serve;
 
-use std::io::Write;
-
-/// The test database's URL, or `None` to skip.
-fn postgres_url() -> Option<String> {
-    if let Some(url) = std::env::var("ARCP_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        return Some(url);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but ARCP_TEST_POSTGRES_URL is not set: the PostgreSQL tests must run in CI \
-         (eval \"$(bash .ci/postgres.sh start)\" starts a throwaway cluster)"
-    );
-    let _ = writeln!(
-        std::io::stderr(),
-        "serve_postgres SKIPPED: ARCP_TEST_POSTGRES_URL is not set \
-         (eval \"$(bash .ci/postgres.sh start)\" starts a throwaway cluster)"
-    );
-    None
-}
-
-/// Runs `f` with a client of the test database, off the async task (the client blocks).
-fn on_db<T: Send + 'static>(
-    url: &str,
-    f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
-) -> T {
-    let url = url.to_owned();
-    std::thread::spawn(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
-        f(&mut c)
-    })
-    .join()
-    .expect("query thread")
-}
+use pg::{on_db, postgres_url};
 
 #[tokio::test]
 async fn serve_postgres_survives_sigkill_and_replays_from_postgres() {
-    let Some(url) = postgres_url() else {
+    let Some(url) = postgres_url("serve_postgres") else {
         return;
     };
     let schema = format!("cli_restart_{}", std::process::id());
@@ -60,6 +27,9 @@ async fn serve_postgres_survives_sigkill_and_replays_from_postgres() {
         url.as_str(),
         "--postgres-schema",
         schema.as_str(),
+        // The restarted node is the same node: it ends its own unfinished job at start.
+        "--node-id",
+        "restart-node",
     ];
     let (state, job_id) = restart::submit_then_kill(&args).await;
 
@@ -79,10 +49,7 @@ async fn serve_postgres_survives_sigkill_and_replays_from_postgres() {
     assert_eq!(stored, (1, 1));
 
     restart::restart_and_resume(&args, &state).await;
-    on_db(&url, move |c| {
-        c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-            .expect("drop the scratch schema")
-    });
+    pg::drop_schema(&url, &schema);
 }
 
 #[test]
@@ -102,7 +69,7 @@ fn serve_postgres_refuses_an_unreachable_server_with_one_line() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("error: cannot open the PostgreSQL store: postgres: "),
+        stderr.starts_with("error: cannot join the PostgreSQL cluster: postgres: "),
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");

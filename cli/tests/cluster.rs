@@ -1,0 +1,192 @@
+//! Two `arcp serve --postgres` nodes on one PostgreSQL schema: a session submitted on node A
+//! resumes on node B (replay from the shared log, then the live events A's job forwards, with
+//! strictly increasing `event_seq`), a cancel sent to B stops the job running on A, and a
+//! SIGKILLed node's job ends `INTERNAL_ERROR` (retryable, "node node-a lost") on the survivor
+//! within the liveness timeout plus 5 s.
+//!
+//! Needs `ARCP_TEST_POSTGRES_URL` (`eval "$(bash .ci/postgres.sh start)"`): without it each
+//! test says so and skips; with `CI=true` it fails instead.
+
+#[path = "support/pg.rs"]
+mod pg;
+#[path = "support/serve.rs"]
+mod serve;
+
+use arcp_proto::client::JobOutcome;
+use arcp_tokio::client::{Client, ErrorCode, ResumeState, StreamItem, SubmitRequest};
+use futures_util::StreamExt;
+use serve::Served;
+use std::time::{Duration, Instant};
+
+/// Liveness timeout of the test nodes (seconds).
+const LIVENESS: &str = "3";
+
+/// A node of the test cluster in `schema`.
+fn node(url: &str, schema: &str, id: &str) -> Served {
+    Served::start(&[
+        "--postgres",
+        url,
+        "--postgres-schema",
+        schema,
+        "--node-id",
+        id,
+        "--liveness-timeout",
+        LIVENESS,
+    ])
+}
+
+/// Connects to `url` as alice (no automatic resume).
+async fn connect(url: &str) -> Client {
+    Client::builder(url.to_owned())
+        .token("alice-token")
+        .auto_resume(false)
+        .connect()
+        .await
+        .expect("connect")
+}
+
+/// Submits `slow` with `input` on `client` and reads its first `n` events (seqs 1..=n);
+/// then drops the transport (no bye): the session stays resumable.
+async fn submit_and_detach(client: &Client, input: serde_json::Value, n: u64) -> (String, ResumeState) {
+    let handle = client
+        .submit(SubmitRequest::new("slow", input))
+        .await
+        .expect("submit");
+    let job_id = handle.job_id().to_string();
+    let mut seen = Vec::new();
+    {
+        let mut events = handle.events();
+        while (seen.len() as u64) < n {
+            seen.push(events.next().await.expect("an event").event_seq);
+        }
+    }
+    assert_eq!(seen, (1..=n).collect::<Vec<_>>());
+    let state = client.resume_state().expect("resume state");
+    assert_eq!(state.last_event_seq, n);
+    client.drop_transport().await.expect("drop the transport");
+    (job_id, state)
+}
+
+/// Resumes `state` on `url`, asserting the welcome names `node_id`.
+async fn resume_on(url: &str, state: &ResumeState, node_id: &str) -> Client {
+    let resumed = Client::builder(url.to_owned())
+        .token("alice-token")
+        .resume(state.clone())
+        .auto_resume(false)
+        .unrouted_events(1024)
+        .connect()
+        .await
+        .expect("resume on the other node");
+    assert_eq!(resumed.session_id(), &state.session_id);
+    assert_eq!(resumed.welcome().runtime.node_id.as_deref(), Some(node_id));
+    resumed
+}
+
+/// Reads the resumed session's frames until a terminal, asserting seqs run on from
+/// `after + 1` with no gap and no duplicate: (the progress ticks seen, the terminal, its seq).
+async fn read_to_terminal(client: &Client, after: u64, within: Duration) -> (u64, JobOutcome, u64) {
+    let mut stream = client.unrouted_events().expect("unrouted stream");
+    let mut next = after + 1;
+    let mut ticks = 0;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let item = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("the job's frames in time")
+            .expect("stream open");
+        assert_eq!(item.event_seq(), next, "no gap, no duplicate");
+        match item {
+            StreamItem::Terminal(outcome) => return (ticks, outcome.into_outcome(), next),
+            StreamItem::Event(e) if e.kind() == "progress" => ticks += 1,
+            _ => {}
+        }
+        next += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_session_resumes_on_another_node_with_the_live_events_of_its_job() {
+    let Some(url) = pg::postgres_url("cluster") else {
+        return;
+    };
+    let schema = format!("cluster_resume_{}", std::process::id());
+    let a = node(&url, &schema, "node-a");
+    let b = node(&url, &schema, "node-b");
+    let client = connect(&a.url).await;
+    assert_eq!(client.welcome().runtime.node_id.as_deref(), Some("node-a"));
+    // 1 status + 60 progress ticks + the result: seqs 1..=62.
+    let (_, state) =
+        submit_and_detach(&client, serde_json::json!({"seconds": 6, "tick": 0.1}), 4).await;
+    let resumed = resume_on(&b.url, &state, "node-b").await;
+    let (ticks, outcome, seq) = read_to_terminal(&resumed, 4, Duration::from_secs(30)).await;
+    assert!(matches!(outcome, JobOutcome::Success { .. }), "{outcome:?}");
+    assert_eq!(seq, 62);
+    // Events 1..=4 were the status and ticks 1..=3: the other 57 ticks came through B.
+    assert_eq!(ticks, 57);
+    let _ = resumed.close().await;
+    drop((a, b));
+    pg::drop_schema(&url, &schema);
+}
+
+#[tokio::test]
+async fn a_cancel_sent_to_another_node_stops_the_job() {
+    let Some(url) = pg::postgres_url("cluster") else {
+        return;
+    };
+    let schema = format!("cluster_cancel_{}", std::process::id());
+    let a = node(&url, &schema, "node-a");
+    let b = node(&url, &schema, "node-b");
+    let client = connect(&a.url).await;
+    let (job_id, state) =
+        submit_and_detach(&client, serde_json::json!({"seconds": 60, "tick": 0.1}), 3).await;
+    let resumed = resume_on(&b.url, &state, "node-b").await;
+    resumed
+        .cancel(&job_id.clone().into())
+        .await
+        .expect("cancel through node B");
+    let (_, outcome, _) = read_to_terminal(&resumed, 3, Duration::from_secs(20)).await;
+    match outcome {
+        JobOutcome::Cancelled { .. } => {}
+        other => panic!("expected the job cancelled, got {other:?}"),
+    }
+    let _ = resumed.close().await;
+    drop((a, b));
+    pg::drop_schema(&url, &schema);
+}
+
+#[tokio::test]
+async fn a_killed_nodes_job_ends_internal_error_on_the_survivor() {
+    let Some(url) = pg::postgres_url("cluster") else {
+        return;
+    };
+    let schema = format!("cluster_kill_{}", std::process::id());
+    let mut a = node(&url, &schema, "node-a");
+    let b = node(&url, &schema, "node-b");
+    let client = connect(&a.url).await;
+    let (_, state) =
+        submit_and_detach(&client, serde_json::json!({"seconds": 60, "tick": 0.1}), 4).await;
+    a.child.kill().expect("SIGKILL node A");
+    let _ = a.child.wait();
+    let killed = Instant::now();
+    let resumed = resume_on(&b.url, &state, "node-b").await;
+    // Whatever A logged after seq 4 is replayed once and in order, then the terminal.
+    let within = Duration::from_secs(3 + 5);
+    let (_, outcome, _) = read_to_terminal(&resumed, 4, within).await;
+    assert!(killed.elapsed() <= within, "{:?}", killed.elapsed());
+    match outcome {
+        JobOutcome::Failed {
+            code,
+            message,
+            retryable,
+            ..
+        } => {
+            assert_eq!(code, ErrorCode::InternalError);
+            assert_eq!(message, "node node-a lost");
+            assert!(retryable);
+        }
+        other => panic!("expected INTERNAL_ERROR, got {other:?}"),
+    }
+    let _ = resumed.close().await;
+    drop(b);
+    pg::drop_schema(&url, &schema);
+}
