@@ -25,15 +25,32 @@ use serde_json::{Value, json};
 pub struct Batch {
     ops: Vec<StoreOp>,
     ids: Vec<EffectId>,
-    reads: Vec<(EffectId, String, u64)>,
-    /// `ClaimSession` effects, served after the writes (each in a transaction of its own).
-    claims: Vec<(EffectId, String)>,
+    reads: Vec<(EffectId, Read)>,
+}
+
+/// A read (or a claim) served after the batch's writes.
+#[derive(Debug)]
+enum Read {
+    /// `ReadEvents`.
+    Events { session: String, after: u64 },
+    /// `ReadJobEvents`.
+    JobEvents {
+        session: String,
+        job: String,
+        after: u64,
+    },
+    /// `LookupJob`.
+    Job(String),
+    /// `ListStoredJobs`.
+    Jobs(Option<String>),
+    /// `ClaimSession` (a transaction of its own).
+    Claim(String),
 }
 
 impl Batch {
     /// `true` when the batch holds nothing to write or read.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.reads.is_empty() && self.ids.is_empty() && self.claims.is_empty()
+        self.ops.is_empty() && self.reads.is_empty() && self.ids.is_empty()
     }
 
     /// Adds a storage effect (`Some(id)`) or housekeeping (`None`). Returns `false` (and
@@ -54,16 +71,34 @@ impl Batch {
                 session_id,
                 after_seq,
             } => {
-                if let Some(id) = id {
-                    self.reads.push((id, session_id.to_string(), *after_seq));
-                }
-                return true;
+                return self.read(
+                    id,
+                    Read::Events {
+                        session: session_id.to_string(),
+                        after: *after_seq,
+                    },
+                );
+            }
+            Effect::ReadJobEvents {
+                session_id,
+                job_id,
+                after_seq,
+            } => {
+                return self.read(
+                    id,
+                    Read::JobEvents {
+                        session: session_id.to_string(),
+                        job: job_id.to_string(),
+                        after: *after_seq,
+                    },
+                );
+            }
+            Effect::LookupJob { job_id } => return self.read(id, Read::Job(job_id.to_string())),
+            Effect::ListStoredJobs { principal } => {
+                return self.read(id, Read::Jobs(principal.clone()));
             }
             Effect::ClaimSession { session_id } => {
-                if let Some(id) = id {
-                    self.claims.push((id, session_id.to_string()));
-                }
-                return true;
+                return self.read(id, Read::Claim(session_id.to_string()));
             }
             Effect::ForwardJobMessage {
                 session_id,
@@ -82,6 +117,14 @@ impl Batch {
         self.ops.push(op);
         if let Some(id) = id {
             self.ids.push(id);
+        }
+        true
+    }
+
+    /// Queues a read to serve after the writes (an effect without an id has no one to answer).
+    fn read(&mut self, id: Option<EffectId>, read: Read) -> bool {
+        if let Some(id) = id {
+            self.reads.push((id, read));
         }
         true
     }
@@ -120,24 +163,56 @@ pub fn run_batch(store: &mut dyn Store, batch: Batch, read_limit: usize) -> Comp
         },
     };
     out.extend(batch.ids.into_iter().map(|id| (id, outcome.clone())));
-    for (id, session, after) in batch.reads {
-        let r = match store.read_events(&session, after, read_limit) {
-            Ok(events) => EffectOutcome::EventsRead {
-                frames: events
-                    .iter()
-                    .filter_map(|e| decode(&e.frame, &store_limits()).ok())
-                    .collect(),
+    for (id, read) in batch.reads {
+        let outcome = match read {
+            Read::Events { session, after } => {
+                frames_read(store.read_events(&session, after, read_limit))
+            }
+            Read::JobEvents {
+                session,
+                job,
+                after,
+            } => frames_read(store.read_job_events(&session, &job, after, read_limit)),
+            Read::Job(job_id) => match store.job(&job_id) {
+                Ok(job) => EffectOutcome::JobLookedUp {
+                    job: job.and_then(job_from_store),
+                },
+                Err(e) => failed(&e),
             },
-            Err(e) => EffectOutcome::Failed {
-                message: format!("durable store: {e}"),
+            Read::Jobs(principal) => match store.jobs() {
+                Ok(jobs) => EffectOutcome::JobsListed {
+                    jobs: jobs
+                        .into_iter()
+                        .filter(|j| principal.as_ref().is_none_or(|p| *p == j.principal))
+                        .filter_map(job_from_store)
+                        .collect(),
+                },
+                Err(e) => failed(&e),
             },
+            Read::Claim(session) => claim(store, &session),
         };
-        out.push((id, r));
-    }
-    for (id, session) in batch.claims {
-        out.push((id, claim(store, &session)));
+        out.push((id, outcome));
     }
     out
+}
+
+fn failed(e: &StoreError) -> EffectOutcome {
+    EffectOutcome::Failed {
+        message: format!("durable store: {e}"),
+    }
+}
+
+/// Stored frames as the runtime's (frames that do not decode are skipped).
+fn frames_read(read: Result<Vec<crate::StoredEvent>, StoreError>) -> EffectOutcome {
+    match read {
+        Ok(events) => EffectOutcome::EventsRead {
+            frames: events
+                .iter()
+                .filter_map(|e| decode(&e.frame, &store_limits()).ok())
+                .collect(),
+        },
+        Err(e) => failed(&e),
+    }
 }
 
 /// Serves a `ClaimSession`: this node becomes the session's owner; the outcome carries its
@@ -158,9 +233,7 @@ fn claim(store: &mut dyn Store, session_id: &str) -> EffectOutcome {
             session: None,
             jobs: Vec::new(),
         },
-        Err(e) => EffectOutcome::Failed {
-            message: format!("durable store: {e}"),
-        },
+        Err(e) => failed(&e),
     }
 }
 
