@@ -15,6 +15,7 @@ pub(super) mod delegation;
 pub(super) mod idempotency;
 pub(super) mod lease;
 pub(super) mod list;
+pub(super) mod remote;
 
 use super::config::{Bounds, ObserverPolicy, RuntimeConfig};
 use super::effect::{ConnId, JobRecord};
@@ -27,6 +28,7 @@ use crate::wire::{
 use chunks::{Chunk, ChunkLimits, ChunkState};
 use idempotency::{Entry, Idempotency};
 use lease::JobLease;
+use remote::RemoteJobs;
 use serde_json::Value;
 use std::collections::VecDeque;
 
@@ -382,6 +384,8 @@ pub(super) struct Jobs {
     /// Estimated heap bytes of every finished record (`Job::record`).
     finished_bytes: usize,
     max_finished_bytes: usize,
+    /// (Clustered) jobs of sessions held here that run on other nodes.
+    remote: RemoteJobs,
 }
 
 impl Jobs {
@@ -400,6 +404,7 @@ impl Jobs {
             max_kept_bytes: bounds.max_kept_terminal_bytes,
             finished_bytes: 0,
             max_finished_bytes: bounds.max_finished_job_bytes,
+            remote: RemoteJobs::default(),
         }
     }
 
@@ -457,6 +462,15 @@ impl Jobs {
             }
             None => false,
         }
+    }
+
+    /// Forgets job `id` at once, running or not (this node lost its cluster: another node
+    /// ends it); `false` when unknown.
+    pub fn drop_job(&mut self, id: &str) -> bool {
+        if let Some(pos) = self.order.iter().position(|j| j == id) {
+            self.order.remove(pos);
+        }
+        self.forget(id)
     }
 
     /// Bytes this part retains: the kept [D27] messages and the finished records.

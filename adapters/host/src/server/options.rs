@@ -240,6 +240,7 @@ impl ServerOptions {
             runtime: arcp_proto::wire::RuntimeInfo {
                 name: name.into(),
                 version: version.into(),
+                node_id: None,
             },
             ..RuntimeConfig::default()
         };
