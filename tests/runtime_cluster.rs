@@ -766,3 +766,98 @@ fn pump(h: &mut Host, store: &mut Store) {
         h.drain();
     }
 }
+
+/// Opens `conn` on B and sends a resume; returns the `ClaimSession` effect's id, unanswered.
+fn claim_held(cl: &mut Cluster, sid: &SessionId, token: &str) -> arcp_proto::runtime::EffectId {
+    let b = cl.b();
+    let c = b.open(2);
+    b.send(
+        c,
+        json!({"id":eid(9),"type":"session.resume","payload":{"session_id":sid,"resume_token":token,"last_event_seq":0}}),
+    );
+    let at = b
+        .effects
+        .iter()
+        .position(|(_, e)| matches!(e, Effect::ClaimSession { .. }))
+        .expect("a claim");
+    let (id, e) = b.effects.remove(at);
+    assert_eq!(
+        e,
+        Effect::ClaimSession {
+            session_id: sid.clone()
+        }
+    );
+    id
+}
+
+#[test]
+fn a_failed_claim_refuses_the_resume_and_an_unknown_session_is_refused_as_usual() {
+    let mut cl = Cluster::new();
+    let (sid, token, _job, _) = running_on_a(&mut cl, 0);
+    let id = claim_held(&mut cl, &sid, &token);
+    let b = cl.b();
+    b.rt.handle_effect_result(
+        b.now,
+        id,
+        EffectOutcome::Failed {
+            message: "store down".into(),
+        },
+    );
+    b.drain();
+    let out = b.take_json(ConnId(2));
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (
+            &out[0]["type"],
+            &out[0]["payload"]["code"],
+            &out[0]["payload"]["message"]
+        ),
+        (
+            &json!("session.error"),
+            &json!("INTERNAL_ERROR"),
+            &json!("session could not be claimed: store down")
+        )
+    );
+    assert_eq!(b.rt.session_last_seq(&sid), None);
+    b.close(ConnId(2));
+    let id = claim_held(&mut cl, &sid, &token);
+    let b = cl.b();
+    b.rt.handle_effect_result(
+        b.now,
+        id,
+        EffectOutcome::SessionClaimed {
+            session: None,
+            jobs: Vec::new(),
+        },
+    );
+    b.drain();
+    let out = b.take_json(ConnId(2));
+    assert_eq!(
+        (&out[0]["payload"]["code"], &out[0]["payload"]["message"]),
+        (&json!("PERMISSION_DENIED"), &json!("no resumable session"))
+    );
+}
+
+#[test]
+fn local_subscribers_keep_their_copy_while_the_owner_session_is_elsewhere() {
+    let mut cl = Cluster::new();
+    let (sid, token, job, last) = running_on_a(&mut cl, 1);
+    // Another session of alice on A follows the job.
+    let (w, _, _) = hello_on(&mut cl, 0, 5);
+    cl.a().send(
+        w,
+        json!({"id":eid(3),"type":"job.subscribe","payload":{"job_id":job}}),
+    );
+    cl.settle();
+    assert_eq!(types(&cl.a().take(w)), vec!["job.subscribed"]);
+    resume_on(&mut cl, 1, 2, &sid, &token, last);
+    assert_eq!(types(&cl.b().take(ConnId(2))), vec!["session.welcome"]);
+    agent(&mut cl, 0, &job, log("both"));
+    let owner = cl.b().take(ConnId(2));
+    let follower = cl.a().take(w);
+    assert_eq!((seqs(&owner), seqs(&follower)), (vec![2], vec![1]));
+    assert_eq!(
+        json_of(&owner[0])["payload"]["body"]["message"],
+        json_of(&follower[0])["payload"]["body"]["message"]
+    );
+}

@@ -53,9 +53,9 @@
 //! parts:  conns ─► effect, fxhash;  conns/hello ─► effect
 //!         sessions ─► config, effect, encoding, fxhash, sessions/ring, sessions/token;
 //!         sessions/ring ─► encoding
-//!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease, remote};
+//!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease};
 //!         jobs/credentials, jobs/list ─► jobs (list also ─► config, effect, jobs/remote);
-//!         jobs/remote ─► jobs, config, effect, fxhash
+//!         jobs/remote ─► jobs, config, effect
 //!         subscriptions ─► fxhash
 //! mod.rs ─► every leaf but encoding, every part
 //! flows/* ─► mod.rs, leaves, parts; nothing imports flows

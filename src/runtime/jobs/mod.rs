@@ -28,7 +28,6 @@ use crate::wire::{
 use chunks::{Chunk, ChunkLimits, ChunkState};
 use idempotency::{Entry, Idempotency};
 use lease::JobLease;
-use remote::RemoteJobs;
 use serde_json::Value;
 use std::collections::VecDeque;
 
@@ -363,6 +362,13 @@ pub(super) struct Ended {
     pub session_id: String,
     /// Its deadlines must be cancelled.
     pub timed: bool,
+}
+
+/// (Clustered) the remote jobs known here, in registration order (see [`remote`]).
+#[derive(Debug, Default)]
+struct RemoteJobs {
+    map: FxHashMap<String, JobRecord>,
+    order: VecDeque<String>,
 }
 
 /// Every job, the idempotency keys and the submits waiting for credentials.

@@ -6,19 +6,10 @@
 use super::{Jobs, err, not_found};
 use crate::runtime::config::ObserverPolicy;
 use crate::runtime::effect::JobRecord;
-use crate::runtime::fxhash::FxHashMap;
 use crate::wire::{ErrorCode, ErrorPayload, JobStatus, JobSummary, Message};
-use std::collections::VecDeque;
-
-/// The remote jobs known here, in registration order.
-#[derive(Debug, Default)]
-pub(in crate::runtime) struct RemoteJobs {
-    map: FxHashMap<String, JobRecord>,
-    order: VecDeque<String>,
-}
 
 /// The status a terminal `message` ends a job with (`None`: not a terminal).
-pub(in crate::runtime) fn terminal_status(message: &Message) -> Option<JobStatus> {
+fn terminal_status(message: &Message) -> Option<JobStatus> {
     match message {
         Message::Result(r) => Some(r.final_status.status()),
         Message::JobError(_) => Some(JobStatus::Error),
