@@ -46,7 +46,9 @@ impl Jobs {
             Some(known) => {
                 // A later claim may still see it running: never resurrect an ended job.
                 if !known.status.is_terminal() {
+                    let seq = known.last_event_seq.max(r.last_event_seq);
                     *known = r;
+                    known.last_event_seq = seq;
                 }
                 false
             }
@@ -141,5 +143,120 @@ impl Jobs {
             }
             !drop
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::config::Bounds;
+    use crate::wire::{AgentRef, FinalStatus, JobResult, LeaseMap, Timestamp};
+
+    fn record(id: &str, session: &str, status: JobStatus) -> JobRecord {
+        JobRecord {
+            job_id: id.into(),
+            session_id: session.into(),
+            principal: "alice".into(),
+            agent: AgentRef::new("slow", Some("1.0.0".into())),
+            status,
+            submitted_at: Timestamp::from_unix_micros(1_795_483_825_000_000),
+            last_event_seq: 3,
+            lease: LeaseMap::default(),
+            lease_constraints: None,
+            trace_id: None,
+            parent_job_id: None,
+            delegate_id: None,
+            accepted: None,
+            terminal: None,
+        }
+    }
+
+    fn cancelled() -> Message {
+        Message::Result(JobResult {
+            final_status: FinalStatus::Cancelled,
+            result: None,
+            result_id: None,
+            result_size: None,
+            summary: None,
+            completed_at: None,
+        })
+    }
+
+    fn jobs(max_retained: usize) -> Jobs {
+        Jobs::new(&Bounds {
+            max_retained_jobs: max_retained,
+            ..Bounds::default()
+        })
+    }
+
+    fn ids(jobs: &Jobs) -> Vec<(String, JobStatus, u64)> {
+        jobs.remote_in_order()
+            .map(|r| (r.job_id.to_string(), r.status, r.last_event_seq))
+            .collect()
+    }
+
+    #[test]
+    fn remote_jobs_register_once_end_once_and_never_resurrect() {
+        let mut j = jobs(10);
+        assert!(j.add_remote(record("job_1", "sess_1", JobStatus::Running)));
+        assert!(!j.add_remote(record("job_1", "sess_1", JobStatus::Running)));
+        assert!(!j.add_remote(record("job_2", "sess_1", JobStatus::Success)));
+        assert!(!j.remote_frame(
+            "job_1",
+            7,
+            &Message::Pong(crate::wire::Pong {
+                ping_nonce: "n".into(),
+                received_at: Timestamp::from_unix_micros(0),
+            })
+        ));
+        assert!(j.remote_frame("job_1", 8, &cancelled()));
+        assert!(!j.remote_frame("job_1", 9, &cancelled()));
+        assert!(!j.remote_frame("job_9", 1, &cancelled()));
+        // A later claim still listing it as running changes nothing.
+        assert!(!j.add_remote(record("job_1", "sess_1", JobStatus::Running)));
+        assert_eq!(
+            ids(&j),
+            vec![
+                ("job_1".to_owned(), JobStatus::Cancelled, 9),
+                ("job_2".to_owned(), JobStatus::Success, 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn remote_cancel_answers_like_a_local_one_and_sessions_forget_theirs() {
+        let mut j = jobs(2);
+        j.add_remote(record("job_1", "sess_1", JobStatus::Running));
+        j.add_remote(record("job_2", "sess_2", JobStatus::Success));
+        let policy = ObserverPolicy::default();
+        let v = |j: &Jobs, id: &str, p: &str, s: &str| {
+            j.may_cancel_remote(id, p, s, &policy)
+                .map(|r| r.map_err(|e| (e.code, e.message)))
+        };
+        assert_eq!(v(&j, "job_1", "alice", "sess_1"), Some(Ok(true)));
+        assert_eq!(v(&j, "job_2", "alice", "sess_2"), Some(Ok(false)));
+        assert_eq!(
+            v(&j, "job_1", "alice", "sess_2"),
+            Some(Err((
+                ErrorCode::PermissionDenied,
+                "only the submitting session may cancel this job".to_owned()
+            )))
+        );
+        assert_eq!(
+            v(&j, "job_1", "bob", "sess_1"),
+            Some(Err((
+                ErrorCode::JobNotFound,
+                "job \"job_1\" not found".to_owned()
+            )))
+        );
+        assert_eq!(v(&j, "job_9", "alice", "sess_1"), None);
+        // Over `max_retained_jobs` (2) the oldest ended one goes.
+        j.add_remote(record("job_3", "sess_1", JobStatus::Running));
+        assert_eq!(
+            ids(&j).into_iter().map(|r| r.0).collect::<Vec<_>>(),
+            vec!["job_1".to_owned(), "job_3".to_owned()]
+        );
+        j.forget_remote_session("sess_1");
+        assert_eq!(ids(&j), Vec::new());
     }
 }
