@@ -688,6 +688,8 @@ fn remote_frames_for_sessions_not_held_are_left_and_bad_ones_never_panic() {
     );
     // Held, but without a job id: consumed, nothing sent.
     assert!(a.rt.handle_remote_job_message(a.now, sid.as_str(), f.clone()));
+    // Held, with a job id, but not a job's message: consumed, nothing sent.
+    assert!(a.rt.handle_remote_job_message(a.now, sid.as_str(), f.clone().with_job("job_x")));
     a.drain();
     assert!(a.take(c).is_empty());
     // An unknown job's frame for a held session is stamped.

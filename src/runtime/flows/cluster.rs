@@ -180,8 +180,9 @@ impl Runtime {
     /// here it is stamped into it as its own job's frame would be (a fresh envelope id; its
     /// `job_id`, `trace_id` and message kept), a remote job's subscribers here get it too
     /// and a terminal ends the remote job: `true` (the frame is consumed). `false` when the
-    /// session is not held here (it belongs to its owner). A frame without `job_id` is
-    /// dropped (`true` when held).
+    /// session is not held here (it belongs to its owner). A frame without `job_id`, or whose
+    /// message is not a job's (`job.event`, `job.result`, `job.error`), is dropped (`true`
+    /// when held).
     pub fn handle_remote_job_message(
         &mut self,
         now: Instant,
@@ -195,6 +196,13 @@ impl Runtime {
         let Some(job_id) = frame.job_id.map(String::from) else {
             return true;
         };
+        // Only what a job emits (`emit_job`) is stamped for another node.
+        if !matches!(
+            frame.message,
+            Message::Event(_) | Message::Result(_) | Message::JobError(_)
+        ) {
+            return true;
+        }
         self.deliver_remote(now, session_id, &job_id, frame.trace_id, frame.message);
         true
     }
