@@ -32,6 +32,7 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
     "runtime::encoding" => "encoding.rs",
     "runtime::event" => "event.rs",
     "runtime::flows" => "flows/mod.rs",
+    "runtime::flows::cluster" => "flows/cluster.rs",
     "runtime::flows::credentials" => "flows/credentials.rs",
     "runtime::flows::delegation" => "flows/delegation.rs",
     "runtime::flows::durability" => "flows/durability.rs",
@@ -52,6 +53,7 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
     "runtime::jobs::lease" => "jobs/lease.rs",
     "runtime::jobs::delegation" => "jobs/delegation.rs",
     "runtime::jobs::list" => "jobs/list.rs",
+    "runtime::jobs::remote" => "jobs/remote.rs",
     "runtime::metrics" => "metrics.rs",
     "runtime::minter" => "minter.rs",
     "runtime::outbox" => "outbox.rs",
@@ -220,7 +222,7 @@ fn every_runtime_file_is_listed() {
         );
         assert_ne!(layer(module).0, "unknown", "{module}: unknown layer");
     }
-    assert_eq!(SOURCES.len(), 37);
+    assert_eq!(SOURCES.len(), 39);
 }
 
 #[test]

@@ -56,6 +56,9 @@ pub enum CloseReason {
     /// A WebSocket text message that is not UTF-8, a transport error like an over-cap frame:
     /// WebSocket 1007, no error frame; the session stays resumable.
     InvalidText,
+    /// The node is going away (draining, isolated from its cluster) or its session was
+    /// claimed by another node: WebSocket 1001, no error frame; the client resumes.
+    GoingAway,
 }
 
 impl CloseReason {
@@ -67,6 +70,7 @@ impl CloseReason {
                 1008
             }
             CloseReason::InvalidText => 1007,
+            CloseReason::GoingAway => 1001,
             _ => 1000,
         }
     }
@@ -183,6 +187,30 @@ pub enum Effect {
     PersistIdempotency(IdempotencyRecord),
     /// (Durable store only.) Upsert (or, when revoked, delete) a credential record.
     PersistCredential(CredentialRecord),
+    /// (Clustered only.) A `session.resume` of `session_id`: make this node the session's
+    /// owner in the shared store. Answer [`EffectOutcome::SessionClaimed`] or `Failed`.
+    ClaimSession {
+        /// The session to claim.
+        session_id: SessionId,
+    },
+    /// (Clustered only.) A frame of a job running here whose submitting session is not held
+    /// by this runtime: hand it to the session's owner, which stamps it. The frame is exactly
+    /// as it would be stamped, with `event_seq: None`. Answer `Done` or `Failed`.
+    ForwardJobMessage {
+        /// The job's submitting session.
+        session_id: SessionId,
+        /// The job.
+        job_id: JobId,
+        /// The frame, without `event_seq`.
+        frame: Box<Frame>,
+    },
+    /// (Clustered only.) `job.cancel` of a job that runs on another node: route it there
+    /// (it ends the job as its owner's cancel would, and its terminal comes back
+    /// forwarded). Answer `Done`.
+    ForwardCancel {
+        /// The job.
+        job_id: JobId,
+    },
 }
 
 /// One seq-bearing frame for the durable event log.
@@ -326,6 +354,14 @@ pub enum EffectOutcome {
         reason: String,
         /// Sent to the peer.
         message: String,
+    },
+    /// `ClaimSession` succeeded: this node owns the session now.
+    SessionClaimed {
+        /// The session's record (its `last_event_seq` the last seq stored for it); `None`:
+        /// the store knows no such session (the resume is refused as for any unknown one).
+        session: Option<SessionRecord>,
+        /// The session's unfinished jobs that run on other nodes.
+        jobs: Vec<JobRecord>,
     },
     /// The effect completed.
     Done,

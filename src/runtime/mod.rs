@@ -5,7 +5,10 @@
 //!
 //! Inputs: [`Runtime::handle_connection_opened`], [`Runtime::handle_connection_closed`],
 //! [`Runtime::handle_frame`], [`Runtime::handle_effect_result`],
-//! [`Runtime::handle_agent_event`], [`Runtime::handle_timeout`]; the lease gate
+//! [`Runtime::handle_agent_event`], [`Runtime::handle_timeout`]; in a cluster,
+//! [`Runtime::handle_session_released`], [`Runtime::handle_remote_job_message`],
+//! [`Runtime::handle_remote_cancel`], [`Runtime::handle_node_lost`],
+//! [`Runtime::handle_isolated`]; the lease gate
 //! [`Runtime::authorize`]. Outputs: [`Runtime::poll_transmit`], [`Runtime::poll_effect`],
 //! [`Runtime::poll_event`], [`Runtime::poll_timeout`]. Drive it as the crate docs' driving
 //! contract says. Nothing here returns an `Err` for peer input.
@@ -51,7 +54,8 @@
 //!         sessions ─► config, effect, encoding, fxhash, sessions/ring, sessions/token;
 //!         sessions/ring ─► encoding
 //!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease};
-//!         jobs/credentials, jobs/list ─► jobs (list also ─► config)
+//!         jobs/credentials, jobs/list ─► jobs (list also ─► config, effect, jobs/remote);
+//!         jobs/remote ─► jobs, config, effect
 //!         subscriptions ─► fxhash
 //! mod.rs ─► every leaf but encoding, every part
 //! flows/* ─► mod.rs, leaves, parts; nothing imports flows
@@ -133,6 +137,8 @@ enum Pending {
         session_id: String,
         conn: ConnId,
     },
+    /// (Clustered) a resume waiting for its session claim; the principal of its hello.
+    Claim(Option<String>, Box<HelloRequest>),
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.

@@ -25,6 +25,9 @@ pub struct RuntimeInfo {
     pub name: String,
     /// Runtime version.
     pub version: String,
+    /// The cluster node serving this connection (a clustered runtime only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 /// `session.hello.payload.auth`.

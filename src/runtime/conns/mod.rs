@@ -131,6 +131,13 @@ impl Connections {
         self.map.len()
     }
 
+    /// Every connection, in id order.
+    pub fn ids(&self) -> Vec<ConnId> {
+        let mut ids: Vec<ConnId> = self.map.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// A frame arrived on `conn` at `now`: how to handle it.
     pub fn receive(&mut self, now: Instant, conn: ConnId) -> Inbound {
         let Some(c) = self.map.get_mut(&conn) else {

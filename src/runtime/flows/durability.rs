@@ -4,7 +4,7 @@
 //! [`Runtime::restore`] rebuilding the runtime from what the store returns.
 
 use crate::runtime::effect::{
-    CloseReason, ConnId, CredentialRecord, Effect, IdempotencyRecord, StoreSnapshot,
+    CloseReason, ConnId, CredentialRecord, Effect, IdempotencyRecord, SessionRecord, StoreSnapshot,
 };
 use crate::runtime::outbox::{Outgoing, TimerKey};
 use crate::runtime::sessions::Appended;
@@ -154,6 +154,27 @@ impl Runtime {
         );
     }
 
+    /// Rebuilds session `r` from its record: detached, resumable until its window closes
+    /// (or expired when it already did), everything so far in the store only.
+    pub(in crate::runtime) fn restore_session(&mut self, now: Instant, r: SessionRecord) {
+        let wall_now = self.ids.timestamp_at(now);
+        let closes = r
+            .window_expires_at
+            .as_ref()
+            .map_or(now + self.cfg.resume_window, |t| self.ids.instant_at(t));
+        let expired = r.window_expires_at.as_ref().is_some_and(|t| *t <= wall_now);
+        if expired {
+            let at = now + self.cfg.bounds.expired_session_grace;
+            self.out
+                .set_timer(TimerKey::ExpiredSession(r.session_id.clone().into()), at);
+        } else {
+            self.out
+                .set_timer(TimerKey::ResumeWindow(r.session_id.clone().into()), closes);
+        }
+        // Everything so far lives in the store only: a resume reads it back.
+        self.sessions.restore(r, expired);
+    }
+
     /// Rebuilds the runtime from a durable store on start. Sessions come back detached and
     /// resumable within their windows; every job recorded as unfinished ends with
     /// `job.error {code: INTERNAL_ERROR, retryable: true, message: "runtime restarted"}`
@@ -163,21 +184,7 @@ impl Runtime {
         let now = self.clamp(now);
         let wall_now = self.ids.timestamp_at(now);
         for r in snapshot.sessions {
-            let closes = r
-                .window_expires_at
-                .as_ref()
-                .map_or(now + self.cfg.resume_window, |t| self.ids.instant_at(t));
-            let expired = r.window_expires_at.as_ref().is_some_and(|t| *t <= wall_now);
-            if expired {
-                let at = now + self.cfg.bounds.expired_session_grace;
-                self.out
-                    .set_timer(TimerKey::ExpiredSession(r.session_id.clone().into()), at);
-            } else {
-                self.out
-                    .set_timer(TimerKey::ResumeWindow(r.session_id.clone().into()), closes);
-            }
-            // Everything so far lives in the store only: a resume reads it back.
-            self.sessions.restore(r, expired);
+            self.restore_session(now, r);
         }
         let mut unfinished = Vec::new();
         for r in snapshot.jobs {

@@ -101,6 +101,9 @@ impl Runtime {
                 };
                 self.resume_read(now, id, *pw, frames);
             }
+            Pending::Claim(principal, req) => {
+                self.session_claimed(now, id, principal, *req, outcome);
+            }
         }
     }
 }

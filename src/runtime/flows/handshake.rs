@@ -170,6 +170,11 @@ impl Runtime {
     /// Attaches the connection, sends the welcome, the replay, and starts heartbeats.
     fn finish_welcome(&mut self, now: Instant, pw: PendingWelcome) {
         let (conn, sid) = (pw.conn, pw.session_id.clone());
+        if self.sessions.get(&sid).is_none() {
+            // Released to another node meanwhile (clustered only): the client resumes there.
+            self.close_conn(now, conn, CloseReason::GoingAway);
+            return;
+        }
         self.conns.set_phase(conn, Phase::Open(sid.clone()));
         self.out.cancel_timer(&TimerKey::Hello(conn));
         // A resume's frames after `last_event_seq` are replayed: undelivered again.
@@ -194,8 +199,12 @@ impl Runtime {
         let heartbeat = s.has(Feature::Heartbeat);
         let rich = s.has(Feature::AgentVersions);
         let principal = s.principal().to_owned();
+        let mut runtime = self.cfg.runtime.clone();
+        if runtime.node_id.is_none() {
+            runtime.node_id.clone_from(&self.cfg.node_id);
+        }
         let welcome = Welcome {
-            runtime: self.cfg.runtime.clone(),
+            runtime,
             session_id: Some(sid.clone().into()),
             resume_token: pw.token,
             resume_window_sec: self.cfg.resume_window.as_secs(),
@@ -271,6 +280,21 @@ impl Runtime {
         principal: Option<String>,
         req: HelloRequest,
     ) {
+        if self.clustered() {
+            // The session is claimed first; the checks below follow its answer.
+            self.claim_for_resume(now, principal, req);
+            return;
+        }
+        self.resume_checked(now, principal, req);
+    }
+
+    /// The resume's checks, then its welcome (with a claimed session, in a cluster).
+    pub(in crate::runtime) fn resume_checked(
+        &mut self,
+        now: Instant,
+        principal: Option<String>,
+        req: HelloRequest,
+    ) {
         let conn = req.conn;
         let Some(r) = req.resume.as_ref() else {
             return;
@@ -318,6 +342,10 @@ impl Runtime {
     ) {
         let waiting = self.conns.awaits(pw.conn, effect);
         if self.sessions.get(&pw.session_id).is_none() {
+            // Released to another node meanwhile (clustered only): the client resumes there.
+            if waiting {
+                self.close_conn(now, pw.conn, CloseReason::GoingAway);
+            }
             return;
         }
         self.sessions.set_welcoming(&pw.session_id, false);

@@ -48,6 +48,8 @@ impl Runtime {
         // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
+        // Clustered: the submitting session is held by another node, which stamps the frame.
+        let forward = self.clustered() && self.sessions.get(&owner_sid).is_none();
         // Only a rotated credential's status depends on the target session (§9.8, D26).
         let rotated = matches!(
             &message,
@@ -94,6 +96,10 @@ impl Runtime {
                 {
                     st.value = None;
                 }
+            }
+            if forward && *sid == owner_sid {
+                self.forward_job_frame(now, &owner_sid, job_id, trace, msg);
+                continue;
             }
             // Built in place (the builder methods move the whole frame once each).
             let f = Frame {
@@ -243,7 +249,12 @@ impl Runtime {
         );
     }
 
-    fn end_with_status(&mut self, now: Instant, job_id: &str, status: FinalStatus) {
+    pub(in crate::runtime) fn end_with_status(
+        &mut self,
+        now: Instant,
+        job_id: &str,
+        status: FinalStatus,
+    ) {
         let r = self.status_result(now, status);
         self.finish(now, job_id, Message::Result(r), status.status(), true);
     }
@@ -283,6 +294,22 @@ impl Runtime {
             .get(sid)
             .map(|s| s.principal().to_owned())
             .unwrap_or_default();
+        if self.jobs.get(job_id).is_none()
+            && let Some(verdict) =
+                self.jobs
+                    .may_cancel_remote(job_id, &principal, sid, &self.cfg.observer_policy)
+        {
+            // Clustered: the job runs on another node; its terminal comes back forwarded.
+            match verdict {
+                Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
+                Ok(true) => {
+                    let job_id = job_id.to_owned().into();
+                    self.push_effect(Effect::ForwardCancel { job_id }, None);
+                }
+                Ok(false) => {}
+            }
+            return;
+        }
         let verdict = self
             .jobs
             .may_cancel(job_id, &principal, sid, &self.cfg.observer_policy);

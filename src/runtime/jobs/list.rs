@@ -3,9 +3,56 @@
 //!
 //! [D11]: crate::compat#d11--job-list-entries
 
-use super::Jobs;
+use super::remote::remote_summary;
+use super::{Job, Jobs};
 use crate::runtime::config::ObserverPolicy;
-use crate::wire::{AgentRef, ErrorCode, ErrorPayload, JobSummary, Jobs as JobsPage, ListJobs};
+use crate::runtime::effect::JobRecord;
+use crate::wire::{
+    AgentRef, ErrorCode, ErrorPayload, JobStatus, JobSummary, Jobs as JobsPage, ListJobs, Timestamp,
+};
+
+/// A listed job: one running here, or (clustered) a remote job of a session held here.
+enum Listed<'a> {
+    Local(&'a Job),
+    Remote(&'a JobRecord),
+}
+
+impl Listed<'_> {
+    fn principal(&self) -> &str {
+        match self {
+            Listed::Local(j) => j.principal(),
+            Listed::Remote(r) => &r.principal,
+        }
+    }
+
+    fn status(&self) -> JobStatus {
+        match self {
+            Listed::Local(j) => j.status(),
+            Listed::Remote(r) => r.status,
+        }
+    }
+
+    fn agent(&self) -> &AgentRef {
+        match self {
+            Listed::Local(j) => j.agent(),
+            Listed::Remote(r) => &r.agent,
+        }
+    }
+
+    fn submitted_at(&self) -> &Timestamp {
+        match self {
+            Listed::Local(j) => &j.submitted_at,
+            Listed::Remote(r) => &r.submitted_at,
+        }
+    }
+
+    fn summary(&self) -> JobSummary {
+        match self {
+            Listed::Local(j) => j.summary(),
+            Listed::Remote(r) => remote_summary(r),
+        }
+    }
+}
 
 /// Default page size.
 const DEFAULT_LIMIT: u32 = 100;
@@ -37,8 +84,10 @@ impl Jobs {
             .as_deref()
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let matching: Vec<_> = self
-            .in_order()
+        let local = self.in_order().map(Listed::Local);
+        let remote = self.remote_in_order().map(Listed::Remote);
+        let matching: Vec<_> = local
+            .chain(remote)
             .filter(|j| policy.may_observe(principal, j.principal()))
             .filter(|j| {
                 filter
@@ -56,14 +105,14 @@ impl Jobs {
                 filter
                     .created_after
                     .as_ref()
-                    .is_none_or(|t| j.submitted_at > *t)
+                    .is_none_or(|t| j.submitted_at() > t)
             })
             .collect();
         let page: Vec<JobSummary> = matching
             .iter()
             .skip(start)
             .take(limit as usize)
-            .map(|j| j.summary())
+            .map(Listed::summary)
             .collect();
         let end = start.saturating_add(page.len());
         let next_cursor = (end < matching.len()).then(|| end.to_string());

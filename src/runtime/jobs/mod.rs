@@ -15,6 +15,7 @@ pub(super) mod delegation;
 pub(super) mod idempotency;
 pub(super) mod lease;
 pub(super) mod list;
+pub(super) mod remote;
 
 use super::config::{Bounds, ObserverPolicy, RuntimeConfig};
 use super::effect::{ConnId, JobRecord};
@@ -363,6 +364,13 @@ pub(super) struct Ended {
     pub timed: bool,
 }
 
+/// (Clustered) the remote jobs known here, in registration order (see [`remote`]).
+#[derive(Debug, Default)]
+struct RemoteJobs {
+    map: FxHashMap<String, JobRecord>,
+    order: VecDeque<String>,
+}
+
 /// Every job, the idempotency keys and the submits waiting for credentials.
 #[derive(Debug)]
 pub(super) struct Jobs {
@@ -382,6 +390,8 @@ pub(super) struct Jobs {
     /// Estimated heap bytes of every finished record (`Job::record`).
     finished_bytes: usize,
     max_finished_bytes: usize,
+    /// (Clustered) jobs of sessions held here that run on other nodes.
+    remote: RemoteJobs,
 }
 
 impl Jobs {
@@ -400,6 +410,7 @@ impl Jobs {
             max_kept_bytes: bounds.max_kept_terminal_bytes,
             finished_bytes: 0,
             max_finished_bytes: bounds.max_finished_job_bytes,
+            remote: RemoteJobs::default(),
         }
     }
 
@@ -457,6 +468,15 @@ impl Jobs {
             }
             None => false,
         }
+    }
+
+    /// Forgets job `id` at once, running or not (this node lost its cluster: another node
+    /// ends it); `false` when unknown.
+    pub fn drop_job(&mut self, id: &str) -> bool {
+        if let Some(pos) = self.order.iter().position(|j| j == id) {
+            self.order.remove(pos);
+        }
+        self.forget(id)
     }
 
     /// Bytes this part retains: the kept [D27] messages and the finished records.

@@ -414,6 +414,19 @@ impl Sessions {
         }
     }
 
+    /// Forgets `id` entirely, whatever its state (another cluster node owns it now); `false`
+    /// when unknown.
+    pub fn forget(&mut self, id: &str) -> bool {
+        self.unmark_detached(id);
+        match self.map.remove(id) {
+            Some(s) => {
+                self.bytes.kept = self.bytes.kept.saturating_sub(s.ring.bytes());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forgets `id` when it is expired and none of its jobs runs: `Some(true)` forgotten,
     /// `Some(false)` expired but its jobs run, `None` unknown or not expired.
     pub fn forget_if_expired(&mut self, id: &str) -> Option<bool> {
