@@ -31,11 +31,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cluster;
 mod error;
 mod ops;
 mod reads;
 mod schema;
 mod store;
 
+pub use cluster::{ClusterOptions, PostgresCluster};
 pub use schema::SCHEMA_VERSION;
 pub use store::{PostgresOptions, PostgresStore};

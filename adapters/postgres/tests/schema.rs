@@ -13,8 +13,8 @@ fn connect_creates_the_schema_and_records_each_step() {
     let Some((mut store, scratch)) = support::store("create") else {
         return;
     };
-    assert_eq!(SCHEMA_VERSION, 1);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.schema(), scratch.schema);
     let mut c = scratch.client();
     let steps: Vec<(i32, String)> = c
@@ -28,10 +28,16 @@ fn connect_creates_the_schema_and_records_each_step() {
         .collect();
     assert_eq!(
         steps,
-        vec![(
-            1,
-            "events, sessions, jobs, idempotency, credentials".to_owned()
-        )]
+        vec![
+            (
+                1,
+                "events, sessions, jobs, idempotency, credentials".to_owned()
+            ),
+            (
+                2,
+                "cluster: session owners, job nodes, feed, inbox, nodes".to_owned()
+            )
+        ]
     );
     let tables: Vec<String> = c
         .query(
@@ -48,8 +54,11 @@ fn connect_creates_the_schema_and_records_each_step() {
         [
             "credentials",
             "events",
+            "feed",
             "idempotency",
+            "inbox",
             "jobs",
+            "nodes",
             "schema_migrations",
             "sessions"
         ]
@@ -81,7 +90,7 @@ fn reconnecting_keeps_the_data_and_migrates_nothing_again() {
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(steps, 1);
+    assert_eq!(steps, 2);
 }
 
 #[test]
@@ -92,13 +101,13 @@ fn a_schema_from_a_newer_build_is_refused_untouched() {
     drop(store);
     let mut c = scratch.client();
     c.execute(
-        "INSERT INTO schema_migrations (version, name) VALUES (2, 'from the future')",
+        "INSERT INTO schema_migrations (version, name) VALUES (3, 'from the future')",
         &[],
     )
     .unwrap();
     match PostgresStore::connect_with(&scratch.url, &scratch.options()) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (2, 1));
+            assert_eq!((found, supported), (3, 2));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -106,7 +115,7 @@ fn a_schema_from_a_newer_build_is_refused_untouched() {
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(steps, 2);
+    assert_eq!(steps, 3);
 }
 
 #[test]
@@ -142,14 +151,14 @@ fn concurrent_connects_migrate_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 1);
+        assert_eq!(h.join().unwrap(), 2);
     }
     let steps: i64 = scratch
         .client()
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(steps, 1);
+    assert_eq!(steps, 2);
 }
 
 #[test]
@@ -187,7 +196,7 @@ fn a_connection_the_server_closed_is_opened_again() {
         "{first:?}"
     );
     assert_eq!(store.sessions().unwrap(), vec![session("s1", 1, None)]);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
 }
 
 /// Dropping a store inside a tokio runtime's async task (a server builder dropped there)
