@@ -173,29 +173,30 @@ impl PostgresCluster {
         Ok(())
     }
 
-    /// Blocks until a notification arrives or `deadline`; whether one arrived.
+    /// Blocks until a notification for this schema arrives (other schemas in the database
+    /// use the same channels) or `deadline`; whether one arrived.
     fn sleep_until(&mut self, deadline: Instant) -> bool {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let schema = self.node.schema.clone();
         let Some(client) = self.connected() else {
-            std::thread::sleep(left);
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
             return false;
         };
-        let woken = client.notifications().timeout_iter(left).next();
-        let woken = match woken {
-            Ok(Some(_)) => true,
-            Ok(None) => false,
-            Err(_) => {
-                self.client = None;
-                return false;
+        let mut woken = false;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Once woken, only what is already there is drained: one catch-up answers all.
+            let wait = if woken { Duration::ZERO } else { left };
+            let next = client.notifications().timeout_iter(wait).next();
+            match next {
+                Ok(Some(n)) => woken |= n.payload() == schema,
+                Ok(None) if woken || left.is_zero() => return woken,
+                Ok(None) => {}
+                Err(_) => {
+                    self.client = None;
+                    return woken;
+                }
             }
-        };
-        if woken {
-            // Drain what else is already there: one catch-up answers all of them.
-            let mut pending = client.notifications();
-            let mut more = pending.iter();
-            while let Ok(Some(_)) = more.next() {}
         }
-        woken
     }
 
     /// The catch-up: this node's inbox (read and deleted), then the feed of its sessions.
