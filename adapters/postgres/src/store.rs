@@ -294,7 +294,7 @@ impl Store for PostgresStore {
     }
 
     fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
-        self.call(|c, p| reads::credentials(c, p))
+        self.call(reads::credentials)
     }
 
     fn node_id(&self) -> Option<&str> {

@@ -11,7 +11,7 @@
 //!
 //! The [`StoreOp`](crate::StoreOp) variants `Forward`, `ForwardCancel` and `ConsumeFeed` and
 //! [`Store::claim_session`](crate::Store::claim_session) need a clustered store: any other
-//! store refuses them with [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+//! store refuses them with [`StoreError::Unsupported`].
 
 use crate::error::StoreError;
 use crate::records::{CredentialRecord, JobRecord, SessionRecord};
