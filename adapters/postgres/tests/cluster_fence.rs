@@ -211,3 +211,55 @@ fn a_claim_moves_the_session_and_tells_the_old_owner() {
     assert_eq!(b.claim_session("nope").unwrap(), None);
     assert_eq!(inbox_rows(&mut c), vec![]);
 }
+
+/// The owner and a node that still believes it holds the session (its release not yet
+/// seen) write the same session at the same time, appends and record together: neither
+/// batch fails (no deadlock between the session row's locks), the owner's events are all
+/// stamped and the other's job frames all forwarded.
+#[test]
+fn concurrent_owner_and_non_owner_batches_do_not_deadlock() {
+    let Some(scratch) = scratch("race") else {
+        return;
+    };
+    let (mut a, _wa) = join(&scratch, "n-a", &fast());
+    let (mut b, _wb) = join(&scratch, "n-b", &fast());
+    a.apply(&[StoreOp::PutSession(session("s1", 0, None))])
+        .unwrap();
+    const ROUNDS: u64 = 40;
+    let owner_side = std::thread::spawn(move || {
+        for n in 1..=ROUNDS {
+            a.apply(&[
+                StoreOp::AppendEvents(vec![event("s1", n, None)]),
+                StoreOp::PutSession(session("s1", n, None)),
+            ])
+            .unwrap();
+        }
+        a
+    });
+    let other_side = std::thread::spawn(move || {
+        for n in 1..=ROUNDS {
+            let put = StoreOp::PutSession(session("s1", 1000 + n, None));
+            let append = StoreOp::AppendEvents(vec![job_event("s1", 1000 + n, "jb", "job.event")]);
+            // Both orders.
+            let batch = if n % 2 == 0 {
+                [put, append]
+            } else {
+                [append, put]
+            };
+            b.apply(&batch).unwrap();
+        }
+        b
+    });
+    let mut a = owner_side.join().unwrap();
+    other_side.join().unwrap();
+    assert_eq!(
+        a.read_events("s1", 0, 100).unwrap(),
+        (1..=ROUNDS)
+            .map(|n| event("s1", n, None))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(a.session("s1").unwrap(), Some(session("s1", ROUNDS, None)));
+    let mut c = scratch.client();
+    assert_eq!(feed_rows(&mut c).len(), 40);
+    assert_eq!(owner(&mut c, "s1"), (Some("n-a".into()), 1));
+}

@@ -1,6 +1,11 @@
 //! A joined store's writes: the session's owner node stamps it, fenced by a row lock on the
-//! session row (an append takes it shared, a claim exclusively), so an append and a claim of
-//! the same session never interleave.
+//! session row (taken by an append as by a claim), so an append and a claim of the same
+//! session never interleave.
+//!
+//! The append locks the rows `FOR NO KEY UPDATE`, not `FOR SHARE`: a batch appending to a
+//! session and upserting its record upgrades its lock, and two such batches of two nodes
+//! holding the row shared would deadlock (the test
+//! `concurrent_owner_and_non_owner_batches_do_not_deadlock` reproduces it with `FOR SHARE`).
 
 use std::collections::HashSet;
 
@@ -15,9 +20,9 @@ use crate::reads;
 
 /// Appends `batch` to the sessions this node owns (or that nobody owns yet); the frames of
 /// a session another node owns become feed rows for that owner (without `event_seq`; frames
-/// without a job, or that are not a JSON object, are dropped). The session rows are locked
-/// shared until the transaction ends, so a claim waits for it (and then sees the appended
-/// events) or went first (and the frames are forwarded).
+/// without a job, or that are not a JSON object, are dropped). The session rows stay locked
+/// until the transaction ends, so a claim waits for it (and then sees the appended events) or
+/// went first (and the frames are forwarded).
 pub(crate) fn append_events(
     c: &mut impl GenericClient,
     st: &mut Prepared,
@@ -33,7 +38,7 @@ pub(crate) fn append_events(
     let stmt = st.get(
         c,
         "SELECT session_id, owner_node FROM sessions WHERE session_id = ANY($1::text[])
-         ORDER BY session_id FOR SHARE",
+         ORDER BY session_id FOR NO KEY UPDATE",
     )?;
     let rows = c.query(&stmt, &[&ids]).map_err(pg)?;
     let mut foreign = HashSet::new();
