@@ -25,6 +25,13 @@
 //! [`StoreError::SchemaTooNew`](arcp_store::StoreError::SchemaTooNew) and left untouched.
 //! [`PostgresOptions::schema`] puts the tables in a schema of their own.
 //!
+//! Several runtime nodes can share one database as a cluster:
+//! [`PostgresStore::join`] returns a node's store (whose writes are fenced by session
+//! ownership) and its [`PostgresCluster`] (arcp-store's
+//! [`ClusterWatch`](arcp_store::cluster::ClusterWatch)), timed by [`ClusterOptions`]. A store
+//! opened with [`connect`](PostgresStore::connect) is not clustered: it refuses the cluster
+//! operations with [`StoreError::Unsupported`](arcp_store::StoreError::Unsupported).
+//!
 //! Text columns cannot hold the NUL character in PostgreSQL: a record whose id holds one
 //! fails its batch with a backend error (SQLite stores it).
 
