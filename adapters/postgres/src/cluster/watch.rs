@@ -15,13 +15,18 @@ use crate::error::pg;
 ///
 /// Each [`wait`](ClusterWatch::wait) refreshes the node's liveness row when due (every
 /// [`ClusterOptions::liveness_interval`]) and reaps dead nodes; it blocks on its connection's
-/// `LISTEN` until a notification or the poll interval, then reads the node's inbox (deleting
-/// what it reports) and the feed of the sessions it owns. Notifications only wake it up:
+/// `LISTEN` until a notification of its schema or the poll interval, then reads the feed of
+/// the sessions the node owns and its inbox (deleting what it reports). Notifications only
+/// wake it up:
 /// what it reports always comes from those queries, so a lost notification delays an event
 /// by one poll interval at most. A lost connection is opened again; when the refresh has
 /// failed for longer than `liveness_timeout - 2 * liveness_interval` (by this process's
-/// monotonic clock), it reports [`ClusterEvent::Isolated`] once, and
-/// [`ClusterEvent::Rejoined`] when the refresh works again. Reaping uses the server's clock.
+/// monotonic clock), it reports [`ClusterEvent::Isolated`] once (and reads nothing more), and
+/// when the refresh works again it reaps itself unless another node did
+/// ([`ClusterEvent::NodeLost`] with its own id: the jobs it stopped still need their
+/// terminals), writes its row again and reports [`ClusterEvent::Rejoined`]. A node that finds
+/// its row gone (reaped while stalled) reports `Isolated` then `Rejoined`. Reaping uses the
+/// server's clock. An error is returned only when nothing was found before it.
 ///
 /// Dropping it (or [`leave`](Self::leave)) deletes the node's liveness row: a clean exit is
 /// not a death. Calls block (like [`PostgresStore`](crate::PostgresStore)'s): run it on a
@@ -133,21 +138,17 @@ impl PostgresCluster {
                     if let Some(lost) = liveness::reap_self(c, &me, limit)? {
                         events.push(node_lost(lost));
                     }
-                    liveness::register(c, &me)?;
-                    self.isolated = false;
-                    events.push(ClusterEvent::Rejoined);
+                    self.rejoin(events);
                 }
             }
             Ok(false) => {
                 // The row is gone: another node reaped this one.
                 self.refreshed = Instant::now();
                 if !self.isolated {
+                    self.isolated = true;
                     events.push(ClusterEvent::Isolated);
                 }
-                let c = self.connected().ok_or_else(not_connected)?;
-                liveness::register(c, &me)?;
-                self.isolated = false;
-                events.push(ClusterEvent::Rejoined);
+                self.rejoin(events);
             }
             Err(e) => {
                 self.lost(&e);
@@ -171,6 +172,26 @@ impl PostgresCluster {
             events.push(node_lost(lost));
         }
         Ok(())
+    }
+
+    /// Writes the node's row again after an isolation: [`ClusterEvent::Rejoined`], or (the
+    /// write failed) still isolated, retried at the next refresh (which then finds the row
+    /// gone).
+    fn rejoin(&mut self, events: &mut Vec<ClusterEvent>) {
+        let me = self.node.id.clone();
+        let written = match self.connected() {
+            Some(c) => liveness::register(c, &me),
+            None => Err(not_connected()),
+        };
+        match written {
+            Ok(()) => {
+                self.isolated = false;
+                events.push(ClusterEvent::Rejoined);
+            }
+            Err(e) => {
+                self.lost(&e);
+            }
+        }
     }
 
     /// Blocks until a notification for this schema arrives (other schemas in the database
@@ -199,10 +220,15 @@ impl PostgresCluster {
         }
     }
 
-    /// The catch-up: this node's inbox (read and deleted), then the feed of its sessions.
+    /// The catch-up: the feed of the sessions this node owns (read only: delivered again
+    /// until consumed), then its inbox (read and deleted, so nothing may fail after it).
     fn catch_up(&mut self, events: &mut Vec<ClusterEvent>) -> Result<(), StoreError> {
         let (me, batch) = (self.node.id.clone(), self.options.feed_batch);
         let c = self.connected().ok_or_else(not_connected)?;
+        let rows = feed::read(c, &me, batch)?;
+        if !rows.is_empty() {
+            events.push(ClusterEvent::Feed(rows));
+        }
         let mut rows: Vec<(i64, String, String)> = c
             .query(
                 "DELETE FROM inbox WHERE id IN (
@@ -231,10 +257,6 @@ impl PostgresCluster {
         if !cancel.is_empty() {
             events.push(ClusterEvent::Cancel(cancel));
         }
-        let rows = feed::read(c, &me, batch)?;
-        if !rows.is_empty() {
-            events.push(ClusterEvent::Feed(rows));
-        }
         Ok(())
     }
 
@@ -245,6 +267,7 @@ impl PostgresCluster {
             self.next_refresh = now + self.options.liveness_interval;
             if let Err(e) = self.liveness(&mut events)
                 && !self.lost(&e)
+                && events.is_empty()
             {
                 return Err(e);
             }
@@ -256,8 +279,10 @@ impl PostgresCluster {
         }
         if !self.isolated && (woken || Instant::now() >= self.next_poll) {
             self.next_poll = Instant::now() + self.options.poll_interval;
+            // What was found before an error is reported (the error comes back next time).
             if let Err(e) = self.catch_up(&mut events)
                 && !self.lost(&e)
+                && events.is_empty()
             {
                 return Err(e);
             }
