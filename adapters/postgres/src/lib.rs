@@ -25,17 +25,26 @@
 //! [`StoreError::SchemaTooNew`](arcp_store::StoreError::SchemaTooNew) and left untouched.
 //! [`PostgresOptions::schema`] puts the tables in a schema of their own.
 //!
+//! Several runtime nodes can share one database as a cluster:
+//! [`PostgresStore::join`] returns a node's store (whose writes are fenced by session
+//! ownership) and its [`PostgresCluster`] (arcp-store's
+//! [`ClusterWatch`](arcp_store::cluster::ClusterWatch)), timed by [`ClusterOptions`]. A store
+//! opened with [`connect`](PostgresStore::connect) is not clustered: it refuses the cluster
+//! operations with [`StoreError::Unsupported`](arcp_store::StoreError::Unsupported).
+//!
 //! Text columns cannot hold the NUL character in PostgreSQL: a record whose id holds one
 //! fails its batch with a backend error (SQLite stores it).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cluster;
 mod error;
 mod ops;
 mod reads;
 mod schema;
 mod store;
 
+pub use cluster::{ClusterOptions, PostgresCluster};
 pub use schema::SCHEMA_VERSION;
 pub use store::{PostgresOptions, PostgresStore};

@@ -8,6 +8,7 @@ use arcp_store::{
 };
 use postgres::{GenericClient, Statement};
 
+use crate::cluster::{Node, feed, fence};
 use crate::error::pg;
 
 /// Statements prepared once per connection, by their SQL.
@@ -36,7 +37,7 @@ impl Prepared {
 }
 
 /// Runs `sql` with `params` (prepared once), returning the affected row count.
-fn exec(
+pub(crate) fn exec(
     c: &mut impl GenericClient,
     st: &mut Prepared,
     sql: &'static str,
@@ -46,8 +47,32 @@ fn exec(
     c.execute(&stmt, params).map_err(pg)
 }
 
-/// Runs one operation.
+/// Runs one operation; `node` is the joined node (`PostgresStore::join`), `None` for a store
+/// that is not clustered (which refuses the cluster operations).
 pub(crate) fn apply_op(
+    c: &mut impl GenericClient,
+    st: &mut Prepared,
+    node: Option<&Node>,
+    op: &StoreOp,
+) -> Result<(), StoreError> {
+    if let (None, Some(operation)) = (node, op.cluster_only()) {
+        return Err(StoreError::Unsupported { operation });
+    }
+    match (op, node) {
+        (StoreOp::AppendEvents(batch), Some(n)) => fence::append_events(c, st, n, batch),
+        (StoreOp::PutSession(rec), Some(n)) => fence::put_session(c, st, n, rec),
+        (StoreOp::PutJob(rec), Some(n)) => fence::put_job(c, st, n, rec),
+        (StoreOp::DeleteSession(id), Some(n)) => fence::delete_session(c, st, n, id),
+        (StoreOp::Forward(frames), Some(n)) => feed::forward(c, st, n, frames),
+        (StoreOp::ForwardCancel { job_id }, Some(n)) => feed::forward_cancel(c, st, n, job_id),
+        (StoreOp::ConsumeFeed(ids), Some(_)) => feed::consume(c, st, ids),
+        (op, _) => apply_plain(c, st, op),
+    }
+}
+
+/// The operations whose SQL is the same whether or not the store is clustered (and the
+/// others' SQL when it is not).
+fn apply_plain(
     c: &mut impl GenericClient,
     st: &mut Prepared,
     op: &StoreOp,
@@ -79,8 +104,11 @@ pub(crate) fn apply_op(
                  DELETE FROM sessions
                  WHERE window_expires_at IS NOT NULL AND window_expires_at <= $1
                  RETURNING session_id
+             ),
+             gone_events AS (
+                 DELETE FROM events e USING gone WHERE e.session_id = gone.session_id
              )
-             DELETE FROM events e USING gone WHERE e.session_id = gone.session_id",
+             DELETE FROM feed f USING gone WHERE f.session_id = gone.session_id",
             &[now_unix_micros],
         )
         .map(drop),
@@ -111,6 +139,12 @@ pub(crate) fn apply_op(
             &[id],
         )
         .map(drop),
+        // Refused above when not joined, dispatched above when joined.
+        StoreOp::Forward(_) | StoreOp::ForwardCancel { .. } | StoreOp::ConsumeFeed(_) => {
+            Err(StoreError::Unsupported {
+                operation: op.cluster_only().unwrap_or("cluster operation"),
+            })
+        }
     }
 }
 
@@ -119,7 +153,7 @@ pub(crate) fn apply_op(
 /// or was not inserted (already stored) fails the batch as a duplicate, exactly as inserting
 /// them one by one would. Events from the first seq above `i64::MAX` on are not sent: that
 /// seq fails the batch unless a duplicate before it did.
-fn append_events(
+pub(crate) fn append_events(
     c: &mut impl GenericClient,
     st: &mut Prepared,
     batch: &[StoredEvent],

@@ -4,13 +4,13 @@ use arcp_store::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreError, StoredEvent,
     limit_to_sql, seq_from_sql, seq_to_sql,
 };
-use postgres::{Client, Row};
+use postgres::{GenericClient, Row};
 
 use crate::error::pg;
 use crate::ops::Prepared;
 
-fn query(
-    c: &mut Client,
+pub(crate) fn query(
+    c: &mut impl GenericClient,
     st: &mut Prepared,
     sql: &'static str,
     params: &[&(dyn postgres::types::ToSql + Sync)],
@@ -29,7 +29,7 @@ fn event_from_row(row: &Row) -> Result<StoredEvent, StoreError> {
 }
 
 pub(crate) fn read_events(
-    c: &mut Client,
+    c: &mut impl GenericClient,
     st: &mut Prepared,
     session_id: &str,
     job_id: Option<&str>,
@@ -62,7 +62,7 @@ pub(crate) fn read_events(
 }
 
 pub(crate) fn last_event_seq(
-    c: &mut Client,
+    c: &mut impl GenericClient,
     st: &mut Prepared,
     session_id: &str,
 ) -> Result<Option<u64>, StoreError> {
@@ -79,7 +79,7 @@ pub(crate) fn last_event_seq(
     max.map(|v| seq_from_sql(v, "events.event_seq")).transpose()
 }
 
-fn session_from_row(row: &Row) -> Result<SessionRecord, StoreError> {
+pub(crate) fn session_from_row(row: &Row) -> Result<SessionRecord, StoreError> {
     Ok(SessionRecord {
         session_id: row.try_get(0).map_err(pg)?,
         principal: row.try_get(1).map_err(pg)?,
@@ -91,7 +91,7 @@ fn session_from_row(row: &Row) -> Result<SessionRecord, StoreError> {
 }
 
 pub(crate) fn sessions(
-    c: &mut Client,
+    c: &mut impl GenericClient,
     st: &mut Prepared,
     only: Option<&str>,
 ) -> Result<Vec<SessionRecord>, StoreError> {
@@ -116,7 +116,7 @@ pub(crate) fn sessions(
     rows.iter().map(session_from_row).collect()
 }
 
-fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
+pub(crate) fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
     Ok(JobRecord {
         job_id: row.try_get(0).map_err(pg)?,
         session_id: row.try_get(1).map_err(pg)?,
@@ -130,7 +130,7 @@ fn job_from_row(row: &Row) -> Result<JobRecord, StoreError> {
 }
 
 pub(crate) fn jobs(
-    c: &mut Client,
+    c: &mut impl GenericClient,
     st: &mut Prepared,
     only: Option<&str>,
 ) -> Result<Vec<JobRecord>, StoreError> {
@@ -165,7 +165,7 @@ fn idempotency_from_row(row: &Row) -> Result<IdempotencyRecord, StoreError> {
 }
 
 pub(crate) fn idempotency(
-    c: &mut Client,
+    c: &mut impl GenericClient,
     st: &mut Prepared,
     only: Option<(&str, &str)>,
 ) -> Result<Vec<IdempotencyRecord>, StoreError> {
@@ -189,7 +189,7 @@ pub(crate) fn idempotency(
 }
 
 pub(crate) fn credentials(
-    c: &mut Client,
+    c: &mut impl GenericClient,
     st: &mut Prepared,
 ) -> Result<Vec<CredentialRecord>, StoreError> {
     let rows = query(
@@ -198,13 +198,14 @@ pub(crate) fn credentials(
         "SELECT credential_id, job_id, data FROM credentials ORDER BY credential_id",
         &[],
     )?;
-    rows.iter()
-        .map(|row| {
-            Ok(CredentialRecord {
-                credential_id: row.try_get(0).map_err(pg)?,
-                job_id: row.try_get(1).map_err(pg)?,
-                data: row.try_get(2).map_err(pg)?,
-            })
-        })
-        .collect()
+    rows.iter().map(credential_from_row).collect()
+}
+
+/// A credential from `(credential_id, job_id, data)`.
+pub(crate) fn credential_from_row(row: &Row) -> Result<CredentialRecord, StoreError> {
+    Ok(CredentialRecord {
+        credential_id: row.try_get(0).map_err(pg)?,
+        job_id: row.try_get(1).map_err(pg)?,
+        data: row.try_get(2).map_err(pg)?,
+    })
 }

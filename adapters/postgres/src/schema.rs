@@ -7,7 +7,7 @@ use postgres::Client;
 use crate::error::pg;
 
 /// The schema version this build writes and reads (the highest `schema_migrations.version`).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One numbered step of the schema.
 pub(crate) struct Migration {
@@ -71,12 +71,54 @@ CREATE TABLE credentials (
 );
 "#;
 
+/// Version 2: the cluster (several nodes sharing the database, `PostgresStore::join`). A
+/// session's owner node and its claim count; the node a job runs on; the feed of forwarded
+/// frames; each node's inbox (`cancel` of a job, `released` session); the live nodes. A store
+/// that is not joined leaves the new columns NULL (the epoch 0) and the new tables empty.
+const V2: &str = r#"
+ALTER TABLE sessions
+    ADD COLUMN owner_node  TEXT COLLATE "C",
+    ADD COLUMN owner_epoch BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN node_id TEXT COLLATE "C";
+CREATE INDEX jobs_unfinished_by_node ON jobs (node_id) WHERE NOT terminal;
+CREATE INDEX jobs_by_session ON jobs (session_id);
+
+CREATE TABLE feed (
+    id         BIGSERIAL PRIMARY KEY,
+    session_id TEXT COLLATE "C" NOT NULL,
+    job_id     TEXT COLLATE "C" NOT NULL,
+    frame      BYTEA NOT NULL
+);
+CREATE INDEX feed_by_session ON feed (session_id, id);
+
+CREATE TABLE inbox (
+    id      BIGSERIAL PRIMARY KEY,
+    node_id TEXT COLLATE "C" NOT NULL,
+    kind    TEXT NOT NULL CHECK (kind IN ('cancel', 'released')),
+    subject TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX inbox_by_node ON inbox (node_id, id);
+
+CREATE TABLE nodes (
+    node_id      TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    heartbeat_at TIMESTAMPTZ NOT NULL,
+    started_at   TIMESTAMPTZ NOT NULL
+);
+"#;
+
 /// Every step, in order; `MIGRATIONS[i].version == i + 1`.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events, sessions, jobs, idempotency, credentials",
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events, sessions, jobs, idempotency, credentials",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        name: "cluster: session owners, job nodes, feed, inbox, nodes",
+        sql: V2,
+    },
+];
 
 /// Whether `name` is a schema name this crate accepts: lowercase ASCII letters, digits and
 /// `_`, not starting with a digit, at most 63 bytes (PostgreSQL's identifier limit).

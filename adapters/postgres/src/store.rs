@@ -2,12 +2,14 @@
 
 use std::str::FromStr;
 
+use arcp_store::cluster::Claimed;
 use arcp_store::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, Store, StoreError, StoreOp,
     StoredEvent,
 };
 use postgres::{Client, Config, NoTls};
 
+use crate::cluster::{Node, fence};
 use crate::error::pg;
 use crate::ops::{self, Prepared};
 use crate::reads;
@@ -52,6 +54,8 @@ pub struct PostgresStore {
     prepared: Prepared,
     /// A call failed below SQL (IO, closed connection, protocol): reconnect before the next.
     broken: bool,
+    /// The node it writes for once joined (`PostgresStore::join`); `None`: not clustered.
+    node: Option<Node>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -127,6 +131,7 @@ impl PostgresStore {
             explicit_schema,
             prepared: Prepared::default(),
             broken: false,
+            node: None,
         };
         store.set_search_path()?;
         let name = store.schema.clone();
@@ -143,6 +148,17 @@ impl PostgresStore {
                 .map_err(pg)?;
         }
         Ok(())
+    }
+
+    /// What a [`PostgresCluster`](crate::PostgresCluster) of this store connects with: the
+    /// connection settings and whether the schema was named explicitly.
+    pub(crate) fn watch_config(&self) -> (Config, bool) {
+        (self.config.clone(), self.explicit_schema)
+    }
+
+    /// Makes this store write for `node` (see [`join`](Self::join)).
+    pub(crate) fn set_node(&mut self, node: Node) {
+        self.node = Some(node);
     }
 
     /// The schema holding the tables.
@@ -215,11 +231,12 @@ impl Store for PostgresStore {
         if ops.is_empty() {
             return Ok(());
         }
+        let node = self.node.clone();
         self.call(|c, p| {
             let mut tx = c.transaction().map_err(pg)?;
             for op in ops {
                 // On an error the transaction is dropped uncommitted: rolled back.
-                ops::apply_op(&mut tx, p, op)?;
+                ops::apply_op(&mut tx, p, node.as_ref(), op)?;
             }
             tx.commit().map_err(pg)
         })
@@ -278,5 +295,25 @@ impl Store for PostgresStore {
 
     fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
         self.call(reads::credentials)
+    }
+
+    fn node_id(&self) -> Option<&str> {
+        self.node.as_ref().map(|n| n.id.as_str())
+    }
+
+    fn claim_session(&mut self, session_id: &str) -> Result<Option<Claimed>, StoreError> {
+        let Some(node) = self.node.clone() else {
+            return Err(StoreError::Unsupported {
+                operation: "claim_session",
+            });
+        };
+        self.call(|c, p| fence::claim_session(c, p, &node, session_id))
+    }
+
+    fn node_jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
+        match self.node.clone() {
+            Some(node) => self.call(|c, p| fence::node_jobs(c, p, &node)),
+            None => self.jobs(),
+        }
     }
 }

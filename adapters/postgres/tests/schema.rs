@@ -13,8 +13,8 @@ fn connect_creates_the_schema_and_records_each_step() {
     let Some((mut store, scratch)) = support::store("create") else {
         return;
     };
-    assert_eq!(SCHEMA_VERSION, 1);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.schema(), scratch.schema);
     let mut c = scratch.client();
     let steps: Vec<(i32, String)> = c
@@ -28,10 +28,16 @@ fn connect_creates_the_schema_and_records_each_step() {
         .collect();
     assert_eq!(
         steps,
-        vec![(
-            1,
-            "events, sessions, jobs, idempotency, credentials".to_owned()
-        )]
+        vec![
+            (
+                1,
+                "events, sessions, jobs, idempotency, credentials".to_owned()
+            ),
+            (
+                2,
+                "cluster: session owners, job nodes, feed, inbox, nodes".to_owned()
+            )
+        ]
     );
     let tables: Vec<String> = c
         .query(
@@ -48,8 +54,11 @@ fn connect_creates_the_schema_and_records_each_step() {
         [
             "credentials",
             "events",
+            "feed",
             "idempotency",
+            "inbox",
             "jobs",
+            "nodes",
             "schema_migrations",
             "sessions"
         ]
@@ -81,7 +90,7 @@ fn reconnecting_keeps_the_data_and_migrates_nothing_again() {
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(steps, 1);
+    assert_eq!(steps, 2);
 }
 
 #[test]
@@ -92,13 +101,13 @@ fn a_schema_from_a_newer_build_is_refused_untouched() {
     drop(store);
     let mut c = scratch.client();
     c.execute(
-        "INSERT INTO schema_migrations (version, name) VALUES (2, 'from the future')",
+        "INSERT INTO schema_migrations (version, name) VALUES (3, 'from the future')",
         &[],
     )
     .unwrap();
     match PostgresStore::connect_with(&scratch.url, &scratch.options()) {
         Err(StoreError::SchemaTooNew { found, supported }) => {
-            assert_eq!((found, supported), (2, 1));
+            assert_eq!((found, supported), (3, 2));
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
@@ -106,7 +115,7 @@ fn a_schema_from_a_newer_build_is_refused_untouched() {
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(steps, 2);
+    assert_eq!(steps, 3);
 }
 
 #[test]
@@ -142,14 +151,14 @@ fn concurrent_connects_migrate_once() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 1);
+        assert_eq!(h.join().unwrap(), 2);
     }
     let steps: i64 = scratch
         .client()
         .query_one("SELECT count(*) FROM schema_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(steps, 1);
+    assert_eq!(steps, 2);
 }
 
 #[test]
@@ -187,7 +196,7 @@ fn a_connection_the_server_closed_is_opened_again() {
         "{first:?}"
     );
     assert_eq!(store.sessions().unwrap(), vec![session("s1", 1, None)]);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
 }
 
 /// Dropping a store inside a tokio runtime's async task (a server builder dropped there)
@@ -233,4 +242,107 @@ async fn a_store_dropped_inside_an_async_task_closes_its_connection() {
     assert_eq!(left, 0);
     // The scratch schema is dropped through a blocking client too: off the async task.
     std::thread::spawn(move || drop(scratch)).join().unwrap();
+}
+
+/// The tables of schema version 1 as a build before the cluster created them, with a session
+/// and a running job.
+const V1_WITH_DATA: &str = r#"
+CREATE TABLE schema_migrations (
+    version    INTEGER NOT NULL PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+INSERT INTO schema_migrations (version, name)
+    VALUES (1, 'events, sessions, jobs, idempotency, credentials');
+CREATE TABLE events (
+    session_id TEXT COLLATE "C" NOT NULL,
+    event_seq  BIGINT NOT NULL CHECK (event_seq >= 0),
+    job_id     TEXT COLLATE "C",
+    frame      BYTEA NOT NULL,
+    PRIMARY KEY (session_id, event_seq)
+);
+
+CREATE TABLE sessions (
+    session_id        TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    principal         TEXT NOT NULL,
+    resume_token_hash TEXT NOT NULL,
+    last_event_seq    BIGINT NOT NULL CHECK (last_event_seq >= 0),
+    window_expires_at BIGINT,
+    features          TEXT[] NOT NULL
+);
+CREATE INDEX sessions_by_window ON sessions (window_expires_at)
+    WHERE window_expires_at IS NOT NULL;
+
+CREATE TABLE jobs (
+    job_id       TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    session_id   TEXT COLLATE "C" NOT NULL,
+    principal    TEXT NOT NULL,
+    agent        TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    submitted_at BIGINT NOT NULL,
+    terminal     BOOLEAN NOT NULL,
+    data         BYTEA NOT NULL
+);
+
+CREATE TABLE idempotency (
+    principal   TEXT COLLATE "C" NOT NULL,
+    key         TEXT COLLATE "C" NOT NULL,
+    fingerprint TEXT NOT NULL,
+    job_id      TEXT NOT NULL,
+    accepted    BYTEA NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    PRIMARY KEY (principal, key)
+);
+CREATE INDEX idempotency_by_expiry ON idempotency (expires_at);
+
+CREATE TABLE credentials (
+    credential_id TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    job_id        TEXT NOT NULL,
+    data          BYTEA NOT NULL
+);
+INSERT INTO sessions VALUES ('s1', 'alice', 'sha256:s1', 2, NULL, '{heartbeat,ack}');
+INSERT INTO jobs VALUES ('j1', 's1', 'alice', 'echo', 'running', 1, false, '{"job":"j1"}');
+"#;
+
+/// A database at version 1 (with data) is brought to version 2 in place when a node joins:
+/// the rows keep their values, without an owner or a node, and the node can claim the
+/// session.
+#[test]
+fn a_version_1_schema_is_upgraded_in_place() {
+    let Some(url) = support::url() else {
+        return;
+    };
+    let scratch = support::Scratch::new(&url, "upgrade");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "CREATE SCHEMA \"{0}\"; SET search_path TO \"{0}\"; {V1_WITH_DATA}",
+        scratch.schema
+    ))
+    .unwrap();
+    let (mut a, _wa) = PostgresStore::join(
+        &url,
+        &scratch.options(),
+        "n-a",
+        &arcp_postgres::ClusterOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(a.schema_version().unwrap(), 2);
+    assert_eq!(a.sessions().unwrap(), vec![session("s1", 2, None)]);
+    assert_eq!(a.jobs().unwrap(), vec![job("j1", "s1", 1, false)]);
+    assert_eq!(a.node_jobs().unwrap(), vec![]);
+    let mut c = scratch.client();
+    let owner: (Option<String>, i64) = c
+        .query_one("SELECT owner_node, owner_epoch FROM sessions", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(owner, (None, 0));
+    let claimed = a.claim_session("s1").unwrap().unwrap();
+    assert_eq!(claimed.session, session("s1", 2, None));
+    // j1 runs on no node: not another node's job.
+    assert_eq!(claimed.jobs, vec![]);
+    let owner: (Option<String>, i64) = c
+        .query_one("SELECT owner_node, owner_epoch FROM sessions", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(owner, (Some("n-a".into()), 1));
 }

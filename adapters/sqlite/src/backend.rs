@@ -25,6 +25,9 @@ impl From<StoreError> for arcp_store::StoreError {
             StoreError::SchemaTooNew { found, supported } => {
                 arcp_store::StoreError::SchemaTooNew { found, supported }
             }
+            StoreError::Unsupported { operation } => {
+                arcp_store::StoreError::Unsupported { operation }
+            }
             // SQLite's own error, without this crate's "sqlite: " prefix a second time.
             StoreError::Sqlite(e) => arcp_store::StoreError::backend("sqlite", e),
             other => arcp_store::StoreError::backend("sqlite", other),

@@ -66,6 +66,16 @@ pub enum StoreError {
         event_seq: u64,
     },
 
+    /// A cluster operation ([`StoreOp::Forward`](arcp_store::StoreOp::Forward),
+    /// [`ForwardCancel`](arcp_store::StoreOp::ForwardCancel),
+    /// [`ConsumeFeed`](arcp_store::StoreOp::ConsumeFeed)): an SQLite file serves one runtime,
+    /// never a cluster. The whole batch was rolled back.
+    #[error("{operation} needs a clustered store")]
+    Unsupported {
+        /// The refused operation.
+        operation: &'static str,
+    },
+
     /// A stored value does not decode (a negative seq, a boolean that is neither 0 nor 1, ...):
     /// the file was edited by hand or is damaged.
     #[error("corrupt value in {column}: {detail}")]

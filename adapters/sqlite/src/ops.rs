@@ -33,6 +33,11 @@ pub(crate) fn apply_op(conn: &Connection, op: &StoreOp) -> Result<(), StoreError
         }
         StoreOp::PutCredential(rec) => put_credential(conn, rec),
         StoreOp::DeleteCredential(id) => delete_credential(conn, id).map(drop),
+        StoreOp::Forward(_) | StoreOp::ForwardCancel { .. } | StoreOp::ConsumeFeed(_) => {
+            Err(StoreError::Unsupported {
+                operation: op.cluster_only().unwrap_or("cluster operation"),
+            })
+        }
     }
 }
 

@@ -53,6 +53,15 @@ pub enum StoreError {
         supported: u32,
     },
 
+    /// The operation needs a clustered store (several nodes sharing one database, e.g.
+    /// `arcp_postgres::PostgresStore::join`) and this store is not one. Nothing was written.
+    #[error("{operation} needs a clustered store")]
+    Unsupported {
+        /// The refused operation (`Forward`, `ForwardCancel`, `ConsumeFeed`,
+        /// `claim_session`).
+        operation: &'static str,
+    },
+
     /// The backend itself failed (connection lost, IO error, lock timeout, a constraint other
     /// than a duplicate event, ...).
     #[error("{backend}: {source}")]
@@ -149,6 +158,10 @@ mod tests {
         );
         let e = StoreError::backend("postgres", "connection refused");
         assert_eq!(e.to_string(), "postgres: connection refused");
+        let e = StoreError::Unsupported {
+            operation: "Forward",
+        };
+        assert_eq!(e.to_string(), "Forward needs a clustered store");
         let e = StoreError::SchemaTooNew {
             found: 9,
             supported: 1,

@@ -6,6 +6,8 @@
 //!   [`IdempotencyRecord`], [`CredentialRecord`]) and the batched mutation [`StoreOp`];
 //! - the [`Store`] trait the runtime host drives (one transaction per [`Store::apply`]; the
 //!   reads a resume, a subscribe and a restart need), with its error [`StoreError`];
+//! - [`cluster`]: what several runtime nodes sharing one database exchange (forwarded frames,
+//!   the [`ClusterWatch`](cluster::ClusterWatch) of a node and its events);
 //! - (feature `runtime`) [`runtime`]: the runtime's storage effects mapped onto batches
 //!   (`Batch`, `run_batch`) and the restore at start (`restore`);
 //! - (feature `suite`) `suite`: the conformance checks every backend runs, one `#[test]`
@@ -21,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cluster;
 mod error;
 mod records;
 #[cfg(feature = "runtime")]

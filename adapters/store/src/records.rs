@@ -6,6 +6,8 @@
 //!
 //! Times are Unix microseconds (`i64`), the unit of `arcp_proto::wire::Timestamp::unix_micros`.
 
+use crate::cluster::ForwardedFrame;
+
 /// One outbound frame of a session's event stream, as the durable log holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StoredEvent {
@@ -146,4 +148,34 @@ pub enum StoreOp {
     PutCredential(CredentialRecord),
     /// Forgets a credential once it is revoked (an unknown id is not an error).
     DeleteCredential(String),
+    /// (Clustered stores only) Queues frames of local jobs whose sessions another node owns,
+    /// for that owner to stamp (see [`cluster`](crate::cluster)). Any other store fails the
+    /// batch with [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+    Forward(Vec<ForwardedFrame>),
+    /// (Clustered stores only) Routes a cancel of `job_id` to the node running it (nothing for
+    /// an unknown job). Any other store fails the batch with
+    /// [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+    ForwardCancel {
+        /// The job to cancel.
+        job_id: String,
+    },
+    /// (Clustered stores only) Deletes exactly these feed rows (ids of
+    /// [`FeedRow`](crate::cluster::FeedRow)s this node stamped; unknown ids are not an
+    /// error). Any other store fails the batch with
+    /// [`StoreError::Unsupported`](crate::StoreError::Unsupported).
+    ConsumeFeed(Vec<i64>),
+}
+
+impl StoreOp {
+    /// The name of a clustered-only operation (`Forward`, `ForwardCancel`, `ConsumeFeed`),
+    /// `None` for the others: what [`StoreError::Unsupported`](crate::StoreError::Unsupported)
+    /// names when a store that is not clustered refuses it.
+    pub fn cluster_only(&self) -> Option<&'static str> {
+        match self {
+            StoreOp::Forward(_) => Some("Forward"),
+            StoreOp::ForwardCancel { .. } => Some("ForwardCancel"),
+            StoreOp::ConsumeFeed(_) => Some("ConsumeFeed"),
+            _ => None,
+        }
+    }
 }

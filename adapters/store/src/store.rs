@@ -1,5 +1,6 @@
 //! [`Store`]: what a runtime host drives, whatever the database.
 
+use crate::cluster::Claimed;
 use crate::error::StoreError;
 use crate::records::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,
@@ -120,6 +121,39 @@ pub trait Store: Send + 'static {
     ///
     /// [`StoreError::Backend`].
     fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError>;
+
+    /// The node this store acts for when it is clustered (several nodes sharing one
+    /// database, see [`cluster`](crate::cluster)); `None` (the default) for a store of a
+    /// single runtime.
+    fn node_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// (Clustered stores) Makes this node the owner of `session_id`, in one transaction:
+    /// the previous owner, if another node, is told the session was released; from now on
+    /// that node's appends to the session become forwarded frames. `None`: no such session.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] (the default) for a store that is not clustered;
+    /// [`StoreError::Corrupt`], [`StoreError::Backend`].
+    fn claim_session(&mut self, session_id: &str) -> Result<Option<Claimed>, StoreError> {
+        let _ = session_id;
+        Err(StoreError::Unsupported {
+            operation: "claim_session",
+        })
+    }
+
+    /// The job records this node restarts with, ordered as [`jobs`](Self::jobs): every job
+    /// (the default, [`jobs`](Self::jobs)), or, for a clustered store, only the jobs that ran
+    /// on this node.
+    ///
+    /// # Errors
+    ///
+    /// As [`jobs`](Self::jobs).
+    fn node_jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
+        self.jobs()
+    }
 }
 
 /// A boxed store is a store (so `&mut Box<dyn Store>` goes wherever `&mut dyn Store` does).
@@ -181,5 +215,17 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn outstanding_credentials(&mut self) -> Result<Vec<CredentialRecord>, StoreError> {
         (**self).outstanding_credentials()
+    }
+
+    fn node_id(&self) -> Option<&str> {
+        (**self).node_id()
+    }
+
+    fn claim_session(&mut self, session_id: &str) -> Result<Option<Claimed>, StoreError> {
+        (**self).claim_session(session_id)
+    }
+
+    fn node_jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
+        (**self).node_jobs()
     }
 }

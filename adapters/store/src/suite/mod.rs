@@ -16,9 +16,11 @@
 //! itself) and any [`Fixture`]: a boxed store, or a `(store, guard)` pair whose guard (a
 //! temporary directory, a scratch schema) lives as long as the store and is dropped after it.
 
+mod cluster;
 mod events;
 mod records;
 
+pub use cluster::*;
 pub use events::*;
 pub use records::*;
 
@@ -72,6 +74,7 @@ macro_rules! store_suite {
             a_failing_op_rolls_back_the_ops_before_it,
             ops_run_in_order_within_the_batch,
             empty_batch_is_a_no_op,
+            cluster_ops_need_a_clustered_store,
         );
     };
     (@each $factory:path; $($check:ident),* $(,)?) => {
