@@ -63,6 +63,7 @@ impl std::fmt::Debug for PostgresStore {
         // Never print the connection's password.
         f.debug_struct("PostgresStore")
             .field("schema", &self.schema)
+            .field("node_id", &self.node.as_ref().map(|n| n.id.as_str()))
             .finish_non_exhaustive()
     }
 }

@@ -44,8 +44,10 @@ pub struct FeedRow {
 }
 
 /// What a [`ClusterWatch`] reports to its node.
+///
+/// Deliberately exhaustive (like [`StoreOp`](crate::StoreOp)): a host must act on every event,
+/// so a new one is a change each host's match takes up.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ClusterEvent {
     /// Forwarded frames of sessions this node owns, in feed order (stamp them, then consume
     /// them). A row may be reported again until consumed.
