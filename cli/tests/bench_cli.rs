@@ -1,6 +1,7 @@
 //! `arcp bench` with tiny parameters: every figure line is printed once, and the counts are
 //! exact (events received = what `firehose` was asked for, every submit accepted and
-//! answered). Timings are never asserted, only that they are numbers.
+//! answered, every resume replayed to its job's result). Timings are never asserted, only
+//! that they are numbers.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -104,12 +105,13 @@ fn in_process_run_has_no_rss_figure_and_no_db_skips_sqlite() {
     exact(&f, "sessions_10_results_received", "30");
 }
 
-#[test]
-fn external_url_is_measured_as_is() {
+/// Starts `arcp bench --serve-only` with `extra`: the child and its URL.
+fn serve_only(extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let mut server = Command::new(env!("CARGO_BIN_EXE_arcp"))
         .args(["bench", "--serve-only", "--port", "0"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -119,14 +121,133 @@ fn external_url_is_measured_as_is() {
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().strip_prefix("LISTENING ").unwrap().to_owned();
+    (server, url)
+}
+
+#[test]
+fn external_url_is_measured_as_is() {
+    let (mut server, url) = serve_only(&[]);
     let f = bench(&["--url", &url]);
     exact(&f, "server", "external");
     exact(&f, "events_received", "1000");
     exact(&f, "sessions_4_results_received", "12");
     assert!(!f.contains_key("events_received_sqlite"));
+    assert!(!f.contains_key("resumes_completed"));
     // Closing its stdin stops the bench server.
     drop(server.stdin.take());
     assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn same_node_resume_replays_every_job_to_its_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.sqlite");
+    let (mut server, url) = serve_only(&["--db", db.to_str().unwrap()]);
+    let f = bench(&[
+        "--url",
+        &url,
+        "--resume-url",
+        &url,
+        "--resumes",
+        "5",
+        "--resume-events",
+        "3",
+    ]);
+    exact(&f, "resumes_completed", "5");
+    // Each resume from seq 0 replays its job's 3 events and its result.
+    exact(&f, "resume_replayed_frames", "20");
+    number(&f, "resume_attached_retries");
+    assert!(number(&f, "resume_same_node_us_p50") <= number(&f, "resume_same_node_us_p99"));
+    assert!(!f.contains_key("resume_other_node_us_p50"));
+    drop(server.stdin.take());
+    assert!(server.wait().unwrap().success());
+}
+
+#[test]
+fn in_memory_resume_of_echo_jobs() {
+    let (mut server, url) = serve_only(&[]);
+    let f = bench(&[
+        "--url",
+        &url,
+        "--resume-url",
+        &url,
+        "--resumes",
+        "5",
+        "--resume-events",
+        "0",
+    ]);
+    exact(&f, "resumes_completed", "5");
+    // An echo job's only seq-bearing frame is its result.
+    exact(&f, "resume_replayed_frames", "5");
+    drop(server.stdin.take());
+    assert!(server.wait().unwrap().success());
+}
+
+/// The test database's URL, or `None` to skip (with `CI=true`, a missing URL fails).
+fn postgres_url() -> Option<String> {
+    if let Some(url) = std::env::var("ARCP_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        return Some(url);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but ARCP_TEST_POSTGRES_URL is not set"
+    );
+    eprintln!("bench --postgres SKIPPED: ARCP_TEST_POSTGRES_URL is not set");
+    None
+}
+
+/// `count(*)` of each query, on a client of the test database.
+fn counts(url: &str, queries: &[&str]) -> Vec<i64> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    queries
+        .iter()
+        .map(|q| c.query_one(*q, &[]).expect("count").get(0))
+        .collect()
+}
+
+#[test]
+fn postgres_figures_come_from_a_node_storing_in_postgres() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("bench_cli_{}", std::process::id());
+    // --resumes 0: until the nodes join a cluster, node bench-b cannot resume bench-a's
+    // sessions.
+    let f = bench(&[
+        "--no-db",
+        "--postgres",
+        &url,
+        "--postgres-schema",
+        &schema,
+        "--resumes",
+        "0",
+    ]);
+    exact(&f, "postgres_max_ring_events", "1016");
+    exact(&f, "events_requested_postgres", "1000");
+    exact(&f, "events_received_postgres", "1000");
+    exact(&f, "frames_received_postgres", "1002");
+    number(&f, "events_per_sec_one_job_postgres");
+    number(&f, "first_event_us_postgres");
+    exact(&f, "accept_submits_postgres", "50");
+    exact(&f, "accept_results_received_postgres", "50");
+    assert!(number(&f, "accept_us_p50_postgres") <= number(&f, "accept_us_p99_postgres"));
+    assert!(!f.contains_key("resumes_completed"));
+    // What node bench-a stored: 2 streaming sessions and the latency one; 2 + 50 jobs.
+    let stored = counts(
+        &url,
+        &[
+            &format!("SELECT count(*) FROM \"{schema}\".sessions"),
+            &format!("SELECT count(*) FROM \"{schema}\".jobs"),
+        ],
+    );
+    postgres::Client::connect(&url, postgres::NoTls)
+        .expect("connect")
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .expect("drop the scratch schema");
+    assert_eq!(stored, [3, 52]);
 }
 
 #[test]

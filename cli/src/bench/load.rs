@@ -9,7 +9,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Sessions are opened this many at a time.
 const OPEN_BATCH: usize = 100;
@@ -32,42 +32,59 @@ pub(super) fn frame_type(text: &str) -> &str {
     rest.find('"').map_or("", |end| &rest[..end])
 }
 
-fn submit(agent: &str, input: &str) -> String {
+pub(super) fn submit(agent: &str, input: &str) -> String {
     format!(
         r#"{{"arcp":"1.1","id":"{}","type":"job.submit","payload":{{"agent":"{agent}","input":{input}}}}}"#,
         next_id()
     )
 }
 
-/// Connects and completes hello/welcome (no features requested: no heartbeats, no acks).
-pub(super) async fn open(url: &str, token: &str) -> Result<Ws, String> {
-    let (mut ws, _) = connect_async_with_config(url, None, true)
-        .await
-        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
-    let hello = format!(
-        r#"{{"arcp":"1.1","id":"{}","type":"session.hello","payload":{{"client":{{"name":"arcp-bench","version":"{}"}},"auth":{{"scheme":"bearer","token":"{token}"}},"capabilities":{{"encodings":["json"],"features":[]}}}}}}"#,
+/// A `session.hello` (no features requested: no heartbeats, no acks); with `resume`, the
+/// encoded `{session_id, resume_token, last_event_seq}` object, a resume hello.
+pub(super) fn hello(token: &str, resume: Option<&str>) -> String {
+    let resume = resume.map_or(String::new(), |r| format!(r#","resume":{r}"#));
+    format!(
+        r#"{{"arcp":"1.1","id":"{}","type":"session.hello","payload":{{"client":{{"name":"arcp-bench","version":"{}"}},"auth":{{"scheme":"bearer","token":"{token}"}},"capabilities":{{"encodings":["json"],"features":[]}}{resume}}}}}"#,
         next_id(),
         env!("CARGO_PKG_VERSION")
-    );
-    send(&mut ws, hello).await?;
+    )
+}
+
+/// Opens the WebSocket to `url` (no hello yet).
+pub(super) async fn connect(url: &str) -> Result<Ws, String> {
+    let (ws, _) = connect_async_with_config(url, None, true)
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    Ok(ws)
+}
+
+/// Connects and completes hello/welcome: the connection and the welcome's text.
+pub(super) async fn open_welcome(url: &str, token: &str) -> Result<(Ws, String), String> {
+    let mut ws = connect(url).await?;
+    send(&mut ws, hello(token, None)).await?;
     loop {
         let text = recv(&mut ws).await?;
         match frame_type(&text) {
-            "session.welcome" => return Ok(ws),
+            "session.welcome" => return Ok((ws, text)),
             "session.error" => return Err(format!("hello refused: {text}")),
             _ => {}
         }
     }
 }
 
-async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
+/// Connects and completes hello/welcome.
+pub(super) async fn open(url: &str, token: &str) -> Result<Ws, String> {
+    Ok(open_welcome(url, token).await?.0)
+}
+
+pub(super) async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
     ws.send(Message::Text(text.into()))
         .await
         .map_err(|e| format!("send: {e}"))
 }
 
 /// The next text frame.
-async fn recv(ws: &mut Ws) -> Result<String, String> {
+pub(super) async fn recv(ws: &mut Ws) -> Result<String, String> {
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),

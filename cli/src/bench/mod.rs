@@ -15,12 +15,22 @@
 //! - the streaming figure again with the SQLite store on (a temporary file);
 //! - with `--process-agent 'COMMAND LINE'`, the streaming figure again (`…_process`) with that
 //!   program as the agent (a process agent, docs/agent-protocol.md), asked for the same
-//!   `{"count": N}`: e.g. `python3 agents/python/examples/firehose.py`.
+//!   `{"count": N}`: e.g. `python3 agents/python/examples/firehose.py`;
+//! - with `--postgres URL`, the streaming figure and the submit→accepted latency again
+//!   (`…_postgres`) against a child `--serve-only --postgres URL` (node `bench-a`);
+//! - the resume latency, with `--resume-url URL2` (and `--url URL1`) or with `--postgres` (two
+//!   child nodes on the same schema, `bench-a` and `bench-b`): `--resumes` times, a session on
+//!   the first runtime runs `firehose {count: --resume-events}` to its result, its TCP
+//!   connection is dropped without `session.bye`, and a resume hello (`last_event_seq` 0) is
+//!   sent to the second; timed from that send to the first replayed seq-bearing frame
+//!   (`resume_other_node_us_…`, or `resume_same_node_us_…` when both URLs are the same).
 //!
 //! Counts (`events_received`, `results_received`, …) are exact and checked by the tests;
 //! timings are never asserted.
 
 mod load;
+mod nodes;
+mod resume;
 mod server;
 
 use super::Failure;
@@ -33,8 +43,18 @@ use std::time::Duration;
 pub(super) struct BenchArgs {
     /// Measure this runtime instead of starting one (it must host `firehose`, e.g. a second
     /// `arcp bench --serve-only --port 7777`); no RSS or SQLite figure then.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "postgres")]
     url: Option<String>,
+    /// The resume figure: resume the `--url` runtime's sessions on this runtime (another node
+    /// of the same cluster; the same URL measures a same-node resume).
+    #[arg(long, value_name = "URL", requires = "url")]
+    resume_url: Option<String>,
+    /// Resumes of the resume figure (0 skips it).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    resumes: usize,
+    /// Events of the `firehose` job each resumed session ran (0: an `echo` job instead).
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    resume_events: u64,
     /// Bearer token of the load client.
     #[arg(long, default_value = "alice-token")]
     token: String,
@@ -70,8 +90,25 @@ pub(super) struct BenchArgs {
     #[arg(long, default_value_t = 0, requires = "serve_only")]
     port: u16,
     /// `--serve-only`: the SQLite durable store.
-    #[arg(long, value_name = "PATH", requires = "serve_only")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "serve_only",
+        conflicts_with = "postgres"
+    )]
     db: Option<PathBuf>,
+    /// The PostgreSQL durable store (a `postgresql://` URL or a `key=value` connection
+    /// string): with `--serve-only`, the bench runtime's store; otherwise the `…_postgres`
+    /// figures and the cross-node resume figure on child nodes using it.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// With --postgres: the schema holding the tables (created if missing). Default: the
+    /// connection's current schema.
+    #[arg(long, value_name = "NAME", requires = "postgres")]
+    postgres_schema: Option<String>,
+    /// `--serve-only --postgres`: this node's id in the cluster (default `bench-<pid>`).
+    #[arg(long, value_name = "ID", requires = "serve_only")]
+    node_id: Option<String>,
     /// The bench runtime's per-session ring cap (`max_ring_events`) for the SQLite run;
     /// default `--events` + 16. With the store on, frames are sent only once durable, and
     /// nothing slows an agent down to the store's pace, so a backlog beyond the ring (the
@@ -93,10 +130,24 @@ fn figure(name: &str, value: impl std::fmt::Display) {
 }
 
 pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
+    let postgres = args.postgres.clone().map(|url| server::Postgres {
+        url,
+        schema: args.postgres_schema.clone(),
+    });
     if args.serve_only {
+        let durable = match (&postgres, &args.db) {
+            (Some(pg), _) => server::Durable::Postgres(
+                pg.clone(),
+                args.node_id
+                    .clone()
+                    .unwrap_or_else(|| format!("bench-{}", std::process::id())),
+            ),
+            (None, Some(db)) => server::Durable::Sqlite(db.clone()),
+            (None, None) => server::Durable::Memory,
+        };
         return server::serve_only(
             args.port,
-            args.db.clone(),
+            &durable,
             args.ring_events,
             args.process_agent.as_deref(),
         )
@@ -105,33 +156,52 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
     if args.runs == 0 {
         return Err(Failure::Error("--runs must be at least 1".into()));
     }
+    let memory = server::Durable::Memory;
     let target = match &args.url {
         Some(url) => server::Target::external(url.clone()),
-        None if args.in_process => {
-            server::Target::in_process(None, None, args.process_agent.as_deref()).await?
-        }
-        None => server::Target::child(None, None, args.process_agent.as_deref()).await?,
+        None => start(&args, &memory, None, args.process_agent.as_deref()).await?,
     };
     figure("server", target.kind());
-    let r = measure(&args, &target).await;
+    let mut r = measure(&args, &target).await;
+    if let (Ok(()), Some(to)) = (&r, &args.resume_url) {
+        r = nodes::resume_figure(&args, target.url(), to).await;
+    }
     target.stop().await;
     r?;
     if args.url.is_none() && !args.no_db {
         let db = server::TempDb::new();
-        let ring = args.ring_events.unwrap_or_else(|| {
-            usize::try_from(args.events.saturating_add(16)).unwrap_or(usize::MAX)
-        });
+        let ring = ring_events(&args);
         figure("sqlite_max_ring_events", ring);
-        let target = if args.in_process {
-            server::Target::in_process(Some(db.path()), Some(ring), None).await?
-        } else {
-            server::Target::child(Some(db.path()), Some(ring), None).await?
-        };
+        let durable = server::Durable::Sqlite(db.path().to_path_buf());
+        let target = start(&args, &durable, Some(ring), None).await?;
         let r = streaming(&args, &target, "_sqlite", "firehose").await;
         target.stop().await;
         r?;
     }
+    if let Some(pg) = postgres {
+        nodes::postgres_figures(&args, pg).await?;
+    }
     Ok(0)
+}
+
+/// The ring cap of a durable run: `--ring-events`, default `--events` + 16.
+fn ring_events(args: &BenchArgs) -> usize {
+    args.ring_events
+        .unwrap_or_else(|| usize::try_from(args.events.saturating_add(16)).unwrap_or(usize::MAX))
+}
+
+/// Starts a bench runtime on `durable`: in this process with `--in-process`, else a child.
+async fn start(
+    args: &BenchArgs,
+    durable: &server::Durable,
+    ring: Option<usize>,
+    process: Option<&str>,
+) -> Result<server::Target, Failure> {
+    if args.in_process {
+        server::Target::in_process(durable, ring, process).await
+    } else {
+        server::Target::child(durable, ring, process).await
+    }
 }
 
 async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failure> {

@@ -14,12 +14,32 @@ use tokio::process::{Child, Command};
 /// The agent name of `--process-agent`'s command on the bench runtime.
 pub(super) const PROCESS_FIREHOSE: &str = "firehose-process";
 
+/// The bench runtime's durable store.
+#[derive(Clone, Debug)]
+pub(super) enum Durable {
+    /// None: the in-memory runtime.
+    Memory,
+    /// SQLite, this file.
+    Sqlite(PathBuf),
+    /// PostgreSQL, as this node.
+    Postgres(Postgres, String),
+}
+
+/// `--postgres URL [--postgres-schema NAME]`.
+#[derive(Clone, Debug)]
+pub(super) struct Postgres {
+    /// A `postgresql://` URL or a `key=value` connection string.
+    pub url: String,
+    /// The schema holding the tables; `None`: the connection's current schema.
+    pub schema: Option<String>,
+}
+
 /// The bench runtime: `arcp serve --demo`'s defaults (the demo tokens), the contract agents
-/// plus `firehose` (never registered by `arcp serve`), `db` as the durable store, and `ring_events` (when given) as
-/// the per-session ring cap; with `process`, that command line as the process agent
-/// `firehose-process@1.0.0`.
-fn builder(
-    db: Option<PathBuf>,
+/// plus `firehose` (never registered by `arcp serve`), `durable` as the store, and
+/// `ring_events` (when given) as the per-session ring cap; with `process`, that command line
+/// as the process agent `firehose-process@1.0.0`.
+async fn builder(
+    durable: &Durable,
     ring_events: Option<usize>,
     process: Option<&str>,
 ) -> Result<ServerBuilder, Failure> {
@@ -34,21 +54,48 @@ fn builder(
     if let Some(n) = ring_events {
         bounds.max_ring_events = n;
     }
-    Ok(Server::builder()
-        .demo()
-        .agents(agents)
-        .db(db)
-        .bounds(bounds))
+    let b = Server::builder().demo().agents(agents).bounds(bounds);
+    Ok(match durable {
+        Durable::Memory => b,
+        Durable::Sqlite(path) => b.db(Some(path.clone())),
+        Durable::Postgres(pg, node_id) => with_postgres(b, pg, node_id).await?,
+    })
+}
+
+/// Opens the PostgreSQL store (connect and migrate, off the async threads: the client blocks)
+/// and puts it on `b`. The one place the bench opens it: `node_id` names this node once the
+/// store joins a cluster (`PostgresStore::join(url, &options, node_id, &ClusterOptions)` →
+/// `b.cluster(store, cluster).node_id(node_id)`); today's store is not clustered and the id
+/// is unused. The message names neither the URL nor its password.
+async fn with_postgres(
+    b: ServerBuilder,
+    pg: &Postgres,
+    node_id: &str,
+) -> Result<ServerBuilder, Failure> {
+    let options = match &pg.schema {
+        Some(name) => arcp_postgres::PostgresOptions::schema(name.clone()),
+        None => arcp_postgres::PostgresOptions::default(),
+    };
+    let url = pg.url.clone();
+    let _ = node_id;
+    let store = tokio::task::spawn_blocking(move || {
+        arcp_postgres::PostgresStore::connect_with(&url, &options)
+    })
+    .await
+    .map_err(|e| Failure::Error(e.to_string()))?
+    .map_err(|e| Failure::Error(format!("cannot open the PostgreSQL store: {e}")))?;
+    Ok(b.store(store))
 }
 
 /// `arcp bench --serve-only`: serves until stdin closes (the parent is gone) or a signal.
 pub(super) async fn serve_only(
     port: u16,
-    db: Option<PathBuf>,
+    durable: &Durable,
     ring_events: Option<usize>,
     process: Option<&str>,
 ) -> Result<i32, Failure> {
-    let (url, handle) = builder(db, ring_events, process)?
+    let (url, handle) = builder(durable, ring_events, process)
+        .await?
         .bind_ws(("127.0.0.1", port), "/arcp")
         .await
         .map_err(|e| Failure::Error(format!("cannot serve on 127.0.0.1:{port}: {e}")))?;
@@ -84,11 +131,12 @@ impl Target {
     }
 
     pub(super) async fn in_process(
-        db: Option<&Path>,
+        durable: &Durable,
         ring_events: Option<usize>,
         process: Option<&str>,
     ) -> Result<Self, Failure> {
-        let (url, handle) = builder(db.map(Path::to_path_buf), ring_events, process)?
+        let (url, handle) = builder(durable, ring_events, process)
+            .await?
             .bind_ws("127.0.0.1:0", "/arcp")
             .await
             .map_err(|e| Failure::Error(format!("cannot start the bench server: {e}")))?;
@@ -97,7 +145,7 @@ impl Target {
 
     /// Starts `arcp bench --serve-only` (this same executable) and reads its URL.
     pub(super) async fn child(
-        db: Option<&Path>,
+        durable: &Durable,
         ring_events: Option<usize>,
         process: Option<&str>,
     ) -> Result<Self, Failure> {
@@ -105,8 +153,18 @@ impl Target {
             .map_err(|e| Failure::Error(format!("cannot find this executable: {e}")))?;
         let mut cmd = Command::new(exe);
         cmd.args(["bench", "--serve-only", "--port", "0"]);
-        if let Some(db) = db {
-            cmd.arg("--db").arg(db);
+        match durable {
+            Durable::Memory => {}
+            Durable::Sqlite(db) => {
+                cmd.arg("--db").arg(db);
+            }
+            Durable::Postgres(pg, node_id) => {
+                cmd.arg("--postgres").arg(&pg.url);
+                if let Some(schema) = &pg.schema {
+                    cmd.arg("--postgres-schema").arg(schema);
+                }
+                cmd.arg("--node-id").arg(node_id);
+            }
         }
         if let Some(n) = ring_events {
             cmd.arg("--ring-events").arg(n.to_string());
