@@ -62,11 +62,9 @@ async fn builder(
     })
 }
 
-/// Opens the PostgreSQL store (connect and migrate, off the async threads: the client blocks)
-/// and puts it on `b`. The one place the bench opens it: `node_id` names this node once the
-/// store joins a cluster (`PostgresStore::join(url, &options, node_id, &ClusterOptions)` →
-/// `b.cluster(store, cluster).node_id(node_id)`); today's store is not clustered and the id
-/// is unused. The message names neither the URL nor its password.
+/// Joins the PostgreSQL cluster as `node_id` (connect, migrate, liveness row; off the async
+/// threads: the client blocks) and puts the store on `b`. The message names neither the URL
+/// nor its password.
 async fn with_postgres(
     b: ServerBuilder,
     pg: &Postgres,
@@ -77,14 +75,19 @@ async fn with_postgres(
         None => arcp_postgres::PostgresOptions::default(),
     };
     let url = pg.url.clone();
-    let _ = node_id;
-    let store = tokio::task::spawn_blocking(move || {
-        arcp_postgres::PostgresStore::connect_with(&url, &options)
+    let id = node_id.to_owned();
+    let (store, cluster) = tokio::task::spawn_blocking(move || {
+        arcp_postgres::PostgresStore::join(
+            &url,
+            &options,
+            &id,
+            &arcp_postgres::ClusterOptions::default(),
+        )
     })
     .await
     .map_err(|e| Failure::Error(e.to_string()))?
-    .map_err(|e| Failure::Error(format!("cannot open the PostgreSQL store: {e}")))?;
-    Ok(b.store(store))
+    .map_err(|e| Failure::Error(format!("cannot join the PostgreSQL cluster: {e}")))?;
+    Ok(b.cluster(store, cluster).node_id(node_id))
 }
 
 /// `arcp bench --serve-only`: serves until stdin closes (the parent is gone) or a signal.

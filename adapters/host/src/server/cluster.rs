@@ -93,7 +93,7 @@ impl ServerHost {
                 ClusterEvent::Rejoined => {
                     tracing::warn!("liveness refreshed again: this node is back in the cluster");
                 }
-                _ => {}
+
             }
         }
     }
