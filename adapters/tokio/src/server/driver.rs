@@ -17,6 +17,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// A request to stop the driver, from the server handle.
+#[derive(Debug)]
+pub(crate) struct Stop {
+    /// `None`: shut down now (closes 1000). `Some(until)`: drain — keep serving until no job
+    /// runs (or `until`), then close every connection 1001.
+    pub(crate) drain: Option<tokio::time::Instant>,
+    /// Answered once the driver has stopped (closes queued, the store committed).
+    pub(crate) done: oneshot::Sender<()>,
+}
+
 /// The driver's view of a live connection.
 #[derive(Debug)]
 pub(crate) struct ConnPorts {
@@ -80,7 +90,9 @@ pub(crate) struct Driver {
     clock: SystemClock,
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
-    shutdown: mpsc::Receiver<oneshot::Sender<()>>,
+    shutdown: mpsc::Receiver<Stop>,
+    /// Draining: until when, and who waits for the end.
+    draining: Option<(tokio::time::Instant, oneshot::Sender<()>)>,
     store: Option<(StoreThread, mpsc::Receiver<Completion>)>,
     /// Shutting down.
     closing: bool,
@@ -93,7 +105,7 @@ pub(crate) struct Driver {
 enum Step {
     Input(Option<Input>),
     Store(Completion),
-    Shutdown(oneshot::Sender<()>),
+    Shutdown(Stop),
     Timeout,
 }
 
@@ -101,7 +113,7 @@ enum Step {
 pub(crate) struct Queues {
     pub(crate) tx: mpsc::Sender<Input>,
     pub(crate) rx: mpsc::Receiver<Input>,
-    pub(crate) shutdown: mpsc::Receiver<oneshot::Sender<()>>,
+    pub(crate) shutdown: mpsc::Receiver<Stop>,
 }
 
 impl Driver {
@@ -134,6 +146,7 @@ impl Driver {
             tx: q.tx,
             rx: q.rx,
             shutdown: q.shutdown,
+            draining: None,
             store,
             closing: false,
             store_latency,
@@ -162,11 +175,15 @@ impl Driver {
                     }
                 }
                 Step::Input(None) => return,
-                Step::Shutdown(done) => {
-                    self.shutdown().await;
+                Step::Shutdown(Stop { drain: None, done }) => {
+                    self.shutdown(1000).await;
                     let _ = done.send(());
                     return;
                 }
+                Step::Shutdown(Stop {
+                    drain: Some(until),
+                    done,
+                }) => self.draining = Some((until, done)),
                 Step::Timeout => {}
             }
             self.drain();
@@ -174,13 +191,39 @@ impl Driver {
             if self.host.handle_timeout(self.clock.now()) {
                 self.drain();
             }
+            if self.drained() {
+                self.shutdown(1001).await;
+                if let Some((_, done)) = self.draining.take() {
+                    let _ = done.send(());
+                }
+                return;
+            }
         }
+    }
+
+    /// Draining and done with it: nothing runs any more (no agent, no held job, no stalled
+    /// writer, no store batch out), or the grace is over.
+    fn drained(&self) -> bool {
+        let Some((until, _)) = &self.draining else {
+            return false;
+        };
+        let h = &self.host;
+        let idle = h.agents_running() == 0
+            && h.jobs_waiting() == 0
+            && h.writers_full() == 0
+            && !h.store_inflight();
+        idle || tokio::time::Instant::now() >= *until
     }
 
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
         let deadline = self.host.poll_timeout().map(|d| self.clock.deadline(d));
+        let drain_until = self.draining.as_ref().map(|(u, _)| u.into_std());
+        let deadline = match (deadline, drain_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let inflight = self.host.store_inflight();
         let Driver {
             rx,
@@ -299,11 +342,15 @@ impl Driver {
         false
     }
 
-    /// Cancels every agent, closes every connection (1000, where there is room) and waits
-    /// for the store to commit what is pending.
-    async fn shutdown(&mut self) {
+    /// Cancels every agent, closes every connection (`code`: 1000, or 1001 after a drain;
+    /// where there is room) and waits for the store to commit what is pending.
+    async fn shutdown(&mut self, code: u16) {
         self.closing = true;
-        self.host.handle_shutdown(self.clock.now());
+        if code == 1001 {
+            self.host.handle_going_away(self.clock.now());
+        } else {
+            self.host.handle_shutdown(self.clock.now());
+        }
         loop {
             self.drain();
             let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
