@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `GET path` from `addr` (`HOST:PORT`) with `Connection: close`: the status code and the
 /// body. `Err` when the connection fails or the answer is not HTTP.
@@ -32,6 +32,18 @@ pub fn get(addr: &str, path: &str) -> Result<(u16, String), String> {
 /// `GET /healthz` from `addr`.
 pub fn healthz(addr: &str) -> Result<(u16, String), String> {
     get(addr, "/healthz")
+}
+
+/// Polls `/healthz` of `addr` until it answers `status` (at most 10 s): the last answer.
+pub fn wait_healthz(addr: &str, status: u16) -> (u16, String) {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = healthz(addr).expect("healthz");
+        if answer.0 == status || Instant::now() > until {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `HOST:PORT` of a `ws://HOST:PORT/PATH` URL.

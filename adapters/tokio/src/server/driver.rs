@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// How long a shutdown waits for the writers to send their close frames.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
 /// A request to stop the driver, from the server handle.
 #[derive(Debug)]
 pub(crate) struct Stop {
@@ -96,6 +99,8 @@ pub(crate) struct Driver {
     store: Option<(StoreThread, mpsc::Receiver<Completion>)>,
     /// Shutting down.
     closing: bool,
+    /// Shutting down: the writer queues a close was queued on (they end once it is sent).
+    closed: Vec<mpsc::Sender<Outbound>>,
     /// The store batch latency (seconds): observed here, the adapter owning the store IO.
     store_latency: prometheus_client::metrics::histogram::Histogram,
     /// When the batch in flight was handed to the store thread.
@@ -149,6 +154,7 @@ impl Driver {
             draining: None,
             store,
             closing: false,
+            closed: Vec::new(),
             store_latency,
             store_sent: None,
         };
@@ -261,8 +267,10 @@ impl Driver {
                 }
                 Action::Close { conn, code } if self.closing => {
                     // Shutting down: a close is queued only where there is room.
-                    if let Some(p) = self.ports.remove(&conn) {
-                        let _ = p.out.try_send(Outbound::Close(code));
+                    if let Some(p) = self.ports.remove(&conn)
+                        && p.out.try_send(Outbound::Close(code)).is_ok()
+                    {
+                        self.closed.push(p.out);
                     }
                 }
                 Action::Close { conn, code } => {
@@ -343,8 +351,19 @@ impl Driver {
     }
 
     /// Cancels every agent, closes every connection (`code`: 1000, or 1001 after a drain;
-    /// where there is room) and waits for the store to commit what is pending.
+    /// where there is room), waits for the store to commit what is pending and for the
+    /// writers to send their close (at most [`CLOSE_FLUSH`]).
     async fn shutdown(&mut self, code: u16) {
+        self.stop(code).await;
+        // The closes reach the peers before the process may exit: wait (bounded) for the
+        // writers that got one to send it.
+        let closed = std::mem::take(&mut self.closed);
+        let sent = futures_util::future::join_all(closed.iter().map(|out| out.closed()));
+        let _ = tokio::time::timeout(CLOSE_FLUSH, sent).await;
+    }
+
+    /// [`Self::shutdown`] up to the store's last commit.
+    async fn stop(&mut self, code: u16) {
         self.closing = true;
         if code == 1001 {
             self.host.handle_going_away(self.clock.now());
