@@ -8,6 +8,7 @@
 mod bench;
 mod cancel;
 mod demo;
+mod drain;
 mod jobs;
 mod owned;
 mod render;
@@ -138,6 +139,9 @@ struct ServeArgs {
     /// The dashboard, the browser origin check and `/metrics`.
     #[command(flatten)]
     watch: serve::WatchArgs,
+    /// The SIGTERM drain (`--drain-grace`).
+    #[command(flatten)]
+    drain: drain::DrainArgs,
     /// Heartbeat interval in whole seconds (0 disables).
     #[arg(long, default_value_t = 2, value_name = "SEC")]
     heartbeat_interval: u64,

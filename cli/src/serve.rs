@@ -178,6 +178,8 @@ fn bounds(args: &ServeArgs) -> arcp_proto::runtime::Bounds {
 /// `--token` or a JWT flag is given); without it no agents.
 fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Failure> {
     let mut b = Server::builder()
+        // `GET /healthz` for load balancers (503 once a SIGTERM drain started).
+        .healthz(true)
         .heartbeat_interval(Duration::from_secs(args.heartbeat_interval))
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
@@ -260,6 +262,8 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
         return Ok(0);
     }
     let port = args.port.unwrap_or(0);
+    // Installed before LISTENING is printed: a SIGTERM from then on drains.
+    let sigterm = super::drain::sigterm();
     let (url, handle) = b
         .bind_ws((args.host.as_str(), port), &args.path)
         .await
@@ -281,12 +285,16 @@ in cleartext (add --tls-cert/--tls-key, or --tls-self-signed for development)",
             std::future::pending::<()>().await;
         }
     };
-    tokio::select! {
-        _ = exit_after => {}
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminated() => {}
+    let drain = tokio::select! {
+        _ = exit_after => false,
+        _ = tokio::signal::ctrl_c() => false,
+        _ = sigterm => true,
+    };
+    if drain {
+        handle.drain(args.drain.grace()).await;
+    } else {
+        handle.shutdown().await;
     }
-    handle.shutdown().await;
     Ok(0)
 }
 
@@ -318,22 +326,6 @@ async fn join_postgres(
     .await
     .map_err(|e| Failure::Error(e.to_string()))?
     .map_err(|e| Failure::Error(format!("cannot join the PostgreSQL cluster: {e}")))
-}
-
-#[cfg(unix)]
-async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending::<()>().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn terminated() {
-    std::future::pending::<()>().await
 }
 
 #[cfg(test)]

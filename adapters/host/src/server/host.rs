@@ -537,6 +537,18 @@ impl ServerHost {
     /// closes only where there is room, then waits while [`Self::store_inflight`], feeding
     /// [`Self::handle_store_done`] and draining (the next batch).
     pub fn handle_shutdown(&mut self, now: Instant) {
+        self.close_everything(now, 1000);
+    }
+
+    /// The end of a drain (the server stopped taking connections and waited for its jobs):
+    /// as [`Self::handle_shutdown`], but every connection is closed 1001 (going away), which
+    /// tells clients to reconnect elsewhere (another node behind the same balancer).
+    pub fn handle_going_away(&mut self, now: Instant) {
+        self.close_everything(now, 1001);
+    }
+
+    /// Cancels every agent and closes every open connection with `code`.
+    fn close_everything(&mut self, now: Instant, code: u16) {
         self.at(now);
         self.shutting_down = true;
         self.agents.shutdown();
@@ -551,10 +563,8 @@ impl ServerHost {
         open.sort_unstable();
         self.stalls.clear();
         self.closes_after.clear();
-        self.actions.extend(
-            open.into_iter()
-                .map(|conn| Action::Close { conn, code: 1000 }),
-        );
+        self.actions
+            .extend(open.into_iter().map(|conn| Action::Close { conn, code }));
         self.sessions.clear();
     }
 

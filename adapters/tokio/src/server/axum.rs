@@ -25,7 +25,9 @@
 //! on the route that is not a WebSocket upgrade gets `400 Bad Request`; an upgrade from a
 //! browser origin other than the app's own (`http://HOST`, `https://` with
 //! [`behind_tls_proxy`](super::ServerBuilder::behind_tls_proxy)) or one given with
-//! [`allow_origin`](super::ServerBuilder::allow_origin) gets `403 Forbidden`.
+//! [`allow_origin`](super::ServerBuilder::allow_origin) gets `403 Forbidden`. Once the
+//! handle's [`drain`](ServerHandle::drain) started, every upgrade gets `503 Service
+//! Unavailable` (the app answers its own health route).
 //!
 //! [D35]: arcp_proto::compat#d35--frame-size
 
@@ -39,7 +41,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -63,6 +65,7 @@ pub async fn route(
     let builder_secure = builder.opts.behind_tls_proxy;
     let allowed_origins = builder.allowed_origins.clone();
     let running = builder.start().await?;
+    let draining = Arc::new(AtomicBool::new(false));
     let opts = Arc::new(ws::WsOptions {
         path: path.to_owned(),
         max_frame_bytes: running.max_frame_bytes,
@@ -72,6 +75,7 @@ pub async fn route(
         tls: None,
         carries_credentials,
         origins: super::http::OriginPolicy::new(builder_secure, &allowed_origins),
+        draining: draining.clone(),
         http: None,
     });
     let state = RouteState {
@@ -91,12 +95,16 @@ pub async fn route(
             metrics_addr: None,
             metrics_task: None,
             driver: running.driver,
+            draining,
         },
     ))
 }
 
 async fn upgrade(State(st): State<RouteState>, mut req: Request) -> Response {
     let headers = req.headers();
+    if st.opts.draining.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, super::http::DRAINING).into_response();
+    }
     if !st.opts.origins.allows(headers) {
         return (StatusCode::FORBIDDEN, super::http::FORBIDDEN).into_response();
     }

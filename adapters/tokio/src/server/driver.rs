@@ -17,6 +17,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+/// How long a shutdown waits for the writers to send their close frames.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// A request to stop the driver, from the server handle.
+#[derive(Debug)]
+pub(crate) struct Stop {
+    /// `None`: shut down now (closes 1000). `Some(until)`: drain — keep serving until no job
+    /// runs (or `until`), then close every connection 1001.
+    pub(crate) drain: Option<tokio::time::Instant>,
+    /// Answered once the driver has stopped (closes queued, the store committed).
+    pub(crate) done: oneshot::Sender<()>,
+}
+
 /// The driver's view of a live connection.
 #[derive(Debug)]
 pub(crate) struct ConnPorts {
@@ -80,10 +93,14 @@ pub(crate) struct Driver {
     clock: SystemClock,
     tx: mpsc::Sender<Input>,
     rx: mpsc::Receiver<Input>,
-    shutdown: mpsc::Receiver<oneshot::Sender<()>>,
+    shutdown: mpsc::Receiver<Stop>,
+    /// Draining: until when, and who waits for the end.
+    draining: Option<(tokio::time::Instant, oneshot::Sender<()>)>,
     store: Option<(StoreThread, mpsc::Receiver<Completion>)>,
     /// Shutting down.
     closing: bool,
+    /// Shutting down: the writer queues a close was queued on (they end once it is sent).
+    closed: Vec<mpsc::Sender<Outbound>>,
     /// The store batch latency (seconds): observed here, the adapter owning the store IO.
     store_latency: prometheus_client::metrics::histogram::Histogram,
     /// When the batch in flight was handed to the store thread.
@@ -93,7 +110,7 @@ pub(crate) struct Driver {
 enum Step {
     Input(Option<Input>),
     Store(Completion),
-    Shutdown(oneshot::Sender<()>),
+    Shutdown(Stop),
     Timeout,
 }
 
@@ -101,7 +118,7 @@ enum Step {
 pub(crate) struct Queues {
     pub(crate) tx: mpsc::Sender<Input>,
     pub(crate) rx: mpsc::Receiver<Input>,
-    pub(crate) shutdown: mpsc::Receiver<oneshot::Sender<()>>,
+    pub(crate) shutdown: mpsc::Receiver<Stop>,
 }
 
 impl Driver {
@@ -143,8 +160,10 @@ impl Driver {
             tx: q.tx,
             rx: q.rx,
             shutdown: q.shutdown,
+            draining: None,
             store,
             closing: false,
+            closed: Vec::new(),
             store_latency,
             store_sent: None,
         };
@@ -171,11 +190,15 @@ impl Driver {
                     }
                 }
                 Step::Input(None) => return,
-                Step::Shutdown(done) => {
-                    self.shutdown().await;
+                Step::Shutdown(Stop { drain: None, done }) => {
+                    self.shutdown(1000).await;
                     let _ = done.send(());
                     return;
                 }
+                Step::Shutdown(Stop {
+                    drain: Some(until),
+                    done,
+                }) => self.draining = Some((until, done)),
                 Step::Timeout => {}
             }
             self.drain();
@@ -183,13 +206,39 @@ impl Driver {
             if self.host.handle_timeout(self.clock.now()) {
                 self.drain();
             }
+            if self.drained() {
+                self.shutdown(1001).await;
+                if let Some((_, done)) = self.draining.take() {
+                    let _ = done.send(());
+                }
+                return;
+            }
         }
+    }
+
+    /// Draining and done with it: nothing runs any more (no agent, no held job, no stalled
+    /// writer, no store batch out), or the grace is over.
+    fn drained(&self) -> bool {
+        let Some((until, _)) = &self.draining else {
+            return false;
+        };
+        let h = &self.host;
+        let idle = h.agents_running() == 0
+            && h.jobs_waiting() == 0
+            && h.writers_full() == 0
+            && !h.store_inflight();
+        idle || tokio::time::Instant::now() >= *until
     }
 
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
         let deadline = self.host.poll_timeout().map(|d| self.clock.deadline(d));
+        let drain_until = self.draining.as_ref().map(|(u, _)| u.into_std());
+        let deadline = match (deadline, drain_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let inflight = self.host.store_inflight();
         let Driver {
             rx,
@@ -227,8 +276,10 @@ impl Driver {
                 }
                 Action::Close { conn, code } if self.closing => {
                     // Shutting down: a close is queued only where there is room.
-                    if let Some(p) = self.ports.remove(&conn) {
-                        let _ = p.out.try_send(Outbound::Close(code));
+                    if let Some(p) = self.ports.remove(&conn)
+                        && p.out.try_send(Outbound::Close(code)).is_ok()
+                    {
+                        self.closed.push(p.out);
                     }
                 }
                 Action::Close { conn, code } => {
@@ -308,11 +359,26 @@ impl Driver {
         false
     }
 
-    /// Cancels every agent, closes every connection (1000, where there is room) and waits
-    /// for the store to commit what is pending.
-    async fn shutdown(&mut self) {
+    /// Cancels every agent, closes every connection (`code`: 1000, or 1001 after a drain;
+    /// where there is room), waits for the store to commit what is pending and for the
+    /// writers to send their close (at most [`CLOSE_FLUSH`]).
+    async fn shutdown(&mut self, code: u16) {
+        self.stop(code).await;
+        // The closes reach the peers before the process may exit: wait (bounded) for the
+        // writers that got one to send it.
+        let closed = std::mem::take(&mut self.closed);
+        let sent = futures_util::future::join_all(closed.iter().map(|out| out.closed()));
+        let _ = tokio::time::timeout(CLOSE_FLUSH, sent).await;
+    }
+
+    /// [`Self::shutdown`] up to the store's last commit.
+    async fn stop(&mut self, code: u16) {
         self.closing = true;
-        self.host.handle_shutdown(self.clock.now());
+        if code == 1001 {
+            self.host.handle_going_away(self.clock.now());
+        } else {
+            self.host.handle_shutdown(self.clock.now());
+        }
         loop {
             self.drain();
             let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {

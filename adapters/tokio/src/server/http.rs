@@ -4,16 +4,18 @@
 //!
 //! **How.** tungstenite's handshake answers only WebSocket upgrades: it refuses any other
 //! request before its callback runs, and the callback may not answer with a success. So when
-//! the port also serves plain HTTP (the dashboard, or same-port metrics), each connection is
-//! served by **hyper** (HTTP/1.1, one request per connection): an upgrade on the served path
+//! the port also serves plain HTTP (the dashboard, same-port metrics, or `/healthz`), each
+//! connection is served by **hyper** (HTTP/1.1, one request per connection): an upgrade on the served path
 //! is answered `101 Switching Protocols` and the connection taken with
 //! `hyper::upgrade::on`, then run by tokio-tungstenite on the upgraded IO
 //! (`WebSocketStream::from_raw_socket`) exactly like a connection upgraded by tungstenite (the
 //! same frame cap, [D35], the same session loop and close codes); a `GET` of `/`,
 //! `/dashboard.js`, `/dashboard.css` or `/metrics` is answered with the embedded file or the
-//! metrics; anything else gets 404 (an upgrade on another path too), a method other than
-//! `GET`/`HEAD` 405. The whole exchange is bounded by `handshake_timeout`. Without the
-//! dashboard and same-port metrics, connections go straight to tungstenite as before.
+//! metrics, and `GET /healthz` with `200 ok` (`503 draining` once the server drains, when
+//! every upgrade is refused `503` too); anything else gets 404 (an upgrade on another path
+//! too), a method other than `GET`/`HEAD` 405. The whole exchange is bounded by
+//! `handshake_timeout`. Without the dashboard, same-port metrics and `/healthz`, connections
+//! go straight to tungstenite as before.
 //!
 //! **Browser safety.** A WebSocket upgrade that carries an `Origin` header is accepted only
 //! when that origin is the server's own — the scheme (`http`, or `https` with TLS or
@@ -36,6 +38,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -217,6 +220,10 @@ fn respond(
                 "not found\n".into(),
             );
         }
+        if opts.draining.load(Ordering::SeqCst) {
+            let status = StatusCode::SERVICE_UNAVAILABLE;
+            return answer(status, &csp, "text/plain", DRAINING.into());
+        }
         if !opts.origins.allows(headers) {
             return answer(StatusCode::FORBIDDEN, &csp, "text/plain", FORBIDDEN.into());
         }
@@ -269,6 +276,13 @@ fn respond(
         ("/dashboard.js", Some(_), _) => page("text/javascript; charset=utf-8", DASHBOARD_JS),
         ("/dashboard.css", Some(_), _) => page("text/css; charset=utf-8", DASHBOARD_CSS),
         ("/metrics", _, Some(m)) => page(super::metrics::CONTENT_TYPE, &m.render()),
+        ("/healthz", _, _) if opts.draining.load(Ordering::SeqCst) => answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &csp,
+            "text/plain",
+            DRAINING.into(),
+        ),
+        ("/healthz", _, _) => page("text/plain", HEALTHY),
         _ => answer(
             StatusCode::NOT_FOUND,
             &csp,
@@ -280,6 +294,12 @@ fn respond(
 
 /// The body of a refused upgrade.
 pub(crate) const FORBIDDEN: &str = "origin not allowed\n";
+
+/// The body of `/healthz` while the server serves (status 200).
+const HEALTHY: &str = "ok";
+
+/// The body of `/healthz` and of a refused upgrade once the server drains (status 503).
+pub(crate) const DRAINING: &str = "draining";
 
 /// An answer with the security headers every answer of the front carries.
 fn answer(

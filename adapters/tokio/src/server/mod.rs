@@ -43,11 +43,11 @@ pub use arcp_host::server::{ServerError, ServerMetrics, Store, StoreError};
 use arcp_agents::{OsEntropy, SystemClock};
 use arcp_host::server::{MetricsHandle, ServerOptions};
 use arcp_proto::runtime::ConnId;
-use driver::{Driver, Input, Queues};
+use driver::{Driver, Input, Queues, Stop};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -94,6 +94,7 @@ pub struct ServerBuilder {
     dashboard: bool,
     allowed_origins: Vec<String>,
     metrics_at: Option<MetricsAt>,
+    healthz: bool,
     #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     process_agents: process_agents::ProcessAgents,
 }
@@ -161,6 +162,16 @@ impl ServerBuilder {
     /// own. Replaces [`Self::metrics`].
     pub fn metrics_same_port(mut self) -> Self {
         self.metrics_at = Some(MetricsAt::SamePort);
+        self
+    }
+
+    /// Serves `GET /healthz` on [`Self::bind_ws`]'s port (for load balancers' health
+    /// checks): `200` with the body `ok` while the server serves, `503` with the body
+    /// `draining` once [`ServerHandle::drain`] started. It is served whenever the port
+    /// answers plain HTTP (with [`Self::dashboard`] or [`Self::metrics_same_port`] too);
+    /// this turns that on without them. Off by default; not served by the axum route.
+    pub fn healthz(mut self, on: bool) -> Self {
+        self.healthz = on;
         self
     }
 
@@ -256,10 +267,12 @@ impl ServerBuilder {
         let origins = http::OriginPolicy::new(secure_origin, &self.allowed_origins);
         let dashboard = self.dashboard;
         let same_port = matches!(self.metrics_at, Some(MetricsAt::SamePort));
+        let front = dashboard || same_port || self.healthz;
         // §9.8: credentials only over TLS, loopback, or behind a vouched-for TLS proxy.
         let carries_credentials =
             tls.is_some() || local.ip().is_loopback() || self.opts.behind_tls_proxy;
         let running = self.start().await?;
+        let draining = Arc::new(AtomicBool::new(false));
         let opts = Arc::new(ws::WsOptions {
             path: path.to_owned(),
             max_frame_bytes: running.max_frame_bytes,
@@ -269,7 +282,8 @@ impl ServerBuilder {
             tls: tls.clone().map(tokio_rustls::TlsAcceptor::from),
             carries_credentials,
             origins,
-            http: (dashboard || same_port).then(|| {
+            draining: draining.clone(),
+            http: front.then(|| {
                 Arc::new(http::HttpFront {
                     index: dashboard.then(|| http::dashboard_index(path)),
                     metrics: same_port.then(|| running.exporter.clone()),
@@ -295,6 +309,7 @@ impl ServerBuilder {
                 metrics_addr,
                 metrics_task,
                 driver: running.driver,
+                draining,
             },
         ))
     }
@@ -335,6 +350,7 @@ impl ServerBuilder {
             metrics_addr: None,
             metrics_task: None,
             driver: running.driver,
+            draining: Arc::new(AtomicBool::new(false)),
         }
         .shutdown()
         .await;
@@ -344,7 +360,7 @@ impl ServerBuilder {
 
 struct Running {
     tx: mpsc::Sender<Input>,
-    shutdown: mpsc::Sender<oneshot::Sender<()>>,
+    shutdown: mpsc::Sender<Stop>,
     metrics: MetricsHandle,
     exporter: Arc<metrics::Exporter>,
     driver: JoinHandle<()>,
@@ -358,13 +374,15 @@ struct Running {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: Option<SocketAddr>,
-    shutdown: mpsc::Sender<oneshot::Sender<()>>,
+    shutdown: mpsc::Sender<Stop>,
     metrics: MetricsHandle,
     stop: watch::Sender<bool>,
     accept: Option<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
     metrics_task: Option<JoinHandle<()>>,
     driver: JoinHandle<()>,
+    /// Set by [`ServerHandle::drain`]: `/healthz` answers 503, upgrades are refused.
+    draining: Arc<AtomicBool>,
 }
 
 impl ServerHandle {
@@ -386,6 +404,28 @@ impl ServerHandle {
     /// Graceful shutdown: stop accepting, cancel every agent, close every connection (1000),
     /// commit what the store has pending, and wait for the driver to end.
     pub async fn shutdown(mut self) {
+        self.stop_accepting().await;
+        self.stop_driver(None).await;
+    }
+
+    /// Graceful shutdown for a node behind a load balancer (`arcp serve` does this on
+    /// SIGTERM). At once: `GET /healthz` ([`ServerBuilder::healthz`]) answers `503
+    /// draining`, and every new WebSocket upgrade is refused with `503 Service Unavailable`
+    /// (the port stays open so that health checks get their answer). The connections already
+    /// open keep being served while their jobs run. Once no job runs any more (no agent task,
+    /// no job held, no stalled writer, no store batch out) — or when `grace` is over,
+    /// whichever comes first — every agent still running is cancelled, every connection is
+    /// closed with code 1001 (going away: reconnect, e.g. to another node), the store
+    /// commits what is pending, and the driver ends. `grace` zero: close at once.
+    pub async fn drain(mut self, grace: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
+        let until = tokio::time::Instant::now() + grace;
+        self.stop_driver(Some(until)).await;
+        self.stop_accepting().await;
+    }
+
+    /// Ends the accept loop and the metrics listener.
+    async fn stop_accepting(&mut self) {
         let _ = self.stop.send(true);
         if let Some(a) = self.accept.take() {
             let _ = a.await;
@@ -393,11 +433,15 @@ impl ServerHandle {
         if let Some(m) = self.metrics_task.take() {
             let _ = m.await;
         }
+    }
+
+    /// Asks the driver to stop (now, or after a drain until `drain`) and waits for it.
+    async fn stop_driver(&mut self, drain: Option<tokio::time::Instant>) {
         let (done, rx) = oneshot::channel();
-        if self.shutdown.send(done).await.is_ok() {
+        if self.shutdown.send(Stop { drain, done }).await.is_ok() {
             let _ = rx.await;
         }
-        let _ = self.driver.await;
+        let _ = (&mut self.driver).await;
     }
 
     /// Stops the server abruptly (no close frames, no final store flush), like a crash of

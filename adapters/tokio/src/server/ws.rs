@@ -8,7 +8,8 @@
 //! transport error too: close 1007, no error frame, session resumable. Close codes come from
 //! the runtime's `CloseReason` (1000 normally, 1009 over the cap, 1007 not UTF-8, 1008 slow
 //! consumer or no hello in time); a request for another path than the served one is upgraded
-//! and closed 1008. An upgrade from a browser origin that is not allowed is refused 403 (see
+//! and closed 1008. Once the server drains, every upgrade is refused 503. An upgrade from a
+//! browser origin that is not allowed is refused 403 (see
 //! the HTTP front, `http.rs`, which serves the connections instead when the port also serves
 //! the dashboard or `/metrics`).
 //!
@@ -18,7 +19,7 @@ use super::driver::{ConnPorts, Input, Outbound, Wake};
 use arcp_proto::runtime::{ConnId, TransportKind};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -43,6 +44,8 @@ pub(crate) struct WsOptions {
     pub(crate) carries_credentials: bool,
     /// Which browser origins may upgrade.
     pub(crate) origins: super::http::OriginPolicy,
+    /// The server drains ([`super::ServerHandle::drain`]): upgrades are refused 503.
+    pub(crate) draining: Arc<AtomicBool>,
     /// Plain HTTP on this port too (dashboard, metrics): connections go through hyper.
     pub(crate) http: Option<Arc<super::http::HttpFront>>,
 }
@@ -123,6 +126,11 @@ async fn upgrade<S>(
     // The closure's type is fixed by tungstenite's `Callback` (a large `ErrorResponse`).
     #[allow(clippy::result_large_err)]
     let cb = |req: &Request, resp: Response| {
+        if opts.draining.load(Ordering::SeqCst) {
+            let mut refused = ErrorResponse::new(Some(super::http::DRAINING.to_owned()));
+            *refused.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            return Err(refused);
+        }
         if !opts.origins.allows(req.headers()) {
             let mut refused = ErrorResponse::new(Some(super::http::FORBIDDEN.to_owned()));
             *refused.status_mut() = StatusCode::FORBIDDEN;
