@@ -2,14 +2,14 @@
 
 use std::str::FromStr;
 
-use arcp_store::cluster::Claimed;
+use arcp_store::cluster::{Claimed, StoreAdmission};
 use arcp_store::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, Store, StoreError, StoreOp,
     StoredEvent,
 };
 use postgres::{Client, Config, NoTls};
 
-use crate::cluster::{Node, fence};
+use crate::cluster::{Node, admission, fence};
 use crate::error::pg;
 use crate::ops::{self, Prepared};
 use crate::reads;
@@ -316,5 +316,42 @@ impl Store for PostgresStore {
             Some(node) => self.call(|c, p| fence::node_jobs(c, p, &node)),
             None => self.jobs(),
         }
+    }
+
+    fn admit_job(
+        &mut self,
+        principal: &str,
+        session_id: &str,
+        job_id: &str,
+        max_unfinished: usize,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<StoreAdmission, StoreError> {
+        let Some(node) = self.node.clone() else {
+            return Err(StoreError::Unsupported {
+                operation: "admit_job",
+            });
+        };
+        let req = admission::JobRequest {
+            principal,
+            session_id,
+            job_id,
+            max_unfinished,
+            idempotency,
+        };
+        self.call(|c, p| admission::admit_job(c, p, &node, &req))
+    }
+
+    fn admit_session(
+        &mut self,
+        principal: &str,
+        session_id: &str,
+        max_live: usize,
+    ) -> Result<bool, StoreError> {
+        if self.node.is_none() {
+            return Err(StoreError::Unsupported {
+                operation: "admit_session",
+            });
+        }
+        self.call(|c, p| admission::admit_session(c, p, principal, session_id, max_live))
     }
 }

@@ -11,7 +11,10 @@
 //!
 //! The [`StoreOp`](crate::StoreOp) variants `Forward`, `ForwardCancel` and `ConsumeFeed` and
 //! [`Store::claim_session`](crate::Store::claim_session) need a clustered store: any other
-//! store refuses them with [`StoreError::Unsupported`].
+//! store refuses them with [`StoreError::Unsupported`]. So do the cluster-wide admissions
+//! [`Store::admit_job`](crate::Store::admit_job) (one idempotency key and one cap of
+//! unfinished jobs per principal across the nodes, see [`StoreAdmission`]) and
+//! [`Store::admit_session`](crate::Store::admit_session).
 
 use crate::error::StoreError;
 use crate::records::{CredentialRecord, JobRecord, SessionRecord};
@@ -114,4 +117,25 @@ pub struct Claimed {
     pub last_stored_seq: Option<u64>,
     /// The session's unfinished jobs that run on other nodes.
     pub jobs: Vec<JobRecord>,
+}
+
+/// What [`Store::admit_job`](crate::Store::admit_job) decided for a submit, cluster-wide.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreAdmission {
+    /// The job may be accepted: its idempotency entry (if any) and a placeholder job record
+    /// (status `pending`, data `{}`, on this node) are stored, so a concurrent admission on
+    /// any node sees it; the runtime's `PutJob` that follows replaces the placeholder.
+    Admitted,
+    /// The principal's idempotency key is already taken by an unexpired entry (written by
+    /// any node): the first submit's fingerprint and job. Nothing was written.
+    Duplicate {
+        /// The fingerprint of the first submit's parameters.
+        fingerprint: String,
+        /// The job the first submit created (or is creating).
+        job_id: String,
+    },
+    /// The principal already has the maximum of unfinished jobs on live nodes. Nothing was
+    /// written.
+    OverLimit,
 }

@@ -58,7 +58,7 @@ pub enum StoreError {
     #[error("{operation} needs a clustered store")]
     Unsupported {
         /// The refused operation (`Forward`, `ForwardCancel`, `ConsumeFeed`,
-        /// `claim_session`).
+        /// `claim_session`, `admit_job`, `admit_session`).
         operation: &'static str,
     },
 

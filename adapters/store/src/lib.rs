@@ -32,6 +32,7 @@ mod store;
 #[cfg(feature = "suite")]
 pub mod suite;
 
+pub use cluster::StoreAdmission;
 pub use error::{StoreError, limit_to_sql, seq_from_sql, seq_to_sql};
 pub use records::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,

@@ -1,6 +1,6 @@
 //! [`Store`]: what a runtime host drives, whatever the database.
 
-use crate::cluster::Claimed;
+use crate::cluster::{Claimed, StoreAdmission};
 use crate::error::StoreError;
 use crate::records::{
     CredentialRecord, IdempotencyRecord, JobRecord, SessionRecord, StoreOp, StoredEvent,
@@ -154,6 +154,60 @@ pub trait Store: Send + 'static {
     fn node_jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
         self.jobs()
     }
+
+    /// (Clustered stores) Admits a submit of `principal` (job `job_id` of `session_id`)
+    /// cluster-wide, in one transaction serialized with every other admission of the same
+    /// principal on any node:
+    ///
+    /// - an unexpired idempotency entry for `(idempotency.principal, idempotency.key)` →
+    ///   [`StoreAdmission::Duplicate`] with its fingerprint and job;
+    /// - else `max_unfinished` or more unfinished jobs of `principal` on live nodes →
+    ///   [`StoreAdmission::OverLimit`];
+    /// - else the idempotency entry (if any) is stored (replacing an expired one) and so is a
+    ///   placeholder record of `job_id` (status `pending`, not terminal, data `{}`, running on
+    ///   this node), replaced by the runtime's `PutJob` that follows →
+    ///   [`StoreAdmission::Admitted`].
+    ///
+    /// A reader of job records may meet a placeholder: its `data` does not decode as the
+    /// runtime's job data.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] (the default) for a store that is not clustered;
+    /// [`StoreError::Backend`].
+    fn admit_job(
+        &mut self,
+        principal: &str,
+        session_id: &str,
+        job_id: &str,
+        max_unfinished: usize,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<StoreAdmission, StoreError> {
+        let _ = (principal, session_id, job_id, max_unfinished, idempotency);
+        Err(StoreError::Unsupported {
+            operation: "admit_job",
+        })
+    }
+
+    /// (Clustered stores) Whether `principal` may open one more session (`session_id`)
+    /// cluster-wide: `true` when fewer than `max_live` of its OTHER sessions are attached (no
+    /// resume window running) and owned by live nodes. Nothing is written.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unsupported`] (the default) for a store that is not clustered;
+    /// [`StoreError::Backend`].
+    fn admit_session(
+        &mut self,
+        principal: &str,
+        session_id: &str,
+        max_live: usize,
+    ) -> Result<bool, StoreError> {
+        let _ = (principal, session_id, max_live);
+        Err(StoreError::Unsupported {
+            operation: "admit_session",
+        })
+    }
 }
 
 /// A boxed store is a store (so `&mut Box<dyn Store>` goes wherever `&mut dyn Store` does).
@@ -227,5 +281,25 @@ impl<S: Store + ?Sized> Store for Box<S> {
 
     fn node_jobs(&mut self) -> Result<Vec<JobRecord>, StoreError> {
         (**self).node_jobs()
+    }
+
+    fn admit_job(
+        &mut self,
+        principal: &str,
+        session_id: &str,
+        job_id: &str,
+        max_unfinished: usize,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<StoreAdmission, StoreError> {
+        (**self).admit_job(principal, session_id, job_id, max_unfinished, idempotency)
+    }
+
+    fn admit_session(
+        &mut self,
+        principal: &str,
+        session_id: &str,
+        max_live: usize,
+    ) -> Result<bool, StoreError> {
+        (**self).admit_session(principal, session_id, max_live)
     }
 }

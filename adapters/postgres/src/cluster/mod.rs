@@ -3,10 +3,13 @@
 //! - [`fence`]: the joined store's writes (session ownership fenced by a row lock on the
 //!   session row), [`claim_session`](arcp_store::Store::claim_session) and `node_jobs`;
 //! - [`feed`]: forwarded frames and routed cancels;
+//! - [`admission`]: cluster-wide idempotency and per-principal caps
+//!   ([`admit_job`](arcp_store::Store::admit_job), [`admit_session`](arcp_store::Store::admit_session));
 //! - [`liveness`]: the `nodes` rows, the reap of a dead node (exactly one winner);
 //! - [`watch`]: [`PostgresCluster`], the node's [`ClusterWatch`](arcp_store::cluster::ClusterWatch)
 //!   (LISTEN/NOTIFY only wakes it up: what it reports comes from catch-up queries).
 
+pub(crate) mod admission;
 pub(crate) mod feed;
 pub(crate) mod fence;
 pub(crate) mod liveness;

@@ -1,6 +1,6 @@
 //! The cluster operations on a store that is not clustered: refused, nothing written.
 
-use super::{job, session};
+use super::{idem, job, session};
 use crate::cluster::ForwardedFrame;
 use crate::{Store, StoreError, StoreOp};
 
@@ -58,4 +58,43 @@ pub fn cluster_ops_need_a_clustered_store(s: &mut dyn Store) {
         s.node_jobs().unwrap(),
         vec![job("j1", "s1", 1, true), job("j2", "s1", 2, false)]
     );
+}
+
+/// A store without a node id (not clustered) refuses `admit_job` (with or without an
+/// idempotency entry) and `admit_session` with [`StoreError::Unsupported`] naming the call,
+/// writing nothing. A clustered store is not checked here: its own tests cover it.
+pub fn admission_needs_a_clustered_store(s: &mut dyn Store) {
+    if s.node_id().is_some() {
+        return;
+    }
+    let key = idem("alice", "k1", i64::MAX);
+    for idempotency in [None, Some(&key)] {
+        let err = s
+            .admit_job("alice", "s1", "job_k1", 10, idempotency)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Unsupported {
+                    operation: "admit_job"
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "admit_job needs a clustered store");
+    }
+    let err = s.admit_session("alice", "s1", 10).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Unsupported {
+                operation: "admit_session"
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "admit_session needs a clustered store");
+    assert_eq!(s.jobs().unwrap(), vec![]);
+    assert_eq!(s.idempotency_records().unwrap(), vec![]);
+    assert_eq!(s.sessions().unwrap(), vec![]);
 }

@@ -75,6 +75,7 @@ macro_rules! store_suite {
             ops_run_in_order_within_the_batch,
             empty_batch_is_a_no_op,
             cluster_ops_need_a_clustered_store,
+            admission_needs_a_clustered_store,
         );
     };
     (@each $factory:path; $($check:ident),* $(,)?) => {
