@@ -239,10 +239,23 @@ pub struct RuntimeConfig {
     /// A durable store is configured: storage effects are emitted (write-ahead appends,
     /// session, job, idempotency and credential records). Without one, none are.
     pub durable: bool,
+    /// This runtime's cluster node id, sent as `welcome.runtime.node_id` (unless
+    /// `runtime.node_id` is set already). `None`: not part of a cluster.
+    pub node_id: Option<String>,
+    /// Several runtimes share one durable store (meaningful only with `durable`): a resume
+    /// claims its session first ([`Effect::ClaimSession`](super::Effect::ClaimSession)), and
+    /// a job whose session is not held here forwards its frames
+    /// ([`Effect::ForwardJobMessage`](super::Effect::ForwardJobMessage)).
+    pub clustered: bool,
     /// Every queue bound.
     pub bounds: Bounds,
     /// Per-principal abuse limits (spec §14).
     pub limits: AbuseLimits,
+    /// (Clustered only.) How often a subscription to a job running on another node reads
+    /// that job's new frames from the shared store
+    /// ([`Effect::ReadJobEvents`](super::Effect::ReadJobEvents)), counted from the answer to
+    /// the previous read.
+    pub remote_poll_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -261,8 +274,11 @@ impl Default for RuntimeConfig {
             revoke_retry_delay: Duration::from_secs(1),
             revoke_attempts: 3,
             durable: false,
+            node_id: None,
+            clustered: false,
             bounds: Bounds::default(),
             limits: AbuseLimits::default(),
+            remote_poll_interval: Duration::from_millis(200),
         }
     }
 }

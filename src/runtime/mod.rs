@@ -108,7 +108,7 @@ use conns::hello::{HelloRequest, PendingWelcome};
 use conns::{Connections, Inbound, Phase, Reserve};
 use jobs::{Jobs, NewJob};
 use sessions::Sessions;
-use subscriptions::Subscriptions;
+use subscriptions::{RemoteRequest, Subscriptions};
 
 /// What an outstanding effect was for.
 #[derive(Debug)]
@@ -132,6 +132,15 @@ enum Pending {
     StorePage {
         session_id: String,
         conn: ConnId,
+    },
+    /// (Clustered) a request waiting for the shared store: a subscribe or cancel of a job not
+    /// held here, a `session.list_jobs`.
+    Remote(Box<RemoteRequest>),
+    /// (Clustered) a read of a remote job's frames for a subscription of `session_id`.
+    RemotePoll {
+        session_id: String,
+        job_id: String,
+        generation: u64,
     },
 }
 
@@ -382,6 +391,7 @@ impl Runtime {
                     None => {}
                 },
                 TimerKey::ExpiredSession(sid) => self.expired_session_grace_elapsed(now, &sid),
+                TimerKey::RemotePoll(sid, job) => self.remote_poll(now, &sid, &job),
             }
         }
     }

@@ -233,6 +233,15 @@ impl Host {
                 };
                 self.schedule(now + s.store_latency, HostAction::Complete(id, out));
             }
+            // The simulation runs one unclustered runtime: a cluster read is refused.
+            Effect::LookupJob { .. }
+            | Effect::ReadJobEvents { .. }
+            | Effect::ListStoredJobs { .. } => {
+                let out = EffectOutcome::Failed {
+                    message: "not clustered".into(),
+                };
+                self.schedule(now + s.store_latency, HostAction::Complete(id, out));
+            }
         }
     }
 

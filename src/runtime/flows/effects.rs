@@ -101,6 +101,12 @@ impl Runtime {
                 };
                 self.resume_read(now, id, *pw, frames);
             }
+            Pending::Remote(req) => self.remote_answered(now, *req, outcome),
+            Pending::RemotePoll {
+                session_id,
+                job_id,
+                generation,
+            } => self.remote_polled(now, &session_id, &job_id, generation, outcome),
         }
     }
 }

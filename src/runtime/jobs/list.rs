@@ -3,9 +3,71 @@
 //!
 //! [D11]: crate::compat#d11--job-list-entries
 
-use super::Jobs;
+use super::{Job, Jobs};
 use crate::runtime::config::ObserverPolicy;
-use crate::wire::{AgentRef, ErrorCode, ErrorPayload, JobSummary, Jobs as JobsPage, ListJobs};
+use crate::runtime::effect::JobRecord;
+use crate::wire::{
+    AgentRef, ErrorCode, ErrorPayload, JobStatus, JobSummary, Jobs as JobsPage, ListJobs, Timestamp,
+};
+
+/// A listed job: one held here, or (clustered) a record of the shared store.
+enum Listed<'a> {
+    Local(&'a Job),
+    Remote(&'a JobRecord),
+}
+
+impl Listed<'_> {
+    fn principal(&self) -> &str {
+        match self {
+            Listed::Local(j) => j.principal(),
+            Listed::Remote(r) => &r.principal,
+        }
+    }
+
+    fn status(&self) -> JobStatus {
+        match self {
+            Listed::Local(j) => j.status(),
+            Listed::Remote(r) => r.status,
+        }
+    }
+
+    fn agent(&self) -> &AgentRef {
+        match self {
+            Listed::Local(j) => j.agent(),
+            Listed::Remote(r) => &r.agent,
+        }
+    }
+
+    fn submitted_at(&self) -> &Timestamp {
+        match self {
+            Listed::Local(j) => &j.submitted_at,
+            Listed::Remote(r) => &r.submitted_at,
+        }
+    }
+
+    fn summary(&self) -> JobSummary {
+        match self {
+            Listed::Local(j) => j.summary(),
+            Listed::Remote(r) => record_summary(r),
+        }
+    }
+}
+
+/// A stored job record's `session.jobs` entry (§6.6).
+fn record_summary(r: &JobRecord) -> JobSummary {
+    JobSummary {
+        job_id: r.job_id.clone(),
+        agent: r.agent.to_string(),
+        status: r.status,
+        submitted_at: Some(r.submitted_at.clone()),
+        parent_job_id: r.parent_job_id.clone(),
+        delegate_id: r.delegate_id.clone(),
+        trace_id: r.trace_id,
+        created_at: Some(r.submitted_at.clone()),
+        lease: Some(r.lease.clone()),
+        last_event_seq: Some(r.last_event_seq),
+    }
+}
 
 /// Default page size.
 const DEFAULT_LIMIT: u32 = 100;
@@ -21,6 +83,21 @@ impl Jobs {
         policy: &ObserverPolicy,
         req: ListJobs,
         request_id: String,
+    ) -> Result<JobsPage, ErrorPayload> {
+        self.list_merged(principal, policy, req, request_id, &[])
+    }
+
+    /// [`Jobs::list`] over the jobs held here and (clustered) `stored`, the shared store's
+    /// records: a record of a job held here is left out (the held job wins); the others go
+    /// in submission order (`submitted_at`, then job id) among the held jobs, which keep
+    /// their own order.
+    pub fn list_merged(
+        &self,
+        principal: &str,
+        policy: &ObserverPolicy,
+        req: ListJobs,
+        request_id: String,
+        stored: &[JobRecord],
     ) -> Result<JobsPage, ErrorPayload> {
         let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
@@ -38,7 +115,8 @@ impl Jobs {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         let matching: Vec<_> = self
-            .in_order()
+            .merged(stored)
+            .into_iter()
             .filter(|j| policy.may_observe(principal, j.principal()))
             .filter(|j| {
                 filter
@@ -56,14 +134,14 @@ impl Jobs {
                 filter
                     .created_after
                     .as_ref()
-                    .is_none_or(|t| j.submitted_at > *t)
+                    .is_none_or(|t| j.submitted_at() > t)
             })
             .collect();
         let page: Vec<JobSummary> = matching
             .iter()
             .skip(start)
             .take(limit as usize)
-            .map(|j| j.summary())
+            .map(Listed::summary)
             .collect();
         let end = start.saturating_add(page.len());
         let next_cursor = (end < matching.len()).then(|| end.to_string());
@@ -72,6 +150,34 @@ impl Jobs {
             jobs: page,
             next_cursor,
         })
+    }
+}
+
+impl Jobs {
+    /// The held jobs in order, with the records of `stored` not held here merged in by
+    /// submission time.
+    fn merged<'a>(&'a self, stored: &'a [JobRecord]) -> Vec<Listed<'a>> {
+        let mut extra: Vec<&JobRecord> = stored
+            .iter()
+            .filter(|r| !self.map.contains_key(r.job_id.as_str()))
+            .collect();
+        if extra.is_empty() {
+            return self.in_order().map(Listed::Local).collect();
+        }
+        extra.sort_by(|a, b| {
+            (&a.submitted_at, a.job_id.as_str()).cmp(&(&b.submitted_at, b.job_id.as_str()))
+        });
+        extra.dedup_by(|a, b| a.job_id == b.job_id);
+        let mut out = Vec::with_capacity(self.map.len() + extra.len());
+        let mut extra = extra.into_iter().peekable();
+        for j in self.in_order() {
+            while let Some(r) = extra.next_if(|r| r.submitted_at < j.submitted_at) {
+                out.push(Listed::Remote(r));
+            }
+            out.push(Listed::Local(j));
+        }
+        out.extend(extra.map(Listed::Remote));
+        out
     }
 }
 
