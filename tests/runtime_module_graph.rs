@@ -41,6 +41,8 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
     "runtime::flows::job_run" => "flows/job_run.rs",
     "runtime::flows::limits" => "flows/limits.rs",
     "runtime::flows::list_jobs" => "flows/list_jobs.rs",
+    "runtime::flows::remote_list" => "flows/remote_list.rs",
+    "runtime::flows::remote_subscribe" => "flows/remote_subscribe.rs",
     "runtime::flows::session" => "flows/session.rs",
     "runtime::flows::submit" => "flows/submit.rs",
     "runtime::flows::subscribe" => "flows/subscribe.rs",
@@ -220,7 +222,7 @@ fn every_runtime_file_is_listed() {
         );
         assert_ne!(layer(module).0, "unknown", "{module}: unknown layer");
     }
-    assert_eq!(SOURCES.len(), 37);
+    assert_eq!(SOURCES.len(), 39);
 }
 
 #[test]

@@ -51,8 +51,8 @@
 //!         sessions ─► config, effect, encoding, fxhash, sessions/ring, sessions/token;
 //!         sessions/ring ─► encoding
 //!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease};
-//!         jobs/credentials, jobs/list ─► jobs (list also ─► config)
-//!         subscriptions ─► fxhash
+//!         jobs/credentials, jobs/list ─► jobs (list also ─► config, effect)
+//!         subscriptions ─► effect, fxhash
 //! mod.rs ─► every leaf but encoding, every part
 //! flows/* ─► mod.rs, leaves, parts; nothing imports flows
 //! ```

@@ -4,7 +4,6 @@
 //!
 //! [D11]: crate::compat#d11--job-list-entries
 
-use super::remote_subscribe::store_failed;
 use crate::runtime::Runtime;
 use crate::runtime::effect::{ConnId, Effect, EffectOutcome};
 use crate::runtime::subscriptions::{RemoteAsk, RemoteRequest};
@@ -54,7 +53,7 @@ impl Runtime {
         let stored = match outcome {
             EffectOutcome::JobsListed { jobs } => jobs,
             EffectOutcome::Failed { message } => {
-                self.send_error(now, conn, store_failed(&message, request_id));
+                self.send_error(now, conn, Self::store_failed(&message, request_id));
                 return;
             }
             _ => Vec::new(),

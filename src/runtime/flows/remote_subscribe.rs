@@ -15,16 +15,16 @@
 //! [D10]: crate::compat#d10--subscribed-events
 //! [D37]: crate::compat#d37--existence-leak
 
-use super::subscribe::{strip_secret, truncation};
 use crate::runtime::effect::{ConnId, Effect, EffectOutcome, JobRecord};
 use crate::runtime::event::{RuntimeEvent, SubscribeDecision};
 use crate::runtime::outbox::TimerKey;
+use crate::runtime::redact::redact_frame;
 use crate::runtime::subscriptions::{RemoteAsk, RemoteFollow, RemoteRequest};
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, Feature, Frame, IdKind, JobStatus, Message, Replayed, Subscribe,
-    Subscribed, TraceId,
+    Subscribed,
 };
 
 /// The store keeps a job's whole log: a truncated remote subscription can always continue
@@ -52,16 +52,16 @@ fn job_frames(mut frames: Vec<Frame>, job_id: &str, after: u64) -> Vec<(u64, Fra
     out
 }
 
-/// `session.error INTERNAL_ERROR` for a failed read of the shared store.
-pub(in crate::runtime) fn store_failed(message: &str, request_id: String) -> ErrorPayload {
-    ErrorPayload::new(
-        ErrorCode::InternalError,
-        format!("shared store unavailable: {message}"),
-    )
-    .with_request_id(request_id)
-}
-
 impl Runtime {
+    /// `session.error INTERNAL_ERROR` for a failed read of the shared store.
+    pub(in crate::runtime) fn store_failed(message: &str, request_id: String) -> ErrorPayload {
+        ErrorPayload::new(
+            ErrorCode::InternalError,
+            format!("shared store unavailable: {message}"),
+        )
+        .with_request_id(request_id)
+    }
+
     /// `true` when this runtime is a node of a cluster (clustered, with a durable store):
     /// subscriptions, cancels and listings reach jobs of other nodes through the store.
     pub(in crate::runtime) fn reads_across_nodes(&self) -> bool {
@@ -149,7 +149,7 @@ impl Runtime {
                 let frames = match outcome {
                     EffectOutcome::EventsRead { frames } => frames,
                     EffectOutcome::Failed { message } => {
-                        self.send_error(now, conn, store_failed(&message, request_id));
+                        self.send_error(now, conn, Self::store_failed(&message, request_id));
                         return;
                     }
                     _ => Vec::new(),
@@ -218,7 +218,7 @@ impl Runtime {
                 r
             }
             EffectOutcome::Failed { message } => {
-                self.send_error(now, conn, store_failed(&message, request_id));
+                self.send_error(now, conn, Self::store_failed(&message, request_id));
                 return;
             }
             _ => {
@@ -343,19 +343,18 @@ impl Runtime {
         } else {
             record.last_event_seq
         };
-        for (seq, f) in history {
+        for (seq, mut f) in history {
             after = seq;
-            let mut m = f.message;
             if !keep_secrets {
-                strip_secret(&mut m);
+                redact_frame(&mut f);
             }
-            let trace = f.trace_id.or(record.trace_id);
+            let (m, trace) = (f.message, f.trace_id.or(record.trace_id));
             let id = self.mint(now, IdKind::Envelope);
             let f = Frame::new(id, m).with_job(job_id.clone()).with_trace(trace);
             self.stamp_with(sid, f, true);
         }
         if let Some(last) = cut {
-            self.truncate_remote(now, sid, &job_id, record.trace_id, last);
+            self.truncate(now, sid, &job_id, last, STORE_KEPT_FROM);
         } else if live {
             let follow = RemoteFollow {
                 job_session: record.session_id.to_string(),
@@ -383,26 +382,6 @@ impl Runtime {
             TimerKey::RemotePoll(sid.to_owned(), job_id.to_owned()),
             now + self.cfg.remote_poll_interval,
         );
-    }
-
-    /// Ends `sid`'s follow of remote job `job_id` with the truncation notice.
-    fn truncate_remote(
-        &mut self,
-        now: Instant,
-        sid: &str,
-        job_id: &str,
-        trace: Option<TraceId>,
-        last: u64,
-    ) {
-        self.subs.remove(sid, job_id);
-        let id = self.mint(now, IdKind::Envelope);
-        let m = truncation(self.ids.timestamp_at(now), last, STORE_KEPT_FROM);
-        let f = Frame::new(id, m)
-            .with_job(job_id.to_owned())
-            .with_trace(trace);
-        self.stamp_with(sid, f, true);
-        let m = self.out.metrics_mut();
-        m.subscriptions_truncated = m.subscriptions_truncated.saturating_add(1);
     }
 
     /// A follow's poll interval elapsed: read the job's frames after the last seq seen.
@@ -455,16 +434,15 @@ impl Runtime {
             EffectOutcome::EventsRead { frames } => job_frames(frames, job_id, after),
             _ => Vec::new(),
         };
-        for (seq, frame) in frames {
-            let trace = frame.trace_id;
+        for (seq, mut frame) in frames {
             if self.sessions.full(sid) || self.owner_backlogged(sid) {
-                self.truncate_remote(now, sid, job_id, trace, after);
+                self.truncate(now, sid, job_id, after, STORE_KEPT_FROM);
                 return;
             }
-            let mut m = frame.message;
             if !keep_secrets {
-                strip_secret(&mut m);
+                redact_frame(&mut frame);
             }
+            let (m, trace) = (frame.message, frame.trace_id);
             let terminal = terminal_status(&m).is_some();
             let out = Frame {
                 id: self.mint(now, IdKind::Envelope),
@@ -530,7 +508,7 @@ impl Runtime {
                     "only the submitting session may cancel this job",
                 )
             }
-            EffectOutcome::Failed { message } => store_failed(&message, request_id.clone()),
+            EffectOutcome::Failed { message } => Self::store_failed(&message, request_id.clone()),
             _ => ErrorPayload::new(ErrorCode::JobNotFound, format!("job {job_id:?} not found")),
         };
         self.send_error(now, conn, e.with_request_id(request_id));
