@@ -7,7 +7,7 @@ mod runtime_support;
 use arcp_proto::runtime::{ConnId, Effect, EffectId, EffectOutcome, JobRecord, RuntimeConfig};
 use arcp_proto::wire::{
     AgentRef, EventBody, FinalStatus, Frame, JobEvent, JobResult, JobStatus, LeaseMap, LogBody,
-    Message, Timestamp,
+    Message, StatusBody, Timestamp,
 };
 use runtime_support::*;
 use serde_json::{Value, json};
@@ -652,5 +652,66 @@ fn unclustered_runtimes_emit_no_cluster_read() {
         assert_eq!(out[2]["payload"]["jobs"], json!([]));
         assert!(n.pending().is_empty());
         assert!(!n.h.all_effects.iter().any(is_read));
+    }
+}
+
+#[test]
+fn history_over_the_subscribers_buffer_ends_with_the_truncation_notice() {
+    let mut cfg = clustered();
+    cfg.bounds.max_ring_events = 2;
+    let mut n = Node::new(cfg);
+    let c = n.hello(1, "alice-token");
+    n.subscribe(c, 1, REMOTE, true);
+    n.serve();
+    n.serve();
+    let out = n.h.take_json(c);
+    assert_eq!(out[0]["payload"]["replayed"], 1);
+    assert_eq!(
+        summary(&out[1..2]),
+        vec![("job.event".into(), Some(1), json!("first"))]
+    );
+    let notice = &out[2]["payload"]["body"];
+    assert_eq!(out[2]["event_seq"], 2);
+    assert_eq!(notice["phase"], "subscription_truncated");
+    assert_eq!(notice["code"], "RESUME_WINDOW_EXPIRED");
+    assert_eq!(notice["last_event_seq"], 2);
+    assert_eq!(notice["kept_from"], 1);
+    assert_eq!(out.len(), 3);
+    n.advance(1000);
+    assert!(n.pending().is_empty());
+}
+
+#[test]
+fn a_rotated_credentials_value_reaches_only_its_owner() {
+    let rotated = |seq: u64| {
+        let m = Message::Event(JobEvent {
+            ts: ts("2026-11-24T01:29:00Z"),
+            body: EventBody::Status(StatusBody {
+                phase: "credential_rotated".into(),
+                message: None,
+                id: Some("cred_1".into()),
+                value: Some("secret-2".into()),
+                extra: Default::default(),
+            }),
+        });
+        Frame::new(eid(900 + seq as u32), m)
+            .with_session(REMOTE_SESSION)
+            .with_job(REMOTE.to_owned())
+            .with_event_seq(seq)
+    };
+    for (token, value) in [
+        ("alice-token", json!("secret-2")),
+        ("auditor-token", Value::Null),
+    ] {
+        let mut n = Node::new(clustered());
+        n.log.push(rotated(4));
+        let c = n.hello(1, token);
+        n.subscribe(c, 1, REMOTE, true);
+        n.serve();
+        n.serve();
+        let out = n.h.take_json(c);
+        assert_eq!(out[0]["payload"]["replayed"], 3);
+        assert_eq!(out[3]["payload"]["body"]["phase"], "credential_rotated");
+        assert_eq!(out[3]["payload"]["body"]["value"], value, "{token}");
     }
 }
