@@ -167,7 +167,12 @@ impl Node {
     fn answer(&self, e: &Effect) -> EffectOutcome {
         match e {
             Effect::LookupJob { job_id } => EffectOutcome::JobLookedUp {
-                job: self.jobs.iter().find(|r| r.job_id == *job_id).cloned(),
+                job: self
+                    .jobs
+                    .iter()
+                    .find(|r| r.job_id == *job_id)
+                    .cloned()
+                    .map(Box::new),
             },
             Effect::ReadJobEvents {
                 session_id,

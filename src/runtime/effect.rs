@@ -362,8 +362,8 @@ pub enum EffectOutcome {
     },
     /// `LookupJob` succeeded.
     JobLookedUp {
-        /// The job's record; `None`: the store knows no such job.
-        job: Option<JobRecord>,
+        /// The job's record (boxed: it is large); `None`: the store knows no such job.
+        job: Option<Box<JobRecord>>,
     },
     /// `ListStoredJobs` succeeded: the records, in any order.
     JobsListed {

@@ -154,15 +154,7 @@ impl Runtime {
                     }
                     _ => Vec::new(),
                 };
-                self.subscribe_remote_done(
-                    now,
-                    conn,
-                    &session_id,
-                    request_id,
-                    sub,
-                    *record,
-                    frames,
-                );
+                self.subscribe_remote_done(now, conn, &session_id, request_id, sub, record, frames);
             }
             RemoteAsk::Cancel(job_id) => {
                 self.cancel_looked_up(now, conn, &session_id, request_id, &job_id, outcome);
@@ -266,7 +258,7 @@ impl Runtime {
                 conn,
                 session_id: sid.to_owned(),
                 request_id,
-                ask: RemoteAsk::History(sub, Box::new(record)),
+                ask: RemoteAsk::History(sub, record),
             };
             self.ask_store(now, req, effect);
         } else {
@@ -285,7 +277,7 @@ impl Runtime {
         sid: &str,
         request_id: String,
         sub: Subscribe,
-        record: JobRecord,
+        record: Box<JobRecord>,
         frames: Vec<Frame>,
     ) {
         let Some(session) = self.sessions.get(sid) else {
