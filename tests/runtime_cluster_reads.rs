@@ -4,7 +4,10 @@
 
 mod runtime_support;
 
-use arcp_proto::runtime::{ConnId, Effect, EffectId, EffectOutcome, JobRecord, RuntimeConfig};
+use arcp_proto::runtime::{
+    ConnId, Effect, EffectId, EffectOutcome, JobRecord, RuntimeConfig, RuntimeEvent,
+    SubscribeDecision,
+};
 use arcp_proto::wire::{
     AgentRef, EventBody, FinalStatus, Frame, JobEvent, JobResult, JobStatus, LeaseMap, LogBody,
     Message, StatusBody, Timestamp,
@@ -357,6 +360,30 @@ fn an_unknown_remote_job_gets_the_unclustered_refusal() {
     assert_eq!(n.serve(), vec![lookup(REMOTE)]);
     let got = n.h.take_json(b);
     assert_eq!(got[0]["payload"], want[0]["payload"]);
+    let audits: Vec<(String, Option<String>, SubscribeDecision)> =
+        n.h.events
+            .iter()
+            .filter_map(|e| match e {
+                RuntimeEvent::SubscribeAudit {
+                    job_id,
+                    target_principal,
+                    decision,
+                    ..
+                } => Some((job_id.to_string(), target_principal.clone(), *decision)),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        audits,
+        vec![
+            ("job_nope".into(), None, SubscribeDecision::Denied),
+            (
+                REMOTE.into(),
+                Some("alice".into()),
+                SubscribeDecision::Denied
+            ),
+        ]
+    );
     n.advance(1000);
     assert!(n.pending().is_empty());
 }

@@ -213,12 +213,19 @@ impl Runtime {
                 self.send_error(now, conn, Self::store_failed(&message, request_id));
                 return;
             }
-            _ => {
+            other => {
+                // The audit names the job's principal when the store knows the job.
+                let owner = match &other {
+                    EffectOutcome::JobLookedUp { job: Some(r) } if r.job_id == sub.job_id => {
+                        Some(r.principal.as_str())
+                    }
+                    _ => None,
+                };
                 self.audit_remote(
                     sid,
                     &principal,
                     &sub.job_id,
-                    None,
+                    owner,
                     SubscribeDecision::Denied,
                 );
                 // D37: the same answer whether or not the job exists.
