@@ -747,3 +747,47 @@ fn a_rotated_credentials_value_reaches_only_its_owner() {
         assert_eq!(out[3]["payload"]["body"]["value"], value, "{token}");
     }
 }
+
+#[test]
+fn remote_subscriptions_count_against_the_sessions_limit() {
+    let mut cfg = clustered();
+    cfg.bounds.max_subscriptions_per_session = 1;
+    let mut n = Node::new(cfg);
+    n.jobs.push(record(
+        "job_two",
+        REMOTE_SESSION,
+        "alice",
+        JobStatus::Running,
+        "2026-11-24T01:05:00Z",
+    ));
+    let c = n.hello(1, "alice-token");
+    // Both looked up before either is answered: the second is refused once its history
+    // is read, the first one having taken the only slot.
+    n.subscribe(c, 1, REMOTE, true);
+    n.subscribe(c, 2, "job_two", true);
+    assert_eq!(n.serve(), vec![lookup(REMOTE), lookup("job_two")]);
+    assert_eq!(n.pending().len(), 2);
+    n.serve();
+    let out = n.h.take_json(c);
+    let kinds: Vec<(&Value, &Value)> = out
+        .iter()
+        .map(|f| (&f["type"], &f["payload"]["request_id"]))
+        .collect();
+    assert_eq!(kinds[0], (&json!("job.subscribed"), &json!(eid(1))));
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[3]["type"], "session.error");
+    assert_eq!(out[3]["payload"]["request_id"], eid(2).as_str());
+    assert_eq!(
+        out[3]["payload"]["message"],
+        "too many subscriptions on this session"
+    );
+    // Now refused after the lookup, without reading the history; the subscribed job may be
+    // subscribed again.
+    n.subscribe(c, 3, "job_two", true);
+    assert_eq!(n.serve(), vec![lookup("job_two")]);
+    assert_eq!(n.h.take_json(c)[0]["payload"]["code"], "INTERNAL_ERROR");
+    assert!(n.pending().is_empty());
+    n.subscribe(c, 4, REMOTE, false);
+    n.serve();
+    assert_eq!(n.h.take_json(c)[0]["type"], "job.subscribed");
+}

@@ -238,21 +238,7 @@ impl Runtime {
                 return;
             }
         };
-        let already = self.subs.contains(sid, &sub.job_id);
-        if !already && self.subs.count(sid) >= self.cfg.bounds.max_subscriptions_per_session {
-            self.audit_remote(
-                sid,
-                &principal,
-                &sub.job_id,
-                Some(&record.principal),
-                SubscribeDecision::OverLimit,
-            );
-            let e = ErrorPayload::new(
-                ErrorCode::InternalError,
-                "too many subscriptions on this session",
-            )
-            .with_request_id(request_id);
-            self.send_error(now, conn, e);
+        if self.remote_over_limit(now, conn, sid, &request_id, &principal, &record) {
             return;
         }
         if sub.history == Some(true) {
@@ -293,6 +279,10 @@ impl Runtime {
         let principal = session.principal().to_owned();
         let owner = principal == record.principal;
         let keep_secrets = owner && session.has(Feature::ProvisionedCredentials);
+        // Checked again: other subscriptions may have been taken while the history was read.
+        if self.remote_over_limit(now, conn, sid, &request_id, &principal, &record) {
+            return;
+        }
         let job_id = record.job_id.to_string();
         let from = sub.from_event_seq.unwrap_or(0);
         let all = job_frames(frames, &job_id, from);
@@ -373,6 +363,34 @@ impl Runtime {
             Some(&record.principal),
             SubscribeDecision::Allowed,
         );
+    }
+
+    /// Refuses a subscribe of `record` over `max_subscriptions_per_session` (a session
+    /// already subscribed to it is not refused); `true` when it did.
+    fn remote_over_limit(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        sid: &str,
+        request_id: &str,
+        principal: &str,
+        record: &JobRecord,
+    ) -> bool {
+        let job_id = record.job_id.as_str();
+        if self.subs.contains(sid, job_id)
+            || self.subs.count(sid) < self.cfg.bounds.max_subscriptions_per_session
+        {
+            return false;
+        }
+        let owner = Some(record.principal.as_str());
+        self.audit_remote(sid, principal, job_id, owner, SubscribeDecision::OverLimit);
+        let e = ErrorPayload::new(
+            ErrorCode::InternalError,
+            "too many subscriptions on this session",
+        )
+        .with_request_id(request_id.to_owned());
+        self.send_error(now, conn, e);
+        true
     }
 
     /// The next read of `job_id`'s frames for `sid`, one poll interval from now.
