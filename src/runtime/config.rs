@@ -251,6 +251,11 @@ pub struct RuntimeConfig {
     pub bounds: Bounds,
     /// Per-principal abuse limits (spec §14).
     pub limits: AbuseLimits,
+    /// (Clustered only.) How often a subscription to a job running on another node reads
+    /// that job's new frames from the shared store
+    /// ([`Effect::ReadJobEvents`](super::Effect::ReadJobEvents)), counted from the answer to
+    /// the previous read.
+    pub remote_poll_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -274,6 +279,7 @@ impl Default for RuntimeConfig {
             clustered: false,
             bounds: Bounds::default(),
             limits: AbuseLimits::default(),
+            remote_poll_interval: Duration::from_millis(200),
         }
     }
 }

@@ -211,6 +211,32 @@ pub enum Effect {
         /// The job.
         job_id: JobId,
     },
+    /// (Clustered only.) The shared store's record of job `job_id`, whichever node runs it:
+    /// a `job.subscribe` (or `job.cancel`) of a job this runtime does not hold. Answer
+    /// [`EffectOutcome::JobLookedUp`] or `Failed`.
+    LookupJob {
+        /// The job.
+        job_id: JobId,
+    },
+    /// (Clustered only.) Job `job_id`'s frames in its submitting session's log with
+    /// `event_seq > after_seq`, ascending, at most a page: the history and the live frames
+    /// of a subscription to a job running on another node. Answer
+    /// [`EffectOutcome::EventsRead`] or `Failed`.
+    ReadJobEvents {
+        /// The job's submitting session.
+        session_id: SessionId,
+        /// The job.
+        job_id: JobId,
+        /// Frames after this seq (the submitting session's numbering).
+        after_seq: u64,
+    },
+    /// (Clustered only.) Every job record in the shared store that `principal` submitted
+    /// (`None`: every principal's, for an observer): `session.list_jobs` lists them with the
+    /// jobs held here. Answer [`EffectOutcome::JobsListed`] or `Failed`.
+    ListStoredJobs {
+        /// Whose jobs; `None`: everyone's.
+        principal: Option<String>,
+    },
 }
 
 /// One seq-bearing frame for the durable event log.
@@ -369,6 +395,16 @@ pub enum EffectOutcome {
     Failed {
         /// Why; sent to the peer where the failure reaches the wire.
         message: String,
+    },
+    /// `LookupJob` succeeded.
+    JobLookedUp {
+        /// The job's record (boxed: it is large); `None`: the store knows no such job.
+        job: Option<Box<JobRecord>>,
+    },
+    /// `ListStoredJobs` succeeded: the records, in any order.
+    JobsListed {
+        /// The job records.
+        jobs: Vec<JobRecord>,
     },
 }
 

@@ -56,7 +56,7 @@
 //!         jobs ─► config, effect, fxhash, jobs/{chunks, idempotency, lease};
 //!         jobs/credentials, jobs/list ─► jobs (list also ─► config, effect, jobs/remote);
 //!         jobs/remote ─► jobs, config, effect
-//!         subscriptions ─► fxhash
+//!         subscriptions ─► effect, fxhash
 //! mod.rs ─► every leaf but encoding, every part
 //! flows/* ─► mod.rs, leaves, parts; nothing imports flows
 //! ```
@@ -112,7 +112,7 @@ use conns::hello::{HelloRequest, PendingWelcome};
 use conns::{Connections, Inbound, Phase, Reserve};
 use jobs::{Jobs, NewJob};
 use sessions::Sessions;
-use subscriptions::Subscriptions;
+use subscriptions::{RemoteRequest, Subscriptions};
 
 /// What an outstanding effect was for.
 #[derive(Debug)]
@@ -139,6 +139,15 @@ enum Pending {
     },
     /// (Clustered) a resume waiting for its session claim; the principal of its hello.
     Claim(Option<String>, Box<HelloRequest>),
+    /// (Clustered) a request waiting for the shared store: a subscribe or cancel of a job not
+    /// held here, a `session.list_jobs`.
+    Remote(Box<RemoteRequest>),
+    /// (Clustered) a read of a remote job's frames for a subscription of `session_id`.
+    RemotePoll {
+        session_id: String,
+        job_id: String,
+        generation: u64,
+    },
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -388,6 +397,7 @@ impl Runtime {
                     None => {}
                 },
                 TimerKey::ExpiredSession(sid) => self.expired_session_grace_elapsed(now, &sid),
+                TimerKey::RemotePoll(sid, job) => self.remote_poll(now, &sid, &job),
             }
         }
     }

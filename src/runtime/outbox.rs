@@ -39,6 +39,9 @@ pub(super) enum TimerKey {
     FinishedJob(String),
     /// An expired session record's end of grace (`Bounds::expired_session_grace`).
     ExpiredSession(String),
+    /// (Clustered) the next read of a remote job's frames for a subscription: (subscribing
+    /// session, job).
+    RemotePoll(String, String),
 }
 
 /// A queued outbound frame.

@@ -5,10 +5,62 @@
 //! frame ([`Subscriptions::end_job`]) and a session's when its resume window elapses
 //! ([`Subscriptions::end_session`]).
 //!
+//! A clustered runtime also follows jobs that run on other nodes ([`RemoteFollow`]): those
+//! count against the session's subscriptions like any other, but no local job emits to them
+//! (they are not among a job's [`Subscriptions::subscribers`]): their frames are read from
+//! the shared store.
+//!
 //! [D9]: crate::compat#d9--job-subscribed
 //! [D10]: crate::compat#d10--subscribed-events
 
+use super::effect::{ConnId, JobRecord};
 use super::fxhash::FxHashMap;
+use crate::wire::{ListJobs, Subscribe};
+
+/// (Clustered) a session's subscription to a job running on another node: where and from
+/// which seq its frames are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RemoteFollow {
+    /// The job's submitting session, whose log holds its frames.
+    pub job_session: String,
+    /// The last seq delivered, in the submitting session's numbering.
+    pub after_seq: u64,
+    /// A rotated credential's value reaches the subscriber (the submitting principal, with
+    /// `provisioned_credentials`).
+    pub keep_secrets: bool,
+    /// Set by [`Subscriptions::follow_remote`]: a read answered for an earlier follow of the
+    /// same pair is ignored.
+    pub generation: u64,
+    /// A read of its frames is outstanding.
+    pub reading: bool,
+}
+
+/// (Clustered) a request waiting for the shared store: a `job.subscribe` (its lookup, then
+/// its history) or a `job.cancel` of a job not held here, or a `session.list_jobs`.
+#[derive(Debug)]
+pub(super) struct RemoteRequest {
+    /// The connection it came on.
+    pub conn: ConnId,
+    /// Its session.
+    pub session_id: String,
+    /// Its `request_id`.
+    pub request_id: String,
+    /// What it asks.
+    pub ask: RemoteAsk,
+}
+
+/// What a [`RemoteRequest`] asks.
+#[derive(Debug)]
+pub(super) enum RemoteAsk {
+    /// `job.subscribe`, waiting for the job's record.
+    Subscribe(Subscribe),
+    /// `job.subscribe` with history, waiting for the history (the record found).
+    History(Subscribe, Box<JobRecord>),
+    /// `job.cancel` of this job, waiting for its record.
+    Cancel(String),
+    /// `session.list_jobs`, waiting for the stored records.
+    List(ListJobs),
+}
 
 /// Session ↔ job subscriptions, in subscription order on both sides.
 #[derive(Debug, Default)]
@@ -17,6 +69,10 @@ pub(super) struct Subscriptions {
     by_job: FxHashMap<String, Vec<String>>,
     /// Session → jobs it subscribed to.
     by_session: FxHashMap<String, Vec<String>>,
+    /// (Clustered) (session, job) → its follow of a job running on another node.
+    remote: FxHashMap<(String, String), RemoteFollow>,
+    /// The last [`RemoteFollow::generation`] given.
+    generation: u64,
 }
 
 impl Subscriptions {
@@ -62,6 +118,35 @@ impl Subscriptions {
     pub fn remove(&mut self, sid: &str, job_id: &str) {
         remove_from(&mut self.by_session, sid, job_id);
         remove_from(&mut self.by_job, job_id, sid);
+        if !self.remote.is_empty() {
+            self.remote.remove(&(sid.to_owned(), job_id.to_owned()));
+        }
+    }
+
+    /// (Clustered) subscribes `sid` to `job_id`, a job running on another node, read from
+    /// `follow.after_seq` on; `false` (nothing changes) when it already was subscribed.
+    /// Returns with the follow's generation set.
+    pub fn follow_remote(&mut self, sid: &str, job_id: &str, mut follow: RemoteFollow) -> bool {
+        if self.contains(sid, job_id) {
+            return false;
+        }
+        self.by_session
+            .entry(sid.to_owned())
+            .or_default()
+            .push(job_id.to_owned());
+        self.generation = self.generation.wrapping_add(1);
+        follow.generation = self.generation;
+        self.remote
+            .insert((sid.to_owned(), job_id.to_owned()), follow);
+        true
+    }
+
+    /// (Clustered) `sid`'s follow of remote job `job_id`, if it still holds one.
+    pub fn remote_follow(&mut self, sid: &str, job_id: &str) -> Option<&mut RemoteFollow> {
+        if self.remote.is_empty() {
+            return None;
+        }
+        self.remote.get_mut(&(sid.to_owned(), job_id.to_owned()))
     }
 
     /// The job ended (or was forgotten): every subscription to it ends.
@@ -79,6 +164,9 @@ impl Subscriptions {
     pub fn end_session(&mut self, sid: &str) {
         for job in self.by_session.remove(sid).unwrap_or_default() {
             remove_from(&mut self.by_job, &job, sid);
+            if !self.remote.is_empty() {
+                self.remote.remove(&(sid.to_owned(), job));
+            }
         }
     }
 }
@@ -138,6 +226,39 @@ mod tests {
         assert_eq!(subs(&s, "job_1"), Vec::<String>::new());
         assert_eq!((s.count("sess_a"), s.count("sess_b")), (1, 0));
         assert_eq!(subs(&s, "job_2"), vec!["sess_a"]);
+    }
+
+    fn follow(after_seq: u64) -> RemoteFollow {
+        RemoteFollow {
+            job_session: "sess_owner".into(),
+            after_seq,
+            keep_secrets: false,
+            generation: 0,
+            reading: false,
+        }
+    }
+
+    #[test]
+    fn a_remote_follow_counts_but_gets_no_local_frames() {
+        let mut s = Subscriptions::default();
+        assert!(s.follow_remote("sess_a", "job_r", follow(4)));
+        assert!(!s.follow_remote("sess_a", "job_r", follow(9)));
+        assert_eq!(subs(&s, "job_r"), Vec::<String>::new());
+        assert_eq!(s.count("sess_a"), 1);
+        assert!(s.contains("sess_a", "job_r"));
+        let f = s.remote_follow("sess_a", "job_r").cloned();
+        assert_eq!(f.map(|f| (f.after_seq, f.generation)), Some((4, 1)));
+        s.remove("sess_a", "job_r");
+        assert_eq!(s.remote_follow("sess_a", "job_r"), None);
+        assert!(s.follow_remote("sess_a", "job_r", follow(0)));
+        assert_eq!(
+            s.remote_follow("sess_a", "job_r").map(|f| f.generation),
+            Some(2)
+        );
+        s.end_session("sess_a");
+        assert_eq!(s.remote_follow("sess_a", "job_r"), None);
+        assert_eq!(s.count("sess_a"), 0);
+        assert!(s.remote.is_empty() && s.by_session.is_empty());
     }
 
     #[test]

@@ -236,7 +236,10 @@ impl Host {
             // The simulation runs one unclustered runtime: a cluster effect is refused.
             Effect::ClaimSession { .. }
             | Effect::ForwardJobMessage { .. }
-            | Effect::ForwardCancel { .. } => {
+            | Effect::ForwardCancel { .. }
+            | Effect::LookupJob { .. }
+            | Effect::ReadJobEvents { .. }
+            | Effect::ListStoredJobs { .. } => {
                 let out = EffectOutcome::Failed {
                     message: "not clustered".into(),
                 };

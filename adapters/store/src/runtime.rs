@@ -79,6 +79,24 @@ impl Batch {
                     },
                 );
             }
+            Effect::ReadJobEvents {
+                session_id,
+                job_id,
+                after_seq,
+            } => {
+                return self.read(
+                    id,
+                    Read::JobEvents {
+                        session: session_id.to_string(),
+                        job: job_id.to_string(),
+                        after: *after_seq,
+                    },
+                );
+            }
+            Effect::LookupJob { job_id } => return self.read(id, Read::Job(job_id.to_string())),
+            Effect::ListStoredJobs { principal } => {
+                return self.read(id, Read::Jobs(principal.clone()));
+            }
             Effect::ClaimSession { session_id } => {
                 return self.read(id, Read::Claim(session_id.to_string()));
             }
@@ -155,8 +173,21 @@ pub fn run_batch(store: &mut dyn Store, batch: Batch, read_limit: usize) -> Comp
                 job,
                 after,
             } => frames_read(store.read_job_events(&session, &job, after, read_limit)),
-            Read::Job(_) | Read::Jobs(_) => EffectOutcome::Failed {
-                message: "not supported".to_owned(),
+            Read::Job(job_id) => match store.job(&job_id) {
+                Ok(job) => EffectOutcome::JobLookedUp {
+                    job: job.and_then(job_from_store).map(Box::new),
+                },
+                Err(e) => failed(&e),
+            },
+            Read::Jobs(principal) => match store.jobs() {
+                Ok(jobs) => EffectOutcome::JobsListed {
+                    jobs: jobs
+                        .into_iter()
+                        .filter(|j| principal.as_ref().is_none_or(|p| *p == j.principal))
+                        .filter_map(job_from_store)
+                        .collect(),
+                },
+                Err(e) => failed(&e),
             },
             Read::Claim(session) => claim(store, &session),
         };

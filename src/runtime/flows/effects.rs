@@ -104,6 +104,12 @@ impl Runtime {
             Pending::Claim(principal, req) => {
                 self.session_claimed(now, id, principal, *req, outcome);
             }
+            Pending::Remote(req) => self.remote_answered(now, *req, outcome),
+            Pending::RemotePoll {
+                session_id,
+                job_id,
+                generation,
+            } => self.remote_polled(now, &session_id, &job_id, generation, outcome),
         }
     }
 }

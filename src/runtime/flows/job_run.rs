@@ -310,6 +310,11 @@ impl Runtime {
             }
             return;
         }
+        if self.jobs.get(job_id).is_none() && self.reads_across_nodes() {
+            // Clustered: the job may run on another node (flows/remote_subscribe.rs).
+            self.cancel_remote(now, conn, sid, request_id, job_id);
+            return;
+        }
         let verdict = self
             .jobs
             .may_cancel(job_id, &principal, sid, &self.cfg.observer_policy);

@@ -17,6 +17,10 @@ impl Runtime {
         request_id: String,
         req: ListJobs,
     ) {
+        if self.reads_across_nodes() {
+            self.list_jobs_remote(now, conn, sid, request_id, req);
+            return;
+        }
         let Some(principal) = self.sessions.get(sid).map(|s| s.principal().to_owned()) else {
             return;
         };

@@ -18,6 +18,8 @@ mod heartbeat;
 mod job_run;
 mod limits;
 mod list_jobs;
+mod remote_list;
+mod remote_subscribe;
 mod session;
 mod submit;
 mod subscribe;

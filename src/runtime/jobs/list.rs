@@ -11,7 +11,8 @@ use crate::wire::{
     AgentRef, ErrorCode, ErrorPayload, JobStatus, JobSummary, Jobs as JobsPage, ListJobs, Timestamp,
 };
 
-/// A listed job: one running here, or (clustered) a remote job of a session held here.
+/// A listed job: one held here, or (clustered) a remote job of a session held here or a
+/// record of the shared store.
 enum Listed<'a> {
     Local(&'a Job),
     Remote(&'a JobRecord),
@@ -69,6 +70,21 @@ impl Jobs {
         req: ListJobs,
         request_id: String,
     ) -> Result<JobsPage, ErrorPayload> {
+        self.list_merged(principal, policy, req, request_id, &[])
+    }
+
+    /// [`Jobs::list`] over the jobs held here and (clustered) `stored`, the shared store's
+    /// records: a record of a job held here is left out (the held job wins); the others go
+    /// in submission order (`submitted_at`, then job id) among the held jobs, which keep
+    /// their own order.
+    pub fn list_merged(
+        &self,
+        principal: &str,
+        policy: &ObserverPolicy,
+        req: ListJobs,
+        request_id: String,
+        stored: &[JobRecord],
+    ) -> Result<JobsPage, ErrorPayload> {
         let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
             return Err(ErrorPayload::new(
@@ -84,10 +100,9 @@ impl Jobs {
             .as_deref()
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let local = self.in_order().map(Listed::Local);
-        let remote = self.remote_in_order().map(Listed::Remote);
-        let matching: Vec<_> = local
-            .chain(remote)
+        let matching: Vec<_> = self
+            .merged(stored)
+            .into_iter()
             .filter(|j| policy.may_observe(principal, j.principal()))
             .filter(|j| {
                 filter
@@ -121,6 +136,44 @@ impl Jobs {
             jobs: page,
             next_cursor,
         })
+    }
+}
+
+impl Jobs {
+    /// The held jobs in order, with the records of `stored` not held here merged in by
+    /// submission time.
+    fn merged<'a>(&'a self, stored: &'a [JobRecord]) -> Vec<Listed<'a>> {
+        let remote: Vec<&JobRecord> = self.remote_in_order().collect();
+        let held: std::collections::HashSet<&str> =
+            remote.iter().map(|r| r.job_id.as_str()).collect();
+        let mut extra: Vec<&JobRecord> = stored
+            .iter()
+            .filter(|r| !self.map.contains_key(r.job_id.as_str()))
+            .filter(|r| !held.contains(r.job_id.as_str()))
+            .collect();
+        if extra.is_empty() {
+            return self
+                .in_order()
+                .map(Listed::Local)
+                .chain(remote.into_iter().map(Listed::Remote))
+                .collect();
+        }
+        // A remote job of a session held here is fresher than the store's record of it.
+        extra.extend(remote);
+        extra.sort_by(|a, b| {
+            (&a.submitted_at, a.job_id.as_str()).cmp(&(&b.submitted_at, b.job_id.as_str()))
+        });
+        extra.dedup_by(|a, b| a.job_id == b.job_id);
+        let mut out = Vec::with_capacity(self.map.len() + extra.len());
+        let mut extra = extra.into_iter().peekable();
+        for j in self.in_order() {
+            while let Some(r) = extra.next_if(|r| r.submitted_at < j.submitted_at) {
+                out.push(Listed::Remote(r));
+            }
+            out.push(Listed::Local(j));
+        }
+        out.extend(extra.map(Listed::Remote));
+        out
     }
 }
 
