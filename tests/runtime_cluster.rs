@@ -170,6 +170,14 @@ impl Store {
                 }
                 EffectOutcome::Done
             }
+            Effect::ListStoredJobs { principal } => EffectOutcome::JobsListed {
+                jobs: self
+                    .jobs
+                    .values()
+                    .filter(|(r, _)| principal.as_ref().is_none_or(|p| *p == r.principal))
+                    .map(|(r, _)| r.clone())
+                    .collect(),
+            },
             _ => EffectOutcome::Done,
         }
     }
@@ -400,6 +408,8 @@ fn a_resume_on_another_node_claims_replays_and_stamps_forwarded_frames_in_order(
         ConnId(2),
         json!({"id":eid(3),"type":"session.list_jobs","payload":{}}),
     );
+    // Clustered, the listing asks the store (ListStoredJobs) first.
+    cl.settle();
     let page = json_of(&cl.b().take(ConnId(2))[0]);
     assert_eq!(page["payload"]["jobs"][0]["job_id"], json!(job.as_str()));
     assert_eq!(page["payload"]["jobs"][0]["status"], json!("success"));
