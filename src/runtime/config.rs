@@ -247,6 +247,9 @@ pub struct RuntimeConfig {
     /// a job whose session is not held here forwards its frames
     /// ([`Effect::ForwardJobMessage`](super::Effect::ForwardJobMessage)).
     pub clustered: bool,
+    /// (Clustered only.) How often the shared store is asked again for what another node is
+    /// still doing (e.g. an idempotent submit still being accepted there). Default 200 ms.
+    pub remote_poll_interval: Duration,
     /// Every queue bound.
     pub bounds: Bounds,
     /// Per-principal abuse limits (spec §14).
@@ -272,6 +275,7 @@ impl Default for RuntimeConfig {
             durable: false,
             node_id: None,
             clustered: false,
+            remote_poll_interval: Duration::from_millis(200),
             bounds: Bounds::default(),
             limits: AbuseLimits::default(),
         }

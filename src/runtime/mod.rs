@@ -91,7 +91,7 @@ pub use config::{
     ObserverPolicy, RuntimeConfig,
 };
 pub use effect::{
-    AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
+    Admission, AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
 };
 pub use event::{AgentEvent, AgentReply, LimitKind, RuntimeEvent, SubscribeDecision};
@@ -139,6 +139,13 @@ enum Pending {
     },
     /// (Clustered) a resume waiting for its session claim; the principal of its hello.
     Claim(Option<String>, Box<HelloRequest>),
+    /// (Clustered) a submit waiting for the store's admission (`Jobs::admitting`).
+    AdmitJob {
+        job_id: String,
+    },
+    /// (Clustered) a new session waiting for the store's admission: its principal, its
+    /// minted id, its hello.
+    AdmitSession(String, String, Box<HelloRequest>),
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -388,6 +395,7 @@ impl Runtime {
                     None => {}
                 },
                 TimerKey::ExpiredSession(sid) => self.expired_session_grace_elapsed(now, &sid),
+                TimerKey::AdmitRetry(job) => self.admit_retry(now, &job),
             }
         }
     }

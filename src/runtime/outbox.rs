@@ -39,6 +39,9 @@ pub(super) enum TimerKey {
     FinishedJob(String),
     /// An expired session record's end of grace (`Bounds::expired_session_grace`).
     ExpiredSession(String),
+    /// (Clustered) ask the store again to admit a submit whose idempotency key names a job
+    /// still being accepted on its node.
+    AdmitRetry(String),
 }
 
 /// A queued outbound frame.

@@ -236,7 +236,9 @@ impl Host {
             // The simulation runs one unclustered runtime: a cluster effect is refused.
             Effect::ClaimSession { .. }
             | Effect::ForwardJobMessage { .. }
-            | Effect::ForwardCancel { .. } => {
+            | Effect::ForwardCancel { .. }
+            | Effect::AdmitJob { .. }
+            | Effect::AdmitSession { .. } => {
                 let out = EffectOutcome::Failed {
                     message: "not clustered".into(),
                 };

@@ -104,6 +104,10 @@ impl Runtime {
             Pending::Claim(principal, req) => {
                 self.session_claimed(now, id, principal, *req, outcome);
             }
+            Pending::AdmitJob { job_id } => self.job_admitted(now, &job_id, outcome),
+            Pending::AdmitSession(principal, sid, req) => {
+                self.session_admitted(now, id, principal, sid, *req, outcome);
+            }
         }
     }
 }
