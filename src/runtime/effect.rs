@@ -246,6 +246,8 @@ pub enum Effect {
 }
 
 /// The shared store's answer to [`Effect::AdmitJob`].
+// The contract's shape (`accepted: Option<Accepted>`, unboxed); one per submit, rare.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Admission {
@@ -384,6 +386,8 @@ pub struct CredentialRecord {
 }
 
 /// The result of an effect.
+// `JobAdmission` carries an unboxed `Accepted` (the cluster contract's shape).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EffectOutcome {
