@@ -5,8 +5,8 @@
 mod runtime_support;
 
 use arcp_proto::runtime::{
-    AgentEvent, CloseReason, ConnId, CredentialRecord, Effect, EffectOutcome, JobRecord, Runtime,
-    RuntimeConfig, SessionRecord, StoreSnapshot,
+    Admission, AgentEvent, CloseReason, ConnId, CredentialRecord, Effect, EffectOutcome, JobRecord,
+    Runtime, RuntimeConfig, SessionRecord, StoreSnapshot,
 };
 use arcp_proto::time::WallClock;
 use arcp_proto::wire::{
@@ -178,6 +178,9 @@ impl Store {
                     .map(|(r, _)| r.clone())
                     .collect(),
             },
+            // Part 3's admissions: everything is admitted here.
+            Effect::AdmitJob { .. } => EffectOutcome::JobAdmission(Admission::Admitted),
+            Effect::AdmitSession { .. } => EffectOutcome::SessionAdmission { admitted: true },
             _ => EffectOutcome::Done,
         }
     }

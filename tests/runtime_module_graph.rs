@@ -32,6 +32,7 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
     "runtime::encoding" => "encoding.rs",
     "runtime::event" => "event.rs",
     "runtime::flows" => "flows/mod.rs",
+    "runtime::flows::admission" => "flows/admission.rs",
     "runtime::flows::cluster" => "flows/cluster.rs",
     "runtime::flows::credentials" => "flows/credentials.rs",
     "runtime::flows::delegation" => "flows/delegation.rs",
@@ -49,6 +50,7 @@ const SOURCES: &[(&str, &str, &str)] = sources! {
     "runtime::flows::subscribe" => "flows/subscribe.rs",
     "runtime::fxhash" => "fxhash.rs",
     "runtime::jobs" => "jobs/mod.rs",
+    "runtime::jobs::admission" => "jobs/admission.rs",
     "runtime::jobs::chunks" => "jobs/chunks.rs",
     "runtime::jobs::credentials" => "jobs/credentials.rs",
     "runtime::jobs::idempotency" => "jobs/idempotency.rs",
@@ -224,7 +226,7 @@ fn every_runtime_file_is_listed() {
         );
         assert_ne!(layer(module).0, "unknown", "{module}: unknown layer");
     }
-    assert_eq!(SOURCES.len(), 39);
+    assert_eq!(SOURCES.len(), 41);
 }
 
 #[test]

@@ -47,7 +47,11 @@ async fn connect(url: &str) -> Client {
 
 /// Submits `slow` with `input` on `client` and reads its first `n` events (seqs 1..=n);
 /// then drops the transport (no bye): the session stays resumable.
-async fn submit_and_detach(client: &Client, input: serde_json::Value, n: u64) -> (String, ResumeState) {
+async fn submit_and_detach(
+    client: &Client,
+    input: serde_json::Value,
+    n: u64,
+) -> (String, ResumeState) {
     let handle = client
         .submit(SubmitRequest::new("slow", input))
         .await

@@ -86,14 +86,21 @@ async fn through_haproxy_resumes_and_subscribes_land_on_other_nodes_and_survive_
     ];
     let addrs: Vec<String> = nodes.iter().map(addr).collect();
     let proxy = HaProxy::start(&bin, &addrs);
-    let up = proxy.wait_servers(&[("n0", "UP", "200"), ("n1", "UP", "200"), ("n2", "UP", "200")]);
+    let up = proxy.wait_servers(&[
+        ("n0", "UP", "200"),
+        ("n1", "UP", "200"),
+        ("n2", "UP", "200"),
+    ]);
     assert_eq!(up.len(), 3, "{up:?}");
 
     // The submitter: a slow job, 4 events read.
     let submitter = connect(&proxy.url(), "alice-token").await;
     let running_on = node_of(&submitter);
     let handle = submitter
-        .submit(SubmitRequest::new("slow", json!({"seconds": 60, "tick": 0.1})))
+        .submit(SubmitRequest::new(
+            "slow",
+            json!({"seconds": 60, "tick": 0.1}),
+        ))
         .await
         .expect("submit");
     let job_id = handle.job_id().clone();
@@ -106,7 +113,10 @@ async fn through_haproxy_resumes_and_subscribes_land_on_other_nodes_and_survive_
     // A subscriber (the observer) on the next node: live events of the job.
     let observer = connect(&proxy.url(), "auditor-token").await;
     let subscribed_on = node_of(&observer);
-    assert_ne!(subscribed_on, running_on, "the subscribe landed on another node");
+    assert_ne!(
+        subscribed_on, running_on,
+        "the subscribe landed on another node"
+    );
     let sub = observer.subscribe(&job_id, false).await.expect("subscribe");
     let mut sub_events = sub.events();
     let first = tokio::time::timeout(Duration::from_secs(10), sub_events.next())
@@ -215,7 +225,8 @@ async fn concurrent_submits_with_one_key_on_two_nodes_make_one_job() {
     assert_eq!(node_of(&on_b), "node-b");
     for round in 0..10 {
         let key = format!("key-{round}");
-        let req = || SubmitRequest::new("echo", json!({"round": round})).idempotency_key(key.clone());
+        let req =
+            || SubmitRequest::new("echo", json!({"round": round})).idempotency_key(key.clone());
         let (x, y) = tokio::join!(on_a.submit(req()), on_b.submit(req()));
         let (x, y) = (x.expect("submit on A"), y.expect("submit on B"));
         assert_eq!(x.job_id(), y.job_id(), "round {round}: one job for one key");
@@ -256,12 +267,18 @@ async fn list_jobs_on_one_node_lists_the_jobs_of_the_other() {
     let done_id = done.job_id().clone();
     done.done().await.expect("echo ends");
     let running = on_a
-        .submit(SubmitRequest::new("slow", json!({"seconds": 30, "tick": 0.5})))
+        .submit(SubmitRequest::new(
+            "slow",
+            json!({"seconds": 30, "tick": 0.5}),
+        ))
         .await
         .expect("submit slow");
     let running_id = running.job_id().clone();
     let on_b = connect(&b.url, "alice-token").await;
-    let listed = on_b.list_jobs(ListJobsRequest::default()).await.expect("list");
+    let listed = on_b
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .expect("list");
     let mut got: Vec<(JobId, JobStatus)> = listed
         .jobs
         .iter()
@@ -276,7 +293,10 @@ async fn list_jobs_on_one_node_lists_the_jobs_of_the_other() {
     assert_eq!(got, want);
     // Bob sees none of them.
     let bob = connect(&b.url, "bob-token").await;
-    let listed = bob.list_jobs(ListJobsRequest::default()).await.expect("list");
+    let listed = bob
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .expect("list");
     assert_eq!(listed.jobs.len(), 0);
     running.cancel().await.expect("cancel");
     drop((a, b));

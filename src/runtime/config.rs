@@ -251,10 +251,11 @@ pub struct RuntimeConfig {
     pub bounds: Bounds,
     /// Per-principal abuse limits (spec §14).
     pub limits: AbuseLimits,
-    /// (Clustered only.) How often a subscription to a job running on another node reads
-    /// that job's new frames from the shared store
+    /// (Clustered only.) How often the shared store is asked again for what another node is
+    /// doing: a subscription to a job running there reads that job's new frames
     /// ([`Effect::ReadJobEvents`](super::Effect::ReadJobEvents)), counted from the answer to
-    /// the previous read.
+    /// the previous read; an idempotent submit whose key names a job still being accepted
+    /// there asks for its admission again. Default 200 ms.
     pub remote_poll_interval: Duration,
 }
 

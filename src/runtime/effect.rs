@@ -237,6 +237,64 @@ pub enum Effect {
         /// Whose jobs; `None`: everyone's.
         principal: Option<String>,
     },
+    /// (Clustered only.) A `job.submit` that passed every local check (idempotency fast
+    /// path, caps, agent, lease): admit it cluster-wide in the shared store, in one step —
+    /// an unexpired idempotency record of (`principal`, key) makes it a duplicate; else the
+    /// principal's unfinished jobs on live nodes at `max_jobs` or more refuse it; else the
+    /// key (if any) and a placeholder of the job are recorded. Answer
+    /// [`EffectOutcome::JobAdmission`] or `Failed` (the submit gets `INTERNAL_ERROR` with the
+    /// message).
+    AdmitJob {
+        /// The submitting principal.
+        principal: String,
+        /// The submitting session.
+        session_id: SessionId,
+        /// The job's id, minted here.
+        job_id: JobId,
+        /// `AbuseLimits::max_jobs_per_principal` (`usize::MAX`: no cap, only the key).
+        max_jobs: usize,
+        /// The idempotency record to insert, for a keyed submit.
+        idempotency: Option<IdempotencyRecord>,
+    },
+    /// (Clustered only.) A new session (a hello without resume), after authentication and
+    /// the local `sessions_per_principal` cap: the principal's attached sessions on live
+    /// nodes other than `session_id` must be fewer than `max_sessions`. Answer
+    /// [`EffectOutcome::SessionAdmission`] or `Failed`. Not emitted while the cap is off
+    /// (`usize::MAX`).
+    AdmitSession {
+        /// The authenticated principal.
+        principal: String,
+        /// The new session's id.
+        session_id: SessionId,
+        /// `AbuseLimits::max_sessions_per_principal`.
+        max_sessions: usize,
+    },
+}
+
+/// The shared store's answer to [`Effect::AdmitJob`].
+// The contract's shape (`accepted: Option<Accepted>`, unboxed); one per submit, rare.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Admitted: the job is accepted as usual.
+    Admitted,
+    /// The principal's idempotency key already names a job (on any node).
+    Duplicate {
+        /// Canonical JSON of that job's submit: a different one is `DUPLICATE_KEY`.
+        fingerprint: String,
+        /// That job.
+        job_id: JobId,
+        /// That job's `job.accepted` (replayed to a same-payload resubmit, [D27]); `None`
+        /// while it is still being accepted on its node (the core asks again after
+        /// `RuntimeConfig::remote_poll_interval`).
+        ///
+        /// [D27]: crate::compat#d27--idempotent-resubmit
+        accepted: Option<Accepted>,
+    },
+    /// The principal has `max_jobs` unfinished jobs or more across the cluster: refused as
+    /// the local `jobs_per_principal` cap refuses.
+    OverLimit,
 }
 
 /// One seq-bearing frame for the durable event log.
@@ -354,6 +412,8 @@ pub struct CredentialRecord {
 }
 
 /// The result of an effect.
+// `JobAdmission` carries an unboxed `Accepted` (the cluster contract's shape).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EffectOutcome {
@@ -405,6 +465,14 @@ pub enum EffectOutcome {
     JobsListed {
         /// The job records.
         jobs: Vec<JobRecord>,
+    },
+    /// `AdmitJob` succeeded: the store's decision.
+    JobAdmission(Admission),
+    /// `AdmitSession` succeeded: `false` when the principal is at its session cap across
+    /// the cluster (the hello is refused as the local cap refuses it).
+    SessionAdmission {
+        /// `true`: the session may open.
+        admitted: bool,
     },
 }
 

@@ -91,7 +91,7 @@ pub use config::{
     ObserverPolicy, RuntimeConfig,
 };
 pub use effect::{
-    AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
+    Admission, AgentStart, CloseReason, ConnId, CredentialRecord, Effect, EffectId, EffectOutcome,
     IdempotencyRecord, JobRecord, SessionRecord, StoreSnapshot, StoredFrame, TransportKind,
 };
 pub use event::{AgentEvent, AgentReply, LimitKind, RuntimeEvent, SubscribeDecision};
@@ -148,6 +148,13 @@ enum Pending {
         job_id: String,
         generation: u64,
     },
+    /// (Clustered) a submit waiting for the store's admission (`Jobs::admitting`).
+    AdmitJob {
+        job_id: String,
+    },
+    /// (Clustered) a new session waiting for the store's admission: its principal, its
+    /// minted id, its hello.
+    AdmitSession(String, String, Box<HelloRequest>),
 }
 
 /// The Sans-IO ARCP runtime. See the module docs.
@@ -398,6 +405,7 @@ impl Runtime {
                 },
                 TimerKey::ExpiredSession(sid) => self.expired_session_grace_elapsed(now, &sid),
                 TimerKey::RemotePoll(sid, job) => self.remote_poll(now, &sid, &job),
+                TimerKey::AdmitRetry(job) => self.admit_retry(now, &job),
             }
         }
     }

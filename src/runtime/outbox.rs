@@ -42,6 +42,9 @@ pub(super) enum TimerKey {
     /// (Clustered) the next read of a remote job's frames for a subscription: (subscribing
     /// session, job).
     RemotePoll(String, String),
+    /// (Clustered) ask the store again to admit a submit whose idempotency key names a job
+    /// still being accepted on its node.
+    AdmitRetry(String),
 }
 
 /// A queued outbound frame.

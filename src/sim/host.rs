@@ -239,7 +239,9 @@ impl Host {
             | Effect::ForwardCancel { .. }
             | Effect::LookupJob { .. }
             | Effect::ReadJobEvents { .. }
-            | Effect::ListStoredJobs { .. } => {
+            | Effect::ListStoredJobs { .. }
+            | Effect::AdmitJob { .. }
+            | Effect::AdmitSession { .. } => {
                 let out = EffectOutcome::Failed {
                     message: "not clustered".into(),
                 };

@@ -11,8 +11,8 @@
 
 use crate::{Store, StoreError, StoreOp};
 use arcp_proto::runtime::{
-    CredentialRecord, Effect, EffectId, EffectOutcome, IdempotencyRecord, JobRecord, SessionRecord,
-    StoreSnapshot, StoredFrame,
+    Admission, CredentialRecord, Effect, EffectId, EffectOutcome, IdempotencyRecord, JobRecord,
+    SessionRecord, StoreSnapshot, StoredFrame,
 };
 use arcp_proto::wire::{
     Accepted, AgentRef, FeatureSet, Frame, JobId, JobStatus, LeaseConstraints, LeaseMap, Limits,
@@ -45,6 +45,20 @@ enum Read {
     Jobs(Option<String>),
     /// `ClaimSession` (a transaction of its own).
     Claim(String),
+    /// `AdmitJob` (a transaction of its own).
+    AdmitJob {
+        principal: String,
+        session: String,
+        job: String,
+        max: usize,
+        idempotency: Option<crate::IdempotencyRecord>,
+    },
+    /// `AdmitSession`.
+    AdmitSession {
+        principal: String,
+        session: String,
+        max: usize,
+    },
 }
 
 impl Batch {
@@ -99,6 +113,38 @@ impl Batch {
             }
             Effect::ClaimSession { session_id } => {
                 return self.read(id, Read::Claim(session_id.to_string()));
+            }
+            Effect::AdmitJob {
+                principal,
+                session_id,
+                job_id,
+                max_jobs,
+                idempotency,
+            } => {
+                return self.read(
+                    id,
+                    Read::AdmitJob {
+                        principal: principal.clone(),
+                        session: session_id.to_string(),
+                        job: job_id.to_string(),
+                        max: *max_jobs,
+                        idempotency: idempotency.as_ref().map(idem_to_store),
+                    },
+                );
+            }
+            Effect::AdmitSession {
+                principal,
+                session_id,
+                max_sessions,
+            } => {
+                return self.read(
+                    id,
+                    Read::AdmitSession {
+                        principal: principal.clone(),
+                        session: session_id.to_string(),
+                        max: *max_sessions,
+                    },
+                );
             }
             Effect::ForwardJobMessage {
                 session_id,
@@ -190,6 +236,21 @@ pub fn run_batch(store: &mut dyn Store, batch: Batch, read_limit: usize) -> Comp
                 Err(e) => failed(&e),
             },
             Read::Claim(session) => claim(store, &session),
+            Read::AdmitJob {
+                principal,
+                session,
+                job,
+                max,
+                idempotency,
+            } => admit_job(store, &principal, &session, &job, max, idempotency.as_ref()),
+            Read::AdmitSession {
+                principal,
+                session,
+                max,
+            } => match store.admit_session(&principal, &session, max) {
+                Ok(admitted) => EffectOutcome::SessionAdmission { admitted },
+                Err(e) => failed(&e),
+            },
         };
         out.push((id, outcome));
     }
@@ -211,6 +272,37 @@ fn frames_read(read: Result<Vec<crate::StoredEvent>, StoreError>) -> EffectOutco
                 .filter_map(|e| decode(&e.frame, &store_limits()).ok())
                 .collect(),
         },
+        Err(e) => failed(&e),
+    }
+}
+
+/// Serves an `AdmitJob`; a duplicate comes with its job's `job.accepted` once that job's
+/// record holds it (`None` while its node is still accepting it: the runtime asks again).
+fn admit_job(
+    store: &mut dyn Store,
+    principal: &str,
+    session: &str,
+    job: &str,
+    max: usize,
+    idempotency: Option<&crate::IdempotencyRecord>,
+) -> EffectOutcome {
+    match store.admit_job(principal, session, job, max, idempotency) {
+        Ok(crate::StoreAdmission::Admitted) => EffectOutcome::JobAdmission(Admission::Admitted),
+        Ok(crate::StoreAdmission::Duplicate {
+            fingerprint,
+            job_id,
+        }) => {
+            let accepted = match store.job(&job_id) {
+                Ok(record) => record.and_then(job_from_store).and_then(|j| j.accepted),
+                Err(e) => return failed(&e),
+            };
+            EffectOutcome::JobAdmission(Admission::Duplicate {
+                fingerprint,
+                job_id: job_id.into(),
+                accepted,
+            })
+        }
+        Ok(crate::StoreAdmission::OverLimit) => EffectOutcome::JobAdmission(Admission::OverLimit),
         Err(e) => failed(&e),
     }
 }

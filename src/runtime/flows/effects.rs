@@ -110,6 +110,10 @@ impl Runtime {
                 job_id,
                 generation,
             } => self.remote_polled(now, &session_id, &job_id, generation, outcome),
+            Pending::AdmitJob { job_id } => self.job_admitted(now, &job_id, outcome),
+            Pending::AdmitSession(principal, sid, req) => {
+                self.session_admitted(now, id, principal, sid, *req, outcome);
+            }
         }
     }
 }

@@ -99,13 +99,34 @@ impl Runtime {
             self.fail_handshake(now, conn, err.with_request_id(req.request_id));
             return;
         }
+        if self.clustered() && self.cfg.limits.max_sessions_per_principal != usize::MAX {
+            // The cap across the cluster: the shared store admits it (flows/admission.rs).
+            self.admit_session(now, principal, req);
+            return;
+        }
+        self.create_session(now, principal, None, req);
+    }
+
+    /// Creates the session (`sid`, or a fresh id) and welcomes it, unless `max_sessions`
+    /// are held.
+    pub(in crate::runtime) fn create_session(
+        &mut self,
+        now: Instant,
+        principal: String,
+        sid: Option<String>,
+        req: HelloRequest,
+    ) {
+        let conn = req.conn;
         if self.sessions.len() >= self.cfg.bounds.max_sessions && !self.sessions.forget_expired() {
             let err = ErrorPayload::new(ErrorCode::InternalError, "too many sessions")
                 .with_request_id(req.request_id);
             self.fail_handshake(now, conn, err);
             return;
         }
-        let sid = self.mint(now, IdKind::Session);
+        let sid = match sid {
+            Some(sid) => sid,
+            None => self.mint(now, IdKind::Session),
+        };
         let features = self.cfg.negotiate(req.features.as_deref().unwrap_or(&[]));
         self.sessions.create(sid.clone(), principal, features);
         self.welcome(now, PendingWelcome::new(conn, sid, req.request_id, None));

@@ -146,7 +146,7 @@ impl Runtime {
 
     /// A per-principal cap was reached: counts it, reports it to the host and returns the
     /// refusal to send (`PERMISSION_DENIED` with `details.limit`).
-    fn principal_limit_hit(
+    pub(in crate::runtime) fn principal_limit_hit(
         &mut self,
         conn: ConnId,
         principal: &str,

@@ -8,6 +8,7 @@
 //! Nothing imports these modules: they extend [`Runtime`](crate::runtime::Runtime), whose
 //! `handle_*` inputs call into them.
 
+mod admission;
 mod cluster;
 mod credentials;
 mod delegation;

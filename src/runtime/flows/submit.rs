@@ -38,6 +38,8 @@ impl Runtime {
     ) {
         match self.validate_submit(now, conn, sid, &request_id, trace_id, submit) {
             Ok(None) => {}
+            // Clustered: the shared store admits it first (flows/admission.rs).
+            Ok(Some(nj)) if self.clustered() => self.start_admission(now, nj),
             Ok(Some(nj)) => self.admit(now, nj),
             Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
         }
@@ -173,6 +175,11 @@ impl Runtime {
     /// and the session negotiated `provisioned_credentials` (§9.8); otherwise accepts now.
     pub(in crate::runtime) fn admit(&mut self, now: Instant, nj: NewJob) {
         self.sessions.add_job(&nj.session_id);
+        self.admit_reserved(now, nj);
+    }
+
+    /// [`Runtime::admit`] once the session's job slot is reserved.
+    pub(in crate::runtime) fn admit_reserved(&mut self, now: Instant, nj: NewJob) {
         let wants_creds = nj.lease.map.get("model.use").is_some()
             && self
                 .sessions
@@ -303,7 +310,7 @@ impl Runtime {
     /// current session, then a copy of the terminal frame when the job has ended.
     ///
     /// [D27]: crate::compat#d27--idempotent-resubmit
-    fn replay_accepted(
+    pub(in crate::runtime) fn replay_accepted(
         &mut self,
         now: Instant,
         conn: ConnId,

@@ -9,6 +9,7 @@
 //!
 //! [D27]: crate::compat#d27--idempotent-resubmit
 
+pub(super) mod admission;
 pub(super) mod chunks;
 pub(super) mod credentials;
 pub(super) mod delegation;
@@ -71,6 +72,15 @@ pub(super) struct Waiter {
     pub conn: ConnId,
     pub session_id: String,
     pub request_id: String,
+}
+
+/// (Clustered) a submit waiting for the shared store's admission (`jobs/admission.rs`).
+#[derive(Debug)]
+pub(in crate::runtime) struct Admitting {
+    /// The job to accept once admitted.
+    pub nj: NewJob,
+    /// `Duplicate` answers without a `job.accepted` so far.
+    pub unaccepted: u32,
 }
 
 /// One revocation under way: a credential's value (the current one at the job's end, an old
@@ -392,6 +402,8 @@ pub(super) struct Jobs {
     max_finished_bytes: usize,
     /// (Clustered) jobs of sessions held here that run on other nodes.
     remote: RemoteJobs,
+    /// (Clustered) submits waiting for the shared store's admission, by job id.
+    admitting: FxHashMap<String, Admitting>,
 }
 
 impl Jobs {
@@ -411,6 +423,7 @@ impl Jobs {
             finished_bytes: 0,
             max_finished_bytes: bounds.max_finished_job_bytes,
             remote: RemoteJobs::default(),
+            admitting: FxHashMap::default(),
         }
     }
 
@@ -667,9 +680,11 @@ impl Jobs {
 
     // ---- credentials being minted ----
 
-    /// `job_id`'s credentials are being minted.
+    /// `job_id`'s credentials are being minted (or, clustered, its admission is under way):
+    /// idempotent resubmits wait for it.
     pub fn start_minting(&mut self, job_id: &str) {
-        self.minting.insert(job_id.to_owned(), Vec::new());
+        // Resubmits already waiting (behind a cluster admission) keep waiting.
+        self.minting.entry(job_id.to_owned()).or_default();
     }
 
     /// Queues `w` behind `job_id`'s minting; `false` when it is not minting.

@@ -7,8 +7,8 @@
 
 use arcp_agents::SystemClock;
 use arcp_host::server::{
-    Action, AgentLink, BoxFuture, Built, ClusterThread, MetricsHandle, ServerHost, Store, effect_outcome,
-    run_batch,
+    Action, AgentLink, BoxFuture, Built, ClusterThread, MetricsHandle, ServerHost, Store,
+    effect_outcome, run_batch,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};
@@ -109,7 +109,12 @@ impl Driver {
             ClusterThread::spawn(
                 watch,
                 move |events| deliver.send(Input::Cluster(events)).is_ok(),
-                move || !matches!(probe.try_send(Input::Wake), Err(TrySendError::Disconnected(_))),
+                move || {
+                    !matches!(
+                        probe.try_send(Input::Wake),
+                        Err(TrySendError::Disconnected(_))
+                    )
+                },
             )?;
         }
         let limit = host.runtime().config().bounds.max_ring_events;

@@ -9,7 +9,8 @@
 use super::Spawner;
 use arcp_agents::SystemClock;
 use arcp_host::server::{
-    Action, AgentLink, BoxFuture, Built, ClusterThread, Completion, MetricsHandle, ServerHost, StoreThread,
+    Action, AgentLink, BoxFuture, Built, ClusterThread, Completion, MetricsHandle, ServerHost,
+    StoreThread,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};

@@ -93,7 +93,6 @@ impl ServerHost {
                 ClusterEvent::Rejoined => {
                     tracing::warn!("liveness refreshed again: this node is back in the cluster");
                 }
-
             }
         }
     }
@@ -111,7 +110,10 @@ impl ServerHost {
                 consumed.push(row.id);
                 continue;
             };
-            if self.rt.handle_remote_job_message(now, &row.session_id, frame) {
+            if self
+                .rt
+                .handle_remote_job_message(now, &row.session_id, frame)
+            {
                 self.feed.insert(row.id);
                 consumed.push(row.id);
             }

@@ -50,9 +50,8 @@
 //! (the same kill, at once).
 
 use super::action::{Action, Input, Outbound};
-use super::cluster::FeedLedger;
-use arcp_store::cluster::ClusterWatch;
 use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, SharedEntropy};
+use super::cluster::FeedLedger;
 use super::credentials::{
     CredentialProvisioner, DemoProvisioner, MintRequest, Unrevoked, UnrevokedCredential,
 };
@@ -66,6 +65,7 @@ use arcp_proto::runtime::{
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::{Entropy, ErrorPayload, JobId};
 use arcp_store::Store;
+use arcp_store::cluster::ClusterWatch;
 use arcp_store::runtime::{Batch, Completion};
 use futures_channel::oneshot;
 use std::collections::{HashMap, VecDeque};

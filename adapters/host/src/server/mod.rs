@@ -21,8 +21,8 @@ pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask};
 pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::{AbuseLimits, Bounds};
-pub use arcp_store::runtime::{Batch, Completion, run_batch};
 pub use arcp_store::cluster::{ClusterEvent, ClusterWatch};
+pub use arcp_store::runtime::{Batch, Completion, run_batch};
 pub use arcp_store::{Store, StoreError};
 pub use credentials::{
     CredentialProvisioner, DemoProvisioner, MAX_UNREVOKED, MintRequest, UnrevokedCredential,

@@ -253,11 +253,10 @@ impl ServerOptions {
             runtime: arcp_proto::wire::RuntimeInfo {
                 name: name.into(),
                 version: version.into(),
-                node_id: self.node_id.clone().or_else(|| {
-                    self.cluster
-                        .as_ref()
-                        .map(|c| c.node_id().to_owned())
-                }),
+                node_id: self
+                    .node_id
+                    .clone()
+                    .or_else(|| self.cluster.as_ref().map(|c| c.node_id().to_owned())),
             },
             ..RuntimeConfig::default()
         };
