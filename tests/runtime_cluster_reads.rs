@@ -5,7 +5,7 @@
 mod runtime_support;
 
 use arcp_proto::runtime::{
-    ConnId, Effect, EffectId, EffectOutcome, JobRecord, RuntimeConfig, RuntimeEvent,
+    Admission, ConnId, Effect, EffectId, EffectOutcome, JobRecord, RuntimeConfig, RuntimeEvent,
     SubscribeDecision,
 };
 use arcp_proto::wire::{
@@ -132,6 +132,13 @@ impl Node {
             for (id, e) in held {
                 if is_read(&e) {
                     self.reads.push((id, e));
+                } else if matches!(e, Effect::AdmitSession { .. }) {
+                    // Part 3's admissions: every session and job is admitted here.
+                    let out = EffectOutcome::SessionAdmission { admitted: true };
+                    self.h.rt.handle_effect_result(self.h.now, id, out);
+                } else if matches!(e, Effect::AdmitJob { .. }) {
+                    let out = EffectOutcome::JobAdmission(Admission::Admitted);
+                    self.h.rt.handle_effect_result(self.h.now, id, out);
                 } else {
                     self.h
                         .rt

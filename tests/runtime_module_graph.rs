@@ -226,7 +226,7 @@ fn every_runtime_file_is_listed() {
         );
         assert_ne!(layer(module).0, "unknown", "{module}: unknown layer");
     }
-    assert_eq!(SOURCES.len(), 41);
+    assert_eq!(SOURCES.len(), 43);
 }
 
 #[test]
