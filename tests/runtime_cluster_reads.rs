@@ -401,6 +401,8 @@ fn an_observer_subscribes_live_from_the_records_last_seq() {
     let c = n.hello(1, "auditor-token");
     n.subscribe(c, 1, REMOTE, false);
     assert_eq!(n.serve(), vec![lookup(REMOTE)]);
+    // Without history: what the job logged after its record's seq, to start after it.
+    assert_eq!(n.serve(), vec![read(3)]);
     let out = n.h.take_json(c);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0]["type"], "job.subscribed");
@@ -425,6 +427,7 @@ fn unsubscribe_stops_polling_and_drops_a_read_in_flight() {
     let c = n.hello(1, "alice-token");
     n.subscribe(c, 1, REMOTE, false);
     n.serve();
+    n.serve(); // the read that finds where the live frames start
     let _ = n.h.take(c);
     n.advance(200);
     assert_eq!(n.pending(), vec![read(3)]);
@@ -441,13 +444,16 @@ fn unsubscribe_stops_polling_and_drops_a_read_in_flight() {
     // Subscribing again starts a new follow; the old one's answers are ignored.
     n.subscribe(c, 3, REMOTE, false);
     n.serve();
+    n.serve(); // the read that finds where the live frames start
     assert_eq!(n.h.take_json(c)[0]["type"], "job.subscribed");
+    // Live only: the frame logged before this subscribe (seq 4) is not replayed.
     n.advance(200);
-    assert_eq!(n.pending(), vec![read(3)]);
+    assert_eq!(n.pending(), vec![read(4)]);
+    n.log.push(log_frame(REMOTE, 5, "live again"));
     n.serve();
     assert_eq!(
         summary(&n.h.take_json(c)),
-        vec![("job.event".into(), Some(1), json!("after unsubscribe"))]
+        vec![("job.event".into(), Some(1), json!("live again"))]
     );
 }
 
@@ -459,6 +465,7 @@ fn the_sessions_end_stops_polling() {
     let c = n.hello(1, "alice-token");
     n.subscribe(c, 1, REMOTE, false);
     n.serve();
+    n.serve(); // the read that finds where the live frames start
     n.h.close(c);
     n.pump();
     // Detached: still read into its buffer for a resume.
@@ -490,6 +497,7 @@ fn a_failed_read_is_refused_or_retried() {
 
     n.subscribe(c, 2, REMOTE, false);
     n.serve();
+    n.serve(); // the read that finds where the live frames start
     let _ = n.h.take(c);
     n.advance(200);
     n.answer_all(EffectOutcome::Failed {
@@ -796,5 +804,6 @@ fn remote_subscriptions_count_against_the_sessions_limit() {
     assert!(n.pending().is_empty());
     n.subscribe(c, 4, REMOTE, false);
     n.serve();
+    n.serve(); // the read that finds where the live frames start
     assert_eq!(n.h.take_json(c)[0]["type"], "job.subscribed");
 }

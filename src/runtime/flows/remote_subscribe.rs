@@ -241,22 +241,26 @@ impl Runtime {
         if self.remote_over_limit(now, conn, sid, &request_id, &principal, &record) {
             return;
         }
-        if sub.history == Some(true) {
-            let effect = Effect::ReadJobEvents {
-                session_id: record.session_id.clone(),
-                job_id: record.job_id.clone(),
-                after_seq: sub.from_event_seq.unwrap_or(0),
-            };
-            let req = RemoteRequest {
-                conn,
-                session_id: sid.to_owned(),
-                request_id,
-                ask: RemoteAsk::History(sub, record),
-            };
-            self.ask_store(now, req, effect);
+        // With history: the history from `from_event_seq`. Without: what the job logged
+        // after its record's seq (the record's seq lags the log), to start the live frames
+        // after it and not replay them.
+        let after_seq = if sub.history == Some(true) {
+            sub.from_event_seq.unwrap_or(0)
         } else {
-            self.subscribe_remote_done(now, conn, sid, request_id, sub, record, Vec::new());
-        }
+            record.last_event_seq
+        };
+        let effect = Effect::ReadJobEvents {
+            session_id: record.session_id.clone(),
+            job_id: record.job_id.clone(),
+            after_seq,
+        };
+        let req = RemoteRequest {
+            conn,
+            session_id: sid.to_owned(),
+            request_id,
+            ask: RemoteAsk::History(sub, record),
+        };
+        self.ask_store(now, req, effect);
     }
 
     /// Answers a subscribe of remote job `record` as a local subscription is answered
@@ -284,8 +288,23 @@ impl Runtime {
             return;
         }
         let job_id = record.job_id.to_string();
-        let from = sub.from_event_seq.unwrap_or(0);
-        let all = job_frames(frames, &job_id, from);
+        let with_history = sub.history == Some(true);
+        let from = if with_history {
+            sub.from_event_seq.unwrap_or(0)
+        } else {
+            record.last_event_seq
+        };
+        let mut all = job_frames(frames, &job_id, from);
+        // Without history the frames read only say where the live ones start (and whether
+        // the job already ended).
+        let (skipped_to, skipped_end) = if with_history {
+            (None, None)
+        } else {
+            let to = all.last().map(|(seq, _)| *seq);
+            let end = all.iter().find_map(|(_, f)| terminal_status(&f.message));
+            all.clear();
+            (to, end)
+        };
         let (mut events, mut bytes) = self.sessions.room(sid);
         let mut cut: Option<u64> = None;
         let mut history: Vec<(u64, Frame)> = Vec::with_capacity(all.len());
@@ -302,7 +321,8 @@ impl Runtime {
         }
         let ended = history
             .iter()
-            .find_map(|(_, f)| terminal_status(&f.message));
+            .find_map(|(_, f)| terminal_status(&f.message))
+            .or(skipped_end);
         let status = ended.unwrap_or(record.status);
         let last_seq = self.sessions.get(sid).map_or(0, |s| s.last_seq());
         let n = history.len() as u64;
@@ -327,11 +347,7 @@ impl Runtime {
             .with_job(job_id.clone());
         self.transmit(conn, f);
         // Live frames follow the history, or (without history) what the record has.
-        let mut after = if sub.history == Some(true) {
-            from
-        } else {
-            record.last_event_seq
-        };
+        let mut after = skipped_to.unwrap_or(from);
         for (seq, mut f) in history {
             after = seq;
             if !keep_secrets {
