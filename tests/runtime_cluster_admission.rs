@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Features without heartbeats (no timers but the ones under test).
-const FEATURES: [&str; 3] = ["ack", "list_jobs", "subscribe"];
+const FEATURES: [&str; 4] = ["ack", "list_jobs", "subscribe", "cost.budget"];
 
 fn clustered_config() -> RuntimeConfig {
     let mut cfg = contract_config();
@@ -531,6 +531,35 @@ fn a_resubmit_here_waits_for_the_admission_and_shares_its_answer() {
     // As when credentials are minted: the waiting resubmit is answered first.
     assert_eq!(rids, vec![json!(eid(12)), json!(eid(11))]);
     assert_eq!(h.started_jobs(), vec![job]);
+}
+
+#[test]
+fn a_refused_delegated_submit_gives_its_reservation_back_to_the_parent() {
+    let mut h = host(clustered_config());
+    let (c, _) = hello_admitted(&mut h, 1, "alice-token");
+    let lease = json!({"agent.delegate":["echo"],"cost.budget":["USD:2.00"]});
+    let (id, e) = submit_held(&mut h, c, 1, json!({"agent":"slow","lease_request":lease}));
+    answer(&mut h, id, EffectOutcome::JobAdmission(Admission::Admitted));
+    let parent = admit_job_id(&e);
+    assert_eq!(types(&h.take(c)), vec!["job.accepted"]);
+    let budget = |h: &Host| serde_json::to_string(&h.rt.job_budget(&parent)).unwrap();
+    let (id, _) = submit_held(
+        &mut h,
+        c,
+        2,
+        json!({"agent":"echo","parent_job_id":parent,"lease_request":{"cost.budget":["USD:0.50"]}}),
+    );
+    // Reserved while the store decides.
+    assert_eq!(budget(&h), r#"{"USD":"USD:1.50"}"#);
+    answer(
+        &mut h,
+        id,
+        EffectOutcome::JobAdmission(Admission::OverLimit),
+    );
+    assert_eq!(only_error(&mut h, c)["code"], json!("PERMISSION_DENIED"));
+    assert_eq!(budget(&h), r#"{"USD":"USD:2.00"}"#);
+    assert_eq!(h.rt.check_delegation(), Ok(()));
+    assert_eq!(h.rt.job_count(), 1);
 }
 
 #[test]

@@ -283,7 +283,7 @@ impl Runtime {
     }
 
     /// Every admission under way is dropped (the node is isolated): nothing is sent.
-    pub(in crate::runtime) fn abandon_admissions(&mut self, now: Instant) {
+    pub(in crate::runtime) fn abandon_admissions(&mut self) {
         for job_id in self.jobs.admitting_ids() {
             if let Some(nj) = self.jobs.end_admitting(&job_id) {
                 self.out.cancel_timer(&TimerKey::AdmitRetry(job_id.clone()));
@@ -297,7 +297,6 @@ impl Runtime {
                 }
             }
         }
-        let _ = now;
     }
 
     // ---- sessions ---------------------------------------------------------------------

@@ -363,7 +363,7 @@ impl Runtime {
             self.sessions.release_job(&sid);
             self.jobs.drop_job(&job_id);
         }
-        self.abandon_admissions(now);
+        self.abandon_admissions();
         for conn in self.conns.ids() {
             self.close_conn(now, conn, CloseReason::GoingAway);
         }
