@@ -214,8 +214,8 @@ fn postgres_figures_come_from_a_node_storing_in_postgres() {
         return;
     };
     let schema = format!("bench_cli_{}", std::process::id());
-    // --resumes 0: until the nodes join a cluster, node bench-b cannot resume bench-a's
-    // sessions.
+    // 5 sessions of node bench-a resumed on node bench-b, each replaying a firehose job of
+    // 10 events and its result.
     let f = bench(&[
         "--no-db",
         "--postgres",
@@ -223,7 +223,7 @@ fn postgres_figures_come_from_a_node_storing_in_postgres() {
         "--postgres-schema",
         &schema,
         "--resumes",
-        "0",
+        "5",
     ]);
     exact(&f, "postgres_max_ring_events", "1016");
     exact(&f, "events_requested_postgres", "1000");
@@ -234,8 +234,11 @@ fn postgres_figures_come_from_a_node_storing_in_postgres() {
     exact(&f, "accept_submits_postgres", "50");
     exact(&f, "accept_results_received_postgres", "50");
     assert!(number(&f, "accept_us_p50_postgres") <= number(&f, "accept_us_p99_postgres"));
-    assert!(!f.contains_key("resumes_completed"));
-    // What node bench-a stored: 2 streaming sessions and the latency one; 2 + 50 jobs.
+    exact(&f, "resumes_completed", "5");
+    exact(&f, "resume_replayed_frames", "55");
+    assert!(number(&f, "resume_other_node_us_p50") <= number(&f, "resume_other_node_us_p99"));
+    // What the nodes stored: 2 streaming sessions, the latency one and the 5 resumed ones;
+    // 2 + 50 + 5 jobs.
     let stored = counts(
         &url,
         &[
@@ -247,7 +250,7 @@ fn postgres_figures_come_from_a_node_storing_in_postgres() {
         .expect("connect")
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .expect("drop the scratch schema");
-    assert_eq!(stored, [3, 52]);
+    assert_eq!(stored, [8, 57]);
 }
 
 #[test]
