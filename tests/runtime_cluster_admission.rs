@@ -255,7 +255,7 @@ fn a_duplicate_with_the_same_payload_replays_the_stored_accepted() {
         EffectOutcome::JobAdmission(Admission::Duplicate {
             fingerprint: admit_fingerprint(&e),
             job_id: "job_on_b".to_owned().into(),
-            accepted: Some(stored.clone()),
+            accepted: Some(Box::new(stored.clone())),
         }),
     );
     let frames = h.take(c);
@@ -297,7 +297,7 @@ fn a_duplicate_with_another_payload_is_duplicate_key_and_the_key_is_free_again()
         EffectOutcome::JobAdmission(Admission::Duplicate {
             fingerprint: r#"{"agent":"echo","idempotency_key":"k-1"}"#.into(),
             job_id: "job_on_b".to_owned().into(),
-            accepted: Some(stored_accepted("job_on_b")),
+            accepted: Some(Box::new(stored_accepted("job_on_b"))),
         }),
     );
     assert_eq!(
@@ -355,7 +355,7 @@ fn a_duplicate_still_being_accepted_is_asked_again_after_the_poll_interval() {
         EffectOutcome::JobAdmission(Admission::Duplicate {
             fingerprint: fp,
             job_id: "job_on_b".to_owned().into(),
-            accepted: Some(stored_accepted("job_on_b")),
+            accepted: Some(Box::new(stored_accepted("job_on_b"))),
         }),
     );
     let frames = h.take(c);
@@ -693,7 +693,7 @@ fn a_connection_closed_while_admitted_gets_nothing_and_nothing_panics() {
         EffectOutcome::JobAdmission(Admission::Duplicate {
             fingerprint: admit_fingerprint(&dup_e),
             job_id: "job_on_b".to_owned().into(),
-            accepted: Some(stored_accepted("job_on_b")),
+            accepted: Some(Box::new(stored_accepted("job_on_b"))),
         }),
     );
     answer(

@@ -236,11 +236,12 @@ async fn concurrent_submits_with_one_key_on_two_nodes_make_one_job() {
         .submit(SubmitRequest::new("echo", json!(1)).idempotency_key("other"))
         .await
         .expect("first");
-    let refused = on_b
+    let Err(refused) = on_b
         .submit(SubmitRequest::new("echo", json!(2)).idempotency_key("other"))
         .await
-        .err()
-        .expect("refused");
+    else {
+        panic!("a key reused with other parameters is refused on another node");
+    };
     assert_eq!(
         refused.code(),
         Some(ErrorCode::DuplicateKey),

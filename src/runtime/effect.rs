@@ -272,8 +272,6 @@ pub enum Effect {
 }
 
 /// The shared store's answer to [`Effect::AdmitJob`].
-// The contract's shape (`accepted: Option<Accepted>`, unboxed); one per submit, rare.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Admission {
@@ -290,7 +288,7 @@ pub enum Admission {
         /// `RuntimeConfig::remote_poll_interval`).
         ///
         /// [D27]: crate::compat#d27--idempotent-resubmit
-        accepted: Option<Accepted>,
+        accepted: Option<Box<Accepted>>,
     },
     /// The principal has `max_jobs` unfinished jobs or more across the cluster: refused as
     /// the local `jobs_per_principal` cap refuses.
@@ -412,8 +410,6 @@ pub struct CredentialRecord {
 }
 
 /// The result of an effect.
-// `JobAdmission` carries an unboxed `Accepted` (the cluster contract's shape).
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EffectOutcome {

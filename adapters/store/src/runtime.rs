@@ -293,7 +293,10 @@ fn admit_job(
             job_id,
         }) => {
             let accepted = match store.job(&job_id) {
-                Ok(record) => record.and_then(job_from_store).and_then(|j| j.accepted),
+                Ok(record) => record
+                    .and_then(job_from_store)
+                    .and_then(|j| j.accepted)
+                    .map(Box::new),
                 Err(e) => return failed(&e),
             };
             EffectOutcome::JobAdmission(Admission::Duplicate {

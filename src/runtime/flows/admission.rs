@@ -142,7 +142,7 @@ impl Runtime {
         job_id: &str,
         fingerprint: &str,
         first: &str,
-        accepted: Option<Accepted>,
+        accepted: Option<Box<Accepted>>,
     ) {
         let Some(a) = self.jobs.admitting(job_id) else {
             return;
@@ -159,7 +159,7 @@ impl Runtime {
         } else if first != job_id && self.jobs.get(first).is_some() {
             Answer::Local(first.to_owned())
         } else if let Some(acc) = accepted {
-            Answer::Remote(Box::new(acc))
+            Answer::Remote(acc)
         } else {
             let unaccepted = match self.jobs.admitting_mut(job_id) {
                 Some(a) => {
