@@ -876,3 +876,46 @@ fn local_subscribers_keep_their_copy_while_the_owner_session_is_elsewhere() {
         json_of(&follower[0])["payload"]["body"]["message"]
     );
 }
+
+#[test]
+fn a_stopping_node_ends_its_running_jobs_runtime_stopped() {
+    let mut cl = Cluster::new();
+    let (c, _sid, _) = hello_on(&mut cl, 0, 1);
+    let j1 = submit_on(&mut cl, 0, c, 1, json!({"agent":"slow"}));
+    let j2 = submit_on(&mut cl, 0, c, 2, json!({"agent":"slow"}));
+    let _ = cl.a().take(c);
+    let a = cl.a();
+    let before = a.all_effects.len();
+    a.rt.handle_stopping(a.now);
+    a.drain();
+    let stopped: Vec<_> = a.all_effects[before..]
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CancelAgent { job_id } => Some(job_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stopped, vec![j1.clone(), j2.clone()]);
+    cl.settle();
+    let ends: Vec<(Option<JobId>, Value)> = cl
+        .a()
+        .take(c)
+        .iter()
+        .map(|f| (f.job_id.clone(), json_of(f)))
+        .filter(|(_, v)| v["type"] == json!("job.error"))
+        .map(|(j, v)| (j, v["payload"].clone()))
+        .collect();
+    assert_eq!(ends.len(), 2);
+    for ((job, payload), want) in ends.iter().zip([&j1, &j2]) {
+        assert_eq!(job.as_ref(), Some(want));
+        assert_eq!(payload["code"], json!("INTERNAL_ERROR"));
+        assert_eq!(payload["message"], json!("runtime stopped"));
+        assert_eq!(payload["retryable"], json!(true));
+    }
+    // Idempotent: nothing more.
+    let a = cl.a();
+    let n = a.all_effects.len();
+    a.rt.handle_stopping(a.now);
+    a.drain();
+    assert_eq!(a.all_effects.len(), n);
+}

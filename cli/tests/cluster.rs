@@ -2,7 +2,9 @@
 //! resumes on node B (replay from the shared log, then the live events A's job forwards, with
 //! strictly increasing `event_seq`), a cancel sent to B stops the job running on A, and a
 //! SIGKILLed node's job ends `INTERNAL_ERROR` (retryable, "node node-a lost") on the survivor
-//! within the liveness timeout plus 5 s.
+//! within the liveness timeout plus 5 s; a node drained by SIGTERM ends the job still
+//! running at the end of its grace "runtime stopped" (retryable), and its client resumes on
+//! the other node with nothing lost.
 //!
 //! Needs `ARCP_TEST_POSTGRES_URL` (`eval "$(bash .ci/postgres.sh start)"`): without it each
 //! test says so and skips; with `CI=true` it fails instead.
@@ -11,6 +13,8 @@
 mod pg;
 #[path = "support/serve.rs"]
 mod serve;
+#[path = "support/signal.rs"]
+mod signal;
 
 use arcp_proto::client::JobOutcome;
 use arcp_tokio::client::{Client, ErrorCode, ResumeState, StreamItem, SubmitRequest};
@@ -192,5 +196,63 @@ async fn a_killed_nodes_job_ends_internal_error_on_the_survivor() {
     }
     let _ = resumed.close().await;
     drop(b);
+    pg::drop_schema(&url, &schema);
+}
+
+#[tokio::test]
+async fn a_drained_nodes_client_resumes_on_the_other_node_with_nothing_lost() {
+    let Some(url) = pg::postgres_url("cluster") else {
+        return;
+    };
+    let schema = format!("cluster_drain_{}", std::process::id());
+    let mut a = Served::start(&[
+        "--postgres",
+        &url,
+        "--postgres-schema",
+        &schema,
+        "--node-id",
+        "node-a",
+        "--drain-grace",
+        "1",
+    ]);
+    let b = node(&url, &schema, "node-b");
+    let client = connect(&a.url).await;
+    let handle = client
+        .submit(SubmitRequest::new(
+            "slow",
+            serde_json::json!({"seconds": 60, "tick": 0.1}),
+        ))
+        .await
+        .expect("submit");
+    {
+        let mut events = handle.events();
+        for want in 1..=4 {
+            assert_eq!(events.next().await.expect("an event").event_seq, want);
+        }
+    }
+    // A rolling restart: node A drains (grace 1 s), ends the job still running, closes 1001
+    // and exits 0.
+    signal::send(&a.child, "TERM");
+    let status = signal::wait_exit(&mut a.child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    let state = client.resume_state().expect("resume state");
+    let resumed = resume_on(&b.url, &state, "node-b").await;
+    let (_, outcome, _) =
+        read_to_terminal(&resumed, state.last_event_seq, Duration::from_secs(10)).await;
+    match outcome {
+        JobOutcome::Failed {
+            code,
+            message,
+            retryable,
+            ..
+        } => {
+            assert_eq!(code, ErrorCode::InternalError);
+            assert_eq!(message, "runtime stopped");
+            assert!(retryable);
+        }
+        other => panic!("expected INTERNAL_ERROR, got {other:?}"),
+    }
+    let _ = resumed.close().await;
+    drop((a, b));
     pg::drop_schema(&url, &schema);
 }

@@ -82,6 +82,13 @@ async fn the_grace_bounds_the_wait_for_a_long_job() {
     let (types, code) = job_frames_until_close(&mut ws).await;
     let took = signalled.elapsed();
     assert!(!types.contains(&"job.result".to_owned()), "{types:?}");
+    // The job still running when the grace ended ends visibly (INTERNAL_ERROR, retryable,
+    // "runtime stopped") before the close.
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("job.error"),
+        "{types:?}"
+    );
     assert_eq!(code, Some(1001));
     assert!(took >= Duration::from_millis(900), "closed after {took:?}");
     assert!(took < Duration::from_secs(10), "closed after {took:?}");

@@ -368,4 +368,37 @@ impl Runtime {
             self.close_conn(now, conn, CloseReason::GoingAway);
         }
     }
+
+    /// This runtime stops while jobs still run here (a drain whose grace is over): each
+    /// ends with `job.error` `INTERNAL_ERROR`, `retryable: true`, "runtime stopped" (its
+    /// agent stopped, its credentials revoked, its children ended), logged and sent like any
+    /// terminal, so a client resuming elsewhere finds it instead of a job that never ends.
+    /// The host then waits for the store to commit before it exits. Idempotent.
+    pub fn handle_stopping(&mut self, now: Instant) {
+        let now = self.clamp(now);
+        let running: Vec<String> = self
+            .jobs
+            .in_order()
+            .filter(|j| !j.status().is_terminal())
+            .map(|j| j.id().to_owned())
+            .collect();
+        for job_id in running {
+            // Ending a parent ends its children (cancelled): skip what already ended.
+            if self
+                .jobs
+                .get(&job_id)
+                .is_none_or(|j| j.status().is_terminal())
+            {
+                continue;
+            }
+            self.fail_job_with(
+                now,
+                &job_id,
+                ErrorCode::InternalError,
+                "runtime stopped".to_owned(),
+                true,
+                true,
+            );
+        }
+    }
 }

@@ -540,6 +540,14 @@ impl ServerHost {
         self.close_everything(now, 1000);
     }
 
+    /// A drain's grace is over while jobs still run: each ends `INTERNAL_ERROR` (retryable)
+    /// "runtime stopped" (`Runtime::handle_stopping`). Drain, wait for the store to commit
+    /// (while [`Self::store_inflight`]), then [`Self::handle_going_away`].
+    pub fn handle_stopping(&mut self, now: Instant) {
+        self.at(now);
+        self.rt.handle_stopping(now);
+    }
+
     /// The end of a drain (the server stopped taking connections and waited for its jobs):
     /// as [`Self::handle_shutdown`], but every connection is closed 1001 (going away), which
     /// tells clients to reconnect elsewhere (another node behind the same balancer).

@@ -208,6 +208,7 @@ impl Driver {
                 self.drain();
             }
             if self.drained() {
+                self.end_running_jobs().await;
                 self.shutdown(1001).await;
                 if let Some((_, done)) = self.draining.take() {
                     let _ = done.send(());
@@ -370,6 +371,28 @@ impl Driver {
         let closed = std::mem::take(&mut self.closed);
         let sent = futures_util::future::join_all(closed.iter().map(|out| out.closed()));
         let _ = tokio::time::timeout(CLOSE_FLUSH, sent).await;
+    }
+
+    /// The drain's grace is over: the jobs still running end "runtime stopped", and their
+    /// terminals are committed (and handed to the writers) before the connections close.
+    async fn end_running_jobs(&mut self) {
+        if self.host.agents_running() == 0 && self.host.jobs_waiting() == 0 {
+            return;
+        }
+        self.host.handle_stopping(self.clock.now());
+        loop {
+            self.drain();
+            let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
+                return;
+            };
+            match rx.recv().await {
+                Some(done) => {
+                    self.observe_store_latency();
+                    self.host.handle_store_done(self.clock.now(), done);
+                }
+                None => return,
+            }
+        }
     }
 
     /// [`Self::shutdown`] up to the store's last commit.
