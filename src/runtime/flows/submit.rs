@@ -324,7 +324,11 @@ impl Runtime {
         let trace = job.trace_id();
         let terminal = job.terminal().cloned();
         let owner = job.principal().to_owned();
-        if let Some(mut acc) = job.accepted().cloned() {
+        // Only to the connection still attached to the resubmitting session: one that closed
+        // meanwhile (its id possibly reused by a new connection that said no hello) gets
+        // nothing; its client resubmits after resuming.
+        let attached = self.sessions.get(sid).and_then(|s| s.conn()) == Some(conn);
+        if attached && let Some(mut acc) = job.accepted().cloned() {
             acc.request_id = Some(request_id.to_owned().into());
             // D26 over D27: the copy keeps the payload, except that credentials only go to a
             // session of the submitting principal that negotiated `provisioned_credentials`.
