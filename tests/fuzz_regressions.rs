@@ -57,3 +57,14 @@ fn lost_subscribed_history_after_a_resume() {
         "fuzz_crashes/session_pair-lost-subscribed-history.bin"
     ));
 }
+
+/// `runtime` target: an idempotent resubmit waiting for the first submit's credentials, its
+/// connection closed and the id reused by a new connection without a hello: the minted
+/// `job.accepted` copy (with credentials) went to that new connection. Now only a connection
+/// still attached to the resubmitting session gets it.
+#[test]
+fn accepted_copy_after_conn_reuse() {
+    arcp_proto::fuzzing::runtime_steps(include_bytes!(
+        "fuzz_crashes/runtime-accepted-after-conn-reuse.bin"
+    ));
+}
