@@ -316,7 +316,9 @@ async fn join_postgres(
         Some(name) => arcp_postgres::PostgresOptions::schema(name.clone()),
         None => arcp_postgres::PostgresOptions::default(),
     };
-    let mut cluster = arcp_postgres::ClusterOptions::default();
+    // The per-principal cap on resumable sessions holds across the cluster too.
+    let mut cluster = arcp_postgres::ClusterOptions::default()
+        .max_resumable_sessions_per_principal(args.max_resumable_sessions_per_principal);
     if let Some(sec) = args.liveness_timeout {
         cluster.liveness_timeout = Duration::from_secs_f64(sec);
     }

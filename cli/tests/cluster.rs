@@ -256,3 +256,49 @@ async fn a_drained_nodes_client_resumes_on_the_other_node_with_nothing_lost() {
     drop((a, b));
     pg::drop_schema(&url, &schema);
 }
+
+#[tokio::test]
+async fn the_resumable_sessions_cap_holds_across_nodes() {
+    let Some(url) = pg::postgres_url("cluster") else {
+        return;
+    };
+    let schema = format!("cluster_rescap_{}", std::process::id());
+    let capped = |id: &str| {
+        Served::start(&[
+            "--postgres",
+            &url,
+            "--postgres-schema",
+            &schema,
+            "--node-id",
+            id,
+            "--max-resumable-sessions-per-principal",
+            "1",
+        ])
+    };
+    let (a, b) = (capped("node-a"), capped("node-b"));
+    // Alice detaches a session on A, then another on B: over the cap of 1 across the cluster,
+    // the first (its window closes first) is expired, though it was A's.
+    let first = connect(&a.url).await;
+    let first_state = first.resume_state().expect("resume state");
+    first.drop_transport().await.expect("drop");
+    let second = connect(&b.url).await;
+    let second_state = second.resume_state().expect("resume state");
+    // Its window closes after the first's (the clock's millisecond resolution).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    second.drop_transport().await.expect("drop");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = Client::builder(b.url.clone())
+        .token("alice-token")
+        .resume(first_state)
+        .auto_resume(false)
+        .connect()
+        .await
+        .err()
+        .map(|e| e.code());
+    assert_eq!(refused, Some(Some(ErrorCode::PermissionDenied)));
+    // The second is still resumable, on the other node.
+    let resumed = resume_on(&a.url, &second_state, "node-a").await;
+    let _ = resumed.close().await;
+    drop((a, b));
+    pg::drop_schema(&url, &schema);
+}

@@ -263,3 +263,46 @@ fn concurrent_owner_and_non_owner_batches_do_not_deadlock() {
     assert_eq!(feed_rows(&mut c).len(), 40);
     assert_eq!(owner(&mut c, "s1"), (Some("n-a".into()), 1));
 }
+
+#[test]
+fn the_cap_on_detached_sessions_holds_across_nodes() {
+    let Some(scratch) = scratch("rescap") else {
+        return;
+    };
+    let capped = fast().max_resumable_sessions_per_principal(2);
+    let (mut a, _wa) = join(&scratch, "n-a", &capped);
+    let (mut b, _wb) = join(&scratch, "n-b", &capped);
+    let mut bob = session("bob1", 1, Some(50));
+    bob.principal = "bob".into();
+    // Alice: s1 detached on A (window closes at 100), s2 attached on A, s3 detached on B
+    // (200); bob's session detached on A.
+    a.apply(&[
+        StoreOp::PutSession(session("s1", 1, Some(100))),
+        StoreOp::AppendEvents(vec![event("s1", 1, None)]),
+        StoreOp::PutSession(session("s2", 0, None)),
+        StoreOp::PutSession(bob),
+    ])
+    .unwrap();
+    b.apply(&[StoreOp::PutSession(session("s3", 0, Some(200)))])
+        .unwrap();
+    let ids = |s: &mut PostgresStore| -> Vec<String> {
+        s.sessions()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.session_id)
+            .collect()
+    };
+    // Two detached sessions of alice: at the cap, nothing expired.
+    assert_eq!(ids(&mut a), vec!["bob1", "s1", "s2", "s3"]);
+    // A third one detaches on A: s1, whose window closes first, is expired with its events,
+    // though B's s3 is the other node's.
+    a.apply(&[StoreOp::PutSession(session("s2", 0, Some(300)))])
+        .unwrap();
+    assert_eq!(ids(&mut b), vec!["bob1", "s2", "s3"]);
+    assert_eq!(a.read_events("s1", 0, 10).unwrap(), Vec::new());
+    // Without a cap (the default) nothing is expired.
+    let (mut c, _wc) = join(&scratch, "n-c", &fast());
+    c.apply(&[StoreOp::PutSession(session("s4", 0, Some(400)))])
+        .unwrap();
+    assert_eq!(ids(&mut c), vec!["bob1", "s2", "s3", "s4"]);
+}

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use arcp_store::cluster::{Claimed, ForwardedFrame};
-use arcp_store::{JobRecord, SessionRecord, StoreError, StoredEvent, seq_to_sql};
+use arcp_store::{JobRecord, SessionRecord, StoreError, StoredEvent, limit_to_sql, seq_to_sql};
 use postgres::{Client, GenericClient};
 
 use super::{INBOX_CHANNEL, Node, feed};
@@ -105,6 +105,53 @@ pub(crate) fn put_session(
             &rec.features,
             &node.id,
         ],
+    )?;
+    if rec.window_expires_at.is_some() && node.max_resumable != usize::MAX {
+        expire_over_cap(c, st, &rec.principal, node.max_resumable)?;
+    }
+    Ok(())
+}
+
+/// The principal's cluster-wide cap on detached sessions
+/// ([`ClusterOptions::max_resumable_sessions_per_principal`](super::ClusterOptions)): the
+/// detached sessions beyond `max`, those whose windows close first, are deleted with their
+/// events and feed rows.
+fn expire_over_cap(
+    c: &mut impl GenericClient,
+    st: &mut Prepared,
+    principal: &str,
+    max: usize,
+) -> Result<(), StoreError> {
+    let stmt = st.get(
+        c,
+        "DELETE FROM sessions WHERE session_id IN (
+             SELECT session_id FROM sessions
+             WHERE principal = $1 AND window_expires_at IS NOT NULL
+             ORDER BY window_expires_at DESC, session_id DESC
+             OFFSET $2)
+         RETURNING session_id",
+    )?;
+    let expired: Vec<String> = c
+        .query(&stmt, &[&principal, &limit_to_sql(max)])
+        .map_err(pg)?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(pg)?;
+    if expired.is_empty() {
+        return Ok(());
+    }
+    exec(
+        c,
+        st,
+        "DELETE FROM events WHERE session_id = ANY($1)",
+        &[&expired],
+    )?;
+    exec(
+        c,
+        st,
+        "DELETE FROM feed WHERE session_id = ANY($1)",
+        &[&expired],
     )
     .map(drop)
 }

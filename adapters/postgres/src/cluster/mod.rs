@@ -34,6 +34,8 @@ pub(crate) struct Node {
     pub(crate) id: String,
     /// The schema holding the tables (the payload of its notifications).
     pub(crate) schema: String,
+    /// [`ClusterOptions::max_resumable_sessions_per_principal`].
+    pub(crate) max_resumable: usize,
 }
 
 /// Timing of a node's [`PostgresCluster`].
@@ -53,6 +55,13 @@ pub struct ClusterOptions {
     /// The most feed rows one [`Feed`](arcp_store::cluster::ClusterEvent::Feed) carries
     /// (default 1000).
     pub feed_batch: usize,
+    /// Detached (resumable) sessions one principal may keep across the whole cluster: when
+    /// a session of the principal detaches (its record is written with a resume window)
+    /// and the principal has more, the ones whose windows close first are deleted with their
+    /// events, whichever node they were detached on (a resume of one is then refused as of
+    /// an unknown session). Default: no cluster-wide cap (`usize::MAX`); `arcp serve` sets
+    /// it to `--max-resumable-sessions-per-principal`, the cap each node keeps locally too.
+    pub max_resumable_sessions_per_principal: usize,
 }
 
 impl Default for ClusterOptions {
@@ -62,6 +71,7 @@ impl Default for ClusterOptions {
             liveness_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_millis(500),
             feed_batch: 1000,
+            max_resumable_sessions_per_principal: usize::MAX,
         }
     }
 }
@@ -92,6 +102,13 @@ impl ClusterOptions {
     #[must_use]
     pub fn feed_batch(mut self, rows: usize) -> Self {
         self.feed_batch = rows.max(1);
+        self
+    }
+
+    /// With `max_resumable_sessions_per_principal` set.
+    #[must_use]
+    pub fn max_resumable_sessions_per_principal(mut self, max: usize) -> Self {
+        self.max_resumable_sessions_per_principal = max;
         self
     }
 }
@@ -131,6 +148,7 @@ impl PostgresStore {
         let node = Node {
             id: node_id.to_owned(),
             schema: store.schema().to_owned(),
+            max_resumable: cluster.max_resumable_sessions_per_principal,
         };
         let (config, explicit_schema) = store.watch_config();
         let watch = PostgresCluster::open(config, explicit_schema, node.clone(), cluster.clone())?;
@@ -150,6 +168,13 @@ mod tests {
         assert_eq!(o.liveness_timeout, Duration::from_secs(10));
         assert_eq!(o.poll_interval, Duration::from_millis(500));
         assert_eq!(o.feed_batch, 1000);
+        assert_eq!(o.max_resumable_sessions_per_principal, usize::MAX);
+        assert_eq!(
+            o.clone()
+                .max_resumable_sessions_per_principal(3)
+                .max_resumable_sessions_per_principal,
+            3
+        );
         let o = o
             .liveness_interval(Duration::from_millis(200))
             .liveness_timeout(Duration::from_secs(2))
