@@ -3,6 +3,9 @@
 //! answered, every resume replayed to its job's result). Timings are never asserted, only
 //! that they are numbers.
 
+#[path = "support/pg.rs"]
+mod pg;
+
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -183,34 +186,20 @@ fn in_memory_resume_of_echo_jobs() {
     assert!(server.wait().unwrap().success());
 }
 
-/// The test database's URL, or `None` to skip (with `CI=true`, a missing URL fails).
-fn postgres_url() -> Option<String> {
-    if let Some(url) = std::env::var("ARCP_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    {
-        return Some(url);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but ARCP_TEST_POSTGRES_URL is not set"
-    );
-    eprintln!("bench --postgres SKIPPED: ARCP_TEST_POSTGRES_URL is not set");
-    None
-}
-
 /// `count(*)` of each query, on a client of the test database.
 fn counts(url: &str, queries: &[&str]) -> Vec<i64> {
-    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
-    queries
-        .iter()
-        .map(|q| c.query_one(*q, &[]).expect("count").get(0))
-        .collect()
+    let queries: Vec<String> = queries.iter().map(|q| (*q).to_owned()).collect();
+    pg::on_db(url, move |c| {
+        queries
+            .iter()
+            .map(|q| c.query_one(q.as_str(), &[]).expect("count").get(0))
+            .collect()
+    })
 }
 
 #[test]
 fn postgres_figures_come_from_a_node_storing_in_postgres() {
-    let Some(url) = postgres_url() else {
+    let Some(url) = pg::postgres_url("bench --postgres") else {
         return;
     };
     let schema = format!("bench_cli_{}", std::process::id());
@@ -246,10 +235,7 @@ fn postgres_figures_come_from_a_node_storing_in_postgres() {
             &format!("SELECT count(*) FROM \"{schema}\".jobs"),
         ],
     );
-    postgres::Client::connect(&url, postgres::NoTls)
-        .expect("connect")
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .expect("drop the scratch schema");
+    pg::drop_schema(&url, &schema);
     assert_eq!(stored, [8, 57]);
 }
 

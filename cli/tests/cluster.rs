@@ -9,6 +9,8 @@
 //! Needs `ARCP_TEST_POSTGRES_URL` (`eval "$(bash .ci/postgres.sh start)"`): without it each
 //! test says so and skips; with `CI=true` it fails instead.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/pg.rs"]
 mod pg;
 #[path = "support/serve.rs"]
@@ -17,26 +19,14 @@ mod serve;
 mod signal;
 
 use arcp_proto::client::JobOutcome;
-use arcp_tokio::client::{Client, ErrorCode, ResumeState, StreamItem, SubmitRequest};
+use arcp_tokio::client::{Client, ErrorCode, ResumeState, SubmitRequest};
+use cluster::{assert_internal_error, read_to_terminal, resume_on};
 use futures_util::StreamExt;
-use serve::Served;
 use std::time::{Duration, Instant};
 
-/// Liveness timeout of the test nodes (seconds).
-const LIVENESS: &str = "3";
-
 /// A node of the test cluster in `schema`.
-fn node(url: &str, schema: &str, id: &str) -> Served {
-    Served::start(&[
-        "--postgres",
-        url,
-        "--postgres-schema",
-        schema,
-        "--node-id",
-        id,
-        "--liveness-timeout",
-        LIVENESS,
-    ])
+fn node(url: &str, schema: &str, id: &str) -> serve::Served {
+    cluster::node(url, schema, id, &[])
 }
 
 /// Connects to `url` as alice (no automatic resume).
@@ -73,43 +63,6 @@ async fn submit_and_detach(
     assert_eq!(state.last_event_seq, n);
     client.drop_transport().await.expect("drop the transport");
     (job_id, state)
-}
-
-/// Resumes `state` on `url`, asserting the welcome names `node_id`.
-async fn resume_on(url: &str, state: &ResumeState, node_id: &str) -> Client {
-    let resumed = Client::builder(url.to_owned())
-        .token("alice-token")
-        .resume(state.clone())
-        .auto_resume(false)
-        .unrouted_events(1024)
-        .connect()
-        .await
-        .expect("resume on the other node");
-    assert_eq!(resumed.session_id(), &state.session_id);
-    assert_eq!(resumed.welcome().runtime.node_id.as_deref(), Some(node_id));
-    resumed
-}
-
-/// Reads the resumed session's frames until a terminal, asserting seqs run on from
-/// `after + 1` with no gap and no duplicate: (the progress ticks seen, the terminal, its seq).
-async fn read_to_terminal(client: &Client, after: u64, within: Duration) -> (u64, JobOutcome, u64) {
-    let mut stream = client.unrouted_events().expect("unrouted stream");
-    let mut next = after + 1;
-    let mut ticks = 0;
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let item = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .expect("the job's frames in time")
-            .expect("stream open");
-        assert_eq!(item.event_seq(), next, "no gap, no duplicate");
-        match item {
-            StreamItem::Terminal(outcome) => return (ticks, outcome.into_outcome(), next),
-            StreamItem::Event(e) if e.kind() == "progress" => ticks += 1,
-            _ => {}
-        }
-        next += 1;
-    }
 }
 
 #[tokio::test]
@@ -178,22 +131,10 @@ async fn a_killed_nodes_job_ends_internal_error_on_the_survivor() {
     let killed = Instant::now();
     let resumed = resume_on(&b.url, &state, "node-b").await;
     // Whatever A logged after seq 4 is replayed once and in order, then the terminal.
-    let within = Duration::from_secs(3 + 5);
+    let within = Duration::from_secs(cluster::LIVENESS_SECS + 5);
     let (_, outcome, _) = read_to_terminal(&resumed, 4, within).await;
     assert!(killed.elapsed() <= within, "{:?}", killed.elapsed());
-    match outcome {
-        JobOutcome::Failed {
-            code,
-            message,
-            retryable,
-            ..
-        } => {
-            assert_eq!(code, ErrorCode::InternalError);
-            assert_eq!(message, "node node-a lost");
-            assert!(retryable);
-        }
-        other => panic!("expected INTERNAL_ERROR, got {other:?}"),
-    }
+    assert_internal_error(outcome, "node node-a lost");
     let _ = resumed.close().await;
     drop(b);
     pg::drop_schema(&url, &schema);
@@ -205,16 +146,7 @@ async fn a_drained_nodes_client_resumes_on_the_other_node_with_nothing_lost() {
         return;
     };
     let schema = format!("cluster_drain_{}", std::process::id());
-    let mut a = Served::start(&[
-        "--postgres",
-        &url,
-        "--postgres-schema",
-        &schema,
-        "--node-id",
-        "node-a",
-        "--drain-grace",
-        "1",
-    ]);
+    let mut a = cluster::node(&url, &schema, "node-a", &["--drain-grace", "1"]);
     let b = node(&url, &schema, "node-b");
     let client = connect(&a.url).await;
     let handle = client
@@ -239,19 +171,7 @@ async fn a_drained_nodes_client_resumes_on_the_other_node_with_nothing_lost() {
     let resumed = resume_on(&b.url, &state, "node-b").await;
     let (_, outcome, _) =
         read_to_terminal(&resumed, state.last_event_seq, Duration::from_secs(10)).await;
-    match outcome {
-        JobOutcome::Failed {
-            code,
-            message,
-            retryable,
-            ..
-        } => {
-            assert_eq!(code, ErrorCode::InternalError);
-            assert_eq!(message, "runtime stopped");
-            assert!(retryable);
-        }
-        other => panic!("expected INTERNAL_ERROR, got {other:?}"),
-    }
+    assert_internal_error(outcome, "runtime stopped");
     let _ = resumed.close().await;
     drop((a, b));
     pg::drop_schema(&url, &schema);
@@ -264,16 +184,12 @@ async fn the_resumable_sessions_cap_holds_across_nodes() {
     };
     let schema = format!("cluster_rescap_{}", std::process::id());
     let capped = |id: &str| {
-        Served::start(&[
-            "--postgres",
+        cluster::node(
             &url,
-            "--postgres-schema",
             &schema,
-            "--node-id",
             id,
-            "--max-resumable-sessions-per-principal",
-            "1",
-        ])
+            &["--max-resumable-sessions-per-principal", "1"],
+        )
     };
     let (a, b) = (capped("node-a"), capped("node-b"));
     // Alice detaches a session on A, then another on B: over the cap of 1 across the cluster,

@@ -13,6 +13,8 @@
 //! Needs `ARCP_TEST_POSTGRES_URL` and the `haproxy` binary (`bash .ci/postgres.sh start`,
 //! `bash .ci/haproxy.sh`): without them a test says so and skips; with `CI=true` it fails.
 
+#[path = "support/cluster.rs"]
+mod cluster;
 #[path = "support/haproxy.rs"]
 mod haproxy;
 #[path = "support/pg.rs"]
@@ -20,49 +22,17 @@ mod pg;
 #[path = "support/serve.rs"]
 mod serve;
 
-use arcp_proto::client::JobOutcome;
 use arcp_proto::wire::{JobId, JobStatus};
-use arcp_tokio::client::{Client, ErrorCode, ListJobsRequest, StreamItem, SubmitRequest};
+use arcp_tokio::client::{Client, ErrorCode, ListJobsRequest, SubmitRequest};
+use cluster::{addr, assert_internal_error, connect, node_of, read_to_terminal};
 use futures_util::StreamExt;
 use haproxy::HaProxy;
 use serde_json::json;
 use serve::Served;
 use std::time::{Duration, Instant};
 
-/// Liveness timeout of the test nodes.
-const LIVENESS_SECS: u64 = 3;
-
 fn node(url: &str, schema: &str, id: &str) -> Served {
-    Served::start(&[
-        "--postgres",
-        url,
-        "--postgres-schema",
-        schema,
-        "--node-id",
-        id,
-        "--liveness-timeout",
-        &LIVENESS_SECS.to_string(),
-    ])
-}
-
-/// `HOST:PORT` of a node's `ws://HOST:PORT/arcp`.
-fn addr(served: &Served) -> String {
-    let rest = served.url.trim_start_matches("ws://");
-    rest.split('/').next().unwrap_or(rest).to_owned()
-}
-
-async fn connect(url: &str, token: &str) -> Client {
-    Client::builder(url.to_owned())
-        .token(token)
-        .auto_resume(false)
-        .unrouted_events(1024)
-        .connect()
-        .await
-        .expect("connect")
-}
-
-fn node_of(c: &Client) -> String {
-    c.welcome().runtime.node_id.clone().expect("a node id")
+    cluster::node(url, schema, id, &[])
 }
 
 #[tokio::test]
@@ -150,35 +120,13 @@ async fn through_haproxy_resumes_and_subscribes_land_on_other_nodes_and_survive_
     nodes[index].child.kill().expect("SIGKILL");
     let _ = nodes[index].child.wait();
     let killed = Instant::now();
-    let within = Duration::from_secs(LIVENESS_SECS + 5);
+    let within = Duration::from_secs(cluster::LIVENESS_SECS + 5);
 
-    let mut stream = resumed.unrouted_events().expect("unrouted");
-    let mut next = last + 1;
-    let outcome = loop {
-        let item = tokio::time::timeout(within.saturating_sub(killed.elapsed()), stream.next())
-            .await
-            .expect("the terminal within the liveness timeout + 5 s")
-            .expect("stream open");
-        assert_eq!(item.event_seq(), next, "once and in order");
-        next += 1;
-        if let StreamItem::Terminal(o) = item {
-            break o.into_outcome();
-        }
-    };
+    // Once and in order, then the terminal within the liveness timeout + 5 s.
+    let (_, outcome, _) =
+        read_to_terminal(&resumed, last, within.saturating_sub(killed.elapsed())).await;
     let lost = format!("node {running_on} lost");
-    match outcome {
-        JobOutcome::Failed {
-            code,
-            message,
-            retryable,
-            ..
-        } => {
-            assert_eq!(code, ErrorCode::InternalError);
-            assert_eq!(message, lost);
-            assert!(retryable);
-        }
-        other => panic!("expected INTERNAL_ERROR, got {other:?}"),
-    }
+    assert_internal_error(outcome, &lost);
     // The subscriber gets the same terminal, its seqs gap-free.
     let mut seq = first.event_seq;
     while let Some(e) = tokio::time::timeout(Duration::from_secs(10), sub_events.next())

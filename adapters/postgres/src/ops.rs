@@ -61,7 +61,7 @@ pub(crate) fn apply_op(
     match (op, node) {
         (StoreOp::AppendEvents(batch), Some(n)) => fence::append_events(c, st, n, batch),
         (StoreOp::PutSession(rec), Some(n)) => fence::put_session(c, st, n, rec),
-        (StoreOp::PutJob(rec), Some(n)) => fence::put_job(c, st, n, rec),
+        (StoreOp::PutJob(rec), Some(n)) => put_job(c, st, rec, Some(&n.id)),
         (StoreOp::DeleteSession(id), Some(n)) => fence::delete_session(c, st, n, id),
         (StoreOp::Forward(frames), Some(n)) => feed::forward(c, st, n, frames),
         (StoreOp::ForwardCancel { job_id }, Some(n)) => feed::forward_cancel(c, st, n, job_id),
@@ -112,7 +112,7 @@ fn apply_plain(
             &[now_unix_micros],
         )
         .map(drop),
-        StoreOp::PutJob(rec) => put_job(c, st, rec),
+        StoreOp::PutJob(rec) => put_job(c, st, rec, None),
         StoreOp::DeleteJob(id) => {
             exec(c, st, "DELETE FROM jobs WHERE job_id = $1", &[id]).map(drop)
         }
@@ -233,17 +233,21 @@ fn put_session(
     .map(drop)
 }
 
-fn put_job(
+/// Upserts a job record. `node`: the joined node the job runs on, recorded when the record
+/// is inserted (`None` for a store that is not joined); an update never moves a job (a node
+/// that reaped a dead one writes the dead node's jobs' terminal records).
+pub(crate) fn put_job(
     c: &mut impl GenericClient,
     st: &mut Prepared,
     rec: &JobRecord,
+    node: Option<&str>,
 ) -> Result<(), StoreError> {
     exec(
         c,
         st,
         "INSERT INTO jobs (job_id, session_id, principal, agent, status, submitted_at, terminal,
-                           data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                           data, node_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (job_id) DO UPDATE SET
              session_id = EXCLUDED.session_id,
              principal = EXCLUDED.principal,
@@ -261,12 +265,13 @@ fn put_job(
             &rec.submitted_at,
             &rec.terminal,
             &rec.data,
+            &node,
         ],
     )
     .map(drop)
 }
 
-fn put_idempotency(
+pub(crate) fn put_idempotency(
     c: &mut impl GenericClient,
     st: &mut Prepared,
     rec: &IdempotencyRecord,

@@ -310,7 +310,7 @@ impl Runtime {
             }
             return;
         }
-        if self.jobs.get(job_id).is_none() && self.reads_across_nodes() {
+        if self.jobs.get(job_id).is_none() && self.clustered() {
             // Clustered: the job may run on another node (flows/remote_subscribe.rs).
             self.cancel_remote(now, conn, sid, request_id, job_id);
             return;

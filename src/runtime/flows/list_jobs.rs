@@ -17,7 +17,7 @@ impl Runtime {
         request_id: String,
         req: ListJobs,
     ) {
-        if self.reads_across_nodes() {
+        if self.clustered() {
             self.list_jobs_remote(now, conn, sid, request_id, req);
             return;
         }

@@ -62,12 +62,6 @@ impl Runtime {
         .with_request_id(request_id)
     }
 
-    /// `true` when this runtime is a node of a cluster (clustered, with a durable store):
-    /// subscriptions, cancels and listings reach jobs of other nodes through the store.
-    pub(in crate::runtime) fn reads_across_nodes(&self) -> bool {
-        self.cfg.clustered && self.cfg.durable
-    }
-
     /// Asks the shared store with `effect` on behalf of a request; over
     /// `max_pending_effects` the request gets `INTERNAL_ERROR` (retryable) at once.
     pub(in crate::runtime) fn ask_store(

@@ -73,7 +73,7 @@ impl Runtime {
         request_id: String,
         sub: Subscribe,
     ) {
-        if self.jobs.get(&sub.job_id).is_none() && self.reads_across_nodes() {
+        if self.jobs.get(&sub.job_id).is_none() && self.clustered() {
             // Clustered: the job may run on another node (flows/remote_subscribe.rs).
             self.subscribe_remote(now, conn, sid, request_id, sub);
             return;

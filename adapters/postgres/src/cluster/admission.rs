@@ -13,7 +13,7 @@ use postgres::{Client, GenericClient};
 
 use super::Node;
 use crate::error::pg;
-use crate::ops::{Prepared, exec};
+use crate::ops::{self, Prepared, exec};
 
 /// The server's clock in Unix micros (the unit of `expires_at` and `submitted_at`), as SQL.
 macro_rules! now_micros {
@@ -122,25 +122,7 @@ pub(crate) fn admit_job(
         return Ok(StoreAdmission::OverLimit);
     }
     if let Some(rec) = idempotency {
-        exec(
-            &mut tx,
-            st,
-            "INSERT INTO idempotency (principal, key, fingerprint, job_id, accepted, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (principal, key) DO UPDATE SET
-                 fingerprint = EXCLUDED.fingerprint,
-                 job_id = EXCLUDED.job_id,
-                 accepted = EXCLUDED.accepted,
-                 expires_at = EXCLUDED.expires_at",
-            &[
-                &rec.principal,
-                &rec.key,
-                &rec.fingerprint,
-                &rec.job_id,
-                &rec.accepted,
-                &rec.expires_at,
-            ],
-        )?;
+        ops::put_idempotency(&mut tx, st, rec)?;
     }
     // The placeholder: an existing record of the same id is left alone.
     exec(

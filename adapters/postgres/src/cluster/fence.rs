@@ -156,43 +156,6 @@ fn expire_over_cap(
     .map(drop)
 }
 
-/// Inserts the record as running on this node, or updates it without moving it (a node that
-/// reaped a dead one writes the dead node's jobs' terminal records).
-pub(crate) fn put_job(
-    c: &mut impl GenericClient,
-    st: &mut Prepared,
-    node: &Node,
-    rec: &JobRecord,
-) -> Result<(), StoreError> {
-    exec(
-        c,
-        st,
-        "INSERT INTO jobs (job_id, session_id, principal, agent, status, submitted_at, terminal,
-                           data, node_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (job_id) DO UPDATE SET
-             session_id = EXCLUDED.session_id,
-             principal = EXCLUDED.principal,
-             agent = EXCLUDED.agent,
-             status = EXCLUDED.status,
-             submitted_at = EXCLUDED.submitted_at,
-             terminal = EXCLUDED.terminal,
-             data = EXCLUDED.data",
-        &[
-            &rec.job_id,
-            &rec.session_id,
-            &rec.principal,
-            &rec.agent,
-            &rec.status,
-            &rec.submitted_at,
-            &rec.terminal,
-            &rec.data,
-            &node.id,
-        ],
-    )
-    .map(drop)
-}
-
 /// Deletes the session (record, events, waiting feed rows) unless another node owns it: a
 /// node that lost a session never deletes it under its new owner.
 pub(crate) fn delete_session(

@@ -380,19 +380,7 @@ impl Driver {
             return;
         }
         self.host.handle_stopping(self.clock.now());
-        loop {
-            self.drain();
-            let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
-                return;
-            };
-            match rx.recv().await {
-                Some(done) => {
-                    self.observe_store_latency();
-                    self.host.handle_store_done(self.clock.now(), done);
-                }
-                None => return,
-            }
-        }
+        self.drain_until_committed().await;
     }
 
     /// [`Self::shutdown`] up to the store's last commit.
@@ -403,6 +391,12 @@ impl Driver {
         } else {
             self.host.handle_shutdown(self.clock.now());
         }
+        self.drain_until_committed().await;
+    }
+
+    /// Drains, and while a store batch is out waits for its completion and drains again:
+    /// returns once nothing is left to commit (or the store thread is gone).
+    async fn drain_until_committed(&mut self) {
         loop {
             self.drain();
             let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
@@ -411,7 +405,7 @@ impl Driver {
             match rx.recv().await {
                 Some(done) => {
                     self.observe_store_latency();
-                    self.host.handle_store_done(self.clock.now(), done)
+                    self.host.handle_store_done(self.clock.now(), done);
                 }
                 None => return,
             }
