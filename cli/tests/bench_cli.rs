@@ -9,24 +9,33 @@ mod pg;
 use std::collections::HashMap;
 use std::process::Command;
 
+/// The tiny defaults of these tests: 1,000 events, 2 runs, 50 submits, 10 idle sessions,
+/// 10 and 4 concurrent sessions of 3 jobs.
+const TINY: &[&str] = &[
+    "--events",
+    "1000",
+    "--runs",
+    "2",
+    "--submits",
+    "50",
+    "--idle-sessions",
+    "10",
+    "--sessions",
+    "10,4",
+    "--jobs-per-session",
+    "3",
+];
+
+/// `arcp bench` with the tiny defaults and `extra`: its figures.
 fn bench(extra: &[&str]) -> HashMap<String, String> {
+    bench_args(&[TINY, extra].concat())
+}
+
+/// `arcp bench ARGS`: its figures, each printed once.
+fn bench_args(args: &[&str]) -> HashMap<String, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_arcp"))
-        .args([
-            "bench",
-            "--events",
-            "1000",
-            "--runs",
-            "2",
-            "--submits",
-            "50",
-            "--idle-sessions",
-            "10",
-            "--sessions",
-            "10,4",
-            "--jobs-per-session",
-            "3",
-        ])
-        .args(extra)
+        .arg("bench")
+        .args(args)
         .output()
         .expect("arcp runs");
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -261,4 +270,176 @@ fn process_agent_run_streams_the_same_count_from_a_python_program() {
         2
     );
     exact(&f, "events_received", "1000");
+}
+
+/// Every figure but the open-loop ones skipped: the skip flags and one open-loop run of
+/// 200 submits/s for 1 s over 10 sessions, every submit accepted and answered.
+#[test]
+fn open_loop_run_counts_every_submit_and_the_skip_flags_skip() {
+    let f = bench_args(&[
+        "--in-process",
+        "--no-db",
+        "--runs",
+        "0",
+        "--submits",
+        "0",
+        "--idle-sessions",
+        "0",
+        "--sessions",
+        "0",
+        "--open-loop-rate",
+        "200",
+        "--open-loop-secs",
+        "1",
+        "--open-loop-sessions",
+        "10",
+    ]);
+    exact(&f, "server", "in-process");
+    exact(&f, "open_loop_rate", "200");
+    exact(&f, "open_loop_secs", "1");
+    exact(&f, "open_loop_sessions", "10");
+    exact(&f, "open_loop_submits", "200");
+    exact(&f, "open_loop_accepted", "200");
+    exact(&f, "open_loop_results_received", "200");
+    number(&f, "open_loop_results_per_sec");
+    assert!(number(&f, "open_loop_accept_us_p50") <= number(&f, "open_loop_accept_us_p99"));
+    assert!(number(&f, "open_loop_send_lag_us_p50") <= number(&f, "open_loop_send_lag_us_p99"));
+    // server and the 11 open-loop lines: nothing else.
+    assert_eq!(f.len(), 12, "{f:?}");
+}
+
+/// The search runs its rates in increasing order while they hold; the lowest always runs,
+/// and every rate run has its submits accepted and answered exactly.
+#[test]
+fn open_loop_search_reports_the_highest_rate_that_held() {
+    let f = bench_args(&[
+        "--in-process",
+        "--no-db",
+        "--runs",
+        "0",
+        "--submits",
+        "0",
+        "--idle-sessions",
+        "0",
+        "--sessions",
+        "0",
+        "--open-loop-search",
+        "100,50",
+        "--open-loop-secs",
+        "1",
+        "--open-loop-sessions",
+        "5",
+    ]);
+    let best = number(&f, "open_loop_max_rate_p99_10ms");
+    assert!([0, 50, 100].contains(&best), "{best}");
+    let ran: &[u64] = if best == 0 { &[50] } else { &[50, 100] };
+    for rate in ran {
+        for k in ["submits", "accepted", "results_received"] {
+            exact(
+                &f,
+                &format!("open_loop_search_{rate}_{k}"),
+                &rate.to_string(),
+            );
+        }
+        assert!(
+            number(&f, &format!("open_loop_search_{rate}_accept_us_p50"))
+                <= number(&f, &format!("open_loop_search_{rate}_accept_us_p99"))
+        );
+    }
+    // server, 5 lines per rate run, the result.
+    assert_eq!(f.len(), 1 + 5 * ran.len() + 1, "{f:?}");
+}
+
+/// The side-by-side invocation (benches/side_by_side.sh) against a runtime at a URL: the
+/// streaming and latency figures only.
+#[test]
+fn side_by_side_invocation_prints_stream_and_latency_only() {
+    let (mut server, url) = serve_only(&[]);
+    let f = bench_args(&[
+        "--url",
+        &url,
+        "--events",
+        "500",
+        "--runs",
+        "1",
+        "--submits",
+        "20",
+        "--idle-sessions",
+        "0",
+        "--sessions",
+        "0",
+        "--no-db",
+    ]);
+    exact(&f, "server", "external");
+    exact(&f, "events_received", "500");
+    exact(&f, "frames_received", "502");
+    exact(&f, "accept_submits", "20");
+    exact(&f, "accept_results_received", "20");
+    // server, 6 streaming lines, 4 latency lines.
+    assert_eq!(f.len(), 11, "{f:?}");
+    drop(server.stdin.take());
+    assert!(server.wait().unwrap().success());
+}
+
+/// The same invocation against the Python reference runtime with its `firehose` agent
+/// (benches/reference/firehose_runtime.py), when `ARCP_PEER_VENV` names the reference's
+/// virtualenv (../shared/interop/setup.sh); `ARCP_PEER_DIR` is where peer_runtime.py is.
+#[test]
+fn the_reference_runtime_streams_the_same_count() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let Some(venv) = std::env::var_os("ARCP_PEER_VENV") else {
+        eprintln!("skipped: ARCP_PEER_VENV is not set");
+        return;
+    };
+    let python = std::path::Path::new(&venv).join("bin/python");
+    if !python.exists() {
+        eprintln!("skipped: no {}", python.display());
+        return;
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../benches/reference/firehose_runtime.py"
+    );
+    /// Stops the reference runtime however the test ends.
+    struct Peer(std::process::Child);
+    impl Drop for Peer {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut peer = Peer(
+        Command::new(python)
+            .args([script, "--port", "0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(peer.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("LISTENING ")
+        .unwrap_or_else(|| panic!("firehose_runtime.py said {line:?}"));
+    let f = bench_args(&[
+        "--url",
+        url,
+        "--events",
+        "300",
+        "--runs",
+        "1",
+        "--submits",
+        "10",
+        "--idle-sessions",
+        "0",
+        "--sessions",
+        "0",
+    ]);
+    exact(&f, "events_received", "300");
+    exact(&f, "frames_received", "302");
+    exact(&f, "accept_results_received", "10");
+    assert_eq!(f.len(), 11, "{f:?}");
 }

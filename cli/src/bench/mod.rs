@@ -30,6 +30,7 @@
 
 mod load;
 mod nodes;
+mod open_loop;
 mod resume;
 mod server;
 
@@ -64,18 +65,40 @@ pub(super) struct BenchArgs {
     /// `firehose` events per streaming run.
     #[arg(long, default_value_t = 120_000)]
     events: u64,
-    /// Streaming runs (the median is printed).
+    /// Streaming runs (the median is printed; 0 skips the streaming figures).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Sequential `echo` submits for the submit→accepted latency.
+    /// Sequential `echo` submits for the submit→accepted latency (0 skips it).
     #[arg(long, default_value_t = 5_000)]
     submits: usize,
-    /// Idle sessions for the RSS figure.
+    /// Idle sessions for the RSS figure (0 skips it).
     #[arg(long, default_value_t = 1_000)]
     idle_sessions: usize,
-    /// Concurrent-session figures: the session counts (comma-separated).
+    /// Concurrent-session figures: the session counts (comma-separated; `0` skips them).
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     sessions: Vec<usize>,
+    /// The open-loop figure (`open_loop_…`): this many `echo` submits per second in all,
+    /// spread over `--open-loop-sessions` sessions, each due at its time whatever the
+    /// earlier ones' fate; accept latency taken from the due time.
+    #[arg(long, value_name = "PER_SEC")]
+    open_loop_rate: Option<u64>,
+    /// The open-loop search: these rates (comma-separated) in increasing order until the
+    /// accept p99 exceeds 10 ms or a submit goes unanswered; prints
+    /// `open_loop_max_rate_p99_10ms`. Without a list: 2000,5000,10000,20000,50000,100000.
+    #[arg(
+        long,
+        value_name = "RATES",
+        value_delimiter = ',',
+        num_args = 0..,
+        default_missing_value = "2000,5000,10000,20000,50000,100000"
+    )]
+    open_loop_search: Option<Vec<u64>>,
+    /// Seconds of load of each open-loop run.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    open_loop_secs: u64,
+    /// Sessions of each open-loop run.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    open_loop_sessions: usize,
     /// `echo` jobs each concurrent session submits in sequence.
     #[arg(long, default_value_t = 20)]
     jobs_per_session: usize,
@@ -153,9 +176,6 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
         )
         .await;
     }
-    if args.runs == 0 {
-        return Err(Failure::Error("--runs must be at least 1".into()));
-    }
     let memory = server::Durable::Memory;
     let target = match &args.url {
         Some(url) => server::Target::external(url.clone()),
@@ -165,6 +185,9 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
     let mut r = measure(&args, &target).await;
     if let (Ok(()), Some(to)) = (&r, &args.resume_url) {
         r = nodes::resume_figure(&args, target.url(), to).await;
+    }
+    if r.is_ok() {
+        r = open_loop_figures(&args, target.url()).await;
     }
     target.stop().await;
     r?;
@@ -182,6 +205,33 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
         nodes::postgres_figures(&args, pg).await?;
     }
     Ok(0)
+}
+
+/// The open-loop figures, when `--open-loop-rate` or `--open-loop-search` asks for them.
+async fn open_loop_figures(args: &BenchArgs, url: &str) -> Result<(), Failure> {
+    if let Some(rate) = args.open_loop_rate {
+        let plan = open_loop::Plan {
+            rate,
+            secs: args.open_loop_secs,
+            sessions: args.open_loop_sessions,
+        };
+        let o = open_loop::run(url, &args.token, plan)
+            .await
+            .map_err(Failure::Error)?;
+        open_loop::print(&plan, &o);
+    }
+    if let Some(rates) = &args.open_loop_search {
+        open_loop::search(
+            url,
+            &args.token,
+            rates,
+            args.open_loop_secs,
+            args.open_loop_sessions,
+        )
+        .await
+        .map_err(Failure::Error)?;
+    }
+    Ok(())
 }
 
 /// The ring cap of a durable run: `--ring-events`, default `--events` + 16.
@@ -211,14 +261,27 @@ async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failur
         streaming(args, target, "_process", server::PROCESS_FIREHOSE).await?;
     }
 
-    let lat = load::accept_latency(url, &args.token, args.submits)
-        .await
-        .map_err(Failure::Error)?;
-    figure("accept_submits", args.submits);
-    figure("accept_results_received", lat.results);
-    figure("accept_us_p50", micros(percentile(&lat.accept, 50.0)));
-    figure("accept_us_p99", micros(percentile(&lat.accept, 99.0)));
+    if args.submits > 0 {
+        let lat = load::accept_latency(url, &args.token, args.submits)
+            .await
+            .map_err(Failure::Error)?;
+        figure("accept_submits", args.submits);
+        figure("accept_results_received", lat.results);
+        figure("accept_us_p50", micros(percentile(&lat.accept, 50.0)));
+        figure("accept_us_p99", micros(percentile(&lat.accept, 99.0)));
+    }
+    if args.idle_sessions > 0 {
+        idle_rss(args, target).await?;
+    }
+    for &n in args.sessions.iter().filter(|&&n| n > 0) {
+        sessions_figure(args, url, n).await?;
+    }
+    Ok(())
+}
 
+/// RSS per idle session: the server's RSS before and after opening `--idle-sessions`.
+async fn idle_rss(args: &BenchArgs, target: &server::Target) -> Result<(), Failure> {
+    let url = target.url();
     let before = target.rss_kb();
     let idle = load::open_sessions(url, &args.token, args.idle_sessions)
         .await
@@ -237,28 +300,30 @@ async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failur
         _ => figure("rss_per_idle_session_bytes", "n/a"),
     }
     load::close_all(idle).await;
+    Ok(())
+}
 
-    for &n in &args.sessions {
-        let c = load::concurrent(url, &args.token, n, args.jobs_per_session)
-            .await
-            .map_err(Failure::Error)?;
-        let jobs = n * args.jobs_per_session;
-        figure(&format!("sessions_{n}_jobs"), jobs);
-        figure(&format!("sessions_{n}_accepted"), c.accept.len());
-        figure(&format!("sessions_{n}_results_received"), c.results);
-        figure(
-            &format!("jobs_per_sec_{n}_sessions"),
-            per_sec(c.results as u64, c.elapsed),
-        );
-        figure(
-            &format!("accept_us_p50_{n}_sessions"),
-            micros(percentile(&c.accept, 50.0)),
-        );
-        figure(
-            &format!("accept_us_p99_{n}_sessions"),
-            micros(percentile(&c.accept, 99.0)),
-        );
-    }
+/// The closed-loop figure of `n` concurrent sessions.
+async fn sessions_figure(args: &BenchArgs, url: &str, n: usize) -> Result<(), Failure> {
+    let c = load::concurrent(url, &args.token, n, args.jobs_per_session)
+        .await
+        .map_err(Failure::Error)?;
+    let jobs = n * args.jobs_per_session;
+    figure(&format!("sessions_{n}_jobs"), jobs);
+    figure(&format!("sessions_{n}_accepted"), c.accept.len());
+    figure(&format!("sessions_{n}_results_received"), c.results);
+    figure(
+        &format!("jobs_per_sec_{n}_sessions"),
+        per_sec(c.results as u64, c.elapsed),
+    );
+    figure(
+        &format!("accept_us_p50_{n}_sessions"),
+        micros(percentile(&c.accept, 50.0)),
+    );
+    figure(
+        &format!("accept_us_p99_{n}_sessions"),
+        micros(percentile(&c.accept, 99.0)),
+    );
     Ok(())
 }
 
