@@ -91,14 +91,6 @@ fn client_config(spec: &ClientSpec) -> ClientConfig {
     c
 }
 
-/// `false` only when `bytes` cannot decode to an error whose code is
-/// `RESUME_WINDOW_EXPIRED`: the name is absent and no `\u` escape could spell it. Lets the
-/// harness skip a second decode of every handshake frame (a welcome's is the costliest).
-fn may_name_resume_window_expired(bytes: &[u8]) -> bool {
-    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
-    has(b"RESUME_WINDOW_EXPIRED") || has(b"\\u")
-}
-
 /// The whole simulated system.
 #[derive(Debug)]
 pub struct Sim {
@@ -257,10 +249,18 @@ impl Sim {
     /// effects to the host, events to the checker, client frames onto the links.
     pub fn drain(&mut self) {
         let now = self.now();
+        // Queues grow only when a machine takes an input; polling them only shrinks them. So
+        // the bounds are checked on entry (after whatever input preceded this drain) and
+        // again after each pass that fed a machine (a connection closed), not after passes
+        // that only polled.
+        let mut fed = true;
         for _ in 0..10_000 {
-            let conns: Vec<ConnId> = self.clients.iter().map(|c| c.link.conn).collect();
-            let sessions: Vec<&ClientSession> = self.clients.iter().map(|c| &c.session).collect();
-            Checker::queues(&self.runtime, &conns, &sessions);
+            if std::mem::take(&mut fed) {
+                let conns: Vec<ConnId> = self.clients.iter().map(|c| c.link.conn).collect();
+                let sessions: Vec<&ClientSession> =
+                    self.clients.iter().map(|c| &c.session).collect();
+                Checker::queues(&self.runtime, &conns, &sessions);
+            }
             let mut progress = false;
             while let Some((conn, frame)) = self.runtime.poll_transmit() {
                 progress = true;
@@ -277,7 +277,10 @@ impl Sim {
                     }
                     self.checker.runtime_frame(conn, &frame, c.spec.features);
                     let seq = is_sequenced(&frame);
-                    if c.link.send_to_client(now, frame.encode(), seq)
+                    let refusal = matches!(&frame.message,
+                        Message::Error(e) if e.code == ErrorCode::ResumeWindowExpired);
+                    if c.link
+                        .send_marked_to_client(now, frame.encode(), seq, refusal)
                         && let Some(i) = self.clients.iter().position(|c| c.link.conn == conn)
                         && let Some(m) = self.checker.streams.get_mut(i)
                     {
@@ -368,12 +371,16 @@ impl Sim {
                     .find(|c| c.link.up && c.link.conn == conn)
                 {
                     Some(c) => c.link.close_from_runtime(),
-                    None => self.runtime.handle_connection_closed(now, conn),
+                    None => {
+                        fed = true;
+                        self.runtime.handle_connection_closed(now, conn);
+                    }
                 }
             }
             for c in &mut self.clients {
                 if c.link.drained_runtime_close() {
                     progress = true;
+                    fed = true;
                     let conn = c.link.conn;
                     c.link.cut();
                     c.session.handle_disconnected(now);
@@ -381,6 +388,7 @@ impl Sim {
                 }
                 if c.link.drained_closing() {
                     progress = true;
+                    fed = true;
                     let conn = c.link.conn;
                     c.link.cut();
                     self.runtime.handle_connection_closed(now, conn);
@@ -474,15 +482,12 @@ impl Sim {
                     any = true;
                 }
                 if let Some(c) = self.clients.get_mut(i)
-                    && let Some(bytes) = c.link.pop_to_client(now)
+                    && let Some(packet) = c.link.pop_packet_to_client(now)
                 {
                     let handshaking = c.session.state() == ClientState::Handshaking;
-                    c.session.handle_frame(now, &bytes);
+                    c.session.handle_frame(now, &packet.bytes);
                     if handshaking
-                        && may_name_resume_window_expired(&bytes)
-                        && let Ok(f) = crate::wire::Frame::decode(&bytes)
-                        && matches!(&f.message,
-                            Message::Error(e) if e.code == ErrorCode::ResumeWindowExpired)
+                        && packet.expired_refusal
                         && let Some(m) = self.checker.streams.get_mut(i)
                     {
                         m.expired_sent = true;

@@ -14,6 +14,9 @@ pub struct Packet {
     pub at: Instant,
     /// The frame as sent.
     pub bytes: Vec<u8>,
+    /// The frame is the runtime's `RESUME_WINDOW_EXPIRED` refusal (known when it was sent,
+    /// so the receiver need not decode the bytes a second time to tell).
+    pub expired_refusal: bool,
 }
 
 /// One client's transport. Frames keep their order in each direction.
@@ -67,26 +70,44 @@ impl Link {
             return;
         }
         let at = Self::arrival(&self.to_runtime, now, self.latency);
-        self.to_runtime.push_back(Packet { at, bytes });
+        self.to_runtime.push_back(Packet {
+            at,
+            bytes,
+            expired_refusal: false,
+        });
     }
 
     /// Sends runtime → client; a sequenced frame may be duplicated (`duplicate_next`).
     /// Returns `true` when it was.
     pub fn send_to_client(&mut self, now: Instant, bytes: Vec<u8>, sequenced: bool) -> bool {
+        self.send_marked_to_client(now, bytes, sequenced, false)
+    }
+
+    /// [`send_to_client`](Self::send_to_client) of a frame marked as the runtime's
+    /// `RESUME_WINDOW_EXPIRED` refusal or not (see [`Packet::expired_refusal`]).
+    pub fn send_marked_to_client(
+        &mut self,
+        now: Instant,
+        bytes: Vec<u8>,
+        sequenced: bool,
+        expired_refusal: bool,
+    ) -> bool {
         if !self.up || self.closing || self.closing_by_runtime {
             return false;
         }
         let at = Self::arrival(&self.to_client, now, self.latency);
+        let packet = |bytes| Packet {
+            at,
+            bytes,
+            expired_refusal,
+        };
         if sequenced && self.duplicate_next {
             self.duplicate_next = false;
-            self.to_client.push_back(Packet {
-                at,
-                bytes: bytes.clone(),
-            });
-            self.to_client.push_back(Packet { at, bytes });
+            self.to_client.push_back(packet(bytes.clone()));
+            self.to_client.push_back(packet(bytes));
             return true;
         }
-        self.to_client.push_back(Packet { at, bytes });
+        self.to_client.push_back(packet(bytes));
         false
     }
 
@@ -140,8 +161,13 @@ impl Link {
 
     /// The next frame due for the client at `now`.
     pub fn pop_to_client(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.pop_packet_to_client(now).map(|p| p.bytes)
+    }
+
+    /// The next packet due for the client at `now`, with its mark.
+    pub fn pop_packet_to_client(&mut self, now: Instant) -> Option<Packet> {
         if self.to_client.front().is_some_and(|p| p.at <= now) {
-            return self.to_client.pop_front().map(|p| p.bytes);
+            return self.to_client.pop_front();
         }
         None
     }
