@@ -108,6 +108,16 @@ fn in_process_run_has_no_rss_figure_and_no_db_skips_sqlite() {
     exact(&f, "sessions_10_results_received", "30");
 }
 
+#[test]
+fn a_durable_run_on_a_ring_ten_times_smaller_than_the_job_loses_nothing() {
+    // 1,000 events through a 100-event ring with SQLite: the job waits for the store
+    // whenever 100 frames are not yet durable (README "Backpressure"); nothing is cut.
+    let f = bench(&["--in-process", "--ring-events", "100"]);
+    exact(&f, "sqlite_max_ring_events", "100");
+    exact(&f, "events_received_sqlite", "1000");
+    exact(&f, "frames_received_sqlite", "1002");
+}
+
 /// Starts `arcp bench --serve-only` with `extra`: the child and its URL.
 fn serve_only(extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
