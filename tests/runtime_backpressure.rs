@@ -535,10 +535,10 @@ fn a_default_ring_durable_stream_longer_than_the_ring_waits_for_the_store_and_lo
     assert_eq!(types(&h.take(c)), vec!["session.welcome"]);
     let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
     commit_appends(&mut h, usize::MAX);
-    // 25,000 events. The agent runs until its session holds 10,000 frames not yet durable,
+    // 35,000 events. The agent runs until its session holds 10,000 frames not yet durable,
     // then waits; the store commits what is outstanding (all of it, or only some appends:
     // the job may go on by exactly as many frames as became durable).
-    const EVENTS: usize = 25_000;
+    const EVENTS: usize = 35_000;
     let mut fed = Vec::new();
     let mut waits = 0;
     let mut total = 0;
@@ -565,7 +565,7 @@ fn a_default_ring_durable_stream_longer_than_the_ring_waits_for_the_store_and_lo
     }
     commit_appends(&mut h, usize::MAX);
     // 10,000 before the first wait; 10,000 again once all of them were durable; 2,500 when
-    // only 2,500 of those were; then 10,000 and the last 2,500.
+    // only 2,500 of those were; 10,000 once all were; then the last 2,500.
     assert_eq!(fed, vec![10_000, 10_000, 2_500, 10_000, 2_500]);
     assert_eq!(waits, 4);
     let end = AgentEvent::Result {

@@ -44,50 +44,66 @@ pub(crate) fn apply_op(conn: &Connection, op: &StoreOp) -> Result<(), StoreError
 // ---------------------------------------------------------------------------------------------
 // Events
 
-/// Rows per multi-row insert of [`append_events`]: one statement execution (its start, its
-/// statement journal, its halt) per this many events instead of per event.
-const APPEND_CHUNK: usize = 64;
+/// Rows per multi-row insert of [`append_events`], largest first: one statement execution
+/// (its start, its statement journal, its halt) per chunk instead of per event.
+const APPEND_CHUNKS: [usize; 2] = [64, 8];
 
-/// `INSERT … VALUES (?,?,?,?), …` for [`APPEND_CHUNK`] rows.
-fn append_chunk_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        let rows = vec!["(?, ?, ?, ?)"; APPEND_CHUNK].join(", ");
-        format!("INSERT INTO events (session_id, event_seq, job_id, frame) VALUES {rows}")
+/// `INSERT … VALUES (?,?,?,?), …` for `rows` rows (one of [`APPEND_CHUNKS`]).
+fn append_chunk_sql(rows: usize) -> &'static str {
+    static SQL: [std::sync::OnceLock<String>; APPEND_CHUNKS.len()] =
+        [const { std::sync::OnceLock::new() }; APPEND_CHUNKS.len()];
+    let i = APPEND_CHUNKS.iter().position(|&n| n == rows).unwrap_or(0);
+    SQL[i].get_or_init(|| {
+        let values = vec!["(?, ?, ?, ?)"; APPEND_CHUNKS[i]].join(", ");
+        format!("INSERT INTO events (session_id, event_seq, job_id, frame) VALUES {values}")
     })
 }
 
-/// Appends `batch` in order: full chunks of [`APPEND_CHUNK`] rows as one multi-row insert
-/// each, the rest one by one. A chunk that hits an existing `(session_id, event_seq)` is
-/// backed out by SQLite (statement abort) and replayed row by row, so the error names the
-/// first duplicate in batch order, as inserting one by one would.
+/// Appends `batch` in order: chunks of [`APPEND_CHUNKS`] rows as one multi-row insert each,
+/// the rest one by one. A chunk that hits an existing `(session_id, event_seq)` is backed out
+/// by SQLite (statement abort) and replayed row by row, so the error names the first
+/// duplicate in batch order, as inserting one by one would.
 pub(crate) fn append_events(conn: &Connection, batch: &[StoredEvent]) -> Result<(), StoreError> {
-    let mut chunks = batch.chunks_exact(APPEND_CHUNK);
-    if chunks.len() > 0 {
-        let mut stmt = conn.prepare_cached(append_chunk_sql())?;
-        for chunk in &mut chunks {
-            if chunk.iter().any(|e| seq_to_sql(e.event_seq).is_err()) {
-                // The error the row-by-row insert reports (a duplicate before it first).
-                append_one_by_one(conn, chunk)?;
-                continue;
-            }
-            let mut i = 0;
-            for event in chunk {
-                let seq = seq_to_sql(event.event_seq)?;
-                stmt.raw_bind_parameter(i + 1, &event.session_id)?;
-                stmt.raw_bind_parameter(i + 2, seq)?;
-                stmt.raw_bind_parameter(i + 3, &event.job_id)?;
-                stmt.raw_bind_parameter(i + 4, &event.frame)?;
-                i += 4;
-            }
-            match stmt.raw_execute() {
-                Ok(_) => {}
-                Err(err) if is_primary_key_violation(&err) => append_one_by_one(conn, chunk)?,
-                Err(err) => return Err(err.into()),
-            }
+    let mut rest = batch;
+    for rows in APPEND_CHUNKS {
+        rest = append_chunks(conn, rest, rows)?;
+    }
+    append_one_by_one(conn, rest)
+}
+
+/// Appends the whole chunks of `rows` events of `batch`; returns what is left.
+fn append_chunks<'a>(
+    conn: &Connection,
+    batch: &'a [StoredEvent],
+    rows: usize,
+) -> Result<&'a [StoredEvent], StoreError> {
+    let mut chunks = batch.chunks_exact(rows);
+    if chunks.len() == 0 {
+        return Ok(batch);
+    }
+    let mut stmt = conn.prepare_cached(append_chunk_sql(rows))?;
+    for chunk in &mut chunks {
+        if chunk.iter().any(|e| seq_to_sql(e.event_seq).is_err()) {
+            // The error the row-by-row insert reports (a duplicate before it first).
+            append_one_by_one(conn, chunk)?;
+            continue;
+        }
+        let mut i = 0;
+        for event in chunk {
+            let seq = seq_to_sql(event.event_seq)?;
+            stmt.raw_bind_parameter(i + 1, &event.session_id)?;
+            stmt.raw_bind_parameter(i + 2, seq)?;
+            stmt.raw_bind_parameter(i + 3, &event.job_id)?;
+            stmt.raw_bind_parameter(i + 4, &event.frame)?;
+            i += 4;
+        }
+        match stmt.raw_execute() {
+            Ok(_) => {}
+            Err(err) if is_primary_key_violation(&err) => append_one_by_one(conn, chunk)?,
+            Err(err) => return Err(err.into()),
         }
     }
-    append_one_by_one(conn, chunks.remainder())
+    Ok(chunks.remainder())
 }
 
 fn append_one_by_one(conn: &Connection, batch: &[StoredEvent]) -> Result<(), StoreError> {
