@@ -48,11 +48,10 @@ pub(crate) fn apply_op(conn: &Connection, op: &StoreOp) -> Result<(), StoreError
 /// (its start, its statement journal, its halt) per chunk instead of per event.
 const APPEND_CHUNKS: [usize; 2] = [64, 8];
 
-/// `INSERT … VALUES (?,?,?,?), …` for `rows` rows (one of [`APPEND_CHUNKS`]).
-fn append_chunk_sql(rows: usize) -> &'static str {
+/// `INSERT … VALUES (?,?,?,?), …` for `APPEND_CHUNKS[i]` rows.
+fn append_chunk_sql(i: usize) -> &'static str {
     static SQL: [std::sync::OnceLock<String>; APPEND_CHUNKS.len()] =
         [const { std::sync::OnceLock::new() }; APPEND_CHUNKS.len()];
-    let i = APPEND_CHUNKS.iter().position(|&n| n == rows).unwrap_or(0);
     SQL[i].get_or_init(|| {
         let values = vec!["(?, ?, ?, ?)"; APPEND_CHUNKS[i]].join(", ");
         format!("INSERT INTO events (session_id, event_seq, job_id, frame) VALUES {values}")
@@ -65,37 +64,37 @@ fn append_chunk_sql(rows: usize) -> &'static str {
 /// duplicate in batch order, as inserting one by one would.
 pub(crate) fn append_events(conn: &Connection, batch: &[StoredEvent]) -> Result<(), StoreError> {
     let mut rest = batch;
-    for rows in APPEND_CHUNKS {
-        rest = append_chunks(conn, rest, rows)?;
+    for i in 0..APPEND_CHUNKS.len() {
+        rest = append_chunks(conn, rest, i)?;
     }
     append_one_by_one(conn, rest)
 }
 
-/// Appends the whole chunks of `rows` events of `batch`; returns what is left.
+/// Appends the whole chunks of `APPEND_CHUNKS[i]` events of `batch`; returns what is left.
 fn append_chunks<'a>(
     conn: &Connection,
     batch: &'a [StoredEvent],
-    rows: usize,
+    i: usize,
 ) -> Result<&'a [StoredEvent], StoreError> {
-    let mut chunks = batch.chunks_exact(rows);
+    let mut chunks = batch.chunks_exact(APPEND_CHUNKS[i]);
     if chunks.len() == 0 {
         return Ok(batch);
     }
-    let mut stmt = conn.prepare_cached(append_chunk_sql(rows))?;
+    let mut stmt = conn.prepare_cached(append_chunk_sql(i))?;
     for chunk in &mut chunks {
         if chunk.iter().any(|e| seq_to_sql(e.event_seq).is_err()) {
             // The error the row-by-row insert reports (a duplicate before it first).
             append_one_by_one(conn, chunk)?;
             continue;
         }
-        let mut i = 0;
+        let mut p = 0;
         for event in chunk {
             let seq = seq_to_sql(event.event_seq)?;
-            stmt.raw_bind_parameter(i + 1, &event.session_id)?;
-            stmt.raw_bind_parameter(i + 2, seq)?;
-            stmt.raw_bind_parameter(i + 3, &event.job_id)?;
-            stmt.raw_bind_parameter(i + 4, &event.frame)?;
-            i += 4;
+            stmt.raw_bind_parameter(p + 1, &event.session_id)?;
+            stmt.raw_bind_parameter(p + 2, seq)?;
+            stmt.raw_bind_parameter(p + 3, &event.job_id)?;
+            stmt.raw_bind_parameter(p + 4, &event.frame)?;
+            p += 4;
         }
         match stmt.raw_execute() {
             Ok(_) => {}
