@@ -5,7 +5,7 @@
 mod runtime_support;
 
 use arcp_proto::runtime::{AgentEvent, Effect, EffectOutcome, RuntimeConfig};
-use arcp_proto::wire::{EventBody, JobId, LogBody, SessionId};
+use arcp_proto::wire::{EventBody, Frame, JobId, LogBody, Message, SessionId};
 use proptest::prelude::*;
 use runtime_support::*;
 use serde_json::{Value, json};
@@ -453,7 +453,7 @@ fn a_durable_resume_far_below_the_ring_is_replayed_from_the_store_page_by_page()
                         .flatten()
                         .filter(|r| r.event_seq > after_seq)
                         .take(5)
-                        .map(|r| r.frame.clone())
+                        .map(|r| Frame::clone(&r.frame))
                         .collect();
                     EffectOutcome::EventsRead { frames }
                 }
@@ -500,4 +500,96 @@ fn a_durable_resume_far_below_the_ring_is_replayed_from_the_store_page_by_page()
     h.drain();
     store(&mut h);
     assert_eq!(seqs(&h.take(c2)), vec![24]);
+}
+
+/// The store of a durable host: answers the outstanding appends, the oldest first, `n` of
+/// them at most (every other storage effect too); returns how many frames became durable.
+fn commit_appends(h: &mut Host, n: usize) -> usize {
+    let mut durable = 0;
+    let mut answered = 0;
+    for (id, e) in std::mem::take(&mut h.effects) {
+        if let Effect::AppendEvents(r) = &e {
+            if answered == n {
+                h.effects.push((id, e));
+                continue;
+            }
+            answered += 1;
+            durable += r.len();
+        }
+        h.rt.handle_effect_result(h.now, id, EffectOutcome::Done);
+    }
+    h.drain();
+    durable
+}
+
+#[test]
+fn a_default_ring_durable_stream_longer_than_the_ring_waits_for_the_store_and_loses_nothing() {
+    // The runtime's default bounds: `max_ring_events` 10,000.
+    let mut cfg = contract_config();
+    cfg.durable = true;
+    assert_eq!(cfg.bounds.max_ring_events, 10_000);
+    let mut h = Host::new(cfg);
+    let c = h.open(1);
+    h.send(c, hello("alice-token", &ALL));
+    commit_appends(&mut h, usize::MAX);
+    assert_eq!(types(&h.take(c)), vec!["session.welcome"]);
+    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    commit_appends(&mut h, usize::MAX);
+    // 35,000 events. The agent runs until its session holds 10,000 frames not yet durable,
+    // then waits; the store commits what is outstanding (all of it, or only some appends:
+    // the job may go on by exactly as many frames as became durable).
+    const EVENTS: usize = 35_000;
+    let mut fed = Vec::new();
+    let mut waits = 0;
+    let mut total = 0;
+    let mut commits = [usize::MAX, 2_500, usize::MAX, usize::MAX, usize::MAX].into_iter();
+    while total < EVENTS {
+        let mut n = 0;
+        while total < EVENTS && emit(&mut h, &job, "e") {
+            n += 1;
+            total += 1;
+            h.drain();
+        }
+        fed.push(n);
+        if total < EVENTS {
+            assert!(h.rt.job_held(&job));
+            waits += 1;
+        }
+        let durable = commit_appends(&mut h, commits.next().unwrap_or(usize::MAX));
+        if total < EVENTS {
+            assert!(
+                !h.rt.job_held(&job),
+                "released after {durable} became durable"
+            );
+        }
+    }
+    commit_appends(&mut h, usize::MAX);
+    // 10,000 before the first wait; 10,000 again once all of them were durable; 2,500 when
+    // only 2,500 of those were; 10,000 once all were; then the last 2,500.
+    assert_eq!(fed, vec![10_000, 10_000, 2_500, 10_000, 2_500]);
+    assert_eq!(waits, 4);
+    let end = AgentEvent::Result {
+        result: Some(json!("done")),
+        summary: None,
+    };
+    h.rt.handle_agent_event(h.now, &job, end).unwrap();
+    h.drain();
+    commit_appends(&mut h, usize::MAX);
+    // Nothing cut: every event once, in order, then the result; the connection stays open.
+    let out = h.take(c);
+    assert_eq!(seqs(&out), (1..=EVENTS as u64 + 1).collect::<Vec<_>>());
+    assert_eq!(
+        types(&out).iter().filter(|t| **t == "job.event").count(),
+        EVENTS
+    );
+    assert!(matches!(
+        out.last().map(|f| &f.message),
+        Some(Message::Result(_))
+    ));
+    assert!(
+        !h.all_effects
+            .iter()
+            .any(|e| matches!(e, Effect::CloseConnection { .. }))
+    );
+    assert_eq!(h.rt.session_count(), 1);
 }

@@ -76,7 +76,7 @@ impl Store {
             Effect::AppendEvents(frames) => {
                 for f in frames {
                     let sid = f.session_id.to_string();
-                    self.events.push((sid, f.event_seq, f.frame.clone()));
+                    self.events.push((sid, f.event_seq, Frame::clone(&f.frame)));
                 }
                 EffectOutcome::Done
             }

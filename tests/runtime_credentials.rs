@@ -99,7 +99,7 @@ fn values_stay_out_of_storage_and_come_back_on_a_resume_from_the_store() {
                 for r in recs {
                     bytes.extend_from_slice(&r.encoded);
                     bytes.extend(r.frame.encode());
-                    stored.push(r.frame.clone());
+                    stored.push(Frame::clone(&r.frame));
                 }
             }
             Effect::PersistJob(r) => {

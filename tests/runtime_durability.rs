@@ -308,7 +308,7 @@ fn restore_ends_unfinished_jobs_and_revokes_outstanding_credentials() {
             credential_id: "cred_A".into(),
             value: None,
         }));
-    let append_frame = append[0].frame.clone();
+    let append_frame = Frame::clone(&append[0].frame);
     storage(&mut h);
     // A resume with the old token: the store serves 1..=7, the ring the error.
     let c = h.open(1);

@@ -100,8 +100,8 @@ fn child_process_run_prints_every_figure_with_exact_counts() {
                 <= number(&f, &format!("accept_us_p99_{n}_sessions"))
         );
     }
-    // --events + 16: the whole run fits the ring.
-    exact(&f, "sqlite_max_ring_events", "1016");
+    // The runtime's default ring (`Bounds::max_ring_events`): nothing raised.
+    exact(&f, "sqlite_max_ring_events", "10000");
     // server, 6 streaming lines twice, 4 latency, 4 RSS, 6 per session count, the ring cap.
     assert_eq!(f.len(), 1 + 2 * 6 + 4 + 4 + 2 * 6 + 1, "{f:?}");
 }
@@ -115,6 +115,16 @@ fn in_process_run_has_no_rss_figure_and_no_db_skips_sqlite() {
     assert!(!f.contains_key("server_rss_kb_before"));
     assert!(!f.contains_key("events_received_sqlite"));
     exact(&f, "sessions_10_results_received", "30");
+}
+
+#[test]
+fn a_durable_run_on_a_ring_ten_times_smaller_than_the_job_loses_nothing() {
+    // 1,000 events through a 100-event ring with SQLite: the job waits for the store
+    // whenever 100 frames are not yet durable (README "Backpressure"); nothing is cut.
+    let f = bench(&["--in-process", "--ring-events", "100"]);
+    exact(&f, "sqlite_max_ring_events", "100");
+    exact(&f, "events_received_sqlite", "1000");
+    exact(&f, "frames_received_sqlite", "1002");
 }
 
 /// Starts `arcp bench --serve-only` with `extra`: the child and its URL.
@@ -223,7 +233,7 @@ fn postgres_figures_come_from_a_node_storing_in_postgres() {
         "--resumes",
         "5",
     ]);
-    exact(&f, "postgres_max_ring_events", "1016");
+    exact(&f, "postgres_max_ring_events", "10000");
     exact(&f, "events_requested_postgres", "1000");
     exact(&f, "events_received_postgres", "1000");
     exact(&f, "frames_received_postgres", "1002");

@@ -7,6 +7,7 @@ use crate::wire::{
 };
 use bytes::Bytes;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// A host-assigned connection handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -305,8 +306,9 @@ pub struct StoredFrame {
     pub event_seq: u64,
     /// The job it is about.
     pub job_id: Option<JobId>,
-    /// The frame exactly as it is (or will be) transmitted.
-    pub frame: Frame,
+    /// The frame as it is stored: as transmitted, less any credential value (§9.8); shared
+    /// with the session ring when there is nothing to redact (no copy per frame).
+    pub frame: Arc<Frame>,
     /// Its encoding: the very bytes transmitted (encoded once, by the session ring), so a
     /// store keeps them without encoding the frame again.
     pub encoded: Bytes,
@@ -320,14 +322,14 @@ impl StoredFrame {
         session_id: SessionId,
         event_seq: u64,
         job_id: Option<JobId>,
-        frame: Frame,
+        frame: impl Into<Arc<Frame>>,
         encoded: Bytes,
     ) -> Self {
         StoredFrame {
             session_id,
             event_seq,
             job_id,
-            frame,
+            frame: frame.into(),
             encoded,
         }
     }

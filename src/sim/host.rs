@@ -216,7 +216,7 @@ impl Host {
                         .store
                         .iter()
                         .filter(|f| f.session_id == session_id && f.event_seq > after_seq)
-                        .map(|f| f.frame.clone())
+                        .map(|f| Frame::clone(&f.frame))
                         .collect();
                     EffectOutcome::EventsRead { frames }
                 };

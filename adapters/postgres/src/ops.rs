@@ -178,16 +178,20 @@ pub(crate) fn append_events(
         let rows = c
             .query(&stmt, &[&sessions, &seqs, &jobs, &frames])
             .map_err(pg)?;
-        let mut inserted = HashSet::with_capacity(rows.len());
+        // What was inserted, per session (a batch is mostly one session's: no key copies).
+        let mut inserted: HashMap<&str, HashSet<i64>> = HashMap::new();
         for row in &rows {
-            let session: String = row.try_get(0).map_err(pg)?;
+            let session: &str = row.try_get(0).map_err(pg)?;
             let seq: i64 = row.try_get(1).map_err(pg)?;
-            inserted.insert((session, seq));
+            inserted.entry(session).or_default().insert(seq);
         }
         let mut seen = HashSet::with_capacity(prefix.len());
         for (e, seq) in prefix.iter().zip(&seqs) {
             let key = (e.session_id.as_str(), *seq);
-            if !seen.insert(key) || !inserted.contains(&(e.session_id.clone(), *seq)) {
+            let stored = inserted
+                .get(e.session_id.as_str())
+                .is_some_and(|s| s.contains(seq));
+            if !seen.insert(key) || !stored {
                 return Err(StoreError::DuplicateEvent {
                     session_id: e.session_id.clone(),
                     event_seq: e.event_seq,

@@ -44,7 +44,68 @@ pub(crate) fn apply_op(conn: &Connection, op: &StoreOp) -> Result<(), StoreError
 // ---------------------------------------------------------------------------------------------
 // Events
 
+/// Rows per multi-row insert of [`append_events`], largest first: one statement execution
+/// (its start, its statement journal, its halt) per chunk instead of per event.
+const APPEND_CHUNKS: [usize; 2] = [64, 8];
+
+/// `INSERT … VALUES (?,?,?,?), …` for `APPEND_CHUNKS[i]` rows.
+fn append_chunk_sql(i: usize) -> &'static str {
+    static SQL: [std::sync::OnceLock<String>; APPEND_CHUNKS.len()] =
+        [const { std::sync::OnceLock::new() }; APPEND_CHUNKS.len()];
+    SQL[i].get_or_init(|| {
+        let values = vec!["(?, ?, ?, ?)"; APPEND_CHUNKS[i]].join(", ");
+        format!("INSERT INTO events (session_id, event_seq, job_id, frame) VALUES {values}")
+    })
+}
+
+/// Appends `batch` in order: chunks of [`APPEND_CHUNKS`] rows as one multi-row insert each,
+/// the rest one by one. A chunk that hits an existing `(session_id, event_seq)` is backed out
+/// by SQLite (statement abort) and replayed row by row, so the error names the first
+/// duplicate in batch order, as inserting one by one would.
 pub(crate) fn append_events(conn: &Connection, batch: &[StoredEvent]) -> Result<(), StoreError> {
+    let mut rest = batch;
+    for i in 0..APPEND_CHUNKS.len() {
+        rest = append_chunks(conn, rest, i)?;
+    }
+    append_one_by_one(conn, rest)
+}
+
+/// Appends the whole chunks of `APPEND_CHUNKS[i]` events of `batch`; returns what is left.
+fn append_chunks<'a>(
+    conn: &Connection,
+    batch: &'a [StoredEvent],
+    i: usize,
+) -> Result<&'a [StoredEvent], StoreError> {
+    let mut chunks = batch.chunks_exact(APPEND_CHUNKS[i]);
+    if chunks.len() == 0 {
+        return Ok(batch);
+    }
+    let mut stmt = conn.prepare_cached(append_chunk_sql(i))?;
+    for chunk in &mut chunks {
+        if chunk.iter().any(|e| seq_to_sql(e.event_seq).is_err()) {
+            // The error the row-by-row insert reports (a duplicate before it first).
+            append_one_by_one(conn, chunk)?;
+            continue;
+        }
+        let mut p = 0;
+        for event in chunk {
+            let seq = seq_to_sql(event.event_seq)?;
+            stmt.raw_bind_parameter(p + 1, &event.session_id)?;
+            stmt.raw_bind_parameter(p + 2, seq)?;
+            stmt.raw_bind_parameter(p + 3, &event.job_id)?;
+            stmt.raw_bind_parameter(p + 4, &event.frame)?;
+            p += 4;
+        }
+        match stmt.raw_execute() {
+            Ok(_) => {}
+            Err(err) if is_primary_key_violation(&err) => append_one_by_one(conn, chunk)?,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(chunks.remainder())
+}
+
+fn append_one_by_one(conn: &Connection, batch: &[StoredEvent]) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO events (session_id, event_seq, job_id, frame) VALUES (?1, ?2, ?3, ?4)",
     )?;

@@ -72,6 +72,16 @@ impl Batch {
     pub fn push(&mut self, id: Option<EffectId>, effect: &Effect) -> bool {
         let op = match effect {
             Effect::AppendEvents(frames) => {
+                // Consecutive appends are one op: one multi-row insert (PostgreSQL: one
+                // round trip and one fence check for the batch, not one per frame), in the
+                // same order as one op each.
+                if let Some(StoreOp::AppendEvents(last)) = self.ops.last_mut() {
+                    last.extend(frames.iter().map(stored_event));
+                    if let Some(id) = id {
+                        self.ids.push(id);
+                    }
+                    return true;
+                }
                 StoreOp::AppendEvents(frames.iter().map(stored_event).collect())
             }
             Effect::PersistSession(r) => StoreOp::PutSession(session_to_store(r)),
@@ -560,6 +570,42 @@ fn job_from_store(r: crate::JobRecord) -> Option<JobRecord> {
 mod tests {
     use super::*;
     use arcp_proto::wire::{ErrorCode, JobError};
+
+    fn append(seqs: std::ops::RangeInclusive<u64>) -> Effect {
+        Effect::AppendEvents(
+            seqs.map(|seq| {
+                let ack = arcp_proto::wire::Ack {
+                    last_processed_seq: seq,
+                };
+                let frame = Frame::new("sess_1", Message::Ack(ack)).with_event_seq(seq);
+                let encoded = frame.encode().into();
+                StoredFrame::new("sess_1".into(), seq, Some("job_1".into()), frame, encoded)
+            })
+            .collect(),
+        )
+    }
+
+    fn seqs(op: &StoreOp) -> Vec<u64> {
+        match op {
+            StoreOp::AppendEvents(events) => events.iter().map(|e| e.event_seq).collect(),
+            op => panic!("not an append: {op:?}"),
+        }
+    }
+
+    #[test]
+    fn consecutive_appends_are_one_op_in_order_and_each_effect_is_answered() {
+        let mut b = Batch::default();
+        assert!(b.push(Some(EffectId(1)), &append(1..=1)));
+        assert!(b.push(Some(EffectId(2)), &append(2..=3)));
+        assert!(b.push(None, &append(4..=4)));
+        b.delete_session(&"sess_0".into());
+        assert!(b.push(Some(EffectId(3)), &append(5..=5)));
+        assert_eq!(b.ops.len(), 3);
+        assert_eq!(seqs(&b.ops[0]), vec![1, 2, 3, 4]);
+        assert!(matches!(&b.ops[1], StoreOp::DeleteSession(s) if s == "sess_0"));
+        assert_eq!(seqs(&b.ops[2]), vec![5]);
+        assert_eq!(b.ids, vec![EffectId(1), EffectId(2), EffectId(3)]);
+    }
 
     #[test]
     fn job_records_round_trip_through_the_opaque_blob() {

@@ -138,10 +138,10 @@ pub(super) struct BenchArgs {
     /// `--serve-only --postgres`: this node's id in the cluster (default `bench-<pid>`).
     #[arg(long, value_name = "ID", requires = "serve_only")]
     node_id: Option<String>,
-    /// The bench runtime's per-session ring cap (`max_ring_events`) for the SQLite run;
-    /// default `--events` + 16. With the store on, frames are sent only once durable, and
-    /// nothing slows an agent down to the store's pace, so a backlog beyond the ring (the
-    /// default 10,000) cuts the live stream (1008) and the client must resume.
+    /// The bench runtime's per-session ring cap (`max_ring_events`) for the durable runs
+    /// (SQLite, PostgreSQL); default the runtime's (`Bounds::max_ring_events`, 10,000). With
+    /// a store, frames are sent only once durable and the job waits while its session's
+    /// not-yet-durable backlog is at this cap (README "Backpressure"): nothing is cut.
     #[arg(long, value_name = "N")]
     ring_events: Option<usize>,
     /// Also measure the one-job stream from this program hosted as a process agent
@@ -197,12 +197,11 @@ pub(super) async fn run(args: BenchArgs) -> Result<i32, Failure> {
     }
     target.stop().await;
     r?;
-    if args.url.is_none() && !args.no_db {
+    if args.url.is_none() && !args.no_db && args.runs > 0 {
         let db = server::TempDb::new();
-        let ring = ring_events(&args);
-        figure("sqlite_max_ring_events", ring);
+        figure("sqlite_max_ring_events", ring_events(&args));
         let durable = server::Durable::Sqlite(db.path().to_path_buf());
-        let target = start(&args, &durable, Some(ring), None).await?;
+        let target = start(&args, &durable, args.ring_events, None).await?;
         let r = streaming(&args, &target, "_sqlite", "firehose").await;
         target.stop().await;
         r?;
@@ -239,10 +238,10 @@ async fn open_loop_figures(args: &BenchArgs, url: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The ring cap of a durable run: `--ring-events`, default `--events` + 16.
+/// The ring cap of a durable run: `--ring-events`, default the runtime's.
 fn ring_events(args: &BenchArgs) -> usize {
     args.ring_events
-        .unwrap_or_else(|| usize::try_from(args.events.saturating_add(16)).unwrap_or(usize::MAX))
+        .unwrap_or_else(|| arcp_proto::runtime::Bounds::default().max_ring_events)
 }
 
 /// Starts a bench runtime on `durable`: in this process with `--in-process`, else a child.

@@ -15,7 +15,7 @@ pub(super) async fn postgres_figures(
     let ring = ring_events(args);
     figure("postgres_max_ring_events", ring);
     let a = server::Durable::Postgres(pg.clone(), "bench-a".into());
-    let node_a = start(args, &a, Some(ring), None).await?;
+    let node_a = start(args, &a, args.ring_events, None).await?;
     let r = postgres_on(args, &node_a, pg).await;
     node_a.stop().await;
     r
@@ -44,7 +44,7 @@ async fn postgres_on(
         return Ok(());
     }
     let b = server::Durable::Postgres(pg, "bench-b".into());
-    let node_b = start(args, &b, Some(ring_events(args)), None).await?;
+    let node_b = start(args, &b, args.ring_events, None).await?;
     let r = resume_figure(args, node_a.url(), node_b.url()).await;
     node_b.stop().await;
     r

@@ -485,17 +485,20 @@ impl Sessions {
         let seq = s.last_seq;
         frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
-        let stored = self.durable.then(|| frame.clone());
         let evict = s.evict(self.durable);
         let (kept, encoded) = self.bytes.track(s.detached_at.is_some(), &mut s.ring, |r| {
             r.push(seq, frame, scratch, evict)
         });
-        if let Some(mut frame) = stored {
-            // §9.8: no credential value in durable storage.
-            let encoded = if super::redact::redact_frame(&mut frame) {
-                Bytes::from(frame.encode())
+        if self.durable {
+            // §9.8: no credential value in durable storage. Otherwise the store shares the
+            // ring's frame and bytes.
+            let (frame, encoded) = if super::redact::carries_credential(&kept) {
+                let mut frame = Frame::clone(&kept);
+                super::redact::redact_frame(&mut frame);
+                let encoded = Bytes::from(frame.encode());
+                (Arc::new(frame), encoded)
             } else {
-                encoded
+                (kept, encoded)
             };
             let record = StoredFrame {
                 session_id: s.id.clone().into(),

@@ -100,6 +100,41 @@ pub fn duplicate_within_one_batch_is_refused(s: &mut dyn Store) {
     assert_eq!(seqs(s, "s2"), Vec::<u64>::new());
 }
 
+/// A batch of hundreds of events (a store may write it in multi-row chunks) lands whole and
+/// in order; a duplicate deep inside one — of a stored event, or of an earlier event of the
+/// same batch — is named exactly and stores nothing of its batch.
+pub fn large_batches_land_whole_and_name_their_first_duplicate(s: &mut dyn Store) {
+    let batch = |seqs: &mut dyn Iterator<Item = u64>| -> Vec<StoredEvent> {
+        seqs.map(|n| event("s1", n, Some("j1"))).collect()
+    };
+    append(s, batch(&mut (1..=200))).unwrap();
+    assert_eq!(seqs(s, "s1"), (1..=200).collect::<Vec<_>>());
+    let read = s.read_events("s1", 130, 3).unwrap();
+    assert_eq!(read, batch(&mut (131..=133)));
+    // 201..=400 with 150 (stored) at position 100 and 350 once more at the end: 150 is
+    // named.
+    let mut dup = batch(&mut (201..=400));
+    dup.insert(100, event("s1", 150, Some("j1")));
+    dup.push(event("s1", 350, Some("j1")));
+    let err = append(s, dup).unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateEvent { ref session_id, event_seq: 150 } if session_id == "s1"),
+        "{err:?}"
+    );
+    // 301..=430 with 400 repeated right after itself (positions 99 and 100): the second is
+    // named.
+    let mut twice = batch(&mut (301..=430));
+    twice.insert(100, event("s1", 400, Some("j1")));
+    let err = append(s, twice).unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateEvent { ref session_id, event_seq: 400 } if session_id == "s1"),
+        "{err:?}"
+    );
+    assert_eq!(s.last_event_seq("s1").unwrap(), Some(200));
+    append(s, batch(&mut (201..=330))).unwrap();
+    assert_eq!(seqs(s, "s1"), (1..=330).collect::<Vec<_>>());
+}
+
 /// A seq above `i64::MAX` is refused with `SeqOutOfRange` wherever it appears, and nothing is
 /// written.
 pub fn seq_above_i64_max_is_refused_without_writing(s: &mut dyn Store) {

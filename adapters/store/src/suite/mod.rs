@@ -58,6 +58,7 @@ macro_rules! store_suite {
             sessions_have_separate_seq_spaces,
             duplicate_against_stored_event_rolls_back_whole_batch,
             duplicate_within_one_batch_is_refused,
+            large_batches_land_whole_and_name_their_first_duplicate,
             seq_above_i64_max_is_refused_without_writing,
             i64_max_seq_round_trips,
             prune_acked_deletes_up_to_and_including_seq,
