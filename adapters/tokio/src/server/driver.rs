@@ -21,6 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a shutdown waits for the writers to send their close frames.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
+/// The most queued inputs fed after a wake-up before the driver looks at its store
+/// completions, shutdown requests and deadlines again.
+const INPUT_BATCH: usize = 256;
+
 /// A request to stop the driver, from the server handle.
 #[derive(Debug)]
 pub(crate) struct Stop {
@@ -182,12 +186,16 @@ impl Driver {
                     self.host.handle_store_done(self.clock.now(), done)
                 }
                 Step::Input(Some(i)) => {
-                    if let Input::Closed { conn } = &i {
-                        // Dropping the writer's queue ends it (and sends a close reply).
-                        self.ports.remove(conn);
-                    }
-                    if let Some((conn, ports)) = self.host.handle_input(self.clock.now(), i) {
-                        self.ports.insert(conn, ports);
+                    self.input(i);
+                    // The inputs queued meanwhile (an agent's posted events, other
+                    // connections' frames): each fed and drained in turn, without a trip
+                    // through `wait` between them.
+                    for _ in 0..INPUT_BATCH {
+                        self.drain();
+                        match self.rx.try_recv() {
+                            Ok(i) => self.input(i),
+                            Err(_) => break,
+                        }
                     }
                 }
                 Step::Input(None) => return,
@@ -215,6 +223,17 @@ impl Driver {
                 }
                 return;
             }
+        }
+    }
+
+    /// Feeds one input.
+    fn input(&mut self, i: Input) {
+        if let Input::Closed { conn } = &i {
+            // Dropping the writer's queue ends it (and sends a close reply).
+            self.ports.remove(conn);
+        }
+        if let Some((conn, ports)) = self.host.handle_input(self.clock.now(), i) {
+            self.ports.insert(conn, ports);
         }
     }
 

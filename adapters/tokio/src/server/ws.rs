@@ -245,6 +245,9 @@ async fn write_loop<S>(
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
     let mut kill = Some(kill);
+    // Frames fed since the last flush, and how many the last flush wrote.
+    let mut unflushed = 0usize;
+    let mut last_flush = 0usize;
     loop {
         let item = tokio::select! {
             biased;
@@ -265,13 +268,22 @@ async fn write_loop<S>(
                 if sink.feed(Message::Text(text)).await.is_err() {
                     break;
                 }
+                unflushed += 1;
                 if out.is_empty() {
-                    // Let the producers run once before paying for a write: a streaming job
-                    // usually has its next frame queued by then, and frames go out in one write.
-                    tokio::task::yield_now().await;
-                    if out.is_empty() && sink.flush().await.is_err() {
+                    // Streaming (several frames in this write or the last): let the producers
+                    // run once before paying for a write, since the next frames are usually
+                    // queued by then and go out in the same write. A lone frame (a reply, an
+                    // `accepted`) goes out at once.
+                    if unflushed > 1 || last_flush > 1 {
+                        tokio::task::yield_now().await;
+                        if !out.is_empty() {
+                            continue;
+                        }
+                    }
+                    if sink.flush().await.is_err() {
                         break;
                     }
+                    last_flush = std::mem::take(&mut unflushed);
                 }
             }
             Some(Outbound::Close(code)) => {
