@@ -255,3 +255,36 @@ pub enum SubscribeDecision {
     /// The policy allowed it but the session's subscription cap refused it.
     OverLimit,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stream_events_are_refused_only_when_the_job_ended() {
+        let other = AgentEvent::Event(EventBody::Other {
+            kind: "x.custom".into(),
+            body: Value::Null,
+        });
+        let chunk = AgentEvent::ResultChunk {
+            chunk_seq: 0,
+            data: "a".into(),
+            encoding: ChunkEncoding::Utf8,
+            more: true,
+        };
+        let result = AgentEvent::Result {
+            result: None,
+            summary: None,
+        };
+        let error = AgentEvent::Error {
+            code: ErrorCode::InternalError,
+            message: "m".into(),
+            retryable: None,
+        };
+        let got: Vec<bool> = [other, chunk, result, error]
+            .iter()
+            .map(AgentEvent::refused_only_when_ended)
+            .collect();
+        assert_eq!(got, vec![true, true, false, false]);
+    }
+}
