@@ -136,15 +136,16 @@ fn posted_emits_shut_the_gate_once_held_and_are_parked_then_fed_in_order() {
     let job = JobId::from(r.frames(a).last().unwrap()["job_id"].as_str().unwrap());
     r.feed(Input::Closed { conn: a });
     let gate = Arc::new(EmitGate::default());
-    // Three posts are fed; the fourth fills the buffer: the job is held, the gate shut.
-    for i in 0..3 {
+    // Four posts are fed and fill the buffer: the job is held.
+    for i in 0..4 {
         post(&mut r, &job, &format!("e{i}"), &gate);
         assert!(!gate.is_shut());
     }
-    post(&mut r, &job, "e3", &gate);
-    assert!(gate.is_shut());
-    // Posted before the agent saw the gate shut: parked, not lost; then an emit that waits.
+    assert_eq!(r.h.jobs_waiting(), 0);
+    // The fifth, posted before the agent could know: parked, not lost, and the gate shut;
+    // then an emit that waits.
     post(&mut r, &job, "e4", &gate);
+    assert!(gate.is_shut());
     let mut sixth = emit(&mut r, &job, "e5");
     assert!(matches!(sixth.try_recv(), Ok(None)));
     assert_eq!(r.h.jobs_waiting(), 1);

@@ -374,8 +374,8 @@ impl ServerHost {
     }
 
     /// An agent's emit: fed and answered, or (a held job's) parked, unfed, until the job is
-    /// released. A posted event's gate is shut when the job is held (its agent's next emit
-    /// waits) or the event is refused.
+    /// released. A posted event's gate is shut when it finds the job held (its agent's next
+    /// emit waits) or it is refused.
     fn agent_emit(&mut self, job_id: JobId, ev: AgentEvent, answer: Answer) {
         if let Some(q) = self.parked.get_mut(&job_id) {
             q.push_back((ev, answer));
@@ -389,19 +389,20 @@ impl ServerHost {
                 .push_back((ev, answer));
         } else {
             let r = self.rt.handle_agent_event(self.now, &job_id, ev);
-            self.answer(&job_id, answer, r);
+            Self::answer(answer, r);
         }
     }
 
     /// Answers a fed emit.
-    fn answer(&self, job_id: &JobId, answer: Answer, r: Result<AgentReply, ErrorPayload>) {
+    fn answer(answer: Answer, r: Result<AgentReply, ErrorPayload>) {
         match answer {
             Answer::Reply(reply) => {
                 let _ = reply.send(r);
             }
-            // Held now, or refused: the agent's next emit waits for its answer.
+            // Refused: the agent's next emit waits for its answer. (A job held by this
+            // event shuts the gate when its next posted event arrives, parked.)
             Answer::Posted(gate) => {
-                if r.is_err() || self.rt.job_held(job_id) {
+                if r.is_err() {
                     gate.shut();
                 }
             }
@@ -700,7 +701,7 @@ impl ServerHost {
                     break;
                 };
                 let r = self.rt.handle_agent_event(self.now, &job_id, ev);
-                self.answer(&job_id, answer, r);
+                Self::answer(answer, r);
                 fed = true;
             }
             if self.parked.get(&job_id).is_some_and(VecDeque::is_empty) {

@@ -70,7 +70,9 @@ impl Wake {
     /// The writer took an item: wakes the driver when it found the queue full.
     pub(crate) async fn took(&self) {
         if self.stalled.load(Ordering::SeqCst) && self.stalled.swap(false, Ordering::SeqCst) {
-            let _ = self.tx.send(Input::WriterReady { conn: self.conn }).await;
+            // Boxed: the rare path's send (an `Input` and the queue's permit) would otherwise
+            // size every connection's writer task.
+            let _ = Box::pin(self.tx.send(Input::WriterReady { conn: self.conn })).await;
         }
     }
 }

@@ -73,7 +73,8 @@ pub(crate) async fn accept_loop(
 }
 
 /// Bytes tungstenite reads per `read` call (a larger message grows the buffer as needed).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Every idle session keeps this much: inbound frames are small (a hello, a submit).
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// The WebSocket config for a frame cap of `max` bytes.
 pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
@@ -107,7 +108,9 @@ async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input
         None => {
             let deadline = tokio::time::Instant::now() + opts.handshake_timeout;
             match opts.http.clone() {
-                Some(front) => super::http::serve(tcp, opts, front, tx, deadline).await,
+                // Boxed for the same reason: hyper's connection state would size every
+                // plain WebSocket connection's task.
+                Some(front) => Box::pin(super::http::serve(tcp, opts, front, tx, deadline)).await,
                 None => upgrade(tcp, opts, tx, deadline).await,
             }
         }
