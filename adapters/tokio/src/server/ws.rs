@@ -142,11 +142,13 @@ async fn upgrade<S>(
         path = req.uri().path().to_owned();
         Ok(resp)
     };
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+    // Boxed: the handshake's state (tungstenite's machine, its config, an error response)
+    // would otherwise size the connection's task for the session's whole life.
+    let handshake = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         cb,
         Some(ws_config(opts.max_frame_bytes)),
-    );
+    ));
     let Ok(Ok(mut ws)) = tokio::time::timeout_at(deadline, handshake).await else {
         return;
     };
@@ -237,6 +239,9 @@ pub(crate) async fn session<S>(
     let _ = tx.send(Input::Closed { conn }).await;
 }
 
+/// The most frames a streaming writer buffers before it writes them out.
+const MAX_UNFLUSHED: usize = 64;
+
 /// Writes frames as they come (flushing whenever the queue runs empty), then the close.
 async fn write_loop<S>(
     mut sink: S,
@@ -272,17 +277,19 @@ async fn write_loop<S>(
                     break;
                 }
                 unflushed += 1;
-                if out.is_empty() {
-                    // Streaming (several frames in this write or the last): let the producers
-                    // run once before paying for a write, since the next frames are usually
-                    // queued by then and go out in the same write. A lone frame (a reply, an
-                    // `accepted`) goes out at once.
-                    if unflushed > 1 || last_flush > 1 {
-                        tokio::task::yield_now().await;
-                        if !out.is_empty() {
-                            continue;
-                        }
-                    }
+                // Streaming (several frames in this write or the last): let the producers run
+                // once before paying for a write, since the next frames are usually queued by
+                // then and go out in the same write. A lone frame (a reply, an `accepted`)
+                // goes out at once, and a stream at least every `MAX_UNFLUSHED` frames.
+                let due = if !out.is_empty() {
+                    false
+                } else if unflushed > 1 || last_flush > 1 {
+                    tokio::task::yield_now().await;
+                    out.is_empty()
+                } else {
+                    true
+                };
+                if due || unflushed >= MAX_UNFLUSHED {
                     if sink.flush().await.is_err() {
                         break;
                     }
