@@ -3,13 +3,13 @@
 //!
 //! Every `JobHost` call but a posted emit is a round trip to the driver (which owns the
 //! `Runtime`): the agent sends an [`AgentMsg::Call`] through the link (waiting while the
-//! driver's bounded queue is full) and awaits the answer on a one-shot channel (`futures-channel`, so it works on every
-//! executor, including arcp-blocking's `block_on`). An event of the job's stream is posted
-//! instead, answered `Ok` at once, while its job's [`EmitGate`] is open (see there): an
-//! agent's events reach the driver several per wake-up, not one per round trip. Each `StartAgent` effect yields one task
-//! future for the adapter to spawn; `CancelAgent` fires the job's [`CancelToken`], and
-//! `run_job` drops the agent at its next suspension point (the job has already ended on the
-//! wire).
+//! driver's bounded queue is full) and awaits the answer on a one-shot channel
+//! (`futures-channel`, so it works on every executor, including arcp-blocking's `block_on`).
+//! An event of the job's stream is posted instead, answered `Ok` at once, while its job's
+//! [`EmitGate`] is open (see there): an agent's events reach the driver several per wake-up,
+//! not one per round trip. Each `StartAgent` effect yields one task future for the adapter
+//! to spawn; `CancelAgent` fires the job's [`CancelToken`], and `run_job` drops the agent at
+//! its next suspension point (the job has already ended on the wire).
 
 use super::credentials::CredentialProvisioner;
 use arcp_agents::{
