@@ -23,7 +23,7 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
 /// The most queued inputs fed after a wake-up before the driver looks at its store
 /// completions, shutdown requests and deadlines again.
-const INPUT_BATCH: usize = 256;
+const INPUT_BATCH: usize = 64;
 
 /// A request to stop the driver, from the server handle.
 #[derive(Debug)]
@@ -194,6 +194,10 @@ impl Driver {
                     // through `wait` between them.
                     for _ in 0..INPUT_BATCH {
                         self.drain();
+                        if self.store_done_waiting() {
+                            // The store's completion first (it releases frames and jobs).
+                            break;
+                        }
                         match self.rx.try_recv() {
                             Ok(i) => self.input(i),
                             Err(_) => break,
@@ -226,6 +230,11 @@ impl Driver {
                 return;
             }
         }
+    }
+
+    /// A store batch is out and its completion is waiting to be taken.
+    fn store_done_waiting(&self) -> bool {
+        self.host.store_inflight() && self.store.as_ref().is_some_and(|(_, rx)| !rx.is_empty())
     }
 
     /// Feeds one input.
