@@ -102,6 +102,8 @@ impl EmitGate {
 }
 
 /// What an agent task sends to the driver.
+// A call travels by value: boxing it would cost an allocation per streamed event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AgentMsg {
     /// A call for job `job_id`.

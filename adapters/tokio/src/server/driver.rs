@@ -114,6 +114,8 @@ pub(crate) struct Driver {
     store_sent: Option<std::time::Instant>,
 }
 
+// An input is taken by value: boxing it would cost an allocation per agent event.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Input(Option<Input>),
     Store(Completion),
