@@ -72,6 +72,27 @@ pub enum AgentEvent {
     },
 }
 
+impl AgentEvent {
+    /// `true` when [`Runtime::handle_agent_event`](super::Runtime::handle_agent_event)
+    /// refuses this event only when its job is not live (unknown or ended) and otherwise
+    /// answers `Ok(AgentReply::Ok)`: no check of its own can refuse it (a `metric` may be a
+    /// refused cost, a `progress` a refused count; a result, an error, a delegation and a
+    /// rotation are not events of the stream). A host may then answer the agent before
+    /// feeding the event, as long as it feeds it in order and stops doing so once the job is
+    /// held or has ended.
+    #[must_use]
+    pub fn refused_only_when_ended(&self) -> bool {
+        match self {
+            AgentEvent::Event(EventBody::Metric(_) | EventBody::Progress(_)) => false,
+            AgentEvent::Event(_) | AgentEvent::ResultChunk { .. } => true,
+            AgentEvent::Result { .. }
+            | AgentEvent::Error { .. }
+            | AgentEvent::Delegate { .. }
+            | AgentEvent::CredentialRotated { .. } => false,
+        }
+    }
+}
+
 /// What an accepted agent event produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -233,4 +254,37 @@ pub enum SubscribeDecision {
     Denied,
     /// The policy allowed it but the session's subscription cap refused it.
     OverLimit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stream_events_are_refused_only_when_the_job_ended() {
+        let other = AgentEvent::Event(EventBody::Other {
+            kind: "x.custom".into(),
+            body: Value::Null,
+        });
+        let chunk = AgentEvent::ResultChunk {
+            chunk_seq: 0,
+            data: "a".into(),
+            encoding: ChunkEncoding::Utf8,
+            more: true,
+        };
+        let result = AgentEvent::Result {
+            result: None,
+            summary: None,
+        };
+        let error = AgentEvent::Error {
+            code: ErrorCode::InternalError,
+            message: "m".into(),
+            retryable: None,
+        };
+        let got: Vec<bool> = [other, chunk, result, error]
+            .iter()
+            .map(AgentEvent::refused_only_when_ended)
+            .collect();
+        assert_eq!(got, vec![true, true, false, false]);
+    }
 }

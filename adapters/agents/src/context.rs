@@ -151,7 +151,10 @@ impl JobContext {
     // ---- events ---------------------------------------------------------------------
 
     /// Hands any agent event to the runtime and returns its answer. An `Err` means the
-    /// event was refused; the job is unchanged (or has already ended).
+    /// event was refused; the job is unchanged (or has already ended). A host may answer an
+    /// event of the stream (one that only a job that ended refuses,
+    /// `AgentEvent::refused_only_when_ended`) `Ok` before the runtime takes it, in order;
+    /// the refusal of a job that ended meanwhile then comes with a later emit.
     pub async fn emit(&self, event: AgentEvent) -> Result<AgentReply, AgentError> {
         self.host
             .emit(self.job_id(), event)

@@ -16,7 +16,10 @@ pub use futures_core::future::BoxFuture;
 /// `Runtime` (the driving contract): the adapter calls the matching `Runtime` method with its
 /// own `now`, then drains the runtime's outputs as usual.
 pub trait JobHost: Send + Sync + 'static {
-    /// `Runtime::handle_agent_event(now, job_id, event)`: returns its answer.
+    /// `Runtime::handle_agent_event(now, job_id, event)`: returns its answer. For an event
+    /// that only a job that ended refuses (`AgentEvent::refused_only_when_ended`), a host
+    /// may answer `Ok` before feeding it, as long as it feeds such events in order and
+    /// answers the job's next emit itself once the job is held or has ended.
     fn emit(
         &self,
         job_id: &JobId,

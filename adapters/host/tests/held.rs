@@ -3,7 +3,7 @@
 
 mod support;
 
-use arcp_host::server::{AgentCall, Bounds};
+use arcp_host::server::{AgentCall, Bounds, EmitGate};
 use arcp_proto::runtime::{AgentEvent, AgentReply};
 use arcp_proto::wire::{ErrorPayload, EventBody, JobId, LogBody};
 use futures_channel::oneshot;
@@ -94,6 +94,85 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
     let logs: Vec<&str> = frames
         .iter()
         .filter_map(|f| f["payload"]["body"]["message"].as_str())
+        .collect();
+    assert_eq!(logs, vec!["e0", "e1", "e2", "e3", "e4", "e5"]);
+}
+
+/// Posts `msg` as an agent whose emits are answered before they are fed.
+fn post(r: &mut Rig, job: &JobId, msg: &str, gate: &Arc<EmitGate>) {
+    let ev = AgentEvent::Event(EventBody::Log(LogBody {
+        level: "info".into(),
+        message: msg.into(),
+        attributes: None,
+        extra: Default::default(),
+    }));
+    r.feed(Input::Agent(AgentMsg::Call {
+        job_id: job.clone(),
+        call: AgentCall::Posted(ev, gate.clone()),
+    }));
+}
+
+#[test]
+fn posted_emits_shut_the_gate_once_held_and_are_parked_then_fed_in_order() {
+    let mut opts = ServerOptions {
+        bounds: Bounds {
+            max_ring_events: 4,
+            ring_margin_events: 0,
+            ring_margin_bytes: 0,
+            ..Bounds::default()
+        },
+        ..demo_opts()
+    };
+    let mut r = Rig::new(&mut opts);
+    let a = ConnId(1);
+    r.open(a);
+    let sid = r.login(a, "01J00000000000000000000001", "alice-token");
+    let token = r.frames(a).last().unwrap()["payload"]["resume_token"].clone();
+    r.frame(
+        a,
+        json!({"arcp":"1.1","id":"01J00000000000000000000002","type":"job.submit",
+            "payload":{"agent":"slow","input":{}}}),
+    );
+    let job = JobId::from(r.frames(a).last().unwrap()["job_id"].as_str().unwrap());
+    r.feed(Input::Closed { conn: a });
+    let gate = Arc::new(EmitGate::default());
+    // Four posts are fed and fill the buffer: the job is held.
+    for i in 0..4 {
+        post(&mut r, &job, &format!("e{i}"), &gate);
+        assert!(!gate.is_shut());
+    }
+    assert_eq!(r.h.jobs_waiting(), 0);
+    // The fifth, posted before the agent could know: parked, not lost, and the gate shut;
+    // then an emit that waits.
+    post(&mut r, &job, "e4", &gate);
+    assert!(gate.is_shut());
+    let mut sixth = emit(&mut r, &job, "e5");
+    assert!(matches!(sixth.try_recv(), Ok(None)));
+    assert_eq!(r.h.jobs_waiting(), 1);
+    assert_eq!(
+        r.h.runtime()
+            .session_last_seq(&sid.as_str().unwrap().into()),
+        Some(4)
+    );
+    let b = ConnId(2);
+    r.open(b);
+    r.feed(Input::Frame {
+        conn: b,
+        bytes: json!({"arcp":"1.1","id":"01J00000000000000000000003","type":"session.hello",
+            "payload":{"client":{"name":"t","version":"1"},
+                "auth":{"scheme":"bearer","token":"alice-token"},
+                "capabilities":{"encodings":["json"],"features":[]},
+                "resume":{"session_id":sid,"resume_token":token,"last_event_seq":0}}})
+        .to_string()
+        .into_bytes(),
+    });
+    r.run_auths();
+    assert!(answered(&mut sixth));
+    assert_eq!(r.h.jobs_waiting(), 0);
+    let logs: Vec<String> = r
+        .frames(b)
+        .iter()
+        .filter_map(|f| f["payload"]["body"]["message"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(logs, vec!["e0", "e1", "e2", "e3", "e4", "e5"]);
 }

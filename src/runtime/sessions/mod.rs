@@ -189,6 +189,9 @@ pub(super) struct Sessions {
     detached_per_principal: FxHashMap<String, usize>,
     /// The next place in the detach order.
     next_detach: u64,
+    /// Unfinished jobs per principal over all its sessions (the sum of their
+    /// `active_jobs`, kept here so a submit's limit check does not walk every session).
+    active_per_principal: FxHashMap<String, usize>,
 }
 
 /// The encoded bytes kept in the rings of all sessions, and of those in detached (resumable)
@@ -246,6 +249,7 @@ impl Sessions {
             detached: BTreeMap::new(),
             detached_per_principal: FxHashMap::default(),
             next_detach: 0,
+            active_per_principal: FxHashMap::default(),
         }
     }
 
@@ -367,7 +371,8 @@ impl Sessions {
     /// A new session (not yet attached; its token is set by the welcome).
     pub fn create(&mut self, id: String, principal: String, features: FeatureSet) {
         let s = self.session(id.clone(), principal, String::new(), features);
-        self.map.insert(id, s);
+        let old = self.map.insert(id, s);
+        self.uncount(old.as_ref());
     }
 
     /// A session rebuilt from its durable record: detached, everything so far in the store
@@ -384,7 +389,8 @@ impl Sessions {
         s.ring.mark_freed(r.last_event_seq);
         s.expired = expired;
         let id: String = r.session_id.into();
-        self.map.insert(id.clone(), s);
+        let old = self.map.insert(id.clone(), s);
+        self.uncount(old.as_ref());
         self.mark_detached(&id);
     }
 
@@ -407,7 +413,8 @@ impl Sessions {
         match victim {
             Some(k) => {
                 self.unmark_detached(&k);
-                self.map.remove(&k);
+                let gone = self.map.remove(&k);
+                self.uncount(gone.as_ref());
                 true
             }
             None => false,
@@ -421,6 +428,7 @@ impl Sessions {
         match self.map.remove(id) {
             Some(s) => {
                 self.bytes.kept = self.bytes.kept.saturating_sub(s.ring.bytes());
+                self.uncount(Some(&s));
                 true
             }
             None => false,
@@ -450,24 +458,48 @@ impl Sessions {
 
     /// Unfinished jobs of `principal` over all its sessions.
     pub fn active_jobs_of(&self, principal: &str) -> usize {
-        self.map
-            .values()
-            .filter(|s| s.principal == principal)
-            .map(|s| s.active_jobs)
-            .sum()
+        self.active_per_principal
+            .get(principal)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// One more unfinished job on `id`.
     pub fn add_job(&mut self, id: &str) {
         if let Some(s) = self.map.get_mut(id) {
             s.active_jobs += 1;
+            match self.active_per_principal.get_mut(&s.principal) {
+                Some(n) => *n += 1,
+                None => {
+                    self.active_per_principal.insert(s.principal.clone(), 1);
+                }
+            }
         }
     }
 
     /// One job of `id` ended (or never started).
     pub fn release_job(&mut self, id: &str) {
-        if let Some(s) = self.map.get_mut(id) {
-            s.active_jobs = s.active_jobs.saturating_sub(1);
+        if let Some(s) = self.map.get_mut(id)
+            && s.active_jobs > 0
+        {
+            s.active_jobs -= 1;
+            Self::count_down(&mut self.active_per_principal, &s.principal, 1);
+        }
+    }
+
+    /// A session left the map (forgotten or replaced): its unfinished jobs no longer count.
+    fn uncount(&mut self, gone: Option<&Session>) {
+        if let Some(s) = gone.filter(|s| s.active_jobs > 0) {
+            Self::count_down(&mut self.active_per_principal, &s.principal, s.active_jobs);
+        }
+    }
+
+    fn count_down(per: &mut FxHashMap<String, usize>, principal: &str, n: usize) {
+        if let Some(c) = per.get_mut(principal) {
+            *c = c.saturating_sub(n);
+            if *c == 0 {
+                per.remove(principal);
+            }
         }
     }
 
@@ -1140,5 +1172,13 @@ mod tests {
         assert_eq!(s.active_jobs_of("alice"), 2);
         assert_eq!(s.held_by("alice"), 2);
         assert_eq!(s.get("sess_2").map(Session::active_jobs), Some(1));
+        // A forgotten session's jobs no longer count; releasing below zero is a no-op.
+        assert!(s.forget("sess_2"));
+        s.release_job("sess_1");
+        s.release_job("sess_1");
+        assert_eq!(s.active_jobs_of("alice"), 0);
+        s.add_job("sess_1");
+        assert_eq!(s.active_jobs_of("alice"), 1);
+        assert_eq!(s.active_jobs_of("bob"), 0);
     }
 }

@@ -79,6 +79,8 @@ impl AgentLink for Link {
     }
 }
 
+// An input is taken by value: boxing it would cost an allocation per agent event.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Input(Option<Input>),
     Store(Option<Completion>),

@@ -1,13 +1,15 @@
 //! Agent hosting, once for every adapter: the [`JobHost`] whose calls travel to the driver as
 //! [`AgentMsg`]s over the adapter's [`AgentLink`], and the book of running jobs.
 //!
-//! Every `JobHost` call is a round trip to the driver (which owns the `Runtime`): the agent
-//! sends an [`AgentMsg::Call`] through the link (waiting while the driver's bounded queue is
-//! full) and awaits the answer on a one-shot channel (`futures-channel`, so it works on every
-//! executor, including arcp-blocking's `block_on`). Each `StartAgent` effect yields one task
-//! future for the adapter to spawn; `CancelAgent` fires the job's [`CancelToken`], and
-//! `run_job` drops the agent at its next suspension point (the job has already ended on the
-//! wire).
+//! Every `JobHost` call but a posted emit is a round trip to the driver (which owns the
+//! `Runtime`): the agent sends an [`AgentMsg::Call`] through the link (waiting while the
+//! driver's bounded queue is full) and awaits the answer on a one-shot channel
+//! (`futures-channel`, so it works on every executor, including arcp-blocking's `block_on`).
+//! An event of the job's stream is posted instead, answered `Ok` at once, while its job's
+//! [`EmitGate`] is open (see there): an agent's events reach the driver several per wake-up,
+//! not one per round trip. Each `StartAgent` effect yields one task future for the adapter
+//! to spawn; `CancelAgent` fires the job's [`CancelToken`], and `run_job` drops the agent at
+//! its next suspension point (the job has already ended on the wire).
 
 use super::credentials::CredentialProvisioner;
 use arcp_agents::{
@@ -19,7 +21,7 @@ use arcp_proto::runtime::{AgentEvent, AgentReply, AgentStart, EffectId, RuntimeE
 use arcp_proto::wire::{Budget, Entropy, ErrorCode, ErrorPayload, JobId};
 use futures_channel::oneshot;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,9 +48,62 @@ pub enum AgentCall {
     Check(Operation, oneshot::Sender<Result<String, ErrorPayload>>),
     /// `JobHost::budget`.
     Budget(oneshot::Sender<Option<Budget>>),
+    /// `JobHost::emit` of an event the agent was already answered `Ok` for (see
+    /// [`AgentEvent::refused_only_when_ended`] and [`EmitGate`]): fed in order, parked while
+    /// the job is held; when it is held or the event is refused the host shuts the gate.
+    Posted(AgentEvent, Arc<EmitGate>),
+}
+
+/// How many events an agent may post (answered before they are fed) before its next emit
+/// waits for the driver's answer: the most a job's agent runs ahead of the driver, and so
+/// the most emits a held job has parked at once.
+pub const EMIT_WINDOW: u32 = 64;
+
+/// One job's posted emits: the agent posts an event that can only be refused when its job
+/// has ended ([`AgentEvent::refused_only_when_ended`]) without waiting for the driver, at
+/// most [`EMIT_WINDOW`] in a row, while the gate is open; every other emit, and each one
+/// while the gate is shut, waits for its answer (and, when `Ok`, opens the gate again). The
+/// host shuts the gate when the job is held (so the agent's next emit waits, parked, until
+/// the job is released: backpressure as for an agent that awaits each emit), when a posted
+/// event is refused, and when the job ends (so the agent's next emit gets its refusal).
+#[derive(Debug, Default)]
+pub struct EmitGate {
+    /// Events posted since the last answered emit.
+    posted: AtomicU32,
+    /// Shut by the host: the next emit waits for its answer.
+    shut: AtomicBool,
+}
+
+impl EmitGate {
+    /// The host: the job's next emit waits for its answer.
+    pub fn shut(&self) {
+        self.shut.store(true, Ordering::Release);
+    }
+
+    /// `true` once shut (until an answered emit opens it again).
+    pub fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::Acquire)
+    }
+
+    /// The agent may post its next event without waiting.
+    fn may_post(&self) -> bool {
+        !self.is_shut() && self.posted.load(Ordering::Relaxed) < EMIT_WINDOW
+    }
+
+    /// An emit was answered: every event posted before it was fed.
+    fn answered(&self, ok: bool) {
+        self.posted.store(0, Ordering::Relaxed);
+        if ok {
+            self.shut.store(false, Ordering::Release);
+        } else {
+            self.shut();
+        }
+    }
 }
 
 /// What an agent task sends to the driver.
+// A call travels by value: boxing it would cost an allocation per streamed event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum AgentMsg {
     /// A call for job `job_id`.
@@ -156,12 +211,96 @@ impl JobHost for LinkedJobHost {
     }
 }
 
+/// One job's [`JobHost`]: the shared one, with the job's [`EmitGate`] for its own emits.
+struct JobLink {
+    shared: Arc<LinkedJobHost>,
+    job_id: JobId,
+    gate: Arc<EmitGate>,
+}
+
+impl std::fmt::Debug for JobLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobLink")
+            .field("job_id", &self.job_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobHost for JobLink {
+    fn emit(
+        &self,
+        job_id: &JobId,
+        event: AgentEvent,
+    ) -> BoxFuture<'_, Result<AgentReply, ErrorPayload>> {
+        if *job_id != self.job_id {
+            return self.shared.emit(job_id, event);
+        }
+        if event.refused_only_when_ended() && self.gate.may_post() {
+            self.gate.posted.fetch_add(1, Ordering::Relaxed);
+            let msg = AgentMsg::Call {
+                job_id: self.job_id.clone(),
+                call: AgentCall::Posted(event, self.gate.clone()),
+            };
+            return Box::pin(async move {
+                if self.shared.link.send(msg).await {
+                    Ok(AgentReply::Ok)
+                } else {
+                    Err(gone())
+                }
+            });
+        }
+        Box::pin(async move {
+            let r = self
+                .shared
+                .call(&self.job_id, |tx| AgentCall::Emit(event, tx))
+                .await
+                .unwrap_or_else(|| Err(gone()));
+            self.gate.answered(r.is_ok());
+            r
+        })
+    }
+
+    fn check_operation(
+        &self,
+        job_id: &JobId,
+        op: Operation,
+    ) -> BoxFuture<'_, Result<String, ErrorPayload>> {
+        self.shared.check_operation(job_id, op)
+    }
+
+    fn authorize(&self, job_id: &JobId, op: Operation) -> BoxFuture<'_, Result<(), ErrorPayload>> {
+        self.shared.authorize(job_id, op)
+    }
+
+    fn budget(&self, job_id: &JobId) -> BoxFuture<'_, Option<Budget>> {
+        self.shared.budget(job_id)
+    }
+
+    fn wait_job(&self, job_id: &JobId) -> BoxFuture<'_, JobEnd> {
+        self.shared.wait_job(job_id)
+    }
+
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        self.shared.sleep(d)
+    }
+
+    fn rotated_secret(&self, job_id: &JobId, credential_id: &str) -> Option<String> {
+        self.shared.rotated_secret(job_id, credential_id)
+    }
+}
+
+/// A running agent: how to cancel it, and its emit gate.
+pub(crate) struct Running {
+    cancel: CancelToken,
+    gate: Arc<EmitGate>,
+}
+
 /// The running agents, owned by the driver's [`ServerHost`](super::ServerHost).
 pub(crate) struct Agents {
     registry: Arc<AgentRegistry>,
     tools: Arc<ToolRegistry>,
     host: Arc<LinkedJobHost>,
-    running: HashMap<JobId, CancelToken>,
+    running: HashMap<JobId, Running>,
 }
 
 impl Agents {
@@ -197,17 +336,23 @@ impl Agents {
         &self,
         effect: EffectId,
         start: AgentStart,
-    ) -> Result<(CancelToken, AgentTask), String> {
+    ) -> Result<(Running, AgentTask), String> {
         if self.registry.resolve(&start.agent).is_none() {
             return Err(format!("agent {} is not registered", start.agent));
         }
         let job_id = start.job_id.clone();
         let cancel = CancelToken::new();
+        let gate = Arc::new(EmitGate::default());
+        let host = Arc::new(JobLink {
+            shared: self.host.clone(),
+            job_id: job_id.clone(),
+            gate: gate.clone(),
+        });
         let fut = run_job_with_tools(
             self.registry.clone(),
             self.tools.clone(),
             start,
-            self.host.clone() as Arc<dyn JobHost>,
+            host as Arc<dyn JobHost>,
             cancel.clone(),
         );
         let link = self.host.link.clone();
@@ -217,7 +362,7 @@ impl Agents {
             let _ = link.send(AgentMsg::Exited { job_id: id }).await;
         });
         Ok((
-            cancel,
+            Running { cancel, gate },
             AgentTask {
                 job_id,
                 effect,
@@ -227,14 +372,15 @@ impl Agents {
     }
 
     /// The task was spawned.
-    pub(crate) fn started(&mut self, job_id: JobId, cancel: CancelToken) {
-        self.running.insert(job_id, cancel);
+    pub(crate) fn started(&mut self, job_id: JobId, running: Running) {
+        self.running.insert(job_id, running);
     }
 
     /// `CancelAgent`.
     pub(crate) fn cancel(&mut self, job_id: &JobId) {
-        if let Some(cancel) = self.running.remove(job_id) {
-            cancel.cancel();
+        if let Some(r) = self.running.remove(job_id) {
+            r.gate.shut();
+            r.cancel.cancel();
         }
     }
 
@@ -252,6 +398,10 @@ impl Agents {
     /// ends are kept, until their parent ends (see [`JobEnds::record_ended`]).
     pub(crate) fn job_ended(&self, ev: &RuntimeEvent) {
         if let Some((job_id, end)) = JobEnd::from_runtime_event(ev) {
+            // Its agent's next emit waits for its refusal.
+            if let Some(r) = self.running.get(&job_id) {
+                r.gate.shut();
+            }
             let parent = match ev {
                 RuntimeEvent::JobEnded { parent_job_id, .. } => parent_job_id.as_ref(),
                 _ => None,
@@ -267,8 +417,9 @@ impl Agents {
 
     /// Cancels every agent (server shutdown).
     pub(crate) fn shutdown(&mut self) {
-        for (_, cancel) in self.running.drain() {
-            cancel.cancel();
+        for (_, r) in self.running.drain() {
+            r.gate.shut();
+            r.cancel.cancel();
         }
     }
 }

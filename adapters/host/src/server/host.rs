@@ -31,7 +31,10 @@
 //! parked here, unfed and unanswered, so the agent's `emit` does not return. After every
 //! drain the host feeds the parked emits of each job no longer held, in order, answering
 //! each; a job that is held again keeps the rest parked. A job's parked emits are at most
-//! as many as its agent has in flight at once (one for an agent that awaits each emit).
+//! as many as its agent has in flight at once: an agent posts the events of its stream
+//! without waiting, at most [`EMIT_WINDOW`](super::EMIT_WINDOW) in a row, and only while
+//! its job's [`EmitGate`](super::EmitGate) is open; the host shuts the gate once the job is
+//! held, so the agent's next emit waits for its answer, parked until the job is released.
 //!
 //! # Writers and slow consumers: the driver never waits on one connection
 //!
@@ -50,7 +53,7 @@
 //! (the same kill, at once).
 
 use super::action::{Action, Input, Outbound};
-use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, SharedEntropy};
+use super::agents::{AgentCall, AgentLink, AgentMsg, Agents, EmitGate, SharedEntropy};
 use super::cluster::FeedLedger;
 use super::credentials::{
     CredentialProvisioner, DemoProvisioner, MintRequest, Unrevoked, UnrevokedCredential,
@@ -89,11 +92,16 @@ struct Stall {
     deadline: Instant,
 }
 
+/// Where a parked emit's answer goes: the agent waiting for it, or (a posted event, already
+/// answered) the job's gate, shut when the event is refused.
+#[derive(Debug)]
+enum Answer {
+    Reply(oneshot::Sender<Result<AgentReply, ErrorPayload>>),
+    Posted(Arc<EmitGate>),
+}
+
 /// An agent emit waiting for its job to be released, and where its answer goes.
-type ParkedEmit = (
-    AgentEvent,
-    oneshot::Sender<Result<AgentReply, ErrorPayload>>,
-);
+type ParkedEmit = (AgentEvent, Answer);
 
 /// How long after a change the metrics snapshot is published.
 const PUBLISH_AFTER: std::time::Duration = std::time::Duration::from_millis(5);
@@ -352,19 +360,8 @@ impl ServerHost {
         self.at(now);
         match msg {
             AgentMsg::Call { job_id, call } => match call {
-                AgentCall::Emit(ev, reply) => {
-                    // A held job's emit waits, unfed, until the job is released.
-                    if let Some(q) = self.parked.get_mut(&job_id) {
-                        q.push_back((ev, reply));
-                    } else if self.rt.job_held(&job_id) {
-                        self.parked
-                            .entry(job_id)
-                            .or_default()
-                            .push_back((ev, reply));
-                    } else {
-                        let _ = reply.send(self.rt.handle_agent_event(now, &job_id, ev));
-                    }
-                }
+                AgentCall::Emit(ev, reply) => self.agent_emit(job_id, ev, Answer::Reply(reply)),
+                AgentCall::Posted(ev, gate) => self.agent_emit(job_id, ev, Answer::Posted(gate)),
                 AgentCall::Check(op, reply) => {
                     let _ = reply.send(self.rt.check_operation(now, &job_id, &op));
                 }
@@ -373,6 +370,42 @@ impl ServerHost {
                 }
             },
             AgentMsg::Exited { job_id } => self.agents.exited(&job_id),
+        }
+    }
+
+    /// An agent's emit: fed and answered, or (a held job's) parked, unfed, until the job is
+    /// released. A posted event's gate is shut when it finds the job held (its agent's next
+    /// emit waits) or it is refused.
+    fn agent_emit(&mut self, job_id: JobId, ev: AgentEvent, answer: Answer) {
+        if let Some(q) = self.parked.get_mut(&job_id) {
+            q.push_back((ev, answer));
+        } else if self.rt.job_held(&job_id) {
+            if let Answer::Posted(gate) = &answer {
+                gate.shut();
+            }
+            self.parked
+                .entry(job_id)
+                .or_default()
+                .push_back((ev, answer));
+        } else {
+            let r = self.rt.handle_agent_event(self.now, &job_id, ev);
+            Self::answer(answer, r);
+        }
+    }
+
+    /// Answers a fed emit.
+    fn answer(answer: Answer, r: Result<AgentReply, ErrorPayload>) {
+        match answer {
+            Answer::Reply(reply) => {
+                let _ = reply.send(r);
+            }
+            // Refused: the agent's next emit waits for its answer. (A job held by this
+            // event shuts the gate when its next posted event arrives, parked.)
+            Answer::Posted(gate) => {
+                if r.is_err() {
+                    gate.shut();
+                }
+            }
         }
     }
 
@@ -663,11 +696,12 @@ impl ServerHost {
         let jobs: Vec<JobId> = self.parked.keys().cloned().collect();
         for job_id in jobs {
             while !self.rt.job_held(&job_id) {
-                let Some((ev, reply)) = self.parked.get_mut(&job_id).and_then(VecDeque::pop_front)
+                let Some((ev, answer)) = self.parked.get_mut(&job_id).and_then(VecDeque::pop_front)
                 else {
                     break;
                 };
-                let _ = reply.send(self.rt.handle_agent_event(self.now, &job_id, ev));
+                let r = self.rt.handle_agent_event(self.now, &job_id, ev);
+                Self::answer(answer, r);
                 fed = true;
             }
             if self.parked.get(&job_id).is_some_and(VecDeque::is_empty) {
@@ -880,8 +914,8 @@ impl ServerHost {
                 return Some(Action::Authenticate { id, auth, token });
             }
             Effect::StartAgent(start) => match self.agents.task(id, *start) {
-                Ok((cancel, task)) => {
-                    self.agents.started(task.job_id.clone(), cancel);
+                Ok((running, task)) => {
+                    self.agents.started(task.job_id.clone(), running);
                     self.starting.insert(id, task.job_id.clone());
                     return Some(Action::SpawnAgent(task));
                 }

@@ -17,7 +17,7 @@ mod options;
 mod store;
 
 pub use action::{Action, Input, Outbound};
-pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask};
+pub use agents::{AgentCall, AgentLink, AgentMsg, AgentTask, EMIT_WINDOW, EmitGate};
 pub use arcp_agents::{AgentRegistry, BoxFuture, Tool, ToolRegistry};
 pub use arcp_auth::{Authenticator, effect_outcome};
 pub use arcp_proto::runtime::{AbuseLimits, Bounds};

@@ -21,6 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 /// How long a shutdown waits for the writers to send their close frames.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 
+/// The most queued inputs fed after a wake-up before the driver looks at its store
+/// completions, shutdown requests and deadlines again.
+const INPUT_BATCH: usize = 64;
+
 /// A request to stop the driver, from the server handle.
 #[derive(Debug)]
 pub(crate) struct Stop {
@@ -66,7 +70,9 @@ impl Wake {
     /// The writer took an item: wakes the driver when it found the queue full.
     pub(crate) async fn took(&self) {
         if self.stalled.load(Ordering::SeqCst) && self.stalled.swap(false, Ordering::SeqCst) {
-            let _ = self.tx.send(Input::WriterReady { conn: self.conn }).await;
+            // Boxed: the rare path's send (an `Input` and the queue's permit) would otherwise
+            // size every connection's writer task.
+            let _ = Box::pin(self.tx.send(Input::WriterReady { conn: self.conn })).await;
         }
     }
 }
@@ -108,6 +114,8 @@ pub(crate) struct Driver {
     store_sent: Option<std::time::Instant>,
 }
 
+// An input is taken by value: boxing it would cost an allocation per agent event.
+#[allow(clippy::large_enum_variant)]
 enum Step {
     Input(Option<Input>),
     Store(Completion),
@@ -182,12 +190,20 @@ impl Driver {
                     self.host.handle_store_done(self.clock.now(), done)
                 }
                 Step::Input(Some(i)) => {
-                    if let Input::Closed { conn } = &i {
-                        // Dropping the writer's queue ends it (and sends a close reply).
-                        self.ports.remove(conn);
-                    }
-                    if let Some((conn, ports)) = self.host.handle_input(self.clock.now(), i) {
-                        self.ports.insert(conn, ports);
+                    self.input(i);
+                    // The inputs queued meanwhile (an agent's posted events, other
+                    // connections' frames): each fed and drained in turn, without a trip
+                    // through `wait` between them.
+                    for _ in 0..INPUT_BATCH {
+                        self.drain();
+                        if self.store_done_waiting() {
+                            // The store's completion first (it releases frames and jobs).
+                            break;
+                        }
+                        match self.rx.try_recv() {
+                            Ok(i) => self.input(i),
+                            Err(_) => break,
+                        }
                     }
                 }
                 Step::Input(None) => return,
@@ -215,6 +231,22 @@ impl Driver {
                 }
                 return;
             }
+        }
+    }
+
+    /// A store batch is out and its completion is waiting to be taken.
+    fn store_done_waiting(&self) -> bool {
+        self.host.store_inflight() && self.store.as_ref().is_some_and(|(_, rx)| !rx.is_empty())
+    }
+
+    /// Feeds one input.
+    fn input(&mut self, i: Input) {
+        if let Input::Closed { conn } = &i {
+            // Dropping the writer's queue ends it (and sends a close reply).
+            self.ports.remove(conn);
+        }
+        if let Some((conn, ports)) = self.host.handle_input(self.clock.now(), i) {
+            self.ports.insert(conn, ports);
         }
     }
 

@@ -73,7 +73,8 @@ pub(crate) async fn accept_loop(
 }
 
 /// Bytes tungstenite reads per `read` call (a larger message grows the buffer as needed).
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Every idle session keeps this much: inbound frames are small (a hello, a submit).
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// The WebSocket config for a frame cap of `max` bytes.
 pub(crate) fn ws_config(max: usize) -> WebSocketConfig {
@@ -107,7 +108,9 @@ async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input
         None => {
             let deadline = tokio::time::Instant::now() + opts.handshake_timeout;
             match opts.http.clone() {
-                Some(front) => super::http::serve(tcp, opts, front, tx, deadline).await,
+                // Boxed for the same reason: hyper's connection state would size every
+                // plain WebSocket connection's task.
+                Some(front) => Box::pin(super::http::serve(tcp, opts, front, tx, deadline)).await,
                 None => upgrade(tcp, opts, tx, deadline).await,
             }
         }
@@ -139,11 +142,13 @@ async fn upgrade<S>(
         path = req.uri().path().to_owned();
         Ok(resp)
     };
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+    // Boxed: the handshake's state (tungstenite's machine, its config, an error response)
+    // would otherwise size the connection's task for the session's whole life.
+    let handshake = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         cb,
         Some(ws_config(opts.max_frame_bytes)),
-    );
+    ));
     let Ok(Ok(mut ws)) = tokio::time::timeout_at(deadline, handshake).await else {
         return;
     };
@@ -234,6 +239,9 @@ pub(crate) async fn session<S>(
     let _ = tx.send(Input::Closed { conn }).await;
 }
 
+/// The most frames a streaming writer buffers before it writes them out.
+const MAX_UNFLUSHED: usize = 64;
+
 /// Writes frames as they come (flushing whenever the queue runs empty), then the close.
 async fn write_loop<S>(
     mut sink: S,
@@ -245,6 +253,9 @@ async fn write_loop<S>(
     S: futures_util::Sink<Message, Error = WsError> + Unpin,
 {
     let mut kill = Some(kill);
+    // Frames fed since the last flush, and how many the last flush wrote.
+    let mut unflushed = 0usize;
+    let mut last_flush = 0usize;
     loop {
         let item = tokio::select! {
             biased;
@@ -265,13 +276,24 @@ async fn write_loop<S>(
                 if sink.feed(Message::Text(text)).await.is_err() {
                     break;
                 }
-                if out.is_empty() {
-                    // Let the producers run once before paying for a write: a streaming job
-                    // usually has its next frame queued by then, and frames go out in one write.
+                unflushed += 1;
+                // Streaming (several frames in this write or the last): let the producers run
+                // once before paying for a write, since the next frames are usually queued by
+                // then and go out in the same write. A lone frame (a reply, an `accepted`)
+                // goes out at once, and a stream at least every `MAX_UNFLUSHED` frames.
+                let due = if !out.is_empty() {
+                    false
+                } else if unflushed > 1 || last_flush > 1 {
                     tokio::task::yield_now().await;
-                    if out.is_empty() && sink.flush().await.is_err() {
+                    out.is_empty()
+                } else {
+                    true
+                };
+                if due || unflushed >= MAX_UNFLUSHED {
+                    if sink.flush().await.is_err() {
                         break;
                     }
+                    last_flush = std::mem::take(&mut unflushed);
                 }
             }
             Some(Outbound::Close(code)) => {
