@@ -55,6 +55,23 @@ fn bench_args(args: &[&str]) -> HashMap<String, String> {
     figures
 }
 
+/// `arcp bench --in-process` with every figure but the open-loop ones skipped, plus `args`.
+fn open_loop_only(args: &[&str]) -> HashMap<String, String> {
+    let skip = [
+        "--in-process",
+        "--no-db",
+        "--runs",
+        "0",
+        "--submits",
+        "0",
+        "--idle-sessions",
+        "0",
+        "--sessions",
+        "0",
+    ];
+    bench_args(&[&skip[..], args].concat())
+}
+
 fn number(f: &HashMap<String, String>, k: &str) -> u64 {
     f.get(k)
         .unwrap_or_else(|| panic!("no {k} line in {f:?}"))
@@ -286,17 +303,7 @@ fn process_agent_run_streams_the_same_count_from_a_python_program() {
 /// 200 submits/s for 1 s over 10 sessions, every submit accepted and answered.
 #[test]
 fn open_loop_run_counts_every_submit_and_the_skip_flags_skip() {
-    let f = bench_args(&[
-        "--in-process",
-        "--no-db",
-        "--runs",
-        "0",
-        "--submits",
-        "0",
-        "--idle-sessions",
-        "0",
-        "--sessions",
-        "0",
+    let f = open_loop_only(&[
         "--open-loop-rate",
         "200",
         "--open-loop-secs",
@@ -322,17 +329,7 @@ fn open_loop_run_counts_every_submit_and_the_skip_flags_skip() {
 /// and every rate run has its submits accepted and answered exactly.
 #[test]
 fn open_loop_search_reports_the_highest_rate_that_held() {
-    let f = bench_args(&[
-        "--in-process",
-        "--no-db",
-        "--runs",
-        "0",
-        "--submits",
-        "0",
-        "--idle-sessions",
-        "0",
-        "--sessions",
-        "0",
+    let f = open_loop_only(&[
         "--open-loop-search",
         "100,50",
         "--open-loop-secs",

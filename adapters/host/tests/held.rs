@@ -30,8 +30,15 @@ fn answered(rx: &mut Reply) -> bool {
     matches!(rx.try_recv(), Ok(Some(Ok(AgentReply::Ok))))
 }
 
-#[test]
-fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
+/// A session whose connection closed after submitting `slow`, on a buffer of four frames.
+struct Detached {
+    r: Rig,
+    sid: Value,
+    token: Value,
+    job: JobId,
+}
+
+fn detached_job() -> Detached {
     let mut opts = ServerOptions {
         bounds: Bounds {
             max_ring_events: 4,
@@ -53,6 +60,35 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
     );
     let job = JobId::from(r.frames(a).last().unwrap()["job_id"].as_str().unwrap());
     r.feed(Input::Closed { conn: a });
+    Detached { r, sid, token, job }
+}
+
+/// Resumes the session on a new connection from `last_event_seq` 0.
+fn resume(r: &mut Rig, sid: &Value, token: &Value) -> ConnId {
+    let b = ConnId(2);
+    r.open(b);
+    r.feed(Input::Frame {
+        conn: b,
+        bytes: json!({"arcp":"1.1","id":"01J00000000000000000000003","type":"session.hello",
+            "payload":{"client":{"name":"t","version":"1"},
+                "auth":{"scheme":"bearer","token":"alice-token"},
+                "capabilities":{"encodings":["json"],"features":[]},
+                "resume":{"session_id":sid,"resume_token":token,"last_event_seq":0}}})
+        .to_string()
+        .into_bytes(),
+    });
+    r.run_auths();
+    b
+}
+
+#[test]
+fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
+    let Detached {
+        mut r,
+        sid,
+        token,
+        job,
+    } = detached_job();
     // Detached: four undelivered events fill the buffer; the fifth emit is parked.
     let mut first: Vec<Reply> = (0..4)
         .map(|i| emit(&mut r, &job, &format!("e{i}")))
@@ -70,19 +106,7 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
     );
     // The client resumes: the replay is handed out, the session drains, the parked emits
     // are fed in order and answered.
-    let b = ConnId(2);
-    r.open(b);
-    r.feed(Input::Frame {
-        conn: b,
-        bytes: json!({"arcp":"1.1","id":"01J00000000000000000000003","type":"session.hello",
-            "payload":{"client":{"name":"t","version":"1"},
-                "auth":{"scheme":"bearer","token":"alice-token"},
-                "capabilities":{"encodings":["json"],"features":[]},
-                "resume":{"session_id":sid,"resume_token":token,"last_event_seq":0}}})
-        .to_string()
-        .into_bytes(),
-    });
-    r.run_auths();
+    let b = resume(&mut r, &sid, &token);
     assert!(answered(&mut fifth) && answered(&mut sixth));
     assert_eq!(r.h.jobs_waiting(), 0);
     let frames = r.frames(b);
@@ -114,27 +138,12 @@ fn post(r: &mut Rig, job: &JobId, msg: &str, gate: &Arc<EmitGate>) {
 
 #[test]
 fn posted_emits_shut_the_gate_once_held_and_are_parked_then_fed_in_order() {
-    let mut opts = ServerOptions {
-        bounds: Bounds {
-            max_ring_events: 4,
-            ring_margin_events: 0,
-            ring_margin_bytes: 0,
-            ..Bounds::default()
-        },
-        ..demo_opts()
-    };
-    let mut r = Rig::new(&mut opts);
-    let a = ConnId(1);
-    r.open(a);
-    let sid = r.login(a, "01J00000000000000000000001", "alice-token");
-    let token = r.frames(a).last().unwrap()["payload"]["resume_token"].clone();
-    r.frame(
-        a,
-        json!({"arcp":"1.1","id":"01J00000000000000000000002","type":"job.submit",
-            "payload":{"agent":"slow","input":{}}}),
-    );
-    let job = JobId::from(r.frames(a).last().unwrap()["job_id"].as_str().unwrap());
-    r.feed(Input::Closed { conn: a });
+    let Detached {
+        mut r,
+        sid,
+        token,
+        job,
+    } = detached_job();
     let gate = Arc::new(EmitGate::default());
     // Four posts are fed and fill the buffer: the job is held.
     for i in 0..4 {
@@ -154,19 +163,7 @@ fn posted_emits_shut_the_gate_once_held_and_are_parked_then_fed_in_order() {
             .session_last_seq(&sid.as_str().unwrap().into()),
         Some(4)
     );
-    let b = ConnId(2);
-    r.open(b);
-    r.feed(Input::Frame {
-        conn: b,
-        bytes: json!({"arcp":"1.1","id":"01J00000000000000000000003","type":"session.hello",
-            "payload":{"client":{"name":"t","version":"1"},
-                "auth":{"scheme":"bearer","token":"alice-token"},
-                "capabilities":{"encodings":["json"],"features":[]},
-                "resume":{"session_id":sid,"resume_token":token,"last_event_seq":0}}})
-        .to_string()
-        .into_bytes(),
-    });
-    r.run_auths();
+    let b = resume(&mut r, &sid, &token);
     assert!(answered(&mut sixth));
     assert_eq!(r.h.jobs_waiting(), 0);
     let logs: Vec<String> = r

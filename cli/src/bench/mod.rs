@@ -271,8 +271,7 @@ async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failur
             .map_err(Failure::Error)?;
         figure("accept_submits", args.submits);
         figure("accept_results_received", lat.results);
-        figure("accept_us_p50", micros(percentile(&lat.accept, 50.0)));
-        figure("accept_us_p99", micros(percentile(&lat.accept, 99.0)));
+        percentiles("accept_us_p50", "accept_us_p99", &lat.accept);
     }
     if args.idle_sessions > 0 {
         idle_rss(args, target).await?;
@@ -320,13 +319,10 @@ async fn sessions_figure(args: &BenchArgs, url: &str, n: usize) -> Result<(), Fa
         &format!("jobs_per_sec_{n}_sessions"),
         per_sec(c.results as u64, c.elapsed),
     );
-    figure(
-        &format!("accept_us_p50_{n}_sessions"),
-        micros(percentile(&c.accept, 50.0)),
-    );
-    figure(
-        &format!("accept_us_p99_{n}_sessions"),
-        micros(percentile(&c.accept, 99.0)),
+    percentiles(
+        format!("accept_us_p50_{n}_sessions"),
+        format!("accept_us_p99_{n}_sessions"),
+        &c.accept,
     );
     Ok(())
 }
@@ -385,6 +381,12 @@ fn per_sec(n: u64, d: Duration) -> u64 {
 
 fn micros(d: Duration) -> u128 {
     d.as_micros()
+}
+
+/// Prints the p50 and p99 (nearest rank, in µs) of `samples` as figures `p50` and `p99`.
+fn percentiles(p50: impl AsRef<str>, p99: impl AsRef<str>, samples: &[Duration]) {
+    figure(p50.as_ref(), micros(percentile(samples, 50.0)));
+    figure(p99.as_ref(), micros(percentile(samples, 99.0)));
 }
 
 /// The `p`th percentile (nearest rank) of `samples`; zero when empty.

@@ -1,9 +1,7 @@
 //! The figures across nodes: the `…_postgres` figures on a child node storing in PostgreSQL,
 //! and the resume latency from one runtime to another (or the same one).
 
-use super::{
-    BenchArgs, figure, load, micros, percentile, resume, ring_events, server, start, streaming,
-};
+use super::{BenchArgs, figure, load, percentiles, resume, ring_events, server, start, streaming};
 use crate::Failure;
 
 /// The `…_postgres` figures on node `bench-a`, then the resume figure from it to `bench-b`
@@ -32,13 +30,10 @@ async fn postgres_on(
         .map_err(Failure::Error)?;
     figure("accept_submits_postgres", args.submits);
     figure("accept_results_received_postgres", lat.results);
-    figure(
+    percentiles(
         "accept_us_p50_postgres",
-        micros(percentile(&lat.accept, 50.0)),
-    );
-    figure(
         "accept_us_p99_postgres",
-        micros(percentile(&lat.accept, 99.0)),
+        &lat.accept,
     );
     if args.resumes == 0 {
         return Ok(());
@@ -66,13 +61,10 @@ pub(super) async fn resume_figure(args: &BenchArgs, from: &str, to: &str) -> Res
     figure("resumes_completed", r.latency.len());
     figure("resume_replayed_frames", r.replayed);
     figure("resume_attached_retries", r.retries);
-    figure(
-        &format!("resume_{node}_us_p50"),
-        micros(percentile(&r.latency, 50.0)),
-    );
-    figure(
-        &format!("resume_{node}_us_p99"),
-        micros(percentile(&r.latency, 99.0)),
+    percentiles(
+        format!("resume_{node}_us_p50"),
+        format!("resume_{node}_us_p99"),
+        &r.latency,
     );
     Ok(())
 }

@@ -16,7 +16,7 @@
 //! rate that held (0: none).
 
 use super::load::{Ws, close_all, frame_type, open_sessions, submit};
-use super::{figure, micros, per_sec, percentile};
+use super::{figure, per_sec, percentile, percentiles};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -200,21 +200,15 @@ pub(super) fn print(plan: &Plan, o: &Outcome) {
     figure("open_loop_accepted", o.accept.len());
     figure("open_loop_results_received", o.results);
     figure("open_loop_results_per_sec", per_sec(o.results, o.elapsed));
-    figure(
+    percentiles(
         "open_loop_accept_us_p50",
-        micros(percentile(&o.accept, 50.0)),
-    );
-    figure(
         "open_loop_accept_us_p99",
-        micros(percentile(&o.accept, 99.0)),
+        &o.accept,
     );
-    figure(
+    percentiles(
         "open_loop_send_lag_us_p50",
-        micros(percentile(&o.lag, 50.0)),
-    );
-    figure(
         "open_loop_send_lag_us_p99",
-        micros(percentile(&o.lag, 99.0)),
+        &o.lag,
     );
 }
 
@@ -237,8 +231,7 @@ pub(super) async fn search(url: &str, token: &str, rates: &[u64], secs: u64, ses
                 figure(&p("submits"), o.sent);
                 figure(&p("accepted"), o.accept.len());
                 figure(&p("results_received"), o.results);
-                figure(&p("accept_us_p50"), micros(percentile(&o.accept, 50.0)));
-                figure(&p("accept_us_p99"), micros(percentile(&o.accept, 99.0)));
+                percentiles(p("accept_us_p50"), p("accept_us_p99"), &o.accept);
                 o.holds(&plan, P99_BOUND)
             }
             Err(e) => {
