@@ -11,17 +11,22 @@ use support::*;
 
 type Reply = oneshot::Receiver<Result<AgentReply, ErrorPayload>>;
 
-fn emit(r: &mut Rig, job: &JobId, msg: &str) -> Reply {
-    let (tx, rx) = oneshot::channel();
-    let ev = AgentEvent::Event(EventBody::Log(LogBody {
+/// An `info` log event saying `msg`.
+fn log(msg: &str) -> AgentEvent {
+    AgentEvent::Event(EventBody::Log(LogBody {
         level: "info".into(),
         message: msg.into(),
         attributes: None,
         extra: Default::default(),
-    }));
+    }))
+}
+
+/// Emits `msg` as an agent that waits for the reply.
+fn emit(r: &mut Rig, job: &JobId, msg: &str) -> Reply {
+    let (tx, rx) = oneshot::channel();
     r.feed(Input::Agent(AgentMsg::Call {
         job_id: job.clone(),
-        call: AgentCall::Emit(ev, tx),
+        call: AgentCall::Emit(log(msg), tx),
     }));
     rx
 }
@@ -124,15 +129,9 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
 
 /// Posts `msg` as an agent whose emits are answered before they are fed.
 fn post(r: &mut Rig, job: &JobId, msg: &str, gate: &Arc<EmitGate>) {
-    let ev = AgentEvent::Event(EventBody::Log(LogBody {
-        level: "info".into(),
-        message: msg.into(),
-        attributes: None,
-        extra: Default::default(),
-    }));
     r.feed(Input::Agent(AgentMsg::Call {
         job_id: job.clone(),
-        call: AgentCall::Posted(ev, gate.clone()),
+        call: AgentCall::Posted(log(msg), gate.clone()),
     }));
 }
 
