@@ -41,7 +41,9 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let owner_sid = job.session_id().to_owned();
+        // Shared, not copied: the owner's id is compared and looked up for every target.
+        let owner = job.shared_session_id();
+        let owner_sid: &str = &owner;
         let trace = job.trace_id();
         // The job's last seq before this frame: what a truncated subscriber has.
         let prev_last = job.event_seqs().0;
@@ -49,7 +51,7 @@ impl Runtime {
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
         // Clustered: the submitting session is held by another node, which stamps the frame.
-        let forward = self.clustered() && self.sessions.get(&owner_sid).is_none();
+        let forward = self.clustered() && self.sessions.get(owner_sid).is_none();
         // Only a rotated credential's status depends on the target session (§9.8, D26).
         let rotated = matches!(
             &message,
@@ -57,8 +59,8 @@ impl Runtime {
                 if st.phase == "credential_rotated"
         );
         // The owner first, then each other subscriber; no target list is built.
-        let mut targets = std::iter::once(&owner_sid)
-            .chain(subs.iter().filter(|s| **s != owner_sid))
+        let mut targets = std::iter::once(owner_sid)
+            .chain(subs.iter().map(String::as_str).filter(|s| *s != owner_sid))
             .peekable();
         // The last target takes the message itself: with no subscribers, no clone at all.
         let mut message = Some(message);
@@ -72,10 +74,10 @@ impl Runtime {
                 break;
             };
             // A durable subscriber's paused connection at its transmit cap counts as full.
-            if *sid != owner_sid && (self.sessions.full(sid) || self.owner_backlogged(sid)) {
+            if sid != owner_sid && (self.sessions.full(sid) || self.owner_backlogged(sid)) {
                 let kept_from = self
                     .sessions
-                    .get(&owner_sid)
+                    .get(owner_sid)
                     .map_or(prev_last, |s| s.freed_through())
                     + 1;
                 self.truncate(now, sid, job_id, prev_last, kept_from);
@@ -97,8 +99,8 @@ impl Runtime {
                     st.value = None;
                 }
             }
-            if forward && *sid == owner_sid {
-                self.forward_job_frame(now, &owner_sid, job_id, trace, msg);
+            if forward && sid == owner_sid {
+                self.forward_job_frame(now, owner_sid, job_id, trace, msg);
                 continue;
             }
             // Built in place (the builder methods move the whole frame once each).
@@ -111,7 +113,7 @@ impl Runtime {
                 message: msg,
             };
             let seq = self.stamp(sid, f);
-            if *sid == owner_sid && seq > 0 {
+            if sid == owner_sid && seq > 0 {
                 self.jobs.set_last_event_seq(job_id, seq);
             }
         }
