@@ -20,7 +20,7 @@ use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, EventBody, Feature, FinalStatus, Frame, IdKind, JobError, JobEvent,
-    JobId, JobResult, JobStatus, Message, MetricValue,
+    JobId, JobResult, JobStatus, Message, MetricValue, TraceId,
 };
 use serde_json::Value;
 
@@ -58,6 +58,15 @@ impl Runtime {
             Message::Event(JobEvent { body: EventBody::Status(st), .. })
                 if st.phase == "credential_rotated"
         );
+        // The common case, the submitting session alone: no per-target checks, no moves of
+        // the message through the target loop.
+        if !forward && !rotated && subs.iter().all(|s| s == owner_sid) {
+            self.stamp_job_frame(now, owner_sid, true, job_id, trace, message);
+            if terminal {
+                self.subs.end_job(job_id);
+            }
+            return;
+        }
         // The owner first, then each other subscriber; no target list is built.
         let mut targets = std::iter::once(owner_sid)
             .chain(subs.iter().map(String::as_str).filter(|s| *s != owner_sid))
@@ -103,22 +112,37 @@ impl Runtime {
                 self.forward_job_frame(now, owner_sid, job_id, trace, msg);
                 continue;
             }
-            // Built in place (the builder methods move the whole frame once each).
-            let f = Frame {
-                id: self.mint(now, IdKind::Envelope),
-                session_id: None,
-                trace_id: trace,
-                job_id: Some(job_id.to_owned().into()),
-                event_seq: None,
-                message: msg,
-            };
-            let seq = self.stamp(sid, f);
-            if sid == owner_sid && seq > 0 {
-                self.jobs.set_last_event_seq(job_id, seq);
-            }
+            self.stamp_job_frame(now, sid, sid == owner_sid, job_id, trace, msg);
         }
         if terminal {
             self.subs.end_job(job_id);
+        }
+    }
+
+    /// Stamps a job frame of `message` for session `sid`; on the submitting session's
+    /// (`owner`) frames the job records the seq.
+    #[inline]
+    fn stamp_job_frame(
+        &mut self,
+        now: Instant,
+        sid: &str,
+        owner: bool,
+        job_id: &str,
+        trace: Option<TraceId>,
+        message: Message,
+    ) {
+        // Built in place (the builder methods move the whole frame once each).
+        let f = Frame {
+            id: self.mint(now, IdKind::Envelope),
+            session_id: None,
+            trace_id: trace,
+            job_id: Some(job_id.to_owned().into()),
+            event_seq: None,
+            message,
+        };
+        let seq = self.stamp(sid, f);
+        if owner && seq > 0 {
+            self.jobs.set_last_event_seq(job_id, seq);
         }
     }
 
