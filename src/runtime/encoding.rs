@@ -14,7 +14,12 @@ impl Scratch {
     pub fn encode(&mut self, frame: &Frame) -> Bytes {
         self.0.clear();
         frame.encode_into(&mut self.0);
-        let out = Bytes::copy_from_slice(&self.0);
+        // One spare byte: `Bytes` from a `Vec` whose capacity exceeds its length shares it
+        // from the start, so the clones the ring and the transmit queue take are reference
+        // counts (an exact-length copy is promoted, allocating, on its first clone).
+        let mut copy = Vec::with_capacity(self.0.len() + 1);
+        copy.extend_from_slice(&self.0);
+        let out = Bytes::from(copy);
         if self.0.capacity() > 1 << 16 {
             self.0 = Vec::new();
         }

@@ -2,13 +2,16 @@
 //! session, job and result id, every resume token and every timestamp is derived.
 
 use crate::time::{Instant, WallClock};
-use crate::wire::{Entropy, IdKind, IdMinter, Timestamp};
+use crate::wire::{Entropy, IdKind, IdMinter, SecondText, Timestamp};
+use std::cell::Cell;
 
 /// Mints ids from host entropy and reads wall time from the anchor. Never reads a clock.
 pub(super) struct Minter {
     wall: WallClock,
     entropy: Box<dyn Entropy + Send>,
     ids: IdMinter,
+    /// The last whole second a timestamp was rendered in (reused within it).
+    second: Cell<SecondText>,
 }
 
 impl Minter {
@@ -17,6 +20,7 @@ impl Minter {
             wall,
             entropy,
             ids: IdMinter::new(),
+            second: Cell::new(SecondText::default()),
         }
     }
 
@@ -28,7 +32,7 @@ impl Minter {
 
     /// Wall time at `now`.
     pub fn timestamp_at(&self, now: Instant) -> Timestamp {
-        self.wall.timestamp_at(now)
+        Timestamp::from_unix_micros_in(self.wall.unix_micros_at(now), &self.second)
     }
 
     /// The instant at which the wall clock reads `t`.

@@ -60,4 +60,5 @@ pub use session::{
     JobSummary, Jobs, ListJobs, Ping, Pong, Resume, ResumeRequest, RuntimeInfo, Welcome,
 };
 pub use stdio::{LineFramer, LineTooLong};
+pub(crate) use timestamp::SecondText;
 pub use timestamp::{Timestamp, TimestampError};

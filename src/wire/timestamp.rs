@@ -7,6 +7,7 @@
 //! [D22]: crate::compat#d22--expiry-timestamps
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -63,6 +64,28 @@ impl Timestamp {
         Timestamp {
             micros,
             text: render(micros, "Z").as_str().into(),
+        }
+    }
+
+    /// [`Timestamp::from_unix_micros`], reusing `second`'s rendered date and time of day
+    /// while the instant stays within the same whole second (and refreshing it otherwise):
+    /// the runtime stamps many events per second. The text is the same byte for byte.
+    pub(crate) fn from_unix_micros_in(micros: i64, second: &Cell<SecondText>) -> Self {
+        let micros = micros.clamp(MIN_MICROS, MAX_MICROS);
+        let secs = micros.div_euclid(MICROS);
+        let mut s = second.get();
+        if s.secs != secs {
+            s = SecondText {
+                secs,
+                head: render_head(secs),
+            };
+            second.set(s);
+        }
+        Timestamp {
+            micros,
+            text: finish(s.head, micros.rem_euclid(MICROS), "Z")
+                .as_str()
+                .into(),
         }
     }
 
@@ -153,20 +176,48 @@ impl Timestamp {
 
 /// The canonical rendering of `micros`, ending in `suffix` (`Z` or `+00:00`).
 fn render(micros: i64, suffix: &str) -> Text {
-    let secs = micros.div_euclid(MICROS);
-    let frac = micros.rem_euclid(MICROS);
+    finish(
+        render_head(micros.div_euclid(MICROS)),
+        micros.rem_euclid(MICROS),
+        suffix,
+    )
+}
+
+/// Length of `YYYY-MM-DDTHH:MM:SS`.
+const HEAD: usize = 19;
+
+/// One whole second rendered as `YYYY-MM-DDTHH:MM:SS`, kept to render the instants within it.
+#[derive(Clone, Copy)]
+pub(crate) struct SecondText {
+    secs: i64,
+    head: [u8; HEAD],
+}
+
+impl Default for SecondText {
+    fn default() -> Self {
+        // No clamped instant falls in second `i64::MIN`: the first use renders.
+        SecondText {
+            secs: i64::MIN,
+            head: [0; HEAD],
+        }
+    }
+}
+
+// Hand-rolled rather than `format!`: this runs for every event the runtime stamps.
+fn put(b: &mut [u8], at: usize, width: usize, mut v: i64) {
+    for i in (0..width).rev() {
+        b[at + i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// `secs` (seconds since the epoch) as `YYYY-MM-DDTHH:MM:SS`.
+fn render_head(secs: i64) -> [u8; HEAD] {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (sod / 3600, (sod % 3600) / 60, sod % 60);
-    // Hand-rolled rather than `format!`: this runs for every event the runtime stamps.
-    fn put(b: &mut [u8; MAX_TEXT], at: usize, width: usize, mut v: i64) {
-        for i in (0..width).rev() {
-            b[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    }
-    let mut b = [0u8; MAX_TEXT];
+    let mut b = [0u8; HEAD];
     put(&mut b, 0, 4, y);
     put(&mut b, 5, 2, m);
     put(&mut b, 8, 2, d);
@@ -178,12 +229,19 @@ fn render(micros: i64, suffix: &str) -> Text {
     b[10] = b'T';
     b[13] = b':';
     b[16] = b':';
+    b
+}
+
+/// `head`, then `.ffffff` unless `frac` (microseconds) is zero, then `suffix`.
+fn finish(head: [u8; HEAD], frac: i64, suffix: &str) -> Text {
+    let mut b = [0u8; MAX_TEXT];
+    b[..HEAD].copy_from_slice(&head);
     let at = if frac == 0 {
-        19
+        HEAD
     } else {
-        b[19] = b'.';
-        put(&mut b, 20, 6, frac);
-        26
+        b[HEAD] = b'.';
+        put(&mut b, HEAD + 1, 6, frac);
+        HEAD + 7
     };
     let end = at + suffix.len();
     if let Some(dst) = b.get_mut(at..end) {
@@ -412,6 +470,40 @@ mod tests {
     fn offset_suffix_rendering_matches_reference_ping() {
         let t = Timestamp::from_unix_micros(1_795_483_836_909_290).with_offset_suffix();
         assert_eq!(t.as_str(), "2026-11-24T01:30:36.909290+00:00");
+    }
+
+    #[test]
+    fn second_reuse_renders_the_same_text() {
+        let second = Cell::new(SecondText::default());
+        let base = 1_795_483_825_000_000;
+        for m in [
+            MIN_MICROS - 5,
+            MIN_MICROS,
+            -1_000_001,
+            -1,
+            0,
+            1,
+            999_999,
+            1_000_000,
+            base,
+            base + 7,
+            base + 999_999,
+            base + 1_000_000,
+            base + 86_400_000_000,
+            MAX_MICROS,
+            MAX_MICROS + 9,
+        ] {
+            let t = Timestamp::from_unix_micros_in(m, &second);
+            let u = Timestamp::from_unix_micros(m);
+            assert_eq!((t.as_str(), t.unix_micros()), (u.as_str(), u.unix_micros()));
+            // And again from the kept second.
+            let again = Timestamp::from_unix_micros_in(m, &second);
+            assert_eq!(again.as_str(), u.as_str());
+        }
+        assert_eq!(
+            Timestamp::from_unix_micros_in(base + 250, &second).as_str(),
+            "2026-11-24T01:30:25.000250Z"
+        );
     }
 
     #[test]

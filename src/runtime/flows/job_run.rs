@@ -20,7 +20,7 @@ use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
     ErrorCode, ErrorPayload, EventBody, Feature, FinalStatus, Frame, IdKind, JobError, JobEvent,
-    JobId, JobResult, JobStatus, Message, MetricValue,
+    JobId, JobResult, JobStatus, Message, MetricValue, TraceId,
 };
 use serde_json::Value;
 
@@ -41,7 +41,9 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        let owner_sid = job.session_id().to_owned();
+        // Shared, not copied: the owner's id is compared and looked up for every target.
+        let owner = job.shared_session_id();
+        let owner_sid: &str = &owner;
         let trace = job.trace_id();
         // The job's last seq before this frame: what a truncated subscriber has.
         let prev_last = job.event_seqs().0;
@@ -49,16 +51,25 @@ impl Runtime {
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
         // Clustered: the submitting session is held by another node, which stamps the frame.
-        let forward = self.clustered() && self.sessions.get(&owner_sid).is_none();
+        let forward = self.clustered() && self.sessions.get(owner_sid).is_none();
         // Only a rotated credential's status depends on the target session (§9.8, D26).
         let rotated = matches!(
             &message,
             Message::Event(JobEvent { body: EventBody::Status(st), .. })
                 if st.phase == "credential_rotated"
         );
+        // The common case, the submitting session alone: no per-target checks, no moves of
+        // the message through the target loop.
+        if !forward && !rotated && subs.iter().all(|s| s == owner_sid) {
+            self.stamp_job_frame(now, owner_sid, true, job_id, trace, message);
+            if terminal {
+                self.subs.end_job(job_id);
+            }
+            return;
+        }
         // The owner first, then each other subscriber; no target list is built.
-        let mut targets = std::iter::once(&owner_sid)
-            .chain(subs.iter().filter(|s| **s != owner_sid))
+        let mut targets = std::iter::once(owner_sid)
+            .chain(subs.iter().map(String::as_str).filter(|s| *s != owner_sid))
             .peekable();
         // The last target takes the message itself: with no subscribers, no clone at all.
         let mut message = Some(message);
@@ -72,10 +83,10 @@ impl Runtime {
                 break;
             };
             // A durable subscriber's paused connection at its transmit cap counts as full.
-            if *sid != owner_sid && (self.sessions.full(sid) || self.owner_backlogged(sid)) {
+            if sid != owner_sid && (self.sessions.full(sid) || self.owner_backlogged(sid)) {
                 let kept_from = self
                     .sessions
-                    .get(&owner_sid)
+                    .get(owner_sid)
                     .map_or(prev_last, |s| s.freed_through())
                     + 1;
                 self.truncate(now, sid, job_id, prev_last, kept_from);
@@ -97,26 +108,41 @@ impl Runtime {
                     st.value = None;
                 }
             }
-            if forward && *sid == owner_sid {
-                self.forward_job_frame(now, &owner_sid, job_id, trace, msg);
+            if forward && sid == owner_sid {
+                self.forward_job_frame(now, owner_sid, job_id, trace, msg);
                 continue;
             }
-            // Built in place (the builder methods move the whole frame once each).
-            let f = Frame {
-                id: self.mint(now, IdKind::Envelope),
-                session_id: None,
-                trace_id: trace,
-                job_id: Some(job_id.to_owned().into()),
-                event_seq: None,
-                message: msg,
-            };
-            let seq = self.stamp(sid, f);
-            if *sid == owner_sid && seq > 0 {
-                self.jobs.set_last_event_seq(job_id, seq);
-            }
+            self.stamp_job_frame(now, sid, sid == owner_sid, job_id, trace, msg);
         }
         if terminal {
             self.subs.end_job(job_id);
+        }
+    }
+
+    /// Stamps a job frame of `message` for session `sid`; on the submitting session's
+    /// (`owner`) frames the job records the seq.
+    #[inline]
+    fn stamp_job_frame(
+        &mut self,
+        now: Instant,
+        sid: &str,
+        owner: bool,
+        job_id: &str,
+        trace: Option<TraceId>,
+        message: Message,
+    ) {
+        // Built in place (the builder methods move the whole frame once each).
+        let f = Frame {
+            id: self.mint(now, IdKind::Envelope),
+            session_id: None,
+            trace_id: trace,
+            job_id: Some(job_id.to_owned().into()),
+            event_seq: None,
+            message,
+        };
+        let seq = self.stamp(sid, f);
+        if owner && seq > 0 {
+            self.jobs.set_last_event_seq(job_id, seq);
         }
     }
 

@@ -31,6 +31,7 @@ use idempotency::{Entry, Idempotency};
 use lease::JobLease;
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
     ErrorPayload::new(code, msg)
@@ -107,8 +108,9 @@ pub(in crate::runtime) struct Child {
 pub(super) struct Job {
     id: String,
     principal: String,
-    /// The submitting session; its frames carry this session's `event_seq`.
-    session_id: String,
+    /// The submitting session; its frames carry this session's `event_seq`. Shared: every
+    /// frame the job emits looks it up.
+    session_id: Arc<str>,
     agent: AgentRef,
     status: JobStatus,
     lease: JobLease,
@@ -199,7 +201,7 @@ impl Job {
             kept: accepted.as_ref().map_or(0, encoded_len),
             id: nj.job_id.clone(),
             principal: nj.principal.clone(),
-            session_id: nj.session_id.clone(),
+            session_id: nj.session_id.as_str().into(),
             agent: nj.agent.clone(),
             status: JobStatus::Running,
             lease: nj.lease.clone(),
@@ -264,6 +266,11 @@ impl Job {
         &self.session_id
     }
 
+    /// The submitting session, shared (no copy of the string).
+    pub fn shared_session_id(&self) -> Arc<str> {
+        Arc::clone(&self.session_id)
+    }
+
     pub fn agent(&self) -> &AgentRef {
         &self.agent
     }
@@ -315,7 +322,7 @@ impl Job {
     pub fn record(&self) -> JobRecord {
         JobRecord {
             job_id: self.id.clone().into(),
-            session_id: self.session_id.clone().into(),
+            session_id: (*self.session_id).into(),
             principal: self.principal.clone(),
             agent: self.agent.clone(),
             status: self.status,
@@ -585,7 +592,7 @@ impl Jobs {
         let mut job = Job {
             id: r.job_id.into(),
             principal: r.principal,
-            session_id: r.session_id.into(),
+            session_id: r.session_id.as_str().into(),
             agent: r.agent,
             status: r.status,
             lease,
@@ -802,7 +809,7 @@ impl Jobs {
         job.record = job.estimate();
         self.finished_bytes = self.finished_bytes.saturating_add(job.record);
         Some(Ended {
-            session_id: job.session_id.clone(),
+            session_id: job.session_id.to_string(),
             timed: job.timed,
         })
     }
@@ -822,7 +829,7 @@ impl Jobs {
     ) -> Result<bool, ErrorPayload> {
         match self.map.get(id) {
             Some(j) if policy.may_observe(principal, &j.principal) => {
-                if j.session_id != sid {
+                if *j.session_id != *sid {
                     Err(err(
                         ErrorCode::PermissionDenied,
                         "only the submitting session may cancel this job",
