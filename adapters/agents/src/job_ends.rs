@@ -191,6 +191,11 @@ impl JobEnds {
         {
             let mut g = lock(&self.inner);
             g.forget_children(job_id);
+            if !keep && !g.entries.contains_key(job_id) {
+                // Not kept and nobody waits on it (a client's job, usually): nothing to
+                // record, and no entry to make and remove again.
+                return;
+            }
             let entry = g.entries.entry(job_id.clone()).or_default();
             if entry.end.is_some() {
                 return;

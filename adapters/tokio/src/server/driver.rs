@@ -93,6 +93,25 @@ impl AgentLink for Link {
     }
 }
 
+/// Runs `job` once the tasks woken before it had their turn. A task spawned from a worker
+/// takes its LIFO slot, ahead of the writer this drain just woke: an agent spawned right
+/// after its `accepted` was queued would run (and round-trip with the driver) before that
+/// `accepted` was written. Waking itself from its first poll puts the agent at the back of
+/// the worker's queue instead, behind the writer.
+async fn behind_writers(job: BoxFuture<'static, ()>) {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    job.await;
+}
+
 /// Everything the driver task owns.
 pub(crate) struct Driver {
     host: ServerHost,
@@ -112,6 +131,9 @@ pub(crate) struct Driver {
     store_latency: prometheus_client::metrics::histogram::Histogram,
     /// When the batch in flight was handed to the store thread.
     store_sent: Option<std::time::Instant>,
+    /// The deadline's timer, kept across waits: re-armed only when the deadline moves (a
+    /// new `Sleep` per wait registered and dropped a timer entry for every input).
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 // An input is taken by value: boxing it would cost an allocation per agent event.
@@ -175,6 +197,7 @@ impl Driver {
             closed: Vec::new(),
             store_latency,
             store_sent: None,
+            timer: None,
         };
         Ok((driver, metrics, agents))
     }
@@ -274,16 +297,25 @@ impl Driver {
             (a, b) => a.or(b),
         };
         let inflight = self.host.store_inflight();
+        let deadline = deadline.map(tokio::time::Instant::from_std);
+        if let Some(d) = deadline {
+            match &mut self.timer {
+                Some(t) if t.deadline() == d => {}
+                Some(t) => t.as_mut().reset(d),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(d))),
+            }
+        }
         let Driver {
             rx,
             shutdown,
             store,
+            timer,
             ..
         } = self;
         let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                None => std::future::pending().await,
+            match (deadline, timer.as_mut()) {
+                (Some(_), Some(t)) => t.await,
+                _ => std::future::pending().await,
             }
         };
         let store = async {
@@ -328,7 +360,7 @@ impl Driver {
                     }
                 }
                 Action::SpawnAgent(task) => {
-                    tokio::spawn(task.future);
+                    tokio::spawn(behind_writers(task.future));
                     let now = self.clock.now();
                     self.host
                         .handle_effect_result(now, task.effect, EffectOutcome::Done);

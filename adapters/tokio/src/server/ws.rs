@@ -277,13 +277,16 @@ async fn write_loop<S>(
                     break;
                 }
                 unflushed += 1;
-                // Streaming (several frames in this write or the last): let the producers run
-                // once before paying for a write, since the next frames are usually queued by
-                // then and go out in the same write. A lone frame (a reply, an `accepted`)
-                // goes out at once, and a stream at least every `MAX_UNFLUSHED` frames.
+                // Streaming (several frames in this write, or more than a pair in the last):
+                // let the producers run once before paying for a write, since the next frames
+                // are usually queued by then and go out in the same write. A lone frame (a
+                // reply, an `accepted`) goes out at once, and a stream at least every
+                // `MAX_UNFLUSHED` frames. A pair is no stream: a short job's `accepted` and
+                // result often share a write, and counting that as streaming made every next
+                // `accepted` wait for its job's run (the producers' turn) before being written.
                 let due = if !out.is_empty() {
                     false
-                } else if unflushed > 1 || last_flush > 1 {
+                } else if unflushed > 1 || last_flush > 2 {
                     tokio::task::yield_now().await;
                     out.is_empty()
                 } else {
