@@ -621,13 +621,7 @@ fn an_isolated_node_stops_its_agents_without_terminals_and_closes_going_away() {
     a.rt.handle_isolated(a.now);
     a.drain();
     let effects: Vec<Effect> = a.all_effects[before..].to_vec();
-    let stopped: Vec<_> = effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::CancelAgent { job_id } => Some(job_id.clone()),
-            _ => None,
-        })
-        .collect();
+    let stopped = agents_cancelled(&effects);
     assert_eq!(stopped, vec![j1.clone(), j2.clone()]);
     let closes: Vec<_> = effects
         .iter()
@@ -888,13 +882,7 @@ fn a_stopping_node_ends_its_running_jobs_runtime_stopped() {
     let before = a.all_effects.len();
     a.rt.handle_stopping(a.now);
     a.drain();
-    let stopped: Vec<_> = a.all_effects[before..]
-        .iter()
-        .filter_map(|e| match e {
-            Effect::CancelAgent { job_id } => Some(job_id.clone()),
-            _ => None,
-        })
-        .collect();
+    let stopped = agents_cancelled(&a.all_effects[before..]);
     assert_eq!(stopped, vec![j1.clone(), j2.clone()]);
     cl.settle();
     let ends: Vec<(Option<JobId>, Value)> = cl
@@ -918,4 +906,15 @@ fn a_stopping_node_ends_its_running_jobs_runtime_stopped() {
     a.rt.handle_stopping(a.now);
     a.drain();
     assert_eq!(a.all_effects.len(), n);
+}
+
+/// The jobs whose agents `effects` stop (`CancelAgent`), in order.
+fn agents_cancelled(effects: &[Effect]) -> Vec<JobId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CancelAgent { job_id } => Some(job_id.clone()),
+            _ => None,
+        })
+        .collect()
 }

@@ -68,6 +68,16 @@ fn detached_job() -> Detached {
     Detached { r, sid, token, job }
 }
 
+/// One job waits, its session's buffer full at seq 4.
+fn assert_held_at_four(r: &Rig, sid: &Value) {
+    assert_eq!(r.h.jobs_waiting(), 1);
+    assert_eq!(
+        r.h.runtime()
+            .session_last_seq(&sid.as_str().unwrap().into()),
+        Some(4)
+    );
+}
+
 /// Resumes the session on a new connection from `last_event_seq` 0.
 fn resume(r: &mut Rig, sid: &Value, token: &Value) -> ConnId {
     let b = ConnId(2);
@@ -103,12 +113,7 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
     let mut sixth = emit(&mut r, &job, "e5");
     assert!(matches!(fifth.try_recv(), Ok(None)));
     assert!(matches!(sixth.try_recv(), Ok(None)));
-    assert_eq!(r.h.jobs_waiting(), 1);
-    assert_eq!(
-        r.h.runtime()
-            .session_last_seq(&sid.as_str().unwrap().into()),
-        Some(4)
-    );
+    assert_held_at_four(&r, &sid);
     // The client resumes: the replay is handed out, the session drains, the parked emits
     // are fed in order and answered.
     let b = resume(&mut r, &sid, &token);
@@ -156,12 +161,7 @@ fn posted_emits_shut_the_gate_once_held_and_are_parked_then_fed_in_order() {
     assert!(gate.is_shut());
     let mut sixth = emit(&mut r, &job, "e5");
     assert!(matches!(sixth.try_recv(), Ok(None)));
-    assert_eq!(r.h.jobs_waiting(), 1);
-    assert_eq!(
-        r.h.runtime()
-            .session_last_seq(&sid.as_str().unwrap().into()),
-        Some(4)
-    );
+    assert_held_at_four(&r, &sid);
     let b = resume(&mut r, &sid, &token);
     assert!(answered(&mut sixth));
     assert_eq!(r.h.jobs_waiting(), 0);

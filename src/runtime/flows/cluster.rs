@@ -252,8 +252,8 @@ impl Runtime {
         seq
     }
 
-    /// An unstamped frame of job `job_id`.
-    fn job_frame(
+    /// An unstamped frame of job `job_id`, with a fresh envelope id.
+    pub(in crate::runtime) fn job_frame(
         &mut self,
         now: Instant,
         job_id: &str,

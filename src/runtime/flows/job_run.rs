@@ -19,8 +19,8 @@ use crate::runtime::jobs::lease::float_number;
 use crate::runtime::outbox::TimerKey;
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, EventBody, Feature, FinalStatus, Frame, IdKind, JobError, JobEvent,
-    JobId, JobResult, JobStatus, Message, MetricValue, TraceId,
+    ErrorCode, ErrorPayload, EventBody, Feature, FinalStatus, IdKind, JobError, JobEvent, JobId,
+    JobResult, JobStatus, Message, MetricValue, TraceId,
 };
 use serde_json::Value;
 
@@ -131,15 +131,7 @@ impl Runtime {
         trace: Option<TraceId>,
         message: Message,
     ) {
-        // Built in place (the builder methods move the whole frame once each).
-        let f = Frame {
-            id: self.mint(now, IdKind::Envelope),
-            session_id: None,
-            trace_id: trace,
-            job_id: Some(job_id.to_owned().into()),
-            event_seq: None,
-            message,
-        };
+        let f = self.job_frame(now, job_id, trace, message);
         let seq = self.stamp(sid, f);
         if owner && seq > 0 {
             self.jobs.set_last_event_seq(job_id, seq);

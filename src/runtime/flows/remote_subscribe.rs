@@ -471,14 +471,7 @@ impl Runtime {
             }
             let (m, trace) = (frame.message, frame.trace_id);
             let terminal = terminal_status(&m).is_some();
-            let out = Frame {
-                id: self.mint(now, IdKind::Envelope),
-                session_id: None,
-                trace_id: trace,
-                job_id: Some(job_id.to_owned().into()),
-                event_seq: None,
-                message: m,
-            };
+            let out = self.job_frame(now, job_id, trace, m);
             self.stamp(sid, out);
             after = seq;
             if terminal {
