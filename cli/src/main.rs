@@ -155,6 +155,12 @@ struct ServeArgs {
     /// (WebSocket 1008; 0 = never).
     #[arg(long, default_value_t = 10.0, value_name = "SEC", value_parser = parse_seconds)]
     hello_timeout: f64,
+    /// After its work, the runtime keeps looking for the next frame for up to US
+    /// microseconds before it sleeps (0 = sleep at once). On a quiet machine this answers a
+    /// request without a thread wake-up's delay, for at most US of CPU each time it goes
+    /// idle.
+    #[arg(long, default_value_t = 100, value_name = "US")]
+    idle_spin_us: u64,
     /// Do not provision credentials (drops `provisioned_credentials`).
     #[arg(long)]
     no_credentials: bool,
@@ -608,6 +614,10 @@ mod tests {
         assert_eq!(a.resume_window, 600);
         assert_eq!(a.max_frame_bytes, 1_048_576);
         assert_eq!(a.hello_timeout, 10.0);
+        assert_eq!(
+            std::time::Duration::from_micros(a.idle_spin_us),
+            arcp_tokio::server::DEFAULT_IDLE_SPIN
+        );
         assert!(!a.no_credentials);
         assert_eq!(a.exit_after, 0.0);
         assert_eq!(a.db, None);

@@ -183,6 +183,7 @@ fn builder(args: &ServeArgs, tls: Option<&DevTls>) -> Result<ServerBuilder, Fail
         .heartbeat_interval(Duration::from_secs(args.heartbeat_interval))
         .resume_window(Duration::from_secs(args.resume_window))
         .max_frame_bytes(args.max_frame_bytes)
+        .idle_spin(Duration::from_micros(args.idle_spin_us))
         .behind_tls_proxy(args.behind_tls_proxy)
         .hello_timeout(Duration::try_from_secs_f64(args.hello_timeout).unwrap_or(Duration::ZERO))
         .db(args.db.clone())

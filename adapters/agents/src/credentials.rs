@@ -64,12 +64,58 @@ impl Provisioner {
 }
 
 /// Entropy from the operating system (ids, resume tokens, credential values).
+///
+/// Each thread draws 512 bytes from the operating system at a time (one
+/// `getrandom` call) and hands them out 16 at a time: a submit needs several ids, and a
+/// system call per id was on the accept path. Bytes handed out are wiped from the buffer.
+/// A process that forks without exec should not use ids drawn in the parent's buffer in both
+/// processes; the runtimes here never fork without exec.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsEntropy;
+
+/// How many bytes of operating-system randomness a thread draws at once for [`OsEntropy`].
+const OS_ENTROPY_BATCH: usize = 512;
+
+/// A thread's unused operating-system randomness, and how much of it is left (at the end).
+struct EntropyPool {
+    bytes: [u8; OS_ENTROPY_BATCH],
+    left: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<EntropyPool> = const {
+        std::cell::RefCell::new(EntropyPool { bytes: [0; OS_ENTROPY_BATCH], left: 0 })
+    };
+}
+
+impl OsEntropy {
+    /// 16 bytes from this thread's pool, refilled from the OS when empty; `None` when the
+    /// OS has no randomness to give.
+    fn pooled() -> Option<[u8; 16]> {
+        POOL.try_with(|p| {
+            let mut p = p.try_borrow_mut().ok()?;
+            if p.left < 16 {
+                getrandom::fill(&mut p.bytes).ok()?;
+                p.left = OS_ENTROPY_BATCH;
+            }
+            let at = OS_ENTROPY_BATCH - p.left;
+            p.left -= 16;
+            let mut out = [0u8; 16];
+            out.copy_from_slice(&p.bytes[at..at + 16]);
+            p.bytes[at..at + 16].fill(0);
+            Some(out)
+        })
+        .ok()
+        .flatten()
+    }
+}
 
 impl arcp_proto::wire::Entropy for OsEntropy {
     fn next_u128(&mut self) -> u128 {
         let mut b = [0u8; 16];
+        if let Some(p) = Self::pooled() {
+            return u128::from_le_bytes(p);
+        }
         if getrandom::fill(&mut b).is_err() {
             // No OS randomness: fall back to time and a process-random hasher key.
             use std::hash::{BuildHasher, Hasher};
@@ -99,7 +145,18 @@ pub fn wall_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arcp_proto::wire::SeededEntropy;
+    use arcp_proto::wire::{Entropy, SeededEntropy};
+
+    #[test]
+    fn os_entropy_draws_distinct_values_across_pool_refills() {
+        // 100 draws of 16 bytes span four 512-byte pools (32 draws each).
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100 {
+            assert!(seen.insert(OsEntropy.next_u128()));
+        }
+        assert_eq!(seen.len(), 100);
+        assert!(!seen.contains(&0));
+    }
 
     #[test]
     fn mints_one_virtual_credential_for_model_use_and_none_otherwise() {

@@ -5,10 +5,11 @@
 //! queues with their bounded wait when full, spawning agent tasks, authentications on
 //! `spawn_blocking`, the store thread), and the clock.
 
+use super::spin;
 use arcp_agents::SystemClock;
 use arcp_host::server::{
-    Action, AgentLink, BoxFuture, Built, ClusterThread, Completion, MetricsHandle, ServerHost,
-    StoreThread,
+    Action, AgentLink, AgentTask, BoxFuture, Built, ClusterThread, Completion, MetricsHandle,
+    ServerHost, StoreThread,
 };
 pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};
@@ -93,25 +94,6 @@ impl AgentLink for Link {
     }
 }
 
-/// Runs `job` once the tasks woken before it had their turn. A task spawned from a worker
-/// takes its LIFO slot, ahead of the writer this drain just woke: an agent spawned right
-/// after its `accepted` was queued would run (and round-trip with the driver) before that
-/// `accepted` was written. Waking itself from its first poll puts the agent at the back of
-/// the worker's queue instead, behind the writer.
-async fn behind_writers(job: BoxFuture<'static, ()>) {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if std::mem::replace(&mut yielded, true) {
-            std::task::Poll::Ready(())
-        } else {
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    job.await;
-}
-
 /// Everything the driver task owns.
 pub(crate) struct Driver {
     host: ServerHost,
@@ -134,6 +116,11 @@ pub(crate) struct Driver {
     /// The deadline's timer, kept across waits: re-armed only when the deadline moves (a
     /// new `Sleep` per wait registered and dropped a timer entry for every input).
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The actions of one [`Self::drain`] pass other than agent spawns, performed after the
+    /// pass's spawns (kept to reuse its allocation).
+    later: Vec<Action>,
+    /// How long [`Self::wait`] spins for an input before it sleeps (zero: never).
+    idle_spin: Duration,
 }
 
 // An input is taken by value: boxing it would cost an allocation per agent event.
@@ -160,6 +147,7 @@ impl Driver {
         q: Queues,
         credentials: bool,
         store_latency: prometheus_client::metrics::histogram::Histogram,
+        idle_spin: Duration,
     ) -> std::io::Result<(Self, MetricsHandle, usize)> {
         let link = Arc::new(Link(q.tx.clone()));
         let entropy = Box::new(arcp_agents::OsEntropy);
@@ -198,6 +186,8 @@ impl Driver {
             store_latency,
             store_sent: None,
             timer: None,
+            later: Vec::new(),
+            idle_spin,
         };
         Ok((driver, metrics, agents))
     }
@@ -290,6 +280,14 @@ impl Driver {
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
+        // Spin first (see `spin`): a store completion waiting ends it, for the select below.
+        if !self.idle_spin.is_zero() {
+            let (store, inflight) = (&self.store, self.host.store_inflight());
+            let store_done = || inflight && store.as_ref().is_some_and(|(_, rx)| !rx.is_empty());
+            if let Some(i) = spin::spin_recv(&mut self.rx, self.idle_spin, store_done).await {
+                return Step::Input(Some(i));
+            }
+        }
         let deadline = self.host.poll_timeout().map(|d| self.clock.deadline(d));
         let drain_until = self.draining.as_ref().map(|(u, _)| u.into_std());
         let deadline = match (deadline, drain_until) {
@@ -334,56 +332,86 @@ impl Driver {
     }
 
     /// Performs every action the host hands back (never waiting on a writer).
+    ///
+    /// Each pass spawns the new agent tasks before it wakes any writer. A task spawned or
+    /// woken from a worker takes that worker's LIFO slot, and the task it displaces goes to
+    /// the run queue, where an idle worker is woken to steal it. Spawning first, the writer
+    /// holding a job's `accepted` (woken last) runs next on this worker, right after the
+    /// driver, and the agent is the one another worker takes. Woken the other way round,
+    /// every `accepted` waited for a second worker to wake up and write it.
     fn drain(&mut self) {
-        while let Some(action) = self.host.poll_action() {
-            match action {
-                Action::Transmit { conn, bytes } => {
-                    self.send(conn, Outbound::Frame(bytes));
+        loop {
+            let mut later = std::mem::take(&mut self.later);
+            while let Some(action) = self.host.poll_action() {
+                match action {
+                    Action::SpawnAgent(task) => self.spawn_agent(task),
+                    other => later.push(other),
                 }
-                Action::Close { conn, code } if self.closing => {
-                    // Shutting down: a close is queued only where there is room.
-                    if let Some(p) = self.ports.remove(&conn)
-                        && p.out.try_send(Outbound::Close(code)).is_ok()
-                    {
-                        self.closed.push(p.out);
-                    }
+            }
+            if later.is_empty() {
+                self.later = later;
+                return;
+            }
+            for action in later.drain(..) {
+                self.perform(action);
+            }
+            self.later = later;
+        }
+    }
+
+    /// Starts an agent's task and tells the host it runs.
+    fn spawn_agent(&mut self, task: AgentTask) {
+        tokio::spawn(task.future);
+        let now = self.clock.now();
+        self.host
+            .handle_effect_result(now, task.effect, EffectOutcome::Done);
+    }
+
+    /// Performs one action ([`Self::drain`] has already spawned the pass's agents; the
+    /// spawn arm only keeps the match whole).
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Transmit { conn, bytes } => {
+                self.send(conn, Outbound::Frame(bytes));
+            }
+            Action::Close { conn, code } if self.closing => {
+                // Shutting down: a close is queued only where there is room.
+                if let Some(p) = self.ports.remove(&conn)
+                    && p.out.try_send(Outbound::Close(code)).is_ok()
+                {
+                    self.closed.push(p.out);
                 }
-                Action::Close { conn, code } => {
-                    if self.send(conn, Outbound::Close(code)) {
-                        // The writer closes after the queued frames; the reader reports it.
-                        self.ports.remove(&conn);
-                    }
+            }
+            Action::Close { conn, code } => {
+                if self.send(conn, Outbound::Close(code)) {
+                    // The writer closes after the queued frames; the reader reports it.
+                    self.ports.remove(&conn);
                 }
-                Action::Kill { conn, code } => {
-                    if let Some(p) = self.ports.remove(&conn) {
-                        let _ = p.kill.send(code);
-                    }
+            }
+            Action::Kill { conn, code } => {
+                if let Some(p) = self.ports.remove(&conn) {
+                    let _ = p.kill.send(code);
                 }
-                Action::SpawnAgent(task) => {
-                    tokio::spawn(behind_writers(task.future));
-                    let now = self.clock.now();
-                    self.host
-                        .handle_effect_result(now, task.effect, EffectOutcome::Done);
-                }
-                Action::Authenticate { id, auth, token } => {
-                    let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        let outcome = tokio::task::spawn_blocking(move || {
-                            arcp_host::server::effect_outcome(&*auth, &token)
-                        })
-                        .await
-                        .unwrap_or_else(|_| EffectOutcome::Failed {
-                            message: "authentication failed".into(),
-                        });
-                        let _ = tx.send(Input::EffectResult { id, outcome }).await;
+            }
+            Action::SpawnAgent(task) => self.spawn_agent(task),
+            Action::Authenticate { id, auth, token } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let outcome = tokio::task::spawn_blocking(move || {
+                        arcp_host::server::effect_outcome(&*auth, &token)
+                    })
+                    .await
+                    .unwrap_or_else(|_| EffectOutcome::Failed {
+                        message: "authentication failed".into(),
                     });
-                }
-                Action::Store(batch) => {
-                    if let Some((t, _)) = &self.store
-                        && t.send(batch)
-                    {
-                        self.store_sent = Some(std::time::Instant::now());
-                    }
+                    let _ = tx.send(Input::EffectResult { id, outcome }).await;
+                });
+            }
+            Action::Store(batch) => {
+                if let Some((t, _)) = &self.store
+                    && t.send(batch)
+                {
+                    self.store_sent = Some(std::time::Instant::now());
                 }
             }
         }
