@@ -116,9 +116,8 @@ pub(crate) struct Driver {
     /// The deadline's timer, kept across waits: re-armed only when the deadline moves (a
     /// new `Sleep` per wait registered and dropped a timer entry for every input).
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    /// The actions of one [`Self::drain`] pass other than agent spawns, performed after the
-    /// pass's spawns (kept to reuse its allocation).
-    later: Vec<Action>,
+    /// New agents' tasks, not yet spawned (see [`Self::start_agents`]).
+    spawns: Vec<BoxFuture<'static, ()>>,
     /// How long [`Self::wait`] spins for an input before it sleeps (zero: never).
     idle_spin: Duration,
 }
@@ -186,7 +185,7 @@ impl Driver {
             store_latency,
             store_sent: None,
             timer: None,
-            later: Vec::new(),
+            spawns: Vec::new(),
             idle_spin,
         };
         Ok((driver, metrics, agents))
@@ -280,6 +279,10 @@ impl Driver {
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
+        if !self.spawns.is_empty() {
+            tokio::task::yield_now().await;
+            self.start_agents();
+        }
         // Spin first (see `spin`): a store completion waiting ends it, for the select below.
         if !self.idle_spin.is_zero() {
             let (store, inflight) = (&self.store, self.host.store_inflight());
@@ -331,44 +334,35 @@ impl Driver {
         }
     }
 
-    /// Performs every action the host hands back (never waiting on a writer).
-    ///
-    /// Each pass spawns the new agent tasks before it wakes any writer. A task spawned or
-    /// woken from a worker takes that worker's LIFO slot, and the task it displaces goes to
-    /// the run queue, where an idle worker is woken to steal it. Spawning first, the writer
-    /// holding a job's `accepted` (woken last) runs next on this worker, right after the
-    /// driver, and the agent is the one another worker takes. Woken the other way round,
-    /// every `accepted` waited for a second worker to wake up and write it.
+    /// Performs every action the host hands back (never waiting on a writer). A new agent's
+    /// task is started later, by [`Self::start_agents`].
     fn drain(&mut self) {
-        loop {
-            let mut later = std::mem::take(&mut self.later);
-            while let Some(action) = self.host.poll_action() {
-                match action {
-                    Action::SpawnAgent(task) => self.spawn_agent(task),
-                    other => later.push(other),
-                }
-            }
-            if later.is_empty() {
-                self.later = later;
-                return;
-            }
-            for action in later.drain(..) {
-                self.perform(action);
-            }
-            self.later = later;
+        while let Some(action) = self.host.poll_action() {
+            self.perform(action);
         }
     }
 
-    /// Starts an agent's task and tells the host it runs.
+    /// Starts the agent tasks [`Self::drain`] set aside. A task spawned or woken from a
+    /// worker takes that worker's LIFO slot, and the task it displaces goes to the run queue,
+    /// where an idle worker is woken to steal it: an agent spawned right after its job's
+    /// `accepted` was queued displaced the writer holding that `accepted`, which then waited
+    /// for a second worker to wake up and write it. [`Self::wait`] first yields (the writers
+    /// woken meanwhile run on this worker), then calls this.
+    fn start_agents(&mut self) {
+        for agent in self.spawns.drain(..) {
+            tokio::spawn(agent);
+        }
+    }
+
+    /// Sets an agent's task aside for [`Self::start_agents`] and tells the host it runs.
     fn spawn_agent(&mut self, task: AgentTask) {
-        tokio::spawn(task.future);
+        self.spawns.push(task.future);
         let now = self.clock.now();
         self.host
             .handle_effect_result(now, task.effect, EffectOutcome::Done);
     }
 
-    /// Performs one action ([`Self::drain`] has already spawned the pass's agents; the
-    /// spawn arm only keeps the match whole).
+    /// Performs one action.
     fn perform(&mut self, action: Action) {
         match action {
             Action::Transmit { conn, bytes } => {
@@ -491,6 +485,7 @@ impl Driver {
     async fn drain_until_committed(&mut self) {
         loop {
             self.drain();
+            self.start_agents();
             let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
                 return;
             };
