@@ -26,6 +26,10 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(2);
 /// completions, shutdown requests and deadlines again.
 const INPUT_BATCH: usize = 64;
 
+/// The most transmits and closes [`Driver::drain`] holds back before handing them to the
+/// writers (so that the agents a pass starts are spawned before any writer wakes).
+const DRAIN_AHEAD: usize = 16;
+
 /// A request to stop the driver, from the server handle.
 #[derive(Debug)]
 pub(crate) struct Stop {
@@ -116,8 +120,11 @@ pub(crate) struct Driver {
     /// The deadline's timer, kept across waits: re-armed only when the deadline moves (a
     /// new `Sleep` per wait registered and dropped a timer entry for every input).
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-    /// New agents' tasks, not yet spawned (see [`Self::start_agents`]).
-    spawns: Vec<BoxFuture<'static, ()>>,
+    /// Transmits and closes [`Self::drain`] holds back (kept to reuse its allocation).
+    ahead: Vec<Action>,
+    /// The connections whose writer queue was found full in this [`Self::drain`]: their
+    /// held-back items go to the host after the refused one, never past it.
+    stalled_now: Vec<ConnId>,
     /// How long [`Self::wait`] spins for an input before it sleeps (zero: never).
     idle_spin: Duration,
 }
@@ -185,7 +192,8 @@ impl Driver {
             store_latency,
             store_sent: None,
             timer: None,
-            spawns: Vec::new(),
+            ahead: Vec::new(),
+            stalled_now: Vec::new(),
             idle_spin,
         };
         Ok((driver, metrics, agents))
@@ -279,10 +287,6 @@ impl Driver {
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
-        if !self.spawns.is_empty() {
-            tokio::task::yield_now().await;
-            self.start_agents();
-        }
         // Spin first (see `spin`): a store completion waiting ends it, for the select below.
         if !self.idle_spin.is_zero() {
             let (store, inflight) = (&self.store, self.host.store_inflight());
@@ -334,29 +338,48 @@ impl Driver {
         }
     }
 
-    /// Performs every action the host hands back (never waiting on a writer). A new agent's
-    /// task is started later, by [`Self::start_agents`].
-    fn drain(&mut self) {
-        while let Some(action) = self.host.poll_action() {
-            self.perform(action);
-        }
-    }
-
-    /// Starts the agent tasks [`Self::drain`] set aside. A task spawned or woken from a
+    /// Performs every action the host hands back (never waiting on a writer).
+    ///
+    /// Transmits and closes are held back (up to [`DRAIN_AHEAD`], in order) until an action
+    /// of another kind or the end of the pass, while agent spawns go at once: the host hands
+    /// out a submit's `accepted` before its agent's start. A task spawned or woken from a
     /// worker takes that worker's LIFO slot, and the task it displaces goes to the run queue,
-    /// where an idle worker is woken to steal it: an agent spawned right after its job's
-    /// `accepted` was queued displaced the writer holding that `accepted`, which then waited
-    /// for a second worker to wake up and write it. [`Self::wait`] first yields (the writers
-    /// woken meanwhile run on this worker), then calls this.
-    fn start_agents(&mut self) {
-        for agent in self.spawns.drain(..) {
-            tokio::spawn(agent);
+    /// where an idle worker is woken to steal it. Spawned after the writer's wake, the agent
+    /// displaced the writer holding `accepted`, which waited for a second worker to wake up
+    /// and write it; spawned first, the agent is the one another worker takes, in parallel.
+    fn drain(&mut self) {
+        self.stalled_now.clear();
+        let mut ahead = std::mem::take(&mut self.ahead);
+        loop {
+            match self.host.poll_action() {
+                Some(Action::SpawnAgent(task)) => self.spawn_agent(task),
+                Some(a @ (Action::Transmit { .. } | Action::Close { .. })) => {
+                    ahead.push(a);
+                    if ahead.len() >= DRAIN_AHEAD {
+                        self.perform_all(&mut ahead);
+                    }
+                }
+                Some(other) => {
+                    self.perform_all(&mut ahead);
+                    self.perform(other);
+                }
+                None if ahead.is_empty() => break,
+                None => self.perform_all(&mut ahead),
+            }
+        }
+        self.ahead = ahead;
+    }
+
+    /// Performs the held-back actions, in order.
+    fn perform_all(&mut self, ahead: &mut Vec<Action>) {
+        for a in ahead.drain(..) {
+            self.perform(a);
         }
     }
 
-    /// Sets an agent's task aside for [`Self::start_agents`] and tells the host it runs.
+    /// Starts an agent's task and tells the host it runs.
     fn spawn_agent(&mut self, task: AgentTask) {
-        self.spawns.push(task.future);
+        tokio::spawn(task.future);
         let now = self.clock.now();
         self.host
             .handle_effect_result(now, task.effect, EffectOutcome::Done);
@@ -421,7 +444,13 @@ impl Driver {
     /// Queues `out` on `conn`'s writer without waiting; `true` when queued. A full queue
     /// hands `out` back to the host (the connection stalls until its writer wakes the
     /// driver); a writer that is gone is reported lost.
+    /// A connection found full earlier in this drain gets `out` held after the refused item.
     fn send(&mut self, conn: ConnId, out: Outbound) -> bool {
+        if self.stalled_now.contains(&conn) {
+            let now = self.clock.now();
+            self.host.handle_writer_full(now, conn, out);
+            return false;
+        }
         let Some(port) = self.ports.get(&conn) else {
             return false;
         };
@@ -441,7 +470,10 @@ impl Driver {
         };
         let now = self.clock.now();
         match out {
-            Some(out) => self.host.handle_writer_full(now, conn, out),
+            Some(out) => {
+                self.stalled_now.push(conn);
+                self.host.handle_writer_full(now, conn, out);
+            }
             None => self.host.handle_writer_lost(now, conn),
         }
         false
@@ -485,7 +517,6 @@ impl Driver {
     async fn drain_until_committed(&mut self) {
         loop {
             self.drain();
-            self.start_agents();
             let Some((_, rx)) = self.store.as_mut().filter(|_| self.host.store_inflight()) else {
                 return;
             };
