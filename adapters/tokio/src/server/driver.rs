@@ -88,6 +88,16 @@ impl AgentLink for Link {
         Box::pin(async move { self.0.send(Input::Agent(msg)).await.is_ok() })
     }
 
+    fn try_send(&self, msg: AgentMsg) -> Result<(), AgentMsg> {
+        match self.0.try_reserve() {
+            Ok(permit) => {
+                permit.send(Input::Agent(msg));
+                Ok(())
+            }
+            Err(_) => Err(msg),
+        }
+    }
+
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(d))
     }
