@@ -150,6 +150,8 @@ pub trait AgentLink: Send + Sync + 'static {
     /// Delivers `msg` at once when the queue has room (`Ok`); otherwise hands it back for
     /// [`AgentLink::send`] (the default: always). A posted emit delivered here costs no
     /// future.
+    // The message comes back by value: boxing it would cost an allocation per event.
+    #[allow(clippy::result_large_err)]
     fn try_send(&self, msg: AgentMsg) -> Result<(), AgentMsg> {
         Err(msg)
     }

@@ -88,6 +88,8 @@ impl AgentLink for Link {
         Box::pin(async move { self.0.send(Input::Agent(msg)).await.is_ok() })
     }
 
+    // The message comes back by value (see the trait).
+    #[allow(clippy::result_large_err)]
     fn try_send(&self, msg: AgentMsg) -> Result<(), AgentMsg> {
         match self.0.try_reserve() {
             Ok(permit) => {
