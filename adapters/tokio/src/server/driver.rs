@@ -229,6 +229,7 @@ impl Driver {
                     // The inputs queued meanwhile (an agent's posted events, other
                     // connections' frames): each fed and drained in turn, without a trip
                     // through `wait` between them.
+                    let mut more = true;
                     for _ in 0..INPUT_BATCH {
                         self.drain();
                         if self.store_done_waiting() {
@@ -237,8 +238,18 @@ impl Driver {
                         }
                         match self.rx.try_recv() {
                             Ok(i) => self.input(i),
-                            Err(_) => break,
+                            Err(_) => {
+                                more = false;
+                                break;
+                            }
                         }
+                    }
+                    if more {
+                        // Still busy after a full batch: the writers woken meanwhile run
+                        // first (one woken from here waits in this worker's slot, where no
+                        // other worker takes it, until the driver yields); else a stream's
+                        // queue fills up and stalls while the driver feeds on.
+                        tokio::task::yield_now().await;
                     }
                 }
                 Step::Input(None) => return,
