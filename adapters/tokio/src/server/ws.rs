@@ -266,7 +266,7 @@ async fn write_loop<S>(
                 o = out.recv() => o,
             },
         };
-        wake.took().await;
+        wake.took(out.len(), out.max_capacity()).await;
         match item {
             None => {
                 let _ = sink.close().await;
