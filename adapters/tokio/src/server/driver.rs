@@ -541,3 +541,27 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_writer_wakes_the_driver_once_its_queue_is_half_empty() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let (wake, stalled) = Wake::new(ConnId(7), tx);
+        // Not stalled: no wake.
+        wake.took(0, 8).await;
+        assert!(rx.try_recv().is_err());
+        // Stalled, the queue half empty: one wake, and the flag is cleared.
+        stalled.set();
+        wake.took(4, 8).await;
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Input::WriterReady { conn: ConnId(7) })
+        ));
+        assert!(!stalled.flag.load(Ordering::SeqCst));
+        wake.took(0, 8).await;
+        assert!(rx.try_recv().is_err());
+    }
+}
