@@ -133,10 +133,10 @@ fn a_held_jobs_emits_wait_unanswered_until_its_session_drains() {
 }
 
 /// Posts `msg` as an agent whose emits are answered before they are fed.
-fn post(r: &mut Rig, job: &JobId, msg: &str, gate: &Arc<EmitGate>) {
-    r.feed(Input::Agent(AgentMsg::Call {
-        job_id: job.clone(),
-        call: AgentCall::Posted(log(msg), gate.clone()),
+fn post(r: &mut Rig, msg: &str, gate: &Arc<EmitGate>) {
+    r.feed(Input::Agent(AgentMsg::Posted {
+        gate: gate.clone(),
+        event: log(msg),
     }));
 }
 
@@ -148,16 +148,16 @@ fn posted_emits_shut_the_gate_once_held_and_are_parked_then_fed_in_order() {
         token,
         job,
     } = detached_job();
-    let gate = Arc::new(EmitGate::default());
+    let gate = Arc::new(EmitGate::new(job.clone()));
     // Four posts are fed and fill the buffer: the job is held.
     for i in 0..4 {
-        post(&mut r, &job, &format!("e{i}"), &gate);
+        post(&mut r, &format!("e{i}"), &gate);
         assert!(!gate.is_shut());
     }
     assert_eq!(r.h.jobs_waiting(), 0);
     // The fifth, posted before the agent could know: parked, not lost, and the gate shut;
     // then an emit that waits.
-    post(&mut r, &job, "e4", &gate);
+    post(&mut r, "e4", &gate);
     assert!(gate.is_shut());
     let mut sixth = emit(&mut r, &job, "e5");
     assert!(matches!(sixth.try_recv(), Ok(None)));

@@ -48,10 +48,6 @@ pub enum AgentCall {
     Check(Operation, oneshot::Sender<Result<String, ErrorPayload>>),
     /// `JobHost::budget`.
     Budget(oneshot::Sender<Option<Budget>>),
-    /// `JobHost::emit` of an event the agent was already answered `Ok` for (see
-    /// [`AgentEvent::refused_only_when_ended`] and [`EmitGate`]): fed in order, parked while
-    /// the job is held; when it is held or the event is refused the host shuts the gate.
-    Posted(AgentEvent, Arc<EmitGate>),
 }
 
 /// How many events an agent may post (answered before they are fed) before its next emit
@@ -66,8 +62,10 @@ pub const EMIT_WINDOW: u32 = 64;
 /// host shuts the gate when the job is held (so the agent's next emit waits, parked, until
 /// the job is released: backpressure as for an agent that awaits each emit), when a posted
 /// event is refused, and when the job ends (so the agent's next emit gets its refusal).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EmitGate {
+    /// The job: a posted event travels with its gate, not with a copy of the id.
+    job_id: JobId,
     /// Events posted since the last answered emit.
     posted: AtomicU32,
     /// Shut by the host: the next emit waits for its answer.
@@ -75,6 +73,20 @@ pub struct EmitGate {
 }
 
 impl EmitGate {
+    /// The open gate of job `job_id`.
+    pub fn new(job_id: JobId) -> Self {
+        EmitGate {
+            job_id,
+            posted: AtomicU32::new(0),
+            shut: AtomicBool::new(false),
+        }
+    }
+
+    /// The job.
+    pub fn job_id(&self) -> &JobId {
+        &self.job_id
+    }
+
     /// The host: the job's next emit waits for its answer.
     pub fn shut(&self) {
         self.shut.store(true, Ordering::Release);
@@ -113,6 +125,16 @@ pub enum AgentMsg {
         /// The call.
         call: AgentCall,
     },
+    /// `JobHost::emit` of an event of the gate's job that the agent was already answered
+    /// `Ok` for (see [`AgentEvent::refused_only_when_ended`] and [`EmitGate`]): fed in
+    /// order, parked while the job is held; when it is held or the event is refused the host
+    /// shuts the gate.
+    Posted {
+        /// The job's gate (and id).
+        gate: Arc<EmitGate>,
+        /// The event.
+        event: AgentEvent,
+    },
     /// The agent task of `job_id` returned.
     Exited {
         /// The job.
@@ -125,6 +147,14 @@ pub trait AgentLink: Send + Sync + 'static {
     /// Delivers `msg` to the driver's input queue, waiting while it is full; `false` once the
     /// driver is gone.
     fn send(&self, msg: AgentMsg) -> BoxFuture<'_, bool>;
+    /// Delivers `msg` at once when the queue has room (`Ok`); otherwise hands it back for
+    /// [`AgentLink::send`] (the default: always). A posted emit delivered here costs no
+    /// future.
+    // The message comes back by value: boxing it would cost an allocation per event.
+    #[allow(clippy::result_large_err)]
+    fn try_send(&self, msg: AgentMsg) -> Result<(), AgentMsg> {
+        Err(msg)
+    }
     /// The adapter's timer (`JobHost::sleep`).
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
 }
@@ -237,9 +267,14 @@ impl JobHost for JobLink {
         }
         if event.refused_only_when_ended() && self.gate.may_post() {
             self.gate.posted.fetch_add(1, Ordering::Relaxed);
-            let msg = AgentMsg::Call {
-                job_id: self.job_id.clone(),
-                call: AgentCall::Posted(event, self.gate.clone()),
+            let msg = AgentMsg::Posted {
+                gate: self.gate.clone(),
+                event,
+            };
+            let msg = match self.shared.link.try_send(msg) {
+                // Boxing a zero-sized future allocates nothing.
+                Ok(()) => return Box::pin(PostedOk),
+                Err(msg) => msg,
             };
             return Box::pin(async move {
                 if self.shared.link.send(msg).await {
@@ -286,6 +321,20 @@ impl JobHost for JobLink {
 
     fn rotated_secret(&self, job_id: &JobId, credential_id: &str) -> Option<String> {
         self.shared.rotated_secret(job_id, credential_id)
+    }
+}
+
+/// The answer to an emit posted at once: `Ok`, without a state to allocate.
+struct PostedOk;
+
+impl std::future::Future for PostedOk {
+    type Output = Result<AgentReply, ErrorPayload>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(AgentReply::Ok))
     }
 }
 
@@ -342,7 +391,7 @@ impl Agents {
         }
         let job_id = start.job_id.clone();
         let cancel = CancelToken::new();
-        let gate = Arc::new(EmitGate::default());
+        let gate = Arc::new(EmitGate::new(job_id.clone()));
         let host = Arc::new(JobLink {
             shared: self.host.clone(),
             job_id: job_id.clone(),

@@ -359,9 +359,12 @@ impl ServerHost {
     pub fn handle_agent(&mut self, now: Instant, msg: AgentMsg) {
         self.at(now);
         match msg {
+            AgentMsg::Posted { gate, event } => {
+                let answer = Answer::Posted(gate.clone());
+                self.agent_emit(gate.job_id(), event, answer);
+            }
             AgentMsg::Call { job_id, call } => match call {
-                AgentCall::Emit(ev, reply) => self.agent_emit(job_id, ev, Answer::Reply(reply)),
-                AgentCall::Posted(ev, gate) => self.agent_emit(job_id, ev, Answer::Posted(gate)),
+                AgentCall::Emit(ev, reply) => self.agent_emit(&job_id, ev, Answer::Reply(reply)),
                 AgentCall::Check(op, reply) => {
                     let _ = reply.send(self.rt.check_operation(now, &job_id, &op));
                 }
@@ -376,19 +379,19 @@ impl ServerHost {
     /// An agent's emit: fed and answered, or (a held job's) parked, unfed, until the job is
     /// released. A posted event's gate is shut when it finds the job held (its agent's next
     /// emit waits) or it is refused.
-    fn agent_emit(&mut self, job_id: JobId, ev: AgentEvent, answer: Answer) {
-        if let Some(q) = self.parked.get_mut(&job_id) {
+    fn agent_emit(&mut self, job_id: &JobId, ev: AgentEvent, answer: Answer) {
+        if let Some(q) = self.parked.get_mut(job_id) {
             q.push_back((ev, answer));
-        } else if self.rt.job_held(&job_id) {
+        } else if self.rt.job_held(job_id) {
             if let Answer::Posted(gate) = &answer {
                 gate.shut();
             }
             self.parked
-                .entry(job_id)
+                .entry(job_id.clone())
                 .or_default()
                 .push_back((ev, answer));
         } else {
-            let r = self.rt.handle_agent_event(self.now, &job_id, ev);
+            let r = self.rt.handle_agent_event(self.now, job_id, ev);
             Self::answer(answer, r);
         }
     }

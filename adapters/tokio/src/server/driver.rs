@@ -15,7 +15,7 @@ pub(crate) use arcp_host::server::{AgentMsg, Outbound};
 use arcp_proto::runtime::{ConnId, EffectOutcome};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -48,22 +48,53 @@ pub(crate) struct ConnPorts {
     /// Immediate close (slow consumer), ahead of anything queued.
     pub(crate) kill: oneshot::Sender<u16>,
     /// Set when `out` was found full: the writer then wakes the driver (see [`Wake`]).
-    pub(crate) stalled: Arc<AtomicBool>,
+    pub(crate) stalled: Arc<Stalled>,
 }
 
-/// The writer's end of a stall: after taking each item, the writer of a connection whose
-/// queue the driver found full wakes the driver ([`Input::WriterReady`]) once.
+/// How long after its queue was found full a writer that takes an item wakes the driver
+/// even though the queue is still more than half full: a slow consumer's progress reaches
+/// the host well before its cut (`slow_consumer_timeout`, seconds).
+const STALL_WAKE: Duration = Duration::from_millis(20);
+
+/// A connection's stall, shared by the driver (which found its writer queue full) and the
+/// writer (which wakes the driver).
+#[derive(Debug)]
+pub(crate) struct Stalled {
+    flag: AtomicBool,
+    /// When the driver found the queue full: microseconds since `origin`.
+    since_us: AtomicU64,
+    origin: std::time::Instant,
+}
+
+impl Stalled {
+    /// The driver found the queue full.
+    pub(crate) fn set(&self) {
+        let us = u64::try_from(self.origin.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.since_us.store(us, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The writer's end of a stall: after taking an item, the writer of a connection whose
+/// queue the driver found full wakes the driver ([`Input::WriterReady`]) once, when the
+/// queue is at most half full again or [`STALL_WAKE`] after the stall. (Woken at its first
+/// item, the driver would refill that one slot, find the queue full again, and set aside
+/// and take back the connection's pending frames once per item.)
 #[derive(Debug, Clone)]
 pub(crate) struct Wake {
     conn: ConnId,
-    stalled: Arc<AtomicBool>,
+    stalled: Arc<Stalled>,
     tx: mpsc::Sender<Input>,
 }
 
 impl Wake {
-    /// The wake of `conn`'s writer and the flag its [`ConnPorts`] share.
-    pub(crate) fn new(conn: ConnId, tx: mpsc::Sender<Input>) -> (Self, Arc<AtomicBool>) {
-        let stalled = Arc::new(AtomicBool::new(false));
+    /// The wake of `conn`'s writer and the stall its [`ConnPorts`] share.
+    pub(crate) fn new(conn: ConnId, tx: mpsc::Sender<Input>) -> (Self, Arc<Stalled>) {
+        let stalled = Arc::new(Stalled {
+            flag: AtomicBool::new(false),
+            since_us: AtomicU64::new(0),
+            origin: std::time::Instant::now(),
+        });
         let wake = Wake {
             conn,
             stalled: stalled.clone(),
@@ -72,9 +103,20 @@ impl Wake {
         (wake, stalled)
     }
 
-    /// The writer took an item: wakes the driver when it found the queue full.
-    pub(crate) async fn took(&self) {
-        if self.stalled.load(Ordering::SeqCst) && self.stalled.swap(false, Ordering::SeqCst) {
+    /// The writer took an item and `queued` of `capacity` are left: wakes the driver when
+    /// it found the queue full (see [`Wake`]).
+    pub(crate) async fn took(&self, queued: usize, capacity: usize) {
+        let s = &*self.stalled;
+        if !s.flag.load(Ordering::SeqCst) {
+            return;
+        }
+        if queued > capacity / 2 {
+            let since = Duration::from_micros(s.since_us.load(Ordering::SeqCst));
+            if s.origin.elapsed().saturating_sub(since) < STALL_WAKE {
+                return;
+            }
+        }
+        if s.flag.swap(false, Ordering::SeqCst) {
             // Boxed: the rare path's send (an `Input` and the queue's permit) would otherwise
             // size every connection's writer task.
             let _ = Box::pin(self.tx.send(Input::WriterReady { conn: self.conn })).await;
@@ -91,6 +133,18 @@ struct Link(mpsc::Sender<Input>);
 impl AgentLink for Link {
     fn send(&self, msg: AgentMsg) -> BoxFuture<'_, bool> {
         Box::pin(async move { self.0.send(Input::Agent(msg)).await.is_ok() })
+    }
+
+    // The message comes back by value (see the trait).
+    #[allow(clippy::result_large_err)]
+    fn try_send(&self, msg: AgentMsg) -> Result<(), AgentMsg> {
+        match self.0.try_reserve() {
+            Ok(permit) => {
+                permit.send(Input::Agent(msg));
+                Ok(())
+            }
+            Err(_) => Err(msg),
+        }
     }
 
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
@@ -214,6 +268,7 @@ impl Driver {
                     // The inputs queued meanwhile (an agent's posted events, other
                     // connections' frames): each fed and drained in turn, without a trip
                     // through `wait` between them.
+                    let mut more = true;
                     for _ in 0..INPUT_BATCH {
                         self.drain();
                         if self.store_done_waiting() {
@@ -222,8 +277,18 @@ impl Driver {
                         }
                         match self.rx.try_recv() {
                             Ok(i) => self.input(i),
-                            Err(_) => break,
+                            Err(_) => {
+                                more = false;
+                                break;
+                            }
                         }
+                    }
+                    if more {
+                        // Still busy after a full batch: the writers woken meanwhile run
+                        // first (one woken from here waits in this worker's slot, where no
+                        // other worker takes it, until the driver yields); else a stream's
+                        // queue fills up and stalls while the driver feeds on.
+                        tokio::task::yield_now().await;
                     }
                 }
                 Step::Input(None) => return,
@@ -460,7 +525,7 @@ impl Driver {
             Err(mpsc::error::TrySendError::Full(out)) => {
                 // Flag first, then look again: either the retry finds room, or the queue is
                 // still full and the writer sees the flag when it takes its next item.
-                port.stalled.store(true, Ordering::SeqCst);
+                port.stalled.set();
                 match port.out.try_send(out) {
                     Ok(()) => return true,
                     Err(mpsc::error::TrySendError::Closed(_)) => None,
@@ -528,5 +593,29 @@ impl Driver {
                 None => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_writer_wakes_the_driver_once_its_queue_is_half_empty() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let (wake, stalled) = Wake::new(ConnId(7), tx);
+        // Not stalled: no wake.
+        wake.took(0, 8).await;
+        assert!(rx.try_recv().is_err());
+        // Stalled, the queue half empty: one wake, and the flag is cleared.
+        stalled.set();
+        wake.took(4, 8).await;
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Input::WriterReady { conn: ConnId(7) })
+        ));
+        assert!(!stalled.flag.load(Ordering::SeqCst));
+        wake.took(0, 8).await;
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -96,7 +96,7 @@ async fn write_loop<W>(
             },
             o = out.recv() => o,
         };
-        wake.took().await;
+        wake.took(out.len(), out.max_capacity()).await;
         match item {
             None | Some(Outbound::Close(_)) => break,
             Some(Outbound::Frame(bytes)) => {

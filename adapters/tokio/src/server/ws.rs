@@ -257,12 +257,16 @@ async fn write_loop<S>(
     let mut unflushed = 0usize;
     let mut last_flush = 0usize;
     loop {
-        let item = tokio::select! {
-            biased;
-            Some(code) = killed(&mut kill) => Some(Outbound::Close(code)),
-            o = out.recv() => o,
+        // A stream's frames are usually queued already: taken without a wait.
+        let item = match ready(&mut kill, &mut out) {
+            Some(item) => item,
+            None => tokio::select! {
+                biased;
+                Some(code) = killed(&mut kill) => Some(Outbound::Close(code)),
+                o = out.recv() => o,
+            },
         };
-        wake.took().await;
+        wake.took(out.len(), out.max_capacity()).await;
         match item {
             None => {
                 let _ = sink.close().await;
@@ -311,6 +315,29 @@ async fn write_loop<S>(
         }
     }
     let _ = done.send(());
+}
+
+/// The writer's next item when there is one without waiting (`Some(None)`: the queue is
+/// closed and empty): a kill first, as in the wait.
+fn ready(
+    kill: &mut Option<oneshot::Receiver<u16>>,
+    out: &mut mpsc::Receiver<Outbound>,
+) -> Option<Option<Outbound>> {
+    if let Some(k) = kill {
+        match k.try_recv() {
+            Ok(code) => {
+                *kill = None;
+                return Some(Some(Outbound::Close(code)));
+            }
+            Err(oneshot::error::TryRecvError::Closed) => *kill = None,
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+    }
+    match out.try_recv() {
+        Ok(item) => Some(Some(item)),
+        Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+        Err(mpsc::error::TryRecvError::Empty) => None,
+    }
 }
 
 /// Resolves with the kill code once; pending forever after (or when never killed).
