@@ -418,7 +418,7 @@ impl Runtime {
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
         let (conn, out) = self.pop_transmit()?;
         let frame = match out {
-            Outgoing::Plain(f) => f,
+            Outgoing::Plain(f) => *f,
             // The ring still holds the frame until it is acked, so this usually clones.
             Outgoing::Kept(f, _) => Arc::try_unwrap(f).unwrap_or_else(|f| (*f).clone()),
         };
@@ -627,7 +627,7 @@ impl Runtime {
     fn transmit(&mut self, conn: ConnId, frame: Frame) {
         self.transmit_capped(
             conn,
-            Outgoing::Plain(frame),
+            Outgoing::Plain(Box::new(frame)),
             self.cfg.bounds.max_transmit_queue,
         );
     }

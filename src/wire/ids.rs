@@ -92,6 +92,41 @@ impl<E: Entropy + ?Sized> Entropy for Box<E> {
 #[derive(Debug, Clone, Default)]
 pub struct IdMinter {
     last: Option<Ulid>,
+    /// The text of the last ULID [`IdMinter::mint`] rendered: the next one, within the
+    /// millisecond one more, is that text incremented in place rather than rendered anew.
+    text: Option<(Ulid, [u8; ulid::ULID_LEN])>,
+}
+
+/// Crockford base32, the ULID alphabet.
+const ULID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Each alphabet character's successor (`Z` wraps to `0`, carrying); 0 for other bytes.
+const ULID_NEXT: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 32 {
+        t[ULID_ALPHABET[i] as usize] = ULID_ALPHABET[(i + 1) % 32];
+        i += 1;
+    }
+    t
+};
+
+/// Increments the base32 text of a ULID by one (the text of `value + 1` when it is the text
+/// of `value`); `false`, text unspecified, when it was not alphabet text or overflowed.
+fn increment_text(text: &mut [u8; ulid::ULID_LEN]) -> bool {
+    for c in text.iter_mut().rev() {
+        let Some(&next) = ULID_NEXT.get(usize::from(*c)) else {
+            return false;
+        };
+        if next == 0 {
+            return false;
+        }
+        *c = next;
+        if next != b'0' {
+            return true;
+        }
+    }
+    false
 }
 
 impl IdMinter {
@@ -118,10 +153,25 @@ impl IdMinter {
     /// The next id of `kind`, e.g. `job_01M85JT4SAGX7B3XWCKQ17M6DG`.
     pub fn mint(&mut self, kind: IdKind, unix_ms: u64, entropy: &mut dyn Entropy) -> String {
         let ulid = self.next_ulid(unix_ms, entropy);
-        let mut s = String::with_capacity(kind.prefix().len() + 26);
+        let incremented = match &mut self.text {
+            Some((prev, text)) if prev.0.checked_add(1) == Some(ulid.0) => {
+                *prev = ulid;
+                increment_text(text)
+            }
+            _ => false,
+        };
+        let text = match &mut self.text {
+            Some((_, text)) if incremented => &*text,
+            slot => {
+                let mut buf = [0u8; ulid::ULID_LEN];
+                ulid.array_to_str(&mut buf);
+                &slot.insert((ulid, buf)).1
+            }
+        };
+        let mut s = String::with_capacity(kind.prefix().len() + ulid::ULID_LEN);
         s.push_str(kind.prefix());
-        let mut buf = [0u8; ulid::ULID_LEN];
-        s.push_str(ulid.array_to_str(&mut buf));
+        // Alphabet bytes only: always UTF-8.
+        s.push_str(std::str::from_utf8(text).unwrap_or_default());
         s
     }
 }
@@ -424,6 +474,52 @@ mod tests {
         };
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));
+    }
+
+    /// The text incremented in place is the rendered text, across carries, a kind change,
+    /// the random part's overflow (a fresh id) and a new millisecond.
+    #[test]
+    fn incremented_text_is_the_rendered_text() {
+        struct Fixed(u128);
+        impl Entropy for Fixed {
+            fn next_u128(&mut self) -> u128 {
+                self.0
+            }
+        }
+        let start = (1u128 << 80) - 40;
+        let mut e = Fixed(start);
+        let mut m = IdMinter::new();
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        for i in 0..100u128 {
+            let kind = if i % 7 == 0 {
+                IdKind::Job
+            } else {
+                IdKind::Envelope
+            };
+            let ms = 5 + u64::from(i >= 90);
+            // 40 ids to the overflow, then a fresh id (the same entropy) and 39 more.
+            let r = if ms == 6 {
+                start + i - 90
+            } else {
+                start + i % 40
+            };
+            want.push(format!("{}{}", kind.prefix(), Ulid::from_parts(ms, r)));
+            got.push(m.mint(kind, ms, &mut e));
+        }
+        assert_eq!(got, want);
+        assert_eq!(
+            got[39],
+            format!("{}", Ulid::from_parts(5, (1u128 << 80) - 1))
+        );
+        assert!(got[39].ends_with("ZZZZZZZ"));
+        let mut text = *b"0000000000000000000000000Z";
+        assert!(increment_text(&mut text));
+        assert_eq!(&text, b"00000000000000000000000010");
+        let mut text = *b"ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+        assert!(!increment_text(&mut text));
+        let mut text = *b"0000000000000000000000000a";
+        assert!(!increment_text(&mut text));
     }
 
     #[test]

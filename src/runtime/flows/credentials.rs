@@ -192,7 +192,7 @@ impl Runtime {
         encoded: Bytes,
     ) -> Outgoing {
         if self.conns.withholds_credentials(conn) && carries_credential(&frame) {
-            let mut plain = (*frame).clone();
+            let mut plain = Box::new((*frame).clone());
             redact_frame(&mut plain);
             Outgoing::Plain(plain)
         } else {

@@ -79,7 +79,7 @@ impl Runtime {
                 let last = page.last().and_then(|f| f.event_seq).unwrap_or(after);
                 self.stored_credentials(conn, sid, &mut page);
                 for f in page {
-                    self.transmit_replay(conn, Outgoing::Plain(f));
+                    self.transmit_replay(conn, Outgoing::Plain(Box::new(f)));
                 }
                 if more {
                     self.sessions.set_store_next(sid, Some(last));
