@@ -444,19 +444,28 @@ impl Runtime {
     fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
         let (conn, out) = self.out.pop_transmit()?;
         let heartbeat = is_heartbeat(&out.frame().message);
-        self.conns.dequeued(self.now, conn, heartbeat);
+        // The connection's session when its queue is now empty.
+        let idle = self.conns.dequeued(self.now, conn, heartbeat);
+        // The frame's session and whether it is replaying from the store (one lookup).
+        let mut known = None;
         if let Outgoing::Kept(f, _) = &out
             && let (Some(sid), Some(seq)) = (&f.session_id, f.event_seq)
         {
-            self.sessions.delivered(sid.as_str(), conn, seq);
+            known = self
+                .sessions
+                .delivered(sid.as_str(), conn, seq)
+                .map(|replaying| (sid.as_str(), replaying));
         }
         // A store replay reads its next page once the connection took the last one.
-        if self.conns.queued(conn) == 0
-            && let Some(sid) = self.conns.session_of(conn)
-            && self.sessions.store_replaying(sid)
-        {
-            let sid = sid.to_owned();
-            self.next_store_page(conn, &sid);
+        if let Some(sid) = idle {
+            let replaying = match known {
+                Some((k, replaying)) if k == sid => replaying,
+                _ => self.sessions.store_replaying(sid),
+            };
+            if replaying {
+                let sid = sid.to_owned();
+                self.next_store_page(conn, &sid);
+            }
         }
         Some((conn, out))
     }

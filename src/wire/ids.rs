@@ -94,7 +94,7 @@ pub struct IdMinter {
     last: Option<Ulid>,
     /// The text of the last ULID [`IdMinter::mint`] rendered: the next one, within the
     /// millisecond one more, is that text incremented in place rather than rendered anew.
-    text: Option<(Ulid, [u8; ulid::ULID_LEN])>,
+    text: Option<(Ulid, String)>,
 }
 
 /// Crockford base32, the ULID alphabet.
@@ -112,21 +112,26 @@ const ULID_NEXT: [u8; 128] = {
 };
 
 /// Increments the base32 text of a ULID by one (the text of `value + 1` when it is the text
-/// of `value`); `false`, text unspecified, when it was not alphabet text or overflowed.
-fn increment_text(text: &mut [u8; ulid::ULID_LEN]) -> bool {
-    for c in text.iter_mut().rev() {
-        let Some(&next) = ULID_NEXT.get(usize::from(*c)) else {
-            return false;
-        };
-        if next == 0 {
-            return false;
-        }
-        *c = next;
-        if next != b'0' {
-            return true;
-        }
+/// of `value`): the trailing `Z`s become `0`s and the character before them its successor.
+/// `false`, text unchanged, when it was not alphabet text or would overflow.
+fn increment_text(text: &mut String) -> bool {
+    let zs = text.bytes().rev().take_while(|&c| c == b'Z').count();
+    let Some(at) = text.len().checked_sub(zs + 1) else {
+        return false;
+    };
+    let next = text
+        .as_bytes()
+        .get(at)
+        .and_then(|&c| ULID_NEXT.get(usize::from(c)))
+        .copied()
+        .unwrap_or(0);
+    if next == 0 {
+        return false;
     }
-    false
+    text.truncate(at);
+    text.push(char::from(next));
+    text.extend(std::iter::repeat_n('0', zs));
+    true
 }
 
 impl IdMinter {
@@ -162,16 +167,11 @@ impl IdMinter {
         };
         let text = match &mut self.text {
             Some((_, text)) if incremented => &*text,
-            slot => {
-                let mut buf = [0u8; ulid::ULID_LEN];
-                ulid.array_to_str(&mut buf);
-                &slot.insert((ulid, buf)).1
-            }
+            slot => &slot.insert((ulid, ulid.to_string())).1,
         };
         let mut s = String::with_capacity(kind.prefix().len() + ulid::ULID_LEN);
         s.push_str(kind.prefix());
-        // Alphabet bytes only: always UTF-8.
-        s.push_str(std::str::from_utf8(text).unwrap_or_default());
+        s.push_str(text);
         s
     }
 }
@@ -513,12 +513,13 @@ mod tests {
             format!("{}", Ulid::from_parts(5, (1u128 << 80) - 1))
         );
         assert!(got[39].ends_with("ZZZZZZZ"));
-        let mut text = *b"0000000000000000000000000Z";
+        let mut text = String::from("00000000000000000000000Z1Z");
         assert!(increment_text(&mut text));
-        assert_eq!(&text, b"00000000000000000000000010");
-        let mut text = *b"ZZZZZZZZZZZZZZZZZZZZZZZZZZ";
+        assert_eq!(text, "00000000000000000000000Z20");
+        let mut text = "Z".repeat(26);
         assert!(!increment_text(&mut text));
-        let mut text = *b"0000000000000000000000000a";
+        assert_eq!(text, "Z".repeat(26));
+        let mut text = String::from("0000000000000000000000000a");
         assert!(!increment_text(&mut text));
     }
 

@@ -14,6 +14,7 @@ use crate::lease::Operation;
 use crate::runtime::Runtime;
 use crate::runtime::effect::{ConnId, Effect};
 use crate::runtime::event::{AgentEvent, AgentReply, RuntimeEvent};
+use crate::runtime::jobs::Job;
 use crate::runtime::jobs::chunks::Chunk;
 use crate::runtime::jobs::lease::float_number;
 use crate::runtime::outbox::TimerKey;
@@ -23,9 +24,29 @@ use crate::wire::{
     JobResult, JobStatus, Message, MetricValue, TraceId,
 };
 use serde_json::Value;
+use std::sync::Arc;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
     ErrorPayload::new(code, msg)
+}
+
+/// What stamping a job's frame needs of the job, read in one lookup.
+struct JobView {
+    /// The submitting session (shared, not copied: compared and looked up for every target).
+    owner: Arc<str>,
+    trace: Option<TraceId>,
+    /// The job's last seq before this frame: what a truncated subscriber has.
+    prev_last: u64,
+}
+
+impl JobView {
+    fn of(job: &Job) -> Self {
+        JobView {
+            owner: job.shared_session_id(),
+            trace: job.trace_id(),
+            prev_last: job.event_seqs().0,
+        }
+    }
 }
 
 impl Runtime {
@@ -41,12 +62,19 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        // Shared, not copied: the owner's id is compared and looked up for every target.
-        let owner = job.shared_session_id();
+        let view = JobView::of(job);
+        self.emit_job_viewed(now, job_id, view, message);
+    }
+
+    /// [`Runtime::emit_job`] with what it needs of the job already read (`view`, taken just
+    /// before: the agent event path reads it in the lookup that checks the job is live).
+    fn emit_job_viewed(&mut self, now: Instant, job_id: &str, view: JobView, message: Message) {
+        let JobView {
+            owner,
+            trace,
+            prev_last,
+        } = view;
         let owner_sid: &str = &owner;
-        let trace = job.trace_id();
-        // The job's last seq before this frame: what a truncated subscriber has.
-        let prev_last = job.event_seqs().0;
         // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
@@ -441,7 +469,7 @@ impl Runtime {
     ) -> Result<AgentReply, ErrorPayload> {
         let job_id = job_id.as_str();
         let now = self.clamp(now);
-        self.jobs.check_live(job_id)?;
+        let view = JobView::of(self.jobs.check_live(job_id)?);
         match event {
             AgentEvent::Event(EventBody::ResultChunk(c)) => {
                 let chunk = Chunk {
@@ -493,7 +521,13 @@ impl Runtime {
                     "progress current must not exceed total",
                 ));
             }
-            AgentEvent::Event(body) => self.emit_event(now, job_id, body),
+            AgentEvent::Event(body) => {
+                let ev = JobEvent {
+                    ts: self.ids.timestamp_at(now),
+                    body,
+                };
+                self.emit_job_viewed(now, job_id, view, Message::Event(ev));
+            }
             AgentEvent::ResultChunk {
                 chunk_seq,
                 data,

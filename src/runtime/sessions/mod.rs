@@ -586,16 +586,18 @@ impl Sessions {
     /// Frame `seq` of session `id` was handed to the transport of `conn`; counts only when
     /// `conn` is the session's connection.
     #[inline]
-    pub fn delivered(&mut self, id: &str, conn: ConnId, seq: u64) {
-        if let Some(s) = self.map.get_mut(id)
-            && s.conn == Some(conn)
-        {
+    /// Returns what [`Sessions::store_replaying`] says of `id` (`None` for an unknown
+    /// session), from the same lookup.
+    pub fn delivered(&mut self, id: &str, conn: ConnId, seq: u64) -> Option<bool> {
+        let s = self.map.get_mut(id)?;
+        if s.conn == Some(conn) {
             s.ring.delivered(seq);
             // Over a cap, what just left the margin goes now.
             let evict = s.evict(self.durable);
             self.bytes
                 .track(s.detached_at.is_some(), &mut s.ring, |r| r.evict(evict));
         }
+        Some(s.store_next.is_some())
     }
 
     /// The client said `session.bye`: without a durable store nothing waits on the session
