@@ -50,7 +50,7 @@ impl Runtime {
         };
         self.push_effect(
             Effect::ReadEvents {
-                session_id: sid.to_owned().into(),
+                session_id: sid.into(),
                 after_seq: after,
             },
             Some(Pending::StorePage {
@@ -127,7 +127,7 @@ impl Runtime {
                 principal: principal.to_owned(),
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 expires_at,
             }),
             None,
@@ -147,7 +147,7 @@ impl Runtime {
         self.push_effect(
             Effect::PersistCredential(CredentialRecord {
                 credential_id: credential_id.to_owned(),
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 revoked,
             }),
             None,

@@ -32,6 +32,8 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
 
 /// What stamping a job's frame needs of the job, read in one lookup.
 struct JobView {
+    /// The job's id, shared with its frames.
+    id: JobId,
     /// The submitting session (shared, not copied: compared and looked up for every target).
     owner: Arc<str>,
     trace: Option<TraceId>,
@@ -42,6 +44,7 @@ struct JobView {
 impl JobView {
     fn of(job: &Job) -> Self {
         JobView {
+            id: job.shared_id(),
             owner: job.shared_session_id(),
             trace: job.trace_id(),
             prev_last: job.event_seqs().0,
@@ -70,6 +73,7 @@ impl Runtime {
     /// before: the agent event path reads it in the lookup that checks the job is live).
     fn emit_job_viewed(&mut self, now: Instant, job_id: &str, view: JobView, message: Message) {
         let JobView {
+            id,
             owner,
             trace,
             prev_last,
@@ -89,7 +93,7 @@ impl Runtime {
         // The common case, the submitting session alone: no per-target checks, no moves of
         // the message through the target loop.
         if !forward && !rotated && subs.iter().all(|s| s == owner_sid) {
-            self.stamp_job_frame(now, owner_sid, true, job_id, trace, message);
+            self.stamp_job_frame(now, owner_sid, true, (job_id, &id), trace, message);
             if terminal {
                 self.subs.end_job(job_id);
             }
@@ -140,7 +144,7 @@ impl Runtime {
                 self.forward_job_frame(now, owner_sid, job_id, trace, msg);
                 continue;
             }
-            self.stamp_job_frame(now, sid, sid == owner_sid, job_id, trace, msg);
+            self.stamp_job_frame(now, sid, sid == owner_sid, (job_id, &id), trace, msg);
         }
         if terminal {
             self.subs.end_job(job_id);
@@ -155,11 +159,11 @@ impl Runtime {
         now: Instant,
         sid: &str,
         owner: bool,
-        job_id: &str,
+        (job_id, shared): (&str, &JobId),
         trace: Option<TraceId>,
         message: Message,
     ) {
-        let f = self.job_frame(now, job_id, trace, message);
+        let f = self.job_frame(now, shared, trace, message);
         let seq = self.stamp(sid, f);
         if owner && seq > 0 {
             self.jobs.set_last_event_seq(job_id, seq);
@@ -232,7 +236,7 @@ impl Runtime {
         if stop_agent {
             self.push_effect(
                 Effect::CancelAgent {
-                    job_id: job_id.to_owned().into(),
+                    job_id: job_id.into(),
                 },
                 None,
             );
@@ -247,7 +251,7 @@ impl Runtime {
             self.out.cancel_timer(&TimerKey::FinishedJob(forgot));
         }
         self.out.push_event(RuntimeEvent::JobEnded {
-            job_id: job_id.to_owned().into(),
+            job_id: job_id.into(),
             status,
             parent_job_id,
             result,
@@ -349,7 +353,7 @@ impl Runtime {
             match verdict {
                 Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
                 Ok(true) => {
-                    let job_id = job_id.to_owned().into();
+                    let job_id = job_id.into();
                     self.push_effect(Effect::ForwardCancel { job_id }, None);
                 }
                 Ok(false) => {}
@@ -384,9 +388,9 @@ impl Runtime {
     pub(in crate::runtime) fn lease_expired(&mut self, now: Instant, job_id: &str) {
         if let Some(j) = self.jobs.get(job_id) {
             let ev = RuntimeEvent::LeaseExpired {
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 principal: j.principal().to_owned(),
-                session_id: j.session_id().to_owned().into(),
+                session_id: j.session_id().into(),
             };
             self.out.push_event(ev);
         }
@@ -447,7 +451,7 @@ impl Runtime {
             let ev = RuntimeEvent::OperationRefused {
                 job_id: job_id.clone(),
                 principal: j.principal().to_owned(),
-                session_id: j.session_id().to_owned().into(),
+                session_id: j.session_id().into(),
                 namespace: op.namespace.clone(),
                 target: op.target.clone(),
                 code: e.code.clone(),
