@@ -418,7 +418,7 @@ impl Runtime {
     pub fn poll_transmit(&mut self) -> Option<(ConnId, Frame)> {
         let (conn, out) = self.pop_transmit()?;
         let frame = match out {
-            Outgoing::Plain(f) => f,
+            Outgoing::Plain(f) => *f,
             // The ring still holds the frame until it is acked, so this usually clones.
             Outgoing::Kept(f, _) => Arc::try_unwrap(f).unwrap_or_else(|f| (*f).clone()),
         };
@@ -444,19 +444,28 @@ impl Runtime {
     fn pop_transmit(&mut self) -> Option<(ConnId, Outgoing)> {
         let (conn, out) = self.out.pop_transmit()?;
         let heartbeat = is_heartbeat(&out.frame().message);
-        self.conns.dequeued(self.now, conn, heartbeat);
+        // The connection's session when its queue is now empty.
+        let idle = self.conns.dequeued(self.now, conn, heartbeat);
+        // The frame's session and whether it is replaying from the store (one lookup).
+        let mut known = None;
         if let Outgoing::Kept(f, _) = &out
             && let (Some(sid), Some(seq)) = (&f.session_id, f.event_seq)
         {
-            self.sessions.delivered(sid.as_str(), conn, seq);
+            known = self
+                .sessions
+                .delivered(sid.as_str(), conn, seq)
+                .map(|replaying| (sid.as_str(), replaying));
         }
         // A store replay reads its next page once the connection took the last one.
-        if self.conns.queued(conn) == 0
-            && let Some(sid) = self.conns.session_of(conn)
-            && self.sessions.store_replaying(sid)
-        {
-            let sid = sid.to_owned();
-            self.next_store_page(conn, &sid);
+        if let Some(sid) = idle {
+            let replaying = match known {
+                Some((k, replaying)) if k == sid => replaying,
+                _ => self.sessions.store_replaying(sid),
+            };
+            if replaying {
+                let sid = sid.to_owned();
+                self.next_store_page(conn, &sid);
+            }
         }
         Some((conn, out))
     }
@@ -603,6 +612,10 @@ impl Runtime {
         self.ids.mint(now, kind)
     }
 
+    fn mint_job_id(&mut self, now: Instant) -> JobId {
+        self.ids.mint_job_id(now)
+    }
+
     fn violation(&mut self, conn: ConnId, message: String) {
         self.out
             .push_event(RuntimeEvent::ProtocolViolation { conn, message });
@@ -627,7 +640,7 @@ impl Runtime {
     fn transmit(&mut self, conn: ConnId, frame: Frame) {
         self.transmit_capped(
             conn,
-            Outgoing::Plain(frame),
+            Outgoing::Plain(Box::new(frame)),
             self.cfg.bounds.max_transmit_queue,
         );
     }

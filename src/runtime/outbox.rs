@@ -48,13 +48,13 @@ pub(super) enum TimerKey {
 }
 
 /// A queued outbound frame.
-// The queue held bare `Frame`s before; boxing `Plain` would cost an allocation per frame.
-#[allow(clippy::large_enum_variant)]
+// `Plain` is boxed: a `Frame` is several hundred bytes, and every queued frame (the
+// seq-bearing ones, the hot path, too) was moved at that size into and out of the queue.
 #[derive(Debug)]
 pub(super) enum Outgoing {
     /// A frame not kept in a ring (welcome, accepted, errors, pongs, …): encoded when handed
     /// out by [`Runtime::poll_transmit_encoded`](super::Runtime::poll_transmit_encoded).
-    Plain(Frame),
+    Plain(Box<Frame>),
     /// A ring-kept (seq-bearing) frame and the encoding the ring already made.
     Kept(Arc<Frame>, Bytes),
 }
@@ -334,9 +334,9 @@ mod tests {
             sent_at: Timestamp::from_unix_micros(0),
         });
         assert!(is_heartbeat(&ping) && !is_heartbeat(&ev));
-        o.push_transmit(ConnId(1), Outgoing::Plain(frame(ev.clone())));
-        o.push_transmit(ConnId(2), Outgoing::Plain(frame(ping)));
-        o.push_transmit(ConnId(1), Outgoing::Plain(frame(ev)));
+        o.push_transmit(ConnId(1), Outgoing::Plain(Box::new(frame(ev.clone()))));
+        o.push_transmit(ConnId(2), Outgoing::Plain(Box::new(frame(ping))));
+        o.push_transmit(ConnId(1), Outgoing::Plain(Box::new(frame(ev))));
         o.drop_transmits_for(ConnId(1));
         assert_eq!(o.transmits_len(), 1);
         assert_eq!(o.pop_transmit().map(|(c, _)| c), Some(ConnId(2)));

@@ -6,10 +6,14 @@
 //! [`Frame`] stays the reference; tests and the `decode` fuzz target compare the two).
 
 use super::event::{EventBody, JobEvent};
-use super::message::{ARCP_VERSION, Frame, Message};
+use super::message::{Frame, Message};
 use super::scan::stop_position;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Every frame's first bytes, up to its `id` value: `{"arcp":"1.1","id":` (a test checks
+/// the version against `ARCP_VERSION`).
+const ENVELOPE_HEAD: &[u8] = b"{\"arcp\":\"1.1\",\"id\":";
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json escapes.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -60,23 +64,28 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 }
 
 fn write_event(out: &mut Vec<u8>, ev: &JobEvent) -> serde_json::Result<()> {
-    out.extend_from_slice(b"{\"kind\":");
-    write_str(out, ev.body.kind());
     // Timestamp text is digits and `-T:.Z+` only (checked on parse): nothing to escape.
-    out.extend_from_slice(b",\"ts\":\"");
-    out.extend_from_slice(ev.ts.as_bytes());
-    out.extend_from_slice(b"\",\"body\":");
     match &ev.body {
+        // The usual log event: its fixed text written whole.
         EventBody::Log(b) if b.attributes.is_none() && b.extra.is_empty() => {
-            out.extend_from_slice(b"{\"level\":");
+            out.extend_from_slice(b"{\"kind\":\"log\",\"ts\":\"");
+            out.extend_from_slice(ev.ts.as_bytes());
+            out.extend_from_slice(b"\",\"body\":{\"level\":");
             write_str(out, &b.level);
             out.extend_from_slice(b",\"message\":");
             write_str(out, &b.message);
+            out.extend_from_slice(b"}}");
+        }
+        body => {
+            out.extend_from_slice(b"{\"kind\":");
+            write_str(out, body.kind());
+            out.extend_from_slice(b",\"ts\":\"");
+            out.extend_from_slice(ev.ts.as_bytes());
+            out.extend_from_slice(b"\",\"body\":");
+            body.write_body(out)?;
             out.push(b'}');
         }
-        body => body.write_body(out)?,
     }
-    out.push(b'}');
     Ok(())
 }
 
@@ -87,9 +96,7 @@ pub(crate) fn write_frame(f: &Frame, out: &mut Vec<u8>) -> serde_json::Result<()
             + f.session_id.as_ref().map_or(0, |v| v.len())
             + f.job_id.as_ref().map_or(0, |v| v.len()),
     );
-    out.extend_from_slice(b"{\"arcp\":\"");
-    out.extend_from_slice(ARCP_VERSION.as_bytes());
-    out.extend_from_slice(b"\",\"id\":");
+    out.extend_from_slice(ENVELOPE_HEAD);
     write_str(out, &f.id);
     out.extend_from_slice(b",\"type\":\"");
     out.extend_from_slice(f.message_type().as_str().as_bytes());
@@ -145,6 +152,15 @@ mod tests {
             write_str(&mut out, s);
             assert_eq!(out, serde_str(s), "{s:?}");
         }
+    }
+
+    #[test]
+    fn envelope_head_holds_the_version() {
+        use crate::wire::message::ARCP_VERSION;
+        assert_eq!(
+            ENVELOPE_HEAD,
+            format!(r#"{{"arcp":"{ARCP_VERSION}","id":"#).as_bytes()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::sync::Arc;
 use ulid::Ulid;
 
 /// The longest envelope id accepted on input ([D16]).
@@ -92,6 +93,46 @@ impl<E: Entropy + ?Sized> Entropy for Box<E> {
 #[derive(Debug, Clone, Default)]
 pub struct IdMinter {
     last: Option<Ulid>,
+    /// The text of the last ULID [`IdMinter::mint`] rendered: the next one, within the
+    /// millisecond one more, is that text incremented in place rather than rendered anew.
+    text: Option<(Ulid, String)>,
+}
+
+/// Crockford base32, the ULID alphabet.
+const ULID_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Each alphabet character's successor (`Z` wraps to `0`, carrying); 0 for other bytes.
+const ULID_NEXT: [u8; 128] = {
+    let mut t = [0u8; 128];
+    let mut i = 0;
+    while i < 32 {
+        t[ULID_ALPHABET[i] as usize] = ULID_ALPHABET[(i + 1) % 32];
+        i += 1;
+    }
+    t
+};
+
+/// Increments the base32 text of a ULID by one (the text of `value + 1` when it is the text
+/// of `value`): the trailing `Z`s become `0`s and the character before them its successor.
+/// `false`, text unchanged, when it was not alphabet text or would overflow.
+fn increment_text(text: &mut String) -> bool {
+    let zs = text.bytes().rev().take_while(|&c| c == b'Z').count();
+    let Some(at) = text.len().checked_sub(zs + 1) else {
+        return false;
+    };
+    let next = text
+        .as_bytes()
+        .get(at)
+        .and_then(|&c| ULID_NEXT.get(usize::from(c)))
+        .copied()
+        .unwrap_or(0);
+    if next == 0 {
+        return false;
+    }
+    text.truncate(at);
+    text.push(char::from(next));
+    text.extend(std::iter::repeat_n('0', zs));
+    true
 }
 
 impl IdMinter {
@@ -117,12 +158,37 @@ impl IdMinter {
 
     /// The next id of `kind`, e.g. `job_01M85JT4SAGX7B3XWCKQ17M6DG`.
     pub fn mint(&mut self, kind: IdKind, unix_ms: u64, entropy: &mut dyn Entropy) -> String {
-        let ulid = self.next_ulid(unix_ms, entropy);
-        let mut s = String::with_capacity(kind.prefix().len() + 26);
+        let mut s = String::with_capacity(kind.prefix().len() + ulid::ULID_LEN);
         s.push_str(kind.prefix());
-        let mut buf = [0u8; ulid::ULID_LEN];
-        s.push_str(ulid.array_to_str(&mut buf));
+        s.push_str(self.next_text(unix_ms, entropy));
         s
+    }
+
+    /// [`IdMinter::mint`] of a job id, shared (one allocation, the `Arc`'s).
+    pub fn mint_job_id(&mut self, unix_ms: u64, entropy: &mut dyn Entropy) -> JobId {
+        const PREFIX: &str = "job_";
+        let mut buf = [0u8; PREFIX.len() + ulid::ULID_LEN];
+        let (prefix, rest) = buf.split_at_mut(PREFIX.len());
+        prefix.copy_from_slice(PREFIX.as_bytes());
+        rest.copy_from_slice(self.next_text(unix_ms, entropy).as_bytes());
+        // `job_` and alphabet bytes only: always UTF-8.
+        JobId::from(std::str::from_utf8(&buf).unwrap_or_default())
+    }
+
+    /// The text of the next ULID (rendered, or the last one's incremented in place).
+    fn next_text(&mut self, unix_ms: u64, entropy: &mut dyn Entropy) -> &str {
+        let ulid = self.next_ulid(unix_ms, entropy);
+        let incremented = match &mut self.text {
+            Some((prev, text)) if prev.0.checked_add(1) == Some(ulid.0) => {
+                *prev = ulid;
+                increment_text(text)
+            }
+            _ => false,
+        };
+        if !incremented {
+            self.text = Some((ulid, ulid.to_string()));
+        }
+        self.text.as_ref().map_or("", |(_, text)| text.as_str())
     }
 }
 
@@ -252,13 +318,174 @@ macro_rules! string_id {
     };
 }
 
-string_id! {
+/// [`string_id!`] over a shared `Arc<str>`: for the ids every frame of a session carries
+/// (`session_id`, `job_id`), so stamping a frame shares the session's and the job's id
+/// instead of copying it. A `String` given is copied once; [`into_string`] copies back.
+///
+/// [`into_string`]: JobId::into_string
+macro_rules! shared_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Wraps `id` as is (no validation: ids are opaque strings on the wire).
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(Arc::from(id.into()))
+            }
+
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as a `String` (a copy).
+            pub fn into_string(self) -> String {
+                String::from(&*self.0)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name(Arc::from(""))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok($name(Arc::from(v)))
+                    }
+                }
+                d.deserialize_str(V)
+            }
+        }
+
+        impl From<Arc<str>> for $name {
+            fn from(s: Arc<str>) -> Self {
+                $name(s)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(Arc::from(s))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(Arc::from(s))
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(s: &String) -> Self {
+                $name(Arc::from(s.as_str()))
+            }
+        }
+
+        impl From<&$name> for $name {
+            fn from(s: &$name) -> Self {
+                s.clone()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.into_string()
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+    };
+}
+
+shared_id! {
     /// A job id (`job_…` when the runtime minted it), as in `job_id`, `parent_job_id` and
     /// `child_job_id`. Serde-transparent: on the wire it is the bare string.
     JobId
 }
 
-string_id! {
+shared_id! {
     /// A session id (`sess_…` when the runtime minted it). Serde-transparent: on the wire it
     /// is the bare string.
     SessionId
@@ -424,6 +651,53 @@ mod tests {
         };
         assert_eq!(ids(1), ids(1));
         assert_ne!(ids(1), ids(2));
+    }
+
+    /// The text incremented in place is the rendered text, across carries, a kind change,
+    /// the random part's overflow (a fresh id) and a new millisecond.
+    #[test]
+    fn incremented_text_is_the_rendered_text() {
+        struct Fixed(u128);
+        impl Entropy for Fixed {
+            fn next_u128(&mut self) -> u128 {
+                self.0
+            }
+        }
+        let start = (1u128 << 80) - 40;
+        let mut e = Fixed(start);
+        let mut m = IdMinter::new();
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        for i in 0..100u128 {
+            let kind = if i % 7 == 0 {
+                IdKind::Job
+            } else {
+                IdKind::Envelope
+            };
+            let ms = 5 + u64::from(i >= 90);
+            // 40 ids to the overflow, then a fresh id (the same entropy) and 39 more.
+            let r = if ms == 6 {
+                start + i - 90
+            } else {
+                start + i % 40
+            };
+            want.push(format!("{}{}", kind.prefix(), Ulid::from_parts(ms, r)));
+            got.push(m.mint(kind, ms, &mut e));
+        }
+        assert_eq!(got, want);
+        assert_eq!(
+            got[39],
+            format!("{}", Ulid::from_parts(5, (1u128 << 80) - 1))
+        );
+        assert!(got[39].ends_with("ZZZZZZZ"));
+        let mut text = String::from("00000000000000000000000Z1Z");
+        assert!(increment_text(&mut text));
+        assert_eq!(text, "00000000000000000000000Z20");
+        let mut text = "Z".repeat(26);
+        assert!(!increment_text(&mut text));
+        assert_eq!(text, "Z".repeat(26));
+        let mut text = String::from("0000000000000000000000000a");
+        assert!(!increment_text(&mut text));
     }
 
     #[test]

@@ -238,14 +238,19 @@ impl Connections {
         Reserve::Queued
     }
 
-    /// A frame for `conn` was handed to the host at `now`.
+    /// A frame for `conn` was handed to the host at `now`; returns the connection's session
+    /// when that emptied its queue (what [`Conns::queued`] and [`Conns::session_of`] would
+    /// say, from one lookup).
     #[inline]
-    pub fn dequeued(&mut self, now: Instant, conn: ConnId, heartbeat: bool) {
-        if let Some(c) = self.map.get_mut(&conn) {
-            c.queued = c.queued.saturating_sub(1);
-            if !heartbeat {
-                c.last_activity = now;
-            }
+    pub fn dequeued(&mut self, now: Instant, conn: ConnId, heartbeat: bool) -> Option<&str> {
+        let c = self.map.get_mut(&conn)?;
+        c.queued = c.queued.saturating_sub(1);
+        if !heartbeat {
+            c.last_activity = now;
+        }
+        match &c.phase {
+            Phase::Open(sid) if c.queued == 0 => Some(sid),
+            _ => None,
         }
     }
 

@@ -74,13 +74,13 @@ impl Runtime {
             principal: nj.principal.clone(),
             key: key.clone(),
             fingerprint: fp.clone(),
-            job_id: nj.job_id.clone().into(),
+            job_id: nj.job_id.clone(),
             expires_at: self.ids.timestamp_at(now + self.cfg.bounds.idempotency_ttl),
         });
         let effect = Effect::AdmitJob {
             principal: nj.principal.clone(),
             session_id: nj.session_id.clone().into(),
-            job_id: nj.job_id.clone().into(),
+            job_id: nj.job_id.clone(),
             max_jobs: self.cfg.limits.max_jobs_per_principal,
             idempotency,
         };
@@ -266,7 +266,7 @@ impl Runtime {
         acc: &Accepted,
     ) {
         let mut acc = acc.clone();
-        acc.request_id = Some(request_id.to_owned().into());
+        acc.request_id = Some(request_id.into());
         let may_see = self
             .sessions
             .get(sid)

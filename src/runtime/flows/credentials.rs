@@ -53,7 +53,7 @@ impl Runtime {
     pub(in crate::runtime) fn push_revoke(&mut self, job_id: &str, r: Revocation) {
         self.push_effect(
             Effect::RevokeCredential {
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 credential_id: r.credential_id,
                 value: r.value,
             },
@@ -107,7 +107,7 @@ impl Runtime {
                 };
                 self.out
                     .push_event(RuntimeEvent::CredentialRevocationFailed {
-                        job_id: job_id.to_owned().into(),
+                        job_id: job_id.into(),
                         credential_id,
                         message,
                     });
@@ -192,7 +192,7 @@ impl Runtime {
         encoded: Bytes,
     ) -> Outgoing {
         if self.conns.withholds_credentials(conn) && carries_credential(&frame) {
-            let mut plain = (*frame).clone();
+            let mut plain = Box::new((*frame).clone());
             redact_frame(&mut plain);
             Outgoing::Plain(plain)
         } else {

@@ -12,7 +12,7 @@ use crate::runtime::jobs::lease::JobLease;
 use crate::runtime::jobs::{NewJob, resolve_agent};
 use crate::time::Instant;
 use crate::wire::{
-    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, IdKind, JobId,
+    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, JobId,
     LeaseConstraints, LeaseMap,
 };
 use serde_json::Value;
@@ -69,12 +69,12 @@ impl Runtime {
                 "too many jobs in the runtime",
             ));
         }
-        let child_id = self.mint(now, IdKind::Job);
+        let child_id = self.mint_job_id(now);
         // §10: the child's budget is reserved from the parent's counters.
         self.jobs
             .attach_child(parent_id, &child_id, lease.budget.as_ref())?;
         let body = DelegateBody {
-            child_job_id: child_id.clone().into(),
+            child_job_id: child_id.clone(),
             agent: resolved.clone(),
             lease: Some(lease_map),
             lease_constraints: lease_constraints.clone(),
@@ -98,7 +98,7 @@ impl Runtime {
             delegate_id: None,
         };
         self.admit(now, nj);
-        Ok(child_id)
+        Ok(child_id.into_string())
     }
 }
 

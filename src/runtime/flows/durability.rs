@@ -50,7 +50,7 @@ impl Runtime {
         };
         self.push_effect(
             Effect::ReadEvents {
-                session_id: sid.to_owned().into(),
+                session_id: sid.into(),
                 after_seq: after,
             },
             Some(Pending::StorePage {
@@ -79,7 +79,7 @@ impl Runtime {
                 let last = page.last().and_then(|f| f.event_seq).unwrap_or(after);
                 self.stored_credentials(conn, sid, &mut page);
                 for f in page {
-                    self.transmit_replay(conn, Outgoing::Plain(f));
+                    self.transmit_replay(conn, Outgoing::Plain(Box::new(f)));
                 }
                 if more {
                     self.sessions.set_store_next(sid, Some(last));
@@ -127,7 +127,7 @@ impl Runtime {
                 principal: principal.to_owned(),
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 expires_at,
             }),
             None,
@@ -147,7 +147,7 @@ impl Runtime {
         self.push_effect(
             Effect::PersistCredential(CredentialRecord {
                 credential_id: credential_id.to_owned(),
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 revoked,
             }),
             None,

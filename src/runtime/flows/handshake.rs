@@ -261,7 +261,7 @@ impl Runtime {
             let mut stored = pw.stored;
             self.stored_credentials(conn, &sid, &mut stored);
             for f in stored {
-                self.transmit_replay(conn, Outgoing::Plain(f));
+                self.transmit_replay(conn, Outgoing::Plain(Box::new(f)));
             }
             if pw.more_stored {
                 // The store has more before the ring: read on, a page at a time, as the

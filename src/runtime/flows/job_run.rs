@@ -14,6 +14,7 @@ use crate::lease::Operation;
 use crate::runtime::Runtime;
 use crate::runtime::effect::{ConnId, Effect};
 use crate::runtime::event::{AgentEvent, AgentReply, RuntimeEvent};
+use crate::runtime::jobs::Job;
 use crate::runtime::jobs::chunks::Chunk;
 use crate::runtime::jobs::lease::float_number;
 use crate::runtime::outbox::TimerKey;
@@ -23,9 +24,32 @@ use crate::wire::{
     JobResult, JobStatus, Message, MetricValue, TraceId,
 };
 use serde_json::Value;
+use std::sync::Arc;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
     ErrorPayload::new(code, msg)
+}
+
+/// What stamping a job's frame needs of the job, read in one lookup.
+struct JobView {
+    /// The job's id, shared with its frames.
+    id: JobId,
+    /// The submitting session (shared, not copied: compared and looked up for every target).
+    owner: Arc<str>,
+    trace: Option<TraceId>,
+    /// The job's last seq before this frame: what a truncated subscriber has.
+    prev_last: u64,
+}
+
+impl JobView {
+    fn of(job: &Job) -> Self {
+        JobView {
+            id: job.shared_id(),
+            owner: job.shared_session_id(),
+            trace: job.trace_id(),
+            prev_last: job.event_seqs().0,
+        }
+    }
 }
 
 impl Runtime {
@@ -41,12 +65,20 @@ impl Runtime {
         let Some(job) = self.jobs.get(job_id) else {
             return;
         };
-        // Shared, not copied: the owner's id is compared and looked up for every target.
-        let owner = job.shared_session_id();
+        let view = JobView::of(job);
+        self.emit_job_viewed(now, job_id, view, message);
+    }
+
+    /// [`Runtime::emit_job`] with what it needs of the job already read (`view`, taken just
+    /// before: the agent event path reads it in the lookup that checks the job is live).
+    fn emit_job_viewed(&mut self, now: Instant, job_id: &str, view: JobView, message: Message) {
+        let JobView {
+            id,
+            owner,
+            trace,
+            prev_last,
+        } = view;
         let owner_sid: &str = &owner;
-        let trace = job.trace_id();
-        // The job's last seq before this frame: what a truncated subscriber has.
-        let prev_last = job.event_seqs().0;
         // Empty for most jobs: cloning an empty Vec does not allocate.
         let subs = self.subs.subscribers(job_id).to_vec();
         let terminal = message.message_type().is_terminal();
@@ -61,7 +93,7 @@ impl Runtime {
         // The common case, the submitting session alone: no per-target checks, no moves of
         // the message through the target loop.
         if !forward && !rotated && subs.iter().all(|s| s == owner_sid) {
-            self.stamp_job_frame(now, owner_sid, true, job_id, trace, message);
+            self.stamp_job_frame(now, owner_sid, true, (job_id, &id), trace, message);
             if terminal {
                 self.subs.end_job(job_id);
             }
@@ -112,7 +144,7 @@ impl Runtime {
                 self.forward_job_frame(now, owner_sid, job_id, trace, msg);
                 continue;
             }
-            self.stamp_job_frame(now, sid, sid == owner_sid, job_id, trace, msg);
+            self.stamp_job_frame(now, sid, sid == owner_sid, (job_id, &id), trace, msg);
         }
         if terminal {
             self.subs.end_job(job_id);
@@ -127,11 +159,11 @@ impl Runtime {
         now: Instant,
         sid: &str,
         owner: bool,
-        job_id: &str,
+        (job_id, shared): (&str, &JobId),
         trace: Option<TraceId>,
         message: Message,
     ) {
-        let f = self.job_frame(now, job_id, trace, message);
+        let f = self.job_frame(now, shared, trace, message);
         let seq = self.stamp(sid, f);
         if owner && seq > 0 {
             self.jobs.set_last_event_seq(job_id, seq);
@@ -204,7 +236,7 @@ impl Runtime {
         if stop_agent {
             self.push_effect(
                 Effect::CancelAgent {
-                    job_id: job_id.to_owned().into(),
+                    job_id: job_id.into(),
                 },
                 None,
             );
@@ -219,7 +251,7 @@ impl Runtime {
             self.out.cancel_timer(&TimerKey::FinishedJob(forgot));
         }
         self.out.push_event(RuntimeEvent::JobEnded {
-            job_id: job_id.to_owned().into(),
+            job_id: job_id.into(),
             status,
             parent_job_id,
             result,
@@ -321,7 +353,7 @@ impl Runtime {
             match verdict {
                 Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
                 Ok(true) => {
-                    let job_id = job_id.to_owned().into();
+                    let job_id = job_id.into();
                     self.push_effect(Effect::ForwardCancel { job_id }, None);
                 }
                 Ok(false) => {}
@@ -356,9 +388,9 @@ impl Runtime {
     pub(in crate::runtime) fn lease_expired(&mut self, now: Instant, job_id: &str) {
         if let Some(j) = self.jobs.get(job_id) {
             let ev = RuntimeEvent::LeaseExpired {
-                job_id: job_id.to_owned().into(),
+                job_id: job_id.into(),
                 principal: j.principal().to_owned(),
-                session_id: j.session_id().to_owned().into(),
+                session_id: j.session_id().into(),
             };
             self.out.push_event(ev);
         }
@@ -419,7 +451,7 @@ impl Runtime {
             let ev = RuntimeEvent::OperationRefused {
                 job_id: job_id.clone(),
                 principal: j.principal().to_owned(),
-                session_id: j.session_id().to_owned().into(),
+                session_id: j.session_id().into(),
                 namespace: op.namespace.clone(),
                 target: op.target.clone(),
                 code: e.code.clone(),
@@ -441,7 +473,7 @@ impl Runtime {
     ) -> Result<AgentReply, ErrorPayload> {
         let job_id = job_id.as_str();
         let now = self.clamp(now);
-        self.jobs.check_live(job_id)?;
+        let view = JobView::of(self.jobs.check_live(job_id)?);
         match event {
             AgentEvent::Event(EventBody::ResultChunk(c)) => {
                 let chunk = Chunk {
@@ -493,7 +525,13 @@ impl Runtime {
                     "progress current must not exceed total",
                 ));
             }
-            AgentEvent::Event(body) => self.emit_event(now, job_id, body),
+            AgentEvent::Event(body) => {
+                let ev = JobEvent {
+                    ts: self.ids.timestamp_at(now),
+                    body,
+                };
+                self.emit_job_viewed(now, job_id, view, Message::Event(ev));
+            }
             AgentEvent::ResultChunk {
                 chunk_seq,
                 data,

@@ -130,7 +130,7 @@ impl Runtime {
         if self.effects_full() {
             return Err(err(ErrorCode::InternalError, "runtime busy, retry later"));
         }
-        let job_id = self.mint(now, IdKind::Job);
+        let job_id = self.mint_job_id(now);
         if let Some(parent) = &submit.parent_job_id {
             // §10: the child's budget is reserved from the parent's counters.
             self.jobs
@@ -187,7 +187,7 @@ impl Runtime {
                 .is_some_and(|s| s.has(Feature::ProvisionedCredentials));
         if wants_creds {
             let effect = Effect::MintCredentials {
-                job_id: nj.job_id.clone().into(),
+                job_id: nj.job_id.clone(),
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
@@ -220,7 +220,7 @@ impl Runtime {
     ) {
         let accepted_at = self.ids.timestamp_at(now);
         let accepted = Accepted {
-            job_id: nj.job_id.clone().into(),
+            job_id: nj.job_id.clone(),
             agent: nj.agent.clone(),
             accepted_at: accepted_at.clone(),
             lease: nj.lease.map.clone(),
@@ -268,13 +268,13 @@ impl Runtime {
         if let Some(secs) = nj.max_runtime_sec {
             let at = now + Duration::from_secs(u64::from(secs));
             self.out
-                .set_timer(TimerKey::MaxRuntime(nj.job_id.clone()), at);
+                .set_timer(TimerKey::MaxRuntime(nj.job_id.to_string()), at);
         }
         if let Some(exp) = &nj.lease.expires_at {
             // D30: ended with LEASE_EXPIRED at expires_at.
             let at = self.ids.instant_at(exp);
             self.out
-                .set_timer(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
+                .set_timer(TimerKey::LeaseExpiry(nj.job_id.to_string()), at);
         }
         // §10: a parent that ended while this child's credentials were minted has already
         // cancelled its children; this one follows at once.
@@ -284,7 +284,7 @@ impl Runtime {
             .filter(|p| !self.jobs.is_live(p))
             .map(|_| nj.job_id.clone());
         let start = AgentStart {
-            job_id: nj.job_id.clone().into(),
+            job_id: nj.job_id.clone(),
             agent: nj.agent,
             input: nj.input,
             lease: nj.lease.map,
@@ -298,7 +298,9 @@ impl Runtime {
         };
         self.push_effect(
             Effect::StartAgent(Box::new(start)),
-            Some(Pending::Start { job_id: nj.job_id }),
+            Some(Pending::Start {
+                job_id: nj.job_id.into_string(),
+            }),
         );
         if let Some(id) = orphan {
             self.end_one(now, &id, crate::wire::FinalStatus::Cancelled);
@@ -329,7 +331,7 @@ impl Runtime {
         // nothing; its client resubmits after resuming.
         let attached = self.sessions.get(sid).and_then(|s| s.conn()) == Some(conn);
         if attached && let Some(mut acc) = job.accepted().cloned() {
-            acc.request_id = Some(request_id.to_owned().into());
+            acc.request_id = Some(request_id.into());
             // D26 over D27: the copy keeps the payload, except that credentials only go to a
             // session of the submitting principal that negotiated `provisioned_credentials`.
             let may_see = self

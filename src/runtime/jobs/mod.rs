@@ -23,7 +23,7 @@ use super::effect::{ConnId, JobRecord};
 use super::fxhash::FxHashMap;
 use crate::lease::Operation;
 use crate::wire::{
-    Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, JobStatus, JobSummary,
+    Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, JobId, JobStatus, JobSummary,
     LeaseConstraints, LeaseMap, Message, MetricBody, Timestamp, TraceId,
 };
 use chunks::{Chunk, ChunkLimits, ChunkState};
@@ -44,7 +44,7 @@ fn not_found(job_id: &str) -> ErrorPayload {
 /// A job that passed validation and waits for its credentials (or a delegated child).
 #[derive(Debug)]
 pub(super) struct NewJob {
-    pub job_id: String,
+    pub job_id: JobId,
     pub conn: Option<ConnId>,
     pub session_id: String,
     pub principal: String,
@@ -106,7 +106,8 @@ pub(in crate::runtime) struct Child {
 /// `max_retained_jobs` and `max_finished_job_bytes`).
 #[derive(Debug)]
 pub(super) struct Job {
-    id: String,
+    /// Shared with every frame the job emits (their `job_id`).
+    id: JobId,
     principal: String,
     /// The submitting session; its frames carry this session's `event_seq`. Shared: every
     /// frame the job emits looks it up.
@@ -257,6 +258,11 @@ impl Job {
         &self.id
     }
 
+    /// The job's id, shared (no copy).
+    pub fn shared_id(&self) -> JobId {
+        self.id.clone()
+    }
+
     pub fn principal(&self) -> &str {
         &self.principal
     }
@@ -321,7 +327,7 @@ impl Job {
     /// The durable record.
     pub fn record(&self) -> JobRecord {
         JobRecord {
-            job_id: self.id.clone().into(),
+            job_id: self.id.clone(),
             session_id: (*self.session_id).into(),
             principal: self.principal.clone(),
             agent: self.agent.clone(),
@@ -347,7 +353,7 @@ impl Job {
     /// [D11]: crate::compat#d11--job-list-entries
     pub fn summary(&self) -> JobSummary {
         JobSummary {
-            job_id: self.id.clone().into(),
+            job_id: self.id.clone(),
             agent: self.agent.to_string(),
             status: self.status,
             submitted_at: Some(self.submitted_at.clone()),
@@ -570,8 +576,8 @@ impl Jobs {
     pub fn insert(&mut self, job: Job) {
         self.kept_bytes = self.kept_bytes.saturating_add(job.kept);
         self.finished_bytes = self.finished_bytes.saturating_add(job.record);
-        self.order.push_back(job.id.clone());
-        self.map.insert(job.id.clone(), job);
+        self.order.push_back(job.id.to_string());
+        self.map.insert(job.id.to_string(), job);
     }
 
     /// Rebuilds a job from its record; `Some(unfinished)`, or `None` when even an empty
@@ -590,7 +596,7 @@ impl Jobs {
         };
         let kept = r.accepted.as_ref().map_or(0, encoded_len) + terminal_len;
         let mut job = Job {
-            id: r.job_id.into(),
+            id: r.job_id,
             principal: r.principal,
             session_id: r.session_id.as_str().into(),
             agent: r.agent,
@@ -907,7 +913,7 @@ mod tests {
 
     fn accepted(nj: &NewJob, creds: &[Credential]) -> Accepted {
         Accepted {
-            job_id: nj.job_id.clone().into(),
+            job_id: nj.job_id.clone(),
             agent: nj.agent.clone(),
             accepted_at: ts(0),
             lease: LeaseMap::default(),

@@ -19,7 +19,8 @@ use super::effect::{ConnId, SessionRecord, StoredFrame};
 use super::encoding::Scratch;
 use super::fxhash::FxHashMap;
 use crate::wire::{
-    ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, Timestamp,
+    ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, SessionId,
+    Timestamp,
 };
 use bytes::Bytes;
 use ring::{EventRing, Evict, RingCaps, RingEntry};
@@ -30,7 +31,8 @@ use token::{same_secret, token_hash};
 /// One logical session; it outlives its connections.
 #[derive(Debug)]
 pub(super) struct Session {
-    id: String,
+    /// Shared with every frame stamped here (their `session_id`).
+    id: SessionId,
     principal: String,
     /// SHA-256 (hex) of the current resume token; the token itself is never kept.
     token_hash: String,
@@ -255,7 +257,7 @@ impl Sessions {
 
     fn session(
         &self,
-        id: String,
+        id: SessionId,
         principal: String,
         hash: String,
         features: FeatureSet,
@@ -292,7 +294,7 @@ impl Sessions {
         self.next_detach += 1;
         s.detached_at = Some(at);
         self.bytes.resumable = self.bytes.resumable.saturating_add(s.ring.bytes());
-        self.detached.insert(at, s.id.clone());
+        self.detached.insert(at, s.id.to_string());
         *self
             .detached_per_principal
             .entry(s.principal.clone())
@@ -365,12 +367,12 @@ impl Sessions {
             .values()
             .filter_map(|id| self.map.get(id))
             .find(|s| !s.welcoming && principal.is_none_or(|p| p == s.principal))
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
     }
 
     /// A new session (not yet attached; its token is set by the welcome).
     pub fn create(&mut self, id: String, principal: String, features: FeatureSet) {
-        let s = self.session(id.clone(), principal, String::new(), features);
+        let s = self.session(SessionId::from(&id), principal, String::new(), features);
         let old = self.map.insert(id, s);
         self.uncount(old.as_ref());
     }
@@ -379,7 +381,7 @@ impl Sessions {
     /// only (a resume reads it back), expired when its window already closed.
     pub fn restore(&mut self, r: SessionRecord, expired: bool) {
         let mut s = self.session(
-            r.session_id.clone().into(),
+            r.session_id.clone(),
             r.principal,
             r.resume_token_hash,
             r.features,
@@ -515,7 +517,7 @@ impl Sessions {
         }
         s.last_seq += 1;
         let seq = s.last_seq;
-        frame.session_id = Some(s.id.clone().into());
+        frame.session_id = Some(s.id.clone());
         frame.event_seq = Some(seq);
         let evict = s.evict(self.durable);
         let (kept, encoded) = self.bytes.track(s.detached_at.is_some(), &mut s.ring, |r| {
@@ -533,7 +535,7 @@ impl Sessions {
                 (kept, encoded)
             };
             let record = StoredFrame {
-                session_id: s.id.clone().into(),
+                session_id: s.id.clone(),
                 event_seq: seq,
                 job_id: frame.job_id.clone(),
                 frame,
@@ -586,16 +588,18 @@ impl Sessions {
     /// Frame `seq` of session `id` was handed to the transport of `conn`; counts only when
     /// `conn` is the session's connection.
     #[inline]
-    pub fn delivered(&mut self, id: &str, conn: ConnId, seq: u64) {
-        if let Some(s) = self.map.get_mut(id)
-            && s.conn == Some(conn)
-        {
+    /// Returns what [`Sessions::store_replaying`] says of `id` (`None` for an unknown
+    /// session), from the same lookup.
+    pub fn delivered(&mut self, id: &str, conn: ConnId, seq: u64) -> Option<bool> {
+        let s = self.map.get_mut(id)?;
+        if s.conn == Some(conn) {
             s.ring.delivered(seq);
             // Over a cap, what just left the margin goes now.
             let evict = s.evict(self.durable);
             self.bytes
                 .track(s.detached_at.is_some(), &mut s.ring, |r| r.evict(evict));
         }
+        Some(s.store_next.is_some())
     }
 
     /// The client said `session.bye`: without a durable store nothing waits on the session
@@ -853,7 +857,7 @@ impl Sessions {
     pub fn record(&self, id: &str, window: Option<Timestamp>) -> Option<SessionRecord> {
         let s = self.map.get(id)?;
         Some(SessionRecord {
-            session_id: s.id.clone().into(),
+            session_id: s.id.clone(),
             principal: s.principal.clone(),
             resume_token_hash: s.token_hash.clone(),
             last_event_seq: s.last_seq,
