@@ -182,6 +182,12 @@ fn job(sim: &Sim, i: usize) -> Option<JobId> {
 
 /// Applies one transition.
 pub fn apply(sim: &mut Sim, t: Transition) {
+    sim.drain();
+    apply_drained(sim, t);
+}
+
+/// [`apply`] from a drained state (see [`Sim::step_drained`]); ends with a drain.
+fn apply_drained(sim: &mut Sim, t: Transition) {
     let now = sim.now();
     match t {
         Transition::Connect(i) => sim.connect(i),
@@ -298,15 +304,15 @@ pub fn apply(sim: &mut Sim, t: Transition) {
                 sim.authorize(&job, &op);
             }
         }
-        Transition::Advance(d) => sim.run_until(now + d),
+        Transition::Advance(d) => sim.run_until_drained(now + d),
         Transition::Outage(i, d) => {
             sim.drop_link(i);
-            sim.run_until(now + d);
+            sim.run_until_drained(now + d);
             sim.connect(i);
         }
         Transition::Steps(n) => {
             for _ in 0..n {
-                if !sim.step() {
+                if !sim.step_drained() {
                     break;
                 }
             }
@@ -393,9 +399,10 @@ fn run_inner(data: &[u8], trace: &mut Option<Vec<String>>) -> u64 {
             break;
         };
         sim.log(|| format!("== {t:?}"));
-        apply(sim, t);
-        // Every transition is followed by at least one step, so time moves.
-        sim.step();
+        apply_drained(sim, t);
+        // Every transition is followed by at least one step, so time moves. `apply` ends
+        // with a drain.
+        sim.step_drained();
     }
     sim.log(|| "== finish".into());
     sim.finish();
