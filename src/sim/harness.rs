@@ -256,10 +256,7 @@ impl Sim {
         let mut fed = true;
         for _ in 0..10_000 {
             if std::mem::take(&mut fed) {
-                let conns: Vec<ConnId> = self.clients.iter().map(|c| c.link.conn).collect();
-                let sessions: Vec<&ClientSession> =
-                    self.clients.iter().map(|c| &c.session).collect();
-                Checker::queues(&self.runtime, &conns, &sessions);
+                Checker::queues(&self.runtime, &self.clients);
             }
             let mut progress = false;
             while let Some((conn, frame)) = self.runtime.poll_transmit() {
