@@ -280,20 +280,20 @@ fn apply_drained(sim: &mut Sim, t: Transition) {
             }
         }
         Transition::Agent(j, delay, ev) => {
-            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
-            if !running.is_empty()
-                && let Some(job) = running.get(j % running.len())
+            let n = sim.host.running.len();
+            if n > 0
+                && let Some(job) = sim.host.running.keys().nth(j % n).cloned()
             {
-                sim.host.agent_output(now, delay, job, ev);
+                sim.host.agent_output(now, delay, &job, ev);
             }
         }
         Transition::Authorize(j, op) => {
             // Mostly a running job's agent asks; sometimes any known job.
-            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
-            let pick = if running.is_empty() || j % 4 == 0 {
+            let n = sim.host.running.len();
+            let pick = if n == 0 || j % 4 == 0 {
                 job(sim, j)
             } else {
-                running.get(j % running.len()).cloned()
+                sim.host.running.keys().nth(j % n).cloned()
             };
             if let Some(job) = pick {
                 let op = match op {
