@@ -182,6 +182,12 @@ fn job(sim: &Sim, i: usize) -> Option<JobId> {
 
 /// Applies one transition.
 pub fn apply(sim: &mut Sim, t: Transition) {
+    sim.drain();
+    apply_drained(sim, t);
+}
+
+/// [`apply`] from a drained state (see [`Sim::step_drained`]); ends with a drain.
+fn apply_drained(sim: &mut Sim, t: Transition) {
     let now = sim.now();
     match t {
         Transition::Connect(i) => sim.connect(i),
@@ -274,20 +280,20 @@ pub fn apply(sim: &mut Sim, t: Transition) {
             }
         }
         Transition::Agent(j, delay, ev) => {
-            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
-            if !running.is_empty()
-                && let Some(job) = running.get(j % running.len())
+            let n = sim.host.running.len();
+            if n > 0
+                && let Some(job) = sim.host.running.keys().nth(j % n).cloned()
             {
-                sim.host.agent_output(now, delay, job, ev);
+                sim.host.agent_output(now, delay, &job, ev);
             }
         }
         Transition::Authorize(j, op) => {
             // Mostly a running job's agent asks; sometimes any known job.
-            let running: Vec<JobId> = sim.host.running.keys().cloned().collect();
-            let pick = if running.is_empty() || j % 4 == 0 {
+            let n = sim.host.running.len();
+            let pick = if n == 0 || j % 4 == 0 {
                 job(sim, j)
             } else {
-                running.get(j % running.len()).cloned()
+                sim.host.running.keys().nth(j % n).cloned()
             };
             if let Some(job) = pick {
                 let op = match op {
@@ -298,15 +304,15 @@ pub fn apply(sim: &mut Sim, t: Transition) {
                 sim.authorize(&job, &op);
             }
         }
-        Transition::Advance(d) => sim.run_until(now + d),
+        Transition::Advance(d) => sim.run_until_drained(now + d),
         Transition::Outage(i, d) => {
             sim.drop_link(i);
-            sim.run_until(now + d);
+            sim.run_until_drained(now + d);
             sim.connect(i);
         }
         Transition::Steps(n) => {
             for _ in 0..n {
-                if !sim.step() {
+                if !sim.step_drained() {
                     break;
                 }
             }
@@ -393,9 +399,10 @@ fn run_inner(data: &[u8], trace: &mut Option<Vec<String>>) -> u64 {
             break;
         };
         sim.log(|| format!("== {t:?}"));
-        apply(sim, t);
-        // Every transition is followed by at least one step, so time moves.
-        sim.step();
+        apply_drained(sim, t);
+        // Every transition is followed by at least one step, so time moves. `apply` ends
+        // with a drain.
+        sim.step_drained();
     }
     sim.log(|| "== finish".into());
     sim.finish();

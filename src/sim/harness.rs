@@ -256,10 +256,7 @@ impl Sim {
         let mut fed = true;
         for _ in 0..10_000 {
             if std::mem::take(&mut fed) {
-                let conns: Vec<ConnId> = self.clients.iter().map(|c| c.link.conn).collect();
-                let sessions: Vec<&ClientSession> =
-                    self.clients.iter().map(|c| &c.session).collect();
-                Checker::queues(&self.runtime, &conns, &sessions);
+                Checker::queues(&self.runtime, &self.clients);
             }
             let mut progress = false;
             while let Some((conn, frame)) = self.runtime.poll_transmit() {
@@ -526,6 +523,14 @@ impl Sim {
     /// check the invariants. Returns `false` when nothing is left to happen.
     pub fn step(&mut self) -> bool {
         self.drain();
+        self.step_drained()
+    }
+
+    /// [`step`](Self::step) without its opening drain, for the driving loop, which calls it
+    /// only when every queue is already drained (after a drain or a step, with no machine fed
+    /// since): that drain would poll empty queues and check the queue bounds of a state
+    /// already checked.
+    pub(crate) fn step_drained(&mut self) -> bool {
         let Some(t) = self.next_event() else {
             return false;
         };
@@ -549,15 +554,21 @@ impl Sim {
 
     /// Runs steps until `t`, then idles the clock up to it.
     pub fn run_until(&mut self, t: Instant) {
+        self.drain();
+        self.run_until_drained(t);
+    }
+
+    /// [`run_until`](Self::run_until) from a drained state (see
+    /// [`step_drained`](Self::step_drained)); every step leaves the queues drained.
+    pub(crate) fn run_until_drained(&mut self, t: Instant) {
         for _ in 0..10_000 {
             match self.next_event() {
                 Some(n) if n <= t => {
-                    self.step();
+                    self.step_drained();
                 }
                 _ => break,
             }
         }
-        self.drain();
         self.clock.advance_to(t);
         self.check_after_step();
     }
@@ -595,6 +606,7 @@ impl Sim {
     /// Heals the system (no scripted failures, everyone reconnected) and lets it settle;
     /// then every open client has received each event of its session exactly once.
     pub fn finish(&mut self) {
+        self.drain();
         self.host.script = Default::default();
         for c in &mut self.clients {
             c.link.latency = Duration::from_millis(10);
@@ -607,7 +619,7 @@ impl Sim {
             for _ in 0..400 {
                 let busy = self.host.scheduled() > 0
                     || self.clients.iter().any(|c| c.link.in_flight() > 0);
-                if !busy || !self.step() {
+                if !busy || !self.step_drained() {
                     break;
                 }
             }

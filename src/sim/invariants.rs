@@ -1,6 +1,7 @@
 //! The invariants the simulator checks after every step (issue 9). Each check panics with a
 //! message naming the invariant, so proptest shrinks to it and libFuzzer reports it.
 
+use super::harness::SimClient;
 use crate::client::{ClientEvent, ClientSession, JobOutcome, SeqSpace};
 use crate::runtime::{ConnId, Runtime, RuntimeEvent};
 use crate::time::Instant;
@@ -273,7 +274,7 @@ impl Checker {
     }
 
     /// Every runtime and client queue within its configured limit.
-    pub fn queues(rt: &Runtime, conns: &[ConnId], clients: &[&ClientSession]) {
+    pub fn queues(rt: &Runtime, clients: &[SimClient]) {
         let b = &rt.config().bounds;
         assert!(
             rt.pending_events() <= b.max_pending_events,
@@ -300,16 +301,16 @@ impl Checker {
             most <= rt.config().limits.max_resumable_sessions_per_principal,
             "resumable sessions of one principal"
         );
-        for c in conns {
+        for c in clients.iter().map(|c| c.link.conn) {
             // Resume replays may exceed the live cap by at most the ring (§6.7).
             let cap = b.max_transmit_queue + b.max_ring_events;
             assert!(
-                rt.pending_transmits_for(*c) <= cap,
+                rt.pending_transmits_for(c) <= cap,
                 "runtime transmit queue of {c:?}: {} > {cap}",
-                rt.pending_transmits_for(*c)
+                rt.pending_transmits_for(c)
             );
         }
-        for c in clients {
+        for c in clients.iter().map(|c| &c.session) {
             let cfg = c.config();
             // `close` queues its bye even over a full queue: one over the cap at most.
             assert!(
