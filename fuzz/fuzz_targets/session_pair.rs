@@ -9,12 +9,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| arcp_proto::fuzzing::session_pair(data
 /// `detect_stack_use_after_return=0`: no fake stack frame per call (about 10 % of a
 /// `session_pair` run). A stack use after return needs a dangling pointer to a returned
 /// frame, which the safe code of `arcp-proto` cannot make; heap errors are still caught.
-/// `quarantine_size_mb=16` (default 256): freed memory is held back from reuse for the next
-/// 16 MB of frees instead of 256 MB. An input makes about 1,500 allocations (well under
-/// 1 MB), so a use after free within an input, or from one input into the next few, still
-/// lands in quarantined memory; the smaller pool stays in cache (about 6 % less CPU time per
-/// run, RSS 79 MB instead of 443 MB).
 #[unsafe(no_mangle)]
 pub extern "C" fn __asan_default_options() -> *const std::ffi::c_char {
-    c"malloc_context_size=0:detect_stack_use_after_return=0:quarantine_size_mb=16".as_ptr()
+    c"malloc_context_size=0:detect_stack_use_after_return=0".as_ptr()
 }
