@@ -68,3 +68,15 @@ fn accepted_copy_after_conn_reuse() {
         "fuzz_crashes/runtime-accepted-after-conn-reuse.bin"
     ));
 }
+
+/// `session_pair` target (found once `-s none` made the smoke run four times faster): a
+/// durable session resumed from the store while appends were still completing. A frame that
+/// became durable after the store read but before the welcome was persisted left the ring
+/// (the store keeps it) and was in neither replay: the client saw seq 1, then 3. The replay
+/// now reads another store page whenever the ring does not continue from the last frame sent.
+#[test]
+fn frame_made_durable_while_a_resume_welcome_is_persisted() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-durable-during-welcome.bin"
+    ));
+}

@@ -81,7 +81,15 @@ impl Runtime {
                 for f in page {
                     self.transmit_replay(conn, Outgoing::Plain(Box::new(f)));
                 }
-                if more {
+                // More in the store, or frames that became durable (and left the ring) while
+                // this page was read: the next page. A page that brought nothing while the
+                // ring still does not continue cannot be served: close, the client resumes.
+                let continues = self.sessions.ring_continues(sid, last);
+                if !more && !continues && last == after {
+                    self.close_conn(now, conn, CloseReason::SlowConsumer);
+                    return;
+                }
+                if more || !continues {
                     self.sessions.set_store_next(sid, Some(last));
                     if self.conns.queued(conn) == 0 {
                         self.next_store_page(conn, sid);

@@ -263,9 +263,10 @@ impl Runtime {
             for f in stored {
                 self.transmit_replay(conn, Outgoing::Plain(Box::new(f)));
             }
-            if pw.more_stored {
-                // The store has more before the ring: read on, a page at a time, as the
-                // connection takes them (live frames wait for the replay).
+            // The store has more before the ring, or frames that became durable while the
+            // welcome was being persisted have left the ring since the read: read on, a
+            // page at a time, as the connection takes them (live frames wait for the replay).
+            if pw.more_stored || (self.cfg.durable && !self.sessions.ring_continues(&sid, after)) {
                 self.sessions.set_store_next(&sid, Some(after));
                 self.next_store_page(conn, &sid);
             } else {

@@ -817,6 +817,19 @@ impl Sessions {
         })
     }
 
+    /// Whether the ring holds every durable frame after `after` (a resume's replay can go on
+    /// from the ring): `false` when a frame that became durable while the welcome or a store
+    /// page was pending has left the ring (the store keeps it; it must be read from there).
+    pub fn ring_continues(&self, id: &str, after: u64) -> bool {
+        self.map.get(id).is_none_or(|s| {
+            s.durable_through <= after
+                || s.ring
+                    .after(after)
+                    .next()
+                    .is_some_and(|e| e.seq == after + 1)
+        })
+    }
+
     /// The append of `seq` completed: every frame that is now durable goes out, in order.
     pub fn append_done(&mut self, id: &str, seq: u64) -> Appended {
         let Some(s) = self.map.get_mut(id) else {
