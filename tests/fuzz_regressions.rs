@@ -80,3 +80,14 @@ fn frame_made_durable_while_a_resume_welcome_is_persisted() {
         "fuzz_crashes/session_pair-durable-during-welcome.bin"
     ));
 }
+
+/// `runtime` target (found in a `-s none` run): a session subscribed with history to its own
+/// ended job three times. The history copies the first subscription stamped into the
+/// session's ring carried the job's id, and the third history replayed them too: an event
+/// after the job's result. Copies are now marked in the ring and left out of later histories.
+#[test]
+fn own_subscription_history_copies_stay_out_of_later_histories() {
+    arcp_proto::fuzzing::runtime_steps(include_bytes!(
+        "fuzz_crashes/runtime-own-subscription-history-copies.bin"
+    ));
+}

@@ -78,7 +78,8 @@ fn ring(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
         match u.int_in_range(0..=3u8)? {
             0 | 1 => {
                 let pad = u.int_in_range(0..=24usize)?;
-                let (_, bytes) = ring.push(next, ring_frame(next, pad), &mut scratch, policy);
+                let (_, bytes) =
+                    ring.push(next, ring_frame(next, pad), &mut scratch, policy, false);
                 kept.push_back((next, bytes.len()));
                 next += 1;
             }

@@ -115,7 +115,11 @@ impl Runtime {
     }
 
     fn stamp_inner(&mut self, sid: &str, frame: Frame, replay: bool) -> u64 {
-        match self.sessions.stamp(sid, frame, &mut self.out.scratch) {
+        // A replayed frame here is a copy (a subscription's history or notice).
+        match self
+            .sessions
+            .stamp(sid, frame, &mut self.out.scratch, replay)
+        {
             Stamp::Dropped => 0,
             Stamp::Append { seq, records } => {
                 // Write-ahead: transmitted once the append holding it completed.

@@ -99,7 +99,7 @@ impl Session {
     pub fn history(&self, job_id: &str, from: u64) -> Vec<(u64, usize, Message)> {
         self.ring
             .after(from)
-            .filter(|e| e.frame.job_id.as_deref() == Some(job_id))
+            .filter(|e| !e.copy && e.frame.job_id.as_deref() == Some(job_id))
             .map(|e| (e.seq, e.encoded.len(), e.frame.message.clone()))
             .collect()
     }
@@ -508,7 +508,13 @@ impl Sessions {
     /// Stamps `frame` with the session's next `event_seq` and keeps it in the ring, encoded
     /// once (into `scratch`): the ring sizes, replays and transmits those bytes.
     #[inline]
-    pub fn stamp(&mut self, id: &str, mut frame: Frame, scratch: &mut Scratch) -> Stamp {
+    pub fn stamp(
+        &mut self,
+        id: &str,
+        mut frame: Frame,
+        scratch: &mut Scratch,
+        copy: bool,
+    ) -> Stamp {
         let Some(s) = self.map.get_mut(id) else {
             return Stamp::Dropped;
         };
@@ -521,7 +527,7 @@ impl Sessions {
         frame.event_seq = Some(seq);
         let evict = s.evict(self.durable);
         let (kept, encoded) = self.bytes.track(s.detached_at.is_some(), &mut s.ring, |r| {
-            r.push(seq, frame, scratch, evict)
+            r.push(seq, frame, scratch, evict, copy)
         });
         if self.durable {
             // §9.8: no credential value in durable storage. Otherwise the store shares the
@@ -928,7 +934,7 @@ mod tests {
             conn,
             frame,
             encoded,
-        } = s.stamp("sess_1", frame("job_1"), &mut scratch)
+        } = s.stamp("sess_1", frame("job_1"), &mut scratch, false)
         else {
             panic!("sent");
         };
@@ -937,7 +943,7 @@ mod tests {
         assert_eq!(frame.event_seq, Some(1));
         assert_eq!(&encoded[..], &frame.encode()[..]);
         assert!(matches!(
-            s.stamp("sess_2", frame_of(), &mut scratch),
+            s.stamp("sess_2", frame_of(), &mut scratch, false),
             Stamp::Send {
                 seq: 1,
                 conn: None,
@@ -945,7 +951,7 @@ mod tests {
             }
         ));
         assert!(matches!(
-            s.stamp("sess_9", frame_of(), &mut scratch),
+            s.stamp("sess_9", frame_of(), &mut scratch, false),
             Stamp::Dropped
         ));
         assert_eq!(s.get("sess_1").map(Session::last_seq), Some(1));
@@ -965,7 +971,7 @@ mod tests {
         s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for want in 1..=2 {
-            match s.stamp("sess_1", frame("job_1"), &mut scratch) {
+            match s.stamp("sess_1", frame("job_1"), &mut scratch, false) {
                 Stamp::Append { seq, records } => {
                     assert_eq!(seq, want);
                     let [r] = records.as_slice() else {
@@ -997,7 +1003,7 @@ mod tests {
         s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for _ in 0..4 {
-            s.stamp("sess_1", frame("job_1"), &mut scratch);
+            s.stamp("sess_1", frame("job_1"), &mut scratch, false);
         }
         // The ring keeps 3, but nothing is durable yet: all four stay, the session is full.
         assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(4));
@@ -1022,7 +1028,7 @@ mod tests {
         s.attach("sess_1", ConnId(4), None);
         let mut scratch = Scratch::default();
         for _ in 0..3 {
-            s.stamp("sess_1", frame("job_1"), &mut scratch);
+            s.stamp("sess_1", frame("job_1"), &mut scratch, false);
         }
         assert!(s.full("sess_1"));
         // Delivery on another connection does not count.
@@ -1031,7 +1037,7 @@ mod tests {
         s.delivered("sess_1", ConnId(4), 1);
         assert!(!s.full("sess_1"));
         for _ in 0..2 {
-            s.stamp("sess_1", frame("job_1"), &mut scratch);
+            s.stamp("sess_1", frame("job_1"), &mut scratch, false);
         }
         assert!(s.full("sess_1"));
         assert_eq!(s.get("sess_1").map(Session::retained).map(|r| r.0), Some(5));
@@ -1043,7 +1049,7 @@ mod tests {
         s.detach("sess_1", ConnId(4));
         s.attach("sess_1", ConnId(6), Some(3));
         for _ in 0..1 {
-            s.stamp("sess_1", frame("job_1"), &mut scratch);
+            s.stamp("sess_1", frame("job_1"), &mut scratch, false);
         }
         assert!(s.full("sess_1"));
         s.set_welcoming("sess_1", false);
@@ -1057,7 +1063,7 @@ mod tests {
         let mut s = sessions(false);
         let mut scratch = Scratch::default();
         for _ in 0..2 {
-            s.stamp("sess_1", frame("job_1"), &mut scratch);
+            s.stamp("sess_1", frame("job_1"), &mut scratch, false);
         }
         s.ack("sess_1", 99);
         assert_eq!(s.replay("sess_1", 0).len(), 0);

@@ -30,6 +30,9 @@ pub(in crate::runtime) struct RingEntry {
     pub seq: u64,
     pub frame: Arc<Frame>,
     pub encoded: Bytes,
+    /// A copy of another stream's frame (a subscription's history or its truncation
+    /// notice), not one of this session's own job frames: a later history leaves it out.
+    pub copy: bool,
     /// Bytes pushed into this ring up to and including this entry.
     cum: u64,
 }
@@ -91,6 +94,7 @@ impl EventRing {
         frame: Frame,
         scratch: &mut Scratch,
         evict: Evict,
+        copy: bool,
     ) -> (Arc<Frame>, Bytes) {
         let encoded = scratch.encode(&frame);
         let frame = Arc::new(frame);
@@ -100,6 +104,7 @@ impl EventRing {
             seq,
             frame: frame.clone(),
             encoded: encoded.clone(),
+            copy,
             cum: self.pushed,
         });
         self.evict(evict);
@@ -303,7 +308,7 @@ mod tests {
 
     fn push(r: &mut EventRing, seqs: std::ops::RangeInclusive<u64>, evict: Evict) {
         for s in seqs {
-            r.push(s, frame(s), &mut Scratch::default(), evict);
+            r.push(s, frame(s), &mut Scratch::default(), evict, false);
         }
     }
 
@@ -374,7 +379,13 @@ mod tests {
     fn a_reader_that_never_acks_keeps_only_the_margin_and_is_never_full() {
         let mut r = EventRing::new(caps(4, usize::MAX, 2));
         for s in 1..=50 {
-            r.push(s, frame(s), &mut Scratch::default(), Evict::Delivered);
+            r.push(
+                s,
+                frame(s),
+                &mut Scratch::default(),
+                Evict::Delivered,
+                false,
+            );
             assert!(!r.full(Evict::Delivered), "seq {s}");
             r.delivered(s);
         }
