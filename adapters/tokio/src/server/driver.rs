@@ -352,13 +352,13 @@ impl Driver {
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
-        // Spin first (see `spin`): a store completion waiting ends it, for the select below.
-        if !self.idle_spin.is_zero() {
-            let (store, inflight) = (&self.store, self.host.store_inflight());
-            let store_done = || inflight && store.as_ref().is_some_and(|(_, rx)| !rx.is_empty());
-            if let Some(i) = spin::spin_recv(&mut self.rx, self.idle_spin, store_done).await {
-                return Step::Input(Some(i));
-            }
+        // Spin first (see `spin`), unless a store batch is out: then the store thread is what
+        // the driver waits for, and it needs the CPU the spin would take.
+        if !self.idle_spin.is_zero()
+            && !self.host.store_inflight()
+            && let Some(i) = spin::spin_recv(&mut self.rx, self.idle_spin).await
+        {
+            return Step::Input(Some(i));
         }
         let deadline = self.host.poll_timeout().map(|d| self.clock.deadline(d));
         let drain_until = self.draining.as_ref().map(|(u, _)| u.into_std());

@@ -5,9 +5,9 @@
 //! of microseconds to run again once woken, and a request→reply round trip pays that on the
 //! server's side. While it spins the driver keeps yielding, so the other tasks and the IO
 //! driver still run on its worker: a frame read meanwhile reaches it without a sleep and a
-//! wake-up in between. Spinning ends at the first input, when `stop` says so (another wait
-//! needs the driver), or once the window is over; it costs at most the window's CPU per
-//! idle transition, and nothing under a steady load (the next input is already there).
+//! wake-up in between. Spinning ends at the first input or once the window is over; it costs at most the window's CPU per idle transition, and nothing under
+//! a steady load (the next input is already there). The driver does not spin while a store
+//! batch is out: the store thread then needs the CPU.
 
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -16,12 +16,8 @@ use tokio::sync::mpsc;
 pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(100);
 
 /// The next value on `rx` if one comes within `window` (yielding between looks); `None` when
-/// the window is over, `stop()` is true, or every sender is gone. A zero window looks once.
-pub(crate) async fn spin_recv<T>(
-    rx: &mut mpsc::Receiver<T>,
-    window: Duration,
-    stop: impl Fn() -> bool,
-) -> Option<T> {
+/// the window is over or every sender is gone. A zero window looks once.
+pub(crate) async fn spin_recv<T>(rx: &mut mpsc::Receiver<T>, window: Duration) -> Option<T> {
     let until = Instant::now().checked_add(window);
     loop {
         match rx.try_recv() {
@@ -29,7 +25,7 @@ pub(crate) async fn spin_recv<T>(
             Err(mpsc::error::TryRecvError::Disconnected) => return None,
             Err(mpsc::error::TryRecvError::Empty) => {}
         }
-        if stop() || until.is_none_or(|u| Instant::now() >= u) {
+        if until.is_none_or(|u| Instant::now() >= u) {
             return None;
         }
         tokio::task::yield_now().await;
@@ -44,33 +40,23 @@ mod tests {
     async fn a_queued_value_is_taken_at_once() {
         let (tx, mut rx) = mpsc::channel(4);
         tx.send(7u32).await.unwrap();
-        assert_eq!(spin_recv(&mut rx, Duration::ZERO, || false).await, Some(7));
+        assert_eq!(spin_recv(&mut rx, Duration::ZERO).await, Some(7));
     }
 
     #[tokio::test]
     async fn nothing_within_the_window_is_none_and_leaves_later_values() {
         let (tx, mut rx) = mpsc::channel::<u32>(4);
-        assert_eq!(spin_recv(&mut rx, Duration::ZERO, || false).await, None);
-        assert_eq!(
-            spin_recv(&mut rx, Duration::from_micros(50), || false).await,
-            None
-        );
+        assert_eq!(spin_recv(&mut rx, Duration::ZERO).await, None);
+        assert_eq!(spin_recv(&mut rx, Duration::from_micros(50)).await, None);
         tx.send(3).await.unwrap();
         assert_eq!(rx.recv().await, Some(3));
     }
 
     #[tokio::test]
-    async fn stop_ends_the_spin_and_a_closed_queue_is_none() {
+    async fn a_closed_queue_ends_the_spin() {
         let (tx, mut rx) = mpsc::channel::<u32>(4);
-        assert_eq!(
-            spin_recv(&mut rx, Duration::from_secs(3600), || true).await,
-            None
-        );
         drop(tx);
-        assert_eq!(
-            spin_recv(&mut rx, Duration::from_secs(3600), || false).await,
-            None
-        );
+        assert_eq!(spin_recv(&mut rx, Duration::from_secs(3600)).await, None);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -79,7 +65,7 @@ mod tests {
         // Runs only once the spinner yields (one thread): the spin must let it run.
         tokio::spawn(async move { tx.send(11u32).await.unwrap() });
         assert_eq!(
-            spin_recv(&mut rx, Duration::from_secs(3600), || false).await,
+            spin_recv(&mut rx, Duration::from_secs(3600)).await,
             Some(11)
         );
     }
