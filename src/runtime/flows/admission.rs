@@ -74,13 +74,13 @@ impl Runtime {
             principal: nj.principal.clone(),
             key: key.clone(),
             fingerprint: fp.clone(),
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             expires_at: self.ids.timestamp_at(now + self.cfg.bounds.idempotency_ttl),
         });
         let effect = Effect::AdmitJob {
             principal: nj.principal.clone(),
             session_id: nj.session_id.clone().into(),
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             max_jobs: self.cfg.limits.max_jobs_per_principal,
             idempotency,
         };

@@ -74,7 +74,7 @@ impl Runtime {
         self.jobs
             .attach_child(parent_id, &child_id, lease.budget.as_ref())?;
         let body = DelegateBody {
-            child_job_id: child_id.clone(),
+            child_job_id: child_id.clone().into(),
             agent: resolved.clone(),
             lease: Some(lease_map),
             lease_constraints: lease_constraints.clone(),

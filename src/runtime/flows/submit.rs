@@ -187,7 +187,7 @@ impl Runtime {
                 .is_some_and(|s| s.has(Feature::ProvisionedCredentials));
         if wants_creds {
             let effect = Effect::MintCredentials {
-                job_id: nj.job_id.clone(),
+                job_id: nj.job_id.clone().into(),
                 principal: nj.principal.clone(),
                 lease: nj.lease.map.clone(),
                 lease_constraints: nj.lease_constraints.clone(),
@@ -220,7 +220,7 @@ impl Runtime {
     ) {
         let accepted_at = self.ids.timestamp_at(now);
         let accepted = Accepted {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent.clone(),
             accepted_at: accepted_at.clone(),
             lease: nj.lease.map.clone(),
@@ -284,7 +284,7 @@ impl Runtime {
             .filter(|p| !self.jobs.is_live(p))
             .map(|_| nj.job_id.clone());
         let start = AgentStart {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent,
             input: nj.input,
             lease: nj.lease.map,

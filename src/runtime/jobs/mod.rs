@@ -327,7 +327,7 @@ impl Job {
     /// The durable record.
     pub fn record(&self) -> JobRecord {
         JobRecord {
-            job_id: self.id.clone(),
+            job_id: self.id.clone().into(),
             session_id: (*self.session_id).into(),
             principal: self.principal.clone(),
             agent: self.agent.clone(),
@@ -353,7 +353,7 @@ impl Job {
     /// [D11]: crate::compat#d11--job-list-entries
     pub fn summary(&self) -> JobSummary {
         JobSummary {
-            job_id: self.id.clone(),
+            job_id: self.id.clone().into(),
             agent: self.agent.to_string(),
             status: self.status,
             submitted_at: Some(self.submitted_at.clone()),
@@ -913,7 +913,7 @@ mod tests {
 
     fn accepted(nj: &NewJob, creds: &[Credential]) -> Accepted {
         Accepted {
-            job_id: nj.job_id.clone(),
+            job_id: nj.job_id.clone().into(),
             agent: nj.agent.clone(),
             accepted_at: ts(0),
             lease: LeaseMap::default(),
