@@ -2,7 +2,7 @@
 //! session, job and result id, every resume token and every timestamp is derived.
 
 use crate::time::{Instant, WallClock};
-use crate::wire::{Entropy, IdKind, IdMinter, JobId, SecondText, Timestamp};
+use crate::wire::{Entropy, IdKind, IdMinter, SecondText, Timestamp};
 use std::cell::Cell;
 
 /// Mints ids from host entropy and reads wall time from the anchor. Never reads a clock.
@@ -28,12 +28,6 @@ impl Minter {
     pub fn mint(&mut self, now: Instant, kind: IdKind) -> String {
         let ms = self.wall.unix_millis_at(now);
         self.ids.mint(kind, ms, &mut *self.entropy)
-    }
-
-    /// A fresh job id, shared.
-    pub fn mint_job_id(&mut self, now: Instant) -> JobId {
-        let ms = self.wall.unix_millis_at(now);
-        self.ids.mint_job_id(ms, &mut *self.entropy)
     }
 
     /// Wall time at `now`.

@@ -612,10 +612,6 @@ impl Runtime {
         self.ids.mint(now, kind)
     }
 
-    fn mint_job_id(&mut self, now: Instant) -> JobId {
-        self.ids.mint_job_id(now)
-    }
-
     fn violation(&mut self, conn: ConnId, message: String) {
         self.out
             .push_event(RuntimeEvent::ProtocolViolation { conn, message });

@@ -158,25 +158,6 @@ impl IdMinter {
 
     /// The next id of `kind`, e.g. `job_01M85JT4SAGX7B3XWCKQ17M6DG`.
     pub fn mint(&mut self, kind: IdKind, unix_ms: u64, entropy: &mut dyn Entropy) -> String {
-        let mut s = String::with_capacity(kind.prefix().len() + ulid::ULID_LEN);
-        s.push_str(kind.prefix());
-        s.push_str(self.next_text(unix_ms, entropy));
-        s
-    }
-
-    /// [`IdMinter::mint`] of a job id, shared (one allocation, the `Arc`'s).
-    pub fn mint_job_id(&mut self, unix_ms: u64, entropy: &mut dyn Entropy) -> JobId {
-        const PREFIX: &str = "job_";
-        let mut buf = [0u8; PREFIX.len() + ulid::ULID_LEN];
-        let (prefix, rest) = buf.split_at_mut(PREFIX.len());
-        prefix.copy_from_slice(PREFIX.as_bytes());
-        rest.copy_from_slice(self.next_text(unix_ms, entropy).as_bytes());
-        // `job_` and alphabet bytes only: always UTF-8.
-        JobId::from(std::str::from_utf8(&buf).unwrap_or_default())
-    }
-
-    /// The text of the next ULID (rendered, or the last one's incremented in place).
-    fn next_text(&mut self, unix_ms: u64, entropy: &mut dyn Entropy) -> &str {
         let ulid = self.next_ulid(unix_ms, entropy);
         let incremented = match &mut self.text {
             Some((prev, text)) if prev.0.checked_add(1) == Some(ulid.0) => {
@@ -185,10 +166,14 @@ impl IdMinter {
             }
             _ => false,
         };
-        if !incremented {
-            self.text = Some((ulid, ulid.to_string()));
-        }
-        self.text.as_ref().map_or("", |(_, text)| text.as_str())
+        let text = match &mut self.text {
+            Some((_, text)) if incremented => &*text,
+            slot => &slot.insert((ulid, ulid.to_string())).1,
+        };
+        let mut s = String::with_capacity(kind.prefix().len() + ulid::ULID_LEN);
+        s.push_str(kind.prefix());
+        s.push_str(text);
+        s
     }
 }
 

@@ -12,7 +12,7 @@ use crate::runtime::jobs::lease::JobLease;
 use crate::runtime::jobs::{NewJob, resolve_agent};
 use crate::time::Instant;
 use crate::wire::{
-    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, JobId,
+    AgentRef, DelegateBody, ErrorCode, ErrorPayload, EventBody, FinalStatus, IdKind, JobId,
     LeaseConstraints, LeaseMap,
 };
 use serde_json::Value;
@@ -69,7 +69,7 @@ impl Runtime {
                 "too many jobs in the runtime",
             ));
         }
-        let child_id = self.mint_job_id(now);
+        let child_id = self.mint(now, IdKind::Job);
         // §10: the child's budget is reserved from the parent's counters.
         self.jobs
             .attach_child(parent_id, &child_id, lease.budget.as_ref())?;
@@ -98,7 +98,7 @@ impl Runtime {
             delegate_id: None,
         };
         self.admit(now, nj);
-        Ok(child_id.into_string())
+        Ok(child_id)
     }
 }
 

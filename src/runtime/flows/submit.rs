@@ -130,7 +130,7 @@ impl Runtime {
         if self.effects_full() {
             return Err(err(ErrorCode::InternalError, "runtime busy, retry later"));
         }
-        let job_id = self.mint_job_id(now);
+        let job_id = self.mint(now, IdKind::Job);
         if let Some(parent) = &submit.parent_job_id {
             // §10: the child's budget is reserved from the parent's counters.
             self.jobs
@@ -268,13 +268,13 @@ impl Runtime {
         if let Some(secs) = nj.max_runtime_sec {
             let at = now + Duration::from_secs(u64::from(secs));
             self.out
-                .set_timer(TimerKey::MaxRuntime(nj.job_id.to_string()), at);
+                .set_timer(TimerKey::MaxRuntime(nj.job_id.clone()), at);
         }
         if let Some(exp) = &nj.lease.expires_at {
             // D30: ended with LEASE_EXPIRED at expires_at.
             let at = self.ids.instant_at(exp);
             self.out
-                .set_timer(TimerKey::LeaseExpiry(nj.job_id.to_string()), at);
+                .set_timer(TimerKey::LeaseExpiry(nj.job_id.clone()), at);
         }
         // §10: a parent that ended while this child's credentials were minted has already
         // cancelled its children; this one follows at once.
@@ -298,9 +298,7 @@ impl Runtime {
         };
         self.push_effect(
             Effect::StartAgent(Box::new(start)),
-            Some(Pending::Start {
-                job_id: nj.job_id.into_string(),
-            }),
+            Some(Pending::Start { job_id: nj.job_id }),
         );
         if let Some(id) = orphan {
             self.end_one(now, &id, crate::wire::FinalStatus::Cancelled);

@@ -9,7 +9,7 @@ impl Jobs {
     /// `nj` waits for its admission.
     pub fn start_admitting(&mut self, nj: NewJob) {
         self.admitting
-            .insert(nj.job_id.to_string(), Admitting { nj, unaccepted: 0 });
+            .insert(nj.job_id.clone(), Admitting { nj, unaccepted: 0 });
     }
 
     /// The submit of `job_id` waiting for its admission.

@@ -44,7 +44,7 @@ fn not_found(job_id: &str) -> ErrorPayload {
 /// A job that passed validation and waits for its credentials (or a delegated child).
 #[derive(Debug)]
 pub(super) struct NewJob {
-    pub job_id: JobId,
+    pub job_id: String,
     pub conn: Option<ConnId>,
     pub session_id: String,
     pub principal: String,
@@ -200,7 +200,7 @@ impl Job {
         let accepted = (replayable && nj.request_id.is_some()).then(|| accepted.clone());
         Job {
             kept: accepted.as_ref().map_or(0, encoded_len),
-            id: nj.job_id.clone(),
+            id: JobId::from(&nj.job_id),
             principal: nj.principal.clone(),
             session_id: nj.session_id.as_str().into(),
             agent: nj.agent.clone(),
