@@ -12,7 +12,7 @@ use arcp_proto::runtime::{
     AgentEvent, AgentSpec, ConnId, Effect, EffectOutcome, Runtime, RuntimeConfig, TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
-use arcp_proto::wire::{EventBody, Frame, JobId, LogBody, Message, SeededEntropy};
+use arcp_proto::wire::{EventBody, Frame, LogBody, Message, SeededEntropy};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::Map;
 use std::hint::black_box;
@@ -26,7 +26,7 @@ struct Bench {
     conn: ConnId,
     token: String,
     session: String,
-    jobs: Vec<JobId>,
+    jobs: Vec<String>,
     out: Vec<u8>,
     /// Drain with `poll_transmit_encoded` (the ring's bytes, as the tokio adapter sends them)
     /// instead of `poll_transmit` + `encode_into`.
@@ -143,7 +143,7 @@ impl Bench {
                 self.token = w.resume_token.clone();
                 self.session = (f.session_id.clone().unwrap_or_default()).into();
             }
-            Message::Accepted(a) => self.jobs.push(a.job_id.clone()),
+            Message::Accepted(a) => self.jobs.push(a.job_id.clone().into()),
             _ => {}
         }
     }
@@ -155,11 +155,12 @@ impl Bench {
             attributes: None,
             extra: Map::new(),
         });
-        // The id an agent host holds, cloned per event as the host's emit does.
         let id = self.jobs[job].clone();
-        let _ = self
-            .rt
-            .handle_agent_event(self.now, &id, AgentEvent::Event(body));
+        let _ = self.rt.handle_agent_event(
+            self.now,
+            &arcp_proto::wire::JobId::from(id),
+            AgentEvent::Event(body),
+        );
     }
 
     fn ack_all(&mut self) {

@@ -6,7 +6,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::sync::Arc;
 use ulid::Ulid;
 
 /// The longest envelope id accepted on input ([D16]).
@@ -303,174 +302,13 @@ macro_rules! string_id {
     };
 }
 
-/// [`string_id!`] over a shared `Arc<str>`: for the ids every frame of a session carries
-/// (`session_id`, `job_id`), so stamping a frame shares the session's and the job's id
-/// instead of copying it. A `String` given is copied once; [`into_string`] copies back.
-///
-/// [`into_string`]: JobId::into_string
-macro_rules! shared_id {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Arc<str>);
-
-        impl $name {
-            /// Wraps `id` as is (no validation: ids are opaque strings on the wire).
-            pub fn new(id: impl Into<String>) -> Self {
-                $name(Arc::from(id.into()))
-            }
-
-            /// The id as a string slice.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            /// The id as a `String` (a copy).
-            pub fn into_string(self) -> String {
-                String::from(&*self.0)
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                $name(Arc::from(""))
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
-                impl serde::de::Visitor<'_> for V {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a string")
-                    }
-                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
-                        Ok($name(Arc::from(v)))
-                    }
-                }
-                d.deserialize_str(V)
-            }
-        }
-
-        impl From<Arc<str>> for $name {
-            fn from(s: Arc<str>) -> Self {
-                $name(s)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::borrow::Borrow<str> for $name {
-            fn borrow(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(s: String) -> Self {
-                $name(Arc::from(s))
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(s: &str) -> Self {
-                $name(Arc::from(s))
-            }
-        }
-
-        impl From<&String> for $name {
-            fn from(s: &String) -> Self {
-                $name(Arc::from(s.as_str()))
-            }
-        }
-
-        impl From<&$name> for $name {
-            fn from(s: &$name) -> Self {
-                s.clone()
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(id: $name) -> String {
-                id.into_string()
-            }
-        }
-
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.as_str() == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.as_str() == *other
-            }
-        }
-
-        impl PartialEq<String> for $name {
-            fn eq(&self, other: &String) -> bool {
-                self.as_str() == other.as_str()
-            }
-        }
-
-        impl PartialEq<$name> for str {
-            fn eq(&self, other: &$name) -> bool {
-                self == other.as_str()
-            }
-        }
-
-        impl PartialEq<$name> for &str {
-            fn eq(&self, other: &$name) -> bool {
-                *self == other.as_str()
-            }
-        }
-
-        impl PartialEq<$name> for String {
-            fn eq(&self, other: &$name) -> bool {
-                self.as_str() == other.as_str()
-            }
-        }
-    };
-}
-
-shared_id! {
+string_id! {
     /// A job id (`job_…` when the runtime minted it), as in `job_id`, `parent_job_id` and
     /// `child_job_id`. Serde-transparent: on the wire it is the bare string.
     JobId
 }
 
-shared_id! {
+string_id! {
     /// A session id (`sess_…` when the runtime minted it). Serde-transparent: on the wire it
     /// is the bare string.
     SessionId

@@ -431,12 +431,14 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Option<Frame> {
                 s.literal(EVENT_TYPE_JSON)?;
                 ty = true;
             }
-            3 if session_id.is_none() => session_id = Some(SessionId::from(&*s.string()?)),
+            3 if session_id.is_none() => {
+                session_id = Some(SessionId::from(s.string()?.into_owned()))
+            }
             // D15.
             4 if trace_id.is_none() => {
                 trace_id = Some(TraceId::parse(s.plain_str()?).ok()?);
             }
-            5 if job_id.is_none() => job_id = Some(JobId::from(&*s.string()?)),
+            5 if job_id.is_none() => job_id = Some(JobId::from(s.string()?.into_owned())),
             6 if event_seq.is_none() => {
                 let n = s.uint()?;
                 if n == 0 {

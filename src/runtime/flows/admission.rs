@@ -266,7 +266,7 @@ impl Runtime {
         acc: &Accepted,
     ) {
         let mut acc = acc.clone();
-        acc.request_id = Some(request_id.into());
+        acc.request_id = Some(request_id.to_owned().into());
         let may_see = self
             .sessions
             .get(sid)

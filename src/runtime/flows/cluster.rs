@@ -17,8 +17,7 @@ use crate::runtime::outbox::TimerKey;
 use crate::runtime::{Pending, Runtime};
 use crate::time::Instant;
 use crate::wire::{
-    ErrorCode, ErrorPayload, FinalStatus, Frame, IdKind, JobError, JobId, JobStatus, Message,
-    TraceId,
+    ErrorCode, ErrorPayload, FinalStatus, Frame, IdKind, JobError, JobStatus, Message, TraceId,
 };
 
 impl Runtime {
@@ -39,16 +38,16 @@ impl Runtime {
     ) {
         let frame = Frame {
             id: self.mint(now, IdKind::Envelope),
-            session_id: Some(sid.into()),
+            session_id: Some(sid.to_owned().into()),
             trace_id: trace,
-            job_id: Some(job_id.into()),
+            job_id: Some(job_id.to_owned().into()),
             event_seq: None,
             message,
         };
         self.push_effect(
             Effect::ForwardJobMessage {
-                session_id: sid.into(),
-                job_id: job_id.into(),
+                session_id: sid.to_owned().into(),
+                job_id: job_id.to_owned().into(),
                 frame: Box::new(frame),
             },
             None,
@@ -257,7 +256,7 @@ impl Runtime {
     pub(in crate::runtime) fn job_frame(
         &mut self,
         now: Instant,
-        job_id: impl Into<JobId>,
+        job_id: &str,
         trace: Option<TraceId>,
         message: Message,
     ) -> Frame {
@@ -265,7 +264,7 @@ impl Runtime {
             id: self.mint(now, IdKind::Envelope),
             session_id: None,
             trace_id: trace,
-            job_id: Some(job_id.into()),
+            job_id: Some(job_id.to_owned().into()),
             event_seq: None,
             message,
         }

@@ -53,7 +53,7 @@ impl Runtime {
     pub(in crate::runtime) fn push_revoke(&mut self, job_id: &str, r: Revocation) {
         self.push_effect(
             Effect::RevokeCredential {
-                job_id: job_id.into(),
+                job_id: job_id.to_owned().into(),
                 credential_id: r.credential_id,
                 value: r.value,
             },
@@ -107,7 +107,7 @@ impl Runtime {
                 };
                 self.out
                     .push_event(RuntimeEvent::CredentialRevocationFailed {
-                        job_id: job_id.into(),
+                        job_id: job_id.to_owned().into(),
                         credential_id,
                         message,
                     });

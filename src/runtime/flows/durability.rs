@@ -50,7 +50,7 @@ impl Runtime {
         };
         self.push_effect(
             Effect::ReadEvents {
-                session_id: sid.into(),
+                session_id: sid.to_owned().into(),
                 after_seq: after,
             },
             Some(Pending::StorePage {
@@ -135,7 +135,7 @@ impl Runtime {
                 principal: principal.to_owned(),
                 key: key.to_owned(),
                 fingerprint: fingerprint.to_owned(),
-                job_id: job_id.into(),
+                job_id: job_id.to_owned().into(),
                 expires_at,
             }),
             None,
@@ -155,7 +155,7 @@ impl Runtime {
         self.push_effect(
             Effect::PersistCredential(CredentialRecord {
                 credential_id: credential_id.to_owned(),
-                job_id: job_id.into(),
+                job_id: job_id.to_owned().into(),
                 revoked,
             }),
             None,

@@ -32,8 +32,6 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorPayload {
 
 /// What stamping a job's frame needs of the job, read in one lookup.
 struct JobView {
-    /// The job's id, shared with its frames.
-    id: JobId,
     /// The submitting session (shared, not copied: compared and looked up for every target).
     owner: Arc<str>,
     trace: Option<TraceId>,
@@ -44,7 +42,6 @@ struct JobView {
 impl JobView {
     fn of(job: &Job) -> Self {
         JobView {
-            id: job.shared_id(),
             owner: job.shared_session_id(),
             trace: job.trace_id(),
             prev_last: job.event_seqs().0,
@@ -73,7 +70,6 @@ impl Runtime {
     /// before: the agent event path reads it in the lookup that checks the job is live).
     fn emit_job_viewed(&mut self, now: Instant, job_id: &str, view: JobView, message: Message) {
         let JobView {
-            id,
             owner,
             trace,
             prev_last,
@@ -93,7 +89,7 @@ impl Runtime {
         // The common case, the submitting session alone: no per-target checks, no moves of
         // the message through the target loop.
         if !forward && !rotated && subs.iter().all(|s| s == owner_sid) {
-            self.stamp_job_frame(now, owner_sid, true, (job_id, &id), trace, message);
+            self.stamp_job_frame(now, owner_sid, true, job_id, trace, message);
             if terminal {
                 self.subs.end_job(job_id);
             }
@@ -144,7 +140,7 @@ impl Runtime {
                 self.forward_job_frame(now, owner_sid, job_id, trace, msg);
                 continue;
             }
-            self.stamp_job_frame(now, sid, sid == owner_sid, (job_id, &id), trace, msg);
+            self.stamp_job_frame(now, sid, sid == owner_sid, job_id, trace, msg);
         }
         if terminal {
             self.subs.end_job(job_id);
@@ -159,11 +155,11 @@ impl Runtime {
         now: Instant,
         sid: &str,
         owner: bool,
-        (job_id, shared): (&str, &JobId),
+        job_id: &str,
         trace: Option<TraceId>,
         message: Message,
     ) {
-        let f = self.job_frame(now, shared, trace, message);
+        let f = self.job_frame(now, job_id, trace, message);
         let seq = self.stamp(sid, f);
         if owner && seq > 0 {
             self.jobs.set_last_event_seq(job_id, seq);
@@ -236,7 +232,7 @@ impl Runtime {
         if stop_agent {
             self.push_effect(
                 Effect::CancelAgent {
-                    job_id: job_id.into(),
+                    job_id: job_id.to_owned().into(),
                 },
                 None,
             );
@@ -251,7 +247,7 @@ impl Runtime {
             self.out.cancel_timer(&TimerKey::FinishedJob(forgot));
         }
         self.out.push_event(RuntimeEvent::JobEnded {
-            job_id: job_id.into(),
+            job_id: job_id.to_owned().into(),
             status,
             parent_job_id,
             result,
@@ -353,7 +349,7 @@ impl Runtime {
             match verdict {
                 Err(e) => self.send_error(now, conn, e.with_request_id(request_id)),
                 Ok(true) => {
-                    let job_id = job_id.into();
+                    let job_id = job_id.to_owned().into();
                     self.push_effect(Effect::ForwardCancel { job_id }, None);
                 }
                 Ok(false) => {}
@@ -388,9 +384,9 @@ impl Runtime {
     pub(in crate::runtime) fn lease_expired(&mut self, now: Instant, job_id: &str) {
         if let Some(j) = self.jobs.get(job_id) {
             let ev = RuntimeEvent::LeaseExpired {
-                job_id: job_id.into(),
+                job_id: job_id.to_owned().into(),
                 principal: j.principal().to_owned(),
-                session_id: j.session_id().into(),
+                session_id: j.session_id().to_owned().into(),
             };
             self.out.push_event(ev);
         }
@@ -451,7 +447,7 @@ impl Runtime {
             let ev = RuntimeEvent::OperationRefused {
                 job_id: job_id.clone(),
                 principal: j.principal().to_owned(),
-                session_id: j.session_id().into(),
+                session_id: j.session_id().to_owned().into(),
                 namespace: op.namespace.clone(),
                 target: op.target.clone(),
                 code: e.code.clone(),

@@ -172,9 +172,9 @@ impl Runtime {
     ) {
         let target_principal = self.jobs.get(job_id).map(|j| j.principal().to_owned());
         self.out.push_event(RuntimeEvent::SubscribeAudit {
-            session_id: session_id.into(),
+            session_id: session_id.to_owned().into(),
             subscriber_principal: subscriber.to_owned(),
-            job_id: job_id.into(),
+            job_id: job_id.to_owned().into(),
             target_principal,
             decision,
         });

@@ -114,7 +114,7 @@ impl Runtime {
             request_id,
             ask: RemoteAsk::Cancel(job_id.to_owned()),
         };
-        let job_id = job_id.into();
+        let job_id = job_id.to_owned().into();
         self.ask_store(now, req, Effect::LookupJob { job_id });
     }
 
@@ -169,9 +169,9 @@ impl Runtime {
         decision: SubscribeDecision,
     ) {
         self.out.push_event(RuntimeEvent::SubscribeAudit {
-            session_id: sid.into(),
+            session_id: sid.to_owned().into(),
             subscriber_principal: who.to_owned(),
-            job_id: job_id.into(),
+            job_id: job_id.to_owned().into(),
             target_principal: owner.map(str::to_owned),
             decision,
         });
@@ -427,7 +427,7 @@ impl Runtime {
         f.reading = true;
         let effect = Effect::ReadJobEvents {
             session_id: f.job_session.clone().into(),
-            job_id: job_id.into(),
+            job_id: job_id.to_owned().into(),
             after_seq: f.after_seq,
         };
         let pending = Pending::RemotePoll {

@@ -67,7 +67,7 @@ impl Runtime {
             now + self.cfg.bounds.expired_session_grace,
         );
         self.out.push_event(RuntimeEvent::SessionExpired {
-            session_id: sid.into(),
+            session_id: sid.to_owned().into(),
         });
     }
 

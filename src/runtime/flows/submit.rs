@@ -329,7 +329,7 @@ impl Runtime {
         // nothing; its client resubmits after resuming.
         let attached = self.sessions.get(sid).and_then(|s| s.conn()) == Some(conn);
         if attached && let Some(mut acc) = job.accepted().cloned() {
-            acc.request_id = Some(request_id.into());
+            acc.request_id = Some(request_id.to_owned().into());
             // D26 over D27: the copy keeps the payload, except that credentials only go to a
             // session of the submitting principal that negotiated `provisioned_credentials`.
             let may_see = self

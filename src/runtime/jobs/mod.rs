@@ -23,7 +23,7 @@ use super::effect::{ConnId, JobRecord};
 use super::fxhash::FxHashMap;
 use crate::lease::Operation;
 use crate::wire::{
-    Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, JobId, JobStatus, JobSummary,
+    Accepted, AgentRef, Credential, ErrorCode, ErrorPayload, JobStatus, JobSummary,
     LeaseConstraints, LeaseMap, Message, MetricBody, Timestamp, TraceId,
 };
 use chunks::{Chunk, ChunkLimits, ChunkState};
@@ -106,8 +106,7 @@ pub(in crate::runtime) struct Child {
 /// `max_retained_jobs` and `max_finished_job_bytes`).
 #[derive(Debug)]
 pub(super) struct Job {
-    /// Shared with every frame the job emits (their `job_id`).
-    id: JobId,
+    id: String,
     principal: String,
     /// The submitting session; its frames carry this session's `event_seq`. Shared: every
     /// frame the job emits looks it up.
@@ -200,7 +199,7 @@ impl Job {
         let accepted = (replayable && nj.request_id.is_some()).then(|| accepted.clone());
         Job {
             kept: accepted.as_ref().map_or(0, encoded_len),
-            id: JobId::from(&nj.job_id),
+            id: nj.job_id.clone(),
             principal: nj.principal.clone(),
             session_id: nj.session_id.as_str().into(),
             agent: nj.agent.clone(),
@@ -256,11 +255,6 @@ impl Job {
 
     pub fn id(&self) -> &str {
         &self.id
-    }
-
-    /// The job's id, shared (no copy).
-    pub fn shared_id(&self) -> JobId {
-        self.id.clone()
     }
 
     pub fn principal(&self) -> &str {
@@ -576,8 +570,8 @@ impl Jobs {
     pub fn insert(&mut self, job: Job) {
         self.kept_bytes = self.kept_bytes.saturating_add(job.kept);
         self.finished_bytes = self.finished_bytes.saturating_add(job.record);
-        self.order.push_back(job.id.to_string());
-        self.map.insert(job.id.to_string(), job);
+        self.order.push_back(job.id.clone());
+        self.map.insert(job.id.clone(), job);
     }
 
     /// Rebuilds a job from its record; `Some(unfinished)`, or `None` when even an empty
@@ -596,7 +590,7 @@ impl Jobs {
         };
         let kept = r.accepted.as_ref().map_or(0, encoded_len) + terminal_len;
         let mut job = Job {
-            id: r.job_id,
+            id: r.job_id.into(),
             principal: r.principal,
             session_id: r.session_id.as_str().into(),
             agent: r.agent,

@@ -19,8 +19,7 @@ use super::effect::{ConnId, SessionRecord, StoredFrame};
 use super::encoding::Scratch;
 use super::fxhash::FxHashMap;
 use crate::wire::{
-    ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, SessionId,
-    Timestamp,
+    ErrorCode, ErrorPayload, Feature, FeatureSet, Frame, Message, ResumeRequest, Timestamp,
 };
 use bytes::Bytes;
 use ring::{EventRing, Evict, RingCaps, RingEntry};
@@ -31,8 +30,7 @@ use token::{same_secret, token_hash};
 /// One logical session; it outlives its connections.
 #[derive(Debug)]
 pub(super) struct Session {
-    /// Shared with every frame stamped here (their `session_id`).
-    id: SessionId,
+    id: String,
     principal: String,
     /// SHA-256 (hex) of the current resume token; the token itself is never kept.
     token_hash: String,
@@ -257,7 +255,7 @@ impl Sessions {
 
     fn session(
         &self,
-        id: SessionId,
+        id: String,
         principal: String,
         hash: String,
         features: FeatureSet,
@@ -294,7 +292,7 @@ impl Sessions {
         self.next_detach += 1;
         s.detached_at = Some(at);
         self.bytes.resumable = self.bytes.resumable.saturating_add(s.ring.bytes());
-        self.detached.insert(at, s.id.to_string());
+        self.detached.insert(at, s.id.clone());
         *self
             .detached_per_principal
             .entry(s.principal.clone())
@@ -367,12 +365,12 @@ impl Sessions {
             .values()
             .filter_map(|id| self.map.get(id))
             .find(|s| !s.welcoming && principal.is_none_or(|p| p == s.principal))
-            .map(|s| s.id.to_string())
+            .map(|s| s.id.clone())
     }
 
     /// A new session (not yet attached; its token is set by the welcome).
     pub fn create(&mut self, id: String, principal: String, features: FeatureSet) {
-        let s = self.session(SessionId::from(&id), principal, String::new(), features);
+        let s = self.session(id.clone(), principal, String::new(), features);
         let old = self.map.insert(id, s);
         self.uncount(old.as_ref());
     }
@@ -381,7 +379,7 @@ impl Sessions {
     /// only (a resume reads it back), expired when its window already closed.
     pub fn restore(&mut self, r: SessionRecord, expired: bool) {
         let mut s = self.session(
-            r.session_id.clone(),
+            r.session_id.clone().into(),
             r.principal,
             r.resume_token_hash,
             r.features,
@@ -523,7 +521,7 @@ impl Sessions {
         }
         s.last_seq += 1;
         let seq = s.last_seq;
-        frame.session_id = Some(s.id.clone());
+        frame.session_id = Some(s.id.clone().into());
         frame.event_seq = Some(seq);
         let evict = s.evict(self.durable);
         let (kept, encoded) = self.bytes.track(s.detached_at.is_some(), &mut s.ring, |r| {
@@ -541,7 +539,7 @@ impl Sessions {
                 (kept, encoded)
             };
             let record = StoredFrame {
-                session_id: s.id.clone(),
+                session_id: s.id.clone().into(),
                 event_seq: seq,
                 job_id: frame.job_id.clone(),
                 frame,
@@ -876,7 +874,7 @@ impl Sessions {
     pub fn record(&self, id: &str, window: Option<Timestamp>) -> Option<SessionRecord> {
         let s = self.map.get(id)?;
         Some(SessionRecord {
-            session_id: s.id.clone(),
+            session_id: s.id.clone().into(),
             principal: s.principal.clone(),
             resume_token_hash: s.token_hash.clone(),
             last_event_seq: s.last_seq,
