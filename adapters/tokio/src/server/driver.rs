@@ -352,10 +352,11 @@ impl Driver {
     /// Sleeps until the earliest of a store completion, an input, a shutdown request, the
     /// deadline.
     async fn wait(&mut self) -> Step {
+        let inflight = self.host.store_inflight();
         // Spin first (see `spin`), unless a store batch is out: then the store thread is what
         // the driver waits for, and it needs the CPU the spin would take.
         if !self.idle_spin.is_zero()
-            && !self.host.store_inflight()
+            && !inflight
             && let Some(i) = spin::spin_recv(&mut self.rx, self.idle_spin).await
         {
             return Step::Input(Some(i));
@@ -366,7 +367,6 @@ impl Driver {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let inflight = self.host.store_inflight();
         let deadline = deadline.map(tokio::time::Instant::from_std);
         if let Some(d) = deadline {
             match &mut self.timer {
