@@ -521,6 +521,64 @@ fn subscribed_job_numbered_from_one_is_checked_per_subscription_d10() {
     assert_eq!(c.state(), ClientState::Open);
 }
 
+/// D10: a `job.subscribed` may overtake frames of the job stamped before the subscribe (here
+/// its terminal, seq 3, waiting for the store). `subscribed_from - replayed + 1` (4) is where
+/// the replay starts: the earlier terminal does not end the replay, whose own terminal does.
+#[test]
+fn subscription_replay_after_an_overtaken_terminal_d10() {
+    let mut c = open(config());
+    feed(&mut c, ms(1), log(JOB, 1));
+    feed(&mut c, ms(1), log(JOB, 2));
+    let s = c
+        .subscribe(ms(2), &arcp_proto::wire::JobId::from(JOB), true, None)
+        .unwrap();
+    feed(
+        &mut c,
+        ms(3),
+        json!({"arcp": "1.1", "id": "01M85JT4SAGX7B3XWCKQ17MJ02", "type": "job.subscribed",
+        "session_id": SID, "job_id": JOB, "payload": {"request_id": s.as_str(), "job_id": JOB,
+        "current_status": "cancelled", "agent": "slow@1.0.0", "lease": {}, "subscribed_from": 6,
+        "replayed": 3}}),
+    );
+    feed(
+        &mut c,
+        ms(3),
+        result(JOB, 3, json!({"final_status": "cancelled"})),
+    );
+    feed(&mut c, ms(3), log(JOB, 4));
+    feed(&mut c, ms(3), log(JOB, 5));
+    feed(
+        &mut c,
+        ms(3),
+        result(JOB, 6, json!({"final_status": "cancelled"})),
+    );
+    // The replay's terminal ends it for good.
+    feed(&mut c, ms(4), log(JOB, 7));
+    let ev = evs(&mut c);
+    let seen: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::JobEvent { event_seq, .. } => Some(("event", *event_seq)),
+            ClientEvent::Terminal { event_seq, .. } => Some(("terminal", *event_seq)),
+            ClientEvent::ProtocolError(_) => Some(("protocol_error", 0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("event", 1),
+            ("event", 2),
+            ("terminal", 3),
+            ("event", 4),
+            ("event", 5),
+            ("terminal", 6),
+            ("protocol_error", 0),
+        ]
+    );
+    assert_eq!(c.last_event_seq(), 7);
+}
+
 #[test]
 fn runtime_ping_is_answered_and_our_ping_gets_its_pong() {
     let mut c = open(config());

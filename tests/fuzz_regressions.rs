@@ -91,3 +91,15 @@ fn own_subscription_history_copies_stay_out_of_later_histories() {
         "fuzz_crashes/runtime-own-subscription-history-copies.bin"
     ));
 }
+
+/// `session_pair` target (CI, without ASan): a client subscribed with history to its own
+/// job while the job's terminal was still waiting for the store. The `job.subscribed` went
+/// out first, then that terminal, then the replay (a copy of the job's frames, its terminal
+/// again), which the client refused as events after the terminal. The client now re-arms
+/// the job where the replay starts (`subscribed_from - replayed + 1`, D10).
+#[test]
+fn subscription_replay_after_a_terminal_still_in_the_store() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-live-event-after-terminal.bin"
+    ));
+}

@@ -271,7 +271,10 @@ impl ClientSession {
     }
 
     /// `job.subscribe` (gated by `subscribe`, [D26]); answered by a `Subscribed` event. The
-    /// job's frames are delivered from now on, replayed history first when `history`.
+    /// job's frames are delivered from now on, replayed history first when `history`. A
+    /// replay of an ended job ends it again: the job's frames are accepted from the replay's
+    /// first `event_seq` (`subscribed_from - replayed + 1`) on, even when the job's earlier
+    /// terminal arrives after the `Subscribed` event.
     ///
     /// [D26]: crate::compat#d26--non-negotiated-features
     pub fn subscribe(

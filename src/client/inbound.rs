@@ -11,7 +11,7 @@ use super::sequence::Verdict;
 use crate::time::Instant;
 use crate::wire::{
     Direction, ErrorCode, ErrorPayload, EventBody, Feature, FeatureSet, FinalStatus, Frame,
-    JobError, JobResult, Limits, Message, Pong, RequestId, SessionId, Welcome, decode,
+    JobError, JobResult, Limits, Message, Pong, Replayed, RequestId, SessionId, Welcome, decode,
 };
 use std::time::Duration;
 
@@ -220,6 +220,16 @@ impl ClientSession {
                     s.request_id.clone().map(Into::into),
                     |k| matches!(k, RequestKind::Subscribe(j) if *j == job),
                 );
+                // D10: the replay is the `replayed` frames ending at `subscribed_from`. It
+                // may follow frames of the job stamped before the subscribe (a terminal
+                // among them), so the job re-arms at the replay's first frame.
+                if request_id.is_some()
+                    && let (Some(Replayed::Count(n)), Some(last)) = (&s.replayed, s.subscribed_from)
+                    && *n > 0
+                    && last >= *n
+                {
+                    self.ended.rearm_from(&job, last - n + 1);
+                }
                 self.push_event(ClientEvent::Subscribed {
                     request_id,
                     subscribed: Box::new(s),
@@ -299,6 +309,9 @@ impl ClientSession {
             )));
             return;
         };
+        if space == SeqSpace::Session {
+            self.ended.reached(&job_id, seq);
+        }
         if self.ended.contains(&job_id) {
             // One terminal per job, nothing after it (the D27 copy re-arms via job.accepted).
             self.push_event(protocol_error(format!(

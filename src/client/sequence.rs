@@ -125,6 +125,10 @@ pub(crate) struct EndedJobs {
     cap: usize,
     order: VecDeque<String>,
     set: HashSet<String>,
+    /// Subscriptions whose replayed history starts at this session seq: the job's frames
+    /// below it are its earlier stream (possibly its terminal, still on its way when the
+    /// `job.subscribed` was sent), from it on the replay, which may end the job again.
+    replays: Vec<(String, u64)>,
 }
 
 impl EndedJobs {
@@ -133,6 +137,7 @@ impl EndedJobs {
             cap,
             order: VecDeque::new(),
             set: HashSet::new(),
+            replays: Vec::new(),
         }
     }
 
@@ -159,6 +164,40 @@ impl EndedJobs {
     pub fn rearm(&mut self, job_id: &str) {
         if self.set.remove(job_id) {
             self.order.retain(|j| j != job_id);
+        }
+    }
+
+    /// A `job.subscribed` replays `job_id`'s history from session seq `first` on: the job
+    /// re-arms when that frame arrives ([`EndedJobs::reached`]). At most `cap` are
+    /// remembered (the oldest is dropped); one per job.
+    pub fn rearm_from(&mut self, job_id: &str, first: u64) {
+        self.replays.retain(|(j, _)| j != job_id);
+        if self.cap == 0 {
+            return;
+        }
+        if self.replays.len() >= self.cap {
+            self.replays.remove(0);
+        }
+        self.replays.push((job_id.to_owned(), first));
+    }
+
+    /// A frame of `job_id` with session seq `seq` arrived: a replay of the job starting at
+    /// or before it re-arms the job; replays of other jobs that should have started by now
+    /// did not come (truncated or lost) and are forgotten.
+    pub fn reached(&mut self, job_id: &str, seq: u64) {
+        if self.replays.is_empty() {
+            return;
+        }
+        let mut rearm = false;
+        self.replays.retain(|(j, first)| {
+            if *first > seq {
+                return true;
+            }
+            rearm |= j == job_id;
+            false
+        });
+        if rearm {
+            self.rearm(job_id);
         }
     }
 }

@@ -5,7 +5,7 @@ use super::harness::SimClient;
 use crate::client::{ClientEvent, ClientSession, JobOutcome, SeqSpace};
 use crate::runtime::{ConnId, Runtime, RuntimeEvent};
 use crate::time::Instant;
-use crate::wire::{ErrorCode, Feature, FeatureSet, Frame, JobId, Message, SessionId};
+use crate::wire::{ErrorCode, Feature, FeatureSet, Frame, JobId, Message, Replayed, SessionId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -24,6 +24,10 @@ pub struct StreamModel {
     pub copies_allowed: u32,
     /// Per subscribed job: last subscription-space `event_seq` and whether it ended.
     pub subs: BTreeMap<JobId, (u64, bool)>,
+    /// Per subscribed job whose `job.subscribed` announced a replay: the replay's first
+    /// session seq (`subscribed_from - replayed + 1`, D10). The job's frames below it
+    /// belong to its earlier stream; from it on, its terminal may come again.
+    pub replay_from: BTreeMap<JobId, u64>,
     /// Sequenced frames the client refused and surfaced as a protocol error.
     pub surfaced: u64,
     /// The client received `RESUME_WINDOW_EXPIRED` in answer to its resume.
@@ -179,9 +183,23 @@ impl Checker {
             }
             // A subscription is a new stream of the job (D9/D10: its history is replayed,
             // renumbered into this session's space), so its terminal may come again.
+            // Its first replayed frame may come after earlier frames of the same job (a
+            // terminal among them) that were still on their way.
             ClientEvent::Subscribed { subscribed, .. } => {
                 m.subs.insert(subscribed.job_id.clone(), (0, false));
-                m.ended.remove(&subscribed.job_id);
+                match (&subscribed.replayed, subscribed.subscribed_from) {
+                    (Some(Replayed::Count(n)), Some(last)) if *n > 0 => {
+                        assert!(
+                            last >= *n,
+                            "client {slot}: subscribed_from {last} below replayed {n}"
+                        );
+                        m.replay_from
+                            .insert(subscribed.job_id.clone(), last - n + 1);
+                    }
+                    _ => {
+                        m.ended.remove(&subscribed.job_id);
+                    }
+                }
             }
             _ => {}
         }
@@ -204,6 +222,10 @@ impl Checker {
                      (job {job})"
                 );
                 m.last_seq = seq;
+                if m.replay_from.get(job).is_some_and(|first| seq >= *first) {
+                    m.replay_from.remove(job);
+                    m.ended.remove(job);
+                }
                 if m.ended.contains(job) {
                     assert!(
                         terminal,
