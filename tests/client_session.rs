@@ -579,6 +579,66 @@ fn subscription_replay_after_an_overtaken_terminal_d10() {
     assert_eq!(c.last_event_seq(), 7);
 }
 
+/// D10: two subscriptions with history to one job, the second sent after the job's terminal
+/// arrived: each replay (seq 2, then seq 3) may end the job again, and nothing after them.
+#[test]
+fn two_replays_of_one_job_each_end_it_once_d10() {
+    let mut c = open(config());
+    let job = arcp_proto::wire::JobId::from(JOB);
+    let first = c.subscribe(ms(1), &job, true, None).unwrap();
+    feed(
+        &mut c,
+        ms(2),
+        result(JOB, 1, json!({"final_status": "success"})),
+    );
+    let second = c.subscribe(ms(3), &job, true, None).unwrap();
+    for (id, r, from) in [
+        ("01M85JT4SAGX7B3XWCKQ17MJ03", &first, 2),
+        ("01M85JT4SAGX7B3XWCKQ17MJ04", &second, 3),
+    ] {
+        feed(
+            &mut c,
+            ms(4),
+            json!({"arcp": "1.1", "id": id, "type": "job.subscribed", "session_id": SID,
+            "job_id": JOB, "payload": {"request_id": r.as_str(), "job_id": JOB,
+            "current_status": "success", "agent": "echo@1.0.0", "lease": {},
+            "subscribed_from": from, "replayed": 1}}),
+        );
+    }
+    feed(
+        &mut c,
+        ms(5),
+        result(JOB, 2, json!({"final_status": "success"})),
+    );
+    feed(
+        &mut c,
+        ms(5),
+        result(JOB, 3, json!({"final_status": "success"})),
+    );
+    feed(
+        &mut c,
+        ms(6),
+        result(JOB, 4, json!({"final_status": "success"})),
+    );
+    let seen: Vec<_> = evs(&mut c)
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Terminal { event_seq, .. } => Some(("terminal", *event_seq)),
+            ClientEvent::ProtocolError(_) => Some(("protocol_error", 0)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("terminal", 1),
+            ("terminal", 2),
+            ("terminal", 3),
+            ("protocol_error", 0),
+        ]
+    );
+}
+
 #[test]
 fn runtime_ping_is_answered_and_our_ping_gets_its_pong() {
     let mut c = open(config());

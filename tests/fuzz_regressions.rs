@@ -103,3 +103,41 @@ fn subscription_replay_after_a_terminal_still_in_the_store() {
         "fuzz_crashes/session_pair-live-event-after-terminal.bin"
     ));
 }
+
+/// `session_pair` target, after the fix above: two subscriptions with history to one ended
+/// job answered back to back; the checker kept only the second replay's start and took the
+/// first replay's terminal for a second terminal. Each announced replay now re-arms the job
+/// at its own first seq.
+#[test]
+fn two_replays_of_one_job() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-two-replays-of-one-job.bin"
+    ));
+}
+
+/// `session_pair` target: with a slow store (appends completing after 175 ms) a session's
+/// `echo` jobs kept ending, each end an append awaiting its result, until 26 effects were
+/// outstanding with `max_pending_effects` at 24 (submits are refused at the cap, but a
+/// running job's events were not held). `Runtime::job_held` now holds running jobs while
+/// the table is full, and the simulator's host parks a held job's emits, as a host does.
+#[test]
+fn a_slow_store_does_not_take_effects_past_the_cap() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-effects-over-cap-slow-store.bin"
+    ));
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-effects-over-cap-slow-store-2.bin"
+    ));
+}
+
+/// `session_pair` target, with a slow store: a subscription with history to the session's
+/// own ended job, cut at once (no room), answered with `replayed: 0`; the `job.subscribed`
+/// overtook the job's terminal, still being written, and the truncation notice after that
+/// terminal looked like an event of an ended job. `job.subscribed` now waits behind the
+/// frames stamped before it.
+#[test]
+fn subscribed_waits_behind_the_terminal_being_written() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-truncation-notice-after-terminal.bin"
+    ));
+}

@@ -4,8 +4,8 @@
 
 mod runtime_support;
 
-use arcp_proto::runtime::{AgentEvent, Effect, EffectOutcome, RuntimeConfig};
-use arcp_proto::wire::{EventBody, Frame, JobId, LogBody, Message, SessionId};
+use arcp_proto::runtime::{AgentEvent, CloseReason, Effect, EffectOutcome, RuntimeConfig};
+use arcp_proto::wire::{EventBody, Frame, JobId, LogBody, Message, Replayed, SessionId};
 use proptest::prelude::*;
 use runtime_support::*;
 use serde_json::{Value, json};
@@ -200,6 +200,130 @@ fn a_durable_session_waits_only_for_the_store_and_its_ring_is_a_cache() {
         answer(&mut h, true);
     }
     assert_eq!(retained(&h, &sid), 8);
+}
+
+/// `max_pending_effects` (5 here, below the ring's 8) holds running jobs too: with a durable
+/// store each event is an append awaiting its result, and a slow store must not let them
+/// pile up past the cap. The job goes on once the appends complete, nothing lost.
+#[test]
+fn a_full_effect_table_holds_running_jobs_until_results_come_back() {
+    let mut cfg = config();
+    cfg.durable = true;
+    cfg.bounds.max_pending_effects = 5;
+    let mut h = Host::new(cfg);
+    let c = h.open(1);
+    h.send(c, hello("alice-token", &ALL));
+    let answer_all_but_appends = |h: &mut Host| {
+        while let Some(pos) = h
+            .effects
+            .iter()
+            .position(|(_, e)| !matches!(e, Effect::AppendEvents(_)))
+        {
+            let (id, _) = h.effects.remove(pos);
+            h.rt.handle_effect_result(h.now, id, EffectOutcome::Done);
+            h.drain();
+        }
+    };
+    answer_all_but_appends(&mut h);
+    h.take(c);
+    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    answer_all_but_appends(&mut h);
+    // Nothing outstanding (`job.accepted` is not numbered, so not appended); five events
+    // fill the table.
+    assert_eq!(h.rt.pending_effects(), 0);
+    let mut fed = 0;
+    while emit(&mut h, &job, "e") {
+        fed += 1;
+        h.drain();
+    }
+    assert_eq!(fed, 5);
+    assert_eq!(h.rt.pending_effects(), 5);
+    assert!(h.rt.job_held(&job));
+    // One append answered: one more event fits.
+    assert_eq!(commit_appends(&mut h, 1), 1);
+    assert!(!h.rt.job_held(&job));
+    assert!(emit(&mut h, &job, "f"));
+    h.drain();
+    assert!(h.rt.job_held(&job));
+    assert_eq!(commit_appends(&mut h, usize::MAX), 5);
+    assert!(!h.rt.job_held(&job));
+    assert_eq!(seqs(&h.take(c)), (1..=6).collect::<Vec<_>>());
+}
+
+/// A durable session that subscribes to its own job while the job's last frames are still
+/// being written: `job.subscribed` goes out right after them, not before (it is not numbered,
+/// so nothing else would keep it behind), and the replay it announces follows it. Over
+/// `max_transmit_queue` answers waiting like this, the connection is a slow consumer.
+#[test]
+fn a_subscribe_answer_waits_behind_frames_still_being_written() {
+    let mut cfg = config();
+    cfg.durable = true;
+    cfg.bounds.max_transmit_queue = 2;
+    let mut h = Host::new(cfg);
+    let c = h.open(1);
+    h.send(c, hello("alice-token", &ALL));
+    commit_appends(&mut h, 0);
+    h.take(c);
+    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    commit_appends(&mut h, 0);
+    assert!(emit(&mut h, &job, "e"));
+    h.rt.handle_agent_event(
+        h.now,
+        &job,
+        AgentEvent::Result {
+            result: Some(json!("done")),
+            summary: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    assert!(h.take(c).is_empty());
+    // Seqs 1 and 2 (the event and the terminal) wait for the store; the answer waits too.
+    h.send(
+        c,
+        json!({"arcp":"1.1","id":eid(2),"type":"job.subscribe","payload":{"job_id":job,"history":true}}),
+    );
+    assert!(h.take(c).is_empty());
+    assert_eq!(commit_appends(&mut h, 1), 1);
+    assert_eq!(seqs(&h.take(c)), vec![1]);
+    // The terminal, then the answer, then the replay (seqs 3 and 4, copies of 1 and 2).
+    assert_eq!(commit_appends(&mut h, usize::MAX), 3);
+    let out = h.take(c);
+    assert_eq!(
+        types(&out),
+        vec!["job.result", "job.subscribed", "job.event", "job.result"]
+    );
+    assert_eq!(seqs(&out), vec![2, 3, 4]);
+    let Message::Subscribed(sub) = &out[1].message else {
+        panic!("{:?}", out[1]);
+    };
+    assert_eq!(
+        (sub.subscribed_from, sub.replayed),
+        (Some(4), Some(Replayed::Count(2)))
+    );
+    // With a frame still being written, a third waiting answer is one too many (cap 2).
+    let other = h.submit(c, &eid(5), json!({"agent":"slow"}));
+    commit_appends(&mut h, 0);
+    assert!(emit(&mut h, &other, "x"));
+    h.take(c);
+    let slow_consumer = |h: &Host| {
+        h.all_effects.iter().any(|e| {
+            matches!(e, Effect::CloseConnection { conn, reason: CloseReason::SlowConsumer } if *conn == c)
+        })
+    };
+    for i in 0..2 {
+        h.send(
+            c,
+            json!({"arcp":"1.1","id":eid(10 + i),"type":"job.subscribe","payload":{"job_id":job,"history":false}}),
+        );
+    }
+    assert!(h.take(c).is_empty());
+    assert!(!slow_consumer(&h));
+    h.send(
+        c,
+        json!({"arcp":"1.1","id":eid(12),"type":"job.subscribe","payload":{"job_id":job,"history":false}}),
+    );
+    assert!(slow_consumer(&h));
 }
 
 /// Alice submits `slow` (the auditor may observe it): (host, alice's conn, job).

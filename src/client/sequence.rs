@@ -169,9 +169,8 @@ impl EndedJobs {
 
     /// A `job.subscribed` replays `job_id`'s history from session seq `first` on: the job
     /// re-arms when that frame arrives ([`EndedJobs::reached`]). At most `cap` are
-    /// remembered (the oldest is dropped); one per job.
+    /// remembered (the oldest is dropped); several subscriptions to one job each have theirs.
     pub fn rearm_from(&mut self, job_id: &str, first: u64) {
-        self.replays.retain(|(j, _)| j != job_id);
         if self.cap == 0 {
             return;
         }

@@ -108,7 +108,10 @@ pub struct Bounds {
     /// Encoded bytes kept per session ring; same outcome as `max_ring_events`.
     pub max_ring_bytes: usize,
     /// Effects awaiting a result. A hello over it: `session.error INTERNAL_ERROR` + close; a
-    /// submit over it: `session.error INTERNAL_ERROR` (retryable).
+    /// submit over it: `session.error INTERNAL_ERROR` (retryable); running jobs wait
+    /// ([`Runtime::job_held`](super::Runtime::job_held)) until results come back. What a
+    /// job's end, a cancel, a subscription's history or a resume's store read issues is not
+    /// refused and may go over it by that much.
     pub max_pending_effects: usize,
     /// Unfinished jobs one session may have submitted. Over it: `session.error INTERNAL_ERROR`
     /// (retryable), no job.

@@ -23,8 +23,8 @@
 //!   authenticating, attached, closing), transmit-cap accounting, heartbeat and
 //!   zero-throughput decisions; `conns/hello.rs` reads a connection's first frame.
 //! - `sessions` — sessions: each one's `event_seq` space and event ring (`sessions/ring.rs`),
-//!   resume-token hash (`sessions/token.rs`), resume checks, expiry, write-ahead progress
-//!   and job slots.
+//!   resume-token hash (`sessions/token.rs`), resume checks, expiry, write-ahead progress,
+//!   answers kept behind frames still being written (`sessions/after.rs`) and job slots.
 //! - `jobs` — jobs: lifecycle and retention, lease and budget (`jobs/lease.rs`), streamed
 //!   results (`jobs/chunks.rs`), credential revocation (`jobs/credentials.rs`), idempotency
 //!   keys (`jobs/idempotency.rs`), credentials being minted, the `list_jobs` query
@@ -535,15 +535,19 @@ impl Runtime {
 
     /// `true` while job `job_id` must wait: it is running and its session's buffer is full
     /// (the undelivered events — with a durable store, the not-yet-durable ones — reached
-    /// `max_ring_events` or `max_ring_bytes`). A host stops answering the job's agent emits
-    /// (feeding none to [`handle_agent_event`](Self::handle_agent_event)) while this is
-    /// `true`, and asks again after each drain: it turns `false` when the session drains,
-    /// its client says `session.bye` (without a store), its resume window ends or the job
+    /// `max_ring_events` or `max_ring_bytes`), or `max_pending_effects` effects await their
+    /// results (with a durable store each event is an append until it completes). A host
+    /// stops answering the job's agent emits (feeding none to
+    /// [`handle_agent_event`](Self::handle_agent_event)) while this is `true`, and asks
+    /// again after each drain: it turns `false` when the session drains, its client says
+    /// `session.bye` (without a store), its resume window ends, effects complete or the job
     /// ends. Time keeps running for a waiting job (`max_runtime_sec`, lease expiry).
     pub fn job_held(&self, job_id: &JobId) -> bool {
         self.jobs.get(job_id.as_str()).is_some_and(|j| {
             !j.status().is_terminal()
-                && (self.sessions.full(j.session_id()) || self.owner_backlogged(j.session_id()))
+                && (self.sessions.full(j.session_id())
+                    || self.owner_backlogged(j.session_id())
+                    || self.effects_full())
         })
     }
 
@@ -661,8 +665,43 @@ impl Runtime {
         self.transmit_capped(conn, out, usize::MAX);
     }
 
+    /// Queues `frame`, an unnumbered answer of session `sid`, behind every frame the session
+    /// stamped before it ([`sessions::After`]): at once when those are queued, else right
+    /// after the last of them. Over `max_transmit_queue` such answers waiting, the connection
+    /// is closed as a slow consumer (its session stays resumable).
+    fn transmit_after(&mut self, sid: &str, conn: ConnId, frame: Frame) {
+        let cap = self.cfg.bounds.max_transmit_queue;
+        match self.sessions.hold_after(sid, Box::new(frame), cap) {
+            sessions::After::Now(f) => self.transmit_capped(conn, Outgoing::Plain(f), cap),
+            sessions::After::Held => {}
+            sessions::After::Full => {
+                self.out.drop_transmits_for(conn);
+                self.detach_session_of(conn);
+                self.conns.set_phase(conn, Phase::Closing);
+                self.push_effect(
+                    Effect::CloseConnection {
+                        conn,
+                        reason: CloseReason::SlowConsumer,
+                    },
+                    None,
+                );
+            }
+        }
+    }
+
     fn transmit_capped(&mut self, conn: ConnId, out: Outgoing, cap: usize) {
         match self.conns.reserve(conn, cap) {
+            Reserve::Queued if self.sessions.holds_after() => {
+                // Answers held behind this numbered frame go right after it.
+                let f = out.frame();
+                let key = f.session_id.clone().zip(f.event_seq);
+                self.out.push_transmit(conn, out);
+                if let Some((sid, seq)) = key {
+                    for (_, f) in self.sessions.released(sid.as_str(), seq) {
+                        self.transmit_capped(conn, Outgoing::Plain(f), usize::MAX);
+                    }
+                }
+            }
             Reserve::Queued => self.out.push_transmit(conn, out),
             Reserve::Dropped => {}
             Reserve::Full => {

@@ -8,10 +8,12 @@ use super::invariants::{Checker, is_sequenced};
 use super::link::Link;
 use crate::client::{AutoAck, ClientConfig, ClientEvent, ClientSession, ClientState};
 use crate::runtime::{
-    AgentReply, AgentSpec, ConnId, ObserverPolicy, Operation, Runtime, RuntimeConfig, TransportKind,
+    AgentEvent, AgentReply, AgentSpec, ConnId, ObserverPolicy, Operation, Runtime, RuntimeConfig,
+    TransportKind,
 };
 use crate::time::Instant;
 use crate::wire::{ErrorCode, FeatureSet, JobId, Message, SeededEntropy};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// How one client slot is built.
@@ -108,6 +110,8 @@ pub struct Sim {
     pub jobs: Vec<JobId>,
     /// When set, a readable log of everything that happens (for debugging a failing input).
     pub trace: Option<Vec<String>>,
+    /// Emits of held jobs (`Runtime::job_held`), in order, not yet fed.
+    parked: BTreeMap<JobId, VecDeque<AgentEvent>>,
     next_conn: u64,
     next_seed: u64,
 }
@@ -129,6 +133,7 @@ impl Sim {
             checker: Checker::new(specs.len()),
             jobs: Vec::new(),
             trace: None,
+            parked: BTreeMap::new(),
             next_conn: 0,
             next_seed: 100,
         };
@@ -501,22 +506,58 @@ impl Sim {
                     HostAction::Complete(id, out) => {
                         self.runtime.handle_effect_result(now, id, out);
                     }
+                    // A held job's emits wait, in order, as a host keeps them (job_held).
                     HostAction::Agent(job, ev) => {
-                        let r = self.runtime.handle_agent_event(now, &job, ev);
-                        self.log(|| format!("agent reply {r:?}"));
-                        if let Ok(AgentReply::Delegated { child_job_id }) = r
-                            && !self.jobs.contains(&child_job_id)
-                        {
-                            self.jobs.push(child_job_id);
+                        if self.parked.contains_key(&job) || self.runtime.job_held(&job) {
+                            self.log(|| format!("parked for {job}"));
+                            self.parked.entry(job).or_default().push_back(ev);
+                        } else {
+                            self.feed_agent(now, &job, ev);
                         }
                     }
                 }
                 self.drain();
             }
+            if self.release_parked(now) {
+                any = true;
+            }
             if !any {
                 return;
             }
         }
+    }
+
+    /// Feeds one agent emit and records a delegated child.
+    fn feed_agent(&mut self, now: Instant, job: &JobId, ev: AgentEvent) {
+        let r = self.runtime.handle_agent_event(now, job, ev);
+        self.log(|| format!("agent reply {r:?}"));
+        if let Ok(AgentReply::Delegated { child_job_id }) = r
+            && !self.jobs.contains(&child_job_id)
+        {
+            self.jobs.push(child_job_id);
+        }
+    }
+
+    /// Feeds the parked emits of every job no longer held, in order, until it is held
+    /// again; `true` when any was fed.
+    fn release_parked(&mut self, now: Instant) -> bool {
+        let mut fed = false;
+        let jobs: Vec<JobId> = self.parked.keys().cloned().collect();
+        for job in jobs {
+            while !self.runtime.job_held(&job) {
+                let Some(ev) = self.parked.get_mut(&job).and_then(VecDeque::pop_front) else {
+                    break;
+                };
+                self.log(|| format!("unparked for {job}"));
+                self.feed_agent(now, &job, ev);
+                self.drain();
+                fed = true;
+            }
+            if self.parked.get(&job).is_some_and(VecDeque::is_empty) {
+                self.parked.remove(&job);
+            }
+        }
+        fed
     }
 
     /// One step: drain, jump to the earliest event, feed what is due, fire due deadlines,

@@ -24,10 +24,10 @@ pub struct StreamModel {
     pub copies_allowed: u32,
     /// Per subscribed job: last subscription-space `event_seq` and whether it ended.
     pub subs: BTreeMap<JobId, (u64, bool)>,
-    /// Per subscribed job whose `job.subscribed` announced a replay: the replay's first
-    /// session seq (`subscribed_from - replayed + 1`, D10). The job's frames below it
-    /// belong to its earlier stream; from it on, its terminal may come again.
-    pub replay_from: BTreeMap<JobId, u64>,
+    /// Replays announced by a `job.subscribed`: the job and the replay's first session seq
+    /// (`subscribed_from - replayed + 1`, D10). The job's frames below it belong to its
+    /// earlier stream (or an earlier replay); from it on, its terminal may come again.
+    pub replays: Vec<(JobId, u64)>,
     /// Sequenced frames the client refused and surfaced as a protocol error.
     pub surfaced: u64,
     /// The client received `RESUME_WINDOW_EXPIRED` in answer to its resume.
@@ -193,8 +193,7 @@ impl Checker {
                             last >= *n,
                             "client {slot}: subscribed_from {last} below replayed {n}"
                         );
-                        m.replay_from
-                            .insert(subscribed.job_id.clone(), last - n + 1);
+                        m.replays.push((subscribed.job_id.clone(), last - n + 1));
                     }
                     _ => {
                         m.ended.remove(&subscribed.job_id);
@@ -222,8 +221,15 @@ impl Checker {
                      (job {job})"
                 );
                 m.last_seq = seq;
-                if m.replay_from.get(job).is_some_and(|first| seq >= *first) {
-                    m.replay_from.remove(job);
+                // Replays that start here or earlier: this job's re-arms it; another job's
+                // did not come (truncated) and is forgotten.
+                let mut rearm = false;
+                m.replays.retain(|(j, first)| {
+                    let due = *first <= seq;
+                    rearm |= due && j == job;
+                    !due
+                });
+                if rearm {
                     m.ended.remove(job);
                 }
                 if m.ended.contains(job) {
@@ -304,7 +310,9 @@ impl Checker {
         );
         assert!(
             rt.pending_effects() <= b.max_pending_effects,
-            "runtime effects"
+            "runtime effects {} > {}",
+            rt.pending_effects(),
+            b.max_pending_effects
         );
         assert!(rt.session_count() <= b.max_sessions, "runtime sessions");
         // The retained-bytes gauges are kept incrementally: they must match a recount.

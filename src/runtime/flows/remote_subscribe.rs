@@ -339,7 +339,7 @@ impl Runtime {
         let f = self
             .envelope(now, conn, Message::Subscribed(subscribed))
             .with_job(job_id.clone());
-        self.transmit(conn, f);
+        self.transmit_after(sid, conn, f);
         // Live frames follow the history, or (without history) what the record has.
         let mut after = skipped_to.unwrap_or(from);
         for (seq, mut f) in history {

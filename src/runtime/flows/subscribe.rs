@@ -169,7 +169,9 @@ impl Runtime {
         let f = self
             .envelope(now, conn, Message::Subscribed(subscribed))
             .with_job(job_id.clone());
-        self.transmit(conn, f);
+        // Behind the frames stamped before it (a durable store may still hold them): the
+        // replay it announces starts after them.
+        self.transmit_after(sid, conn, f);
         for mut m in history {
             if !(owner && may_see_secrets) {
                 strip_secret(&mut m);

@@ -11,8 +11,11 @@
 //! [D2]: crate::compat#d2--resume
 //! [D4]: crate::compat#d4--failed-resume
 
+mod after;
 pub(super) mod ring;
 pub(super) mod token;
+pub(super) use after::After;
+use after::Held;
 
 use super::config::Bounds;
 use super::effect::{ConnId, SessionRecord, StoredFrame};
@@ -60,6 +63,9 @@ pub(super) struct Session {
     store_next: Option<u64>,
     /// A page read is with the store.
     store_reading: bool,
+    /// Unnumbered frames that go out right after the numbered frame with this seq is queued
+    /// on `conn` ([`after`]): answers that must not overtake what was stamped before them.
+    after: Held,
 }
 
 impl Session {
@@ -192,6 +198,8 @@ pub(super) struct Sessions {
     /// Unfinished jobs per principal over all its sessions (the sum of their
     /// `active_jobs`, kept here so a submit's limit check does not walk every session).
     active_per_principal: FxHashMap<String, usize>,
+    /// Frames held in the sessions' `after` lists, over all sessions.
+    held_after: usize,
 }
 
 /// The encoded bytes kept in the rings of all sessions, and of those in detached (resumable)
@@ -250,6 +258,7 @@ impl Sessions {
             detached_per_principal: FxHashMap::default(),
             next_detach: 0,
             active_per_principal: FxHashMap::default(),
+            held_after: 0,
         }
     }
 
@@ -277,6 +286,7 @@ impl Sessions {
             said_bye: false,
             store_next: None,
             store_reading: false,
+            after: Held::default(),
         }
     }
 
@@ -427,6 +437,7 @@ impl Sessions {
         self.unmark_detached(id);
         match self.map.remove(id) {
             Some(s) => {
+                self.held_after -= s.after.len();
                 self.bytes.kept = self.bytes.kept.saturating_sub(s.ring.bytes());
                 self.uncount(Some(&s));
                 true
@@ -636,6 +647,7 @@ impl Sessions {
             Some(s) if s.conn == Some(conn) => {
                 s.conn = None;
                 s.store_next = None;
+                self.held_after -= s.after.clear();
                 self.mark_detached(id);
                 true
             }
@@ -868,6 +880,52 @@ impl Sessions {
             return Appended::Lost(conn);
         }
         Appended::Send(conn, frames)
+    }
+
+    /// Keeps `frame`, an unnumbered answer, until session `id`'s last stamped frame is
+    /// queued on its connection ([`after`]), at most `cap` per session. Without a durable
+    /// store every stamped frame of an attached session is queued at once.
+    pub fn hold_after(&mut self, id: &str, frame: Box<Frame>, cap: usize) -> After {
+        let Some(s) = self
+            .map
+            .get_mut(id)
+            .filter(|s| self.durable && s.conn.is_some())
+        else {
+            return After::Now(frame);
+        };
+        // A frame stamped so far may still be queued later: not yet durable, a resume's
+        // replay in progress, or answers already waiting.
+        let behind = s.durable_through < s.last_seq
+            || s.store_next.is_some()
+            || s.welcoming
+            || !s.after.is_empty();
+        if !behind {
+            return After::Now(frame);
+        }
+        if s.after.len() >= cap {
+            return After::Full;
+        }
+        s.after.push(s.last_seq, frame);
+        self.held_after += 1;
+        After::Held
+    }
+
+    /// `true` when some session holds answers (the transmit path then asks
+    /// [`Sessions::released`]).
+    #[inline]
+    pub fn holds_after(&self) -> bool {
+        self.held_after > 0
+    }
+
+    /// The numbered frame `seq` of session `id` was just queued: the answers held behind it
+    /// (or an earlier seq), in order, each with the seq it waited for.
+    pub fn released(&mut self, id: &str, seq: u64) -> Vec<(u64, Box<Frame>)> {
+        let Some(s) = self.map.get_mut(id) else {
+            return Vec::new();
+        };
+        let out = s.after.release(seq);
+        self.held_after -= out.len();
+        out
     }
 
     /// The durable record of `id`; `window` is when its resume window closes, if detached.
