@@ -141,3 +141,23 @@ fn subscribed_waits_behind_the_terminal_being_written() {
         "fuzz_crashes/session_pair-truncation-notice-after-terminal.bin"
     ));
 }
+
+/// `session_pair` target, with a slow store: idempotent resubmits of an ended job each
+/// stamped a copy of its terminal (an append) with the effects table full. Such a resubmit
+/// is now refused as busy (retryable) while the table or the session's buffer is full.
+#[test]
+fn resubmit_copies_respect_the_effects_cap() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-resubmit-copies-over-effects-cap.bin"
+    ));
+}
+
+/// `session_pair` target (reproduces on 367f81c): a resume replayed 41 frames, over the
+/// checker's bound of the live cap plus the ring's events (40): the ring also keeps a margin
+/// of delivered frames for a resume, which the bound now counts.
+#[test]
+fn resume_replay_counts_the_ring_margin() {
+    arcp_proto::fuzzing::session_pair(include_bytes!(
+        "fuzz_crashes/session_pair-resume-replay-with-margin.bin"
+    ));
+}

@@ -120,6 +120,52 @@ fn an_attached_client_that_stops_reading_holds_its_job_until_bye() {
     h.drain();
 }
 
+/// D27: an idempotent resubmit of an ended job gets a copy of its terminal, stamped into the
+/// session's buffer. With that buffer full (the client is not reading) the resubmit is
+/// refused as busy and retryable instead of going past the bound; once it drains, the copy
+/// comes.
+#[test]
+fn an_idempotent_resubmit_waits_for_room_for_its_terminal_copy() {
+    let mut h = Host::new(config());
+    let (c, sid, _) = h.hello(1, "alice-token", &ALL);
+    let keyed = json!({"agent":"slow","idempotency_key":"k"});
+    let done = h.submit(c, &eid(1), keyed.clone());
+    h.rt.handle_agent_event(
+        h.now,
+        &done,
+        AgentEvent::Result {
+            result: Some(json!(1)),
+            summary: None,
+        },
+    )
+    .unwrap();
+    h.drain();
+    h.take(c);
+    let job = h.submit(c, &eid(2), json!({"agent":"slow"}));
+    // Nothing is polled: eight undelivered events fill the ring.
+    let mut fed = 0;
+    while emit(&mut h, &job, &format!("e{fed}")) {
+        fed += 1;
+    }
+    assert_eq!(fed, 8);
+    let mut again = json!({"arcp":"1.1","id":eid(3),"type":"job.submit","payload":keyed});
+    h.rt.handle_frame(h.now, c, &serde_json::to_vec(&again).unwrap());
+    assert_eq!(h.rt.session_last_seq(&sid), Some(9));
+    h.drain();
+    let out = h.take_json(c);
+    let busy = out.last().expect("answered");
+    assert_eq!(busy["type"], "session.error");
+    assert_eq!(busy["payload"]["code"], "INTERNAL_ERROR");
+    assert_eq!(busy["payload"]["retryable"], true);
+    assert_eq!(busy["payload"]["request_id"], eid(3));
+    // Read now: the resubmit gets its accepted copy and the terminal copy.
+    again["id"] = json!(eid(4));
+    h.send(c, again);
+    let out = h.take(c);
+    assert_eq!(types(&out), vec!["job.accepted", "job.result"]);
+    assert_eq!(seqs(&out), vec![10]);
+}
+
 #[test]
 fn the_resume_window_ending_releases_a_held_job() {
     let mut h = Host::new(config());

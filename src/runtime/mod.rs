@@ -697,8 +697,10 @@ impl Runtime {
                 let key = f.session_id.clone().zip(f.event_seq);
                 self.out.push_transmit(conn, out);
                 if let Some((sid, seq)) = key {
+                    // Capped as when sent at once: over it, a slow consumer.
+                    let cap = self.cfg.bounds.max_transmit_queue;
                     for (_, f) in self.sessions.released(sid.as_str(), seq) {
-                        self.transmit_capped(conn, Outgoing::Plain(f), usize::MAX);
+                        self.transmit_capped(conn, Outgoing::Plain(f), cap);
                     }
                 }
             }

@@ -332,8 +332,9 @@ impl Checker {
             "resumable sessions of one principal"
         );
         for c in clients.iter().map(|c| c.link.conn) {
-            // Resume replays may exceed the live cap by at most the ring (§6.7).
-            let cap = b.max_transmit_queue + b.max_ring_events;
+            // Resume replays may exceed the live cap by at most the ring (§6.7): its
+            // undelivered frames and the margin of delivered ones it keeps for a resume.
+            let cap = b.max_transmit_queue + b.max_ring_events + b.ring_margin_events;
             assert!(
                 rt.pending_transmits_for(c) <= cap,
                 "runtime transmit queue of {c:?}: {} > {cap}",

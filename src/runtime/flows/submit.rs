@@ -78,6 +78,11 @@ impl Runtime {
             }
             let job_id = entry.job_id.clone();
             if self.jobs.get(&job_id).is_some() {
+                // An ended job's copy of its terminal (D27) is stamped into the session's
+                // buffer (with a durable store, an append): not past either bound.
+                if self.effects_full() || self.sessions.full(sid) {
+                    return Err(err(ErrorCode::InternalError, "runtime busy, retry later"));
+                }
                 self.replay_accepted(now, conn, sid, request_id, &job_id);
                 return Ok(None);
             }
