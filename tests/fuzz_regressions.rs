@@ -119,7 +119,8 @@ fn two_replays_of_one_job() {
 /// `echo` jobs kept ending, each end an append awaiting its result, until 26 effects were
 /// outstanding with `max_pending_effects` at 24 (submits are refused at the cap, but a
 /// running job's events were not held). `Runtime::job_held` now holds running jobs while
-/// the table is full, and the simulator's host parks a held job's emits, as a host does.
+/// the table is full (tested exactly in `runtime_backpressure.rs`), and the simulator's host
+/// parks a held job's emits, as a host does.
 #[test]
 fn a_slow_store_does_not_take_effects_past_the_cap() {
     arcp_proto::fuzzing::session_pair(include_bytes!(

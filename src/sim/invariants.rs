@@ -308,9 +308,14 @@ impl Checker {
             rt.pending_events() <= b.max_pending_events,
             "runtime event queue"
         );
+        // `max_pending_effects` refuses hellos and submits and holds running jobs; what is
+        // not refused may go over it (Bounds::max_pending_effects): a job's end — its
+        // terminal, its credentials' revocations — or a cancel, at most a few per job, and a
+        // subscription's history or a resume's store read, at most a ring per session.
+        let over = rt.job_count() * 3 + rt.session_count() * (b.max_ring_events + 2);
         assert!(
-            rt.pending_effects() <= b.max_pending_effects,
-            "runtime effects {} > {}",
+            rt.pending_effects() <= b.max_pending_effects + over,
+            "runtime effects {} > {} + {over}",
             rt.pending_effects(),
             b.max_pending_effects
         );
