@@ -521,6 +521,18 @@ fn subscribed_job_numbered_from_one_is_checked_per_subscription_d10() {
     assert_eq!(c.state(), ClientState::Open);
 }
 
+/// The job frames delivered (`event`, `terminal`) and refused (`protocol_error`, seq 0).
+fn job_frames(ev: &[ClientEvent]) -> Vec<(&'static str, u64)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            ClientEvent::JobEvent { event_seq, .. } => Some(("event", *event_seq)),
+            ClientEvent::Terminal { event_seq, .. } => Some(("terminal", *event_seq)),
+            ClientEvent::ProtocolError(_) => Some(("protocol_error", 0)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// D10: a `job.subscribed` may overtake frames of the job stamped before the subscribe (here
 /// its terminal, seq 3, waiting for the store). `subscribed_from - replayed + 1` (4) is where
 /// the replay starts: the earlier terminal does not end the replay, whose own terminal does.
@@ -554,16 +566,7 @@ fn subscription_replay_after_an_overtaken_terminal_d10() {
     );
     // The replay's terminal ends it for good.
     feed(&mut c, ms(4), log(JOB, 7));
-    let ev = evs(&mut c);
-    let seen: Vec<_> = ev
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::JobEvent { event_seq, .. } => Some(("event", *event_seq)),
-            ClientEvent::Terminal { event_seq, .. } => Some(("terminal", *event_seq)),
-            ClientEvent::ProtocolError(_) => Some(("protocol_error", 0)),
-            _ => None,
-        })
-        .collect();
+    let seen = job_frames(&evs(&mut c));
     assert_eq!(
         seen,
         vec![
@@ -620,14 +623,7 @@ fn two_replays_of_one_job_each_end_it_once_d10() {
         ms(6),
         result(JOB, 4, json!({"final_status": "success"})),
     );
-    let seen: Vec<_> = evs(&mut c)
-        .iter()
-        .filter_map(|e| match e {
-            ClientEvent::Terminal { event_seq, .. } => Some(("terminal", *event_seq)),
-            ClientEvent::ProtocolError(_) => Some(("protocol_error", 0)),
-            _ => None,
-        })
-        .collect();
+    let seen = job_frames(&evs(&mut c));
     assert_eq!(
         seen,
         vec![

@@ -674,18 +674,7 @@ impl Runtime {
         match self.sessions.hold_after(sid, Box::new(frame), cap) {
             sessions::After::Now(f) => self.transmit_capped(conn, Outgoing::Plain(f), cap),
             sessions::After::Held => {}
-            sessions::After::Full => {
-                self.out.drop_transmits_for(conn);
-                self.detach_session_of(conn);
-                self.conns.set_phase(conn, Phase::Closing);
-                self.push_effect(
-                    Effect::CloseConnection {
-                        conn,
-                        reason: CloseReason::SlowConsumer,
-                    },
-                    None,
-                );
-            }
+            sessions::After::Full => self.close_slow_consumer(conn),
         }
     }
 
@@ -706,19 +695,23 @@ impl Runtime {
             }
             Reserve::Queued => self.out.push_transmit(conn, out),
             Reserve::Dropped => {}
-            Reserve::Full => {
-                self.out.drop_transmits_for(conn);
-                self.detach_session_of(conn);
-                self.conns.set_phase(conn, Phase::Closing);
-                self.push_effect(
-                    Effect::CloseConnection {
-                        conn,
-                        reason: CloseReason::SlowConsumer,
-                    },
-                    None,
-                );
-            }
+            Reserve::Full => self.close_slow_consumer(conn),
         }
+    }
+
+    /// Closes `conn` as a slow consumer: its queued frames are dropped, its session is
+    /// detached (and stays resumable).
+    fn close_slow_consumer(&mut self, conn: ConnId) {
+        self.out.drop_transmits_for(conn);
+        self.detach_session_of(conn);
+        self.conns.set_phase(conn, Phase::Closing);
+        self.push_effect(
+            Effect::CloseConnection {
+                conn,
+                reason: CloseReason::SlowConsumer,
+            },
+            None,
+        );
     }
 
     /// A fresh envelope on `conn`, with the connection's session id when it has one.
