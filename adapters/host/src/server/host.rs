@@ -27,8 +27,9 @@
 //!
 //! # Backpressure: held jobs
 //!
-//! A job whose session's buffer is full waits (`Runtime::job_held`): its agent's emits are
-//! parked here, unfed and unanswered, so the agent's `emit` does not return. After every
+//! A job waits (`Runtime::job_held`) while its session's buffer is full or the runtime's
+//! table of effects awaiting results is: its agent's emits are parked here, unfed and
+//! unanswered, so the agent's `emit` does not return. After every
 //! drain the host feeds the parked emits of each job no longer held, in order, answering
 //! each; a job that is held again keeps the rest parked. A job's parked emits are at most
 //! as many as its agent has in flight at once: an agent posts the events of its stream
