@@ -25,8 +25,10 @@ pub struct StreamModel {
     /// Per subscribed job: last subscription-space `event_seq` and whether it ended.
     pub subs: BTreeMap<JobId, (u64, bool)>,
     /// Replays announced by a `job.subscribed`: the job and the replay's first session seq
-    /// (`subscribed_from - replayed + 1`, D10). The job's frames below it belong to its
+    /// (`subscribed_from - replayed + 1`, [D10]). The job's frames below it belong to its
     /// earlier stream (or an earlier replay); from it on, its terminal may come again.
+    ///
+    /// [D10]: crate::compat#d10--subscribed-events
     pub replays: Vec<(JobId, u64)>,
     /// Sequenced frames the client refused and surfaced as a protocol error.
     pub surfaced: u64,
