@@ -130,16 +130,7 @@ fn an_idempotent_resubmit_waits_for_room_for_its_terminal_copy() {
     let (c, sid, _) = h.hello(1, "alice-token", &ALL);
     let keyed = json!({"agent":"slow","idempotency_key":"k"});
     let done = h.submit(c, &eid(1), keyed.clone());
-    h.rt.handle_agent_event(
-        h.now,
-        &done,
-        AgentEvent::Result {
-            result: Some(json!(1)),
-            summary: None,
-        },
-    )
-    .unwrap();
-    h.drain();
+    h.finish(&done, json!(1));
     h.take(c);
     let job = h.submit(c, &eid(2), json!({"agent":"slow"}));
     // Nothing is polled: eight undelivered events fill the ring.
@@ -248,32 +239,28 @@ fn a_durable_session_waits_only_for_the_store_and_its_ring_is_a_cache() {
     assert_eq!(retained(&h, &sid), 8);
 }
 
+/// With a durable store (every storage effect but the appends answered): alice's session
+/// and her running `slow` job, nothing sent yet taken: (host, conn, job).
+fn durable_slow_job(mut cfg: RuntimeConfig) -> (Host, arcp_proto::runtime::ConnId, JobId) {
+    cfg.durable = true;
+    let mut h = Host::new(cfg);
+    let c = h.open(1);
+    h.send(c, hello("alice-token", &ALL));
+    commit_appends(&mut h, 0);
+    h.take(c);
+    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
+    commit_appends(&mut h, 0);
+    (h, c, job)
+}
+
 /// `max_pending_effects` (5 here, below the ring's 8) holds running jobs too: with a durable
 /// store each event is an append awaiting its result, and a slow store must not let them
 /// pile up past the cap. The job goes on once the appends complete, nothing lost.
 #[test]
 fn a_full_effect_table_holds_running_jobs_until_results_come_back() {
     let mut cfg = config();
-    cfg.durable = true;
     cfg.bounds.max_pending_effects = 5;
-    let mut h = Host::new(cfg);
-    let c = h.open(1);
-    h.send(c, hello("alice-token", &ALL));
-    let answer_all_but_appends = |h: &mut Host| {
-        while let Some(pos) = h
-            .effects
-            .iter()
-            .position(|(_, e)| !matches!(e, Effect::AppendEvents(_)))
-        {
-            let (id, _) = h.effects.remove(pos);
-            h.rt.handle_effect_result(h.now, id, EffectOutcome::Done);
-            h.drain();
-        }
-    };
-    answer_all_but_appends(&mut h);
-    h.take(c);
-    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
-    answer_all_but_appends(&mut h);
+    let (mut h, c, job) = durable_slow_job(cfg);
     // Nothing outstanding (`job.accepted` is not numbered, so not appended); five events
     // fill the table.
     assert_eq!(h.rt.pending_effects(), 0);
@@ -303,26 +290,10 @@ fn a_full_effect_table_holds_running_jobs_until_results_come_back() {
 #[test]
 fn a_subscribe_answer_waits_behind_frames_still_being_written() {
     let mut cfg = config();
-    cfg.durable = true;
     cfg.bounds.max_transmit_queue = 2;
-    let mut h = Host::new(cfg);
-    let c = h.open(1);
-    h.send(c, hello("alice-token", &ALL));
-    commit_appends(&mut h, 0);
-    h.take(c);
-    let job = h.submit(c, &eid(1), json!({"agent":"slow"}));
-    commit_appends(&mut h, 0);
+    let (mut h, c, job) = durable_slow_job(cfg);
     assert!(emit(&mut h, &job, "e"));
-    h.rt.handle_agent_event(
-        h.now,
-        &job,
-        AgentEvent::Result {
-            result: Some(json!("done")),
-            summary: None,
-        },
-    )
-    .unwrap();
-    h.drain();
+    h.finish(&job, json!("done"));
     assert!(h.take(c).is_empty());
     // Seqs 1 and 2 (the event and the terminal) wait for the store; the answer waits too.
     h.send(

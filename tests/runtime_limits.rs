@@ -217,16 +217,7 @@ fn jobs_per_principal_over_the_limit_is_permission_denied_with_request_id() {
     let _jb2 = h.submit(b, &eid(6), json!({"agent":"slow"}));
     assert_eq!(h.started_jobs().len(), 4);
     // When one of alice's jobs ends, she may submit again.
-    h.rt.handle_agent_event(
-        h.now,
-        &j1,
-        AgentEvent::Result {
-            result: Some(json!(1)),
-            summary: None,
-        },
-    )
-    .unwrap();
-    h.drain();
+    h.finish(&j1, json!(1));
     h.take(a1);
     let _j3 = h.submit(a1, &eid(7), json!({"agent":"slow"}));
     assert_eq!(

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use arcp_proto::runtime::{
-    AgentSpec, ConnId, Effect, EffectId, EffectOutcome, ObserverPolicy, Runtime, RuntimeConfig,
-    RuntimeEvent, TransportKind,
+    AgentEvent, AgentSpec, ConnId, Effect, EffectId, EffectOutcome, ObserverPolicy, Runtime,
+    RuntimeConfig, RuntimeEvent, TransportKind,
 };
 use arcp_proto::time::{Instant, WallClock};
 use arcp_proto::wire::{
@@ -253,6 +253,16 @@ impl Host {
             Some(Message::Accepted(a)) => a.job_id.clone(),
             _ => panic!("expected job.accepted, got {frames:?}"),
         }
+    }
+
+    /// Job `job`'s agent ends it with `result`; the runtime's output is drained.
+    pub fn finish(&mut self, job: &JobId, result: Value) {
+        let end = AgentEvent::Result {
+            result: Some(result),
+            summary: None,
+        };
+        self.rt.handle_agent_event(self.now, job, end).unwrap();
+        self.drain();
     }
 
     pub fn started_jobs(&self) -> Vec<JobId> {
