@@ -116,10 +116,10 @@ impl EventRing {
         if !self.over() {
             return;
         }
-        let floor = self.floor(evict);
+        let (seq, cum) = self.floor(evict);
         while self.over() {
             match self.entries.front() {
-                Some(e) if e.seq <= floor => self.pop_front(),
+                Some(e) if e.seq <= seq && e.cum <= cum => self.pop_front(),
                 _ => break,
             }
         }
@@ -136,37 +136,53 @@ impl EventRing {
         }
     }
 
-    /// The highest seq `evict` allows to go.
-    fn floor(&self, evict: Evict) -> u64 {
+    /// What `evict` allows to go, as bounds on the kept entries: an entry may go when its seq
+    /// and its `cum` are both at most these. (Entries go oldest first, and `cum` grows with
+    /// seq, so the bound on `cum` stands for "older than the newest entry within it".)
+    fn floor(&self, evict: Evict) -> (u64, u64) {
         match evict {
-            Evict::Oldest => u64::MAX,
-            Evict::DurableThrough(d) => d,
+            Evict::Oldest => (u64::MAX, u64::MAX),
+            Evict::DurableThrough(d) => (d, u64::MAX),
             Evict::Delivered => {
                 // The margin is the union of the newest `margin_events` delivered events and
                 // the newest delivered ones within `margin_bytes`: an entry goes only when
                 // it is past both.
                 let by_events = self.delivered.saturating_sub(self.caps.margin_events);
                 let limit = self.cum_through(self.delivered);
-                let by_bytes = match limit.checked_sub(self.caps.margin_bytes) {
-                    None => 0,
-                    Some(c) => {
-                        let i = self.entries.partition_point(|e| e.cum <= c);
-                        match i.checked_sub(1).and_then(|i| self.entries.get(i)) {
-                            Some(e) => e.seq,
-                            // Nothing kept is that old.
-                            None => self.freed_through,
-                        }
-                    }
-                };
-                by_events.min(by_bytes)
+                match limit.checked_sub(self.caps.margin_bytes) {
+                    Some(c) => (by_events, c),
+                    // Fewer delivered bytes than the margin: nothing goes.
+                    None => (0, 0),
+                }
             }
+        }
+    }
+
+    /// How many kept entries have seq ≤ `seq` (the index of the first one after it). Kept seqs
+    /// grow, usually by one: the entry where that puts `seq` is checked first, and a binary
+    /// search runs only when it is not the answer.
+    fn index_after(&self, seq: u64) -> usize {
+        let Some(front) = self.entries.front() else {
+            return 0;
+        };
+        let len = self.entries.len();
+        let guess = match seq.checked_sub(front.seq) {
+            None => return 0,
+            Some(d) => usize::try_from(d).map_or(len, |d| d.saturating_add(1).min(len)),
+        };
+        let below = guess == 0 || self.entries.get(guess - 1).is_some_and(|e| e.seq <= seq);
+        let above = self.entries.get(guess).is_none_or(|e| e.seq > seq);
+        if below && above {
+            guess
+        } else {
+            self.entries.partition_point(|e| e.seq <= seq)
         }
     }
 
     /// Bytes pushed up to and including `seq` (the kept entries' running sum; a freed seq
     /// counts as the whole freed prefix).
     fn cum_through(&self, seq: u64) -> u64 {
-        let i = self.entries.partition_point(|e| e.seq <= seq);
+        let i = self.index_after(seq);
         match i.checked_sub(1).and_then(|i| self.entries.get(i)) {
             Some(e) => e.cum,
             None => self
@@ -238,7 +254,7 @@ impl EventRing {
     /// The kept frames with seq > `last_seq`, in order (seqs only grow: a binary search, not
     /// a scan — the durable path calls this once per completed append).
     pub fn after(&self, last_seq: u64) -> impl Iterator<Item = &RingEntry> {
-        let start = self.entries.partition_point(|e| e.seq <= last_seq);
+        let start = self.index_after(last_seq);
         self.entries.range(start..)
     }
 
@@ -314,6 +330,28 @@ mod tests {
 
     fn kept(r: &EventRing) -> Vec<u64> {
         r.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn index_after_matches_a_binary_search_with_and_without_gaps() {
+        let mut r = EventRing::new(caps(100, usize::MAX, 0));
+        assert_eq!(r.index_after(5), 0);
+        push(&mut r, 3..=6, Evict::Oldest);
+        push(&mut r, 9..=9, Evict::Oldest);
+        push(&mut r, 20..=22, Evict::Oldest);
+        assert_eq!(kept(&r), [3, 4, 5, 6, 9, 20, 21, 22]);
+        let expected = [
+            0, 0, 0, 1, 2, 3, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 7, 8, 8,
+        ];
+        for (seq, want) in expected.iter().enumerate() {
+            let seq = seq as u64;
+            assert_eq!(r.index_after(seq), *want, "seq {seq}");
+            assert_eq!(r.entries.partition_point(|e| e.seq <= seq), *want);
+        }
+        assert_eq!(r.index_after(u64::MAX), 8);
+        // `after` starts there.
+        let after: Vec<u64> = r.after(6).map(|e| e.seq).collect();
+        assert_eq!(after, [9, 20, 21, 22]);
     }
 
     #[test]
