@@ -4,17 +4,26 @@
 #
 #   A = benches/reference/firehose_runtime.py: the interop harness's peer_runtime.py (the
 #       reference package agentruntimecontrolprotocol 1.1.3) plus a `firehose` agent;
-#   B = `arcp bench --serve-only`: arcp serve's defaults (demo tokens, contract agents) plus
-#       the Rust `firehose` agent.
+#   B = `arcp bench --serve-only --workers W`: arcp serve's defaults (demo tokens, contract
+#       agents) plus the Rust `firehose` agent, on W tokio worker threads (default 1: one
+#       event-loop thread, as the reference's asyncio loop has).
 #
 # Both serve on loopback for the whole comparison. Each round measures A and B once (rounds
 # alternate the order: A B, B A, A B, ...) with
 #   arcp bench --url URL --events E --runs 1 --submits S --idle-sessions 0 --sessions 0 --no-db
+#              --client-spin-us C
 # (one fresh-session job of E `firehose` events, then S sequential `echo` submits on one
-# session). Printed: each round's figures, the medians over the rounds, and B/A.
+# session, the client polling for each reply for up to C µs before it sleeps, which leaves
+# the client's own thread wake-up out of both runtimes' figures). Printed: each round's
+# figures, the medians over the rounds, and B/A.
 #
-# Usage: benches/side_by_side.sh [--rounds N] [--events E] [--submits S] [--build]
-#   --build   run `cargo build --release -p arcp-cli` first (otherwise nothing is built)
+# Usage: benches/side_by_side.sh [--rounds N] [--events E] [--submits S] [--workers W]
+#                                [--client-spin-us C] [--build]
+#   --workers W          B's tokio worker threads (default 1)
+#   --client-spin-us C   the load client's reply polling (default 2000, well above either
+#                        runtime's p99 here; 0: the client sleeps at once)
+#   --build              run `cargo build --release -p arcp-cli` first (otherwise nothing is
+#                        built)
 # Environment:
 #   ARCP            the arcp binary (default: target/release/arcp of this repository)
 #   ARCP_PEER_VENV  the reference's virtualenv, made by ../shared/interop/setup.sh
@@ -27,14 +36,18 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS=3
 EVENTS=120000
 SUBMITS=2000
+WORKERS=1
+CLIENT_SPIN_US=2000
 BUILD=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --events) EVENTS="$2"; shift 2 ;;
     --submits) SUBMITS="$2"; shift 2 ;;
+    --workers) WORKERS="$2"; shift 2 ;;
+    --client-spin-us) CLIENT_SPIN_US="$2"; shift 2 ;;
     --build) BUILD=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "side_by_side.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -87,13 +100,13 @@ listening() {
 "$PY" "$REPO/benches/reference/firehose_runtime.py" --port 0 >"$TMP/A.out" 2>"$TMP/A.err" &
 A_PID=$!
 mkfifo "$TMP/B.in"
-"$ARCP" bench --serve-only --port 0 <"$TMP/B.in" >"$TMP/B.out" 2>"$TMP/B.err" &
+"$ARCP" bench --serve-only --port 0 --workers "$WORKERS" <"$TMP/B.in" >"$TMP/B.out" 2>"$TMP/B.err" &
 B_PID=$!
 exec 3>"$TMP/B.in"
 A_URL="$(listening "$TMP/A.out" "$A_PID" A)"
 B_URL="$(listening "$TMP/B.out" "$B_PID" B)"
 
-echo "# side by side: rounds $ROUNDS, events $EVENTS, submits $SUBMITS"
+echo "# side by side: rounds $ROUNDS, events $EVENTS, submits $SUBMITS, B workers $WORKERS, client spin $CLIENT_SPIN_US us"
 echo "# A (Python reference $("$PY" -c 'import importlib.metadata as m; print(m.version("agentruntimecontrolprotocol"))')): $A_URL"
 echo "# B (arcp $("$ARCP" --version 2>/dev/null | awk '{print $NF}'), $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')): $B_URL"
 echo "# uptime before: $(uptime)"
@@ -102,7 +115,8 @@ echo "# uptime before: $(uptime)"
 measure() {
   local who="$1" url="$2" out="$TMP/$1.bench"
   if ! timeout 900 "$ARCP" bench --url "$url" --token "$TOKEN" --events "$EVENTS" --runs 1 \
-      --submits "$SUBMITS" --idle-sessions 0 --sessions 0 --no-db >"$out" 2>"$TMP/$who.bench.err"; then
+      --submits "$SUBMITS" --idle-sessions 0 --sessions 0 --no-db \
+      --client-spin-us "$CLIENT_SPIN_US" >"$out" 2>"$TMP/$who.bench.err"; then
     cat "$out" "$TMP/$who.bench.err" >&2
     die "arcp bench against $who ($url) failed"
   fi

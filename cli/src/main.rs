@@ -23,6 +23,7 @@ mod tls_dev;
 
 use arcp_tokio::client::{Client, ClientBuilder, ClientError, JobId, Timestamp};
 use clap::{Args, Parser, Subcommand};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 /// Exit code of an argument error.
@@ -161,6 +162,12 @@ struct ServeArgs {
     /// idle.
     #[arg(long, default_value_t = 100, value_name = "US")]
     idle_spin_us: u64,
+    /// Tokio worker threads (default: one per CPU core). The runtime's state machine is one
+    /// task whatever this is; the workers run the connections' WebSocket work and the
+    /// in-process agents. With one worker, the runtime's idle wait (`--idle-spin-us`) also
+    /// watches the sockets, so a request reaches it without a thread wake-up.
+    #[arg(long, value_name = "N")]
+    workers: Option<NonZeroUsize>,
     /// Do not provision credentials (drops `provisioned_credentials`).
     #[arg(long)]
     no_credentials: bool,
@@ -494,16 +501,27 @@ fn main() {
     std::process::exit(real_main());
 }
 
+/// The process's tokio runtime: `workers` worker threads, or tokio's default (one per core).
+fn tokio_runtime(workers: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n.get());
+    }
+    b.enable_all().build()
+}
+
 /// Parses the process's arguments, runs the command, and returns the exit code.
 fn real_main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let workers = match &cli.command {
+        Command::Serve(a) => a.workers,
+        Command::Bench(a) => a.own_workers(),
+        _ => None,
+    };
+    let runtime = match tokio_runtime(workers) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");
@@ -618,6 +636,7 @@ mod tests {
             std::time::Duration::from_micros(a.idle_spin_us),
             arcp_tokio::server::DEFAULT_IDLE_SPIN
         );
+        assert_eq!(a.workers, None);
         assert!(!a.no_credentials);
         assert_eq!(a.exit_after, 0.0);
         assert_eq!(a.db, None);
@@ -630,6 +649,27 @@ mod tests {
         assert_eq!(a.tls_cert, None);
         assert!(!a.tls_self_signed);
         assert!(!a.demo);
+    }
+
+    #[test]
+    fn workers_sets_the_runtime_threads_and_refuses_zero() {
+        let cli = Cli::try_parse_from(["arcp", "serve", "--port", "0", "--workers", "1"]).unwrap();
+        let Command::Serve(a) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(a.workers, NonZeroUsize::new(1));
+        let err =
+            Cli::try_parse_from(["arcp", "serve", "--port", "0", "--workers", "0"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        let one = tokio_runtime(NonZeroUsize::new(1)).unwrap();
+        assert_eq!(one.metrics().num_workers(), 1);
+        let three = tokio_runtime(NonZeroUsize::new(3)).unwrap();
+        assert_eq!(three.metrics().num_workers(), 3);
+        if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+            let default = tokio_runtime(None).unwrap();
+            let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+            assert_eq!(default.metrics().num_workers(), cores);
+        }
     }
 
     #[test]

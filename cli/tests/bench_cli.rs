@@ -125,7 +125,8 @@ fn child_process_run_prints_every_figure_with_exact_counts() {
 
 #[test]
 fn in_process_run_has_no_rss_figure_and_no_db_skips_sqlite() {
-    let f = bench(&["--in-process", "--no-db"]);
+    // One worker thread for the runtime and the load client together.
+    let f = bench(&["--in-process", "--no-db", "--workers", "1"]);
     exact(&f, "server", "in-process");
     exact(&f, "events_received", "1000");
     exact(&f, "rss_per_idle_session_bytes", "n/a");
@@ -357,11 +358,12 @@ fn open_loop_search_reports_the_highest_rate_that_held() {
     assert_eq!(f.len(), 1 + 5 * ran.len() + 1, "{f:?}");
 }
 
-/// The side-by-side invocation (benches/side_by_side.sh) against a runtime at a URL: the
-/// streaming and latency figures only.
+/// The side-by-side invocation (benches/side_by_side.sh) against a runtime at a URL (one
+/// worker thread, the client polling for its replies): the streaming and latency figures
+/// only.
 #[test]
 fn side_by_side_invocation_prints_stream_and_latency_only() {
-    let (mut server, url) = serve_only(&[]);
+    let (mut server, url) = serve_only(&["--workers", "1"]);
     let f = bench_args(&[
         "--url",
         &url,
@@ -376,14 +378,17 @@ fn side_by_side_invocation_prints_stream_and_latency_only() {
         "--sessions",
         "0",
         "--no-db",
+        "--client-spin-us",
+        "2000",
     ]);
     exact(&f, "server", "external");
     exact(&f, "events_received", "500");
     exact(&f, "frames_received", "502");
+    exact(&f, "accept_client_spin_us", "2000");
     exact(&f, "accept_submits", "20");
     exact(&f, "accept_results_received", "20");
-    // server, 6 streaming lines, 4 latency lines.
-    assert_eq!(f.len(), 11, "{f:?}");
+    // server, 6 streaming lines, 5 latency lines.
+    assert_eq!(f.len(), 12, "{f:?}");
     drop(server.stdin.take());
     assert!(server.wait().unwrap().success());
 }

@@ -70,7 +70,8 @@ fn serve_then_submit_jobs_tail_and_replay() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("arcp.db");
     let db = db.to_str().expect("utf-8 path");
-    let served = Served::start(&["--db", db]);
+    // One tokio worker: everything below runs as on several.
+    let served = Served::start(&["--db", db, "--workers", "1"]);
     assert!(served.url.starts_with("ws://127.0.0.1:"), "{}", served.url);
     assert!(served.url.ends_with("/arcp"), "{}", served.url);
 
@@ -266,6 +267,7 @@ fn argument_errors_are_one_line_exit_2() {
         &["serve"][..],
         &["serve", "--port", "1", "--stdio"][..],
         &["serve", "--port", "0", "--token", "no-principal"][..],
+        &["serve", "--port", "0", "--workers", "0"][..],
         &["submit", "echo", "{not json"][..],
         &["tail"][..],
         &["frobnicate"][..],

@@ -2,7 +2,7 @@
 //! classified by their envelope `type` without parsing them (so the client stays far cheaper
 //! than the runtime it measures).
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -96,10 +96,32 @@ pub(super) async fn recv(ws: &mut Ws) -> Result<String, String> {
     }
 }
 
-/// Classifies the next text frame without keeping it.
-async fn recv_type(ws: &mut Ws) -> Result<Kind, String> {
+/// The next message. With a nonzero `spin`, the stream is first polled without sleeping for up
+/// to `spin` (yielding between polls): on a single-threaded runtime each yield also polls the
+/// sockets, so a reply arriving meanwhile is read without a thread wake-up.
+async fn next_message(
+    ws: &mut Ws,
+    spin: Duration,
+) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    if !spin.is_zero() {
+        let until = Instant::now().checked_add(spin);
+        loop {
+            if let Some(m) = ws.next().now_or_never() {
+                return m;
+            }
+            if until.is_none_or(|u| Instant::now() >= u) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    ws.next().await
+}
+
+/// Classifies the next text frame without keeping it (waiting for it as [`next_message`]).
+async fn recv_type(ws: &mut Ws, spin: Duration) -> Result<Kind, String> {
     loop {
-        match ws.next().await {
+        match next_message(ws, spin).await {
             Some(Ok(Message::Text(t))) => {
                 return Ok(match frame_type(t.as_str()) {
                     "job.event" => Kind::Event,
@@ -151,7 +173,7 @@ pub(super) async fn stream_once(
         first_event: None,
     };
     loop {
-        let kind = recv_type(&mut ws).await?;
+        let kind = recv_type(&mut ws, Duration::ZERO).await?;
         s.frames += 1;
         match kind {
             Kind::Event => {
@@ -177,15 +199,20 @@ pub(super) struct Latency {
 }
 
 /// Submits `echo` `n` times on `ws`, each once the previous was accepted, then waits for
-/// every result.
-async fn submit_sequence(ws: &mut Ws, n: usize, lat: &mut Latency) -> Result<(), String> {
+/// every result (each frame waited for as [`next_message`] with `spin`).
+async fn submit_sequence(
+    ws: &mut Ws,
+    n: usize,
+    spin: Duration,
+    lat: &mut Latency,
+) -> Result<(), String> {
     let mut results = 0;
     for i in 0..n {
         let frame = submit("echo", &format!(r#"{{"i":{i}}}"#));
         let t0 = Instant::now();
         send(ws, frame).await?;
         loop {
-            match recv_type(ws).await? {
+            match recv_type(ws, spin).await? {
                 Kind::Accepted => break,
                 Kind::Result => results += 1,
                 Kind::Error(text) => return Err(format!("echo failed: {text}")),
@@ -195,7 +222,7 @@ async fn submit_sequence(ws: &mut Ws, n: usize, lat: &mut Latency) -> Result<(),
         lat.accept.push(t0.elapsed());
     }
     while results < n {
-        match recv_type(ws).await? {
+        match recv_type(ws, spin).await? {
             Kind::Result => results += 1,
             Kind::Error(text) => return Err(format!("echo failed: {text}")),
             _ => {}
@@ -206,13 +233,44 @@ async fn submit_sequence(ws: &mut Ws, n: usize, lat: &mut Latency) -> Result<(),
 }
 
 /// `n` sequential `echo` submits on one fresh session.
-pub(super) async fn accept_latency(url: &str, token: &str, n: usize) -> Result<Latency, String> {
+///
+/// With a nonzero `spin` (`--client-spin-us`), the session runs on a single-threaded runtime
+/// of its own and polls for each reply for up to `spin` before it sleeps (see
+/// [`next_message`]): the figure then leaves out the client's own wake-up, which on a virtual
+/// machine costs tens of microseconds per reply whatever the runtime measured.
+pub(super) async fn accept_latency(
+    url: &str,
+    token: &str,
+    n: usize,
+    spin: Duration,
+) -> Result<Latency, String> {
+    if spin.is_zero() {
+        return accept_session(url, token, n, spin).await;
+    }
+    let (url, token) = (url.to_owned(), token.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the latency client's runtime: {e}"))?;
+        rt.block_on(accept_session(&url, &token, n, spin))
+    })
+    .await
+    .map_err(|e| format!("the latency client failed: {e}"))?
+}
+
+async fn accept_session(
+    url: &str,
+    token: &str,
+    n: usize,
+    spin: Duration,
+) -> Result<Latency, String> {
     let mut ws = open(url, token).await?;
     let mut lat = Latency {
         accept: Vec::with_capacity(n),
         results: 0,
     };
-    submit_sequence(&mut ws, n, &mut lat).await?;
+    submit_sequence(&mut ws, n, spin, &mut lat).await?;
     let _ = ws.close(None).await;
     Ok(lat)
 }
@@ -279,7 +337,7 @@ pub(super) async fn concurrent(
                     results: 0,
                 };
                 start.wait().await;
-                let r = submit_sequence(&mut ws, jobs, &mut lat).await;
+                let r = submit_sequence(&mut ws, jobs, Duration::ZERO, &mut lat).await;
                 let _ = ws.close(None).await;
                 r.map(|()| lat)
             })

@@ -77,6 +77,16 @@ pub(super) struct BenchArgs {
     /// Sequential `echo` submits for the submit→accepted latency (0 skips it).
     #[arg(long, default_value_t = 5_000)]
     submits: usize,
+    /// The submit→accepted figures: the load client polls for each reply for up to US
+    /// microseconds before it sleeps, on a single-threaded runtime of its own (0: it sleeps
+    /// at once). This leaves the client's own thread wake-up out of the figure; it costs
+    /// up to US of CPU per reply on the client's side. Printed as `accept_client_spin_us`.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    client_spin_us: u64,
+    /// Tokio worker threads of the bench runtime (the child `--serve-only`, or this process
+    /// with `--serve-only` or `--in-process`); default: one per CPU core.
+    #[arg(long, value_name = "N", conflicts_with = "url")]
+    workers: Option<std::num::NonZeroUsize>,
     /// Idle sessions for the RSS figure (0 skips it).
     #[arg(long, default_value_t = 1_000)]
     idle_sessions: usize,
@@ -149,6 +159,23 @@ pub(super) struct BenchArgs {
     /// `python3 agents/python/examples/firehose.py`). Figures with the suffix `_process`.
     #[arg(long, value_name = "COMMAND LINE")]
     process_agent: Option<String>,
+}
+
+impl BenchArgs {
+    /// The worker threads of this process's runtime: `--workers` when this process runs the
+    /// bench runtime (`--serve-only`, `--in-process`); `None` (tokio's default) otherwise.
+    pub(super) fn own_workers(&self) -> Option<std::num::NonZeroUsize> {
+        if self.serve_only || self.in_process {
+            self.workers
+        } else {
+            None
+        }
+    }
+
+    /// The load client's reply polling (`--client-spin-us`).
+    fn client_spin(&self) -> Duration {
+        Duration::from_micros(self.client_spin_us)
+    }
 }
 
 /// Prints one figure line (and flushes, so a reader of the pipe sees it at once).
@@ -254,7 +281,7 @@ async fn start(
     if args.in_process {
         server::Target::in_process(durable, ring, process).await
     } else {
-        server::Target::child(durable, ring, process).await
+        server::Target::child(durable, ring, process, args.workers).await
     }
 }
 
@@ -266,9 +293,12 @@ async fn measure(args: &BenchArgs, target: &server::Target) -> Result<(), Failur
     }
 
     if args.submits > 0 {
-        let lat = load::accept_latency(url, &args.token, args.submits)
+        let lat = load::accept_latency(url, &args.token, args.submits, args.client_spin())
             .await
             .map_err(Failure::Error)?;
+        if args.client_spin_us > 0 {
+            figure("accept_client_spin_us", args.client_spin_us);
+        }
         figure("accept_submits", args.submits);
         figure("accept_results_received", lat.results);
         percentiles("accept_us_p50", "accept_us_p99", &lat.accept);

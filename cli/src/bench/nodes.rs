@@ -25,7 +25,7 @@ async fn postgres_on(
     pg: server::Postgres,
 ) -> Result<(), Failure> {
     streaming(args, node_a, "_postgres", "firehose").await?;
-    let lat = load::accept_latency(node_a.url(), &args.token, args.submits)
+    let lat = load::accept_latency(node_a.url(), &args.token, args.submits, args.client_spin())
         .await
         .map_err(Failure::Error)?;
     figure("accept_submits_postgres", args.submits);

@@ -151,6 +151,7 @@ impl Target {
         durable: &Durable,
         ring_events: Option<usize>,
         process: Option<&str>,
+        workers: Option<std::num::NonZeroUsize>,
     ) -> Result<Self, Failure> {
         let exe = std::env::current_exe()
             .map_err(|e| Failure::Error(format!("cannot find this executable: {e}")))?;
@@ -174,6 +175,9 @@ impl Target {
         }
         if let Some(p) = process {
             cmd.arg("--process-agent").arg(p);
+        }
+        if let Some(n) = workers {
+            cmd.arg("--workers").arg(n.to_string());
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
