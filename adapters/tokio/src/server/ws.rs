@@ -91,8 +91,10 @@ async fn connection(tcp: TcpStream, opts: Arc<WsOptions>, tx: mpsc::Sender<Input
         Some(acceptor) => {
             // One deadline for both handshakes: what TLS used is taken from the upgrade's.
             let deadline = tokio::time::Instant::now() + opts.handshake_timeout;
-            let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await
-            else {
+            // Boxed: rustls' handshake state would otherwise size every connection's task,
+            // plain ones included, for its whole life.
+            let accept = Box::pin(acceptor.accept(tcp));
+            let Ok(Ok(stream)) = tokio::time::timeout_at(deadline, accept).await else {
                 return;
             };
             // Boxed: a TLS stream's state (rustls' connection, its buffers) would otherwise
@@ -166,33 +168,58 @@ async fn upgrade<S>(
 
 /// Runs one WebSocket connection whose handshake is done (here or by an HTTP server that
 /// handed over the upgraded IO), until it closes.
-pub(crate) async fn session<S>(
+///
+/// A plain function returning the reader's future: the stream is split and the writer task
+/// spawned here, before any wait, so the reader's future (which an idle session keeps for its
+/// whole life) holds neither the WebSocket stream nor an [`Input`] across a wait. (Held across
+/// the first send, they made it ~1.4 KB; see README "Issue #22".)
+pub(crate) fn session<'a, S>(
     ws: tokio_tungstenite::WebSocketStream<S>,
-    opts: &WsOptions,
+    opts: &'a WsOptions,
     tx: mpsc::Sender<Input>,
-) where
+) -> impl std::future::Future<Output = ()> + Send + 'a
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let conn = ConnId(opts.conn_ids.fetch_add(1, Ordering::Relaxed));
     let (out_tx, out_rx) = mpsc::channel(opts.outbound_capacity.max(1));
     let (kill_tx, kill_rx) = oneshot::channel();
     let (wake, stalled) = Wake::new(conn, tx.clone());
-    let opened = Input::Opened {
-        conn,
-        kind: TransportKind::WebSocket,
-        carries_credentials: opts.carries_credentials,
-        ports: ConnPorts {
-            out: out_tx,
-            kill: kill_tx,
-            stalled,
-        },
+    let ports = ConnPorts {
+        out: out_tx,
+        kill: kill_tx,
+        stalled,
     };
-    if tx.send(opened).await.is_err() {
-        return;
-    }
-    let (sink, mut stream) = ws.split();
-    let (done_tx, mut done_rx) = oneshot::channel::<()>();
+    let (sink, stream) = ws.split();
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    // Writes nothing until the driver, told of the connection below, queues its frames; if
+    // the driver is gone, `ports` is dropped with the send and the writer closes at once.
     tokio::spawn(write_loop(sink, out_rx, kill_rx, done_tx, wake));
+    let carries_credentials = opts.carries_credentials;
+    async move {
+        let Ok(permit) = tx.reserve().await else {
+            return;
+        };
+        permit.send(Input::Opened {
+            conn,
+            kind: TransportKind::WebSocket,
+            carries_credentials,
+            ports,
+        });
+        read_loop(stream, done_rx, conn, opts, tx).await;
+    }
+}
+
+/// Feeds the connection's messages to the driver until it closes or the writer ends.
+async fn read_loop<S>(
+    mut stream: futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<S>>,
+    mut done_rx: oneshot::Receiver<()>,
+    conn: ConnId,
+    opts: &WsOptions,
+    tx: mpsc::Sender<Input>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     loop {
         let msg = tokio::select! {
             biased;
@@ -201,14 +228,8 @@ pub(crate) async fn session<S>(
         };
         let input = match msg {
             None | Some(Ok(Message::Close(_))) => break,
-            Some(Ok(Message::Text(t))) => Input::Frame {
-                conn,
-                bytes: t.as_bytes().to_vec(),
-            },
-            Some(Ok(Message::Binary(b))) => Input::Frame {
-                conn,
-                bytes: b.to_vec(),
-            },
+            Some(Ok(Message::Text(t))) => Payload::Text(t),
+            Some(Ok(Message::Binary(b))) => Payload::Binary(b),
             Some(Ok(_)) => continue,
             Some(Err(WsError::Capacity(e))) => {
                 // D35: the runtime answers with CloseConnection(FrameTooLarge) → 1009.
@@ -219,24 +240,47 @@ pub(crate) async fn session<S>(
                     } => size,
                     _ => opts.max_frame_bytes.saturating_add(1),
                 };
-                let _ = tx.send(Input::Oversized { conn, len }).await;
-                // Wait (bounded) for the writer to send the close.
-                let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
+                // Boxed, as below: the rare path's futures would size every reader.
+                Box::pin(close_after(
+                    &tx,
+                    Input::Oversized { conn, len },
+                    &mut done_rx,
+                ))
+                .await;
                 break;
             }
             Some(Err(WsError::Utf8(_))) => {
                 // A text message that is not UTF-8: the runtime closes 1007.
-                let _ = tx.send(Input::InvalidText { conn }).await;
-                let _ = tokio::time::timeout(Duration::from_secs(5), &mut done_rx).await;
+                Box::pin(close_after(&tx, Input::InvalidText { conn }, &mut done_rx)).await;
                 break;
             }
             Some(Err(_)) => break,
         };
-        if tx.send(input).await.is_err() {
+        // The message waits for room, not an `Input`: it is built once the queue has room.
+        let Ok(permit) = tx.reserve().await else {
             break;
-        }
+        };
+        let bytes = match input {
+            Payload::Text(t) => t.as_bytes().to_vec(),
+            Payload::Binary(b) => b.to_vec(),
+        };
+        permit.send(Input::Frame { conn, bytes });
     }
-    let _ = tx.send(Input::Closed { conn }).await;
+    let _ = Box::pin(tx.send(Input::Closed { conn })).await;
+}
+
+/// An inbound message's payload, kept as tungstenite handed it until the driver's queue has
+/// room.
+enum Payload {
+    Text(Utf8Bytes),
+    Binary(tokio_tungstenite::tungstenite::Bytes),
+}
+
+/// Tells the driver `input` (a transport error it closes the connection for), then waits
+/// (bounded) for the writer to send the close.
+async fn close_after(tx: &mpsc::Sender<Input>, input: Input, done_rx: &mut oneshot::Receiver<()>) {
+    let _ = tx.send(input).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
 }
 
 /// The most frames a streaming writer buffers before it writes them out.
@@ -349,5 +393,38 @@ async fn killed(k: &mut Option<oneshot::Receiver<u16>>) -> Option<u16> {
             r
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An idle session keeps its connection task for its whole life: the task's future must
+    /// not carry the TLS handshake's state, the WebSocket stream or an `Input` across a wait
+    /// (it was 1,616 bytes with them; README "Issue #22" has the per-session heap).
+    #[tokio::test]
+    async fn a_connection_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let opts = Arc::new(WsOptions {
+            path: "/arcp".into(),
+            max_frame_bytes: 1024,
+            handshake_timeout: Duration::from_secs(1),
+            outbound_capacity: 8,
+            conn_ids: Arc::new(AtomicU64::new(0)),
+            tls: None,
+            carries_credentials: true,
+            origins: super::super::http::OriginPolicy::new(false, &[]),
+            draining: Arc::new(AtomicBool::new(false)),
+            http: None,
+        });
+        let (tx, _rx) = mpsc::channel(1);
+        let task = connection(tcp, opts, tx);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 768, "a connection task's future is {size} bytes");
+        drop((task, client));
     }
 }
