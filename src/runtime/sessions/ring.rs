@@ -251,8 +251,8 @@ impl EventRing {
         last_seq >= self.freed_through
     }
 
-    /// The kept frames with seq > `last_seq`, in order (seqs only grow: a binary search, not
-    /// a scan — the durable path calls this once per completed append).
+    /// The kept frames with seq > `last_seq`, in order (found by `index_after`, not a scan —
+    /// the durable path calls this once per completed append).
     pub fn after(&self, last_seq: u64) -> impl Iterator<Item = &RingEntry> {
         let start = self.index_after(last_seq);
         self.entries.range(start..)

@@ -226,10 +226,10 @@ async fn read_loop<S>(
             _ = &mut done_rx => break,
             m = stream.next() => m,
         };
-        let input = match msg {
+        let bytes = match msg {
             None | Some(Ok(Message::Close(_))) => break,
-            Some(Ok(Message::Text(t))) => Payload::Text(t),
-            Some(Ok(Message::Binary(b))) => Payload::Binary(b),
+            Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
+            Some(Ok(Message::Binary(b))) => b.to_vec(),
             Some(Ok(_)) => continue,
             Some(Err(WsError::Capacity(e))) => {
                 // D35: the runtime answers with CloseConnection(FrameTooLarge) → 1009.
@@ -256,24 +256,15 @@ async fn read_loop<S>(
             }
             Some(Err(_)) => break,
         };
-        // The message waits for room, not an `Input`: it is built once the queue has room.
+        // The bytes wait for room, not an `Input`: it is built once the queue has room.
         let Ok(permit) = tx.reserve().await else {
             break;
         };
-        let bytes = match input {
-            Payload::Text(t) => t.as_bytes().to_vec(),
-            Payload::Binary(b) => b.to_vec(),
-        };
         permit.send(Input::Frame { conn, bytes });
     }
-    let _ = Box::pin(tx.send(Input::Closed { conn })).await;
-}
-
-/// An inbound message's payload, kept as tungstenite handed it until the driver's queue has
-/// room.
-enum Payload {
-    Text(Utf8Bytes),
-    Binary(tokio_tungstenite::tungstenite::Bytes),
+    if let Ok(permit) = tx.reserve().await {
+        permit.send(Input::Closed { conn });
+    }
 }
 
 /// Tells the driver `input` (a transport error it closes the connection for), then waits
